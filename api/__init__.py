@@ -1,0 +1,1 @@
+"""The HTTP layer: the Litestar app, thin controllers and the one table of problems."""

@@ -1,0 +1,139 @@
+"""The app factory: ``create_app(settings)`` builds the Litestar app; its lifespan opens the
+runtime (pools, clients, services), runs the expiry worker, and closes everything on shutdown.
+Nothing happens at import time."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import require_key
+from api.controllers.admin import AdminController
+from api.controllers.customers import CustomersController
+from api.controllers.health import HealthController
+from api.controllers.ledger import LedgerController
+from api.errors import ProblemError, render_problem
+from api.http import provide_actor, provide_runtime
+from api.middleware import observe_requests
+from processing import telemetry
+from processing.core import limits
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime, resolve_urls
+from processing.service.records import StoredResponse, refuse
+from processing.settings import Settings, load_settings
+from processing.workers.expiry import run_expiry_loop
+
+log = structlog.get_logger(__name__)
+AnyRequest = Request[Any, Any, Any]
+
+
+def problem_response(request: AnyRequest, stored: StoredResponse) -> Response[Any]:
+    request.scope.setdefault("state", {})["outcome"] = stored.outcome
+    return Response(
+        content=stored.body, status_code=stored.status_code, media_type=stored.media_type
+    )
+
+
+def on_problem(request: AnyRequest, error: ProblemError) -> Response[Any]:
+    return problem_response(request, render_problem(error.refused))
+
+
+def on_validation(request: AnyRequest, error: ValidationException) -> Response[Any]:
+    """Litestar's body and parameter errors, rewritten as problems that name the field."""
+    details = error.extra if isinstance(error.extra, list) else []
+    first = details[0] if details and isinstance(details[0], dict) else {}
+    field = first.get("key") or None
+    message = first.get("message") or error.detail
+    detail = f"{field}: {message}" if field else str(message)
+    refused = refuse(Rejection.validation_error, detail, field=field)
+    return problem_response(request, render_problem(refused))
+
+
+def on_http_error(request: AnyRequest, error: HTTPException) -> Response[Any]:
+    if error.status_code == 413:
+        refused = refuse(
+            Rejection.payload_too_large,
+            f"The body may not exceed {limits.request_body_bytes_max} bytes.",
+        )
+    elif error.status_code == 404:
+        refused = refuse(Rejection.not_found, "No such resource.")
+    elif error.status_code == 405:
+        refused = refuse(Rejection.validation_error, "This method is not allowed here.")
+    else:
+        refused = refuse(Rejection.validation_error, str(error.detail))
+    return problem_response(request, render_problem(refused))
+
+
+def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:
+    log.exception("unhandled_error", path=request.url.path, error=repr(error))
+    body = (
+        b'{"type":"about:blank","title":"Internal error","status":500,"code":"internal_error",'
+        b'"detail":"The request failed; nothing was changed. Retry with the same Idempotency-Key."}'
+    )
+    request.scope.setdefault("state", {})["outcome"] = "internal_error"
+    return Response(content=body, status_code=500, media_type="application/problem+json")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    chosen = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        telemetry.configure_logging(chosen.log_level)
+        runtime = await Runtime.open(resolve_urls(chosen))
+        app.state.runtime = runtime
+        worker = None
+        if chosen.expiry_worker:
+            worker = asyncio.create_task(
+                run_expiry_loop(runtime.database, chosen.expiry_interval_seconds)
+            )
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+            await runtime.close()
+
+    return Litestar(
+        route_handlers=[AdminController, CustomersController, LedgerController, HealthController],
+        lifespan=[lifespan],
+        guards=[require_key],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+        },
+        middleware=[observe_requests],
+        exception_handlers={
+            ProblemError: on_problem,
+            ValidationException: on_validation,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
+        request_max_body_size=limits.request_body_bytes_max,
+        openapi_config=OpenAPIConfig(
+            title="Bonus processing center",
+            version="1.0.0",
+            description=(
+                "Loyalty points ledger: customers, cards, accruals, holds (reserve, commit, "
+                "cancel), refunds and expiry. Every mutating call needs an Idempotency-Key."
+            ),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "ApiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
+                }
+            ),
+            security=[{"ApiKey": []}],
+        ),
+    )

@@ -1,0 +1,41 @@
+"""Authentication and scopes, as one guard on every ``/v1`` route.
+
+``Authorization: Bearer <key>``; the key's scopes must meet the route's ``opt["scopes"]``.
+"""
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from api.errors import ProblemError
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime
+from processing.service.records import refuse
+
+program_scopes = frozenset({"pos", "shop", "crm", "admin"})
+admin_scopes = frozenset({"admin"})
+
+
+async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if handler.opt.get("public") or not connection.scope["path"].startswith("/v1/"):
+        return
+    header = connection.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ProblemError(refuse(
+            Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'."
+        ))
+    runtime: Runtime = connection.app.state.runtime
+    actor = await runtime.admin.authenticate(secret.strip())
+    if actor is None:
+        raise ProblemError(refuse(Rejection.unauthorized, "The API key is unknown or revoked."))
+    connection.state.actor = actor
+    connection.state.key_id = str(actor.key_id)
+    allowed: frozenset[str] = handler.opt.get("scopes", admin_scopes)
+    if not actor.scopes & allowed:
+        raise ProblemError(refuse(
+            Rejection.forbidden_scope,
+            f"This call needs one of the scopes {sorted(allowed)}; the key has "
+            f"{sorted(actor.scopes)}.",
+        ))

@@ -1,0 +1,86 @@
+"""Operator calls: programs, API keys, manual adjustments and the expiry sweep."""
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+
+from api.auth import admin_scopes
+from api.http import answer, mutation_for, renderer, respond
+from processing.runtime import Runtime
+from processing.service.expiry import sweep
+from processing.service.ledger import AdjustmentCommand
+from processing.service.records import Accepted, Actor, ProgramSettings
+from schemas.api import (
+    AdjustmentCreate,
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ExpirationReport,
+    Operation,
+    Program,
+    ProgramCreate,
+)
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class AdminController(Controller):
+    path = "/v1"
+    opt = {"scopes": admin_scopes}
+    tags = ["admin"]
+
+    @post("/programs", name="create_program", status_code=201)
+    async def create_program(
+        self, request: AnyRequest, data: ProgramCreate, runtime: Runtime
+    ) -> Response[Program]:
+        command = msgspec.convert(data, ProgramSettings, from_attributes=True)
+        stored = await runtime.admin.create_program(
+            mutation_for(request, data), command, renderer(Program)
+        )
+        return respond(request, stored)
+
+    @get("/programs/{program_id:uuid}", name="get_program")
+    async def get_program(
+        self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[Program]:
+        return answer(request, await runtime.admin.get_program(actor, program_id), Program)
+
+    @post("/api-keys", name="create_api_key", status_code=201)
+    async def create_api_key(
+        self, request: AnyRequest, data: ApiKeyCreate, runtime: Runtime
+    ) -> Response[ApiKeyCreated]:
+        stored = await runtime.admin.create_key(
+            mutation_for(request, data), data, renderer(ApiKeyCreated)  # type: ignore[arg-type]
+        )
+        return respond(request, stored)
+
+    @delete("/api-keys/{key_id:uuid}", name="revoke_api_key", status_code=200)
+    async def revoke_api_key(
+        self, request: AnyRequest, key_id: UUID, runtime: Runtime
+    ) -> Response[ApiKey]:
+        stored = await runtime.admin.revoke_key(
+            mutation_for(request, None, key_id), key_id, renderer(ApiKey)
+        )
+        return respond(request, stored)
+
+    @post("/customers/{customer_id:uuid}/adjustments", name="adjust", status_code=201)
+    async def adjust(
+        self, request: AnyRequest, customer_id: UUID, data: AdjustmentCreate, runtime: Runtime
+    ) -> Response[Operation]:
+        command = msgspec.convert(data, AdjustmentCommand, from_attributes=True)
+        stored = await runtime.ledger.adjust(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
+        )
+        return respond(request, stored)
+
+    @post("/expirations", name="expire", status_code=200)
+    async def expire(
+        self, request: AnyRequest, runtime: Runtime, actor: Actor
+    ) -> Response[ExpirationReport]:
+        # The sweep is idempotent by nature: a repeat burns nothing twice. The key is still
+        # required, as on every mutating call, but the answer is the sweep's own count.
+        mutation_for(request, None)
+        report = await sweep(runtime.database, actor.program_id)
+        return answer(request, Accepted(value=report), ExpirationReport)

@@ -1,0 +1,137 @@
+"""Customers, cards, balances and statements."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from api.auth import program_scopes
+from api.errors import ProblemError
+from api.http import answer, mutation_for, renderer, respond
+from processing.core import limits
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime
+from processing.service.customers import EnrollCommand
+from processing.service.records import Actor, refuse
+from schemas.api import (
+    Balance,
+    CardCreate,
+    CardJournal,
+    Customer,
+    CustomerCreate,
+    OperationPage,
+    StatusChange,
+)
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class CustomersController(Controller):
+    path = "/v1"
+    opt = {"scopes": program_scopes}
+    tags = ["customers"]
+
+    @post("/customers", name="enroll", status_code=201)
+    async def enroll(
+        self, request: AnyRequest, data: CustomerCreate, runtime: Runtime
+    ) -> Response[Customer]:
+        command = msgspec.convert(data, EnrollCommand, from_attributes=True)
+        stored = await runtime.customers.enroll(
+            mutation_for(request, data), command, renderer(Customer)
+        )
+        return respond(request, stored)
+
+    @get("/customers", name="find_customer")
+    async def find_customer(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        actor: Actor,
+        phone: Annotated[str | None, Parameter(max_length=32)] = None,
+        card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
+    ) -> Response[Customer]:
+        if (phone is None) == (card is None):
+            raise ProblemError(refuse(
+                Rejection.validation_error, "Give exactly one of phone or card.", field="phone"
+            ))
+        return answer(request, await runtime.customers.find(actor, phone, card), Customer)
+
+    @get("/customers/{customer_id:uuid}", name="get_customer")
+    async def get_customer(
+        self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[Customer]:
+        return answer(request, await runtime.customers.get(actor, customer_id), Customer)
+
+    @get("/customers/{customer_id:uuid}/balance", name="balance")
+    async def balance(
+        self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[Balance]:
+        return answer(request, await runtime.reads.balance(actor, customer_id), Balance)
+
+    @get("/customers/{customer_id:uuid}/operations", name="statement")
+    async def statement(
+        self,
+        request: AnyRequest,
+        customer_id: UUID,
+        runtime: Runtime,
+        actor: Actor,
+        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> Response[OperationPage]:
+        outcome = await runtime.reads.statement(actor, customer_id, limit, cursor)
+        return answer(request, outcome, OperationPage)
+
+    @post("/customers/{customer_id:uuid}/cards", name="add_card", status_code=201)
+    async def add_card(
+        self, request: AnyRequest, customer_id: UUID, data: CardCreate, runtime: Runtime
+    ) -> Response[Customer]:
+        stored = await runtime.customers.add_card(
+            mutation_for(request, data, customer_id), customer_id, data.number, renderer(Customer)
+        )
+        return respond(request, stored)
+
+    @get("/cards/{number:str}", name="get_card")
+    async def get_card(
+        self, request: AnyRequest, number: str, runtime: Runtime, actor: Actor
+    ) -> Response[CardJournal]:
+        return answer(request, await runtime.customers.card(actor, number), CardJournal)
+
+    @post("/cards/{number:str}/block", name="block_card", status_code=200)
+    async def block_card(
+        self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
+    ) -> Response[CardJournal]:
+        stored = await runtime.customers.set_card_status(
+            mutation_for(request, data, number), number, True, data.reason, renderer(CardJournal)
+        )
+        return respond(request, stored)
+
+    @post("/cards/{number:str}/unblock", name="unblock_card", status_code=200)
+    async def unblock_card(
+        self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
+    ) -> Response[CardJournal]:
+        stored = await runtime.customers.set_card_status(
+            mutation_for(request, data, number), number, False, data.reason, renderer(CardJournal)
+        )
+        return respond(request, stored)
+
+    @post("/customers/{customer_id:uuid}/block", name="block_account", status_code=200,
+          opt={"scopes": frozenset({"crm", "admin"})})
+    async def block_account(
+        self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
+    ) -> Response[Customer]:
+        stored = await runtime.customers.set_account_block(
+            mutation_for(request, data, customer_id), customer_id, data.reason, renderer(Customer)
+        )
+        return respond(request, stored)
+
+    @post("/customers/{customer_id:uuid}/unblock", name="unblock_account", status_code=200,
+          opt={"scopes": frozenset({"crm", "admin"})})
+    async def unblock_account(
+        self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
+    ) -> Response[Customer]:
+        stored = await runtime.customers.set_account_block(
+            mutation_for(request, data, customer_id), customer_id, None, renderer(Customer)
+        )
+        return respond(request, stored)

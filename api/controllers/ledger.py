@@ -1,0 +1,81 @@
+"""Points: accruals, holds (reserve, commit, cancel), refunds and single operations."""
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+
+from api.auth import program_scopes
+from api.http import answer, mutation_for, renderer, respond
+from processing.runtime import Runtime
+from processing.service.ledger import AccrualCommand, RefundCommand, ReserveCommand
+from processing.service.records import Actor
+from schemas.api import AccrualCreate, Hold, HoldCommit, HoldCreate, Operation, RefundCreate
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class LedgerController(Controller):
+    path = "/v1"
+    opt = {"scopes": program_scopes}
+    tags = ["points"]
+
+    @post("/customers/{customer_id:uuid}/accruals", name="accrue", status_code=201)
+    async def accrue(
+        self, request: AnyRequest, customer_id: UUID, data: AccrualCreate, runtime: Runtime
+    ) -> Response[Operation]:
+        command = msgspec.convert(data, AccrualCommand, from_attributes=True)
+        stored = await runtime.ledger.accrue(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
+        )
+        return respond(request, stored)
+
+    @post("/customers/{customer_id:uuid}/holds", name="reserve", status_code=201)
+    async def reserve(
+        self, request: AnyRequest, customer_id: UUID, data: HoldCreate, runtime: Runtime
+    ) -> Response[Hold]:
+        command = msgspec.convert(data, ReserveCommand, from_attributes=True)
+        stored = await runtime.ledger.reserve(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Hold)
+        )
+        return respond(request, stored)
+
+    @get("/holds/{hold_id:uuid}", name="get_hold")
+    async def get_hold(
+        self, request: AnyRequest, hold_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[Hold]:
+        return answer(request, await runtime.reads.hold(actor, hold_id), Hold)
+
+    @post("/holds/{hold_id:uuid}/commit", name="commit", status_code=200)
+    async def commit(
+        self, request: AnyRequest, hold_id: UUID, runtime: Runtime, data: HoldCommit | None = None
+    ) -> Response[Operation]:
+        points = data.points if data is not None else None
+        stored = await runtime.ledger.commit(
+            mutation_for(request, data, hold_id), hold_id, points, renderer(Operation)
+        )
+        return respond(request, stored)
+
+    @post("/holds/{hold_id:uuid}/cancel", name="cancel", status_code=200)
+    async def cancel(self, request: AnyRequest, hold_id: UUID, runtime: Runtime) -> Response[Hold]:
+        stored = await runtime.ledger.cancel(
+            mutation_for(request, None, hold_id), hold_id, renderer(Hold)
+        )
+        return respond(request, stored)
+
+    @post("/operations/{operation_id:uuid}/refunds", name="refund", status_code=201)
+    async def refund(
+        self, request: AnyRequest, operation_id: UUID, data: RefundCreate, runtime: Runtime
+    ) -> Response[Operation]:
+        command = msgspec.convert(data, RefundCommand, from_attributes=True)
+        stored = await runtime.ledger.refund(
+            mutation_for(request, data, operation_id), operation_id, command, renderer(Operation)
+        )
+        return respond(request, stored)
+
+    @get("/operations/{operation_id:uuid}", name="get_operation")
+    async def get_operation(
+        self, request: AnyRequest, operation_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[Operation]:
+        return answer(request, await runtime.reads.operation(actor, operation_id), Operation)

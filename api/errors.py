@@ -1,0 +1,81 @@
+"""The one table that maps each rejection to an HTTP status, and the problem+json it renders.
+
+409 means the request was valid but conflicts with the current state (balance, hold status,
+an existing customer or document); 422 is reserved for idempotency keys reused with a different
+body, as the IETF idempotency draft asks.
+"""
+
+from typing import Final
+
+import msgspec
+
+from processing.core.rejections import Rejection
+from processing.service.records import Refused, StoredResponse
+from schemas.api import Problem
+
+problem_media_type: Final = "application/problem+json"
+problem_base: Final = "https://bonus.example/problems/"
+
+PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
+    Rejection.unauthorized: (401, "Missing or unknown API key"),
+    Rejection.forbidden_scope: (403, "The API key's scopes do not allow this call"),
+    Rejection.payload_too_large: (413, "Request body too large"),
+    Rejection.idempotency_request_in_progress: (409, "A request with this key is in progress"),
+    Rejection.idempotency_key_reused: (422, "Idempotency-Key reused with a different request"),
+    Rejection.program_key_required: (403, "This call needs a key that belongs to a program"),
+    Rejection.validation_error: (400, "Invalid request"),
+    Rejection.not_found: (404, "Not found"),
+    Rejection.hold_not_found: (404, "Hold not found"),
+    Rejection.card_not_found: (404, "Card not found"),
+    Rejection.customer_exists: (409, "Customer already enrolled"),
+    Rejection.card_exists: (409, "Card number already in use"),
+    Rejection.card_blocked: (409, "Card blocked"),
+    Rejection.card_not_blocked: (409, "Card not blocked"),
+    Rejection.hold_already_committed: (409, "Hold already committed"),
+    Rejection.hold_already_cancelled: (409, "Hold already cancelled"),
+    Rejection.hold_expired: (409, "Hold expired"),
+    Rejection.account_blocked: (409, "Account blocked"),
+    Rejection.duplicate_document: (409, "Document already applied"),
+    Rejection.hold_ttl_exceeds_maximum: (409, "Hold TTL above the program's maximum"),
+    Rejection.commit_exceeds_hold: (409, "Commit exceeds the held points"),
+    Rejection.operation_not_refundable: (409, "Operation cannot be refunded"),
+    Rejection.refund_exceeds_original: (409, "Refund exceeds the original operation"),
+    Rejection.activation_after_expiry: (409, "Activation after expiry"),
+    Rejection.expiry_in_past: (409, "Expiry in the past"),
+    Rejection.balance_limit_exceeded: (409, "Balance limit exceeded"),
+    Rejection.insufficient_points: (409, "Insufficient points"),
+}
+
+
+def problem_of(refused: Refused) -> Problem:
+    status, title = PROBLEMS[refused.rejection]
+    extra = refused.extra or {}
+    return Problem(
+        type=problem_base + refused.rejection.value,
+        title=title,
+        status=status,
+        code=refused.rejection.value,
+        detail=refused.detail,
+        field=refused.field,
+        customer_id=extra.get("customer_id"),
+        operation_id=extra.get("operation_id"),
+        hold_id=extra.get("hold_id"),
+    )
+
+
+def render_problem(refused: Refused) -> StoredResponse:
+    problem = problem_of(refused)
+    return StoredResponse(
+        status_code=problem.status,
+        media_type=problem_media_type,
+        body=msgspec.json.encode(problem),
+        outcome=problem.code,
+    )
+
+
+class ProblemError(Exception):
+    """Raised by guards and request parsing, before a service is called."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(refused.detail)
+        self.refused = refused

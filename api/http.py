@@ -1,0 +1,82 @@
+"""What every controller shares: the caller, the idempotent mutation, and turning outcomes into
+responses. Controllers stay a few lines: map the request, call the service, answer."""
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.datastructures import State
+
+from api.errors import ProblemError, render_problem
+from processing.core import limits
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime
+from processing.service.mutations import Mutation, Render, fingerprint
+from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse, refuse
+
+json_media_type = "application/json"
+_key_pattern = re.compile(r"^[\x21-\x7e]{1,%d}$" % limits.idempotency_key_length_max)
+
+
+def provide_runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    actor: Actor = request.state.actor
+    return actor
+
+
+def mutation_for(request: Request[Any, Any, Any], data: Any, *parts: object) -> Mutation:
+    """The idempotent request: its key, its caller, and a fingerprint of what it asks."""
+    key = request.headers.get("idempotency-key")
+    if key is None or not _key_pattern.match(key):
+        raise ProblemError(refuse(
+            Rejection.validation_error,
+            "The Idempotency-Key header is required on every mutating call: 1 to "
+            f"{limits.idempotency_key_length_max} visible ASCII characters.",
+            field="Idempotency-Key",
+        ))
+    body = b"" if data is None else msgspec.json.encode(data)
+    route = request.scope["route_handler"].name or request.scope["path"]
+    return Mutation(
+        actor=provide_actor(request),
+        idempotency_key=key,
+        fingerprint=fingerprint(route, *(str(part) for part in parts), body),
+    )
+
+
+def renderer(reply_type: type) -> Render:
+    def render(outcome: Outcome) -> StoredResponse:
+        if isinstance(outcome, Refused):
+            return render_problem(outcome)
+        reply = msgspec.convert(outcome.value, reply_type, from_attributes=True)
+        return StoredResponse(
+            status_code=201 if outcome.created else 200,
+            media_type=json_media_type,
+            body=msgspec.json.encode(reply),
+        )
+
+    return render
+
+
+def respond(request: Request[Any, Any, Any], stored: StoredResponse) -> Response[Any]:
+    request.state.outcome = "replayed" if stored.replayed else stored.outcome
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
+    return Response(
+        content=stored.body,
+        status_code=stored.status_code,
+        media_type=stored.media_type,
+        headers=headers,
+    )
+
+
+def answer(request: Request[Any, Any, Any], outcome: Outcome, reply_type: type) -> Response[Any]:
+    """Reads: no idempotency, the same rendering."""
+    return respond(request, renderer(reply_type)(outcome))
+
+
+def accepted_value(outcome: Outcome) -> Any:
+    return outcome.value if isinstance(outcome, Accepted) else None

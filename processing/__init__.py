@@ -1,0 +1,1 @@
+"""Bonus processing center: everything that is not HTTP."""

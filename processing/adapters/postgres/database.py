@@ -1,0 +1,47 @@
+"""The connection pool and the two ways the service uses it: in a transaction, or to read."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from processing.adapters.postgres.store import PostgresStore
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        # Bounded waits: a stuck lock or runaway query fails one request, not the whole pool.
+        server_settings={
+            "application_name": "bonus-processing",
+            "lock_timeout": "5s",
+            "statement_timeout": "15s",
+            "idle_in_transaction_session_timeout": "60s",
+            "timezone": "UTC",
+        },
+    )
+
+
+class PostgresDatabase:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresStore]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            yield PostgresStore(connection)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[PostgresStore]:
+        async with self.pool.acquire() as connection:
+            yield PostgresStore(connection)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PostgresStore]:
+        """Several reads that must agree with each other, such as an account and its lots."""
+        async with self.pool.acquire() as connection, connection.transaction(
+            isolation="repeatable_read", readonly=True
+        ):
+            yield PostgresStore(connection)

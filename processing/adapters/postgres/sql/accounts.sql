@@ -1,0 +1,56 @@
+-- name: lock_account
+-- Every ledger change starts here: the row lock serializes writers on one account, and the
+-- database clock is the one clock every decision uses.
+select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+       p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       clock_timestamp() as now
+from accounts a join programs p on p.id = a.program_id
+where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2)
+for update of a;
+
+-- name: lock_account_unless_busy
+-- The expiry sweep skips an account another sweep or a request is changing; it comes back later.
+select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+       p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       clock_timestamp() as now
+from accounts a join programs p on p.id = a.program_id
+where a.id = $1 and a.kind = 'customer'
+for update of a skip locked;
+
+-- name: read_account
+-- Balance reads take no lock: they see the last committed state.
+select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+       p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       clock_timestamp() as now
+from accounts a join programs p on p.id = a.program_id
+where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2);
+
+-- name: open_lots
+-- The lots with points left: what balances and decisions are computed from.
+select id, points, remaining, held, activates_at, expires_at
+from lots where account_id = $1 and remaining > 0;
+
+-- name: lots_by_id
+-- A refund may return points to lots that are now empty.
+select id, points, remaining, held, activates_at, expires_at
+from lots where id = any($1::uuid[]);
+
+-- name: save_account_totals
+-- The cached totals, computed in memory from the same lots and checked there (I1).
+update accounts set posted = $2, reserved = $3 where id = $1;
+
+-- name: save_lots
+-- The lots a decision changed, written with their new totals in one statement.
+update lots set remaining = changed.remaining, held = changed.held
+from unnest($1::uuid[], $2::bigint[], $3::bigint[]) as changed (id, remaining, held)
+where lots.id = changed.id;
+
+-- name: insert_lot
+-- A new batch of points with its own activation and expiry.
+insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
+                  activates_at, expires_at)
+values ($1, $2, $3, $4, $5, $5, 0, $6, $7);
+
+-- name: system_account
+-- The program account on the other side of a customer entry.
+select id from accounts where program_id = $1 and kind = $2;

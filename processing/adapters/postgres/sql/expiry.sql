@@ -1,0 +1,6 @@
+-- name: accounts_with_expired_lots
+-- Accounts holding free points past their expiry by the database clock; $2 narrows to a program.
+select distinct account_id from lots
+where expires_at <= clock_timestamp() and remaining > held
+  and ($2::uuid is null or program_id = $2)
+limit $1;

@@ -1,0 +1,54 @@
+-- name: insert_hold
+-- A hold for a pending purchase; its allocations follow in the same transaction.
+insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
+                   store_id, document_id, created_at)
+values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9);
+
+-- name: insert_hold_allocations
+-- Which lots the hold earmarked, and how much of each.
+insert into hold_allocations (hold_id, lot_id, points)
+select $1, allocation.lot_id, allocation.points
+from unnest($2::uuid[], $3::bigint[]) as allocation (lot_id, points);
+
+-- name: hold_account
+-- Which account a commit or cancel will lock, looked up before the lock is taken.
+select account_id from holds where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: lock_hold
+-- Read under the account's row lock; the row lock here guards against any other path.
+select id, account_id, points, status, expires_at from holds
+where id = $1 and ($2::uuid is null or program_id = $2)
+for update;
+
+-- name: hold_allocations
+-- The lots a hold earmarked.
+select lot_id, points from hold_allocations where hold_id = $1;
+
+-- name: resolve_hold
+-- A hold resolves exactly once: only an active hold changes, and the caller checks the count (I5).
+update holds set status = $2, committed_points = $3, resolved_at = clock_timestamp(),
+                 resolved_by = $4
+where id = $1 and status = 'active';
+
+-- name: get_hold
+-- A hold as the API shows it; an active hold past its TTL reads as expired before the sweep.
+select h.id, h.account_id as customer_id, h.points, h.committed_points, h.expires_at,
+       h.created_at, h.resolved_at, h.document_id, h.operation_id,
+       case when h.status = 'active' and h.expires_at <= clock_timestamp()
+            then 'expired' else h.status end as status
+from holds h
+where h.id = $1 and ($2::uuid is null or h.program_id = $2);
+
+-- name: due_holds
+-- Active holds past their TTL by the database clock, oldest first; $2 narrows to one program.
+select id, account_id from holds
+where status = 'active' and expires_at <= clock_timestamp()
+  and ($2::uuid is null or program_id = $2)
+order by expires_at
+limit $1;
+
+-- name: find_open_hold
+-- The open hold a receipt already has, to name it in a duplicate_document answer.
+select id from holds
+where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document_id = $3
+  and status = 'active';

@@ -1,0 +1,23 @@
+-- name: insert_api_key
+-- Only the SHA-256 of the secret is stored: secrets are 256-bit random, so a slow hash adds nothing.
+insert into api_keys (id, program_id, name, scopes, store_id, secret_sha256)
+values ($1, $2, $3, $4, $5, $6)
+returning id, program_id, name, scopes, store_id, created_at;
+
+-- name: ensure_api_key
+-- The operator key from BONUS_ADMIN_KEY: created once, kept on every later start.
+insert into api_keys (id, program_id, name, scopes, store_id, secret_sha256)
+values ($1, null, $2, array['admin'], null, $3)
+on conflict (secret_sha256) do update set revoked_at = null
+returning id;
+
+-- name: authenticate
+-- Every request: the live key with this secret hash, if any.
+select id, program_id, scopes, store_id from api_keys
+where secret_sha256 = $1 and revoked_at is null;
+
+-- name: revoke_api_key
+-- Revocation is immediate: the next request with the key is refused.
+update api_keys set revoked_at = clock_timestamp()
+where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
+returning id, program_id, name, scopes, store_id, created_at, revoked_at;

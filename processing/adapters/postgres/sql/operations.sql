@@ -1,0 +1,52 @@
+-- name: insert_operation
+-- One business event with its document, channel and key; entries reference it.
+insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
+                        document_id, document_name, document_comment, reason, channel, key_id,
+                        store_id, available_after, created_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16);
+
+-- name: insert_entries
+-- All entries of one operation in one statement; the deferred trigger checks they sum to zero.
+insert into entries (program_id, operation_id, account_id, lot_id, points)
+select $1, $2, entry.account_id, entry.lot_id, entry.points
+from unnest($3::uuid[], $4::uuid[], $5::bigint[]) as entry (account_id, lot_id, points);
+
+-- name: insert_outbox_event
+-- The notification of an operation, in the same transaction as the operation (I7).
+insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3, $4::jsonb);
+
+-- name: operation_account
+-- Which account a refund will lock, looked up before the lock is taken.
+select account_id from operations where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: operation_for_refund
+-- The original operation as a refund sees it, read under the account's row lock.
+select id, account_id, type, points, refunded_points from operations
+where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: operation_lot_movements
+-- The lots an operation moved, in the order it moved them: what a refund restores.
+select lot_id, points from entries
+where operation_id = $1 and account_id = $2 and lot_id is not null
+order by id;
+
+-- name: add_refunded_points
+-- Raised under the account's row lock; the CHECK refuses more than the original (I6).
+update operations set refunded_points = refunded_points + $2 where id = $1;
+
+-- name: get_operation
+-- One operation as the statement shows it.
+select * from operation_statement where id = $1;
+
+-- name: statement
+-- The account's operations, newest first, one page after the cursor's sequence number.
+select * from operation_statement
+where customer_id = $1 and seq < $2
+order by seq desc
+limit $3;
+
+-- name: find_document
+-- The operation a business document already produced, to name it in a duplicate_document answer.
+select id from operations
+where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and type = $3
+  and document_id = $4;

@@ -1,0 +1,21 @@
+-- name: insert_program
+-- A program and, in the same statement, its four system accounts: every entry needs a counterpart.
+with program as (
+    insert into programs
+        (id, name, currency, country, hold_ttl_seconds_default, hold_ttl_seconds_max, expiry_days)
+    values ($1, $2, $3, $4, $5, $6, $7)
+    returning *
+), system_accounts as (
+    insert into accounts (id, program_id, kind)
+    select gen_random_uuid(), program.id, kind
+    from program, unnest(array['issued', 'redeemed', 'expired', 'adjustments']) as kind
+)
+select * from program;
+
+-- name: get_program
+-- The program's settings; a scoped key passes its own program id as $2, an operator key null.
+select * from programs where id = $1 and ($2::uuid is null or id = $2);
+
+-- name: find_program_by_name
+-- Start-up looks the demo program up by name so that a restart does not create another.
+select * from programs where name = $1 order by created_at limit 1;

@@ -1,0 +1,50 @@
+-- name: reconcile_posted
+-- I1: each customer account's cached posted balance against the sum of its entries and lots.
+select a.id, a.posted,
+       coalesce((select sum(e.points) from entries e where e.account_id = a.id), 0) as entries,
+       coalesce((select sum(l.remaining) from lots l where l.account_id = a.id), 0) as lots
+from accounts a
+where a.kind = 'customer'
+  and (a.posted <> coalesce((select sum(e.points) from entries e where e.account_id = a.id), 0)
+       or a.posted <> coalesce((select sum(l.remaining) from lots l where l.account_id = a.id), 0));
+
+-- name: reconcile_reserved
+-- I1/I5: reserved equals the points earmarked in lots and the points of active holds.
+select a.id, a.reserved,
+       coalesce((select sum(l.held) from lots l where l.account_id = a.id), 0) as held,
+       coalesce((select sum(h.points) from holds h
+                 where h.account_id = a.id and h.status = 'active'), 0) as active_holds
+from accounts a
+where a.kind = 'customer'
+  and (a.reserved <> coalesce((select sum(l.held) from lots l where l.account_id = a.id), 0)
+       or a.reserved <> coalesce((select sum(h.points) from holds h
+                                  where h.account_id = a.id and h.status = 'active'), 0));
+
+-- name: reconcile_lot_entries
+-- Each lot's remaining points equal the entries written against it.
+select l.id, l.remaining, coalesce(sum(e.points), 0) as entries
+from lots l left join entries e on e.lot_id = l.id
+group by l.id, l.remaining
+having l.remaining <> coalesce(sum(e.points), 0);
+
+-- name: reconcile_unbalanced_operations
+-- I2: every operation's entries sum to zero.
+select operation_id, sum(points) as total from entries
+group by operation_id having sum(points) <> 0;
+
+-- name: reconcile_refunds
+-- I6: each original's refunded_points equals the refunds written against it.
+select o.id, o.refunded_points, coalesce(sum(abs(r.points)), 0) as refunds
+from operations o left join operations r on r.refund_of = o.id
+where o.type in ('accrual', 'commit')
+group by o.id, o.refunded_points
+having o.refunded_points <> coalesce(sum(abs(r.points)), 0);
+
+-- name: reconcile_outbox
+-- I7: every ledger operation has exactly one outbox event.
+select o.id from operations o left join outbox x on x.operation_id = o.id
+where x.id is null;
+
+-- name: count_customer_accounts
+-- How many accounts a reconcile run covered, for its report.
+select count(*) as count from accounts where kind = 'customer';

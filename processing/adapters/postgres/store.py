@@ -1,0 +1,475 @@
+"""The Postgres store: named queries on one connection, rows turned into core values.
+
+Every method runs on the connection it was built with; the service decides where transactions
+begin and end. Program accounts never change, so their ids are cached per process.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from processing.adapters.postgres.queries import QUERIES
+from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
+from processing.core.model import OperationType as OpType
+from processing.service.ports import LedgerWrite, LockedAccount
+from processing.service.records import (
+    ApiKeyRecord,
+    CardEventRecord,
+    CustomerRecord,
+    Document,
+    HoldRecord,
+    OperationRecord,
+    ProgramRecord,
+    ProgramSettings,
+    StoredResponse,
+)
+
+T = TypeVar("T")
+
+_system_accounts: dict[tuple[UUID, str], UUID] = {}
+
+
+def _record(row: asyncpg.Record | None, kind: type[T]) -> T:
+    if row is None:
+        raise LookupError(f"expected a {kind.__name__} row, the query returned none")
+    return msgspec.convert(dict(row), kind, from_attributes=False)
+
+
+def _lot(row: asyncpg.Record) -> Lot:
+    return Lot(
+        id=row["id"],
+        points=row["points"],
+        remaining=row["remaining"],
+        held=row["held"],
+        activates_at=row["activates_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _operation_record(row: asyncpg.Record) -> OperationRecord:
+    document = None
+    if row["document_id"] is not None:
+        document = Document(
+            id=row["document_id"], name=row["document_name"], comment=row["document_comment"]
+        )
+    fields = {key: row[key] for key in row.keys() if not key.startswith("document_")}
+    fields.pop("program_id", None)
+    return msgspec.convert({**fields, "document": document}, OperationRecord)
+
+
+class PostgresStore:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self.connection = connection
+
+    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        return await self.connection.fetchrow(QUERIES[name], *args)
+
+    async def _fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.connection.fetch(QUERIES[name], *args)
+
+    async def _execute(self, name: str, *args: Any) -> str:
+        return await self.connection.execute(QUERIES[name], *args)
+
+    # Idempotency
+
+    async def claim_key(self, key_id: UUID, key: str) -> bool:
+        return bool(await self.connection.fetchval(QUERIES["claim_idempotency_key"], key_id, key))
+
+    async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None:
+        row = await self._fetchrow("find_idempotency_key", key_id, key)
+        if row is None:
+            return None
+        stored = StoredResponse(
+            status_code=row["status_code"], media_type=row["media_type"], body=row["body"]
+        )
+        return row["fingerprint"], stored
+
+    async def save_key(
+        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+    ) -> None:
+        await self._execute(
+            "insert_idempotency_key",
+            key_id,
+            key,
+            fingerprint,
+            response.status_code,
+            response.media_type,
+            response.body,
+        )
+
+    async def purge_keys(self, retention_seconds: int) -> int:
+        status = await self._execute("purge_idempotency_keys", float(retention_seconds))
+        return int(status.split()[-1])
+
+    # Accounts and lots
+
+    async def lock_account(
+        self, account_id: UUID, program_id: UUID | None, *, skip_if_busy: bool = False
+    ) -> LockedAccount | None:
+        if skip_if_busy:
+            row = await self._fetchrow("lock_account_unless_busy", account_id)
+        else:
+            row = await self._fetchrow("lock_account", account_id, program_id)
+        return None if row is None else await self._with_lots(row)
+
+    async def read_account(self, account_id: UUID, program_id: UUID | None) -> LockedAccount | None:
+        row = await self._fetchrow("read_account", account_id, program_id)
+        return None if row is None else await self._with_lots(row)
+
+    async def _with_lots(self, row: asyncpg.Record) -> LockedAccount:
+        lots = tuple(_lot(lot) for lot in await self._fetch("open_lots", row["id"]))
+        account = Account(
+            id=row["id"],
+            posted=row["posted"],
+            reserved=row["reserved"],
+            blocked=row["blocked"],
+            lots=lots,
+        )
+        return LockedAccount(
+            account=account,
+            program_id=row["program_id"],
+            hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
+            hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
+            expiry_days=row["expiry_days"],
+            now=row["now"],
+        )
+
+    async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]:
+        return {row["id"]: _lot(row) for row in await self._fetch("lots_by_id", list(lot_ids))}
+
+    async def _system_account(self, program_id: UUID, kind: str) -> UUID:
+        cached = _system_accounts.get((program_id, kind))
+        if cached is None:
+            cached = await self.connection.fetchval(QUERIES["system_account"], program_id, kind)
+            if cached is None:
+                raise LookupError(f"program {program_id} has no {kind} account")
+            _system_accounts[(program_id, kind)] = cached
+        return cached
+
+    async def write(self, change: LedgerWrite) -> None:
+        """Writes an operation with everything it changed: its entries, new lot, changed lots,
+        the account's totals and its outbox event, in the caller's transaction."""
+        operation = change.operation
+        await self._execute(
+            "insert_operation",
+            operation.id,
+            operation.program_id,
+            operation.account_id,
+            operation.type,
+            operation.points,
+            operation.hold_id,
+            operation.refund_of,
+            operation.document.id if operation.document else None,
+            operation.document.name if operation.document else None,
+            operation.document.comment if operation.document else None,
+            operation.reason,
+            operation.channel,
+            operation.key_id,
+            operation.store_id,
+            operation.available_after,
+            operation.created_at,
+        )
+        posting = change.posting
+        if posting is not None and posting.new_lot is not None:
+            await self._execute(
+                "insert_lot",
+                change.new_lot_id,
+                operation.program_id,
+                operation.account_id,
+                operation.id,
+                posting.new_lot.points,
+                posting.new_lot.activates_at,
+                posting.new_lot.expires_at,
+            )
+        await self._save_lots(change.before, change.after)
+        if posting is not None:
+            await self._write_entries(change)
+        if (change.before.posted, change.before.reserved) != (
+            change.after.posted,
+            change.after.reserved,
+        ):
+            await self._execute(
+                "save_account_totals", change.after.id, change.after.posted, change.after.reserved
+            )
+        await self._execute(
+            "insert_outbox_event",
+            operation.program_id,
+            operation.id,
+            f"operation.{operation.type}",
+            json.dumps(change.event, default=str),
+        )
+
+    async def _save_lots(self, before: Account, after: Account) -> None:
+        old = {lot.id: lot for lot in before.lots}
+        changed = [
+            lot
+            for lot in after.lots
+            if lot.id in old and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
+        ]
+        if changed:
+            await self._execute(
+                "save_lots",
+                [lot.id for lot in changed],
+                [lot.remaining for lot in changed],
+                [lot.held for lot in changed],
+            )
+
+    async def _write_entries(self, change: LedgerWrite) -> None:
+        posting = change.posting
+        operation = change.operation
+        if posting is None:
+            return
+        counter = await self._system_account(operation.program_id, posting.counter_account)
+        accounts: list[UUID] = []
+        lots: list[UUID | None] = []
+        points: list[int] = []
+        for delta in posting.lot_deltas:
+            accounts.append(operation.account_id)
+            lots.append(delta.lot_id)
+            points.append(delta.points)
+        if posting.new_lot is not None:
+            accounts.append(operation.account_id)
+            lots.append(change.new_lot_id)
+            points.append(posting.new_lot.points)
+        accounts.append(counter)
+        lots.append(None)
+        points.append(-posting.customer_delta)
+        await self._execute(
+            "insert_entries", operation.program_id, operation.id, accounts, lots, points
+        )
+
+    # Holds
+
+    async def hold_account(self, hold_id: UUID, program_id: UUID | None) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["hold_account"], hold_id, program_id)
+        return value  # type: ignore[no-any-return]
+
+    async def lock_hold(self, hold_id: UUID, program_id: UUID | None) -> Hold | None:
+        row = await self._fetchrow("lock_hold", hold_id, program_id)
+        if row is None:
+            return None
+        allocations = tuple(
+            Allocation(lot_id=item["lot_id"], points=item["points"])
+            for item in await self._fetch("hold_allocations", hold_id)
+        )
+        return Hold(
+            id=row["id"],
+            account_id=row["account_id"],
+            points=row["points"],
+            status=HoldStatus(row["status"]),
+            expires_at=row["expires_at"],
+            allocations=allocations,
+        )
+
+    async def insert_hold(
+        self, hold: Hold, program_id: UUID, operation_id: UUID, store_id: str | None,
+        document_id: str, created_at: datetime,
+    ) -> None:
+        await self._execute(
+            "insert_hold",
+            hold.id,
+            program_id,
+            hold.account_id,
+            operation_id,
+            hold.points,
+            hold.expires_at,
+            store_id,
+            document_id,
+            created_at,
+        )
+        await self._execute(
+            "insert_hold_allocations",
+            hold.id,
+            [item.lot_id for item in hold.allocations],
+            [item.points for item in hold.allocations],
+        )
+
+    async def resolve_hold(
+        self, hold_id: UUID, status: HoldStatus, committed: int | None, operation_id: UUID
+    ) -> bool:
+        result = await self._execute("resolve_hold", hold_id, status, committed, operation_id)
+        return result == "UPDATE 1"
+
+    async def get_hold(self, hold_id: UUID, program_id: UUID | None) -> HoldRecord | None:
+        row = await self._fetchrow("get_hold", hold_id, program_id)
+        return None if row is None else _record(row, HoldRecord)
+
+    async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]:
+        rows = await self._fetch("due_holds", limit, program_id)
+        return [(row["id"], row["account_id"]) for row in rows]
+
+    async def find_open_hold(
+        self, program_id: UUID, store_id: str | None, document_id: str
+    ) -> UUID | None:
+        value = await self.connection.fetchval(
+            QUERIES["find_open_hold"], program_id, store_id, document_id
+        )
+        return value  # type: ignore[no-any-return]
+
+    # Operations
+
+    async def operation_account(self, operation_id: UUID, program_id: UUID | None) -> UUID | None:
+        value = await self.connection.fetchval(
+            QUERIES["operation_account"], operation_id, program_id
+        )
+        return value  # type: ignore[no-any-return]
+
+    async def operation_for_refund(
+        self, operation_id: UUID, program_id: UUID | None
+    ) -> Operation | None:
+        row = await self._fetchrow("operation_for_refund", operation_id, program_id)
+        if row is None:
+            return None
+        movements = tuple(
+            Allocation(lot_id=item["lot_id"], points=item["points"])
+            for item in await self._fetch("operation_lot_movements", operation_id, row["account_id"])
+        )
+        return Operation(
+            id=row["id"],
+            account_id=row["account_id"],
+            type=OpType(row["type"]),
+            points=row["points"],
+            refunded_points=row["refunded_points"],
+            lot_movements=movements,
+        )
+
+    async def add_refunded_points(self, operation_id: UUID, points: int) -> None:
+        await self._execute("add_refunded_points", operation_id, points)
+
+    async def find_document(
+        self, program_id: UUID, store_id: str | None, type_: str, document_id: str
+    ) -> UUID | None:
+        value = await self.connection.fetchval(
+            QUERIES["find_document"], program_id, store_id, type_, document_id
+        )
+        return value  # type: ignore[no-any-return]
+
+    async def get_operation(self, operation_id: UUID) -> OperationRecord | None:
+        row = await self._fetchrow("get_operation", operation_id)
+        return None if row is None else _operation_record(row)
+
+    async def statement(self, account_id: UUID, before_seq: int, limit: int) -> list[OperationRecord]:
+        rows = await self._fetch("statement", account_id, before_seq, limit)
+        return [_operation_record(row) for row in rows]
+
+    async def accounts_with_expired_lots(self, limit: int, program_id: UUID | None) -> list[UUID]:
+        rows = await self._fetch("accounts_with_expired_lots", limit, program_id)
+        return [row["account_id"] for row in rows]
+
+    # Programs, keys, customers and cards
+
+    async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord:
+        row = await self._fetchrow(
+            "insert_program",
+            program_id,
+            program.name,
+            program.currency,
+            program.country,
+            program.hold_ttl_seconds_default,
+            program.hold_ttl_seconds_max,
+            program.expiry_days,
+        )
+        return _record(row, ProgramRecord)
+
+    async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None:
+        row = await self._fetchrow("get_program", program_id, scope)
+        return None if row is None else _record(row, ProgramRecord)
+
+    async def find_program_by_name(self, name: str) -> ProgramRecord | None:
+        row = await self._fetchrow("find_program_by_name", name)
+        return None if row is None else _record(row, ProgramRecord)
+
+    async def insert_api_key(
+        self,
+        key_id: UUID,
+        program_id: UUID | None,
+        name: str,
+        scopes: list[str],
+        store_id: str | None,
+        secret_sha256: bytes,
+    ) -> ApiKeyRecord:
+        row = await self._fetchrow(
+            "insert_api_key", key_id, program_id, name, scopes, store_id, secret_sha256
+        )
+        return _record(row, ApiKeyRecord)
+
+    async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID:
+        value = await self.connection.fetchval(QUERIES["ensure_api_key"], key_id, name, secret_sha256)
+        return value  # type: ignore[no-any-return]
+
+    async def authenticate(self, secret_sha256: bytes) -> asyncpg.Record | None:
+        return await self._fetchrow("authenticate", secret_sha256)
+
+    async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None:
+        row = await self._fetchrow("revoke_api_key", key_id, scope)
+        return None if row is None else _record(row, ApiKeyRecord)
+
+    async def insert_customer(
+        self, customer_id: UUID, program_id: UUID, phone: str, name: str | None,
+        birthday: Any, attributes: dict[str, Any],
+    ) -> bool:
+        inserted = await self.connection.fetchval(
+            QUERIES["insert_customer"],
+            customer_id,
+            program_id,
+            phone,
+            name,
+            birthday,
+            json.dumps(attributes),
+        )
+        if inserted is None:
+            return False
+        await self._execute("insert_customer_account", customer_id, program_id)
+        return True
+
+    async def find_customer_by_phone(self, program_id: UUID, phone: str) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["find_customer_by_phone"], program_id, phone)
+        return value  # type: ignore[no-any-return]
+
+    async def get_customer(self, customer_id: UUID, scope: UUID | None) -> CustomerRecord | None:
+        row = await self._fetchrow("get_customer", customer_id, scope)
+        if row is None:
+            return None
+        fields = dict(row)
+        fields["attributes"] = json.loads(fields["attributes"])
+        fields["cards"] = json.loads(fields["cards"])
+        fields["blocked"] = fields["blocked_reason"] is not None
+        return msgspec.convert(fields, CustomerRecord)
+
+    async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["customer_exists"], customer_id, scope)
+        return value  # type: ignore[no-any-return]
+
+    async def insert_card(self, program_id: UUID, number: str, customer_id: UUID) -> bool:
+        inserted = await self.connection.fetchval(
+            QUERIES["insert_card"], program_id, number, customer_id
+        )
+        return inserted is not None
+
+    async def lock_card(self, program_id: UUID, number: str) -> asyncpg.Record | None:
+        return await self._fetchrow("lock_card", number, program_id)
+
+    async def find_card(self, program_id: UUID, number: str) -> asyncpg.Record | None:
+        return await self._fetchrow("find_card", program_id, number)
+
+    async def set_card_status(
+        self, program_id: UUID, number: str, status: str, reason: str | None, key_id: UUID | None
+    ) -> None:
+        await self._execute("set_card_status", program_id, number, status, reason)
+        await self._execute("insert_card_event", program_id, number, status, reason, key_id)
+
+    async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]:
+        rows = await self._fetch("card_journal", program_id, number)
+        return [_record(row, CardEventRecord) for row in rows]
+
+    async def set_account_block(self, account_id: UUID, reason: str | None) -> None:
+        await self._execute("set_account_block", account_id, reason)
+
+    async def fetch_named(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._fetch(name, *args)
+

@@ -1,0 +1,114 @@
+"""Per-account locks in Redis: a random token, a TTL, compare-and-delete release and a bounded
+wait. They only reduce contention. When Redis fails, or the wait reaches its bound, the request
+goes on under Postgres row locks alone, a metric counts it, and nothing fails because of Redis.
+The code never assumes it still holds the lock once the TTL may have passed."""
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import redis.asyncio as redis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from processing import telemetry
+from processing.core import limits
+
+log = structlog.get_logger(__name__)
+
+# Deletes the key only if it still holds our token, so a late release never frees another's lock.
+_release_script = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisAccountLocks:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_ms: int = limits.lock_ttl_ms,
+        wait_ms_max: int = limits.lock_wait_ms_max,
+    ) -> None:
+        self.client = client
+        self.ttl_ms = ttl_ms
+        self.wait_ms_max = wait_ms_max
+        self._release = client.register_script(_release_script)
+        self._skip_until = 0.0
+
+    @asynccontextmanager
+    async def around(self, account_id: UUID) -> AsyncIterator[None]:
+        key = f"bonus:lock:account:{account_id}"
+        token = secrets.token_hex(16)
+        acquired = await self._acquire(key, token)
+        try:
+            yield
+        finally:
+            if acquired:
+                await self._release_quietly(key, token)
+
+    async def _acquire(self, key: str, token: str) -> bool:
+        if time.monotonic() < self._skip_until:
+            telemetry.degraded_requests_total.labels(reason="redis_recently_failed").inc()
+            return False
+        started = time.monotonic()
+        deadline = started + self.wait_ms_max / 1000
+        pause_ms = 1.0
+        try:
+            while True:
+                if await self.client.set(key, token, nx=True, px=self.ttl_ms):
+                    telemetry.lock_wait_seconds.observe(time.monotonic() - started)
+                    telemetry.redis_up.set(1)
+                    return True
+                if time.monotonic() >= deadline:
+                    telemetry.lock_timeouts_total.inc()
+                    telemetry.lock_wait_seconds.observe(time.monotonic() - started)
+                    return False
+                await asyncio.sleep(random.uniform(0.5, 1.0) * pause_ms / 1000)  # noqa: S311
+                pause_ms = min(pause_ms * 2, limits.lock_retry_ms_max)
+        except (RedisError, OSError, asyncio.TimeoutError) as error:
+            self._note_failure(error)
+            return False
+
+    async def _release_quietly(self, key: str, token: str) -> None:
+        try:
+            await self._release(keys=[key], args=[token])
+        except (RedisError, OSError, asyncio.TimeoutError) as error:
+            # The lock's TTL frees it anyway; the ledger never depended on it.
+            self._note_failure(error)
+
+    def _note_failure(self, error: BaseException) -> None:
+        self._skip_until = time.monotonic() + limits.redis_retry_after_failure_ms / 1000
+        telemetry.redis_up.set(0)
+        telemetry.degraded_requests_total.labels(reason="redis_error").inc()
+        log.warning("redis_lock_degraded", error=repr(error))
+
+
+class NoAccountLocks:
+    """For one-shot commands (expire, reconcile) where Postgres row locks are enough."""
+
+    @asynccontextmanager
+    async def around(self, account_id: UUID) -> AsyncIterator[None]:
+        yield
+
+
+def create_client(url: str) -> redis.Redis:
+    timeout = limits.redis_timeout_ms / 1000
+    # No client-side retries: a failed call degrades this request at once instead of tripling
+    # its wait; the breaker above decides when to try Redis again.
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry_on_timeout=False,
+        retry=Retry(NoBackoff(), 0),
+    )

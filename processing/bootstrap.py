@@ -1,0 +1,47 @@
+"""Start-up chores: the operator key from BONUS_ADMIN_KEY and, in embedded mode, a demo program
+with keys a newcomer can use at once."""
+
+import json
+import os
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+
+from processing.runtime import Runtime
+from processing.service.admin import create_key, secret_hash
+from processing.service.records import ProgramSettings
+
+demo_program_name = "Demo coffee shop"
+
+
+class DemoKeys(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: str
+    admin_key: str
+    pos_key: str
+
+
+async def ensure_operator_key(runtime: Runtime, secret: str) -> None:
+    async with runtime.database.transaction() as store:
+        await store.ensure_operator_key(uuid4(), "BONUS_ADMIN_KEY", secret_hash(secret))
+
+
+async def ensure_demo(runtime: Runtime, data_dir: Path) -> DemoKeys:
+    """Creates the demo program and its keys once; later starts print the same keys, which are
+    kept in the data directory (readable by this user only) because only hashes are stored."""
+    path = data_dir / "demo-keys.json"
+    if path.exists():
+        return msgspec.json.decode(path.read_bytes(), type=DemoKeys)
+    async with runtime.database.transaction() as store:
+        program = await store.find_program_by_name(demo_program_name)
+        if program is None:
+            settings = ProgramSettings(name=demo_program_name, currency="RUB", expiry_days=365)
+            program = await store.insert_program(uuid4(), settings)
+        admin = await create_key(store, None, "make run operator", ["admin"], None)
+        pos = await create_key(store, program.id, "make run till", ["pos"], "store-1")
+    keys = DemoKeys(program_id=str(program.id), admin_key=str(admin.key), pos_key=str(pos.key))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(msgspec.to_builtins(keys), file, indent=2)
+    return keys

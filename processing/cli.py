@@ -1,0 +1,171 @@
+"""The ``bonus`` command: serve, worker, migrate, create-program, create-key, reconcile, expire."""
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+
+from processing import telemetry
+from processing.runtime import Runtime, resolve_urls
+from processing.service.admin import create_key
+from processing.service.expiry import sweep
+from processing.service.reconcile import reconcile
+from processing.service.records import ProgramSettings
+from processing.settings import Settings, load_settings
+
+
+def emit(value: object) -> None:
+    sys.stdout.write(msgspec.json.encode(value).decode() + "\n")
+
+
+async def with_runtime(settings: Settings, action: Callable[[Runtime], Awaitable[int]]) -> int:
+    runtime = await Runtime.open(settings)
+    try:
+        return await action(runtime)
+    finally:
+        await runtime.close()
+
+
+async def do_migrate(runtime: Runtime) -> int:
+    emit({"migrated": True})
+    return 0
+
+
+def do_create_program(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    async def action(runtime: Runtime) -> int:
+        settings = ProgramSettings(
+            name=args.name, currency=args.currency, country=args.country,
+            expiry_days=args.expiry_days,
+        )
+        async with runtime.database.transaction() as store:
+            program = await store.insert_program(uuid4(), settings)
+        emit(program)
+        return 0
+
+    return action
+
+
+def do_create_key(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    async def action(runtime: Runtime) -> int:
+        async with runtime.database.transaction() as store:
+            key = await create_key(store, args.program_id, args.name, args.scopes, args.store_id)
+        emit(key)
+        return 0
+
+    return action
+
+
+async def do_reconcile(runtime: Runtime) -> int:
+    report = await reconcile(runtime.database)
+    emit({"accounts_checked": report.accounts_checked, "differences": report.differences})
+    return 0 if report.clean else 1
+
+
+async def do_expire(runtime: Runtime) -> int:
+    emit(await sweep(runtime.database))
+    return 0
+
+
+async def do_worker(runtime: Runtime) -> int:
+    from processing.workers.expiry import run_expiry_loop
+
+    await run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds)
+    return 0
+
+
+def serve(settings: Settings, embedded: bool) -> int:
+    import uvicorn
+
+    # Workers inherit the resolved URLs; the embedded servers stay with this parent process.
+    os.environ["BONUS_DATABASE_URL"] = str(settings.database_url)
+    os.environ["BONUS_REDIS_URL"] = str(settings.redis_url)
+    asyncio.run(announce(settings, embedded))
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+async def announce(settings: Settings, embedded: bool) -> None:
+    """Migrates, creates the operator key and, in embedded mode, the demo program, and says how
+    to call the API."""
+    from processing.bootstrap import ensure_demo, ensure_operator_key
+
+    runtime = await Runtime.open(settings)
+    try:
+        if settings.admin_key:
+            await ensure_operator_key(runtime, settings.admin_key)
+        base = f"http://{settings.host}:{settings.port}"
+        if embedded:
+            keys = await ensure_demo(runtime, Path(settings.data_dir))
+            sys.stdout.write(
+                f"\nBonus processing center (embedded Postgres and Redis in {settings.data_dir}/)\n"
+                f"  admin key:        {keys.admin_key}\n"
+                f"  POS key (demo):   {keys.pos_key}\n"
+                f"  demo program id:  {keys.program_id}\n"
+                f"  API docs:         {base}/schema\n\n"
+            )
+        else:
+            sys.stdout.write(f"\nBonus processing center on {base} (docs: {base}/schema)\n\n")
+        sys.stdout.flush()
+    finally:
+        await runtime.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="bonus", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate and serve the HTTP API")
+    commands.add_parser("worker", help="run the expiry sweep in a loop")
+    commands.add_parser("migrate", help="apply database migrations")
+    program = commands.add_parser("create-program", help="create a loyalty program")
+    program.add_argument("--name", required=True)
+    program.add_argument("--currency", default="RUB")
+    program.add_argument("--country", default="RU")
+    program.add_argument("--expiry-days", type=int, default=None)
+    key = commands.add_parser("create-key", help="create an API key (the secret is shown once)")
+    key.add_argument("--program-id", default=None, help="omit for an operator key (admin only)")
+    key.add_argument("--name", required=True)
+    key.add_argument("--scopes", nargs="+", default=["pos"], choices=["pos", "shop", "crm", "admin"])
+    key.add_argument("--store-id", default=None)
+    commands.add_parser("reconcile", help="recompute balances from entries; non-zero on any difference")
+    commands.add_parser("expire", help="run one expiry sweep")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    raw = load_settings()
+    telemetry.configure_logging(raw.log_level)
+    settings = resolve_urls(raw)
+    if args.command == "serve":
+        return serve(settings, embedded=raw.embedded)
+    actions: dict[str, Callable[[Runtime], Awaitable[int]]] = {
+        "worker": do_worker,
+        "migrate": do_migrate,
+        "reconcile": do_reconcile,
+        "expire": do_expire,
+    }
+    if args.command == "create-program":
+        action = do_create_program(args)
+    elif args.command == "create-key":
+        action = do_create_key(args)
+    else:
+        action = actions[args.command]
+    return asyncio.run(with_runtime(settings, action))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

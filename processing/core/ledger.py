@@ -1,0 +1,193 @@
+"""Decisions that move points: accrue, adjust, expire and refund.
+
+Each returns a ``Posting``: signed changes to the customer's lots against one of the program's
+system accounts, so every operation's entries sum to zero (I2).
+"""
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from processing.core import limits
+from processing.core.balances import available_points, spend_order, spendable_lots, take_points
+from processing.core.invariants import invariant
+from processing.core.model import (
+    Account,
+    Allocation,
+    Lot,
+    NewLot,
+    Operation,
+    OperationType,
+    Posting,
+    Rejected,
+    SystemAccount,
+    reject,
+)
+from processing.core.rejections import Rejection
+
+
+def default_expiry(activates_at: datetime, expiry_days: int | None) -> datetime | None:
+    return None if expiry_days is None else activates_at + timedelta(days=expiry_days)
+
+
+def new_lot_or_rejection(
+    account: Account,
+    points: int,
+    activates_at: datetime,
+    expires_at: datetime | None,
+    now: datetime,
+) -> NewLot | Rejected:
+    if expires_at is not None and expires_at <= now:
+        return reject(Rejection.expiry_in_past, "expires_at must be in the future.")
+    if expires_at is not None and expires_at <= activates_at:
+        return reject(Rejection.activation_after_expiry, "activates_at must precede expires_at.")
+    if account.posted + points > limits.points_per_account_max:
+        return reject(
+            Rejection.balance_limit_exceeded,
+            f"The balance may not exceed {limits.points_per_account_max} points.",
+        )
+    return NewLot(points=points, activates_at=activates_at, expires_at=expires_at)
+
+
+def decide_accrue(
+    account: Account,
+    points: int,
+    activates_at: datetime | None,
+    expires_at: datetime | None,
+    expiry_days: int | None,
+    now: datetime,
+) -> Posting | Rejected:
+    """Adds a lot; before ``activates_at`` its points are pending: visible, not spendable."""
+    invariant(points > 0, "an accrual adds a positive number of points")
+    if account.blocked:
+        return reject(Rejection.account_blocked, "The customer's account is blocked.")
+    starts = now if activates_at is None or activates_at < now else activates_at
+    ends = default_expiry(starts, expiry_days) if expires_at is None else expires_at
+    lot = new_lot_or_rejection(account, points, starts, ends, now)
+    if isinstance(lot, Rejected):
+        return lot
+    return Posting(new_lot=lot, counter_account=SystemAccount.issued)
+
+
+def decide_adjust(
+    account: Account, points: int, expiry_days: int | None, now: datetime
+) -> Posting | Rejected:
+    """A manual credit (a new lot with the program's expiry) or debit (soonest-expiring first).
+    An operator may adjust a blocked account: that is how mistakes on it get corrected."""
+    invariant(points != 0, "an adjustment moves points")
+    if points > 0:
+        lot = new_lot_or_rejection(account, points, now, default_expiry(now, expiry_days), now)
+        if isinstance(lot, Rejected):
+            return lot
+        return Posting(new_lot=lot, counter_account=SystemAccount.adjustments)
+    available = available_points(account, now)
+    if available < -points:
+        return reject(
+            Rejection.insufficient_points,
+            f"{-points} points to debit, {available} available.",
+        )
+    taken = take_points(spendable_lots(account, now), -points)
+    return Posting(lot_deltas=negated(taken), counter_account=SystemAccount.adjustments)
+
+
+def decide_expire(account: Account, now: datetime) -> Posting | None:
+    """Burns the free part of every lot past its expiry. Points a hold earmarked before the lot
+    expired stay until that hold resolves; the next sweep burns whatever it releases."""
+    burned = tuple(
+        Allocation(lot_id=lot.id, points=-lot.free)
+        for lot in sorted(account.lots, key=spend_order)
+        if lot.is_expired(now) and lot.free > 0
+    )
+    if not burned:
+        return None
+    return Posting(lot_deltas=burned, counter_account=SystemAccount.expired)
+
+
+def decide_refund(
+    account: Account,
+    original: Operation,
+    original_lots: dict[UUID, Lot],
+    points: int | None,
+    expiry_days: int | None,
+    now: datetime,
+) -> Posting | Rejected:
+    """Refunding a redemption returns points; refunding an accrual claws them back.
+    Cumulative refunds never exceed the original (I6)."""
+    if original.type not in (OperationType.commit, OperationType.accrual):
+        return reject(
+            Rejection.operation_not_refundable,
+            f"A {original.type} operation cannot be refunded; only commits and accruals can.",
+        )
+    refundable = abs(original.points) - original.refunded_points
+    amount = refundable if points is None else points
+    if amount <= 0 or amount > refundable:
+        return reject(
+            Rejection.refund_exceeds_original,
+            f"{amount} points to refund, {refundable} of {abs(original.points)} left refundable.",
+        )
+    if original.type is OperationType.commit:
+        return restore_redemption(account, original, original_lots, amount, expiry_days, now)
+    return claw_back_accrual(account, original, amount, now)
+
+
+def restore_redemption(
+    account: Account,
+    original: Operation,
+    original_lots: dict[UUID, Lot],
+    amount: int,
+    expiry_days: int | None,
+    now: datetime,
+) -> Posting | Rejected:
+    """Returns points to the lots that paid, last-spent first, skipping what earlier refunds
+    returned. Points whose lot has expired since come back as a new lot with the program's
+    expiry, because expired points must never become spendable again."""
+    skip = original.refunded_points
+    restored: list[Allocation] = []
+    reissued = 0
+    left = amount
+    for spent in reversed(original.lot_movements):
+        spent_points = -spent.points
+        returned_before = min(skip, spent_points)
+        skip -= returned_before
+        part = min(spent_points - returned_before, left)
+        if part <= 0:
+            continue
+        left -= part
+        lot = original_lots[spent.lot_id]
+        if lot.is_expired(now):
+            reissued += part
+        else:
+            restored.append(Allocation(lot_id=spent.lot_id, points=part))
+    invariant(left == 0, "a commit's spent lots cover what is left refundable")
+    new_lot = None
+    if reissued:
+        made = new_lot_or_rejection(account, reissued, now, default_expiry(now, expiry_days), now)
+        if isinstance(made, Rejected):
+            return made
+        new_lot = made
+    return Posting(
+        lot_deltas=tuple(restored), new_lot=new_lot, counter_account=SystemAccount.redeemed
+    )
+
+
+def claw_back_accrual(
+    account: Account, original: Operation, amount: int, now: datetime
+) -> Posting | Rejected:
+    """Takes the points back from the accrual's own lot first (pending or active), then from
+    the customer's other spendable points. What an already spent accrual should do (floor,
+    debt, withhold) is the program's return policy, which arrives with the loyalty rules; until
+    then a refund that cannot be covered is refused whole."""
+    own_ids = {movement.lot_id for movement in original.lot_movements}
+    own = [lot for lot in account.lots if lot.id in own_ids and not lot.is_expired(now)]
+    others = [lot for lot in spendable_lots(account, now) if lot.id not in own_ids]
+    coverable = sum(lot.free for lot in own + others)
+    if coverable < amount:
+        return reject(
+            Rejection.insufficient_points,
+            f"{amount} points to claw back, {coverable} left to take them from.",
+        )
+    taken = take_points(own + others, amount)
+    return Posting(lot_deltas=negated(taken), counter_account=SystemAccount.issued)
+
+
+def negated(allocations: tuple[Allocation, ...]) -> tuple[Allocation, ...]:
+    return tuple(Allocation(lot_id=item.lot_id, points=-item.points) for item in allocations)

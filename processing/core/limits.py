@@ -1,0 +1,57 @@
+"""Every limit of the processing center, named with its unit last.
+
+Relations between limits are checked at import, so a bad edit fails the first test that loads
+this module instead of a customer's purchase.
+"""
+
+from processing.core.invariants import invariant
+
+# Points in one operation. Well inside a Postgres bigint even after millions of operations.
+points_per_operation_max = 1_000_000_000
+# A balance may never grow past this, so sums over an account cannot overflow a bigint.
+points_per_account_max = 1_000_000_000_000
+
+hold_ttl_seconds_min = 10
+hold_ttl_seconds_default = 900
+hold_ttl_seconds_max_default = 24 * 3600
+hold_ttl_seconds_max_ceiling = 7 * 24 * 3600
+
+expiry_days_max = 3650
+activation_delay_seconds_max = 366 * 24 * 3600
+
+page_size_default = 20
+page_size_max = 100
+expiring_groups_max = 12
+
+request_body_bytes_max = 64 * 1024
+idempotency_key_length_max = 255
+idempotency_retention_seconds = 7 * 24 * 3600
+document_id_length_max = 128
+name_length_max = 200
+comment_length_max = 1000
+reason_length_max = 500
+card_number_length_max = 64
+attributes_count_max = 50
+
+lock_ttl_ms = 5_000
+lock_wait_ms_max = 2_000
+lock_retry_ms_max = 20
+redis_timeout_ms = 250
+redis_retry_after_failure_ms = 1_000
+
+expiry_batch_size = 500
+
+invariant(points_per_operation_max < points_per_account_max, "one operation fits an account")
+invariant(points_per_account_max < 2**62, "account sums fit a Postgres bigint")
+invariant(
+    hold_ttl_seconds_min <= hold_ttl_seconds_default <= hold_ttl_seconds_max_ceiling,
+    "the default hold TTL lies between its bounds",
+)
+invariant(
+    hold_ttl_seconds_default <= hold_ttl_seconds_max_default <= hold_ttl_seconds_max_ceiling,
+    "a new program's maximum hold TTL lies between the default and the ceiling",
+)
+invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
+invariant(lock_wait_ms_max < lock_ttl_ms, "a waiter gives up before a stuck lock expires")
+invariant(lock_retry_ms_max < lock_wait_ms_max, "a waiter retries several times before giving up")
+invariant(redis_timeout_ms < lock_wait_ms_max, "one Redis call fits in the lock wait")

@@ -1,0 +1,141 @@
+"""The state the core decides over and the plans it returns.
+
+Points are integers everywhere. A *lot* is a batch of accrued points with its own activation and
+expiry time; ``held`` is the part of a lot that active holds have earmarked, so points reserved
+before a lot expires still pay for that purchase, while nothing else can spend them.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+import msgspec
+
+from processing.core.rejections import Rejection
+
+
+class OperationType(StrEnum):
+    accrual = "accrual"
+    reserve = "reserve"
+    commit = "commit"
+    cancel = "cancel"
+    refund = "refund"
+    expire = "expire"
+    adjustment = "adjustment"
+
+
+class HoldStatus(StrEnum):
+    active = "active"
+    committed = "committed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class SystemAccount(StrEnum):
+    """The program's own accounts, the other side of every customer entry (double entry)."""
+
+    issued = "issued"
+    redeemed = "redeemed"
+    expired = "expired"
+    adjustments = "adjustments"
+
+
+class Lot(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    points: int
+    remaining: int
+    held: int
+    activates_at: datetime
+    expires_at: datetime | None
+
+    @property
+    def free(self) -> int:
+        return self.remaining - self.held
+
+    def is_pending(self, now: datetime) -> bool:
+        return self.activates_at > now
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def is_spendable(self, now: datetime) -> bool:
+        return not self.is_pending(now) and not self.is_expired(now)
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    posted: int
+    reserved: int
+    blocked: bool
+    lots: tuple[Lot, ...]
+
+
+class Allocation(msgspec.Struct, frozen=True, kw_only=True):
+    """Points of one lot: earmarked by a hold, spent by a commit, restored by a refund."""
+
+    lot_id: UUID
+    points: int
+
+
+class Hold(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    account_id: UUID
+    points: int
+    status: HoldStatus
+    expires_at: datetime
+    allocations: tuple[Allocation, ...]
+
+
+class Operation(msgspec.Struct, frozen=True, kw_only=True):
+    """A past operation as a refund sees it: what it moved and how much was already refunded."""
+
+    id: UUID
+    account_id: UUID
+    type: OperationType
+    points: int
+    refunded_points: int
+    # For a commit: the lots that paid, in the order they were spent.
+    # For an accrual: the one lot it created.
+    lot_movements: tuple[Allocation, ...]
+
+
+class NewLot(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    activates_at: datetime
+    expires_at: datetime | None
+
+
+class Posting(msgspec.Struct, frozen=True, kw_only=True):
+    """Entries to write: signed changes to the customer's lots against one system account."""
+
+    lot_deltas: tuple[Allocation, ...] = ()
+    new_lot: NewLot | None = None
+    counter_account: SystemAccount
+
+    @property
+    def customer_delta(self) -> int:
+        created = self.new_lot.points if self.new_lot is not None else 0
+        return created + sum(delta.points for delta in self.lot_deltas)
+
+
+class ReservePlan(msgspec.Struct, frozen=True, kw_only=True):
+    allocations: tuple[Allocation, ...]
+    expires_at: datetime
+
+
+class CommitPlan(msgspec.Struct, frozen=True, kw_only=True):
+    posting: Posting
+    released: tuple[Allocation, ...]  # earmarks to drop from lots, spent or not
+
+
+class ReleasePlan(msgspec.Struct, frozen=True, kw_only=True):
+    released: tuple[Allocation, ...]
+
+
+class Rejected(msgspec.Struct, frozen=True, kw_only=True):
+    rejection: Rejection
+    detail: str
+
+
+def reject(rejection: Rejection, detail: str) -> Rejected:
+    return Rejected(rejection=rejection, detail=detail)

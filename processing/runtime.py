@@ -1,0 +1,75 @@
+"""The composition root: builds pools, clients and services from settings, and closes them.
+The API's lifespan, the CLI and the worker all start here; nothing else constructs adapters."""
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import redis.asyncio as redis
+
+from processing import telemetry
+from processing.adapters import embedded
+from processing.adapters.postgres.database import PostgresDatabase, create_pool
+from processing.adapters.postgres.migrations import migrate
+from processing.adapters.redis.locks import RedisAccountLocks, create_client
+from processing.service.admin import Admin
+from processing.service.customers import Customers
+from processing.service.ledger import Ledger
+from processing.service.mutations import MutationRunner
+from processing.service.reads import Reads
+from processing.settings import Settings
+
+
+def resolve_urls(settings: Settings) -> Settings:
+    """Fills in the embedded servers' URLs where none were configured."""
+    if not settings.embedded:
+        return settings
+    data_dir = Path(settings.data_dir).resolve()
+    return msgspec.structs.replace(
+        settings,
+        database_url=settings.database_url or embedded.start_postgres(data_dir),
+        redis_url=settings.redis_url or embedded.start_redis(data_dir),
+    )
+
+
+class Runtime:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis_client
+        self.database = PostgresDatabase(pool)
+        self.locks = RedisAccountLocks(redis_client)
+        self.runner = MutationRunner(self.database, self.locks)
+        self.ledger = Ledger(self.database, self.runner)
+        self.customers = Customers(self.database, self.runner)
+        self.admin = Admin(self.database, self.runner)
+        self.reads = Reads(self.database)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Runtime":
+        if settings.database_url is None or settings.redis_url is None:
+            raise ValueError("resolve_urls(settings) first: the runtime needs both URLs")
+        pool = await create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        async with pool.acquire() as connection:
+            await migrate(connection)
+        telemetry.db_pool_max.set(settings.db_pool_max)
+        return cls(settings, pool, create_client(settings.redis_url))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.pool.close(), timeout=10)
+
+    def observe_pool(self) -> None:
+        telemetry.db_pool_size.set(self.pool.get_size())
+        telemetry.db_pool_in_use.set(self.pool.get_size() - self.pool.get_idle_size())
+
+    async def redis_ready(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (redis.RedisError, OSError, asyncio.TimeoutError):
+            return False

@@ -1,0 +1,205 @@
+"""Customers and cards: enrollment, lookup, cards with their journal, and account blocks."""
+
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+
+from processing.core.rejections import Rejection
+from processing.service.mutations import Mutation, MutationRunner, Render, RetryTransaction
+from processing.service.phones import normalize_phone
+from processing.service.ports import Database, Store
+from processing.service.records import (
+    Accepted,
+    Actor,
+    CardJournal,
+    CustomerRecord,
+    Outcome,
+    Refused,
+    StoredResponse,
+    refuse,
+)
+
+
+class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
+    phone: str
+    card_number: str | None = None
+    name: str | None = None
+    birthday: date | None = None
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+def program_required(actor: Actor) -> Refused | None:
+    if actor.program_id is None:
+        return refuse(
+            Rejection.program_key_required,
+            "This call acts inside one program; use a key that belongs to a program.",
+        )
+    return None
+
+
+async def customer_or_refusal(
+    store: Store, actor: Actor, customer_id: UUID
+) -> CustomerRecord | Refused:
+    customer = await store.get_customer(customer_id, actor.program_id)
+    if customer is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    return customer
+
+
+class Customers:
+    def __init__(self, database: Database, runner: MutationRunner) -> None:
+        self.database = database
+        self.runner = runner
+
+    async def enroll(
+        self, mutation: Mutation, command: EnrollCommand, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            refused = program_required(actor)
+            program = await store.get_program(actor.program_id, None) if not refused else None
+            if refused or program is None:
+                return refused or refuse(Rejection.not_found, "The key's program is gone.")
+            phone = normalize_phone(command.phone, program.country)
+            if phone is None:
+                return refuse(
+                    Rejection.validation_error,
+                    f"phone is not a valid number for region {program.country}.",
+                    field="phone",
+                )
+            if command.card_number and await store.find_card(program.id, command.card_number):
+                return refuse(Rejection.card_exists, "This card number is already in use.")
+            customer_id = uuid4()
+            created = await store.insert_customer(
+                customer_id, program.id, phone, command.name, command.birthday, command.attributes
+            )
+            if not created:
+                existing = await store.find_customer_by_phone(program.id, phone)
+                return refuse(
+                    Rejection.customer_exists,
+                    "A customer with this phone is already enrolled.",
+                    customer_id=str(existing),
+                )
+            if command.card_number and not await issue_card(
+                store, program.id, command.card_number, customer_id, actor
+            ):
+                raise RetryTransaction  # another enrollment took the card after our check
+
+            return Accepted(value=await store.get_customer(customer_id, None), created=True)
+
+        return await self.runner.run(mutation, None, work, render)
+
+    async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
+        async with self.database.reader() as store:
+            found = await customer_or_refusal(store, actor, customer_id)
+        return found if isinstance(found, Refused) else Accepted(value=found)
+
+    async def find(self, actor: Actor, phone: str | None, card: str | None) -> Outcome:
+        async with self.database.reader() as store:
+            refused = program_required(actor)
+            program = await store.get_program(actor.program_id, None) if not refused else None
+            if refused or program is None:
+                return refused or refuse(Rejection.not_found, "The key's program is gone.")
+            customer_id = await self._find_id(store, program.id, program.country, phone, card)
+            if isinstance(customer_id, Refused):
+                return customer_id
+            found = await customer_or_refusal(store, actor, customer_id)
+        return found if isinstance(found, Refused) else Accepted(value=found)
+
+    async def _find_id(
+        self, store: Store, program_id: UUID, country: str, phone: str | None, card: str | None
+    ) -> UUID | Refused:
+        if card is not None:
+            row = await store.find_card(program_id, card)
+            if row is None:
+                return refuse(Rejection.not_found, "No customer has this card.")
+            if row["status"] != "active":
+                return refuse(Rejection.card_blocked, f"The card is {row['status']}.")
+            return row["customer_id"]  # type: ignore[no-any-return]
+        normalized = normalize_phone(phone or "", country)
+        if normalized is None:
+            return refuse(Rejection.validation_error, "phone is not a valid number.", field="phone")
+        found = await store.find_customer_by_phone(program_id, normalized)
+        return found if found is not None else refuse(Rejection.not_found, "No such customer.")
+
+    async def add_card(
+        self, mutation: Mutation, customer_id: UUID, number: str, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            customer = await customer_or_refusal(store, actor, customer_id)
+            if isinstance(customer, Refused):
+                return customer
+            if not await issue_card(store, customer.program_id, number, customer_id, actor):
+                return refuse(Rejection.card_exists, "This card number is already in use.")
+            return Accepted(value=await store.get_customer(customer_id, None), created=True)
+
+        return await self.runner.run(mutation, None, work, render)
+
+    async def set_card_status(
+        self, mutation: Mutation, number: str, blocked: bool, reason: str, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            refused = program_required(actor)
+            card = None if refused else await store.lock_card(actor.program_id, number)
+            if refused or card is None:
+                return refused or refuse(Rejection.card_not_found, "No card with this number.")
+            if blocked and card["status"] == "blocked":
+                return refuse(Rejection.card_blocked, "The card is already blocked.")
+            if not blocked and card["status"] != "blocked":
+                return refuse(Rejection.card_not_blocked, "The card is not blocked.")
+            status = "blocked" if blocked else "active"
+            await store.set_card_status(card["program_id"], number, status, reason, actor.key_id)
+            return Accepted(value=await journal(store, card["program_id"], number))
+
+        return await self.runner.run(mutation, None, work, render)
+
+    async def card(self, actor: Actor, number: str) -> Outcome:
+        async with self.database.reader() as store:
+            refused = program_required(actor)
+            card = None if refused else await store.find_card(actor.program_id, number)
+            if refused or card is None:
+                return refused or refuse(Rejection.card_not_found, "No card with this number.")
+            return Accepted(value=await journal(store, actor.program_id, number))  # type: ignore[arg-type]
+
+    async def set_account_block(
+        self, mutation: Mutation, customer_id: UUID, reason: str | None, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            await store.set_account_block(customer_id, reason)
+            return Accepted(value=await store.get_customer(customer_id, None))
+
+        return await self.runner.run(mutation, customer_id, work, render)
+
+
+async def issue_card(
+    store: Store, program_id: UUID, number: str, customer_id: UUID, actor: Actor
+) -> bool:
+    if not await store.insert_card(program_id, number, customer_id):
+        return False
+    await store.set_card_status(program_id, number, "active", "issued", actor.key_id)
+    return True
+
+
+async def journal(store: Store, program_id: UUID, number: str) -> CardJournal:
+    card = await store.find_card(program_id, number)
+    events = await store.card_journal(program_id, number)
+    last = events[-1]
+    return CardJournal(
+        number=number,
+        customer_id=card["customer_id"],
+        status=last.status,
+        reason=last.reason,
+        events=events,
+    )

@@ -1,0 +1,428 @@
+"""Use cases that move points: accrue, adjust, reserve, commit, cancel and refund.
+
+Each follows the one path of ``MutationRunner``: the account's lock, then one transaction that
+locks the account row, reads, lets the pure core decide, applies the decision in memory (where
+the invariants are checked) and writes the result with its outbox event.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+
+from processing.core.balances import apply_holds, apply_posting, available_points
+from processing.core.holds import HoldPolicy, decide_cancel, decide_commit, decide_reserve
+from processing.core.invariants import invariant
+from processing.core.ledger import decide_accrue, decide_adjust, decide_refund
+from processing.core.model import (
+    Account,
+    Allocation,
+    Hold,
+    HoldStatus,
+    OperationType,
+    Posting,
+    Rejected,
+    SystemAccount,
+)
+from processing.core.rejections import Rejection
+from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.ports import Database, LedgerWrite, LockedAccount, NewOperation, Store
+from processing.service.records import (
+    Accepted,
+    Actor,
+    Document,
+    HoldRecord,
+    OperationRecord,
+    Outcome,
+    Refused,
+    StoredResponse,
+    refuse,
+)
+
+HoldAction = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
+
+_movement = {
+    SystemAccount.issued: "issued",
+    SystemAccount.redeemed: "redeemed",
+    SystemAccount.expired: "expired",
+    SystemAccount.adjustments: "adjusted",
+}
+
+
+class AccrualCommand(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    document: Document
+    activates_at: datetime | None = None
+    expires_at: datetime | None = None
+    card_number: str | None = None
+
+
+class AdjustmentCommand(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    reason: str
+    document: Document | None = None
+
+
+class ReserveCommand(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    document: Document
+    ttl_seconds: int | None = None
+    card_number: str | None = None
+
+
+class RefundCommand(msgspec.Struct, frozen=True, kw_only=True):
+    document: Document
+    points: int | None = None
+
+
+def refused_by(decision: Rejected) -> Refused:
+    return refuse(decision.rejection, decision.detail)
+
+
+def operation_record(operation: NewOperation, status: str) -> OperationRecord:
+    return OperationRecord(
+        id=operation.id,
+        customer_id=operation.account_id,
+        type=operation.type,
+        points=operation.points,
+        refunded_points=0,
+        status=status,
+        document=operation.document,
+        reason=operation.reason,
+        channel=operation.channel,
+        key_id=operation.key_id,
+        store_id=operation.store_id,
+        hold_id=operation.hold_id,
+        refund_of=operation.refund_of,
+        available_after=operation.available_after,
+        created_at=operation.created_at,
+    )
+
+
+def new_operation(
+    locked: LockedAccount, actor: Actor | None, type_: OperationType, points: int, after: Account,
+    **fields: Any,
+) -> NewOperation:
+    return NewOperation(
+        id=uuid4(),
+        program_id=locked.program_id,
+        account_id=locked.account.id,
+        type=type_,
+        points=points,
+        available_after=available_points(after, locked.now),
+        created_at=locked.now,
+        channel=actor.channel if actor else "system",
+        key_id=actor.key_id if actor else None,
+        store_id=actor.store_id if actor else None,
+        **fields,
+    )
+
+
+def event_of(operation: NewOperation) -> dict[str, Any]:
+    return {
+        "operation_id": str(operation.id),
+        "type": operation.type,
+        "customer_id": str(operation.account_id),
+        "points": operation.points,
+        "available_after": operation.available_after,
+        "document_id": operation.document.id if operation.document else None,
+        "created_at": operation.created_at.isoformat(),
+    }
+
+
+async def write_posting(
+    store: Store,
+    locked: LockedAccount,
+    actor: Actor | None,
+    type_: OperationType,
+    posting: Posting,
+    *,
+    before: Account | None = None,
+    **fields: Any,
+) -> NewOperation:
+    """Applies a posting in memory (the invariants are checked there) and writes it."""
+    start = locked.account if before is None else before
+    new_lot_id = uuid4()
+    after = apply_posting(start, posting, new_lot_id)
+    operation = new_operation(locked, actor, type_, posting.customer_delta, after, **fields)
+    await store.write(LedgerWrite(
+        operation=operation, before=start, after=after, posting=posting,
+        new_lot_id=new_lot_id, event=event_of(operation),
+    ))
+    return operation
+
+
+def posted(operation: NewOperation, posting: Posting, *, created: bool = True) -> Accepted:
+    return Accepted(
+        value=operation_record(operation, "completed"),
+        created=created,
+        movement=_movement[posting.counter_account],
+        points=abs(posting.customer_delta),
+    )
+
+
+class Ledger:
+    def __init__(self, database: Database, runner: MutationRunner) -> None:
+        self.database = database
+        self.runner = runner
+
+    async def accrue(
+        self, mutation: Mutation, customer_id: UUID, command: AccrualCommand, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            refused = await check_card(store, locked, command.card_number) or await check_document(
+                store, locked.program_id, actor, OperationType.accrual, command.document
+            )
+            if refused is not None:
+                return refused
+            decision = decide_accrue(
+                locked.account, command.points, command.activates_at, command.expires_at,
+                locked.expiry_days, locked.now,
+            )
+            if isinstance(decision, Rejected):
+                return refused_by(decision)
+            operation = await write_posting(
+                store, locked, actor, OperationType.accrual, decision, document=command.document
+            )
+            return posted(operation, decision)
+
+        return await self.runner.run(mutation, customer_id, work, render)
+
+    async def adjust(
+        self, mutation: Mutation, customer_id: UUID, command: AdjustmentCommand, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            refused = await check_document(
+                store, locked.program_id, actor, OperationType.adjustment, command.document
+            )
+            if refused is not None:
+                return refused
+            decision = decide_adjust(locked.account, command.points, locked.expiry_days, locked.now)
+            if isinstance(decision, Rejected):
+                return refused_by(decision)
+            operation = await write_posting(
+                store, locked, actor, OperationType.adjustment, decision,
+                document=command.document, reason=command.reason,
+            )
+            return posted(operation, decision)
+
+        return await self.runner.run(mutation, customer_id, work, render)
+
+    async def reserve(
+        self, mutation: Mutation, customer_id: UUID, command: ReserveCommand, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            refused = await check_card(store, locked, command.card_number) or await check_open_hold(
+                store, locked.program_id, actor, command.document
+            )
+            if refused is not None:
+                return refused
+            policy = HoldPolicy(locked.hold_ttl_seconds_default, locked.hold_ttl_seconds_max)
+            plan = decide_reserve(
+                locked.account, command.points, command.ttl_seconds, policy, locked.now
+            )
+            if isinstance(plan, Rejected):
+                return refused_by(plan)
+            after = apply_holds(locked.account, plan.allocations, +1)
+            hold = Hold(
+                id=uuid4(), account_id=customer_id, points=command.points,
+                status=HoldStatus.active, expires_at=plan.expires_at, allocations=plan.allocations,
+            )
+            operation = new_operation(
+                locked, actor, OperationType.reserve, command.points, after,
+                document=command.document, hold_id=hold.id,
+            )
+            await store.write(LedgerWrite(
+                operation=operation, before=locked.account, after=after, posting=None,
+                new_lot_id=uuid4(), event=event_of(operation),
+            ))
+            await store.insert_hold(
+                hold, locked.program_id, operation.id, actor.store_id, command.document.id,
+                locked.now,
+            )
+            return Accepted(value=hold_record(hold, operation), created=True)
+
+        return await self.runner.run(mutation, customer_id, work, render)
+
+    async def commit(
+        self, mutation: Mutation, hold_id: UUID, points: int | None, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+
+        async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
+            plan = decide_commit(locked.account, hold, points, locked.now)
+            if isinstance(plan, Rejected):
+                return refused_by(plan)
+            released = apply_holds(locked.account, plan.released, -1)
+            operation = await write_posting(
+                store, locked, actor, OperationType.commit, plan.posting,
+                before=released, hold_id=hold.id,
+            )
+            resolved = await store.resolve_hold(
+                hold.id, HoldStatus.committed, -plan.posting.customer_delta, operation.id
+            )
+            invariant(resolved, "a hold read as active under the account lock resolves once")
+            return posted(operation, plan.posting, created=False)
+
+        return await self._on_hold(mutation, hold_id, act, render)
+
+    async def cancel(self, mutation: Mutation, hold_id: UUID, render: Render) -> StoredResponse:
+        actor = mutation.actor
+
+        async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
+            plan = decide_cancel(hold, locked.now)
+            if isinstance(plan, Rejected):
+                return refused_by(plan)
+            await release_hold(store, locked, actor, hold, plan.released, HoldStatus.cancelled)
+            return Accepted(value=await store.get_hold(hold.id, None))
+
+        return await self._on_hold(mutation, hold_id, act, render)
+
+    async def refund(
+        self, mutation: Mutation, operation_id: UUID, command: RefundCommand, render: Render
+    ) -> StoredResponse:
+        actor = mutation.actor
+        async with self.database.reader() as reader:
+            account_id = await reader.operation_account(operation_id, actor.program_id)
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(account_id, actor.program_id) if account_id else None
+            original = await store.operation_for_refund(operation_id, actor.program_id)
+            if locked is None or original is None:
+                return refuse(Rejection.not_found, "No operation with this id.")
+            refused = await check_document(
+                store, locked.program_id, actor, OperationType.refund, command.document
+            )
+            if refused is not None:
+                return refused
+            lots = await store.lots_by_id([item.lot_id for item in original.lot_movements])
+            known = {lot.id for lot in locked.account.lots}
+            emptied = tuple(lot for lot in lots.values() if lot.id not in known)
+            account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+            decision = decide_refund(
+                account, original, lots, command.points, locked.expiry_days, locked.now
+            )
+            if isinstance(decision, Rejected):
+                return refused_by(decision)
+            operation = await write_posting(
+                store, locked, actor, OperationType.refund, decision,
+                before=account, document=command.document, refund_of=original.id,
+            )
+            await store.add_refunded_points(original.id, abs(decision.customer_delta))
+            return posted(operation, decision)
+
+        return await self.runner.run(mutation, account_id, work, render)
+
+    async def _on_hold(
+        self, mutation: Mutation, hold_id: UUID, act: HoldAction, render: Render
+    ) -> StoredResponse:
+        """Commit and cancel: the hold's account is looked up first, so its lock is taken
+        before the transaction; the hold is then read under the account's row lock."""
+        program_id = mutation.actor.program_id
+        async with self.database.reader() as reader:
+            account_id = await reader.hold_account(hold_id, program_id)
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(account_id, program_id) if account_id else None
+            hold = await store.lock_hold(hold_id, program_id) if locked else None
+            if locked is None or hold is None:
+                return refuse(Rejection.hold_not_found, "No hold with this id.")
+            return await act(store, locked, hold)
+
+        return await self.runner.run(mutation, account_id, work, render)
+
+
+async def release_hold(
+    store: Store,
+    locked: LockedAccount,
+    actor: Actor | None,
+    hold: Hold,
+    released: tuple[Allocation, ...],
+    status: HoldStatus,
+) -> NewOperation:
+    """Cancel and TTL expiry: drop the hold's earmarks and record why, moving no points."""
+    after = apply_holds(locked.account, released, -1)
+    type_ = OperationType.cancel if status is HoldStatus.cancelled else OperationType.expire
+    operation = new_operation(locked, actor, type_, hold.points, after, hold_id=hold.id)
+    await store.write(LedgerWrite(
+        operation=operation, before=locked.account, after=after, posting=None,
+        new_lot_id=uuid4(), event=event_of(operation),
+    ))
+    resolved = await store.resolve_hold(hold.id, status, None, operation.id)
+    invariant(resolved, "a hold read as active under the account lock resolves once")
+    return operation
+
+
+def hold_record(hold: Hold, operation: NewOperation) -> HoldRecord:
+    return HoldRecord(
+        id=hold.id,
+        customer_id=hold.account_id,
+        points=hold.points,
+        committed_points=None,
+        status=hold.status,
+        expires_at=hold.expires_at,
+        created_at=operation.created_at,
+        resolved_at=None,
+        document_id=operation.document.id if operation.document else "",
+        operation_id=operation.id,
+    )
+
+
+async def check_card(
+    store: Store, locked: LockedAccount, card_number: str | None
+) -> Refused | None:
+    """A request that names the card it was identified by must name a live card of this customer."""
+    if card_number is None:
+        return None
+    card = await store.find_card(locked.program_id, card_number)
+    if card is None or card["customer_id"] != locked.account.id:
+        return refuse(Rejection.card_not_found, "No such card for this customer.", field="card_number")
+    if card["status"] != "active":
+        return refuse(Rejection.card_blocked, f"The card is {card['status']}.")
+    return None
+
+
+async def check_document(
+    store: Store, program_id: UUID, actor: Actor, type_: OperationType, document: Document | None
+) -> Refused | None:
+    """A business document applies once, whatever idempotency key carries it (I3)."""
+    if document is None:
+        return None
+    existing = await store.find_document(program_id, actor.store_id, type_, document.id)
+    if existing is None:
+        return None
+    return refuse(
+        Rejection.duplicate_document,
+        f"Document {document.id} already produced a {type_} operation.",
+        operation_id=str(existing),
+    )
+
+
+async def check_open_hold(
+    store: Store, program_id: UUID, actor: Actor, document: Document
+) -> Refused | None:
+    existing = await store.find_open_hold(program_id, actor.store_id, document.id)
+    if existing is None:
+        return None
+    return refuse(
+        Rejection.duplicate_document,
+        f"Document {document.id} already has an open hold.",
+        hold_id=str(existing),
+    )

@@ -1,0 +1,93 @@
+"""One path for every mutating request: idempotency, then the account's lock, then one database
+transaction that reads, decides, writes and stores the answer under the idempotency key.
+
+Same key and same body: the stored answer, byte for byte, rejections included. Same key and
+another body: ``idempotency_key_reused``. Same key while the first is in flight:
+``idempotency_request_in_progress``. Neither of these two is stored.
+"""
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from processing import telemetry
+from processing.core.rejections import Rejection
+from processing.service.ports import AccountLocks, Database, Store
+from processing.service.records import Actor, Outcome, Refused, StoredResponse
+
+Render = Callable[[Outcome], StoredResponse]
+Work = Callable[[Store], Awaitable[Outcome]]
+
+# Business documents and open holds are unique per receipt; when two requests race on one, the
+# loser's transaction fails on the constraint and is run once more, where it sees the winner.
+_document_constraints = frozenset({"operations_document", "holds_open_document"})
+
+
+class RetryTransaction(Exception):  # noqa: N818
+    """Raised inside a transaction that lost a race it can only see after rolling back."""
+
+
+class Mutation(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    idempotency_key: str
+    fingerprint: bytes
+
+
+def fingerprint(operation: str, *parts: str | bytes) -> bytes:
+    digest = hashlib.sha256(operation.encode())
+    for part in parts:
+        digest.update(b"\x00")
+        digest.update(part.encode() if isinstance(part, str) else part)
+    return digest.digest()
+
+
+class MutationRunner:
+    def __init__(self, database: Database, locks: AccountLocks) -> None:
+        self.database = database
+        self.locks = locks
+
+    async def run(
+        self, mutation: Mutation, account_id: UUID | None, work: Work, render: Render
+    ) -> StoredResponse:
+        lock: AbstractAsyncContextManager[None] = (
+            nullcontext() if account_id is None else self.locks.around(account_id)
+        )
+        async with lock:
+            try:
+                return await self._transaction(mutation, work, render)
+            except asyncpg.UniqueViolationError as error:
+                if error.constraint_name not in _document_constraints:
+                    raise
+            except RetryTransaction:
+                pass
+            return await self._transaction(mutation, work, render)
+
+    async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:
+        key_id, key = mutation.actor.key_id, mutation.idempotency_key
+        async with self.database.transaction() as store:
+            if not await store.claim_key(key_id, key):
+                return render(Refused(
+                    rejection=Rejection.idempotency_request_in_progress,
+                    detail="A request with this Idempotency-Key is still being processed.",
+                ))
+            found = await store.find_key(key_id, key)
+            if found is not None:
+                return self._replay(mutation, *found, render)
+            response = render(await work(store))
+            await store.save_key(key_id, key, mutation.fingerprint, response)
+            return response
+
+    def _replay(
+        self, mutation: Mutation, stored_fingerprint: bytes, stored: StoredResponse, render: Render
+    ) -> StoredResponse:
+        if stored_fingerprint != mutation.fingerprint:
+            return render(Refused(
+                rejection=Rejection.idempotency_key_reused,
+                detail="This Idempotency-Key was used with a different request.",
+            ))
+        telemetry.idempotent_replays_total.inc()
+        return msgspec.structs.replace(stored, replayed=True)

@@ -1,0 +1,162 @@
+"""The ports the service needs, declared here and implemented by adapters.
+
+The service talks to Postgres through ``Database``/``Store`` and to Redis through
+``AccountLocks``; it never imports an adapter.
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+import msgspec
+
+from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
+from processing.service.records import (
+    ApiKeyRecord,
+    CardEventRecord,
+    CustomerRecord,
+    Document,
+    HoldRecord,
+    OperationRecord,
+    ProgramRecord,
+    ProgramSettings,
+    StoredResponse,
+)
+
+
+class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """An account read under its row lock, with the database clock at that moment."""
+
+    account: Account
+    program_id: UUID
+    hold_ttl_seconds_default: int
+    hold_ttl_seconds_max: int
+    expiry_days: int | None
+    now: datetime
+
+
+class NewOperation(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID
+    account_id: UUID
+    type: str
+    points: int
+    available_after: int
+    created_at: datetime
+    channel: str
+    key_id: UUID | None
+    store_id: str | None
+    document: Document | None = None
+    reason: str | None = None
+    hold_id: UUID | None = None
+    refund_of: UUID | None = None
+
+
+class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one operation changes, computed in memory and checked before it is written."""
+
+    operation: NewOperation
+    before: Account
+    after: Account
+    posting: Posting | None
+    new_lot_id: UUID
+    event: dict[str, Any]
+
+
+class Store(Protocol):
+    async def claim_key(self, key_id: UUID, key: str) -> bool: ...
+    async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None: ...
+    async def save_key(
+        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+    ) -> None: ...
+    async def purge_keys(self, retention_seconds: int) -> int: ...
+
+    async def lock_account(
+        self, account_id: UUID, program_id: UUID | None, *, skip_if_busy: bool = False
+    ) -> LockedAccount | None: ...
+    async def read_account(
+        self, account_id: UUID, program_id: UUID | None
+    ) -> LockedAccount | None: ...
+    async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]: ...
+    async def write(self, change: LedgerWrite) -> None: ...
+
+    async def hold_account(self, hold_id: UUID, program_id: UUID | None) -> UUID | None: ...
+    async def lock_hold(self, hold_id: UUID, program_id: UUID | None) -> Hold | None: ...
+    async def insert_hold(
+        self, hold: Hold, program_id: UUID, operation_id: UUID, store_id: str | None,
+        document_id: str, created_at: datetime,
+    ) -> None: ...
+    async def resolve_hold(
+        self, hold_id: UUID, status: HoldStatus, committed: int | None, operation_id: UUID
+    ) -> bool: ...
+    async def get_hold(self, hold_id: UUID, program_id: UUID | None) -> HoldRecord | None: ...
+    async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]: ...
+    async def find_open_hold(
+        self, program_id: UUID, store_id: str | None, document_id: str
+    ) -> UUID | None: ...
+
+    async def operation_account(
+        self, operation_id: UUID, program_id: UUID | None
+    ) -> UUID | None: ...
+    async def operation_for_refund(
+        self, operation_id: UUID, program_id: UUID | None
+    ) -> Operation | None: ...
+    async def add_refunded_points(self, operation_id: UUID, points: int) -> None: ...
+    async def find_document(
+        self, program_id: UUID, store_id: str | None, type_: str, document_id: str
+    ) -> UUID | None: ...
+    async def get_operation(self, operation_id: UUID) -> OperationRecord | None: ...
+    async def statement(
+        self, account_id: UUID, before_seq: int, limit: int
+    ) -> list[OperationRecord]: ...
+    async def accounts_with_expired_lots(
+        self, limit: int, program_id: UUID | None
+    ) -> list[UUID]: ...
+
+    async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord: ...
+    async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None: ...
+    async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
+    async def insert_api_key(
+        self,
+        key_id: UUID,
+        program_id: UUID | None,
+        name: str,
+        scopes: list[str],
+        store_id: str | None,
+        secret_sha256: bytes,
+    ) -> ApiKeyRecord: ...
+    async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID: ...
+    async def authenticate(self, secret_sha256: bytes) -> Any: ...
+    async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None: ...
+
+    async def insert_customer(
+        self, customer_id: UUID, program_id: UUID, phone: str, name: str | None,
+        birthday: Any, attributes: dict[str, Any],
+    ) -> bool: ...
+    async def find_customer_by_phone(self, program_id: UUID, phone: str) -> UUID | None: ...
+    async def get_customer(self, customer_id: UUID, scope: UUID | None) -> CustomerRecord | None: ...
+    async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def insert_card(self, program_id: UUID, number: str, customer_id: UUID) -> bool: ...
+    async def lock_card(self, program_id: UUID, number: str) -> Any: ...
+    async def find_card(self, program_id: UUID, number: str) -> Any: ...
+    async def set_card_status(
+        self, program_id: UUID, number: str, status: str, reason: str | None, key_id: UUID | None
+    ) -> None: ...
+    async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]: ...
+    async def set_account_block(self, account_id: UUID, reason: str | None) -> None: ...
+    async def fetch_named(self, name: str, *args: Any) -> list[Any]: ...
+
+
+class Database(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Store]: ...
+    def reader(self) -> AbstractAsyncContextManager[Store]: ...
+    def snapshot(self) -> AbstractAsyncContextManager[Store]: ...
+
+
+class AccountLocks(Protocol):
+    """Mutual exclusion per account across processes. Only reduces contention: Postgres row
+    locks keep the ledger correct with or without it."""
+
+    def around(self, account_id: UUID) -> AbstractAsyncContextManager[None]: ...

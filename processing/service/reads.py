@@ -1,0 +1,71 @@
+"""Reads: balance, statement, one hold, one operation. No locks, no writes."""
+
+import base64
+import binascii
+from uuid import UUID
+
+from processing.core import limits
+from processing.core.balances import balance_of
+from processing.core.rejections import Rejection
+from processing.service.ports import Database
+from processing.service.records import Accepted, Actor, Outcome, StatementPage, refuse
+
+_no_cursor = 2**63 - 1
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The statement cursor is opaque to clients; None here means it was not one of ours."""
+    if cursor is None:
+        return _no_cursor
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        seq = int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return seq if kind == "seq" and 0 < seq < _no_cursor else None
+
+
+class Reads:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def balance(self, actor: Actor, customer_id: UUID) -> Outcome:
+        async with self.database.snapshot() as store:
+            locked = await store.read_account(customer_id, actor.program_id)
+        if locked is None:
+            return refuse(Rejection.not_found, "No customer with this id.")
+        return Accepted(value=balance_of(locked.account, locked.now))
+
+    async def statement(
+        self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
+    ) -> Outcome:
+        before = decode_cursor(cursor)
+        if before is None:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        async with self.database.reader() as store:
+            if await store.customer_program(customer_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            items = await store.statement(customer_id, before, min(limit, limits.page_size_max) + 1)
+        page, more = items[:limit], len(items) > limit
+        next_cursor = encode_cursor(page[-1].seq) if more and page else None
+        return Accepted(value=StatementPage(items=page, next_cursor=next_cursor))
+
+    async def hold(self, actor: Actor, hold_id: UUID) -> Outcome:
+        async with self.database.reader() as store:
+            hold = await store.get_hold(hold_id, actor.program_id)
+        if hold is None:
+            return refuse(Rejection.hold_not_found, "No hold with this id.")
+        return Accepted(value=hold)
+
+    async def operation(self, actor: Actor, operation_id: UUID) -> Outcome:
+        async with self.database.reader() as store:
+            account_id = await store.operation_account(operation_id, actor.program_id)
+            found = await store.get_operation(operation_id) if account_id else None
+        if found is None:
+            return refuse(Rejection.not_found, "No operation with this id.")
+        return Accepted(value=found)

@@ -1,0 +1,182 @@
+"""What the service returns and receives: commands from callers and read models for them.
+
+These are plain values. The API maps them to and from its wire schemas; nothing here knows HTTP.
+"""
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from processing.core import limits
+from processing.core.rejections import Rejection
+
+
+class Actor(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling: the API key, its program (None for an operator key) and its scopes."""
+
+    key_id: UUID
+    program_id: UUID | None
+    scopes: frozenset[str]
+    store_id: str | None
+
+    @property
+    def channel(self) -> str:
+        for scope in ("pos", "shop", "crm", "admin"):
+            if scope in self.scopes:
+                return scope
+        return "admin"
+
+
+class Document(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str | None = None
+    comment: str | None = None
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    value: Any
+    created: bool = False
+    # Points this outcome moved, counted in metrics once its transaction has committed.
+    movement: str | None = None
+    points: int = 0
+
+
+class Refused(msgspec.Struct, frozen=True, kw_only=True):
+    """A rejection on its way to the caller, with anything the caller needs to act on it."""
+
+    rejection: Rejection
+    detail: str
+    field: str | None = None
+    extra: dict[str, str] | None = None
+
+
+def refuse(
+    rejection: Rejection, detail: str, *, field: str | None = None, **extra: str
+) -> Refused:
+    return Refused(rejection=rejection, detail=detail, field=field, extra=extra or None)
+
+
+Outcome = Accepted | Refused
+
+
+class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """The bytes an idempotent request answered with; a replay answers with the same bytes."""
+
+    status_code: int
+    media_type: str
+    body: bytes
+    replayed: bool = False
+    outcome: str = "ok"
+
+
+class ProgramSettings(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    currency: str
+    country: str = "RU"
+    hold_ttl_seconds_default: int = limits.hold_ttl_seconds_default
+    hold_ttl_seconds_max: int = limits.hold_ttl_seconds_max_default
+    expiry_days: int | None = None
+
+
+class ProgramRecord(ProgramSettings, frozen=True, kw_only=True):
+    id: UUID
+    created_at: datetime
+
+
+class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID | None
+    name: str
+    scopes: list[str]
+    store_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+    key: str | None = None
+
+
+class CardRecord(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    status: str
+    reason: str | None = None
+
+
+class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID
+    phone: str
+    name: str | None
+    birthday: date | None
+    attributes: dict[str, Any]
+    cards: list[CardRecord]
+    blocked: bool
+    blocked_reason: str | None
+    created_at: datetime
+
+
+class CardEventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    reason: str | None
+    key_id: UUID | None
+    created_at: datetime
+
+
+class CardJournal(msgspec.Struct, frozen=True, kw_only=True):
+    number: str
+    customer_id: UUID
+    status: str
+    reason: str | None
+    events: list[CardEventRecord]
+
+
+class HoldRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    customer_id: UUID
+    points: int
+    committed_points: int | None
+    status: str
+    expires_at: datetime
+    created_at: datetime
+    resolved_at: datetime | None
+    document_id: str
+    operation_id: UUID
+
+
+class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    customer_id: UUID
+    type: str
+    points: int
+    refunded_points: int
+    status: str
+    document: Document | None
+    reason: str | None
+    channel: str
+    key_id: UUID | None
+    store_id: str | None
+    hold_id: UUID | None
+    refund_of: UUID | None
+    available_after: int
+    created_at: datetime
+    seq: int = 0
+
+
+class StatementPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[OperationRecord]
+    next_cursor: str | None
+
+
+class SweepReport(msgspec.Struct, frozen=True, kw_only=True):
+    expired_lots: int = 0
+    expired_points: int = 0
+    expired_holds: int = 0
+
+
+class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
+    accounts_checked: int
+    differences: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences

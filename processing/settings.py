@@ -1,0 +1,42 @@
+"""Settings, read once from ``BONUS_*`` environment variables."""
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+_prefix = "BONUS_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Without these two, the embedded Postgres and Redis under data_dir are started.
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # An operator key with exactly this secret exists after start-up (for automation).
+    admin_key: str | None = None
+    data_dir: str = ".data"
+    log_level: str = "INFO"
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    # The expiry sweep runs inside each API process unless a separate worker does it.
+    expiry_worker: bool = True
+    expiry_interval_seconds: float = 5.0
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    values = {
+        name.removeprefix(_prefix).lower(): value
+        for name, value in environ.items()
+        if name.startswith(_prefix) and value != ""
+    }
+    known = set(Settings.__struct_fields__)
+    return msgspec.convert(
+        {name: value for name, value in values.items() if name in known}, Settings, strict=False
+    )

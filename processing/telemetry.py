@@ -1,0 +1,65 @@
+"""Structured logs and every Prometheus metric the processing center exports, in one place so
+that dashboards and alerts can be checked against it."""
+
+import logging
+import sys
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+requests_total = Counter(
+    "bonus_requests_total", "HTTP requests handled, by operation and outcome.",
+    ["operation", "outcome"],
+)
+request_duration_seconds = Histogram(
+    "bonus_request_duration_seconds", "HTTP request latency by operation.", ["operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+rejections_total = Counter(
+    "bonus_rejections_total", "Requests refused with a problem code.", ["code"]
+)
+idempotent_replays_total = Counter(
+    "bonus_idempotent_replays_total", "Requests answered from a stored idempotent response."
+)
+lock_wait_seconds = Histogram(
+    "bonus_lock_wait_seconds", "Time spent waiting for a per-account Redis lock.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
+)
+lock_timeouts_total = Counter(
+    "bonus_lock_timeouts_total",
+    "Lock waits that reached their bound; the request went on under Postgres row locks alone.",
+)
+degraded_requests_total = Counter(
+    "bonus_degraded_requests_total",
+    "Requests served without the Redis lock because Redis failed or was recently failing.",
+    ["reason"],
+)
+points_moved_total = Counter(
+    "bonus_points_total", "Points moved by committed operations, by movement.", ["movement"]
+)
+expiry_sweeps_total = Counter("bonus_expiry_sweeps_total", "Expiry sweeps finished.")
+expired_holds_total = Counter("bonus_expired_holds_total", "Holds released at the end of their TTL.")
+expiry_backlog = Gauge(
+    "bonus_expiry_backlog", "Accounts with overdue lots and holds past TTL seen by the last sweep."
+)
+db_pool_size = Gauge("bonus_db_pool_connections", "Connections in the Postgres pool.")
+db_pool_in_use = Gauge("bonus_db_pool_connections_in_use", "Pool connections checked out.")
+db_pool_max = Gauge("bonus_db_pool_connections_max", "The pool's maximum size.")
+redis_up = Gauge("bonus_redis_up", "1 when the last Redis call succeeded, else 0.")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One JSON object per line on stdout, with context variables merged in."""
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )

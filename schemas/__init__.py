@@ -1,0 +1,1 @@
+"""The wire contract: msgspec Structs of our API. Imports nothing from the project."""

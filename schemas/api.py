@@ -1,0 +1,230 @@
+"""Requests and replies of the ``/v1`` API."""
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+import msgspec
+
+from schemas.base import (
+    Attributes,
+    CardNumber,
+    Country,
+    Currency,
+    Document,
+    DocumentView,
+    ExpiryDays,
+    Name,
+    Phone,
+    Points,
+    Reason,
+    Reply,
+    Request,
+    SignedPoints,
+    StoreId,
+    TtlSeconds,
+)
+
+Scope = Literal["pos", "shop", "crm", "admin"]
+
+
+class ProgramCreate(Request, frozen=True, kw_only=True):
+    name: Name
+    currency: Currency
+    country: Country = "RU"
+    hold_ttl_seconds_default: TtlSeconds = 900
+    hold_ttl_seconds_max: TtlSeconds = 86_400
+    expiry_days: ExpiryDays | None = None
+
+
+class Program(Reply, frozen=True, kw_only=True):
+    id: UUID
+    name: str
+    currency: str
+    country: str
+    hold_ttl_seconds_default: int
+    hold_ttl_seconds_max: int
+    expiry_days: int | None
+    created_at: datetime
+
+
+class ApiKeyCreate(Request, frozen=True, kw_only=True):
+    program_id: UUID
+    name: Name
+    scopes: list[Scope] = msgspec.field(default_factory=list)
+    store_id: StoreId | None = None
+
+    def __post_init__(self) -> None:
+        if not self.scopes or len(self.scopes) > 4:
+            raise ValueError("scopes must name one to four of pos, shop, crm, admin")
+
+
+class ApiKey(Reply, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID | None
+    name: str
+    scopes: list[str]
+    store_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKey, frozen=True, kw_only=True):
+    key: str
+
+
+class CustomerCreate(Request, frozen=True, kw_only=True):
+    phone: Phone
+    card_number: CardNumber | None = None
+    name: Name | None = None
+    birthday: date | None = None
+    attributes: Attributes = msgspec.field(default_factory=dict)
+
+
+class Card(Reply, frozen=True, kw_only=True):
+    number: str
+    status: str
+    reason: str | None = None
+
+
+class Customer(Reply, frozen=True, kw_only=True):
+    id: UUID
+    phone: str
+    name: str | None
+    birthday: date | None
+    attributes: dict[str, object]
+    cards: list[Card]
+    blocked: bool
+    blocked_reason: str | None
+    created_at: datetime
+
+
+class CardCreate(Request, frozen=True, kw_only=True):
+    number: CardNumber
+
+
+class StatusChange(Request, frozen=True, kw_only=True):
+    reason: Reason
+
+
+class CardEvent(Reply, frozen=True, kw_only=True):
+    status: str
+    reason: str | None
+    key_id: UUID | None
+    created_at: datetime
+
+
+class CardJournal(Reply, frozen=True, kw_only=True):
+    number: str
+    customer_id: UUID
+    status: str
+    reason: str | None
+    events: list[CardEvent]
+
+
+class Expiring(Reply, frozen=True, kw_only=True):
+    points: int
+    expires_at: datetime
+
+
+class Balance(Reply, frozen=True, kw_only=True):
+    available: int
+    reserved: int
+    pending: int
+    expiring: list[Expiring]
+
+
+class AccrualCreate(Request, frozen=True, kw_only=True):
+    points: Points
+    document: Document
+    activates_at: datetime | None = None
+    expires_at: datetime | None = None
+    card_number: CardNumber | None = None
+
+
+class AdjustmentCreate(Request, frozen=True, kw_only=True):
+    points: SignedPoints
+    reason: Reason
+    document: Document | None = None
+
+    def __post_init__(self) -> None:
+        if self.points == 0:
+            raise ValueError("points must not be zero")
+
+
+class HoldCreate(Request, frozen=True, kw_only=True):
+    points: Points
+    document: Document
+    ttl_seconds: TtlSeconds | None = None
+    card_number: CardNumber | None = None
+
+
+class HoldCommit(Request, frozen=True, kw_only=True):
+    points: Points | None = None
+
+
+class RefundCreate(Request, frozen=True, kw_only=True):
+    document: Document
+    points: Points | None = None
+
+
+class Hold(Reply, frozen=True, kw_only=True):
+    id: UUID
+    customer_id: UUID
+    points: int
+    status: Literal["active", "committed", "cancelled", "expired"]
+    committed_points: int | None
+    expires_at: datetime
+    created_at: datetime
+    resolved_at: datetime | None
+    document_id: str
+    operation_id: UUID
+
+
+class Operation(Reply, frozen=True, kw_only=True):
+    id: UUID
+    customer_id: UUID
+    type: Literal["accrual", "reserve", "commit", "cancel", "refund", "expire", "adjustment"]
+    points: int = msgspec.field()
+    status: str
+    document: DocumentView | None
+    reason: str | None
+    channel: str
+    key_id: UUID | None
+    store_id: str | None
+    hold_id: UUID | None
+    refund_of: UUID | None
+    refunded_points: int
+    available_after: int
+    created_at: datetime
+
+
+class OperationPage(Reply, frozen=True, kw_only=True):
+    items: list[Operation]
+    next_cursor: str | None
+
+
+class ExpirationReport(Reply, frozen=True, kw_only=True):
+    expired_lots: int
+    expired_points: int
+    expired_holds: int
+
+
+class Health(Reply, frozen=True, kw_only=True):
+    status: str
+    postgres: str | None = None
+    redis: str | None = None
+
+
+class Problem(Reply, frozen=True, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details with a stable machine ``code``."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str
+    field: str | None = None
+    customer_id: str | None = None
+    operation_id: str | None = None
+    hold_id: str | None = None

@@ -1,0 +1,51 @@
+"""Base configurations and constrained types shared by every wire struct.
+
+The bounds repeat the core's named limits because this package imports nothing from the
+project; ``tests/unit/test_schemas.py`` checks that the two agree.
+"""
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Our own API rejects unknown fields, so a typo never silently changes nothing."""
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+Points = Annotated[int, Meta(ge=1, le=1_000_000_000, description="Points, a positive integer.")]
+SignedPoints = Annotated[
+    int, Meta(ge=-1_000_000_000, le=1_000_000_000, description="Signed points, never zero.")
+]
+TtlSeconds = Annotated[int, Meta(ge=10, le=604_800, description="Hold lifetime in seconds.")]
+ExpiryDays = Annotated[int, Meta(ge=1, le=3650)]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Reason = Annotated[str, Meta(min_length=1, max_length=500)]
+Comment = Annotated[str, Meta(max_length=1000)]
+DocumentId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+CardNumber = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
+StoreId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z._-]+$")]
+Phone = Annotated[str, Meta(min_length=3, max_length=32)]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
+Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")]
+Attributes = Annotated[dict[str, Any], Meta(max_length=50)]
+
+
+class Document(Request, frozen=True, kw_only=True):
+    """The business document behind an operation: a receipt, an order, a complaint."""
+
+    id: DocumentId
+    name: Name | None = None
+    comment: Comment | None = None
+
+
+class DocumentView(Reply, frozen=True, kw_only=True):
+    id: str
+    name: str | None = None
+    comment: str | None = None
+
