@@ -4,11 +4,13 @@ Nothing happens at import time."""
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
 from litestar import Litestar, Request, Response
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -32,6 +34,7 @@ from processing.settings import Settings, load_settings
 from processing.workers.expiry import run_expiry_loop
 
 log = structlog.get_logger(__name__)
+_unknown_field = re.compile(r"unknown field `([^`]+)`")
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -50,8 +53,11 @@ def on_validation(request: AnyRequest, error: ValidationException) -> Response[A
     """Litestar's body and parameter errors, rewritten as problems that name the field."""
     details = error.extra if isinstance(error.extra, list) else []
     first = details[0] if details and isinstance(details[0], dict) else {}
+    message = str(first.get("message") or error.detail)
     field = first.get("key") or None
-    message = first.get("message") or error.detail
+    unknown = _unknown_field.search(message)
+    if unknown is not None:
+        field = unknown.group(1) if field in (None, "data") else f"{field}.{unknown.group(1)}"
     detail = f"{field}: {message}" if field else str(message)
     refused = refuse(Rejection.validation_error, detail, field=field)
     return problem_response(request, render_problem(refused))
@@ -82,18 +88,23 @@ def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:
     return Response(content=body, status_code=500, media_type="application/problem+json")
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    """Builds the app. A ``runtime`` passed in is used as is and left open for its owner (the
+    tests share theirs with the app); otherwise the lifespan opens one and closes it."""
     chosen = settings or load_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if runtime is not None:
+            yield
+            return
         telemetry.configure_logging(chosen.log_level)
-        runtime = await Runtime.open(resolve_urls(chosen))
-        app.state.runtime = runtime
+        opened = await Runtime.open(resolve_urls(chosen))
+        app.state.runtime = opened
         worker = None
         if chosen.expiry_worker:
             worker = asyncio.create_task(
-                run_expiry_loop(runtime.database, chosen.expiry_interval_seconds)
+                run_expiry_loop(opened.database, chosen.expiry_interval_seconds)
             )
         try:
             yield
@@ -102,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            await runtime.close()
+            await opened.close()
 
     return Litestar(
         route_handlers=[AdminController, CustomersController, LedgerController, HealthController],
@@ -120,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Exception: on_crash,
         },
         request_max_body_size=limits.request_body_bytes_max,
+        state=State({"runtime": runtime} if runtime is not None else {}),
         openapi_config=OpenAPIConfig(
             title="Bonus processing center",
             version="1.0.0",

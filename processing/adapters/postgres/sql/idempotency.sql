@@ -1,7 +1,7 @@
 -- name: claim_idempotency_key
 -- A transaction-scoped advisory lock on the key: a second request with the same key while the
 -- first is in flight sees false and answers 409 instead of waiting.
-select pg_try_advisory_xact_lock(hashtextextended($1::text || '/' || $2, 0));
+select pg_try_advisory_xact_lock(hashtextextended($1::uuid::text || '/' || $2, 0));
 
 -- name: find_idempotency_key
 -- The stored answer for this key, if the first request finished.
