@@ -6,7 +6,7 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -118,6 +118,10 @@ class Api:
 
     async def get(self, path: str, *, key: str | None = None, **params: Any) -> Any:
         return await self.client.get(path, params=params, headers=self.headers(key, None))
+
+    @property
+    def program_id_uuid(self) -> UUID:
+        return UUID(self.program_id)
 
     async def customer(self, phone: str = "+79120000001", points: int = 0) -> str:
         response = await self.post("/v1/customers", {"phone": phone})

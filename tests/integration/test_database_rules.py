@@ -1,0 +1,79 @@
+"""What the database itself enforces: entries are append-only, an operation's entries sum to
+zero, refunds and holds stay within bounds; and reconcile reports any drift from the entries."""
+
+import asyncpg
+import pytest
+
+from processing.service.reconcile import reconcile
+from tests.conftest import Api
+
+
+async def entry_id(api: Api) -> int:
+    await api.customer(points=10)
+    value: int = await api.runtime.pool.fetchval("select min(id) from entries")
+    return value
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update entries set points = points + 1 where id = $1",
+        "delete from entries where id = $1",
+    ],
+    ids=["update", "delete"],
+)
+async def test_entries_refuse_update_and_delete(api: Api, statement: str) -> None:
+    target = await entry_id(api)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await api.runtime.pool.execute(statement, target)
+    assert (await reconcile(api.runtime.database)).clean
+
+
+async def test_entries_refuse_truncate(api: Api) -> None:
+    await entry_id(api)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await api.runtime.pool.execute("truncate entries cascade")
+
+
+async def test_an_unbalanced_operation_cannot_commit(api: Api) -> None:
+    customer = await api.customer(points=10)
+    operation = await api.runtime.pool.fetchrow(
+        "select id, program_id, account_id from operations limit 1"
+    )
+    with pytest.raises(asyncpg.CheckViolationError, match="sum to"):
+        async with api.runtime.pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "insert into entries (program_id, operation_id, account_id, points)"
+                " values ($1, $2, $3, 5)",
+                operation["program_id"], operation["id"], operation["account_id"],
+            )
+    assert (await api.balance(customer))["available"] == 10
+
+
+async def test_refunded_points_cannot_exceed_the_original(api: Api) -> None:
+    customer = await api.customer()
+    accrual = await api.accrue(customer, 10)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await api.runtime.pool.execute(
+            "update operations set refunded_points = 11 where id = $1::uuid", accrual["id"]
+        )
+
+
+async def test_reconcile_reports_a_tampered_cached_balance(api: Api) -> None:
+    customer = await api.customer(points=10)
+    assert (await reconcile(api.runtime.database)).clean
+    await api.runtime.pool.execute(
+        "update accounts set posted = posted + 5 where id = $1::uuid", customer
+    )
+    report = await reconcile(api.runtime.database)
+    assert not report.clean
+    assert any(customer in difference for difference in report.differences)
+
+
+async def test_reconcile_reports_a_lot_that_drifted_from_its_entries(api: Api) -> None:
+    customer = await api.customer(points=10)
+    await api.runtime.pool.execute(
+        "update lots set remaining = remaining - 1 where account_id = $1::uuid", customer
+    )
+    report = await reconcile(api.runtime.database)
+    assert any(difference.startswith("lot ") for difference in report.differences)

@@ -1,0 +1,23 @@
+"""The ledger invariants as the tests check them: reconcile finds no difference, and the rules
+reconcile does not cover (I3 uniqueness, I8 append-only) hold too."""
+
+from processing.runtime import Runtime
+from processing.service.reconcile import reconcile
+
+
+async def assert_ledger_clean(runtime: Runtime) -> None:
+    report = await reconcile(runtime.database)
+    assert report.differences == []
+    async with runtime.pool.acquire() as connection:
+        negative = await connection.fetchval(
+            "select count(*) from accounts where kind = 'customer' and (posted < 0 or reserved < 0)"
+        )
+        over_committed = await connection.fetchval(
+            "select count(*) from holds where committed_points > points"
+        )
+        double_resolved = await connection.fetchval(
+            "select count(*) from (select hold_id from operations where type in "
+            "('commit', 'cancel', 'expire') and hold_id is not null "
+            "group by hold_id having count(*) > 1) twice"
+        )
+    assert (negative, over_committed, double_resolved) == (0, 0, 0)
