@@ -18,6 +18,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import require_key
+from api.bodies import decode_strictly
 from api.controllers.admin import AdminController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
@@ -38,10 +39,15 @@ _unknown_field = re.compile(r"unknown field `([^`]+)`")
 AnyRequest = Request[Any, Any, Any]
 
 
-def problem_response(request: AnyRequest, stored: StoredResponse) -> Response[Any]:
+def problem_response(
+    request: AnyRequest, stored: StoredResponse, headers: dict[str, str] | None = None
+) -> Response[Any]:
     request.scope.setdefault("state", {})["outcome"] = stored.outcome
     return Response(
-        content=stored.body, status_code=stored.status_code, media_type=stored.media_type
+        content=stored.body,
+        status_code=stored.status_code,
+        media_type=stored.media_type,
+        headers=headers,
     )
 
 
@@ -75,7 +81,8 @@ def on_http_error(request: AnyRequest, error: HTTPException) -> Response[Any]:
         refused = refuse(Rejection.validation_error, "This method is not allowed here.")
     else:
         refused = refuse(Rejection.validation_error, str(error.detail))
-    return problem_response(request, render_problem(refused))
+    allow = (error.headers or {}).get("Allow")
+    return problem_response(request, render_problem(refused), {"Allow": allow} if allow else None)
 
 
 def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:
@@ -119,6 +126,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         route_handlers=[AdminController, CustomersController, LedgerController, HealthController],
         lifespan=[lifespan],
         guards=[require_key],
+        before_request=decode_strictly,
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -20,6 +20,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.unauthorized: (401, "Missing or unknown API key"),
     Rejection.forbidden_scope: (403, "The API key's scopes do not allow this call"),
     Rejection.payload_too_large: (413, "Request body too large"),
+    Rejection.method_not_allowed: (405, "Method not allowed"),
     Rejection.idempotency_request_in_progress: (409, "A request with this key is in progress"),
     Rejection.idempotency_key_reused: (422, "Idempotency-Key reused with a different request"),
     Rejection.program_key_required: (403, "This call needs a key that belongs to a program"),

@@ -149,7 +149,7 @@ class AdjustmentCreate(Request, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.points == 0:
-            raise ValueError("points must not be zero")
+            raise ValueError("field `points` must not be zero")
 
 
 class HoldCreate(Request, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ class Rejection(StrEnum):
     unauthorized = "unauthorized"
     forbidden_scope = "forbidden_scope"
     payload_too_large = "payload_too_large"
+    method_not_allowed = "method_not_allowed"
     idempotency_request_in_progress = "idempotency_request_in_progress"
     idempotency_key_reused = "idempotency_key_reused"
     program_key_required = "program_key_required"

@@ -139,16 +139,19 @@ async def write_posting(
     type_: OperationType,
     posting: Posting,
     *,
-    before: Account | None = None,
+    stored: Account | None = None,
+    released: tuple[Allocation, ...] = (),
     **fields: Any,
 ) -> NewOperation:
-    """Applies a posting in memory (the invariants are checked there) and writes it."""
-    start = locked.account if before is None else before
+    """Releases a hold's earmarks if asked, applies a posting in memory (the invariants are
+    checked there) and writes everything that changed. ``stored`` is the account as the
+    database holds it now, when it is more than the locked account's open lots."""
+    before = locked.account if stored is None else stored
     new_lot_id = uuid4()
-    after = apply_posting(start, posting, new_lot_id)
+    after = apply_posting(apply_holds(before, released, -1), posting, new_lot_id)
     operation = new_operation(locked, actor, type_, posting.customer_delta, after, **fields)
     await store.write(LedgerWrite(
-        operation=operation, before=start, after=after, posting=posting,
+        operation=operation, before=before, after=after, posting=posting,
         new_lot_id=new_lot_id, event=event_of(operation),
     ))
     return operation
@@ -270,10 +273,9 @@ class Ledger:
             plan = decide_commit(locked.account, hold, points, locked.now)
             if isinstance(plan, Rejected):
                 return refused_by(plan)
-            released = apply_holds(locked.account, plan.released, -1)
             operation = await write_posting(
                 store, locked, actor, OperationType.commit, plan.posting,
-                before=released, hold_id=hold.id,
+                released=plan.released, hold_id=hold.id,
             )
             resolved = await store.resolve_hold(
                 hold.id, HoldStatus.committed, -plan.posting.customer_delta, operation.id
@@ -323,7 +325,7 @@ class Ledger:
                 return refused_by(decision)
             operation = await write_posting(
                 store, locked, actor, OperationType.refund, decision,
-                before=account, document=command.document, refund_of=original.id,
+                stored=account, document=command.document, refund_of=original.id,
             )
             await store.add_refunded_points(original.id, abs(decision.customer_delta))
             return posted(operation, decision)

@@ -4,6 +4,7 @@ with the balance and the statement a cashier and an accountant rely on."""
 from typing import Any
 
 from tests.conftest import Api
+from tests.invariants import assert_ledger_clean
 
 
 async def test_enrollment_normalizes_phone_and_refuses_a_second_enrollment(api: Api) -> None:
@@ -40,6 +41,26 @@ async def test_reserve_commit_part_releases_the_rest(api: Api) -> None:
     shown = await api.get(f"/v1/holds/{hold.json()['id']}")
     assert shown.json()["status"] == "committed"
     assert shown.json()["committed_points"] == 60
+
+
+async def test_a_partial_commit_releases_the_earmarks_of_lots_it_did_not_spend(api: Api) -> None:
+    customer = await api.customer()
+    await api.accrue(customer, 30, expires_at="2099-01-01T00:00:00Z")
+    await api.accrue(customer, 30, expires_at="2099-06-01T00:00:00Z")
+    hold = await api.reserve(customer, 50)  # 30 from the first lot, 20 from the second
+
+    committed = await api.post(f"/v1/holds/{hold.json()['id']}/commit", {"points": 10})
+
+    assert committed.status_code == 200
+    assert await api.balance(customer) == {
+        "available": 50, "reserved": 0, "pending": 0,
+        "expiring": [
+            {"points": 20, "expires_at": "2099-01-01T00:00:00Z"},
+            {"points": 30, "expires_at": "2099-06-01T00:00:00Z"},
+        ],
+    }
+    assert (await api.reserve(customer, 50)).status_code == 201
+    await assert_ledger_clean(api.runtime)
 
 
 async def test_cancel_releases_and_a_second_resolution_is_refused(api: Api) -> None:

@@ -20,6 +20,15 @@ where a.kind = 'customer'
        or a.reserved <> coalesce((select sum(h.points) from holds h
                                   where h.account_id = a.id and h.status = 'active'), 0));
 
+-- name: reconcile_lot_holds
+-- I5 per lot: the points earmarked in a lot equal the active holds' allocations on it.
+select l.id, l.held, coalesce(sum(ha.points), 0) as allocated
+from lots l
+left join hold_allocations ha on ha.lot_id = l.id
+    and exists (select 1 from holds h where h.id = ha.hold_id and h.status = 'active')
+group by l.id, l.held
+having l.held <> coalesce(sum(ha.points), 0);
+
 -- name: reconcile_lot_entries
 -- Each lot's remaining points equal the entries written against it.
 select l.id, l.remaining, coalesce(sum(e.points), 0) as entries
