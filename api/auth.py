@@ -17,15 +17,17 @@ program_scopes = frozenset({"pos", "shop", "crm", "admin"})
 admin_scopes = frozenset({"admin"})
 
 
-async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_key(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     if handler.opt.get("public") or not connection.scope["path"].startswith("/v1/"):
         return
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise ProblemError(refuse(
-            Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'."
-        ))
+        raise ProblemError(
+            refuse(Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'.")
+        )
     runtime: Runtime = connection.app.state.runtime
     actor = await runtime.admin.authenticate(secret.strip())
     if actor is None:
@@ -34,8 +36,10 @@ async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: B
     connection.state.key_id = str(actor.key_id)
     allowed: frozenset[str] = handler.opt.get("scopes", admin_scopes)
     if not actor.scopes & allowed:
-        raise ProblemError(refuse(
-            Rejection.forbidden_scope,
-            f"This call needs one of the scopes {sorted(allowed)}; the key has "
-            f"{sorted(actor.scopes)}.",
-        ))
+        raise ProblemError(
+            refuse(
+                Rejection.forbidden_scope,
+                f"This call needs one of the scopes {sorted(allowed)}; the key has "
+                f"{sorted(actor.scopes)}.",
+            )
+        )

@@ -16,7 +16,7 @@ from processing.service.mutations import Mutation, Render, fingerprint
 from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse, refuse
 
 json_media_type = "application/json"
-_key_pattern = re.compile(r"^[\x21-\x7e]{1,%d}$" % limits.idempotency_key_length_max)
+_key_pattern = re.compile(rf"^[\x21-\x7e]{{1,{limits.idempotency_key_length_max}}}$")
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -33,12 +33,14 @@ def mutation_for(request: Request[Any, Any, Any], data: Any, *parts: object) -> 
     """The idempotent request: its key, its caller, and a fingerprint of what it asks."""
     key = request.headers.get("idempotency-key")
     if key is None or not _key_pattern.match(key):
-        raise ProblemError(refuse(
-            Rejection.validation_error,
-            "The Idempotency-Key header is required on every mutating call: 1 to "
-            f"{limits.idempotency_key_length_max} visible ASCII characters.",
-            field="Idempotency-Key",
-        ))
+        raise ProblemError(
+            refuse(
+                Rejection.validation_error,
+                "The Idempotency-Key header is required on every mutating call: 1 to "
+                f"{limits.idempotency_key_length_max} visible ASCII characters.",
+                field="Idempotency-Key",
+            )
+        )
     body = b"" if data is None else msgspec.json.encode(data)
     route = request.scope["route_handler"].name or request.scope["path"]
     return Mutation(

@@ -30,8 +30,9 @@ async def ensure_demo(runtime: Runtime, data_dir: Path) -> DemoKeys:
     """Creates the demo program and its keys once; later starts print the same keys, which are
     kept in the data directory (readable by this user only) because only hashes are stored."""
     path = data_dir / "demo-keys.json"
-    if path.exists():
-        return msgspec.json.decode(path.read_bytes(), type=DemoKeys)
+    saved = load_demo_keys(path)
+    if saved is not None:
+        return saved
     async with runtime.database.transaction() as store:
         program = await store.find_program_by_name(demo_program_name)
         if program is None:
@@ -40,8 +41,17 @@ async def ensure_demo(runtime: Runtime, data_dir: Path) -> DemoKeys:
         admin = await create_key(store, None, "make run operator", ["admin"], None)
         pos = await create_key(store, program.id, "make run till", ["pos"], "store-1")
     keys = DemoKeys(program_id=str(program.id), admin_key=str(admin.key), pos_key=str(pos.key))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    save_private(path, msgspec.to_builtins(keys))
+    return keys
+
+
+def load_demo_keys(path: Path) -> DemoKeys | None:
+    return msgspec.json.decode(path.read_bytes(), type=DemoKeys) if path.exists() else None
+
+
+def save_private(path: Path, value: object) -> None:
+    """Writes JSON readable by the owner only: the file holds secrets."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        json.dump(msgspec.to_builtins(keys), file, indent=2)
-    return keys
+        json.dump(value, file, indent=2)

@@ -39,7 +39,9 @@ async def do_migrate(runtime: Runtime) -> int:
 def do_create_program(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
     async def action(runtime: Runtime) -> int:
         settings = ProgramSettings(
-            name=args.name, currency=args.currency, country=args.country,
+            name=args.name,
+            currency=args.currency,
+            country=args.country,
             expiry_days=args.expiry_days,
         )
         async with runtime.database.transaction() as store:
@@ -138,9 +140,13 @@ def parser() -> argparse.ArgumentParser:
     key = commands.add_parser("create-key", help="create an API key (the secret is shown once)")
     key.add_argument("--program-id", default=None, help="omit for an operator key (admin only)")
     key.add_argument("--name", required=True)
-    key.add_argument("--scopes", nargs="+", default=["pos"], choices=["pos", "shop", "crm", "admin"])
+    key.add_argument(
+        "--scopes", nargs="+", default=["pos"], choices=["pos", "shop", "crm", "admin"]
+    )
     key.add_argument("--store-id", default=None)
-    commands.add_parser("reconcile", help="recompute balances from entries; non-zero on any difference")
+    commands.add_parser(
+        "reconcile", help="recompute balances from entries; non-zero on any difference"
+    )
     commands.add_parser("expire", help="run one expiry sweep")
     return root
 

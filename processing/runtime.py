@@ -71,5 +71,5 @@ class Runtime:
     async def redis_ready(self) -> bool:
         try:
             return bool(await self.redis.ping())
-        except (redis.RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, redis.RedisError, OSError):
             return False

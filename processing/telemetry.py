@@ -8,11 +8,14 @@ import structlog
 from prometheus_client import Counter, Gauge, Histogram
 
 requests_total = Counter(
-    "bonus_requests_total", "HTTP requests handled, by operation and outcome.",
+    "bonus_requests_total",
+    "HTTP requests handled, by operation and outcome.",
     ["operation", "outcome"],
 )
 request_duration_seconds = Histogram(
-    "bonus_request_duration_seconds", "HTTP request latency by operation.", ["operation"],
+    "bonus_request_duration_seconds",
+    "HTTP request latency by operation.",
+    ["operation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 rejections_total = Counter(
@@ -22,7 +25,8 @@ idempotent_replays_total = Counter(
     "bonus_idempotent_replays_total", "Requests answered from a stored idempotent response."
 )
 lock_wait_seconds = Histogram(
-    "bonus_lock_wait_seconds", "Time spent waiting for a per-account Redis lock.",
+    "bonus_lock_wait_seconds",
+    "Time spent waiting for a per-account Redis lock.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
 )
 lock_timeouts_total = Counter(
@@ -38,7 +42,9 @@ points_moved_total = Counter(
     "bonus_points_total", "Points moved by committed operations, by movement.", ["movement"]
 )
 expiry_sweeps_total = Counter("bonus_expiry_sweeps_total", "Expiry sweeps finished.")
-expired_holds_total = Counter("bonus_expired_holds_total", "Holds released at the end of their TTL.")
+expired_holds_total = Counter(
+    "bonus_expired_holds_total", "Holds released at the end of their TTL."
+)
 expiry_backlog = Gauge(
     "bonus_expiry_backlog", "Accounts with overdue lots and holds past TTL seen by the last sweep."
 )

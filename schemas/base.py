@@ -48,4 +48,3 @@ class DocumentView(Reply, frozen=True, kw_only=True):
     id: str
     name: str | None = None
     comment: str | None = None
-

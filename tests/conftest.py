@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import pytest
 import httpx
+import pytest
 
 from api.app import create_app
 from processing.adapters.postgres.migrations import migrate
@@ -102,7 +102,9 @@ class Api:
         self.pos_key = ""
         self.program_id = ""
 
-    def headers(self, key: str | None = None, idempotency_key: str | None = "auto") -> dict[str, str]:
+    def headers(
+        self, key: str | None = None, idempotency_key: str | None = "auto"
+    ) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {key or self.pos_key}"}
         if idempotency_key == "auto":
             idempotency_key = f"test-{next(self.keys)}"
@@ -110,11 +112,15 @@ class Api:
             headers["Idempotency-Key"] = idempotency_key
         return headers
 
-    async def post(self, path: str, json: Any = None, *, key: str | None = None,
-                   idempotency_key: str | None = "auto") -> Any:
-        return await self.client.post(
-            path, json=json, headers=self.headers(key, idempotency_key)
-        )
+    async def post(
+        self,
+        path: str,
+        json: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = "auto",
+    ) -> Any:
+        return await self.client.post(path, json=json, headers=self.headers(key, idempotency_key))
 
     async def get(self, path: str, *, key: str | None = None, **params: Any) -> Any:
         return await self.client.get(path, params=params, headers=self.headers(key, None))
@@ -134,7 +140,8 @@ class Api:
     async def accrue(self, customer_id: str, points: int, **fields: Any) -> Any:
         document = {"id": f"receipt-{next(self.keys)}"}
         response = await self.post(
-            f"/v1/customers/{customer_id}/accruals", {"points": points, "document": document, **fields}
+            f"/v1/customers/{customer_id}/accruals",
+            {"points": points, "document": document, **fields},
         )
         assert response.status_code == 201, response.text
         return response.json()
@@ -152,7 +159,9 @@ class Api:
         return result
 
 
-async def make_program(runtime: Runtime, name: str = "Test program", **fields: Any) -> tuple[str, str, str]:
+async def make_program(
+    runtime: Runtime, name: str = "Test program", **fields: Any
+) -> tuple[str, str, str]:
     """Creates a program with an operator key and a POS key; returns (program, admin, pos)."""
     async with runtime.database.transaction() as store:
         program = await store.insert_program(

@@ -52,7 +52,9 @@ class AdminController(Controller):
         self, request: AnyRequest, data: ApiKeyCreate, runtime: Runtime
     ) -> Response[ApiKeyCreated]:
         stored = await runtime.admin.create_key(
-            mutation_for(request, data), data, renderer(ApiKeyCreated)  # type: ignore[arg-type]
+            mutation_for(request, data),
+            data,
+            renderer(ApiKeyCreated),  # type: ignore[arg-type]
         )
         return respond(request, stored)
 

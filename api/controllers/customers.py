@@ -53,9 +53,11 @@ class CustomersController(Controller):
         card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
     ) -> Response[Customer]:
         if (phone is None) == (card is None):
-            raise ProblemError(refuse(
-                Rejection.validation_error, "Give exactly one of phone or card.", field="phone"
-            ))
+            raise ProblemError(
+                refuse(
+                    Rejection.validation_error, "Give exactly one of phone or card.", field="phone"
+                )
+            )
         return answer(request, await runtime.customers.find(actor, phone, card), Customer)
 
     @get("/customers/{customer_id:uuid}", name="get_customer")
@@ -116,8 +118,12 @@ class CustomersController(Controller):
         )
         return respond(request, stored)
 
-    @post("/customers/{customer_id:uuid}/block", name="block_account", status_code=200,
-          opt={"scopes": frozenset({"crm", "admin"})})
+    @post(
+        "/customers/{customer_id:uuid}/block",
+        name="block_account",
+        status_code=200,
+        opt={"scopes": frozenset({"crm", "admin"})},
+    )
     async def block_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:
@@ -126,8 +132,12 @@ class CustomersController(Controller):
         )
         return respond(request, stored)
 
-    @post("/customers/{customer_id:uuid}/unblock", name="unblock_account", status_code=200,
-          opt={"scopes": frozenset({"crm", "admin"})})
+    @post(
+        "/customers/{customer_id:uuid}/unblock",
+        name="unblock_account",
+        status_code=200,
+        opt={"scopes": frozenset({"crm", "admin"})},
+    )
     async def unblock_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:

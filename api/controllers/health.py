@@ -46,5 +46,5 @@ async def postgres_up(runtime: Runtime) -> bool:
     try:
         async with asyncio.timeout(readiness_timeout_seconds):
             return bool(await runtime.pool.fetchval("select 1"))
-    except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - any failure is "down"
+    except (TimeoutError, OSError, Exception):
         return False

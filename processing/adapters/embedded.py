@@ -21,7 +21,9 @@ def start_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = _running.get("postgres")
     if server is None:
-        server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+        server = pgserver.get_server(  # type: ignore[attr-defined]  # re-exported, not in __all__
+            data_dir / "postgres", cleanup_mode="stop"
+        )
         _running["postgres"] = server
         log.info("embedded_postgres_started", pgdata=str(data_dir / "postgres"))
     return str(server.get_uri())

@@ -16,6 +16,7 @@ from processing.service.records import (
     CardJournal,
     CustomerRecord,
     Outcome,
+    ProgramRecord,
     Refused,
     StoredResponse,
     refuse,
@@ -30,13 +31,22 @@ class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-def program_required(actor: Actor) -> Refused | None:
+def program_of(actor: Actor) -> UUID | Refused:
+    """The program a call acts in: the key's own. Operator keys belong to no program."""
     if actor.program_id is None:
         return refuse(
             Rejection.program_key_required,
             "This call acts inside one program; use a key that belongs to a program.",
         )
-    return None
+    return actor.program_id
+
+
+async def program_or_refusal(store: Store, actor: Actor) -> ProgramRecord | Refused:
+    program_id = program_of(actor)
+    if isinstance(program_id, Refused):
+        return program_id
+    program = await store.get_program(program_id, None)
+    return program or refuse(Rejection.not_found, "The key's program is gone.")
 
 
 async def customer_or_refusal(
@@ -59,10 +69,9 @@ class Customers:
         actor = mutation.actor
 
         async def work(store: Store) -> Outcome:
-            refused = program_required(actor)
-            program = await store.get_program(actor.program_id, None) if not refused else None
-            if refused or program is None:
-                return refused or refuse(Rejection.not_found, "The key's program is gone.")
+            program = await program_or_refusal(store, actor)
+            if isinstance(program, Refused):
+                return program
             phone = normalize_phone(command.phone, program.country)
             if phone is None:
                 return refuse(
@@ -99,10 +108,9 @@ class Customers:
 
     async def find(self, actor: Actor, phone: str | None, card: str | None) -> Outcome:
         async with self.database.reader() as store:
-            refused = program_required(actor)
-            program = await store.get_program(actor.program_id, None) if not refused else None
-            if refused or program is None:
-                return refused or refuse(Rejection.not_found, "The key's program is gone.")
+            program = await program_or_refusal(store, actor)
+            if isinstance(program, Refused):
+                return program
             customer_id = await self._find_id(store, program.id, program.country, phone, card)
             if isinstance(customer_id, Refused):
                 return customer_id
@@ -146,10 +154,12 @@ class Customers:
         actor = mutation.actor
 
         async def work(store: Store) -> Outcome:
-            refused = program_required(actor)
-            card = None if refused else await store.lock_card(actor.program_id, number)
-            if refused or card is None:
-                return refused or refuse(Rejection.card_not_found, "No card with this number.")
+            program_id = program_of(actor)
+            if isinstance(program_id, Refused):
+                return program_id
+            card = await store.lock_card(program_id, number)
+            if card is None:
+                return refuse(Rejection.card_not_found, "No card with this number.")
             if blocked and card["status"] == "blocked":
                 return refuse(Rejection.card_blocked, "The card is already blocked.")
             if not blocked and card["status"] != "blocked":
@@ -162,11 +172,13 @@ class Customers:
 
     async def card(self, actor: Actor, number: str) -> Outcome:
         async with self.database.reader() as store:
-            refused = program_required(actor)
-            card = None if refused else await store.find_card(actor.program_id, number)
-            if refused or card is None:
-                return refused or refuse(Rejection.card_not_found, "No card with this number.")
-            return Accepted(value=await journal(store, actor.program_id, number))  # type: ignore[arg-type]
+            program_id = program_of(actor)
+            if isinstance(program_id, Refused):
+                return program_id
+            card = await store.find_card(program_id, number)
+            if card is None:
+                return refuse(Rejection.card_not_found, "No card with this number.")
+            return Accepted(value=await journal(store, program_id, number))
 
     async def set_account_block(
         self, mutation: Mutation, customer_id: UUID, reason: str | None, render: Render

@@ -102,7 +102,11 @@ def operation_record(operation: NewOperation, status: str) -> OperationRecord:
 
 
 def new_operation(
-    locked: LockedAccount, actor: Actor | None, type_: OperationType, points: int, after: Account,
+    locked: LockedAccount,
+    actor: Actor | None,
+    type_: OperationType,
+    points: int,
+    after: Account,
     **fields: Any,
 ) -> NewOperation:
     return NewOperation(
@@ -150,10 +154,16 @@ async def write_posting(
     new_lot_id = uuid4()
     after = apply_posting(apply_holds(before, released, -1), posting, new_lot_id)
     operation = new_operation(locked, actor, type_, posting.customer_delta, after, **fields)
-    await store.write(LedgerWrite(
-        operation=operation, before=before, after=after, posting=posting,
-        new_lot_id=new_lot_id, event=event_of(operation),
-    ))
+    await store.write(
+        LedgerWrite(
+            operation=operation,
+            before=before,
+            after=after,
+            posting=posting,
+            new_lot_id=new_lot_id,
+            event=event_of(operation),
+        )
+    )
     return operation
 
 
@@ -186,8 +196,12 @@ class Ledger:
             if refused is not None:
                 return refused
             decision = decide_accrue(
-                locked.account, command.points, command.activates_at, command.expires_at,
-                locked.expiry_days, locked.now,
+                locked.account,
+                command.points,
+                command.activates_at,
+                command.expires_at,
+                locked.expiry_days,
+                locked.now,
             )
             if isinstance(decision, Rejected):
                 return refused_by(decision)
@@ -216,8 +230,13 @@ class Ledger:
             if isinstance(decision, Rejected):
                 return refused_by(decision)
             operation = await write_posting(
-                store, locked, actor, OperationType.adjustment, decision,
-                document=command.document, reason=command.reason,
+                store,
+                locked,
+                actor,
+                OperationType.adjustment,
+                decision,
+                document=command.document,
+                reason=command.reason,
             )
             return posted(operation, decision)
 
@@ -245,19 +264,38 @@ class Ledger:
                 return refused_by(plan)
             after = apply_holds(locked.account, plan.allocations, +1)
             hold = Hold(
-                id=uuid4(), account_id=customer_id, points=command.points,
-                status=HoldStatus.active, expires_at=plan.expires_at, allocations=plan.allocations,
+                id=uuid4(),
+                account_id=customer_id,
+                points=command.points,
+                status=HoldStatus.active,
+                expires_at=plan.expires_at,
+                allocations=plan.allocations,
             )
             operation = new_operation(
-                locked, actor, OperationType.reserve, command.points, after,
-                document=command.document, hold_id=hold.id,
+                locked,
+                actor,
+                OperationType.reserve,
+                command.points,
+                after,
+                document=command.document,
+                hold_id=hold.id,
             )
-            await store.write(LedgerWrite(
-                operation=operation, before=locked.account, after=after, posting=None,
-                new_lot_id=uuid4(), event=event_of(operation),
-            ))
+            await store.write(
+                LedgerWrite(
+                    operation=operation,
+                    before=locked.account,
+                    after=after,
+                    posting=None,
+                    new_lot_id=uuid4(),
+                    event=event_of(operation),
+                )
+            )
             await store.insert_hold(
-                hold, locked.program_id, operation.id, actor.store_id, command.document.id,
+                hold,
+                locked.program_id,
+                operation.id,
+                actor.store_id,
+                command.document.id,
                 locked.now,
             )
             return Accepted(value=hold_record(hold, operation), created=True)
@@ -274,8 +312,13 @@ class Ledger:
             if isinstance(plan, Rejected):
                 return refused_by(plan)
             operation = await write_posting(
-                store, locked, actor, OperationType.commit, plan.posting,
-                released=plan.released, hold_id=hold.id,
+                store,
+                locked,
+                actor,
+                OperationType.commit,
+                plan.posting,
+                released=plan.released,
+                hold_id=hold.id,
             )
             resolved = await store.resolve_hold(
                 hold.id, HoldStatus.committed, -plan.posting.customer_delta, operation.id
@@ -324,8 +367,14 @@ class Ledger:
             if isinstance(decision, Rejected):
                 return refused_by(decision)
             operation = await write_posting(
-                store, locked, actor, OperationType.refund, decision,
-                stored=account, document=command.document, refund_of=original.id,
+                store,
+                locked,
+                actor,
+                OperationType.refund,
+                decision,
+                stored=account,
+                document=command.document,
+                refund_of=original.id,
             )
             await store.add_refunded_points(original.id, abs(decision.customer_delta))
             return posted(operation, decision)
@@ -363,10 +412,16 @@ async def release_hold(
     after = apply_holds(locked.account, released, -1)
     type_ = OperationType.cancel if status is HoldStatus.cancelled else OperationType.expire
     operation = new_operation(locked, actor, type_, hold.points, after, hold_id=hold.id)
-    await store.write(LedgerWrite(
-        operation=operation, before=locked.account, after=after, posting=None,
-        new_lot_id=uuid4(), event=event_of(operation),
-    ))
+    await store.write(
+        LedgerWrite(
+            operation=operation,
+            before=locked.account,
+            after=after,
+            posting=None,
+            new_lot_id=uuid4(),
+            event=event_of(operation),
+        )
+    )
     resolved = await store.resolve_hold(hold.id, status, None, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
     return operation
@@ -395,7 +450,9 @@ async def check_card(
         return None
     card = await store.find_card(locked.program_id, card_number)
     if card is None or card["customer_id"] != locked.account.id:
-        return refuse(Rejection.card_not_found, "No such card for this customer.", field="card_number")
+        return refuse(
+            Rejection.card_not_found, "No such card for this customer.", field="card_number"
+        )
     if card["status"] != "active":
         return refuse(Rejection.card_blocked, f"The card is {card['status']}.")
     return None

@@ -27,7 +27,7 @@ Work = Callable[[Store], Awaitable[Outcome]]
 _document_constraints = frozenset({"operations_document", "holds_open_document"})
 
 
-class RetryTransaction(Exception):  # noqa: N818
+class RetryTransaction(Exception):
     """Raised inside a transaction that lost a race it can only see after rolling back."""
 
 
@@ -70,10 +70,12 @@ class MutationRunner:
         key_id, key = mutation.actor.key_id, mutation.idempotency_key
         async with self.database.transaction() as store:
             if not await store.claim_key(key_id, key):
-                return render(Refused(
-                    rejection=Rejection.idempotency_request_in_progress,
-                    detail="A request with this Idempotency-Key is still being processed.",
-                ))
+                return render(
+                    Refused(
+                        rejection=Rejection.idempotency_request_in_progress,
+                        detail="A request with this Idempotency-Key is still being processed.",
+                    )
+                )
             found = await store.find_key(key_id, key)
             if found is not None:
                 return self._replay(mutation, *found, render)
@@ -85,9 +87,11 @@ class MutationRunner:
         self, mutation: Mutation, stored_fingerprint: bytes, stored: StoredResponse, render: Render
     ) -> StoredResponse:
         if stored_fingerprint != mutation.fingerprint:
-            return render(Refused(
-                rejection=Rejection.idempotency_key_reused,
-                detail="This Idempotency-Key was used with a different request.",
-            ))
+            return render(
+                Refused(
+                    rejection=Rejection.idempotency_key_reused,
+                    detail="This Idempotency-Key was used with a different request.",
+                )
+            )
         telemetry.idempotent_replays_total.inc()
         return msgspec.structs.replace(stored, replayed=True)

@@ -85,8 +85,13 @@ class Store(Protocol):
     async def hold_account(self, hold_id: UUID, program_id: UUID | None) -> UUID | None: ...
     async def lock_hold(self, hold_id: UUID, program_id: UUID | None) -> Hold | None: ...
     async def insert_hold(
-        self, hold: Hold, program_id: UUID, operation_id: UUID, store_id: str | None,
-        document_id: str, created_at: datetime,
+        self,
+        hold: Hold,
+        program_id: UUID,
+        operation_id: UUID,
+        store_id: str | None,
+        document_id: str,
+        created_at: datetime,
     ) -> None: ...
     async def resolve_hold(
         self, hold_id: UUID, status: HoldStatus, committed: int | None, operation_id: UUID
@@ -132,11 +137,18 @@ class Store(Protocol):
     async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None: ...
 
     async def insert_customer(
-        self, customer_id: UUID, program_id: UUID, phone: str, name: str | None,
-        birthday: Any, attributes: dict[str, Any],
+        self,
+        customer_id: UUID,
+        program_id: UUID,
+        phone: str,
+        name: str | None,
+        birthday: Any,
+        attributes: dict[str, Any],
     ) -> bool: ...
     async def find_customer_by_phone(self, program_id: UUID, phone: str) -> UUID | None: ...
-    async def get_customer(self, customer_id: UUID, scope: UUID | None) -> CustomerRecord | None: ...
+    async def get_customer(
+        self, customer_id: UUID, scope: UUID | None
+    ) -> CustomerRecord | None: ...
     async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
     async def insert_card(self, program_id: UUID, number: str, customer_id: UUID) -> bool: ...
     async def lock_card(self, program_id: UUID, number: str) -> Any: ...

@@ -52,9 +52,7 @@ class Refused(msgspec.Struct, frozen=True, kw_only=True):
     extra: dict[str, str] | None = None
 
 
-def refuse(
-    rejection: Rejection, detail: str, *, field: str | None = None, **extra: str
-) -> Refused:
+def refuse(rejection: Rejection, detail: str, *, field: str | None = None, **extra: str) -> Refused:
     return Refused(rejection=rejection, detail=detail, field=field, extra=extra or None)
 
 

@@ -134,9 +134,7 @@ async def test_a_revoked_key_is_refused_at_once_and_the_others_keep_working(api:
     customer = await api.customer(points=10)
     key_id = await pos_key_id(api, customer)
 
-    revoked = await api.client.delete(
-        f"/v1/api-keys/{key_id}", headers=api.headers(api.admin_key)
-    )
+    revoked = await api.client.delete(f"/v1/api-keys/{key_id}", headers=api.headers(api.admin_key))
 
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["id"] == key_id
@@ -162,11 +160,15 @@ async def test_a_revoked_key_is_refused_at_once_and_the_others_keep_working(api:
         pytest.param("POST", "/v1/programs", {"name": "Rogue", "currency": "RUB"}, id="programs"),
         pytest.param("POST", "/v1/expirations", None, id="expirations"),
         pytest.param(
-            "POST", "/v1/customers/{customer}/adjustments", {"points": 500, "reason": "gift"},
+            "POST",
+            "/v1/customers/{customer}/adjustments",
+            {"points": 500, "reason": "gift"},
             id="adjustments",
         ),
         pytest.param(
-            "POST", "/v1/api-keys", {"program_id": "{program}", "name": "x", "scopes": ["admin"]},
+            "POST",
+            "/v1/api-keys",
+            {"program_id": "{program}", "name": "x", "scopes": ["admin"]},
             id="api-keys",
         ),
         pytest.param("DELETE", "/v1/api-keys/{key_id}", None, id="revoke-key"),
@@ -190,7 +192,10 @@ async def test_a_pos_key_outside_its_scope_is_403_and_changes_nothing(
     customer_now = (await api.get(f"/v1/customers/{customer}")).json()
     assert customer_now["blocked"] is False
     assert await api.balance(customer) == {
-        "available": 10, "reserved": 0, "pending": 0, "expiring": [],
+        "available": 10,
+        "reserved": 0,
+        "pending": 0,
+        "expiring": [],
     }
 
 
@@ -264,9 +269,9 @@ async def test_a_new_programs_key_and_the_first_programs_key_cannot_see_each_oth
     api: Api,
 ) -> None:
     first_customer = await api.customer("+79120000001", points=10)
-    program = (await api.post(
-        "/v1/programs", {"name": "Second", "currency": "RUB"}, key=api.admin_key
-    )).json()
+    program = (
+        await api.post("/v1/programs", {"name": "Second", "currency": "RUB"}, key=api.admin_key)
+    ).json()
     second_key = (await make_key(api, program["id"], ["pos"]))["key"]
     second = await api.post("/v1/customers", {"phone": "+79120000001"}, key=second_key)
     assert second.status_code == 201, second.text
@@ -347,17 +352,23 @@ async def test_another_programs_customer_is_not_found_by_phone_or_card(
     [
         pytest.param(
             "/v1/customers/{customer}/accruals",
-            {"points": 1000, "document": {"id": "x-1"}}, "not_found", id="accrue",
+            {"points": 1000, "document": {"id": "x-1"}},
+            "not_found",
+            id="accrue",
         ),
         pytest.param(
             "/v1/customers/{customer}/holds",
-            {"points": 50, "document": {"id": "x-2"}}, "not_found", id="reserve",
+            {"points": 50, "document": {"id": "x-2"}},
+            "not_found",
+            id="reserve",
         ),
         pytest.param("/v1/holds/{hold}/commit", {"points": 30}, "hold_not_found", id="commit"),
         pytest.param("/v1/holds/{hold}/cancel", None, "hold_not_found", id="cancel"),
         pytest.param(
             "/v1/operations/{accrual}/refunds",
-            {"points": 100, "document": {"id": "x-3"}}, "not_found", id="refund",
+            {"points": 100, "document": {"id": "x-3"}},
+            "not_found",
+            id="refund",
         ),
         pytest.param(
             "/v1/customers/{customer}/cards", {"number": "MINE-1"}, "not_found", id="add-card"
@@ -388,9 +399,7 @@ async def test_a_crm_key_cannot_block_another_programs_customer(
         assert blocked.status_code == 200, blocked.text
     before = await state_of(api, other)
 
-    response = await api.post(
-        f"/v1/customers/{other.customer}/{action}", {"reason": "x"}, key=crm
-    )
+    response = await api.post(f"/v1/customers/{other.customer}/{action}", {"reason": "x"}, key=crm)
 
     assert_problem(response, 404, "not_found")
     assert await state_of(api, other) == before

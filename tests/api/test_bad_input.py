@@ -67,8 +67,14 @@ def padded_to(size: int, endpoint: str = "accruals") -> bytes:
 
 
 POINTS_VALUES = [
-    ("zero", 0), ("negative", -5), ("float", 1.5), ("integral-float", 1.0), ("string", "10"),
-    ("bool", True), ("huge", 10**12), ("beyond-int64", 2**63),
+    ("zero", 0),
+    ("negative", -5),
+    ("float", 1.5),
+    ("integral-float", 1.0),
+    ("string", "10"),
+    ("bool", True),
+    ("huge", 10**12),
+    ("beyond-int64", 2**63),
 ]
 
 CASES = [
@@ -102,13 +108,14 @@ CASES = [
     bad("reason-missing", "card-block", without("card-block", "reason"), "reason"),
     bad("document-id-missing", "accruals", changed("accruals", document={}), "document.id"),
     # unknown fields, at the top level and inside the document
+    *[bad("unknown-field", endpoint, changed(endpoint, bonus=1), "bonus") for endpoint in VALID],
     *[
-        bad("unknown-field", endpoint, changed(endpoint, bonus=1), "bonus")
-        for endpoint in VALID
-    ],
-    *[
-        bad("unknown-document-field", endpoint,
-            changed(endpoint, document=document(amount=5)), "document.amount")
+        bad(
+            "unknown-document-field",
+            endpoint,
+            changed(endpoint, document=document(amount=5)),
+            "document.amount",
+        )
         for endpoint in DOCUMENT_ENDPOINTS
     ],
     # wrong types for the document and its fields
@@ -118,41 +125,77 @@ CASES = [
     bad("document-id-number", "accruals", changed("accruals", document={"id": 5}), "document.id"),
     bad("document-id-null", "holds", changed("holds", document={"id": None}), "document.id"),
     bad("document-id-empty", "refunds", changed("refunds", document={"id": ""}), "document.id"),
-    bad("document-id-padded", "accruals",
-        changed("accruals", document={"id": " r-1 "}), "document.id"),
-    bad("document-name-number", "refunds",
-        changed("refunds", document=document(name=3)), "document.name"),
-    bad("document-comment-list", "accruals",
-        changed("accruals", document=document(comment=["a"])), "document.comment"),
+    bad(
+        "document-id-padded",
+        "accruals",
+        changed("accruals", document={"id": " r-1 "}),
+        "document.id",
+    ),
+    bad(
+        "document-name-number",
+        "refunds",
+        changed("refunds", document=document(name=3)),
+        "document.name",
+    ),
+    bad(
+        "document-comment-list",
+        "accruals",
+        changed("accruals", document=document(comment=["a"])),
+        "document.comment",
+    ),
     # too long
     *[
-        bad("document-id-too-long", endpoint,
-            changed(endpoint, document={"id": "d" * 129}), "document.id")
+        bad(
+            "document-id-too-long",
+            endpoint,
+            changed(endpoint, document={"id": "d" * 129}),
+            "document.id",
+        )
         for endpoint in DOCUMENT_ENDPOINTS
     ],
-    bad("document-name-too-long", "accruals",
-        changed("accruals", document=document(name="n" * 201)), "document.name"),
-    bad("document-comment-too-long", "refunds",
-        changed("refunds", document=document(comment="c" * 1001)), "document.comment"),
+    bad(
+        "document-name-too-long",
+        "accruals",
+        changed("accruals", document=document(name="n" * 201)),
+        "document.name",
+    ),
+    bad(
+        "document-comment-too-long",
+        "refunds",
+        changed("refunds", document=document(comment="c" * 1001)),
+        "document.comment",
+    ),
     bad("reason-too-long", "adjustments", changed("adjustments", reason="r" * 501), "reason"),
     bad("reason-too-long", "card-block", changed("card-block", reason="r" * 501), "reason"),
     bad("reason-empty", "card-block", changed("card-block", reason=""), "reason"),
-    bad("card-number-too-long", "accruals",
-        changed("accruals", card_number="1" * 65), "card_number"),
+    bad(
+        "card-number-too-long", "accruals", changed("accruals", card_number="1" * 65), "card_number"
+    ),
     bad("card-number-too-long", "holds", changed("holds", card_number="1" * 65), "card_number"),
-    bad("card-number-too-long", "customers",
-        changed("customers", card_number="1" * 65), "card_number"),
+    bad(
+        "card-number-too-long",
+        "customers",
+        changed("customers", card_number="1" * 65),
+        "card_number",
+    ),
     bad("number-too-long", "cards", changed("cards", number="1" * 65), "number"),
     bad("number-with-space", "cards", changed("cards", number="12 34"), "number"),
     # other fields of the wrong type
-    bad("activates-at-not-a-time", "accruals",
-        changed("accruals", activates_at="tomorrow"), "activates_at"),
+    bad(
+        "activates-at-not-a-time",
+        "accruals",
+        changed("accruals", activates_at="tomorrow"),
+        "activates_at",
+    ),
     bad("expires-at-number", "accruals", changed("accruals", expires_at=5), "expires_at"),
-    bad("birthday-not-a-date", "customers",
-        changed("customers", birthday="yesterday"), "birthday"),
+    bad("birthday-not-a-date", "customers", changed("customers", birthday="yesterday"), "birthday"),
     bad("attributes-list", "customers", changed("customers", attributes=["vip"]), "attributes"),
-    bad("too-many-attributes", "customers",
-        changed("customers", attributes={f"a{i}": i for i in range(51)}), "attributes"),
+    bad(
+        "too-many-attributes",
+        "customers",
+        changed("customers", attributes={f"a{i}": i for i in range(51)}),
+        "attributes",
+    ),
     bad("name-empty", "customers", changed("customers", name=""), "name"),
     # bad phones
     bad("phone-letters", "customers", changed("customers", phone="abc"), "phone"),
@@ -173,25 +216,47 @@ CASES = [
     bad("json-array", "commit", [1], None),
     # bodies above 64 KiB
     *[
-        bad("oversized-body", endpoint, padded_to(BODY_LIMIT + 1, endpoint), None,
-            status=413, code="payload_too_large")
+        bad(
+            "oversized-body",
+            endpoint,
+            padded_to(BODY_LIMIT + 1, endpoint),
+            None,
+            status=413,
+            code="payload_too_large",
+        )
         for endpoint in VALID
     ],
     # the Idempotency-Key header
     *[
-        bad("no-idempotency-key", endpoint, VALID[endpoint], "Idempotency-Key",
-            idempotency_key=None)
+        bad(
+            "no-idempotency-key", endpoint, VALID[endpoint], "Idempotency-Key", idempotency_key=None
+        )
         for endpoint in VALID
     ],
     *[
-        bad("idempotency-key-256-chars", endpoint, VALID[endpoint], "Idempotency-Key",
-            idempotency_key="k" * 256)
+        bad(
+            "idempotency-key-256-chars",
+            endpoint,
+            VALID[endpoint],
+            "Idempotency-Key",
+            idempotency_key="k" * 256,
+        )
         for endpoint in VALID
     ],
-    bad("idempotency-key-empty", "accruals", VALID["accruals"], "Idempotency-Key",
-        idempotency_key=""),
-    bad("idempotency-key-with-space", "accruals", VALID["accruals"], "Idempotency-Key",
-        idempotency_key="two words"),
+    bad(
+        "idempotency-key-empty",
+        "accruals",
+        VALID["accruals"],
+        "Idempotency-Key",
+        idempotency_key="",
+    ),
+    bad(
+        "idempotency-key-with-space",
+        "accruals",
+        VALID["accruals"],
+        "Idempotency-Key",
+        idempotency_key="two words",
+    ),
 ]
 
 
@@ -249,9 +314,7 @@ async def snapshot(api: Api, world: World) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_bad_input_is_refused_and_changes_nothing(
-    api: Api, world: World, case: Case
-) -> None:
+async def test_bad_input_is_refused_and_changes_nothing(api: Api, world: World, case: Case) -> None:
     before = await snapshot(api, world)
 
     response = await send(api, world, case)

@@ -27,7 +27,10 @@ async def test_reserve_commit_part_releases_the_rest(api: Api) -> None:
     assert hold.status_code == 201
     assert hold.json()["status"] == "active"
     assert await api.balance(customer) == {
-        "available": 50, "reserved": 100, "pending": 0, "expiring": [],
+        "available": 50,
+        "reserved": 100,
+        "pending": 0,
+        "expiring": [],
     }
 
     committed = await api.post(f"/v1/holds/{hold.json()['id']}/commit", {"points": 60})
@@ -53,7 +56,9 @@ async def test_a_partial_commit_releases_the_earmarks_of_lots_it_did_not_spend(a
 
     assert committed.status_code == 200
     assert await api.balance(customer) == {
-        "available": 50, "reserved": 0, "pending": 0,
+        "available": 50,
+        "reserved": 0,
+        "pending": 0,
         "expiring": [
             {"points": 20, "expires_at": "2099-01-01T00:00:00Z"},
             {"points": 30, "expires_at": "2099-06-01T00:00:00Z"},
@@ -107,7 +112,9 @@ async def test_refund_of_a_redemption_returns_points_up_to_the_original(api: Api
     assert too_much.status_code == 409
     assert too_much.json()["code"] == "refund_exceeds_original"
 
-    rest = await api.post(f"/v1/operations/{commit['id']}/refunds", {"document": {"id": "return-3"}})
+    rest = await api.post(
+        f"/v1/operations/{commit['id']}/refunds", {"document": {"id": "return-3"}}
+    )
     assert rest.json()["points"] == 50
     assert (await api.balance(customer))["available"] == 100
     original = (await api.get(f"/v1/operations/{commit['id']}")).json()

@@ -42,10 +42,12 @@ async def test_commit_and_cancel_race_on_one_hold_exactly_one_wins(api: Api) -> 
 async def test_concurrent_duplicates_of_one_request_take_effect_once(api: Api) -> None:
     customer = await api.customer()
     body = {"points": 10, "document": {"id": "receipt-1"}}
-    responses = await asyncio.gather(*(
-        api.post(f"/v1/customers/{customer}/accruals", body, idempotency_key="same-key")
-        for _ in range(20)
-    ))
+    responses = await asyncio.gather(
+        *(
+            api.post(f"/v1/customers/{customer}/accruals", body, idempotency_key="same-key")
+            for _ in range(20)
+        )
+    )
     created = [response for response in responses if response.status_code == 201]
     others = [response for response in responses if response.status_code != 201]
     assert created, "at least one duplicate answers with the operation"

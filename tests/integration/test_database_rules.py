@@ -45,7 +45,9 @@ async def test_an_unbalanced_operation_cannot_commit(api: Api) -> None:
             await connection.execute(
                 "insert into entries (program_id, operation_id, account_id, points)"
                 " values ($1, $2, $3, 5)",
-                operation["program_id"], operation["id"], operation["account_id"],
+                operation["program_id"],
+                operation["id"],
+                operation["account_id"],
             )
     assert (await api.balance(customer))["available"] == 10
 

@@ -3,8 +3,8 @@ hold earmarked before expiry still pay for that purchase, and two sweeps at once
 once. Tests move time by moving the rows' timestamps into the past."""
 
 import asyncio
-from uuid import UUID
 from typing import Any
+from uuid import UUID
 
 from processing.service.expiry import sweep
 from tests.conftest import Api
@@ -87,9 +87,7 @@ async def test_two_sweeps_at_once_burn_each_lot_once(api: Api) -> None:
     for customer in customers:
         await api.accrue(customer, 7)
         await age_lots(api, customer)
-    first, second = await asyncio.gather(
-        sweep(api.runtime.database), sweep(api.runtime.database)
-    )
+    first, second = await asyncio.gather(sweep(api.runtime.database), sweep(api.runtime.database))
     assert first.expired_points + second.expired_points == 20 * 7
     assert first.expired_lots + second.expired_lots == 20
     expired = await api.runtime.pool.fetchval(

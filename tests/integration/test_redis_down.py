@@ -2,8 +2,8 @@
 counts the degraded requests; when Redis comes back, the locks are used again."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import msgspec
@@ -41,9 +41,9 @@ async def fragile_api(settings: Settings, own_redis: RedisServer) -> AsyncIterat
 def degraded() -> float:
     total = 0.0
     for reason in ("redis_error", "redis_recently_failed"):
-        total += REGISTRY.get_sample_value(
-            "bonus_degraded_requests_total", {"reason": reason}
-        ) or 0.0
+        total += (
+            REGISTRY.get_sample_value("bonus_degraded_requests_total", {"reason": reason}) or 0.0
+        )
     return total
 
 

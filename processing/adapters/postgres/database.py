@@ -41,7 +41,8 @@ class PostgresDatabase:
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStore]:
         """Several reads that must agree with each other, such as an account and its lots."""
-        async with self.pool.acquire() as connection, connection.transaction(
-            isolation="repeatable_read", readonly=True
+        async with (
+            self.pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield PostgresStore(connection)

@@ -3,8 +3,9 @@ advisory lock so that several instances starting at once migrate exactly once.""
 
 from importlib import resources
 
-import asyncpg
 import structlog
+
+from processing.adapters.postgres.store import Connection
 
 log = structlog.get_logger(__name__)
 
@@ -18,14 +19,17 @@ def available() -> list[tuple[str, str]]:
     return [(name.removesuffix(".sql"), folder.joinpath(name).read_text("utf-8")) for name in files]
 
 
-async def migrate(connection: asyncpg.Connection) -> list[str]:
+async def migrate(connection: Connection) -> list[str]:
     await connection.execute("select pg_advisory_lock($1)", _migration_lock_id)
     try:
         await connection.execute(
             "create table if not exists schema_migrations "
             "(version text primary key, applied_at timestamptz not null default now())"
         )
-        done = {row["version"] for row in await connection.fetch("select version from schema_migrations")}
+        done = {
+            row["version"]
+            for row in await connection.fetch("select version from schema_migrations")
+        }
         applied = []
         for version, sql in available():
             if version in done:

@@ -7,11 +7,12 @@ begin and end. Program accounts never change, so their ids are cached per proces
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
@@ -57,13 +58,17 @@ def _operation_record(row: asyncpg.Record) -> OperationRecord:
         document = Document(
             id=row["document_id"], name=row["document_name"], comment=row["document_comment"]
         )
-    fields = {key: row[key] for key in row.keys() if not key.startswith("document_")}
+    fields = {key: value for key, value in row.items() if not key.startswith("document_")}
     fields.pop("program_id", None)
     return msgspec.convert({**fields, "document": document}, OperationRecord)
 
 
+# A connection of its own (tests, the migration runner) or one lent by the pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
 class PostgresStore:
-    def __init__(self, connection: asyncpg.Connection) -> None:
+    def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
@@ -209,7 +214,8 @@ class PostgresStore:
         changed = [
             lot
             for lot in after.lots
-            if lot.id in old and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
+            if lot.id in old
+            and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
         ]
         if changed:
             await self._execute(
@@ -267,8 +273,13 @@ class PostgresStore:
         )
 
     async def insert_hold(
-        self, hold: Hold, program_id: UUID, operation_id: UUID, store_id: str | None,
-        document_id: str, created_at: datetime,
+        self,
+        hold: Hold,
+        program_id: UUID,
+        operation_id: UUID,
+        store_id: str | None,
+        document_id: str,
+        created_at: datetime,
     ) -> None:
         await self._execute(
             "insert_hold",
@@ -327,7 +338,9 @@ class PostgresStore:
             return None
         movements = tuple(
             Allocation(lot_id=item["lot_id"], points=item["points"])
-            for item in await self._fetch("operation_lot_movements", operation_id, row["account_id"])
+            for item in await self._fetch(
+                "operation_lot_movements", operation_id, row["account_id"]
+            )
         )
         return Operation(
             id=row["id"],
@@ -353,7 +366,9 @@ class PostgresStore:
         row = await self._fetchrow("get_operation", operation_id)
         return None if row is None else _operation_record(row)
 
-    async def statement(self, account_id: UUID, before_seq: int, limit: int) -> list[OperationRecord]:
+    async def statement(
+        self, account_id: UUID, before_seq: int, limit: int
+    ) -> list[OperationRecord]:
         rows = await self._fetch("statement", account_id, before_seq, limit)
         return [_operation_record(row) for row in rows]
 
@@ -399,7 +414,9 @@ class PostgresStore:
         return _record(row, ApiKeyRecord)
 
     async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID:
-        value = await self.connection.fetchval(QUERIES["ensure_api_key"], key_id, name, secret_sha256)
+        value = await self.connection.fetchval(
+            QUERIES["ensure_api_key"], key_id, name, secret_sha256
+        )
         return value  # type: ignore[no-any-return]
 
     async def authenticate(self, secret_sha256: bytes) -> asyncpg.Record | None:
@@ -410,8 +427,13 @@ class PostgresStore:
         return None if row is None else _record(row, ApiKeyRecord)
 
     async def insert_customer(
-        self, customer_id: UUID, program_id: UUID, phone: str, name: str | None,
-        birthday: Any, attributes: dict[str, Any],
+        self,
+        customer_id: UUID,
+        program_id: UUID,
+        phone: str,
+        name: str | None,
+        birthday: Any,
+        attributes: dict[str, Any],
     ) -> bool:
         inserted = await self.connection.fetchval(
             QUERIES["insert_customer"],
@@ -472,4 +494,3 @@ class PostgresStore:
 
     async def fetch_named(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return await self._fetch(name, *args)
-

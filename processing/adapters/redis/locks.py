@@ -75,14 +75,14 @@ class RedisAccountLocks:
                     return False
                 await asyncio.sleep(random.uniform(0.5, 1.0) * pause_ms / 1000)  # noqa: S311
                 pause_ms = min(pause_ms * 2, limits.lock_retry_ms_max)
-        except (RedisError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, RedisError, OSError) as error:
             self._note_failure(error)
             return False
 
     async def _release_quietly(self, key: str, token: str) -> None:
         try:
             await self._release(keys=[key], args=[token])
-        except (RedisError, OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, RedisError, OSError) as error:
             # The lock's TTL frees it anyway; the ledger never depended on it.
             self._note_failure(error)
 
