@@ -78,11 +78,12 @@ def on_http_error(request: AnyRequest, error: HTTPException) -> Response[Any]:
     elif error.status_code == 404:
         refused = refuse(Rejection.not_found, "No such resource.")
     elif error.status_code == 405:
-        refused = refuse(Rejection.validation_error, "This method is not allowed here.")
+        refused = refuse(Rejection.method_not_allowed, "This method is not allowed on this path.")
     else:
         refused = refuse(Rejection.validation_error, str(error.detail))
-    allow = (error.headers or {}).get("Allow")
-    return problem_response(request, render_problem(refused), {"Allow": allow} if allow else None)
+    allowed = {name.lower(): value for name, value in (error.headers or {}).items()}.get("allow")
+    headers = {"Allow": allowed} if allowed else None
+    return problem_response(request, render_problem(refused), headers)
 
 
 def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:

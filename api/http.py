@@ -64,6 +64,22 @@ def renderer(reply_type: type) -> Render:
     return render
 
 
+def renderer_hiding_secret(reply_type: type) -> Render:
+    """For a reply whose ``key`` is a secret shown once: the caller gets it, the idempotency
+    record keeps the reply with ``key`` null, so a replay answers without the secret."""
+    plain = renderer(reply_type)
+
+    def render(outcome: Outcome) -> StoredResponse:
+        shown = plain(outcome)
+        if isinstance(outcome, Refused):
+            return shown
+        hidden = msgspec.structs.replace(outcome.value, key=None)
+        kept = plain(msgspec.structs.replace(outcome, value=hidden))
+        return msgspec.structs.replace(shown, kept_body=kept.body)
+
+    return render
+
+
 def respond(request: Request[Any, Any, Any], stored: StoredResponse) -> Response[Any]:
     request.state.outcome = "replayed" if stored.replayed else stored.outcome
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}

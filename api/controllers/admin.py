@@ -7,7 +7,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 
 from api.auth import admin_scopes
-from api.http import answer, mutation_for, renderer, respond
+from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
 from processing.runtime import Runtime
 from processing.service.expiry import sweep
 from processing.service.ledger import AdjustmentCommand
@@ -54,7 +54,7 @@ class AdminController(Controller):
         stored = await runtime.admin.create_key(
             mutation_for(request, data),
             data,
-            renderer(ApiKeyCreated),  # type: ignore[arg-type]
+            renderer_hiding_secret(ApiKeyCreated),
         )
         return respond(request, stored)
 

@@ -60,13 +60,17 @@ Outcome = Accepted | Refused
 
 
 class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
-    """The bytes an idempotent request answered with; a replay answers with the same bytes."""
+    """The bytes an idempotent request answered with; a replay answers with the same bytes.
+
+    ``kept_body``, when set, is what the idempotency record keeps instead of ``body``: a reply
+    that shows a secret once keeps a copy without it, so no secret is ever stored in clear."""
 
     status_code: int
     media_type: str
     body: bytes
     replayed: bool = False
     outcome: str = "ok"
+    kept_body: bytes | None = None
 
 
 class ProgramSettings(msgspec.Struct, frozen=True, kw_only=True):

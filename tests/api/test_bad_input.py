@@ -396,3 +396,32 @@ async def test_statement_limits_at_the_bounds_are_served(
     response = await api.get(f"/v1/customers/{world.customer}/operations", limit=limit)
     assert response.status_code == 200, response.text
     assert len(response.json()["items"]) == min(limit, 2)
+
+
+async def test_a_wrong_method_is_405_with_the_allowed_ones(api: Api, world: World) -> None:
+    before = await snapshot(api, world)
+    response = await api.client.put(
+        f"/v1/customers/{world.customer}/accruals", json=VALID["accruals"], headers=api.headers()
+    )
+    assert response.status_code == 405, response.text
+    assert response.json()["code"] == "method_not_allowed"
+    assert "POST" in response.headers["allow"]
+    assert await snapshot(api, world) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "scopes_ok"),
+    [([], False), (["pos", "bank"], False), (["pos", "pos"], True)],
+    ids=["no-scope", "unknown-scope", "repeated-scope"],
+)
+async def test_api_key_scopes_are_validated(api: Api, body: list[str], scopes_ok: bool) -> None:
+    response = await api.post(
+        "/v1/api-keys",
+        {"program_id": api.program_id, "name": "till", "scopes": body},
+        key=api.admin_key,
+    )
+    if scopes_ok:
+        assert (response.status_code, response.json()["scopes"]) == (201, ["pos"])
+    else:
+        assert response.status_code == 400, response.text
+        assert response.json()["field"].startswith("scopes")

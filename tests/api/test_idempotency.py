@@ -82,3 +82,17 @@ async def test_another_programs_key_cannot_replay_a_stored_answer(api: Api) -> N
     assert mine.status_code == 201
     assert theirs.status_code == 404
     assert theirs.json()["code"] == "not_found"
+
+
+async def test_a_new_api_key_secret_is_shown_once_and_never_stored_in_clear(api: Api) -> None:
+    body = {"program_id": api.program_id, "name": "till 7", "scopes": ["pos"]}
+    first = await api.post("/v1/api-keys", body, key=api.admin_key, idempotency_key="key-1")
+    again = await api.post("/v1/api-keys", body, key=api.admin_key, idempotency_key="key-1")
+
+    secret = first.json()["key"]
+    assert first.status_code == again.status_code == 201
+    assert again.json() == {**first.json(), "key": None}
+    stored = await api.runtime.pool.fetch("select body from idempotency_keys")
+    assert not [row for row in stored if secret.encode() in bytes(row["body"])]
+    customer = await api.post("/v1/customers", {"phone": "+79120000555"}, key=secret)
+    assert customer.status_code == 201

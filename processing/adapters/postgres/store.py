@@ -104,7 +104,7 @@ class PostgresStore:
             fingerprint,
             response.status_code,
             response.media_type,
-            response.body,
+            response.body if response.kept_body is None else response.kept_body,
         )
 
     async def purge_keys(self, retention_seconds: int) -> int:
