@@ -7,9 +7,9 @@ from uuid import UUID, uuid4
 import msgspec
 
 from processing.core.rejections import Rejection
-from processing.service.mutations import Mutation, MutationRunner, Render, RetryTransaction
+from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.phones import normalize_phone
-from processing.service.ports import Database, Store
+from processing.service.ports import Database, RetryTransaction, Store
 from processing.service.records import (
     Accepted,
     Actor,

@@ -35,6 +35,9 @@ async def sweep(database: Database, program_id: UUID | None = None) -> SweepRepo
         )
         if holds + accounts == 0:
             break
+    async with database.reader() as reader:
+        backlog = (await reader.fetch_named("expiry_backlog"))[0]
+    telemetry.expiry_backlog.set(backlog["holds"] + backlog["accounts"])
     telemetry.expiry_sweeps_total.inc()
     telemetry.expired_holds_total.inc(report.expired_holds)
     telemetry.points_moved_total.labels(movement="expired").inc(report.expired_points)

@@ -11,25 +11,15 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from processing import telemetry
 from processing.core.rejections import Rejection
-from processing.service.ports import AccountLocks, Database, Store
+from processing.service.ports import AccountLocks, Database, RetryTransaction, Store
 from processing.service.records import Actor, Outcome, Refused, StoredResponse
 
 Render = Callable[[Outcome], StoredResponse]
 Work = Callable[[Store], Awaitable[Outcome]]
-
-# Business documents and open holds are unique per receipt; when two requests race on one, the
-# loser's transaction fails on the constraint and is run once more, where it sees the winner.
-_document_constraints = frozenset({"operations_document", "holds_open_document"})
-
-
-class RetryTransaction(Exception):
-    """Raised inside a transaction that lost a race it can only see after rolling back."""
-
 
 class Mutation(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
@@ -59,12 +49,9 @@ class MutationRunner:
         async with lock:
             try:
                 return await self._transaction(mutation, work, render)
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name not in _document_constraints:
-                    raise
             except RetryTransaction:
-                pass
-            return await self._transaction(mutation, work, render)
+                # Lost a race on a unique document; run once more, where the winner is seen.
+                return await self._transaction(mutation, work, render)
 
     async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:
         key_id, key = mutation.actor.key_id, mutation.idempotency_key

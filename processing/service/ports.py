@@ -26,6 +26,11 @@ from processing.service.records import (
 )
 
 
+class RetryTransaction(Exception):
+    """The transaction lost a race it can only see after rolling back (two requests for one
+    business document, say); the service runs it once more, where it sees the winner."""
+
+
 class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     """An account read under its row lock, with the database clock at that moment."""
 

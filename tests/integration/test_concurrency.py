@@ -1,11 +1,23 @@
 """Concurrent requests on one account against real Postgres and Redis: exactly the funded holds
-succeed, a hold resolves once, and duplicates of one idempotent request take effect once."""
+succeed, a hold resolves once, and duplicates of one idempotent request take effect once.
+
+Every test runs twice: with the Redis account locks, and with them switched off, because the
+Redis lock only spares Postgres some contention; Postgres must be right on its own."""
 
 import asyncio
 from collections import Counter
 
+import pytest
+
+from processing.adapters.redis.locks import NoAccountLocks
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
+
+
+@pytest.fixture(autouse=True, params=["redis-locks", "postgres-alone"])
+def locking(request: pytest.FixtureRequest, api: Api) -> None:
+    if request.param == "postgres-alone":
+        api.runtime.runner.locks = NoAccountLocks()
 
 
 async def test_150_points_and_200_concurrent_holds_of_one(api: Api) -> None:
@@ -66,4 +78,22 @@ async def test_concurrent_commits_of_one_hold_with_different_keys_spend_once(api
     )
     assert sorted(response.status_code for response in responses) == [200] + [409] * 9
     assert (await api.balance(customer))["available"] == 0
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_one_document_under_many_keys_at_once_applies_once(api: Api) -> None:
+    customer = await api.customer(points=100)
+    body = {"points": 5, "document": {"id": "receipt-race"}}
+    accruals = await asyncio.gather(
+        *(api.post(f"/v1/customers/{customer}/accruals", body) for _ in range(10))
+    )
+    holds = await asyncio.gather(*(
+        api.post(f"/v1/customers/{customer}/holds", {**body, "document": {"id": "cart-race"}})
+        for _ in range(10)
+    ))  # fmt: skip
+
+    for responses in (accruals, holds):
+        codes = Counter("ok" if r.status_code == 201 else r.json()["code"] for r in responses)
+        assert codes == {"ok": 1, "duplicate_document": 9}
+    assert (await api.balance(customer))["available"] == 100 + 5 - 5
     await assert_ledger_clean(api.runtime)

@@ -6,6 +6,11 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from processing.adapters.postgres.store import PostgresStore
+from processing.service.ports import RetryTransaction
+
+# Business documents and open holds are unique per receipt: when two requests race on one, the
+# loser fails on one of these and is retried, and the retry sees the winner's row.
+_race_constraints = frozenset({"operations_document", "holds_open_document"})
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
@@ -30,8 +35,13 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresStore]:
-        async with self.pool.acquire() as connection, connection.transaction():
-            yield PostgresStore(connection)
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                yield PostgresStore(connection)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name in _race_constraints:
+                raise RetryTransaction(error.constraint_name) from error
+            raise
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[PostgresStore]:

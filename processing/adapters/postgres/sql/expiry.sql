@@ -4,3 +4,11 @@ select distinct account_id from lots
 where expires_at <= clock_timestamp() and remaining > held
   and ($2::uuid is null or program_id = $2)
 limit $1;
+
+-- name: expiry_backlog
+-- What a sweep left for the next one: holds past their TTL and accounts with overdue free points.
+select
+    (select count(*) from holds
+     where status = 'active' and expires_at <= clock_timestamp()) as holds,
+    (select count(distinct account_id) from lots
+     where expires_at <= clock_timestamp() and remaining > held) as accounts;

@@ -1,0 +1,77 @@
+"""The tables the public contract is built from agree with each other: every rejection has an
+HTTP status and a title, the codes the issue promises clients exist, and the wire schemas'
+bounds are the core's named limits."""
+
+import typing
+from typing import Any
+
+import msgspec
+import pytest
+
+from api.errors import PROBLEMS
+from processing.core import limits
+from processing.core.rejections import Rejection
+from schemas import base
+
+promised_codes = {
+    "insufficient_points", "hold_not_found", "hold_expired", "hold_already_committed",
+    "hold_already_cancelled", "account_blocked", "card_blocked", "refund_exceeds_original",
+    "idempotency_key_reused", "idempotency_request_in_progress", "customer_exists",
+    "validation_error", "unauthorized", "forbidden_scope", "not_found",
+}  # fmt: skip
+
+
+def test_every_rejection_renders_as_a_problem() -> None:
+    assert set(PROBLEMS) == set(Rejection)
+    for status, title in PROBLEMS.values():
+        assert 400 <= status < 500
+        assert title
+
+
+def test_the_promised_codes_exist() -> None:
+    assert promised_codes <= {rejection.value for rejection in Rejection}
+
+
+def test_statuses_follow_the_documented_rules() -> None:
+    assert PROBLEMS[Rejection.idempotency_key_reused][0] == 422
+    assert PROBLEMS[Rejection.validation_error][0] == 400
+    assert PROBLEMS[Rejection.unauthorized][0] == 401
+    assert PROBLEMS[Rejection.forbidden_scope][0] == 403
+    assert PROBLEMS[Rejection.insufficient_points][0] == 409
+
+
+def meta_of(annotated: Any) -> msgspec.Meta:
+    metas = [item for item in typing.get_args(annotated)[1:] if isinstance(item, msgspec.Meta)]
+    assert len(metas) == 1
+    return metas[0]
+
+
+@pytest.mark.parametrize(
+    ("annotated", "bounds"),
+    [
+        (base.Points, (1, limits.points_per_operation_max)),
+        (base.SignedPoints, (-limits.points_per_operation_max, limits.points_per_operation_max)),
+        (base.TtlSeconds, (limits.hold_ttl_seconds_min, limits.hold_ttl_seconds_max_ceiling)),
+        (base.ExpiryDays, (1, limits.expiry_days_max)),
+    ],
+    ids=["points", "signed-points", "ttl-seconds", "expiry-days"],
+)
+def test_numeric_bounds_are_the_core_limits(annotated: Any, bounds: tuple[int, int]) -> None:
+    meta = meta_of(annotated)
+    assert (meta.ge, meta.le) == bounds
+
+
+@pytest.mark.parametrize(
+    ("annotated", "maximum"),
+    [
+        (base.Name, limits.name_length_max),
+        (base.Reason, limits.reason_length_max),
+        (base.Comment, limits.comment_length_max),
+        (base.DocumentId, limits.document_id_length_max),
+        (base.CardNumber, limits.card_number_length_max),
+        (base.Attributes, limits.attributes_count_max),
+    ],
+    ids=["name", "reason", "comment", "document-id", "card-number", "attributes"],
+)
+def test_length_bounds_are_the_core_limits(annotated: Any, maximum: int) -> None:
+    assert meta_of(annotated).max_length == maximum
