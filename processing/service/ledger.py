@@ -43,11 +43,16 @@ from processing.service.records import (
 
 HoldAction = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
 
+# How a posting moved points, by its counter account and whether the customer gained: the
+# label of bonus_points_total, so a dashboard can show points issued, redeemed and expired.
 _movement = {
-    SystemAccount.issued: "issued",
-    SystemAccount.redeemed: "redeemed",
-    SystemAccount.expired: "expired",
-    SystemAccount.adjustments: "adjusted",
+    (SystemAccount.issued, True): "issued",
+    (SystemAccount.issued, False): "clawed_back",
+    (SystemAccount.redeemed, False): "redeemed",
+    (SystemAccount.redeemed, True): "returned",
+    (SystemAccount.expired, False): "expired",
+    (SystemAccount.adjustments, True): "adjusted_in",
+    (SystemAccount.adjustments, False): "adjusted_out",
 }
 
 
@@ -171,7 +176,7 @@ def posted(operation: NewOperation, posting: Posting, *, created: bool = True) -
     return Accepted(
         value=operation_record(operation, "completed"),
         created=created,
-        movement=_movement[posting.counter_account],
+        movement=_movement[posting.counter_account, posting.customer_delta > 0],
         points=abs(posting.customer_delta),
     )
 

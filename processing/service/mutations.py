@@ -16,10 +16,11 @@ import msgspec
 from processing import telemetry
 from processing.core.rejections import Rejection
 from processing.service.ports import AccountLocks, Database, RetryTransaction, Store
-from processing.service.records import Actor, Outcome, Refused, StoredResponse
+from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse
 
 Render = Callable[[Outcome], StoredResponse]
 Work = Callable[[Store], Awaitable[Outcome]]
+
 
 class Mutation(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
@@ -66,9 +67,12 @@ class MutationRunner:
             found = await store.find_key(key_id, key)
             if found is not None:
                 return self._replay(mutation, *found, render)
-            response = render(await work(store))
+            outcome = await work(store)
+            response = render(outcome)
             await store.save_key(key_id, key, mutation.fingerprint, response)
-            return response
+        if isinstance(outcome, Accepted) and outcome.movement is not None:
+            telemetry.points_moved_total.labels(movement=outcome.movement).inc(outcome.points)
+        return response
 
     def _replay(
         self, mutation: Mutation, stored_fingerprint: bytes, stored: StoredResponse, render: Render
