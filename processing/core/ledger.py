@@ -140,6 +140,11 @@ def restore_redemption(
     """Returns points to the lots that paid, last-spent first, skipping what earlier refunds
     returned. Points whose lot has expired since come back as a new lot with the program's
     expiry, because expired points must never become spendable again."""
+    if account.posted + amount > limits.points_per_account_max:
+        return reject(
+            Rejection.balance_limit_exceeded,
+            f"The balance may not exceed {limits.points_per_account_max} points.",
+        )
     skip = original.refunded_points
     restored: list[Allocation] = []
     reissued = 0

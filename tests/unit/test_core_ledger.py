@@ -491,6 +491,18 @@ def test_refund_reissue_respects_the_balance_cap() -> None:
     assert rejection_of(result) is Rejection.balance_limit_exceeded
 
 
+def test_refund_to_a_live_lot_respects_the_balance_cap() -> None:
+    original = operation(OperationType.commit, -40, (1, -40))
+    spent_from = lot(1, points=100, remaining=60)
+    acct = account(spent_from, lot(2, points=CAP - 60))
+    result = decide_refund(acct, original, {uid(1): spent_from}, None, None, NOW)
+    assert rejection_of(result) is Rejection.balance_limit_exceeded
+    smaller = account(spent_from, lot(2, points=CAP - 100))
+    assert isinstance(
+        decide_refund(smaller, original, {uid(1): spent_from}, None, None, NOW), Posting
+    )
+
+
 # --- refund of an accrual (claw-back) -------------------------------------------------------------
 
 
