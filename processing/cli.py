@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from uuid import uuid4
 import msgspec
 
 from processing import telemetry
-from processing.runtime import Runtime, resolve_urls
+from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
 from processing.service.expiry import sweep
 from processing.service.reconcile import reconcile
@@ -80,23 +81,34 @@ async def do_worker(runtime: Runtime) -> int:
     return 0
 
 
+def exit_after_shutdown(signum: int, frame: object) -> None:
+    """uvicorn drains in-flight requests on SIGTERM, then raises the signal again so the process
+    ends the way it was asked to. Ending with SystemExit instead lets ``serve`` stop the embedded
+    servers it started rather than leave them running without an owner."""
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, embedded: bool) -> int:
     import uvicorn
 
     # Workers inherit the resolved URLs; the embedded servers stay with this parent process.
     os.environ["BONUS_DATABASE_URL"] = str(settings.database_url)
     os.environ["BONUS_REDIS_URL"] = str(settings.redis_url)
-    asyncio.run(announce(settings, embedded))
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    signal.signal(signal.SIGTERM, exit_after_shutdown)
+    try:
+        asyncio.run(announce(settings, embedded))
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+    finally:
+        stop_embedded_servers()
     return 0
 
 

@@ -34,6 +34,11 @@ def resolve_urls(settings: Settings) -> Settings:
     )
 
 
+def stop_embedded_servers() -> None:
+    """Stops the embedded Postgres and Redis this process started, if it started any."""
+    embedded.stop_all()
+
+
 class Runtime:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
         self.settings = settings
