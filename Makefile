@@ -36,10 +36,13 @@ fmt: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: $(STAMP) ## Load-test the API and the raw-Postgres baseline in one run; prints the table
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
+
 reconcile: $(STAMP) ## Recompute every balance from the ledger entries
 	$(BIN)/bonus reconcile
 
 clean: ## Remove the virtualenv and the embedded data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run worker test lint fmt reconcile clean
+.PHONY: help install run worker test lint fmt bench reconcile clean

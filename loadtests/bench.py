@@ -1,0 +1,312 @@
+"""``make bench``: our API and the raw-Postgres baseline, back to back on one database, in one
+invocation, with a table of throughput, latency percentiles and ratios.
+
+Postgres and Redis come from BONUS_BENCH_DATABASE_URL / BONUS_BENCH_REDIS_URL (a server URL;
+the bench creates and drops its own database) or are started embedded under ``.data/bench``.
+The API runs as a real ``bonus serve`` subprocess on a free port, with its normal logging.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import asyncpg
+
+from loadtests import scenarios
+from loadtests.generator import Client, Stats, session_for
+from processing.adapters import embedded
+from processing.adapters.postgres.migrations import migrate
+from processing.service.admin import new_secret
+
+here = Path(__file__).resolve().parent
+bench_database = "bonus_bench"
+# Enough that a customer never runs out during a run: insufficient points are not what we time.
+seeded_points = 1_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def pgbench_binary() -> str:
+    """pgbench from PATH, else the one the pgserver package ships with its Postgres."""
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    import pgserver
+
+    shipped = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    if not shipped.exists():
+        raise SystemExit("pgbench not found: install PostgreSQL's client tools")
+    return str(shipped)
+
+
+def pgbench_connection(url: str) -> list[str]:
+    parts = urlsplit(url)
+    host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
+    args = ["-h", host, "-U", parts.username or "postgres", "-d", parts.path.lstrip("/")]
+    if parts.port:
+        args += ["-p", str(parts.port)]
+    return args
+
+
+class Setup:
+    """The bench database with a program, a POS key and seeded customers."""
+
+    def __init__(self, url: str, redis_url: str, customers: int) -> None:
+        self.url = url
+        self.redis_url = redis_url
+        self.customers = customers
+        self.program = ""
+        self.key_id = ""
+        self.key = ""
+        self.redeemed = ""
+
+    async def create(self, server_url: str) -> None:
+        admin = await asyncpg.connect(server_url)
+        try:
+            await admin.execute(f"drop database if exists {bench_database} with (force)")
+            await admin.execute(f"create database {bench_database}")
+        finally:
+            await admin.close()
+        connection = await asyncpg.connect(self.url)
+        try:
+            await migrate(connection)
+            self.program = str(uuid.uuid4())
+            await connection.execute(
+                "with program as (insert into programs (id, name, currency, country,"
+                " hold_ttl_seconds_default, hold_ttl_seconds_max, expiry_days)"
+                " values ($1, 'Bench', 'RUB', 'RU', 900, 86400, null) returning id)"
+                " insert into accounts (id, program_id, kind) select gen_random_uuid(), id, kind"
+                " from program, unnest(array['issued', 'redeemed', 'expired', 'adjustments'])"
+                " as kind",
+                uuid.UUID(self.program),
+            )
+            self.key = new_secret()
+            self.key_id = str(uuid.uuid4())
+            await connection.execute(
+                "insert into api_keys (id, program_id, name, scopes, store_id, secret_sha256)"
+                " values ($1, $2, 'bench till', array['pos'], 'store-1', $3)",
+                uuid.UUID(self.key_id),
+                uuid.UUID(self.program),
+                hashlib.sha256(self.key.encode()).digest(),
+            )
+            values = (uuid.UUID(self.program), self.customers, seeded_points)
+            async with connection.transaction():
+                for chunk in (here / "seed.sql").read_text().split(";\n"):
+                    lines = chunk.splitlines()
+                    statement = "\n".join(x for x in lines if not x.lstrip().startswith("--"))
+                    used = {int(number) for number in re.findall(r"\$(\d)", statement)}
+                    if used:
+                        await connection.execute(statement, *values[: max(used)])
+            await connection.execute("vacuum analyze")
+            self.redeemed = str(
+                await connection.fetchval(
+                    "select id from accounts where program_id = $1 and kind = 'redeemed'",
+                    uuid.UUID(self.program),
+                )
+            )
+        finally:
+            await connection.close()
+
+
+@contextlib.contextmanager
+def api_server(setup: Setup, workers: int) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BONUS_DATABASE_URL": setup.url,
+        "BONUS_REDIS_URL": setup.redis_url,
+        "BONUS_PORT": str(port),
+        "BONUS_WORKERS": str(workers),
+        "BONUS_EXPIRY_WORKER": "false",
+    }
+    bonus = str(Path(sys.executable).parent / "bonus")
+    log = tempfile.NamedTemporaryFile(prefix="bonus-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [bonus, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"bonus serve exited; see {log.name}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        os.unlink(log.name)
+
+
+def run_pgbench(setup: Setup, script: Path, clients: int, seconds: float, name: str) -> Stats:
+    """Runs one baseline script and reads exact percentiles from pgbench's per-transaction log."""
+    with tempfile.TemporaryDirectory(prefix="pgbench-") as folder:
+        command = [
+            pgbench_binary(), *pgbench_connection(setup.url),
+            "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
+            "-T", str(int(seconds)), "-l", "--log-prefix", f"{folder}/tx",
+            "-D", f"customers={setup.customers}", "-D", f"program={setup.program}",
+            "-D", f"key_id={setup.key_id}", "-D", f"redeemed={setup.redeemed}",
+            "-D", f"secret={hashlib.sha256(setup.key.encode()).hexdigest()}",
+            "-f", str(script),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if done.returncode != 0:
+            raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+        stats = Stats(name=name)
+        for path in Path(folder).iterdir():
+            for line in path.read_text().splitlines():
+                fields = line.split()
+                stats.latencies.append(int(fields[2]) / 1_000_000)
+                stats.outcomes["ok" if len(fields) < 7 or fields[-1] == "0" else "failed"] += 1
+        stats.seconds = seconds
+        return stats
+
+
+def hot_script(folder: Path) -> Path:
+    """The reserve → commit baseline, always on customer 1."""
+    text = (here / "pgbench" / "reserve_commit.sql").read_text()
+    hot = folder / "hot_pair.sql"
+    hot.write_text(text.replace("\\set n random_zipfian(1, :customers, 1.1)", "\\set n 1"))
+    return hot
+
+
+async def measure_api(base: str, setup: Setup, seconds: float, concurrency: int) -> list[Stats]:
+    results: list[Stats] = []
+    async with session_for(base, connections=256) as session:
+        client = Client(session, setup.key)
+        results.append(await scenarios.balance_reads(client, setup.customers, concurrency, seconds))
+        pairs = await scenarios.reserve_commit_pairs(client, setup.customers, concurrency, seconds)
+        results.append(pairs)
+        results.append(await scenarios.hot_account_pairs(client, concurrency, seconds))
+        mix_max = await scenarios.pos_mix_closed(client, setup.customers, concurrency, seconds)
+        results.append(mix_max)
+        rate = max(10.0, 0.6 * mix_max.throughput)
+        results.append(await scenarios.pos_mix_open(client, setup.customers, rate, seconds))
+        results.append(await scenarios.exact_k(client, k=150, extra=50))
+    return results
+
+
+def baseline(setup: Setup, seconds: float, concurrency: int) -> dict[str, Stats]:
+    scripts = here / "pgbench"
+    with tempfile.TemporaryDirectory() as folder:
+        return {
+            "balance-read": run_pgbench(
+                setup, scripts / "balance.sql", concurrency, seconds, "balance-read"
+            ),
+            "reserve-commit-pair": run_pgbench(
+                setup, scripts / "reserve_commit.sql", concurrency, seconds, "reserve-commit-pair"
+            ),
+            "hot-account-pair": run_pgbench(
+                setup, hot_script(Path(folder)), concurrency, seconds, "hot-account-pair"
+            ),
+        }
+
+
+def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
+    header = (
+        f"{'scenario':<22} {'ours/s':>9} {'raw SQL/s':>10} {'ratio':>6} "
+        f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'dropped':>7} "
+        f"{'5xx/transport':>13}  outcomes"
+    )
+    lines = [header, "-" * len(header)]
+    for stats in ours:
+        base = raw.get(stats.name)
+        ratio = f"{stats.throughput / base.throughput:.2f}" if base else "-"
+        raw_rate = f"{base.throughput:.0f}" if base else "-"
+        outcomes = ", ".join(f"{k}={v}" for k, v in stats.outcomes.most_common(4))
+        lines.append(
+            f"{stats.name:<22} {stats.throughput:>9.0f} {raw_rate:>10} {ratio:>6} "
+            f"{stats.percentile(0.5):>8.2f} {stats.percentile(0.9):>8.2f} "
+            f"{stats.percentile(0.99):>8.2f} {stats.percentile(0.999):>9.2f} "
+            f"{stats.dropped:>7} {stats.errors:>13}  {outcomes}"
+        )
+    lines.append("")
+    lines.append("raw SQL (pgbench, same database, same clients):")
+    for stats in raw.values():
+        lines.append(
+            f"  {stats.name:<20} {stats.throughput:>9.0f}/s  p50 {stats.percentile(0.5):.2f}  "
+            f"p99 {stats.percentile(0.99):.2f}  p99.9 {stats.percentile(0.999):.2f} ms"
+        )
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def servers(data_dir: Path) -> Iterator[tuple[str, str]]:
+    database = os.environ.get("BONUS_BENCH_DATABASE_URL")
+    redis_url = os.environ.get("BONUS_BENCH_REDIS_URL")
+    try:
+        yield (
+            database or embedded.start_postgres(data_dir),
+            redis_url or embedded.start_redis(data_dir),
+        )
+    finally:
+        embedded.stop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None, help="also write results as JSON")
+    args = parser.parse_args(argv)
+
+    with servers(Path(".data/bench").resolve()) as (server_url, redis_url):
+        setup = Setup(with_database(server_url, bench_database), redis_url, args.customers)
+        started = time.monotonic()
+        asyncio.run(setup.create(server_url))
+        print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
+        with api_server(setup, args.workers) as base:
+            ours = asyncio.run(measure_api(base, setup, args.seconds, args.concurrency))
+        raw = baseline(setup, args.seconds, args.concurrency)
+        print(table(ours, raw))
+        if args.output:
+            args.output.write_text(
+                json.dumps(
+                    {
+                        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "arguments": {k: str(v) for k, v in vars(args).items()},
+                        "ours": [stats.summary() for stats in ours],
+                        "raw": [stats.summary() for stats in raw.values()],
+                    },
+                    indent=2,
+                )
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
