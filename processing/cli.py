@@ -7,7 +7,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import msgspec
 
@@ -56,6 +56,12 @@ def do_create_program(args: argparse.Namespace) -> Callable[[Runtime], Awaitable
 def do_create_key(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
     async def action(runtime: Runtime) -> int:
         async with runtime.database.transaction() as store:
+            if (
+                args.program_id is not None
+                and await store.get_program(args.program_id, None) is None
+            ):
+                sys.stderr.write(f"bonus create-key: no program with id {args.program_id}\n")
+                return 2
             key = await create_key(store, args.program_id, args.name, args.scopes, args.store_id)
         emit(key)
         return 0
@@ -146,14 +152,20 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply database migrations")
     program = commands.add_parser("create-program", help="create a loyalty program")
     program.add_argument("--name", required=True)
-    program.add_argument("--currency", default="RUB")
-    program.add_argument("--country", default="RU")
+    program.add_argument("--currency", type=code_of(3), default="RUB", help="ISO 4217")
+    program.add_argument("--country", type=code_of(2), default="RU", help="ISO 3166-1 alpha-2")
     program.add_argument("--expiry-days", type=int, default=None)
     key = commands.add_parser("create-key", help="create an API key (the secret is shown once)")
-    key.add_argument("--program-id", default=None, help="omit for an operator key (admin only)")
+    key.add_argument(
+        "--program-id", type=UUID, default=None, help="omit for an operator key (admin only)"
+    )
     key.add_argument("--name", required=True)
     key.add_argument(
-        "--scopes", nargs="+", default=["pos"], choices=["pos", "shop", "crm", "admin"]
+        "--scopes",
+        nargs="+",
+        default=None,
+        choices=["pos", "shop", "crm", "admin"],
+        help="default: pos for a program key, admin for an operator key",
     )
     key.add_argument("--store-id", default=None)
     commands.add_parser(
@@ -163,13 +175,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def code_of(length: int) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if len(value) != length or not value.isascii() or not value.isalpha():
+            raise argparse.ArgumentTypeError(f"expected {length} letters, got {value!r}")
+        return value.upper()
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    command_line = parser()
+    args = command_line.parse_args(argv)
+    if args.command == "create-key":
+        if args.scopes is None:
+            args.scopes = ["pos"] if args.program_id else ["admin"]
+        if args.program_id is None and args.scopes != ["admin"]:
+            command_line.error("a key without --program-id is an operator key: --scopes admin")
     raw = load_settings()
     telemetry.configure_logging(raw.log_level)
     settings = resolve_urls(raw)
     if args.command == "serve":
-        return serve(settings, embedded=raw.embedded)
+        # The demo program is for a fresh machine only: never in a database someone configured.
+        return serve(settings, embedded=raw.database_url is None)
     actions: dict[str, Callable[[Runtime], Awaitable[int]]] = {
         "worker": do_worker,
         "migrate": do_migrate,
@@ -182,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         action = do_create_key(args)
     else:
         action = actions[args.command]
-    return asyncio.run(with_runtime(settings, action))
+    try:
+        return asyncio.run(with_runtime(settings, action))
+    finally:
+        stop_embedded_servers()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@ values ($1, $2, $3, $4, $5, $6)
 returning id, program_id, name, scopes, store_id, created_at;
 
 -- name: ensure_api_key
--- The operator key from BONUS_ADMIN_KEY: created once, kept on every later start.
+-- The operator key from BONUS_ADMIN_KEY: created once, kept on every later start. When the
+-- variable is changed to a new secret, the key of the old one is revoked.
+with retired as (
+    update api_keys set revoked_at = clock_timestamp()
+    where name = $2 and program_id is null and secret_sha256 <> $3 and revoked_at is null
+)
 insert into api_keys (id, program_id, name, scopes, store_id, secret_sha256)
 values ($1, null, $2, array['admin'], null, $3)
 on conflict (secret_sha256) do update set revoked_at = null

