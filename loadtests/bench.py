@@ -72,8 +72,19 @@ def pgbench_connection(url: str) -> list[str]:
     return args
 
 
+async def create_database(server_url: str, name: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f"drop database if exists {name} with (force)")
+        await admin.execute(f"create database {name}")
+    finally:
+        await admin.close()
+
+
 class Setup:
     """The bench database with a program, a POS key and seeded customers."""
+
+    scripts = here / "pgbench"
 
     def __init__(self, url: str, redis_url: str, customers: int) -> None:
         self.url = url
@@ -84,13 +95,8 @@ class Setup:
         self.key = ""
         self.redeemed = ""
 
-    async def create(self, server_url: str) -> None:
-        admin = await asyncpg.connect(server_url)
-        try:
-            await admin.execute(f"drop database if exists {bench_database} with (force)")
-            await admin.execute(f"create database {bench_database}")
-        finally:
-            await admin.close()
+    async def prepare(self) -> None:
+        """Migrates (a no-op on a migrated database), then adds the program, key and customers."""
         connection = await asyncpg.connect(self.url)
         try:
             await migrate(connection)
@@ -169,13 +175,23 @@ def api_server(setup: Setup, workers: int) -> Iterator[str]:
         os.unlink(log.name)
 
 
-def run_pgbench(setup: Setup, script: Path, clients: int, seconds: float, name: str) -> Stats:
-    """Runs one baseline script and reads exact percentiles from pgbench's per-transaction log."""
+def run_pgbench(
+    setup: Setup,
+    script: Path,
+    clients: int,
+    seconds: float | None,
+    name: str,
+    *,
+    transactions: int | None = None,
+) -> Stats:
+    """Runs one baseline script for ``seconds`` (or ``transactions`` per client) and reads exact
+    percentiles from pgbench's per-transaction log."""
+    length = ["-T", str(int(seconds))] if seconds else ["-t", str(transactions)]
     with tempfile.TemporaryDirectory(prefix="pgbench-") as folder:
         command = [
             pgbench_binary(), *pgbench_connection(setup.url),
             "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
-            "-T", str(int(seconds)), "-l", "--log-prefix", f"{folder}/tx",
+            *length, "-l", "--log-prefix", f"{folder}/tx",
             "-D", f"customers={setup.customers}", "-D", f"program={setup.program}",
             "-D", f"key_id={setup.key_id}", "-D", f"redeemed={setup.redeemed}",
             "-D", f"secret={hashlib.sha256(setup.key.encode()).hexdigest()}",
@@ -190,7 +206,7 @@ def run_pgbench(setup: Setup, script: Path, clients: int, seconds: float, name: 
                 fields = line.split()
                 stats.latencies.append(int(fields[2]) / 1_000_000)
                 stats.outcomes["ok" if len(fields) < 7 or fields[-1] == "0" else "failed"] += 1
-        stats.seconds = seconds
+        stats.seconds = seconds or 0.0
         return stats
 
 
@@ -219,7 +235,7 @@ async def measure_api(base: str, setup: Setup, seconds: float, concurrency: int)
 
 
 def baseline(setup: Setup, seconds: float, concurrency: int) -> dict[str, Stats]:
-    scripts = here / "pgbench"
+    scripts = setup.scripts
     with tempfile.TemporaryDirectory() as folder:
         return {
             "balance-read": run_pgbench(
@@ -287,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     with servers(Path(".data/bench").resolve()) as (server_url, redis_url):
         setup = Setup(with_database(server_url, bench_database), redis_url, args.customers)
         started = time.monotonic()
-        asyncio.run(setup.create(server_url))
+        asyncio.run(create_database(server_url, bench_database))
+        asyncio.run(setup.prepare())
         print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
         with api_server(setup, args.workers) as base:
             ours = asyncio.run(measure_api(base, setup, args.seconds, args.concurrency))

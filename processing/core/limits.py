@@ -33,6 +33,10 @@ reason_length_max = 500
 card_number_length_max = 64
 attributes_count_max = 50
 
+# A key revoked through another instance stops working within this many seconds.
+api_key_cache_seconds = 2.0
+api_key_cache_size_max = 10_000
+
 lock_ttl_ms = 5_000
 lock_wait_ms_max = 2_000
 lock_retry_ms_max = 20

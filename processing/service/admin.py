@@ -6,10 +6,13 @@ program, except operator keys (admin scope only), which span programs.
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from uuid import UUID, uuid4
 
 import msgspec
 
+from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, Store
@@ -56,22 +59,70 @@ async def create_key(
     return msgspec.structs.replace(saved, key=secret)
 
 
+class KeyCache:
+    """Live keys by secret hash for a few seconds, so that most requests authenticate without a
+    database round trip. A key revoked through this process stops working at once; revoked
+    through another instance, within ``limits.api_key_cache_seconds``. Unknown secrets are never
+    cached, so a new key works at once."""
+
+    def __init__(
+        self,
+        seconds: float = limits.api_key_cache_seconds,
+        size_max: int = limits.api_key_cache_size_max,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.size_max = size_max
+        self.clock = clock
+        self.entries: dict[bytes, tuple[Actor, float]] = {}
+
+    def get(self, digest: bytes) -> Actor | None:
+        found = self.entries.get(digest)
+        if found is None:
+            return None
+        actor, expires = found
+        if self.clock() >= expires:
+            del self.entries[digest]
+            return None
+        return actor
+
+    def put(self, digest: bytes, actor: Actor) -> None:
+        if len(self.entries) >= self.size_max:
+            self.entries.clear()
+        self.entries[digest] = (actor, self.clock() + self.seconds)
+
+    def forget(self, key_id: UUID | None = None) -> None:
+        """Drops one key (by id), or every key."""
+        if key_id is None:
+            self.entries.clear()
+            return
+        for digest in [d for d, (actor, _) in self.entries.items() if actor.key_id == key_id]:
+            del self.entries[digest]
+
+
 class Admin:
     def __init__(self, database: Database, runner: MutationRunner) -> None:
         self.database = database
         self.runner = runner
+        self.keys = KeyCache()
 
     async def authenticate(self, secret: str) -> Actor | None:
+        digest = secret_hash(secret)
+        cached = self.keys.get(digest)
+        if cached is not None:
+            return cached
         async with self.database.reader() as store:
-            row = await store.authenticate(secret_hash(secret))
+            row = await store.authenticate(digest)
         if row is None:
             return None
-        return Actor(
+        actor = Actor(
             key_id=row["id"],
             program_id=row["program_id"],
             scopes=frozenset(row["scopes"]),
             store_id=row["store_id"],
         )
+        self.keys.put(digest, actor)
+        return actor
 
     async def create_program(
         self, mutation: Mutation, command: ProgramSettings, render: Render
@@ -119,4 +170,7 @@ class Admin:
                 return refuse(Rejection.not_found, "No live API key with this id.")
             return Accepted(value=revoked)
 
-        return await self.runner.run(mutation, None, work, render)
+        try:
+            return await self.runner.run(mutation, None, work, render)
+        finally:
+            self.keys.forget(key_id)

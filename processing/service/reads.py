@@ -35,7 +35,7 @@ class Reads:
         self.database = database
 
     async def balance(self, actor: Actor, customer_id: UUID) -> Outcome:
-        async with self.database.snapshot() as store:
+        async with self.database.reader() as store:
             locked = await store.read_account(customer_id, actor.program_id)
         if locked is None:
             return refuse(Rejection.not_found, "No customer with this id.")

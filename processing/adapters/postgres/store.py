@@ -52,6 +52,37 @@ def _lot(row: asyncpg.Record) -> Lot:
     )
 
 
+def _lot_of(fields: tuple[Any, ...]) -> Lot:
+    """A lot from the anonymous record of ``read_account``'s lots array."""
+    lot_id, points, remaining, held, activates_at, expires_at = fields
+    return Lot(
+        id=lot_id,
+        points=points,
+        remaining=remaining,
+        held=held,
+        activates_at=activates_at,
+        expires_at=expires_at,
+    )
+
+
+def _locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount:
+    account = Account(
+        id=row["id"],
+        posted=row["posted"],
+        reserved=row["reserved"],
+        blocked=row["blocked"],
+        lots=lots,
+    )
+    return LockedAccount(
+        account=account,
+        program_id=row["program_id"],
+        hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
+        hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
+        expiry_days=row["expiry_days"],
+        now=row["now"],
+    )
+
+
 def _operation_record(row: asyncpg.Record) -> OperationRecord:
     document = None
     if row["document_id"] is not None:
@@ -124,25 +155,14 @@ class PostgresStore:
 
     async def read_account(self, account_id: UUID, program_id: UUID | None) -> LockedAccount | None:
         row = await self._fetchrow("read_account", account_id, program_id)
-        return None if row is None else await self._with_lots(row)
+        if row is None:
+            return None
+        return _locked_account(row, tuple(_lot_of(lot) for lot in row["lots"]))
 
     async def _with_lots(self, row: asyncpg.Record) -> LockedAccount:
+        """The open lots, read by a statement of their own after the row lock was granted."""
         lots = tuple(_lot(lot) for lot in await self._fetch("open_lots", row["id"]))
-        account = Account(
-            id=row["id"],
-            posted=row["posted"],
-            reserved=row["reserved"],
-            blocked=row["blocked"],
-            lots=lots,
-        )
-        return LockedAccount(
-            account=account,
-            program_id=row["program_id"],
-            hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
-            hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
-            expiry_days=row["expiry_days"],
-            now=row["now"],
-        )
+        return _locked_account(row, lots)
 
     async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]:
         return {row["id"]: _lot(row) for row in await self._fetch("lots_by_id", list(lot_ids))}

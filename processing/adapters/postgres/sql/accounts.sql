@@ -18,10 +18,14 @@ where a.id = $1 and a.kind = 'customer'
 for update of a skip locked;
 
 -- name: read_account
--- Balance reads take no lock: they see the last committed state.
+-- Balance reads take no lock. The account and its open lots come in one statement, so they are
+-- one snapshot of the last committed state, in one round trip. (Writers cannot do this: after
+-- waiting for a row lock, a subquery would still see the snapshot from before the wait.)
 select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
-       clock_timestamp() as now
+       clock_timestamp() as now,
+       array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
+             from lots l where l.account_id = a.id and l.remaining > 0) as lots
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2);
 

@@ -22,7 +22,8 @@ select id, program_id, scopes, store_id from api_keys
 where secret_sha256 = $1 and revoked_at is null;
 
 -- name: revoke_api_key
--- Revocation is immediate: the next request with the key is refused.
+-- Revocation: the instance that revokes refuses the key at once, the others within
+-- limits.api_key_cache_seconds.
 update api_keys set revoked_at = clock_timestamp()
 where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
 returning id, program_id, name, scopes, store_id, created_at, revoked_at;
