@@ -269,6 +269,15 @@ def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
             f"{stats.dropped:>7} {stats.errors:>13}  {outcomes}"
         )
     lines.append("")
+    lines.append("single requests (ms, from send):")
+    for stats in ours:
+        parts = [
+            f"{operation} p50 {stats.percentile(0.5, samples):.1f} "
+            f"p99 {stats.percentile(0.99, samples):.1f}"
+            for operation, samples in sorted(stats.requests.items())
+        ]
+        lines.append(f"  {stats.name:<20} " + "; ".join(parts))
+    lines.append("")
     lines.append("raw SQL (pgbench, same database, same clients):")
     for stats in raw.values():
         lines.append(

@@ -9,7 +9,7 @@ cap is reached is counted as dropped, like k6's ``dropped_iterations``.
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,23 +20,37 @@ import aiohttp
 Task = Callable[["Client"], Awaitable[list[str]]]
 
 
+def operation_of(path: str) -> str:
+    """The API operation a path names, for per-request latency."""
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return {"holds": "reserve", "refunds": "refund", "accruals": "accrue"}.get(last, last)
+
+
 class Client:
-    """A thin JSON client over one aiohttp session, returning (status, body)."""
+    """A thin JSON client over one aiohttp session, returning (status, body), that also times
+    each request by operation into ``timings`` (set by the model running it)."""
 
     def __init__(self, session: aiohttp.ClientSession, key: str) -> None:
         self.session = session
         self.headers = {"Authorization": f"Bearer {key}"}
+        self.timings: defaultdict[str, list[float]] = defaultdict(list)
 
     async def get(self, path: str) -> tuple[int, dict[str, object]]:
+        started = time.perf_counter()
         async with self.session.get(path, headers=self.headers) as response:
-            return response.status, await response.json(content_type=None)
+            result = response.status, await response.json(content_type=None)
+        self.timings[operation_of(path)].append(time.perf_counter() - started)
+        return result
 
     async def post(
         self, path: str, body: object, idempotency_key: str
     ) -> tuple[int, dict[str, object]]:
         headers = {**self.headers, "Idempotency-Key": idempotency_key}
+        started = time.perf_counter()
         async with self.session.post(path, json=body, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
+            result = response.status, await response.json(content_type=None)
+        self.timings[operation_of(path)].append(time.perf_counter() - started)
+        return result
 
 
 def outcome_of(status: int, body: dict[str, object]) -> str:
@@ -56,16 +70,19 @@ class Stats:
     outcomes: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     offered_rate: float | None = None
+    # Latency of single requests by operation, from when each was sent.
+    requests: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def throughput(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, fraction: float) -> float:
-        """The nearest-rank percentile in milliseconds."""
-        if not self.latencies:
+    def percentile(self, fraction: float, samples: list[float] | None = None) -> float:
+        """The nearest-rank percentile in milliseconds, of the tasks or of ``samples``."""
+        values = self.latencies if samples is None else samples
+        if not values:
             return float("nan")
-        ordered = sorted(self.latencies)
+        ordered = sorted(values)
         rank = min(len(ordered) - 1, max(0, int(fraction * len(ordered) + 0.5) - 1))
         return ordered[rank] * 1000
 
@@ -91,6 +108,14 @@ class Stats:
             "p999_ms": round(self.percentile(0.999), 2),
             "outcomes": dict(self.outcomes.most_common()),
             "errors": self.errors,
+            "requests": {
+                operation: {
+                    "count": len(samples),
+                    "p50_ms": round(self.percentile(0.50, samples), 2),
+                    "p99_ms": round(self.percentile(0.99, samples), 2),
+                }
+                for operation, samples in sorted(self.requests.items())
+            },
         }
 
 
@@ -114,6 +139,7 @@ async def open_model(
 ) -> Stats:
     """Starts ``rate`` tasks per second for ``seconds``, each at its due time."""
     stats = Stats(name=name, offered_rate=rate)
+    client.timings = stats.requests
     running: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     total = int(rate * seconds)
@@ -139,6 +165,7 @@ async def closed_model(
 ) -> Stats:
     """``concurrency`` clients, each starting its next task when the last one answered."""
     stats = Stats(name=name)
+    client.timings = stats.requests
     started = time.perf_counter()
     deadline = started + seconds
 

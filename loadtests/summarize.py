@@ -53,6 +53,21 @@ def main(paths: list[str]) -> int:
                 for run in runs
             ]
             print(f"\n{row['scenario']}: " + "; ".join(json.dumps(o) for o in outcomes))
+    print("\n| scenario | request | p50 ms | p99 ms |")
+    print("|---|---|---:|---:|")
+    for scenario in scenarios:
+        rows = [
+            row.get("requests", {})
+            for run in runs
+            for row in run["ours"]
+            if row["scenario"] == scenario
+        ]
+        for operation in sorted({name for row in rows for name in row}):
+            cells = [
+                statistics.median(row[operation][field] for row in rows if operation in row)
+                for field in ("p50_ms", "p99_ms")
+            ]
+            print(f"| {scenario} | {operation} | {cells[0]:g} | {cells[1]:g} |")
     print("\n| baseline (pgbench) | raw SQL /s | p50 ms | p99 ms | p99.9 ms |")
     print("|---|---:|---:|---:|---:|")
     for row in runs[0]["raw"]:

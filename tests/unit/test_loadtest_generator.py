@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from loadtests.generator import Stats, closed_model, open_model
+from loadtests.generator import Client, Stats, closed_model, open_model, operation_of
+
+
+def idle() -> Client:
+    """A client the tasks below never use: they only sleep."""
+    return Client.__new__(Client)
 
 
 def test_percentiles_are_nearest_rank_in_milliseconds() -> None:
@@ -28,7 +33,7 @@ async def test_open_model_counts_starts_it_could_not_make_as_dropped() -> None:
         await asyncio.sleep(1.0)  # longer than the whole schedule: no slot frees up
         return ["ok"]
 
-    stats = await open_model("slow", slow, None, rate=100, seconds=0.3, in_flight_max=5)  # type: ignore[arg-type]
+    stats = await open_model("slow", slow, idle(), rate=100, seconds=0.3, in_flight_max=5)
     assert len(stats.latencies) == 5
     assert stats.dropped == 25
     assert stats.outcomes == {"ok": 5}
@@ -43,7 +48,7 @@ async def test_open_model_measures_from_when_a_request_was_due() -> None:
             await asyncio.sleep(0.05)
         return ["ok"]
 
-    stats = await open_model("queued", serialized, None, rate=100, seconds=0.1)  # type: ignore[arg-type]
+    stats = await open_model("queued", serialized, idle(), rate=100, seconds=0.1)
     assert len(stats.latencies) == 10
     assert max(stats.latencies) >= 0.40  # the tenth was due at 90 ms and ends at 500 ms or later
 
@@ -53,6 +58,26 @@ async def test_closed_model_runs_clients_back_to_back() -> None:
         await asyncio.sleep(0.01)
         return ["ok"]
 
-    stats = await closed_model("quick", quick, None, concurrency=4, seconds=0.2)  # type: ignore[arg-type]
+    stats = await closed_model("quick", quick, idle(), concurrency=4, seconds=0.2)
     assert 10 <= len(stats.latencies) <= 4 * 21  # never more than four at a time
     assert stats.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "operation"),
+    [
+        ("/v1/customers/c1/holds", "reserve"),
+        ("/v1/holds/h1/commit", "commit"),
+        ("/v1/holds/h1/cancel", "cancel"),
+        ("/v1/operations/o1/refunds", "refund"),
+        ("/v1/customers/c1/balance", "balance"),
+    ],
+)
+def test_requests_are_timed_by_operation(path: str, operation: str) -> None:
+    assert operation_of(path) == operation
+
+
+def test_the_summary_has_per_request_percentiles() -> None:
+    stats = Stats(name="t", latencies=[0.01], seconds=1)
+    stats.requests["commit"].extend([0.001, 0.002, 0.003, 0.004])
+    assert stats.summary()["requests"] == {"commit": {"count": 4, "p50_ms": 2.0, "p99_ms": 4.0}}
