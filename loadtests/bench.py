@@ -194,7 +194,6 @@ def run_pgbench(
             *length, "-l", "--log-prefix", f"{folder}/tx",
             "-D", f"customers={setup.customers}", "-D", f"program={setup.program}",
             "-D", f"key_id={setup.key_id}", "-D", f"redeemed={setup.redeemed}",
-            "-D", f"secret={hashlib.sha256(setup.key.encode()).hexdigest()}",
             "-f", str(script),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603

@@ -1,12 +1,11 @@
 -- The baseline for one reserve → commit pair: the statements the API runs for them (traced
--- with log_statement = all), issued straight to Postgres. Variables: :customers (how many
--- seeded), :program, :key_id, :secret (the POS key's sha256, hex), :issued, :redeemed (the
--- program's system accounts). A Zipf-skewed customer, as in the API scenario.
+-- with log_statement = all), issued straight to Postgres. The API authenticates from its key
+-- cache, so no key lookup appears here. Variables: :customers (how many seeded), :program,
+-- :key_id, :redeemed (the program's redeemed account). A Zipf-skewed customer, as in the API
+-- scenario; the hot-account baseline replaces the first line with customer 1.
 \set n random_zipfian(1, :customers, 1.1)
 \set points random(1, 20)
 -- reserve
-select id, program_id, scopes, store_id from api_keys
-where secret_sha256 = decode(:secret::text, 'hex') and revoked_at is null;
 begin;
 select gen_random_uuid() as hold_id, gen_random_uuid() as reserve_id, gen_random_uuid() as commit_id,
        md5(random()::text) as reserve_key, md5(random()::text) as commit_key \gset
@@ -23,21 +22,26 @@ from lots where account_id = md5('customer' || :n::text)::uuid and remaining > 0
 select id from holds
 where program_id = :program and coalesce(store_id, '') = 'store-1'
   and document_id = :reserve_key and status = 'active';
-insert into operations (id, program_id, account_id, type, points, hold_id, document_id, channel,
-                        key_id, store_id, available_after, created_at)
-values (:reserve_id, :program, md5('customer' || :n::text)::uuid, 'reserve', :points, :hold_id,
-        :reserve_key, 'pos', :key_id, 'store-1', 0, clock_timestamp());
-update lots set remaining = changed.remaining, held = changed.held
-from (select id, remaining, held + :points as held from lots
-      where id = md5('lot' || :n::text)::uuid) as changed
-where lots.id = changed.id;
-update accounts set reserved = reserved + :points where id = md5('customer' || :n::text)::uuid;
+with operation as (
+    insert into operations (id, program_id, account_id, type, points, hold_id, document_id,
+                            channel, key_id, store_id, available_after, created_at)
+    values (:reserve_id, :program, md5('customer' || :n::text)::uuid, 'reserve', :points,
+            :hold_id, :reserve_key, 'pos', :key_id, 'store-1', 0, clock_timestamp())
+), changed_lots as (
+    update lots set held = held + :points::bigint where id = md5('lot' || :n::text)::uuid
+), totals as (
+    update accounts set reserved = reserved + :points::bigint
+    where id = md5('customer' || :n::text)::uuid
+)
 insert into outbox (program_id, operation_id, type, payload)
 values (:program, :reserve_id, 'operation.reserve', '{"type": "reserve"}');
-insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
-                   store_id, document_id, created_at)
-values (:hold_id, :program, md5('customer' || :n::text)::uuid, :reserve_id, :points, 'active',
-        clock_timestamp() + interval '15 minutes', 'store-1', :reserve_key, clock_timestamp());
+with hold as (
+    insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
+                       store_id, document_id, created_at)
+    values (:hold_id, :program, md5('customer' || :n::text)::uuid, :reserve_id, :points,
+            'active', clock_timestamp() + interval '15 minutes', 'store-1', :reserve_key,
+            clock_timestamp())
+)
 insert into hold_allocations (hold_id, lot_id, points)
 values (:hold_id, md5('lot' || :n::text)::uuid, :points);
 insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
@@ -45,8 +49,6 @@ values (:key_id, :reserve_key, '\x00', 201, 'application/json',
         convert_to(repeat('x', 300), 'utf8'));
 commit;
 -- commit
-select id, program_id, scopes, store_id from api_keys
-where secret_sha256 = decode(:secret::text, 'hex') and revoked_at is null;
 select account_id from holds where id = :hold_id and program_id = :program;
 begin;
 select pg_try_advisory_xact_lock(hashtextextended(:key_id::text || '/' || :commit_key::text, 0));
@@ -62,19 +64,23 @@ from lots where account_id = md5('customer' || :n::text)::uuid and remaining > 0
 select id, account_id, points, status, expires_at from holds
 where id = :hold_id and program_id = :program for update;
 select lot_id, points from hold_allocations where hold_id = :hold_id;
-insert into operations (id, program_id, account_id, type, points, hold_id, channel, key_id,
-                        store_id, available_after, created_at)
-values (:commit_id, :program, md5('customer' || :n::text)::uuid, 'commit', -(:points::bigint), :hold_id,
-        'pos', :key_id, 'store-1', 0, clock_timestamp());
-update lots set remaining = changed.remaining, held = changed.held
-from (select id, remaining - :points as remaining, held - :points as held from lots
-      where id = md5('lot' || :n::text)::uuid) as changed
-where lots.id = changed.id;
-insert into entries (program_id, operation_id, account_id, lot_id, points)
-values (:program, :commit_id, md5('customer' || :n::text)::uuid, md5('lot' || :n::text)::uuid, -(:points::bigint)),
-       (:program, :commit_id, :redeemed, null, :points);
-update accounts set posted = posted - :points, reserved = reserved - :points
-where id = md5('customer' || :n::text)::uuid;
+with operation as (
+    insert into operations (id, program_id, account_id, type, points, hold_id, channel, key_id,
+                            store_id, available_after, created_at)
+    values (:commit_id, :program, md5('customer' || :n::text)::uuid, 'commit',
+            -(:points::bigint), :hold_id, 'pos', :key_id, 'store-1', 0, clock_timestamp())
+), changed_lots as (
+    update lots set remaining = remaining - :points::bigint, held = held - :points::bigint
+    where id = md5('lot' || :n::text)::uuid
+), entries as (
+    insert into entries (program_id, operation_id, account_id, lot_id, points)
+    values (:program, :commit_id, md5('customer' || :n::text)::uuid, md5('lot' || :n::text)::uuid,
+            -(:points::bigint)),
+           (:program, :commit_id, :redeemed, null, :points)
+), totals as (
+    update accounts set posted = posted - :points::bigint, reserved = reserved - :points::bigint
+    where id = md5('customer' || :n::text)::uuid
+)
 insert into outbox (program_id, operation_id, type, payload)
 values (:program, :commit_id, 'operation.commit', '{"type": "commit"}');
 update holds set status = 'committed', committed_points = :points,

@@ -177,11 +177,22 @@ class PostgresStore:
         return cached
 
     async def write(self, change: LedgerWrite) -> None:
-        """Writes an operation with everything it changed: its entries, new lot, changed lots,
-        the account's totals and its outbox event, in the caller's transaction."""
-        operation = change.operation
+        """Writes an operation with everything it changed (its new lot, changed lots, entries,
+        the account's totals and its outbox event) in one statement, in the caller's
+        transaction."""
+        operation, posting = change.operation, change.posting
+        document = operation.document
+        new_lot = posting.new_lot if posting is not None else None
+        old = {lot.id: lot for lot in change.before.lots}
+        changed = [
+            lot
+            for lot in change.after.lots
+            if lot.id in old
+            and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
+        ]
+        accounts, lots, points = await self._entries(change)
         await self._execute(
-            "insert_operation",
+            "write_operation",
             operation.id,
             operation.program_id,
             operation.account_id,
@@ -189,67 +200,39 @@ class PostgresStore:
             operation.points,
             operation.hold_id,
             operation.refund_of,
-            operation.document.id if operation.document else None,
-            operation.document.name if operation.document else None,
-            operation.document.comment if operation.document else None,
+            document.id if document else None,
+            document.name if document else None,
+            document.comment if document else None,
             operation.reason,
             operation.channel,
             operation.key_id,
             operation.store_id,
             operation.available_after,
             operation.created_at,
-        )
-        posting = change.posting
-        if posting is not None and posting.new_lot is not None:
-            await self._execute(
-                "insert_lot",
-                change.new_lot_id,
-                operation.program_id,
-                operation.account_id,
-                operation.id,
-                posting.new_lot.points,
-                posting.new_lot.activates_at,
-                posting.new_lot.expires_at,
-            )
-        await self._save_lots(change.before, change.after)
-        if posting is not None:
-            await self._write_entries(change)
-        if (change.before.posted, change.before.reserved) != (
+            change.new_lot_id if new_lot is not None else None,
+            new_lot.points if new_lot is not None else None,
+            new_lot.activates_at if new_lot is not None else None,
+            new_lot.expires_at if new_lot is not None else None,
+            [lot.id for lot in changed],
+            [lot.remaining for lot in changed],
+            [lot.held for lot in changed],
+            accounts,
+            lots,
+            points,
             change.after.posted,
             change.after.reserved,
-        ):
-            await self._execute(
-                "save_account_totals", change.after.id, change.after.posted, change.after.reserved
-            )
-        await self._execute(
-            "insert_outbox_event",
-            operation.program_id,
-            operation.id,
             f"operation.{operation.type}",
             json.dumps(change.event, default=str),
         )
 
-    async def _save_lots(self, before: Account, after: Account) -> None:
-        old = {lot.id: lot for lot in before.lots}
-        changed = [
-            lot
-            for lot in after.lots
-            if lot.id in old
-            and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
-        ]
-        if changed:
-            await self._execute(
-                "save_lots",
-                [lot.id for lot in changed],
-                [lot.remaining for lot in changed],
-                [lot.held for lot in changed],
-            )
-
-    async def _write_entries(self, change: LedgerWrite) -> None:
-        posting = change.posting
-        operation = change.operation
+    async def _entries(
+        self, change: LedgerWrite
+    ) -> tuple[list[UUID], list[UUID | None], list[int]]:
+        """The posting's entries as three columns: the customer's lot deltas (and the new lot)
+        against the program's counter account. A hold or a cancel posts none."""
+        posting, operation = change.posting, change.operation
         if posting is None:
-            return
+            return [], [], []
         counter = await self._system_account(operation.program_id, posting.counter_account)
         accounts: list[UUID] = []
         lots: list[UUID | None] = []
@@ -265,9 +248,7 @@ class PostgresStore:
         accounts.append(counter)
         lots.append(None)
         points.append(-posting.customer_delta)
-        await self._execute(
-            "insert_entries", operation.program_id, operation.id, accounts, lots, points
-        )
+        return accounts, lots, points
 
     # Holds
 
@@ -312,10 +293,6 @@ class PostgresStore:
             store_id,
             document_id,
             created_at,
-        )
-        await self._execute(
-            "insert_hold_allocations",
-            hold.id,
             [item.lot_id for item in hold.allocations],
             [item.points for item in hold.allocations],
         )

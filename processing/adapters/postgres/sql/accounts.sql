@@ -39,22 +39,6 @@ from lots where account_id = $1 and remaining > 0;
 select id, points, remaining, held, activates_at, expires_at
 from lots where id = any($1::uuid[]);
 
--- name: save_account_totals
--- The cached totals, computed in memory from the same lots and checked there (I1).
-update accounts set posted = $2, reserved = $3 where id = $1;
-
--- name: save_lots
--- The lots a decision changed, written with their new totals in one statement.
-update lots set remaining = changed.remaining, held = changed.held
-from unnest($1::uuid[], $2::bigint[], $3::bigint[]) as changed (id, remaining, held)
-where lots.id = changed.id;
-
--- name: insert_lot
--- A new batch of points with its own activation and expiry.
-insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
-                  activates_at, expires_at)
-values ($1, $2, $3, $4, $5, $5, 0, $6, $7);
-
 -- name: system_account
 -- The program account on the other side of a customer entry.
 select id from accounts where program_id = $1 and kind = $2;

@@ -1,14 +1,14 @@
 -- name: insert_hold
--- A hold for a pending purchase; its allocations follow in the same transaction.
-insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
-                   store_id, document_id, created_at)
-values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9);
-
--- name: insert_hold_allocations
--- Which lots the hold earmarked, and how much of each.
+-- A hold for a pending purchase with the lots it earmarked, and how much of each, in one
+-- statement (the allocations' foreign key to the hold is checked at its end).
+with hold as (
+    insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
+                       store_id, document_id, created_at)
+    values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)
+)
 insert into hold_allocations (hold_id, lot_id, points)
 select $1, allocation.lot_id, allocation.points
-from unnest($2::uuid[], $3::bigint[]) as allocation (lot_id, points);
+from unnest($10::uuid[], $11::bigint[]) as allocation (lot_id, points);
 
 -- name: hold_account
 -- Which account a commit or cancel will lock, looked up before the lock is taken.

@@ -1,19 +1,32 @@
--- name: insert_operation
--- One business event with its document, channel and key; entries reference it.
-insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
-                        document_id, document_name, document_comment, reason, channel, key_id,
-                        store_id, available_after, created_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16);
-
--- name: insert_entries
--- All entries of one operation in one statement; the deferred trigger checks they sum to zero.
-insert into entries (program_id, operation_id, account_id, lot_id, points)
-select $1, $2, entry.account_id, entry.lot_id, entry.points
-from unnest($3::uuid[], $4::uuid[], $5::bigint[]) as entry (account_id, lot_id, points);
-
--- name: insert_outbox_event
--- The notification of an operation, in the same transaction as the operation (I7).
-insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3, $4::jsonb);
+-- name: write_operation
+-- An operation with everything it changed, in one statement and one round trip: the operation,
+-- the lot it creates ($17 null when none), the lots it changed, its entries (the deferred
+-- trigger checks at commit that they sum to zero), the account's cached totals when they moved,
+-- and its outbox event (I7). Foreign keys are checked at the end of the statement, so the
+-- entries may name the lot created here.
+with operation as (
+    insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
+                            document_id, document_name, document_comment, reason, channel,
+                            key_id, store_id, available_after, created_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+), new_lot as (
+    insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
+                      activates_at, expires_at)
+    select $17, $2, $3, $1, $18, $18, 0, $19, $20
+    where $17::uuid is not null
+), changed_lots as (
+    update lots set remaining = changed.remaining, held = changed.held
+    from unnest($21::uuid[], $22::bigint[], $23::bigint[]) as changed (id, remaining, held)
+    where lots.id = changed.id
+), entries as (
+    insert into entries (program_id, operation_id, account_id, lot_id, points)
+    select $2, $1, entry.account_id, entry.lot_id, entry.points
+    from unnest($24::uuid[], $25::uuid[], $26::bigint[]) as entry (account_id, lot_id, points)
+), totals as (
+    update accounts set posted = $27, reserved = $28
+    where id = $3 and (posted, reserved) is distinct from ($27::bigint, $28::bigint)
+)
+insert into outbox (program_id, operation_id, type, payload) values ($2, $1, $29, $30::jsonb);
 
 -- name: operation_account
 -- Which account a refund will lock, looked up before the lock is taken.
