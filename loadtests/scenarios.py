@@ -143,6 +143,8 @@ async def pos_mix_open(client: Client, customers: int, rate: float, seconds: flo
 async def exact_k(client: Client, k: int, extra: int) -> Stats:
     """A fresh customer with exactly ``k`` points and ``k + extra`` concurrent 1-point holds:
     exactly ``k`` must succeed. The stats' outcomes say what happened; the bench checks them."""
+    stats = Stats(name=f"exact-k ({k} of {k + extra})")
+    client.timings = stats.requests
     key = unique("enroll")
     phone = f"+7955{next(_serial) % 10_000_000:07d}"
     status, customer = await client.post("/v1/customers", {"phone": phone}, key)
@@ -161,7 +163,6 @@ async def exact_k(client: Client, k: int, extra: int) -> Stats:
         )
         return outcome_of(status, reply)
 
-    stats = Stats(name=f"exact-k ({k} of {k + extra})")
     loop = asyncio.get_running_loop()
     started = loop.time()
     stats.outcomes = Counter(await asyncio.gather(*(hold(i) for i in range(k + extra))))

@@ -50,7 +50,7 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStore]:
-        """Several reads that must agree with each other, such as an account and its lots."""
+        """Several reads that must agree with each other, such as the checks of reconcile."""
         async with (
             self.pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
