@@ -79,3 +79,29 @@ async def test_reconcile_reports_a_lot_that_drifted_from_its_entries(api: Api) -
     )
     report = await reconcile(api.runtime.database)
     assert any(difference.startswith("lot ") for difference in report.differences)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param("update accounts set reserved = reserved + 1 where id = $1::uuid", id="cache"),
+        pytest.param(
+            "update holds set status = 'cancelled', resolved_at = now()"
+            " where account_id = $1::uuid",
+            id="hold-resolved-behind-the-ledger",
+        ),
+    ],
+)
+async def test_reconcile_reports_reserved_points_that_disagree(api: Api, tamper: str) -> None:
+    customer = await api.customer(points=10)
+    other = await api.customer("+79120000002", points=10)
+    for someone in (customer, other):
+        assert (await api.reserve(someone, 4)).status_code == 201
+    assert (await reconcile(api.runtime.database)).clean
+
+    await api.runtime.pool.execute(tamper, customer)
+
+    report = await reconcile(api.runtime.database)
+    reserved = [line for line in report.differences if "reserved" in line]
+    assert len(reserved) == 1, report.differences
+    assert customer in reserved[0]

@@ -1,24 +1,32 @@
 -- name: reconcile_posted
 -- I1: each customer account's cached posted balance against the sum of its entries and lots.
-select a.id, a.posted,
-       coalesce((select sum(e.points) from entries e where e.account_id = a.id), 0) as entries,
-       coalesce((select sum(l.remaining) from lots l where l.account_id = a.id), 0) as lots
+-- Set-based (one pass over each table), so it stays linear in the size of the ledger.
+with entry_sums as (
+    select account_id, sum(points) as entries from entries group by account_id
+), lot_sums as (
+    select account_id, sum(remaining) as lots from lots group by account_id
+)
+select a.id, a.posted, coalesce(e.entries, 0) as entries, coalesce(l.lots, 0) as lots
 from accounts a
+left join entry_sums e on e.account_id = a.id
+left join lot_sums l on l.account_id = a.id
 where a.kind = 'customer'
-  and (a.posted <> coalesce((select sum(e.points) from entries e where e.account_id = a.id), 0)
-       or a.posted <> coalesce((select sum(l.remaining) from lots l where l.account_id = a.id), 0));
+  and (a.posted <> coalesce(e.entries, 0) or a.posted <> coalesce(l.lots, 0));
 
 -- name: reconcile_reserved
 -- I1/I5: reserved equals the points earmarked in lots and the points of active holds.
-select a.id, a.reserved,
-       coalesce((select sum(l.held) from lots l where l.account_id = a.id), 0) as held,
-       coalesce((select sum(h.points) from holds h
-                 where h.account_id = a.id and h.status = 'active'), 0) as active_holds
+with held_sums as (
+    select account_id, sum(held) as held from lots group by account_id
+), active_sums as (
+    select account_id, sum(points) as active_holds from holds
+    where status = 'active' group by account_id
+)
+select a.id, a.reserved, coalesce(l.held, 0) as held, coalesce(h.active_holds, 0) as active_holds
 from accounts a
+left join held_sums l on l.account_id = a.id
+left join active_sums h on h.account_id = a.id
 where a.kind = 'customer'
-  and (a.reserved <> coalesce((select sum(l.held) from lots l where l.account_id = a.id), 0)
-       or a.reserved <> coalesce((select sum(h.points) from holds h
-                                  where h.account_id = a.id and h.status = 'active'), 0));
+  and (a.reserved <> coalesce(l.held, 0) or a.reserved <> coalesce(h.active_holds, 0));
 
 -- name: reconcile_lot_holds
 -- I5 per lot: the points earmarked in a lot equal the active holds' allocations on it.
