@@ -24,8 +24,21 @@ run: $(STAMP) ## Migrate and serve the API on 127.0.0.1:8000 (embedded Postgres 
 worker: $(STAMP) ## Run the expiry sweep in a loop (when the API runs with BONUS_EXPIRY_WORKER=false)
 	$(BIN)/bonus worker
 
-test: $(STAMP) ## Run the whole test suite against real Postgres and Redis
+test: $(STAMP) haproxy ## Run the whole test suite against real Postgres and Redis
 	$(BIN)/pytest
+
+# The multi-instance tests run the API behind a real HAProxy. Where it is missing it is installed
+# from Debian's packages (root with apt-get); elsewhere those tests report themselves skipped.
+haproxy: ## Install HAProxy from Debian's packages if missing (for the multi-instance tests)
+	@command -v haproxy >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "haproxy is missing and needs root with apt-get: multi-instance tests will skip"; \
+	  exit 0; \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq --no-install-recommends haproxy >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null; } \
+	  || echo "haproxy could not be installed: multi-instance tests will skip"
 
 lint: $(STAMP) ## ruff and mypy (strict on processing/ and schemas/)
 	$(BIN)/ruff check .
@@ -39,10 +52,13 @@ fmt: $(STAMP) ## Format the code
 bench: $(STAMP) ## Load-test the API and the raw-Postgres baseline in one run; prints the table
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
+faults: $(STAMP) ## Fault drill: POS mix at 60 % while a worker is killed, Redis and Postgres restart
+	$(BIN)/python -m loadtests.faults $(FAULTS_ARGS)
+
 reconcile: $(STAMP) ## Recompute every balance from the ledger entries
 	$(BIN)/bonus reconcile
 
 clean: ## Remove the virtualenv and the embedded data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run worker test lint fmt bench reconcile clean
+.PHONY: help install run worker test haproxy lint fmt bench faults reconcile clean

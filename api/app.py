@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
             await opened.close()
+            telemetry.forget_this_process()
 
     return Litestar(
         route_handlers=[AdminController, CustomersController, LedgerController, HealthController],

@@ -3,8 +3,10 @@
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -100,6 +102,7 @@ def serve(settings: Settings, embedded: bool) -> int:
     # Workers inherit the resolved URLs; the embedded servers stay with this parent process.
     os.environ["BONUS_DATABASE_URL"] = str(settings.database_url)
     os.environ["BONUS_REDIS_URL"] = str(settings.redis_url)
+    metrics_folder = share_metrics_between_workers() if settings.workers > 1 else None
     signal.signal(signal.SIGTERM, exit_after_shutdown)
     try:
         asyncio.run(announce(settings, embedded))
@@ -115,7 +118,17 @@ def serve(settings: Settings, embedded: bool) -> int:
         )
     finally:
         stop_embedded_servers()
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
     return 0
+
+
+def share_metrics_between_workers() -> str:
+    """A fresh folder for prometheus-client's multiprocess mode, named in the environment the
+    workers inherit, so that /metrics answers for the whole server whichever worker serves it."""
+    folder = tempfile.mkdtemp(prefix="bonus-metrics-")
+    os.environ[telemetry.multiprocess_folder_variable] = folder
+    return folder
 
 
 async def announce(settings: Settings, embedded: bool) -> None:

@@ -62,7 +62,9 @@ class Runtime:
         async with pool.acquire() as connection:
             await migrate(connection)
         telemetry.db_pool_max.set(settings.db_pool_max)
-        return cls(settings, pool, create_client(settings.redis_url))
+        runtime = cls(settings, pool, create_client(settings.redis_url))
+        await runtime.redis_ready()  # bonus_redis_up says the truth from the start
+        return runtime
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -75,6 +77,8 @@ class Runtime:
 
     async def redis_ready(self) -> bool:
         try:
-            return bool(await self.redis.ping())
+            ready = bool(await self.redis.ping())
         except (TimeoutError, redis.RedisError, OSError):
-            return False
+            ready = False
+        telemetry.redis_up.set(1 if ready else 0)
+        return ready

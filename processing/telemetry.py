@@ -2,10 +2,25 @@
 that dashboards and alerts can be checked against it."""
 
 import logging
+import os
 import sys
 
 import structlog
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+# With several server workers each process writes its samples to files in this folder and
+# /metrics, whichever worker answers, adds them up. ``bonus serve`` sets it before it starts the
+# workers; prometheus-client reads it when it is first imported.
+multiprocess_folder_variable = "PROMETHEUS_MULTIPROC_DIR"
+content_type = CONTENT_TYPE_LATEST
 
 requests_total = Counter(
     "bonus_requests_total",
@@ -45,13 +60,43 @@ expiry_sweeps_total = Counter("bonus_expiry_sweeps_total", "Expiry sweeps finish
 expired_holds_total = Counter(
     "bonus_expired_holds_total", "Holds released at the end of their TTL."
 )
+# Gauges say how to combine the worker processes' values; a single process ignores it.
 expiry_backlog = Gauge(
-    "bonus_expiry_backlog", "Accounts with overdue lots and holds past TTL seen by the last sweep."
+    "bonus_expiry_backlog",
+    "Accounts with overdue lots and holds past TTL seen by the last sweep.",
+    multiprocess_mode="livemax",
 )
-db_pool_size = Gauge("bonus_db_pool_connections", "Connections in the Postgres pool.")
-db_pool_in_use = Gauge("bonus_db_pool_connections_in_use", "Pool connections checked out.")
-db_pool_max = Gauge("bonus_db_pool_connections_max", "The pool's maximum size.")
-redis_up = Gauge("bonus_redis_up", "1 when the last Redis call succeeded, else 0.")
+db_pool_size = Gauge(
+    "bonus_db_pool_connections", "Connections in the Postgres pools.", multiprocess_mode="livesum"
+)
+db_pool_in_use = Gauge(
+    "bonus_db_pool_connections_in_use", "Pool connections checked out.", multiprocess_mode="livesum"
+)
+db_pool_max = Gauge(
+    "bonus_db_pool_connections_max",
+    "The pools' maximum size, summed over worker processes.",
+    multiprocess_mode="livesum",
+)
+redis_up = Gauge(
+    "bonus_redis_up",
+    "1 when the last Redis call succeeded (in every worker process), else 0.",
+    multiprocess_mode="livemin",
+)
+
+
+def exposition() -> bytes:
+    """The text /metrics serves: this process's metrics, or every live worker's added up."""
+    if os.environ.get(multiprocess_folder_variable):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
+
+
+def forget_this_process() -> None:
+    """A stopping worker's live gauges leave the sums (its counters stay counted)."""
+    if os.environ.get(multiprocess_folder_variable):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 def configure_logging(level: str = "INFO") -> None:

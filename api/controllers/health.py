@@ -5,8 +5,8 @@ from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from processing import telemetry
 from processing.runtime import Runtime
 from schemas.api import Health
 
@@ -39,7 +39,7 @@ class HealthController(Controller):
     @get("/metrics", name="metrics", include_in_schema=False)
     async def metrics(self, runtime: Runtime) -> Response[Any]:
         runtime.observe_pool()
-        return Response(content=generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(content=telemetry.exposition(), media_type=telemetry.content_type)
 
 
 async def postgres_up(runtime: Runtime) -> bool:

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,11 +29,20 @@ import pytest
 from processing.service.admin import secret_hash
 from tests import servers
 from tests.conftest import Api
+from tests.system.processes import (
+    auth,
+    bonus,
+    environment,
+    gone_soon,
+    process_alive,
+    read_both,
+    serve_stop_timeout_seconds,
+    start_serve,
+    stop,
+    wait_until_ready,
+)
 
-bonus = str(Path(sys.executable).parent / "bonus")
 command_timeout_seconds = 60
-serve_ready_timeout_seconds = 90
-serve_stop_timeout_seconds = 30
 
 
 class Finished(NamedTuple):
@@ -69,12 +77,6 @@ async def run_bonus(*args: str, env: dict[str, str]) -> Finished:
             await process.wait()
     assert process.returncode is not None
     return Finished(process.returncode, stdout.decode(), stderr.decode())
-
-
-def environment(**bonus_settings: str) -> dict[str, str]:
-    """This process's environment without any BONUS_* setting, plus the given ones."""
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith("BONUS_")}
-    return inherited | {f"BONUS_{name.upper()}": value for name, value in bonus_settings.items()}
 
 
 @pytest.fixture
@@ -240,10 +242,7 @@ async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path
     env = environment(data_dir=str(data_dir), port=str(port), admin_key=admin_secret)
     stdout_path, stderr_path = tmp_path / "serve.out", tmp_path / "serve.err"
     base = f"http://127.0.0.1:{port}"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            bonus, "serve", env=env, stdout=stdout, stderr=stderr
-        )
+    process = await start_serve(env, stdout_path, stderr_path)
     embedded: dict[str, int] = {}
     try:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -301,11 +300,6 @@ async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path
                 os.kill(pid, signal.SIGKILL)
 
 
-def auth(secret: str, idempotency_key: str) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {secret}"}
-    return headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
-
-
 def banner(stdout: str) -> dict[str, str]:
     """The "label: value" lines ``serve`` prints once it is ready, by label."""
     labels = ("admin key", "POS key (demo)", "demo program id", "API docs")
@@ -328,63 +322,3 @@ def embedded_server_pids(data_dir: Path) -> dict[str, int]:
     pids = {"postgres": postmaster, "redis": redis}
     assert all(process_alive(pid) for pid in pids.values()), pids
     return pids
-
-
-def process_alive(pid: int) -> bool:
-    """True while the process runs; a zombie waiting for init to reap it counts as ended."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, under another user (pgserver's own when run as root)
-        pass
-    with contextlib.suppress(FileNotFoundError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    return True
-
-
-async def gone_soon(pid: int, limit_seconds: float = 5) -> bool:
-    """``pg_ctl -w stop`` returns once postmaster.pid is removed, a moment before the
-    postmaster itself has exited, so its end is awaited briefly."""
-    deadline = time.monotonic() + limit_seconds
-    while process_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    """SIGTERM (so serve can stop its embedded servers), then SIGKILL if it hangs."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), serve_stop_timeout_seconds)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-def read_both(stdout_path: Path, stderr_path: Path) -> str:
-    return f"--- stdout\n{stdout_path.read_text()}\n--- stderr\n{stderr_path.read_text()}"
-
-
-async def wait_until_ready(
-    client: httpx.AsyncClient,
-    process: asyncio.subprocess.Process,
-    stdout_path: Path,
-    stderr_path: Path,
-) -> None:
-    deadline = time.monotonic() + serve_ready_timeout_seconds
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise AssertionError(
-                f"bonus serve exited with {process.returncode} during start-up\n"
-                + read_both(stdout_path, stderr_path)
-            )
-        with contextlib.suppress(httpx.TransportError):
-            if (await client.get("/health/ready")).status_code == 200:
-                return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"bonus serve was not ready in {serve_ready_timeout_seconds} s")
