@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
@@ -38,12 +39,6 @@ here = Path(__file__).resolve().parent
 bench_database = "bonus_bench"
 # Enough that a customer never runs out during a run: insufficient points are not what we time.
 seeded_points = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def with_database(url: str, name: str) -> str:
@@ -138,9 +133,14 @@ class Setup:
             await connection.close()
 
 
+class ApiServer(NamedTuple):
+    base: str
+    pid: int
+
+
 @contextlib.contextmanager
-def api_server(setup: Setup, workers: int) -> Iterator[str]:
-    port = free_port()
+def api_server(setup: Setup, workers: int) -> Iterator[ApiServer]:
+    port = embedded.free_port()
     env = {
         **os.environ,
         "BONUS_DATABASE_URL": setup.url,
@@ -164,7 +164,7 @@ def api_server(setup: Setup, workers: int) -> Iterator[str]:
                 break
             time.sleep(0.2)
         time.sleep(0.5)
-        yield base
+        yield ApiServer(base, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -314,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(create_database(server_url, bench_database))
         asyncio.run(setup.prepare())
         print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
-        with api_server(setup, args.workers) as base:
-            ours = asyncio.run(measure_api(base, setup, args.seconds, args.concurrency))
+        with api_server(setup, args.workers) as server:
+            ours = asyncio.run(measure_api(server.base, setup, args.seconds, args.concurrency))
         raw = baseline(setup, args.seconds, args.concurrency)
         print(table(ours, raw))
         if args.output:

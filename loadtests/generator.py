@@ -53,6 +53,11 @@ class Client:
         return result
 
 
+def is_failure(outcome: str) -> bool:
+    """A failure of the service rather than an expected business refusal."""
+    return outcome.startswith(("http_5", "transport"))
+
+
 def outcome_of(status: int, body: dict[str, object]) -> str:
     if status < 400:
         return "ok"
@@ -72,6 +77,9 @@ class Stats:
     offered_rate: float | None = None
     # Latency of single requests by operation, from when each was sent.
     requests: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Per task: seconds from the run's start to when it was due, its latency, whether it failed.
+    started: float = 0.0
+    timeline: list[tuple[float, float, bool]] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -89,11 +97,7 @@ class Stats:
     @property
     def errors(self) -> int:
         """Requests that failed for a reason other than an expected business refusal."""
-        return sum(
-            count
-            for outcome, count in self.outcomes.items()
-            if outcome.startswith(("http_5", "transport"))
-        )
+        return sum(count for outcome, count in self.outcomes.items() if is_failure(outcome))
 
     def summary(self) -> dict[str, object]:
         return {
@@ -130,8 +134,10 @@ async def attempt(task: Task, client: Client, stats: Stats, due: float) -> None:
         outcomes = await task(client)
     except (aiohttp.ClientError, TimeoutError):
         outcomes = ["transport_error"]
-    stats.latencies.append(time.perf_counter() - due)
+    latency = time.perf_counter() - due
+    stats.latencies.append(latency)
     stats.outcomes.update(outcomes)
+    stats.timeline.append((due - stats.started, latency, any(map(is_failure, outcomes))))
 
 
 async def open_model(
@@ -141,7 +147,7 @@ async def open_model(
     stats = Stats(name=name, offered_rate=rate)
     client.timings = stats.requests
     running: set[asyncio.Task[None]] = set()
-    started = time.perf_counter()
+    started = stats.started = time.perf_counter()
     total = int(rate * seconds)
     for index in range(total):
         due = started + index / rate
@@ -166,7 +172,7 @@ async def closed_model(
     """``concurrency`` clients, each starting its next task when the last one answered."""
     stats = Stats(name=name)
     client.timings = stats.requests
-    started = time.perf_counter()
+    started = stats.started = time.perf_counter()
     deadline = started + seconds
 
     async def loop() -> None:
