@@ -30,6 +30,7 @@ from processing import telemetry
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime, resolve_urls
+from processing.service.ports import DatabaseUnavailable
 from processing.service.records import StoredResponse, refuse
 from processing.settings import Settings, load_settings
 from processing.workers.expiry import run_expiry_loop
@@ -37,6 +38,7 @@ from processing.workers.expiry import run_expiry_loop
 log = structlog.get_logger(__name__)
 _unknown_field = re.compile(r"unknown field `([^`]+)`")
 AnyRequest = Request[Any, Any, Any]
+database_retry_after_seconds = 1
 
 
 def problem_response(
@@ -96,6 +98,22 @@ def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:
     return Response(content=body, status_code=500, media_type="application/problem+json")
 
 
+def on_database_unavailable(request: AnyRequest, error: DatabaseUnavailable) -> Response[Any]:
+    log.warning("database_unavailable", path=request.url.path, error=str(error))
+    body = (
+        b'{"type":"about:blank","title":"Service unavailable","status":503,'
+        b'"code":"service_unavailable","detail":"The ledger database cannot be reached. Retry '
+        b'with the same Idempotency-Key: a call that was applied returns its stored answer."}'
+    )
+    request.scope.setdefault("state", {})["outcome"] = "service_unavailable"
+    return Response(
+        content=body,
+        status_code=503,
+        media_type="application/problem+json",
+        headers={"Retry-After": str(database_retry_after_seconds)},
+    )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     """Builds the app. A ``runtime`` passed in is used as is and left open for its owner (the
     tests share theirs with the app); otherwise the lifespan opens one and closes it."""
@@ -138,6 +156,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ProblemError: on_problem,
             ValidationException: on_validation,
             HTTPException: on_http_error,
+            DatabaseUnavailable: on_database_unavailable,
             Exception: on_crash,
         },
         request_max_body_size=limits.request_body_bytes_max,

@@ -34,6 +34,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests import scenarios
 from loadtests.bench import Setup, api_server, bench_database, create_database, with_database
@@ -172,17 +173,49 @@ def recovered_after(
     return None
 
 
-def kill_one_worker(serve_pid: int) -> None:
-    """SIGKILL to one of uvicorn's worker processes (the newest, so repeated drills vary)."""
-    workers = [
+def server_workers(serve_pid: int) -> list[psutil.Process]:
+    """uvicorn's worker processes under ``bonus serve`` (multiprocessing's spawn children; its
+    resource tracker is not one)."""
+    return [
         child
         for child in psutil.Process(serve_pid).children(recursive=True)
-        if "multiprocessing" in " ".join(child.cmdline())
+        if "spawn_main" in " ".join(child.cmdline())
     ]
-    if not workers:
-        raise SystemExit("no uvicorn worker process found: run the drill with --workers 2 or more")
+
+
+def kill_one_worker(serve_pid: int) -> None:
+    """SIGKILL to one of uvicorn's worker processes; returns once uvicorn has started another."""
+    workers = server_workers(serve_pid)
+    if len(workers) < 2:
+        raise SystemExit("the drill needs two or more uvicorn workers: --workers 2")
     victim = max(workers, key=lambda child: child.create_time())
     victim.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = {worker.pid for worker in server_workers(serve_pid) if worker.is_running()}
+        if victim.pid not in alive and len(alive) == len(workers):
+            return
+        time.sleep(0.1)
+    raise SystemExit("uvicorn did not replace the killed worker within 30 s")
+
+
+def server_counters(metrics: str) -> dict[str, float]:
+    """What the server says it went through: lock timeouts, degraded requests by reason,
+    internal errors (summed over its workers, dead ones included)."""
+    wanted = ("bonus_lock_timeouts_total", "bonus_degraded_requests_total", "bonus_requests_total")
+    found: Counter[str] = Counter()
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name not in wanted:
+                continue
+            if sample.name == "bonus_requests_total":
+                if sample.labels.get("outcome") == "internal_error":
+                    found["internal_errors"] += sample.value
+            elif "reason" in sample.labels:
+                found[f"degraded_{sample.labels['reason']}"] += sample.value
+            else:
+                found["lock_timeouts"] += sample.value
+    return dict(found)
 
 
 async def verify_ledger(setup: Setup, acknowledged: list[Acknowledged]) -> dict[str, Any]:
@@ -284,6 +317,8 @@ async def drill(
         )
         took = await asyncio.gather(*(inject(fault) for fault in faults))
         stats = await load
+        async with session.get("/metrics") as response:
+            counters = server_counters(await response.text())
 
     timeline = windows(stats)
     first = faults[0].at_seconds
@@ -305,6 +340,7 @@ async def drill(
         ],
         "load": stats.summary(),
         "retries_by_operation": dict(client.retries),
+        "server_counters": counters,
         "timeline": [vars(window) for window in timeline],
         "ledger": await verify_ledger(setup, client.acknowledged),
     }
@@ -333,6 +369,7 @@ def report(result: dict[str, Any]) -> str:
         f"tasks {load['tasks']}, dropped {load['dropped']}, p50 {load['p50_ms']} ms,"
         f" p99 {load['p99_ms']} ms, failed after retries {load['errors']}",
         f"retries by operation: {result['retries_by_operation']}",
+        f"server: {result['server_counters']}",
         "",
         "second  due  failed  p99 ms",
     ]

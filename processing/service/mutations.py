@@ -6,6 +6,7 @@ another body: ``idempotency_key_reused``. Same key while the first is in flight:
 ``idempotency_request_in_progress``. Neither of these two is stored.
 """
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -15,10 +16,20 @@ import msgspec
 
 from processing import telemetry
 from processing.core.rejections import Rejection
-from processing.service.ports import AccountLocks, Database, RetryTransaction, Store
+from processing.service.ports import (
+    AccountLocks,
+    Database,
+    DatabaseUnavailable,
+    RetryTransaction,
+    Store,
+)
 from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse
 
 Render = Callable[[Outcome], StoredResponse]
+# After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
+# One more try on a fresh connection hides that from the caller, and is safe even when the
+# failure came at COMMIT: the retry finds the stored answer under the idempotency key.
+unavailable_retry_pause_seconds = 0.05
 Work = Callable[[Store], Awaitable[Outcome]]
 
 
@@ -52,6 +63,9 @@ class MutationRunner:
                 return await self._transaction(mutation, work, render)
             except RetryTransaction:
                 # Lost a race on a unique document; run once more, where the winner is seen.
+                return await self._transaction(mutation, work, render)
+            except DatabaseUnavailable:
+                await asyncio.sleep(unavailable_retry_pause_seconds)
                 return await self._transaction(mutation, work, render)
 
     async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:

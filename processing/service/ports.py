@@ -31,6 +31,12 @@ class RetryTransaction(Exception):
     business document, say); the service runs it once more, where it sees the winner."""
 
 
+class DatabaseUnavailable(Exception):
+    """Postgres could not be reached, or the connection broke during the request (a restart, a
+    failover, a network cut). Whether a transaction that broke at its commit was applied is
+    unknown here; the idempotency record, written in that same transaction, tells a retry."""
+
+
 class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     """An account read under its row lock, with the database clock at that moment."""
 

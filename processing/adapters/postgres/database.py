@@ -6,11 +6,43 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from processing.adapters.postgres.store import PostgresStore
-from processing.service.ports import RetryTransaction
+from processing.service.ports import DatabaseUnavailable, RetryTransaction
 
 # Business documents and open holds are unique per receipt: when two requests race on one, the
 # loser fails on one of these and is retried, and the retry sees the winner's row.
 _race_constraints = frozenset({"operations_document", "holds_open_document"})
+
+# The server is gone or going: refused or cut connections (OSError), connection exceptions
+# (class 08), and the server shutting down or starting up (57P01, 57P02, 57P03).
+_unavailable = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def _cause_of_unavailability(error: BaseException) -> BaseException | None:
+    """The connection failure behind ``error``, if any. asyncpg reports a connection cut inside
+    a transaction as an InterfaceError from the transaction's exit, raised while handling it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, _unavailable):
+            return seen
+        seen = seen.__context__
+    return None
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    try:
+        yield
+    except (*_unavailable, asyncpg.InterfaceError) as error:
+        cause = _cause_of_unavailability(error)
+        if cause is None:
+            raise
+        raise DatabaseUnavailable(repr(cause)) from error
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
@@ -36,7 +68,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresStore]:
         try:
-            async with self.pool.acquire() as connection, connection.transaction():
+            async with _reachable(), self.pool.acquire() as connection, connection.transaction():
                 yield PostgresStore(connection)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _race_constraints:
@@ -45,13 +77,14 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[PostgresStore]:
-        async with self.pool.acquire() as connection:
+        async with _reachable(), self.pool.acquire() as connection:
             yield PostgresStore(connection)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStore]:
         """Several reads that must agree with each other, such as the checks of reconcile."""
         async with (
+            _reachable(),
             self.pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
