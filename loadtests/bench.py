@@ -139,7 +139,9 @@ class ApiServer(NamedTuple):
 
 
 @contextlib.contextmanager
-def api_server(setup: Setup, workers: int) -> Iterator[ApiServer]:
+def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iterator[ApiServer]:
+    """``bonus serve`` on a free port; its log goes to ``log_path`` (kept) or a temporary file
+    (removed at the end)."""
     port = embedded.free_port()
     env = {
         **os.environ,
@@ -150,7 +152,11 @@ def api_server(setup: Setup, workers: int) -> Iterator[ApiServer]:
         "BONUS_EXPIRY_WORKER": "false",
     }
     bonus = str(Path(sys.executable).parent / "bonus")
-    log = tempfile.NamedTemporaryFile(prefix="bonus-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    log = (
+        log_path.open("wb")
+        if log_path
+        else tempfile.NamedTemporaryFile(prefix="bonus-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    )
     process = subprocess.Popen(  # noqa: S603 - our own console script
         [bonus, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -172,7 +178,8 @@ def api_server(setup: Setup, workers: int) -> Iterator[ApiServer]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        os.unlink(log.name)
+        if log_path is None:
+            os.unlink(log.name)
 
 
 def run_pgbench(

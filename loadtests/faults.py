@@ -176,11 +176,14 @@ def recovered_after(
 def server_workers(serve_pid: int) -> list[psutil.Process]:
     """uvicorn's worker processes under ``bonus serve`` (multiprocessing's spawn children; its
     resource tracker is not one)."""
-    return [
-        child
-        for child in psutil.Process(serve_pid).children(recursive=True)
-        if "spawn_main" in " ".join(child.cmdline())
-    ]
+    workers = []
+    for child in psutil.Process(serve_pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:  # ended (or a zombie not yet reaped) since it was listed
+            continue
+    return workers
 
 
 def kill_one_worker(serve_pid: int) -> None:
@@ -315,7 +318,11 @@ async def drill(
         load = asyncio.create_task(
             open_model("pos-mix-faults", scenarios.pos_mix(setup.customers), client, rate, length)
         )
-        took = await asyncio.gather(*(inject(fault) for fault in faults))
+        try:
+            took = await asyncio.gather(*(inject(fault) for fault in faults))
+        except BaseException:
+            load.cancel()
+            raise
         stats = await load
         async with session.get("/metrics") as response:
             counters = server_counters(await response.text())
@@ -407,13 +414,14 @@ def main(argv: list[str] | None = None) -> int:
             setup = Setup(with_database(server_url, bench_database), redis.url, args.customers)
             asyncio.run(create_database(server_url, bench_database))
             asyncio.run(setup.prepare())
-            with api_server(setup, args.workers) as server:
+            with api_server(setup, args.workers, data_dir / "serve.log") as server:
                 result = asyncio.run(drill(server.base, setup, server.pid, redis, args))
     finally:
         embedded.stop_all()
     result["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["arguments"] = {name: str(value) for name, value in vars(args).items()}
     print(report(result))
+    print(f"server log: {data_dir / 'serve.log'}")
     if args.output:
         args.output.write_text(json.dumps(result, indent=2))
     return 0 if result["ledger"]["clean"] else 1
