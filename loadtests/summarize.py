@@ -1,5 +1,6 @@
 """Medians over several ``make bench`` runs: ``python -m loadtests.summarize run1.json run2.json
-run3.json`` prints a Markdown table (each cell the median of that cell across the runs)."""
+run3.json`` prints a Markdown table (each cell the median of that cell across the runs). Given
+the JSON of ``make faults`` runs instead, it prints the drill's medians."""
 
 import json
 import statistics
@@ -18,8 +19,48 @@ def median_of(runs: list[dict[str, Any]], side: str, scenario: str, field: str) 
     return statistics.median(values) if values else None
 
 
+def median_or_none(values: list[float | None]) -> str:
+    """A median over the runs; a run in which the fault never recovered counts as unbounded."""
+    if any(value is None for value in values):
+        known = sorted(value for value in values if value is not None)
+        if len(known) * 2 <= len(values):
+            return "not within the run"
+    return f"{statistics.median(v if v is not None else float('inf') for v in values):g}"
+
+
+def drills(runs: list[dict[str, Any]]) -> int:
+    print(f"Medians of {len(runs)} fault drills.\n")
+    print("| fault | recovered after, s (median) | each run |")
+    print("|---|---:|---|")
+    for index, fault in enumerate(runs[0]["faults"]):
+        values = [run["faults"][index]["recovered_after_seconds"] for run in runs]
+        each = ", ".join("–" if value is None else f"{value:g}" for value in values)
+        print(f"| {fault['fault']} | {median_or_none(values)} | {each} |")
+    rows = {
+        "offered tasks/s": [run["offered_per_second"] for run in runs],
+        "calm p99 ms": [run["normal_p99_ms"] for run in runs],
+        "whole-run p99 ms": [run["load"]["p99_ms"] for run in runs],
+        "tasks failed after retries": [run["load"]["errors"] for run in runs],
+        "acknowledged calls": [sum(run["ledger"]["acknowledged"].values()) for run in runs],
+        "acknowledged after a retry": [run["ledger"]["acknowledged_after_retry"] for run in runs],
+        "missing or applied twice": [
+            sum(run["ledger"]["missing_or_duplicated"].values()) for run in runs
+        ],
+        "reconcile differences": [len(run["ledger"]["reconcile_differences"]) for run in runs],
+        "server internal errors": [
+            run.get("server_counters", {}).get("internal_errors", 0) for run in runs
+        ],
+    }
+    print("\n| measure | median | each run |\n|---|---:|---|")
+    for name, values in rows.items():
+        print(f"| {name} | {statistics.median(values):g} | {', '.join(f'{v:g}' for v in values)} |")
+    return 0
+
+
 def main(paths: list[str]) -> int:
     runs = [json.loads(Path(path).read_text()) for path in paths]
+    if "faults" in runs[0]:
+        return drills(runs)
     scenarios = [
         row["scenario"] for row in runs[0]["ours"] if not row["scenario"].startswith("exact")
     ]

@@ -17,6 +17,7 @@ from loadtests.faults import (
     windows,
 )
 from loadtests.generator import Stats
+from loadtests.summarize import median_or_none
 
 
 @pytest.fixture
@@ -98,3 +99,9 @@ def test_recovery_counts_from_the_fault_to_the_first_three_normal_seconds() -> N
     assert recovered_after(timeline, 15.0, bound_ms=50, rate=10) == 0.0
     # Not three normal seconds left before the run ended.
     assert recovered_after(timeline, 16.0, bound_ms=50, rate=10) is None
+
+
+def test_a_run_that_never_recovered_counts_as_unbounded_in_the_median() -> None:
+    assert median_or_none([4.0, None, 2.0]) == "4"
+    assert median_or_none([None, None, 1.0]) == "not within the run"
+    assert median_or_none([0.0, 2.0, 1.0]) == "1"

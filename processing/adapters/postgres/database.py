@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from processing.adapters.postgres.store import PostgresStore
+from processing.adapters.postgres.store import Connection, PostgresStore
 from processing.service.ports import DatabaseUnavailable, RetryTransaction
 
 # Business documents and open holds are unique per receipt: when two requests race on one, the
@@ -13,13 +13,16 @@ from processing.service.ports import DatabaseUnavailable, RetryTransaction
 _race_constraints = frozenset({"operations_document", "holds_open_document"})
 
 # The server is gone or going: refused or cut connections (OSError), connection exceptions
-# (class 08), and the server shutting down or starting up (57P01, 57P02, 57P03).
+# (class 08), the server shutting down or starting up (57P01, 57P02, 57P03), and a connection
+# that a cut left in a corrupt protocol state (asyncpg's InternalClientError, "cannot switch to
+# state ...": asyncpg issues 784 and 1069).
 _unavailable = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -45,6 +48,16 @@ async def _reachable() -> AsyncIterator[None]:
         raise DatabaseUnavailable(repr(cause)) from error
 
 
+@asynccontextmanager
+async def _connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    async with _reachable(), pool.acquire() as connection:
+        try:
+            yield connection
+        except asyncpg.InternalClientError:
+            connection.terminate()  # its protocol state is corrupt: it must never be used again
+            raise
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
@@ -68,7 +81,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresStore]:
         try:
-            async with _reachable(), self.pool.acquire() as connection, connection.transaction():
+            async with _connection(self.pool) as connection, connection.transaction():
                 yield PostgresStore(connection)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _race_constraints:
@@ -77,15 +90,14 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[PostgresStore]:
-        async with _reachable(), self.pool.acquire() as connection:
+        async with _connection(self.pool) as connection:
             yield PostgresStore(connection)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStore]:
         """Several reads that must agree with each other, such as the checks of reconcile."""
         async with (
-            _reachable(),
-            self.pool.acquire() as connection,
+            _connection(self.pool) as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             yield PostgresStore(connection)
