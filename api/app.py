@@ -23,6 +23,7 @@ from api.controllers.admin import AdminController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
+from api.controllers.loyalty import CheckoutController, RulesController
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -143,7 +144,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             telemetry.forget_this_process()
 
     return Litestar(
-        route_handlers=[AdminController, CustomersController, LedgerController, HealthController],
+        route_handlers=[
+            AdminController,
+            RulesController,
+            CustomersController,
+            LedgerController,
+            CheckoutController,
+            HealthController,
+        ],
         lifespan=[lifespan],
         guards=[require_key],
         before_request=decode_strictly,

@@ -17,6 +17,7 @@ from processing.adapters.redis.locks import RedisAccountLocks, create_client
 from processing.service.admin import Admin
 from processing.service.customers import Customers
 from processing.service.ledger import Ledger
+from processing.service.loyalty import Loyalty
 from processing.service.mutations import MutationRunner
 from processing.service.reads import Reads
 from processing.settings import Settings
@@ -51,6 +52,7 @@ class Runtime:
         self.customers = Customers(self.database, self.runner)
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
+        self.loyalty = Loyalty(self.database, self.runner)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

@@ -13,6 +13,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
+from processing.core.rules import Rules
 from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
@@ -22,6 +23,7 @@ from processing.service.records import (
     OperationRecord,
     ProgramRecord,
     ProgramSettings,
+    RulesRecord,
     StoredResponse,
 )
 
@@ -133,6 +135,9 @@ class Store(Protocol):
 
     async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord: ...
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None: ...
+    async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool: ...
+    async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord: ...
+    async def current_rules(self, program_id: UUID) -> RulesRecord | None: ...
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
     async def insert_api_key(
         self,

@@ -11,6 +11,7 @@ import msgspec
 
 from processing.core import limits
 from processing.core.rejections import Rejection
+from processing.core.rules import Rules
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,3 +183,12 @@ class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def clean(self) -> bool:
         return not self.differences
+
+
+class RulesRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One version of a program's rules; version 0 is the defaults of a program never given any."""
+
+    program_id: UUID
+    version: int
+    rules: Rules
+    created_at: datetime | None

@@ -17,6 +17,7 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
 from processing.core.model import OperationType as OpType
+from processing.core.rules import Rules
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import (
     ApiKeyRecord,
@@ -27,12 +28,22 @@ from processing.service.records import (
     OperationRecord,
     ProgramRecord,
     ProgramSettings,
+    RulesRecord,
     StoredResponse,
 )
 
 T = TypeVar("T")
 
 _system_accounts: dict[tuple[UUID, str], UUID] = {}
+
+
+def _rules_record(row: asyncpg.Record) -> RulesRecord:
+    return RulesRecord(
+        program_id=row["program_id"],
+        version=row["version"],
+        rules=msgspec.json.decode(row["rules"], type=Rules),
+        created_at=row["created_at"],
+    )
 
 
 def _record(row: asyncpg.Record | None, kind: type[T]) -> T:
@@ -391,6 +402,21 @@ class PostgresStore:
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None:
         row = await self._fetchrow("get_program", program_id, scope)
         return None if row is None else _record(row, ProgramRecord)
+
+    async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool:
+        return await self._fetchrow("lock_program", program_id, scope) is not None
+
+    async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord:
+        row = await self._fetchrow(
+            "insert_rules", program_id, msgspec.json.encode(rules).decode(), key_id
+        )
+        if row is None:  # an insert from an aggregate always returns its one row
+            raise RuntimeError("insert_rules returned no row")
+        return _rules_record(row)
+
+    async def current_rules(self, program_id: UUID) -> RulesRecord | None:
+        row = await self._fetchrow("current_rules", program_id)
+        return None if row is None else _rules_record(row)
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:
         row = await self._fetchrow("find_program_by_name", name)

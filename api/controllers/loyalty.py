@@ -1,0 +1,58 @@
+"""Loyalty rules (operators) and the checkout calculation (tills and shops)."""
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+
+from api.auth import admin_scopes, program_scopes
+from api.http import answer, mutation_for, renderer, respond
+from processing.core.rules import Rules
+from processing.runtime import Runtime
+from processing.service.loyalty import CalculationCommand
+from processing.service.records import Actor
+from schemas.loyalty import CheckoutCalculate, CheckoutQuote, ProgramRules, ProgramRulesView
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class RulesController(Controller):
+    path = "/v1/programs/{program_id:uuid}/rules"
+    opt = {"scopes": admin_scopes}
+    tags = ["rules"]
+
+    @put("", name="replace_rules", status_code=200)
+    async def replace_rules(
+        self, request: AnyRequest, program_id: UUID, data: ProgramRules, runtime: Runtime
+    ) -> Response[ProgramRulesView]:
+        """Replaces the program's rules with a new version; earlier versions stay as they were,
+        and every operation records the version it used."""
+        rules = msgspec.convert(msgspec.to_builtins(data), Rules)
+        stored = await runtime.loyalty.replace_rules(
+            mutation_for(request, data, program_id), program_id, rules, renderer(ProgramRulesView)
+        )
+        return respond(request, stored)
+
+    @get("", name="get_rules")
+    async def get_rules(
+        self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[ProgramRulesView]:
+        """The current rules; version 0 means the program was never given any (the defaults)."""
+        return answer(request, await runtime.loyalty.rules(actor, program_id), ProgramRulesView)
+
+
+class CheckoutController(Controller):
+    path = "/v1/checkout"
+    opt = {"scopes": program_scopes}
+    tags = ["checkout"]
+
+    @post("/calculate", name="calculate", status_code=200)
+    async def calculate(
+        self, request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
+    ) -> Response[CheckoutQuote]:
+        """Prices a receipt for a customer without side effects: per line the amount, the most
+        points it may take, the points allocated to it and the points it earns; the totals are
+        the line sums. A requested ``redeem_points`` above what may be spent is cut to it."""
+        command = msgspec.convert(msgspec.to_builtins(data), CalculationCommand)
+        return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)

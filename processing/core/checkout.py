@@ -1,0 +1,130 @@
+"""The checkout calculation: for a receipt, how many points may pay for it, how many the customer
+asked to spend are allocated to each line, and how many each line earns on the money paid.
+
+Pure and deterministic; every rounding is named and goes down:
+
+- a line's cap on points is ``floor(amount × max_share / point_value)``;
+- the receipt's cap is the least of: the lines' caps summed, what leaves ``min_money_minor`` to
+  pay in money, and the points the customer has available;
+- the points spent are spread over the lines in proportion to their caps by the largest
+  remainder method (ties to the earlier line), so line sums equal the total exactly and no line
+  exceeds its cap;
+- each line earns ``floor(money paid on it × rate / point_value)`` — points are earned on money
+  only, never on the part paid with points, and a later return by line claws back exactly what
+  that line earned. The total earned is the sum of the lines.
+"""
+
+import msgspec
+
+from processing.core.invariants import invariant
+from processing.core.rules import Rules, Tier, basis_points_whole
+
+
+class Line(msgspec.Struct, frozen=True, kw_only=True):
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price_minor: int
+    discount_minor: int = 0
+
+    @property
+    def amount_minor(self) -> int:
+        return self.quantity * self.unit_price_minor - self.discount_minor
+
+
+class LineResult(msgspec.Struct, frozen=True, kw_only=True):
+    line_id: str
+    amount_minor: int
+    max_redeemable_points: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    earn_bp: int
+
+
+class Calculation(msgspec.Struct, frozen=True, kw_only=True):
+    lines: tuple[LineResult, ...]
+    amount_minor: int
+    max_redeemable_points: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    tier: str | None
+
+
+def line_cap(rules: Rules, line: Line) -> int:
+    redemption = rules.redemption
+    if line.sku in redemption.excluded_skus or line.category in redemption.excluded_categories:
+        return 0
+    return (
+        line.amount_minor
+        * redemption.max_share_bp
+        // (basis_points_whole * rules.point_value_minor)
+    )
+
+
+def earn_rate(rules: Rules, tier: Tier | None, line: Line) -> int:
+    earning = rules.earning
+    if line.sku in earning.excluded_skus or line.category in earning.excluded_categories:
+        return 0
+    if line.sku in earning.sku_bp:
+        return earning.sku_bp[line.sku]
+    if line.category is not None and line.category in earning.category_bp:
+        return earning.category_bp[line.category]
+    return tier.earn_bp if tier is not None else earning.base_bp
+
+
+def spread(points: int, caps: list[int]) -> list[int]:
+    """``points`` over lines in proportion to ``caps``, largest remainder first, ties to the
+    earlier line; each share ≤ its cap and the shares sum to ``points``."""
+    total = sum(caps)
+    invariant(0 <= points <= total, "the points spread fit the lines' caps")
+    if points == 0:
+        return [0] * len(caps)
+    shares = [points * cap // total for cap in caps]
+    remainders = [points * cap % total for cap in caps]
+    left = points - sum(shares)
+    for index in sorted(range(len(caps)), key=lambda i: (-remainders[i], i))[:left]:
+        shares[index] += 1
+    invariant(all(share <= cap for share, cap in zip(shares, caps, strict=True)), "shares ≤ caps")
+    return shares
+
+
+def calculate(
+    rules: Rules, tier: Tier | None, lines: tuple[Line, ...], available: int, requested: int
+) -> Calculation:
+    """The receipt as the till should charge it, for ``requested`` points (0 to only see the
+    caps); a request above the cap is cut to the cap, never refused."""
+    invariant(all(line.amount_minor >= 0 for line in lines), "line amounts are not negative")
+    caps = [line_cap(rules, line) for line in lines]
+    amount = sum(line.amount_minor for line in lines)
+    money_floor = max(0, amount - rules.redemption.min_money_minor) // rules.point_value_minor
+    max_redeemable = min(sum(caps), money_floor, max(0, available))
+    redeemed = min(requested, max_redeemable)
+    shares = spread(redeemed, caps)
+    results = []
+    for line, cap, share in zip(lines, caps, shares, strict=True):
+        money = line.amount_minor - share * rules.point_value_minor
+        rate = earn_rate(rules, tier, line)
+        earned = money * rate // (basis_points_whole * rules.point_value_minor)
+        results.append(
+            LineResult(
+                line_id=line.line_id,
+                amount_minor=line.amount_minor,
+                max_redeemable_points=cap,
+                redeemed_points=share,
+                money_minor=money,
+                earned_points=earned,
+                earn_bp=rate,
+            )
+        )
+    return Calculation(
+        lines=tuple(results),
+        amount_minor=amount,
+        max_redeemable_points=max_redeemable,
+        redeemed_points=redeemed,
+        money_minor=amount - redeemed * rules.point_value_minor,
+        earned_points=sum(result.earned_points for result in results),
+        tier=tier.name if tier is not None else None,
+    )

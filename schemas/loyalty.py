@@ -1,0 +1,109 @@
+"""Wire structs of the loyalty rules and the checkout calculation.
+
+Percentages are basis points (``500`` is 5 %), money is integer minor units, points integers.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from schemas.base import ExpiryDays, Name, Reply, Request
+
+BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
+MoneyMinor = Annotated[
+    int, Meta(ge=0, le=100_000_000_000, description="Money in minor units (kopecks, cents).")
+]
+Code = Annotated[str, Meta(min_length=1, max_length=128, description="A SKU or category code.")]
+CodeSet = Annotated[frozenset[Code], Meta(max_length=1000)]
+RateTable = Annotated[dict[Code, BasisPoints], Meta(max_length=1000)]
+LineId = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class EarningRules(Request, frozen=True, kw_only=True):
+    """The most specific rate wins: SKU, then category, then the customer's tier, then base."""
+
+    base_bp: BasisPoints = 0
+    category_bp: RateTable = msgspec.field(default_factory=dict)
+    sku_bp: RateTable = msgspec.field(default_factory=dict)
+    excluded_categories: CodeSet = frozenset()
+    excluded_skus: CodeSet = frozenset()
+
+
+class RedemptionRules(Request, frozen=True, kw_only=True):
+    max_share_bp: BasisPoints = 10_000
+    excluded_categories: CodeSet = frozenset()
+    excluded_skus: CodeSet = frozenset()
+    min_money_minor: MoneyMinor = 0
+
+
+class TierRule(Request, frozen=True, kw_only=True):
+    name: Name
+    threshold_minor: MoneyMinor
+    earn_bp: BasisPoints
+
+
+class ExpiryRule(Request, frozen=True, kw_only=True):
+    mode: Literal["never", "days", "end_of_month"] = "never"
+    days: ExpiryDays | None = None
+    months: Annotated[int, Meta(ge=1, le=120)] | None = None
+
+
+class ProgramRules(Request, frozen=True, kw_only=True):
+    point_value_minor: Annotated[
+        int, Meta(ge=1, le=1_000_000, description="Minor units one point pays (1 ruble: 100).")
+    ] = 100
+    earning: EarningRules = msgspec.field(default_factory=EarningRules)
+    redemption: RedemptionRules = msgspec.field(default_factory=RedemptionRules)
+    tiers: Annotated[list[TierRule], Meta(max_length=20)] = msgspec.field(default_factory=list)
+    tier_window_days: Annotated[int, Meta(ge=1, le=3650)] = 365
+    activation_delay_days: Annotated[int, Meta(ge=0, le=366)] = 0
+    expiry: ExpiryRule = msgspec.field(default_factory=ExpiryRule)
+    return_policy: Literal["floor", "debt", "withhold"] = "floor"
+
+
+class ProgramRulesView(Reply, frozen=True, kw_only=True):
+    program_id: UUID
+    version: int
+    created_at: datetime | None
+    rules: ProgramRules
+
+
+class ReceiptLine(Request, frozen=True, kw_only=True):
+    line_id: LineId
+    sku: Code
+    category: Code | None = None
+    quantity: Annotated[int, Meta(ge=1, le=100_000)]
+    unit_price_minor: MoneyMinor
+    discount_minor: MoneyMinor = 0
+
+
+class CheckoutCalculate(Request, frozen=True, kw_only=True):
+    customer_id: UUID
+    lines: Annotated[list[ReceiptLine], Meta(min_length=1, max_length=500)]
+    redeem_points: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 0
+
+
+class CheckoutLine(Reply, frozen=True, kw_only=True):
+    line_id: str
+    amount_minor: int
+    max_redeemable_points: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    earn_bp: int
+
+
+class CheckoutQuote(Reply, frozen=True, kw_only=True):
+    customer_id: UUID
+    tier: str | None
+    rules_version: int
+    available_points: int
+    amount_minor: int
+    max_redeemable_points: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    lines: list[CheckoutLine]
