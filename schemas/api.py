@@ -193,7 +193,9 @@ class Hold(Reply, frozen=True, kw_only=True):
 class Operation(Reply, frozen=True, kw_only=True):
     id: UUID
     customer_id: UUID
-    type: Literal["accrual", "reserve", "commit", "cancel", "refund", "expire", "adjustment"]
+    type: Literal[
+        "accrual", "purchase", "reserve", "commit", "cancel", "refund", "expire", "adjustment"
+    ]
     points: int = msgspec.field()
     status: str
     document: DocumentView | None
@@ -206,6 +208,7 @@ class Operation(Reply, frozen=True, kw_only=True):
     refunded_points: int
     available_after: int
     created_at: datetime
+    rules_version: int | None = None
 
 
 class OperationPage(Reply, frozen=True, kw_only=True):

@@ -10,7 +10,8 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from schemas.base import ExpiryDays, Name, Reply, Request
+from schemas.api import Operation
+from schemas.base import CardNumber, Document, ExpiryDays, Name, Reply, Request
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
 MoneyMinor = Annotated[
@@ -106,4 +107,26 @@ class CheckoutQuote(Reply, frozen=True, kw_only=True):
     redeemed_points: int
     money_minor: int
     earned_points: int
+    lines: list[CheckoutLine]
+
+
+class PurchaseCreate(Request, frozen=True, kw_only=True):
+    """A receipt paid in money, for earning only (spending points goes through a hold)."""
+
+    document: Document
+    lines: Annotated[list[ReceiptLine], Meta(min_length=1, max_length=500)]
+    expires_at: datetime | None = None
+    card_number: CardNumber | None = None
+
+
+class Purchase(Reply, frozen=True, kw_only=True):
+    operation: Operation
+    tier: str | None
+    tier_after: str | None
+    rules_version: int
+    amount_minor: int
+    money_minor: int
+    earned_points: int
+    activates_at: datetime | None
+    expires_at: datetime | None
     lines: list[CheckoutLine]

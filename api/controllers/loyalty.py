@@ -10,9 +10,16 @@ from api.auth import admin_scopes, program_scopes
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rules import Rules
 from processing.runtime import Runtime
-from processing.service.loyalty import CalculationCommand
+from processing.service.loyalty import CalculationCommand, PurchaseCommand
 from processing.service.records import Actor
-from schemas.loyalty import CheckoutCalculate, CheckoutQuote, ProgramRules, ProgramRulesView
+from schemas.loyalty import (
+    CheckoutCalculate,
+    CheckoutQuote,
+    ProgramRules,
+    ProgramRulesView,
+    Purchase,
+    PurchaseCreate,
+)
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -56,3 +63,22 @@ class CheckoutController(Controller):
         the line sums. A requested ``redeem_points`` above what may be spent is cut to it."""
         command = msgspec.convert(msgspec.to_builtins(data), CalculationCommand)
         return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)
+
+
+class PurchasesController(Controller):
+    path = "/v1/customers/{customer_id:uuid}/purchases"
+    opt = {"scopes": program_scopes}
+    tags = ["checkout"]
+
+    @post("", name="purchase", status_code=201)
+    async def purchase(
+        self, request: AnyRequest, customer_id: UUID, data: PurchaseCreate, runtime: Runtime
+    ) -> Response[Purchase]:
+        """Records a purchase paid in money: it earns points under the current rules (pending
+        for the activation delay) and counts toward the customer's tier. The receipt's
+        ``document.id`` applies once per store."""
+        command = msgspec.convert(msgspec.to_builtins(data), PurchaseCommand)
+        stored = await runtime.loyalty.purchase(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Purchase)
+        )
+        return respond(request, stored)

@@ -110,12 +110,13 @@ def decide_refund(
     expiry_days: int | None,
     now: datetime,
 ) -> Posting | Rejected:
-    """Refunding a redemption returns points; refunding an accrual claws them back.
-    Cumulative refunds never exceed the original (I6)."""
-    if original.type not in (OperationType.commit, OperationType.accrual):
+    """Refunding a redemption returns points; refunding an accrual or what a purchase earned
+    claws them back. Cumulative refunds never exceed the original (I6)."""
+    if original.type not in (OperationType.commit, OperationType.accrual, OperationType.purchase):
         return reject(
             Rejection.operation_not_refundable,
-            f"A {original.type} operation cannot be refunded; only commits and accruals can.",
+            f"A {original.type} operation cannot be refunded; only commits, accruals and "
+            "purchases can.",
         )
     refundable = abs(original.points) - original.refunded_points
     amount = refundable if points is None else points

@@ -16,6 +16,7 @@ from processing.core.rejections import Rejection
 
 class OperationType(StrEnum):
     accrual = "accrual"
+    purchase = "purchase"
     reserve = "reserve"
     commit = "commit"
     cancel = "cancel"

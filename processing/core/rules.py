@@ -6,11 +6,13 @@ Percentages are integer basis points (``500`` is 5 %), money is integer minor un
 integers: there is no float anywhere. ``check_rules`` refuses rules that contradict themselves.
 """
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import msgspec
 
 from processing.core import limits
+from processing.core.invariants import invariant
 from processing.core.model import Rejected, reject
 from processing.core.rejections import Rejection
 
@@ -117,3 +119,18 @@ def tier_for(rules: Rules, spend_minor: int, floor_name: str | None = None) -> T
     floor = [tier for tier in rules.tiers if tier.name == floor_name]
     candidates = reached + floor
     return max(candidates, key=lambda tier: tier.threshold_minor) if candidates else None
+
+
+def expiry_at(expiry: Expiry, activates_at: datetime) -> datetime | None:
+    """When points that activate at ``activates_at`` expire. ``end_of_month``: the first instant
+    (UTC) after the month ``months`` months after activation, so points activated on 15 March
+    with 12 months live to the end of 31 March of the next year."""
+    if expiry.mode is ExpiryMode.never:
+        return None
+    if expiry.mode is ExpiryMode.days:
+        invariant(expiry.days is not None, "checked rules give days")
+        return activates_at + timedelta(days=expiry.days or 0)
+    invariant(expiry.months is not None, "checked rules give months")
+    at = activates_at.astimezone(UTC)
+    month_index = at.year * 12 + (at.month - 1) + (expiry.months or 0) + 1
+    return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)

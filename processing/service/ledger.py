@@ -103,6 +103,7 @@ def operation_record(operation: NewOperation, status: str) -> OperationRecord:
         refund_of=operation.refund_of,
         available_after=operation.available_after,
         created_at=operation.created_at,
+        rules_version=operation.rules_version,
     )
 
 

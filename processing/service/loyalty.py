@@ -6,22 +6,32 @@ receipt for a customer with no side effect: the current rules, the customer's ti
 points available now.
 """
 
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
 
 from processing.core.balances import available_points
-from processing.core.checkout import Calculation, Line, calculate
-from processing.core.model import Rejected
+from processing.core.checkout import Calculation, Line, LineResult, calculate
+from processing.core.ledger import decide_accrue
+from processing.core.model import OperationType, Posting, Rejected, SystemAccount
 from processing.core.rejections import Rejection
-from processing.core.rules import Rules, check_rules, tier_for
+from processing.core.rules import Rules, check_rules, expiry_at, tier_for
 from processing.service.customers import program_of
-from processing.service.ledger import refused_by
+from processing.service.ledger import (
+    check_card,
+    check_document,
+    operation_record,
+    refused_by,
+    write_posting,
+)
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, Store
+from processing.service.ports import Database, LockedAccount, Store
 from processing.service.records import (
     Accepted,
     Actor,
+    Document,
+    OperationRecord,
     Outcome,
     Refused,
     RulesRecord,
@@ -36,6 +46,28 @@ class Quote(Calculation, frozen=True, kw_only=True):
     customer_id: UUID
     available_points: int
     rules_version: int
+
+
+class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
+    document: Document
+    lines: tuple[Line, ...]
+    expires_at: datetime | None = None
+    card_number: str | None = None
+
+
+class PurchaseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase as the till is told it: the operation, and the receipt as it was priced."""
+
+    operation: OperationRecord
+    tier: str | None  # the tier the purchase earned at: reached before it
+    tier_after: str | None  # the tier with this purchase's money counted: an upgrade is at once
+    rules_version: int
+    amount_minor: int
+    money_minor: int
+    earned_points: int
+    activates_at: datetime | None
+    expires_at: datetime | None
+    lines: tuple[LineResult, ...]
 
 
 class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +98,12 @@ def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
 async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
     found = await store.current_rules(program_id)
     return found or RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
+
+
+async def spend_of(store: Store, locked: LockedAccount, rules: Rules) -> int:
+    """Money the customer paid over the rules' tier window, up to now."""
+    since = locked.now - timedelta(days=rules.tier_window_days)
+    return await store.spend_since(locked.account.id, since)
 
 
 class Loyalty:
@@ -106,9 +144,7 @@ class Loyalty:
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.", field="customer_id")
             record = await current_rules(store, program_id)
-        # Money spent over the tier window comes with purchases; until a customer has any, the
-        # tier is the one reached with no spend.
-        tier = tier_for(record.rules, spend_minor=0)
+            tier = tier_for(record.rules, await spend_of(store, read, record.rules))
         available = 0 if read.account.blocked else available_points(read.account, read.now)
         result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
         quote = Quote(
@@ -118,3 +154,72 @@ class Loyalty:
             rules_version=record.version,
         )
         return Accepted(value=quote)
+
+    async def purchase(
+        self, mutation: Mutation, customer_id: UUID, command: PurchaseCommand, render: Render
+    ) -> StoredResponse:
+        """A receipt paid in money: it earns points under the current rules (pending for the
+        activation delay, expiring by the rules unless the request says otherwise), and its
+        money counts toward the customer's tier. One purchase operation, one transaction."""
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            if locked.account.blocked:
+                return refuse(Rejection.account_blocked, "The customer's account is blocked.")
+            refused = (
+                check_receipt(command.lines)
+                or await check_card(store, locked, command.card_number)
+                or await check_document(
+                    store, locked.program_id, actor, OperationType.purchase, command.document
+                )
+            )
+            if refused is not None:
+                return refused
+            record = await current_rules(store, locked.program_id)
+            rules = record.rules
+            spend = await spend_of(store, locked, rules)
+            priced = calculate(rules, tier_for(rules, spend), command.lines, 0, 0)
+            after = tier_for(rules, spend + priced.money_minor)
+            activates_at = locked.now + timedelta(days=rules.activation_delay_days)
+            expires_at = command.expires_at or expiry_at(rules.expiry, activates_at)
+            posting = Posting(counter_account=SystemAccount.issued)  # a receipt that earns nothing
+            if priced.earned_points > 0:
+                decision = decide_accrue(
+                    locked.account, priced.earned_points, activates_at, expires_at, None, locked.now
+                )
+                if isinstance(decision, Rejected):
+                    return refused_by(decision)
+                posting = decision
+            operation = await write_posting(
+                store,
+                locked,
+                actor,
+                OperationType.purchase,
+                posting,
+                document=command.document,
+                rules_version=record.version,
+            )
+            await store.insert_purchase(operation.id, locked, priced)
+            earned = priced.earned_points
+            return Accepted(
+                value=PurchaseRecord(
+                    operation=operation_record(operation, "completed"),
+                    tier=priced.tier,
+                    tier_after=after.name if after else None,
+                    rules_version=record.version,
+                    amount_minor=priced.amount_minor,
+                    money_minor=priced.money_minor,
+                    earned_points=earned,
+                    activates_at=posting.new_lot.activates_at if posting.new_lot else None,
+                    expires_at=posting.new_lot.expires_at if posting.new_lot else None,
+                    lines=priced.lines,
+                ),
+                created=True,
+                movement="issued" if earned else None,
+                points=earned,
+            )
+
+        return await self.runner.run(mutation, customer_id, work, render)

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from processing.core.checkout import Calculation
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
 from processing.core.rules import Rules
 from processing.service.records import (
@@ -65,6 +66,7 @@ class NewOperation(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     hold_id: UUID | None = None
     refund_of: UUID | None = None
+    rules_version: int | None = None
 
 
 class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +140,10 @@ class Store(Protocol):
     async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool: ...
     async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord: ...
     async def current_rules(self, program_id: UUID) -> RulesRecord | None: ...
+    async def spend_since(self, account_id: UUID, since: datetime) -> int: ...
+    async def insert_purchase(
+        self, operation_id: UUID, locked: LockedAccount, priced: Calculation
+    ) -> None: ...
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
     async def insert_api_key(
         self,

@@ -163,6 +163,7 @@ class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
     available_after: int
     created_at: datetime
     seq: int = 0
+    rules_version: int | None = None
 
 
 class StatementPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -3,6 +3,8 @@ lines, earning on money only, tiers — starting from the customer documents' au
 gold customers earn 10 %, silver 5 %, 1 point = 1 ruble, at most 50 % of a receipt in points,
 spare parts in a category that points may not pay for."""
 
+from datetime import datetime
+
 import msgspec
 import pytest
 
@@ -16,6 +18,7 @@ from processing.core.rules import (
     Rules,
     Tier,
     check_rules,
+    expiry_at,
     tier_for,
 )
 
@@ -226,3 +229,30 @@ def test_contradictory_rules_are_refused(rules: Rules, says: str) -> None:
 def test_sensible_rules_pass() -> None:
     assert check_rules(auto_service) is None
     assert check_rules(Rules(expiry=Expiry(mode=ExpiryMode.end_of_month, months=12))) is None
+
+
+@pytest.mark.parametrize(
+    ("expiry", "activates", "expires"),
+    [
+        pytest.param(Expiry(), "2026-03-15T10:00:00+00:00", None, id="never"),
+        pytest.param(
+            Expiry(mode=ExpiryMode.days, days=30), "2026-03-15T10:00:00+00:00",
+            "2026-04-14T10:00:00+00:00", id="thirty-days",
+        ),
+        pytest.param(
+            Expiry(mode=ExpiryMode.end_of_month, months=12), "2026-03-15T10:00:00+00:00",
+            "2027-04-01T00:00:00+00:00", id="end-of-march-next-year",
+        ),
+        pytest.param(
+            Expiry(mode=ExpiryMode.end_of_month, months=1), "2026-12-31T23:59:00+00:00",
+            "2027-02-01T00:00:00+00:00", id="across-the-year-end",
+        ),
+        pytest.param(
+            Expiry(mode=ExpiryMode.end_of_month, months=11), "2026-01-01T00:00:00+00:00",
+            "2027-01-01T00:00:00+00:00", id="to-the-end-of-december",
+        ),
+    ],
+)  # fmt: skip
+def test_expiry_modes(expiry: Expiry, activates: str, expires: str | None) -> None:
+    at = datetime.fromisoformat(activates)
+    assert expiry_at(expiry, at) == (datetime.fromisoformat(expires) if expires else None)

@@ -373,12 +373,11 @@ def test_expire_does_nothing_when_nothing_free_has_expired(lots: tuple[Lot, ...]
 
 # --- refund: what can be refunded ----------------------------------------------------------------
 
-NOT_REFUNDABLE = [
-    type_ for type_ in OperationType if type_ not in (OperationType.commit, OperationType.accrual)
-]
+REFUNDABLE = (OperationType.commit, OperationType.accrual, OperationType.purchase)
+NOT_REFUNDABLE = [type_ for type_ in OperationType if type_ not in REFUNDABLE]
 
 
-def test_only_commits_and_accruals_are_refundable() -> None:
+def test_only_commits_accruals_and_purchases_are_refundable() -> None:
     assert {type_.value for type_ in NOT_REFUNDABLE} == {
         "reserve",
         "cancel",
@@ -583,3 +582,13 @@ def test_refund_of_accrual_that_cannot_be_covered_is_refused_whole(
     assert rejection_of(result) is Rejection.insufficient_points
     assert isinstance(result, Rejected)
     assert f"{coverable} left" in result.detail
+
+
+def test_refund_of_a_purchase_claws_back_what_it_earned_like_an_accrual() -> None:
+    own = lot(9, points=100)
+    acct = account(lot(1), own)
+    for type_ in (OperationType.accrual, OperationType.purchase):
+        original = operation(type_, 100, (9, 100))
+        posting = posting_of(decide_refund(acct, original, {uid(9): own}, 30, None, NOW))
+        assert posting.lot_deltas == moves((9, -30))
+        assert posting.counter_account is SystemAccount.issued

@@ -15,6 +15,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
+from processing.core.checkout import Calculation
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.rules import Rules
@@ -234,15 +235,17 @@ class PostgresStore:
             change.after.reserved,
             f"operation.{operation.type}",
             json.dumps(change.event, default=str),
+            operation.rules_version,
         )
 
     async def _entries(
         self, change: LedgerWrite
     ) -> tuple[list[UUID], list[UUID | None], list[int]]:
         """The posting's entries as three columns: the customer's lot deltas (and the new lot)
-        against the program's counter account. A hold or a cancel posts none."""
+        against the program's counter account. A hold, a cancel or a purchase that earned
+        nothing posts none."""
         posting, operation = change.posting, change.operation
-        if posting is None:
+        if posting is None or (not posting.lot_deltas and posting.new_lot is None):
             return [], [], []
         counter = await self._system_account(operation.program_id, posting.counter_account)
         accounts: list[UUID] = []
@@ -417,6 +420,25 @@ class PostgresStore:
     async def current_rules(self, program_id: UUID) -> RulesRecord | None:
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else _rules_record(row)
+
+    async def spend_since(self, account_id: UUID, since: datetime) -> int:
+        return int(await self.connection.fetchval(QUERIES["spend_since"], account_id, since))
+
+    async def insert_purchase(
+        self, operation_id: UUID, locked: LockedAccount, priced: Calculation
+    ) -> None:
+        await self._execute(
+            "insert_purchase",
+            operation_id,
+            locked.program_id,
+            locked.account.id,
+            priced.amount_minor,
+            priced.money_minor,
+            priced.earned_points,
+            priced.tier,
+            msgspec.json.encode(priced.lines).decode(),
+            locked.now,
+        )
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:
         row = await self._fetchrow("find_program_by_name", name)

@@ -7,8 +7,8 @@
 with operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
                             document_id, document_name, document_comment, reason, channel,
-                            key_id, store_id, available_after, created_at)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                            key_id, store_id, available_after, created_at, rules_version)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31)
 ), new_lot as (
     insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
                       activates_at, expires_at)

@@ -53,7 +53,7 @@ group by operation_id having sum(points) <> 0;
 -- I6: each original's refunded_points equals the refunds written against it.
 select o.id, o.refunded_points, coalesce(sum(abs(r.points)), 0) as refunds
 from operations o left join operations r on r.refund_of = o.id
-where o.type in ('accrual', 'commit')
+where o.type in ('accrual', 'purchase', 'commit')
 group by o.id, o.refunded_points
 having o.refunded_points <> coalesce(sum(abs(r.points)), 0);
 
