@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+from msgspec import Meta
 
 from schemas.base import (
     Attributes,
@@ -172,9 +173,17 @@ class HoldCommit(Request, frozen=True, kw_only=True):
     points: Points | None = None
 
 
+class ReturnLine(Request, frozen=True, kw_only=True):
+    line_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    quantity: Annotated[int, Meta(ge=1, le=100_000)]
+
+
 class RefundCreate(Request, frozen=True, kw_only=True):
+    """Either ``points`` (omitted: all that is left) or, for a purchase, ``lines`` to return."""
+
     document: Document
     points: Points | None = None
+    lines: Annotated[list[ReturnLine], Meta(min_length=1, max_length=500)] | None = None
 
 
 class Hold(Reply, frozen=True, kw_only=True):
@@ -209,6 +218,25 @@ class Operation(Reply, frozen=True, kw_only=True):
     available_after: int
     created_at: datetime
     rules_version: int | None = None
+
+
+class ReturnedLine(Reply, frozen=True, kw_only=True):
+    line_id: str
+    quantity: int
+    earned_points: int
+    redeemed_points: int
+    money_minor: int
+
+
+class Refund(Operation, frozen=True, kw_only=True):
+    """The refund operation, and how it settled."""
+
+    points_returned: int = 0
+    points_clawed_back: int = 0
+    debt_points: int = 0
+    withhold_minor: int = 0
+    tier_after: str | None = None
+    lines: list[ReturnedLine] = msgspec.field(default_factory=list)
 
 
 class OperationPage(Reply, frozen=True, kw_only=True):

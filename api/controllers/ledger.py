@@ -7,11 +7,22 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 
 from api.auth import program_scopes
+from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
+from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.ledger import AccrualCommand, RefundCommand, ReserveCommand
-from processing.service.records import Actor
-from schemas.api import AccrualCreate, Hold, HoldCommit, HoldCreate, Operation, RefundCreate
+from processing.service.loyalty import LineReturnCommand
+from processing.service.records import Actor, Document, refuse
+from schemas.api import (
+    AccrualCreate,
+    Hold,
+    HoldCommit,
+    HoldCreate,
+    Operation,
+    Refund,
+    RefundCreate,
+)
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -67,11 +78,30 @@ class LedgerController(Controller):
     @post("/operations/{operation_id:uuid}/refunds", name="refund", status_code=201)
     async def refund(
         self, request: AnyRequest, operation_id: UUID, data: RefundCreate, runtime: Runtime
-    ) -> Response[Operation]:
+    ) -> Response[Refund]:
+        """Refunds a redemption (points return), an accrual or a purchase (points are clawed
+        back) by ``points``; or returns ``lines`` of a purchase, settling points already spent
+        by the program's return policy."""
+        mutation = mutation_for(request, data, operation_id)
+        if data.lines is not None:
+            if data.points is not None:
+                raise ProblemError(
+                    refuse(
+                        Rejection.validation_error,
+                        "Give either points or lines, not both.",
+                        field="points",
+                    )
+                )
+            returned = LineReturnCommand(
+                document=msgspec.convert(data.document, Document, from_attributes=True),
+                lines=tuple((line.line_id, line.quantity) for line in data.lines),
+            )
+            stored = await runtime.loyalty.return_lines(
+                mutation, operation_id, returned, renderer(Refund)
+            )
+            return respond(request, stored)
         command = msgspec.convert(data, RefundCommand, from_attributes=True)
-        stored = await runtime.ledger.refund(
-            mutation_for(request, data, operation_id), operation_id, command, renderer(Operation)
-        )
+        stored = await runtime.ledger.refund(mutation, operation_id, command, renderer(Refund))
         return respond(request, stored)
 
     @get("/operations/{operation_id:uuid}", name="get_operation")

@@ -35,6 +35,7 @@ class Line(msgspec.Struct, frozen=True, kw_only=True):
 
 class LineResult(msgspec.Struct, frozen=True, kw_only=True):
     line_id: str
+    quantity: int
     amount_minor: int
     max_redeemable_points: int
     redeemed_points: int
@@ -111,6 +112,7 @@ def calculate(
         results.append(
             LineResult(
                 line_id=line.line_id,
+                quantity=line.quantity,
                 amount_minor=line.amount_minor,
                 max_redeemable_points=cap,
                 redeemed_points=share,

@@ -179,12 +179,9 @@ def claw_back_accrual(
     account: Account, original: Operation, amount: int, now: datetime
 ) -> Posting | Rejected:
     """Takes the points back from the accrual's own lot first (pending or active), then from
-    the customer's other spendable points. What an already spent accrual should do (floor,
-    debt, withhold) is the program's return policy, which arrives with the loyalty rules; until
-    then a refund that cannot be covered is refused whole."""
-    own_ids = {movement.lot_id for movement in original.lot_movements}
-    own = [lot for lot in account.lots if lot.id in own_ids and not lot.is_expired(now)]
-    others = [lot for lot in spendable_lots(account, now) if lot.id not in own_ids]
+    the customer's other spendable points; a refund by points that cannot be covered is refused
+    whole. Returns by line apply the program's return policy instead (``claw_back_up_to``)."""
+    own, others = claw_back_sources(account, original, now)
     coverable = sum(lot.free for lot in own + others)
     if coverable < amount:
         return reject(
@@ -193,6 +190,33 @@ def claw_back_accrual(
         )
     taken = take_points(own + others, amount)
     return Posting(lot_deltas=negated(taken), counter_account=SystemAccount.issued)
+
+
+def claw_back_sources(
+    account: Account, original: Operation, now: datetime
+) -> tuple[list[Lot], list[Lot]]:
+    """Where clawed-back points come from, in order: the operation's own unexpired lots
+    (pending first: they were never spendable), then the customer's other spendable points."""
+    own_ids = {movement.lot_id for movement in original.lot_movements}
+    own = sorted(
+        (lot for lot in account.lots if lot.id in own_ids and not lot.is_expired(now)),
+        key=lambda lot: lot.activates_at <= now,
+    )
+    others = [lot for lot in spendable_lots(account, now) if lot.id not in own_ids]
+    return own, others
+
+
+def claw_back_up_to(
+    account: Account, original: Operation, amount: int, now: datetime
+) -> tuple[Posting, int]:
+    """Takes back as much of ``amount`` as there is, in ``claw_back_sources`` order; returns
+    the posting and the shortfall the return policy must settle."""
+    own, others = claw_back_sources(account, original, now)
+    taken_points = min(amount, sum(lot.free for lot in own + others))
+    taken = take_points(own + others, taken_points)
+    return Posting(lot_deltas=negated(taken), counter_account=SystemAccount.issued), (
+        amount - taken_points
+    )
 
 
 def negated(allocations: tuple[Allocation, ...]) -> tuple[Allocation, ...]:

@@ -36,6 +36,7 @@ from processing.service.records import (
     HoldRecord,
     OperationRecord,
     Outcome,
+    RefundRecord,
     Refused,
     StoredResponse,
     refuse,
@@ -382,8 +383,16 @@ class Ledger:
                 document=command.document,
                 refund_of=original.id,
             )
-            await store.add_refunded_points(original.id, abs(decision.customer_delta))
-            return posted(operation, decision)
+            moved = abs(decision.customer_delta)
+            await store.add_refunded_points(original.id, moved)
+            accepted = posted(operation, decision)
+            gave_back = original.type is OperationType.commit
+            record = RefundRecord(
+                **msgspec.structs.asdict(accepted.value),
+                points_returned=moved if gave_back else 0,
+                points_clawed_back=0 if gave_back else moved,
+            )
+            return msgspec.structs.replace(accepted, value=record)
 
         return await self.runner.run(mutation, account_id, work, render)
 

@@ -13,10 +13,11 @@ import msgspec
 
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, Line, LineResult, calculate
-from processing.core.ledger import decide_accrue
+from processing.core.ledger import claw_back_up_to, decide_accrue
 from processing.core.model import OperationType, Posting, Rejected, SystemAccount
 from processing.core.rejections import Rejection
-from processing.core.rules import Rules, check_rules, expiry_at, tier_for
+from processing.core.returns import plan_return, settle
+from processing.core.rules import ReturnPolicy, Rules, check_rules, expiry_at, tier_for
 from processing.service.customers import program_of
 from processing.service.ledger import (
     check_card,
@@ -33,6 +34,7 @@ from processing.service.records import (
     Document,
     OperationRecord,
     Outcome,
+    RefundRecord,
     Refused,
     RulesRecord,
     StoredResponse,
@@ -70,6 +72,11 @@ class PurchaseRecord(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[LineResult, ...]
 
 
+class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
+    document: Document
+    lines: tuple[tuple[str, int], ...]  # (line_id, quantity)
+
+
 class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: UUID
     lines: tuple[Line, ...]
@@ -97,6 +104,12 @@ def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
 
 async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
     found = await store.current_rules(program_id)
+    return found or RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
+
+
+async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
+    """The rules an operation recorded (version 0: the defaults)."""
+    found = await store.rules_version(program_id, version) if version else None
     return found or RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
 
 
@@ -223,3 +236,82 @@ class Loyalty:
             )
 
         return await self.runner.run(mutation, customer_id, work, render)
+
+    async def return_lines(
+        self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render
+    ) -> StoredResponse:
+        """Returns some of a purchase's lines: claws back what those lines earned (pending
+        points first, then available ones); what was already spent is settled by the return
+        policy of the rules the purchase was priced with; the money leaves the tier's spend."""
+        actor = mutation.actor
+        async with self.database.reader() as reader:
+            account_id = await reader.operation_account(operation_id, actor.program_id)
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(account_id, actor.program_id) if account_id else None
+            original = await store.operation_for_refund(operation_id, actor.program_id)
+            if locked is None or original is None:
+                return refuse(Rejection.not_found, "No operation with this id.")
+            bought = await store.purchase_lines(original.id)
+            if original.type is not OperationType.purchase or bought is None:
+                return refuse(
+                    Rejection.operation_not_refundable,
+                    f"Lines can be returned from a purchase; this is a {original.type}.",
+                    field="lines",
+                )
+            refused = await check_document(
+                store, locked.program_id, actor, OperationType.refund, command.document
+            )
+            if refused is not None:
+                return refused
+            lines, version = bought
+            before = await store.returned_quantities(original.id)
+            plan = plan_return(lines, before, command.lines)
+            if isinstance(plan, Rejected):
+                return refuse(plan.rejection, plan.detail, field="lines")
+            rules = (await rules_of(store, locked.program_id, version)).rules
+            own = await store.lots_by_id([item.lot_id for item in original.lot_movements])
+            known = {lot.id for lot in locked.account.lots}
+            emptied = tuple(lot for lot in own.values() if lot.id not in known)
+            account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+            # A purchase refunded by points earlier has less left to claw back (I6).
+            owed = min(plan.earned_points, abs(original.points) - original.refunded_points)
+            posting, shortfall = claw_back_up_to(account, original, owed, locked.now)
+            if shortfall and rules.return_policy is ReturnPolicy.debt:
+                return refuse(
+                    Rejection.insufficient_points,
+                    f"{shortfall} of the {owed} points to claw back were spent, "
+                    "and recording debt is not supported yet: use the floor or withhold policy.",
+                )
+            settlement = settle(rules.return_policy, shortfall, rules.point_value_minor)
+            operation = await write_posting(
+                store,
+                locked,
+                actor,
+                OperationType.refund,
+                posting,
+                stored=account,
+                document=command.document,
+                refund_of=original.id,
+            )
+            taken = -posting.customer_delta
+            if taken:
+                await store.add_refunded_points(original.id, taken)
+            await store.insert_returns(operation.id, original.id, plan, locked.now)
+            after = tier_for(rules, await spend_of(store, locked, rules))
+            return Accepted(
+                value=RefundRecord(
+                    **msgspec.structs.asdict(operation_record(operation, "completed")),
+                    points_returned=0,
+                    points_clawed_back=taken,
+                    debt_points=settlement.debt_points,
+                    withhold_minor=settlement.withhold_minor,
+                    tier_after=after.name if after else None,
+                    lines=plan.lines,
+                ),
+                created=True,
+                movement="clawed_back" if taken else None,
+                points=taken,
+            )
+
+        return await self.runner.run(mutation, account_id, work, render)

@@ -11,6 +11,7 @@ import msgspec
 
 from processing.core import limits
 from processing.core.rejections import Rejection
+from processing.core.returns import ReturnedLine
 from processing.core.rules import Rules
 
 
@@ -164,6 +165,19 @@ class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     seq: int = 0
     rules_version: int | None = None
+
+
+class RefundRecord(OperationRecord, frozen=True, kw_only=True):
+    """A refund operation with how it settled: points given back (a redemption refunded),
+    points clawed back (an accrual or purchase refunded), and for a return by line the shortfall
+    the return policy settled, the tier after it and the lines it took back."""
+
+    points_returned: int = 0
+    points_clawed_back: int = 0
+    debt_points: int = 0
+    withhold_minor: int = 0
+    tier_after: str | None = None
+    lines: tuple[ReturnedLine, ...] = ()
 
 
 class StatementPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,7 @@
 """A seeded randomized simulation: thousands of concurrent mixed operations (accrue, purchase
-under tiered rules, reserve, commit, cancel, refund, expire, adjust, replays with the same keys,
-time moving on) over dozens of accounts, after which every ledger invariant holds with zero
-violations."""
+under tiered rules, returns by line, reserve, commit, cancel, refund, expire, adjust, replays
+with the same keys, time moving on) over dozens of accounts, after which every ledger invariant
+holds with zero violations."""
 
 import asyncio
 import random
@@ -27,6 +27,7 @@ class World:
     customers: list[str] = field(default_factory=list)
     holds: list[str] = field(default_factory=list)
     refundable: list[str] = field(default_factory=list)
+    purchases: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
     sent: list[tuple[str, Any, str, bytes, int]] = field(default_factory=list)
     acknowledged: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -82,7 +83,23 @@ async def purchase(api: Api, world: World) -> None:
         for number in range(world.rng.randint(1, 4))
     ]
     body = {"document": document_of(world), "lines": lines}
-    await send(api, world, f"/v1/customers/{customer_of(world)}/purchases", body)
+    response = await send(api, world, f"/v1/customers/{customer_of(world)}/purchases", body)
+    if response.status_code == 201:
+        bought = [(line["line_id"], line["quantity"]) for line in lines]
+        world.purchases.append((response.json()["operation"]["id"], bought))
+
+
+async def return_lines(api: Api, world: World) -> None:
+    """Returns part of a purchase by line: sometimes more than is left, which must be refused."""
+    if not world.purchases:
+        return await purchase(api, world)
+    operation_id, lines = world.rng.choice(world.purchases)
+    line_id, quantity = world.rng.choice(lines)
+    body = {
+        "document": document_of(world),
+        "lines": [{"line_id": line_id, "quantity": world.rng.randint(1, quantity)}],
+    }
+    await send(api, world, f"/v1/operations/{operation_id}/refunds", body)
 
 
 async def reserve(api: Api, world: World) -> None:
@@ -158,8 +175,8 @@ async def replay(api: Api, world: World) -> None:
 
 Action = Callable[[Api, World], Awaitable[None]]
 ACTIONS: list[tuple[Action, float]] = [
-    (accrue, 14), (purchase, 10), (reserve, 25), (commit, 15), (cancel, 8), (refund, 10),
-    (adjust, 3), (expire, 2), (move_time, 2), (replay, 13),
+    (accrue, 14), (purchase, 10), (return_lines, 5), (reserve, 25), (commit, 15), (cancel, 8),
+    (refund, 8), (adjust, 3), (expire, 2), (move_time, 2), (replay, 13),
 ]  # fmt: skip
 
 
@@ -197,6 +214,15 @@ async def test_randomized_operations_keep_every_invariant(api: Api, seed: int) -
     assert min(world.statuses[200], world.statuses[201], world.statuses[409]) > 100
     assert world.replays_checked > 50
     assert await api.runtime.pool.fetchval("select count(*) from purchases") > 100
+    assert await api.runtime.pool.fetchval("select count(*) from purchase_returns") > 30
+    # No line was ever returned beyond what was bought.
+    over_returned = await api.runtime.pool.fetchval(
+        "select count(*) from purchases p, jsonb_array_elements(p.lines) line"
+        " where (line->>'quantity')::int < (select coalesce(sum(r.quantity), 0)"
+        " from purchase_returns r where r.purchase_id = p.operation_id"
+        " and r.line_id = line->>'line_id')"
+    )
+    assert over_returned == 0
     # I4: every acknowledged operation is in the ledger exactly once.
     ids = [UUID(operation) for operation in world.acknowledged]
     found = await api.runtime.pool.fetchval(

@@ -15,9 +15,10 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
-from processing.core.checkout import Calculation
+from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
 from processing.core.model import OperationType as OpType
+from processing.core.returns import ReturnPlan
 from processing.core.rules import Rules
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import (
@@ -420,6 +421,36 @@ class PostgresStore:
     async def current_rules(self, program_id: UUID) -> RulesRecord | None:
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else _rules_record(row)
+
+    async def rules_version(self, program_id: UUID, version: int) -> RulesRecord | None:
+        row = await self._fetchrow("rules_version", program_id, version)
+        return None if row is None else _rules_record(row)
+
+    async def purchase_lines(self, operation_id: UUID) -> tuple[tuple[LineResult, ...], int] | None:
+        row = await self._fetchrow("purchase_lines", operation_id)
+        if row is None:
+            return None
+        lines = msgspec.json.decode(row["lines"], type=tuple[LineResult, ...])
+        return lines, row["rules_version"] or 0
+
+    async def returned_quantities(self, purchase_id: UUID) -> dict[str, int]:
+        rows = await self._fetch("returned_quantities", purchase_id)
+        return {row["line_id"]: row["quantity"] for row in rows}
+
+    async def insert_returns(
+        self, operation_id: UUID, purchase_id: UUID, plan: ReturnPlan, at: datetime
+    ) -> None:
+        await self._execute(
+            "insert_returns",
+            operation_id,
+            purchase_id,
+            [line.line_id for line in plan.lines],
+            [line.quantity for line in plan.lines],
+            [line.earned_points for line in plan.lines],
+            [line.redeemed_points for line in plan.lines],
+            [line.money_minor for line in plan.lines],
+            at,
+        )
 
     async def spend_since(self, account_id: UUID, since: datetime) -> int:
         return int(await self.connection.fetchval(QUERIES["spend_since"], account_id, since))

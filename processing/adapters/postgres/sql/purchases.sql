@@ -5,6 +5,30 @@ insert into purchases (operation_id, program_id, account_id, amount_minor, money
 values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9);
 
 -- name: spend_since
--- Money the customer paid on purchases since $2: what tiers are reached with.
-select coalesce(sum(money_minor), 0)::bigint as spend from purchases
-where account_id = $1 and created_at > $2;
+-- Money the customer paid on purchases since $2, less what returns gave back: what tiers are
+-- reached with.
+select coalesce(sum(p.money_minor - coalesce(
+           (select sum(r.money_minor) from purchase_returns r where r.purchase_id = p.operation_id),
+           0)), 0)::bigint as spend
+from purchases p
+where p.account_id = $1 and p.created_at > $2;
+
+-- name: purchase_lines
+-- A purchase's receipt as it was priced, and the rule version it was priced with.
+select p.lines::text as lines, o.rules_version
+from purchases p join operations o on o.id = p.operation_id
+where p.operation_id = $1;
+
+-- name: returned_quantities
+-- How much of each line earlier returns took back.
+select line_id, sum(quantity)::integer as quantity from purchase_returns
+where purchase_id = $1 group by line_id;
+
+-- name: insert_returns
+-- The lines one return took back.
+insert into purchase_returns (operation_id, purchase_id, line_id, quantity, earned_points,
+                              redeemed_points, money_minor, created_at)
+select $1, $2, line.line_id, line.quantity, line.earned_points, line.redeemed_points,
+       line.money_minor, $8
+from unnest($3::text[], $4::integer[], $5::bigint[], $6::bigint[], $7::bigint[])
+    as line (line_id, quantity, earned_points, redeemed_points, money_minor);

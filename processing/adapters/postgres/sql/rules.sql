@@ -13,3 +13,8 @@ returning program_id, version, rules::text as rules, created_at;
 -- The newest version of a program's rules.
 select program_id, version, rules::text as rules, created_at from program_rules
 where program_id = $1 order by version desc limit 1;
+
+-- name: rules_version
+-- One version of a program's rules: the one an operation recorded.
+select program_id, version, rules::text as rules, created_at from program_rules
+where program_id = $1 and version = $2;
