@@ -142,6 +142,8 @@ class Balance(Reply, frozen=True, kw_only=True):
     reserved: int
     pending: int
     expiring: list[Expiring]
+    # Points owed under the "debt" return policy, repaid from later earnings first.
+    debt: int = 0
 
 
 class AccrualCreate(Request, frozen=True, kw_only=True):

@@ -127,6 +127,7 @@ class Purchase(Reply, frozen=True, kw_only=True):
     amount_minor: int
     money_minor: int
     earned_points: int
+    debt_repaid: int
     activates_at: datetime | None
     expires_at: datetime | None
     lines: list[CheckoutLine]

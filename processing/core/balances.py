@@ -25,6 +25,7 @@ class Balance(msgspec.Struct, frozen=True, kw_only=True):
     reserved: int
     pending: int
     expiring: tuple[Expiring, ...]
+    debt: int = 0
 
 
 def spend_order(lot: Lot) -> tuple[bool, datetime, datetime, UUID]:
@@ -54,6 +55,7 @@ def balance_of(account: Account, now: datetime) -> Balance:
         reserved=account.reserved,
         pending=sum(lot.remaining for lot in account.lots if lot.is_pending(now)),
         expiring=tuple(groups[: limits.expiring_groups_max]),
+        debt=account.debt,
     )
 
 
@@ -77,6 +79,7 @@ def check_account(account: Account) -> None:
     """I1 on the in-memory state: the cached totals equal their lots."""
     invariant(account.posted == sum(lot.remaining for lot in account.lots), "posted == lots")
     invariant(account.reserved == sum(lot.held for lot in account.lots), "reserved == held")
+    invariant(account.debt >= 0, "debt is never negative")
     for lot in account.lots:
         invariant(0 <= lot.held <= lot.remaining <= lot.points, f"lot {lot.id} within bounds")
 
@@ -92,7 +95,10 @@ def apply_posting(account: Account, posting: Posting, new_lot_id: UUID) -> Accou
     if posting.new_lot is not None:
         lots.append(lot_from(posting.new_lot, new_lot_id))
     changed = msgspec.structs.replace(
-        account, posted=account.posted + posting.customer_delta, lots=tuple(lots)
+        account,
+        posted=account.posted + posting.customer_delta,
+        debt=account.debt + posting.debt_delta,
+        lots=tuple(lots),
     )
     check_account(changed)
     return changed

@@ -7,6 +7,8 @@ system accounts, so every operation's entries sum to zero (I2).
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import msgspec
+
 from processing.core import limits
 from processing.core.balances import available_points, spend_order, spendable_lots, take_points
 from processing.core.invariants import invariant
@@ -66,6 +68,24 @@ def decide_accrue(
     if isinstance(lot, Rejected):
         return lot
     return Posting(new_lot=lot, counter_account=SystemAccount.issued)
+
+
+def decide_earn(
+    account: Account,
+    points: int,
+    activates_at: datetime,
+    expires_at: datetime | None,
+    now: datetime,
+) -> Posting | Rejected:
+    """Points earned on a purchase repay the customer's debt first; the rest is a new lot."""
+    invariant(points > 0, "earnings are positive")
+    repaid = min(account.debt, points)
+    if repaid == points:
+        return Posting(counter_account=SystemAccount.issued, debt_delta=-repaid)
+    decision = decide_accrue(account, points - repaid, activates_at, expires_at, None, now)
+    if isinstance(decision, Rejected):
+        return decision
+    return msgspec.structs.replace(decision, debt_delta=-repaid)
 
 
 def decide_adjust(

@@ -69,6 +69,7 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
     reserved: int
     blocked: bool
     lots: tuple[Lot, ...]
+    debt: int = 0  # points owed under the "debt" return policy, repaid from earnings first
 
 
 class Allocation(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,6 +113,8 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True):
     lot_deltas: tuple[Allocation, ...] = ()
     new_lot: NewLot | None = None
     counter_account: SystemAccount
+    # Debt recorded (+) or repaid (-); it moves no points, so it writes no entries.
+    debt_delta: int = 0
 
     @property
     def customer_delta(self) -> int:

@@ -160,7 +160,9 @@ async def write_posting(
     before = locked.account if stored is None else stored
     new_lot_id = uuid4()
     after = apply_posting(apply_holds(before, released, -1), posting, new_lot_id)
-    operation = new_operation(locked, actor, type_, posting.customer_delta, after, **fields)
+    operation = new_operation(
+        locked, actor, type_, posting.customer_delta, after, debt_delta=posting.debt_delta, **fields
+    )
     await store.write(
         LedgerWrite(
             operation=operation,

@@ -13,11 +13,11 @@ import msgspec
 
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, Line, LineResult, calculate
-from processing.core.ledger import claw_back_up_to, decide_accrue
+from processing.core.ledger import claw_back_up_to, decide_earn
 from processing.core.model import OperationType, Posting, Rejected, SystemAccount
 from processing.core.rejections import Rejection
 from processing.core.returns import plan_return, settle
-from processing.core.rules import ReturnPolicy, Rules, check_rules, expiry_at, tier_for
+from processing.core.rules import Rules, check_rules, expiry_at, tier_for
 from processing.service.customers import program_of
 from processing.service.ledger import (
     check_card,
@@ -67,6 +67,7 @@ class PurchaseRecord(msgspec.Struct, frozen=True, kw_only=True):
     amount_minor: int
     money_minor: int
     earned_points: int
+    debt_repaid: int  # of the points earned, how many repaid debt instead of landing
     activates_at: datetime | None
     expires_at: datetime | None
     lines: tuple[LineResult, ...]
@@ -200,8 +201,8 @@ class Loyalty:
             expires_at = command.expires_at or expiry_at(rules.expiry, activates_at)
             posting = Posting(counter_account=SystemAccount.issued)  # a receipt that earns nothing
             if priced.earned_points > 0:
-                decision = decide_accrue(
-                    locked.account, priced.earned_points, activates_at, expires_at, None, locked.now
+                decision = decide_earn(
+                    locked.account, priced.earned_points, activates_at, expires_at, locked.now
                 )
                 if isinstance(decision, Rejected):
                     return refused_by(decision)
@@ -216,7 +217,7 @@ class Loyalty:
                 rules_version=record.version,
             )
             await store.insert_purchase(operation.id, locked, priced)
-            earned = priced.earned_points
+            credited = posting.customer_delta
             return Accepted(
                 value=PurchaseRecord(
                     operation=operation_record(operation, "completed"),
@@ -225,14 +226,15 @@ class Loyalty:
                     rules_version=record.version,
                     amount_minor=priced.amount_minor,
                     money_minor=priced.money_minor,
-                    earned_points=earned,
+                    earned_points=priced.earned_points,
+                    debt_repaid=-posting.debt_delta,
                     activates_at=posting.new_lot.activates_at if posting.new_lot else None,
                     expires_at=posting.new_lot.expires_at if posting.new_lot else None,
                     lines=priced.lines,
                 ),
                 created=True,
-                movement="issued" if earned else None,
-                points=earned,
+                movement="issued" if credited else None,
+                points=credited,
             )
 
         return await self.runner.run(mutation, customer_id, work, render)
@@ -277,13 +279,8 @@ class Loyalty:
             # A purchase refunded by points earlier has less left to claw back (I6).
             owed = min(plan.earned_points, abs(original.points) - original.refunded_points)
             posting, shortfall = claw_back_up_to(account, original, owed, locked.now)
-            if shortfall and rules.return_policy is ReturnPolicy.debt:
-                return refuse(
-                    Rejection.insufficient_points,
-                    f"{shortfall} of the {owed} points to claw back were spent, "
-                    "and recording debt is not supported yet: use the floor or withhold policy.",
-                )
             settlement = settle(rules.return_policy, shortfall, rules.point_value_minor)
+            posting = msgspec.structs.replace(posting, debt_delta=settlement.debt_points)
             operation = await write_posting(
                 store,
                 locked,

@@ -68,6 +68,7 @@ class NewOperation(msgspec.Struct, frozen=True, kw_only=True):
     hold_id: UUID | None = None
     refund_of: UUID | None = None
     rules_version: int | None = None
+    debt_delta: int = 0
 
 
 class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ _checks = {
     "reconcile_reserved": (
         "account {id}: reserved {reserved}, held in lots {held}, active holds {active_holds}"
     ),
+    "reconcile_debt": "account {id}: debt {debt}, recorded by operations {recorded}",
     "reconcile_lot_holds": "lot {id}: held {held}, allocated to active holds {allocated}",
     "reconcile_lot_entries": "lot {id}: remaining {remaining}, entries {entries}",
     "reconcile_unbalanced_operations": "operation {operation_id}: entries sum to {total}",

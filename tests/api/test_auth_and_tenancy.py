@@ -196,6 +196,7 @@ async def test_a_pos_key_outside_its_scope_is_403_and_changes_nothing(
         "reserved": 0,
         "pending": 0,
         "expiring": [],
+        "debt": 0,
     }
 
 

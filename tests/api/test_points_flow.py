@@ -31,6 +31,7 @@ async def test_reserve_commit_part_releases_the_rest(api: Api) -> None:
         "reserved": 100,
         "pending": 0,
         "expiring": [],
+        "debt": 0,
     }
 
     committed = await api.post(f"/v1/holds/{hold.json()['id']}/commit", {"points": 60})
@@ -63,6 +64,7 @@ async def test_a_partial_commit_releases_the_earmarks_of_lots_it_did_not_spend(a
             {"points": 20, "expires_at": "2099-01-01T00:00:00Z"},
             {"points": 30, "expires_at": "2099-06-01T00:00:00Z"},
         ],
+        "debt": 0,
     }
     assert (await api.reserve(customer, 50)).status_code == 201
     await assert_ledger_clean(api.runtime)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from processing.service.reconcile import reconcile
 from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
 from tests.api.test_purchases import purchase
 from tests.conftest import Api
@@ -68,20 +69,37 @@ async def test_a_return_after_the_points_were_spent_follows_the_policy(
     await assert_ledger_clean(api.runtime)
 
 
-async def test_a_debt_policy_return_that_cannot_be_covered_is_refused_and_changes_nothing(
+async def test_under_the_debt_policy_the_shortfall_is_recorded_and_repaid_first(
     api: Api,
 ) -> None:
     customer, purchase_id = await bought_and_spent(api, "debt")
 
-    refused = await return_lines(api, purchase_id, [("brakes", 1)], "RET-1")
+    returned = await return_lines(api, purchase_id, [("brakes", 1)], "RET-1")
 
-    assert (refused.status_code, refused.json()["code"]) == (409, "insufficient_points")
-    assert (await api.balance(customer))["available"] == 20
-    assert await api.runtime.pool.fetchval("select count(*) from purchase_returns") == 0
-    assert (
-        await api.runtime.pool.fetchval("select count(*) from operations where type = 'refund'")
-        == 0
-    )
+    assert returned.status_code == 201, returned.text
+    body = returned.json()
+    assert (body["points_clawed_back"], body["debt_points"], body["withhold_minor"]) == (20, 80, 0)
+    balance = await api.balance(customer)
+    assert (balance["available"], balance["debt"]) == (0, 80)
+    await assert_ledger_clean(api.runtime)
+
+    # The next purchase earns 100 (5 % of 2,000 rubles): 80 repay the debt, 20 land.
+    later = await purchase(api, customer, [receipt_line("wash", 2000)], "R-2")
+    assert (later.json()["earned_points"], later.json()["debt_repaid"]) == (100, 80)
+    assert later.json()["operation"]["points"] == 20
+    balance = await api.balance(customer)
+    assert (balance["available"], balance["debt"]) == (20, 0)
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_reconcile_reports_debt_that_no_operation_recorded(api: Api) -> None:
+    customer, purchase_id = await bought_and_spent(api, "debt")
+    await return_lines(api, purchase_id, [("brakes", 1)], "RET-1")
+    await api.runtime.pool.execute("update accounts set debt = 5 where id = $1::uuid", customer)
+    report = await reconcile(api.runtime.database)
+    assert [line for line in report.differences if "debt" in line] == [
+        f"account {customer}: debt 5, recorded by operations 80"
+    ]
 
 
 async def test_partial_returns_add_up_to_the_line_and_never_pass_it(api: Api) -> None:

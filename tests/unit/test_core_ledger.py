@@ -3,11 +3,18 @@
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from processing.core import limits
 from processing.core.balances import apply_posting, balance_of
-from processing.core.ledger import decide_accrue, decide_adjust, decide_expire, decide_refund
+from processing.core.ledger import (
+    decide_accrue,
+    decide_adjust,
+    decide_earn,
+    decide_expire,
+    decide_refund,
+)
 from processing.core.model import (
     Account,
     Allocation,
@@ -592,3 +599,23 @@ def test_refund_of_a_purchase_claws_back_what_it_earned_like_an_accrual() -> Non
         posting = posting_of(decide_refund(acct, original, {uid(9): own}, 30, None, NOW))
         assert posting.lot_deltas == moves((9, -30))
         assert posting.counter_account is SystemAccount.issued
+
+
+@pytest.mark.parametrize(
+    ("debt", "earned", "landed", "repaid"),
+    [
+        pytest.param(0, 100, 100, 0, id="no-debt"),
+        pytest.param(30, 100, 70, 30, id="debt-repaid-first"),
+        pytest.param(100, 100, 0, 100, id="all-to-debt"),
+        pytest.param(500, 100, 0, 100, id="debt-larger-than-earnings"),
+    ],
+)
+def test_earnings_repay_debt_before_they_land(
+    debt: int, earned: int, landed: int, repaid: int
+) -> None:
+    owing = msgspec.structs.replace(account(lot(1)), debt=debt)
+    posting = posting_of(decide_earn(owing, earned, NOW, None, NOW))
+    assert (posting.customer_delta, posting.debt_delta) == (landed, -repaid)
+    assert (posting.new_lot is None) == (landed == 0)
+    after = apply_posting(owing, posting, NEW_LOT_ID)
+    assert after.debt == debt - repaid

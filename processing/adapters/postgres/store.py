@@ -83,6 +83,7 @@ def _locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount
         id=row["id"],
         posted=row["posted"],
         reserved=row["reserved"],
+        debt=row["debt"],
         blocked=row["blocked"],
         lots=lots,
     )
@@ -237,6 +238,8 @@ class PostgresStore:
             f"operation.{operation.type}",
             json.dumps(change.event, default=str),
             operation.rules_version,
+            operation.debt_delta,
+            change.after.debt,
         )
 
     async def _entries(

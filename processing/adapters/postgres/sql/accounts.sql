@@ -1,7 +1,7 @@
 -- name: lock_account
 -- Every ledger change starts here: the row lock serializes writers on one account, and the
 -- database clock is the one clock every decision uses.
-select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
@@ -10,7 +10,7 @@ for update of a;
 
 -- name: lock_account_unless_busy
 -- The expiry sweep skips an account another sweep or a request is changing; it comes back later.
-select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
@@ -21,7 +21,7 @@ for update of a skip locked;
 -- Balance reads take no lock. The account and its open lots come in one statement, so they are
 -- one snapshot of the last committed state, in one round trip. (Writers cannot do this: after
 -- waiting for a row lock, a subquery would still see the snapshot from before the wait.)
-select a.id, a.program_id, a.posted, a.reserved, a.blocked_reason is not null as blocked,
+select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
        clock_timestamp() as now,
        array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)

@@ -7,8 +7,9 @@
 with operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
                             document_id, document_name, document_comment, reason, channel,
-                            key_id, store_id, available_after, created_at, rules_version)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31)
+                            key_id, store_id, available_after, created_at, rules_version,
+                            debt_delta)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31, $32)
 ), new_lot as (
     insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
                       activates_at, expires_at)
@@ -23,8 +24,9 @@ with operation as (
     select $2, $1, entry.account_id, entry.lot_id, entry.points
     from unnest($24::uuid[], $25::uuid[], $26::bigint[]) as entry (account_id, lot_id, points)
 ), totals as (
-    update accounts set posted = $27, reserved = $28
-    where id = $3 and (posted, reserved) is distinct from ($27::bigint, $28::bigint)
+    update accounts set posted = $27, reserved = $28, debt = $33
+    where id = $3
+      and (posted, reserved, debt) is distinct from ($27::bigint, $28::bigint, $33::bigint)
 )
 insert into outbox (program_id, operation_id, type, payload) values ($2, $1, $29, $30::jsonb);
 

@@ -28,6 +28,14 @@ left join active_sums h on h.account_id = a.id
 where a.kind = 'customer'
   and (a.reserved <> coalesce(l.held, 0) or a.reserved <> coalesce(h.active_holds, 0));
 
+-- name: reconcile_debt
+-- Debt is never silent: each account's debt equals the changes its operations recorded.
+select a.id, a.debt, coalesce(d.recorded, 0) as recorded
+from accounts a
+left join (select account_id, sum(debt_delta) as recorded from operations
+           where debt_delta <> 0 group by account_id) d on d.account_id = a.id
+where a.kind = 'customer' and a.debt <> coalesce(d.recorded, 0);
+
 -- name: reconcile_lot_holds
 -- I5 per lot: the points earmarked in a lot equal the active holds' allocations on it.
 select l.id, l.held, coalesce(sum(ha.points), 0) as allocated
