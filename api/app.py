@@ -23,7 +23,12 @@ from api.controllers.admin import AdminController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
-from api.controllers.loyalty import CheckoutController, PurchasesController, RulesController
+from api.controllers.loyalty import (
+    CheckoutController,
+    EventsController,
+    PurchasesController,
+    RulesController,
+)
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -151,6 +156,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             LedgerController,
             CheckoutController,
             PurchasesController,
+            EventsController,
             HealthController,
         ],
         lifespan=[lifespan],

@@ -44,6 +44,9 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.activation_after_expiry: (409, "Activation after expiry"),
     Rejection.expiry_in_past: (409, "Expiry in the past"),
     Rejection.balance_limit_exceeded: (409, "Balance limit exceeded"),
+    Rejection.bonus_not_configured: (409, "The program's rules grant no such bonus"),
+    Rejection.not_birthday_week: (409, "Not the customer's birthday week"),
+    Rejection.bonus_already_granted: (409, "Bonus already granted in this period"),
     Rejection.insufficient_points: (409, "Insufficient points"),
 }
 

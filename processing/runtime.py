@@ -15,6 +15,7 @@ from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
 from processing.service.admin import Admin
+from processing.service.bonuses import Bonuses
 from processing.service.customers import Customers
 from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
@@ -53,6 +54,7 @@ class Runtime:
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
+        self.bonuses = Bonuses(self.database, self.runner)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

@@ -52,6 +52,29 @@ class ExpiryRule(Request, frozen=True, kw_only=True):
     months: Annotated[int, Meta(ge=1, le=120)] | None = None
 
 
+EventType = Annotated[
+    str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$", description="An event name.")
+]
+BonusPoints = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+
+
+class BonusRule(Request, frozen=True, kw_only=True):
+    points: Annotated[int, Meta(ge=1, le=1_000_000_000)]
+    every: Literal["once", "day", "week", "month", "year"] = "once"
+
+
+class BonusRules(Request, frozen=True, kw_only=True):
+    """``welcome`` on enrollment; ``birthday`` once a year in the birthday week (three days
+    either side); ``events`` by name (``review``, ``newsletter``, your own) as often as
+    ``every`` allows."""
+
+    welcome: BonusPoints = 0
+    birthday: BonusPoints = 0
+    events: Annotated[dict[EventType, BonusRule], Meta(max_length=50)] = msgspec.field(
+        default_factory=dict
+    )
+
+
 class ProgramRules(Request, frozen=True, kw_only=True):
     point_value_minor: Annotated[
         int, Meta(ge=1, le=1_000_000, description="Minor units one point pays (1 ruble: 100).")
@@ -63,6 +86,7 @@ class ProgramRules(Request, frozen=True, kw_only=True):
     activation_delay_days: Annotated[int, Meta(ge=0, le=366)] = 0
     expiry: ExpiryRule = msgspec.field(default_factory=ExpiryRule)
     return_policy: Literal["floor", "debt", "withhold"] = "floor"
+    bonuses: BonusRules = msgspec.field(default_factory=BonusRules)
 
 
 class ProgramRulesView(Reply, frozen=True, kw_only=True):
@@ -131,3 +155,10 @@ class Purchase(Reply, frozen=True, kw_only=True):
     activates_at: datetime | None
     expires_at: datetime | None
     lines: list[CheckoutLine]
+
+
+class EventCreate(Request, frozen=True, kw_only=True):
+    """An event that may earn a bonus: ``birthday`` or a name from the rules' ``events``."""
+
+    type: EventType
+    document: Document

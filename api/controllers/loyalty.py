@@ -10,11 +10,14 @@ from api.auth import admin_scopes, program_scopes
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rules import Rules
 from processing.runtime import Runtime
+from processing.service.bonuses import EventCommand
 from processing.service.loyalty import CalculationCommand, PurchaseCommand
 from processing.service.records import Actor
+from schemas.api import Operation
 from schemas.loyalty import (
     CheckoutCalculate,
     CheckoutQuote,
+    EventCreate,
     ProgramRules,
     ProgramRulesView,
     Purchase,
@@ -80,5 +83,23 @@ class PurchasesController(Controller):
         command = msgspec.convert(msgspec.to_builtins(data), PurchaseCommand)
         stored = await runtime.loyalty.purchase(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Purchase)
+        )
+        return respond(request, stored)
+
+
+class EventsController(Controller):
+    path = "/v1/customers/{customer_id:uuid}/events"
+    opt = {"scopes": program_scopes}
+    tags = ["bonuses"]
+
+    @post("", name="event", status_code=201)
+    async def event(
+        self, request: AnyRequest, customer_id: UUID, data: EventCreate, runtime: Runtime
+    ) -> Response[Operation]:
+        """Grants the bonus the program's rules define for the event (``birthday``, or a name
+        from ``bonuses.events``), at most once per period of its rule."""
+        command = msgspec.convert(msgspec.to_builtins(data), EventCommand)
+        stored = await runtime.bonuses.event(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
         )
         return respond(request, stored)

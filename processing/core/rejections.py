@@ -35,4 +35,7 @@ class Rejection(StrEnum):
     activation_after_expiry = "activation_after_expiry"
     expiry_in_past = "expiry_in_past"
     balance_limit_exceeded = "balance_limit_exceeded"
+    bonus_not_configured = "bonus_not_configured"
+    not_birthday_week = "not_birthday_week"
+    bonus_already_granted = "bonus_already_granted"
     insufficient_points = "insufficient_points"

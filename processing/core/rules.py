@@ -66,6 +66,31 @@ class Expiry(msgspec.Struct, frozen=True, kw_only=True):
     months: int | None = None
 
 
+class Every(StrEnum):
+    """How often a bonus may be granted to one customer."""
+
+    once = "once"
+    day = "day"
+    week = "week"
+    month = "month"
+    year = "year"
+
+
+class Bonus(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    every: Every = Every.once
+
+
+class Bonuses(msgspec.Struct, frozen=True, kw_only=True):
+    """Points for what is not a purchase: ``welcome`` on enrollment, ``birthday`` once a year in
+    the birthday week, and named events (``review``, ``newsletter``, custom ones), each as often
+    as its ``every`` allows."""
+
+    welcome: int = 0
+    birthday: int = 0
+    events: dict[str, Bonus] = {}
+
+
 class Rules(msgspec.Struct, frozen=True, kw_only=True):
     point_value_minor: int = 100
     earning: Earning = Earning()
@@ -75,6 +100,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     activation_delay_days: int = 0
     expiry: Expiry = Expiry()
     return_policy: ReturnPolicy = ReturnPolicy.floor
+    bonuses: Bonuses = Bonuses()
 
 
 def check_rules(rules: Rules) -> Rejected | None:

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from processing.core.rejections import Rejection
+from processing.service.bonuses import grant_welcome
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.phones import normalize_phone
 from processing.service.ports import Database, RetryTransaction, Store
@@ -96,7 +97,7 @@ class Customers:
                 store, program.id, command.card_number, customer_id, actor
             ):
                 raise RetryTransaction  # another enrollment took the card after our check
-
+            await grant_welcome(store, customer_id, program.id)
             return Accepted(value=await store.get_customer(customer_id, None), created=True)
 
         return await self.runner.run(mutation, None, work, render)

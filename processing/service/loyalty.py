@@ -36,10 +36,10 @@ from processing.service.records import (
     Outcome,
     RefundRecord,
     Refused,
-    RulesRecord,
     StoredResponse,
     refuse,
 )
+from processing.service.rules import current_rules, rules_of
 
 
 class Quote(Calculation, frozen=True, kw_only=True):
@@ -101,17 +101,6 @@ def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
                 field=f"lines[{index}].discount_minor",
             )
     return None
-
-
-async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
-    found = await store.current_rules(program_id)
-    return found or RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
-
-
-async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
-    """The rules an operation recorded (version 0: the defaults)."""
-    found = await store.rules_version(program_id, version) if version else None
-    return found or RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
 
 
 async def spend_of(store: Store, locked: LockedAccount, rules: Rules) -> int:

@@ -425,6 +425,15 @@ class PostgresStore:
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else _rules_record(row)
 
+    async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool:
+        return await self._fetchrow("bonus_granted", account_id, kind, period) is not None
+
+    async def insert_bonus_grant(
+        self, account_id: UUID, kind: str, period: str, operation_id: UUID
+    ) -> bool:
+        row = await self._fetchrow("insert_bonus_grant", account_id, kind, period, operation_id)
+        return row is not None
+
     async def rules_version(self, program_id: UUID, version: int) -> RulesRecord | None:
         row = await self._fetchrow("rules_version", program_id, version)
         return None if row is None else _rules_record(row)

@@ -1,0 +1,9 @@
+-- name: insert_bonus_grant
+-- Claims the bonus for its period; no row back means it was already granted.
+insert into bonus_grants (account_id, kind, period, operation_id) values ($1, $2, $3, $4)
+on conflict do nothing
+returning operation_id;
+
+-- name: bonus_granted
+-- Whether the bonus was already granted in this period.
+select operation_id from bonus_grants where account_id = $1 and kind = $2 and period = $3;

@@ -1,0 +1,136 @@
+"""Bonuses: welcome on enrollment, birthday once a year in the birthday week, named events as
+often as their rule allows, even when the same event arrives many times at once."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.api.test_loyalty_rules_and_checkout import put_rules
+from tests.conftest import Api
+from tests.invariants import assert_ledger_clean
+
+bonus_rules: dict[str, Any] = {
+    "bonuses": {
+        "welcome": 200,
+        "birthday": 500,
+        "events": {
+            "review": {"points": 50, "every": "month"},
+            "newsletter": {"points": 100, "every": "once"},
+        },
+    }
+}
+
+
+async def event(api: Api, customer: str, kind: str, document: str) -> Any:
+    return await api.post(
+        f"/v1/customers/{customer}/events", {"type": kind, "document": {"id": document}}
+    )
+
+
+async def enroll(api: Api, phone: str, **fields: Any) -> str:
+    response = await api.post("/v1/customers", {"phone": phone, **fields})
+    assert response.status_code == 201, response.text
+    customer: str = response.json()["id"]
+    return customer
+
+
+async def test_a_new_customer_gets_the_welcome_bonus_once(api: Api) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    body = {"phone": "+79120000001"}
+    first = await api.post("/v1/customers", body, idempotency_key="enroll-1")
+    replay = await api.post("/v1/customers", body, idempotency_key="enroll-1")
+    assert (replay.status_code, replay.content) == (201, first.content)
+    customer = first.json()["id"]
+
+    assert (await api.balance(customer))["available"] == 200
+    [item] = (await api.get(f"/v1/customers/{customer}/operations")).json()["items"]
+    assert (item["type"], item["points"], item["reason"]) == ("accrual", 200, "welcome bonus")
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_without_a_welcome_bonus_enrollment_accrues_nothing(api: Api) -> None:
+    customer = await enroll(api, "+79120000001")
+    assert (await api.balance(customer))["available"] == 0
+
+
+async def test_the_birthday_bonus_is_granted_once_in_the_birthday_week(api: Api) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    today = datetime.now(UTC).date()
+    born = today.replace(year=1990) if (today.month, today.day) != (2, 29) else today
+    customer = await enroll(api, "+79120000001", birthday=(born - timedelta(days=2)).isoformat())
+
+    granted = await event(api, customer, "birthday", "bday-1")
+    assert granted.status_code == 201, granted.text
+    assert (granted.json()["points"], granted.json()["reason"]) == (500, "birthday bonus")
+
+    again = await event(api, customer, "birthday", "bday-2")
+    assert (again.status_code, again.json()["code"]) == (409, "bonus_already_granted")
+    assert (await api.balance(customer))["available"] == 700  # welcome + birthday
+
+
+@pytest.mark.parametrize("birthday", [None, "far"], ids=["no-birthday", "out-of-week"])
+async def test_no_birthday_bonus_outside_the_birthday_week(api: Api, birthday: str | None) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    fields = {}
+    if birthday == "far":
+        far = (datetime.now(UTC) + timedelta(days=60)).date().replace(year=1990)
+        fields["birthday"] = far.isoformat()
+    customer = await enroll(api, "+79120000001", **fields)
+
+    refused = await event(api, customer, "birthday", "bday-1")
+
+    assert (refused.status_code, refused.json()["code"]) == (409, "not_birthday_week")
+    assert (await api.balance(customer))["available"] == 200
+
+
+async def test_events_follow_their_frequency(api: Api) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    customer = await enroll(api, "+79120000001")
+
+    assert (await event(api, customer, "review", "review-1")).status_code == 201
+    second = await event(api, customer, "review", "review-2")
+    assert (second.status_code, second.json()["code"]) == (409, "bonus_already_granted")
+    assert (await event(api, customer, "newsletter", "sub-1")).status_code == 201
+    assert (await api.balance(customer))["available"] == 350
+
+
+@pytest.mark.parametrize("kind", ["unboxing", "welcome"])
+async def test_an_event_the_rules_do_not_reward_is_refused(api: Api, kind: str) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    customer = await enroll(api, "+79120000001")
+    refused = await event(api, customer, kind, "e-1")
+    assert (refused.status_code, refused.json()["code"]) == (409, "bonus_not_configured")
+    assert refused.json()["field"] == "type"
+    assert (await api.balance(customer))["available"] == 200
+
+
+async def test_the_same_event_many_times_at_once_is_granted_once(api: Api) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    customer = await enroll(api, "+79120000001")
+
+    answers = await asyncio.gather(
+        *(event(api, customer, "review", f"review-{n}") for n in range(12))
+    )
+
+    codes = sorted(
+        "ok" if answer.status_code == 201 else answer.json()["code"] for answer in answers
+    )
+    assert codes == ["bonus_already_granted"] * 11 + ["ok"]
+    assert (await api.balance(customer))["available"] == 250
+    grants = await api.runtime.pool.fetchval(
+        "select count(*) from bonus_grants where account_id = $1::uuid and kind = 'review'",
+        customer,
+    )
+    assert grants == 1
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_an_event_document_applies_once(api: Api) -> None:
+    assert (await put_rules(api, bonus_rules)).status_code == 200
+    first = await enroll(api, "+79120000001")
+    other = await enroll(api, "+79120000002")
+    assert (await event(api, first, "newsletter", "campaign-7")).status_code == 201
+    reused = await event(api, other, "newsletter", "campaign-7")
+    assert (reused.status_code, reused.json()["code"]) == (409, "duplicate_document")
