@@ -28,6 +28,7 @@ from api.controllers.loyalty import (
     EventsController,
     PurchasesController,
     RulesController,
+    TierController,
 )
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CheckoutController,
             PurchasesController,
             EventsController,
+            TierController,
             HealthController,
         ],
         lifespan=[lifespan],

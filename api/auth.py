@@ -15,6 +15,8 @@ from processing.service.records import refuse
 
 program_scopes = frozenset({"pos", "shop", "crm", "admin"})
 admin_scopes = frozenset({"admin"})
+# Decisions about a customer a manager makes in the CRM: blocks, manual tiers.
+manager_scopes = frozenset({"crm", "admin"})
 
 
 async def require_key(

@@ -89,6 +89,8 @@ class CustomerCreate(Request, frozen=True, kw_only=True):
     name: Name | None = None
     birthday: date | None = None
     attributes: Attributes = msgspec.field(default_factory=dict)
+    # The customer who referred this one: both earn the referral bonus after a first purchase.
+    referred_by: UUID | None = None
 
 
 class Card(Reply, frozen=True, kw_only=True):

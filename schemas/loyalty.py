@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from schemas.api import Operation
-from schemas.base import CardNumber, Document, ExpiryDays, Name, Reply, Request
+from schemas.base import CardNumber, Document, ExpiryDays, Name, Reason, Reply, Request
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
 MoneyMinor = Annotated[
@@ -63,13 +63,22 @@ class BonusRule(Request, frozen=True, kw_only=True):
     every: Literal["once", "day", "week", "month", "year"] = "once"
 
 
+class ReferralRule(Request, frozen=True, kw_only=True):
+    """Both sides earn once the referred customer makes a first purchase."""
+
+    referrer: BonusPoints = 0
+    referred: BonusPoints = 0
+
+
 class BonusRules(Request, frozen=True, kw_only=True):
     """``welcome`` on enrollment; ``birthday`` once a year in the birthday week (three days
-    either side); ``events`` by name (``review``, ``newsletter``, your own) as often as
+    either side); ``referral`` for both sides after the referred customer's first purchase;
+    ``events`` by name (``review``, ``newsletter``, your own) as often as
     ``every`` allows."""
 
     welcome: BonusPoints = 0
     birthday: BonusPoints = 0
+    referral: ReferralRule = msgspec.field(default_factory=ReferralRule)
     events: Annotated[dict[EventType, BonusRule], Meta(max_length=50)] = msgspec.field(
         default_factory=dict
     )
@@ -162,3 +171,20 @@ class EventCreate(Request, frozen=True, kw_only=True):
 
     type: EventType
     document: Document
+
+
+class TierSet(Request, frozen=True, kw_only=True):
+    """A manual tier (a floor: the customer never ranks below it); ``null`` clears it."""
+
+    tier: Name | None
+    reason: Reason
+
+
+class CustomerTier(Reply, frozen=True, kw_only=True):
+    customer_id: UUID
+    tier: str | None
+    tier_floor: str | None
+    spend_minor: int
+    next_tier: str | None
+    next_threshold_minor: int | None
+    rules_version: int

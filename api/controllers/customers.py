@@ -7,7 +7,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
-from api.auth import program_scopes
+from api.auth import manager_scopes, program_scopes
 from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core import limits
@@ -122,7 +122,7 @@ class CustomersController(Controller):
         "/customers/{customer_id:uuid}/block",
         name="block_account",
         status_code=200,
-        opt={"scopes": frozenset({"crm", "admin"})},
+        opt={"scopes": manager_scopes},
     )
     async def block_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
@@ -136,7 +136,7 @@ class CustomersController(Controller):
         "/customers/{customer_id:uuid}/unblock",
         name="unblock_account",
         status_code=200,
-        opt={"scopes": frozenset({"crm", "admin"})},
+        opt={"scopes": manager_scopes},
     )
     async def unblock_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime

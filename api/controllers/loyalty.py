@@ -6,22 +6,24 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 
-from api.auth import admin_scopes, program_scopes
+from api.auth import admin_scopes, manager_scopes, program_scopes
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rules import Rules
 from processing.runtime import Runtime
 from processing.service.bonuses import EventCommand
-from processing.service.loyalty import CalculationCommand, PurchaseCommand
+from processing.service.loyalty import CalculationCommand, PurchaseCommand, TierCommand
 from processing.service.records import Actor
 from schemas.api import Operation
 from schemas.loyalty import (
     CheckoutCalculate,
     CheckoutQuote,
+    CustomerTier,
     EventCreate,
     ProgramRules,
     ProgramRulesView,
     Purchase,
     PurchaseCreate,
+    TierSet,
 )
 
 AnyRequest = Request[Any, Any, Any]
@@ -101,5 +103,29 @@ class EventsController(Controller):
         command = msgspec.convert(msgspec.to_builtins(data), EventCommand)
         stored = await runtime.bonuses.event(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
+        )
+        return respond(request, stored)
+
+
+class TierController(Controller):
+    path = "/v1/customers/{customer_id:uuid}/tier"
+    tags = ["tiers"]
+
+    @get("", name="get_tier", opt={"scopes": program_scopes})
+    async def get_tier(
+        self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
+    ) -> Response[CustomerTier]:
+        """The tier in force, the manual floor, the money that counts over the tier window, and
+        the next tier with its threshold."""
+        return answer(request, await runtime.loyalty.tier(actor, customer_id), CustomerTier)
+
+    @put("", name="set_tier", status_code=200, opt={"scopes": manager_scopes})
+    async def set_tier(
+        self, request: AnyRequest, customer_id: UUID, data: TierSet, runtime: Runtime
+    ) -> Response[CustomerTier]:
+        """Sets a manual tier, a floor under what spend gives; ``tier: null`` clears it."""
+        command = msgspec.convert(msgspec.to_builtins(data), TierCommand)
+        stored = await runtime.loyalty.set_tier(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(CustomerTier)
         )
         return respond(request, stored)

@@ -81,13 +81,22 @@ class Bonus(msgspec.Struct, frozen=True, kw_only=True):
     every: Every = Every.once
 
 
+class Referral(msgspec.Struct, frozen=True, kw_only=True):
+    """Granted to both sides once the referred customer makes a first purchase."""
+
+    referrer: int = 0
+    referred: int = 0
+
+
 class Bonuses(msgspec.Struct, frozen=True, kw_only=True):
     """Points for what is not a purchase: ``welcome`` on enrollment, ``birthday`` once a year in
-    the birthday week, and named events (``review``, ``newsletter``, custom ones), each as often
-    as its ``every`` allows."""
+    the birthday week, ``referral`` for both sides after the referred customer's first
+    purchase, and named events (``review``, ``newsletter``, custom ones), each as often as its
+    ``every`` allows."""
 
     welcome: int = 0
     birthday: int = 0
+    referral: Referral = Referral()
     events: dict[str, Bonus] = {}
 
 

@@ -43,6 +43,7 @@ async def grant(
     period: str,
     points: int,
     document: Document | None,
+    reason: str | None = None,
 ) -> Outcome:
     """Accrues ``points`` for bonus ``kind`` unless it was granted in ``period`` already. The
     points are active at once and expire by the rules."""
@@ -62,7 +63,7 @@ async def grant(
         OperationType.accrual,
         decision,
         document=document,
-        reason=f"{kind} bonus",
+        reason=reason or f"{kind} bonus",
     )
     if not await store.insert_bonus_grant(account_id, kind, period, operation.id):
         raise RetryTransaction  # granted by a transaction the row lock did not order before us
@@ -83,6 +84,27 @@ async def grant_welcome(store: Store, customer_id: UUID, program_id: UUID) -> No
     if locked is None:
         raise RuntimeError("an enrollment's own account is missing in its transaction")
     await grant(store, locked, None, rules, welcome, "once", rules.bonuses.welcome, None)
+
+
+async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rules: Rules) -> None:
+    """Inside a purchase's transaction: when it is the customer's first purchase and someone
+    referred them, the referral bonus for both. The purchase stands whatever these grants say
+    (a blocked referrer, say, simply gets nothing)."""
+    referral = rules.bonuses.referral
+    if referral.referrer <= 0 and referral.referred <= 0:
+        return
+    referrer_id = await store.referral_due(customer_id)
+    if referrer_id is None:
+        return
+    # Referred before referrer: a referrer enrolled first, so locks are always taken from the
+    # newer customer to the older one and two purchases cannot wait on each other in a cycle.
+    for account_id, kind, points in (
+        (customer_id, "referral", referral.referred),
+        (referrer_id, f"referral:{customer_id}", referral.referrer),
+    ):
+        locked = await store.lock_account(account_id, program_id) if points > 0 else None
+        if locked is not None:
+            await grant(store, locked, None, rules, kind, "once", points, None, "referral bonus")
 
 
 class Bonuses:

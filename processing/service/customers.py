@@ -6,6 +6,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
+from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
 from processing.service.bonuses import grant_welcome
 from processing.service.mutations import Mutation, MutationRunner, Render
@@ -30,6 +31,7 @@ class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
     name: str | None = None
     birthday: date | None = None
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    referred_by: UUID | None = None
 
 
 def program_of(actor: Actor) -> UUID | Refused:
@@ -82,6 +84,14 @@ class Customers:
                 )
             if command.card_number and await store.find_card(program.id, command.card_number):
                 return refuse(Rejection.card_exists, "This card number is already in use.")
+            if command.referred_by is not None and not await store.customer_program(
+                command.referred_by, program.id
+            ):
+                return refuse(
+                    Rejection.not_found,
+                    "referred_by is not a customer of this program.",
+                    field="referred_by",
+                )
             customer_id = uuid4()
             created = await store.insert_customer(
                 customer_id, program.id, phone, command.name, command.birthday, command.attributes
@@ -97,6 +107,9 @@ class Customers:
                 store, program.id, command.card_number, customer_id, actor
             ):
                 raise RetryTransaction  # another enrollment took the card after our check
+            if command.referred_by is not None:
+                referred = await store.set_referrer(customer_id, command.referred_by)
+                invariant(referred, "a referrer checked in this transaction can be recorded")
             await grant_welcome(store, customer_id, program.id)
             return Accepted(value=await store.get_customer(customer_id, None), created=True)
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
+import structlog
 
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, Line, LineResult, calculate
@@ -17,7 +18,8 @@ from processing.core.ledger import claw_back_up_to, decide_earn
 from processing.core.model import OperationType, Posting, Rejected, SystemAccount
 from processing.core.rejections import Rejection
 from processing.core.returns import plan_return, settle
-from processing.core.rules import Rules, check_rules, expiry_at, tier_for
+from processing.core.rules import Rules, Tier, check_rules, expiry_at, tier_for
+from processing.service.bonuses import grant_referral
 from processing.service.customers import program_of
 from processing.service.ledger import (
     check_card,
@@ -36,10 +38,13 @@ from processing.service.records import (
     Outcome,
     RefundRecord,
     Refused,
+    RulesRecord,
     StoredResponse,
     refuse,
 )
 from processing.service.rules import current_rules, rules_of
+
+log = structlog.get_logger(__name__)
 
 
 class Quote(Calculation, frozen=True, kw_only=True):
@@ -78,6 +83,24 @@ class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[tuple[str, int], ...]  # (line_id, quantity)
 
 
+class TierCommand(msgspec.Struct, frozen=True, kw_only=True):
+    tier: str | None  # None clears the manual tier
+    reason: str
+
+
+class TierRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's standing: the tier in force, the manual floor, the money that counts, and
+    what the next tier needs."""
+
+    customer_id: UUID
+    tier: str | None
+    tier_floor: str | None
+    spend_minor: int
+    next_tier: str | None
+    next_threshold_minor: int | None
+    rules_version: int
+
+
 class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: UUID
     lines: tuple[Line, ...]
@@ -103,10 +126,40 @@ def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
     return None
 
 
-async def spend_of(store: Store, locked: LockedAccount, rules: Rules) -> int:
-    """Money the customer paid over the rules' tier window, up to now."""
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """What the customer's tier is computed from."""
+
+    spend_minor: int
+    tier_floor: str | None
+
+    def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
+        return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
+
+
+async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Standing:
+    """Money the customer paid over the rules' tier window up to now, and the manual tier."""
     since = locked.now - timedelta(days=rules.tier_window_days)
-    return await store.spend_since(locked.account.id, since)
+    spend, floor = await store.tier_inputs(locked.account.id, since)
+    return Standing(spend_minor=spend, tier_floor=floor)
+
+
+def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> TierRecord:
+    current = standing.tier(record.rules)
+    higher = [
+        tier
+        for tier in record.rules.tiers
+        if current is None or tier.threshold_minor > current.threshold_minor
+    ]
+    upcoming = min(higher, key=lambda tier: tier.threshold_minor) if higher else None
+    return TierRecord(
+        customer_id=customer_id,
+        tier=current.name if current else None,
+        tier_floor=standing.tier_floor,
+        spend_minor=standing.spend_minor,
+        next_tier=upcoming.name if upcoming else None,
+        next_threshold_minor=upcoming.threshold_minor if upcoming else None,
+        rules_version=record.version,
+    )
 
 
 class Loyalty:
@@ -147,7 +200,7 @@ class Loyalty:
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.", field="customer_id")
             record = await current_rules(store, program_id)
-            tier = tier_for(record.rules, await spend_of(store, read, record.rules))
+            tier = (await standing_of(store, read, record.rules)).tier(record.rules)
         available = 0 if read.account.blocked else available_points(read.account, read.now)
         result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
         quote = Quote(
@@ -183,9 +236,9 @@ class Loyalty:
                 return refused
             record = await current_rules(store, locked.program_id)
             rules = record.rules
-            spend = await spend_of(store, locked, rules)
-            priced = calculate(rules, tier_for(rules, spend), command.lines, 0, 0)
-            after = tier_for(rules, spend + priced.money_minor)
+            standing = await standing_of(store, locked, rules)
+            priced = calculate(rules, standing.tier(rules), command.lines, 0, 0)
+            after = standing.tier(rules, priced.money_minor)
             activates_at = locked.now + timedelta(days=rules.activation_delay_days)
             expires_at = command.expires_at or expiry_at(rules.expiry, activates_at)
             posting = Posting(counter_account=SystemAccount.issued)  # a receipt that earns nothing
@@ -206,6 +259,7 @@ class Loyalty:
                 rules_version=record.version,
             )
             await store.insert_purchase(operation.id, locked, priced)
+            await grant_referral(store, customer_id, locked.program_id, rules)
             credited = posting.customer_delta
             return Accepted(
                 value=PurchaseRecord(
@@ -284,7 +338,7 @@ class Loyalty:
             if taken:
                 await store.add_refunded_points(original.id, taken)
             await store.insert_returns(operation.id, original.id, plan, locked.now)
-            after = tier_for(rules, await spend_of(store, locked, rules))
+            after = (await standing_of(store, locked, rules)).tier(rules)
             return Accepted(
                 value=RefundRecord(
                     **msgspec.structs.asdict(operation_record(operation, "completed")),
@@ -301,3 +355,44 @@ class Loyalty:
             )
 
         return await self.runner.run(mutation, account_id, work, render)
+
+    async def tier(self, actor: Actor, customer_id: UUID) -> Outcome:
+        async with self.database.reader() as store:
+            read = await store.read_account(customer_id, actor.program_id)
+            if read is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            record = await current_rules(store, read.program_id)
+            standing = await standing_of(store, read, record.rules)
+        return Accepted(value=tier_record(customer_id, record, standing))
+
+    async def set_tier(
+        self, mutation: Mutation, customer_id: UUID, command: TierCommand, render: Render
+    ) -> StoredResponse:
+        """Sets (or with ``tier: null`` clears) the manual tier, which acts as a floor: the
+        customer ranks at it or above, whatever the spend says."""
+        actor = mutation.actor
+
+        async def work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, actor.program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            record = await current_rules(store, locked.program_id)
+            names = [tier.name for tier in record.rules.tiers]
+            if command.tier is not None and command.tier not in names:
+                return refuse(
+                    Rejection.validation_error,
+                    f"The program's rules have no tier {command.tier!r}; they have {names}.",
+                    field="tier",
+                )
+            await store.set_tier_floor(customer_id, command.tier, locked.program_id)
+            log.info(
+                "tier_floor_set",
+                customer_id=str(customer_id),
+                tier=command.tier,
+                reason=command.reason,
+                key_id=str(actor.key_id),
+            )
+            standing = await standing_of(store, locked, record.rules)
+            return Accepted(value=tier_record(customer_id, record, standing))
+
+        return await self.runner.run(mutation, customer_id, work, render)

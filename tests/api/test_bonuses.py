@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_loyalty_rules_and_checkout import put_rules
-from tests.conftest import Api
+from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
+from tests.conftest import Api, make_program
 from tests.invariants import assert_ledger_clean
 
 bonus_rules: dict[str, Any] = {
@@ -134,3 +134,46 @@ async def test_an_event_document_applies_once(api: Api) -> None:
     assert (await event(api, first, "newsletter", "campaign-7")).status_code == 201
     reused = await event(api, other, "newsletter", "campaign-7")
     assert (reused.status_code, reused.json()["code"]) == (409, "duplicate_document")
+
+
+async def test_both_sides_earn_the_referral_bonus_after_the_first_purchase_only(api: Api) -> None:
+    rules = bonus_rules | {
+        "activation_delay_days": 0,
+        "bonuses": bonus_rules["bonuses"] | {"referral": {"referrer": 300, "referred": 150}},
+    }
+    assert (await put_rules(api, rules)).status_code == 200
+    friend = await enroll(api, "+79120000001")
+    newcomer = await enroll(api, "+79120000002", referred_by=friend)
+    assert (await api.balance(newcomer))["available"] == 200  # welcome only, before buying
+
+    first = await api.post(
+        f"/v1/customers/{newcomer}/purchases",
+        {"document": {"id": "R-1"}, "lines": [receipt_line("oil", 100)]},
+    )
+    assert first.status_code == 201, first.text
+    second = await api.post(
+        f"/v1/customers/{newcomer}/purchases",
+        {"document": {"id": "R-2"}, "lines": [receipt_line("oil", 100)]},
+    )
+    assert second.status_code == 201, second.text
+
+    assert (await api.balance(newcomer))["available"] == 200 + 150
+    assert (await api.balance(friend))["available"] == 200 + 300
+    reasons = [
+        item["reason"]
+        for item in (await api.get(f"/v1/customers/{friend}/operations")).json()["items"]
+    ]
+    assert reasons == ["referral bonus", "welcome bonus"]
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_referrer_from_another_program_is_refused(api: Api) -> None:
+    _, _, foreign_pos = await make_program(api.runtime, "Other")
+    stranger = await api.post("/v1/customers", {"phone": "+79120000009"}, key=foreign_pos)
+    response = await api.post(
+        "/v1/customers", {"phone": "+79120000001", "referred_by": stranger.json()["id"]}
+    )
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert response.json()["field"] == "referred_by"
+    found = await api.get("/v1/customers", phone="+79120000001")
+    assert found.status_code == 404

@@ -68,7 +68,12 @@ async def test_each_replacement_is_a_new_version_and_old_ones_stay(api: Api) -> 
         | {"category_bp": {}, "sku_bp": {}, "excluded_categories": [], "excluded_skus": []},
         "redemption": auto_service["redemption"] | {"excluded_skus": [], "min_money_minor": 0},
         "expiry": {"mode": "end_of_month", "days": None, "months": 12},
-        "bonuses": {"welcome": 0, "birthday": 0, "events": {}},
+        "bonuses": {
+            "welcome": 0,
+            "birthday": 0,
+            "referral": {"referrer": 0, "referred": 0},
+            "events": {},
+        },
     }
     second = await put_rules(api, auto_service | {"activation_delay_days": 0})
     assert second.json()["version"] == 2

@@ -425,6 +425,13 @@ class PostgresStore:
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else _rules_record(row)
 
+    async def set_referrer(self, customer_id: UUID, referrer_id: UUID) -> bool:
+        return await self._fetchrow("set_referrer", customer_id, referrer_id) is not None
+
+    async def referral_due(self, customer_id: UUID) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["referral_due"], customer_id)
+        return value  # type: ignore[no-any-return]
+
     async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool:
         return await self._fetchrow("bonus_granted", account_id, kind, period) is not None
 
@@ -464,8 +471,14 @@ class PostgresStore:
             at,
         )
 
-    async def spend_since(self, account_id: UUID, since: datetime) -> int:
-        return int(await self.connection.fetchval(QUERIES["spend_since"], account_id, since))
+    async def tier_inputs(self, account_id: UUID, since: datetime) -> tuple[int, str | None]:
+        row = await self._fetchrow("tier_inputs", account_id, since)
+        if row is None:  # a select of two scalar subqueries always returns its row
+            raise RuntimeError("tier_inputs returned no row")
+        return int(row["spend"]), row["tier_floor"]
+
+    async def set_tier_floor(self, customer_id: UUID, tier: str | None, scope: UUID | None) -> bool:
+        return await self._fetchrow("set_tier_floor", customer_id, tier, scope) is not None
 
     async def insert_purchase(
         self, operation_id: UUID, locked: LockedAccount, priced: Calculation

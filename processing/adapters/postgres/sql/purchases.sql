@@ -4,14 +4,22 @@ insert into purchases (operation_id, program_id, account_id, amount_minor, money
                        earned_points, tier, lines, created_at)
 values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9);
 
--- name: spend_since
--- Money the customer paid on purchases since $2, less what returns gave back: what tiers are
--- reached with.
-select coalesce(sum(p.money_minor - coalesce(
-           (select sum(r.money_minor) from purchase_returns r where r.purchase_id = p.operation_id),
-           0)), 0)::bigint as spend
-from purchases p
-where p.account_id = $1 and p.created_at > $2;
+-- name: tier_inputs
+-- What a tier is computed from: money the customer paid on purchases since $2, less what
+-- returns gave back, and the manually set tier that acts as a floor.
+select coalesce((
+           select sum(p.money_minor - coalesce(
+               (select sum(r.money_minor) from purchase_returns r
+                where r.purchase_id = p.operation_id), 0))
+           from purchases p where p.account_id = $1 and p.created_at > $2
+       ), 0)::bigint as spend,
+       (select tier_floor from customers where id = $1) as tier_floor;
+
+-- name: set_tier_floor
+-- Sets or clears the manual tier; $3 scopes a program key to its own program.
+update customers set tier_floor = $2
+where id = $1 and ($3::uuid is null or program_id = $3)
+returning id;
 
 -- name: purchase_lines
 -- A purchase's receipt as it was priced, and the rule version it was priced with.
