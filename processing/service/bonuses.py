@@ -1,5 +1,6 @@
-"""Bonuses: points for what is not a purchase. ``welcome`` is granted inside the enrollment;
-``birthday`` and named events (review, newsletter, custom) through ``POST .../events``. Each is
+"""Bonuses: points for what is not a purchase. ``welcome`` is granted inside the enrollment,
+``referral`` inside the referred customer's first purchase (to both sides), ``birthday`` and
+named events (review, newsletter, custom) through ``POST .../events``. Each is
 granted at most once per period of its rule; the grant is claimed in the same transaction as
 the accrual it makes, under the account's row lock, with a primary key behind it."""
 

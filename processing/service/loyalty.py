@@ -1,9 +1,11 @@
-"""Loyalty rules and the checkout calculation.
+"""Loyalty use cases: rules, checkout, purchases, returns by line and tiers.
 
 ``replace_rules`` adds a version of a program's rules (never changes one); ``rules`` reads the
 current version (version 0, the defaults, for a program never given any). ``calculate`` prices a
-receipt for a customer with no side effect: the current rules, the customer's tier and the
-points available now.
+receipt with no side effect. ``purchase`` records a receipt paid in money and the points it
+earns; ``return_lines`` takes lines of a purchase back under the return policy; ``tier`` and
+``set_tier`` read a customer's standing and set the manual tier that acts as a floor. Every
+refusal comes before the first write, so a refused call leaves nothing behind.
 """
 
 from datetime import datetime, timedelta
