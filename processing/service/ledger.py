@@ -21,6 +21,8 @@ from processing.core.model import (
     Allocation,
     Hold,
     HoldStatus,
+    Lot,
+    Operation,
     OperationType,
     Posting,
     Rejected,
@@ -366,10 +368,7 @@ class Ledger:
             )
             if refused is not None:
                 return refused
-            lots = await store.lots_by_id([item.lot_id for item in original.lot_movements])
-            known = {lot.id for lot in locked.account.lots}
-            emptied = tuple(lot for lot in lots.values() if lot.id not in known)
-            account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+            account, lots = await with_lots_of(store, locked, original)
             decision = decide_refund(
                 account, original, lots, command.points, locked.expiry_days, locked.now
             )
@@ -457,6 +456,17 @@ def hold_record(hold: Hold, operation: NewOperation) -> HoldRecord:
         document_id=operation.document.id if operation.document else "",
         operation_id=operation.id,
     )
+
+
+async def with_lots_of(
+    store: Store, locked: LockedAccount, original: Operation
+) -> tuple[Account, dict[UUID, Lot]]:
+    """The account with every lot ``original`` moved, the emptied ones included (the open lots
+    the row lock read leave them out), and those lots by id: what a refund works on."""
+    lots = await store.lots_by_id([item.lot_id for item in original.lot_movements])
+    known = {lot.id for lot in locked.account.lots}
+    emptied = tuple(lot for lot in lots.values() if lot.id not in known)
+    return msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied), lots
 
 
 async def check_card(

@@ -28,6 +28,7 @@ from processing.service.ledger import (
     check_document,
     operation_record,
     refused_by,
+    with_lots_of,
     write_posting,
 )
 from processing.service.mutations import Mutation, MutationRunner, Render
@@ -317,10 +318,7 @@ class Loyalty:
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field="lines")
             rules = (await rules_of(store, locked.program_id, version)).rules
-            own = await store.lots_by_id([item.lot_id for item in original.lot_movements])
-            known = {lot.id for lot in locked.account.lots}
-            emptied = tuple(lot for lot in own.values() if lot.id not in known)
-            account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+            account, _ = await with_lots_of(store, locked, original)
             # A purchase refunded by points earlier has less left to claw back (I6).
             owed = min(plan.earned_points, abs(original.points) - original.refunded_points)
             posting, shortfall = claw_back_up_to(account, original, owed, locked.now)
