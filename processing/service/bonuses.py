@@ -87,16 +87,17 @@ async def grant_welcome(store: Store, customer_id: UUID, program_id: UUID) -> No
     await grant(store, locked, None, rules, welcome, "once", rules.bonuses.welcome, None)
 
 
-async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rules: Rules) -> None:
+async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rules: Rules) -> int:
     """Inside a purchase's transaction: when it is the customer's first purchase and someone
-    referred them, the referral bonus for both. The purchase stands whatever these grants say
-    (a blocked referrer, say, simply gets nothing)."""
+    referred them, the referral bonus for both; returns the points granted. The purchase stands
+    whatever these grants say (a blocked referrer, say, simply gets nothing)."""
     referral = rules.bonuses.referral
     if referral.referrer <= 0 and referral.referred <= 0:
-        return
+        return 0
     referrer_id = await store.referral_due(customer_id)
     if referrer_id is None:
-        return
+        return 0
+    granted = 0
     # Referred before referrer: a referrer enrolled first, so locks are always taken from the
     # newer customer to the older one and two purchases cannot wait on each other in a cycle.
     for account_id, kind, points in (
@@ -105,7 +106,11 @@ async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rule
     ):
         locked = await store.lock_account(account_id, program_id) if points > 0 else None
         if locked is not None:
-            await grant(store, locked, None, rules, kind, "once", points, None, "referral bonus")
+            outcome = await grant(
+                store, locked, None, rules, kind, "once", points, None, "referral bonus"
+            )
+            granted += points if isinstance(outcome, Accepted) else 0
+    return granted
 
 
 class Bonuses:

@@ -262,7 +262,7 @@ class Loyalty:
                 rules_version=record.version,
             )
             await store.insert_purchase(operation.id, locked, priced)
-            await grant_referral(store, customer_id, locked.program_id, rules)
+            referral_points = await grant_referral(store, customer_id, locked.program_id, rules)
             credited = posting.customer_delta
             return Accepted(
                 value=PurchaseRecord(
@@ -281,6 +281,7 @@ class Loyalty:
                 created=True,
                 movement="issued" if credited else None,
                 points=credited,
+                more_movements=(("issued", referral_points),) if referral_points else (),
             )
 
         return await self.runner.run(mutation, customer_id, work, render)

@@ -84,8 +84,10 @@ class MutationRunner:
             outcome = await work(store)
             response = render(outcome)
             await store.save_key(key_id, key, mutation.fingerprint, response)
-        if isinstance(outcome, Accepted) and outcome.movement is not None:
-            telemetry.points_moved_total.labels(movement=outcome.movement).inc(outcome.points)
+        if isinstance(outcome, Accepted):
+            moved = ((outcome.movement, outcome.points),) if outcome.movement else ()
+            for movement, points in moved + outcome.more_movements:
+                telemetry.points_moved_total.labels(movement=movement).inc(points)
         return response
 
     def _replay(

@@ -43,6 +43,8 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
     # Points this outcome moved, counted in metrics once its transaction has committed.
     movement: str | None = None
     points: int = 0
+    # Further movements of the same transaction (a referral bonus inside a purchase, say).
+    more_movements: tuple[tuple[str, int], ...] = ()
 
 
 class Refused(msgspec.Struct, frozen=True, kw_only=True):

@@ -87,3 +87,28 @@ async def test_a_replay_moves_no_points_in_the_metrics(api: Api) -> None:
     assert delta(before, after, "bonus_points_total", movement="issued") == 0
     assert delta(before, after, "bonus_idempotent_replays_total") == 1
     assert delta(before, after, "bonus_requests_total", operation="accrue", outcome="replayed") == 1
+
+
+async def test_bonus_points_granted_inside_a_purchase_are_counted_too(api: Api) -> None:
+    rules = {
+        "earning": {"base_bp": 1000},
+        "bonuses": {"welcome": 5, "referral": {"referrer": 30, "referred": 20}},
+    }
+    answer = await api.client.put(
+        f"/v1/programs/{api.program_id}/rules", json=rules, headers=api.headers(api.admin_key)
+    )
+    assert answer.status_code == 200, answer.text
+    friend = (await api.post("/v1/customers", {"phone": "+79120000001"})).json()["id"]
+    newcomer = await api.post("/v1/customers", {"phone": "+79120000002", "referred_by": friend})
+    before = await scrape(api)
+    bought = await api.post(
+        f"/v1/customers/{newcomer.json()['id']}/purchases",
+        {
+            "document": {"id": "R-1"},
+            "lines": [{"line_id": "1", "sku": "x", "quantity": 1, "unit_price_minor": 10_000}],
+        },
+    )
+    assert bought.status_code == 201, bought.text
+    after = await scrape(api)
+    # 10 % of 100 rubles earned, plus both sides of the referral bonus.
+    assert delta(before, after, "bonus_points_total", movement="issued") == 10 + 20 + 30
