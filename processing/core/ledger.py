@@ -201,15 +201,13 @@ def claw_back_accrual(
     """Takes the points back from the accrual's own lot first (pending or active), then from
     the customer's other spendable points; a refund by points that cannot be covered is refused
     whole. Returns by line apply the program's return policy instead (``claw_back_up_to``)."""
-    own, others = claw_back_sources(account, original, now)
-    coverable = sum(lot.free for lot in own + others)
-    if coverable < amount:
+    posting, shortfall = claw_back_up_to(account, original, amount, now)
+    if shortfall:
         return reject(
             Rejection.insufficient_points,
-            f"{amount} points to claw back, {coverable} left to take them from.",
+            f"{amount} points to claw back, {amount - shortfall} left to take them from.",
         )
-    taken = take_points(own + others, amount)
-    return Posting(lot_deltas=negated(taken), counter_account=SystemAccount.issued)
+    return posting
 
 
 def claw_back_sources(

@@ -9,11 +9,12 @@ create table program_rules (
     primary key (program_id, version)
 );
 
-create function refuse_rules_change() returns trigger language plpgsql as $$
+-- One refusal for every table whose rows are written once (0001 has its own for entries).
+create function refuse_row_change() returns trigger language plpgsql as $$
 begin
-    raise exception 'rule versions are immutable: % refused', tg_op
+    raise exception '% rows are immutable: % refused', tg_table_name, tg_op
         using errcode = 'insufficient_privilege';
 end;
 $$;
 create trigger program_rules_immutable before update or delete on program_rules
-    for each row execute function refuse_rules_change();
+    for each row execute function refuse_row_change();

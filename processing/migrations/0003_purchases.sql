@@ -18,7 +18,6 @@ create table purchases (
     account_id uuid not null references accounts (id),
     amount_minor bigint not null check (amount_minor >= 0),
     money_minor bigint not null check (money_minor between 0 and amount_minor),
-    earned_points bigint not null check (earned_points >= 0),
     tier text,
     lines jsonb not null,
     created_at timestamptz not null

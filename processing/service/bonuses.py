@@ -124,10 +124,7 @@ class Bonuses:
         """Grants the bonus the rules define for an event, as often as its rule allows."""
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             refused = await check_document(
                 store, locked.program_id, actor, OperationType.accrual, command.document
             )
@@ -148,7 +145,7 @@ class Bonuses:
                 store, locked, actor, rules, command.type, period, bonus.points, command.document
             )
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
     async def _birthday(
         self,

@@ -11,7 +11,7 @@ from processing.core.rejections import Rejection
 from processing.service.bonuses import grant_welcome
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.phones import normalize_phone
-from processing.service.ports import Database, RetryTransaction, Store
+from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
 from processing.service.records import (
     Accepted,
     Actor,
@@ -197,16 +197,11 @@ class Customers:
     async def set_account_block(
         self, mutation: Mutation, customer_id: UUID, reason: str | None, render: Render
     ) -> StoredResponse:
-        actor = mutation.actor
-
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             await store.set_account_block(customer_id, reason)
             return Accepted(value=await store.get_customer(customer_id, None))
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
 
 async def issue_card(

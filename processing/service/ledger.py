@@ -197,10 +197,7 @@ class Ledger:
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             refused = await check_card(store, locked, command.card_number) or await check_document(
                 store, locked.program_id, actor, OperationType.accrual, command.document
             )
@@ -221,17 +218,14 @@ class Ledger:
             )
             return posted(operation, decision)
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
     async def adjust(
         self, mutation: Mutation, customer_id: UUID, command: AdjustmentCommand, render: Render
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             refused = await check_document(
                 store, locked.program_id, actor, OperationType.adjustment, command.document
             )
@@ -251,17 +245,14 @@ class Ledger:
             )
             return posted(operation, decision)
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
     async def reserve(
         self, mutation: Mutation, customer_id: UUID, command: ReserveCommand, render: Render
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             refused = await check_card(store, locked, command.card_number) or await check_open_hold(
                 store, locked.program_id, actor, command.document
             )
@@ -311,7 +302,7 @@ class Ledger:
             )
             return Accepted(value=hold_record(hold, operation), created=True)
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
     async def commit(
         self, mutation: Mutation, hold_id: UUID, points: int | None, render: Render
@@ -355,14 +346,8 @@ class Ledger:
         self, mutation: Mutation, operation_id: UUID, command: RefundCommand, render: Render
     ) -> StoredResponse:
         actor = mutation.actor
-        async with self.database.reader() as reader:
-            account_id = await reader.operation_account(operation_id, actor.program_id)
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(account_id, actor.program_id) if account_id else None
-            original = await store.operation_for_refund(operation_id, actor.program_id)
-            if locked is None or original is None:
-                return refuse(Rejection.not_found, "No operation with this id.")
+        async def work(store: Store, locked: LockedAccount, original: Operation) -> Outcome:
             refused = await check_document(
                 store, locked.program_id, actor, OperationType.refund, command.document
             )
@@ -395,7 +380,7 @@ class Ledger:
             )
             return msgspec.structs.replace(accepted, value=record)
 
-        return await self.runner.run(mutation, account_id, work, render)
+        return await self.runner.on_operation(mutation, operation_id, work, render)
 
     async def _on_hold(
         self, mutation: Mutation, hold_id: UUID, act: HoldAction, render: Render

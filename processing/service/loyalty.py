@@ -17,7 +17,7 @@ import structlog
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, Line, LineResult, calculate
 from processing.core.ledger import claw_back_up_to, decide_earn
-from processing.core.model import OperationType, Posting, Rejected, SystemAccount
+from processing.core.model import Operation, OperationType, Posting, Rejected, SystemAccount
 from processing.core.rejections import Rejection
 from processing.core.returns import plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules, expiry_at, tier_for
@@ -222,10 +222,7 @@ class Loyalty:
         money counts toward the customer's tier. One purchase operation, one transaction."""
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             if locked.account.blocked:
                 return refuse(Rejection.account_blocked, "The customer's account is blocked.")
             refused = (
@@ -284,7 +281,7 @@ class Loyalty:
                 more_movements=(("issued", referral_points),) if referral_points else (),
             )
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)
 
     async def return_lines(
         self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render
@@ -293,14 +290,8 @@ class Loyalty:
         points first, then available ones); what was already spent is settled by the return
         policy of the rules the purchase was priced with; the money leaves the tier's spend."""
         actor = mutation.actor
-        async with self.database.reader() as reader:
-            account_id = await reader.operation_account(operation_id, actor.program_id)
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(account_id, actor.program_id) if account_id else None
-            original = await store.operation_for_refund(operation_id, actor.program_id)
-            if locked is None or original is None:
-                return refuse(Rejection.not_found, "No operation with this id.")
+        async def work(store: Store, locked: LockedAccount, original: Operation) -> Outcome:
             bought = await store.purchase_lines(original.id)
             if original.type is not OperationType.purchase or bought is None:
                 return refuse(
@@ -355,7 +346,7 @@ class Loyalty:
                 points=taken,
             )
 
-        return await self.runner.run(mutation, account_id, work, render)
+        return await self.runner.on_operation(mutation, operation_id, work, render)
 
     async def tier(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:
@@ -373,10 +364,7 @@ class Loyalty:
         customer ranks at it or above, whatever the spend says."""
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, actor.program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
             record = await current_rules(store, locked.program_id)
             names = [tier.name for tier in record.rules.tiers]
             if command.tier is not None and command.tier not in names:
@@ -396,4 +384,4 @@ class Loyalty:
             standing = await standing_of(store, locked, record.rules)
             return Accepted(value=tier_record(customer_id, record, standing))
 
-        return await self.runner.run(mutation, customer_id, work, render)
+        return await self.runner.on_customer(mutation, customer_id, work, render)

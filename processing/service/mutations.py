@@ -15,17 +15,28 @@ from uuid import UUID
 import msgspec
 
 from processing import telemetry
+from processing.core.model import Operation
 from processing.core.rejections import Rejection
 from processing.service.ports import (
     AccountLocks,
     Database,
     DatabaseUnavailable,
+    LockedAccount,
     RetryTransaction,
     Store,
 )
-from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse
+from processing.service.records import (
+    Accepted,
+    Actor,
+    Outcome,
+    Refused,
+    StoredResponse,
+    refuse,
+)
 
 Render = Callable[[Outcome], StoredResponse]
+CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
+OperationWork = Callable[[Store, LockedAccount, Operation], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
 # failure came at COMMIT: the retry finds the stored answer under the idempotency key.
@@ -67,6 +78,42 @@ class MutationRunner:
             except DatabaseUnavailable:
                 await asyncio.sleep(unavailable_retry_pause_seconds)
                 return await self._transaction(mutation, work, render)
+
+    async def on_customer(
+        self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render
+    ) -> StoredResponse:
+        """``run`` for a call on one customer: ``work`` gets the account under its row lock; an
+        unknown customer, or another program's, is ``not_found``."""
+        program_id = mutation.actor.program_id
+
+        async def locked_work(store: Store) -> Outcome:
+            locked = await store.lock_account(customer_id, program_id)
+            if locked is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            return await work(store, locked)
+
+        return await self.run(mutation, customer_id, locked_work, render)
+
+    async def on_operation(
+        self, mutation: Mutation, operation_id: UUID, work: OperationWork, render: Render
+    ) -> StoredResponse:
+        """``run`` for a call on an earlier operation (a refund, a return): its account is
+        looked up first, so that account's lock is taken before the transaction; ``work`` gets
+        the account under its row lock and the operation as read under it."""
+        program_id = mutation.actor.program_id
+        async with self.database.reader() as reader:
+            account_id = await reader.operation_account(operation_id, program_id)
+
+        async def locked_work(store: Store) -> Outcome:
+            locked = await store.lock_account(account_id, program_id) if account_id else None
+            original = (
+                await store.operation_for_refund(operation_id, program_id) if locked else None
+            )
+            if locked is None or original is None:
+                return refuse(Rejection.not_found, "No operation with this id.")
+            return await work(store, locked, original)
+
+        return await self.run(mutation, account_id, locked_work, render)
 
     async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:
         key_id, key = mutation.actor.key_id, mutation.idempotency_key

@@ -490,7 +490,6 @@ class PostgresStore:
             locked.account.id,
             priced.amount_minor,
             priced.money_minor,
-            priced.earned_points,
             priced.tier,
             msgspec.json.encode(priced.lines).decode(),
             locked.now,

@@ -1,8 +1,8 @@
 -- name: insert_purchase
 -- The receipt behind a purchase operation, written in the operation's transaction.
-insert into purchases (operation_id, program_id, account_id, amount_minor, money_minor,
-                       earned_points, tier, lines, created_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9);
+insert into purchases (operation_id, program_id, account_id, amount_minor, money_minor, tier,
+                       lines, created_at)
+values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8);
 
 -- name: tier_inputs
 -- What a tier is computed from: money the customer paid on purchases since $2, less what
