@@ -19,6 +19,7 @@ from schemas.base import (
     Phone,
     Points,
     Reason,
+    Receipt,
     Reply,
     Request,
     SignedPoints,
@@ -167,14 +168,23 @@ class AdjustmentCreate(Request, frozen=True, kw_only=True):
 
 
 class HoldCreate(Request, frozen=True, kw_only=True):
+    """``lines``: the receipt the points will pay for. The points must fit what the rules let
+    points pay for it, and the hold commits as one purchase (redemption and earning)."""
+
     points: Points
     document: Document
     ttl_seconds: TtlSeconds | None = None
     card_number: CardNumber | None = None
+    lines: Receipt | None = None
 
 
 class HoldCommit(Request, frozen=True, kw_only=True):
+    """``points``: at most the hold's (all of it when omitted; the rest is released).
+    ``lines``: the final receipt; with it, or with the hold's own receipt, the commit is one
+    purchase operation that also earns on the money paid."""
+
     points: Points | None = None
+    lines: Receipt | None = None
 
 
 class ReturnLine(Request, frozen=True, kw_only=True):
@@ -201,6 +211,7 @@ class Hold(Reply, frozen=True, kw_only=True):
     resolved_at: datetime | None
     document_id: str
     operation_id: UUID
+    has_receipt: bool = False
 
 
 class Operation(Reply, frozen=True, kw_only=True):
@@ -222,6 +233,42 @@ class Operation(Reply, frozen=True, kw_only=True):
     available_after: int
     created_at: datetime
     rules_version: int | None = None
+    # A purchase: the points that paid part of it (its net ``points`` is earned - redeemed),
+    # and how many of them its returns gave back. A return: the points it gave back.
+    redeemed_points: int = 0
+    returned_points: int = 0
+
+
+class CheckoutLine(Reply, frozen=True, kw_only=True):
+    line_id: str
+    amount_minor: int
+    max_redeemable_points: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    earn_bp: int
+
+
+class PricedReceipt(Reply, frozen=True, kw_only=True):
+    """A receipt as a purchase priced it: what points paid, what the money earned."""
+
+    tier: str | None
+    tier_after: str | None
+    rules_version: int
+    amount_minor: int
+    redeemed_points: int
+    money_minor: int
+    earned_points: int
+    debt_repaid: int
+    activates_at: datetime | None
+    expires_at: datetime | None
+    lines: list[CheckoutLine]
+
+
+class Commit(Operation, frozen=True, kw_only=True):
+    """The committed hold's operation: a ``commit``, or a ``purchase`` with its ``receipt``."""
+
+    receipt: PricedReceipt | None = None
 
 
 class ReturnedLine(Reply, frozen=True, kw_only=True):

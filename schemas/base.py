@@ -48,3 +48,22 @@ class DocumentView(Reply, frozen=True, kw_only=True):
     id: str
     name: str | None = None
     comment: str | None = None
+
+
+MoneyMinor = Annotated[
+    int, Meta(ge=0, le=100_000_000_000, description="Money in minor units (kopecks, cents).")
+]
+Code = Annotated[str, Meta(min_length=1, max_length=128, description="A SKU or category code.")]
+LineId = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class ReceiptLine(Request, frozen=True, kw_only=True):
+    line_id: LineId
+    sku: Code
+    category: Code | None = None
+    quantity: Annotated[int, Meta(ge=1, le=100_000)]
+    unit_price_minor: MoneyMinor
+    discount_minor: MoneyMinor = 0
+
+
+Receipt = Annotated[list[ReceiptLine], Meta(min_length=1, max_length=500)]

@@ -10,17 +10,23 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from schemas.api import Operation
-from schemas.base import CardNumber, Document, ExpiryDays, Name, Reason, Reply, Request
+from schemas.api import CheckoutLine, Operation, PricedReceipt
+from schemas.base import (
+    CardNumber,
+    Code,
+    Document,
+    ExpiryDays,
+    MoneyMinor,
+    Name,
+    Reason,
+    Receipt,
+    Reply,
+    Request,
+)
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
-MoneyMinor = Annotated[
-    int, Meta(ge=0, le=100_000_000_000, description="Money in minor units (kopecks, cents).")
-]
-Code = Annotated[str, Meta(min_length=1, max_length=128, description="A SKU or category code.")]
 CodeSet = Annotated[frozenset[Code], Meta(max_length=1000)]
 RateTable = Annotated[dict[Code, BasisPoints], Meta(max_length=1000)]
-LineId = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 class EarningRules(Request, frozen=True, kw_only=True):
@@ -105,29 +111,10 @@ class ProgramRulesView(Reply, frozen=True, kw_only=True):
     rules: ProgramRules
 
 
-class ReceiptLine(Request, frozen=True, kw_only=True):
-    line_id: LineId
-    sku: Code
-    category: Code | None = None
-    quantity: Annotated[int, Meta(ge=1, le=100_000)]
-    unit_price_minor: MoneyMinor
-    discount_minor: MoneyMinor = 0
-
-
 class CheckoutCalculate(Request, frozen=True, kw_only=True):
     customer_id: UUID
-    lines: Annotated[list[ReceiptLine], Meta(min_length=1, max_length=500)]
+    lines: Receipt
     redeem_points: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 0
-
-
-class CheckoutLine(Reply, frozen=True, kw_only=True):
-    line_id: str
-    amount_minor: int
-    max_redeemable_points: int
-    redeemed_points: int
-    money_minor: int
-    earned_points: int
-    earn_bp: int
 
 
 class CheckoutQuote(Reply, frozen=True, kw_only=True):
@@ -147,23 +134,13 @@ class PurchaseCreate(Request, frozen=True, kw_only=True):
     """A receipt paid in money, for earning only (spending points goes through a hold)."""
 
     document: Document
-    lines: Annotated[list[ReceiptLine], Meta(min_length=1, max_length=500)]
+    lines: Receipt
     expires_at: datetime | None = None
     card_number: CardNumber | None = None
 
 
-class Purchase(Reply, frozen=True, kw_only=True):
+class Purchase(PricedReceipt, frozen=True, kw_only=True):
     operation: Operation
-    tier: str | None
-    tier_after: str | None
-    rules_version: int
-    amount_minor: int
-    money_minor: int
-    earned_points: int
-    debt_repaid: int
-    activates_at: datetime | None
-    expires_at: datetime | None
-    lines: list[CheckoutLine]
 
 
 class EventCreate(Request, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ async def assert_ledger_clean(runtime: Runtime) -> None:
         )
         double_resolved = await connection.fetchval(
             "select count(*) from (select hold_id from operations where type in "
-            "('commit', 'cancel', 'expire') and hold_id is not null "
+            "('commit', 'purchase', 'cancel', 'expire') and hold_id is not null "
             "group by hold_id having count(*) > 1) twice"
         )
     assert (negative, over_committed, double_resolved) == (0, 0, 0)

@@ -12,10 +12,11 @@ from api.http import answer, mutation_for, renderer, respond
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.ledger import AccrualCommand, RefundCommand, ReserveCommand
-from processing.service.loyalty import LineReturnCommand
+from processing.service.loyalty import CommitCommand, LineReturnCommand
 from processing.service.records import Actor, Document, refuse
 from schemas.api import (
     AccrualCreate,
+    Commit,
     Hold,
     HoldCommit,
     HoldCreate,
@@ -61,10 +62,17 @@ class LedgerController(Controller):
     @post("/holds/{hold_id:uuid}/commit", name="commit", status_code=200)
     async def commit(
         self, request: AnyRequest, hold_id: UUID, runtime: Runtime, data: HoldCommit | None = None
-    ) -> Response[Operation]:
-        points = data.points if data is not None else None
-        stored = await runtime.ledger.commit(
-            mutation_for(request, data, hold_id), hold_id, points, renderer(Operation)
+    ) -> Response[Commit]:
+        """Spends the held points. With the final receipt (``lines``), or when the hold was
+        reserved with one, the answer is one ``purchase`` operation that also earns on the
+        money paid, with the priced ``receipt``."""
+        command = (
+            CommitCommand()
+            if data is None
+            else msgspec.convert(data, CommitCommand, from_attributes=True)
+        )
+        stored = await runtime.loyalty.commit(
+            mutation_for(request, data, hold_id), hold_id, command, renderer(Commit)
         )
         return respond(request, stored)
 

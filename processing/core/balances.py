@@ -84,15 +84,16 @@ def check_account(account: Account) -> None:
         invariant(0 <= lot.held <= lot.remaining <= lot.points, f"lot {lot.id} within bounds")
 
 
-def apply_posting(account: Account, posting: Posting, new_lot_id: UUID) -> Account:
+def apply_posting(account: Account, posting: Posting, new_lot_id: UUID | None) -> Account:
     """The account after ``posting``; ``new_lot_id`` names the lot it creates, if it creates one."""
+    invariant(posting.new_lot is None or new_lot_id is not None, "a new lot is named")
     deltas = {delta.lot_id: delta.points for delta in posting.lot_deltas}
     lots = [
         msgspec.structs.replace(lot, remaining=lot.remaining + deltas.pop(lot.id, 0))
         for lot in account.lots
     ]
     invariant(not deltas, "every lot a posting changes is one of the account's lots")
-    if posting.new_lot is not None:
+    if posting.new_lot is not None and new_lot_id is not None:
         lots.append(lot_from(posting.new_lot, new_lot_id))
     changed = msgspec.structs.replace(
         account,
@@ -102,6 +103,15 @@ def apply_posting(account: Account, posting: Posting, new_lot_id: UUID) -> Accou
     )
     check_account(changed)
     return changed
+
+
+def apply_postings(account: Account, postings: tuple[Posting, ...], new_lot_id: UUID) -> Account:
+    """The account after an operation's postings, in order; the operation creates at most one
+    lot, ``new_lot_id``, and a later posting may already take from it."""
+    invariant(sum(p.new_lot is not None for p in postings) <= 1, "one new lot per operation")
+    for posting in postings:
+        account = apply_posting(account, posting, new_lot_id)
+    return account
 
 
 def apply_holds(account: Account, allocations: tuple[Allocation, ...], sign: int) -> Account:

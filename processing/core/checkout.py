@@ -17,20 +17,8 @@ Pure and deterministic; every rounding is named and goes down:
 import msgspec
 
 from processing.core.invariants import invariant
+from processing.core.model import Line
 from processing.core.rules import Rules, Tier, basis_points_whole
-
-
-class Line(msgspec.Struct, frozen=True, kw_only=True):
-    line_id: str
-    sku: str
-    category: str | None
-    quantity: int
-    unit_price_minor: int
-    discount_minor: int = 0
-
-    @property
-    def amount_minor(self) -> int:
-        return self.quantity * self.unit_price_minor - self.discount_minor
 
 
 class LineResult(msgspec.Struct, frozen=True, kw_only=True):

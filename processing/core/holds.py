@@ -41,8 +41,15 @@ class HoldPolicy:
 
 
 def decide_reserve(
-    account: Account, points: int, ttl_seconds: int | None, policy: HoldPolicy, now: datetime
+    account: Account,
+    points: int,
+    ttl_seconds: int | None,
+    policy: HoldPolicy,
+    now: datetime,
+    receipt_cap: int | None = None,
 ) -> ReservePlan | Rejected:
+    """Earmarks ``points``; ``receipt_cap``, for a hold that carries its receipt, is the most
+    points the rules let pay for that receipt."""
     invariant(points > 0, "a hold reserves a positive number of points")
     if account.blocked:
         return reject(Rejection.account_blocked, "The customer's account is blocked.")
@@ -51,6 +58,11 @@ def decide_reserve(
         return reject(
             Rejection.hold_ttl_exceeds_maximum,
             f"ttl_seconds {ttl} exceeds the program's maximum of {policy.ttl_seconds_max}.",
+        )
+    if receipt_cap is not None and points > receipt_cap:
+        return reject(
+            Rejection.redemption_exceeds_limit,
+            f"{points} points requested, the receipt lets points pay at most {receipt_cap}.",
         )
     available = available_points(account, now)
     if available < points:

@@ -138,7 +138,12 @@ def decide_refund(
             f"A {original.type} operation cannot be refunded; only commits, accruals and "
             "purchases can.",
         )
-    refundable = abs(original.points) - original.refunded_points
+    if original.redeemed_points:
+        return reject(
+            Rejection.operation_not_refundable,
+            "A purchase paid partly with points is returned by lines: send lines, not points.",
+        )
+    refundable = original.refundable_points
     amount = refundable if points is None else points
     if amount <= 0 or amount > refundable:
         return reject(
@@ -146,44 +151,54 @@ def decide_refund(
             f"{amount} points to refund, {refundable} of {abs(original.points)} left refundable.",
         )
     if original.type is OperationType.commit:
-        return restore_redemption(account, original, original_lots, amount, expiry_days, now)
+        return restore_redemption(
+            account,
+            original.spent,
+            original.refunded_points,
+            original_lots,
+            amount,
+            expiry_days,
+            now,
+        )
     return claw_back_accrual(account, original, amount, now)
 
 
 def restore_redemption(
     account: Account,
-    original: Operation,
+    spent: tuple[Allocation, ...],
+    returned_before: int,
     original_lots: dict[UUID, Lot],
     amount: int,
     expiry_days: int | None,
     now: datetime,
 ) -> Posting | Rejected:
-    """Returns points to the lots that paid, last-spent first, skipping what earlier refunds
-    returned. Points whose lot has expired since come back as a new lot with the program's
-    expiry, because expired points must never become spendable again."""
+    """Returns points to the lots that paid (``spent``, in spending order), last-spent first,
+    skipping what earlier refunds returned. Points whose lot has expired since come back as a
+    new lot with the program's expiry, because expired points must never become spendable
+    again."""
     if account.posted + amount > limits.points_per_account_max:
         return reject(
             Rejection.balance_limit_exceeded,
             f"The balance may not exceed {limits.points_per_account_max} points.",
         )
-    skip = original.refunded_points
+    skip = returned_before
     restored: list[Allocation] = []
     reissued = 0
     left = amount
-    for spent in reversed(original.lot_movements):
-        spent_points = -spent.points
-        returned_before = min(skip, spent_points)
-        skip -= returned_before
-        part = min(spent_points - returned_before, left)
+    for item in reversed(spent):
+        spent_points = -item.points
+        already = min(skip, spent_points)
+        skip -= already
+        part = min(spent_points - already, left)
         if part <= 0:
             continue
         left -= part
-        lot = original_lots[spent.lot_id]
+        lot = original_lots[item.lot_id]
         if lot.is_expired(now):
             reissued += part
         else:
-            restored.append(Allocation(lot_id=spent.lot_id, points=part))
-    invariant(left == 0, "a commit's spent lots cover what is left refundable")
+            restored.append(Allocation(lot_id=item.lot_id, points=part))
+    invariant(left == 0, "the spent lots cover what is left to give back")
     new_lot = None
     if reissued:
         made = new_lot_or_rejection(account, reissued, now, default_expiry(now, expiry_days), now)
@@ -213,9 +228,9 @@ def claw_back_accrual(
 def claw_back_sources(
     account: Account, original: Operation, now: datetime
 ) -> tuple[list[Lot], list[Lot]]:
-    """Where clawed-back points come from, in order: the operation's own unexpired lots
+    """Where clawed-back points come from, in order: the lots the operation created, unexpired
     (pending first: they were never spendable), then the customer's other spendable points."""
-    own_ids = {movement.lot_id for movement in original.lot_movements}
+    own_ids = {movement.lot_id for movement in original.credited}
     own = sorted(
         (lot for lot in account.lots if lot.id in own_ids and not lot.is_expired(now)),
         key=lambda lot: lot.activates_at <= now,

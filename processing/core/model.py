@@ -79,6 +79,21 @@ class Allocation(msgspec.Struct, frozen=True, kw_only=True):
     points: int
 
 
+class Line(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt line as the till sends it; money in minor units."""
+
+    line_id: str
+    sku: str
+    category: str | None
+    quantity: int
+    unit_price_minor: int
+    discount_minor: int = 0
+
+    @property
+    def amount_minor(self) -> int:
+        return self.quantity * self.unit_price_minor - self.discount_minor
+
+
 class Hold(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     account_id: UUID
@@ -86,6 +101,9 @@ class Hold(msgspec.Struct, frozen=True, kw_only=True):
     status: HoldStatus
     expires_at: datetime
     allocations: tuple[Allocation, ...]
+    document_id: str | None = None  # the receipt's id: a purchase committed from it keeps it
+    # The receipt the hold was reserved for: committed as one purchase operation.
+    receipt: tuple[Line, ...] | None = None
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,11 +112,30 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     account_id: UUID
     type: OperationType
-    points: int
+    points: int  # the net change of the customer's balance
     refunded_points: int
-    # For a commit: the lots that paid, in the order they were spent.
-    # For an accrual: the one lot it created.
+    # For a commit: the lots that paid, in the order they were spent (negative).
+    # For an accrual: the one lot it created. For a purchase: both, the earned lot positive.
     lot_movements: tuple[Allocation, ...]
+    redeemed_points: int = 0  # a purchase: the points that paid part of it
+    returned_points: int = 0  # a purchase: of those, how many its returns gave back
+
+    @property
+    def refundable_points(self) -> int:
+        """What refunds may still move: of a commit, the points it spent; of an accrual or a
+        purchase, the points it put on the customer's lots (a purchase's net change plus what it
+        redeemed), in both cases less what earlier refunds moved (I6)."""
+        if self.type is OperationType.purchase:
+            return self.points + self.redeemed_points - self.refunded_points
+        return abs(self.points) - self.refunded_points
+
+    @property
+    def spent(self) -> tuple[Allocation, ...]:
+        return tuple(item for item in self.lot_movements if item.points < 0)
+
+    @property
+    def credited(self) -> tuple[Allocation, ...]:
+        return tuple(item for item in self.lot_movements if item.points > 0)
 
 
 class NewLot(msgspec.Struct, frozen=True, kw_only=True):

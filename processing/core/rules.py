@@ -169,3 +169,12 @@ def expiry_at(expiry: Expiry, activates_at: datetime) -> datetime | None:
     at = activates_at.astimezone(UTC)
     month_index = at.year * 12 + (at.month - 1) + (expiry.months or 0) + 1
     return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)
+
+
+def earning_window(
+    rules: Rules, now: datetime, expires_at: datetime | None = None
+) -> tuple[datetime, datetime | None]:
+    """When points earned ``now`` activate (after the activation delay, the return window)
+    and expire (by the rules, unless the request names its own expiry)."""
+    activates_at = now + timedelta(days=rules.activation_delay_days)
+    return activates_at, expires_at or expiry_at(rules.expiry, activates_at)

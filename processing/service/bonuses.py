@@ -12,7 +12,7 @@ from processing.core.bonuses import birthday_year, period_of
 from processing.core.ledger import decide_accrue
 from processing.core.model import OperationType, Rejected
 from processing.core.rejections import Rejection
-from processing.core.rules import Rules, expiry_at
+from processing.core.rules import expiry_at
 from processing.service.ledger import check_document, operation_record, refused_by, write_posting
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
@@ -21,6 +21,7 @@ from processing.service.records import (
     Actor,
     Document,
     Outcome,
+    RulesRecord,
     StoredResponse,
     refuse,
 )
@@ -39,7 +40,7 @@ async def grant(
     store: Store,
     locked: LockedAccount,
     actor: Actor | None,
-    rules: Rules,
+    record: RulesRecord,
     kind: str,
     period: str,
     points: int,
@@ -47,13 +48,13 @@ async def grant(
     reason: str | None = None,
 ) -> Outcome:
     """Accrues ``points`` for bonus ``kind`` unless it was granted in ``period`` already. The
-    points are active at once and expire by the rules."""
+    points are active at once and expire by the rules; the operation records their version."""
     account_id = locked.account.id
     if await store.bonus_granted(account_id, kind, period):
         return refuse(
             Rejection.bonus_already_granted, f"The {kind} bonus was already granted ({period})."
         )
-    expires_at = expiry_at(rules.expiry, locked.now)
+    expires_at = expiry_at(record.rules.expiry, locked.now)
     decision = decide_accrue(locked.account, points, None, expires_at, None, locked.now)
     if isinstance(decision, Rejected):
         return refused_by(decision)
@@ -65,6 +66,7 @@ async def grant(
         decision,
         document=document,
         reason=reason or f"{kind} bonus",
+        rules_version=record.version,
     )
     if not await store.insert_bonus_grant(account_id, kind, period, operation.id):
         raise RetryTransaction  # granted by a transaction the row lock did not order before us
@@ -78,20 +80,22 @@ async def grant(
 
 async def grant_welcome(store: Store, customer_id: UUID, program_id: UUID) -> None:
     """Inside an enrollment's transaction: the welcome bonus, when the rules grant one."""
-    rules = (await current_rules(store, program_id)).rules
-    if rules.bonuses.welcome <= 0:
+    record = await current_rules(store, program_id)
+    if record.rules.bonuses.welcome <= 0:
         return
     locked = await store.lock_account(customer_id, program_id)
     if locked is None:
         raise RuntimeError("an enrollment's own account is missing in its transaction")
-    await grant(store, locked, None, rules, welcome, "once", rules.bonuses.welcome, None)
+    await grant(store, locked, None, record, welcome, "once", record.rules.bonuses.welcome, None)
 
 
-async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rules: Rules) -> int:
+async def grant_referral(
+    store: Store, customer_id: UUID, program_id: UUID, record: RulesRecord
+) -> int:
     """Inside a purchase's transaction: when it is the customer's first purchase and someone
     referred them, the referral bonus for both; returns the points granted. The purchase stands
     whatever these grants say (a blocked referrer, say, simply gets nothing)."""
-    referral = rules.bonuses.referral
+    referral = record.rules.bonuses.referral
     if referral.referrer <= 0 and referral.referred <= 0:
         return 0
     referrer_id = await store.referral_due(customer_id)
@@ -107,7 +111,7 @@ async def grant_referral(store: Store, customer_id: UUID, program_id: UUID, rule
         locked = await store.lock_account(account_id, program_id) if points > 0 else None
         if locked is not None:
             outcome = await grant(
-                store, locked, None, rules, kind, "once", points, None, "referral bonus"
+                store, locked, None, record, kind, "once", points, None, "referral bonus"
             )
             granted += points if isinstance(outcome, Accepted) else 0
     return granted
@@ -130,10 +134,10 @@ class Bonuses:
             )
             if refused is not None:
                 return refused
-            rules = (await current_rules(store, locked.program_id)).rules
+            record = await current_rules(store, locked.program_id)
             if command.type == birthday:
-                return await self._birthday(store, locked, actor, rules, command)
-            bonus = rules.bonuses.events.get(command.type)
+                return await self._birthday(store, locked, actor, record, command)
+            bonus = record.rules.bonuses.events.get(command.type)
             if bonus is None or command.type == welcome:
                 return refuse(
                     Rejection.bonus_not_configured,
@@ -142,7 +146,7 @@ class Bonuses:
                 )
             period = period_of(bonus.every, locked.now)
             return await grant(
-                store, locked, actor, rules, command.type, period, bonus.points, command.document
+                store, locked, actor, record, command.type, period, bonus.points, command.document
             )
 
         return await self.runner.on_customer(mutation, customer_id, work, render)
@@ -152,10 +156,10 @@ class Bonuses:
         store: Store,
         locked: LockedAccount,
         actor: Actor,
-        rules: Rules,
+        record: RulesRecord,
         command: EventCommand,
     ) -> Outcome:
-        if rules.bonuses.birthday <= 0:
+        if record.rules.bonuses.birthday <= 0:
             return refuse(
                 Rejection.bonus_not_configured,
                 "The program's rules grant no birthday bonus.",
@@ -175,9 +179,9 @@ class Bonuses:
             store,
             locked,
             actor,
-            rules,
+            record,
             birthday,
             str(year),
-            rules.bonuses.birthday,
+            record.rules.bonuses.birthday,
             command.document,
         )

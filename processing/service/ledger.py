@@ -5,14 +5,14 @@ locks the account row, reads, lets the pure core decide, applies the decision in
 the invariants are checked) and writes the result with its outbox event.
 """
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
 
-from processing.core.balances import apply_holds, apply_posting, available_points
+from processing.core.balances import apply_holds, apply_postings, available_points
+from processing.core.checkout import calculate
 from processing.core.holds import HoldPolicy, decide_cancel, decide_commit, decide_reserve
 from processing.core.invariants import invariant
 from processing.core.ledger import decide_accrue, decide_adjust, decide_refund
@@ -21,6 +21,7 @@ from processing.core.model import (
     Allocation,
     Hold,
     HoldStatus,
+    Line,
     Lot,
     Operation,
     OperationType,
@@ -43,8 +44,7 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
-
-HoldAction = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
+from processing.service.rules import check_receipt, current_rules, standing_of
 
 # How a posting moved points, by its counter account and whether the customer gained: the
 # label of bonus_points_total, so a dashboard can show points issued, redeemed and expired.
@@ -78,6 +78,7 @@ class ReserveCommand(msgspec.Struct, frozen=True, kw_only=True):
     document: Document
     ttl_seconds: int | None = None
     card_number: str | None = None
+    lines: tuple[Line, ...] | None = None  # the receipt the points will pay for
 
 
 class RefundCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,6 +108,8 @@ def operation_record(operation: NewOperation, status: str) -> OperationRecord:
         available_after=operation.available_after,
         created_at=operation.created_at,
         rules_version=operation.rules_version,
+        redeemed_points=operation.redeemed_points,
+        returned_points=operation.returned_points,
     )
 
 
@@ -139,6 +142,8 @@ def event_of(operation: NewOperation) -> dict[str, Any]:
         "type": operation.type,
         "customer_id": str(operation.account_id),
         "points": operation.points,
+        "redeemed_points": operation.redeemed_points,
+        "returned_points": operation.returned_points,
         "available_after": operation.available_after,
         "document_id": operation.document.id if operation.document else None,
         "created_at": operation.created_at.isoformat(),
@@ -150,40 +155,58 @@ async def write_posting(
     locked: LockedAccount,
     actor: Actor | None,
     type_: OperationType,
-    posting: Posting,
-    *,
+    *postings: Posting,
     stored: Account | None = None,
     released: tuple[Allocation, ...] = (),
+    new_lot_id: UUID | None = None,
     **fields: Any,
 ) -> NewOperation:
-    """Releases a hold's earmarks if asked, applies a posting in memory (the invariants are
-    checked there) and writes everything that changed. ``stored`` is the account as the
-    database holds it now, when it is more than the locked account's open lots."""
+    """Releases a hold's earmarks if asked, applies the operation's postings in memory (the
+    invariants are checked there) and writes everything that changed. ``stored`` is the
+    account as the database holds it now, when it is more than the locked account's open lots;
+    ``new_lot_id`` names the lot a posting creates when the decision already used it."""
     before = locked.account if stored is None else stored
-    new_lot_id = uuid4()
-    after = apply_posting(apply_holds(before, released, -1), posting, new_lot_id)
+    lot_id = uuid4() if new_lot_id is None else new_lot_id
+    after = apply_postings(apply_holds(before, released, -1), postings, lot_id)
     operation = new_operation(
-        locked, actor, type_, posting.customer_delta, after, debt_delta=posting.debt_delta, **fields
+        locked,
+        actor,
+        type_,
+        sum(posting.customer_delta for posting in postings),
+        after,
+        debt_delta=sum(posting.debt_delta for posting in postings),
+        **fields,
     )
     await store.write(
         LedgerWrite(
             operation=operation,
             before=before,
             after=after,
-            posting=posting,
-            new_lot_id=new_lot_id,
+            postings=postings,
+            new_lot_id=lot_id,
             event=event_of(operation),
         )
     )
     return operation
 
 
-def posted(operation: NewOperation, posting: Posting, *, created: bool = True) -> Accepted:
-    return Accepted(
-        value=operation_record(operation, "completed"),
-        created=created,
-        movement=_movement[posting.counter_account, posting.customer_delta > 0],
-        points=abs(posting.customer_delta),
+def movements(*postings: Posting) -> Accepted:
+    """An outcome's points movements for ``bonus_points_total``, one per leg that moved any."""
+    moved = [
+        (
+            _movement[posting.counter_account, posting.customer_delta > 0],
+            abs(posting.customer_delta),
+        )
+        for posting in postings
+        if posting.customer_delta
+    ]
+    first = moved[0] if moved else (None, 0)
+    return Accepted(value=None, movement=first[0], points=first[1], more_movements=tuple(moved[1:]))
+
+
+def posted(operation: NewOperation, *postings: Posting, created: bool = True) -> Accepted:
+    return msgspec.structs.replace(
+        movements(*postings), value=operation_record(operation, "completed"), created=created
     )
 
 
@@ -256,11 +279,18 @@ class Ledger:
             refused = await check_card(store, locked, command.card_number) or await check_open_hold(
                 store, locked.program_id, actor, command.document
             )
+            if refused is None and command.lines is not None:
+                refused = check_receipt(command.lines) or await check_document(
+                    store, locked.program_id, actor, OperationType.purchase, command.document
+                )
             if refused is not None:
                 return refused
+            cap = version = None
+            if command.lines is not None:
+                cap, version = await receipt_cap(store, locked, command.lines, command.points)
             policy = HoldPolicy(locked.hold_ttl_seconds_default, locked.hold_ttl_seconds_max)
             plan = decide_reserve(
-                locked.account, command.points, command.ttl_seconds, policy, locked.now
+                locked.account, command.points, command.ttl_seconds, policy, locked.now, cap
             )
             if isinstance(plan, Rejected):
                 return refused_by(plan)
@@ -272,6 +302,8 @@ class Ledger:
                 status=HoldStatus.active,
                 expires_at=plan.expires_at,
                 allocations=plan.allocations,
+                document_id=command.document.id,
+                receipt=command.lines,
             )
             operation = new_operation(
                 locked,
@@ -281,13 +313,14 @@ class Ledger:
                 after,
                 document=command.document,
                 hold_id=hold.id,
+                rules_version=version,
             )
             await store.write(
                 LedgerWrite(
                     operation=operation,
                     before=locked.account,
                     after=after,
-                    posting=None,
+                    postings=(),
                     new_lot_id=uuid4(),
                     event=event_of(operation),
                 )
@@ -304,32 +337,6 @@ class Ledger:
 
         return await self.runner.on_customer(mutation, customer_id, work, render)
 
-    async def commit(
-        self, mutation: Mutation, hold_id: UUID, points: int | None, render: Render
-    ) -> StoredResponse:
-        actor = mutation.actor
-
-        async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
-            plan = decide_commit(locked.account, hold, points, locked.now)
-            if isinstance(plan, Rejected):
-                return refused_by(plan)
-            operation = await write_posting(
-                store,
-                locked,
-                actor,
-                OperationType.commit,
-                plan.posting,
-                released=plan.released,
-                hold_id=hold.id,
-            )
-            resolved = await store.resolve_hold(
-                hold.id, HoldStatus.committed, -plan.posting.customer_delta, operation.id
-            )
-            invariant(resolved, "a hold read as active under the account lock resolves once")
-            return posted(operation, plan.posting, created=False)
-
-        return await self._on_hold(mutation, hold_id, act, render)
-
     async def cancel(self, mutation: Mutation, hold_id: UUID, render: Render) -> StoredResponse:
         actor = mutation.actor
 
@@ -340,7 +347,7 @@ class Ledger:
             await release_hold(store, locked, actor, hold, plan.released, HoldStatus.cancelled)
             return Accepted(value=await store.get_hold(hold.id, None))
 
-        return await self._on_hold(mutation, hold_id, act, render)
+        return await self.runner.on_hold(mutation, hold_id, act, render)
 
     async def refund(
         self, mutation: Mutation, operation_id: UUID, command: RefundCommand, render: Render
@@ -382,23 +389,42 @@ class Ledger:
 
         return await self.runner.on_operation(mutation, operation_id, work, render)
 
-    async def _on_hold(
-        self, mutation: Mutation, hold_id: UUID, act: HoldAction, render: Render
-    ) -> StoredResponse:
-        """Commit and cancel: the hold's account is looked up first, so its lock is taken
-        before the transaction; the hold is then read under the account's row lock."""
-        program_id = mutation.actor.program_id
-        async with self.database.reader() as reader:
-            account_id = await reader.hold_account(hold_id, program_id)
 
-        async def work(store: Store) -> Outcome:
-            locked = await store.lock_account(account_id, program_id) if account_id else None
-            hold = await store.lock_hold(hold_id, program_id) if locked else None
-            if locked is None or hold is None:
-                return refuse(Rejection.hold_not_found, "No hold with this id.")
-            return await act(store, locked, hold)
+async def commit_hold(
+    store: Store, locked: LockedAccount, actor: Actor, hold: Hold, points: int | None
+) -> Outcome:
+    """Spends up to the held points as a commit operation; the rest of the hold is released.
+    (A hold with a receipt is committed as a purchase: ``Loyalty.commit``.)"""
+    plan = decide_commit(locked.account, hold, points, locked.now)
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    operation = await write_posting(
+        store,
+        locked,
+        actor,
+        OperationType.commit,
+        plan.posting,
+        released=plan.released,
+        hold_id=hold.id,
+    )
+    await resolve_committed(store, hold, -plan.posting.customer_delta, operation)
+    return posted(operation, plan.posting, created=False)
 
-        return await self.runner.run(mutation, account_id, work, render)
+
+async def resolve_committed(store: Store, hold: Hold, spent: int, operation: NewOperation) -> None:
+    resolved = await store.resolve_hold(hold.id, HoldStatus.committed, spent, operation.id)
+    invariant(resolved, "a hold read as active under the account lock resolves once")
+
+
+async def receipt_cap(
+    store: Store, locked: LockedAccount, lines: tuple[Line, ...], points: int
+) -> tuple[int, int]:
+    """The most points the current rules let pay for ``lines`` at the customer's tier (the
+    customer's balance aside: the hold decision checks that), and the rules' version."""
+    record = await current_rules(store, locked.program_id)
+    tier = (await standing_of(store, locked, record.rules)).tier(record.rules)
+    priced = calculate(record.rules, tier, lines, points, points)
+    return priced.max_redeemable_points, record.version
 
 
 async def release_hold(
@@ -418,7 +444,7 @@ async def release_hold(
             operation=operation,
             before=locked.account,
             after=after,
-            posting=None,
+            postings=(),
             new_lot_id=uuid4(),
             event=event_of(operation),
         )
@@ -440,6 +466,7 @@ def hold_record(hold: Hold, operation: NewOperation) -> HoldRecord:
         resolved_at=None,
         document_id=operation.document.id if operation.document else "",
         operation_id=operation.id,
+        has_receipt=hold.receipt is not None,
     )
 
 

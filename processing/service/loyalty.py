@@ -8,26 +8,39 @@ earns; ``return_lines`` takes lines of a purchase back under the return policy; 
 refusal comes before the first write, so a refused call leaves nothing behind.
 """
 
-from datetime import datetime, timedelta
-from uuid import UUID
+from datetime import datetime
+from uuid import UUID, uuid4
 
 import msgspec
 import structlog
 
 from processing.core.balances import available_points
-from processing.core.checkout import Calculation, Line, LineResult, calculate
-from processing.core.ledger import claw_back_up_to, decide_earn
-from processing.core.model import Operation, OperationType, Posting, Rejected, SystemAccount
+from processing.core.checkout import Calculation, LineResult, calculate
+from processing.core.holds import check_resolvable
+from processing.core.ledger import decide_earn
+from processing.core.model import (
+    Hold,
+    Line,
+    Operation,
+    OperationType,
+    Posting,
+    Rejected,
+    SystemAccount,
+)
+from processing.core.purchases import decide_line_return, decide_paid_purchase
 from processing.core.rejections import Rejection
 from processing.core.returns import plan_return, settle
-from processing.core.rules import Rules, Tier, check_rules, expiry_at, tier_for
+from processing.core.rules import Rules, Tier, check_rules, earning_window
 from processing.service.bonuses import grant_referral
 from processing.service.customers import program_of
 from processing.service.ledger import (
     check_card,
     check_document,
+    commit_hold,
+    movements,
     operation_record,
     refused_by,
+    resolve_committed,
     with_lots_of,
     write_posting,
 )
@@ -45,7 +58,13 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
-from processing.service.rules import current_rules, rules_of
+from processing.service.rules import (
+    Standing,
+    check_receipt,
+    current_rules,
+    rules_of,
+    standing_of,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -65,20 +84,38 @@ class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
     card_number: str | None = None
 
 
-class PurchaseRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A purchase as the till is told it: the operation, and the receipt as it was priced."""
+class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt as it was priced for a purchase: what points paid, what it earned."""
 
-    operation: OperationRecord
     tier: str | None  # the tier the purchase earned at: reached before it
     tier_after: str | None  # the tier with this purchase's money counted: an upgrade is at once
     rules_version: int
     amount_minor: int
+    redeemed_points: int
     money_minor: int
     earned_points: int
     debt_repaid: int  # of the points earned, how many repaid debt instead of landing
     activates_at: datetime | None
     expires_at: datetime | None
     lines: tuple[LineResult, ...]
+
+
+class PurchaseRecord(ReceiptRecord, frozen=True, kw_only=True):
+    """A purchase as the till is told it: the operation, and the receipt as it was priced."""
+
+    operation: OperationRecord
+
+
+class CommitRecord(OperationRecord, frozen=True, kw_only=True):
+    """A committed hold: a commit operation, or for a hold with a receipt a purchase operation
+    with the receipt as it was priced."""
+
+    receipt: ReceiptRecord | None = None
+
+
+class CommitCommand(msgspec.Struct, frozen=True, kw_only=True):
+    points: int | None = None  # all the hold's points when None
+    lines: tuple[Line, ...] | None = None  # the final receipt; the hold's own when None
 
 
 class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,40 +147,23 @@ class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     redeem_points: int = 0
 
 
-def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
-    seen: set[str] = set()
-    for index, line in enumerate(lines):
-        if line.line_id in seen:
-            return refuse(
-                Rejection.validation_error,
-                f"line_id {line.line_id!r} appears twice.",
-                field=f"lines[{index}].line_id",
-            )
-        seen.add(line.line_id)
-        if line.amount_minor < 0:
-            return refuse(
-                Rejection.validation_error,
-                "discount_minor exceeds quantity × unit_price_minor.",
-                field=f"lines[{index}].discount_minor",
-            )
-    return None
-
-
-class Standing(msgspec.Struct, frozen=True, kw_only=True):
-    """What the customer's tier is computed from."""
-
-    spend_minor: int
-    tier_floor: str | None
-
-    def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
-        return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
-
-
-async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Standing:
-    """Money the customer paid over the rules' tier window up to now, and the manual tier."""
-    since = locked.now - timedelta(days=rules.tier_window_days)
-    spend, floor = await store.tier_inputs(locked.account.id, since)
-    return Standing(spend_minor=spend, tier_floor=floor)
+def receipt_record(
+    priced: Calculation, version: int, tier_after: Tier | None, earning: Posting | None
+) -> ReceiptRecord:
+    new_lot = earning.new_lot if earning is not None else None
+    return ReceiptRecord(
+        tier=priced.tier,
+        tier_after=tier_after.name if tier_after else None,
+        rules_version=version,
+        amount_minor=priced.amount_minor,
+        redeemed_points=priced.redeemed_points,
+        money_minor=priced.money_minor,
+        earned_points=priced.earned_points,
+        debt_repaid=-earning.debt_delta if earning is not None else 0,
+        activates_at=new_lot.activates_at if new_lot else None,
+        expires_at=new_lot.expires_at if new_lot else None,
+        lines=priced.lines,
+    )
 
 
 def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> TierRecord:
@@ -239,8 +259,7 @@ class Loyalty:
             standing = await standing_of(store, locked, rules)
             priced = calculate(rules, standing.tier(rules), command.lines, 0, 0)
             after = standing.tier(rules, priced.money_minor)
-            activates_at = locked.now + timedelta(days=rules.activation_delay_days)
-            expires_at = command.expires_at or expiry_at(rules.expiry, activates_at)
+            activates_at, expires_at = earning_window(rules, locked.now, command.expires_at)
             posting = Posting(counter_account=SystemAccount.issued)  # a receipt that earns nothing
             if priced.earned_points > 0:
                 decision = decide_earn(
@@ -259,29 +278,83 @@ class Loyalty:
                 rules_version=record.version,
             )
             await store.insert_purchase(operation.id, locked, priced)
-            referral_points = await grant_referral(store, customer_id, locked.program_id, rules)
-            credited = posting.customer_delta
-            return Accepted(
+            referral_points = await grant_referral(store, customer_id, locked.program_id, record)
+            moved = movements(posting)
+            receipt = receipt_record(priced, record.version, after, posting)
+            return msgspec.structs.replace(
+                moved,
                 value=PurchaseRecord(
+                    **msgspec.structs.asdict(receipt),
                     operation=operation_record(operation, "completed"),
-                    tier=priced.tier,
-                    tier_after=after.name if after else None,
-                    rules_version=record.version,
-                    amount_minor=priced.amount_minor,
-                    money_minor=priced.money_minor,
-                    earned_points=priced.earned_points,
-                    debt_repaid=-posting.debt_delta,
-                    activates_at=posting.new_lot.activates_at if posting.new_lot else None,
-                    expires_at=posting.new_lot.expires_at if posting.new_lot else None,
-                    lines=priced.lines,
                 ),
                 created=True,
-                movement="issued" if credited else None,
-                points=credited,
                 more_movements=(("issued", referral_points),) if referral_points else (),
             )
 
         return await self.runner.on_customer(mutation, customer_id, work, render)
+
+    async def commit(
+        self, mutation: Mutation, hold_id: UUID, command: CommitCommand, render: Render
+    ) -> StoredResponse:
+        """Commits a hold. A hold that carries its receipt, or a commit that brings the final
+        one, becomes ONE purchase operation: the redemption and the points earned on the money
+        (pending for the activation delay) in the same transaction, priced under the current
+        rules at the customer's tier; the money counts toward the tier. Otherwise a commit
+        operation spends the points."""
+        actor = mutation.actor
+
+        async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
+            lines = command.lines if command.lines is not None else hold.receipt
+            if lines is None:
+                return await commit_hold(store, locked, actor, hold, command.points)
+            settled = check_resolvable(hold, locked.now)  # before the document: precedence
+            if settled is not None:
+                return refused_by(settled)
+            document = Document(id=hold.document_id or str(hold.id))
+            refused = check_receipt(lines) or await check_document(
+                store, locked.program_id, actor, OperationType.purchase, document
+            )
+            if refused is not None:
+                return refused
+            record = await current_rules(store, locked.program_id)
+            rules = record.rules
+            standing = await standing_of(store, locked, rules)
+            plan = decide_paid_purchase(
+                locked.account, hold, rules, standing.tier(rules), lines, command.points, locked.now
+            )
+            if isinstance(plan, Rejected):
+                return refused_by(plan)
+            priced = plan.priced
+            operation = await write_posting(
+                store,
+                locked,
+                actor,
+                OperationType.purchase,
+                *plan.postings,
+                released=plan.released,
+                hold_id=hold.id,
+                document=document,
+                rules_version=record.version,
+                redeemed_points=priced.redeemed_points,
+            )
+            await resolve_committed(store, hold, priced.redeemed_points, operation)
+            await store.insert_purchase(operation.id, locked, priced)
+            referral_points = await grant_referral(
+                store, locked.account.id, locked.program_id, record
+            )
+            after = standing.tier(rules, priced.money_minor)
+            moved = movements(*plan.postings)
+            return msgspec.structs.replace(
+                moved,
+                value=CommitRecord(
+                    **msgspec.structs.asdict(operation_record(operation, "completed")),
+                    receipt=receipt_record(priced, record.version, after, plan.earned),
+                ),
+                more_movements=moved.more_movements
+                + ((("issued", referral_points),) if referral_points else ()),
+            )
+
+        return await self.runner.on_hold(mutation, hold_id, act, render)
 
     async def return_lines(
         self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render
@@ -310,40 +383,49 @@ class Loyalty:
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field="lines")
             rules = (await rules_of(store, locked.program_id, version)).rules
-            account, _ = await with_lots_of(store, locked, original)
-            # A purchase refunded by points earlier has less left to claw back (I6).
-            owed = min(plan.earned_points, abs(original.points) - original.refunded_points)
-            posting, shortfall = claw_back_up_to(account, original, owed, locked.now)
-            settlement = settle(rules.return_policy, shortfall, rules.point_value_minor)
-            posting = msgspec.structs.replace(posting, debt_delta=settlement.debt_points)
+            account, lots = await with_lots_of(store, locked, original)
+            new_lot_id = uuid4()
+            decision = decide_line_return(
+                account, original, lots, plan, locked.expiry_days, new_lot_id, locked.now
+            )
+            if isinstance(decision, Rejected):
+                return refused_by(decision)
+            settlement = settle(rules.return_policy, decision.shortfall, rules.point_value_minor)
+            *giving, clawing = decision.postings
+            postings = (
+                *giving,
+                msgspec.structs.replace(clawing, debt_delta=settlement.debt_points),
+            )
             operation = await write_posting(
                 store,
                 locked,
                 actor,
                 OperationType.refund,
-                posting,
+                *postings,
                 stored=account,
+                new_lot_id=new_lot_id,
                 document=command.document,
                 refund_of=original.id,
+                returned_points=decision.points_returned,
             )
-            taken = -posting.customer_delta
-            if taken:
-                await store.add_refunded_points(original.id, taken)
+            if decision.points_clawed_back or decision.points_returned:
+                await store.add_refunded_points(
+                    original.id, decision.points_clawed_back, decision.points_returned
+                )
             await store.insert_returns(operation.id, original.id, plan, locked.now)
             after = (await standing_of(store, locked, rules)).tier(rules)
-            return Accepted(
+            return msgspec.structs.replace(
+                movements(*postings),
                 value=RefundRecord(
                     **msgspec.structs.asdict(operation_record(operation, "completed")),
-                    points_returned=0,
-                    points_clawed_back=taken,
+                    points_returned=decision.points_returned,
+                    points_clawed_back=decision.points_clawed_back,
                     debt_points=settlement.debt_points,
                     withhold_minor=settlement.withhold_minor,
                     tier_after=after.name if after else None,
                     lines=plan.lines,
                 ),
                 created=True,
-                movement="clawed_back" if taken else None,
-                points=taken,
             )
 
         return await self.runner.on_operation(mutation, operation_id, work, render)

@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from processing import telemetry
-from processing.core.model import Operation
+from processing.core.model import Hold, Operation
 from processing.core.rejections import Rejection
 from processing.service.ports import (
     AccountLocks,
@@ -37,6 +37,7 @@ from processing.service.records import (
 Render = Callable[[Outcome], StoredResponse]
 CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
 OperationWork = Callable[[Store, LockedAccount, Operation], Awaitable[Outcome]]
+HoldWork = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
 # failure came at COMMIT: the retry finds the stored answer under the idempotency key.
@@ -112,6 +113,25 @@ class MutationRunner:
             if locked is None or original is None:
                 return refuse(Rejection.not_found, "No operation with this id.")
             return await work(store, locked, original)
+
+        return await self.run(mutation, account_id, locked_work, render)
+
+    async def on_hold(
+        self, mutation: Mutation, hold_id: UUID, work: HoldWork, render: Render
+    ) -> StoredResponse:
+        """``run`` for a commit or cancel: the hold's account is looked up first, so its lock is
+        taken before the transaction; ``work`` gets the account under its row lock and the hold
+        as read under it."""
+        program_id = mutation.actor.program_id
+        async with self.database.reader() as reader:
+            account_id = await reader.hold_account(hold_id, program_id)
+
+        async def locked_work(store: Store) -> Outcome:
+            locked = await store.lock_account(account_id, program_id) if account_id else None
+            hold = await store.lock_hold(hold_id, program_id) if locked else None
+            if locked is None or hold is None:
+                return refuse(Rejection.hold_not_found, "No hold with this id.")
+            return await work(store, locked, hold)
 
         return await self.run(mutation, account_id, locked_work, render)
 

@@ -69,6 +69,8 @@ class NewOperation(msgspec.Struct, frozen=True, kw_only=True):
     refund_of: UUID | None = None
     rules_version: int | None = None
     debt_delta: int = 0
+    redeemed_points: int = 0  # a purchase: the points that paid part of it
+    returned_points: int = 0  # a return of a purchase: the points it gave back
 
 
 class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,8 +79,8 @@ class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     operation: NewOperation
     before: Account
     after: Account
-    posting: Posting | None
-    new_lot_id: UUID
+    postings: tuple[Posting, ...]  # none for a hold or its release; two legs for a paid purchase
+    new_lot_id: UUID  # names the one lot the postings may create
     event: dict[str, Any]
 
 
@@ -125,7 +127,9 @@ class Store(Protocol):
     async def operation_for_refund(
         self, operation_id: UUID, program_id: UUID | None
     ) -> Operation | None: ...
-    async def add_refunded_points(self, operation_id: UUID, points: int) -> None: ...
+    async def add_refunded_points(
+        self, operation_id: UUID, points: int, returned_points: int = 0
+    ) -> None: ...
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
     ) -> UUID | None: ...

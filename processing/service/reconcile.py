@@ -14,7 +14,10 @@ _checks = {
     "reconcile_lot_holds": "lot {id}: held {held}, allocated to active holds {allocated}",
     "reconcile_lot_entries": "lot {id}: remaining {remaining}, entries {entries}",
     "reconcile_unbalanced_operations": "operation {operation_id}: entries sum to {total}",
-    "reconcile_refunds": "operation {id}: refunded_points {refunded_points}, refunds {refunds}",
+    "reconcile_refunds": (
+        "operation {id}: refunded_points {refunded_points}, refunds {refunds}; "
+        "returned_points {returned_points}, returns {returns}"
+    ),
     "reconcile_outbox": "operation {id}: no outbox event",
 }
 

@@ -147,6 +147,7 @@ class HoldRecord(msgspec.Struct, frozen=True, kw_only=True):
     resolved_at: datetime | None
     document_id: str
     operation_id: UUID
+    has_receipt: bool = False  # committed as a purchase, with the receipt it was reserved for
 
 
 class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,6 +168,8 @@ class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     seq: int = 0
     rules_version: int | None = None
+    redeemed_points: int = 0
+    returned_points: int = 0
 
 
 class RefundRecord(OperationRecord, frozen=True, kw_only=True):

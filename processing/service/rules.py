@@ -1,11 +1,17 @@
 """A program's rules as the use cases read them: the current version, or the one an operation
-recorded; version 0 is the defaults of a program never given rules."""
+recorded (version 0 is the defaults of a program never given rules); a customer's standing
+under them (the money that ranks a tier); and the check every receipt passes."""
 
+from datetime import timedelta
 from uuid import UUID
 
-from processing.core.rules import Rules
-from processing.service.ports import Store
-from processing.service.records import RulesRecord
+import msgspec
+
+from processing.core.model import Line
+from processing.core.rejections import Rejection
+from processing.core.rules import Rules, Tier, tier_for
+from processing.service.ports import LockedAccount, Store
+from processing.service.records import Refused, RulesRecord, refuse
 
 
 def defaults(program_id: UUID) -> RulesRecord:
@@ -21,3 +27,39 @@ async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
     """The rules an operation recorded (version 0: the defaults)."""
     found = await store.rules_version(program_id, version) if version else None
     return found or defaults(program_id)
+
+
+def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
+    seen: set[str] = set()
+    for index, line in enumerate(lines):
+        if line.line_id in seen:
+            return refuse(
+                Rejection.validation_error,
+                f"line_id {line.line_id!r} appears twice.",
+                field=f"lines[{index}].line_id",
+            )
+        seen.add(line.line_id)
+        if line.amount_minor < 0:
+            return refuse(
+                Rejection.validation_error,
+                "discount_minor exceeds quantity × unit_price_minor.",
+                field=f"lines[{index}].discount_minor",
+            )
+    return None
+
+
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """What the customer's tier is computed from."""
+
+    spend_minor: int
+    tier_floor: str | None
+
+    def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
+        return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
+
+
+async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Standing:
+    """Money the customer paid over the rules' tier window up to now, and the manual tier."""
+    since = locked.now - timedelta(days=rules.tier_window_days)
+    spend, floor = await store.tier_inputs(locked.account.id, since)
+    return Standing(spend_minor=spend, tier_floor=floor)

@@ -47,6 +47,7 @@ async def test_a_new_customer_gets_the_welcome_bonus_once(api: Api) -> None:
     assert (await api.balance(customer))["available"] == 200
     [item] = (await api.get(f"/v1/customers/{customer}/operations")).json()["items"]
     assert (item["type"], item["points"], item["reason"]) == ("accrual", 200, "welcome bonus")
+    assert item["rules_version"] == 1  # the rules that granted it
     await assert_ledger_clean(api.runtime)
 
 

@@ -1,7 +1,8 @@
 """A seeded randomized simulation: thousands of concurrent mixed operations (accrue, purchase
-under tiered rules, returns by line, reserve, commit, cancel, refund, expire, adjust, replays
-with the same keys, time moving on) over dozens of accounts, after which every ledger invariant
-holds with zero violations."""
+under tiered rules, holds with receipts committed as purchases paid partly with points, returns
+by line, reserve, commit, cancel, refund, expire, adjust, replays with the same keys, time
+moving on) over dozens of accounts, after which every ledger invariant holds with zero
+violations."""
 
 import asyncio
 import random
@@ -28,6 +29,7 @@ class World:
     holds: list[str] = field(default_factory=list)
     refundable: list[str] = field(default_factory=list)
     purchases: list[tuple[str, list[tuple[str, int]]]] = field(default_factory=list)
+    receipts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # hold id → lines
     sent: list[tuple[str, Any, str, bytes, int]] = field(default_factory=list)
     acknowledged: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
@@ -70,8 +72,8 @@ async def accrue(api: Api, world: World) -> None:
     await send(api, world, f"/v1/customers/{customer_of(world)}/accruals", body)
 
 
-async def purchase(api: Api, world: World) -> None:
-    lines = [
+def receipt_of(world: World) -> list[dict[str, Any]]:
+    return [
         {
             "line_id": str(number),
             "sku": f"sku-{world.rng.randint(1, 6)}",
@@ -82,11 +84,18 @@ async def purchase(api: Api, world: World) -> None:
         }
         for number in range(world.rng.randint(1, 4))
     ]
+
+
+def bought(world: World, operation_id: str, lines: list[dict[str, Any]]) -> None:
+    world.purchases.append((operation_id, [(line["line_id"], line["quantity"]) for line in lines]))
+
+
+async def purchase(api: Api, world: World) -> None:
+    lines = receipt_of(world)
     body = {"document": document_of(world), "lines": lines}
     response = await send(api, world, f"/v1/customers/{customer_of(world)}/purchases", body)
     if response.status_code == 201:
-        bought = [(line["line_id"], line["quantity"]) for line in lines]
-        world.purchases.append((response.json()["operation"]["id"], bought))
+        bought(world, response.json()["operation"]["id"], lines)
 
 
 async def return_lines(api: Api, world: World) -> None:
@@ -103,17 +112,29 @@ async def return_lines(api: Api, world: World) -> None:
 
 
 async def reserve(api: Api, world: World) -> None:
-    body = {"points": world.rng.randint(1, 40), "document": document_of(world)}
+    """A third of the holds carry the receipt they pay for, and commit as purchases."""
+    body: dict[str, Any] = {"points": world.rng.randint(1, 40), "document": document_of(world)}
+    if world.rng.random() < 0.35:
+        body["lines"] = receipt_of(world)
     response = await send(api, world, f"/v1/customers/{customer_of(world)}/holds", body)
     if response.status_code == 201:
         world.holds.append(response.json()["id"])
+        if "lines" in body:
+            world.receipts[response.json()["id"]] = body["lines"]
 
 
 async def commit(api: Api, world: World) -> None:
+    """Commits all or part of a hold; now and then with a final receipt of its own (which may
+    not let points pay that much: refused, nothing changes)."""
     if not world.holds:
         return await reserve(api, world)
-    body = {"points": world.rng.randint(1, 40)} if world.rng.random() < 0.5 else {}
-    await send(api, world, f"/v1/holds/{world.rng.choice(world.holds)}/commit", body)
+    hold_id = world.rng.choice(world.holds)
+    body: dict[str, Any] = {"points": world.rng.randint(1, 40)} if world.rng.random() < 0.5 else {}
+    if world.rng.random() < 0.15:
+        body["lines"] = receipt_of(world)
+    response = await send(api, world, f"/v1/holds/{hold_id}/commit", body)
+    if response.status_code == 200 and response.json()["type"] == "purchase":
+        bought(world, response.json()["id"], body.get("lines") or world.receipts[hold_id])
     return None
 
 
@@ -215,6 +236,14 @@ async def test_randomized_operations_keep_every_invariant(api: Api, seed: int) -
     assert world.replays_checked > 50
     assert await api.runtime.pool.fetchval("select count(*) from purchases") > 100
     assert await api.runtime.pool.fetchval("select count(*) from purchase_returns") > 30
+    paid_with_points = await api.runtime.pool.fetchval(
+        "select count(*) from operations where type = 'purchase' and redeemed_points > 0"
+    )
+    given_back = await api.runtime.pool.fetchval(
+        "select count(*) from operations where type = 'refund' and returned_points > 0"
+    )
+    assert paid_with_points > 40, paid_with_points
+    assert given_back > 10, given_back
     # No line was ever returned beyond what was bought.
     over_returned = await api.runtime.pool.fetchval(
         "select count(*) from purchases p, jsonb_array_elements(p.lines) line"

@@ -8,8 +8,8 @@ from datetime import datetime
 import msgspec
 import pytest
 
-from processing.core.checkout import Line, calculate, spread
-from processing.core.model import Rejected
+from processing.core.checkout import calculate, spread
+from processing.core.model import Line, Rejected
 from processing.core.rules import (
     Earning,
     Expiry,

@@ -16,7 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.checkout import Calculation, LineResult
-from processing.core.model import Account, Allocation, Hold, HoldStatus, Lot, Operation
+from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Rules
@@ -194,9 +194,13 @@ class PostgresStore:
         """Writes an operation with everything it changed (its new lot, changed lots, entries,
         the account's totals and its outbox event) in one statement, in the caller's
         transaction."""
-        operation, posting = change.operation, change.posting
+        operation = change.operation
         document = operation.document
-        new_lot = posting.new_lot if posting is not None else None
+        new_lot = next((p.new_lot for p in change.postings if p.new_lot is not None), None)
+        # A later leg may already have taken from the new lot: it is written as it ends up.
+        new_lot_remaining = next(
+            (lot.remaining for lot in change.after.lots if lot.id == change.new_lot_id), None
+        )
         old = {lot.id: lot for lot in change.before.lots}
         changed = [
             lot
@@ -240,32 +244,37 @@ class PostgresStore:
             operation.rules_version,
             operation.debt_delta,
             change.after.debt,
+            new_lot_remaining,
+            operation.redeemed_points,
+            operation.returned_points,
         )
 
     async def _entries(
         self, change: LedgerWrite
     ) -> tuple[list[UUID], list[UUID | None], list[int]]:
-        """The posting's entries as three columns: the customer's lot deltas (and the new lot)
-        against the program's counter account. A hold, a cancel or a purchase that earned
-        nothing posts none."""
-        posting, operation = change.posting, change.operation
-        if posting is None or (not posting.lot_deltas and posting.new_lot is None):
-            return [], [], []
-        counter = await self._system_account(operation.program_id, posting.counter_account)
+        """The postings' entries as three columns: each leg's lot deltas (and new lot) against
+        its counter account, leg by leg. A hold, a cancel or a purchase that earned nothing
+        posts none."""
+        operation = change.operation
         accounts: list[UUID] = []
         lots: list[UUID | None] = []
         points: list[int] = []
-        for delta in posting.lot_deltas:
-            accounts.append(operation.account_id)
-            lots.append(delta.lot_id)
-            points.append(delta.points)
-        if posting.new_lot is not None:
-            accounts.append(operation.account_id)
-            lots.append(change.new_lot_id)
-            points.append(posting.new_lot.points)
-        accounts.append(counter)
-        lots.append(None)
-        points.append(-posting.customer_delta)
+        for posting in change.postings:
+            if not posting.lot_deltas and posting.new_lot is None:
+                continue
+            for delta in posting.lot_deltas:
+                accounts.append(operation.account_id)
+                lots.append(delta.lot_id)
+                points.append(delta.points)
+            if posting.new_lot is not None:
+                accounts.append(operation.account_id)
+                lots.append(change.new_lot_id)
+                points.append(posting.new_lot.points)
+            accounts.append(
+                await self._system_account(operation.program_id, posting.counter_account)
+            )
+            lots.append(None)
+            points.append(-posting.customer_delta)
         return accounts, lots, points
 
     # Holds
@@ -289,6 +298,10 @@ class PostgresStore:
             status=HoldStatus(row["status"]),
             expires_at=row["expires_at"],
             allocations=allocations,
+            document_id=row["document_id"],
+            receipt=None
+            if row["receipt"] is None
+            else msgspec.json.decode(row["receipt"], type=tuple[Line, ...]),
         )
 
     async def insert_hold(
@@ -313,6 +326,7 @@ class PostgresStore:
             created_at,
             [item.lot_id for item in hold.allocations],
             [item.points for item in hold.allocations],
+            None if hold.receipt is None else msgspec.json.encode(hold.receipt).decode(),
         )
 
     async def resolve_hold(
@@ -364,10 +378,14 @@ class PostgresStore:
             points=row["points"],
             refunded_points=row["refunded_points"],
             lot_movements=movements,
+            redeemed_points=row["redeemed_points"],
+            returned_points=row["returned_points"],
         )
 
-    async def add_refunded_points(self, operation_id: UUID, points: int) -> None:
-        await self._execute("add_refunded_points", operation_id, points)
+    async def add_refunded_points(
+        self, operation_id: UUID, points: int, returned_points: int = 0
+    ) -> None:
+        await self._execute("add_refunded_points", operation_id, points, returned_points)
 
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str

@@ -1,10 +1,11 @@
 -- name: insert_hold
 -- A hold for a pending purchase with the lots it earmarked, and how much of each, in one
--- statement (the allocations' foreign key to the hold is checked at its end).
+-- statement (the allocations' foreign key to the hold is checked at its end); $12 the receipt
+-- it was reserved for, if the till sent one.
 with hold as (
     insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
-                       store_id, document_id, created_at)
-    values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9)
+                       store_id, document_id, created_at, receipt)
+    values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $12::jsonb)
 )
 insert into hold_allocations (hold_id, lot_id, points)
 select $1, allocation.lot_id, allocation.points
@@ -16,7 +17,8 @@ select account_id from holds where id = $1 and ($2::uuid is null or program_id =
 
 -- name: lock_hold
 -- Read under the account's row lock; the row lock here guards against any other path.
-select id, account_id, points, status, expires_at from holds
+select id, account_id, points, status, expires_at, document_id, receipt::text as receipt
+from holds
 where id = $1 and ($2::uuid is null or program_id = $2)
 for update;
 
@@ -34,6 +36,7 @@ where id = $1 and status = 'active';
 -- A hold as the API shows it; an active hold past its TTL reads as expired before the sweep.
 select h.id, h.account_id as customer_id, h.points, h.committed_points, h.expires_at,
        h.created_at, h.resolved_at, h.document_id, h.operation_id,
+       h.receipt is not null as has_receipt,
        case when h.status = 'active' and h.expires_at <= clock_timestamp()
             then 'expired' else h.status end as status
 from holds h

@@ -1,19 +1,21 @@
 -- name: write_operation
 -- An operation with everything it changed, in one statement and one round trip: the operation,
--- the lot it creates ($17 null when none), the lots it changed, its entries (the deferred
--- trigger checks at commit that they sum to zero), the account's cached totals when they moved,
--- and its outbox event (I7). Foreign keys are checked at the end of the statement, so the
--- entries may name the lot created here.
+-- the lot it creates ($17 null when none; $34 the points left in it when a later leg of the
+-- same operation took some), the lots it changed, its entries (the deferred trigger checks at
+-- commit that they sum to zero), the account's cached totals when they moved, and its outbox
+-- event (I7). Foreign keys are checked at the end of the statement, so the entries may name
+-- the lot created here.
 with operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
                             document_id, document_name, document_comment, reason, channel,
                             key_id, store_id, available_after, created_at, rules_version,
-                            debt_delta)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31, $32)
+                            debt_delta, redeemed_points, returned_points)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31, $32,
+            $35, $36)
 ), new_lot as (
     insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
                       activates_at, expires_at)
-    select $17, $2, $3, $1, $18, $18, 0, $19, $20
+    select $17, $2, $3, $1, $18, $34, 0, $19, $20
     where $17::uuid is not null
 ), changed_lots as (
     update lots set remaining = changed.remaining, held = changed.held
@@ -36,7 +38,8 @@ select account_id from operations where id = $1 and ($2::uuid is null or program
 
 -- name: operation_for_refund
 -- The original operation as a refund sees it, read under the account's row lock.
-select id, account_id, type, points, refunded_points from operations
+select id, account_id, type, points, refunded_points, redeemed_points, returned_points
+from operations
 where id = $1 and ($2::uuid is null or program_id = $2);
 
 -- name: operation_lot_movements
@@ -46,8 +49,11 @@ where operation_id = $1 and account_id = $2 and lot_id is not null
 order by id;
 
 -- name: add_refunded_points
--- Raised under the account's row lock; the CHECK refuses more than the original (I6).
-update operations set refunded_points = refunded_points + $2 where id = $1;
+-- Raised under the account's row lock; the CHECKs refuse more than the original (I6): $2
+-- points clawed back (or, of a commit, given back), $3 redeemed points a purchase gave back.
+update operations
+set refunded_points = refunded_points + $2, returned_points = returned_points + $3
+where id = $1;
 
 -- name: get_operation
 -- One operation as the statement shows it.

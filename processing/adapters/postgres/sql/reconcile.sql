@@ -58,12 +58,23 @@ select operation_id, sum(points) as total from entries
 group by operation_id having sum(points) <> 0;
 
 -- name: reconcile_refunds
--- I6: each original's refunded_points equals the refunds written against it.
-select o.id, o.refunded_points, coalesce(sum(abs(r.points)), 0) as refunds
-from operations o left join operations r on r.refund_of = o.id
+-- I6: each original's refunded_points and returned_points equal the refunds written against
+-- it. A refund's net points are what it gave back less what it clawed back: of a commit it
+-- gives back (refunded_points counts that); of an accrual or purchase it claws back
+-- (refunded_points) and, for a purchase paid partly with points, gives back returned_points.
+select o.id, o.refunded_points, coalesce(r.refunds, 0) as refunds,
+       o.returned_points, coalesce(r.returns, 0) as returns
+from operations o
+left join (
+    select r.refund_of,
+           sum(case when x.type = 'commit' then r.points
+                    else r.returned_points - r.points end) as refunds,
+           sum(r.returned_points) as returns
+    from operations r join operations x on x.id = r.refund_of
+    group by r.refund_of
+) r on r.refund_of = o.id
 where o.type in ('accrual', 'purchase', 'commit')
-group by o.id, o.refunded_points
-having o.refunded_points <> coalesce(sum(abs(r.points)), 0);
+  and (o.refunded_points <> coalesce(r.refunds, 0) or o.returned_points <> coalesce(r.returns, 0));
 
 -- name: reconcile_outbox
 -- I7: every ledger operation has exactly one outbox event.

@@ -1,0 +1,131 @@
+"""A purchase paid partly with points: a hold committed with its final receipt, and the return
+of that purchase's lines.
+
+Both are one operation with two legs: the points that pay move between the customer's lots and
+the program's redeemed account, the points earned on the money between the lots and its issued
+account. Earnings are priced on the money only, so the two legs never net against each other in
+the rules; they do in the balance, and a return gives back before it claws back, so points the
+customer gets back can cover what the returned lines had earned.
+"""
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from processing.core.balances import apply_holds, apply_posting
+from processing.core.checkout import Calculation, calculate
+from processing.core.holds import check_resolvable, decide_commit
+from processing.core.ledger import claw_back_up_to, decide_earn, restore_redemption
+from processing.core.model import (
+    Account,
+    Allocation,
+    Hold,
+    Line,
+    Lot,
+    Operation,
+    Posting,
+    Rejected,
+    reject,
+)
+from processing.core.rejections import Rejection
+from processing.core.returns import ReturnPlan
+from processing.core.rules import Rules, Tier, earning_window
+
+
+class PaidPurchase(msgspec.Struct, frozen=True, kw_only=True):
+    priced: Calculation
+    postings: tuple[Posting, ...]  # the spending leg, then the earning leg when it earns
+    released: tuple[Allocation, ...]  # the hold's earmarks, dropped whether spent or not
+
+    @property
+    def earned(self) -> Posting | None:
+        return self.postings[1] if len(self.postings) > 1 else None
+
+
+class LineReturn(msgspec.Struct, frozen=True, kw_only=True):
+    postings: tuple[Posting, ...]  # giving back when it gives back, then clawing back
+    points_returned: int  # given back to the customer: what paid for the returned lines
+    points_clawed_back: int  # taken back: what the returned lines earned, as far as it is there
+    shortfall: int  # earned points already spent: the return policy settles them
+
+
+def decide_paid_purchase(
+    account: Account,
+    hold: Hold,
+    rules: Rules,
+    tier: Tier | None,
+    lines: tuple[Line, ...],
+    points: int | None,
+    now: datetime,
+) -> PaidPurchase | Rejected:
+    """Commits ``points`` of the hold (all of it when None) against the final receipt ``lines``
+    and earns on what is left to pay in money. The receipt must let points pay that much: a
+    receipt that shrank since the hold is refused, never silently charged less, so the till and
+    the ledger always agree on what the customer paid."""
+    refused = check_resolvable(hold, now)
+    if refused is not None:
+        return refused
+    spend = hold.points if points is None else points
+    if spend > hold.points:
+        return reject(
+            Rejection.commit_exceeds_hold, f"{spend} points to commit, the hold has {hold.points}."
+        )
+    priced = calculate(rules, tier, lines, hold.points, spend)
+    if priced.redeemed_points < spend:
+        return reject(
+            Rejection.redemption_exceeds_limit,
+            f"The final receipt lets points pay at most {priced.max_redeemable_points}; "
+            f"{spend} to commit. Commit with points at most that.",
+        )
+    commit = decide_commit(account, hold, spend, now)
+    if isinstance(commit, Rejected):
+        return commit
+    postings: tuple[Posting, ...] = (commit.posting,)
+    if priced.earned_points > 0:
+        spent = apply_posting(apply_holds(account, commit.released, -1), commit.posting, None)
+        activates_at, expires_at = earning_window(rules, now)
+        earning = decide_earn(spent, priced.earned_points, activates_at, expires_at, now)
+        if isinstance(earning, Rejected):
+            return earning
+        postings += (earning,)
+    return PaidPurchase(priced=priced, postings=postings, released=commit.released)
+
+
+def decide_line_return(
+    account: Account,
+    original: Operation,
+    original_lots: dict[UUID, Lot],
+    plan: ReturnPlan,
+    expiry_days: int | None,
+    new_lot_id: UUID,
+    now: datetime,
+) -> LineReturn | Rejected:
+    """Gives back the points that paid for the returned lines (to the lots they came from, as a
+    refunded redemption does), then claws back what those lines earned from the account as it
+    is after that. ``new_lot_id`` names the lot that takes back points whose own lot has expired
+    since; the claw-back may take from it too. Earlier refunds are never passed (I6)."""
+    give = min(plan.redeemed_points, original.redeemed_points - original.returned_points)
+    postings: tuple[Posting, ...] = ()
+    if give > 0:
+        restored = restore_redemption(
+            account,
+            original.spent,
+            original.returned_points,
+            original_lots,
+            give,
+            expiry_days,
+            now,
+        )
+        if isinstance(restored, Rejected):
+            return restored
+        postings = (restored,)
+        account = apply_posting(account, restored, new_lot_id)
+    owed = min(plan.earned_points, original.refundable_points)
+    clawed, shortfall = claw_back_up_to(account, original, owed, now)
+    return LineReturn(
+        postings=(*postings, clawed),  # the claw-back leg last: it carries any debt recorded
+        points_returned=give,
+        points_clawed_back=owed - shortfall,
+        shortfall=shortfall,
+    )
