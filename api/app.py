@@ -30,6 +30,7 @@ from api.controllers.loyalty import (
     RulesController,
     TierController,
 )
+from api.controllers.webhooks import WebhooksController
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -134,15 +135,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         telemetry.configure_logging(chosen.log_level)
         opened = await Runtime.open(resolve_urls(chosen))
         app.state.runtime = opened
-        worker = None
+        workers = []
         if chosen.expiry_worker:
-            worker = asyncio.create_task(
-                run_expiry_loop(opened.database, chosen.expiry_interval_seconds)
+            workers.append(
+                asyncio.create_task(
+                    run_expiry_loop(opened.database, chosen.expiry_interval_seconds)
+                )
             )
+        if chosen.webhook_relay:
+            workers.append(asyncio.create_task(opened.run_relay()))
         try:
             yield
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
@@ -159,6 +164,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             PurchasesController,
             EventsController,
             TierController,
+            WebhooksController,
             HealthController,
         ],
         lifespan=[lifespan],

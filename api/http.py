@@ -64,16 +64,17 @@ def renderer(reply_type: type) -> Render:
     return render
 
 
-def renderer_hiding_secret(reply_type: type) -> Render:
-    """For a reply whose ``key`` is a secret shown once: the caller gets it, the idempotency
-    record keeps the reply with ``key`` null, so a replay answers without the secret."""
+def renderer_hiding_secret(reply_type: type, field: str = "key") -> Render:
+    """For a reply whose ``field`` is a secret shown once (an API key, a webhook signing
+    secret): the caller gets it, the idempotency record keeps the reply with it null, so a
+    replay answers without the secret."""
     plain = renderer(reply_type)
 
     def render(outcome: Outcome) -> StoredResponse:
         shown = plain(outcome)
         if isinstance(outcome, Refused):
             return shown
-        hidden = msgspec.structs.replace(outcome.value, key=None)
+        hidden = msgspec.structs.replace(outcome.value, **{field: None})
         kept = plain(msgspec.structs.replace(outcome, value=hidden))
         return msgspec.structs.replace(shown, kept_body=kept.body)
 

@@ -83,9 +83,14 @@ async def do_expire(runtime: Runtime) -> int:
 
 
 async def do_worker(runtime: Runtime) -> int:
+    """The expiry sweep (lots past expiry, holds past their TTL) and the webhook relay, until
+    the process is stopped."""
     from processing.workers.expiry import run_expiry_loop
 
-    await run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds)
+    await asyncio.gather(
+        run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds),
+        runtime.run_relay(),
+    )
     return 0
 
 
@@ -161,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="bonus", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate and serve the HTTP API")
-    commands.add_parser("worker", help="run the expiry sweep in a loop")
+    commands.add_parser("worker", help="run the expiry sweep and the webhook relay in a loop")
     commands.add_parser("migrate", help="apply database migrations")
     program = commands.add_parser("create-program", help="create a loyalty program")
     program.add_argument("--name", required=True)

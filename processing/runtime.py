@@ -11,6 +11,7 @@ import redis.asyncio as redis
 
 from processing import telemetry
 from processing.adapters import embedded
+from processing.adapters.http_sender import HttpxSender
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
@@ -21,6 +22,7 @@ from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
 from processing.service.mutations import MutationRunner
 from processing.service.reads import Reads
+from processing.service.webhooks import Relay, RelayPolicy, Webhooks
 from processing.settings import Settings
 
 
@@ -55,6 +57,7 @@ class Runtime:
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
+        self.webhooks = Webhooks(self.database, self.runner)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":
@@ -69,6 +72,22 @@ class Runtime:
         runtime = cls(settings, pool, create_client(settings.redis_url))
         await runtime.redis_ready()  # bonus_redis_up says the truth from the start
         return runtime
+
+    async def run_relay(self) -> None:
+        """The webhook relay, until cancelled: its own HTTP client, closed on the way out."""
+        settings = self.settings
+        sender = HttpxSender(settings.webhook_timeout_seconds)
+        policy = RelayPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            backoff_base_seconds=settings.webhook_backoff_base_seconds,
+            backoff_cap_seconds=settings.webhook_backoff_cap_seconds,
+            lease_seconds=settings.webhook_lease_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+        )
+        try:
+            await Relay(self.database, sender, policy).run_forever(settings.webhook_idle_seconds)
+        finally:
+            await sender.close()
 
     async def close(self) -> None:
         await self.redis.aclose()

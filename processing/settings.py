@@ -24,6 +24,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The expiry sweep runs inside each API process unless a separate worker does it.
     expiry_worker: bool = True
     expiry_interval_seconds: float = 5.0
+    # The webhook relay runs inside each API process too unless turned off here (the
+    # ``bonus worker`` process always runs it); several relays share the work safely.
+    webhook_relay: bool = True
+    webhook_idle_seconds: float = 0.5
+    webhook_max_attempts: int = 12
+    webhook_backoff_base_seconds: float = 10.0
+    webhook_backoff_cap_seconds: float = 3600.0
+    webhook_lease_seconds: float = 60.0
+    webhook_timeout_seconds: float = 10.0
 
     @property
     def embedded(self) -> bool:

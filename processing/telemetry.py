@@ -60,6 +60,11 @@ expiry_sweeps_total = Counter("bonus_expiry_sweeps_total", "Expiry sweeps finish
 expired_holds_total = Counter(
     "bonus_expired_holds_total", "Holds released at the end of their TTL."
 )
+webhook_deliveries_total = Counter(
+    "bonus_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, retried (failed, tried again), dead.",
+    ["outcome"],
+)
 # Gauges say how to combine the worker processes' values; a single process ignores it.
 expiry_backlog = Gauge(
     "bonus_expiry_backlog",

@@ -319,3 +319,60 @@ class Problem(Reply, frozen=True, kw_only=True, omit_defaults=True):
     customer_id: str | None = None
     operation_id: str | None = None
     hold_id: str | None = None
+
+
+EventType = Annotated[
+    str,
+    Meta(
+        pattern=r"^operation\.(accrual|purchase|reserve|commit|cancel|refund|expire|adjustment)$",
+        description="An outbox event type, e.g. operation.purchase.",
+    ),
+]
+
+
+class WebhookCreate(Request, frozen=True, kw_only=True):
+    """A subscription to a program's events; ``event_types`` empty or omitted: every event."""
+
+    url: Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+    event_types: Annotated[list[EventType], Meta(max_length=50)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class Webhook(Reply, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID
+    url: str
+    event_types: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(Webhook, frozen=True, kw_only=True):
+    """The new subscription with its signing secret, shown this once (a replay shows null)."""
+
+    secret: str | None
+
+
+class WebhookDelivery(Reply, frozen=True, kw_only=True):
+    id: int
+    subscription_id: UUID
+    event_id: UUID
+    type: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class WebhookDeliveryPage(Reply, frozen=True, kw_only=True):
+    items: list[WebhookDelivery]
+    next_cursor: str | None
+
+
+class Redelivery(Reply, frozen=True, kw_only=True):
+    id: int
+    status: Literal["pending"]

@@ -20,13 +20,16 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     CustomerRecord,
+    DeliveryRecord,
     Document,
     HoldRecord,
+    LeasedDelivery,
     OperationRecord,
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
     StoredResponse,
+    WebhookRecord,
 )
 
 
@@ -39,6 +42,16 @@ class DatabaseUnavailable(Exception):
     """Postgres could not be reached, or the connection broke during the request (a restart, a
     failover, a network cut). Whether a transaction that broke at its commit was applied is
     unknown here; the idempotency record, written in that same transaction, tells a retry."""
+
+
+class SendFailed(Exception):
+    """A webhook receiver could not be reached or did not answer in time."""
+
+
+class WebhookSender(Protocol):
+    async def post(self, url: str, headers: dict[str, str], body: bytes) -> int:
+        """POSTs ``body``; returns the status code, or raises ``SendFailed``."""
+        ...
 
 
 class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,6 +224,35 @@ class Store(Protocol):
     async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]: ...
     async def set_account_block(self, account_id: UUID, reason: str | None) -> None: ...
     async def fetch_named(self, name: str, *args: Any) -> list[Any]: ...
+    # Webhooks
+    async def insert_webhook(
+        self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
+    ) -> WebhookRecord: ...
+    async def list_webhooks(self, program_id: UUID) -> list[WebhookRecord]: ...
+    async def disable_webhook(
+        self, webhook_id: UUID, scope: UUID | None
+    ) -> WebhookRecord | None: ...
+    async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def webhook_deliveries(
+        self, webhook_id: UUID, before_id: int, status: str | None, limit: int
+    ) -> list[DeliveryRecord]: ...
+    async def redeliver_webhook(self, delivery_id: int, scope: UUID | None) -> bool: ...
+    async def fan_out(self, limit: int) -> tuple[int, int]:
+        """Relays up to ``limit`` outbox events; returns (events, deliveries created)."""
+        ...
+
+    async def lease_deliveries(self, limit: int, lease_seconds: float) -> list[LeasedDelivery]: ...
+    async def delivery_succeeded(self, delivery_id: int, status_code: int) -> None: ...
+    async def delivery_failed(
+        self,
+        delivery_id: int,
+        delay_seconds: float,
+        max_attempts: int,
+        status_code: int | None,
+        error: str,
+    ) -> str | None:
+        """Records a failed attempt; returns the delivery's status after it (dead or pending)."""
+        ...
 
 
 class Database(Protocol):

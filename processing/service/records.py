@@ -212,3 +212,46 @@ class RulesRecord(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     rules: Rules
     created_at: datetime | None
+
+
+class WebhookRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    program_id: UUID
+    url: str
+    event_types: list[str]
+    active: bool
+    created_at: datetime
+    secret: str | None = None  # shown once, in the answer that created the subscription
+
+
+class DeliveryRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    subscription_id: UUID
+    event_id: UUID
+    type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[DeliveryRecord]
+    next_cursor: str | None
+
+
+class LeasedDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    """A delivery a relay holds for its lease: everything needed to send it."""
+
+    id: int
+    attempts: int  # including this one
+    url: str
+    secret: str
+    event_id: UUID
+    type: str
+    program_id: UUID
+    payload: str  # the outbox event's JSON
+    created_at: datetime

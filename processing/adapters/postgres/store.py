@@ -25,13 +25,16 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     CustomerRecord,
+    DeliveryRecord,
     Document,
     HoldRecord,
+    LeasedDelivery,
     OperationRecord,
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
     StoredResponse,
+    WebhookRecord,
 )
 
 T = TypeVar("T")
@@ -612,3 +615,59 @@ class PostgresStore:
 
     async def fetch_named(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return await self._fetch(name, *args)
+
+    # Webhooks
+
+    async def insert_webhook(
+        self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
+    ) -> WebhookRecord:
+        row = await self._fetchrow(
+            "insert_webhook", webhook_id, program_id, url, secret, event_types
+        )
+        return _record(row, WebhookRecord)
+
+    async def list_webhooks(self, program_id: UUID) -> list[WebhookRecord]:
+        return [
+            _record(row, WebhookRecord) for row in await self._fetch("list_webhooks", program_id)
+        ]
+
+    async def disable_webhook(self, webhook_id: UUID, scope: UUID | None) -> WebhookRecord | None:
+        row = await self._fetchrow("disable_webhook", webhook_id, scope)
+        return None if row is None else _record(row, WebhookRecord)
+
+    async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["webhook_program"], webhook_id, scope)
+        return value  # type: ignore[no-any-return]
+
+    async def webhook_deliveries(
+        self, webhook_id: UUID, before_id: int, status: str | None, limit: int
+    ) -> list[DeliveryRecord]:
+        rows = await self._fetch("webhook_deliveries", webhook_id, before_id, status, limit)
+        return [_record(row, DeliveryRecord) for row in rows]
+
+    async def redeliver_webhook(self, delivery_id: int, scope: UUID | None) -> bool:
+        return await self._fetchrow("redeliver_webhook", delivery_id, scope) is not None
+
+    async def fan_out(self, limit: int) -> tuple[int, int]:
+        rows = await self._fetch("fan_out", limit)
+        return len(rows), int(rows[0]["deliveries"]) if rows else 0
+
+    async def lease_deliveries(self, limit: int, lease_seconds: float) -> list[LeasedDelivery]:
+        rows = await self._fetch("lease_deliveries", limit, lease_seconds)
+        return [_record(row, LeasedDelivery) for row in rows]
+
+    async def delivery_succeeded(self, delivery_id: int, status_code: int) -> None:
+        await self._execute("delivery_succeeded", delivery_id, status_code)
+
+    async def delivery_failed(
+        self,
+        delivery_id: int,
+        delay_seconds: float,
+        max_attempts: int,
+        status_code: int | None,
+        error: str,
+    ) -> str | None:
+        row = await self._fetchrow(
+            "delivery_failed", delivery_id, delay_seconds, max_attempts, status_code, error
+        )
+        return None if row is None else str(row["status"])

@@ -1,0 +1,105 @@
+-- name: insert_webhook
+-- A new subscription; the answer leaves the secret out (the caller already has it).
+insert into webhook_subscriptions (id, program_id, url, secret, event_types)
+values ($1, $2, $3, $4, $5)
+returning id, program_id, url, event_types, active, created_at;
+
+-- name: list_webhooks
+-- A program's subscriptions, newest first; the secret is never read back out.
+select id, program_id, url, event_types, active, created_at from webhook_subscriptions
+where program_id = $1
+order by created_at desc, id;
+
+-- name: disable_webhook
+-- $2 scopes a program key to its own program (null: an operator key).
+update webhook_subscriptions set active = false
+where id = $1 and ($2::uuid is null or program_id = $2)
+returning id, program_id, url, event_types, active, created_at;
+
+-- name: webhook_program
+-- Which program a subscription belongs to, for the deliveries listing's tenancy check.
+select program_id from webhook_subscriptions
+where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: webhook_deliveries
+-- A subscription's deliveries, newest first, one page below the cursor; $3 narrows by status.
+select d.id, d.subscription_id, o.event_id, o.type, d.status, d.attempts, d.next_attempt_at,
+       d.last_status, d.last_error, d.delivered_at, d.created_at
+from webhook_deliveries d join outbox o on o.id = d.outbox_id
+where d.subscription_id = $1 and d.id < $2 and ($3::text is null or d.status = $3)
+order by d.id desc
+limit $4;
+
+-- name: redeliver_webhook
+-- A dead (or pending) delivery goes back to the queue at once with a fresh attempt budget; a
+-- delivered one is left as it is. $2 scopes a program key to its own program.
+update webhook_deliveries d
+set status = 'pending', attempts = 0, next_attempt_at = clock_timestamp()
+from webhook_subscriptions s
+where d.id = $1 and s.id = d.subscription_id and ($2::uuid is null or s.program_id = $2)
+  and d.status <> 'delivered'
+returning d.id;
+
+-- name: fan_out
+-- Up to $1 events not yet relayed become one delivery per active subscription that wants them,
+-- and are marked relayed, in one statement; SKIP LOCKED lets several relays share the work.
+with batch as (
+    select id, program_id, type from outbox
+    where relayed_at is null
+    order by id
+    limit $1
+    for update skip locked
+), fanned as (
+    insert into webhook_deliveries (subscription_id, outbox_id)
+    select s.id, b.id
+    from batch b
+    join webhook_subscriptions s on s.program_id = b.program_id and s.active
+        and (cardinality(s.event_types) = 0 or b.type = any (s.event_types))
+    on conflict (subscription_id, outbox_id) do nothing
+    returning 1
+)
+update outbox set relayed_at = clock_timestamp()
+from batch where outbox.id = batch.id
+returning (select count(*) from fanned) as deliveries;
+
+-- name: lease_deliveries
+-- Up to $1 due deliveries, each leased for $2 seconds: its next attempt moves past the lease,
+-- so no other relay takes it meanwhile, and a relay that dies leaves it due again afterwards.
+with due as (
+    select id from webhook_deliveries
+    where status = 'pending' and next_attempt_at <= clock_timestamp()
+    order by next_attempt_at
+    limit $1
+    for update skip locked
+), leased as (
+    update webhook_deliveries d
+    set attempts = d.attempts + 1,
+        next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+    from due where d.id = due.id
+    returning d.id, d.subscription_id, d.outbox_id, d.attempts
+)
+select l.id, l.attempts, s.url, s.secret, o.event_id, o.type, o.program_id,
+       o.payload::text as payload, o.created_at
+from leased l
+join webhook_subscriptions s on s.id = l.subscription_id
+join outbox o on o.id = l.outbox_id;
+
+-- name: delivery_succeeded
+update webhook_deliveries
+set status = 'delivered', delivered_at = clock_timestamp(), last_status = $2, last_error = null
+where id = $1 and status = 'pending';
+
+-- name: delivery_failed
+-- A failed attempt: retried after $2 seconds, or dead once $3 attempts have failed.
+update webhook_deliveries
+set status = case when attempts >= $3 then 'dead' else 'pending' end,
+    next_attempt_at = clock_timestamp() + make_interval(secs => $2),
+    last_status = $4, last_error = left($5, 500)
+where id = $1 and status = 'pending'
+returning status;
+
+-- name: relay_backlog
+-- For metrics and alerts: events waiting to be fanned out and deliveries waiting to be sent.
+select (select count(*) from outbox where relayed_at is null) as unrelayed,
+       (select count(*) from webhook_deliveries where status = 'pending') as pending,
+       (select count(*) from webhook_deliveries where status = 'dead') as dead;

@@ -1,0 +1,224 @@
+"""Webhooks: a program's subscriptions (admin use cases) and the relay that delivers the outbox
+to them.
+
+The relay runs in the worker (and, unless turned off, beside the API): it fans each outbox event
+out to the subscriptions that want it, then leases due deliveries, POSTs each one signed, and
+records the outcome: delivered, retried later with backoff, or dead after the last attempt (an
+operator may redeliver it). Several relays share the work through SKIP LOCKED; a relay killed
+mid-delivery leaves its leased rows due again when the lease runs out, so every event is
+delivered at least once and none is lost. Receivers deduplicate by ``webhook-id``.
+"""
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from uuid import UUID, uuid4
+
+import msgspec
+import structlog
+
+from processing import telemetry
+from processing.core import limits
+from processing.core.invariants import invariant
+from processing.core.rejections import Rejection
+from processing.core.webhooks import delivered, new_secret, retry_delay, signature
+from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.ports import Database, SendFailed, Store, WebhookSender
+from processing.service.reads import decode_cursor, encode_cursor
+from processing.service.records import (
+    Accepted,
+    Actor,
+    DeliveryPage,
+    LeasedDelivery,
+    Outcome,
+    StoredResponse,
+    refuse,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class WebhookCommand(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    event_types: tuple[str, ...] = ()
+
+
+class RelayPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    max_attempts: int = 12
+    backoff_base_seconds: float = 10.0
+    backoff_cap_seconds: float = 3600.0
+    lease_seconds: float = 60.0
+    timeout_seconds: float = 10.0
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        invariant(self.max_attempts >= 1, "a delivery is tried at least once")
+        invariant(
+            self.lease_seconds > self.timeout_seconds,
+            "a lease outlives the attempt it covers, or two relays could send at once",
+        )
+
+
+class Webhooks:
+    def __init__(self, database: Database, runner: MutationRunner) -> None:
+        self.database = database
+        self.runner = runner
+
+    async def subscribe(
+        self, mutation: Mutation, program_id: UUID, command: WebhookCommand, render: Render
+    ) -> StoredResponse:
+        """A new subscription, answered once with its signing secret."""
+
+        async def work(store: Store) -> Outcome:
+            if await store.get_program(program_id, mutation.actor.program_id) is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            secret = new_secret()
+            record = await store.insert_webhook(
+                uuid4(), program_id, command.url, secret, sorted(set(command.event_types))
+            )
+            return Accepted(value=msgspec.structs.replace(record, secret=secret), created=True)
+
+        return await self.runner.run(mutation, None, work, render)
+
+    async def subscriptions(self, actor: Actor, program_id: UUID) -> Outcome:
+        async with self.database.reader() as store:
+            if await store.get_program(program_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            return Accepted(value=await store.list_webhooks(program_id))
+
+    async def disable(self, mutation: Mutation, webhook_id: UUID, render: Render) -> StoredResponse:
+        """Stops new deliveries to a subscription; those already due are still sent."""
+
+        async def work(store: Store) -> Outcome:
+            record = await store.disable_webhook(webhook_id, mutation.actor.program_id)
+            if record is None:
+                return refuse(Rejection.not_found, "No webhook subscription with this id.")
+            return Accepted(value=record)
+
+        return await self.runner.run(mutation, None, work, render)
+
+    async def deliveries(
+        self, actor: Actor, webhook_id: UUID, status: str | None, limit: int, cursor: str | None
+    ) -> Outcome:
+        before = decode_cursor(cursor)
+        if before is None:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        async with self.database.reader() as store:
+            if await store.webhook_program(webhook_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No webhook subscription with this id.")
+            size = min(limit, limits.page_size_max)
+            items = await store.webhook_deliveries(webhook_id, before, status, size + 1)
+        page, more = items[:size], len(items) > size
+        next_cursor = encode_cursor(page[-1].id) if more and page else None
+        return Accepted(value=DeliveryPage(items=page, next_cursor=next_cursor))
+
+    async def redeliver(
+        self, mutation: Mutation, delivery_id: int, render: Render
+    ) -> StoredResponse:
+        """Puts a dead delivery back in the queue at once, with a fresh attempt budget."""
+
+        async def work(store: Store) -> Outcome:
+            if not await store.redeliver_webhook(delivery_id, mutation.actor.program_id):
+                return refuse(Rejection.not_found, "No undelivered webhook delivery with this id.")
+            return Accepted(value={"id": delivery_id, "status": "pending"})
+
+        return await self.runner.run(mutation, None, work, render)
+
+
+def envelope(delivery: LeasedDelivery) -> bytes:
+    """The body every attempt of one event sends, byte for byte."""
+    return json.dumps(
+        {
+            "id": str(delivery.event_id),
+            "type": delivery.type,
+            "program_id": str(delivery.program_id),
+            "created_at": delivery.created_at.isoformat(),
+            "data": json.loads(delivery.payload),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+
+
+class Relay:
+    def __init__(
+        self,
+        database: Database,
+        sender: WebhookSender,
+        policy: RelayPolicy,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.database = database
+        self.sender = sender
+        self.policy = policy
+        self.jitter = jitter
+        self.clock = clock
+
+    async def run_once(self) -> int:
+        """Fans out one batch of outbox events, then sends one batch of due deliveries; returns
+        how much it did (zero: the outbox was empty and nothing was due)."""
+        async with self.database.transaction() as store:
+            events, created = await store.fan_out(self.policy.batch)
+        if events:
+            log.debug("outbox_relayed", events=events, deliveries=created)
+        async with self.database.transaction() as store:
+            leased = await store.lease_deliveries(self.policy.batch, self.policy.lease_seconds)
+        await asyncio.gather(*(self.deliver(delivery) for delivery in leased))
+        return events + len(leased)
+
+    async def run_forever(self, idle_seconds: float) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the relay must outlive a database restart; it tries again
+                log.exception("relay_failed")
+                sent = 0
+            if not sent:  # busy: straight on; idle: poll again after a pause
+                await asyncio.sleep(idle_seconds)
+
+    async def deliver(self, delivery: LeasedDelivery) -> None:
+        body = envelope(delivery)
+        timestamp = int(self.clock())
+        event_id = str(delivery.event_id)
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(delivery.secret, event_id, timestamp, body),
+        }
+        status_code: int | None = None
+        try:
+            status_code = await self.sender.post(delivery.url, headers, body)
+            error = f"HTTP {status_code}"
+        except SendFailed as failure:
+            error = str(failure)
+        async with self.database.transaction() as store:
+            if status_code is not None and delivered(status_code):
+                await store.delivery_succeeded(delivery.id, status_code)
+                telemetry.webhook_deliveries_total.labels(outcome="delivered").inc()
+                return
+            delay = retry_delay(
+                delivery.attempts,
+                self.policy.backoff_base_seconds,
+                self.policy.backoff_cap_seconds,
+                self.jitter(),
+            )
+            status = await store.delivery_failed(
+                delivery.id, delay, self.policy.max_attempts, status_code, error
+            )
+        outcome = "dead" if status == "dead" else "retried"
+        telemetry.webhook_deliveries_total.labels(outcome=outcome).inc()
+        log.warning(
+            "webhook_delivery_failed",
+            delivery_id=delivery.id,
+            event_id=event_id,
+            attempts=delivery.attempts,
+            error=error,
+            outcome=outcome,
+            retry_in_seconds=None if outcome == "dead" else round(delay, 1),
+        )
