@@ -321,12 +321,18 @@ class Problem(Reply, frozen=True, kw_only=True, omit_defaults=True):
     hold_id: str | None = None
 
 
-EventType = Annotated[
-    str,
-    Meta(
-        pattern=r"^operation\.(accrual|purchase|reserve|commit|cancel|refund|expire|adjustment)$",
-        description="An outbox event type, e.g. operation.purchase.",
-    ),
+EventType = Literal[
+    "purchase.recorded",
+    "points.accrued",
+    "points.redeemed",
+    "points.refunded",
+    "points.expired",
+    "points.adjusted",
+    "hold.reserved",
+    "hold.cancelled",
+    "hold.expired",
+    "tier.changed",
+    "balance.changed",
 ]
 
 

@@ -13,6 +13,7 @@ import msgspec
 
 from processing.core.balances import apply_holds, apply_postings, available_points
 from processing.core.checkout import calculate
+from processing.core.events import operation_events
 from processing.core.holds import HoldPolicy, decide_cancel, decide_commit, decide_reserve
 from processing.core.invariants import invariant
 from processing.core.ledger import decide_accrue, decide_adjust, decide_refund
@@ -136,6 +137,33 @@ def new_operation(
     )
 
 
+def ledger_write(
+    operation: NewOperation,
+    before: Account,
+    after: Account,
+    postings: tuple[Posting, ...] = (),
+    new_lot_id: UUID | None = None,
+) -> LedgerWrite:
+    """An operation with what it changed and the outbox events it tells (I7)."""
+    types = operation_events(
+        OperationType(operation.type),
+        operation.points,
+        operation.redeemed_points,
+        operation.returned_points,
+        operation.debt_delta,
+        releases_hold=operation.type == OperationType.expire and operation.hold_id is not None,
+    )
+    return LedgerWrite(
+        operation=operation,
+        before=before,
+        after=after,
+        postings=postings,
+        new_lot_id=uuid4() if new_lot_id is None else new_lot_id,
+        event=event_of(operation),
+        event_types=tuple(types),
+    )
+
+
 def event_of(operation: NewOperation) -> dict[str, Any]:
     return {
         "operation_id": str(operation.id),
@@ -177,16 +205,7 @@ async def write_posting(
         debt_delta=sum(posting.debt_delta for posting in postings),
         **fields,
     )
-    await store.write(
-        LedgerWrite(
-            operation=operation,
-            before=before,
-            after=after,
-            postings=postings,
-            new_lot_id=lot_id,
-            event=event_of(operation),
-        )
-    )
+    await store.write(ledger_write(operation, before, after, postings, lot_id))
     return operation
 
 
@@ -315,16 +334,7 @@ class Ledger:
                 hold_id=hold.id,
                 rules_version=version,
             )
-            await store.write(
-                LedgerWrite(
-                    operation=operation,
-                    before=locked.account,
-                    after=after,
-                    postings=(),
-                    new_lot_id=uuid4(),
-                    event=event_of(operation),
-                )
-            )
+            await store.write(ledger_write(operation, locked.account, after))
             await store.insert_hold(
                 hold,
                 locked.program_id,
@@ -439,16 +449,7 @@ async def release_hold(
     after = apply_holds(locked.account, released, -1)
     type_ = OperationType.cancel if status is HoldStatus.cancelled else OperationType.expire
     operation = new_operation(locked, actor, type_, hold.points, after, hold_id=hold.id)
-    await store.write(
-        LedgerWrite(
-            operation=operation,
-            before=locked.account,
-            after=after,
-            postings=(),
-            new_lot_id=uuid4(),
-            event=event_of(operation),
-        )
-    )
+    await store.write(ledger_write(operation, locked.account, after))
     resolved = await store.resolve_hold(hold.id, status, None, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
     return operation

@@ -16,6 +16,7 @@ import structlog
 
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, LineResult, calculate
+from processing.core.events import EventType
 from processing.core.holds import check_resolvable
 from processing.core.ledger import decide_earn
 from processing.core.model import (
@@ -166,6 +167,34 @@ def receipt_record(
     )
 
 
+async def tell_tier_change(
+    store: Store,
+    locked: LockedAccount,
+    before: str | None,
+    after: str | None,
+    operation_id: UUID | None,
+    cause: str,
+) -> None:
+    """``tier.changed`` when the tier in force moved: on the purchase that crossed a threshold,
+    on a return that dropped below one, on a manual tier. (A tier that lapses as the window
+    moves on changes with no operation; it is seen at the customer's next one.)"""
+    if before == after:
+        return
+    await store.add_event(
+        locked.program_id,
+        operation_id,
+        EventType.tier_changed,
+        {
+            "customer_id": str(locked.account.id),
+            "tier_before": before,
+            "tier_after": after,
+            "cause": cause,
+            "operation_id": None if operation_id is None else str(operation_id),
+            "created_at": locked.now.isoformat(),
+        },
+    )
+
+
 def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> TierRecord:
     current = standing.tier(record.rules)
     higher = [
@@ -278,6 +307,9 @@ class Loyalty:
                 rules_version=record.version,
             )
             await store.insert_purchase(operation.id, locked, priced)
+            await tell_tier_change(
+                store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
+            )
             referral_points = await grant_referral(store, customer_id, locked.program_id, record)
             moved = movements(posting)
             receipt = receipt_record(priced, record.version, after, posting)
@@ -339,10 +371,13 @@ class Loyalty:
             )
             await resolve_committed(store, hold, priced.redeemed_points, operation)
             await store.insert_purchase(operation.id, locked, priced)
+            after = standing.tier(rules, priced.money_minor)
+            await tell_tier_change(
+                store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
+            )
             referral_points = await grant_referral(
                 store, locked.account.id, locked.program_id, record
             )
-            after = standing.tier(rules, priced.money_minor)
             moved = movements(*plan.postings)
             return msgspec.structs.replace(
                 moved,
@@ -378,11 +413,12 @@ class Loyalty:
             if refused is not None:
                 return refused
             lines, version = bought
-            before = await store.returned_quantities(original.id)
-            plan = plan_return(lines, before, command.lines)
+            returned = await store.returned_quantities(original.id)
+            plan = plan_return(lines, returned, command.lines)
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field="lines")
             rules = (await rules_of(store, locked.program_id, version)).rules
+            tier_before = (await standing_of(store, locked, rules)).tier(rules)
             account, lots = await with_lots_of(store, locked, original)
             new_lot_id = uuid4()
             decision = decide_line_return(
@@ -414,6 +450,14 @@ class Loyalty:
                 )
             await store.insert_returns(operation.id, original.id, plan, locked.now)
             after = (await standing_of(store, locked, rules)).tier(rules)
+            await tell_tier_change(
+                store,
+                locked,
+                tier_before.name if tier_before else None,
+                after.name if after else None,
+                operation.id,
+                "return",
+            )
             return msgspec.structs.replace(
                 movements(*postings),
                 value=RefundRecord(
@@ -455,6 +499,7 @@ class Loyalty:
                     f"The program's rules have no tier {command.tier!r}; they have {names}.",
                     field="tier",
                 )
+            before = (await standing_of(store, locked, record.rules)).tier(record.rules)
             await store.set_tier_floor(customer_id, command.tier, locked.program_id)
             log.info(
                 "tier_floor_set",
@@ -464,6 +509,15 @@ class Loyalty:
                 key_id=str(actor.key_id),
             )
             standing = await standing_of(store, locked, record.rules)
+            after = standing.tier(record.rules)
+            await tell_tier_change(
+                store,
+                locked,
+                before.name if before else None,
+                after.name if after else None,
+                None,
+                "manual",
+            )
             return Accepted(value=tier_record(customer_id, record, standing))
 
         return await self.runner.on_customer(mutation, customer_id, work, render)

@@ -94,7 +94,8 @@ class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     after: Account
     postings: tuple[Posting, ...]  # none for a hold or its release; two legs for a paid purchase
     new_lot_id: UUID  # names the one lot the postings may create
-    event: dict[str, Any]
+    event: dict[str, Any]  # the payload of every outbox event the operation writes
+    event_types: tuple[str, ...]
 
 
 class Store(Protocol):
@@ -224,6 +225,12 @@ class Store(Protocol):
     async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]: ...
     async def set_account_block(self, account_id: UUID, reason: str | None) -> None: ...
     async def fetch_named(self, name: str, *args: Any) -> list[Any]: ...
+    async def add_event(
+        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
+    ) -> None:
+        """An outbox event beyond those ``write`` writes (a tier change, say)."""
+        ...
+
     # Webhooks
     async def insert_webhook(
         self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]

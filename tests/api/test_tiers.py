@@ -1,6 +1,7 @@
 """A customer's tier: computed from money paid over the window, shown with the next tier, and a
 manually set tier that acts as a floor (never a ceiling)."""
 
+import json
 from typing import Any
 
 import pytest
@@ -84,3 +85,42 @@ async def test_a_manual_tier_is_refused_when_it_cannot_be(
     answer = await set_tier(api, customer, tier, key=key)
     assert (answer.status_code, answer.json()["code"]) == (status, code)
     assert (await tier_of(api, customer))["tier_floor"] is None
+
+
+async def test_every_change_of_tier_is_told_once_with_its_cause(api: Api) -> None:
+    """tier.changed goes to the outbox with the operation that moved the tier: a purchase
+    crossing the threshold, a return dropping below it, a manual tier (no operation)."""
+    assert (await put_rules(api, now_rules)).status_code == 200
+    customer = await api.customer()
+    await purchase(api, customer, [receipt_line("oil", 40_000)], "R-1")  # silver stays silver
+    crossing = await purchase(api, customer, [receipt_line("engine", 70_000)], "R-2")
+    assert crossing.json()["tier_after"] == "gold"
+    returned = await api.post(
+        f"/v1/operations/{crossing.json()['operation']['id']}/refunds",
+        {"document": {"id": "RET-2"}, "lines": [{"line_id": "engine", "quantity": 1}]},
+    )
+    assert returned.json()["tier_after"] == "silver"
+    assert (await set_tier(api, customer, "gold")).status_code == 200
+    assert (await set_tier(api, customer, "gold")).status_code == 200  # no change: not told
+    assert (await set_tier(api, customer, None)).status_code == 200
+
+    async with api.runtime.pool.acquire() as connection:
+        rows = await connection.fetch(
+            "select operation_id, payload from outbox where type = 'tier.changed'"
+            " and payload->>'customer_id' = $1 order by id",
+            customer,
+        )
+    payloads = [json.loads(row["payload"]) for row in rows]
+    told = [(item["tier_before"], item["tier_after"], item["cause"]) for item in payloads]
+    assert told == [
+        ("silver", "gold", "purchase"),
+        ("gold", "silver", "return"),
+        ("silver", "gold", "manual"),
+        ("gold", "silver", "manual"),
+    ]
+    assert [str(row["operation_id"]) if row["operation_id"] else None for row in rows] == [
+        crossing.json()["operation"]["id"],
+        returned.json()["id"],
+        None,
+        None,
+    ]

@@ -195,7 +195,7 @@ class PostgresStore:
 
     async def write(self, change: LedgerWrite) -> None:
         """Writes an operation with everything it changed (its new lot, changed lots, entries,
-        the account's totals and its outbox event) in one statement, in the caller's
+        the account's totals and its outbox events) in one statement, in the caller's
         transaction."""
         operation = change.operation
         document = operation.document
@@ -242,7 +242,7 @@ class PostgresStore:
             points,
             change.after.posted,
             change.after.reserved,
-            f"operation.{operation.type}",
+            list(change.event_types),
             json.dumps(change.event, default=str),
             operation.rules_version,
             operation.debt_delta,
@@ -383,6 +383,13 @@ class PostgresStore:
             lot_movements=movements,
             redeemed_points=row["redeemed_points"],
             returned_points=row["returned_points"],
+        )
+
+    async def add_event(
+        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
+    ) -> None:
+        await self._execute(
+            "insert_event", program_id, operation_id, type_, json.dumps(payload, default=str)
         )
 
     async def add_refunded_points(

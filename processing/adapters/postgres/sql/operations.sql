@@ -3,7 +3,7 @@
 -- the lot it creates ($17 null when none; $34 the points left in it when a later leg of the
 -- same operation took some), the lots it changed, its entries (the deferred trigger checks at
 -- commit that they sum to zero), the account's cached totals when they moved, and its outbox
--- event (I7). Foreign keys are checked at the end of the statement, so the entries may name
+-- events (I7): $29 their types, $30 the payload they share. Foreign keys are checked at the end of the statement, so the entries may name
 -- the lot created here.
 with operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
@@ -30,7 +30,12 @@ with operation as (
     where id = $3
       and (posted, reserved, debt) is distinct from ($27::bigint, $28::bigint, $33::bigint)
 )
-insert into outbox (program_id, operation_id, type, payload) values ($2, $1, $29, $30::jsonb);
+insert into outbox (program_id, operation_id, type, payload)
+select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
+
+-- name: insert_event
+-- An event written beside an operation's own (a tier change), or with none (a manual tier).
+insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3, $4::jsonb);
 
 -- name: operation_account
 -- Which account a refund will lock, looked up before the lock is taken.

@@ -1,0 +1,67 @@
+"""What an operation tells the outside world: the outbox events it writes in its own
+transaction (I7), named by what happened rather than by how the ledger did it, so a CRM can
+subscribe to ``points.redeemed`` without knowing that a purchase paid with points is one
+operation.
+"""
+
+from enum import StrEnum
+
+from processing.core.model import OperationType
+
+
+class EventType(StrEnum):
+    purchase_recorded = "purchase.recorded"  # every purchase, paid with points or not
+    points_accrued = "points.accrued"  # points landed on the customer's lots (earned or given)
+    points_redeemed = "points.redeemed"  # points paid for something
+    points_refunded = "points.refunded"  # a refund or a return gave back or clawed back points
+    points_expired = "points.expired"
+    points_adjusted = "points.adjusted"  # an operator's correction
+    hold_reserved = "hold.reserved"
+    hold_cancelled = "hold.cancelled"
+    hold_expired = "hold.expired"  # released at the end of its TTL
+    tier_changed = "tier.changed"  # also written for a manual tier, with no operation
+    balance_changed = "balance.changed"  # available, reserved or debt moved
+
+
+def operation_events(
+    type_: OperationType,
+    points: int,
+    redeemed_points: int = 0,
+    returned_points: int = 0,
+    debt_delta: int = 0,
+    releases_hold: bool = False,
+) -> tuple[EventType, ...]:
+    """The events of one operation, ``balance.changed`` last; ``points`` is its net change of
+    the balance, ``releases_hold`` says an ``expire`` operation released a hold (rather than
+    burned lots)."""
+    match type_:
+        case OperationType.accrual:
+            told: tuple[EventType, ...] = (EventType.points_accrued,)
+        case OperationType.purchase:
+            earned = points + redeemed_points
+            told = (
+                (EventType.purchase_recorded,)
+                + ((EventType.points_accrued,) if earned > 0 else ())
+                + ((EventType.points_redeemed,) if redeemed_points > 0 else ())
+            )
+        case OperationType.commit:
+            told = (EventType.points_redeemed,)
+        case OperationType.refund:
+            told = (EventType.points_refunded,)
+        case OperationType.adjustment:
+            told = (EventType.points_adjusted,)
+        case OperationType.reserve:
+            told = (EventType.hold_reserved,)
+        case OperationType.cancel:
+            told = (EventType.hold_cancelled,)
+        case OperationType.expire:
+            told = (EventType.hold_expired,) if releases_hold else (EventType.points_expired,)
+    moved = (
+        points != 0
+        or redeemed_points != 0
+        or returned_points != 0
+        or debt_delta != 0
+        or type_ in (OperationType.reserve, OperationType.cancel)
+        or releases_hold
+    )
+    return told + ((EventType.balance_changed,) if moved else ())
