@@ -30,6 +30,7 @@ from api.controllers.loyalty import (
     RulesController,
     TierController,
 )
+from api.controllers.pos import PosController
 from api.controllers.webhooks import WebhooksController
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             EventsController,
             TierController,
             WebhooksController,
+            PosController,
             HealthController,
         ],
         lifespan=[lifespan],

@@ -1,4 +1,5 @@
-"""Authentication and scopes, as one guard on every ``/v1`` route.
+"""Authentication and scopes, as one guard on every route but the public ones (health,
+metrics) and the OpenAPI pages.
 
 ``Authorization: Bearer <key>``; the key's scopes must meet the route's ``opt["scopes"]``.
 """
@@ -17,12 +18,14 @@ program_scopes = frozenset({"pos", "shop", "crm", "admin"})
 admin_scopes = frozenset({"admin"})
 # Decisions about a customer a manager makes in the CRM: blocks, manual tiers.
 manager_scopes = frozenset({"crm", "admin"})
+# Litestar's own OpenAPI routes (the schema and its browsable page) carry no opt of ours.
+_open_paths = ("/schema",)
 
 
 async def require_key(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    if handler.opt.get("public") or not connection.scope["path"].startswith("/v1/"):
+    if handler.opt.get("public") or connection.scope["path"].startswith(_open_paths):
         return
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")

@@ -40,6 +40,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.hold_ttl_exceeds_maximum: (409, "Hold TTL above the program's maximum"),
     Rejection.commit_exceeds_hold: (409, "Commit exceeds the held points"),
     Rejection.redemption_exceeds_limit: (409, "Points exceed what the receipt lets them pay"),
+    Rejection.reservation_required: (409, "Points pay only through a reservation"),
     Rejection.operation_not_refundable: (409, "Operation cannot be refunded"),
     Rejection.refund_exceeds_original: (409, "Refund exceeds the original operation"),
     Rejection.activation_after_expiry: (409, "Activation after expiry"),

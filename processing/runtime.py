@@ -21,6 +21,7 @@ from processing.service.customers import Customers
 from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
 from processing.service.mutations import MutationRunner
+from processing.service.pos import Pos
 from processing.service.reads import Reads
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
 from processing.settings import Settings
@@ -58,6 +59,7 @@ class Runtime:
         self.loyalty = Loyalty(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner)
+        self.pos = Pos(self.database, self.ledger, self.loyalty)
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

@@ -31,6 +31,7 @@ class Rejection(StrEnum):
     hold_ttl_exceeds_maximum = "hold_ttl_exceeds_maximum"
     commit_exceeds_hold = "commit_exceeds_hold"
     redemption_exceeds_limit = "redemption_exceeds_limit"
+    reservation_required = "reservation_required"
     operation_not_refundable = "operation_not_refundable"
     refund_exceeds_original = "refund_exceeds_original"
     activation_after_expiry = "activation_after_expiry"

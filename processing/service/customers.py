@@ -61,6 +61,23 @@ async def customer_or_refusal(
     return customer
 
 
+async def find_customer_id(
+    store: Store, program_id: UUID, country: str, phone: str | None, card: str | None
+) -> UUID | Refused:
+    if card is not None:
+        row = await store.find_card(program_id, card)
+        if row is None:
+            return refuse(Rejection.not_found, "No customer has this card.")
+        if row["status"] != "active":
+            return refuse(Rejection.card_blocked, f"The card is {row['status']}.")
+        return row["customer_id"]  # type: ignore[no-any-return]
+    normalized = normalize_phone(phone or "", country)
+    if normalized is None:
+        return refuse(Rejection.validation_error, "phone is not a valid number.", field="phone")
+    found = await store.find_customer_by_phone(program_id, normalized)
+    return found if found is not None else refuse(Rejection.not_found, "No such customer.")
+
+
 class Customers:
     def __init__(self, database: Database, runner: MutationRunner) -> None:
         self.database = database
@@ -125,27 +142,11 @@ class Customers:
             program = await program_or_refusal(store, actor)
             if isinstance(program, Refused):
                 return program
-            customer_id = await self._find_id(store, program.id, program.country, phone, card)
+            customer_id = await find_customer_id(store, program.id, program.country, phone, card)
             if isinstance(customer_id, Refused):
                 return customer_id
             found = await customer_or_refusal(store, actor, customer_id)
         return found if isinstance(found, Refused) else Accepted(value=found)
-
-    async def _find_id(
-        self, store: Store, program_id: UUID, country: str, phone: str | None, card: str | None
-    ) -> UUID | Refused:
-        if card is not None:
-            row = await store.find_card(program_id, card)
-            if row is None:
-                return refuse(Rejection.not_found, "No customer has this card.")
-            if row["status"] != "active":
-                return refuse(Rejection.card_blocked, f"The card is {row['status']}.")
-            return row["customer_id"]  # type: ignore[no-any-return]
-        normalized = normalize_phone(phone or "", country)
-        if normalized is None:
-            return refuse(Rejection.validation_error, "phone is not a valid number.", field="phone")
-        found = await store.find_customer_by_phone(program_id, normalized)
-        return found if found is not None else refuse(Rejection.not_found, "No such customer.")
 
     async def add_card(
         self, mutation: Mutation, customer_id: UUID, number: str, render: Render

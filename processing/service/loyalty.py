@@ -9,6 +9,7 @@ refusal comes before the first write, so a refused call leaves nothing behind.
 """
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -83,6 +84,7 @@ class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[Line, ...]
     expires_at: datetime | None = None
     card_number: str | None = None
+    fiscal: dict[str, Any] | None = None  # a till's fiscal receipt data, kept with the purchase
 
 
 class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,6 +119,7 @@ class CommitRecord(OperationRecord, frozen=True, kw_only=True):
 class CommitCommand(msgspec.Struct, frozen=True, kw_only=True):
     points: int | None = None  # all the hold's points when None
     lines: tuple[Line, ...] | None = None  # the final receipt; the hold's own when None
+    fiscal: dict[str, Any] | None = None
 
 
 class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -306,7 +309,7 @@ class Loyalty:
                 document=command.document,
                 rules_version=record.version,
             )
-            await store.insert_purchase(operation.id, locked, priced)
+            await store.insert_purchase(operation.id, locked, priced, command.fiscal)
             await tell_tier_change(
                 store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
             )
@@ -370,7 +373,7 @@ class Loyalty:
                 redeemed_points=priced.redeemed_points,
             )
             await resolve_committed(store, hold, priced.redeemed_points, operation)
-            await store.insert_purchase(operation.id, locked, priced)
+            await store.insert_purchase(operation.id, locked, priced, command.fiscal)
             after = standing.tier(rules, priced.money_minor)
             await tell_tier_change(
                 store, locked, priced.tier, after.name if after else None, operation.id, "purchase"

@@ -134,6 +134,11 @@ class Store(Protocol):
     async def find_open_hold(
         self, program_id: UUID, store_id: str | None, document_id: str
     ) -> UUID | None: ...
+    async def cheque_hold(
+        self, program_id: UUID, store_id: str | None, document_id: str
+    ) -> tuple[UUID, str] | None:
+        """The latest hold reserved for a till's cheque, and its status."""
+        ...
 
     async def operation_account(
         self, operation_id: UUID, program_id: UUID | None
@@ -186,7 +191,11 @@ class Store(Protocol):
         self, operation_id: UUID, purchase_id: UUID, plan: ReturnPlan, at: datetime
     ) -> None: ...
     async def insert_purchase(
-        self, operation_id: UUID, locked: LockedAccount, priced: Calculation
+        self,
+        operation_id: UUID,
+        locked: LockedAccount,
+        priced: Calculation,
+        fiscal: dict[str, Any] | None = None,
     ) -> None: ...
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
     async def insert_api_key(

@@ -1,6 +1,7 @@
 """Only a live key with the right scope gets in, and a program's keys can neither see nor touch
 another program's customers, holds, operations, cards or keys: those answer 404, as if absent."""
 
+import re
 from typing import Any, NamedTuple
 from uuid import uuid4
 
@@ -481,3 +482,27 @@ async def test_the_openapi_document_is_public_and_lists_the_v1_api(api: Api) -> 
     assert "delete" in paths["/v1/api-keys/{key_id}"]
     schemes = document["components"]["securitySchemes"]
     assert schemes["ApiKey"]["scheme"] == "bearer"
+
+
+def sample_parameter(match: re.Match[str]) -> str:
+    return {"uuid": "00000000-0000-0000-0000-000000000001", "int": "1", "str": "x"}[match[1]]
+
+
+async def test_every_route_but_the_public_ones_asks_for_a_key(api: Api) -> None:
+    """Walks the app's own route table, so a new controller cannot be left open by mistake
+    (the till protocol under /pos/v1 once was: the guard only looked at /v1 paths)."""
+    from api.app import create_app
+
+    app = create_app(api.runtime.settings, api.runtime)
+    checked = []
+    for route in app.routes:
+        for method, (handler, _) in getattr(route, "route_handler_map", {}).items():
+            public = handler.opt.get("public") or route.path.startswith("/schema")
+            if public or method in ("HEAD", "OPTIONS"):
+                continue
+            filled = re.sub(r"\{\w+:(\w+)\}", sample_parameter, route.path)
+            response = await api.client.request(method, filled, headers={"Idempotency-Key": "x"})
+            checked.append(route.path)
+            assert response.status_code == 401, (method, route.path, response.text)
+    assert any(path.startswith("/pos/v1") for path in checked)
+    assert len(checked) > 40

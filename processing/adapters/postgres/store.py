@@ -346,6 +346,12 @@ class PostgresStore:
         rows = await self._fetch("due_holds", limit, program_id)
         return [(row["id"], row["account_id"]) for row in rows]
 
+    async def cheque_hold(
+        self, program_id: UUID, store_id: str | None, document_id: str
+    ) -> tuple[UUID, str] | None:
+        row = await self._fetchrow("cheque_hold", program_id, store_id, document_id)
+        return None if row is None else (row["id"], row["status"])
+
     async def find_open_hold(
         self, program_id: UUID, store_id: str | None, document_id: str
     ) -> UUID | None:
@@ -509,7 +515,11 @@ class PostgresStore:
         return await self._fetchrow("set_tier_floor", customer_id, tier, scope) is not None
 
     async def insert_purchase(
-        self, operation_id: UUID, locked: LockedAccount, priced: Calculation
+        self,
+        operation_id: UUID,
+        locked: LockedAccount,
+        priced: Calculation,
+        fiscal: dict[str, Any] | None = None,
     ) -> None:
         await self._execute(
             "insert_purchase",
@@ -521,6 +531,7 @@ class PostgresStore:
             priced.tier,
             msgspec.json.encode(priced.lines).decode(),
             locked.now,
+            None if fiscal is None else json.dumps(fiscal),
         )
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:

@@ -1,8 +1,9 @@
 -- name: insert_purchase
--- The receipt behind a purchase operation, written in the operation's transaction.
+-- The receipt behind a purchase operation, written in the operation's transaction; $9 the
+-- till's fiscal data, when it sent any.
 insert into purchases (operation_id, program_id, account_id, amount_minor, money_minor, tier,
-                       lines, created_at)
-values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8);
+                       lines, created_at, fiscal)
+values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb);
 
 -- name: tier_inputs
 -- What a tier is computed from: money the customer paid on purchases since $2, less what

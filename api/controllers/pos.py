@@ -1,0 +1,123 @@
+"""The cash-register protocol, ``/pos/v1``: the flow tills use everywhere, keyed by the till's
+own cheque ids within its store (a terminal key belongs to a store). Each call is a thin
+translation into the ``/v1`` use cases, so its answers and refusals are theirs."""
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+
+from api.errors import ProblemError
+from api.http import answer, mutation_for, renderer, respond
+from processing.core.model import Line
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime
+from processing.service.ledger import ReserveCommand
+from processing.service.loyalty import CalculationCommand, LineReturnCommand
+from processing.service.pos import ChequeCommit as ChequeCommitCommand
+from processing.service.records import Actor, Document, refuse
+from schemas.api import Commit, Hold, Refund
+from schemas.loyalty import CheckoutCalculate, CheckoutQuote
+from schemas.pos import ChequeCommit, ChequeReserve, ChequeReturn, Identify, TillCustomer
+
+AnyRequest = Request[Any, Any, Any]
+pos_scopes = frozenset({"pos"})
+_cheque_id = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def cheque(cheque_id: str) -> str:
+    if not _cheque_id.match(cheque_id):
+        raise ProblemError(
+            refuse(
+                Rejection.validation_error,
+                "A cheque id is 1 to 128 visible ASCII characters.",
+                field="cheque_id",
+            )
+        )
+    return cheque_id
+
+
+def lines_of(data: Any) -> tuple[Line, ...]:
+    return tuple(msgspec.convert(line, Line, from_attributes=True) for line in data.lines)
+
+
+class PosController(Controller):
+    path = "/pos/v1"
+    opt = {"scopes": pos_scopes}
+    tags = ["cash registers"]
+
+    @post("/identify", name="pos_identify", status_code=200)
+    async def identify(
+        self, request: AnyRequest, data: Identify, runtime: Runtime, actor: Actor
+    ) -> Response[TillCustomer]:
+        """Who is at the till, with the balance and tier to show the cashier. Reads only."""
+        outcome = await runtime.pos.identify(actor, data.identifier.type, data.identifier.value)
+        return answer(request, outcome, TillCustomer)
+
+    @post("/calculate", name="pos_calculate", status_code=200)
+    async def calculate(
+        self, request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
+    ) -> Response[CheckoutQuote]:
+        """Prices the basket: what points may pay, per line, and what it earns. Reads only."""
+        command = CalculationCommand(
+            customer_id=data.customer_id, lines=lines_of(data), redeem_points=data.redeem_points
+        )
+        return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)
+
+    @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)
+    async def reserve(
+        self, request: AnyRequest, cheque_id: str, data: ChequeReserve, runtime: Runtime
+    ) -> Response[Hold]:
+        """The soft cheque: holds the points for this basket (capped by the rules)."""
+        command = ReserveCommand(
+            points=data.points,
+            document=Document(id=cheque(cheque_id)),
+            ttl_seconds=data.ttl_seconds,
+            card_number=data.card_number,
+            lines=lines_of(data),
+        )
+        stored = await runtime.ledger.reserve(
+            mutation_for(request, data, cheque_id), data.customer_id, command, renderer(Hold)
+        )
+        return respond(request, stored)
+
+    @post("/cheques/{cheque_id:str}/commit", name="pos_commit", status_code=200)
+    async def commit(
+        self, request: AnyRequest, cheque_id: str, data: ChequeCommit, runtime: Runtime
+    ) -> Response[Commit]:
+        """The fiscal cheque: one purchase operation that spends what the soft cheque held and
+        earns on the money; with no soft cheque, a purchase that earns only."""
+        command = ChequeCommitCommand(
+            lines=lines_of(data),
+            points=data.points,
+            customer_id=data.customer_id,
+            card_number=data.card_number,
+            fiscal=None if data.fiscal is None else msgspec.to_builtins(data.fiscal),
+        )
+        stored = await runtime.pos.commit(
+            mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Commit)
+        )
+        return respond(request, stored)
+
+    @post("/cheques/{cheque_id:str}/cancel", name="pos_cancel", status_code=200)
+    async def cancel(self, request: AnyRequest, cheque_id: str, runtime: Runtime) -> Response[Hold]:
+        """The sale was abandoned: the soft cheque's points are released."""
+        stored = await runtime.pos.cancel(
+            mutation_for(request, None, cheque_id), cheque(cheque_id), renderer(Hold)
+        )
+        return respond(request, stored)
+
+    @post("/cheques/{cheque_id:str}/returns", name="pos_return", status_code=201)
+    async def return_lines(
+        self, request: AnyRequest, cheque_id: str, data: ChequeReturn, runtime: Runtime
+    ) -> Response[Refund]:
+        """Lines returned against the original cheque."""
+        command = LineReturnCommand(
+            document=Document(id=data.return_id),
+            lines=tuple((line.line_id, line.quantity) for line in data.lines),
+        )
+        stored = await runtime.pos.return_lines(
+            mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Refund)
+        )
+        return respond(request, stored)

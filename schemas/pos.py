@@ -1,0 +1,76 @@
+"""Wire structs of the cash-register protocol (``/pos/v1``): a till identifies the customer,
+prices the basket, reserves points with a soft cheque, commits with the fiscal cheque or
+cancels, and returns lines against the original cheque, always by its own cheque ids. Money is
+integer minor units and points integers, as in the rest of the API."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from msgspec import Meta
+
+from schemas.api import Balance, ReturnLine
+from schemas.base import CardNumber, DocumentId, Points, Receipt, Reply, Request, TtlSeconds
+
+
+class Identifier(Request, frozen=True, kw_only=True):
+    """``phone`` as the customer says it; ``card`` as the magnetic stripe or barcode reads it;
+    ``qr`` the card number a QR code carries."""
+
+    type: Literal["phone", "card", "qr"]
+    value: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class Identify(Request, frozen=True, kw_only=True):
+    identifier: Identifier
+
+
+class TillCustomer(Reply, frozen=True, kw_only=True):
+    customer_id: UUID
+    name: str | None
+    card_number: str | None
+    blocked: bool
+    tier: str | None
+    balance: Balance
+
+
+class ChequeReserve(Request, frozen=True, kw_only=True):
+    """The soft cheque: points held for this basket until the fiscal cheque or the TTL."""
+
+    customer_id: UUID
+    points: Points
+    lines: Receipt
+    ttl_seconds: TtlSeconds | None = None
+    card_number: CardNumber | None = None
+
+
+Digits = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
+
+
+class Fiscal(Request, frozen=True, kw_only=True):
+    """The fiscal receipt: its number, the fiscal drive (ФН), document (ФД) and sign (ФП)."""
+
+    receipt_number: Annotated[str, Meta(min_length=1, max_length=64)]
+    fn: Digits | None = None
+    fd: Digits | None = None
+    fp: Digits | None = None
+    issued_at: datetime | None = None  # when the fiscal receipt was printed
+
+
+class ChequeCommit(Request, frozen=True, kw_only=True):
+    """The fiscal cheque with the final basket. With a reservation: ``points`` at most the
+    held ones (all when omitted). Without one: ``customer_id`` names the customer and the cheque
+    only earns (how a till that was offline posts its cheques late)."""
+
+    lines: Receipt
+    points: Points | None = None
+    customer_id: UUID | None = None
+    card_number: CardNumber | None = None
+    fiscal: Fiscal | None = None
+
+
+class ChequeReturn(Request, frozen=True, kw_only=True):
+    """A return against the original cheque: its own id (applies once), and the lines."""
+
+    return_id: DocumentId
+    lines: Annotated[list[ReturnLine], Meta(min_length=1, max_length=500)]
