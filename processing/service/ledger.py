@@ -2,7 +2,7 @@
 
 Each follows the one path of ``MutationRunner``: the account's lock, then one transaction that
 locks the account row, reads, lets the pure core decide, applies the decision in memory (where
-the invariants are checked) and writes the result with its outbox event.
+the invariants are checked) and writes the result with its outbox events.
 """
 
 from datetime import datetime
