@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
 from processing.core import limits
@@ -11,6 +13,7 @@ from processing.service.ports import Database
 from processing.service.records import Accepted, Actor, Outcome, StatementPage, refuse
 
 _no_cursor = 2**63 - 1
+T = TypeVar("T")
 
 
 def encode_cursor(seq: int) -> str:
@@ -28,6 +31,14 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return seq if kind == "seq" and 0 < seq < _no_cursor else None
+
+
+def page_of(items: list[T], size: int, position: Callable[[T], int]) -> tuple[list[T], str | None]:
+    """One page of ``items`` (read one past ``size``, to know whether more follow), and the
+    cursor of the next page: the position of the page's last item."""
+    page = items[:size]
+    more = len(items) > size and bool(page)
+    return page, encode_cursor(position(page[-1])) if more else None
 
 
 class Reads:
@@ -50,9 +61,9 @@ class Reads:
         async with self.database.reader() as store:
             if await store.customer_program(customer_id, actor.program_id) is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            items = await store.statement(customer_id, before, min(limit, limits.page_size_max) + 1)
-        page, more = items[:limit], len(items) > limit
-        next_cursor = encode_cursor(page[-1].seq) if more and page else None
+            size = min(limit, limits.page_size_max)
+            items = await store.statement(customer_id, before, size + 1)
+        page, next_cursor = page_of(items, size, lambda item: item.seq)
         return Accepted(value=StatementPage(items=page, next_cursor=next_cursor))
 
     async def hold(self, actor: Actor, hold_id: UUID) -> Outcome:

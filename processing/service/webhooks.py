@@ -26,7 +26,7 @@ from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, new_secret, retry_delay, signature
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, SendFailed, Store, WebhookSender
-from processing.service.reads import decode_cursor, encode_cursor
+from processing.service.reads import decode_cursor, page_of
 from processing.service.records import (
     Accepted,
     Actor,
@@ -110,8 +110,7 @@ class Webhooks:
                 return refuse(Rejection.not_found, "No webhook subscription with this id.")
             size = min(limit, limits.page_size_max)
             items = await store.webhook_deliveries(webhook_id, before, status, size + 1)
-        page, more = items[:size], len(items) > size
-        next_cursor = encode_cursor(page[-1].id) if more and page else None
+        page, next_cursor = page_of(items, size, lambda item: item.id)
         return Accepted(value=DeliveryPage(items=page, next_cursor=next_cursor))
 
     async def redeliver(

@@ -339,3 +339,31 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
     [item] = await deliveries(api, created["id"])
     assert item["attempts"] == 2
     assert list(receiver.ids.values()) == [2]  # at least once: the same event id twice
+
+
+async def test_deliveries_come_in_pages_newest_first(
+    api: Api, receiver: WebhookReceiver, sender: HttpxSender
+) -> None:
+    created = (await subscribe(api, receiver.url, ["points.accrued"])).json()
+    customer = await api.customer()
+    for _ in range(5):
+        await api.accrue(customer, 1)
+    await Relay(api.runtime.database, sender, fast).run_once()
+    seen: list[int] = []
+    cursor = None
+    for expected in (2, 2, 1):
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await api.get(
+            f"/v1/webhooks/{created['id']}/deliveries", key=api.admin_key, **params
+        )
+        body = page.json()
+        assert len(body["items"]) == expected
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+    assert cursor is None
+    assert seen == sorted(seen, reverse=True)
+    assert len(set(seen)) == 5
+    bad = await api.get(
+        f"/v1/webhooks/{created['id']}/deliveries", key=api.admin_key, cursor="nonsense"
+    )
+    assert (bad.status_code, bad.json()["field"]) == (400, "cursor")
