@@ -477,7 +477,19 @@ async def test_the_openapi_document_is_public_and_lists_the_v1_api(api: Api) -> 
         "/v1/cards/{number}",
         "/v1/cards/{number}/block",
         "/v1/expirations",
+        "/v1/programs/{program_id}/webhooks",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        "/v1/webhook-deliveries/{delivery_id}/redeliver",
+        "/pos/v1/identify",
+        "/pos/v1/calculate",
+        "/pos/v1/cheques/{cheque_id}/reserve",
+        "/pos/v1/cheques/{cheque_id}/commit",
+        "/pos/v1/cheques/{cheque_id}/cancel",
+        "/pos/v1/cheques/{cheque_id}/returns",
     } <= set(paths)
+    schemas = document["components"]["schemas"]
+    assert "lines" in schemas["HoldCommit"]["properties"]  # the final receipt is in the contract
+    assert "receipt" in schemas["Commit"]["properties"]
     assert "post" in paths["/v1/customers/{customer_id}/accruals"]
     assert "delete" in paths["/v1/api-keys/{key_id}"]
     schemes = document["components"]["securitySchemes"]
