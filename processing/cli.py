@@ -12,6 +12,7 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import msgspec
+import structlog
 
 from processing import telemetry
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
@@ -20,6 +21,8 @@ from processing.service.expiry import sweep
 from processing.service.reconcile import reconcile
 from processing.service.records import ProgramSettings
 from processing.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
 
 
 def emit(value: object) -> None:
@@ -87,6 +90,14 @@ async def do_worker(runtime: Runtime) -> int:
     the process is stopped."""
     from processing.workers.expiry import run_expiry_loop
 
+    settings = runtime.settings
+    if settings.worker_metrics_port:
+        try:
+            telemetry.serve_metrics(settings.host, settings.worker_metrics_port)
+        except OSError as error:  # a taken port costs the metrics, never the sweeps
+            log.error(
+                "worker_metrics_unavailable", port=settings.worker_metrics_port, error=str(error)
+            )
     await asyncio.gather(
         run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds),
         runtime.run_relay(),

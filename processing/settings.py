@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The webhook relay runs inside each API process too unless turned off here (the
     # ``bonus worker`` process always runs it); several relays share the work safely.
     webhook_relay: bool = True
+    # `bonus worker` serves its own /metrics here (expiry sweeps, webhook deliveries); 0: none.
+    worker_metrics_port: int = 9101
     webhook_idle_seconds: float = 0.5
     webhook_max_attempts: int = 12
     webhook_backoff_base_seconds: float = 10.0

@@ -14,6 +14,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 # With several server workers each process writes its samples to files in this folder and
@@ -71,6 +72,13 @@ expiry_backlog = Gauge(
     "Accounts with overdue lots and holds past TTL seen by the last sweep.",
     multiprocess_mode="livemax",
 )
+webhook_backlog = Gauge(
+    "bonus_webhook_backlog",
+    "Outbox events not yet fanned out (unrelayed), deliveries waiting (pending) and given up "
+    "(dead), as the relay last counted them.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
 db_pool_size = Gauge(
     "bonus_db_pool_connections", "Connections in the Postgres pools.", multiprocess_mode="livesum"
 )
@@ -96,6 +104,11 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest()
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """/metrics of a process that serves no HTTP of its own (the worker), on a thread."""
+    start_http_server(port, addr=host)
 
 
 def forget_this_process() -> None:

@@ -259,6 +259,10 @@ class Store(Protocol):
 
     async def lease_deliveries(self, limit: int, lease_seconds: float) -> list[LeasedDelivery]: ...
     async def delivery_succeeded(self, delivery_id: int, status_code: int) -> None: ...
+    async def relay_backlog(self) -> dict[str, int]:
+        """Outbox events not fanned out, deliveries pending, deliveries dead."""
+        ...
+
     async def delivery_failed(
         self,
         delivery_id: int,

@@ -38,6 +38,7 @@ from processing.service.records import (
 )
 
 log = structlog.get_logger(__name__)
+observe_every_seconds = 15.0
 
 
 class WebhookCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +127,14 @@ class Webhooks:
         return await self.runner.run(mutation, None, work, render)
 
 
+async def observe_backlog(database: Database) -> None:
+    """Sets the backlog gauges: events to fan out, deliveries pending, deliveries dead."""
+    async with database.reader() as store:
+        backlog = await store.relay_backlog()
+    for state, count in backlog.items():
+        telemetry.webhook_backlog.labels(state=state).set(count)
+
+
 def envelope(delivery: LeasedDelivery) -> bytes:
     """The body every attempt of one event sends, byte for byte."""
     return json.dumps(
@@ -155,6 +164,7 @@ class Relay:
         self.policy = policy
         self.jitter = jitter
         self.clock = clock
+        self.observed_at = float("-inf")
 
     async def run_once(self) -> int:
         """Fans out one batch of outbox events, then sends one batch of due deliveries; returns
@@ -172,6 +182,8 @@ class Relay:
         while True:
             try:
                 sent = await self.run_once()
+                if not sent:
+                    await self.observe()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the relay must outlive a database restart; it tries again
@@ -179,6 +191,14 @@ class Relay:
                 sent = 0
             if not sent:  # busy: straight on; idle: poll again after a pause
                 await asyncio.sleep(idle_seconds)
+
+    async def observe(self) -> None:
+        """The backlog gauges, counted when the relay has nothing to do, at most every
+        ``observe_every_seconds``."""
+        if self.clock() - self.observed_at < observe_every_seconds:
+            return
+        self.observed_at = self.clock()
+        await observe_backlog(self.database)
 
     async def deliver(self, delivery: LeasedDelivery) -> None:
         body = envelope(delivery)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from processing.runtime import Runtime
+from processing.service.webhooks import observe_backlog
 from processing.settings import Settings, load_settings
 from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
@@ -309,7 +310,9 @@ def test_worker_and_migration_job_share_the_image_and_settings() -> None:
     job = m.kubernetes_object("Job", "bonus-migrate")
     migrate = m.only_container(job)
     assert worker["args"] == ["bonus", "worker"]
-    assert "ports" not in worker
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9101}]
+    annotations = worker_deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9101"
     assert migrate["args"] == ["bonus", "migrate"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
     for workload, container in ((worker_deployment, worker), (job, migrate)):
@@ -417,6 +420,7 @@ async def exported(api: Api, settings: Settings) -> dict[str, Metric]:
     assert (await api.reserve(customer, 20)).status_code == 201
     assert (await api.reserve(customer, 1_000)).status_code == 409
     await serve_one_request_without_redis(settings)
+    await observe_backlog(api.runtime.database)  # what the relay sets when it is idle
     response = await api.client.get("/metrics")
     assert response.status_code == 200
     return {family.name: family for family in text_string_to_metric_families(response.text)}

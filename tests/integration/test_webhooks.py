@@ -10,11 +10,13 @@ import hmac
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from processing.adapters.http_sender import HttpxSender
@@ -299,6 +301,9 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
 ) -> None:
     created = (await subscribe(api, receiver.url, ["points.accrued"])).json()
     receiver.hang = asyncio.Event()  # the worker's POST arrives and never gets an answer
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        metrics_port = probe.getsockname()[1]
     await api.customer(points=100)
     env = environment(
         database_url=settings.database_url or "",
@@ -307,6 +312,7 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
         webhook_timeout_seconds="2",
         webhook_idle_seconds="0.05",
         expiry_interval_seconds="60",
+        worker_metrics_port=str(metrics_port),
     )
     stdout_path, stderr_path = tmp_path / "out", tmp_path / "err"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
@@ -319,6 +325,9 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
             assert worker.returncode is None, read_both(stdout_path, stderr_path)
             assert time.monotonic() < deadline, read_both(stdout_path, stderr_path)
             await asyncio.sleep(0.05)
+        async with httpx.AsyncClient() as client:  # the worker serves its own /metrics
+            metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert "bonus_expiry_sweeps_total" in metrics.text
         os.killpg(worker.pid, signal.SIGKILL)  # mid-delivery: the POST is in flight
         await worker.wait()
     finally:

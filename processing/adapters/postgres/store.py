@@ -674,6 +674,10 @@ class PostgresStore:
         rows = await self._fetch("lease_deliveries", limit, lease_seconds)
         return [_record(row, LeasedDelivery) for row in rows]
 
+    async def relay_backlog(self) -> dict[str, int]:
+        row = await self._fetchrow("relay_backlog")
+        return {} if row is None else {name: int(value) for name, value in row.items()}
+
     async def delivery_succeeded(self, delivery_id: int, status_code: int) -> None:
         await self._execute("delivery_succeeded", delivery_id, status_code)
 
