@@ -40,10 +40,14 @@ class EarningRules(Request, frozen=True, kw_only=True):
 
 
 class RedemptionRules(Request, frozen=True, kw_only=True):
+    """``offline_cap_points``: the most points a till that was offline may post as paying for
+    one late cheque, with no reservation (0: never)."""
+
     max_share_bp: BasisPoints = 10_000
     excluded_categories: CodeSet = frozenset()
     excluded_skus: CodeSet = frozenset()
     min_money_minor: MoneyMinor = 0
+    offline_cap_points: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 0
 
 
 class TierRule(Request, frozen=True, kw_only=True):

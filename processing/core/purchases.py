@@ -13,10 +13,17 @@ from uuid import UUID
 
 import msgspec
 
-from processing.core.balances import apply_holds, apply_posting
+from processing.core.balances import (
+    apply_holds,
+    apply_posting,
+    available_points,
+    spendable_lots,
+    take_points,
+)
 from processing.core.checkout import Calculation, calculate
 from processing.core.holds import check_resolvable, decide_commit
-from processing.core.ledger import claw_back_up_to, decide_earn, restore_redemption
+from processing.core.invariants import invariant
+from processing.core.ledger import claw_back_up_to, decide_earn, negated, restore_redemption
 from processing.core.model import (
     Account,
     Allocation,
@@ -26,6 +33,7 @@ from processing.core.model import (
     Operation,
     Posting,
     Rejected,
+    SystemAccount,
     reject,
 )
 from processing.core.rejections import Rejection
@@ -33,14 +41,16 @@ from processing.core.returns import ReturnPlan
 from processing.core.rules import Rules, Tier, earning_window
 
 
-class PaidPurchase(msgspec.Struct, frozen=True, kw_only=True):
+class PurchasePlan(msgspec.Struct, frozen=True, kw_only=True):
     priced: Calculation
-    postings: tuple[Posting, ...]  # the spending leg, then the earning leg when it earns
-    released: tuple[Allocation, ...]  # the hold's earmarks, dropped whether spent or not
+    postings: tuple[Posting, ...]  # the spending leg when points paid, then the earning leg
+    released: tuple[Allocation, ...] = ()  # a hold's earmarks, dropped whether spent or not
 
     @property
     def earned(self) -> Posting | None:
-        return self.postings[1] if len(self.postings) > 1 else None
+        return next(
+            (leg for leg in self.postings if leg.counter_account is SystemAccount.issued), None
+        )
 
 
 class LineReturn(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,7 +68,7 @@ def decide_paid_purchase(
     lines: tuple[Line, ...],
     points: int | None,
     now: datetime,
-) -> PaidPurchase | Rejected:
+) -> PurchasePlan | Rejected:
     """Commits ``points`` of the hold (all of it when None) against the final receipt ``lines``
     and earns on what is left to pay in money. The receipt must let points pay that much: a
     receipt that shrank since the hold is refused, never silently charged less, so the till and
@@ -89,7 +99,75 @@ def decide_paid_purchase(
         if isinstance(earning, Rejected):
             return earning
         postings += (earning,)
-    return PaidPurchase(priced=priced, postings=postings, released=commit.released)
+    return PurchasePlan(priced=priced, postings=postings, released=commit.released)
+
+
+def decide_purchase(
+    account: Account,
+    rules: Rules,
+    tier: Tier | None,
+    lines: tuple[Line, ...],
+    expires_at: datetime | None,
+    now: datetime,
+) -> PurchasePlan | Rejected:
+    """A receipt paid in money: one earning leg (none when it earns nothing; a posting that
+    only repays debt when the debt takes all of it)."""
+    if account.blocked:
+        return reject(Rejection.account_blocked, "The customer's account is blocked.")
+    priced = calculate(rules, tier, lines, 0, 0)
+    if priced.earned_points == 0:
+        return PurchasePlan(priced=priced, postings=())
+    activates_at, ends = earning_window(rules, now, expires_at)
+    earning = decide_earn(account, priced.earned_points, activates_at, ends, now)
+    if isinstance(earning, Rejected):
+        return earning
+    return PurchasePlan(priced=priced, postings=(earning,))
+
+
+def decide_offline_purchase(
+    account: Account,
+    rules: Rules,
+    tier: Tier | None,
+    lines: tuple[Line, ...],
+    points: int,
+    expires_at: datetime | None,
+    now: datetime,
+) -> PurchasePlan | Rejected:
+    """A cheque a till posts late, after it let ``points`` pay for it while it was offline:
+    accepted up to the rules' offline cap, from points available now (soonest-expiring first),
+    within what the receipt lets points pay; then it earns on the money like any purchase."""
+    invariant(points > 0, "an offline redemption spends points")
+    cap = rules.redemption.offline_cap_points
+    if points > cap:
+        return reject(
+            Rejection.reservation_required,
+            f"{points} points without a reservation; the program accepts at most {cap} from a "
+            "till that was offline.",
+        )
+    if account.blocked:
+        return reject(Rejection.account_blocked, "The customer's account is blocked.")
+    available = available_points(account, now)
+    if available < points:
+        return reject(
+            Rejection.insufficient_points, f"{points} points to spend, {available} available."
+        )
+    priced = calculate(rules, tier, lines, available, points)
+    if priced.redeemed_points < points:
+        return reject(
+            Rejection.redemption_exceeds_limit,
+            f"The receipt lets points pay at most {priced.max_redeemable_points}; {points} sent.",
+        )
+    spent = take_points(spendable_lots(account, now), points)
+    spending = Posting(lot_deltas=negated(spent), counter_account=SystemAccount.redeemed)
+    postings: tuple[Posting, ...] = (spending,)
+    if priced.earned_points > 0:
+        activates_at, ends = earning_window(rules, now, expires_at)
+        after = apply_posting(account, spending, None)
+        earning = decide_earn(after, priced.earned_points, activates_at, ends, now)
+        if isinstance(earning, Rejected):
+            return earning
+        postings += (earning,)
+    return PurchasePlan(priced=priced, postings=postings, released=())
 
 
 def decide_line_return(

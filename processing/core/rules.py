@@ -50,6 +50,9 @@ class Redemption(msgspec.Struct, frozen=True, kw_only=True):
     excluded_categories: frozenset[str] = frozenset()
     excluded_skus: frozenset[str] = frozenset()
     min_money_minor: int = 0
+    # Points a till that was offline may have let pay for one cheque it posts late, without a
+    # reservation; 0: points pay only through a reservation.
+    offline_cap_points: int = 0
 
 
 class Tier(msgspec.Struct, frozen=True, kw_only=True):

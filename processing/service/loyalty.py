@@ -19,7 +19,6 @@ from processing.core.balances import available_points
 from processing.core.checkout import Calculation, LineResult, calculate
 from processing.core.events import EventType
 from processing.core.holds import check_resolvable
-from processing.core.ledger import decide_earn
 from processing.core.model import (
     Hold,
     Line,
@@ -27,12 +26,16 @@ from processing.core.model import (
     OperationType,
     Posting,
     Rejected,
-    SystemAccount,
 )
-from processing.core.purchases import decide_line_return, decide_paid_purchase
+from processing.core.purchases import (
+    decide_line_return,
+    decide_offline_purchase,
+    decide_paid_purchase,
+    decide_purchase,
+)
 from processing.core.rejections import Rejection
 from processing.core.returns import plan_return, settle
-from processing.core.rules import Rules, Tier, check_rules, earning_window
+from processing.core.rules import Rules, Tier, check_rules
 from processing.service.bonuses import grant_referral
 from processing.service.customers import program_of
 from processing.service.ledger import (
@@ -84,6 +87,8 @@ class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[Line, ...]
     expires_at: datetime | None = None
     card_number: str | None = None
+    # Points a till that was offline let pay, posted late with no reservation (the rules cap it).
+    offline_points: int = 0
     fiscal: dict[str, Any] | None = None  # a till's fiscal receipt data, kept with the purchase
 
 
@@ -289,33 +294,34 @@ class Loyalty:
             record = await current_rules(store, locked.program_id)
             rules = record.rules
             standing = await standing_of(store, locked, rules)
-            priced = calculate(rules, standing.tier(rules), command.lines, 0, 0)
+            tier, account, now = standing.tier(rules), locked.account, locked.now
+            lines, points, expires_at = command.lines, command.offline_points, command.expires_at
+            plan = (
+                decide_offline_purchase(account, rules, tier, lines, points, expires_at, now)
+                if points
+                else decide_purchase(account, rules, tier, lines, expires_at, now)
+            )
+            if isinstance(plan, Rejected):
+                return refused_by(plan)
+            priced = plan.priced
             after = standing.tier(rules, priced.money_minor)
-            activates_at, expires_at = earning_window(rules, locked.now, command.expires_at)
-            posting = Posting(counter_account=SystemAccount.issued)  # a receipt that earns nothing
-            if priced.earned_points > 0:
-                decision = decide_earn(
-                    locked.account, priced.earned_points, activates_at, expires_at, locked.now
-                )
-                if isinstance(decision, Rejected):
-                    return refused_by(decision)
-                posting = decision
             operation = await write_posting(
                 store,
                 locked,
                 actor,
                 OperationType.purchase,
-                posting,
+                *plan.postings,
                 document=command.document,
                 rules_version=record.version,
+                redeemed_points=priced.redeemed_points,
             )
             await store.insert_purchase(operation.id, locked, priced, command.fiscal)
             await tell_tier_change(
                 store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
             )
             referral_points = await grant_referral(store, customer_id, locked.program_id, record)
-            moved = movements(posting)
-            receipt = receipt_record(priced, record.version, after, posting)
+            moved = movements(*plan.postings)
+            receipt = receipt_record(priced, record.version, after, plan.earned)
             return msgspec.structs.replace(
                 moved,
                 value=PurchaseRecord(
@@ -323,7 +329,8 @@ class Loyalty:
                     operation=operation_record(operation, "completed"),
                 ),
                 created=True,
-                more_movements=(("issued", referral_points),) if referral_points else (),
+                more_movements=moved.more_movements
+                + ((("issued", referral_points),) if referral_points else ()),
             )
 
         return await self.runner.on_customer(mutation, customer_id, work, render)

@@ -138,23 +138,15 @@ class Pos:
         self, mutation: Mutation, cheque_id: str, command: ChequeCommit, render: Render
     ) -> StoredResponse:
         """The fiscal cheque. A cheque that reserved points commits its hold as one purchase
-        (an expired, cancelled or committed one answers why it cannot); a cheque with no
-        reservation is a purchase that earns only (a till that was offline posts these late:
-        the cheque id applies once). Points never pay without a reservation."""
+        (an expired, cancelled or committed one answers why it cannot). A cheque with no
+        reservation is a purchase (a till that was offline posts these late: the cheque id
+        applies once); points it says paid are accepted up to the rules' offline cap, otherwise
+        ``reservation_required``."""
         actor = mutation.actor
         hold = await self.cheque_hold(actor, cheque_id)
         if hold is not None:
             paid = CommitCommand(points=command.points, lines=command.lines, fiscal=command.fiscal)
             return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
-        if command.points is not None:
-            return render(
-                refuse(
-                    Rejection.reservation_required,
-                    f"Cheque {cheque_id} reserved no points; points pay only through a "
-                    "reservation (a till that was offline posts the cheque without points).",
-                    field="points",
-                )
-            )
         if command.customer_id is None:
             return render(
                 refuse(
@@ -168,6 +160,7 @@ class Pos:
             lines=command.lines,
             card_number=command.card_number,
             fiscal=command.fiscal,
+            offline_points=command.points or 0,
         )
         return await self.loyalty.purchase(mutation, command.customer_id, bought, as_commit(render))
 

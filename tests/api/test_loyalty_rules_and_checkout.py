@@ -66,7 +66,12 @@ async def test_each_replacement_is_a_new_version_and_old_ones_stay(api: Api) -> 
     assert first.json()["rules"] == auto_service | {
         "earning": auto_service["earning"]
         | {"category_bp": {}, "sku_bp": {}, "excluded_categories": [], "excluded_skus": []},
-        "redemption": auto_service["redemption"] | {"excluded_skus": [], "min_money_minor": 0},
+        "redemption": auto_service["redemption"]
+        | {
+            "excluded_skus": [],
+            "min_money_minor": 0,
+            "offline_cap_points": 0,
+        },
         "expiry": {"mode": "end_of_month", "days": None, "months": 12},
         "bonuses": {
             "welcome": 0,

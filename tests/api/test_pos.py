@@ -206,3 +206,29 @@ async def test_only_till_keys_speak_the_till_protocol(api: Api) -> None:
         key=api.admin_key,
     )
     assert (answer.status_code, answer.json()["code"]) == (403, "forbidden_scope")
+
+
+async def test_an_offline_till_may_post_points_it_let_pay_up_to_the_programs_cap(
+    api: Api,
+) -> None:
+    rules = auto_service | {
+        "activation_delay_days": 0,
+        "redemption": auto_service["redemption"] | {"offline_cap_points": 200},
+    }
+    assert (await put_rules(api, rules)).status_code == 200
+    customer = await api.customer(points=1000)
+    body = {"customer_id": customer, "lines": basket, "points": 150}
+
+    late = await till(api, "/cheques/OFF-1/commit", body, idempotency_key="late-OFF-1")
+
+    assert late.status_code == 200, late.text
+    assert (late.json()["type"], late.json()["redeemed_points"]) == ("purchase", 150)
+    assert late.json()["receipt"]["earned_points"] == 492  # 5 % (silver) of 9,850 rubles
+    replay = await till(api, "/cheques/OFF-1/commit", body, idempotency_key="late-OFF-1")
+    assert replay.content == late.content
+    again = await till(api, "/cheques/OFF-1/commit", body)
+    assert (again.status_code, again.json()["code"]) == (409, "duplicate_document")
+    over = await till(api, "/cheques/OFF-2/commit", body | {"points": 201})
+    assert (over.status_code, over.json()["code"]) == (409, "reservation_required")
+    assert (await api.balance(customer))["available"] == 1000 - 150 + 492
+    await assert_ledger_clean(api.runtime)

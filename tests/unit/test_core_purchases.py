@@ -19,6 +19,7 @@ from processing.core.model import (
     Hold,
     HoldStatus,
     Line,
+    Lot,
     Operation,
     OperationType,
     Posting,
@@ -27,15 +28,17 @@ from processing.core.model import (
 )
 from processing.core.purchases import (
     LineReturn,
-    PaidPurchase,
+    PurchasePlan,
     decide_line_return,
+    decide_offline_purchase,
     decide_paid_purchase,
+    decide_purchase,
 )
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan, plan_return
 from processing.core.rules import Earning, Rules
 from tests.unit.test_core_checkout import auto_service, gold, line
-from tests.unit.test_core_ledger import DAY, NOW, account, lot, rejection_of, uid
+from tests.unit.test_core_ledger import DAY, NOW, account, lot, moves, rejection_of, uid
 
 HOLD_ID = UUID(int=555)
 EARNED_LOT = UUID(int=444)
@@ -64,8 +67,8 @@ def held(acct: Account, points: int, *, expires_in: timedelta = DAY) -> tuple[Ac
     return apply_holds(acct, hold.allocations, +1), hold
 
 
-def paid(result: object) -> PaidPurchase:
-    assert isinstance(result, PaidPurchase), f"expected a paid purchase, got {result!r}"
+def paid(result: object) -> PurchasePlan:
+    assert isinstance(result, PurchasePlan), f"expected a paid purchase, got {result!r}"
     return result
 
 
@@ -178,7 +181,7 @@ def test_earnings_of_a_paid_purchase_repay_debt_first() -> None:
 # --- returns of a purchase paid partly with points ------------------------------------------
 
 
-def purchase_of(plan: PaidPurchase) -> Operation:
+def purchase_of(plan: PurchasePlan) -> Operation:
     """The purchase operation as a later return reads it."""
     spending = plan.postings[0]
     earning = plan.earned
@@ -200,7 +203,7 @@ def purchase_of(plan: PaidPurchase) -> Operation:
 
 def bought(
     rules: Rules = auto_service, *, spend_first: int = 0
-) -> tuple[Operation, Account, PaidPurchase]:
+) -> tuple[Operation, Account, PurchasePlan]:
     """Lot 1 holds 10,000 points; a hold of 3,000 pays for the 10,000-ruble receipt at gold,
     earning 700; then the customer spends ``spend_first`` of whatever is left."""
     before, hold = held(account(lot(1, 10_000)), 3000)
@@ -228,7 +231,7 @@ def returned(result: object) -> LineReturn:
 
 
 def plan_of(
-    plan: PaidPurchase, *lines: tuple[str, int], before: dict[str, int] | None = None
+    plan: PurchasePlan, *lines: tuple[str, int], before: dict[str, int] | None = None
 ) -> ReturnPlan:
     made = plan_return(plan.priced.lines, before or {}, lines)
     assert isinstance(made, ReturnPlan)
@@ -342,3 +345,58 @@ def test_the_statement_points_of_a_paid_purchase_are_earned_less_redeemed() -> N
     original, _, plan = bought()
     assert original.points == plan.priced.earned_points - plan.priced.redeemed_points
     assert original.refundable_points == plan.priced.earned_points
+
+
+# --- cheques a till posts late, after letting points pay while offline -----------------------
+
+offline = msgspec.structs.replace(
+    auto_service,
+    redemption=msgspec.structs.replace(auto_service.redemption, offline_cap_points=500),
+)
+
+
+def test_an_offline_redemption_within_the_cap_spends_and_earns_in_one_operation() -> None:
+    acct = account(lot(1, 300, expires_in_days=10), lot(2, 1000))
+    plan = decide_offline_purchase(acct, offline, gold, TEN_THOUSAND, 400, None, NOW)
+    assert isinstance(plan, PurchasePlan)
+    spending, earning = plan.postings
+    assert spending.counter_account is SystemAccount.redeemed
+    assert spending.lot_deltas == moves((1, -300), (2, -100))  # soonest-expiring first
+    assert plan.earned is earning
+    assert earning.customer_delta == 960  # 10 % of the 9,600 rubles paid in money
+    assert plan.released == ()
+
+
+@pytest.mark.parametrize(
+    ("rules", "lots", "lines", "points", "expected"),
+    [
+        pytest.param(offline, (lot(1, 1000),), TEN_THOUSAND, 501, Rejection.reservation_required,
+                     id="above-the-cap"),
+        pytest.param(auto_service, (lot(1, 1000),), TEN_THOUSAND, 1, Rejection.reservation_required,
+                     id="no-cap-no-offline-points"),
+        pytest.param(offline, (lot(1, 100),), TEN_THOUSAND, 400, Rejection.insufficient_points,
+                     id="not-enough-points-now"),
+        pytest.param(offline, (lot(1, 1000),), (line("filter", 500, category="parts"),), 10,
+                     Rejection.redemption_exceeds_limit, id="receipt-does-not-let-points-pay"),
+    ],
+)  # fmt: skip
+def test_an_offline_redemption_is_refused_whole_when_it_cannot_be(
+    rules: Rules, lots: tuple[Lot, ...], lines: tuple[Line, ...], points: int, expected: Rejection
+) -> None:
+    result = decide_offline_purchase(account(*lots), rules, gold, lines, points, None, NOW)
+    assert rejection_of(result) is expected
+
+
+def test_a_purchase_paid_in_money_has_only_its_earning_leg() -> None:
+    plan = decide_purchase(account(lot(1, 10)), auto_service, gold, TEN_THOUSAND, None, NOW)
+    assert isinstance(plan, PurchasePlan)
+    assert [leg.counter_account for leg in plan.postings] == [SystemAccount.issued]
+    assert plan.priced.redeemed_points == 0
+    nothing = msgspec.structs.replace(auto_service, tiers=(), earning=Earning(base_bp=0))
+    idle = decide_purchase(account(lot(1, 10)), nothing, None, TEN_THOUSAND, None, NOW)
+    assert isinstance(idle, PurchasePlan)
+    assert (idle.postings, idle.earned) == ((), None)
+    blocked = decide_purchase(
+        account(lot(1, 10), blocked=True), auto_service, gold, TEN_THOUSAND, None, NOW
+    )
+    assert rejection_of(blocked) is Rejection.account_blocked
