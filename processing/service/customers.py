@@ -78,6 +78,19 @@ async def find_customer_id(
     return found if found is not None else refuse(Rejection.not_found, "No such customer.")
 
 
+async def look_up(
+    store: Store, actor: Actor, phone: str | None, card: str | None
+) -> CustomerRecord | Refused:
+    """The customer of the key's program with this phone, or with this live card."""
+    program = await program_or_refusal(store, actor)
+    if isinstance(program, Refused):
+        return program
+    customer_id = await find_customer_id(store, program.id, program.country, phone, card)
+    if isinstance(customer_id, Refused):
+        return customer_id
+    return await customer_or_refusal(store, actor, customer_id)
+
+
 class Customers:
     def __init__(self, database: Database, runner: MutationRunner) -> None:
         self.database = database
@@ -139,13 +152,7 @@ class Customers:
 
     async def find(self, actor: Actor, phone: str | None, card: str | None) -> Outcome:
         async with self.database.reader() as store:
-            program = await program_or_refusal(store, actor)
-            if isinstance(program, Refused):
-                return program
-            customer_id = await find_customer_id(store, program.id, program.country, phone, card)
-            if isinstance(customer_id, Refused):
-                return customer_id
-            found = await customer_or_refusal(store, actor, customer_id)
+            found = await look_up(store, actor, phone, card)
         return found if isinstance(found, Refused) else Accepted(value=found)
 
     async def add_card(

@@ -13,11 +13,7 @@ import msgspec
 from processing.core.balances import Balance, balance_of
 from processing.core.model import Line, OperationType
 from processing.core.rejections import Rejection
-from processing.service.customers import (
-    customer_or_refusal,
-    find_customer_id,
-    program_or_refusal,
-)
+from processing.service.customers import look_up
 from processing.service.ledger import Ledger
 from processing.service.loyalty import (
     CommitCommand,
@@ -95,21 +91,18 @@ class Pos:
         """By phone, by card number, or by the card number a QR code carries."""
         phone, card = (value, None) if kind == "phone" else (None, value)
         async with self.database.reader() as store:
-            program = await program_or_refusal(store, actor)
-            if isinstance(program, Refused):
-                return program
-            customer_id = await find_customer_id(store, program.id, program.country, phone, card)
-            if isinstance(customer_id, Refused):
-                return msgspec.structs.replace(customer_id, field="identifier.value")
-            customer = await customer_or_refusal(store, actor, customer_id)
-            read = await store.read_account(customer_id, program.id)
-            if isinstance(customer, Refused) or read is None:
+            customer = await look_up(store, actor, phone, card)
+            if isinstance(customer, Refused):
+                field = customer.field and "identifier.value"
+                return msgspec.structs.replace(customer, field=field)
+            read = await store.read_account(customer.id, customer.program_id)
+            if read is None:
                 return refuse(Rejection.not_found, "No such customer.")
-            record = await current_rules(store, program.id)
+            record = await current_rules(store, customer.program_id)
             tier = (await standing_of(store, read, record.rules)).tier(record.rules)
         return Accepted(
             value=TillCustomer(
-                customer_id=customer_id,
+                customer_id=customer.id,
                 name=customer.name,
                 card_number=card,
                 blocked=customer.blocked,
