@@ -51,6 +51,7 @@ class TillCustomer(msgspec.Struct, frozen=True, kw_only=True):
 
 class ChequeHold(msgspec.Struct, frozen=True, kw_only=True):
     hold_id: UUID
+    customer_id: UUID
     status: str  # active, committed, cancelled, expired
 
 
@@ -116,7 +117,10 @@ class Pos:
             return None
         async with self.database.reader() as store:
             found = await store.cheque_hold(actor.program_id, actor.store_id, cheque_id)
-        return None if found is None else ChequeHold(hold_id=found[0], status=found[1])
+        if found is None:
+            return None
+        hold_id, customer_id, status = found
+        return ChequeHold(hold_id=hold_id, customer_id=customer_id, status=status)
 
     async def cheque_purchase(self, actor: Actor, cheque_id: str) -> UUID | None:
         """The purchase a cheque made at this till's store, paid with points or not."""
@@ -137,6 +141,14 @@ class Pos:
         ``reservation_required``."""
         actor = mutation.actor
         hold = await self.cheque_hold(actor, cheque_id)
+        if hold is not None and command.customer_id not in (None, hold.customer_id):
+            return render(
+                refuse(
+                    Rejection.validation_error,
+                    f"Cheque {cheque_id} was reserved for another customer.",
+                    field="customer_id",
+                )
+            )
         if hold is not None:
             paid = CommitCommand(points=command.points, lines=command.lines, fiscal=command.fiscal)
             return await self.loyalty.commit(mutation, hold.hold_id, paid, render)

@@ -95,7 +95,10 @@ async def test_a_fiscal_cheque_sent_twice_under_new_keys_applies_once(api: Api) 
     await till(
         api, "/cheques/CHK-2/reserve", {"customer_id": customer, "points": 100, "lines": basket}
     )
-    first = await till(api, "/cheques/CHK-2/commit", {"lines": basket})
+    stranger = await api.customer(phone="+79160000009")
+    wrong = await till(api, "/cheques/CHK-2/commit", {"lines": basket, "customer_id": stranger})
+    assert (wrong.status_code, wrong.json()["field"]) == (400, "customer_id")
+    first = await till(api, "/cheques/CHK-2/commit", {"lines": basket, "customer_id": customer})
     second = await till(api, "/cheques/CHK-2/commit", {"lines": basket})
     assert first.status_code == 200, first.text
     assert (second.status_code, second.json()["code"]) == (409, "hold_already_committed")

@@ -59,8 +59,8 @@ where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document
 -- name: cheque_hold
 -- The latest hold a till's cheque reserved, with its status as the API shows it (an active
 -- hold past its TTL reads as expired): what a fiscal commit or a cancel by cheque id acts on.
-select id, case when status = 'active' and expires_at <= clock_timestamp()
-                then 'expired' else status end as status
+select id, account_id, case when status = 'active' and expires_at <= clock_timestamp()
+                            then 'expired' else status end as status
 from holds
 where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document_id = $3
 order by created_at desc
