@@ -45,7 +45,7 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
-from processing.service.rules import check_receipt, current_rules, standing_of
+from processing.service.rules import check_receipt, standing_now
 
 # How a posting moved points, by its counter account and whether the customer gained: the
 # label of bonus_points_total, so a dashboard can show points issued, redeemed and expired.
@@ -431,9 +431,8 @@ async def receipt_cap(
 ) -> tuple[int, int]:
     """The most points the current rules let pay for ``lines`` at the customer's tier (the
     customer's balance aside: the hold decision checks that), and the rules' version."""
-    record = await current_rules(store, locked.program_id)
-    tier = (await standing_of(store, locked, record.rules)).tier(record.rules)
-    priced = calculate(record.rules, tier, lines, points, points)
+    record, standing = await standing_now(store, locked)
+    priced = calculate(record.rules, standing.tier(record.rules), lines, points, points)
     return priced.max_redeemable_points, record.version
 
 

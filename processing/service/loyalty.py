@@ -28,6 +28,7 @@ from processing.core.model import (
     Rejected,
 )
 from processing.core.purchases import (
+    PurchasePlan,
     decide_line_return,
     decide_offline_purchase,
     decide_paid_purchase,
@@ -50,7 +51,7 @@ from processing.service.ledger import (
     write_posting,
 )
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, LockedAccount, Store
+from processing.service.ports import Database, LockedAccount, NewOperation, Store
 from processing.service.records import (
     Accepted,
     Actor,
@@ -68,6 +69,7 @@ from processing.service.rules import (
     check_receipt,
     current_rules,
     rules_of,
+    standing_now,
     standing_of,
 )
 
@@ -175,6 +177,48 @@ def receipt_record(
     )
 
 
+async def record_purchase(
+    store: Store,
+    locked: LockedAccount,
+    actor: Actor,
+    plan: PurchasePlan,
+    record: RulesRecord,
+    standing: Standing,
+    document: Document,
+    fiscal: dict[str, Any] | None,
+    **fields: Any,
+) -> tuple[NewOperation, ReceiptRecord, Accepted]:
+    """Writes a purchase operation from its plan with all that goes with it: the receipt as
+    priced (for returns and tiers), the tier change its money makes, the referral bonus of a
+    first purchase. Returns the operation, the receipt and the points moved (for metrics)."""
+    priced = plan.priced
+    operation = await write_posting(
+        store,
+        locked,
+        actor,
+        OperationType.purchase,
+        *plan.postings,
+        released=plan.released,
+        document=document,
+        rules_version=record.version,
+        redeemed_points=priced.redeemed_points,
+        **fields,
+    )
+    await store.insert_purchase(operation.id, locked, priced, fiscal)
+    after = standing.tier(record.rules, priced.money_minor)
+    await tell_tier_change(
+        store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
+    )
+    referral_points = await grant_referral(store, locked.account.id, locked.program_id, record)
+    moved = movements(*plan.postings)
+    referral = (("issued", referral_points),) if referral_points else ()
+    return (
+        operation,
+        receipt_record(priced, record.version, after, plan.earned),
+        msgspec.structs.replace(moved, more_movements=moved.more_movements + referral),
+    )
+
+
 async def tell_tier_change(
     store: Store,
     locked: LockedAccount,
@@ -259,8 +303,8 @@ class Loyalty:
             read = await store.read_account(command.customer_id, program_id)
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.", field="customer_id")
-            record = await current_rules(store, program_id)
-            tier = (await standing_of(store, read, record.rules)).tier(record.rules)
+            record, standing = await standing_now(store, read)
+            tier = standing.tier(record.rules)
         available = 0 if read.account.blocked else available_points(read.account, read.now)
         result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
         quote = Quote(
@@ -291,9 +335,8 @@ class Loyalty:
             )
             if refused is not None:
                 return refused
-            record = await current_rules(store, locked.program_id)
+            record, standing = await standing_now(store, locked)
             rules = record.rules
-            standing = await standing_of(store, locked, rules)
             tier, account, now = standing.tier(rules), locked.account, locked.now
             lines, points, expires_at = command.lines, command.offline_points, command.expires_at
             plan = (
@@ -303,25 +346,9 @@ class Loyalty:
             )
             if isinstance(plan, Rejected):
                 return refused_by(plan)
-            priced = plan.priced
-            after = standing.tier(rules, priced.money_minor)
-            operation = await write_posting(
-                store,
-                locked,
-                actor,
-                OperationType.purchase,
-                *plan.postings,
-                document=command.document,
-                rules_version=record.version,
-                redeemed_points=priced.redeemed_points,
+            operation, receipt, moved = await record_purchase(
+                store, locked, actor, plan, record, standing, command.document, command.fiscal
             )
-            await store.insert_purchase(operation.id, locked, priced, command.fiscal)
-            await tell_tier_change(
-                store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
-            )
-            referral_points = await grant_referral(store, customer_id, locked.program_id, record)
-            moved = movements(*plan.postings)
-            receipt = receipt_record(priced, record.version, after, plan.earned)
             return msgspec.structs.replace(
                 moved,
                 value=PurchaseRecord(
@@ -329,8 +356,6 @@ class Loyalty:
                     operation=operation_record(operation, "completed"),
                 ),
                 created=True,
-                more_movements=moved.more_movements
-                + ((("issued", referral_points),) if referral_points else ()),
             )
 
         return await self.runner.on_customer(mutation, customer_id, work, render)
@@ -358,45 +383,31 @@ class Loyalty:
             )
             if refused is not None:
                 return refused
-            record = await current_rules(store, locked.program_id)
+            record, standing = await standing_now(store, locked)
             rules = record.rules
-            standing = await standing_of(store, locked, rules)
             plan = decide_paid_purchase(
                 locked.account, hold, rules, standing.tier(rules), lines, command.points, locked.now
             )
             if isinstance(plan, Rejected):
                 return refused_by(plan)
-            priced = plan.priced
-            operation = await write_posting(
+            operation, receipt, moved = await record_purchase(
                 store,
                 locked,
                 actor,
-                OperationType.purchase,
-                *plan.postings,
-                released=plan.released,
+                plan,
+                record,
+                standing,
+                document,
+                command.fiscal,
                 hold_id=hold.id,
-                document=document,
-                rules_version=record.version,
-                redeemed_points=priced.redeemed_points,
             )
-            await resolve_committed(store, hold, priced.redeemed_points, operation)
-            await store.insert_purchase(operation.id, locked, priced, command.fiscal)
-            after = standing.tier(rules, priced.money_minor)
-            await tell_tier_change(
-                store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
-            )
-            referral_points = await grant_referral(
-                store, locked.account.id, locked.program_id, record
-            )
-            moved = movements(*plan.postings)
+            await resolve_committed(store, hold, plan.priced.redeemed_points, operation)
             return msgspec.structs.replace(
                 moved,
                 value=CommitRecord(
                     **msgspec.structs.asdict(operation_record(operation, "completed")),
-                    receipt=receipt_record(priced, record.version, after, plan.earned),
+                    receipt=receipt,
                 ),
-                more_movements=moved.more_movements
-                + ((("issued", referral_points),) if referral_points else ()),
             )
 
         return await self.runner.on_hold(mutation, hold_id, act, render)
@@ -489,8 +500,7 @@ class Loyalty:
             read = await store.read_account(customer_id, actor.program_id)
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            record = await current_rules(store, read.program_id)
-            standing = await standing_of(store, read, record.rules)
+            record, standing = await standing_now(store, read)
         return Accepted(value=tier_record(customer_id, record, standing))
 
     async def set_tier(
@@ -501,7 +511,7 @@ class Loyalty:
         actor = mutation.actor
 
         async def work(store: Store, locked: LockedAccount) -> Outcome:
-            record = await current_rules(store, locked.program_id)
+            record, before = await standing_now(store, locked)
             names = [tier.name for tier in record.rules.tiers]
             if command.tier is not None and command.tier not in names:
                 return refuse(
@@ -509,7 +519,6 @@ class Loyalty:
                     f"The program's rules have no tier {command.tier!r}; they have {names}.",
                     field="tier",
                 )
-            before = (await standing_of(store, locked, record.rules)).tier(record.rules)
             await store.set_tier_floor(customer_id, command.tier, locked.program_id)
             log.info(
                 "tier_floor_set",
@@ -518,12 +527,12 @@ class Loyalty:
                 reason=command.reason,
                 key_id=str(actor.key_id),
             )
-            standing = await standing_of(store, locked, record.rules)
-            after = standing.tier(record.rules)
+            standing = msgspec.structs.replace(before, tier_floor=command.tier)  # spend as it was
+            tier_before, after = before.tier(record.rules), standing.tier(record.rules)
             await tell_tier_change(
                 store,
                 locked,
-                before.name if before else None,
+                tier_before.name if tier_before else None,
                 after.name if after else None,
                 None,
                 "manual",

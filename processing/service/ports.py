@@ -136,8 +136,8 @@ class Store(Protocol):
     ) -> UUID | None: ...
     async def cheque_hold(
         self, program_id: UUID, store_id: str | None, document_id: str
-    ) -> tuple[UUID, UUID, str] | None:
-        """The latest hold reserved for a till's cheque: its id, customer and status."""
+    ) -> tuple[UUID, UUID] | None:
+        """The latest hold reserved for a till's cheque: its id and its customer."""
         ...
 
     async def operation_account(

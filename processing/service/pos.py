@@ -35,7 +35,7 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
-from processing.service.rules import current_rules, standing_of
+from processing.service.rules import standing_now
 
 
 class TillCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,7 +52,6 @@ class TillCustomer(msgspec.Struct, frozen=True, kw_only=True):
 class ChequeHold(msgspec.Struct, frozen=True, kw_only=True):
     hold_id: UUID
     customer_id: UUID
-    status: str  # active, committed, cancelled, expired
 
 
 class ChequeCommit(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,8 +98,8 @@ class Pos:
             read = await store.read_account(customer.id, customer.program_id)
             if read is None:
                 return refuse(Rejection.not_found, "No such customer.")
-            record = await current_rules(store, customer.program_id)
-            tier = (await standing_of(store, read, record.rules)).tier(record.rules)
+            record, standing = await standing_now(store, read)
+            tier = standing.tier(record.rules)
         return Accepted(
             value=TillCustomer(
                 customer_id=customer.id,
@@ -119,8 +118,8 @@ class Pos:
             found = await store.cheque_hold(actor.program_id, actor.store_id, cheque_id)
         if found is None:
             return None
-        hold_id, customer_id, status = found
-        return ChequeHold(hold_id=hold_id, customer_id=customer_id, status=status)
+        hold_id, customer_id = found
+        return ChequeHold(hold_id=hold_id, customer_id=customer_id)
 
     async def cheque_purchase(self, actor: Actor, cheque_id: str) -> UUID | None:
         """The purchase a cheque made at this till's store, paid with points or not."""

@@ -63,3 +63,10 @@ async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Stan
     since = locked.now - timedelta(days=rules.tier_window_days)
     spend, floor = await store.tier_inputs(locked.account.id, since)
     return Standing(spend_minor=spend, tier_floor=floor)
+
+
+async def standing_now(store: Store, locked: LockedAccount) -> tuple[RulesRecord, Standing]:
+    """The program's current rules and the customer's standing under them: what every priced
+    call (checkout, holds with a basket, purchases, the till's identify) starts from."""
+    record = await current_rules(store, locked.program_id)
+    return record, await standing_of(store, locked, record.rules)

@@ -348,9 +348,9 @@ class PostgresStore:
 
     async def cheque_hold(
         self, program_id: UUID, store_id: str | None, document_id: str
-    ) -> tuple[UUID, UUID, str] | None:
+    ) -> tuple[UUID, UUID] | None:
         row = await self._fetchrow("cheque_hold", program_id, store_id, document_id)
-        return None if row is None else (row["id"], row["account_id"], row["status"])
+        return None if row is None else (row["id"], row["account_id"])
 
     async def find_open_hold(
         self, program_id: UUID, store_id: str | None, document_id: str

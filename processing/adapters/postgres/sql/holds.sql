@@ -57,10 +57,9 @@ where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document
   and status = 'active';
 
 -- name: cheque_hold
--- The latest hold a till's cheque reserved, with its status as the API shows it (an active
--- hold past its TTL reads as expired): what a fiscal commit or a cancel by cheque id acts on.
-select id, account_id, case when status = 'active' and expires_at <= clock_timestamp()
-                            then 'expired' else status end as status
+-- The latest hold a till's cheque reserved, and its customer: what a fiscal commit or a cancel
+-- by cheque id acts on (the commit or cancel reads its state again under the account's lock).
+select id, account_id
 from holds
 where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document_id = $3
 order by created_at desc
