@@ -11,15 +11,10 @@ a receiver that comes back is not hit by every sender at once.
 import base64
 import hashlib
 import hmac
-import secrets
 
 from processing.core.invariants import invariant
 
 secret_prefix = "whsec_"  # noqa: S105 - a format marker, not a secret
-
-
-def new_secret() -> str:
-    return secret_prefix + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def signature(secret: str, event_id: str, timestamp: int, body: bytes) -> str:

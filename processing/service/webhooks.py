@@ -10,8 +10,10 @@ delivered at least once and none is lost. Receivers deduplicate by ``webhook-id`
 """
 
 import asyncio
+import base64
 import json
 import random
+import secrets
 import time
 from collections.abc import Callable
 from uuid import UUID, uuid4
@@ -23,7 +25,7 @@ from processing import telemetry
 from processing.core import limits
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.core.webhooks import delivered, new_secret, retry_delay, signature
+from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, SendFailed, Store, WebhookSender
 from processing.service.reads import decode_cursor, page_of
@@ -39,6 +41,11 @@ from processing.service.records import (
 
 log = structlog.get_logger(__name__)
 observe_every_seconds = 15.0
+
+
+def new_secret() -> str:
+    """A signing secret: 32 random bytes, base64, with the Standard Webhooks prefix."""
+    return secret_prefix + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class WebhookCommand(msgspec.Struct, frozen=True, kw_only=True):
