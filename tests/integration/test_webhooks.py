@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from processing.adapters.http_sender import HttpxSender
 from processing.service.webhooks import Relay, RelayPolicy
@@ -102,7 +103,10 @@ async def test_a_subscription_shows_its_secret_once(api: Api) -> None:
     assert [item["id"] for item in listed] == [first.json()["id"]]
     assert "secret" not in listed[0]
     async with api.runtime.pool.acquire() as connection:
-        stored = await connection.fetchval("select body from idempotency_keys limit 1")
+        stored = await connection.fetchval(
+            "select body from idempotency_keys where key = 'subscribe-1'"
+        )
+    assert stored is not None
     assert first.json()["secret"].encode() not in bytes(stored)
 
 
@@ -154,6 +158,8 @@ async def test_events_are_delivered_signed_with_a_stable_id(
     assert len(receiver.received) == 4
     for item in receiver.received:
         assert verify(created["secret"], item.headers, item.body)
+        # The reference library a receiver would use accepts it too (it raises otherwise).
+        assert Webhook(created["secret"]).verify(item.body, item.headers) == json.loads(item.body)
         assert item.headers["content-type"] == "application/json"
         assert abs(int(item.headers["webhook-timestamp"]) - time.time()) < 60
     events = [json.loads(item.body) for item in receiver.received]
