@@ -31,6 +31,7 @@ from api.controllers.loyalty import (
     TierController,
 )
 from api.controllers.pos import PosController
+from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
@@ -145,6 +146,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             )
         if chosen.webhook_relay:
             workers.append(asyncio.create_task(opened.run_relay()))
+        if chosen.channel_worker:
+            workers.append(asyncio.create_task(opened.run_channels()))
         try:
             yield
         finally:
@@ -167,6 +170,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             WebhooksController,
             PosController,
+            ShopifyController,
             HealthController,
         ],
         lifespan=[lifespan],

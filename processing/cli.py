@@ -1,4 +1,5 @@
-"""The ``bonus`` command: serve, worker, migrate, create-program, create-key, reconcile, expire."""
+"""The ``bonus`` command: serve, worker, migrate, create-program, create-key, connect, reconcile,
+expire."""
 
 import argparse
 import asyncio
@@ -74,6 +75,38 @@ def do_create_key(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int
     return action
 
 
+def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    """A partner connection; prints its id and the path its webhooks are to be sent to."""
+
+    async def action(runtime: Runtime) -> int:
+        async with runtime.database.reader() as store:
+            if await store.get_program(args.program_id, None) is None:
+                sys.stderr.write(f"bonus connect: no program with id {args.program_id}\n")
+                return 2
+        secrets = dict(item.partition("=")[::2] for item in args.secret)
+        connection = await runtime.channels.connect(
+            args.program_id, args.partner, args.account, secrets
+        )
+        emit(
+            {
+                "connection_id": connection.id,
+                "partner": connection.partner,
+                "account": connection.account,
+                "webhook_path": f"/hooks/{connection.partner}/{connection.id}",
+            }
+        )
+        return 0
+
+    return action
+
+
+def secret_pair(value: str) -> str:
+    name, equals, secret = value.partition("=")
+    if not equals or not name or not secret:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    return value
+
+
 async def do_reconcile(runtime: Runtime) -> int:
     report = await reconcile(runtime.database)
     emit({"accounts_checked": report.accounts_checked, "differences": report.differences})
@@ -101,6 +134,7 @@ async def do_worker(runtime: Runtime) -> int:
     await asyncio.gather(
         run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds),
         runtime.run_relay(),
+        runtime.run_channels(),
     )
     return 0
 
@@ -197,6 +231,19 @@ def parser() -> argparse.ArgumentParser:
         help="default: pos for a program key, admin for an operator key",
     )
     key.add_argument("--store-id", default=None)
+    connect = commands.add_parser(
+        "connect", help="connect a partner account (a Shopify shop) to a program"
+    )
+    connect.add_argument("--program-id", type=UUID, required=True)
+    connect.add_argument("--partner", required=True, choices=["shopify"])
+    connect.add_argument("--account", required=True, help="Shopify: the shop's myshopify domain")
+    connect.add_argument(
+        "--secret",
+        type=secret_pair,
+        action="append",
+        default=[],
+        help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>",
+    )
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
@@ -237,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         action = do_create_program(args)
     elif args.command == "create-key":
         action = do_create_key(args)
+    elif args.command == "connect":
+        action = do_connect(args)
     else:
         action = actions[args.command]
     try:

@@ -17,12 +17,14 @@ from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
 from processing.service.admin import Admin
 from processing.service.bonuses import Bonuses
+from processing.service.channels import Channels
 from processing.service.customers import Customers
 from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
 from processing.service.mutations import MutationRunner
 from processing.service.pos import Pos
 from processing.service.reads import Reads
+from processing.service.shopify import ShopifyPartner
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
 from processing.settings import Settings
 
@@ -60,6 +62,11 @@ class Runtime:
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
+        self.channels = Channels(
+            self.database,
+            self.runner,
+            {"shopify": ShopifyPartner(self.database, self.ledger, self.loyalty)},
+        )
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":
@@ -90,6 +97,10 @@ class Runtime:
             await Relay(self.database, sender, policy).run_forever(settings.webhook_idle_seconds)
         finally:
             await sender.close()
+
+    async def run_channels(self) -> None:
+        """Applies partner events from the inbox, until cancelled."""
+        await self.channels.run_forever(self.settings.webhook_idle_seconds)
 
     async def close(self) -> None:
         await self.redis.aclose()

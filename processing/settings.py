@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_relay: bool = True
     # `bonus worker` serves its own /metrics here (expiry sweeps, webhook deliveries); 0: none.
     worker_metrics_port: int = 9101
+    # Partner events (Shopify, ...) are applied from the inbox inside each API process too
+    # unless turned off here (``bonus worker`` always applies them); workers share them safely.
+    channel_worker: bool = True
     webhook_idle_seconds: float = 0.5
     webhook_max_attempts: int = 12
     webhook_backoff_base_seconds: float = 10.0

@@ -66,6 +66,11 @@ webhook_deliveries_total = Counter(
     "Webhook delivery attempts by outcome: delivered, retried (failed, tried again), dead.",
     ["outcome"],
 )
+channel_events_total = Counter(
+    "bonus_channel_events_total",
+    "Partner events handled from the inbox, by partner and outcome: done, retried, dead.",
+    ["partner", "outcome"],
+)
 # Gauges say how to combine the worker processes' values; a single process ignores it.
 expiry_backlog = Gauge(
     "bonus_expiry_backlog",

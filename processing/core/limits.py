@@ -32,6 +32,8 @@ comment_length_max = 1000
 reason_length_max = 500
 card_number_length_max = 64
 attributes_count_max = 50
+# Lines of one receipt (the wire schema's Receipt says the same to API callers).
+receipt_lines_max = 500
 
 # A key revoked through another instance stops working within this many seconds.
 api_key_cache_seconds = 2.0

@@ -19,11 +19,13 @@ from processing.core.rules import Rules
 from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
+    Connection,
     CustomerRecord,
     DeliveryRecord,
     Document,
     HoldRecord,
     LeasedDelivery,
+    LeasedEvent,
     OperationRecord,
     ProgramRecord,
     ProgramSettings,
@@ -273,6 +275,27 @@ class Store(Protocol):
     ) -> str | None:
         """Records a failed attempt; returns the delivery's status after it (dead or pending)."""
         ...
+
+    # Partner channels: connections and the inbox.
+    async def insert_connection(
+        self,
+        connection_id: UUID,
+        program_id: UUID,
+        partner: str,
+        account: str,
+        key_id: UUID,
+        secrets: dict[str, str],
+        settings: dict[str, Any],
+    ) -> Connection: ...
+    async def get_connection(self, connection_id: UUID) -> Connection | None: ...
+    async def insert_inbox_event(
+        self, connection_id: UUID, event_key: str, topic: str, payload: Any
+    ) -> bool: ...
+    async def lease_inbox_events(self, limit: int, lease_seconds: float) -> list[LeasedEvent]: ...
+    async def inbox_event_done(self, event_id: int) -> None: ...
+    async def inbox_event_failed(
+        self, event_id: int, delay_seconds: float, max_attempts: int, error: str, final: bool
+    ) -> str | None: ...
 
 
 class Database(Protocol):

@@ -255,3 +255,42 @@ class LeasedDelivery(msgspec.Struct, frozen=True, kw_only=True):
     program_id: UUID
     payload: str  # the outbox event's JSON
     created_at: datetime
+
+
+# The partners a connection may name, and the scope their channel key acts with.
+partner_scopes = {"bitrix24": "crm", "retailcrm": "crm", "shopify": "shop", "woocommerce": "shop"}
+
+
+class Connection(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's link to one partner account: a Bitrix24 portal (account = member_id), a
+    RetailCRM account (its subdomain), a Shopify shop (its domain), a WooCommerce site (its
+    URL). The channel acts as its own API key, so its idempotency keys are its own."""
+
+    id: UUID
+    program_id: UUID
+    partner: str
+    account: str
+    key_id: UUID
+    secrets: dict[str, str]  # never shown back: tokens, API keys, signing secrets
+    settings: dict[str, Any]  # base URLs, field codes, status codes, rates
+    active: bool = True
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(
+            key_id=self.key_id,
+            program_id=self.program_id,
+            scopes=frozenset({partner_scopes[self.partner]}),
+            store_id=None,
+        )
+
+
+class LeasedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An inbox event as leased for one attempt (``attempts`` counts this one)."""
+
+    id: int
+    connection_id: UUID
+    event_key: str
+    topic: str
+    payload: Any
+    attempts: int

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
@@ -115,7 +116,7 @@ def _operation_record(row: asyncpg.Record) -> OperationRecord:
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-class PostgresStore:
+class PostgresStore(ChannelQueries):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 

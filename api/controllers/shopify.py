@@ -1,0 +1,60 @@
+"""Shopify's webhook receiver, ``/hooks/shopify/{connection_id}``: no API key (Shopify cannot
+send ours), the delivery's HMAC over the raw body instead. A verified delivery is stored in the
+inbox once per ``X-Shopify-Webhook-Id`` and acknowledged at once; the channel worker applies
+it, so Shopify's five-second budget is never spent on the ledger."""
+
+import json
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, post
+
+from api.errors import ProblemError
+from processing.core.rejections import Rejection
+from processing.integrations import shopify
+from processing.runtime import Runtime
+from processing.service.records import refuse
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def refused(rejection: Rejection, detail: str, field: str | None = None) -> ProblemError:
+    return ProblemError(refuse(rejection, detail, field=field))
+
+
+class ShopifyController(Controller):
+    path = "/hooks/shopify"
+    opt = {"public": True}
+    tags = ["web shops"]
+
+    @post("/{connection_id:uuid}", name="shopify_webhook", status_code=200)
+    async def receive(
+        self, request: AnyRequest, connection_id: UUID, runtime: Runtime
+    ) -> Response[Any]:
+        """A Shopify webhook delivery (orders/paid, orders/cancelled, refunds/create)."""
+        connection = await runtime.channels.connection(connection_id)
+        if connection is None or connection.partner != "shopify":
+            raise refused(Rejection.not_found, "No Shopify connection with this id.")
+        body = await request.body()
+        header = request.headers.get("x-shopify-hmac-sha256", "")
+        if not shopify.signed_by(connection.secrets.get("client_secret", ""), body, header):
+            raise refused(Rejection.unauthorized, "X-Shopify-Hmac-SHA256 does not match the body.")
+        if request.headers.get("x-shopify-shop-domain") != connection.account:
+            raise refused(
+                Rejection.unauthorized,
+                f"This connection serves {connection.account}.",
+                "X-Shopify-Shop-Domain",
+            )
+        webhook_id = request.headers.get("x-shopify-webhook-id", "").strip()
+        if not webhook_id or len(webhook_id) > 300:
+            raise refused(Rejection.validation_error, "X-Shopify-Webhook-Id is required.")
+        topic = request.headers.get("x-shopify-topic", "")
+        if topic not in shopify.topics:
+            # A topic we do not act on (a subscription left over): acknowledged, not stored.
+            return Response(content={"received": False}, status_code=200)
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise refused(Rejection.validation_error, f"The body is not JSON: {error}") from error
+        new = await runtime.channels.receive(connection, webhook_id, topic, payload)
+        return Response(content={"received": True, "duplicate": not new}, status_code=200)

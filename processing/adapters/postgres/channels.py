@@ -1,0 +1,91 @@
+"""The Postgres side of partner channels: connections and the inbox (named queries in
+``sql/channels.sql``). Mixed into ``PostgresStore`` so one transaction can span both."""
+
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from processing.adapters.postgres.queries import QUERIES
+from processing.service.records import Connection, LeasedEvent
+
+
+def _connection_of(row: asyncpg.Record | None) -> Connection:
+    if row is None:
+        raise LookupError("expected a channel_connections row, the query returned none")
+    return Connection(
+        id=row["id"],
+        program_id=row["program_id"],
+        partner=row["partner"],
+        account=row["account"],
+        key_id=row["key_id"],
+        secrets=json.loads(row["secrets"]),
+        settings=json.loads(row["settings"]),
+        active=row["active"],
+    )
+
+
+class ChannelQueries:
+    # The asyncpg connection of the store this is mixed into.
+    connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+    async def insert_connection(
+        self,
+        connection_id: UUID,
+        program_id: UUID,
+        partner: str,
+        account: str,
+        key_id: UUID,
+        secrets: dict[str, str],
+        settings: dict[str, Any],
+    ) -> Connection:
+        row = await self.connection.fetchrow(
+            QUERIES["insert_connection"],
+            connection_id,
+            program_id,
+            partner,
+            account,
+            key_id,
+            json.dumps(secrets),
+            json.dumps(settings),
+        )
+        return _connection_of(row)
+
+    async def get_connection(self, connection_id: UUID) -> Connection | None:
+        row = await self.connection.fetchrow(QUERIES["get_connection"], connection_id)
+        return None if row is None else _connection_of(row)
+
+    async def insert_inbox_event(
+        self, connection_id: UUID, event_key: str, topic: str, payload: Any
+    ) -> bool:
+        inserted = await self.connection.fetchval(
+            QUERIES["insert_inbox_event"], connection_id, event_key, topic, json.dumps(payload)
+        )
+        return inserted is not None
+
+    async def lease_inbox_events(self, limit: int, lease_seconds: float) -> list[LeasedEvent]:
+        rows = await self.connection.fetch(QUERIES["lease_inbox_events"], limit, lease_seconds)
+        return [
+            LeasedEvent(
+                id=row["id"],
+                connection_id=row["connection_id"],
+                event_key=row["event_key"],
+                topic=row["topic"],
+                payload=json.loads(row["payload"]),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def inbox_event_done(self, event_id: int) -> None:
+        await self.connection.execute(QUERIES["inbox_event_done"], event_id)
+
+    async def inbox_event_failed(
+        self, event_id: int, delay_seconds: float, max_attempts: int, error: str, final: bool
+    ) -> str | None:
+        status = await self.connection.fetchval(
+            QUERIES["inbox_event_failed"], event_id, delay_seconds, max_attempts, error, final
+        )
+        return status  # type: ignore[no-any-return]

@@ -1,0 +1,50 @@
+-- name: insert_connection
+-- A new partner connection; its secrets are written, never read back by the listing.
+insert into channel_connections (id, program_id, partner, account, key_id, secrets, settings)
+values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+returning id, program_id, partner, account, key_id, secrets::text, settings::text, active;
+
+-- name: get_connection
+-- An active connection by id, with what its receiver and handler need to verify and act.
+select id, program_id, partner, account, key_id, secrets::text, settings::text, active
+from channel_connections
+where id = $1 and active;
+
+-- name: insert_inbox_event
+-- Stores a partner's event once per its own id; a redelivery returns no row.
+insert into channel_inbox (connection_id, event_key, topic, payload)
+values ($1, $2, $3, $4::jsonb)
+on conflict (connection_id, event_key) do nothing
+returning id;
+
+-- name: lease_inbox_events
+-- Up to $1 due events, each leased for $2 seconds (its next attempt moves past the lease, so a
+-- worker that dies leaves it due again), oldest first; SKIP LOCKED lets workers share them.
+with due as (
+    select id from channel_inbox
+    where status = 'pending' and next_attempt_at <= clock_timestamp()
+    order by next_attempt_at, id
+    limit $1
+    for update skip locked
+)
+update channel_inbox e
+set attempts = e.attempts + 1,
+    next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+from due
+where e.id = due.id
+returning e.id, e.connection_id, e.event_key, e.topic, e.payload::text, e.attempts;
+
+-- name: inbox_event_done
+-- The handler finished: the event is never handed out again.
+update channel_inbox set status = 'done', processed_at = clock_timestamp(), last_error = null
+where id = $1 and status = 'pending';
+
+-- name: inbox_event_failed
+-- The handler failed: retry after $2 seconds, or dead once $3 attempts are spent or $5 says so.
+update channel_inbox
+set status = case when attempts >= $3 or $5 then 'dead' else 'pending' end,
+    processed_at = case when attempts >= $3 or $5 then clock_timestamp() end,
+    next_attempt_at = clock_timestamp() + make_interval(secs => $2),
+    last_error = left($4, 500)
+where id = $1 and status = 'pending'
+returning status;

@@ -1,0 +1,1 @@
+"""Pure translations of partner payloads into our commands: no I/O, no clock."""

@@ -1,0 +1,256 @@
+"""Partner channels (web shops, CRMs): their connections, and the inbox their events land in.
+
+A receiver verifies a partner's request and stores it in the inbox once per the partner's own
+event id, then answers at once (Shopify allows five seconds; a slow handler must never make a
+partner give up). The channel worker hands each inbox event to its partner's ``handle``, which
+applies core operations under idempotency keys derived from the partner's ids, so a duplicate,
+retried or replayed event never applies twice; a failed event is retried with backoff and is
+dead, kept for an operator, after the last attempt.
+"""
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import msgspec
+import structlog
+
+from processing import telemetry
+from processing.core.webhooks import retry_delay
+from processing.service.admin import create_key
+from processing.service.mutations import Mutation, MutationRunner, Render, fingerprint
+from processing.service.ports import Database
+from processing.service.records import (
+    Accepted,
+    Connection,
+    LeasedEvent,
+    Outcome,
+    StoredResponse,
+    partner_scopes,
+)
+
+log = structlog.get_logger(__name__)
+inbox_batch_max = 20
+inbox_lease_seconds = 60.0
+inbox_attempts_max = 10
+inbox_backoff_base_seconds = 5.0
+inbox_backoff_cap_seconds = 1800.0
+
+
+class InboxEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An inbox event with its connection, as a partner's handler gets it."""
+
+    id: int
+    connection: Connection
+    topic: str
+    event_key: str
+    payload: Any
+    attempts: int  # this attempt included
+
+
+class Applied(msgspec.Struct, frozen=True, kw_only=True):
+    """What a core operation a channel applied answered: its status and decoded body (a
+    refusal's body is ``{"code": ..., "detail": ...}``). A replay answers the same."""
+
+    status_code: int
+    body: Any
+    replayed: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.status_code < 300
+
+    @property
+    def code(self) -> str | None:
+        return None if self.accepted else str(self.body.get("code"))
+
+
+class PartnerRejected(Exception):
+    """An event no retry can mend (it names nothing we know how to act on): dead at once,
+    kept for an operator to look at."""
+
+
+Operation = Callable[[Mutation, Render], Awaitable[StoredResponse]]
+
+
+def render_for_channel(outcome: Outcome) -> StoredResponse:
+    """The answer kept under a channel's idempotency key: the service's own record, or the
+    refusal's code and detail (a channel reads these; no HTTP caller ever sees them)."""
+    if isinstance(outcome, Accepted):
+        return StoredResponse(
+            status_code=201 if outcome.created else 200,
+            media_type="application/json",
+            body=msgspec.json.encode(outcome.value),
+        )
+    body = {"code": outcome.rejection.value, "detail": outcome.detail, "field": outcome.field}
+    return StoredResponse(
+        status_code=409,
+        media_type="application/json",
+        body=msgspec.json.encode(body),
+        outcome=outcome.rejection.value,
+    )
+
+
+class Partner(Protocol):
+    name: str
+
+    async def handle(self, event: InboxEvent, channels: "Channels") -> None:
+        """Acts on one inbox event; an exception means "try again later" (``PartnerRejected``:
+        never)."""
+        ...
+
+
+class Channels:
+    def __init__(
+        self,
+        database: Database,
+        runner: MutationRunner,
+        partners: Mapping[str, Partner],
+        jitter: Callable[[], float] = random.random,
+        lease_seconds: float = inbox_lease_seconds,
+    ) -> None:
+        self.database = database
+        self.runner = runner
+        self.partners = dict(partners)
+        self.jitter = jitter
+        self.lease_seconds = lease_seconds
+
+    async def connect(
+        self,
+        program_id: UUID,
+        partner: str,
+        account: str,
+        secrets: dict[str, str],
+        settings: dict[str, Any] | None = None,
+    ) -> Connection:
+        """A new connection with its own API key (scope ``crm`` or ``shop``), in one
+        transaction. Operator set-up: the CLI and the tests call it."""
+        if partner not in partner_scopes:
+            raise ValueError(f"unknown partner {partner!r}; known: {sorted(partner_scopes)}")
+        async with self.database.transaction() as store:
+            key = await create_key(
+                store, program_id, f"{partner} {account}", [partner_scopes[partner]], None
+            )
+            return await store.insert_connection(
+                uuid4(), program_id, partner, account, key.id, secrets, settings or {}
+            )
+
+    async def connection(self, connection_id: UUID) -> Connection | None:
+        async with self.database.reader() as store:
+            return await store.get_connection(connection_id)
+
+    async def receive(
+        self, connection: Connection, event_key: str, topic: str, payload: Any
+    ) -> bool:
+        """Stores a verified event once per ``event_key``; False: it was received before."""
+        async with self.database.transaction() as store:
+            new = await store.insert_inbox_event(connection.id, event_key, topic, payload)
+        log.info(
+            "channel_event_received",
+            partner=connection.partner,
+            connection_id=str(connection.id),
+            topic=topic,
+            event_key=event_key,
+            duplicate=not new,
+        )
+        return new
+
+    async def apply(
+        self, connection: Connection, idempotency_key: str, request: Any, operation: Operation
+    ) -> Applied:
+        """Runs one core use case as the connection's key under ``idempotency_key``;
+        ``request`` is what it asks, so the same key with another request is refused
+        (``idempotency_key_reused``) rather than applied."""
+        mutation = Mutation(
+            actor=connection.actor,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint(
+                f"channel:{connection.partner}", idempotency_key, msgspec.json.encode(request)
+            ),
+        )
+        stored = await operation(mutation, render_for_channel)
+        return Applied(
+            status_code=stored.status_code, body=json.loads(stored.body), replayed=stored.replayed
+        )
+
+    async def run_once(self) -> int:
+        """Handles one batch of due inbox events; returns how many."""
+        async with self.database.transaction() as store:
+            leased = await store.lease_inbox_events(inbox_batch_max, self.lease_seconds)
+        for event in leased:
+            await self.handle(event)
+        return len(leased)
+
+    async def drain(self, rounds_max: int = 100) -> int:
+        """Handles events until none is due (for the CLI and the tests); returns how many."""
+        handled = 0
+        for _ in range(rounds_max):
+            done = await self.run_once()
+            if not done:
+                break
+            handled += done
+        return handled
+
+    async def run_forever(self, idle_seconds: float) -> None:
+        while True:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the worker must outlive a database restart; it tries again
+                log.exception("channel_worker_failed")
+                busy = 0
+            if not busy:
+                await asyncio.sleep(idle_seconds)
+
+    async def handle(self, leased: LeasedEvent) -> None:
+        async with self.database.reader() as store:
+            connection = await store.get_connection(leased.connection_id)
+        partner = self.partners.get(connection.partner) if connection else None
+        try:
+            if connection is None or partner is None:
+                raise PartnerRejected("the connection is disabled or its partner is not served")
+            event = InboxEvent(
+                id=leased.id,
+                connection=connection,
+                topic=leased.topic,
+                event_key=leased.event_key,
+                payload=leased.payload,
+                attempts=leased.attempts,
+            )
+            await partner.handle(event, self)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await self.failed(leased, connection, error)
+            return
+        async with self.database.transaction() as store:
+            await store.inbox_event_done(leased.id)
+        telemetry.channel_events_total.labels(partner=connection.partner, outcome="done").inc()
+
+    async def failed(
+        self, leased: LeasedEvent, connection: Connection | None, error: Exception
+    ) -> None:
+        final = isinstance(error, PartnerRejected)
+        delay = retry_delay(
+            leased.attempts, inbox_backoff_base_seconds, inbox_backoff_cap_seconds, self.jitter()
+        )
+        async with self.database.transaction() as store:
+            status = await store.inbox_event_failed(
+                leased.id, delay, inbox_attempts_max, f"{type(error).__name__}: {error}", final
+            )
+        outcome = "dead" if status == "dead" else "retried"
+        partner = connection.partner if connection else "unknown"
+        telemetry.channel_events_total.labels(partner=partner, outcome=outcome).inc()
+        log.warning(
+            "channel_event_failed",
+            event_id=leased.id,
+            topic=leased.topic,
+            attempts=leased.attempts,
+            error=repr(error),
+            outcome=outcome,
+            exc_info=not final,
+        )
