@@ -50,6 +50,11 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.not_birthday_week: (409, "Not the customer's birthday week"),
     Rejection.bonus_already_granted: (409, "Bonus already granted in this period"),
     Rejection.insufficient_points: (409, "Insufficient points"),
+    Rejection.sms_rate_limited: (429, "Too many SMS codes sent to this customer"),
+    Rejection.sms_attempts_exceeded: (409, "Too many wrong codes: the check is spent"),
+    Rejection.sms_code_expired: (409, "SMS code expired"),
+    Rejection.sms_code_invalid: (409, "Wrong SMS code"),
+    Rejection.sms_not_sent: (502, "The SMS provider did not take the message"),
 }
 
 

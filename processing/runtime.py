@@ -15,6 +15,7 @@ from processing.adapters.http_sender import HttpxSender
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
+from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.service.admin import Admin
 from processing.service.bonuses import Bonuses
 from processing.service.channels import Channels
@@ -22,9 +23,11 @@ from processing.service.customers import Customers
 from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
 from processing.service.mutations import MutationRunner
+from processing.service.ports import SmsProvider
 from processing.service.pos import Pos
 from processing.service.reads import Reads
 from processing.service.shopify import ShopifyPartner
+from processing.service.sms import Sms
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
 from processing.settings import Settings
 
@@ -38,6 +41,17 @@ def resolve_urls(settings: Settings) -> Settings:
         settings,
         database_url=settings.database_url or embedded.start_postgres(data_dir),
         redis_url=settings.redis_url or embedded.start_redis(data_dir),
+    )
+
+
+def sms_provider(settings: Settings) -> SmsProvider:
+    if settings.sms_provider == "console":
+        return ConsoleSms()
+    if settings.sms_provider == "http" and settings.sms_url:
+        return HttpSms(settings.sms_url, settings.sms_token, settings.sms_timeout_seconds)
+    raise ValueError(
+        "BONUS_SMS_PROVIDER is console, or http with BONUS_SMS_URL set; "
+        f"got {settings.sms_provider!r}"
     )
 
 
@@ -62,6 +76,7 @@ class Runtime:
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
+        self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.channels = Channels(
             self.database,
             self.runner,
@@ -103,6 +118,7 @@ class Runtime:
         await self.channels.run_forever(self.settings.webhook_idle_seconds)
 
     async def close(self) -> None:
+        await self.sms.provider.close()
         await self.redis.aclose()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.pool.close(), timeout=10)

@@ -38,6 +38,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_backoff_cap_seconds: float = 3600.0
     webhook_lease_seconds: float = 60.0
     webhook_timeout_seconds: float = 10.0
+    # SMS confirmation codes: "console" prints them (development), "http" POSTs them to a
+    # gateway at sms_url with sms_token as a bearer token.
+    sms_provider: str = "console"
+    sms_url: str | None = None
+    sms_token: str | None = None
+    sms_timeout_seconds: float = 5.0
 
     @property
     def embedded(self) -> bool:

@@ -71,6 +71,11 @@ channel_events_total = Counter(
     "Partner events handled from the inbox, by partner and outcome: done, retried, dead.",
     ["partner", "outcome"],
 )
+sms_codes_total = Counter(
+    "bonus_sms_codes_total",
+    "SMS confirmation codes handed to the provider, by outcome: sent, not_sent.",
+    ["outcome"],
+)
 # Gauges say how to combine the worker processes' values; a single process ignores it.
 expiry_backlog = Gauge(
     "bonus_expiry_backlog",

@@ -74,3 +74,32 @@ class ChequeReturn(Request, frozen=True, kw_only=True):
 
     return_id: DocumentId
     lines: Annotated[list[ReturnLine], Meta(min_length=1, max_length=500)]
+
+
+class SmsSend(Request, frozen=True, kw_only=True):
+    """Send a confirmation code to the customer's phone on file."""
+
+    customer_id: UUID
+
+
+class SmsSent(Reply, frozen=True, kw_only=True):
+    check_id: UUID
+    customer_id: UUID
+    phone: str  # masked, so the cashier can say where the code went
+    expires_at: datetime
+
+
+# limits.sms_code_digits digits (a contract test holds the two together).
+Code = Annotated[
+    str, Meta(pattern=r"^[0-9]{6}$", description="The 6 digits the customer read out.")
+]
+
+
+class SmsConfirm(Request, frozen=True, kw_only=True):
+    code: Code
+
+
+class SmsConfirmed(Reply, frozen=True, kw_only=True):
+    check_id: UUID
+    customer_id: UUID
+    confirmed_at: datetime

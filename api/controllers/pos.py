@@ -4,6 +4,7 @@ translation into the ``/v1`` use cases, so its answers and refusals are theirs."
 
 import re
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, post
@@ -19,7 +20,17 @@ from processing.service.pos import ChequeCommit as ChequeCommitCommand
 from processing.service.records import Actor, Document, refuse
 from schemas.api import Commit, Hold, Refund
 from schemas.loyalty import CheckoutCalculate, CheckoutQuote
-from schemas.pos import ChequeCommit, ChequeReserve, ChequeReturn, Identify, TillCustomer
+from schemas.pos import (
+    ChequeCommit,
+    ChequeReserve,
+    ChequeReturn,
+    Identify,
+    SmsConfirm,
+    SmsConfirmed,
+    SmsSend,
+    SmsSent,
+    TillCustomer,
+)
 
 AnyRequest = Request[Any, Any, Any]
 pos_scopes = frozenset({"pos"})
@@ -54,6 +65,27 @@ class PosController(Controller):
         """Who is at the till, with the balance and tier to show the cashier. Reads only."""
         outcome = await runtime.pos.identify(actor, data.identifier.type, data.identifier.value)
         return answer(request, outcome, TillCustomer)
+
+    @post("/sms-codes", name="pos_sms_send", status_code=201)
+    async def send_code(
+        self, request: AnyRequest, data: SmsSend, runtime: Runtime
+    ) -> Response[SmsSent]:
+        """Sends a confirmation code to the customer's phone; its check lives five minutes. A
+        replay with the same Idempotency-Key answers again and sends nothing."""
+        stored = await runtime.sms.send(
+            mutation_for(request, data), data.customer_id, renderer(SmsSent)
+        )
+        return respond(request, stored)
+
+    @post("/sms-codes/{check_id:uuid}/confirm", name="pos_sms_confirm", status_code=200)
+    async def confirm_code(
+        self, request: AnyRequest, check_id: UUID, data: SmsConfirm, runtime: Runtime
+    ) -> Response[SmsConfirmed]:
+        """Checks the code the customer read out; a few wrong tries spend the check."""
+        stored = await runtime.sms.confirm(
+            mutation_for(request, data, check_id), check_id, data.code, renderer(SmsConfirmed)
+        )
+        return respond(request, stored)
 
     @post("/calculate", name="pos_calculate", status_code=200)
     async def calculate(

@@ -47,6 +47,14 @@ redis_retry_after_failure_ms = 1_000
 
 expiry_batch_size = 500
 
+# SMS confirmation codes at the till: digits of a code, how long it lives, how many a customer
+# may be sent per window, and how many wrong tries spend a check.
+sms_code_digits = 6
+sms_code_seconds_ttl = 300
+sms_sends_per_customer_max = 3
+sms_sends_window_seconds = 600
+sms_confirm_attempts_max = 5
+
 invariant(points_per_operation_max < points_per_account_max, "one operation fits an account")
 invariant(points_per_account_max < 2**62, "account sums fit a Postgres bigint")
 invariant(
@@ -61,3 +69,5 @@ invariant(0 < page_size_default <= page_size_max, "the default page fits the max
 invariant(lock_wait_ms_max < lock_ttl_ms, "a waiter gives up before a stuck lock expires")
 invariant(lock_retry_ms_max < lock_wait_ms_max, "a waiter retries several times before giving up")
 invariant(redis_timeout_ms < lock_wait_ms_max, "one Redis call fits in the lock wait")
+invariant(sms_code_seconds_ttl <= sms_sends_window_seconds, "a code dies within its send window")
+invariant(sms_confirm_attempts_max < 10**sms_code_digits, "attempts cannot exhaust the codes")

@@ -41,3 +41,8 @@ class Rejection(StrEnum):
     not_birthday_week = "not_birthday_week"
     bonus_already_granted = "bonus_already_granted"
     insufficient_points = "insufficient_points"
+    sms_rate_limited = "sms_rate_limited"
+    sms_attempts_exceeded = "sms_attempts_exceeded"
+    sms_code_expired = "sms_code_expired"
+    sms_code_invalid = "sms_code_invalid"
+    sms_not_sent = "sms_not_sent"

@@ -12,3 +12,8 @@ def normalize_phone(raw: str, country: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def masked_phone(phone: str) -> str:
+    """A phone as answers and logs may show it: ``+79161234567`` is ``+7916*****67``."""
+    return phone[:5] + "*" * max(len(phone) - 7, 0) + phone[-2:]

@@ -30,6 +30,7 @@ from processing.service.records import (
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
+    SmsCheckRecord,
     StoredResponse,
     WebhookRecord,
 )
@@ -48,6 +49,21 @@ class DatabaseUnavailable(Exception):
 
 class SendFailed(Exception):
     """A webhook receiver could not be reached or did not answer in time."""
+
+
+class SmsNotSent(Exception):
+    """The SMS provider could not be reached or did not take the message."""
+
+
+class SmsProvider(Protocol):
+    """Sends a text message to a phone (E.164). The text may hold a secret code: a provider
+    never logs it."""
+
+    async def send(self, phone: str, text: str) -> None:
+        """Returns once the provider took the message; raises ``SmsNotSent`` otherwise."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class WebhookSender(Protocol):
@@ -296,6 +312,24 @@ class Store(Protocol):
     async def inbox_event_failed(
         self, event_id: int, delay_seconds: float, max_attempts: int, error: str, final: bool
     ) -> str | None: ...
+
+    # SMS confirmation checks
+    async def insert_sms_check(
+        self,
+        check_id: UUID,
+        program_id: UUID,
+        customer_id: UUID,
+        code_sha256: bytes,
+        ttl_seconds: int,
+    ) -> datetime: ...
+    async def recent_sms_checks(self, customer_id: UUID, window_seconds: int) -> int: ...
+    async def lock_sms_check(self, check_id: UUID, program_id: UUID) -> SmsCheckRecord | None: ...
+    async def sms_check_attempted(self, check_id: UUID) -> int: ...
+    async def sms_check_verified(self, check_id: UUID) -> datetime: ...
+    async def sms_check_abandoned(self, check_id: UUID) -> None: ...
+    async def replace_idempotency_answer(
+        self, key_id: UUID, key: str, status_code: int, media_type: str, body: bytes
+    ) -> None: ...
 
 
 class Database(Protocol):

@@ -294,3 +294,14 @@ class LeasedEvent(msgspec.Struct, frozen=True, kw_only=True):
     topic: str
     payload: Any
     attempts: int
+
+
+class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An SMS confirmation check as a confirmation reads it, under its row lock."""
+
+    id: UUID
+    customer_id: UUID
+    code_sha256: bytes
+    attempts: int
+    verified: bool
+    expired: bool  # past its TTL, or never sent

@@ -22,7 +22,7 @@ from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
 
 known_settings = {f"BONUS_{name.upper()}" for name in Settings.__struct_fields__}
-secret_settings = {"BONUS_DATABASE_URL", "BONUS_REDIS_URL", "BONUS_ADMIN_KEY"}
+secret_settings = {"BONUS_DATABASE_URL", "BONUS_REDIS_URL", "BONUS_ADMIN_KEY", "BONUS_SMS_TOKEN"}
 # Labels Prometheus adds to every scraped series.
 target_labels = {"instance", "job"}
 # Postgres' default max_connections (100) less superuser_reserved_connections (3).
@@ -337,6 +337,7 @@ def test_config_map_and_secret_hold_real_settings_in_the_right_place() -> None:
     assert settings.host == all_interfaces
     assert settings.workers == 1
     assert not settings.embedded
+    assert (settings.sms_provider, settings.sms_token) == ("http", "CHANGE_ME")
 
 
 def pool_max(container: dict[str, Any], config: dict[str, str]) -> int:

@@ -2,6 +2,7 @@
 HTTP status and a title, the codes the issue promises clients exist, and the wire schemas'
 bounds are the core's named limits."""
 
+import re
 import typing
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from api.errors import PROBLEMS
 from processing.core import limits
 from processing.core.rejections import Rejection
-from schemas import base
+from schemas import base, pos
 
 promised_codes = {
     "insufficient_points", "hold_not_found", "hold_expired", "hold_already_committed",
@@ -21,10 +22,14 @@ promised_codes = {
 }  # fmt: skip
 
 
+# Refusals that are no fault of the caller: a partner we depend on failed, so retrying is right.
+upstream_failures = {Rejection.sms_not_sent: 502}
+
+
 def test_every_rejection_renders_as_a_problem() -> None:
     assert set(PROBLEMS) == set(Rejection)
-    for status, title in PROBLEMS.values():
-        assert 400 <= status < 500
+    for rejection, (status, title) in PROBLEMS.items():
+        assert status == upstream_failures.get(rejection) or 400 <= status < 500
         assert title
 
 
@@ -75,3 +80,11 @@ def test_numeric_bounds_are_the_core_limits(annotated: Any, bounds: tuple[int, i
 )
 def test_length_bounds_are_the_core_limits(annotated: Any, maximum: int) -> None:
     assert meta_of(annotated).max_length == maximum
+
+
+def test_the_sms_code_schema_asks_for_the_digits_the_service_sends() -> None:
+    pattern = meta_of(pos.Code).pattern
+    assert pattern is not None
+    assert re.fullmatch(pattern, "7" * limits.sms_code_digits)
+    assert not re.fullmatch(pattern, "7" * (limits.sms_code_digits - 1))
+    assert not re.fullmatch(pattern, "7" * (limits.sms_code_digits + 1))

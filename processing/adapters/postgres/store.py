@@ -16,6 +16,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.postgres.sms import SmsQueries
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
@@ -116,7 +117,7 @@ def _operation_record(row: asyncpg.Record) -> OperationRecord:
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-class PostgresStore(ChannelQueries):
+class PostgresStore(ChannelQueries, SmsQueries):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 

@@ -16,3 +16,10 @@ values ($1, $2, $3, $4, $5, $6);
 -- name: purge_idempotency_keys
 -- Keys older than the retention are forgotten; business documents still refuse a second effect.
 delete from idempotency_keys where created_at < clock_timestamp() - make_interval(secs => $1);
+
+-- name: replace_idempotency_answer
+-- After the transaction committed, the answer under a key is replaced when what happened next
+-- changed it (an SMS the provider refused after its check was stored): a replay then tells the
+-- truth.
+update idempotency_keys set status_code = $3, media_type = $4, body = $5
+where key_id = $1 and key = $2;

@@ -1,0 +1,73 @@
+"""The Postgres side of SMS confirmation checks (named queries in ``sql/sms.sql``). Mixed into
+``PostgresStore`` so a check is stored in the same transaction as its idempotent answer."""
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from processing.adapters.postgres.queries import QUERIES
+from processing.service.records import SmsCheckRecord
+
+
+class SmsQueries:
+    # The asyncpg connection of the store this is mixed into.
+    connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+    async def insert_sms_check(
+        self,
+        check_id: UUID,
+        program_id: UUID,
+        customer_id: UUID,
+        code_sha256: bytes,
+        ttl_seconds: int,
+    ) -> datetime:
+        expires_at: datetime = await self.connection.fetchval(
+            QUERIES["insert_sms_check"],
+            check_id,
+            program_id,
+            customer_id,
+            code_sha256,
+            float(ttl_seconds),
+        )
+        return expires_at
+
+    async def recent_sms_checks(self, customer_id: UUID, window_seconds: int) -> int:
+        count: int = await self.connection.fetchval(
+            QUERIES["recent_sms_checks"], customer_id, float(window_seconds)
+        )
+        return count
+
+    async def lock_sms_check(self, check_id: UUID, program_id: UUID) -> SmsCheckRecord | None:
+        row = await self.connection.fetchrow(QUERIES["lock_sms_check"], check_id, program_id)
+        if row is None:
+            return None
+        return SmsCheckRecord(
+            id=row["id"],
+            customer_id=row["customer_id"],
+            code_sha256=bytes(row["code_sha256"]),
+            attempts=row["attempts"],
+            verified=row["verified_at"] is not None,
+            expired=row["expired"],
+        )
+
+    async def sms_check_attempted(self, check_id: UUID) -> int:
+        attempts: int = await self.connection.fetchval(QUERIES["sms_check_attempted"], check_id)
+        return attempts
+
+    async def sms_check_verified(self, check_id: UUID) -> datetime:
+        verified_at: datetime = await self.connection.fetchval(
+            QUERIES["sms_check_verified"], check_id
+        )
+        return verified_at
+
+    async def sms_check_abandoned(self, check_id: UUID) -> None:
+        await self.connection.execute(QUERIES["sms_check_abandoned"], check_id)
+
+    async def replace_idempotency_answer(
+        self, key_id: UUID, key: str, status_code: int, media_type: str, body: bytes
+    ) -> None:
+        await self.connection.execute(
+            QUERIES["replace_idempotency_answer"], key_id, key, status_code, media_type, body
+        )

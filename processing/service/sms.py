@@ -1,0 +1,191 @@
+"""SMS confirmation codes at the till: before points pay for a purchase, the cashier may ask
+for a code to be sent to the customer's phone and check the one the customer reads out.
+
+A code is six random digits that live five minutes; only a SHA-256 of the check id and the code
+is stored, and the code is never logged or put in an answer. A customer is sent a few codes per
+window (counted under the account's row lock, so concurrent sends cannot both slip under the
+limit); a check takes a few wrong tries, then it is spent. The message is handed to the provider
+after the check is committed, so a replay with the same Idempotency-Key answers from the stored
+record and never sends again; when the provider does not take it, the check is abandoned and
+the stored answer becomes ``sms_not_sent``, so a replay tells the truth.
+"""
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import msgspec
+import structlog
+
+from processing import telemetry
+from processing.core import limits
+from processing.core.rejections import Rejection
+from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.phones import masked_phone
+from processing.service.ports import Database, LockedAccount, SmsNotSent, SmsProvider, Store
+from processing.service.records import Accepted, Outcome, StoredResponse, refuse
+
+log = structlog.get_logger(__name__)
+
+
+class SmsSent(msgspec.Struct, frozen=True, kw_only=True):
+    check_id: UUID
+    customer_id: UUID
+    phone: str  # masked: the cashier can tell the customer where the code went
+    expires_at: datetime
+
+
+class SmsConfirmed(msgspec.Struct, frozen=True, kw_only=True):
+    check_id: UUID
+    customer_id: UUID
+    confirmed_at: datetime
+
+
+class _Fresh(msgspec.Struct, kw_only=True):
+    """What a send's transaction leaves for the provider call after it: never stored."""
+
+    check_id: UUID
+    phone: str
+    code: str
+
+
+def random_code() -> str:
+    return f"{secrets.randbelow(10**limits.sms_code_digits):0{limits.sms_code_digits}d}"
+
+
+def code_digest(check_id: UUID, code: str) -> bytes:
+    return hashlib.sha256(check_id.bytes + code.encode()).digest()
+
+
+def message(code: str) -> str:
+    return f"{code} is your code to pay with points. Tell it to no one but the cashier."
+
+
+class Sms:
+    def __init__(
+        self,
+        database: Database,
+        runner: MutationRunner,
+        provider: SmsProvider,
+        codes: Callable[[], str] = random_code,
+    ) -> None:
+        self.database = database
+        self.runner = runner
+        self.provider = provider
+        self.codes = codes
+
+    async def send(self, mutation: Mutation, customer_id: UUID, render: Render) -> StoredResponse:
+        fresh: list[_Fresh] = []
+
+        async def work(store: Store, locked: LockedAccount) -> Outcome:
+            fresh.clear()  # a transaction run again starts over
+            customer = await store.get_customer(customer_id, locked.program_id)
+            if customer is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            if customer.blocked or locked.account.blocked:
+                return refuse(Rejection.account_blocked, "The customer is blocked.")
+            window = limits.sms_sends_window_seconds
+            if (
+                await store.recent_sms_checks(customer_id, window)
+                >= limits.sms_sends_per_customer_max
+            ):
+                return refuse(
+                    Rejection.sms_rate_limited,
+                    f"At most {limits.sms_sends_per_customer_max} codes are sent to a customer "
+                    f"in {window // 60} minutes; confirm one already sent or try later.",
+                )
+            check_id, code = uuid4(), self.codes()
+            expires_at = await store.insert_sms_check(
+                check_id,
+                locked.program_id,
+                customer_id,
+                code_digest(check_id, code),
+                limits.sms_code_seconds_ttl,
+            )
+            fresh.append(_Fresh(check_id=check_id, phone=customer.phone, code=code))
+            sent = SmsSent(
+                check_id=check_id,
+                customer_id=customer_id,
+                phone=masked_phone(customer.phone),
+                expires_at=expires_at,
+            )
+            return Accepted(value=sent, created=True)
+
+        stored = await self.runner.on_customer(mutation, customer_id, work, render)
+        # A replay sends nothing, unless it replays this very call's check (its commit broke
+        # on the way back and the retry found it stored).
+        if not fresh or (stored.replayed and str(fresh[0].check_id).encode() not in stored.body):
+            return stored
+        return await self._hand_over(mutation, fresh[0], stored, render)
+
+    async def _hand_over(
+        self, mutation: Mutation, fresh: _Fresh, stored: StoredResponse, render: Render
+    ) -> StoredResponse:
+        try:
+            await self.provider.send(fresh.phone, message(fresh.code))
+        except SmsNotSent as error:
+            telemetry.sms_codes_total.labels(outcome="not_sent").inc()
+            log.warning("sms_not_sent", check_id=str(fresh.check_id), reason=str(error))
+            refused = render(
+                refuse(
+                    Rejection.sms_not_sent,
+                    "The SMS provider did not take the message; no code was sent.",
+                )
+            )
+            async with self.database.transaction() as store:
+                await store.sms_check_abandoned(fresh.check_id)
+                await store.replace_idempotency_answer(
+                    mutation.actor.key_id,
+                    mutation.idempotency_key,
+                    refused.status_code,
+                    refused.media_type,
+                    refused.body,
+                )
+            return refused
+        telemetry.sms_codes_total.labels(outcome="sent").inc()
+        return stored
+
+    async def confirm(
+        self, mutation: Mutation, check_id: UUID, code: str, render: Render
+    ) -> StoredResponse:
+        """Checks the code the customer read out. Wrong tries are counted (the count commits
+        with the refusal); the right code spends the check."""
+        program_id = mutation.actor.program_id
+
+        async def work(store: Store) -> Outcome:
+            check = await store.lock_sms_check(check_id, program_id) if program_id else None
+            if check is None:
+                return refuse(Rejection.not_found, "No SMS check with this id.")
+            if check.verified:
+                return refuse(Rejection.sms_code_expired, "This code was already used.")
+            if check.expired:
+                return refuse(Rejection.sms_code_expired, "The code expired; send a new one.")
+            allowed = limits.sms_confirm_attempts_max
+            if check.attempts >= allowed:
+                return refuse(
+                    Rejection.sms_attempts_exceeded, "Too many wrong codes; send a new one."
+                )
+            if not hmac.compare_digest(check.code_sha256, code_digest(check_id, code)):
+                attempts = await store.sms_check_attempted(check_id)
+                if attempts >= allowed:
+                    return refuse(
+                        Rejection.sms_attempts_exceeded,
+                        "Wrong code, and that was the last try; send a new one.",
+                        field="code",
+                    )
+                return refuse(
+                    Rejection.sms_code_invalid,
+                    f"Wrong code: {allowed - attempts} tries left.",
+                    field="code",
+                )
+            confirmed_at = await store.sms_check_verified(check_id)
+            return Accepted(
+                value=SmsConfirmed(
+                    check_id=check_id, customer_id=check.customer_id, confirmed_at=confirmed_at
+                )
+            )
+
+        return await self.runner.run(mutation, None, work, render)
