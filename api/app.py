@@ -33,6 +33,7 @@ from api.controllers.loyalty import (
 from api.controllers.pos import PosController
 from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
+from api.controllers.woocommerce import WooCommerceController
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             WebhooksController,
             PosController,
             ShopifyController,
+            WooCommerceController,
             HealthController,
         ],
         lifespan=[lifespan],

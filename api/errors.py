@@ -90,3 +90,8 @@ class ProblemError(Exception):
     def __init__(self, refused: Refused) -> None:
         super().__init__(refused.detail)
         self.refused = refused
+
+
+def problem(rejection: Rejection, detail: str, field: str | None = None) -> ProblemError:
+    """A refusal to raise from a receiver, where there is no service call to answer it."""
+    return ProblemError(Refused(rejection=rejection, detail=detail, field=field))

@@ -84,9 +84,13 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
                 sys.stderr.write(f"bonus connect: no program with id {args.program_id}\n")
                 return 2
         secrets = dict(item.partition("=")[::2] for item in args.secret)
-        connection = await runtime.channels.connect(
-            args.program_id, args.partner, args.account, secrets
-        )
+        try:
+            connection = await runtime.channels.connect(
+                args.program_id, args.partner, args.account, secrets
+            )
+        except ValueError as error:
+            sys.stderr.write(f"bonus connect: {error}\n")
+            return 2
         emit(
             {
                 "connection_id": connection.id,
@@ -232,17 +236,22 @@ def parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--store-id", default=None)
     connect = commands.add_parser(
-        "connect", help="connect a partner account (a Shopify shop) to a program"
+        "connect", help="connect a partner account (a Shopify or WooCommerce shop) to a program"
     )
     connect.add_argument("--program-id", type=UUID, required=True)
-    connect.add_argument("--partner", required=True, choices=["shopify"])
-    connect.add_argument("--account", required=True, help="Shopify: the shop's myshopify domain")
+    connect.add_argument("--partner", required=True, choices=["shopify", "woocommerce"])
+    connect.add_argument(
+        "--account",
+        required=True,
+        help="Shopify: the shop's myshopify domain; WooCommerce: the site URL (https://...)",
+    )
     connect.add_argument(
         "--secret",
         type=secret_pair,
         action="append",
         default=[],
-        help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>",
+        help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>; "
+        "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key)",
     )
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"

@@ -12,6 +12,7 @@ import redis.asyncio as redis
 from processing import telemetry
 from processing.adapters import embedded
 from processing.adapters.http_sender import HttpxSender
+from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
@@ -29,6 +30,7 @@ from processing.service.reads import Reads
 from processing.service.shopify import ShopifyPartner
 from processing.service.sms import Sms
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
+from processing.service.woocommerce import WooCommercePartner
 from processing.settings import Settings
 
 
@@ -77,10 +79,16 @@ class Runtime:
         self.webhooks = Webhooks(self.database, self.runner)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
+        self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
         self.channels = Channels(
             self.database,
             self.runner,
-            {"shopify": ShopifyPartner(self.database, self.ledger, self.loyalty)},
+            {
+                "shopify": ShopifyPartner(self.database, self.ledger, self.loyalty),
+                "woocommerce": WooCommercePartner(
+                    self.database, self.ledger, self.loyalty, self.partner_api
+                ),
+            },
         )
 
     @classmethod
@@ -119,6 +127,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.sms.provider.close()
+        await self.partner_api.close()
         await self.redis.aclose()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.pool.close(), timeout=10)

@@ -32,6 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Partner events (Shopify, ...) are applied from the inbox inside each API process too
     # unless turned off here (``bonus worker`` always applies them); workers share them safely.
     channel_worker: bool = True
+    # How long a partner's REST API (a shop's orders) has to answer the channel worker.
+    channel_timeout_seconds: float = 10.0
     webhook_idle_seconds: float = 0.5
     webhook_max_attempts: int = 12
     webhook_backoff_base_seconds: float = 10.0

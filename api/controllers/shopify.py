@@ -9,17 +9,13 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, post
 
-from api.errors import ProblemError
+from api.errors import problem as refused
 from processing.core.rejections import Rejection
 from processing.integrations import shopify
+from processing.integrations.common import signed_base64
 from processing.runtime import Runtime
-from processing.service.records import refuse
 
 AnyRequest = Request[Any, Any, Any]
-
-
-def refused(rejection: Rejection, detail: str, field: str | None = None) -> ProblemError:
-    return ProblemError(refuse(rejection, detail, field=field))
 
 
 class ShopifyController(Controller):
@@ -37,7 +33,7 @@ class ShopifyController(Controller):
             raise refused(Rejection.not_found, "No Shopify connection with this id.")
         body = await request.body()
         header = request.headers.get("x-shopify-hmac-sha256", "")
-        if not shopify.signed_by(connection.secrets.get("client_secret", ""), body, header):
+        if not signed_base64(connection.secrets.get("client_secret", ""), body, header):
             raise refused(Rejection.unauthorized, "X-Shopify-Hmac-SHA256 does not match the body.")
         if request.headers.get("x-shopify-shop-domain") != connection.account:
             raise refused(

@@ -8,27 +8,20 @@ is what the inbox deduplicates by. Amounts arrive as decimal strings in the shop
 rounded on the way in.
 """
 
-import base64
-import hashlib
-import hmac
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 
 from processing.core import limits
 from processing.core.model import Line
+from processing.integrations.common import (
+    Unusable,
+    line_quantity_max,
+    minor_units,
+    unit_price_minor_max,
+)
 
-# The bounds our own API puts on a receipt line (schemas/base.py's ReceiptLine).
-line_quantity_max = 100_000
-unit_price_minor_max = 100_000_000_000
 topics = frozenset({"orders/paid", "orders/cancelled", "refunds/create"})
-# ISO 4217 currencies without minor units that a shop may sell in; the rest have two digits.
-_zero_decimal_currencies = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX"})
-
-
-class Unusable(ValueError):
-    """A payload we cannot act on: a retry would not change it."""
 
 
 class LineItem(msgspec.Struct, kw_only=True):
@@ -69,23 +62,6 @@ class Refund(msgspec.Struct, kw_only=True):
     id: int
     order_id: int
     refund_line_items: list[RefundLineItem] = msgspec.field(default_factory=list)
-
-
-def signed_by(secret: str, body: bytes, header: str) -> bool:
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-    return hmac.compare_digest(expected, header.strip().encode())
-
-
-def minor_units(amount: str, currency: str) -> int:
-    """``"199.00"`` USD is 19900; ``"1500"`` JPY is 1500; ``"1.005"`` USD is refused."""
-    digits = 0 if currency.upper() in _zero_decimal_currencies else 2
-    try:
-        scaled = Decimal(amount) * (10**digits)
-    except InvalidOperation as error:
-        raise Unusable(f"{amount!r} is not an amount") from error
-    if scaled != scaled.to_integral_value() or scaled < 0:
-        raise Unusable(f"{amount!r} is not a whole number of {currency} minor units")
-    return int(scaled)
 
 
 def order_of(payload: Any) -> Order:

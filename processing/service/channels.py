@@ -30,6 +30,7 @@ from processing.service.records import (
     Outcome,
     StoredResponse,
     partner_scopes,
+    partner_secrets,
 )
 
 log = structlog.get_logger(__name__)
@@ -130,6 +131,9 @@ class Channels:
         transaction. Operator set-up: the CLI and the tests call it."""
         if partner not in partner_scopes:
             raise ValueError(f"unknown partner {partner!r}; known: {sorted(partner_scopes)}")
+        missing = [name for name in partner_secrets.get(partner, ()) if not secrets.get(name)]
+        if missing:
+            raise ValueError(f"a {partner} connection needs the secrets {', '.join(missing)}")
         async with self.database.transaction() as store:
             key = await create_key(
                 store, program_id, f"{partner} {account}", [partner_scopes[partner]], None

@@ -66,6 +66,20 @@ class SmsProvider(Protocol):
     async def close(self) -> None: ...
 
 
+class PartnerUnavailable(Exception):
+    """A partner's API could not be reached, or answered with an error: try again later."""
+
+
+class PartnerApi(Protocol):
+    """Reads from a partner's REST API (a web shop's orders, say)."""
+
+    async def get_json(self, url: str, headers: dict[str, str]) -> Any:
+        """The decoded JSON of a 2xx answer; raises ``PartnerUnavailable`` otherwise."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class WebhookSender(Protocol):
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> int:
         """POSTs ``body``; returns the status code, or raises ``SendFailed``."""

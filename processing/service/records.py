@@ -259,6 +259,11 @@ class LeasedDelivery(msgspec.Struct, frozen=True, kw_only=True):
 
 # The partners a connection may name, and the scope their channel key acts with.
 partner_scopes = {"bitrix24": "crm", "retailcrm": "crm", "shopify": "shop", "woocommerce": "shop"}
+# The secrets a connection cannot work without, by partner.
+partner_secrets = {
+    "shopify": ("client_secret",),
+    "woocommerce": ("webhook_secret", "consumer_key", "consumer_secret"),
+}
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):

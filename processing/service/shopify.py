@@ -7,18 +7,16 @@ Idempotency keys and document ids come from Shopify's own ids (``order-{id}``,
 ``refund-{id}``), so a webhook that arrives twice, or late after a retry, applies once.
 """
 
-from uuid import UUID
-
 import structlog
 
-from processing.core.model import OperationType
 from processing.integrations import shopify
+from processing.integrations.common import Unusable
+from processing.service import shops
 from processing.service.channels import Applied, Channels, InboxEvent, PartnerRejected
-from processing.service.customers import look_up
 from processing.service.ledger import Ledger, RefundCommand
 from processing.service.loyalty import LineReturnCommand, Loyalty, PurchaseCommand
 from processing.service.ports import Database
-from processing.service.records import Connection, Document, Refused
+from processing.service.records import Document
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +39,7 @@ class ShopifyPartner:
                 applied = await self.refunded(event, channels)
             else:
                 raise PartnerRejected(f"topic {event.topic} is not one we act on")
-        except shopify.Unusable as error:
+        except Unusable as error:
             raise PartnerRejected(str(error)) from error
         log.info(
             "shopify_event_applied",
@@ -54,10 +52,12 @@ class ShopifyPartner:
     async def paid(self, event: InboxEvent, channels: Channels) -> Applied | None:
         order = shopify.order_of(event.payload)
         connection = event.connection
-        customer_id = await self.customer_of(connection, order)
+        customer_id = await shops.customer_by_phone(
+            self.database, connection, shopify.phone_of(order)
+        )
         if customer_id is None:
             return None
-        await self.check_currency(connection, order)
+        await shops.check_currency(self.database, connection, order.currency, str(order.id))
         command = PurchaseCommand(
             document=Document(id=f"order-{order.id}", name=f"Shopify order {order.name or ''}"),
             lines=shopify.receipt_of(order),
@@ -73,7 +73,7 @@ class ShopifyPartner:
         """What the order earned is taken back; an order cancelled before it was paid never
         earned, so there is nothing to do."""
         order = shopify.order_of(event.payload)
-        purchase_id = await self.purchase_of(event.connection, order.id)
+        purchase_id = await shops.purchase_of(self.database, event.connection, f"order-{order.id}")
         if purchase_id is None:
             return None
         command = RefundCommand(document=Document(id=f"order-{order.id}-cancelled"))
@@ -87,7 +87,9 @@ class ShopifyPartner:
     async def refunded(self, event: InboxEvent, channels: Channels) -> Applied | None:
         refund = shopify.refund_of(event.payload)
         lines = shopify.returned_lines(refund)
-        purchase_id = await self.purchase_of(event.connection, refund.order_id)
+        purchase_id = await shops.purchase_of(
+            self.database, event.connection, f"order-{refund.order_id}"
+        )
         if purchase_id is None or not lines:
             return None  # a refund of an order that earned nothing, or of shipping alone
         command = LineReturnCommand(document=Document(id=f"refund-{refund.id}"), lines=lines)
@@ -99,26 +101,3 @@ class ShopifyPartner:
                 mutation, purchase_id, command, render
             ),
         )
-
-    async def customer_of(self, connection: Connection, order: shopify.Order) -> UUID | None:
-        phone = shopify.phone_of(order)
-        if phone is None:
-            return None
-        async with self.database.reader() as store:
-            customer = await look_up(store, connection.actor, phone, None)
-        return None if isinstance(customer, Refused) else customer.id
-
-    async def check_currency(self, connection: Connection, order: shopify.Order) -> None:
-        async with self.database.reader() as store:
-            program = await store.get_program(connection.program_id, None)
-        if program is None or program.currency != order.currency.upper():
-            expected = program.currency if program else "none"
-            raise PartnerRejected(
-                f"order {order.id} is in {order.currency}, the program in {expected}"
-            )
-
-    async def purchase_of(self, connection: Connection, order_id: int) -> UUID | None:
-        async with self.database.reader() as store:
-            return await store.find_document(
-                connection.program_id, None, OperationType.purchase, f"order-{order_id}"
-            )

@@ -4,45 +4,23 @@ take back what they must, a forged, tampered or misaddressed delivery is refused
 nothing, and an event a killed worker had leased is applied once by the next worker."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from processing.runtime import Runtime
 from processing.service.channels import Channels
 from processing.service.records import Connection
-from processing.settings import Settings
 from tests.conftest import Api
 from tests.fakes.shopify import FakeShopify, line_item, order, refund
 from tests.invariants import assert_ledger_clean
-from tests.servers import free_port
 
 shop = "bonus-test.myshopify.com"
 phone = "+79120000001"
 # 10 % of the money, one point a ruble: a 1,000.00 RUB line earns 100 points.
 rules = {"point_value_minor": 100, "earning": {"base_bp": 1000}}
-
-
-@pytest.fixture
-async def server(settings: Settings, runtime: Runtime) -> AsyncIterator[str]:
-    """Our API on a real local port, sharing the test's runtime."""
-    config = uvicorn.Config(
-        create_app(settings, runtime), host="127.0.0.1", port=free_port(), log_level="warning"
-    )
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve())
-    for _ in range(500):  # up to 10 s for the server to bind
-        if served.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{config.port}"
-    served.should_exit = True
-    await task
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import hmac
 import pytest
 
 from processing.integrations import shopify
+from processing.integrations.common import Unusable, minor_units, signed_base64
 
 
 @pytest.mark.parametrize(
@@ -17,15 +18,15 @@ from processing.integrations import shopify
      ("1500", "JPY", 1500), ("7", "rub", 700)],
 )  # fmt: skip
 def test_amounts_become_minor_units_exactly(amount: str, currency: str, minor: int) -> None:
-    assert shopify.minor_units(amount, currency) == minor
+    assert minor_units(amount, currency) == minor
 
 
 @pytest.mark.parametrize(
     ("amount", "currency"), [("1.005", "USD"), ("12.5", "JPY"), ("-1.00", "RUB"), ("abc", "RUB")]
 )
 def test_amounts_that_are_no_whole_minor_units_are_refused(amount: str, currency: str) -> None:
-    with pytest.raises(shopify.Unusable):
-        shopify.minor_units(amount, currency)
+    with pytest.raises(Unusable):
+        minor_units(amount, currency)
 
 
 def test_a_line_carries_its_discount_allocations_capped_at_its_amount() -> None:
@@ -44,24 +45,24 @@ def test_a_line_carries_its_discount_allocations_capped_at_its_amount() -> None:
 
 def test_an_order_with_no_paid_lines_or_a_silly_quantity_is_unusable() -> None:
     empty = shopify.order_of({"id": 1, "currency": "RUB", "line_items": []})
-    with pytest.raises(shopify.Unusable, match="no paid lines"):
+    with pytest.raises(Unusable, match="no paid lines"):
         shopify.receipt_of(empty)
     huge = shopify.order_of(
         {"id": 2, "currency": "RUB", "line_items": [{"id": 3, "quantity": 10**6, "price": "1.00"}]}
     )
-    with pytest.raises(shopify.Unusable, match="quantity"):
+    with pytest.raises(Unusable, match="quantity"):
         shopify.receipt_of(huge)
-    with pytest.raises(shopify.Unusable, match="not a Shopify order"):
+    with pytest.raises(Unusable, match="not a Shopify order"):
         shopify.order_of({"id": "x"})
 
 
 def test_the_signature_is_checked_over_the_raw_body() -> None:
     body = b'{"id":820982911946154508}'
     header = base64.b64encode(hmac.new(b"secret", body, hashlib.sha256).digest()).decode()
-    assert shopify.signed_by("secret", body, header)
-    assert not shopify.signed_by("secret", body + b" ", header)
-    assert not shopify.signed_by("other", body, header)
-    assert not shopify.signed_by("secret", body, "")
+    assert signed_base64("secret", body, header)
+    assert not signed_base64("secret", body + b" ", header)
+    assert not signed_base64("other", body, header)
+    assert not signed_base64("secret", body, "")
 
 
 def test_the_customer_phone_comes_from_the_customer_first() -> None:

@@ -1,0 +1,65 @@
+"""WooCommerce's webhook receiver, ``/hooks/woocommerce/{connection_id}``: no API key (the shop
+cannot send ours), the delivery's ``X-WC-Webhook-Signature`` over the raw body instead, and the
+site it comes from. A verified delivery is stored in the inbox and acknowledged at once; the
+channel worker reads the order again from the shop and applies it."""
+
+import hashlib
+import json
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, post
+
+from api.errors import problem
+from processing.core.rejections import Rejection
+from processing.integrations import woocommerce
+from processing.integrations.common import signed_base64
+from processing.runtime import Runtime
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class WooCommerceController(Controller):
+    path = "/hooks/woocommerce"
+    opt = {"public": True}
+    tags = ["web shops"]
+
+    @post("/{connection_id:uuid}", name="woocommerce_webhook", status_code=200)
+    async def receive(
+        self, request: AnyRequest, connection_id: UUID, runtime: Runtime
+    ) -> Response[Any]:
+        """A WooCommerce webhook delivery (order.created, order.updated), or the ping a new
+        webhook sends (form ``webhook_id=<id>``, unsigned), which is acknowledged only."""
+        connection = await runtime.channels.connection(connection_id)
+        if connection is None or connection.partner != "woocommerce":
+            raise problem(Rejection.not_found, "No WooCommerce connection with this id.")
+        body = await request.body()
+        signature = request.headers.get("x-wc-webhook-signature")
+        if signature is None and woocommerce.is_ping(body):
+            return Response(content={"received": False, "ping": True}, status_code=200)
+        secret = connection.secrets.get("webhook_secret", "")
+        if not signed_base64(secret, body, signature or ""):
+            raise problem(Rejection.unauthorized, "X-WC-Webhook-Signature does not match the body.")
+        source = request.headers.get("x-wc-webhook-source", "").rstrip("/")
+        if source != connection.account.rstrip("/"):
+            raise problem(
+                Rejection.unauthorized,
+                f"This connection serves {connection.account}.",
+                "X-WC-Webhook-Source",
+            )
+        delivery = request.headers.get("x-wc-webhook-delivery-id", "").strip()
+        if not delivery or len(delivery) > 200:
+            raise problem(Rejection.validation_error, "X-WC-Webhook-Delivery-ID is required.")
+        topic = request.headers.get("x-wc-webhook-topic", "")
+        if topic not in woocommerce.topics:
+            # A topic we do not act on (a product or coupon webhook): acknowledged, not stored.
+            return Response(content={"received": False}, status_code=200)
+        try:
+            payload = json.loads(body)
+        except ValueError as error:
+            raise problem(Rejection.validation_error, f"The body is not JSON: {error}") from error
+        # WooCommerce's delivery id is a hash of the webhook id and the second it was sent, so
+        # two updates of one order in one second share it: the body tells them apart.
+        event_key = f"{delivery}:{hashlib.sha256(body).hexdigest()[:32]}"
+        new = await runtime.channels.receive(connection, event_key, topic, payload)
+        return Response(content={"received": True, "duplicate": not new}, status_code=200)

@@ -1,0 +1,35 @@
+"""Reads from partners' REST APIs over one pooled httpx client. Errors name the status and the
+path, never the credentials or the query."""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from processing.service.ports import PartnerUnavailable
+
+
+class HttpxPartnerApi:
+    def __init__(self, timeout_seconds: float) -> None:
+        self.client = httpx.AsyncClient(
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            headers={"User-Agent": "bonus-processing-channels/1", "Accept": "application/json"},
+        )
+
+    async def get_json(self, url: str, headers: dict[str, str]) -> Any:
+        path = urlsplit(url).path
+        try:
+            response = await self.client.get(url, headers=headers)
+        except httpx.HTTPError as error:
+            raise PartnerUnavailable(f"GET {path}: {type(error).__name__}") from None
+        if not 200 <= response.status_code < 300:
+            raise PartnerUnavailable(f"GET {path} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise PartnerUnavailable(f"GET {path} answered with no JSON") from None
+
+    async def close(self) -> None:
+        await self.client.aclose()

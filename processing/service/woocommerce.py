@@ -1,0 +1,149 @@
+"""WooCommerce orders, applied. Every delivery names an order; the order is read again from the
+shop's REST API before anything is applied, so deliveries that arrive twice or out of order
+(an old ``processing`` after a newer ``cancelled``) act on the order as it is now, never as an
+old body said it was.
+
+A paid order (``processing`` or ``completed``) is a purchase that earns, once per order; each of
+its refunds (``/orders/{id}/refunds``) returns its lines, once per refund; a cancelled order
+takes back what it still holds. Idempotency keys and document ids come from WooCommerce's own
+ids (``wc-order-{id}``, ``wc-refund-{id}``). The customer is the program's customer with the
+billing phone; an order of someone outside the program changes nothing.
+"""
+
+import base64
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from processing.integrations import woocommerce
+from processing.integrations.common import Unusable
+from processing.service import shops
+from processing.service.channels import (
+    Applied,
+    Channels,
+    InboxEvent,
+    Operation,
+    PartnerRejected,
+)
+from processing.service.ledger import Ledger, RefundCommand
+from processing.service.loyalty import LineReturnCommand, Loyalty, PurchaseCommand
+from processing.service.mutations import Mutation, Render
+from processing.service.ports import Database, PartnerApi
+from processing.service.records import Connection, Document, StoredResponse
+
+log = structlog.get_logger(__name__)
+refunds_page_size = 100  # the REST API's largest page
+refunds_pages_max = 20
+
+
+class WooCommercePartner:
+    name = "woocommerce"
+
+    def __init__(self, database: Database, ledger: Ledger, loyalty: Loyalty, api: PartnerApi):
+        self.database = database
+        self.ledger = ledger
+        self.loyalty = loyalty
+        self.api = api
+
+    async def handle(self, event: InboxEvent, channels: Channels) -> None:
+        if event.topic not in woocommerce.topics:
+            raise PartnerRejected(f"topic {event.topic} is not one we act on")
+        try:
+            delivered = woocommerce.order_of(event.payload)
+            current = await self.read(event.connection, f"orders/{delivered.id}")
+            order = woocommerce.order_of(current)
+            applied = await self.apply_order(event.connection, order, channels)
+        except Unusable as error:
+            raise PartnerRejected(str(error)) from error
+        log.info(
+            "woocommerce_event_applied",
+            topic=event.topic,
+            event_key=event.event_key,
+            order_id=order.id,
+            status=order.status,
+            applied=[f"{name}:{answer.code or 'ok'}" for name, answer in applied],
+        )
+
+    async def apply_order(
+        self, connection: Connection, order: woocommerce.Order, channels: Channels
+    ) -> list[tuple[str, Applied]]:
+        customer_id = await shops.customer_by_phone(self.database, connection, order.billing.phone)
+        if customer_id is None:
+            return []
+        applied: list[tuple[str, Applied]] = []
+        if order.status in woocommerce.paid_statuses:
+            await shops.check_currency(self.database, connection, order.currency, str(order.id))
+            command = PurchaseCommand(
+                document=Document(
+                    id=f"wc-order-{order.id}", name=f"WooCommerce order {order.number or order.id}"
+                ),
+                lines=woocommerce.receipt_of(order),
+            )
+            answer = await channels.apply(
+                connection,
+                f"woocommerce:order:{order.id}:paid",
+                command,
+                lambda mutation, render: self.loyalty.purchase(
+                    mutation, customer_id, command, render
+                ),
+            )
+            applied.append(("paid", answer))
+        purchase_id = await shops.purchase_of(self.database, connection, f"wc-order-{order.id}")
+        if purchase_id is None:
+            return applied  # never paid, or paid before the connection: nothing to take back
+        if order.refunds:
+            for refund in await self.refunds(connection, order.id):
+                lines = woocommerce.returned_lines(refund)
+                if not lines:
+                    continue  # an amount alone (shipping, goodwill): no line came back
+                returned = LineReturnCommand(
+                    document=Document(id=f"wc-refund-{refund.id}"), lines=lines
+                )
+                answer = await channels.apply(
+                    connection,
+                    f"woocommerce:refund:{refund.id}",
+                    returned,
+                    self.returning(purchase_id, returned),
+                )
+                applied.append((f"refund-{refund.id}", answer))
+        if order.status == woocommerce.cancelled_status:
+            cancelled = RefundCommand(document=Document(id=f"wc-order-{order.id}-cancelled"))
+            answer = await channels.apply(
+                connection,
+                f"woocommerce:order:{order.id}:cancelled",
+                cancelled,
+                lambda mutation, render: self.ledger.refund(
+                    mutation, purchase_id, cancelled, render
+                ),
+            )
+            applied.append(("cancelled", answer))
+        return applied
+
+    def returning(self, purchase_id: UUID, command: LineReturnCommand) -> Operation:
+        async def run(mutation: Mutation, render: Render) -> StoredResponse:
+            return await self.loyalty.return_lines(mutation, purchase_id, command, render)
+
+        return run
+
+    async def refunds(self, connection: Connection, order_id: int) -> list[woocommerce.Refund]:
+        found: list[woocommerce.Refund] = []
+        for page in range(1, refunds_pages_max + 1):
+            batch = woocommerce.refunds_of(
+                await self.read(
+                    connection,
+                    f"orders/{order_id}/refunds?per_page={refunds_page_size}&page={page}",
+                )
+            )
+            found.extend(batch)
+            if len(batch) < refunds_page_size:
+                return found
+        raise Unusable(f"order {order_id} has more than {len(found)} refunds")
+
+    async def read(self, connection: Connection, resource: str) -> Any:
+        """GET ``/wp-json/wc/v3/{resource}`` with the connection's consumer key and secret."""
+        key = connection.secrets.get("consumer_key", "")
+        secret = connection.secrets.get("consumer_secret", "")
+        token = base64.b64encode(f"{key}:{secret}".encode()).decode()
+        url = f"{connection.account.rstrip('/')}/wp-json/wc/v3/{resource}"
+        return await self.api.get_json(url, {"Authorization": f"Basic {token}"})
