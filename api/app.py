@@ -31,6 +31,7 @@ from api.controllers.loyalty import (
     TierController,
 )
 from api.controllers.pos import PosController
+from api.controllers.shop import ShopController
 from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.woocommerce import WooCommerceController
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             WebhooksController,
             PosController,
+            ShopController,
             ShopifyController,
             WooCommerceController,
             HealthController,

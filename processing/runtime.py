@@ -27,6 +27,7 @@ from processing.service.mutations import MutationRunner
 from processing.service.ports import SmsProvider
 from processing.service.pos import Pos
 from processing.service.reads import Reads
+from processing.service.shop_checkout import ShopCheckout
 from processing.service.shopify import ShopifyPartner
 from processing.service.sms import Sms
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
@@ -78,6 +79,7 @@ class Runtime:
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
+        self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
         self.channels = Channels(

@@ -31,26 +31,59 @@ from schemas.pos import (
     SmsSent,
     TillCustomer,
 )
+from schemas.shop import CartReserve
 
 AnyRequest = Request[Any, Any, Any]
 pos_scopes = frozenset({"pos"})
-_cheque_id = re.compile(r"^[\x21-\x7e]{1,128}$")
+_partner_id = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
-def cheque(cheque_id: str) -> str:
-    if not _cheque_id.match(cheque_id):
+def partner_id(value: str, field: str) -> str:
+    """A till's cheque id, a shop's cart or order id, as it comes in the path."""
+    if not _partner_id.match(value):
         raise ProblemError(
             refuse(
                 Rejection.validation_error,
-                "A cheque id is 1 to 128 visible ASCII characters.",
-                field="cheque_id",
+                f"A {field.replace('_', ' ')} is 1 to 128 visible ASCII characters.",
+                field=field,
             )
         )
-    return cheque_id
+    return value
+
+
+def cheque(cheque_id: str) -> str:
+    return partner_id(cheque_id, "cheque_id")
 
 
 def lines_of(data: Any) -> tuple[Line, ...]:
     return tuple(msgspec.convert(line, Line, from_attributes=True) for line in data.lines)
+
+
+async def quote(
+    request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
+) -> Response[CheckoutQuote]:
+    """A till's basket or a shop's cart priced: what points may pay, and what it earns."""
+    command = CalculationCommand(
+        customer_id=data.customer_id, lines=lines_of(data), redeem_points=data.redeem_points
+    )
+    return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)
+
+
+async def reserve(
+    request: AnyRequest, data: ChequeReserve | CartReserve, document_id: str, runtime: Runtime
+) -> Response[Hold]:
+    """Points held under a till's cheque id or a shop's cart id."""
+    command = ReserveCommand(
+        points=data.points,
+        document=Document(id=document_id),
+        ttl_seconds=data.ttl_seconds,
+        card_number=getattr(data, "card_number", None),
+        lines=lines_of(data),
+    )
+    stored = await runtime.ledger.reserve(
+        mutation_for(request, data, document_id), data.customer_id, command, renderer(Hold)
+    )
+    return respond(request, stored)
 
 
 class PosController(Controller):
@@ -92,27 +125,14 @@ class PosController(Controller):
         self, request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
     ) -> Response[CheckoutQuote]:
         """Prices the basket: what points may pay, per line, and what it earns. Reads only."""
-        command = CalculationCommand(
-            customer_id=data.customer_id, lines=lines_of(data), redeem_points=data.redeem_points
-        )
-        return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)
+        return await quote(request, data, runtime, actor)
 
     @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)
-    async def reserve(
+    async def reserve_cheque(
         self, request: AnyRequest, cheque_id: str, data: ChequeReserve, runtime: Runtime
     ) -> Response[Hold]:
         """The soft cheque: holds the points for this basket (capped by the rules)."""
-        command = ReserveCommand(
-            points=data.points,
-            document=Document(id=cheque(cheque_id)),
-            ttl_seconds=data.ttl_seconds,
-            card_number=data.card_number,
-            lines=lines_of(data),
-        )
-        stored = await runtime.ledger.reserve(
-            mutation_for(request, data, cheque_id), data.customer_id, command, renderer(Hold)
-        )
-        return respond(request, stored)
+        return await reserve(request, data, cheque(cheque_id), runtime)
 
     @post("/cheques/{cheque_id:str}/commit", name="pos_commit", status_code=200)
     async def commit(

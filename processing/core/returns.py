@@ -50,6 +50,15 @@ def share(total: int, before: int, after: int, quantity: int) -> int:
     return total * after // quantity - total * before // quantity
 
 
+def everything_left(
+    lines: tuple[LineResult, ...], returned_before: dict[str, int]
+) -> tuple[tuple[str, int], ...]:
+    """What returning the whole purchase takes back (a cancelled order): every line's quantity
+    that no earlier return took."""
+    left = ((line.line_id, line.quantity - returned_before.get(line.line_id, 0)) for line in lines)
+    return tuple((line_id, quantity) for line_id, quantity in left if quantity > 0)
+
+
 def plan_return(
     lines: tuple[LineResult, ...],
     returned_before: dict[str, int],

@@ -35,7 +35,7 @@ from processing.core.purchases import (
     decide_purchase,
 )
 from processing.core.rejections import Rejection
-from processing.core.returns import plan_return, settle
+from processing.core.returns import everything_left, plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules
 from processing.service.bonuses import grant_referral
 from processing.service.customers import program_of
@@ -127,11 +127,15 @@ class CommitCommand(msgspec.Struct, frozen=True, kw_only=True):
     points: int | None = None  # all the hold's points when None
     lines: tuple[Line, ...] | None = None  # the final receipt; the hold's own when None
     fiscal: dict[str, Any] | None = None
+    # The purchase's document when it is not the hold's (a web shop's cart becomes an order);
+    # a commit with no receipt is no purchase and keeps the hold's.
+    document: Document | None = None
 
 
 class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
     document: Document
-    lines: tuple[tuple[str, int], ...]  # (line_id, quantity)
+    # (line_id, quantity); None returns every line still kept (a cancelled order).
+    lines: tuple[tuple[str, int], ...] | None
 
 
 class TierCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -377,7 +381,7 @@ class Loyalty:
             settled = check_resolvable(hold, locked.now)  # before the document: precedence
             if settled is not None:
                 return refused_by(settled)
-            document = Document(id=hold.document_id or str(hold.id))
+            document = command.document or Document(id=hold.document_id or str(hold.id))
             refused = check_receipt(lines) or await check_document(
                 store, locked.program_id, actor, OperationType.purchase, document
             )
@@ -435,7 +439,15 @@ class Loyalty:
                 return refused
             lines, version = bought
             returned = await store.returned_quantities(original.id)
-            plan = plan_return(lines, returned, command.lines)
+            requested = command.lines
+            if requested is None:
+                requested = everything_left(lines, returned)
+                if not requested:
+                    return refuse(
+                        Rejection.refund_exceeds_original,
+                        "Every line of this purchase was returned already.",
+                    )
+            plan = plan_return(lines, returned, requested)
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field="lines")
             rules = (await rules_of(store, locked.program_id, version)).rules

@@ -81,6 +81,14 @@ def as_commit(render: Render) -> Render:
     return convert
 
 
+def reserved_for_another(document_id: str) -> Refused:
+    return refuse(
+        Rejection.validation_error,
+        f"{document_id} was reserved for another customer.",
+        field="customer_id",
+    )
+
+
 class Pos:
     def __init__(self, database: Database, ledger: Ledger, loyalty: Loyalty) -> None:
         self.database = database
@@ -141,13 +149,7 @@ class Pos:
         actor = mutation.actor
         hold = await self.cheque_hold(actor, cheque_id)
         if hold is not None and command.customer_id not in (None, hold.customer_id):
-            return render(
-                refuse(
-                    Rejection.validation_error,
-                    f"Cheque {cheque_id} was reserved for another customer.",
-                    field="customer_id",
-                )
-            )
+            return render(reserved_for_another(cheque_id))
         if hold is not None:
             paid = CommitCommand(points=command.points, lines=command.lines, fiscal=command.fiscal)
             return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
@@ -171,7 +173,9 @@ class Pos:
     async def cancel(self, mutation: Mutation, cheque_id: str, render: Render) -> StoredResponse:
         hold = await self.cheque_hold(mutation.actor, cheque_id)
         if hold is None:
-            return render(refuse(Rejection.hold_not_found, f"Cheque {cheque_id} reserved nothing."))
+            return render(
+                refuse(Rejection.hold_not_found, f"Nothing was reserved under {cheque_id} here.")
+            )
         return await self.ledger.cancel(mutation, hold.hold_id, render)
 
     async def return_lines(
@@ -186,6 +190,6 @@ class Pos:
         purchase_id = await self.cheque_purchase(mutation.actor, cheque_id)
         if purchase_id is None:
             return render(
-                refuse(Rejection.not_found, f"No purchase was made with cheque {cheque_id} here.")
+                refuse(Rejection.not_found, f"No purchase was made under {cheque_id} here.")
             )
         return await self.loyalty.return_lines(mutation, purchase_id, command, render)

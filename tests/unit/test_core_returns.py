@@ -5,7 +5,7 @@ import pytest
 from processing.core.checkout import LineResult
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
-from processing.core.returns import ReturnPlan, plan_return, settle
+from processing.core.returns import ReturnPlan, everything_left, plan_return, settle
 from processing.core.rules import ReturnPolicy
 
 
@@ -48,6 +48,23 @@ def test_shares_are_differences_of_cumulative_floors(
         redeemed,
         money,
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "left"),
+    [({}, (("a", 3), ("b", 1))), ({"a": 2}, (("a", 1), ("b", 1))), ({"a": 3, "b": 1}, ())],
+)
+def test_a_cancellation_returns_exactly_what_no_return_took(
+    before: dict[str, int], left: tuple[tuple[str, int], ...]
+) -> None:
+    assert everything_left(receipt, before) == left
+    plan = plan_return(receipt, before, left)
+    assert isinstance(plan, ReturnPlan)
+    # With what was returned before, the whole purchase has come back, to the last point.
+    earlier = plan_return(receipt, {}, tuple(before.items()))
+    assert isinstance(earlier, ReturnPlan)
+    assert plan.earned_points + earlier.earned_points == 107
+    assert plan.money_minor + earlier.money_minor == 1701
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,28 @@
+"""Wire structs of the web-shop checkout (``/shop/v1``): points held on the shop's cart, the
+order paid (committing the cart's hold as one purchase under the order id), cancelled, or
+returned by line, always by the shop's own cart and order ids. Pricing a basket is the tills'
+``CheckoutCalculate``; returns are the tills' ``ChequeReturn``."""
+
+from uuid import UUID
+
+from schemas.base import DocumentId, Points, Receipt, Request, TtlSeconds
+
+
+class CartReserve(Request, frozen=True, kw_only=True):
+    """Points held for this cart until its order is paid, the cart is abandoned, or the TTL."""
+
+    customer_id: UUID
+    points: Points
+    lines: Receipt
+    ttl_seconds: TtlSeconds | None = None
+
+
+class OrderPay(Request, frozen=True, kw_only=True):
+    """The order is paid, with its final basket. With ``cart_id``: the cart's reservation pays
+    ``points`` (at most the held ones, all when omitted). Without one: ``customer_id`` names the
+    customer and the order only earns."""
+
+    lines: Receipt
+    cart_id: DocumentId | None = None
+    customer_id: UUID | None = None
+    points: Points | None = None
