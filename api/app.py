@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.auth import require_key
 from api.bodies import decode_strictly
 from api.controllers.admin import AdminController
+from api.controllers.bitrix24 import Bitrix24Controller
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             WebhooksController,
             PosController,
+            Bitrix24Controller,
             ShopController,
             ShopifyController,
             WooCommerceController,

@@ -3,6 +3,7 @@ responses. Controllers stay a few lines: map the request, call the service, answ
 
 import re
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar import Request, Response
@@ -13,7 +14,15 @@ from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.mutations import Mutation, Render, fingerprint
-from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse, refuse
+from processing.service.records import (
+    Accepted,
+    Actor,
+    Connection,
+    Outcome,
+    Refused,
+    StoredResponse,
+    refuse,
+)
 
 json_media_type = "application/json"
 _key_pattern = re.compile(rf"^[\x21-\x7e]{{1,{limits.idempotency_key_length_max}}}$")
@@ -99,3 +108,13 @@ def answer(request: Request[Any, Any, Any], outcome: Outcome, reply_type: type) 
 
 def accepted_value(outcome: Outcome) -> Any:
     return outcome.value if isinstance(outcome, Accepted) else None
+
+
+async def partner_connection(
+    runtime: Runtime, connection_id: UUID, partner: str, label: str
+) -> Connection:
+    """The active connection a partner's receiver URL names; 404 for any other id."""
+    connection = await runtime.channels.connection(connection_id)
+    if connection is None or connection.partner != partner:
+        raise ProblemError(refuse(Rejection.not_found, f"No {label} connection with this id."))
+    return connection

@@ -16,9 +16,13 @@ import msgspec
 import structlog
 
 from processing import telemetry
+from processing.integrations import bitrix24
+from processing.integrations.common import Unusable
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
+from processing.service.channels import PartnerRejected
 from processing.service.expiry import sweep
+from processing.service.ports import PartnerUnavailable
 from processing.service.reconcile import reconcile
 from processing.service.records import ProgramSettings
 from processing.settings import Settings, load_settings
@@ -97,6 +101,33 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
                 "partner": connection.partner,
                 "account": connection.account,
                 "webhook_path": f"/hooks/{connection.partner}/{connection.id}",
+            }
+        )
+        return 0
+
+    return action
+
+
+def do_bitrix24_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    """Creates the custom fields a Bitrix24 connection uses in its portal."""
+
+    async def action(runtime: Runtime) -> int:
+        connection = await runtime.channels.connection(args.connection_id)
+        if connection is None or connection.partner != "bitrix24":
+            sys.stderr.write(
+                f"bonus bitrix24-install: no Bitrix24 connection {args.connection_id}\n"
+            )
+            return 2
+        try:
+            report = await runtime.bitrix24.install(connection)
+        except (PartnerRejected, PartnerUnavailable, Unusable) as error:
+            sys.stderr.write(f"bonus bitrix24-install: the portal refused: {error}\n")
+            return 1
+        emit(
+            report
+            | {
+                "handler_path": f"/hooks/bitrix24/{connection.id}",
+                "events": sorted(bitrix24.deal_events),
             }
         )
         return 0
@@ -236,14 +267,17 @@ def parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--store-id", default=None)
     connect = commands.add_parser(
-        "connect", help="connect a partner account (a Shopify or WooCommerce shop) to a program"
+        "connect",
+        help="connect a partner account (a Bitrix24 portal, a Shopify or WooCommerce shop) "
+        "to a program",
     )
     connect.add_argument("--program-id", type=UUID, required=True)
-    connect.add_argument("--partner", required=True, choices=["shopify", "woocommerce"])
+    connect.add_argument("--partner", required=True, choices=["bitrix24", "shopify", "woocommerce"])
     connect.add_argument(
         "--account",
         required=True,
-        help="Shopify: the shop's myshopify domain; WooCommerce: the site URL (https://...)",
+        help="Bitrix24: the portal's domain; Shopify: the shop's myshopify domain; "
+        "WooCommerce: the site URL (https://...)",
     )
     connect.add_argument(
         "--secret",
@@ -251,8 +285,15 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>; "
-        "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key)",
+        "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key); "
+        "Bitrix24: webhook_url=<the inbound webhook's REST URL>, application_token=<the "
+        "outgoing webhook's token>",
     )
+    install = commands.add_parser(
+        "bitrix24-install",
+        help="create the custom fields a Bitrix24 connection reads and writes in its portal",
+    )
+    install.add_argument("--connection-id", type=UUID, required=True)
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
@@ -295,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         action = do_create_key(args)
     elif args.command == "connect":
         action = do_connect(args)
+    elif args.command == "bitrix24-install":
+        action = do_bitrix24_install(args)
     else:
         action = actions[args.command]
     try:

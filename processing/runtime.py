@@ -16,8 +16,10 @@ from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
+from processing.adapters.redis.rate import RedisRateLimiter
 from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.service.admin import Admin
+from processing.service.bitrix24 import Bitrix24Partner
 from processing.service.bonuses import Bonuses
 from processing.service.channels import Channels
 from processing.service.customers import Customers
@@ -82,10 +84,19 @@ class Runtime:
         self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
+        self.bitrix24 = Bitrix24Partner(
+            self.database,
+            self.ledger,
+            self.loyalty,
+            self.pos,
+            self.partner_api,
+            RedisRateLimiter(redis_client),
+        )
         self.channels = Channels(
             self.database,
             self.runner,
             {
+                "bitrix24": self.bitrix24,
                 "shopify": ShopifyPartner(self.database, self.ledger, self.loyalty),
                 "woocommerce": WooCommercePartner(
                     self.database, self.ledger, self.loyalty, self.partner_api

@@ -68,7 +68,8 @@ webhook_deliveries_total = Counter(
 )
 channel_events_total = Counter(
     "bonus_channel_events_total",
-    "Partner events handled from the inbox, by partner and outcome: done, retried, dead.",
+    "Partner events handled from the inbox, by partner and outcome: done, retried, dead, "
+    "deferred (the partner asked us to wait).",
     ["partner", "outcome"],
 )
 sms_codes_total = Counter(

@@ -10,6 +10,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, post
 
 from api.errors import problem as refused
+from api.http import partner_connection
 from processing.core.rejections import Rejection
 from processing.integrations import shopify
 from processing.integrations.common import signed_base64
@@ -28,9 +29,7 @@ class ShopifyController(Controller):
         self, request: AnyRequest, connection_id: UUID, runtime: Runtime
     ) -> Response[Any]:
         """A Shopify webhook delivery (orders/paid, orders/cancelled, refunds/create)."""
-        connection = await runtime.channels.connection(connection_id)
-        if connection is None or connection.partner != "shopify":
-            raise refused(Rejection.not_found, "No Shopify connection with this id.")
+        connection = await partner_connection(runtime, connection_id, "shopify", "Shopify")
         body = await request.body()
         header = request.headers.get("x-shopify-hmac-sha256", "")
         if not signed_base64(connection.secrets.get("client_secret", ""), body, header):

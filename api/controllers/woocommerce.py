@@ -11,6 +11,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, post
 
 from api.errors import problem
+from api.http import partner_connection
 from processing.core.rejections import Rejection
 from processing.integrations import woocommerce
 from processing.integrations.common import signed_base64
@@ -30,9 +31,7 @@ class WooCommerceController(Controller):
     ) -> Response[Any]:
         """A WooCommerce webhook delivery (order.created, order.updated), or the ping a new
         webhook sends (form ``webhook_id=<id>``, unsigned), which is acknowledged only."""
-        connection = await runtime.channels.connection(connection_id)
-        if connection is None or connection.partner != "woocommerce":
-            raise problem(Rejection.not_found, "No WooCommerce connection with this id.")
+        connection = await partner_connection(runtime, connection_id, "woocommerce", "WooCommerce")
         body = await request.body()
         signature = request.headers.get("x-wc-webhook-signature")
         if signature is None and woocommerce.is_ping(body):

@@ -31,5 +31,16 @@ class HttpxPartnerApi:
         except ValueError:
             raise PartnerUnavailable(f"GET {path} answered with no JSON") from None
 
+    async def post_json(self, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        path = urlsplit(url).path.rsplit("/", 1)[-1]  # a webhook URL holds its secret code
+        try:
+            response = await self.client.post(url, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise PartnerUnavailable(f"POST {path}: {type(error).__name__}") from None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
     async def close(self) -> None:
         await self.client.aclose()

@@ -68,10 +68,27 @@ class Applied(msgspec.Struct, frozen=True, kw_only=True):
     def code(self) -> str | None:
         return None if self.accepted else str(self.body.get("code"))
 
+    @property
+    def operation_id(self) -> str | None:
+        """The ledger operation an accepted answer made (a purchase nests it)."""
+        if not self.accepted:
+            return None
+        operation = self.body.get("operation", self.body)
+        return str(operation["id"]) if "id" in operation else None
+
 
 class PartnerRejected(Exception):
     """An event no retry can mend (it names nothing we know how to act on): dead at once,
     kept for an operator to look at."""
+
+
+class PartnerBusy(Exception):
+    """The partner asks us to wait (its rate limit): the event comes due again after
+    ``retry_after`` seconds, and the attempt does not count toward making it dead."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 Operation = Callable[[Mutation, Render], Awaitable[StoredResponse]]
@@ -147,11 +164,19 @@ class Channels:
             return await store.get_connection(connection_id)
 
     async def receive(
-        self, connection: Connection, event_key: str, topic: str, payload: Any
+        self,
+        connection: Connection,
+        event_key: str,
+        topic: str,
+        payload: Any,
+        *,
+        coalesce: bool = False,
     ) -> bool:
-        """Stores a verified event once per ``event_key``; False: it was received before."""
+        """Stores a verified event once per ``event_key``; False: it was received before. With
+        ``coalesce`` (an event that only says "read this again"), also False when an event with
+        the same payload is waiting and has not been handed out yet: it covers this one."""
         async with self.database.transaction() as store:
-            new = await store.insert_inbox_event(connection.id, event_key, topic, payload)
+            new = await store.insert_inbox_event(connection.id, event_key, topic, payload, coalesce)
         log.info(
             "channel_event_received",
             partner=connection.partner,
@@ -238,6 +263,13 @@ class Channels:
     async def failed(
         self, leased: LeasedEvent, connection: Connection | None, error: Exception
     ) -> None:
+        if isinstance(error, PartnerBusy):
+            async with self.database.transaction() as store:
+                await store.inbox_event_deferred(leased.id, error.retry_after, str(error))
+            partner = connection.partner if connection else "unknown"
+            telemetry.channel_events_total.labels(partner=partner, outcome="deferred").inc()
+            log.info("channel_event_deferred", event_id=leased.id, reason=str(error))
+            return
         final = isinstance(error, PartnerRejected)
         delay = retry_delay(
             leased.attempts, inbox_backoff_base_seconds, inbox_backoff_cap_seconds, self.jitter()

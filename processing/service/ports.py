@@ -71,13 +71,27 @@ class PartnerUnavailable(Exception):
 
 
 class PartnerApi(Protocol):
-    """Reads from a partner's REST API (a web shop's orders, say)."""
+    """Calls a partner's REST API (a web shop's orders, a CRM's deals)."""
 
     async def get_json(self, url: str, headers: dict[str, str]) -> Any:
         """The decoded JSON of a 2xx answer; raises ``PartnerUnavailable`` otherwise."""
         ...
 
+    async def post_json(self, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        """POSTs ``body`` as JSON; the status and the decoded JSON answer (None when it is not
+        JSON), whatever the status: the partner's own errors are for its adapter to read.
+        Raises ``PartnerUnavailable`` when no answer came."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """A token bucket shared by every process: ``rate`` tokens a second, at most ``burst``."""
+
+    async def acquire(self, key: str, rate: float, burst: int) -> float:
+        """Takes a token: 0 when granted, else the seconds until one is due (none taken)."""
+        ...
 
 
 class WebhookSender(Protocol):
@@ -319,13 +333,16 @@ class Store(Protocol):
     ) -> Connection: ...
     async def get_connection(self, connection_id: UUID) -> Connection | None: ...
     async def insert_inbox_event(
-        self, connection_id: UUID, event_key: str, topic: str, payload: Any
+        self, connection_id: UUID, event_key: str, topic: str, payload: Any, coalesce: bool
     ) -> bool: ...
     async def lease_inbox_events(self, limit: int, lease_seconds: float) -> list[LeasedEvent]: ...
     async def inbox_event_done(self, event_id: int) -> None: ...
     async def inbox_event_failed(
         self, event_id: int, delay_seconds: float, max_attempts: int, error: str, final: bool
     ) -> str | None: ...
+    async def inbox_event_deferred(
+        self, event_id: int, delay_seconds: float, reason: str
+    ) -> None: ...
 
     # SMS confirmation checks
     async def insert_sms_check(

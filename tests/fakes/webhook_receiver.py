@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.fakes.http import serve
+
 
 @dataclass
 class Received:
@@ -51,12 +53,8 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     app = web.Application()
     app.router.add_post("/hooks/{name}", receiver.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    receiver.url = f"http://127.0.0.1:{port}/hooks/bonus"
+    runner, base = await serve(app)
+    receiver.url = f"{base}/hooks/bonus"
     try:
         yield receiver
     finally:

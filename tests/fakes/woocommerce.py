@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.http import serve
+
 _ids = itertools.count(4_100)
 
 
@@ -256,10 +258,5 @@ class FakeWooCommerce:
         app = web.Application()
         app.router.add_get("/wp-json/wc/v3/orders/{id:\\d+}", self.get_order)
         app.router.add_get("/wp-json/wc/v3/orders/{id:\\d+}/refunds", self.get_refunds)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.site = f"http://127.0.0.1:{port}"
+        runner, self.site = await serve(app)
         return runner

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
+from uuid import uuid4
 
 import asyncpg
 import httpx
@@ -29,6 +30,7 @@ import pytest
 from processing.service.admin import secret_hash
 from tests import servers
 from tests.conftest import Api
+from tests.fakes.bitrix24 import FakeBitrix24
 from tests.system.processes import (
     auth,
     bonus,
@@ -185,6 +187,40 @@ async def test_create_key_refuses_bad_arguments_with_a_clear_message(
     if code == 0:
         assert finished.result["scopes"] == ["admin"]
         assert finished.result["program_id"] is None
+
+
+async def test_connect_and_install_a_bitrix24_portal(cli_env: dict[str, str], api: Api) -> None:
+    portal = FakeBitrix24()
+    runner = await portal.start()
+    try:
+        missing = await run_bonus(
+            "connect", "--program-id", api.program_id, "--partner", "bitrix24",
+            "--account", portal.domain, "--secret", f"webhook_url={portal.webhook_url}",
+            env=cli_env,
+        )  # fmt: skip
+        assert missing.code == 2, missing
+        assert "application_token" in missing.stderr
+        connected = await run_bonus(
+            "connect", "--program-id", api.program_id, "--partner", "bitrix24",
+            "--account", portal.domain, "--secret", f"webhook_url={portal.webhook_url}",
+            "--secret", f"application_token={portal.application_token}", env=cli_env,
+        )  # fmt: skip
+        assert connected.code == 0, connected
+        connection = connected.result
+        assert connection["webhook_path"] == f"/hooks/bitrix24/{connection['connection_id']}"
+        assert portal.code not in connected.stdout  # the webhook's secret is not printed
+
+        installed = await run_bonus(
+            "bitrix24-install", "--connection-id", connection["connection_id"], env=cli_env
+        )
+        assert installed.code == 0, installed
+        assert len(installed.result["created"]) == 5
+        assert installed.result["handler_path"] == connection["webhook_path"]
+        assert len(portal.userfields["deal"]) == 2
+        unknown = await run_bonus("bitrix24-install", "--connection-id", str(uuid4()), env=cli_env)
+        assert unknown.code == 2, unknown
+    finally:
+        await runner.cleanup()
 
 
 async def test_reconcile_exits_zero_when_clean_and_non_zero_naming_a_tampered_account(

@@ -58,10 +58,11 @@ class ChannelQueries:
         return None if row is None else _connection_of(row)
 
     async def insert_inbox_event(
-        self, connection_id: UUID, event_key: str, topic: str, payload: Any
+        self, connection_id: UUID, event_key: str, topic: str, payload: Any, coalesce: bool
     ) -> bool:
+        query = "insert_inbox_event_coalesced" if coalesce else "insert_inbox_event"
         inserted = await self.connection.fetchval(
-            QUERIES["insert_inbox_event"], connection_id, event_key, topic, json.dumps(payload)
+            QUERIES[query], connection_id, event_key, topic, json.dumps(payload)
         )
         return inserted is not None
 
@@ -89,3 +90,8 @@ class ChannelQueries:
             QUERIES["inbox_event_failed"], event_id, delay_seconds, max_attempts, error, final
         )
         return status  # type: ignore[no-any-return]
+
+    async def inbox_event_deferred(self, event_id: int, delay_seconds: float, reason: str) -> None:
+        await self.connection.execute(
+            QUERIES["inbox_event_deferred"], event_id, delay_seconds, reason
+        )

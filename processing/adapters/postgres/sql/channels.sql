@@ -17,6 +17,20 @@ values ($1, $2, $3, $4::jsonb)
 on conflict (connection_id, event_key) do nothing
 returning id;
 
+-- name: insert_inbox_event_coalesced
+-- Stores an event that only says "read this again" (Bitrix24's: no id of its own), unless one
+-- with the same payload is waiting and was never handed out: that one will read the partner
+-- after this event arrived, so it sees the change too. An event already leased may have read
+-- before the change, so a new one is stored then. Returns no row when coalesced.
+insert into channel_inbox (connection_id, event_key, topic, payload)
+select $1, $2, $3, $4::jsonb
+where not exists (
+    select 1 from channel_inbox
+    where connection_id = $1 and payload = $4::jsonb and status = 'pending' and attempts = 0
+)
+on conflict (connection_id, event_key) do nothing
+returning id;
+
 -- name: lease_inbox_events
 -- Up to $1 due events, each leased for $2 seconds (its next attempt moves past the lease, so a
 -- worker that dies leaves it due again), oldest first; SKIP LOCKED lets workers share them.
@@ -48,3 +62,12 @@ set status = case when attempts >= $3 or $5 then 'dead' else 'pending' end,
     last_error = left($4, 500)
 where id = $1 and status = 'pending'
 returning status;
+
+-- name: inbox_event_deferred
+-- The partner asked us to wait (its rate limit): due again after $2 seconds, the attempt given
+-- back, so a busy partner never makes an event dead.
+update channel_inbox
+set attempts = greatest(attempts - 1, 0),
+    next_attempt_at = clock_timestamp() + make_interval(secs => $2),
+    last_error = left($3, 500)
+where id = $1 and status = 'pending';

@@ -1,0 +1,303 @@
+"""Bitrix24 deals, applied, and the contact card written back.
+
+An event names a deal; the deal, its contacts and its primary contact are read again in one
+``batch`` request (an event's body is never trusted), and the contact's phone names the
+program's customer. Then:
+
+* a deal still open whose "points to write off" field is above zero spends those points once
+  (a hold committed at once, keyed by the deal and the points written off before), and the deal
+  is updated: its amount lowered by their money value, the field back to zero, the total
+  written off raised;
+* a won deal is a purchase of its amount, once per deal, earning what the customer's tier gives;
+* after either, the contact's balance, tier and card number are written to its custom fields.
+
+Every write to the portal is an inbox event of its own (topic ``call``), so it is durable,
+retried with backoff, dead after the last attempt, and paced by a token bucket shared by every
+worker (2 requests a second, a burst of 50, as Bitrix24 allows); a ``QUERY_LIMIT_EXCEEDED``
+answer defers the call without spending an attempt. Our own ``crm.deal.update`` makes the portal
+send another update event: the deal is read again, nothing is left to write off, the won
+purchase replays, and the contact write-back it would queue is the one already queued (its key is
+the operation it follows), so the echo changes nothing.
+"""
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from processing.core.model import Line
+from processing.integrations import bitrix24
+from processing.integrations.common import Unusable
+from processing.service import shops
+from processing.service.channels import (
+    Applied,
+    Channels,
+    InboxEvent,
+    PartnerBusy,
+    PartnerRejected,
+)
+from processing.service.ledger import Ledger, ReserveCommand
+from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
+from processing.service.pos import Pos, TillCustomer
+from processing.service.records import Accepted, Connection, Document
+from processing.service.rules import current_rules
+
+log = structlog.get_logger(__name__)
+call_topic = "call"
+default_rate = 2.0  # requests a second per portal (Bitrix24's plans below Enterprise)
+default_burst = 50
+busy_retry_seconds = 5.0  # after QUERY_LIMIT_EXCEEDED: its bucket drains in seconds
+
+
+class Bitrix24Partner:
+    name = "bitrix24"
+
+    def __init__(
+        self,
+        database: Database,
+        ledger: Ledger,
+        loyalty: Loyalty,
+        pos: Pos,
+        api: PartnerApi,
+        limiter: RateLimiter,
+    ) -> None:
+        self.database = database
+        self.ledger = ledger
+        self.loyalty = loyalty
+        self.pos = pos
+        self.api = api
+        self.limiter = limiter
+
+    async def handle(self, event: InboxEvent, channels: Channels) -> None:
+        try:
+            if event.topic == call_topic:
+                await self.write_back(event.connection, event.payload)
+            elif event.topic in bitrix24.deal_events:
+                await self.apply_deal(event.connection, str(event.payload["deal_id"]), channels)
+            else:
+                raise PartnerRejected(f"topic {event.topic} is not one we act on")
+        except Unusable as error:
+            raise PartnerRejected(str(error)) from error
+
+    # Deals.
+
+    async def apply_deal(self, connection: Connection, deal_id: str, channels: Channels) -> None:
+        read = bitrix24.deal_read_of(
+            await self.call(connection, "batch", bitrix24.read_batch(deal_id))
+        )
+        deal, contact = read.deal, read.contact
+        phone = contact.phones[0].value if contact and contact.phones else None
+        customer_id = await shops.customer_by_phone(self.database, connection, phone)
+        if contact is None or customer_id is None:
+            log.info("bitrix24_deal_skipped", deal_id=deal.id, reason="no customer of ours")
+            return
+        fields = field_codes(connection)
+        applied: list[Applied] = []
+        writeoff = bitrix24.points_in(read.fields, fields["writeoff_field"])
+        if writeoff > 0 and bitrix24.is_open(deal):
+            spent = await self.write_off(connection, channels, customer_id, read, writeoff)
+            applied.extend(spent)
+        if bitrix24.is_won(deal):
+            applied.append(await self.earn(connection, channels, customer_id, deal))
+        done = [answer.operation_id for answer in applied if answer.operation_id]
+        if done:
+            # Keyed by the last operation: a replay (our own update's echo) queues nothing new.
+            await channels.receive(
+                connection,
+                f"call:contact:{contact.id}:after:{done[-1]}",
+                call_topic,
+                {"refresh_contact": contact.id, "customer_id": str(customer_id)},
+            )
+        log.info(
+            "bitrix24_deal_applied",
+            deal_id=deal.id,
+            stage=deal.stage_id,
+            writeoff=writeoff,
+            applied=[answer.code or "ok" for answer in applied],
+        )
+
+    async def write_off(
+        self,
+        connection: Connection,
+        channels: Channels,
+        customer_id: UUID,
+        read: bitrix24.DealRead,
+        points: int,
+    ) -> list[Applied]:
+        """Spends ``points`` once per (deal, points written off before, points asked): a manager
+        who asks again after the field went back to zero asks for a new write-off."""
+        deal, fields = read.deal, field_codes(connection)
+        before = bitrix24.points_in(read.fields, fields["applied_field"])
+        key = f"bitrix24:deal:{deal.id}:writeoff:{before}:{points}"
+        document = Document(id=f"b24-deal-{deal.id}-writeoff-{before + points}")
+        reserve = ReserveCommand(points=points, document=document)
+        held = await channels.apply(
+            connection,
+            f"{key}:hold",
+            reserve,
+            lambda mutation, render: self.ledger.reserve(mutation, customer_id, reserve, render),
+        )
+        if not held.accepted:
+            log.warning("bitrix24_writeoff_refused", deal_id=deal.id, code=held.code)
+            return [held]
+        hold_id = UUID(held.body["id"])
+        spent = await channels.apply(
+            connection,
+            f"{key}:commit",
+            {"hold_id": str(hold_id)},
+            lambda mutation, render: self.loyalty.commit(
+                mutation, hold_id, CommitCommand(), render
+            ),
+        )
+        if not spent.accepted:
+            log.warning("bitrix24_writeoff_refused", deal_id=deal.id, code=spent.code)
+            return [spent]
+        async with self.database.reader() as store:
+            point_value = (
+                await current_rules(store, connection.program_id)
+            ).rules.point_value_minor
+        amount = max(0, bitrix24.amount_minor(deal) - points * point_value)
+        await channels.receive(
+            connection,
+            f"call:deal:{deal.id}:writeoff:{before}:{points}",
+            call_topic,
+            {
+                "method": "crm.deal.update",
+                "params": {
+                    "ID": deal.id,
+                    "FIELDS": {
+                        "OPPORTUNITY": bitrix24.money(amount, deal.currency),
+                        "IS_MANUAL_OPPORTUNITY": "Y",
+                        fields["writeoff_field"]: 0,
+                        fields["applied_field"]: before + points,
+                    },
+                    "PARAMS": {"REGISTER_SONET_EVENT": "N"},
+                },
+            },
+        )
+        return [spent]
+
+    async def earn(
+        self, connection: Connection, channels: Channels, customer_id: UUID, deal: bitrix24.Deal
+    ) -> Applied:
+        await shops.check_currency(self.database, connection, deal.currency, f"deal {deal.id}")
+        line = Line(
+            line_id="deal",
+            sku=f"deal-{deal.id}"[:128],
+            category=None,
+            quantity=1,
+            unit_price_minor=bitrix24.amount_minor(deal),
+        )
+        command = PurchaseCommand(
+            document=Document(id=f"b24-deal-{deal.id}", name=f"Bitrix24 deal {deal.id}"),
+            lines=(line,),
+        )
+        return await channels.apply(
+            connection,
+            f"bitrix24:deal:{deal.id}:won",
+            command,
+            lambda mutation, render: self.loyalty.purchase(mutation, customer_id, command, render),
+        )
+
+    # Set-up.
+
+    async def install(self, connection: Connection) -> dict[str, list[str]]:
+        """Creates the custom fields the channel reads and writes, the ones a portal lacks
+        (``crm.deal.userfield.add``, ``crm.contact.userfield.add``); running it again creates
+        nothing. Returns the field codes created and found, by entity."""
+        report: dict[str, list[str]] = {"created": [], "found": []}
+        for entity, wanted in bitrix24.installed_fields.items():
+            existing = await self.patiently(connection, f"crm.{entity}.userfield.list", {})
+            names = {str(row.get("FIELD_NAME")) for row in existing.get("result") or []}
+            for name, (type_id, label) in wanted.items():
+                if f"UF_CRM_{name}" in names:
+                    report["found"].append(f"UF_CRM_{name}")
+                    continue
+                fields = {"FIELD_NAME": name, "USER_TYPE_ID": type_id, "LABEL": label,
+                          "EDIT_FORM_LABEL": label, "LIST_COLUMN_LABEL": label,
+                          "MULTIPLE": "N", "MANDATORY": "N", "SHOW_FILTER": "Y"}  # fmt: skip
+                await self.patiently(connection, f"crm.{entity}.userfield.add", {"fields": fields})
+                report["created"].append(f"UF_CRM_{name}")
+        return report
+
+    async def patiently(
+        self, connection: Connection, method: str, params: dict[str, Any], tries: int = 20
+    ) -> Any:
+        """A call made outside the worker (the installer): waits out the rate limit."""
+        for _ in range(tries - 1):
+            try:
+                return await self.call(connection, method, params)
+            except PartnerBusy as busy:
+                await asyncio.sleep(busy.retry_after)
+        return await self.call(connection, method, params)
+
+    # Writes to the portal.
+
+    async def write_back(self, connection: Connection, payload: dict[str, Any]) -> None:
+        if "refresh_contact" in payload:
+            params = await self.contact_fields(connection, payload)
+            if params is None:
+                return
+            await self.call(connection, "crm.contact.update", params)
+        else:
+            await self.call(connection, str(payload["method"]), payload["params"])
+
+    async def contact_fields(
+        self, connection: Connection, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The contact's loyalty fields as they are when the call is made (never as they were
+        when it was queued), so write-backs that run late or out of order never leave an old
+        balance on the card."""
+        customer_id = UUID(payload["customer_id"])
+        async with self.database.reader() as store:
+            customer = await store.get_customer(customer_id, connection.program_id)
+        if customer is None:
+            return None
+        outcome = await self.pos.identify(connection.actor, "phone", customer.phone)
+        if not isinstance(outcome, Accepted) or not isinstance(outcome.value, TillCustomer):
+            return None
+        shown: TillCustomer = outcome.value
+        card = next((c.number for c in customer.cards if c.status == "active"), "")
+        fields = field_codes(connection)
+        return {
+            "ID": payload["refresh_contact"],
+            "FIELDS": {
+                fields["balance_field"]: shown.balance.available,
+                fields["tier_field"]: shown.tier or "",
+                fields["card_field"]: card,
+            },
+            "PARAMS": {"REGISTER_SONET_EVENT": "N"},
+        }
+
+    async def call(self, connection: Connection, method: str, params: dict[str, Any]) -> Any:
+        """One REST call through the portal's inbound webhook, paced by the shared bucket."""
+        settings = connection.settings
+        wait = await self.limiter.acquire(
+            f"bitrix24:{connection.account}",
+            float(settings.get("rate_per_second", default_rate)),
+            int(settings.get("burst", default_burst)),
+        )
+        if wait > 0:
+            raise PartnerBusy(f"{method}: the portal's rate limit, {wait:.2f} s to a slot", wait)
+        base = connection.secrets["webhook_url"].rstrip("/")
+        status, answer = await self.api.post_json(f"{base}/{method}.json", params, {})
+        error = bitrix24.error_of(answer)
+        if error is not None and error[0] in bitrix24.rate_limited_errors:
+            raise PartnerBusy(f"{method}: {error[0]}", busy_retry_seconds)
+        if status >= 500 or status in (401, 403, 429):
+            detail = error[0] if error else "no error code"
+            raise PartnerUnavailable(f"{method} answered {status} ({detail})")
+        if error is not None or not 200 <= status < 300:
+            code, description = error or ("", "no JSON answer")
+            raise Unusable(f"{method} answered {status}: {code or 'error'} {description}")
+        return answer
+
+
+def field_codes(connection: Connection) -> dict[str, str]:
+    """The portal's custom field codes (the installer stores them; defaults otherwise)."""
+    return {
+        name: str(connection.settings.get(name, code))
+        for name, code in bitrix24.default_fields.items()
+    }
