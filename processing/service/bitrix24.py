@@ -127,11 +127,29 @@ class Bitrix24Partner:
         points: int,
     ) -> list[Applied]:
         """Spends ``points`` once per (deal, points written off before, points asked): a manager
-        who asks again after the field went back to zero asks for a new write-off."""
+        who asks again after the field went back to zero asks for a new write-off. Points worth
+        more than the deal's amount are not spent (a write-off this deal already made is always
+        finished, whatever the rules say now)."""
         deal, fields = read.deal, field_codes(connection)
+        await shops.check_currency(self.database, connection, deal.currency, f"deal {deal.id}")
         before = bitrix24.points_in(read.fields, fields["applied_field"])
         key = f"bitrix24:deal:{deal.id}:writeoff:{before}:{points}"
         document = Document(id=f"b24-deal-{deal.id}-writeoff-{before + points}")
+        async with self.database.reader() as store:
+            point_value = (
+                await current_rules(store, connection.program_id)
+            ).rules.point_value_minor
+        worth, amount = points * point_value, bitrix24.amount_minor(deal)
+        if worth > amount and await self.pos.cheque_hold(connection.actor, document.id) is None:
+            log.warning(
+                "bitrix24_writeoff_refused",
+                deal_id=deal.id,
+                code="writeoff_exceeds_deal",
+                points=points,
+                worth_minor=worth,
+                amount_minor=amount,
+            )
+            return []
         reserve = ReserveCommand(points=points, document=document)
         held = await channels.apply(
             connection,
@@ -154,11 +172,6 @@ class Bitrix24Partner:
         if not spent.accepted:
             log.warning("bitrix24_writeoff_refused", deal_id=deal.id, code=spent.code)
             return [spent]
-        async with self.database.reader() as store:
-            point_value = (
-                await current_rules(store, connection.program_id)
-            ).rules.point_value_minor
-        amount = max(0, bitrix24.amount_minor(deal) - points * point_value)
         await channels.receive(
             connection,
             f"call:deal:{deal.id}:writeoff:{before}:{points}",
@@ -168,7 +181,7 @@ class Bitrix24Partner:
                 "params": {
                     "ID": deal.id,
                     "FIELDS": {
-                        "OPPORTUNITY": bitrix24.money(amount, deal.currency),
+                        "OPPORTUNITY": bitrix24.money(max(0, amount - worth), deal.currency),
                         "IS_MANUAL_OPPORTUNITY": "Y",
                         fields["writeoff_field"]: 0,
                         fields["applied_field"]: before + points,

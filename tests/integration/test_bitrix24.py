@@ -154,14 +154,52 @@ async def test_points_to_write_off_are_spent_once_and_lower_the_deal(
     await assert_ledger_clean(api.runtime)
 
 
-async def test_a_write_off_beyond_the_balance_spends_nothing(api: Api, crm: FakeBitrix24) -> None:
+async def test_a_write_off_interrupted_after_spending_is_finished_on_the_retry(
+    api: Api, crm: FakeBitrix24, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await api.customer(phone, points=1000)
+    deal = crm.deal(crm.contact(phone), "10000.00")
+    channels = api.runtime.channels
+    real = channels.receive
+    crashed = False
+
+    async def crash_once(connection: Connection, key: str, *args: Any, **kw: Any) -> bool:
+        nonlocal crashed
+        if key.startswith("call:deal:") and not crashed:
+            crashed = True  # the worker dies after spending, before queueing the deal update
+            raise ConnectionError("worker killed")
+        return await real(connection, key, *args, **kw)
+
+    monkeypatch.setattr(channels, "receive", crash_once)
+    await crm.change(deal, **{writeoff: "300"})
+    await channels.drain()
+    assert (await api.balance(customer))["available"] == 700  # spent, the deal not updated yet
+    assert crm.deals[deal]["OPPORTUNITY"] == "10000.00"
+
+    async with api.runtime.pool.acquire() as db:  # the backoff has passed
+        await db.execute("update channel_inbox set next_attempt_at = now()")
+    await drain(api.runtime, crm)
+
+    assert (await api.balance(customer))["available"] == 700  # spent once
+    assert (crm.deals[deal]["OPPORTUNITY"], crm.deals[deal][applied]) == ("9700.00", "300")
+    await assert_ledger_clean(api.runtime)
+
+
+@pytest.mark.parametrize(
+    ("points", "amount"),
+    [pytest.param("80", "1000.00", id="beyond-the-balance"),
+     pytest.param("30", "20.00", id="worth-more-than-the-deal")],
+)  # fmt: skip
+async def test_a_write_off_that_cannot_be_made_spends_nothing(
+    api: Api, crm: FakeBitrix24, points: str, amount: str
+) -> None:
     customer = await api.customer(phone, points=50)
-    deal = crm.deal(crm.contact(phone), "1000.00")
-    await crm.change(deal, **{writeoff: "80"})
+    deal = crm.deal(crm.contact(phone), amount)
+    await crm.change(deal, **{writeoff: points})
     await drain(api.runtime, crm)
 
     assert (await api.balance(customer))["available"] == 50
-    assert crm.deals[deal]["OPPORTUNITY"] == "1000.00"
+    assert crm.deals[deal]["OPPORTUNITY"] == amount
     assert calls(crm, "crm.deal.update") == []
     assert await operations(api.runtime) == []
     await assert_ledger_clean(api.runtime)
