@@ -135,8 +135,12 @@ class Runtime:
             await sender.close()
 
     async def run_channels(self) -> None:
-        """Applies partner events from the inbox, until cancelled."""
-        await self.channels.run_forever(self.settings.webhook_idle_seconds)
+        """Applies partner events from the inbox, and sweeps partners for changes whose events
+        never came, until cancelled."""
+        await asyncio.gather(
+            self.channels.run_forever(self.settings.webhook_idle_seconds),
+            self.channels.sweep_forever(self.settings.channel_sweep_interval_seconds),
+        )
 
     async def close(self) -> None:
         await self.sms.provider.close()

@@ -223,6 +223,38 @@ class Channels:
             handled += done
         return handled
 
+    async def sweep(self) -> int:
+        """Asks every partner that can (``sweep``) to look for changes whose events never came
+        (Bitrix24 and WooCommerce do not retry a failed delivery); returns how many events
+        that queued. A partner that fails is logged and tried at the next sweep."""
+        queued = 0
+        for name, partner in self.partners.items():
+            sweep = getattr(partner, "sweep", None)
+            if sweep is None:
+                continue
+            async with self.database.reader() as store:
+                connections = await store.list_connections(name)
+            for connection in connections:
+                try:
+                    queued += await sweep(connection, self)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "channel_sweep_failed", partner=name, connection_id=str(connection.id)
+                    )
+        return queued
+
+    async def sweep_forever(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away: the next sweep tries again
+                log.exception("channel_sweep_failed")
+            await asyncio.sleep(interval_seconds)
+
     async def run_forever(self, idle_seconds: float) -> None:
         while True:
             try:

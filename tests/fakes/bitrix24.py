@@ -14,6 +14,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -128,7 +129,7 @@ class FakeBitrix24:
             "CURRENCY_ID": currency,
             "OPPORTUNITY": amount, "IS_MANUAL_OPPORTUNITY": "N", "TAX_VALUE": "0.00",
             "CONTACT_ID": contact_id, "CLOSED": "N", "ASSIGNED_BY_ID": "1",
-            "DATE_MODIFY": "2026-12-03T10:00:00+03:00",
+            "DATE_MODIFY": datetime.now(UTC).isoformat(timespec="seconds"),
         }  # fmt: skip
         self.deal_contacts[deal_id] = [contact_id] if contact_id else []
         return deal_id
@@ -140,6 +141,7 @@ class FakeBitrix24:
 
     def update_deal(self, deal_id: str, fields: dict[str, Any]) -> None:
         deal = self.deals[deal_id]
+        deal["DATE_MODIFY"] = datetime.now(UTC).isoformat(timespec="seconds")
         for name, value in fields.items():
             deal[name] = "" if value is None else str(value)
         stage = deal["STAGE_ID"]
@@ -211,6 +213,7 @@ class FakeBitrix24:
         item_id = str(upper.get("ID", ""))
         handlers = {
             "crm.deal.get": lambda: self.deals.get(item_id) or legacy_error("Not found"),
+            "crm.deal.list": lambda: self.deal_list(params),
             "crm.deal.contact.items.get": lambda: self.contact_items(item_id),
             "crm.contact.get": lambda: self.contacts.get(item_id) or legacy_error("Not found"),
             "crm.deal.update": lambda: self.deal_update(item_id, upper.get("FIELDS")),
@@ -224,6 +227,24 @@ class FakeBitrix24:
         if handler is None:
             return system_error("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
         return handler()
+
+    def deal_list(self, params: dict[str, Any]) -> web.Response:
+        """``filter`` with ``>DATE_MODIFY`` only, ``order`` by DATE_MODIFY then ID, pages of 50
+        with ``next`` and ``total`` beside ``result``, as list methods answer."""
+        after = (params.get("filter") or {}).get(">DATE_MODIFY")
+        since = datetime.fromisoformat(after) if after else None
+        found = [
+            deal for deal in self.deals.values()
+            if since is None or datetime.fromisoformat(deal["DATE_MODIFY"]) > since
+        ]  # fmt: skip
+        found.sort(key=lambda deal: (datetime.fromisoformat(deal["DATE_MODIFY"]), int(deal["ID"])))
+        start = int(params.get("start") or 0)
+        select = params.get("select") or list(self.deals and next(iter(self.deals.values())))
+        page = [{name: deal.get(name) for name in select} for deal in found[start : start + 50]]
+        body: dict[str, Any] = {"result": page, "total": len(found), "time": time_block()}
+        if start + 50 < len(found):
+            body["next"] = start + 50
+        return web.json_response(body)
 
     def contact_items(self, deal_id: str) -> Any:
         if deal_id not in self.deals:

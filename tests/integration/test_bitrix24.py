@@ -272,6 +272,37 @@ async def test_a_portal_that_is_down_is_called_again_later(api: Api, crm: FakeBi
     assert (await api.balance(customer))["available"] == 50
 
 
+async def test_a_deal_whose_event_was_lost_is_found_by_the_sweep(
+    api: Api, crm: FakeBitrix24, connection: Connection
+) -> None:
+    customer = await api.customer(phone)
+    deal = crm.deal(crm.contact(phone), "2000.00")
+    crm.hold_events = True  # the portal's queue server drops the event: it never retries
+    await crm.change(deal, STAGE_ID="WON")
+    crm.deal(crm.contact("+79120000777"), "100.00")  # a deal of nobody of ours
+    await drain(api.runtime, crm)
+    assert await operations(api.runtime) == []
+
+    assert await api.runtime.channels.sweep() == 2  # both deals changed since the first look
+    await drain(api.runtime, crm)
+    assert await operations(api.runtime) == [("purchase", 200, f"b24-deal-{deal}")]
+    assert (await api.balance(customer))["available"] == 200
+
+    # The next sweep starts where this one ended (less a little overlap): the same deals
+    # are read again at most; re-reading them changes nothing.
+    async with api.runtime.pool.acquire() as db:
+        cursor = await db.fetchval(
+            "select settings->>'swept_until' from channel_connections where id = $1",
+            connection.id,
+        )
+    assert cursor is not None
+    await api.runtime.channels.sweep()
+    await drain(api.runtime, crm)
+    assert await operations(api.runtime) == [("purchase", 200, f"b24-deal-{deal}")]
+    listed = calls(crm, "crm.deal.list")
+    assert listed[-1]["filter"][">DATE_MODIFY"] < cursor
+
+
 async def test_forged_or_misaddressed_events_are_refused_and_store_nothing(
     api: Api, crm: FakeBitrix24, server: str
 ) -> None:

@@ -2,6 +2,7 @@
 ``sql/channels.sql``). Mixed into ``PostgresStore`` so one transaction can span both."""
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,17 @@ class ChannelQueries:
     async def get_connection(self, connection_id: UUID) -> Connection | None:
         row = await self.connection.fetchrow(QUERIES["get_connection"], connection_id)
         return None if row is None else _connection_of(row)
+
+    async def list_connections(self, partner: str) -> list[Connection]:
+        rows = await self.connection.fetch(QUERIES["list_connections"], partner)
+        return [_connection_of(row) for row in rows]
+
+    async def set_connection_setting(self, connection_id: UUID, name: str, value: str) -> None:
+        await self.connection.execute(QUERIES["set_connection_setting"], connection_id, name, value)
+
+    async def clock_now(self) -> datetime:
+        now: datetime = await self.connection.fetchval(QUERIES["clock_now"])
+        return now
 
     async def insert_inbox_event(
         self, connection_id: UUID, event_key: str, topic: str, payload: Any, coalesce: bool

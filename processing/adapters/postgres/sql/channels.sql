@@ -10,6 +10,21 @@ select id, program_id, partner, account, key_id, secrets::text, settings::text, 
 from channel_connections
 where id = $1 and active;
 
+-- name: list_connections
+-- The active connections of one partner (the sweep visits each).
+select id, program_id, partner, account, key_id, secrets::text, settings::text, active
+from channel_connections
+where partner = $1 and active
+order by created_at, id;
+
+-- name: set_connection_setting
+-- One setting of a connection (a sweep's cursor), the others kept.
+update channel_connections set settings = settings || jsonb_build_object($2::text, $3::text)
+where id = $1;
+
+-- name: clock_now
+select clock_timestamp();
+
 -- name: insert_inbox_event
 -- Stores a partner's event once per its own id; a redelivery returns no row.
 insert into channel_inbox (connection_id, event_key, topic, payload)
