@@ -78,6 +78,14 @@ def order_of(payload: Any) -> Order:
         raise Unusable(f"not a WooCommerce order: {error}") from error
 
 
+def order_id_of(payload: Any) -> int:
+    """The order a delivery (the order's body) or a sweep's entry (``{"id": ...}``) names."""
+    order_id = payload.get("id") if isinstance(payload, dict) else None
+    if not isinstance(order_id, int) or isinstance(order_id, bool) or order_id <= 0:
+        raise Unusable("the event names no WooCommerce order")
+    return order_id
+
+
 def refunds_of(payload: Any) -> list[Refund]:
     try:
         return msgspec.convert(payload, list[Refund])

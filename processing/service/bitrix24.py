@@ -21,7 +21,6 @@ the operation it follows), so the echo changes nothing.
 """
 
 import asyncio
-from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -50,8 +49,6 @@ call_topic = "call"
 default_rate = 2.0  # requests a second per portal (Bitrix24's plans below Enterprise)
 default_burst = 50
 busy_retry_seconds = 5.0  # after QUERY_LIMIT_EXCEEDED: its bucket drains in seconds
-sweep_first_window = timedelta(days=1)  # a new connection's first sweep looks back this far
-sweep_overlap = timedelta(minutes=5)  # clocks and in-flight edits: look back a little more
 sweep_pages_max = 40  # of 50 deals: 2,000 deals a sweep, the rest at the next one
 
 
@@ -228,14 +225,8 @@ class Bitrix24Partner:
         reading a deal that changed nothing for us is a no-op. The cursor moves to when a
         complete sweep started, or, when a sweep stops at its page limit, to the last change it
         reached, so the next sweep goes on from there."""
-        started = await self.clock_now()
-        cursor = connection.settings.get("swept_until")
-        since = (
-            datetime.fromisoformat(cursor) - sweep_overlap
-            if isinstance(cursor, str)
-            else started - sweep_first_window
-        )
-        queued, start, reached = 0, 0, started.isoformat()
+        since, started = await channels.sweep_window(connection)
+        queued, start, reached = 0, 0, None
         for _ in range(sweep_pages_max):
             page = await self.patiently(
                 connection,
@@ -245,7 +236,7 @@ class Bitrix24Partner:
             )  # fmt: skip
             for row in page.get("result") or []:
                 deal_id = str(row.get("ID", ""))
-                reached = str(row.get("DATE_MODIFY") or reached)
+                reached = str(row.get("DATE_MODIFY") or "") or reached
                 if deal_id.isdigit():
                     queued += await channels.receive(
                         connection,
@@ -255,21 +246,14 @@ class Bitrix24Partner:
                         coalesce=True,
                     )
             if "next" not in page:
+                reached = None  # every page read: the sweep is complete
                 break
             start = int(page["next"])
-            reached = started.isoformat()  # every page read: the sweep is complete
         else:
             log.warning("bitrix24_sweep_truncated", connection_id=str(connection.id), at=reached)
-        async with self.database.transaction() as store:
-            await store.set_connection_setting(connection.id, "swept_until", reached)
+        await channels.sweep_done(connection, reached or started.isoformat())
         log.info("bitrix24_swept", connection_id=str(connection.id), queued=queued)
         return queued
-
-    async def clock_now(self) -> datetime:
-        """Now on the database's clock, one for every worker (the overlap covers the portal's
-        own clock being a little off)."""
-        async with self.database.reader() as store:
-            return await store.clock_now()
 
     # Set-up.
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -39,6 +40,8 @@ inbox_lease_seconds = 60.0
 inbox_attempts_max = 10
 inbox_backoff_base_seconds = 5.0
 inbox_backoff_cap_seconds = 1800.0
+sweep_first_window = timedelta(days=1)  # a new connection's first sweep looks back this far
+sweep_overlap = timedelta(minutes=5)
 
 
 class InboxEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -244,6 +247,26 @@ class Channels:
                         "channel_sweep_failed", partner=name, connection_id=str(connection.id)
                     )
         return queued
+
+    async def sweep_window(self, connection: Connection) -> tuple[datetime, datetime]:
+        """Where a partner's sweep starts (its cursor less a little overlap, or a day back the
+        first time) and now, on the database's clock: one clock for every worker, the overlap
+        for the partner's clock being a little off and for edits in flight."""
+        async with self.database.reader() as store:
+            now = await store.clock_now()
+        cursor = connection.settings.get("swept_until")
+        if not isinstance(cursor, str):
+            return now - sweep_first_window, now
+        reached = datetime.fromisoformat(cursor)
+        if reached.tzinfo is None:
+            reached = reached.replace(tzinfo=UTC)
+        return reached - sweep_overlap, now
+
+    async def sweep_done(self, connection: Connection, reached: str) -> None:
+        """Moves the sweep's cursor: to when a complete sweep started, or to the last change a
+        sweep cut short reached, so the next one goes on from there."""
+        async with self.database.transaction() as store:
+            await store.set_connection_setting(connection.id, "swept_until", reached)
 
     async def sweep_forever(self, interval_seconds: float) -> None:
         while True:

@@ -11,8 +11,9 @@ billing phone; an order of someone outside the program changes nothing.
 """
 
 import base64
+from datetime import UTC
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 
@@ -35,6 +36,7 @@ from processing.service.records import Connection, Document, StoredResponse
 log = structlog.get_logger(__name__)
 refunds_page_size = 100  # the REST API's largest page
 refunds_pages_max = 20
+sweep_pages_max = 20  # of 100 orders: 2,000 orders a sweep, the rest at the next one
 
 
 class WooCommercePartner:
@@ -50,8 +52,8 @@ class WooCommercePartner:
         if event.topic not in woocommerce.topics:
             raise PartnerRejected(f"topic {event.topic} is not one we act on")
         try:
-            delivered = woocommerce.order_of(event.payload)
-            current = await self.read(event.connection, f"orders/{delivered.id}")
+            order_id = woocommerce.order_id_of(event.payload)
+            current = await self.read(event.connection, f"orders/{order_id}")
             order = woocommerce.order_of(current)
             applied = await self.apply_order(event.connection, order, channels)
         except Unusable as error:
@@ -119,6 +121,39 @@ class WooCommercePartner:
             )
             applied.append(("cancelled", answer))
         return applied
+
+    async def sweep(self, connection: Connection, channels: Channels) -> int:
+        """A delivery that failed is never sent again once WooCommerce disables the webhook or
+        gives up, so the sweep lists the orders modified since the last sweep (oldest first,
+        ``modified_after`` in GMT, page by page) and queues each as an ``order.updated``, folded
+        into one still waiting; the worker reads each again, and one that changed nothing for
+        us is a no-op."""
+        since, started = await channels.sweep_window(connection)
+        after = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        queued, reached = 0, None
+        for page in range(1, sweep_pages_max + 1):
+            listed = await self.read(
+                connection,
+                f"orders?modified_after={after}&dates_are_gmt=true&orderby=modified&order=asc"
+                f"&per_page={refunds_page_size}&page={page}",
+            )
+            if not isinstance(listed, list):
+                raise Unusable("the order list is not a list")
+            for order in listed:
+                if not isinstance(order, dict) or not isinstance(order.get("id"), int):
+                    continue
+                reached = str(order.get("date_modified_gmt") or "") or reached
+                queued += await channels.receive(
+                    connection, f"sweep:{order['id']}:{uuid4()}", "order.updated",
+                    {"id": order["id"]}, coalesce=True,
+                )  # fmt: skip
+            if len(listed) < refunds_page_size:
+                reached = None  # every page read: the sweep is complete
+                break
+        else:
+            log.warning("woocommerce_sweep_truncated", connection_id=str(connection.id))
+        await channels.sweep_done(connection, reached or started.isoformat())
+        return queued
 
     def returning(self, purchase_id: UUID, command: LineReturnCommand) -> Operation:
         async def run(mutation: Mutation, render: Render) -> StoredResponse:

@@ -14,6 +14,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,11 @@ _ids = itertools.count(4_100)
 
 def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def gmt_now() -> str:
+    """WooCommerce's GMT timestamps: ISO 8601 to the second, no offset."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def wp_error(status: int, code: str, message: str) -> web.Response:
@@ -96,6 +102,7 @@ class FakeWooCommerce:
             "currency": currency,
             "date_created": "2026-12-03T10:00:00",
             "date_modified": "2026-12-03T10:00:00",
+            "date_modified_gmt": gmt_now(),
             "discount_total": "0.00",
             "shipping_total": "0.00",
             "total": f"{sum(float(total) for total, _ in lines):.2f}",
@@ -117,6 +124,7 @@ class FakeWooCommerce:
     def set_status(self, order_id: int, status: str) -> dict[str, Any]:
         order = self.orders[order_id]
         order["status"] = status
+        order["date_modified_gmt"] = gmt_now()
         if status in ("processing", "completed") and order["date_paid"] is None:
             order["date_paid"] = "2026-12-03T10:05:00"
         return order
@@ -157,6 +165,7 @@ class FakeWooCommerce:
         }
         self.refunds[order_id].insert(0, refund)  # the REST API lists the newest first
         order["refunds"].insert(0, {"id": refund_id, "reason": "Returned", "total": f"-{amount}"})
+        order["date_modified_gmt"] = gmt_now()
         return order
 
     # The REST API.
@@ -178,6 +187,30 @@ class FakeWooCommerce:
         if order is None:
             return wp_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
         return web.json_response(order)
+
+    async def list_orders(self, request: web.Request) -> web.Response:
+        """``modified_after`` (with ``dates_are_gmt=true``), ``orderby=modified``, ``order``,
+        ``per_page`` up to 100 and ``page``, with ``X-WP-Total`` / ``X-WP-TotalPages``."""
+        self.reads.append(request.path_qs)
+        if self.failures:
+            self.failures -= 1
+            return web.Response(status=503, text="<html>Service Unavailable</html>")
+        if not self.authorized(request):
+            return wp_error(
+                401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."
+            )
+        after = request.query.get("modified_after")
+        if after and request.query.get("dates_are_gmt") != "true":
+            return wp_error(400, "rest_invalid_param", "Invalid parameter(s): dates_are_gmt")
+        found = [o for o in self.orders.values() if not after or o["date_modified_gmt"] > after]
+        found.sort(key=lambda o: (o["date_modified_gmt"], o["id"]))
+        if request.query.get("order") == "desc":
+            found.reverse()
+        per_page = min(int(request.query.get("per_page", "10")), 100)
+        page = int(request.query.get("page", "1"))
+        pages = max(1, -(-len(found) // per_page))
+        headers = {"X-WP-Total": str(len(found)), "X-WP-TotalPages": str(pages)}
+        return web.json_response(found[(page - 1) * per_page : page * per_page], headers=headers)
 
     async def get_refunds(self, request: web.Request) -> web.Response:
         self.reads.append(request.path_qs)
@@ -256,6 +289,7 @@ class FakeWooCommerce:
 
     async def start(self) -> web.AppRunner:
         app = web.Application()
+        app.router.add_get("/wp-json/wc/v3/orders", self.list_orders)
         app.router.add_get("/wp-json/wc/v3/orders/{id:\\d+}", self.get_order)
         app.router.add_get("/wp-json/wc/v3/orders/{id:\\d+}/refunds", self.get_refunds)
         runner, self.site = await serve(app)

@@ -169,6 +169,35 @@ async def test_a_shop_that_is_down_is_read_again_later_and_nothing_is_lost(
     assert (await api.balance(customer))["available"] == 100
 
 
+async def test_an_order_whose_delivery_was_lost_is_found_by_the_sweep(
+    api: Api, shop: FakeWooCommerce
+) -> None:
+    customer = await api.customer(phone)
+    lost = shop.order(phone, [("1000.00", 1)])
+    shop.set_status(lost["id"], "processing")  # the webhook never reached us
+    delivered = shop.order(phone, [("500.00", 1)])
+    shop.set_status(delivered["id"], "processing")
+    await shop.deliver("order.updated", delivered)
+    await api.runtime.channels.drain()
+    assert (await api.balance(customer))["available"] == 50
+
+    assert await api.runtime.channels.sweep() == 2
+    await api.runtime.channels.drain()
+    assert (await api.balance(customer))["available"] == 150  # the lost one earned, once
+    assert await operations(api.runtime) == [
+        ("purchase", 50, f"wc-order-{delivered['id']}"),
+        ("purchase", 100, f"wc-order-{lost['id']}"),
+    ]
+    [listing] = [read for read in shop.reads if read.startswith("/wp-json/wc/v3/orders?")]
+    assert "dates_are_gmt=true" in listing
+    assert "orderby=modified" in listing
+
+    await api.runtime.channels.sweep()  # from where the last one ended: nothing new to earn
+    await api.runtime.channels.drain()
+    assert (await api.balance(customer))["available"] == 150
+    await assert_ledger_clean(api.runtime)
+
+
 async def test_wrong_rest_credentials_keep_the_event_for_a_retry_and_say_so(
     api: Api, shop: FakeWooCommerce
 ) -> None:
