@@ -31,6 +31,7 @@ from api.controllers.loyalty import (
     TierController,
 )
 from api.controllers.pos import PosController
+from api.controllers.retailcrm import RetailCrmController
 from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.woocommerce import WooCommerceController
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             PosController,
             ShopifyController,
             WooCommerceController,
+            RetailCrmController,
             HealthController,
         ],
         lifespan=[lifespan],

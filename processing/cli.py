@@ -236,14 +236,18 @@ def parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--store-id", default=None)
     connect = commands.add_parser(
-        "connect", help="connect a partner account (a Shopify or WooCommerce shop) to a program"
+        "connect",
+        help="connect a partner account (a Shopify or WooCommerce shop, a RetailCRM account)",
     )
     connect.add_argument("--program-id", type=UUID, required=True)
-    connect.add_argument("--partner", required=True, choices=["shopify", "woocommerce"])
+    connect.add_argument(
+        "--partner", required=True, choices=["shopify", "woocommerce", "retailcrm"]
+    )
     connect.add_argument(
         "--account",
         required=True,
-        help="Shopify: the shop's myshopify domain; WooCommerce: the site URL (https://...)",
+        help="Shopify: the shop's myshopify domain; WooCommerce: the site URL (https://...); "
+        "RetailCRM: the account URL (https://x.retailcrm.ru)",
     )
     connect.add_argument(
         "--secret",
@@ -251,7 +255,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>; "
-        "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key)",
+        "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key); "
+        "RetailCRM: api_key=, trigger_secret= (the token its trigger sends)",
     )
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"

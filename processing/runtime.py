@@ -16,6 +16,7 @@ from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
+from processing.adapters.redis.rates import RedisRateLimiter
 from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.service.admin import Admin
 from processing.service.bonuses import Bonuses
@@ -27,6 +28,7 @@ from processing.service.mutations import MutationRunner
 from processing.service.ports import SmsProvider
 from processing.service.pos import Pos
 from processing.service.reads import Reads
+from processing.service.retailcrm import RetailCrmPartner
 from processing.service.shopify import ShopifyPartner
 from processing.service.sms import Sms
 from processing.service.webhooks import Relay, RelayPolicy, Webhooks
@@ -80,6 +82,7 @@ class Runtime:
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
+        self.partner_rates = RedisRateLimiter(redis_client)
         self.channels = Channels(
             self.database,
             self.runner,
@@ -87,6 +90,9 @@ class Runtime:
                 "shopify": ShopifyPartner(self.database, self.ledger, self.loyalty),
                 "woocommerce": WooCommercePartner(
                     self.database, self.ledger, self.loyalty, self.partner_api
+                ),
+                "retailcrm": RetailCrmPartner(
+                    self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
                 ),
             },
         )

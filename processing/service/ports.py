@@ -77,7 +77,21 @@ class PartnerApi(Protocol):
         """The decoded JSON of a 2xx answer; raises ``PartnerUnavailable`` otherwise."""
         ...
 
+    async def post_form(self, url: str, headers: dict[str, str], form: dict[str, str]) -> Any:
+        """POSTs ``form`` url-encoded (a CRM's edit); the decoded JSON of a 2xx answer, or
+        ``PartnerUnavailable``."""
+        ...
+
     async def close(self) -> None: ...
+
+
+class RateLimiter(Protocol):
+    """Spaces the calls made with one partner API key, across every worker process."""
+
+    async def acquire(self, key: str) -> None:
+        """Waits until a call with ``key`` is within its rate; raises ``PartnerUnavailable``
+        when the wait would be too long (the event is tried again with the inbox backoff)."""
+        ...
 
 
 class WebhookSender(Protocol):

@@ -263,6 +263,7 @@ partner_scopes = {"bitrix24": "crm", "retailcrm": "crm", "shopify": "shop", "woo
 partner_secrets = {
     "shopify": ("client_secret",),
     "woocommerce": ("webhook_secret", "consumer_key", "consumer_secret"),
+    "retailcrm": ("api_key", "trigger_secret"),
 }
 
 
