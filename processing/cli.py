@@ -3,6 +3,7 @@ expire."""
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -84,9 +86,10 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
                 sys.stderr.write(f"bonus connect: no program with id {args.program_id}\n")
                 return 2
         secrets = dict(item.partition("=")[::2] for item in args.secret)
+        settings = dict(args.setting)
         try:
             connection = await runtime.channels.connect(
-                args.program_id, args.partner, args.account, secrets
+                args.program_id, args.partner, args.account, secrets, settings
             )
         except ValueError as error:
             sys.stderr.write(f"bonus connect: {error}\n")
@@ -102,6 +105,18 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
         return 0
 
     return action
+
+
+def setting_pair(value: str) -> tuple[str, Any]:
+    """``NAME=VALUE``; a VALUE that is JSON (``["complete","delivered"]``) is decoded, any
+    other is kept as the string."""
+    name, equals, raw = value.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
 
 
 def secret_pair(value: str) -> str:
@@ -257,6 +272,15 @@ def parser() -> argparse.ArgumentParser:
         help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>; "
         "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key); "
         "RetailCRM: api_key=, trigger_secret= (the token its trigger sends)",
+    )
+    connect.add_argument(
+        "--setting",
+        type=setting_pair,
+        action="append",
+        default=[],
+        help="NAME=VALUE (JSON or a string), repeatable; RetailCRM: "
+        'completed_statuses=["complete"], cancelled_statuses=["cancel-other"], '
+        "points_field=bonus_points",
     )
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"
