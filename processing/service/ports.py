@@ -71,7 +71,7 @@ class PartnerUnavailable(Exception):
 
 
 class PartnerApi(Protocol):
-    """Reads from a partner's REST API (a web shop's orders, say)."""
+    """Reads from a partner's REST API (a web shop's orders, say) and posts a CRM's edits."""
 
     async def get_json(self, url: str, headers: dict[str, str]) -> Any:
         """The decoded JSON of a 2xx answer; raises ``PartnerUnavailable`` otherwise."""

@@ -10,8 +10,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import httpx
 import pytest
 
 from processing.adapters.redis.locks import create_client
@@ -31,7 +32,7 @@ rules = {"point_value_minor": 100, "earning": {"base_bp": 1000}}
 
 @pytest.fixture
 async def account() -> AsyncIterator[FakeRetailCrm]:
-    fake = FakeRetailCrm(api_key=f"rcrm-{UUID(int=id(object())).hex[-12:]}-{id(object())}")
+    fake = FakeRetailCrm(api_key=f"rcrm-{uuid4().hex}")  # its own rate window in Redis
     runner = await fake.start()
     yield fake
     await fake.settle()
@@ -245,7 +246,7 @@ async def test_an_account_that_refuses_for_a_while_is_written_back_later(
 async def test_the_rate_of_ten_requests_a_second_holds_across_concurrent_workers(
     api: Api, crm: FakeRetailCrm, redis_server: str
 ) -> None:
-    await api.customer(phone)
+    customer_id = await api.customer(phone)
     customer = crm.customer(phone)
     for _ in range(24):
         order = crm.order(customer, [(100.0, 1)])
@@ -285,5 +286,51 @@ async def test_the_rate_of_ten_requests_a_second_holds_across_concurrent_workers
     assert crm.max_per_second() <= 10
     assert len(crm.requests[crm.api_key]) >= 25  # 24 reads and the customer's write-backs
     assert [row["status"] for row in await inbox(runtime)] == ["done"] * 24
-    assert (await api.balance(await api.customer("+79120000002")))["available"] == 0
+    assert (await api.balance(customer_id))["available"] == 240
+    assert crm.customers[customer["id"]]["customFields"]["bonus_balance"] == 240
     await assert_ledger_clean(runtime)
+
+
+async def test_a_trigger_may_send_its_parameters_in_the_query_string(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone)
+    order = crm.order(crm.customer(phone), [(1000.0, 1)])
+    crm.orders[order["id"]]["status"] = "complete"
+    query = {"order_id": str(order["id"]), "secret": crm.trigger_secret}
+    async with httpx.AsyncClient() as client:
+        sent = await client.post(crm.receiver, params=query)
+        malformed = await client.post(crm.receiver, data={**query, "order_id": "7; drop"})
+    await settle(api, crm)
+
+    assert (sent.status_code, sent.json()) == (200, {"received": True})
+    assert malformed.status_code in (400, 422)
+    assert malformed.json()["field"] == "order_id"
+    assert len(await inbox(api.runtime)) == 1
+    assert (await api.balance(customer_id))["available"] == 100
+
+
+async def test_points_the_customer_does_not_have_are_refused_and_the_price_stays(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone, points=30)
+    order = crm.order(crm.customer(phone), [(500.0, 1)], points=50)
+    await crm.trigger(order["id"], times=2)
+    await settle(api, crm)
+
+    assert [row["status"] for row in await inbox(api.runtime)] == ["done", "done"]
+    assert crm.orders[order["id"]]["discountManualAmount"] == 0
+    assert [kind for kind, _, _ in crm.edits] == ["customer"]  # the balance, unchanged points
+    assert (await api.balance(customer_id))["available"] == 30
+    await crm.set_status(order["id"], "complete")  # paid in full: it earns on all of it
+    await settle(api, crm)
+    assert (await api.balance(customer_id))["available"] == 80
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_with_redis_down_the_limiter_lets_calls_through() -> None:
+    client = create_client("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        await asyncio.wait_for(RedisRateLimiter(client).acquire("any-key"), timeout=5)
+    finally:
+        await client.aclose()
