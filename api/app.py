@@ -32,6 +32,7 @@ from api.controllers.loyalty import (
     TierController,
 )
 from api.controllers.pos import PosController
+from api.controllers.retailcrm import RetailCrmController
 from api.controllers.shop import ShopController
 from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ShopController,
             ShopifyController,
             WooCommerceController,
+            RetailCrmController,
             HealthController,
         ],
         lifespan=[lifespan],

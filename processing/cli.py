@@ -3,6 +3,7 @@ expire."""
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
@@ -88,9 +90,10 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
                 sys.stderr.write(f"bonus connect: no program with id {args.program_id}\n")
                 return 2
         secrets = dict(item.partition("=")[::2] for item in args.secret)
+        settings = dict(args.setting)
         try:
             connection = await runtime.channels.connect(
-                args.program_id, args.partner, args.account, secrets
+                args.program_id, args.partner, args.account, secrets, settings
             )
         except ValueError as error:
             sys.stderr.write(f"bonus connect: {error}\n")
@@ -133,6 +136,18 @@ def do_bitrix24_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitab
         return 0
 
     return action
+
+
+def setting_pair(value: str) -> tuple[str, Any]:
+    """``NAME=VALUE``; a VALUE that is JSON (``["complete","delivered"]``) is decoded, any
+    other is kept as the string."""
+    name, equals, raw = value.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {value!r}")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
 
 
 def secret_pair(value: str) -> str:
@@ -268,16 +283,19 @@ def parser() -> argparse.ArgumentParser:
     key.add_argument("--store-id", default=None)
     connect = commands.add_parser(
         "connect",
-        help="connect a partner account (a Bitrix24 portal, a Shopify or WooCommerce shop) "
-        "to a program",
+        help="connect a partner account (a Bitrix24 portal, a RetailCRM account, a Shopify or "
+        "WooCommerce shop) to a program",
     )
     connect.add_argument("--program-id", type=UUID, required=True)
-    connect.add_argument("--partner", required=True, choices=["bitrix24", "shopify", "woocommerce"])
+    connect.add_argument(
+        "--partner", required=True, choices=["bitrix24", "retailcrm", "shopify", "woocommerce"]
+    )
     connect.add_argument(
         "--account",
         required=True,
         help="Bitrix24: the portal's domain; Shopify: the shop's myshopify domain; "
-        "WooCommerce: the site URL (https://...)",
+        "WooCommerce: the site URL (https://...); RetailCRM: the account URL "
+        "(https://x.retailcrm.ru)",
     )
     connect.add_argument(
         "--secret",
@@ -287,7 +305,17 @@ def parser() -> argparse.ArgumentParser:
         help="NAME=VALUE, repeatable; Shopify: client_secret=<the app's client secret>; "
         "WooCommerce: webhook_secret=, consumer_key=, consumer_secret= (a read REST key); "
         "Bitrix24: webhook_url=<the inbound webhook's REST URL>, application_token=<the "
-        "outgoing webhook's token>",
+        "outgoing webhook's token>; RetailCRM: api_key=, trigger_secret= (the token its "
+        "trigger sends)",
+    )
+    connect.add_argument(
+        "--setting",
+        type=setting_pair,
+        action="append",
+        default=[],
+        help="NAME=VALUE (JSON or a string), repeatable; RetailCRM: "
+        'completed_statuses=["complete"], cancelled_statuses=["cancel-other"], '
+        "points_field=bonus_points",
     )
     install = commands.add_parser(
         "bitrix24-install",

@@ -29,6 +29,7 @@ from processing.service.mutations import MutationRunner
 from processing.service.ports import SmsProvider
 from processing.service.pos import Pos
 from processing.service.reads import Reads
+from processing.service.retailcrm import RetailCrmPartner
 from processing.service.shop_checkout import ShopCheckout
 from processing.service.shopify import ShopifyPartner
 from processing.service.sms import Sms
@@ -84,13 +85,14 @@ class Runtime:
         self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
+        self.partner_rates = RedisRateLimiter(redis_client)
         self.bitrix24 = Bitrix24Partner(
             self.database,
             self.ledger,
             self.loyalty,
             self.pos,
             self.partner_api,
-            RedisRateLimiter(redis_client),
+            self.partner_rates,
         )
         self.channels = Channels(
             self.database,
@@ -100,6 +102,9 @@ class Runtime:
                 "shopify": ShopifyPartner(self.database, self.ledger, self.loyalty),
                 "woocommerce": WooCommercePartner(
                     self.database, self.ledger, self.loyalty, self.partner_api
+                ),
+                "retailcrm": RetailCrmPartner(
+                    self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
                 ),
             },
         )

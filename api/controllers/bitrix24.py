@@ -24,7 +24,7 @@ _deal_id_digits_max = 20
 class Bitrix24Controller(Controller):
     path = "/hooks/bitrix24"
     opt = {"public": True}
-    tags = ["CRM"]
+    tags = ["CRMs"]
 
     @post("/{connection_id:uuid}", name="bitrix24_event", status_code=200)
     async def receive(

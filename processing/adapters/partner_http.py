@@ -1,5 +1,5 @@
-"""Reads from partners' REST APIs over one pooled httpx client. Errors name the status and the
-path, never the credentials or the query."""
+"""Reads from partners' REST APIs, and a CRM's form-encoded edits, over one pooled httpx
+client. Errors name the status and the path, never the credentials or the query."""
 
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,12 +24,24 @@ class HttpxPartnerApi:
             response = await self.client.get(url, headers=headers)
         except httpx.HTTPError as error:
             raise PartnerUnavailable(f"GET {path}: {type(error).__name__}") from None
+        return self.decoded("GET", path, response)
+
+    async def post_form(self, url: str, headers: dict[str, str], form: dict[str, str]) -> Any:
+        path = urlsplit(url).path
+        try:
+            response = await self.client.post(url, headers=headers, data=form)
+        except httpx.HTTPError as error:
+            raise PartnerUnavailable(f"POST {path}: {type(error).__name__}") from None
+        return self.decoded("POST", path, response)
+
+    @staticmethod
+    def decoded(method: str, path: str, response: httpx.Response) -> Any:
         if not 200 <= response.status_code < 300:
-            raise PartnerUnavailable(f"GET {path} answered {response.status_code}")
+            raise PartnerUnavailable(f"{method} {path} answered {response.status_code}")
         try:
             return response.json()
         except ValueError:
-            raise PartnerUnavailable(f"GET {path} answered with no JSON") from None
+            raise PartnerUnavailable(f"{method} {path} answered with no JSON") from None
 
     async def post_json(self, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
         path = urlsplit(url).path.rsplit("/", 1)[-1]  # a webhook URL holds its secret code

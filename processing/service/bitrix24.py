@@ -36,6 +36,7 @@ from processing.service.channels import (
     InboxEvent,
     PartnerBusy,
     PartnerRejected,
+    paced,
 )
 from processing.service.ledger import Ledger, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
@@ -328,13 +329,13 @@ class Bitrix24Partner:
     async def call(self, connection: Connection, method: str, params: dict[str, Any]) -> Any:
         """One REST call through the portal's inbound webhook, paced by the shared bucket."""
         settings = connection.settings
-        wait = await self.limiter.acquire(
+        await paced(
+            self.limiter,
             f"bitrix24:{connection.account}",
             float(settings.get("rate_per_second", default_rate)),
             int(settings.get("burst", default_burst)),
+            wait_max_seconds=0,  # a worker never sleeps for a portal: the event is deferred
         )
-        if wait > 0:
-            raise PartnerBusy(f"{method}: the portal's rate limit, {wait:.2f} s to a slot", wait)
         base = connection.secrets["webhook_url"].rstrip("/")
         status, answer = await self.api.post_json(f"{base}/{method}.json", params, {})
         error = bitrix24.error_of(answer)

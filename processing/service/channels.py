@@ -23,7 +23,7 @@ from processing import telemetry
 from processing.core.webhooks import retry_delay
 from processing.service.admin import create_key
 from processing.service.mutations import Mutation, MutationRunner, Render, fingerprint
-from processing.service.ports import Database
+from processing.service.ports import Database, RateLimiter
 from processing.service.records import (
     Accepted,
     Connection,
@@ -95,6 +95,22 @@ class PartnerBusy(Exception):
 
 
 Operation = Callable[[Mutation, Render], Awaitable[StoredResponse]]
+
+
+async def paced(
+    limiter: RateLimiter, key: str, rate: float, burst: int, wait_max_seconds: float
+) -> None:
+    """Waits for a token of ``key``'s bucket, at most ``wait_max_seconds`` in all; a longer
+    wait defers the event (``PartnerBusy``) rather than keep the worker from the others."""
+    waited = 0.0
+    while True:
+        wait = await limiter.acquire(key, rate, burst)
+        if wait <= 0:
+            return
+        if waited + wait > wait_max_seconds:
+            raise PartnerBusy(f"the partner's rate limit: {wait:.2f} s to a slot", wait)
+        await asyncio.sleep(wait)
+        waited += wait
 
 
 def render_for_channel(outcome: Outcome) -> StoredResponse:

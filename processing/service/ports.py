@@ -71,7 +71,7 @@ class PartnerUnavailable(Exception):
 
 
 class PartnerApi(Protocol):
-    """Calls a partner's REST API (a web shop's orders, a CRM's deals)."""
+    """Calls a partner's REST API (a web shop's orders, a CRM's deals and edits)."""
 
     async def get_json(self, url: str, headers: dict[str, str]) -> Any:
         """The decoded JSON of a 2xx answer; raises ``PartnerUnavailable`` otherwise."""
@@ -81,6 +81,11 @@ class PartnerApi(Protocol):
         """POSTs ``body`` as JSON; the status and the decoded JSON answer (None when it is not
         JSON), whatever the status: the partner's own errors are for its adapter to read.
         Raises ``PartnerUnavailable`` when no answer came."""
+        ...
+
+    async def post_form(self, url: str, headers: dict[str, str], form: dict[str, str]) -> Any:
+        """POSTs ``form`` url-encoded (a CRM's edit); the decoded JSON of a 2xx answer, or
+        ``PartnerUnavailable``."""
         ...
 
     async def close(self) -> None: ...

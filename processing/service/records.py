@@ -264,12 +264,13 @@ partner_secrets = {
     "bitrix24": ("webhook_url", "application_token"),
     "shopify": ("client_secret",),
     "woocommerce": ("webhook_secret", "consumer_key", "consumer_secret"),
+    "retailcrm": ("api_key", "trigger_secret"),
 }
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
     """A program's link to one partner account: a Bitrix24 portal (its domain), a
-    RetailCRM account (its subdomain), a Shopify shop (its domain), a WooCommerce site (its
+    RetailCRM account (its URL), a Shopify shop (its domain), a WooCommerce site (its
     URL). The channel acts as its own API key, so its idempotency keys are its own."""
 
     id: UUID

@@ -1,6 +1,7 @@
 """The token bucket partners' calls are paced by, against a real Redis: racing takers (in one
 process or several clients, as several workers are) never get more than the burst, the bucket
-refills at its rate on Redis's clock, and a Redis that is away means "wait", never "go"."""
+refills at its rate on Redis's clock, and a Redis that is away lets calls through (the partner's
+own limit answer then defers them)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -42,9 +43,11 @@ async def test_the_bucket_refills_at_its_rate(clients: list[RedisRateLimiter]) -
     assert waits[2] > 0
 
 
-async def test_a_redis_that_is_away_means_wait() -> None:
+async def test_a_redis_that_is_away_lets_calls_through() -> None:
     client = create_client(f"redis://127.0.0.1:{free_port()}/0")
     try:
-        assert await RedisRateLimiter(client).acquire("test:away", rate=2, burst=50) == 1.0
+        limiter = RedisRateLimiter(client)
+        waits = [await limiter.acquire("test:away", rate=1, burst=1) for _ in range(3)]
+        assert waits == [0, 0, 0]
     finally:
         await client.aclose()

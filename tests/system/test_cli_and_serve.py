@@ -358,3 +358,37 @@ def embedded_server_pids(data_dir: Path) -> dict[str, int]:
     pids = {"postgres": postmaster, "redis": redis}
     assert all(process_alive(pid) for pid in pids.values()), pids
     return pids
+
+
+async def test_connect_retailcrm_keeps_its_secrets_and_settings(
+    cli_env: dict[str, str], database_url: str
+) -> None:
+    program = (await run_bonus("create-program", "--name", "Shop", env=cli_env)).result
+    finished = await run_bonus(
+        "connect", "--program-id", program["id"], "--partner", "retailcrm",
+        "--account", "https://x.retailcrm.ru", "--secret", "api_key=rcrm-key",
+        "--secret", "trigger_secret=t0ken", "--setting", 'completed_statuses=["complete","paid"]',
+        "--setting", "points_field=points_to_spend", env=cli_env,
+    )  # fmt: skip
+    assert finished.code == 0, finished
+    assert finished.result["webhook_path"] == f"/hooks/retailcrm/{finished.result['connection_id']}"
+    connection = await asyncpg.connect(database_url)
+    try:
+        stored = await connection.fetchrow(
+            "select secrets::text, settings::text from channel_connections where id = $1::uuid",
+            finished.result["connection_id"],
+        )
+    finally:
+        await connection.close()
+    assert stored is not None
+    assert json.loads(stored["secrets"]) == {"api_key": "rcrm-key", "trigger_secret": "t0ken"}
+    assert json.loads(stored["settings"]) == {
+        "completed_statuses": ["complete", "paid"],
+        "points_field": "points_to_spend",
+    }
+
+    missing = await run_bonus(
+        "connect", "--program-id", program["id"], "--partner", "retailcrm",
+        "--account", "https://x.retailcrm.ru", "--secret", "api_key=rcrm-key", env=cli_env,
+    )  # fmt: skip
+    assert missing.code == 2

@@ -3,8 +3,9 @@
 
 One Lua script reads the bucket, refills it for the time passed on Redis's own clock (so workers'
 clocks never disagree), and takes a token or says how long until one is due; it runs atomically,
-so racing workers can never take the same token. When Redis cannot answer, the caller is told to
-wait a second: a partner's limit is never overrun because Redis is away."""
+so racing workers can never take the same token. As with the account locks, Redis only spaces
+the calls: when it cannot answer the call goes ahead, and the partner's own limit answer (429,
+``QUERY_LIMIT_EXCEEDED``) defers or retries the event, so nothing stops because Redis is away."""
 
 import redis.asyncio as redis
 import structlog
@@ -27,7 +28,6 @@ redis.call('hset', KEYS[1], 'tokens', tostring(tokens), 'at', now_ms)
 redis.call('pexpire', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return wait
 """
-unavailable_wait_seconds = 1.0
 
 
 class RedisRateLimiter:
@@ -40,5 +40,5 @@ class RedisRateLimiter:
             wait_ms = await self.take(keys=[self.prefix + key], args=[rate, burst])
         except RedisError as error:
             log.warning("rate_limiter_unavailable", key=key, error=repr(error))
-            return unavailable_wait_seconds
+            return 0.0
         return int(wait_ms) / 1000

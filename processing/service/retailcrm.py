@@ -1,0 +1,301 @@
+"""RetailCRM orders, applied. A trigger names an order and nothing else we trust: the order is
+read again through API v5 (``GET /api/v5/orders/{id}?by=id`` with ``X-API-KEY``) and acted on
+as it is now, so repeated and out-of-order triggers act on the same state.
+
+Status codes are the account's own: the connection's settings name the completed ones
+(``completed_statuses``, default ``complete``) and the cancelled ones (``cancelled_statuses``,
+default ``cancel-other``). Points a manager entered on the order (the order custom field named
+by ``points_field``, default ``bonus_points``) are reserved and committed once per order and
+written back as the order's ``discountManualAmount``; a completed order is a purchase on what
+is left to pay, once per order; a cancelled one takes back what it earned and gives back the
+points that paid. After acting, the customer's balance, tier and card are written to the
+customer's custom fields. Every write is sent only when it changes something, so the trigger
+our own edit fires reads the order, finds nothing to do and writes nothing.
+
+Idempotency keys come from RetailCRM's order ids (``retailcrm:order:{id}:completed``, ...), so
+a trigger that fires three times applies once.
+"""
+
+import hashlib
+import json
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from processing.core.balances import balance_of
+from processing.integrations import retailcrm
+from processing.integrations.common import Unusable
+from processing.service import shops
+from processing.service.channels import Applied, Channels, InboxEvent, PartnerRejected, paced
+from processing.service.ledger import Ledger, RefundCommand, ReserveCommand
+from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
+from processing.service.records import Connection, Document
+from processing.service.rules import current_rules, standing_now
+
+log = structlog.get_logger(__name__)
+topic = "order.trigger"
+# RetailCRM allows 10 requests a second per API key. A bucket of 8 a second with a burst of 1
+# lets at most 9 calls into any one second, so network jitter cannot make it 11.
+rate_per_second = 8.0
+rate_burst = 1
+rate_wait_max_seconds = 5.0
+
+
+class RetailCrmPartner:
+    name = "retailcrm"
+
+    def __init__(
+        self,
+        database: Database,
+        ledger: Ledger,
+        loyalty: Loyalty,
+        api: PartnerApi,
+        limiter: RateLimiter,
+        wait_max_seconds: float = rate_wait_max_seconds,
+    ):
+        self.database = database
+        self.ledger = ledger
+        self.loyalty = loyalty
+        self.api = api
+        self.limiter = limiter
+        self.wait_max_seconds = wait_max_seconds
+
+    async def handle(self, event: InboxEvent, channels: Channels) -> None:
+        if event.topic != topic:
+            raise PartnerRejected(f"topic {event.topic} is not one we act on")
+        connection = event.connection
+        order_id = int(event.payload["order_id"])
+        try:
+            order = retailcrm.order_of(await self.get(connection, f"orders/{order_id}?by=id"))
+            applied = await self.apply_order(connection, order, channels)
+        except Unusable as error:
+            raise PartnerRejected(str(error)) from error
+        log.info(
+            "retailcrm_event_applied",
+            event_key=event.event_key,
+            order_id=order.id,
+            status=order.status,
+            applied=[f"{name}:{answer.code or 'ok'}" for name, answer in applied],
+        )
+
+    async def apply_order(
+        self, connection: Connection, order: retailcrm.Order, channels: Channels
+    ) -> list[tuple[str, Applied]]:
+        customer_id = await shops.customer_by_phone(
+            self.database, connection, retailcrm.phone_of(order)
+        )
+        if customer_id is None:
+            return []  # someone outside the program: the order changes nothing
+        settings = connection.settings
+        completed = settings.get("completed_statuses", retailcrm.default_completed_statuses)
+        cancelled = settings.get("cancelled_statuses", retailcrm.default_cancelled_statuses)
+        points = retailcrm.points_of(
+            order, settings.get("points_field", retailcrm.default_points_field)
+        )
+        currency, point_value_minor = await self.program(connection)
+        currency = order.currency or currency
+        if order.status in completed or points:
+            await shops.check_currency(self.database, connection, currency, str(order.id))
+        applied: list[tuple[str, Applied]] = []
+        if points and order.status not in cancelled:
+            applied += await self.debit(
+                connection,
+                order,
+                customer_id,
+                points,
+                point_value_minor * points,
+                currency,
+                channels,
+            )
+        if order.status in completed:
+            applied.append(await self.purchase(connection, order, customer_id, currency, channels))
+        if order.status in cancelled:
+            applied += await self.cancel(connection, order, points, channels)
+        await self.write_customer(connection, order, customer_id)
+        return applied
+
+    async def purchase(
+        self,
+        connection: Connection,
+        order: retailcrm.Order,
+        customer_id: UUID,
+        currency: str,
+        channels: Channels,
+    ) -> tuple[str, Applied]:
+        """What is left to pay after every discount (ours included) earns, once per order."""
+        command = PurchaseCommand(
+            document=Document(
+                id=f"retailcrm-order-{order.id}", name=f"RetailCRM order {order.number or order.id}"
+            ),
+            lines=retailcrm.receipt_of(order, currency),
+        )
+        answer = await channels.apply(
+            connection,
+            f"retailcrm:order:{order.id}:completed",
+            command,
+            lambda mutation, render: self.loyalty.purchase(mutation, customer_id, command, render),
+        )
+        return ("completed", answer)
+
+    async def debit(
+        self,
+        connection: Connection,
+        order: retailcrm.Order,
+        customer_id: UUID,
+        points: int,
+        discount_minor: int,
+        currency: str,
+        channels: Channels,
+    ) -> list[tuple[str, Applied]]:
+        """The points entered on the order, reserved and committed at once (an order may take
+        days to complete; a hold would expire), once per order; then the discount they pay is
+        written on the order. A refusal (not enough points) is kept under the key and the
+        order keeps its price."""
+        reserve = ReserveCommand(
+            points=points, document=Document(id=f"retailcrm-order-{order.id}-points")
+        )
+        held = await channels.apply(
+            connection,
+            f"retailcrm:order:{order.id}:points",
+            reserve,
+            lambda mutation, render: self.ledger.reserve(mutation, customer_id, reserve, render),
+        )
+        if not held.accepted:
+            return [("points", held)]
+        committed = await self.commit_points(
+            connection, order.id, UUID(held.body["id"]), points, channels
+        )
+        applied = [("points", held), ("points-commit", committed)]
+        if committed.accepted:
+            wanted = retailcrm.major_units(discount_minor, currency)
+            if retailcrm.money(order.discountManualAmount, currency) != discount_minor:
+                await self.post(
+                    connection,
+                    f"orders/{order.id}/edit",
+                    {"by": "id", "order": json.dumps({"discountManualAmount": wanted})},
+                    order.site,
+                )
+        return applied
+
+    async def commit_points(
+        self, connection: Connection, order_id: int, hold_id: UUID, points: int, channels: Channels
+    ) -> Applied:
+        command = CommitCommand(points=points)
+        return await channels.apply(
+            connection,
+            f"retailcrm:order:{order_id}:points:commit",
+            command,
+            lambda mutation, render: self.loyalty.commit(mutation, hold_id, command, render),
+        )
+
+    async def cancel(
+        self, connection: Connection, order: retailcrm.Order, points: int, channels: Channels
+    ) -> list[tuple[str, Applied]]:
+        """Takes back what the order earned and gives back the points that paid for it."""
+        applied: list[tuple[str, Applied]] = []
+        purchase_id = await shops.purchase_of(
+            self.database, connection, f"retailcrm-order-{order.id}"
+        )
+        if purchase_id is not None:
+            applied.append(
+                await self.refund(
+                    connection, f"retailcrm:order:{order.id}:cancelled", purchase_id, channels
+                )
+            )
+        async with self.database.reader() as store:
+            hold = await store.cheque_hold(
+                connection.program_id, None, f"retailcrm-order-{order.id}-points"
+            )
+        if hold is not None:
+            # The commit's stored answer names its operation (a hold reserved but never
+            # committed, a worker having died between the two, is committed first).
+            committed = await self.commit_points(connection, order.id, hold[0], points, channels)
+            if committed.accepted:
+                applied.append(
+                    await self.refund(
+                        connection,
+                        f"retailcrm:order:{order.id}:cancelled:points",
+                        UUID(committed.body["id"]),
+                        channels,
+                    )
+                )
+        return applied
+
+    async def refund(
+        self, connection: Connection, key: str, operation_id: UUID, channels: Channels
+    ) -> tuple[str, Applied]:
+        command = RefundCommand(document=Document(id=key.replace(":", "-")))
+        answer = await channels.apply(
+            connection,
+            key,
+            command,
+            lambda mutation, render: self.ledger.refund(mutation, operation_id, command, render),
+        )
+        return (key.rsplit(":", 1)[-1], answer)
+
+    async def write_customer(
+        self, connection: Connection, order: retailcrm.Order, customer_id: UUID
+    ) -> None:
+        """The balance, tier and card on the RetailCRM customer, sent only when one differs."""
+        if order.customer is None:
+            return
+        async with self.database.reader() as store:
+            read = await store.read_account(customer_id, connection.program_id)
+            found = await store.get_customer(customer_id, connection.program_id)
+            if read is None or found is None:
+                return
+            record, standing = await standing_now(store, read)
+        tier = standing.tier(record.rules)
+        card = next((card.number for card in found.cards if card.status == "active"), None)
+        wanted = retailcrm.customer_fields(
+            balance_of(read.account, read.now).available, tier.name if tier else None, card
+        )
+        changed = retailcrm.changed_fields(order.customer.customFields, wanted)
+        if changed:
+            await self.post(
+                connection,
+                f"customers/{order.customer.id}/edit",
+                {"by": "id", "customer": json.dumps({"customFields": changed})},
+                order.site,
+            )
+
+    async def program(self, connection: Connection) -> tuple[str, int]:
+        """The program's currency and what one point pays, in its minor units."""
+        async with self.database.reader() as store:
+            program = await store.get_program(connection.program_id, None)
+            record = await current_rules(store, connection.program_id)
+        if program is None:
+            raise PartnerRejected("the connection's program is gone")
+        return program.currency, record.rules.point_value_minor
+
+    async def pace(self, api_key: str) -> None:
+        """Within the key's rate, shared by every worker; the key itself never reaches Redis,
+        a digest names its bucket."""
+        digest = hashlib.sha256(api_key.encode()).hexdigest()[:32]
+        await paced(
+            self.limiter, f"retailcrm:{digest}", rate_per_second, rate_burst, self.wait_max_seconds
+        )
+
+    async def get(self, connection: Connection, resource: str) -> Any:
+        """GET ``{account}/api/v5/{resource}``, within the key's rate."""
+        key = connection.secrets.get("api_key", "")
+        await self.pace(key)
+        url = f"{connection.account.rstrip('/')}/api/v5/{resource}"
+        return await self.api.get_json(url, {"X-API-KEY": key})
+
+    async def post(
+        self, connection: Connection, resource: str, form: dict[str, str], site: str | None
+    ) -> None:
+        """POST a form to ``{account}/api/v5/{resource}``, within the key's rate; a refusal
+        (``success: false``) is kept as the event's error and tried again."""
+        key = connection.secrets.get("api_key", "")
+        if site:
+            form = {**form, "site": site}
+        await self.pace(key)
+        url = f"{connection.account.rstrip('/')}/api/v5/{resource}"
+        answer = await self.api.post_form(url, {"X-API-KEY": key}, form)
+        if not isinstance(answer, dict) or answer.get("success") is not True:
+            message = answer.get("errorMsg") if isinstance(answer, dict) else None
+            raise PartnerUnavailable(f"POST /api/v5/{resource}: {message or 'no success'}")

@@ -1,0 +1,242 @@
+"""A fake RetailCRM account: a real HTTP server speaking API v5 the way the account does
+(``X-API-KEY`` or ``apiKey``, ``{"success": true, ...}`` envelopes and ``{"success": false,
+"errorMsg": ...}`` errors, form-encoded POSTs with JSON-encoded ``order`` / ``customer``
+fields, ``by=id``), holding orders and customers and recording every edit, with the limit of
+10 requests a second per key (429 above it; every request's time is recorded per key) and
+injectable 503s and slow answers. Its trigger sender posts the form a trigger's "HTTP request"
+action sends, fires again on every edit of an order (our own included), and can repeat
+or reorder triggers."""
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.http import serve
+
+_ids = itertools.count(7_000)
+requests_per_second_max = 10
+
+
+def failure(status: int, message: str, errors: Any = None) -> web.Response:
+    body: dict[str, Any] = {"success": False, "errorMsg": message}
+    if errors is not None:
+        body["errors"] = errors
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class FakeRetailCrm:
+    api_key: str = "rcrm-api-key-0123456789"
+    trigger_secret: str = "rcrm-trigger-secret"
+    site_code: str = "shop-1"
+    url: str = ""  # http://127.0.0.1:<port>, once started
+    receiver: str = ""  # our trigger receiver's URL, set by the test
+    trigger_on_edit: bool = True  # RetailCRM fires the order's trigger on every change
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    failures: int = 0  # the next N requests answer 503
+    edit_failures: int = 0  # the next N order edits answer 503 (after the reads succeeded)
+    slow_seconds: float = 0.0  # each answer waits this long (a timeout, for a short client)
+    requests: dict[str, list[float]] = field(default_factory=dict)  # key -> monotonic times
+    limited: int = 0  # how many answers were 429
+    edits: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    triggers: list[int] = field(default_factory=list)  # statuses of the triggers sent
+    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    # The account's side.
+
+    def customer(self, phone: str) -> dict[str, Any]:
+        customer_id = next(_ids)
+        self.customers[customer_id] = {
+            "type": "customer",
+            "id": customer_id,
+            "site": self.site_code,
+            "firstName": "Anna",
+            "phones": [{"number": phone}],
+            "customFields": [],
+            "personalDiscount": 0,
+        }
+        return self.customers[customer_id]
+
+    def order(
+        self,
+        customer: dict[str, Any] | None,
+        items: list[tuple[float, float]],
+        *,
+        currency: str = "RUB",
+        points: int | None = None,
+        phone: str | None = None,
+    ) -> dict[str, Any]:
+        """A new order; ``items`` are (initialPrice, quantity) numbers, as RetailCRM has them."""
+        order_id = next(_ids)
+        lines = [
+            {
+                "id": next(_ids),
+                "initialPrice": price,
+                "quantity": quantity,
+                "discountManualAmount": 0,
+                "discountTotal": 0,
+                "prices": [{"price": price, "quantity": quantity}],
+                "offer": {"id": 500 + index, "article": f"ART-{index + 1}"},
+                "status": "new",
+            }
+            for index, (price, quantity) in enumerate(items)
+        ]
+        self.orders[order_id] = {
+            "id": order_id,
+            "number": f"{order_id}A",
+            "site": self.site_code,
+            "status": "new",
+            "currency": currency,
+            "phone": phone,
+            "discountManualAmount": 0,
+            "customerId": customer["id"] if customer else None,
+            "items": lines,
+            "customFields": {"bonus_points": points} if points is not None else [],
+            "createdAt": "2026-12-03 10:00:00",
+        }
+        return self.shown(order_id)
+
+    def shown(self, order_id: int) -> dict[str, Any]:
+        """The order as ``GET /orders/{id}`` shows it: the customer inside, as it is now, and
+        ``summ`` / ``totalSumm`` worked out from the items and the discount."""
+        order = dict(self.orders[order_id])
+        customer_id = order.pop("customerId")
+        if customer_id is not None:
+            order["customer"] = self.customers[customer_id]
+        summ = sum(
+            (item["initialPrice"] - item["discountManualAmount"]) * item["quantity"]
+            for item in order["items"]
+        )
+        order["summ"] = summ
+        order["totalSumm"] = summ - order["discountManualAmount"]
+        return order
+
+    async def set_status(self, order_id: int, status: str) -> None:
+        self.orders[order_id]["status"] = status
+        await self.trigger(order_id)
+
+    # The API.
+
+    def refused(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get("X-API-KEY") or request.query.get("apiKey")
+        if not key:
+            return failure(403, '"apiKey" is missing.')
+        times = self.requests.setdefault(key, [])
+        now = time.monotonic()
+        times.append(now)
+        if key != self.api_key:
+            return failure(403, 'Wrong "apiKey" value.')
+        if sum(1 for moment in times if now - moment < 1.0) > requests_per_second_max:
+            self.limited += 1
+            return failure(429, "Rate limit exceeded: 10 requests per second")
+        if self.failures:
+            self.failures -= 1
+            return failure(503, "Service temporarily unavailable")
+        return None
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.slow_seconds)
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        if request.query.get("by", "externalId") != "id":
+            return failure(404, "Not found")
+        order_id = int(request.match_info["id"])
+        if order_id not in self.orders:
+            return failure(404, "Not found")
+        return web.json_response({"success": True, "order": self.shown(order_id)})
+
+    async def edit_order(self, request: web.Request) -> web.Response:
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        if self.edit_failures:
+            self.edit_failures -= 1
+            return failure(503, "Service temporarily unavailable")
+        form = await request.post()
+        order_id = int(request.match_info["id"])
+        if form.get("by") != "id" or order_id not in self.orders:
+            return failure(404, "Not found")
+        if "order" not in form:
+            return failure(400, "Parameter 'order' is missing")
+        try:
+            changes = json.loads(str(form["order"]))
+        except ValueError:
+            return failure(400, "Errors in the entity format", {"order": "not JSON"})
+        self.orders[order_id].update(changes)
+        self.edits.append(("order", order_id, changes))
+        if self.trigger_on_edit:
+            self.later(self.trigger(order_id))
+        return web.json_response({"success": True, "id": order_id, "order": self.shown(order_id)})
+
+    async def edit_customer(self, request: web.Request) -> web.Response:
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        form = await request.post()
+        customer_id = int(request.match_info["id"])
+        if form.get("by") != "id" or customer_id not in self.customers:
+            return failure(404, "Not found")
+        try:
+            changes = json.loads(str(form["customer"]))
+        except (KeyError, ValueError):
+            return failure(400, "Errors in the entity format")
+        customer = self.customers[customer_id]
+        fields = customer["customFields"] or {}
+        fields.update(changes.pop("customFields", {}))
+        customer.update(changes, customFields=fields)
+        self.edits.append(("customer", customer_id, {"customFields": dict(fields)}))
+        return web.json_response({"success": True, "id": customer_id})
+
+    # The trigger.
+
+    def later(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def settle(self) -> None:
+        """Waits for the triggers the account fired on its own (after edits)."""
+        while self.pending:
+            await asyncio.gather(*list(self.pending))
+
+    async def trigger(
+        self, order_id: int, *, secret: str | None = None, times: int = 1
+    ) -> list[int]:
+        """The trigger's "HTTP request" action: a form POST of the order id and the secret."""
+        statuses = []
+        form = {"order_id": str(order_id), "secret": secret or self.trigger_secret}
+        async with aiohttp.ClientSession() as session:
+            for _ in range(times):
+                async with session.post(
+                    self.receiver, data=form, timeout=aiohttp.ClientTimeout(total=5)
+                ) as response:
+                    statuses.append(response.status)
+        self.triggers.extend(statuses)
+        return statuses
+
+    def max_per_second(self, key: str | None = None) -> int:
+        """The most requests with one key in any one-second window."""
+        times = sorted(self.requests.get(key or self.api_key, []))
+        return max(
+            (
+                sum(1 for later in times[index:] if later - start < 1.0)
+                for index, start in enumerate(times)
+            ),
+            default=0,
+        )
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/api/v5/orders/{id:\\d+}", self.get_order)
+        app.router.add_post("/api/v5/orders/{id:\\d+}/edit", self.edit_order)
+        app.router.add_post("/api/v5/customers/{id:\\d+}/edit", self.edit_customer)
+        runner, self.url = await serve(app)
+        return runner
