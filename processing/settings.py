@@ -35,7 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long a partner's REST API (a shop's orders) has to answer the channel worker.
     channel_timeout_seconds: float = 10.0
     # How often the channel worker asks partners whose events may be lost (Bitrix24,
-    # WooCommerce) what changed since the last time.
+    # WooCommerce, RetailCRM) what changed since the last time.
     channel_sweep_interval_seconds: float = 300.0
     webhook_idle_seconds: float = 0.5
     webhook_max_attempts: int = 12

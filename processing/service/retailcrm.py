@@ -19,7 +19,8 @@ a trigger that fires three times applies once.
 import hashlib
 import json
 from typing import Any
-from uuid import UUID
+from urllib.parse import urlencode
+from uuid import UUID, uuid4
 
 import structlog
 
@@ -41,6 +42,8 @@ topic = "order.trigger"
 rate_per_second = 8.0
 rate_burst = 1
 rate_wait_max_seconds = 5.0
+history_page_size = 100
+history_pages_max = 20  # 2,000 changes a sweep; the next sweep goes on from the last one
 
 
 class RetailCrmPartner:
@@ -260,6 +263,45 @@ class RetailCrmPartner:
                 {"by": "id", "customer": json.dumps({"customFields": changed})},
                 order.site,
             )
+
+    async def sweep(self, connection: Connection, channels: Channels) -> int:
+        """Triggers are fire-and-forget: one that never arrived would leave an order unapplied.
+        The sweep walks the account's order history from the last change it saw
+        (``/orders/history`` with ``filter[sinceId]``; the first time, the last day) and queues
+        each order it names once, folded into one still waiting; the worker reads each again,
+        and one that changed nothing for us is a no-op."""
+        since_id = connection.settings.get("history_since_id")
+        if isinstance(since_id, str) and since_id.isdigit():
+            start = {"filter[sinceId]": since_id}
+        else:
+            since, _ = await channels.sweep_window(connection)
+            start = {"filter[startDate]": since.strftime("%Y-%m-%d %H:%M:%S")}
+        last_id, queued, seen = since_id, 0, set()
+        for _ in range(history_pages_max):
+            query = start if last_id == since_id else {"filter[sinceId]": str(last_id)}
+            answer = await self.get(
+                connection, f"orders/history?{urlencode({**query, 'limit': history_page_size})}"
+            )
+            entries = answer.get("history") if isinstance(answer, dict) else None
+            if not isinstance(entries, list):
+                raise Unusable("the order history is not a list")
+            for entry in entries:
+                order = entry.get("order") if isinstance(entry, dict) else None
+                order_id = order.get("id") if isinstance(order, dict) else None
+                if isinstance(entry.get("id"), int):
+                    last_id = str(entry["id"])
+                if isinstance(order_id, int) and order_id not in seen:
+                    seen.add(order_id)
+                    queued += await channels.receive(
+                        connection, f"history:{order_id}:{uuid4()}", topic,
+                        {"order_id": order_id}, coalesce=True,
+                    )  # fmt: skip
+            if len(entries) < history_page_size:
+                break
+        if last_id != since_id and last_id is not None:
+            async with self.database.transaction() as store:
+                await store.set_connection_setting(connection.id, "history_since_id", last_id)
+        return queued
 
     async def program(self, connection: Connection) -> tuple[str, int]:
         """The program's currency and what one point pays, in its minor units."""

@@ -48,6 +48,7 @@ class FakeRetailCrm:
     edits: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     triggers: list[int] = field(default_factory=list)  # statuses of the triggers sent
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    history: list[dict[str, Any]] = field(default_factory=list)  # /orders/history, oldest first
 
     # The account's side.
 
@@ -101,7 +102,19 @@ class FakeRetailCrm:
             "customFields": {"bonus_points": points} if points is not None else [],
             "createdAt": "2026-12-03 10:00:00",
         }
+        self.record(order_id, "status", created=True)
         return self.shown(order_id)
+
+    def record(self, order_id: int, field_name: str, *, created: bool = False) -> None:
+        """One change in the account's order history (every change is kept, ours too)."""
+        entry: dict[str, Any] = {
+            "id": 7000 + len(self.history), "createdAt": "2026-12-03 10:00:00",
+            "source": "api", "field": field_name, "apiKey": {"current": False},
+            "order": {"id": order_id, "number": self.orders[order_id]["number"]},
+        }  # fmt: skip
+        if created:
+            entry["created"] = True
+        self.history.append(entry)
 
     def shown(self, order_id: int) -> dict[str, Any]:
         """The order as ``GET /orders/{id}`` shows it: the customer inside, as it is now, and
@@ -118,9 +131,12 @@ class FakeRetailCrm:
         order["totalSumm"] = summ - order["discountManualAmount"]
         return order
 
-    async def set_status(self, order_id: int, status: str) -> None:
+    async def set_status(self, order_id: int, status: str, *, trigger: bool = True) -> None:
+        """A manager changes the status; ``trigger=False``: the trigger's call never arrived."""
         self.orders[order_id]["status"] = status
-        await self.trigger(order_id)
+        self.record(order_id, "status")
+        if trigger:
+            await self.trigger(order_id)
 
     # The API.
 
@@ -171,10 +187,32 @@ class FakeRetailCrm:
         except ValueError:
             return failure(400, "Errors in the entity format", {"order": "not JSON"})
         self.orders[order_id].update(changes)
+        for name in changes:
+            self.record(order_id, name)
         self.edits.append(("order", order_id, changes))
         if self.trigger_on_edit:
             self.later(self.trigger(order_id))
         return web.json_response({"success": True, "id": order_id, "order": self.shown(order_id)})
+
+    async def order_history(self, request: web.Request) -> web.Response:
+        """``filter[sinceId]`` (changes after that one) or ``filter[startDate]``, ``limit`` of
+        20, 50 or 100, ``page``, and the ``pagination`` block."""
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        limit = int(request.query.get("limit", "20"))
+        if limit not in (20, 50, 100):
+            return failure(400, "Errors in the input parameters", {"limit": "not allowed"})
+        since_id = int(request.query.get("filter[sinceId]", "0"))
+        found = [entry for entry in self.history if entry["id"] > since_id]
+        page = int(request.query.get("page", "1"))
+        pages = max(1, -(-len(found) // limit))
+        return web.json_response(
+            {"success": True, "generatedAt": "2026-12-03 10:00:00",
+             "history": found[(page - 1) * limit : page * limit],
+             "pagination": {"limit": limit, "totalCount": len(found), "currentPage": page,
+                            "totalPageCount": pages}}
+        )  # fmt: skip
 
     async def edit_customer(self, request: web.Request) -> web.Response:
         refused = self.refused(request)
@@ -235,6 +273,7 @@ class FakeRetailCrm:
 
     async def start(self) -> web.AppRunner:
         app = web.Application()
+        app.router.add_get("/api/v5/orders/history", self.order_history)
         app.router.add_get("/api/v5/orders/{id:\\d+}", self.get_order)
         app.router.add_post("/api/v5/orders/{id:\\d+}/edit", self.edit_order)
         app.router.add_post("/api/v5/customers/{id:\\d+}/edit", self.edit_customer)

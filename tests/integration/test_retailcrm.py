@@ -173,6 +173,33 @@ async def test_the_trigger_our_own_edit_fires_does_nothing(api: Api, crm: FakeRe
     assert len(crm.requests[crm.api_key]) == 4  # two reads, one edit each of order and customer
 
 
+async def test_an_order_whose_trigger_never_came_is_found_in_the_history(
+    api: Api, crm: FakeRetailCrm, connection: Connection
+) -> None:
+    customer_id = await api.customer(phone)
+    order = crm.order(crm.customer(phone), [(1000.0, 1)])
+    await crm.set_status(order["id"], "complete", trigger=False)  # the call was lost
+    await settle(api, crm)
+    assert await operations(api.runtime) == []
+
+    assert await api.runtime.channels.sweep() == 1  # one order, however many changes
+    await settle(api, crm)
+    assert await operations(api.runtime) == [("purchase", 100)]
+    assert (await api.balance(customer_id))["available"] == 100
+
+    async with api.runtime.pool.acquire() as db:
+        cursor = await db.fetchval(
+            "select settings->>'history_since_id' from channel_connections where id = $1",
+            connection.id,
+        )
+    assert cursor == str(crm.history[-1]["id"])  # the next sweep starts after it
+    crm.order(crm.customer("+79120000555"), [(10.0, 1)])  # someone else's new order
+    assert await api.runtime.channels.sweep() == 1  # only what changed since: the new order
+    await settle(api, crm)
+    assert await operations(api.runtime) == [("purchase", 100)]
+    await assert_ledger_clean(api.runtime)
+
+
 async def test_a_wrong_secret_or_an_unknown_connection_stores_nothing(
     api: Api, crm: FakeRetailCrm, server: str
 ) -> None:
