@@ -1,6 +1,7 @@
 """What every controller shares: the caller, the idempotent mutation, and turning outcomes into
 responses. Controllers stay a few lines: map the request, call the service, answer."""
 
+import json
 import re
 from typing import Any
 from uuid import UUID
@@ -118,3 +119,25 @@ async def partner_connection(
     if connection is None or connection.partner != partner:
         raise ProblemError(refuse(Rejection.not_found, f"No {label} connection with this id."))
     return connection
+
+
+async def store_json_event(
+    runtime: Runtime,
+    connection: Connection,
+    event_key: str,
+    topic: str,
+    topics: frozenset[str],
+    body: bytes,
+) -> Response[Any]:
+    """A verified webhook delivery: a topic we do not act on is acknowledged and not stored, a
+    body that is not JSON refused, any other stored in the inbox once per ``event_key``."""
+    if topic not in topics:
+        return Response(content={"received": False}, status_code=200)
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise ProblemError(
+            refuse(Rejection.validation_error, f"The body is not JSON: {error}")
+        ) from error
+    new = await runtime.channels.receive(connection, event_key, topic, payload)
+    return Response(content={"received": True, "duplicate": not new}, status_code=200)

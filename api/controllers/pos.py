@@ -86,6 +86,28 @@ async def reserve(
     return respond(request, stored)
 
 
+async def release(request: AnyRequest, document_id: str, runtime: Runtime) -> Response[Hold]:
+    """The points held under a till's cheque id or a shop's cart id, released."""
+    stored = await runtime.pos.cancel(
+        mutation_for(request, None, document_id), document_id, renderer(Hold)
+    )
+    return respond(request, stored)
+
+
+async def return_against(
+    request: AnyRequest, data: ChequeReturn, document_id: str, runtime: Runtime
+) -> Response[Refund]:
+    """Lines returned against the purchase a cheque or an order made."""
+    command = LineReturnCommand(
+        document=Document(id=data.return_id),
+        lines=tuple((line.line_id, line.quantity) for line in data.lines),
+    )
+    stored = await runtime.pos.return_lines(
+        mutation_for(request, data, document_id), document_id, command, renderer(Refund)
+    )
+    return respond(request, stored)
+
+
 class PosController(Controller):
     path = "/pos/v1"
     opt = {"scopes": pos_scopes}
@@ -155,21 +177,11 @@ class PosController(Controller):
     @post("/cheques/{cheque_id:str}/cancel", name="pos_cancel", status_code=200)
     async def cancel(self, request: AnyRequest, cheque_id: str, runtime: Runtime) -> Response[Hold]:
         """The sale was abandoned: the soft cheque's points are released."""
-        stored = await runtime.pos.cancel(
-            mutation_for(request, None, cheque_id), cheque(cheque_id), renderer(Hold)
-        )
-        return respond(request, stored)
+        return await release(request, cheque(cheque_id), runtime)
 
     @post("/cheques/{cheque_id:str}/returns", name="pos_return", status_code=201)
     async def return_lines(
         self, request: AnyRequest, cheque_id: str, data: ChequeReturn, runtime: Runtime
     ) -> Response[Refund]:
         """Lines returned against the original cheque."""
-        command = LineReturnCommand(
-            document=Document(id=data.return_id),
-            lines=tuple((line.line_id, line.quantity) for line in data.lines),
-        )
-        stored = await runtime.pos.return_lines(
-            mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Refund)
-        )
-        return respond(request, stored)
+        return await return_against(request, data, cheque(cheque_id), runtime)

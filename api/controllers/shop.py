@@ -6,11 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 
-from api.controllers.pos import lines_of, partner_id, quote, reserve
+from api.controllers.pos import lines_of, partner_id, quote, release, reserve, return_against
 from api.http import answer, mutation_for, renderer, respond
 from processing.runtime import Runtime
-from processing.service.loyalty import LineReturnCommand
-from processing.service.records import Actor, Document
+from processing.service.records import Actor
 from processing.service.shop_checkout import OrderPayment
 from schemas.api import Commit, Hold, Refund
 from schemas.loyalty import CheckoutCalculate, CheckoutQuote
@@ -60,10 +59,7 @@ class ShopController(Controller):
         self, request: AnyRequest, cart_id: str, runtime: Runtime
     ) -> Response[Hold]:
         """The cart was abandoned: its points are released."""
-        stored = await runtime.pos.cancel(
-            mutation_for(request, None, cart_id), cart(cart_id), renderer(Hold)
-        )
-        return respond(request, stored)
+        return await release(request, cart(cart_id), runtime)
 
     @post("/orders/{order_id:str}/pay", name="shop_order_pay", status_code=200)
     async def pay(
@@ -97,11 +93,4 @@ class ShopController(Controller):
         self, request: AnyRequest, order_id: str, data: ChequeReturn, runtime: Runtime
     ) -> Response[Refund]:
         """Lines of a paid order returned."""
-        command = LineReturnCommand(
-            document=Document(id=data.return_id),
-            lines=tuple((line.line_id, line.quantity) for line in data.lines),
-        )
-        stored = await runtime.pos.return_lines(
-            mutation_for(request, data, order_id), order(order_id), command, renderer(Refund)
-        )
-        return respond(request, stored)
+        return await return_against(request, data, order(order_id), runtime)

@@ -3,14 +3,13 @@ send ours), the delivery's HMAC over the raw body instead. A verified delivery i
 inbox once per ``X-Shopify-Webhook-Id`` and acknowledged at once; the channel worker applies
 it, so Shopify's five-second budget is never spent on the ledger."""
 
-import json
 from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, post
 
-from api.errors import problem as refused
-from api.http import partner_connection
+from api.errors import problem
+from api.http import partner_connection, store_json_event
 from processing.core.rejections import Rejection
 from processing.integrations import shopify
 from processing.integrations.common import signed_base64
@@ -33,23 +32,15 @@ class ShopifyController(Controller):
         body = await request.body()
         header = request.headers.get("x-shopify-hmac-sha256", "")
         if not signed_base64(connection.secrets.get("client_secret", ""), body, header):
-            raise refused(Rejection.unauthorized, "X-Shopify-Hmac-SHA256 does not match the body.")
+            raise problem(Rejection.unauthorized, "X-Shopify-Hmac-SHA256 does not match the body.")
         if request.headers.get("x-shopify-shop-domain") != connection.account:
-            raise refused(
+            raise problem(
                 Rejection.unauthorized,
                 f"This connection serves {connection.account}.",
                 "X-Shopify-Shop-Domain",
             )
         webhook_id = request.headers.get("x-shopify-webhook-id", "").strip()
         if not webhook_id or len(webhook_id) > 300:
-            raise refused(Rejection.validation_error, "X-Shopify-Webhook-Id is required.")
+            raise problem(Rejection.validation_error, "X-Shopify-Webhook-Id is required.")
         topic = request.headers.get("x-shopify-topic", "")
-        if topic not in shopify.topics:
-            # A topic we do not act on (a subscription left over): acknowledged, not stored.
-            return Response(content={"received": False}, status_code=200)
-        try:
-            payload = json.loads(body)
-        except ValueError as error:
-            raise refused(Rejection.validation_error, f"The body is not JSON: {error}") from error
-        new = await runtime.channels.receive(connection, webhook_id, topic, payload)
-        return Response(content={"received": True, "duplicate": not new}, status_code=200)
+        return await store_json_event(runtime, connection, webhook_id, topic, shopify.topics, body)

@@ -4,14 +4,13 @@ site it comes from. A verified delivery is stored in the inbox and acknowledged 
 channel worker reads the order again from the shop and applies it."""
 
 import hashlib
-import json
 from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, post
 
 from api.errors import problem
-from api.http import partner_connection
+from api.http import partner_connection, store_json_event
 from processing.core.rejections import Rejection
 from processing.integrations import woocommerce
 from processing.integrations.common import signed_base64
@@ -50,15 +49,9 @@ class WooCommerceController(Controller):
         if not delivery or len(delivery) > 200:
             raise problem(Rejection.validation_error, "X-WC-Webhook-Delivery-ID is required.")
         topic = request.headers.get("x-wc-webhook-topic", "")
-        if topic not in woocommerce.topics:
-            # A topic we do not act on (a product or coupon webhook): acknowledged, not stored.
-            return Response(content={"received": False}, status_code=200)
-        try:
-            payload = json.loads(body)
-        except ValueError as error:
-            raise problem(Rejection.validation_error, f"The body is not JSON: {error}") from error
         # WooCommerce's delivery id is a hash of the webhook id and the second it was sent, so
         # two updates of one order in one second share it: the body tells them apart.
         event_key = f"{delivery}:{hashlib.sha256(body).hexdigest()[:32]}"
-        new = await runtime.channels.receive(connection, event_key, topic, payload)
-        return Response(content={"received": True, "duplicate": not new}, status_code=200)
+        return await store_json_event(
+            runtime, connection, event_key, topic, woocommerce.topics, body
+        )

@@ -6,6 +6,12 @@ import base64
 import hashlib
 import hmac
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import msgspec
+
+from processing.core import limits
+from processing.core.model import Line
 
 # The bounds our own API puts on a receipt line (schemas/base.py's ReceiptLine).
 line_quantity_max = 100_000
@@ -14,8 +20,28 @@ unit_price_minor_max = 100_000_000_000
 _zero_decimal_currencies = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX"})
 
 
+T = TypeVar("T")
+
+
 class Unusable(ValueError):
     """A payload we cannot act on: a retry would not change it."""
+
+
+def converted(payload: Any, shape: type[T], what: str) -> T:
+    """``payload`` as ``shape``, or ``Unusable`` naming ``what`` it should have been."""
+    try:
+        return msgspec.convert(payload, shape)
+    except msgspec.ValidationError as error:
+        raise Unusable(f"not {what}: {error}") from error
+
+
+def checked_receipt(order_id: object, lines: tuple[Line, ...]) -> tuple[Line, ...]:
+    """An order's receipt within what a purchase takes: at least one line, at most the limit."""
+    if not lines:
+        raise Unusable(f"order {order_id} has no paid lines")
+    if len(lines) > limits.receipt_lines_max:
+        raise Unusable(f"order {order_id} has more than {limits.receipt_lines_max} lines")
+    return lines
 
 
 def signed_base64(secret: str, body: bytes, header: str) -> bool:

@@ -14,9 +14,14 @@ from typing import Any
 
 import msgspec
 
-from processing.core import limits
 from processing.core.model import Line
-from processing.integrations.common import Unusable, line_quantity_max, minor_units
+from processing.integrations.common import (
+    Unusable,
+    checked_receipt,
+    converted,
+    line_quantity_max,
+    minor_units,
+)
 
 default_completed_statuses = ("complete",)
 default_cancelled_statuses = ("cancel-other",)
@@ -77,10 +82,7 @@ def payload_of(answer: Any, name: str) -> Any:
 
 
 def order_of(answer: Any) -> Order:
-    try:
-        return msgspec.convert(payload_of(answer, "order"), Order)
-    except msgspec.ValidationError as error:
-        raise Unusable(f"not a RetailCRM order: {error}") from error
+    return converted(payload_of(answer, "order"), Order, "a RetailCRM order")
 
 
 def money(amount: float, currency: str) -> int:
@@ -153,11 +155,7 @@ def spread(lines: tuple[Line, ...], discount_minor: int) -> tuple[Line, ...]:
 
 
 def receipt_of(order: Order, currency: str) -> tuple[Line, ...]:
-    lines = tuple(line_of(item, currency) for item in order.items)
-    if not lines:
-        raise Unusable(f"order {order.id} has no items")
-    if len(lines) > limits.receipt_lines_max:
-        raise Unusable(f"order {order.id} has more than {limits.receipt_lines_max} items")
+    lines = checked_receipt(order.id, tuple(line_of(item, currency) for item in order.items))
     return spread(lines, money(order.discountManualAmount, currency))
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import msgspec
 
-from processing.core import limits
 from processing.core.model import Line
 from processing.integrations.common import (
     Unusable,
+    checked_receipt,
+    converted,
     line_quantity_max,
     minor_units,
     unit_price_minor_max,
@@ -65,17 +66,11 @@ class Refund(msgspec.Struct, kw_only=True):
 
 
 def order_of(payload: Any) -> Order:
-    try:
-        return msgspec.convert(payload, Order)
-    except msgspec.ValidationError as error:
-        raise Unusable(f"not a Shopify order: {error}") from error
+    return converted(payload, Order, "a Shopify order")
 
 
 def refund_of(payload: Any) -> Refund:
-    try:
-        return msgspec.convert(payload, Refund)
-    except msgspec.ValidationError as error:
-        raise Unusable(f"not a Shopify refund: {error}") from error
+    return converted(payload, Refund, "a Shopify refund")
 
 
 def phone_of(order: Order) -> str | None:
@@ -107,11 +102,7 @@ def line_of(item: LineItem, currency: str) -> Line:
 def receipt_of(order: Order) -> tuple[Line, ...]:
     """The paid lines (a line with no quantity left, as after an edit, is not part of it)."""
     lines = tuple(line_of(item, order.currency) for item in order.line_items if item.quantity > 0)
-    if not lines:
-        raise Unusable(f"order {order.id} has no paid lines")
-    if len(lines) > limits.receipt_lines_max:
-        raise Unusable(f"order {order.id} has more than {limits.receipt_lines_max} lines")
-    return lines
+    return checked_receipt(order.id, lines)
 
 
 def returned_lines(refund: Refund) -> tuple[tuple[str, int], ...]:

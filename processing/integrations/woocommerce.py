@@ -13,9 +13,14 @@ from typing import Any
 
 import msgspec
 
-from processing.core import limits
 from processing.core.model import Line
-from processing.integrations.common import Unusable, line_quantity_max, minor_units
+from processing.integrations.common import (
+    Unusable,
+    checked_receipt,
+    converted,
+    line_quantity_max,
+    minor_units,
+)
 
 topics = frozenset({"order.created", "order.updated"})
 # Payment received ("processing") or the order done ("completed"): a purchase that earns.
@@ -72,10 +77,7 @@ class Refund(msgspec.Struct, kw_only=True):
 
 
 def order_of(payload: Any) -> Order:
-    try:
-        return msgspec.convert(payload, Order)
-    except msgspec.ValidationError as error:
-        raise Unusable(f"not a WooCommerce order: {error}") from error
+    return converted(payload, Order, "a WooCommerce order")
 
 
 def order_id_of(payload: Any) -> int:
@@ -87,10 +89,7 @@ def order_id_of(payload: Any) -> int:
 
 
 def refunds_of(payload: Any) -> list[Refund]:
-    try:
-        return msgspec.convert(payload, list[Refund])
-    except msgspec.ValidationError as error:
-        raise Unusable(f"not a WooCommerce refund list: {error}") from error
+    return converted(payload, list[Refund], "a WooCommerce refund list")
 
 
 def line_of(item: LineItem, currency: str) -> Line:
@@ -116,11 +115,7 @@ def line_of(item: LineItem, currency: str) -> Line:
 
 def receipt_of(order: Order) -> tuple[Line, ...]:
     lines = tuple(line_of(item, order.currency) for item in order.line_items if item.quantity > 0)
-    if not lines:
-        raise Unusable(f"order {order.id} has no paid lines")
-    if len(lines) > limits.receipt_lines_max:
-        raise Unusable(f"order {order.id} has more than {limits.receipt_lines_max} lines")
-    return lines
+    return checked_receipt(order.id, lines)
 
 
 def returned_lines(refund: Refund) -> tuple[tuple[str, int], ...]:

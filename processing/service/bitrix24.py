@@ -41,8 +41,8 @@ from processing.service.channels import (
 from processing.service.ledger import Ledger, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
-from processing.service.pos import Pos, TillCustomer
-from processing.service.records import Accepted, Connection, Document
+from processing.service.pos import Pos
+from processing.service.records import Connection, Document
 from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
@@ -305,23 +305,16 @@ class Bitrix24Partner:
         """The contact's loyalty fields as they are when the call is made (never as they were
         when it was queued), so write-backs that run late or out of order never leave an old
         balance on the card."""
-        customer_id = UUID(payload["customer_id"])
-        async with self.database.reader() as store:
-            customer = await store.get_customer(customer_id, connection.program_id)
-        if customer is None:
+        shown = await shops.loyalty_card(self.database, connection, UUID(payload["customer_id"]))
+        if shown is None:
             return None
-        outcome = await self.pos.identify(connection.actor, "phone", customer.phone)
-        if not isinstance(outcome, Accepted) or not isinstance(outcome.value, TillCustomer):
-            return None
-        shown: TillCustomer = outcome.value
-        card = next((c.number for c in customer.cards if c.status == "active"), "")
         fields = field_codes(connection)
         return {
             "ID": payload["refresh_contact"],
             "FIELDS": {
-                fields["balance_field"]: shown.balance.available,
+                fields["balance_field"]: shown.balance,
                 fields["tier_field"]: shown.tier or "",
-                fields["card_field"]: card,
+                fields["card_field"]: shown.card or "",
             },
             "PARAMS": {"REGISTER_SONET_EVENT": "N"},
         }

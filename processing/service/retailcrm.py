@@ -24,7 +24,6 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from processing.core.balances import balance_of
 from processing.integrations import retailcrm
 from processing.integrations.common import Unusable
 from processing.service import shops
@@ -33,7 +32,7 @@ from processing.service.ledger import Ledger, RefundCommand, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
 from processing.service.records import Connection, Document
-from processing.service.rules import current_rules, standing_now
+from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 topic = "order.trigger"
@@ -244,17 +243,10 @@ class RetailCrmPartner:
         """The balance, tier and card on the RetailCRM customer, sent only when one differs."""
         if order.customer is None:
             return
-        async with self.database.reader() as store:
-            read = await store.read_account(customer_id, connection.program_id)
-            found = await store.get_customer(customer_id, connection.program_id)
-            if read is None or found is None:
-                return
-            record, standing = await standing_now(store, read)
-        tier = standing.tier(record.rules)
-        card = next((card.number for card in found.cards if card.status == "active"), None)
-        wanted = retailcrm.customer_fields(
-            balance_of(read.account, read.now).available, tier.name if tier else None, card
-        )
+        shown = await shops.loyalty_card(self.database, connection, customer_id)
+        if shown is None:
+            return
+        wanted = retailcrm.customer_fields(shown.balance, shown.tier, shown.card)
         changed = retailcrm.changed_fields(order.customer.customFields, wanted)
         if changed:
             await self.post(

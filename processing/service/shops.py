@@ -1,13 +1,44 @@
-"""What the web-shop partners share when they apply an order: the program's customer by the
-order's phone, the program's currency, and the purchase an order made."""
+"""What the partner channels share when they apply an order or a deal: the program's customer
+by its phone, the program's currency, the purchase an order made, and the loyalty card a CRM
+shows (balance, tier, card number)."""
 
 from uuid import UUID
 
+import msgspec
+
+from processing.core.balances import balance_of
 from processing.core.model import OperationType
 from processing.service.channels import PartnerRejected
 from processing.service.customers import look_up
 from processing.service.ports import Database
 from processing.service.records import Connection, Refused
+from processing.service.rules import standing_now
+
+
+class LoyaltyCard(msgspec.Struct, frozen=True, kw_only=True):
+    """What a CRM shows on its customer card."""
+
+    balance: int  # points available now
+    tier: str | None
+    card: str | None  # the first active card's number
+
+
+async def loyalty_card(
+    database: Database, connection: Connection, customer_id: UUID
+) -> LoyaltyCard | None:
+    """The customer's card as it is now, in one read; None for a customer the program lost."""
+    async with database.reader() as store:
+        read = await store.read_account(customer_id, connection.program_id)
+        found = await store.get_customer(customer_id, connection.program_id)
+        if read is None or found is None:
+            return None
+        record, standing = await standing_now(store, read)
+    tier = standing.tier(record.rules)
+    return LoyaltyCard(
+        balance=balance_of(read.account, read.now).available,
+        tier=tier.name if tier else None,
+        card=next((card.number for card in found.cards if card.status == "active"), None),
+    )
 
 
 async def customer_by_phone(

@@ -170,19 +170,25 @@ class FakeWooCommerce:
 
     # The REST API.
 
-    def authorized(self, request: web.Request) -> bool:
-        expected = base64.b64encode(f"{self.consumer_key}:{self.consumer_secret}".encode()).decode()
-        return request.headers.get("Authorization") == f"Basic {expected}"
-
-    async def get_order(self, request: web.Request) -> web.Response:
+    def refused(self, request: web.Request, forbidden: str) -> web.Response | None:
+        """What every REST call meets first: the read is counted, an injected failure answers
+        503, a wrong consumer key WordPress's 401."""
         self.reads.append(request.path_qs)
         if self.failures:
             self.failures -= 1
             return web.Response(status=503, text="<html>Service Unavailable</html>")
         if not self.authorized(request):
-            return wp_error(
-                401, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."
-            )
+            return wp_error(401, "woocommerce_rest_cannot_view", forbidden)
+        return None
+
+    def authorized(self, request: web.Request) -> bool:
+        expected = base64.b64encode(f"{self.consumer_key}:{self.consumer_secret}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        refused = self.refused(request, "Sorry, you cannot view this resource.")
+        if refused is not None:
+            return refused
         order = self.orders.get(int(request.match_info["id"]))
         if order is None:
             return wp_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
@@ -191,14 +197,9 @@ class FakeWooCommerce:
     async def list_orders(self, request: web.Request) -> web.Response:
         """``modified_after`` (with ``dates_are_gmt=true``), ``orderby=modified``, ``order``,
         ``per_page`` up to 100 and ``page``, with ``X-WP-Total`` / ``X-WP-TotalPages``."""
-        self.reads.append(request.path_qs)
-        if self.failures:
-            self.failures -= 1
-            return web.Response(status=503, text="<html>Service Unavailable</html>")
-        if not self.authorized(request):
-            return wp_error(
-                401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."
-            )
+        refused = self.refused(request, "Sorry, you cannot list resources.")
+        if refused is not None:
+            return refused
         after = request.query.get("modified_after")
         if after and request.query.get("dates_are_gmt") != "true":
             return wp_error(400, "rest_invalid_param", "Invalid parameter(s): dates_are_gmt")
@@ -213,14 +214,9 @@ class FakeWooCommerce:
         return web.json_response(found[(page - 1) * per_page : page * per_page], headers=headers)
 
     async def get_refunds(self, request: web.Request) -> web.Response:
-        self.reads.append(request.path_qs)
-        if self.failures:
-            self.failures -= 1
-            return web.Response(status=503, text="<html>Service Unavailable</html>")
-        if not self.authorized(request):
-            return wp_error(
-                401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."
-            )
+        refused = self.refused(request, "Sorry, you cannot list resources.")
+        if refused is not None:
+            return refused
         refunds = self.refunds.get(int(request.match_info["id"]))
         if refunds is None:
             return wp_error(404, "woocommerce_rest_order_invalid_id", "Invalid order ID.")
