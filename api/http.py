@@ -34,9 +34,17 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
-def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+def actor_of(request: Request[Any, Any, Any]) -> Actor:
+    """The caller the guard authenticated."""
     actor: Actor = request.state.actor
     return actor
+
+
+def provide_actor(request: Request[Any, Any, Any], runtime: Runtime) -> Actor:
+    """The ``actor`` dependency. It names ``runtime`` only so that Litestar resolves the two
+    one after the other: dependencies of one level are resolved concurrently in an anyio task
+    group, which cost about 6 % of a balance read's CPU for two attribute reads."""
+    return actor_of(request)
 
 
 def mutation_for(request: Request[Any, Any, Any], data: Any, *parts: object) -> Mutation:
@@ -54,7 +62,7 @@ def mutation_for(request: Request[Any, Any, Any], data: Any, *parts: object) -> 
     body = b"" if data is None else msgspec.json.encode(data)
     route = request.scope["route_handler"].name or request.scope["path"]
     return Mutation(
-        actor=provide_actor(request),
+        actor=actor_of(request),
         idempotency_key=key,
         fingerprint=fingerprint(route, *(str(part) for part in parts), body),
     )

@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 
+import msgspec
 import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -128,6 +129,13 @@ def forget_this_process() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
+_log_encoder = msgspec.json.Encoder(enc_hook=repr)
+
+
+def _log_line(event: dict[str, object], **_: object) -> bytes:
+    return _log_encoder.encode(event)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """One JSON object per line on stdout, with context variables merged in."""
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
@@ -137,9 +145,11 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            # msgspec encodes a request's log line about ten times faster than the json module;
+            # what it cannot encode is written as its repr, as structlog's default does.
+            structlog.processors.JSONRenderer(serializer=_log_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
         cache_logger_on_first_use=True,
     )

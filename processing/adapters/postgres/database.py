@@ -58,11 +58,22 @@ async def _connection(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
             raise
 
 
+async def _keep_session(connection: Connection) -> None:
+    """The pool's reset on release. Before calling it asyncpg has already rolled back a
+    transaction left open; asyncpg's default would then send one more statement on every
+    release (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``), a round trip per
+    request that a balance read cannot afford. The service leaves nothing for it to undo: its
+    settings and advisory locks are transaction-scoped, it declares no cursors WITH HOLD and
+    listens to nothing. (The migration runner's session lock is released by the runner itself.)
+    """
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
+        reset=_keep_session,
         # Bounded waits: a stuck lock or runaway query fails one request, not the whole pool.
         server_settings={
             "application_name": "bonus-processing",
