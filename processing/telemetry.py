@@ -43,7 +43,7 @@ idempotent_replays_total = Counter(
 )
 lock_wait_seconds = Histogram(
     "bonus_lock_wait_seconds",
-    "Time spent waiting for a per-account Redis lock.",
+    "Time spent waiting for a per-account lock: its turn in this process, then Redis.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
 )
 lock_timeouts_total = Counter(
