@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 
 from loadtests import scenarios
 from loadtests.generator import Client, Stats, session_for
@@ -149,7 +150,11 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
         "BONUS_REDIS_URL": setup.redis_url,
         "BONUS_PORT": str(port),
         "BONUS_WORKERS": str(workers),
+        # As the API runs in deploy/: the worker process sweeps expiry, relays webhooks and
+        # drives the channels, so their polling is not on the cores being measured.
         "BONUS_EXPIRY_WORKER": "false",
+        "BONUS_WEBHOOK_RELAY": "false",
+        "BONUS_CHANNEL_WORKER": "false",
     }
     bonus = str(Path(sys.executable).parent / "bonus")
     log = (
@@ -182,6 +187,57 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
             os.unlink(log.name)
 
 
+class CpuMeter:
+    """CPU seconds used so far: by the whole machine, and by the processes the bench can name
+    (the API's process tree, local Postgres and Redis processes, the bench itself). Differences
+    over a scenario, divided by its tasks, say where a task's time went on the shared cores."""
+
+    def __init__(self, api_pid: int | None = None) -> None:
+        self.api = psutil.Process(api_pid) if api_pid else None
+
+    def used(self) -> dict[str, float]:
+        # The processes are listed first and their clocks read together after, so the listing
+        # (tens of milliseconds on a busy machine) falls outside the readings' spread.
+        named: dict[str, list[psutil.Process]] = {}
+        if self.api is not None:
+            named = {"api": [self.api, *self.api.children(recursive=True)], "postgres": []}
+            named["redis"] = []
+            for process in psutil.process_iter(["name"]):
+                name = process.info["name"] or ""
+                for whose in ("postgres", "redis"):
+                    if name.startswith(whose):
+                        named[whose].append(process)
+            named["generator"] = [psutil.Process()]
+        machine = psutil.cpu_times()
+        busy = ("user", "nice", "system", "irq", "softirq")
+        used = {"machine": sum(getattr(machine, part, 0.0) for part in busy)}
+        return used | {whose: _cpu_of(processes) for whose, processes in named.items()}
+
+    async def measure(self, run: Awaitable[Stats]) -> Stats:
+        before = self.used()
+        stats = await run
+        self.note(stats, before)
+        return stats
+
+    def note(self, stats: Stats, before: dict[str, float]) -> None:
+        after = self.used()
+        tasks = max(1, len(stats.latencies))
+        stats.cpu_us = {
+            whose: (after[whose] - before[whose]) / tasks * 1_000_000
+            for whose in before
+            if whose in after
+        }
+
+
+def _cpu_of(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):  # it ended since it was listed
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def run_pgbench(
     setup: Setup,
     script: Path,
@@ -203,6 +259,8 @@ def run_pgbench(
             "-D", f"key_id={setup.key_id}", "-D", f"redeemed={setup.redeemed}",
             "-f", str(script),
         ]  # fmt: skip
+        meter = CpuMeter()
+        before = meter.used()
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
             raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
@@ -213,6 +271,7 @@ def run_pgbench(
                 stats.latencies.append(int(fields[2]) / 1_000_000)
                 stats.outcomes["ok" if len(fields) < 7 or fields[-1] == "0" else "failed"] += 1
         stats.seconds = seconds or 0.0
+        meter.note(stats, before)
         return stats
 
 
@@ -224,18 +283,26 @@ def hot_script(folder: Path) -> Path:
     return hot
 
 
-async def measure_api(base: str, setup: Setup, seconds: float, concurrency: int) -> list[Stats]:
+async def measure_api(
+    server: ApiServer, setup: Setup, seconds: float, concurrency: int
+) -> list[Stats]:
+    meter = CpuMeter(server.pid)
+    customers = setup.customers
     results: list[Stats] = []
-    async with session_for(base, connections=256) as session:
+    async with session_for(server.base, connections=256) as session:
         client = Client(session, setup.key)
-        results.append(await scenarios.balance_reads(client, setup.customers, concurrency, seconds))
-        pairs = await scenarios.reserve_commit_pairs(client, setup.customers, concurrency, seconds)
-        results.append(pairs)
-        results.append(await scenarios.hot_account_pairs(client, concurrency, seconds))
-        mix_max = await scenarios.pos_mix_closed(client, setup.customers, concurrency, seconds)
-        results.append(mix_max)
-        rate = max(10.0, 0.6 * mix_max.throughput)
-        results.append(await scenarios.pos_mix_open(client, setup.customers, rate, seconds))
+        for run in (
+            scenarios.http_floor(client, concurrency, seconds),
+            scenarios.balance_reads(client, customers, concurrency, seconds),
+            scenarios.reserve_commit_pairs(client, customers, concurrency, seconds),
+            scenarios.hot_account_pairs(client, concurrency, seconds),
+            scenarios.pos_mix_closed(client, customers, concurrency, seconds),
+        ):
+            results.append(await meter.measure(run))
+        rate = max(10.0, 0.6 * results[-1].throughput)
+        results.append(
+            await meter.measure(scenarios.pos_mix_open(client, customers, rate, seconds))
+        )
         results.append(await scenarios.exact_k(client, k=150, extra=50))
     return results
 
@@ -274,6 +341,13 @@ def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
             f"{stats.percentile(0.99):>8.2f} {stats.percentile(0.999):>9.2f} "
             f"{stats.dropped:>7} {stats.errors:>13}  {outcomes}"
         )
+    lines.append("")
+    lines.append("CPU per task (µs; machine is everything on the shared cores):")
+    for side, group in (("", ours), ("raw SQL ", list(raw.values()))):
+        for stats in group:
+            if stats.cpu_us:
+                parts = ", ".join(f"{whose} {us:.0f}" for whose, us in stats.cpu_us.items())
+                lines.append(f"  {side + stats.name:<28} {parts}")
     lines.append("")
     lines.append("single requests (ms, from send):")
     for stats in ours:
@@ -322,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(setup.prepare())
         print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
         with api_server(setup, args.workers) as server:
-            ours = asyncio.run(measure_api(server.base, setup, args.seconds, args.concurrency))
+            ours = asyncio.run(measure_api(server, setup, args.seconds, args.concurrency))
         raw = baseline(setup, args.seconds, args.concurrency)
         print(table(ours, raw))
         if args.output:

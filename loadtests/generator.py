@@ -80,6 +80,9 @@ class Stats:
     # Per task: seconds from the run's start to when it was due, its latency, whether it failed.
     started: float = 0.0
     timeline: list[tuple[float, float, bool]] = field(default_factory=list)
+    # CPU microseconds per task, by whose: "machine" (everything on it), and where the bench
+    # could tell them apart "api", "postgres", "redis", "generator".
+    cpu_us: dict[str, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
@@ -112,6 +115,7 @@ class Stats:
             "p999_ms": round(self.percentile(0.999), 2),
             "outcomes": dict(self.outcomes.most_common()),
             "errors": self.errors,
+            "cpu_us_per_task": {whose: round(us) for whose, us in self.cpu_us.items()},
             "requests": {
                 operation: {
                     "count": len(samples),

@@ -66,6 +66,17 @@ async def reserve_then(
     return outcomes, operation
 
 
+async def http_floor(client: Client, concurrency: int, seconds: float) -> Stats:
+    """The liveness probe: the same server, middleware, log line and metrics as every request,
+    with no key, no database and no body to decode. What a request costs before it does work."""
+
+    async def task(client: Client) -> list[str]:
+        status, body = await client.get("/health/live")
+        return [outcome_of(status, body)]
+
+    return await closed_model("http-floor", task, client, concurrency, seconds)
+
+
 async def balance_reads(client: Client, customers: int, concurrency: int, seconds: float) -> Stats:
     choose = Zipf(customers)
 

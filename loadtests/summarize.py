@@ -57,6 +57,30 @@ def drills(runs: list[dict[str, Any]]) -> int:
     return 0
 
 
+def cpu_table(runs: list[dict[str, Any]], scenarios: list[str]) -> None:
+    """Median CPU microseconds per task: the whole machine for ours and for the baseline, and
+    ours split by process (runs from before the bench measured CPU have none)."""
+    columns = ("api", "postgres", "redis", "generator")
+
+    def cpu(side: str, scenario: str, whose: str) -> str:
+        values = [
+            row["cpu_us_per_task"][whose]
+            for run in runs
+            for row in run[side]
+            if row["scenario"] == scenario and whose in row.get("cpu_us_per_task", {})
+        ]
+        return f"{statistics.median(values):.0f}" if values else "–"
+
+    if not any(row.get("cpu_us_per_task") for run in runs for row in run["ours"]):
+        return
+    print("\n| scenario | CPU µs/task, ours | raw SQL | " + " | ".join(columns) + " |")
+    print("|---|---:|---:|" + "---:|" * len(columns))
+    for scenario in scenarios:
+        cells = [cpu("ours", scenario, "machine"), cpu("raw", scenario, "machine")]
+        cells += [cpu("ours", scenario, whose) for whose in columns]
+        print(f"| {scenario} | " + " | ".join(cells) + " |")
+
+
 def main(paths: list[str]) -> int:
     runs = [json.loads(Path(path).read_text()) for path in paths]
     if "faults" in runs[0]:
@@ -109,6 +133,7 @@ def main(paths: list[str]) -> int:
                 for field in ("p50_ms", "p99_ms")
             ]
             print(f"| {scenario} | {operation} | {cells[0]:g} | {cells[1]:g} |")
+    cpu_table(runs, scenarios)
     print("\n| baseline (pgbench) | raw SQL /s | p50 ms | p99 ms | p99.9 ms |")
     print("|---|---:|---:|---:|---:|")
     for row in runs[0]["raw"]:

@@ -1,11 +1,15 @@
 """The load generator measures what it claims: nearest-rank percentiles, latency from the due
-time in the open model (so a slow server cannot hide its tail), and dropped starts counted."""
+time in the open model (so a slow server cannot hide its tail), dropped starts counted, and the
+CPU a scenario used charged to its tasks."""
 
 import asyncio
+import os
+import time
 from typing import Any
 
 import pytest
 
+from loadtests.bench import CpuMeter
 from loadtests.generator import Client, Stats, closed_model, open_model, operation_of
 
 
@@ -81,3 +85,23 @@ def test_the_summary_has_per_request_percentiles() -> None:
     stats = Stats(name="t", latencies=[0.01], seconds=1)
     stats.requests["commit"].extend([0.001, 0.002, 0.003, 0.004])
     assert stats.summary()["requests"] == {"commit": {"count": 4, "p50_ms": 2.0, "p99_ms": 4.0}}
+
+
+async def test_the_cpu_meter_charges_each_task_its_share_of_the_cpu() -> None:
+    meter = CpuMeter(api_pid=os.getpid())
+
+    async def busy() -> Stats:
+        stats = Stats(name="busy", latencies=[0.001] * 10)
+        until = time.process_time() + 0.3
+        while time.process_time() < until:
+            pass
+        return stats
+
+    stats = await meter.measure(busy())
+
+    assert set(stats.cpu_us) == {"machine", "api", "postgres", "redis", "generator"}
+    # 0.3 s of this process's CPU over 10 tasks: 30,000 µs a task, plus clock ticks and the
+    # meter's own reading.
+    assert 25_000 <= stats.cpu_us["generator"] <= 50_000
+    assert stats.cpu_us["api"] == pytest.approx(stats.cpu_us["generator"], abs=2_000)
+    assert stats.cpu_us["machine"] >= 0.8 * stats.cpu_us["generator"]
