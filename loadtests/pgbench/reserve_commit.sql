@@ -18,7 +18,7 @@ from accounts a join programs p on p.id = a.program_id
 where a.id = md5('customer' || :n::text)::uuid and a.kind = 'customer' and a.program_id = :program
 for update of a;
 select id, points, remaining, held, activates_at, expires_at
-from lots where account_id = md5('customer' || :n::text)::uuid and remaining > 0;
+from lots where account_id = md5('customer' || :n::text)::uuid and open;
 select id from holds
 where program_id = :program and coalesce(store_id, '') = 'store-1'
   and document_id = :reserve_key and status = 'active';
@@ -60,7 +60,7 @@ from accounts a join programs p on p.id = a.program_id
 where a.id = md5('customer' || :n::text)::uuid and a.kind = 'customer' and a.program_id = :program
 for update of a;
 select id, points, remaining, held, activates_at, expires_at
-from lots where account_id = md5('customer' || :n::text)::uuid and remaining > 0;
+from lots where account_id = md5('customer' || :n::text)::uuid and open;
 select id, account_id, points, status, expires_at from holds
 where id = :hold_id and program_id = :program for update;
 select lot_id, points from hold_allocations where hold_id = :hold_id;

@@ -1,6 +1,8 @@
 """What the database itself enforces: entries are append-only, an operation's entries sum to
 zero, refunds and holds stay within bounds; and reconcile reports any drift from the entries."""
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -105,3 +107,38 @@ async def test_reconcile_reports_reserved_points_that_disagree(api: Api, tamper:
     reserved = [line for line in report.differences if "reserved" in line]
     assert len(reserved) == 1, report.differences
     assert customer in reserved[0]
+
+
+async def test_reserves_and_commits_update_the_lot_in_place(api: Api, database_url: str) -> None:
+    """No index names a lot's remaining or held points, so the changes every pair makes to the
+    customer's lot are HOT updates: no new index entries, no trail of dead row versions for the
+    next read of the same customer to walk."""
+    customer = await api.customer(points=1000)
+    for _ in range(30):
+        hold = await api.reserve(customer, 1)
+        assert hold.status_code == 201
+        commit = await api.post(f"/v1/holds/{hold.json()['id']}/commit", {})
+        assert commit.status_code == 200
+    assert (await api.balance(customer))["available"] == 970
+
+    observer = await asyncpg.connect(database_url)
+    try:
+        # A backend reports its table statistics when it ends: end the service's connections.
+        await observer.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        )
+        counts = None
+        for _ in range(50):
+            await observer.execute("select pg_stat_clear_snapshot()")
+            counts = await observer.fetchrow(
+                "select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'lots'"
+            )
+            if counts is not None and counts["n_tup_upd"] >= 60:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await observer.close()
+    assert counts is not None
+    assert counts["n_tup_upd"] >= 60  # a reserve and a commit, 30 times
+    assert counts["n_tup_hot_upd"] >= 0.9 * counts["n_tup_upd"]

@@ -25,14 +25,15 @@ select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
        clock_timestamp() as now,
        array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
-             from lots l where l.account_id = a.id and l.remaining > 0) as lots
+             from lots l where l.account_id = a.id and l.open) as lots
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2);
 
 -- name: open_lots
--- The lots with points left: what balances and decisions are computed from.
+-- The lots with points left (open: remaining > 0): what balances and decisions are computed
+-- from.
 select id, points, remaining, held, activates_at, expires_at
-from lots where account_id = $1 and remaining > 0;
+from lots where account_id = $1 and open;
 
 -- name: lots_by_id
 -- A refund may return points to lots that are now empty.
