@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import psutil
+import redis
 
 from loadtests import scenarios
 from loadtests.generator import Client, Stats, session_for
@@ -192,8 +193,15 @@ class CpuMeter:
     (the API's process tree, local Postgres and Redis processes, the bench itself). Differences
     over a scenario, divided by its tasks, say where a task's time went on the shared cores."""
 
-    def __init__(self, api_pid: int | None = None) -> None:
+    def __init__(self, api_pid: int | None = None, redis_url: str | None = None) -> None:
         self.api = psutil.Process(api_pid) if api_pid else None
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+
+    def redis_commands(self) -> int | None:
+        """Commands the Redis server has processed since it started (ours included)."""
+        if self.redis is None:
+            return None
+        return int(self.redis.info("stats")["total_commands_processed"])
 
     def used(self) -> dict[str, float]:
         # The processes are listed first and their clocks read together after, so the listing
@@ -214,9 +222,14 @@ class CpuMeter:
         return used | {whose: _cpu_of(processes) for whose, processes in named.items()}
 
     async def measure(self, run: Awaitable[Stats]) -> Stats:
+        commands = self.redis_commands()
         before = self.used()
         stats = await run
         self.note(stats, before)
+        if commands is not None:
+            # The first INFO is counted in the second reading; the second is not.
+            stats.redis_commands = (self.redis_commands() or 0) - commands - 1
+            stats.redis_commands /= max(1, len(stats.latencies))
         return stats
 
     def note(self, stats: Stats, before: dict[str, float]) -> None:
@@ -286,7 +299,7 @@ def hot_script(folder: Path) -> Path:
 async def measure_api(
     server: ApiServer, setup: Setup, seconds: float, concurrency: int
 ) -> list[Stats]:
-    meter = CpuMeter(server.pid)
+    meter = CpuMeter(server.pid, setup.redis_url)
     customers = setup.customers
     results: list[Stats] = []
     async with session_for(server.base, connections=256) as session:
@@ -347,6 +360,8 @@ def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
         for stats in group:
             if stats.cpu_us:
                 parts = ", ".join(f"{whose} {us:.0f}" for whose, us in stats.cpu_us.items())
+                if stats.redis_commands is not None:
+                    parts += f"; Redis commands per task {stats.redis_commands:.1f}"
                 lines.append(f"  {side + stats.name:<28} {parts}")
     lines.append("")
     lines.append("single requests (ms, from send):")

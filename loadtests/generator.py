@@ -83,6 +83,9 @@ class Stats:
     # CPU microseconds per task, by whose: "machine" (everything on it), and where the bench
     # could tell them apart "api", "postgres", "redis", "generator".
     cpu_us: dict[str, float] = field(default_factory=dict)
+    # Commands Redis processed per task: four a mutating request (SET, then the release script's
+    # EVALSHA and the GET and DEL it runs), more when lock waiters poll.
+    redis_commands: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -116,6 +119,9 @@ class Stats:
             "outcomes": dict(self.outcomes.most_common()),
             "errors": self.errors,
             "cpu_us_per_task": {whose: round(us) for whose, us in self.cpu_us.items()},
+            "redis_commands_per_task": (
+                None if self.redis_commands is None else round(self.redis_commands, 2)
+            ),
             "requests": {
                 operation: {
                     "count": len(samples),
