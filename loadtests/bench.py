@@ -208,14 +208,17 @@ class CpuMeter:
         # (tens of milliseconds on a busy machine) falls outside the readings' spread.
         named: dict[str, list[psutil.Process]] = {}
         if self.api is not None:
-            named = {"api": [self.api, *self.api.children(recursive=True)], "postgres": []}
-            named["redis"] = []
+            named = {
+                "api": [self.api, *self.api.children(recursive=True)],
+                "postgres": [],
+                "redis": [],
+                "generator": [psutil.Process()],
+            }
             for process in psutil.process_iter(["name"]):
                 name = process.info["name"] or ""
                 for whose in ("postgres", "redis"):
                     if name.startswith(whose):
                         named[whose].append(process)
-            named["generator"] = [psutil.Process()]
         machine = psutil.cpu_times()
         busy = ("user", "nice", "system", "irq", "softirq")
         used = {"machine": sum(getattr(machine, part, 0.0) for part in busy)}
