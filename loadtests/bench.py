@@ -190,12 +190,21 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
 
 class CpuMeter:
     """CPU seconds used so far: by the whole machine, and by the processes the bench can name
-    (the API's process tree, local Postgres and Redis processes, the bench itself). Differences
-    over a scenario, divided by its tasks, say where a task's time went on the shared cores."""
+    (the API's process tree, the Postgres and Redis servers it measures when they run on this
+    machine, the bench itself). Differences over a scenario, divided by its tasks, say where a
+    task's time went on the shared cores."""
 
-    def __init__(self, api_pid: int | None = None, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        api_pid: int | None = None,
+        *,
+        postgres: psutil.Process | None = None,
+        redis_server: psutil.Process | None = None,
+        redis_client: redis.Redis | None = None,
+    ) -> None:
         self.api = psutil.Process(api_pid) if api_pid else None
-        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
+        self.servers = {"postgres": postgres, "redis": redis_server}
+        self.redis = redis_client
 
     def redis_commands(self) -> int | None:
         """Commands the Redis server has processed since it started (ours included)."""
@@ -205,20 +214,17 @@ class CpuMeter:
 
     def used(self) -> dict[str, float]:
         # The processes are listed first and their clocks read together after, so the listing
-        # (tens of milliseconds on a busy machine) falls outside the readings' spread.
+        # falls outside the readings' spread.
         named: dict[str, list[psutil.Process]] = {}
         if self.api is not None:
             named = {
                 "api": [self.api, *self.api.children(recursive=True)],
-                "postgres": [],
-                "redis": [],
                 "generator": [psutil.Process()],
             }
-            for process in psutil.process_iter(["name"]):
-                name = process.info["name"] or ""
-                for whose in ("postgres", "redis"):
-                    if name.startswith(whose):
-                        named[whose].append(process)
+        for whose, server in self.servers.items():
+            if server is not None:
+                with contextlib.suppress(psutil.Error):
+                    named[whose] = [server, *server.children()]
         machine = psutil.cpu_times()
         busy = ("user", "nice", "system", "irq", "softirq")
         used = {"machine": sum(getattr(machine, part, 0.0) for part in busy)}
@@ -243,6 +249,41 @@ class CpuMeter:
             for whose in before
             if whose in after
         }
+
+
+def local_server(pid: int, name: str, started: float) -> psutil.Process | None:
+    """Process ``pid`` of this machine, if it is the server that reported that pid: its name
+    starts with ``name`` and it started when the server says it did (a server on another machine
+    reports a pid that means nothing here)."""
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        if process.name().startswith(name) and abs(process.create_time() - started) < 5:
+            return process
+    return None
+
+
+async def postgres_server(url: str) -> psutil.Process | None:
+    """The postmaster behind ``url`` (its children are the backends and background workers)."""
+    connection = await asyncpg.connect(url)
+    try:
+        row = await connection.fetchrow(
+            "select pid, extract(epoch from backend_start)::float8 as started"
+            " from pg_stat_activity where pid = pg_backend_pid()"
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    backend = local_server(row["pid"], "postgres", row["started"])
+    with contextlib.suppress(psutil.Error):
+        return backend.parent() if backend else None
+    return None
+
+
+def redis_server(client: redis.Redis) -> psutil.Process | None:
+    info = client.info("server")
+    return local_server(
+        int(info["process_id"]), "redis", time.time() - int(info["uptime_in_seconds"])
+    )
 
 
 def _cpu_of(processes: list[psutil.Process]) -> float:
@@ -302,7 +343,13 @@ def hot_script(folder: Path) -> Path:
 async def measure_api(
     server: ApiServer, setup: Setup, seconds: float, concurrency: int
 ) -> list[Stats]:
-    meter = CpuMeter(server.pid, setup.redis_url)
+    redis_client = redis.Redis.from_url(setup.redis_url)
+    meter = CpuMeter(
+        server.pid,
+        postgres=await postgres_server(setup.url),
+        redis_server=redis_server(redis_client),
+        redis_client=redis_client,
+    )
     customers = setup.customers
     results: list[Stats] = []
     async with session_for(server.base, connections=256) as session:
@@ -320,6 +367,7 @@ async def measure_api(
             await meter.measure(scenarios.pos_mix_open(client, customers, rate, seconds))
         )
         results.append(await scenarios.exact_k(client, k=150, extra=50))
+    redis_client.close()
     return results
 
 

@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+import psutil
 import pytest
 
 from loadtests.bench import CpuMeter
@@ -88,7 +89,8 @@ def test_the_summary_has_per_request_percentiles() -> None:
 
 
 async def test_the_cpu_meter_charges_each_task_its_share_of_the_cpu() -> None:
-    meter = CpuMeter(api_pid=os.getpid())
+    this = psutil.Process()
+    meter = CpuMeter(api_pid=os.getpid(), postgres=this, redis_server=this)
 
     async def busy() -> Stats:
         stats = Stats(name="busy", latencies=[0.001] * 10)
