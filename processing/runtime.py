@@ -47,6 +47,8 @@ def resolve_urls(settings: Settings) -> Settings:
         settings,
         database_url=settings.database_url or embedded.start_postgres(data_dir),
         redis_url=settings.redis_url or embedded.start_redis(data_dir),
+        # Once the URLs are filled in the settings no longer look embedded: say it outright.
+        development=settings.is_development,
     )
 
 

@@ -49,10 +49,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_url: str | None = None
     sms_token: str | None = None
     sms_timeout_seconds: float = 5.0
+    # Development conveniences that production refuses (a placeholder admin key, plain-http
+    # webhook receivers on this machine, ...). Unset: development exactly when the embedded
+    # servers are used, as `make run` does on a fresh machine; a configured deployment is
+    # production unless it says BONUS_DEVELOPMENT=true.
+    development: bool | None = None
 
     @property
     def embedded(self) -> bool:
         return self.database_url is None or self.redis_url is None
+
+    @property
+    def is_development(self) -> bool:
+        return self.embedded if self.development is None else self.development
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
