@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import require_key
@@ -37,6 +36,7 @@ from api.controllers.shop import ShopController
 from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.woocommerce import WooCommerceController
+from api.docs import swagger_assets, swagger_plugin
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             WooCommerceController,
             RetailCrmController,
             HealthController,
+            swagger_assets(),
         ],
         lifespan=[lifespan],
         guards=[require_key],
@@ -206,7 +207,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "cancel), refunds and expiry. Every mutating call needs an Idempotency-Key."
             ),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(type="http", scheme="bearer", description="API key")

@@ -1,0 +1,71 @@
+"""The browsable API docs at ``/schema`` render in a real headless Chromium with no network but
+this server's: Swagger UI's script and style come from the package, not a CDN. Every request
+the page makes to any other host is blocked and recorded, and none may be needed. The page is
+photographed to test-artifacts/docs-page.png for a person to look at."""
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Route, async_playwright
+
+from processing.settings import Settings
+from tests.system.live import served
+
+chromium = "/usr/bin/chromium"
+chromium_args = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+local_hosts = {"127.0.0.1", "localhost", "::1", "[::1]"}
+artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+render_timeout_ms = 30_000
+# The UI lists every operation; far fewer than this means it rendered only part of the spec.
+operations_rendered_min = 40
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(chromium) is None and not os.environ.get("CI"),
+    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
+)
+
+
+async def test_the_docs_page_renders_offline(tmp_path: Path, settings: Settings) -> None:
+    assert shutil.which(chromium), "CI must have chromium: `make chromium` installs it"
+    blocked: list[str] = []
+    failed: list[str] = []
+
+    async def local_only(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in local_hosts:
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    async with served(tmp_path, settings) as server, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=chromium_args)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.route("**/*", local_only)
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            response = await page.goto(f"{server.base_url}/schema")
+            assert response is not None
+            assert response.status == 200
+            await page.wait_for_selector(".opblock-summary", timeout=render_timeout_ms)
+            await page.wait_for_load_state("networkidle")
+            operations = await page.locator(".opblock").count()
+            title = await page.locator(".info .title").inner_text()
+            artifacts.mkdir(exist_ok=True)
+            await page.screenshot(path=str(artifacts / "docs-page.png"), full_page=False)
+        finally:
+            await browser.close()
+    assert blocked == []
+    assert failed == []
+    assert "Bonus processing center" in title
+    assert operations >= operations_rendered_min
