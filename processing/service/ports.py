@@ -23,6 +23,7 @@ from processing.service.records import (
     CustomerRecord,
     DeliveryRecord,
     Document,
+    DocumentHold,
     HoldRecord,
     LeasedDelivery,
     LeasedEvent,
@@ -189,6 +190,11 @@ class Store(Protocol):
         self, program_id: UUID, store_id: str | None, document_id: str
     ) -> tuple[UUID, UUID] | None:
         """The latest hold reserved for a till's cheque: its id and its customer."""
+        ...
+
+    async def document_holds(self, program_id: UUID, pattern: str) -> list[DocumentHold]:
+        """The holds a channel's documents reserved (document ids LIKE ``pattern``; no store),
+        oldest first."""
         ...
 
     async def operation_account(

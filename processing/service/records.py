@@ -150,6 +150,25 @@ class HoldRecord(msgspec.Struct, frozen=True, kw_only=True):
     has_receipt: bool = False  # committed as a purchase, with the receipt it was reserved for
 
 
+class DocumentHold(msgspec.Struct, frozen=True, kw_only=True):
+    """A hold a CRM's document reserved, with what its commit spent and refunds gave back."""
+
+    id: UUID
+    document_id: str
+    status: str
+    points: int
+    committed_points: int | None
+    committed_by: UUID | None  # the operation that committed it
+    given_back: int  # points refunds of that operation gave back
+
+    @property
+    def spent(self) -> int:
+        """Points this hold spent that are still spent."""
+        if self.status != "committed" or self.committed_points is None:
+            return 0
+        return self.committed_points - self.given_back
+
+
 class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     customer_id: UUID

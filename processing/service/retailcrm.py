@@ -5,12 +5,13 @@ as it is now, so repeated and out-of-order triggers act on the same state.
 Status codes are the account's own: the connection's settings name the completed ones
 (``completed_statuses``, default ``complete``) and the cancelled ones (``cancelled_statuses``,
 default ``cancel-other``). Points a manager entered on the order (the order custom field named
-by ``points_field``, default ``bonus_points``) are reserved and committed once per order and
-written back as the order's ``discountManualAmount``; a completed order is a purchase on what
-is left to pay, once per order; a cancelled one takes back what it earned and gives back the
-points that paid. After acting, the customer's balance, tier and card are written to the
-customer's custom fields. Every write is sent only when it changes something, so the trigger
-our own edit fires reads the order, finds nothing to do and writes nothing.
+by ``points_field``, default ``bonus_points``) are reserved and committed and written back as
+the order's ``discountManualAmount``; what the order spends follows the field (nothing once it
+is cancelled), counted from the ledger's holds for the order, never from what the field said
+before. A completed order is a purchase on what is left to pay, once per order; a cancelled
+one takes back what it earned. After acting, the customer's balance, tier and card are
+written to the customer's custom fields. Every write is sent only when it changes something,
+so the trigger our own edit fires reads the order, finds nothing to do and writes nothing.
 
 Idempotency keys come from RetailCRM's order ids (``retailcrm:order:{id}:completed``, ...), so
 a trigger that fires three times applies once.
@@ -31,7 +32,7 @@ from processing.service.channels import Applied, Channels, InboxEvent, PartnerRe
 from processing.service.ledger import Ledger, RefundCommand, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
-from processing.service.records import Connection, Document
+from processing.service.records import Connection, Document, DocumentHold
 from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
@@ -98,23 +99,21 @@ class RetailCrmPartner:
         )
         currency, point_value_minor = await self.program(connection)
         currency = order.currency or currency
-        if order.status in completed or points:
+        wanted = 0 if order.status in cancelled else points
+        if order.status in completed or wanted:
             await shops.check_currency(self.database, connection, currency, str(order.id))
-        applied: list[tuple[str, Applied]] = []
-        if points and order.status not in cancelled:
-            applied += await self.debit(
-                connection,
-                order,
-                customer_id,
-                points,
-                point_value_minor * points,
-                currency,
-                channels,
-            )
+        holds = await shops.document_holds(
+            self.database, connection, shops.like_exactly(f"retailcrm-order-{order.id}-points")
+        )
+        spent, applied = await self.settle_points(
+            connection, order, customer_id, wanted, holds, channels
+        )
+        if holds or spent:  # an order whose points we never touched keeps its discount
+            await self.write_discount(connection, order, point_value_minor * spent, currency)
         if order.status in completed:
             applied.append(await self.purchase(connection, order, customer_id, currency, channels))
         if order.status in cancelled:
-            applied += await self.cancel(connection, order, points, channels)
+            applied += await self.cancel(connection, order, channels)
         await self.write_customer(connection, order, customer_id)
         return applied
 
@@ -141,89 +140,104 @@ class RetailCrmPartner:
         )
         return ("completed", answer)
 
-    async def debit(
+    async def settle_points(
         self,
         connection: Connection,
         order: retailcrm.Order,
         customer_id: UUID,
-        points: int,
-        discount_minor: int,
-        currency: str,
+        wanted: int,
+        holds: list[DocumentHold],
         channels: Channels,
-    ) -> list[tuple[str, Applied]]:
-        """The points entered on the order, reserved and committed at once (an order may take
-        days to complete; a hold would expire), once per order; then the discount they pay is
-        written on the order. A refusal (not enough points) is kept under the key and the
-        order keeps its price."""
-        reserve = ReserveCommand(
-            points=points, document=Document(id=f"retailcrm-order-{order.id}-points")
-        )
+    ) -> tuple[int, list[tuple[str, Applied]]]:
+        """Makes the points the order spends what it wants now (the points field; nothing once
+        it is cancelled), from what the ledger says its holds spent, never from what the field
+        said before: a changed field gives back what was spent and spends the new amount, a
+        cleared field or a cancellation gives back what was spent. Points are reserved and
+        committed at once (an order may take days to complete; a hold would expire). Returns
+        the points the order spends after it; a refusal (not enough points) is kept under
+        its key and the order spends none."""
+        applied: list[tuple[str, Applied]] = []
+        spent = sum(hold.spent for hold in holds)
+        for hold in (hold for hold in holds if hold.status == "active"):
+            # Reserved by a worker that died before committing it.
+            if hold.points == wanted and spent == 0:
+                committed = await self.commit_hold(connection, hold.id, wanted, channels)
+                applied.append(("points-commit", committed))
+                spent += wanted if committed.accepted else 0
+            else:
+                applied += await self.give_back(connection, [hold], channels)
+        if spent == wanted:
+            return spent, applied
+        applied += await self.give_back(connection, holds, channels)
+        if wanted == 0:
+            return 0, applied
+        document = Document(id=f"retailcrm-order-{order.id}-points")
+        reserve = ReserveCommand(points=wanted, document=document)
+        after = holds[-1].id if holds else "none"
         held = await channels.apply(
             connection,
-            f"retailcrm:order:{order.id}:points",
+            f"retailcrm:order:{order.id}:points:{wanted}:after:{after}",
             reserve,
             lambda mutation, render: self.ledger.reserve(mutation, customer_id, reserve, render),
         )
+        applied.append(("points", held))
         if not held.accepted:
-            return [("points", held)]
-        committed = await self.commit_points(
-            connection, order.id, UUID(held.body["id"]), points, channels
-        )
-        applied = [("points", held), ("points-commit", committed)]
-        if committed.accepted:
-            wanted = retailcrm.major_units(discount_minor, currency)
-            if retailcrm.money(order.discountManualAmount, currency) != discount_minor:
-                await self.post(
-                    connection,
-                    f"orders/{order.id}/edit",
-                    {"by": "id", "order": json.dumps({"discountManualAmount": wanted})},
-                    order.site,
-                )
+            return 0, applied
+        committed = await self.commit_hold(connection, UUID(held.body["id"]), wanted, channels)
+        applied.append(("points-commit", committed))
+        return (wanted if committed.accepted else 0), applied
+
+    async def give_back(
+        self, connection: Connection, holds: list[DocumentHold], channels: Channels
+    ) -> list[tuple[str, Applied]]:
+        applied = []
+        for hold in holds:
+            answer = await shops.give_back(self.ledger, channels, connection, hold)
+            if answer is not None:
+                applied.append(("points-back", answer))
         return applied
 
-    async def commit_points(
-        self, connection: Connection, order_id: int, hold_id: UUID, points: int, channels: Channels
+    async def commit_hold(
+        self, connection: Connection, hold_id: UUID, points: int, channels: Channels
     ) -> Applied:
         command = CommitCommand(points=points)
         return await channels.apply(
             connection,
-            f"retailcrm:order:{order_id}:points:commit",
+            f"retailcrm:hold:{hold_id}:commit",
             command,
             lambda mutation, render: self.loyalty.commit(mutation, hold_id, command, render),
         )
 
+    async def write_discount(
+        self, connection: Connection, order: retailcrm.Order, discount_minor: int, currency: str
+    ) -> None:
+        """The discount the points pay, on the order, sent only when it differs."""
+        if retailcrm.money(order.discountManualAmount, currency) == discount_minor:
+            return
+        await self.post(
+            connection,
+            f"orders/{order.id}/edit",
+            {"by": "id", "order": json.dumps(
+                {"discountManualAmount": retailcrm.major_units(discount_minor, currency)}
+            )},
+            order.site,
+        )  # fmt: skip
+
     async def cancel(
-        self, connection: Connection, order: retailcrm.Order, points: int, channels: Channels
+        self, connection: Connection, order: retailcrm.Order, channels: Channels
     ) -> list[tuple[str, Applied]]:
-        """Takes back what the order earned and gives back the points that paid for it."""
-        applied: list[tuple[str, Applied]] = []
+        """Takes back what the order earned (the points that paid are given back by
+        ``settle_points``)."""
         purchase_id = await shops.purchase_of(
             self.database, connection, f"retailcrm-order-{order.id}"
         )
-        if purchase_id is not None:
-            applied.append(
-                await self.refund(
-                    connection, f"retailcrm:order:{order.id}:cancelled", purchase_id, channels
-                )
+        if purchase_id is None:
+            return []
+        return [
+            await self.refund(
+                connection, f"retailcrm:order:{order.id}:cancelled", purchase_id, channels
             )
-        async with self.database.reader() as store:
-            hold = await store.cheque_hold(
-                connection.program_id, None, f"retailcrm-order-{order.id}-points"
-            )
-        if hold is not None:
-            # The commit's stored answer names its operation (a hold reserved but never
-            # committed, a worker having died between the two, is committed first).
-            committed = await self.commit_points(connection, order.id, hold[0], points, channels)
-            if committed.accepted:
-                applied.append(
-                    await self.refund(
-                        connection,
-                        f"retailcrm:order:{order.id}:cancelled:points",
-                        UUID(committed.body["id"]),
-                        channels,
-                    )
-                )
-        return applied
+        ]
 
     async def refund(
         self, connection: Connection, key: str, operation_id: UUID, channels: Channels

@@ -1,6 +1,7 @@
 """What the partner channels share when they apply an order or a deal: the program's customer
-by its phone, the program's currency, the purchase an order made, and the loyalty card a CRM
-shows (balance, tier, card number)."""
+by its phone, the program's currency, the purchase an order made, the loyalty card a CRM
+shows (balance, tier, card number), and the points an order's or a deal's holds spent, given
+back from what the ledger says they spent (never from what a CRM's field says now)."""
 
 from uuid import UUID
 
@@ -8,10 +9,11 @@ import msgspec
 
 from processing.core.balances import balance_of
 from processing.core.model import OperationType
-from processing.service.channels import PartnerRejected
+from processing.service.channels import Applied, Channels, PartnerRejected
 from processing.service.customers import look_up
+from processing.service.ledger import Ledger, RefundCommand
 from processing.service.ports import Database
-from processing.service.records import Connection, Refused
+from processing.service.records import Connection, Document, DocumentHold, Refused
 from processing.service.rules import standing_now
 
 
@@ -70,3 +72,39 @@ async def purchase_of(database: Database, connection: Connection, document_id: s
         return await store.find_document(
             connection.program_id, None, OperationType.purchase, document_id
         )
+
+
+def like_exactly(text: str) -> str:
+    """A LIKE pattern that matches ``text`` only; add ``%`` for the ids that start with it."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def document_holds(
+    database: Database, connection: Connection, pattern: str
+) -> list[DocumentHold]:
+    async with database.reader() as store:
+        return await store.document_holds(connection.program_id, pattern)
+
+
+async def give_back(
+    ledger: Ledger, channels: Channels, connection: Connection, hold: DocumentHold
+) -> Applied | None:
+    """Releases a hold still open, or refunds what its commit still spends, under a key of the
+    hold's own (so a replay answers the same); None when it holds and spends nothing."""
+    if hold.status == "active":
+        return await channels.apply(
+            connection,
+            f"{connection.partner}:hold:{hold.id}:cancel",
+            {"hold_id": str(hold.id)},
+            lambda mutation, render: ledger.cancel(mutation, hold.id, render),
+        )
+    if hold.spent <= 0 or hold.committed_by is None:
+        return None
+    operation_id = hold.committed_by
+    command = RefundCommand(document=Document(id=f"{hold.document_id[:80]}-back-{operation_id}"))
+    return await channels.apply(
+        connection,
+        f"{connection.partner}:commit:{operation_id}:refund",
+        command,
+        lambda mutation, render: ledger.refund(mutation, operation_id, command, render),
+    )

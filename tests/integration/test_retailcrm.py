@@ -155,6 +155,58 @@ async def test_points_on_an_order_are_debited_once_and_written_back_as_its_disco
     await assert_ledger_clean(api.runtime)
 
 
+async def test_points_spent_come_back_on_cancel_though_the_field_was_cleared_first(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone, points=300)
+    order = crm.order(crm.customer(phone), [(1000.0, 1)], points=100)
+    await crm.trigger(order["id"])
+    await settle(api, crm)
+    assert (await api.balance(customer_id))["available"] == 200
+
+    crm.orders[order["id"]]["customFields"]["bonus_points"] = ""  # no trigger for the field
+    await crm.set_status(order["id"], "cancel-other")
+    await settle(api, crm)
+
+    # What the ledger says the order spent comes back, whatever the field says now.
+    assert (await api.balance(customer_id))["available"] == 300
+    assert crm.orders[order["id"]]["discountManualAmount"] == 0
+    await crm.trigger(order["id"], times=2)  # and only once
+    await settle(api, crm)
+    assert (await api.balance(customer_id))["available"] == 300
+    assert [op for op in await operations(api.runtime) if op[0] != "reserve"] == [
+        ("accrual", 300),
+        ("commit", -100),
+        ("refund", 100),
+    ]
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_points_changed_on_an_order_spend_the_new_amount_once(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone, points=300)
+    order = crm.order(crm.customer(phone), [(1000.0, 1)], points=100)
+    await crm.trigger(order["id"])
+    await settle(api, crm)
+    crm.orders[order["id"]]["customFields"]["bonus_points"] = 150
+    await crm.trigger(order["id"], times=2)
+    await settle(api, crm)
+
+    assert (await api.balance(customer_id))["available"] == 150
+    assert crm.orders[order["id"]]["discountManualAmount"] == 150
+    assert [op for op in await operations(api.runtime) if op[0] != "reserve"] == [
+        ("accrual", 300),
+        ("commit", -100),
+        ("refund", 100),
+        ("commit", -150),
+    ]
+    await crm.set_status(order["id"], "cancel-other")
+    await settle(api, crm)
+    assert (await api.balance(customer_id))["available"] == 300
+    await assert_ledger_clean(api.runtime)
+
+
 async def test_the_trigger_our_own_edit_fires_does_nothing(api: Api, crm: FakeRetailCrm) -> None:
     await api.customer(phone, points=100)
     order = crm.order(crm.customer(phone), [(500.0, 1)], points=50)

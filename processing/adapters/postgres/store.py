@@ -29,6 +29,7 @@ from processing.service.records import (
     CustomerRecord,
     DeliveryRecord,
     Document,
+    DocumentHold,
     HoldRecord,
     LeasedDelivery,
     OperationRecord,
@@ -353,6 +354,10 @@ class PostgresStore(ChannelQueries, SmsQueries):
     ) -> tuple[UUID, UUID] | None:
         row = await self._fetchrow("cheque_hold", program_id, store_id, document_id)
         return None if row is None else (row["id"], row["account_id"])
+
+    async def document_holds(self, program_id: UUID, pattern: str) -> list[DocumentHold]:
+        rows = await self._fetch("document_holds", program_id, pattern)
+        return [_record(row, DocumentHold) for row in rows]
 
     async def find_open_hold(
         self, program_id: UUID, store_id: str | None, document_id: str

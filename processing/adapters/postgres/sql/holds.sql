@@ -65,3 +65,13 @@ where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document
 order by created_at desc
 limit 1;
 
+
+-- name: document_holds
+-- The holds reserved for the documents matching a LIKE pattern (one CRM order, or every write-off
+-- of one deal), oldest first, with what each spent and what refunds of that gave back.
+select h.id, h.document_id, h.status, h.points, h.committed_points,
+       h.resolved_by as committed_by, coalesce(o.refunded_points, 0) as given_back
+from holds h
+left join operations o on o.id = h.resolved_by and h.status = 'committed'
+where h.program_id = $1 and h.store_id is null and h.document_id like $2
+order by h.created_at, h.id;
