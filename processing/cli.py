@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             command_line.error("a key without --program-id is an operator key: --scopes admin")
     raw = load_settings()
     telemetry.configure_logging(raw.log_level)
-    settings = resolve_urls(raw)
+    settings = resolve_urls(raw, serving=args.command == "serve")
     if args.command == "serve":
         # The demo program is for a fresh machine only: never in a database someone configured.
         return serve(settings, embedded=raw.database_url is None)

@@ -38,15 +38,16 @@ from processing.service.woocommerce import WooCommercePartner
 from processing.settings import Settings
 
 
-def resolve_urls(settings: Settings) -> Settings:
-    """Fills in the embedded servers' URLs where none were configured."""
+def resolve_urls(settings: Settings, *, serving: bool = False) -> Settings:
+    """Fills in the embedded servers' URLs where none were configured. ``serving``: this is
+    ``bonus serve``, which takes the servers over from a short command that started them."""
     if not settings.embedded:
         return settings
-    data_dir = Path(settings.data_dir).resolve()
+    attached = embedded.start(Path(settings.data_dir), serving=serving)
     return msgspec.structs.replace(
         settings,
-        database_url=settings.database_url or embedded.start_postgres(data_dir),
-        redis_url=settings.redis_url or embedded.start_redis(data_dir),
+        database_url=settings.database_url or attached.database_url,
+        redis_url=settings.redis_url or attached.redis_url,
         # Once the URLs are filled in the settings no longer look embedded: say it outright.
         development=settings.is_development,
     )
@@ -64,7 +65,8 @@ def sms_provider(settings: Settings) -> SmsProvider:
 
 
 def stop_embedded_servers() -> None:
-    """Stops the embedded Postgres and Redis this process started, if it started any."""
+    """Stops the embedded Postgres and Redis if this process owns them; a process that only
+    attached to another's leaves them running."""
     embedded.stop_all()
 
 

