@@ -28,7 +28,8 @@ test: $(STAMP) haproxy chromium ## Run the whole test suite against real Postgre
 	$(BIN)/pytest
 
 # The multi-instance tests run the API behind a real HAProxy. Where it is missing it is installed
-# from Debian's packages (root with apt-get); elsewhere those tests report themselves skipped.
+# from Debian's packages (root with apt-get); elsewhere those tests skip, and a skip fails the
+# run unless BONUS_TEST_ALLOW_SKIPS=1 (tests/skips.py).
 haproxy: ## Install HAProxy from Debian's packages if missing (for the multi-instance tests)
 	@command -v haproxy >/dev/null 2>&1 && exit 0; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \

@@ -20,6 +20,9 @@ from processing.service.records import ProgramSettings
 from processing.settings import Settings
 from tests import servers
 
+# A skipped test fails the run unless BONUS_TEST_ALLOW_SKIPS=1 (see tests/skips.py).
+pytest_plugins = ("tests.skips",)
+
 _counter = itertools.count()
 _template = f"bonus_template_{os.getpid()}"
 

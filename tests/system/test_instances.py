@@ -6,19 +6,22 @@ in-process concurrency tests prove for one process hold across processes and ins
 holds through the balancer, commit against cancel on one hold sent to different instances, the
 same idempotency key arriving at two instances at once. Each instance's /metrics adds up its
 workers (prometheus-client's multiprocess mode), so the two instances' counts sum to what was
-sent. When one instance is killed with SIGKILL mid-burst, the calls it had not answered are
-retried by the balancer on the other one, and each still applies exactly once.
+sent. When one instance is killed with SIGKILL mid-burst, with calls proven to be in flight on
+it (waiting in its own Postgres sessions), the calls it had not answered are retried by the
+balancer on the other one, and each still applies exactly once.
 """
 
 import asyncio
 import contextlib
 import itertools
 import shutil
+import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -92,10 +95,17 @@ def connection_limits() -> httpx.Limits:
     return httpx.Limits(max_connections=250, max_keepalive_connections=250)
 
 
+def named_sessions(database_url: str, application_name: str) -> str:
+    parts = urlsplit(database_url)
+    query = "&".join(filter(None, [parts.query, f"application_name={application_name}"]))
+    return urlunsplit(parts._replace(query=query))
+
+
 async def start_instance(tmp_path: Path, name: str, database_url: str, redis_url: str) -> Instance:
     port = servers.free_port()
     env = environment(
-        database_url=database_url,
+        # Each instance's Postgres sessions carry its name, so a test can see what it is doing.
+        database_url=named_sessions(database_url, f"bonus-{name}"),
         redis_url=redis_url,
         port=str(port),
         workers=str(workers_per_instance),
@@ -300,10 +310,29 @@ async def test_one_idempotency_key_on_two_instances_applies_once(
     await assert_ledger_clean(runtime)
 
 
+async def sessions_waiting(runtime: Runtime, instance: str) -> int:
+    """How many of the instance's Postgres sessions wait for a lock now."""
+    count: int = await runtime.pool.fetchval(
+        "select count(*) from pg_stat_activity"
+        " where application_name = $1 and wait_event_type = 'Lock'",
+        f"bonus-{instance}",
+    )
+    return count
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, f"never came true: {what}"
+        await asyncio.sleep(0.05)
+
+
 async def test_an_instance_killed_mid_burst_loses_nothing_and_applies_nothing_twice(
     cluster: Cluster, runtime: Runtime
 ) -> None:
-    """SIGKILL to an instance and both its workers while holds are in flight. Calls it had not
+    """SIGKILL to an instance and both its workers while holds are in flight on it: the test holds
+    the account's row lock, so the burst's calls wait inside the instances' own transactions,
+    and the kill comes only once Postgres shows sessions of the victim waiting. Calls it had not
     answered are sent again by the balancer to the other instance with the same key: every call
     is answered, and each applies exactly once."""
     customer = await cluster.customer("+79120000004", points=1000)
@@ -316,12 +345,20 @@ async def test_an_instance_killed_mid_burst_loses_nothing_and_applies_nothing_tw
             headers=auth(cluster.pos_key, f"burst-{n}"),
         )
 
-    burst = [asyncio.create_task(hold(n)) for n in range(60)]
-    await asyncio.sleep(0.05)
-    kill_session(victim.process)
-    await victim.process.wait()
+    async with runtime.pool.acquire() as blocker, blocker.transaction():
+        await blocker.execute("select 1 from accounts where id = $1::uuid for update", customer)
+        burst = [asyncio.create_task(hold(n)) for n in range(60)]
+
+        async def victim_waits() -> bool:
+            return await sessions_waiting(runtime, "instance2") > 0
+
+        await until(victim_waits, "a call in flight on the instance to be killed")
+        in_flight_on_victim = await sessions_waiting(runtime, "instance2")
+        kill_session(victim.process)
+        await victim.process.wait()
     answers = await asyncio.gather(*burst)
 
+    assert in_flight_on_victim > 0
     assert codes(answers) == {"ok": 60}, [a.text for a in answers if not a.is_success]
     applied = await runtime.pool.fetch(
         "select document_id, count(*) as times from holds where account_id = $1::uuid"

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -68,6 +69,12 @@ async def _keep_session(connection: Connection) -> None:
     """
 
 
+def application_name(url: str) -> str:
+    """The name the sessions show in pg_stat_activity: ``application_name`` from the URL when it
+    has one (to tell instances apart), else ``bonus-processing``."""
+    return parse_qs(urlsplit(url).query).get("application_name", ["bonus-processing"])[0]
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         url,
@@ -76,7 +83,7 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
         reset=_keep_session,
         # Bounded waits: a stuck lock or runaway query fails one request, not the whole pool.
         server_settings={
-            "application_name": "bonus-processing",
+            "application_name": application_name(url),
             "lock_timeout": "5s",
             "statement_timeout": "15s",
             "idle_in_transaction_session_timeout": "60s",
