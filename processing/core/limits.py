@@ -71,3 +71,13 @@ invariant(lock_retry_ms_max < lock_wait_ms_max, "a waiter retries several times 
 invariant(redis_timeout_ms < lock_wait_ms_max, "one Redis call fits in the lock wait")
 invariant(sms_code_seconds_ttl <= sms_sends_window_seconds, "a code dies within its send window")
 invariant(sms_confirm_attempts_max < 10**sms_code_digits, "attempts cannot exhaust the codes")
+
+# A partner's rate limit is shared with the retailer's other integrations (a Bitrix24 portal's
+# 2 requests a second serve every app on it; a RetailCRM key's 10 serve every caller of it):
+# a connection takes this share of it (its ``rate_share_percent`` setting), never all of it.
+partner_rate_share_percent_default = 50
+partner_rate_share_percent_max = 80
+invariant(
+    0 < partner_rate_share_percent_default <= partner_rate_share_percent_max < 100,
+    "a connection takes a part of a partner's rate, never all of it",
+)

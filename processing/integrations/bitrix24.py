@@ -10,6 +10,7 @@ or ``C{pipeline}:WON``.
 """
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl
@@ -166,6 +167,12 @@ def money(minor: int, currency: str) -> str:
     """Minor units back as the decimal string Bitrix24 keeps (``"9500.00"``)."""
     digits = 2 if minor_units("1", currency) == 100 else 0
     return f"{Decimal(minor).scaleb(-digits):.{digits}f}"
+
+
+def date_time(moment: datetime) -> str:
+    """A moment as Bitrix24 writes its dates (ISO 8601 to the second, with the zone's offset:
+    ``2024-08-30T14:29:00+02:00``); a fraction of a second is not part of it."""
+    return moment.isoformat(timespec="seconds")
 
 
 def error_of(answer: Any) -> tuple[str, str] | None:

@@ -9,8 +9,10 @@ per unit and its ``discountManualAmount`` is per unit; the order's own ``discoun
 amounts, because ``discountTotal`` depends on the account's rounding settings.
 """
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -175,3 +177,26 @@ def changed_fields(current: dict[str, Any] | list[Any], wanted: dict[str, Any]) 
     nothing is never sent, so our own edit's trigger finds nothing to do."""
     shown = custom_fields(current)
     return {name: value for name, value in wanted.items() if shown.get(name) != value}
+
+
+def time_zone_of(answer: Any) -> ZoneInfo:
+    """The account's time zone from ``GET /api/v5/settings`` (``settings.timezone.value``, an
+    IANA name such as ``Europe/Moscow``): RetailCRM reads and writes date-times in it."""
+    settings = payload_of(answer, "settings")
+    zone = settings.get("timezone") if isinstance(settings, dict) else None
+    name = zone.get("value") if isinstance(zone, dict) else None
+    if not isinstance(name, str) or not name:
+        raise Unusable("RetailCRM's settings name no time zone")
+    return zone_named(name)
+
+
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise Unusable(f"the time zone {name!r} is unknown") from error
+
+
+def date_time(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment as RetailCRM writes date-times: ``Y-m-d H:i:s`` in the account's zone."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")

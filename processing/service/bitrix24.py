@@ -37,6 +37,7 @@ from processing.service.channels import (
     PartnerBusy,
     PartnerRejected,
     paced,
+    rate_share,
 )
 from processing.service.ledger import Ledger, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
@@ -47,7 +48,9 @@ from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 call_topic = "call"
-default_rate = 2.0  # requests a second per portal (Bitrix24's plans below Enterprise)
+# The portal's own limit (Bitrix24's plans below Enterprise; a connection's ``rate_per_second``
+# and ``burst`` settings name another plan's); a connection takes ``rate_share_percent`` of it.
+default_rate = 2.0  # requests a second per portal
 default_burst = 50
 busy_retry_seconds = 5.0  # after QUERY_LIMIT_EXCEEDED: its bucket drains in seconds
 sweep_pages_max = 40  # of 50 deals: 2,000 deals a sweep, the rest at the next one
@@ -232,7 +235,8 @@ class Bitrix24Partner:
             page = await self.patiently(
                 connection,
                 "crm.deal.list",
-                {"filter": {">DATE_MODIFY": since.isoformat()}, "select": ["ID", "DATE_MODIFY"],
+                {"filter": {">DATE_MODIFY": bitrix24.date_time(since)},
+                 "select": ["ID", "DATE_MODIFY"],
                  "order": {"DATE_MODIFY": "ASC", "ID": "ASC"}, "start": start},
             )  # fmt: skip
             for row in page.get("result") or []:
@@ -321,12 +325,12 @@ class Bitrix24Partner:
 
     async def call(self, connection: Connection, method: str, params: dict[str, Any]) -> Any:
         """One REST call through the portal's inbound webhook, paced by the shared bucket."""
-        settings = connection.settings
+        settings, share = connection.settings, rate_share(connection.settings)
         await paced(
             self.limiter,
             f"bitrix24:{connection.account}",
-            float(settings.get("rate_per_second", default_rate)),
-            int(settings.get("burst", default_burst)),
+            float(settings.get("rate_per_second", default_rate)) * share,
+            max(1, int(int(settings.get("burst", default_burst)) * share)),
             wait_max_seconds=0,  # a worker never sleeps for a portal: the event is deferred
         )
         base = connection.secrets["webhook_url"].rstrip("/")

@@ -20,6 +20,7 @@ import msgspec
 import structlog
 
 from processing import telemetry
+from processing.core import limits
 from processing.core.webhooks import retry_delay
 from processing.service.admin import create_key
 from processing.service.mutations import Mutation, MutationRunner, Render, fingerprint
@@ -113,6 +114,23 @@ async def paced(
         waited += wait
 
 
+def rate_share(settings: Mapping[str, Any]) -> float:
+    """The share of a partner's rate limit a connection takes (its ``rate_share_percent``
+    setting, checked when it is made; anything else reads as the default)."""
+    percent = settings.get("rate_share_percent", limits.partner_rate_share_percent_default)
+    if not valid_rate_share(percent):
+        percent = limits.partner_rate_share_percent_default
+    return float(percent) / 100
+
+
+def valid_rate_share(percent: Any) -> bool:
+    return (
+        isinstance(percent, int)
+        and not isinstance(percent, bool)
+        and 1 <= percent <= limits.partner_rate_share_percent_max
+    )
+
+
 def render_for_channel(outcome: Outcome) -> StoredResponse:
     """The answer kept under a channel's idempotency key: the service's own record, or the
     refusal's code and detail (a channel reads these; no HTTP caller ever sees them)."""
@@ -170,6 +188,12 @@ class Channels:
         missing = [name for name in partner_secrets.get(partner, ()) if not secrets.get(name)]
         if missing:
             raise ValueError(f"a {partner} connection needs the secrets {', '.join(missing)}")
+        share = (settings or {}).get("rate_share_percent")
+        if share is not None and not valid_rate_share(share):
+            raise ValueError(
+                "rate_share_percent must be a whole number from 1 to "
+                f"{limits.partner_rate_share_percent_max}, got {share!r}"
+            )
         async with self.database.transaction() as store:
             key = await create_key(
                 store, program_id, f"{partner} {account}", [partner_scopes[partner]], None

@@ -22,13 +22,21 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from processing.integrations import retailcrm
 from processing.integrations.common import Unusable
 from processing.service import shops
-from processing.service.channels import Applied, Channels, InboxEvent, PartnerRejected, paced
+from processing.service.channels import (
+    Applied,
+    Channels,
+    InboxEvent,
+    PartnerRejected,
+    paced,
+    rate_share,
+)
 from processing.service.ledger import Ledger, RefundCommand, ReserveCommand
 from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
@@ -37,9 +45,10 @@ from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 topic = "order.trigger"
-# RetailCRM allows 10 requests a second per API key. A bucket of 8 a second with a burst of 1
-# lets at most 9 calls into any one second, so network jitter cannot make it 11.
-rate_per_second = 8.0
+# RetailCRM allows 10 requests a second per API key, shared with every other caller of the key;
+# a connection takes ``rate_share_percent`` of it (half by default, at most 80 %: 8 a second).
+# A burst of 1 lets at most rate + 1 calls into any one second, never 11.
+rate_limit_per_second = 10.0
 rate_burst = 1
 rate_wait_max_seconds = 5.0
 history_page_size = 100
@@ -273,7 +282,8 @@ class RetailCrmPartner:
     async def sweep(self, connection: Connection, channels: Channels) -> int:
         """Triggers are fire-and-forget: one that never arrived would leave an order unapplied.
         The sweep walks the account's order history from the last change it saw
-        (``/orders/history`` with ``filter[sinceId]``; the first time, the last day) and queues
+        (``/orders/history`` with ``filter[sinceId]``; the first time, the last day, by
+        ``filter[startDate]`` in the account's own time zone, as RetailCRM reads it) and queues
         each order it names once, folded into one still waiting; the worker reads each again,
         and one that changed nothing for us is a no-op."""
         since_id = connection.settings.get("history_since_id")
@@ -281,7 +291,7 @@ class RetailCrmPartner:
             start = {"filter[sinceId]": since_id}
         else:
             since, _ = await channels.sweep_window(connection)
-            start = {"filter[startDate]": since.strftime("%Y-%m-%d %H:%M:%S")}
+            start = {"filter[startDate]": retailcrm.date_time(since, await self.zone(connection))}
         last_id, queued, seen = since_id, 0, set()
         for _ in range(history_pages_max):
             query = start if last_id == since_id else {"filter[sinceId]": str(last_id)}
@@ -309,6 +319,14 @@ class RetailCrmPartner:
                 await store.set_connection_setting(connection.id, "history_since_id", last_id)
         return queued
 
+    async def zone(self, connection: Connection) -> ZoneInfo:
+        """The account's time zone: the connection's ``time_zone`` setting, or the account's
+        own settings (``GET /api/v5/settings``)."""
+        named = connection.settings.get("time_zone")
+        if isinstance(named, str) and named:
+            return retailcrm.zone_named(named)
+        return retailcrm.time_zone_of(await self.get(connection, "settings"))
+
     async def program(self, connection: Connection) -> tuple[str, int]:
         """The program's currency and what one point pays, in its minor units."""
         async with self.database.reader() as store:
@@ -318,18 +336,17 @@ class RetailCrmPartner:
             raise PartnerRejected("the connection's program is gone")
         return program.currency, record.rules.point_value_minor
 
-    async def pace(self, api_key: str) -> None:
-        """Within the key's rate, shared by every worker; the key itself never reaches Redis,
-        a digest names its bucket."""
+    async def pace(self, connection: Connection, api_key: str) -> None:
+        """Within our share of the key's rate, shared by every worker; the key itself never
+        reaches Redis, a digest names its bucket."""
         digest = hashlib.sha256(api_key.encode()).hexdigest()[:32]
-        await paced(
-            self.limiter, f"retailcrm:{digest}", rate_per_second, rate_burst, self.wait_max_seconds
-        )
+        rate = rate_limit_per_second * rate_share(connection.settings)
+        await paced(self.limiter, f"retailcrm:{digest}", rate, rate_burst, self.wait_max_seconds)
 
     async def get(self, connection: Connection, resource: str) -> Any:
         """GET ``{account}/api/v5/{resource}``, within the key's rate."""
         key = connection.secrets.get("api_key", "")
-        await self.pace(key)
+        await self.pace(connection, key)
         url = f"{connection.account.rstrip('/')}/api/v5/{resource}"
         return await self.api.get_json(url, {"X-API-KEY": key})
 
@@ -341,7 +358,7 @@ class RetailCrmPartner:
         key = connection.secrets.get("api_key", "")
         if site:
             form = {**form, "site": site}
-        await self.pace(key)
+        await self.pace(connection, key)
         url = f"{connection.account.rstrip('/')}/api/v5/{resource}"
         answer = await self.api.post_form(url, {"X-API-KEY": key}, form)
         if not isinstance(answer, dict) or answer.get("success") is not True:

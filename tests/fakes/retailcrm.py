@@ -12,7 +12,9 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -49,6 +51,8 @@ class FakeRetailCrm:
     triggers: list[int] = field(default_factory=list)  # statuses of the triggers sent
     pending: set[asyncio.Task[Any]] = field(default_factory=set)
     history: list[dict[str, Any]] = field(default_factory=list)  # /orders/history, oldest first
+    time_zone: str = "Europe/Moscow"  # the account's zone: every date-time it reads and writes
+    history_queries: list[dict[str, str]] = field(default_factory=list)  # as they came
 
     # The account's side.
 
@@ -108,13 +112,17 @@ class FakeRetailCrm:
     def record(self, order_id: int, field_name: str, *, created: bool = False) -> None:
         """One change in the account's order history (every change is kept, ours too)."""
         entry: dict[str, Any] = {
-            "id": 7000 + len(self.history), "createdAt": "2026-12-03 10:00:00",
+            "id": 7000 + len(self.history), "createdAt": self.now(),
             "source": "api", "field": field_name, "apiKey": {"current": False},
             "order": {"id": order_id, "number": self.orders[order_id]["number"]},
         }  # fmt: skip
         if created:
             entry["created"] = True
         self.history.append(entry)
+
+    def now(self) -> str:
+        """A date-time as the account writes it: ``Y-m-d H:i:s`` in its own zone."""
+        return datetime.now(ZoneInfo(self.time_zone)).strftime("%Y-%m-%d %H:%M:%S")
 
     def shown(self, order_id: int) -> dict[str, Any]:
         """The order as ``GET /orders/{id}`` shows it: the customer inside, as it is now, and
@@ -200,11 +208,21 @@ class FakeRetailCrm:
         refused = self.refused(request)
         if refused is not None:
             return refused
+        self.history_queries.append(dict(request.query))
         limit = int(request.query.get("limit", "20"))
         if limit not in (20, 50, 100):
             return failure(400, "Errors in the input parameters", {"limit": "not allowed"})
         since_id = int(request.query.get("filter[sinceId]", "0"))
-        found = [entry for entry in self.history if entry["id"] > since_id]
+        start = request.query.get("filter[startDate]", "")
+        zone = ZoneInfo(self.time_zone)  # read in the account's own zone, to the second
+        try:
+            datetime.strptime(start, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone) if start else None
+        except ValueError:
+            return failure(400, "Errors in the input parameters", {"startDate": "not a date"})
+        found = [
+            entry for entry in self.history
+            if entry["id"] > since_id and entry["createdAt"] >= start
+        ]  # fmt: skip
         page = int(request.query.get("page", "1"))
         pages = max(1, -(-len(found) // limit))
         return web.json_response(
@@ -212,6 +230,19 @@ class FakeRetailCrm:
              "history": found[(page - 1) * limit : page * limit],
              "pagination": {"limit": limit, "totalCount": len(found), "currentPage": page,
                             "totalPageCount": pages}}
+        )  # fmt: skip
+
+    async def settings(self, request: web.Request) -> web.Response:
+        """``GET /settings``: the account's currency, language and time zone."""
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        updated = "2026-01-15 09:00:00"
+        return web.json_response(
+            {"success": True, "settings": {
+                "default_currency": {"value": "RUB", "updated_at": updated},
+                "system_language": {"value": "RU", "updated_at": updated},
+                "timezone": {"value": self.time_zone, "updated_at": updated}}}
         )  # fmt: skip
 
     async def edit_customer(self, request: web.Request) -> web.Response:
@@ -273,6 +304,7 @@ class FakeRetailCrm:
 
     async def start(self) -> web.AppRunner:
         app = web.Application()
+        app.router.add_get("/api/v5/settings", self.settings)
         app.router.add_get("/api/v5/orders/history", self.order_history)
         app.router.add_get("/api/v5/orders/{id:\\d+}", self.get_order)
         app.router.add_post("/api/v5/orders/{id:\\d+}/edit", self.edit_order)

@@ -236,11 +236,11 @@ async def test_our_own_pacing_defers_calls_past_the_portals_rate(
     api: Api, crm: FakeBitrix24, connection: Connection
 ) -> None:
     await api.customer(phone)
-    async with api.runtime.pool.acquire() as db:  # one request a second, no burst
+    async with api.runtime.pool.acquire() as db:  # half of 2 a second: one, no burst
         await db.execute(
             "update channel_connections set settings = $2::jsonb where id = $1",
             connection.id,
-            '{"rate_per_second": 1, "burst": 1}',
+            '{"rate_per_second": 2, "burst": 2, "rate_share_percent": 50}',
         )
     contact = crm.contact(phone)
     await crm.change(crm.deal(contact, "1000.00"), STAGE_ID="WON")
