@@ -176,7 +176,10 @@ class ReleasePlan(msgspec.Struct, frozen=True, kw_only=True):
 class Rejected(msgspec.Struct, frozen=True, kw_only=True):
     rejection: Rejection
     detail: str
+    # The input the refusal is about, as a JSON path into the request (``tiers[2].name``), when
+    # one input is to blame; the API's problem body carries it so a client can point at it.
+    field: str | None = None
 
 
-def reject(rejection: Rejection, detail: str) -> Rejected:
-    return Rejected(rejection=rejection, detail=detail)
+def reject(rejection: Rejection, detail: str, field: str | None = None) -> Rejected:
+    return Rejected(rejection=rejection, detail=detail, field=field)

@@ -117,37 +117,86 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
 
 def check_rules(rules: Rules) -> Rejected | None:
     """What the wire bounds cannot say: rates within 0..100 %, tiers in ascending order with
-    unique names, and an expiry mode with exactly the number it needs."""
-    rates = [
-        rules.earning.base_bp,
-        rules.redemption.max_share_bp,
-        *rules.earning.category_bp.values(),
-        *rules.earning.sku_bp.values(),
-        *(tier.earn_bp for tier in rules.tiers),
+    unique names, and an expiry mode with exactly the number it needs. Each refusal names the
+    field to blame as a JSON path into the rules (``tiers[2].threshold_minor``)."""
+    return _check_rates(rules) or _check_tiers(rules.tiers) or _check_expiry(rules.expiry)
+
+
+def _rates(rules: Rules) -> list[tuple[str, int]]:
+    return [
+        ("earning.base_bp", rules.earning.base_bp),
+        ("redemption.max_share_bp", rules.redemption.max_share_bp),
+        *(
+            (f"earning.category_bp[{_quoted(code)}]", bp)
+            for code, bp in rules.earning.category_bp.items()
+        ),
+        *((f"earning.sku_bp[{_quoted(code)}]", bp) for code, bp in rules.earning.sku_bp.items()),
+        *((f"tiers[{index}].earn_bp", tier.earn_bp) for index, tier in enumerate(rules.tiers)),
     ]
-    if any(not 0 <= rate <= basis_points_whole for rate in rates):
-        return reject(Rejection.validation_error, "Rates are basis points from 0 to 10000.")
-    names = [tier.name for tier in rules.tiers]
-    if len(set(names)) != len(names):
-        return reject(Rejection.validation_error, "Tier names must be unique.")
-    thresholds = [tier.threshold_minor for tier in rules.tiers]
-    if thresholds != sorted(set(thresholds)):
-        return reject(
-            Rejection.validation_error, "Tiers must be listed by strictly rising threshold_minor."
-        )
-    expiry = rules.expiry
+
+
+def _quoted(key: str) -> str:
+    return msgspec.json.encode(key).decode()
+
+
+def _check_rates(rules: Rules) -> Rejected | None:
+    for field, rate in _rates(rules):
+        if not 0 <= rate <= basis_points_whole:
+            return reject(
+                Rejection.validation_error,
+                f"{field}: rates are basis points from 0 to {basis_points_whole}.",
+                field,
+            )
+    return None
+
+
+def _check_tiers(tiers: tuple[Tier, ...]) -> Rejected | None:
+    """Names before order, as the refusals always were: the later of two equal names, then the
+    first tier whose threshold does not rise above the one before it."""
+    names = [tier.name for tier in tiers]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            field = f"tiers[{index}].name"
+            return reject(
+                Rejection.validation_error,
+                f"{field}: tier names must be unique; {name!r} is listed twice.",
+                field,
+            )
+    for index in range(1, len(tiers)):
+        threshold, before = tiers[index].threshold_minor, tiers[index - 1].threshold_minor
+        if threshold <= before:
+            field = f"tiers[{index}].threshold_minor"
+            return reject(
+                Rejection.validation_error,
+                f"{field}: tiers must be listed by strictly rising threshold_minor"
+                f" ({threshold} follows {before}).",
+                field,
+            )
+    return None
+
+
+def _check_expiry(expiry: Expiry) -> Rejected | None:
     needs = {
         ExpiryMode.never: (False, False),
         ExpiryMode.days: (True, False),
         ExpiryMode.end_of_month: (False, True),
     }[expiry.mode]
-    if (expiry.days is not None, expiry.months is not None) != needs:
+    given = (expiry.days is not None, expiry.months is not None)
+    if given != needs:
+        # Blame the number that is missing or extra; days first, as the wire lists it first.
+        field = "expiry.days" if given[0] != needs[0] else "expiry.months"
         return reject(
             Rejection.validation_error,
-            "expiry: 'never' takes no number, 'days' takes days, 'end_of_month' takes months.",
+            f"{field}: expiry 'never' takes no number, 'days' takes days,"
+            " 'end_of_month' takes months.",
+            field,
         )
     if expiry.days is not None and not 1 <= expiry.days <= limits.expiry_days_max:
-        return reject(Rejection.validation_error, f"expiry.days is 1..{limits.expiry_days_max}.")
+        return reject(
+            Rejection.validation_error,
+            f"expiry.days: expiry.days is 1..{limits.expiry_days_max}.",
+            "expiry.days",
+        )
     return None
 
 

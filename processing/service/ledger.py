@@ -88,7 +88,7 @@ class RefundCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def refused_by(decision: Rejected) -> Refused:
-    return refuse(decision.rejection, decision.detail)
+    return refuse(decision.rejection, decision.detail, field=decision.field)
 
 
 def operation_record(operation: NewOperation, status: str) -> OperationRecord:

@@ -105,27 +105,46 @@ async def test_a_replayed_replacement_adds_no_version(api: Api) -> None:
     assert (await get_rules(api))["version"] == 1
 
 
+def tiers(*rows: tuple[str, int]) -> dict[str, Any]:
+    return {"tiers": [{"name": name, "threshold_minor": at, "earn_bp": 100} for name, at in rows]}
+
+
 @pytest.mark.parametrize(
-    ("change", "status", "field_or_text"),
+    ("change", "field", "text"),
     [
-        pytest.param({"earning": {"base_bp": 10_001}}, 400, "earning.base_bp", id="rate-over-100"),
-        pytest.param({"point_value_minor": 0}, 400, "point_value_minor", id="worthless-point"),
-        pytest.param({"return_policy": "forgive"}, 400, "return_policy", id="unknown-policy"),
-        pytest.param({"tiers": [{"name": "a", "threshold_minor": 5, "earn_bp": 1},
-                                {"name": "b", "threshold_minor": 1, "earn_bp": 2}]},
-                     400, "rising", id="tiers-out-of-order"),
-        pytest.param({"expiry": {"mode": "days"}}, 400, "takes days", id="days-without-days"),
-        pytest.param({"bonus": 1}, 400, "bonus", id="unknown-field"),
+        pytest.param({"earning": {"base_bp": 10_001}}, "earning.base_bp", "10000",
+                     id="rate-over-100"),
+        pytest.param({"point_value_minor": 0}, "point_value_minor", ">= 1", id="worthless-point"),
+        pytest.param({"return_policy": "forgive"}, "return_policy", "forgive",
+                     id="unknown-policy"),
+        pytest.param(tiers(("a", 1), ("b", 5), ("c", 3)), "tiers[2].threshold_minor", "rising",
+                     id="tiers-out-of-order"),
+        pytest.param(tiers(("a", 1), ("b", 5), ("a", 9)), "tiers[2].name", "unique",
+                     id="duplicate-tier-name"),
+        pytest.param({"expiry": {"mode": "days"}}, "expiry.days", "takes days",
+                     id="days-without-days"),
+        pytest.param({"expiry": {"mode": "end_of_month", "days": 30}}, "expiry.days",
+                     "takes months", id="month-mode-with-days"),
+        pytest.param({"bonus": 1}, "bonus", "unknown", id="unknown-field"),
+        pytest.param({"earning": {"category_bp": {"oil": 5, "": 5}}}, 'earning.category_bp[""]',
+                     "key", id="empty-map-key"),
+        pytest.param({"earning": {"sku_bp": {"a": 1, "oil": 20_000}}}, 'earning.sku_bp["oil"]',
+                     "10000", id="map-value"),
+        pytest.param({"bonuses": {"events": {"review": {"points": 5}, "Big Day": {"points": 5}}}},
+                     'bonuses.events["Big Day"]', "key", id="bad-event-name"),
+        pytest.param({"bonuses": {"events": {"review": {"points": 5, "pointz": 5}}}},
+                     'bonuses.events["review"].pointz', "unknown", id="unknown-field-in-map"),
     ],
 )  # fmt: skip
-async def test_bad_rules_are_refused_and_change_nothing(
-    api: Api, change: dict[str, Any], status: int, field_or_text: str
+async def test_bad_rules_are_refused_naming_the_field_and_change_nothing(
+    api: Api, change: dict[str, Any], field: str, text: str
 ) -> None:
     response = await put_rules(api, auto_service | change)
-    assert response.status_code == status, response.text
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
-    assert problem["code"] == "validation_error"
-    assert field_or_text in (problem.get("field") or "") + problem["detail"]
+    assert (problem["code"], problem["field"]) == ("validation_error", field)
+    assert text in problem["detail"]
     assert (await get_rules(api))["version"] == 0
 
 

@@ -197,33 +197,52 @@ def test_no_tier_when_no_threshold_is_reached() -> None:
     assert tier_for(rules, 999) is None
 
 
+def three_tiers(*thresholds: int, names: str = "abc") -> tuple[Tier, ...]:
+    return tuple(
+        Tier(name=name, threshold_minor=threshold, earn_bp=100)
+        for name, threshold in zip(names, thresholds, strict=True)
+    )
+
+
 @pytest.mark.parametrize(
-    ("rules", "says"),
+    ("rules", "says", "field"),
     [
-        pytest.param(Rules(earning=Earning(base_bp=10_001)), "basis points", id="rate-above-100"),
-        pytest.param(
-            Rules(redemption=Redemption(max_share_bp=-1)), "basis points", id="negative-share"
-        ),
-        pytest.param(
-            Rules(tiers=(Tier(name="a", threshold_minor=5, earn_bp=1),
-                         Tier(name="b", threshold_minor=5, earn_bp=2))),
-            "rising", id="equal-thresholds",
-        ),
-        pytest.param(
-            Rules(tiers=(Tier(name="a", threshold_minor=1, earn_bp=1),
-                         Tier(name="a", threshold_minor=5, earn_bp=2))),
-            "unique", id="same-name",
-        ),
-        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.days)), "takes days", id="days-without-n"),
-        pytest.param(
-            Rules(expiry=Expiry(mode=ExpiryMode.never, months=3)), "no number", id="never-with-n"
-        ),
+        pytest.param(Rules(earning=Earning(base_bp=10_001)), "basis points", "earning.base_bp",
+                     id="rate-above-100"),
+        pytest.param(Rules(redemption=Redemption(max_share_bp=-1)), "basis points",
+                     "redemption.max_share_bp", id="negative-share"),
+        pytest.param(Rules(earning=Earning(category_bp={"oil": 20_000})), "basis points",
+                     'earning.category_bp["oil"]', id="category-rate"),
+        pytest.param(Rules(tiers=(Tier(name="a", threshold_minor=1, earn_bp=1),
+                                  Tier(name="b", threshold_minor=5, earn_bp=10_001))),
+                     "basis points", "tiers[1].earn_bp", id="tier-rate"),
+        pytest.param(Rules(tiers=three_tiers(1, 5, 5)), "rising", "tiers[2].threshold_minor",
+                     id="equal-thresholds"),
+        pytest.param(Rules(tiers=three_tiers(1, 9, 5)), "rising", "tiers[2].threshold_minor",
+                     id="falling-threshold"),
+        pytest.param(Rules(tiers=three_tiers(1, 5, 9, names="aba")), "unique", "tiers[2].name",
+                     id="same-name"),
+        pytest.param(Rules(tiers=three_tiers(9, 5, 1, names="abb")), "unique", "tiers[2].name",
+                     id="names-before-order"),
+        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.days)), "takes days", "expiry.days",
+                     id="days-without-n"),
+        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.days, days=3, months=3)), "takes days",
+                     "expiry.months", id="days-with-months"),
+        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.end_of_month)), "takes months",
+                     "expiry.months", id="month-without-n"),
+        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.never, months=3)), "no number",
+                     "expiry.months", id="never-with-n"),
+        pytest.param(Rules(expiry=Expiry(mode=ExpiryMode.days, days=0)), "1..", "expiry.days",
+                     id="zero-days"),
     ],
 )  # fmt: skip
-def test_contradictory_rules_are_refused(rules: Rules, says: str) -> None:
+def test_contradictory_rules_are_refused_naming_the_field(
+    rules: Rules, says: str, field: str
+) -> None:
     refused = check_rules(rules)
     assert isinstance(refused, Rejected)
     assert says in refused.detail
+    assert refused.field == field
 
 
 def test_sensible_rules_pass() -> None:
