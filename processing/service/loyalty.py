@@ -421,7 +421,9 @@ class Loyalty:
     ) -> StoredResponse:
         """Returns some of a purchase's lines: claws back what those lines earned (pending
         points first, then available ones); what was already spent is settled by the return
-        policy of the rules the purchase was priced with; the money leaves the tier's spend."""
+        policy of the rules the purchase was priced with; the money leaves the tier's spend, and
+        the tier before and after is ranked by the rules in force (as ``GET .../tier`` ranks
+        it), so ``tier_after`` and ``tier.changed`` agree with what the customer's tier is."""
         actor = mutation.actor
 
         async def work(store: Store, locked: LockedAccount, original: Operation) -> Outcome:
@@ -450,8 +452,11 @@ class Loyalty:
             plan = plan_return(lines, returned, requested)
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field="lines")
+            # The purchase's own rules say what its lines earned and how a shortfall settles;
+            # the tier is the customer's now, so it is ranked by the rules in force.
             rules = (await rules_of(store, locked.program_id, version)).rules
-            tier_before = (await standing_of(store, locked, rules)).tier(rules)
+            in_force = (await current_rules(store, locked.program_id)).rules
+            tier_before = (await standing_of(store, locked, in_force)).tier(in_force)
             account, lots = await with_lots_of(store, locked, original)
             new_lot_id = uuid4()
             decision = decide_line_return(
@@ -482,7 +487,7 @@ class Loyalty:
                     original.id, decision.points_clawed_back, decision.points_returned
                 )
             await store.insert_returns(operation.id, original.id, plan, locked.now)
-            after = (await standing_of(store, locked, rules)).tier(rules)
+            after = (await standing_of(store, locked, in_force)).tier(in_force)
             await tell_tier_change(
                 store,
                 locked,
