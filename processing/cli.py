@@ -18,8 +18,15 @@ import msgspec
 import structlog
 
 from processing import telemetry
+from processing.adapters.postgres.migrations import has_ledger
 from processing.integrations import bitrix24
 from processing.integrations.common import Unusable
+from processing.ledger_location import (
+    creating_commands,
+    described,
+    empty_database,
+    missing_embedded_ledger,
+)
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
 from processing.service.channels import PartnerRejected
@@ -258,7 +265,14 @@ async def announce(settings: Settings, embedded: bool) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="bonus", description=__doc__)
+    root = argparse.ArgumentParser(
+        prog="bonus",
+        description=__doc__,
+        epilog="Exit status: 0 done; 1 the operation failed (reconcile found a difference, a "
+        "partner refused); 2 a usage or configuration error (bad arguments, an unknown id, no "
+        "ledger where one was expected: only serve and migrate create one). Every command says "
+        "on stderr which ledger it used.",
+    )
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate and serve the HTTP API")
     commands.add_parser("worker", help="run the expiry sweep and the webhook relay in a loop")
@@ -348,30 +362,44 @@ def main(argv: list[str] | None = None) -> int:
             command_line.error("a key without --program-id is an operator key: --scopes admin")
     raw = load_settings()
     telemetry.configure_logging(raw.log_level)
-    settings = resolve_urls(raw, serving=args.command == "serve")
+    creates = args.command in creating_commands
+    refusal = None if creates else missing_embedded_ledger(raw)
+    if refusal is not None:
+        sys.stderr.write(f"bonus {args.command}: {refusal}\n")
+        return 2
+    sys.stderr.write(f"bonus {args.command}: ledger: {described(raw)}\n")
     if args.command == "serve":
         # The demo program is for a fresh machine only: never in a database someone configured.
-        return serve(settings, embedded=raw.database_url is None)
+        return serve(resolve_urls(raw, serving=True), embedded=raw.database_url is None)
+    action = command_action(args)
+    try:
+        settings = resolve_urls(raw)
+        if settings.database_url is None:
+            raise ValueError("resolve_urls left the database URL unset")
+        if not creates and not asyncio.run(has_ledger(settings.database_url)):
+            sys.stderr.write(f"bonus {args.command}: {empty_database(raw)}\n")
+            return 2
+        return asyncio.run(with_runtime(settings, action))
+    finally:
+        stop_embedded_servers()
+
+
+def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
     actions: dict[str, Callable[[Runtime], Awaitable[int]]] = {
         "worker": do_worker,
         "migrate": do_migrate,
         "reconcile": do_reconcile,
         "expire": do_expire,
     }
-    if args.command == "create-program":
-        action = do_create_program(args)
-    elif args.command == "create-key":
-        action = do_create_key(args)
-    elif args.command == "connect":
-        action = do_connect(args)
-    elif args.command == "bitrix24-install":
-        action = do_bitrix24_install(args)
-    else:
-        action = actions[args.command]
-    try:
-        return asyncio.run(with_runtime(settings, action))
-    finally:
-        stop_embedded_servers()
+    with_arguments = {
+        "create-program": do_create_program,
+        "create-key": do_create_key,
+        "connect": do_connect,
+        "bitrix24-install": do_bitrix24_install,
+    }
+    if args.command in with_arguments:
+        return with_arguments[args.command](args)
+    return actions[args.command]
 
 
 if __name__ == "__main__":

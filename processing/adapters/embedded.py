@@ -99,6 +99,11 @@ def start(data_dir: Path, *, serving: bool = False) -> Attached:
     return attached
 
 
+def has_cluster(data_dir: Path) -> bool:
+    """True when the data directory holds a Postgres cluster (created by an earlier start)."""
+    return (data_dir / "postgres" / "PG_VERSION").exists()
+
+
 def start_postgres(data_dir: Path) -> str:
     return start(data_dir).database_url
 

@@ -3,6 +3,7 @@ advisory lock so that several instances starting at once migrate exactly once.""
 
 from importlib import resources
 
+import asyncpg
 import structlog
 
 from processing.adapters.postgres.store import Connection
@@ -44,3 +45,13 @@ async def migrate(connection: Connection) -> list[str]:
         return applied
     finally:
         await connection.execute("select pg_advisory_unlock($1)", _migration_lock_id)
+
+
+async def has_ledger(url: str) -> bool:
+    """True when the database at ``url`` was migrated before: there is a ledger to act on."""
+    connection = await asyncpg.connect(url)
+    try:
+        found = await connection.fetchval("select to_regclass('schema_migrations') is not null")
+        return bool(found)
+    finally:
+        await connection.close()
