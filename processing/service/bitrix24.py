@@ -9,7 +9,10 @@ program's customer. Then:
   is updated: its amount lowered by their money value, the field back to zero, the total
   written off raised;
 * a won deal is a purchase of its amount, once per deal, earning what the customer's tier gives;
-* after either, the contact's balance, tier and card number are written to its custom fields.
+* after either, the contact's balance, tier and card number are written to its custom fields;
+  the deal also links the contact to the customer, and from then on the outbox relay queues the
+  same write-back for every ``balance.changed`` of the customer (a till's purchase, an expiry),
+  folded into one still waiting for that contact.
 
 Every write to the portal is an inbox event of its own (topic ``call``), so it is durable,
 retried with backoff, dead after the last attempt, and paced by a token bucket shared by every
@@ -98,6 +101,9 @@ class Bitrix24Partner:
         if contact is None or customer_id is None:
             log.info("bitrix24_deal_skipped", deal_id=deal.id, reason="no customer of ours")
             return
+        async with self.database.transaction() as store:
+            # From now on every balance.changed of the customer refreshes this contact.
+            await store.link_contact(connection.id, customer_id, connection.program_id, contact.id)
         fields = field_codes(connection)
         applied: list[Applied] = []
         writeoff = bitrix24.points_in(read.fields, fields["writeoff_field"])
@@ -114,6 +120,7 @@ class Bitrix24Partner:
                 f"call:contact:{contact.id}:after:{done[-1]}",
                 call_topic,
                 {"refresh_contact": contact.id, "customer_id": str(customer_id)},
+                coalesce=True,  # the relay's write-back for the same change may be waiting
             )
         log.info(
             "bitrix24_deal_applied",

@@ -4,7 +4,8 @@ webhook. A won deal earns once however often its event comes; points a manager p
 deal's write-off field are spent once and the deal's amount lowered, and our own deal update's
 echo changes nothing; balance, tier and card are written to the contact; a portal over its rate
 limit delays the write-back without losing it; a forged or misaddressed event stores nothing;
-the installer creates the fields once."""
+the installer creates the fields once; a contact shows the balance after every change of it,
+a till's purchase and an expiry included, through the outbox relay."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ from uuid import UUID
 import httpx
 import pytest
 
+from processing.adapters.http_sender import HttpxSender
 from processing.runtime import Runtime
 from processing.service.records import Connection
+from processing.service.webhooks import Relay, RelayPolicy
 from tests.conftest import Api
 from tests.fakes.bitrix24 import FakeBitrix24, event_form
 from tests.invariants import assert_ledger_clean
@@ -371,3 +374,51 @@ async def test_the_installer_creates_the_fields_once(
     assert (again["created"], again["found"]) == ([], names)
     assert [f["FIELD_NAME"] for f in crm.userfields["deal"]] == names[:2]
     assert {f["USER_TYPE_ID"] for f in crm.userfields["contact"]} == {"double", "string"}
+
+
+async def relay_and_drain(api: Api, portal: FakeBitrix24) -> None:
+    """The outbox relay fans the balance changes out (the contact write-backs among them), then
+    the channel worker makes the calls."""
+    sender = HttpxSender(1.0)
+    relay = Relay(api.runtime.database, sender, RelayPolicy())
+    try:
+        while await relay.run_once():
+            pass
+    finally:
+        await sender.close()
+    await drain(api.runtime, portal)
+
+
+async def test_a_contact_shows_the_balance_after_a_till_purchase_and_an_expiry(
+    api: Api, crm: FakeBitrix24
+) -> None:
+    customer = await api.customer(phone)
+    contact = crm.contact(phone)
+    await crm.change(crm.deal(contact, "10000.00"), STAGE_ID="WON")
+    await drain(api.runtime, crm)
+    await relay_and_drain(api, crm)
+    card = crm.contacts[contact]
+    assert card["UF_CRM_LOYALTY_BALANCE"] == "1000"
+    updates = len(calls(crm, "crm.contact.update"))
+
+    line = {"line_id": "1", "sku": "wash", "quantity": 1, "unit_price_minor": 200_000}
+    bought = await api.post(
+        f"/v1/customers/{customer}/purchases", {"document": {"id": "R-1"}, "lines": [line]}
+    )
+    assert bought.status_code == 201, bought.text
+    await relay_and_drain(api, crm)
+    assert card["UF_CRM_LOYALTY_BALANCE"] == "1200"  # the till's purchase, on the contact
+
+    await api.runtime.pool.execute(
+        "update lots set activates_at = clock_timestamp() - interval '2 days',"
+        " expires_at = clock_timestamp() - interval '1 second' where account_id = $1",
+        UUID(customer),
+    )
+    expired = await api.post("/v1/expirations", key=api.admin_key)
+    assert expired.json()["expired_points"] == 1200, expired.text
+    await relay_and_drain(api, crm)
+    assert card["UF_CRM_LOYALTY_BALANCE"] == "0"  # and the expiry
+    # One write-back per change (the purchase's several events fold into one).
+    assert len(calls(crm, "crm.contact.update")) == updates + 2
+    await relay_and_drain(api, crm)
+    assert len(calls(crm, "crm.contact.update")) == updates + 2

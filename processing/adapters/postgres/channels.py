@@ -65,6 +65,13 @@ class ChannelQueries:
     async def set_connection_setting(self, connection_id: UUID, name: str, value: str) -> None:
         await self.connection.execute(QUERIES["set_connection_setting"], connection_id, name, value)
 
+    async def link_contact(
+        self, connection_id: UUID, customer_id: UUID, program_id: UUID, contact_id: str
+    ) -> None:
+        await self.connection.execute(
+            QUERIES["link_contact"], connection_id, customer_id, program_id, contact_id
+        )
+
     async def clock_now(self) -> datetime:
         now: datetime = await self.connection.fetchval(QUERIES["clock_now"])
         return now

@@ -86,3 +86,12 @@ set attempts = greatest(attempts - 1, 0),
     next_attempt_at = clock_timestamp() + make_interval(secs => $2),
     last_error = left($3, 500)
 where id = $1 and status = 'pending';
+
+-- name: link_contact
+-- The CRM contact a deal named for this customer, the one the relay keeps up to date; written
+-- only when it changes.
+insert into channel_contacts (connection_id, customer_id, program_id, contact_id)
+values ($1, $2, $3, $4)
+on conflict (connection_id, customer_id) do update
+set contact_id = excluded.contact_id, linked_at = clock_timestamp()
+where channel_contacts.contact_id <> excluded.contact_id;

@@ -42,13 +42,37 @@ returning d.id;
 
 -- name: fan_out
 -- Up to $1 events not yet relayed become one delivery per active subscription that wants them,
--- and are marked relayed, in one statement; SKIP LOCKED lets several relays share the work.
+-- and are marked relayed, in one statement; SKIP LOCKED lets several relays share the work. A
+-- balance.changed of a customer a CRM contact shows also queues that contact's write-back
+-- (topic call) in the channel inbox, unless one for the contact is waiting and was never
+-- handed out: that one reads the balance when it runs, so it shows this change too.
 with batch as (
-    select id, program_id, type from outbox
+    select id, program_id, type, payload from outbox
     where relayed_at is null
     order by id
     limit $1
     for update skip locked
+), contacts as (
+    insert into channel_inbox (connection_id, event_key, topic, payload)
+    select distinct on (shown.connection_id, shown.payload)
+           shown.connection_id, shown.event_key, 'call', shown.payload
+    from (
+        select c.connection_id, b.id,
+               'call:contact:' || c.contact_id || ':outbox:' || b.id as event_key,
+               jsonb_build_object('refresh_contact', c.contact_id,
+                                  'customer_id', c.customer_id::text) as payload
+        from batch b
+        join channel_contacts c on c.program_id = b.program_id and c.customer_id =
+            case when b.type = 'balance.changed' then (b.payload->>'customer_id')::uuid end
+        join channel_connections k on k.id = c.connection_id and k.active
+    ) as shown
+    where not exists (
+        select 1 from channel_inbox waiting
+        where waiting.connection_id = shown.connection_id and waiting.payload = shown.payload
+          and waiting.status = 'pending' and waiting.attempts = 0
+    )
+    order by shown.connection_id, shown.payload, shown.id
+    on conflict (connection_id, event_key) do nothing
 ), fanned as (
     insert into webhook_deliveries (subscription_id, outbox_id)
     select s.id, b.id
