@@ -138,6 +138,12 @@ def is_won(deal: Deal) -> bool:
     return deal.stage_id == "WON" or bool(re.fullmatch(r"C\d+:WON", deal.stage_id))
 
 
+def is_lost(deal: Deal) -> bool:
+    if deal.stage_semantic is not None:
+        return deal.stage_semantic == "F"
+    return deal.stage_id.endswith("LOSE")
+
+
 def is_open(deal: Deal) -> bool:
     if deal.stage_semantic is not None:
         return deal.stage_semantic == "P"

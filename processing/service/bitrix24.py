@@ -8,7 +8,11 @@ program's customer. Then:
   (a hold committed at once, keyed by the deal and the points written off before), and the deal
   is updated: its amount lowered by their money value, the field back to zero, the total
   written off raised;
-* a won deal is a purchase of its amount, once per deal, earning what the customer's tier gives;
+* a won deal is a purchase of its amount, once per deal, earning what the customer's tier gives
+  (a won deal re-opened and won again earns nothing more: the purchase is keyed by the deal; a
+  won deal lost later keeps what it earned, for an operator to refund if the sale is undone);
+* a lost deal gives back the points its write-offs still spend, counted from the ledger, and
+  its amount is raised again by their worth;
 * after either, the contact's balance, tier and card number are written to its custom fields;
   the deal also links the contact to the customer, and from then on the outbox relay queues the
   same write-back for every ``balance.changed`` of the customer (a till's purchase, an expiry),
@@ -110,6 +114,8 @@ class Bitrix24Partner:
         if writeoff > 0 and bitrix24.is_open(deal):
             spent = await self.write_off(connection, channels, customer_id, read, writeoff)
             applied.extend(spent)
+        if bitrix24.is_lost(deal):
+            applied.extend(await self.give_back(connection, channels, deal))
         if bitrix24.is_won(deal):
             applied.append(await self.earn(connection, channels, customer_id, deal))
         done = [answer.operation_id for answer in applied if answer.operation_id]
@@ -203,6 +209,46 @@ class Bitrix24Partner:
             },
         )
         return [spent]
+
+    async def give_back(
+        self, connection: Connection, channels: Channels, deal: bitrix24.Deal
+    ) -> list[Applied]:
+        """A lost deal gives back every write-off it made: what the ledger says the holds of
+        its write-off documents still spend (a refund keyed by each commit; a hold left open
+        is released), never what a field says. The deal's amount is raised again by what they
+        were worth, queued before the points come back, so a retry after a crash between the
+        two still finds points to give back and queues the same call. The written-off total
+        is left as it is: it names the next write-off's key, so points written off on a deal
+        re-opened later are a new write-off, never a replay of one given back."""
+        holds = await shops.document_holds(
+            self.database, connection, shops.like_exactly(f"b24-deal-{deal.id}-writeoff-") + "%"
+        )
+        owed = [hold for hold in holds if hold.spent > 0 or hold.status == "active"]
+        if not owed:
+            return []
+        points = sum(hold.spent for hold in owed)
+        if points:
+            async with self.database.reader() as store:
+                rules = (await current_rules(store, connection.program_id)).rules
+            amount = bitrix24.amount_minor(deal) + points * rules.point_value_minor
+            await channels.receive(
+                connection,
+                f"call:deal:{deal.id}:given-back:{owed[-1].id}",
+                call_topic,
+                {
+                    "method": "crm.deal.update",
+                    "params": {
+                        "ID": deal.id,
+                        "FIELDS": {
+                            "OPPORTUNITY": bitrix24.money(amount, deal.currency),
+                            "IS_MANUAL_OPPORTUNITY": "Y",
+                        },
+                        "PARAMS": {"REGISTER_SONET_EVENT": "N"},
+                    },
+                },
+            )
+        answers = [await shops.give_back(self.ledger, channels, connection, hold) for hold in owed]
+        return [answer for answer in answers if answer is not None]
 
     async def earn(
         self, connection: Connection, channels: Channels, customer_id: UUID, deal: bitrix24.Deal

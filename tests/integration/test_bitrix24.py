@@ -157,6 +157,42 @@ async def test_points_to_write_off_are_spent_once_and_lower_the_deal(
     await assert_ledger_clean(api.runtime)
 
 
+async def test_a_lost_deal_gives_back_the_points_its_write_offs_spent(
+    api: Api, crm: FakeBitrix24
+) -> None:
+    customer = await api.customer(phone, points=500)
+    contact = crm.contact(phone)
+    deal = crm.deal(contact, "10000.00")
+    await crm.change(deal, STAGE_ID="PREPARATION", **{writeoff: "300"})
+    await drain(api.runtime, crm)
+    await crm.change(deal, **{writeoff: "100"})
+    await drain(api.runtime, crm)
+    assert (await api.balance(customer))["available"] == 100
+    assert crm.deals[deal]["OPPORTUNITY"] == "9600.00"
+
+    await crm.change(deal, STAGE_ID="LOSE")
+    await crm.send(crm.events_sent[-1])  # delivered twice
+    await drain(api.runtime, crm)
+
+    assert (await api.balance(customer))["available"] == 500
+    written = crm.deals[deal]
+    assert (written["OPPORTUNITY"], written[applied]) == ("10000.00", "400")
+    assert crm.contacts[contact]["UF_CRM_LOYALTY_BALANCE"] == "500"
+    refunds = [op for op in await operations(api.runtime) if op[0] == "refund"]
+    assert [(kind, points) for kind, points, _ in refunds] == [("refund", 300), ("refund", 100)]
+    assert [document.rsplit("-back-", 1)[0] for _, _, document in refunds if document] == [
+        f"b24-deal-{deal}-writeoff-300",
+        f"b24-deal-{deal}-writeoff-400",
+    ]
+
+    # Re-opened, the deal spends a new write-off (never a replay of one given back).
+    await crm.change(deal, STAGE_ID="PREPARATION", **{writeoff: "50"})
+    await drain(api.runtime, crm)
+    assert (await api.balance(customer))["available"] == 450
+    assert (crm.deals[deal]["OPPORTUNITY"], crm.deals[deal][applied]) == ("9950.00", "450")
+    await assert_ledger_clean(api.runtime)
+
+
 async def test_a_write_off_interrupted_after_spending_is_finished_on_the_retry(
     api: Api, crm: FakeBitrix24, monkeypatch: pytest.MonkeyPatch
 ) -> None:
