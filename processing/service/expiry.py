@@ -53,7 +53,7 @@ async def release_due_holds(database: Database, program_id: UUID | None) -> int:
     for hold_id, account_id in due:
         async with database.transaction() as store:
             locked = await store.lock_account(account_id, None, skip_if_busy=True)
-            hold = await store.lock_hold(hold_id, None) if locked else None
+            hold = await store.lock_hold(hold_id, None, None) if locked else None
             plan = decide_hold_expiry(hold, locked.now) if locked and hold else None
             if locked is None or hold is None or plan is None:
                 continue

@@ -355,7 +355,7 @@ class Ledger:
             if isinstance(plan, Rejected):
                 return refused_by(plan)
             await release_hold(store, locked, actor, hold, plan.released, HoldStatus.cancelled)
-            return Accepted(value=await store.get_hold(hold.id, None))
+            return Accepted(value=await store.get_hold(hold.id, None, None))
 
         return await self.runner.on_hold(mutation, hold_id, act, render)
 

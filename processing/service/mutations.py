@@ -101,14 +101,16 @@ class MutationRunner:
         """``run`` for a call on an earlier operation (a refund, a return): its account is
         looked up first, so that account's lock is taken before the transaction; ``work`` gets
         the account under its row lock and the operation as read under it."""
-        program_id = mutation.actor.program_id
+        program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
         async with self.database.reader() as reader:
-            account_id = await reader.operation_account(operation_id, program_id)
+            account_id = await reader.operation_account(operation_id, program_id, store_id)
 
         async def locked_work(store: Store) -> Outcome:
             locked = await store.lock_account(account_id, program_id) if account_id else None
             original = (
-                await store.operation_for_refund(operation_id, program_id) if locked else None
+                await store.operation_for_refund(operation_id, program_id, store_id)
+                if locked
+                else None
             )
             if locked is None or original is None:
                 return refuse(Rejection.not_found, "No operation with this id.")
@@ -122,13 +124,13 @@ class MutationRunner:
         """``run`` for a commit or cancel: the hold's account is looked up first, so its lock is
         taken before the transaction; ``work`` gets the account under its row lock and the hold
         as read under it."""
-        program_id = mutation.actor.program_id
+        program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
         async with self.database.reader() as reader:
-            account_id = await reader.hold_account(hold_id, program_id)
+            account_id = await reader.hold_account(hold_id, program_id, store_id)
 
         async def locked_work(store: Store) -> Outcome:
             locked = await store.lock_account(account_id, program_id) if account_id else None
-            hold = await store.lock_hold(hold_id, program_id) if locked else None
+            hold = await store.lock_hold(hold_id, program_id, store_id) if locked else None
             if locked is None or hold is None:
                 return refuse(Rejection.hold_not_found, "No hold with this id.")
             return await work(store, locked, hold)

@@ -6,11 +6,20 @@ from collections.abc import Callable
 from typing import TypeVar
 from uuid import UUID
 
+import msgspec
+
 from processing.core import limits
 from processing.core.balances import balance_of
 from processing.core.rejections import Rejection
 from processing.service.ports import Database
-from processing.service.records import Accepted, Actor, Outcome, StatementPage, refuse
+from processing.service.records import (
+    Accepted,
+    Actor,
+    OperationRecord,
+    Outcome,
+    StatementPage,
+    refuse,
+)
 
 _no_cursor = 2**63 - 1
 T = TypeVar("T")
@@ -31,6 +40,19 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return seq if kind == "seq" and 0 < seq < _no_cursor else None
+
+
+def as_seen_by(actor: Actor, item: OperationRecord) -> OperationRecord:
+    """A statement line as the caller may see it. A store's till sees another store's
+    operations only as far as a statement needs (what moved, when, where, and the balance
+    after): not the hold, the key, the operation refunded, the document or the reason, which
+    would name another store's cheques and tills. Operations of no store (bonuses, expiry,
+    an operator's adjustment, a web shop's or a CRM's) are the program's, and shown whole."""
+    if actor.store_id is None or item.store_id in (None, actor.store_id):
+        return item
+    return msgspec.structs.replace(
+        item, hold_id=None, key_id=None, refund_of=None, document=None, reason=None
+    )
 
 
 def page_of(items: list[T], size: int, position: Callable[[T], int]) -> tuple[list[T], str | None]:
@@ -64,18 +86,21 @@ class Reads:
             size = min(limit, limits.page_size_max)
             items = await store.statement(customer_id, before, size + 1)
         page, next_cursor = page_of(items, size, lambda item: item.seq)
-        return Accepted(value=StatementPage(items=page, next_cursor=next_cursor))
+        shown = [as_seen_by(actor, item) for item in page]
+        return Accepted(value=StatementPage(items=shown, next_cursor=next_cursor))
 
     async def hold(self, actor: Actor, hold_id: UUID) -> Outcome:
         async with self.database.reader() as store:
-            hold = await store.get_hold(hold_id, actor.program_id)
+            hold = await store.get_hold(hold_id, actor.program_id, actor.store_id)
         if hold is None:
             return refuse(Rejection.hold_not_found, "No hold with this id.")
         return Accepted(value=hold)
 
     async def operation(self, actor: Actor, operation_id: UUID) -> Outcome:
         async with self.database.reader() as store:
-            account_id = await store.operation_account(operation_id, actor.program_id)
+            account_id = await store.operation_account(
+                operation_id, actor.program_id, actor.store_id
+            )
             found = await store.get_operation(operation_id) if account_id else None
         if found is None:
             return refuse(Rejection.not_found, "No operation with this id.")

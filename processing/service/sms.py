@@ -104,6 +104,7 @@ class Sms:
                 customer_id,
                 code_digest(check_id, code),
                 limits.sms_code_seconds_ttl,
+                mutation.actor.store_id,
             )
             fresh.append(_Fresh(check_id=check_id, phone=customer.phone, code=code))
             sent = SmsSent(
@@ -153,10 +154,12 @@ class Sms:
     ) -> StoredResponse:
         """Checks the code the customer read out. Wrong tries are counted (the count commits
         with the refusal); the right code spends the check."""
-        program_id = mutation.actor.program_id
+        program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
 
         async def work(store: Store) -> Outcome:
-            check = await store.lock_sms_check(check_id, program_id) if program_id else None
+            check = (
+                await store.lock_sms_check(check_id, program_id, store_id) if program_id else None
+            )
             if check is None:
                 return refuse(Rejection.not_found, "No SMS check with this id.")
             if check.verified:

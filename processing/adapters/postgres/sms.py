@@ -22,6 +22,7 @@ class SmsQueries:
         customer_id: UUID,
         code_sha256: bytes,
         ttl_seconds: int,
+        store_id: str | None = None,
     ) -> datetime:
         expires_at: datetime = await self.connection.fetchval(
             QUERIES["insert_sms_check"],
@@ -30,6 +31,7 @@ class SmsQueries:
             customer_id,
             code_sha256,
             float(ttl_seconds),
+            store_id,
         )
         return expires_at
 
@@ -39,8 +41,12 @@ class SmsQueries:
         )
         return count
 
-    async def lock_sms_check(self, check_id: UUID, program_id: UUID) -> SmsCheckRecord | None:
-        row = await self.connection.fetchrow(QUERIES["lock_sms_check"], check_id, program_id)
+    async def lock_sms_check(
+        self, check_id: UUID, program_id: UUID, store_id: str | None = None
+    ) -> SmsCheckRecord | None:
+        row = await self.connection.fetchrow(
+            QUERIES["lock_sms_check"], check_id, program_id, store_id
+        )
         if row is None:
             return None
         return SmsCheckRecord(

@@ -285,12 +285,18 @@ class PostgresStore(ChannelQueries, SmsQueries):
 
     # Holds
 
-    async def hold_account(self, hold_id: UUID, program_id: UUID | None) -> UUID | None:
-        value = await self.connection.fetchval(QUERIES["hold_account"], hold_id, program_id)
+    async def hold_account(
+        self, hold_id: UUID, program_id: UUID | None, store_id: str | None
+    ) -> UUID | None:
+        value = await self.connection.fetchval(
+            QUERIES["hold_account"], hold_id, program_id, store_id
+        )
         return value  # type: ignore[no-any-return]
 
-    async def lock_hold(self, hold_id: UUID, program_id: UUID | None) -> Hold | None:
-        row = await self._fetchrow("lock_hold", hold_id, program_id)
+    async def lock_hold(
+        self, hold_id: UUID, program_id: UUID | None, store_id: str | None
+    ) -> Hold | None:
+        row = await self._fetchrow("lock_hold", hold_id, program_id, store_id)
         if row is None:
             return None
         allocations = tuple(
@@ -341,8 +347,10 @@ class PostgresStore(ChannelQueries, SmsQueries):
         result = await self._execute("resolve_hold", hold_id, status, committed, operation_id)
         return result == "UPDATE 1"
 
-    async def get_hold(self, hold_id: UUID, program_id: UUID | None) -> HoldRecord | None:
-        row = await self._fetchrow("get_hold", hold_id, program_id)
+    async def get_hold(
+        self, hold_id: UUID, program_id: UUID | None, store_id: str | None
+    ) -> HoldRecord | None:
+        row = await self._fetchrow("get_hold", hold_id, program_id, store_id)
         return None if row is None else _record(row, HoldRecord)
 
     async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]:
@@ -369,16 +377,18 @@ class PostgresStore(ChannelQueries, SmsQueries):
 
     # Operations
 
-    async def operation_account(self, operation_id: UUID, program_id: UUID | None) -> UUID | None:
+    async def operation_account(
+        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
+    ) -> UUID | None:
         value = await self.connection.fetchval(
-            QUERIES["operation_account"], operation_id, program_id
+            QUERIES["operation_account"], operation_id, program_id, store_id
         )
         return value  # type: ignore[no-any-return]
 
     async def operation_for_refund(
-        self, operation_id: UUID, program_id: UUID | None
+        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> Operation | None:
-        row = await self._fetchrow("operation_for_refund", operation_id, program_id)
+        row = await self._fetchrow("operation_for_refund", operation_id, program_id, store_id)
         if row is None:
             return None
         movements = tuple(

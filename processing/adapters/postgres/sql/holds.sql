@@ -12,14 +12,17 @@ select $1, allocation.lot_id, allocation.points
 from unnest($10::uuid[], $11::bigint[]) as allocation (lot_id, points);
 
 -- name: hold_account
--- Which account a commit or cancel will lock, looked up before the lock is taken.
-select account_id from holds where id = $1 and ($2::uuid is null or program_id = $2);
+-- Which account a commit or cancel will lock, looked up before the lock is taken. $2 the
+-- caller's program, $3 its store (null for a key that spans them): a store's till finds only
+-- its own store's holds.
+select account_id from holds
+where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
 
 -- name: lock_hold
 -- Read under the account's row lock; the row lock here guards against any other path.
 select id, account_id, points, status, expires_at, document_id, receipt::text as receipt
 from holds
-where id = $1 and ($2::uuid is null or program_id = $2)
+where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3)
 for update;
 
 -- name: hold_allocations
@@ -40,7 +43,8 @@ select h.id, h.account_id as customer_id, h.points, h.committed_points, h.expire
        case when h.status = 'active' and h.expires_at <= clock_timestamp()
             then 'expired' else h.status end as status
 from holds h
-where h.id = $1 and ($2::uuid is null or h.program_id = $2);
+where h.id = $1 and ($2::uuid is null or h.program_id = $2)
+  and ($3::text is null or h.store_id = $3);
 
 -- name: due_holds
 -- Active holds past their TTL by the database clock, oldest first; $2 narrows to one program.

@@ -38,14 +38,17 @@ select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
 insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3, $4::jsonb);
 
 -- name: operation_account
--- Which account a refund will lock, looked up before the lock is taken.
-select account_id from operations where id = $1 and ($2::uuid is null or program_id = $2);
+-- Which account a refund will lock, looked up before the lock is taken (and whether a read may
+-- see the operation). $2 the caller's program, $3 its store (null for a key that spans them):
+-- a store's till finds only its own store's operations.
+select account_id from operations
+where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
 
 -- name: operation_for_refund
 -- The original operation as a refund sees it, read under the account's row lock.
 select id, account_id, type, points, refunded_points, redeemed_points, returned_points
 from operations
-where id = $1 and ($2::uuid is null or program_id = $2);
+where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
 
 -- name: operation_lot_movements
 -- The lots an operation moved, in the order it moved them: what a refund restores.

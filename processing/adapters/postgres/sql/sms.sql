@@ -1,7 +1,8 @@
 -- name: insert_sms_check
--- A new confirmation check: the code's hash and its expiry by the database clock ($5 seconds).
-insert into sms_checks (id, program_id, customer_id, code_sha256, expires_at)
-values ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5))
+-- A new confirmation check: the code's hash and its expiry by the database clock ($5 seconds);
+-- $6 the store of the till that asked for it.
+insert into sms_checks (id, program_id, customer_id, code_sha256, expires_at, store_id)
+values ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5), $6)
 returning expires_at;
 
 -- name: recent_sms_checks
@@ -15,11 +16,11 @@ where customer_id = $1
 
 -- name: lock_sms_check
 -- A check as a confirmation reads it, locked so two confirmations count their attempts in turn;
--- another program's check is not found.
+-- another program's check is not found, nor another store's when $3 names the caller's store.
 select id, customer_id, code_sha256, attempts, verified_at,
        expires_at <= clock_timestamp() or abandoned_at is not null as expired
 from sms_checks
-where id = $1 and program_id = $2
+where id = $1 and program_id = $2 and ($3::text is null or store_id = $3)
 for update;
 
 -- name: sms_check_attempted
