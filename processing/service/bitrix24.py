@@ -394,8 +394,9 @@ class Bitrix24Partner:
         if status >= 500 or status in (401, 403, 429):
             detail = error[0] if error else "no error code"
             raise PartnerUnavailable(f"{method} answered {status} ({detail})")
-        if error is not None or not 200 <= status < 300:
-            code, description = error or ("", "no JSON answer")
+        if error is not None or not 200 <= status < 300 or not isinstance(answer, dict):
+            # A login page or a proxy's HTML where the REST API was expected lands here too.
+            code, description = error or ("", "no JSON object: is this the portal's REST API?")
             raise Unusable(f"{method} answered {status}: {code or 'error'} {description}")
         return answer
 

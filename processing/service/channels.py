@@ -158,6 +158,13 @@ class Partner(Protocol):
         ...
 
 
+class AlreadyConnected(ValueError):
+    """One partner account, one connection: a second ``connect`` of it is refused."""
+
+    def __init__(self, partner: str, account: str) -> None:
+        super().__init__(f"the {partner} account {account} is connected already")
+
+
 class Channels:
     def __init__(
         self,
@@ -198,9 +205,12 @@ class Channels:
             key = await create_key(
                 store, program_id, f"{partner} {account}", [partner_scopes[partner]], None
             )
-            return await store.insert_connection(
+            connection = await store.insert_connection(
                 uuid4(), program_id, partner, account, key.id, secrets, settings or {}
             )
+            if connection is None:  # raised inside the transaction: the key is rolled back
+                raise AlreadyConnected(partner, account)
+            return connection
 
     async def connection(self, connection_id: UUID) -> Connection | None:
         async with self.database.reader() as store:

@@ -41,7 +41,7 @@ class ChannelQueries:
         key_id: UUID,
         secrets: dict[str, str],
         settings: dict[str, Any],
-    ) -> Connection:
+    ) -> Connection | None:
         row = await self.connection.fetchrow(
             QUERIES["insert_connection"],
             connection_id,
@@ -52,7 +52,7 @@ class ChannelQueries:
             json.dumps(secrets),
             json.dumps(settings),
         )
-        return _connection_of(row)
+        return None if row is None else _connection_of(row)
 
     async def get_connection(self, connection_id: UUID) -> Connection | None:
         row = await self.connection.fetchrow(QUERIES["get_connection"], connection_id)

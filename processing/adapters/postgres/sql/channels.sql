@@ -1,7 +1,9 @@
 -- name: insert_connection
--- A new partner connection; its secrets are written, never read back by the listing.
+-- A new partner connection; its secrets are written, never read back by the listing. No row:
+-- the partner account is connected already (the unique constraint decides, even in a race).
 insert into channel_connections (id, program_id, partner, account, key_id, secrets, settings)
 values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+on conflict (partner, account) do nothing
 returning id, program_id, partner, account, key_id, secrets::text, settings::text, active;
 
 -- name: get_connection
