@@ -2,7 +2,7 @@
 often as their rule allows, even when the same event arrives many times at once."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -56,11 +56,18 @@ async def test_without_a_welcome_bonus_enrollment_accrues_nothing(api: Api) -> N
     assert (await api.balance(customer))["available"] == 0
 
 
+async def born_days_from_today(api: Api, days: int) -> date:
+    """A birthday ``days`` from today's date on the database's clock (the one the bonus is
+    decided by, in UTC), in a past year that has that day: the same on any day of the year."""
+    today: date = await api.runtime.pool.fetchval("select (now() at time zone 'UTC')::date")
+    day = today + timedelta(days=days)
+    return day.replace(year=1992 if (day.month, day.day) == (2, 29) else 1990)
+
+
 async def test_the_birthday_bonus_is_granted_once_in_the_birthday_week(api: Api) -> None:
     assert (await put_rules(api, bonus_rules)).status_code == 200
-    today = datetime.now(UTC).date()
-    born = today.replace(year=1990) if (today.month, today.day) != (2, 29) else today
-    customer = await enroll(api, "+79120000001", birthday=(born - timedelta(days=2)).isoformat())
+    born = await born_days_from_today(api, -2)
+    customer = await enroll(api, "+79120000001", birthday=born.isoformat())
 
     granted = await event(api, customer, "birthday", "bday-1")
     assert granted.status_code == 201, granted.text
@@ -76,8 +83,7 @@ async def test_no_birthday_bonus_outside_the_birthday_week(api: Api, birthday: s
     assert (await put_rules(api, bonus_rules)).status_code == 200
     fields = {}
     if birthday == "far":
-        far = (datetime.now(UTC) + timedelta(days=60)).date().replace(year=1990)
-        fields["birthday"] = far.isoformat()
+        fields["birthday"] = (await born_days_from_today(api, 60)).isoformat()
     customer = await enroll(api, "+79120000001", **fields)
 
     refused = await event(api, customer, "birthday", "bday-1")

@@ -41,14 +41,26 @@ class Tally:
         self.order: list[int] = []
 
     async def visit(
-        self, locks: RedisAccountLocks, account: UUID, number: int, stay: float = 0.002
+        self,
+        locks: RedisAccountLocks,
+        account: UUID,
+        number: int,
+        stay: float = 0.002,
+        until: asyncio.Event | None = None,
     ) -> None:
+        """Goes inside, and stays ``stay`` seconds, or until ``until`` is set when given."""
         async with locks.around(account):
             self.inside += 1
             self.most = max(self.most, self.inside)
             self.order.append(number)
-            await asyncio.sleep(stay)
+            await (until.wait() if until is not None else asyncio.sleep(stay))
             self.inside -= 1
+
+    async def entered(self, number: int) -> None:
+        deadline = time.monotonic() + 10
+        while number not in self.order:
+            assert time.monotonic() < deadline, f"visitor {number} never got inside"
+            await asyncio.sleep(0.005)
 
 
 async def test_requests_of_one_process_take_turns_in_arrival_order(
@@ -99,11 +111,12 @@ async def test_two_processes_exclude_each_other_through_redis(
 async def test_another_account_does_not_wait(clients: list[redis.Redis]) -> None:
     locks = RedisAccountLocks(clients[0])
     busy, free = uuid4(), uuid4()
-    async with locks.around(busy):
-        started = time.monotonic()
-        async with locks.around(free):
-            assert locks.accounts_in_use == 2
-        assert time.monotonic() - started < 0.5  # well under the wait bound of two seconds
+    gave_up = timeouts()
+    async with locks.around(busy), locks.around(free):
+        assert locks.accounts_in_use == 2
+        # It holds the free account's own Redis lock: it never waited for the busy one.
+        assert await clients[1].exists(lock_key(free)) == 1
+    assert timeouts() == gave_up
 
 
 async def test_a_wait_that_reaches_its_bound_goes_on_without_the_lock(
@@ -114,13 +127,15 @@ async def test_a_wait_that_reaches_its_bound_goes_on_without_the_lock(
     tally = Tally()
     started = timeouts()
 
-    holder = asyncio.create_task(tally.visit(locks, account, 0, stay=0.5))
-    await asyncio.sleep(0.01)
+    release = asyncio.Event()
+    holder = asyncio.create_task(tally.visit(locks, account, 0, until=release))
+    await tally.entered(0)
     await tally.visit(locks, account, 1)
 
     assert tally.order == [0, 1]
     assert tally.most == 2  # the second went in while the first was still inside
     assert timeouts() == started + 1
+    release.set()
     await holder
     assert locks.accounts_in_use == 0
     assert await clients[1].exists(lock_key(account)) == 0
@@ -131,12 +146,14 @@ async def test_a_cancelled_waiter_leaves_the_queue(clients: list[redis.Redis]) -
     account = uuid4()
     tally = Tally()
 
-    holder = asyncio.create_task(tally.visit(locks, account, 0, stay=0.1))
-    await asyncio.sleep(0.01)
+    release = asyncio.Event()
+    holder = asyncio.create_task(tally.visit(locks, account, 0, until=release))
+    await tally.entered(0)
     cancelled = asyncio.create_task(tally.visit(locks, account, 1))
     after = asyncio.create_task(tally.visit(locks, account, 2))
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)  # both get in line (no clock involved: the holder stays)
     cancelled.cancel()
+    release.set()
     await asyncio.gather(holder, after)
 
     assert cancelled.cancelled()

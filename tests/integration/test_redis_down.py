@@ -2,6 +2,7 @@
 counts the degraded requests; when Redis comes back, the locks are used again."""
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
@@ -73,7 +74,11 @@ async def test_operations_succeed_while_redis_is_down(
     assert ready.json() == {"status": "ok", "postgres": "up", "redis": "down"}
 
     own_redis.start()
-    await asyncio.sleep(1.1)  # past the breaker's pause after a failure
+    # Redis answers again, and the pause after the last failure is over: no guess at how long.
+    deadline = time.monotonic() + 30
+    while api.runtime.locks.pausing or not await api.runtime.redis_ready():
+        assert time.monotonic() < deadline, "Redis never came back for the locks"
+        await asyncio.sleep(0.05)
     after_outage = degraded()
     again = await api.reserve(await api.customer(phone="+79120000002", points=5), 5)
     assert again.status_code == 201

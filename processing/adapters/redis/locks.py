@@ -64,6 +64,11 @@ class RedisAccountLocks:
         self._turns: dict[UUID, _Turn] = {}
 
     @property
+    def pausing(self) -> bool:
+        """Whether requests skip Redis now, in the pause after a recent Redis failure."""
+        return time.monotonic() < self._skip_until
+
+    @property
     def accounts_in_use(self) -> int:
         """Accounts that a request of this process holds or waits for now."""
         return len(self._turns)
@@ -109,7 +114,7 @@ class RedisAccountLocks:
                 del self._turns[account_id]
 
     async def _acquire(self, key: str, token: str, started: float, deadline: float) -> bool:
-        if time.monotonic() < self._skip_until:
+        if self.pausing:
             telemetry.degraded_requests_total.labels(reason="redis_recently_failed").inc()
             return False
         pause_ms = 1.0

@@ -13,10 +13,14 @@ from redis.exceptions import RedisError
 
 log = structlog.get_logger(__name__)
 
-# KEYS[1] the bucket; ARGV rate (tokens/s), burst. Returns the milliseconds to wait, 0 = granted.
+# KEYS[1] the bucket; ARGV rate (tokens/s), burst, and optionally the time in milliseconds (tests
+# pass their own clock; otherwise Redis's). Returns the milliseconds to wait, 0 = granted.
 _take_script = """
-local now = redis.call('time')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local now_ms = tonumber(ARGV[3])
+if now_ms == nil then
+    local now = redis.call('time')
+    now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local state = redis.call('hmget', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
@@ -35,9 +39,14 @@ class RedisRateLimiter:
         self.prefix = prefix
         self.take = client.register_script(_take_script)
 
-    async def acquire(self, key: str, rate: float, burst: int) -> float:
+    async def acquire(
+        self, key: str, rate: float, burst: int, *, now_ms: int | None = None
+    ) -> float:
+        """Takes a token, or says how many seconds until one is due. ``now_ms`` is for tests
+        that need time to stand still or jump; by default the bucket runs on Redis's clock."""
+        args: list[float] = [rate, burst] if now_ms is None else [rate, burst, now_ms]
         try:
-            wait_ms = await self.take(keys=[self.prefix + key], args=[rate, burst])
+            wait_ms = await self.take(keys=[self.prefix + key], args=args)
         except RedisError as error:
             log.warning("rate_limiter_unavailable", key=key, error=repr(error))
             return 0.0
