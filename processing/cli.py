@@ -145,6 +145,27 @@ def do_bitrix24_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitab
     return action
 
 
+def do_retailcrm_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    """Creates the custom fields a RetailCRM connection uses in its account."""
+
+    async def action(runtime: Runtime) -> int:
+        connection = await runtime.channels.connection(args.connection_id)
+        if connection is None or connection.partner != "retailcrm":
+            sys.stderr.write(
+                f"bonus retailcrm-install: no RetailCRM connection {args.connection_id}\n"
+            )
+            return 2
+        try:
+            report = await runtime.retailcrm.install(connection)
+        except (PartnerRejected, PartnerUnavailable, Unusable) as error:
+            sys.stderr.write(f"bonus retailcrm-install: the account refused: {error}\n")
+            return 1
+        emit(report | {"trigger_path": f"/hooks/retailcrm/{connection.id}"})
+        return 0
+
+    return action
+
+
 def setting_pair(value: str) -> tuple[str, Any]:
     """``NAME=VALUE``; a VALUE that is JSON (``["complete","delivered"]``) is decoded, any
     other is kept as the string."""
@@ -336,6 +357,11 @@ def parser() -> argparse.ArgumentParser:
         help="create the custom fields a Bitrix24 connection reads and writes in its portal",
     )
     install.add_argument("--connection-id", type=UUID, required=True)
+    retailcrm_install = commands.add_parser(
+        "retailcrm-install",
+        help="create the custom fields a RetailCRM connection reads and writes in its account",
+    )
+    retailcrm_install.add_argument("--connection-id", type=UUID, required=True)
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
@@ -396,6 +422,7 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "create-key": do_create_key,
         "connect": do_connect,
         "bitrix24-install": do_bitrix24_install,
+        "retailcrm-install": do_retailcrm_install,
     }
     if args.command in with_arguments:
         return with_arguments[args.command](args)

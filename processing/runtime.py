@@ -90,6 +90,9 @@ class Runtime:
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
         self.partner_rates = RedisRateLimiter(redis_client)
+        self.retailcrm = RetailCrmPartner(
+            self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
+        )
         self.bitrix24 = Bitrix24Partner(
             self.database,
             self.ledger,
@@ -107,9 +110,7 @@ class Runtime:
                 "woocommerce": WooCommercePartner(
                     self.database, self.ledger, self.loyalty, self.partner_api
                 ),
-                "retailcrm": RetailCrmPartner(
-                    self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
-                ),
+                "retailcrm": self.retailcrm,
             },
         )
 

@@ -32,6 +32,40 @@ default_points_field = "bonus_points"
 balance_field = "bonus_balance"
 tier_field = "bonus_tier"
 card_field = "bonus_card"
+# The order custom field that remembers our share of the order's discountManualAmount.
+discount_field = "bonus_discount"
+
+
+def installed_fields(points_field: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """What ``bonus retailcrm-install`` creates, by entity and code, as the body of
+    ``POST /api/v5/custom-fields/{entity}/create`` (its ``customField``): the points a manager
+    enters, and the fields only we write (shown to managers, never editable by them)."""
+    ours = {"required": False, "inFilter": True, "inList": True, "inGroupActions": False,
+            "viewMode": "not_editable", "viewModeMobile": "not_editable"}  # fmt: skip
+    return {
+        "order": {
+            points_field: {"name": "Points to write off", "code": points_field,
+                           "type": "integer", "required": False, "inFilter": True,
+                           "inList": True, "inGroupActions": False, "viewMode": "editable",
+                           "viewModeMobile": "editable"},
+            discount_field: {"name": "Discount paid with points", "code": discount_field,
+                             "type": "numeric", **ours},
+        },
+        "customer": {
+            balance_field: {"name": "Bonus balance", "code": balance_field,
+                            "type": "integer", **ours},
+            tier_field: {"name": "Loyalty tier", "code": tier_field, "type": "string", **ours},
+            card_field: {"name": "Loyalty card", "code": card_field, "type": "string", **ours},
+        },
+    }  # fmt: skip
+
+
+def custom_field_codes(answer: Any) -> set[str]:
+    """The codes ``GET /api/v5/custom-fields`` lists."""
+    fields = payload_of(answer, "customFields")
+    if not isinstance(fields, list):
+        raise Unusable("RetailCRM's custom fields are not a list")
+    return {str(field.get("code")) for field in fields if isinstance(field, dict)}
 
 
 class Phone(msgspec.Struct, kw_only=True):

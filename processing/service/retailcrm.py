@@ -17,6 +17,7 @@ Idempotency keys come from RetailCRM's order ids (``retailcrm:order:{id}:complet
 a trigger that fires three times applies once.
 """
 
+import asyncio
 import hashlib
 import json
 from typing import Any
@@ -33,6 +34,7 @@ from processing.service.channels import (
     Applied,
     Channels,
     InboxEvent,
+    PartnerBusy,
     PartnerRejected,
     paced,
     rate_share,
@@ -318,6 +320,42 @@ class RetailCrmPartner:
             async with self.database.transaction() as store:
                 await store.set_connection_setting(connection.id, "history_since_id", last_id)
         return queued
+
+    async def install(self, connection: Connection) -> dict[str, list[str]]:
+        """Creates the custom fields the channel reads and writes that the account lacks
+        (``POST /api/v5/custom-fields/{entity}/create``, each looked up first by
+        ``GET /api/v5/custom-fields`` with ``filter[entity]`` and ``filter[code]``); running it
+        again creates nothing. Records that the account has our discount field, which the
+        discount write-back needs. Returns ``entity.code`` names created and found."""
+        report: dict[str, list[str]] = {"created": [], "found": []}
+        points_field = connection.settings.get("points_field", retailcrm.default_points_field)
+        for entity, wanted in retailcrm.installed_fields(points_field).items():
+            for code, field in wanted.items():
+                query = urlencode({"filter[entity]": entity, "filter[code]": code, "limit": 20})
+                listed = await self.patiently(self.get, connection, f"custom-fields?{query}")
+                if code in retailcrm.custom_field_codes(listed):
+                    report["found"].append(f"{entity}.{code}")
+                    continue
+                form = {"customField": json.dumps(field)}
+                await self.patiently(
+                    self.post, connection, f"custom-fields/{entity}/create", form, None
+                )
+                report["created"].append(f"{entity}.{code}")
+        async with self.database.transaction() as store:
+            await store.set_connection_setting(
+                connection.id, "discount_field", retailcrm.discount_field
+            )
+        return report
+
+    @staticmethod
+    async def patiently(call: Any, *args: Any, tries: int = 20) -> Any:
+        """A call made outside the worker (the installer): waits out our rate limit."""
+        for _ in range(tries - 1):
+            try:
+                return await call(*args)
+            except PartnerBusy as busy:
+                await asyncio.sleep(busy.retry_after)
+        return await call(*args)
 
     async def zone(self, connection: Connection) -> ZoneInfo:
         """The account's time zone: the connection's ``time_zone`` setting, or the account's

@@ -1,7 +1,8 @@
 """A fake RetailCRM account: a real HTTP server speaking API v5 the way the account does
 (``X-API-KEY`` or ``apiKey``, ``{"success": true, ...}`` envelopes and ``{"success": false,
 "errorMsg": ...}`` errors, form-encoded POSTs with JSON-encoded ``order`` / ``customer``
-fields, ``by=id``), holding orders and customers and recording every edit, with the limit of
+fields, ``by=id``), holding orders, customers, custom field definitions (``/custom-fields``)
+and the account's settings (its time zone), recording every edit, with the limit of
 10 requests a second per key (429 above it; every request's time is recorded per key) and
 injectable 503s and slow answers. Its trigger sender posts the form a trigger's "HTTP request"
 action sends, fires again on every edit of an order (our own included), and can repeat
@@ -10,6 +11,7 @@ or reorder triggers."""
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,9 @@ from tests.fakes.http import serve
 
 _ids = itertools.count(7_000)
 requests_per_second_max = 10
+custom_field_types = frozenset(
+    {"string", "text", "integer", "numeric", "boolean", "date", "email", "dictionary"}
+)
 
 
 def failure(status: int, message: str, errors: Any = None) -> web.Response:
@@ -53,6 +58,10 @@ class FakeRetailCrm:
     history: list[dict[str, Any]] = field(default_factory=list)  # /orders/history, oldest first
     time_zone: str = "Europe/Moscow"  # the account's zone: every date-time it reads and writes
     history_queries: list[dict[str, str]] = field(default_factory=list)  # as they came
+    # The account's custom field definitions: entity -> code -> definition.
+    custom_fields: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {"order": {}, "customer": {}, "loyalty_account": {}}
+    )
 
     # The account's side.
 
@@ -245,6 +254,60 @@ class FakeRetailCrm:
                 "timezone": {"value": self.time_zone, "updated_at": updated}}}
         )  # fmt: skip
 
+    async def list_custom_fields(self, request: web.Request) -> web.Response:
+        """``GET /custom-fields`` with ``filter[entity]`` and ``filter[code]`` (a substring, as
+        the account's filter is), ``limit`` of 20, 50 or 100."""
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        limit = int(request.query.get("limit", "20"))
+        if limit not in (20, 50, 100):
+            return failure(400, "Errors in the input parameters", {"limit": "not allowed"})
+        entity = request.query.get("filter[entity]")
+        code = request.query.get("filter[code]", "")
+        found = [
+            {**definition, "entity": kind}
+            for kind, fields in self.custom_fields.items() if entity in (None, kind)
+            for definition in fields.values() if code in definition["code"]
+        ]  # fmt: skip
+        return web.json_response(
+            {"success": True, "customFields": found[:limit],
+             "pagination": {"limit": limit, "totalCount": len(found), "currentPage": 1,
+                            "totalPageCount": max(1, -(-len(found) // limit))}}
+        )  # fmt: skip
+
+    async def create_custom_field(self, request: web.Request) -> web.Response:
+        """``POST /custom-fields/{entity}/create`` with the form field ``customField`` (JSON):
+        ``name``, ``code`` (lowercase latin, digits, ``_``), ``type``; a code taken is refused."""
+        refused = self.refused(request)
+        if refused is not None:
+            return refused
+        entity = request.match_info["entity"]
+        if entity not in self.custom_fields:
+            return failure(404, "Not found")
+        form = await request.post()
+        if "customField" not in form:
+            return failure(400, "Parameter 'customField' is missing")
+        try:
+            definition = json.loads(str(form["customField"]))
+        except ValueError:
+            return failure(400, "Errors in the entity format", {"customField": "not JSON"})
+        errors = {
+            name: "This value should not be blank."
+            for name in ("name", "code", "type") if not definition.get(name)
+        }  # fmt: skip
+        code = str(definition.get("code", ""))
+        if code and not re.fullmatch(r"[a-z0-9_]{1,50}", code):
+            errors["code"] = "The code may contain lowercase latin letters, digits and _."
+        if definition.get("type") not in custom_field_types:
+            errors["type"] = "The value you selected is not a valid choice."
+        if code in self.custom_fields[entity]:
+            errors["code"] = "A custom field with this code already exists."
+        if errors:
+            return failure(400, "Errors in the entity format", errors)
+        self.custom_fields[entity][code] = definition
+        return web.json_response({"success": True, "code": code})
+
     async def edit_customer(self, request: web.Request) -> web.Response:
         refused = self.refused(request)
         if refused is not None:
@@ -305,6 +368,8 @@ class FakeRetailCrm:
     async def start(self) -> web.AppRunner:
         app = web.Application()
         app.router.add_get("/api/v5/settings", self.settings)
+        app.router.add_get("/api/v5/custom-fields", self.list_custom_fields)
+        app.router.add_post("/api/v5/custom-fields/{entity}/create", self.create_custom_field)
         app.router.add_get("/api/v5/orders/history", self.order_history)
         app.router.add_get("/api/v5/orders/{id:\\d+}", self.get_order)
         app.router.add_post("/api/v5/orders/{id:\\d+}/edit", self.edit_order)

@@ -415,3 +415,29 @@ async def test_with_redis_down_the_limiter_lets_calls_through() -> None:
         assert await asyncio.wait_for(limiter.acquire("any-key", 10, 1), timeout=5) == 0
     finally:
         await client.aclose()
+
+
+async def test_the_installer_creates_the_custom_fields_once(
+    api: Api, crm: FakeRetailCrm, connection: Connection
+) -> None:
+    crm.custom_fields["order"]["bonus_points"] = {  # a manager made this one by hand
+        "name": "Баллы", "code": "bonus_points", "type": "integer"
+    }  # fmt: skip
+    first = await api.runtime.retailcrm.install(connection)
+    again = await api.runtime.retailcrm.install(connection)
+
+    created = ["order.bonus_discount", "customer.bonus_balance", "customer.bonus_tier",
+               "customer.bonus_card"]  # fmt: skip
+    assert (first["created"], first["found"]) == (created, ["order.bonus_points"])
+    assert (again["created"], sorted(again["found"])) == (
+        [],
+        sorted([*created, "order.bonus_points"]),
+    )
+    assert crm.custom_fields["order"]["bonus_discount"]["type"] == "numeric"
+    assert crm.custom_fields["order"]["bonus_discount"]["viewMode"] == "not_editable"
+    assert {field["type"] for field in crm.custom_fields["customer"].values()} == {
+        "integer", "string"
+    }  # fmt: skip
+    found = await api.runtime.channels.connection(connection.id)
+    assert found is not None
+    assert found.settings["discount_field"] == "bonus_discount"

@@ -31,6 +31,7 @@ from processing.service.admin import secret_hash
 from tests import servers
 from tests.conftest import Api
 from tests.fakes.bitrix24 import FakeBitrix24
+from tests.fakes.retailcrm import FakeRetailCrm
 from tests.system.processes import (
     auth,
     bonus,
@@ -218,6 +219,30 @@ async def test_connect_and_install_a_bitrix24_portal(cli_env: dict[str, str], ap
         assert installed.result["handler_path"] == connection["webhook_path"]
         assert len(portal.userfields["deal"]) == 2
         unknown = await run_bonus("bitrix24-install", "--connection-id", str(uuid4()), env=cli_env)
+        assert unknown.code == 2, unknown
+    finally:
+        await runner.cleanup()
+
+
+async def test_connect_and_install_a_retailcrm_account(cli_env: dict[str, str], api: Api) -> None:
+    account = FakeRetailCrm(api_key=f"rcrm-{uuid4().hex}")
+    runner = await account.start()
+    try:
+        connected = await run_bonus(
+            "connect", "--program-id", api.program_id, "--partner", "retailcrm",
+            "--account", account.url, "--secret", f"api_key={account.api_key}",
+            "--secret", f"trigger_secret={account.trigger_secret}", env=cli_env,
+        )  # fmt: skip
+        assert connected.code == 0, connected
+        connection = connected.result["connection_id"]
+        installed = await run_bonus("retailcrm-install", "--connection-id", connection, env=cli_env)
+        assert installed.code == 0, installed
+        assert len(installed.result["created"]) == 5
+        assert installed.result["trigger_path"] == f"/hooks/retailcrm/{connection}"
+        assert account.api_key not in installed.stdout + installed.stderr
+        again = await run_bonus("retailcrm-install", "--connection-id", connection, env=cli_env)
+        assert (again.code, again.result["created"], len(again.result["found"])) == (0, [], 5)
+        unknown = await run_bonus("retailcrm-install", "--connection-id", str(uuid4()), env=cli_env)
         assert unknown.code == 2, unknown
     finally:
         await runner.cleanup()
