@@ -84,11 +84,11 @@ class Runtime:
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
-        self.webhooks = Webhooks(self.database, self.runner)
+        self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings))
-        self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds)
+        self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
         self.retailcrm = RetailCrmPartner(
             self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
@@ -112,6 +112,7 @@ class Runtime:
                 ),
                 "retailcrm": self.retailcrm,
             },
+            outbound=settings.outbound,
         )
 
     @classmethod
@@ -131,7 +132,7 @@ class Runtime:
     async def run_relay(self) -> None:
         """The webhook relay, until cancelled: its own HTTP client, closed on the way out."""
         settings = self.settings
-        sender = HttpxSender(settings.webhook_timeout_seconds)
+        sender = HttpxSender(settings.webhook_timeout_seconds, settings.outbound)
         policy = RelayPolicy(
             max_attempts=settings.webhook_max_attempts,
             backoff_base_seconds=settings.webhook_backoff_base_seconds,

@@ -5,6 +5,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from processing.core.outbound import OutboundPolicy
+
 _prefix = "BONUS_"
 
 
@@ -54,6 +56,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # servers are used, as `make run` does on a fresh machine; a configured deployment is
     # production unless it says BONUS_DEVELOPMENT=true.
     development: bool | None = None
+    # Webhook receivers and partner URLs over plain http, and at loopback or private addresses
+    # (10/8, 172.16/12, 192.168/16, fc00::/7, localhost). Unset: allowed exactly in development.
+    # Link-local and metadata addresses are refused whatever these say.
+    outbound_allow_http: bool | None = None
+    outbound_allow_private: bool | None = None
 
     @property
     def embedded(self) -> bool:
@@ -62,6 +69,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_development(self) -> bool:
         return self.embedded if self.development is None else self.development
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        development = self.is_development
+        http, private = self.outbound_allow_http, self.outbound_allow_private
+        return OutboundPolicy(
+            allow_http=development if http is None else http,
+            allow_private=development if private is None else private,
+        )
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:

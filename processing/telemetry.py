@@ -67,6 +67,13 @@ webhook_deliveries_total = Counter(
     "Webhook delivery attempts by outcome: delivered, retried (failed, tried again), dead.",
     ["outcome"],
 )
+outbound_failures_total = Counter(
+    "bonus_outbound_failures_total",
+    "Requests to webhook receivers and partners that failed, by class: refused_address (the "
+    "host resolved to an address we never send to), connect_failed, timeout, tls, transport, "
+    "http_status.",
+    ["class"],
+)
 channel_events_total = Counter(
     "bonus_channel_events_total",
     "Partner events handled from the inbox, by partner and outcome: done, retried, dead, "

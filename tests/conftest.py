@@ -81,6 +81,10 @@ def settings(database_url: str, redis_server: str) -> Settings:
         expiry_worker=False,
         db_pool_min=1,
         db_pool_max=10,
+        # The fake receivers and partners listen on 127.0.0.1 over http: allowed here on
+        # purpose (tests of the outbound policy turn these off).
+        outbound_allow_http=True,
+        outbound_allow_private=True,
     )
 
 

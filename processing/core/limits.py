@@ -35,6 +35,9 @@ attributes_count_max = 50
 # Lines of one receipt (the wire schema's Receipt says the same to API callers).
 receipt_lines_max = 500
 
+# Active webhook subscriptions one program may have: each is an outbound request per event.
+webhook_subscriptions_per_program_max = 20
+
 # A key revoked through another instance stops working within this many seconds.
 api_key_cache_seconds = 2.0
 api_key_cache_size_max = 10_000

@@ -21,6 +21,7 @@ import structlog
 
 from processing import telemetry
 from processing.core import limits
+from processing.core.outbound import OutboundPolicy, check_url, refusal_details
 from processing.core.webhooks import retry_delay
 from processing.service.admin import create_key
 from processing.service.mutations import Mutation, MutationRunner, Render, fingerprint
@@ -33,6 +34,7 @@ from processing.service.records import (
     StoredResponse,
     partner_scopes,
     partner_secrets,
+    partner_urls,
 )
 
 log = structlog.get_logger(__name__)
@@ -173,7 +175,9 @@ class Channels:
         partners: Mapping[str, Partner],
         jitter: Callable[[], float] = random.random,
         lease_seconds: float = inbox_lease_seconds,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.database = database
         self.runner = runner
         self.partners = dict(partners)
@@ -201,6 +205,7 @@ class Channels:
                 "rate_share_percent must be a whole number from 1 to "
                 f"{limits.partner_rate_share_percent_max}, got {share!r}"
             )
+        self.check_partner_url(partner, account, secrets)
         async with self.database.transaction() as store:
             key = await create_key(
                 store, program_id, f"{partner} {account}", [partner_scopes[partner]], None
@@ -211,6 +216,18 @@ class Channels:
             if connection is None:  # raised inside the transaction: the key is rolled back
                 raise AlreadyConnected(partner, account)
             return connection
+
+    def check_partner_url(self, partner: str, account: str, secrets: dict[str, str]) -> None:
+        """The URL a partner's API is called at must be one we may send to (the same policy
+        as webhooks; the address is checked again at every call)."""
+        if partner not in partner_urls:
+            return
+        where, name = partner_urls[partner]
+        url = account if where == "account" else secrets[name]
+        refusal = check_url(url, self.outbound)
+        if refusal is not None:
+            # The value is not echoed: a Bitrix24 webhook URL is itself a credential.
+            raise ValueError(f"the {partner} {name} {refusal_details[refusal]} ({refusal.value})")
 
     async def connection(self, connection_id: UUID) -> Connection | None:
         async with self.database.reader() as store:

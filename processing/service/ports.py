@@ -14,6 +14,7 @@ import msgspec
 
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
+from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Rules
 from processing.service.records import (
@@ -49,7 +50,12 @@ class DatabaseUnavailable(Exception):
 
 
 class SendFailed(Exception):
-    """A webhook receiver could not be reached or did not answer in time."""
+    """A webhook receiver could not be reached or did not answer in time; ``kind`` says how,
+    as a class (never the socket's own words)."""
+
+    def __init__(self, kind: FailureClass) -> None:
+        super().__init__(kind.value)
+        self.kind = kind
 
 
 class SmsNotSent(Exception):
@@ -315,6 +321,10 @@ class Store(Protocol):
         self, webhook_id: UUID, scope: UUID | None
     ) -> WebhookRecord | None: ...
     async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def count_active_webhooks(self, program_id: UUID) -> int:
+        """Locks the program row against other subscribes, then counts its active ones."""
+        ...
+
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int
     ) -> list[DeliveryRecord]: ...

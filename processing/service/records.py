@@ -285,6 +285,13 @@ partner_secrets = {
     "woocommerce": ("webhook_secret", "consumer_key", "consumer_secret"),
     "retailcrm": ("api_key", "trigger_secret"),
 }
+# Where a partner's API is that we call: the account itself (a site's URL) or one of the secrets
+# (a Bitrix24 inbound webhook's URL); checked as any outbound destination is.
+partner_urls = {
+    "bitrix24": ("secret", "webhook_url"),
+    "retailcrm": ("account", "account"),
+    "woocommerce": ("account", "account"),
+}
 
 
 class Connection(msgspec.Struct, frozen=True, kw_only=True):

@@ -24,6 +24,7 @@ import structlog
 from processing import telemetry
 from processing.core import limits
 from processing.core.invariants import invariant
+from processing.core.outbound import FailureClass, OutboundPolicy, check_url, refusal_details
 from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
 from processing.service.mutations import Mutation, MutationRunner, Render
@@ -70,18 +71,37 @@ class RelayPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Webhooks:
-    def __init__(self, database: Database, runner: MutationRunner) -> None:
+    def __init__(
+        self, database: Database, runner: MutationRunner, outbound: OutboundPolicy
+    ) -> None:
         self.database = database
         self.runner = runner
+        self.outbound = outbound
 
     async def subscribe(
         self, mutation: Mutation, program_id: UUID, command: WebhookCommand, render: Render
     ) -> StoredResponse:
-        """A new subscription, answered once with its signing secret."""
+        """A new subscription, answered once with its signing secret. The URL is checked here
+        and the address it resolves to at every delivery (``core.outbound``)."""
+        refusal = check_url(command.url, self.outbound)
 
         async def work(store: Store) -> Outcome:
+            if refusal is not None:
+                detail = f"url {refusal_details[refusal]} ({refusal.value})."
+                return refuse(Rejection.url_not_allowed, detail, field="url")
             if await store.get_program(program_id, mutation.actor.program_id) is None:
                 return refuse(Rejection.not_found, "No program with this id.")
+            # Counted under a lock on the program row, so two subscribes at once cannot both
+            # take the last place.
+            if (
+                await store.count_active_webhooks(program_id)
+                >= limits.webhook_subscriptions_per_program_max
+            ):
+                return refuse(
+                    Rejection.webhook_limit_reached,
+                    f"A program may have {limits.webhook_subscriptions_per_program_max} active "
+                    "webhook subscriptions; disable one first.",
+                )
             secret = new_secret()
             record = await store.insert_webhook(
                 uuid4(), program_id, command.url, secret, sorted(set(command.event_types))
@@ -220,14 +240,16 @@ class Relay:
         status_code: int | None = None
         try:
             status_code = await self.sender.post(delivery.url, headers, body)
-            error = f"HTTP {status_code}"
+            error = FailureClass.http_status
         except SendFailed as failure:
-            error = str(failure)
+            error = failure.kind
         async with self.database.transaction() as store:
             if status_code is not None and delivered(status_code):
                 await store.delivery_succeeded(delivery.id, status_code)
                 telemetry.webhook_deliveries_total.labels(outcome="delivered").inc()
                 return
+            if error is FailureClass.http_status:
+                telemetry.outbound_failures_total.labels(error.value).inc()
             delay = retry_delay(
                 delivery.attempts,
                 self.policy.backoff_base_seconds,
@@ -235,7 +257,7 @@ class Relay:
                 self.jitter(),
             )
             status = await store.delivery_failed(
-                delivery.id, delay, self.policy.max_attempts, status_code, error
+                delivery.id, delay, self.policy.max_attempts, status_code, error.value
             )
         outcome = "dead" if status == "dead" else "retried"
         telemetry.webhook_deliveries_total.labels(outcome=outcome).inc()
@@ -244,7 +266,8 @@ class Relay:
             delivery_id=delivery.id,
             event_id=event_id,
             attempts=delivery.attempts,
-            error=error,
+            error=error.value,
+            status_code=status_code,
             outcome=outcome,
             retry_in_seconds=None if outcome == "dead" else round(delay, 1),
         )

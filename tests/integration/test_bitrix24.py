@@ -415,7 +415,7 @@ async def test_the_installer_creates_the_fields_once(
 async def relay_and_drain(api: Api, portal: FakeBitrix24) -> None:
     """The outbox relay fans the balance changes out (the contact write-backs among them), then
     the channel worker makes the calls."""
-    sender = HttpxSender(1.0)
+    sender = HttpxSender(1.0, api.runtime.settings.outbound)
     relay = Relay(api.runtime.database, sender, RelayPolicy())
     try:
         while await relay.run_once():

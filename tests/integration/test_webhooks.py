@@ -43,8 +43,8 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def sender() -> AsyncIterator[HttpxSender]:
-    client = HttpxSender(fast.timeout_seconds)
+async def sender(settings: Settings) -> AsyncIterator[HttpxSender]:
+    client = HttpxSender(fast.timeout_seconds, settings.outbound)
     yield client
     await client.close()
 
@@ -230,7 +230,7 @@ async def test_after_the_last_attempt_a_delivery_is_dead_until_redelivered(
     await relay.run_once()
     assert len(receiver.received) == 3  # dead: no attempt after the last
     [item] = await deliveries(api, created["id"], status="dead")
-    assert (item["attempts"], item["last_status"], item["last_error"]) == (3, 500, "HTTP 500")
+    assert (item["attempts"], item["last_status"], item["last_error"]) == (3, 500, "http_status")
     assert len(receiver.received) == 3
 
     receiver.then = 200
@@ -260,7 +260,7 @@ async def test_a_receiver_slower_than_the_timeout_is_retried(
     await relay.run_once()
     [item] = await deliveries(api, created["id"])
     assert (item["status"], item["attempts"], item["last_status"]) == ("pending", 1, None)
-    assert "Timeout" in item["last_error"]
+    assert item["last_error"] == "timeout"
 
 
 async def test_a_disabled_subscription_gets_no_new_events(
@@ -277,13 +277,13 @@ async def test_a_disabled_subscription_gets_no_new_events(
 
 
 async def test_several_relays_share_the_work_and_send_each_event_once(
-    api: Api, receiver: WebhookReceiver
+    api: Api, receiver: WebhookReceiver, settings: Settings
 ) -> None:
     await subscribe(api, receiver.url, ["points.accrued"])
     customer = await api.customer()
     for _ in range(40):
         await api.accrue(customer, 1)
-    senders = [HttpxSender(fast.timeout_seconds) for _ in range(3)]
+    senders = [HttpxSender(fast.timeout_seconds, settings.outbound) for _ in range(3)]
     relays = [Relay(api.runtime.database, one, fast) for one in senders]
     running = [asyncio.create_task(relay.run_forever(0.02)) for relay in relays]
     try:

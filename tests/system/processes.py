@@ -16,10 +16,16 @@ serve_ready_timeout_seconds = 90
 serve_stop_timeout_seconds = 30
 
 
+# The fake receivers and partners listen on 127.0.0.1 over http; a test may say otherwise.
+test_defaults = {"outbound_allow_http": "true", "outbound_allow_private": "true"}
+
+
 def environment(**bonus_settings: str) -> dict[str, str]:
-    """This process's environment without any BONUS_* setting, plus the given ones."""
+    """This process's environment without any BONUS_* setting, plus the tests' defaults and
+    the given ones."""
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("BONUS_")}
-    return inherited | {f"BONUS_{name.upper()}": value for name, value in bonus_settings.items()}
+    chosen = test_defaults | bonus_settings
+    return inherited | {f"BONUS_{name.upper()}": value for name, value in chosen.items()}
 
 
 def auth(secret: str, idempotency_key: str) -> dict[str, str]:

@@ -674,6 +674,11 @@ class PostgresStore(ChannelQueries, SmsQueries):
         value = await self.connection.fetchval(QUERIES["webhook_program"], webhook_id, scope)
         return value  # type: ignore[no-any-return]
 
+    async def count_active_webhooks(self, program_id: UUID) -> int:
+        await self.connection.execute(QUERIES["lock_program_for_webhooks"], program_id)
+        value = await self.connection.fetchval(QUERIES["count_active_webhooks"], program_id)
+        return int(value)
+
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int
     ) -> list[DeliveryRecord]:

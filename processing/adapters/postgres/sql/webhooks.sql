@@ -21,6 +21,16 @@ returning id, program_id, url, event_types, active, created_at;
 select program_id from webhook_subscriptions
 where id = $1 and ($2::uuid is null or program_id = $2);
 
+-- name: lock_program_for_webhooks
+-- Concurrent subscribes to one program count one at a time (no key update: inserts that
+-- reference the program still go on). Its own statement: a count in the statement that waited
+-- for the lock would read the snapshot from before the wait and miss the winner's row.
+select 1 from programs where id = $1 for no key update;
+
+-- name: count_active_webhooks
+-- A program's active subscriptions, for the cap, after lock_program_for_webhooks.
+select count(*) from webhook_subscriptions where program_id = $1 and active;
+
 -- name: webhook_deliveries
 -- A subscription's deliveries, newest first, one page below the cursor; $3 narrows by status.
 select d.id, d.subscription_id, o.event_id, o.type, d.status, d.attempts, d.next_attempt_at,
