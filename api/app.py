@@ -30,6 +30,7 @@ from api.controllers.loyalty import (
     RulesController,
     TierController,
 )
+from api.controllers.messages import MessagesController
 from api.controllers.pos import PosController
 from api.controllers.retailcrm import RetailCrmController
 from api.controllers.shop import ShopController
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         route_handlers=[
             AdminController,
             RulesController,
+            MessagesController,
             CustomersController,
             LedgerController,
             CheckoutController,

@@ -25,6 +25,7 @@ from processing.service.channels import Channels
 from processing.service.customers import Customers
 from processing.service.ledger import Ledger
 from processing.service.loyalty import Loyalty
+from processing.service.messages import Messages
 from processing.service.mutations import MutationRunner
 from processing.service.ports import SmsProvider
 from processing.service.pos import Pos
@@ -83,6 +84,7 @@ class Runtime:
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
+        self.messages = Messages(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
         self.pos = Pos(self.database, self.ledger, self.loyalty)

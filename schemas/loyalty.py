@@ -169,3 +169,34 @@ class CustomerTier(Reply, frozen=True, kw_only=True):
     next_tier: str | None
     next_threshold_minor: int | None
     rules_version: int
+
+
+MessageText = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=1000,
+        description="The message with {variables}; {{ and }} for a literal brace.",
+    ),
+]
+
+
+class MessageTemplatePut(Request, frozen=True, kw_only=True):
+    """A program's wording of one kind of message. ``locale`` says the language (Russian unless
+    told); with no ``text`` the program uses the built-in text of that locale. A ``sms_code``
+    message must contain ``{code}`` and may use ``{program}`` and ``{minutes}`` (how long the
+    code lives); rendered with the program's name it must fit three SMS parts (70 characters of
+    Cyrillic, or 160 of Latin, make one)."""
+
+    locale: Literal["ru", "en"] = "ru"
+    text: MessageText | None = None
+
+
+class MessageTemplateView(Reply, frozen=True, kw_only=True):
+    program_id: UUID
+    kind: Literal["sms_code"]
+    locale: Literal["ru", "en"]
+    text: str
+    default: bool
+    variables: list[str]
+    updated_at: datetime | None

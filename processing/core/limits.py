@@ -57,6 +57,16 @@ sms_code_seconds_ttl = 300
 sms_sends_per_customer_max = 3
 sms_sends_window_seconds = 600
 sms_confirm_attempts_max = 5
+# One SMS carries 160 characters of the GSM 7-bit alphabet or 70 of anything else (UCS-2, as
+# Cyrillic needs); a longer text goes in parts of 153 or 67, each billed as a message. A
+# program's template may take at most sms_parts_max parts once rendered.
+sms_gsm7_characters_single = 160
+sms_gsm7_characters_part = 153
+sms_ucs2_characters_single = 70
+sms_ucs2_characters_part = 67
+sms_parts_max = 3
+# Characters of a stored message template (the wire schema's MessageText says the same).
+message_template_characters_max = 1000
 
 invariant(points_per_operation_max < points_per_account_max, "one operation fits an account")
 invariant(points_per_account_max < 2**62, "account sums fit a Postgres bigint")
@@ -83,4 +93,13 @@ partner_rate_share_percent_max = 80
 invariant(
     0 < partner_rate_share_percent_default <= partner_rate_share_percent_max < 100,
     "a connection takes a part of a partner's rate, never all of it",
+)
+invariant(
+    sms_ucs2_characters_part < sms_ucs2_characters_single
+    and sms_gsm7_characters_part < sms_gsm7_characters_single,
+    "a part of a long SMS carries less than a whole one",
+)
+invariant(
+    sms_parts_max * sms_gsm7_characters_part <= message_template_characters_max,
+    "the template bound never refuses a text that would fit the SMS parts",
 )

@@ -13,6 +13,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core.checkout import Calculation, LineResult
+from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
 from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
@@ -34,6 +35,7 @@ from processing.service.records import (
     RulesRecord,
     SmsCheckRecord,
     StoredResponse,
+    StoredTemplate,
     WebhookRecord,
 )
 
@@ -382,6 +384,14 @@ class Store(Protocol):
     async def inbox_event_deferred(
         self, event_id: int, delay_seconds: float, reason: str
     ) -> None: ...
+
+    # Message templates
+    async def put_message_template(
+        self, program_id: UUID, template: Template, key_id: UUID
+    ) -> datetime: ...
+    async def message_template(
+        self, program_id: UUID, kind: MessageKind
+    ) -> StoredTemplate | None: ...
 
     # SMS confirmation checks
     async def insert_sms_check(

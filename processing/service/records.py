@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core import limits
+from processing.core.messages import Template
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnedLine
 from processing.core.rules import Rules
@@ -327,6 +328,15 @@ class LeasedEvent(msgspec.Struct, frozen=True, kw_only=True):
     topic: str
     payload: Any
     attempts: int
+
+
+class StoredTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """What the database holds for a program's message of one kind: the program's name (a
+    variable of the text) and its own template, or ``None`` for the built-in default."""
+
+    program_name: str
+    template: Template | None
+    updated_at: datetime | None
 
 
 class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,10 +4,11 @@ for a code to be sent to the customer's phone and check the one the customer rea
 A code is six random digits that live five minutes; only a SHA-256 of the check id and the code
 is stored, and the code is never logged or put in an answer. A customer is sent a few codes per
 window (counted under the account's row lock, so concurrent sends cannot both slip under the
-limit); a check takes a few wrong tries, then it is spent. The message is handed to the provider
-after the check is committed, so a replay with the same Idempotency-Key answers from the stored
-record and never sends again; when the provider does not take it, the check is abandoned and
-the stored answer becomes ``sms_not_sent``, so a replay tells the truth.
+limit); a check takes a few wrong tries, then it is spent. The text is the program's own
+template for ``sms_code`` (``service/messages.py``), or the Russian default. The message is
+handed to the provider after the check is committed, so a replay with the same Idempotency-Key
+answers from the stored record and never sends again; when the provider does not take it, the
+check is abandoned and the stored answer becomes ``sms_not_sent``, so a replay tells the truth.
 """
 
 import hashlib
@@ -23,6 +24,7 @@ import structlog
 from processing import telemetry
 from processing.core import limits
 from processing.core.rejections import Rejection
+from processing.service.messages import sms_code_text
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.phones import masked_phone
 from processing.service.ports import Database, LockedAccount, SmsNotSent, SmsProvider, Store
@@ -49,7 +51,7 @@ class _Fresh(msgspec.Struct, kw_only=True):
 
     check_id: UUID
     phone: str
-    code: str
+    text: str  # holds the code: never logged
 
 
 def random_code() -> str:
@@ -58,10 +60,6 @@ def random_code() -> str:
 
 def code_digest(check_id: UUID, code: str) -> bytes:
     return hashlib.sha256(check_id.bytes + code.encode()).digest()
-
-
-def message(code: str) -> str:
-    return f"{code} is your code to pay with points. Tell it to no one but the cashier."
 
 
 class Sms:
@@ -106,7 +104,8 @@ class Sms:
                 limits.sms_code_seconds_ttl,
                 mutation.actor.store_id,
             )
-            fresh.append(_Fresh(check_id=check_id, phone=customer.phone, code=code))
+            text = await sms_code_text(store, locked.program_id, code)
+            fresh.append(_Fresh(check_id=check_id, phone=customer.phone, text=text))
             sent = SmsSent(
                 check_id=check_id,
                 customer_id=customer_id,
@@ -126,7 +125,7 @@ class Sms:
         self, mutation: Mutation, fresh: _Fresh, stored: StoredResponse, render: Render
     ) -> StoredResponse:
         try:
-            await self.provider.send(fresh.phone, message(fresh.code))
+            await self.provider.send(fresh.phone, fresh.text)
         except SmsNotSent as error:
             telemetry.sms_codes_total.labels(outcome="not_sent").inc()
             log.warning("sms_not_sent", check_id=str(fresh.check_id), reason=str(error))

@@ -12,7 +12,7 @@ import pytest
 from api.errors import PROBLEMS
 from processing.core import limits
 from processing.core.rejections import Rejection
-from schemas import base, pos
+from schemas import base, loyalty, pos
 
 promised_codes = {
     "insufficient_points", "hold_not_found", "hold_expired", "hold_already_committed",
@@ -75,8 +75,9 @@ def test_numeric_bounds_are_the_core_limits(annotated: Any, bounds: tuple[int, i
         (base.DocumentId, limits.document_id_length_max),
         (base.CardNumber, limits.card_number_length_max),
         (base.Attributes, limits.attributes_count_max),
+        (loyalty.MessageText, limits.message_template_characters_max),
     ],
-    ids=["name", "reason", "comment", "document-id", "card-number", "attributes"],
+    ids=["name", "reason", "comment", "document-id", "card-number", "attributes", "message"],
 )
 def test_length_bounds_are_the_core_limits(annotated: Any, maximum: int) -> None:
     assert meta_of(annotated).max_length == maximum

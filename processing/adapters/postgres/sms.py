@@ -1,5 +1,6 @@
-"""The Postgres side of SMS confirmation checks (named queries in ``sql/sms.sql``). Mixed into
-``PostgresStore`` so a check is stored in the same transaction as its idempotent answer."""
+"""The Postgres side of SMS confirmation checks and of the programs' message templates (named
+queries in ``sql/sms.sql`` and ``sql/messages.sql``). Mixed into ``PostgresStore`` so a check
+or a template is stored in the same transaction as its idempotent answer."""
 
 from datetime import datetime
 from uuid import UUID
@@ -8,12 +9,39 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
-from processing.service.records import SmsCheckRecord
+from processing.core.messages import Locale, MessageKind, Template
+from processing.service.records import SmsCheckRecord, StoredTemplate
 
 
 class SmsQueries:
     # The asyncpg connection of the store this is mixed into.
     connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+    async def put_message_template(
+        self, program_id: UUID, template: Template, key_id: UUID
+    ) -> datetime:
+        updated_at: datetime = await self.connection.fetchval(
+            QUERIES["put_message_template"],
+            program_id,
+            template.kind.value,
+            template.locale.value,
+            template.text,
+            key_id,
+        )
+        return updated_at
+
+    async def message_template(self, program_id: UUID, kind: MessageKind) -> StoredTemplate | None:
+        row = await self.connection.fetchrow(QUERIES["message_template"], program_id, kind.value)
+        if row is None:
+            return None
+        own = (
+            None
+            if row["locale"] is None
+            else Template(kind=kind, locale=Locale(row["locale"]), text=row["text"])
+        )
+        return StoredTemplate(
+            program_name=row["program_name"], template=own, updated_at=row["updated_at"]
+        )
 
     async def insert_sms_check(
         self,
