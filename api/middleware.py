@@ -52,6 +52,7 @@ def record(scope: Scope, request_id: str, status: int, seconds: float) -> None:
         "request",
         request_id=request_id,
         method=scope.get("method"),
+        # The path alone: a query string may carry a token, and is never logged.
         path=scope.get("path"),
         operation=operation,
         status=status,

@@ -143,9 +143,17 @@ def _log_line(event: dict[str, object], **_: object) -> bytes:
     return _log_encoder.encode(event)
 
 
+quiet_loggers = ("httpx", "httpcore")
+
+
 def configure_logging(level: str = "INFO") -> None:
     """One JSON object per line on stdout, with context variables merged in."""
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
+    # httpx and httpcore log every request's full URL at INFO (and headers at DEBUG): a
+    # Bitrix24 inbound-webhook URL is itself a credential (its code opens the whole CRM), and
+    # webhook and partner URLs may carry tokens. Their warnings and errors still come through.
+    for name in quiet_loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
