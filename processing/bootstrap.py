@@ -17,7 +17,8 @@ demo_program_name = "Demo coffee shop"
 
 class DemoKeys(msgspec.Struct, frozen=True, kw_only=True):
     program_id: str
-    admin_key: str
+    # None when BONUS_ADMIN_KEY was set: the operator already has a key.
+    admin_key: str | None
     pos_key: str
 
 
@@ -27,23 +28,34 @@ async def ensure_operator_key(runtime: Runtime, secret: str) -> None:
     runtime.admin.keys.forget()  # a rotated-out secret must not live on in this process
 
 
-async def ensure_demo(runtime: Runtime, data_dir: Path) -> DemoKeys:
+async def ensure_demo(runtime: Runtime, data_dir: Path, given_admin_key: str | None) -> DemoKeys:
     """Creates the demo program and its keys once; later starts print the same keys, which are
-    kept in the data directory (readable by this user only) because only hashes are stored."""
+    kept in the data directory (readable by this user only) because only hashes are stored.
+    An operator key is made only when BONUS_ADMIN_KEY gives none: then that key is the one."""
     path = data_dir / "demo-keys.json"
-    saved = load_demo_keys(path)
-    if saved is not None:
-        return saved
+    keys = load_demo_keys(path)
+    if keys is None:
+        keys = await create_demo(runtime)
+        save_private(path, msgspec.to_builtins(keys))
+    if given_admin_key is not None:
+        return msgspec.structs.replace(keys, admin_key=None)
+    if keys.admin_key is None:
+        async with runtime.database.transaction() as store:
+            admin = await create_key(store, None, "make run operator", ["admin"], None)
+        keys = msgspec.structs.replace(keys, admin_key=str(admin.key))
+        save_private(path, msgspec.to_builtins(keys))
+    return keys
+
+
+async def create_demo(runtime: Runtime) -> DemoKeys:
+    """The demo program and a till key for it (no operator key yet)."""
     async with runtime.database.transaction() as store:
         program = await store.find_program_by_name(demo_program_name)
         if program is None:
             settings = ProgramSettings(name=demo_program_name, currency="RUB", expiry_days=365)
             program = await store.insert_program(uuid4(), settings)
-        admin = await create_key(store, None, "make run operator", ["admin"], None)
         pos = await create_key(store, program.id, "make run till", ["pos"], "store-1")
-    keys = DemoKeys(program_id=str(program.id), admin_key=str(admin.key), pos_key=str(pos.key))
-    save_private(path, msgspec.to_builtins(keys))
-    return keys
+    return DemoKeys(program_id=str(program.id), admin_key=None, pos_key=str(pos.key))
 
 
 def load_demo_keys(path: Path) -> DemoKeys | None:

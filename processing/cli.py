@@ -34,7 +34,7 @@ from processing.service.expiry import sweep
 from processing.service.ports import PartnerUnavailable
 from processing.service.reconcile import reconcile
 from processing.service.records import ProgramSettings
-from processing.settings import Settings, load_settings
+from processing.settings import Settings, admin_key_refusal, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -270,10 +270,12 @@ async def announce(settings: Settings, embedded: bool) -> None:
             await ensure_operator_key(runtime, settings.admin_key)
         base = f"http://{settings.host}:{settings.port}"
         if embedded:
-            keys = await ensure_demo(runtime, Path(settings.data_dir))
+            keys = await ensure_demo(runtime, Path(settings.data_dir), settings.admin_key)
+            # A key given in BONUS_ADMIN_KEY is the operator's: no second one, and not echoed.
+            admin_key = keys.admin_key or "the one in BONUS_ADMIN_KEY"
             sys.stdout.write(
                 f"\nBonus processing center (embedded Postgres and Redis in {settings.data_dir}/)\n"
-                f"  admin key:        {keys.admin_key}\n"
+                f"  admin key:        {admin_key}\n"
                 f"  POS key (demo):   {keys.pos_key}\n"
                 f"  demo program id:  {keys.program_id}\n"
                 f"  API docs:         {base}/schema\n\n"
@@ -395,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sys.stderr.write(f"bonus {args.command}: ledger: {described(raw)}\n")
     if args.command == "serve":
+        refusal = admin_key_refusal(raw)
+        if refusal is not None:
+            sys.stderr.write(f"bonus serve: {refusal}\n")
+            return 2
         # The demo program is for a fresh machine only: never in a database someone configured.
         return serve(resolve_urls(raw, serving=True), embedded=raw.database_url is None)
     action = command_action(args)

@@ -9,6 +9,13 @@ from processing.core.outbound import OutboundPolicy
 
 _prefix = "BONUS_"
 
+# BONUS_ADMIN_KEY is a bearer secret with every power: outside development it must be at least
+# this long and none of the placeholders deploy files ship ("change-me-local-admin-key" in the
+# compose file and "CHANGE_ME" in the Kubernetes Secret were once working admin keys).
+admin_key_characters_min = 32
+# Compared with the key lower-cased and stripped to letters and digits.
+admin_key_placeholder_markers = ("changeme", "placeholder", "example", "yourkey", "secretkey")
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Without these two, the embedded Postgres and Redis under data_dir are started.
@@ -78,6 +85,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             allow_http=development if http is None else http,
             allow_private=development if private is None else private,
         )
+
+
+def admin_key_refusal(settings: Settings) -> str | None:
+    """Why the server must not start with this BONUS_ADMIN_KEY, or None. Development takes any
+    key, as it takes plain-http webhooks."""
+    key = settings.admin_key
+    if key is None or settings.is_development:
+        return None
+    advice = "set a random secret, e.g. BONUS_ADMIN_KEY=$(openssl rand -hex 24)"
+    letters = "".join(character for character in key.lower() if character.isalnum())
+    if any(marker in letters for marker in admin_key_placeholder_markers):
+        return f"BONUS_ADMIN_KEY is a placeholder, not a secret: {advice}"
+    if len(key) < admin_key_characters_min:
+        return (
+            f"BONUS_ADMIN_KEY has {len(key)} characters, fewer than "
+            f"{admin_key_characters_min} (admin_key_characters_min): {advice}"
+        )
+    return None
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:

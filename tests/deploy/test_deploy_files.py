@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from processing.runtime import Runtime
 from processing.service.webhooks import observe_backlog
-from processing.settings import Settings, load_settings
+from processing.settings import Settings, admin_key_refusal, load_settings
 from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
 
@@ -94,6 +94,19 @@ def test_docker_ignore_file_admits_only_what_the_image_copies() -> None:
     }
     assert admitted == copied
     assert not admitted & {".venv", ".data", ".git", "tests", "loadtests"}
+
+
+def test_no_deploy_file_ships_an_admin_key_the_server_would_accept() -> None:
+    """Compose requires BONUS_ADMIN_KEY with no default; the Kubernetes Secret's placeholder is
+    one that ``bonus serve`` refuses to start with, as it refuses the old compose default."""
+    for name in ("api", "worker", "migrate"):
+        given = m.compose()["services"][name]["environment"]["BONUS_ADMIN_KEY"]
+        assert re.fullmatch(r"\$\{BONUS_ADMIN_KEY:\?[^}]+\}", given), given
+    secret = m.kubernetes_object("Secret", "bonus-secrets")["stringData"]["BONUS_ADMIN_KEY"]
+    for placeholder in (secret, "change-me-local-admin-key"):
+        production = Settings(database_url="postgresql://db/x", redis_url="redis://r/0")
+        refused = admin_key_refusal(msgspec.structs.replace(production, admin_key=placeholder))
+        assert refused is not None, placeholder
 
 
 def test_compose_wires_the_services_and_files_it_names() -> None:

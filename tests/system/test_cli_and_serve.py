@@ -297,6 +297,7 @@ async def test_expire_burns_overdue_lots_and_releases_overdue_holds(
 
 
 async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path: Path) -> None:
+    """With BONUS_ADMIN_KEY set, as automation does, that key is the only operator key."""
     port = servers.free_port()
     data_dir = tmp_path / "data"
     admin_secret = "automation-operator-secret-0123456789"
@@ -320,13 +321,16 @@ async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path
             assert enrolled.status_code == 201, enrolled.text
             assert enrolled.json()["phone"] == "+79123456789"
 
-            for admin in (admin_secret, printed["admin key"]):
-                created = await client.post(
-                    "/v1/programs",
-                    json={"name": f"x by {admin[:8]}", "currency": "RUB"},
-                    headers=auth(admin, f"serve-program-{admin[:8]}"),
-                )
-                assert created.status_code == 201, created.text
+            # The given key is the operator key: none is made beside it, and it is not echoed.
+            assert printed["admin key"] == "the one in BONUS_ADMIN_KEY"
+            assert admin_secret not in stdout_path.read_text() + stderr_path.read_text()
+            assert await operator_keys(data_dir) == 1
+            created = await client.post(
+                "/v1/programs",
+                json={"name": "x by the operator", "currency": "RUB"},
+                headers=auth(admin_secret, "serve-program-1"),
+            )
+            assert created.status_code == 201, created.text
             demo = await client.get(
                 f"/v1/programs/{printed['demo program id']}", headers=auth(admin_secret, "")
             )
@@ -361,6 +365,29 @@ async def test_serve_runs_on_embedded_servers_and_stops_them_on_sigterm(tmp_path
                 os.kill(pid, signal.SIGKILL)
 
 
+async def test_serve_refuses_a_placeholder_admin_key_outside_development(
+    database_url: str, redis_server: str
+) -> None:
+    env = environment(
+        database_url=database_url,
+        redis_url=redis_server,
+        admin_key="change-me-local-admin-key",
+        port=str(servers.free_port()),
+    )
+    finished = await run_bonus("serve", env=env)
+    assert finished.code == 2, finished
+    assert "BONUS_ADMIN_KEY is a placeholder" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    connection = await asyncpg.connect(database_url)
+    try:
+        operator_keys = await connection.fetchval(
+            "select count(*) from api_keys where name = 'BONUS_ADMIN_KEY'"
+        )
+    finally:
+        await connection.close()
+    assert operator_keys == 0
+
+
 async def test_a_command_beside_serve_leaves_its_embedded_servers_running(
     tmp_path: Path,
 ) -> None:
@@ -377,7 +404,9 @@ async def test_a_command_beside_serve_leaves_its_embedded_servers_running(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             await wait_until_ready(client, process, stdout_path, stderr_path)
             embedded = embedded_server_pids(data_dir)
-            pos_key = banner(stdout_path.read_text())["POS key (demo)"]
+            printed = banner(stdout_path.read_text())
+            pos_key = printed["POS key (demo)"]
+            assert printed["admin key"].startswith("bk_")  # none given: one is made and shown
             for command in ("reconcile", "expire"):
                 finished = await run_bonus(command, env=env)
                 assert finished.code == 0, finished
@@ -417,6 +446,21 @@ def banner(stdout: str) -> dict[str, str]:
     }
     assert set(printed) == set(labels), stdout
     return printed
+
+
+async def operator_keys(data_dir: Path) -> int:
+    """Operator (program-less) keys in the embedded ledger, read through Postgres's socket."""
+    lines = (data_dir / "postgres" / "postmaster.pid").read_text().splitlines()
+    connection = await asyncpg.connect(
+        host=lines[4], port=int(lines[3]), user="postgres", database="postgres"
+    )
+    try:
+        count: int = await connection.fetchval(
+            "select count(*) from api_keys where program_id is null and revoked_at is null"
+        )
+    finally:
+        await connection.close()
+    return count
 
 
 def embedded_server_pids(data_dir: Path) -> dict[str, int]:
