@@ -128,7 +128,11 @@ class CustomersController(Controller):
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:
         stored = await runtime.customers.set_account_block(
-            mutation_for(request, data, customer_id), customer_id, data.reason, renderer(Customer)
+            mutation_for(request, data, customer_id),
+            customer_id,
+            True,
+            data.reason,
+            renderer(Customer),
         )
         return respond(request, stored)
 
@@ -142,6 +146,10 @@ class CustomersController(Controller):
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:
         stored = await runtime.customers.set_account_block(
-            mutation_for(request, data, customer_id), customer_id, None, renderer(Customer)
+            mutation_for(request, data, customer_id),
+            customer_id,
+            False,
+            data.reason,
+            renderer(Customer),
         )
         return respond(request, stored)

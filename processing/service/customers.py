@@ -5,6 +5,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import msgspec
+import structlog
 
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
@@ -23,6 +24,8 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
+
+log = structlog.get_logger(__name__)
 
 
 class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -203,10 +206,21 @@ class Customers:
             return Accepted(value=await journal(store, program_id, number))
 
     async def set_account_block(
-        self, mutation: Mutation, customer_id: UUID, reason: str | None, render: Render
+        self, mutation: Mutation, customer_id: UUID, blocked: bool, reason: str, render: Render
     ) -> StoredResponse:
+        """Blocks the account with ``reason`` (shown as ``blocked_reason``) or unblocks it. The
+        account keeps only its current state, so every change, the unblock's reason included,
+        is also logged with the key that made it (once: a replay does not run this again)."""
+
         async def work(store: Store, locked: LockedAccount) -> Outcome:
-            await store.set_account_block(customer_id, reason)
+            await store.set_account_block(customer_id, reason if blocked else None)
+            log.info(
+                "account_block_changed",
+                customer_id=str(customer_id),
+                blocked=blocked,
+                reason=reason,
+                key_id=str(mutation.actor.key_id),
+            )
             return Accepted(value=await store.get_customer(customer_id, None))
 
         return await self.runner.on_customer(mutation, customer_id, work, render)

@@ -1,16 +1,18 @@
 """Shopify over real HTTP: a fake Shopify signs and sends webhooks to our server on a local
 port; a paid order earns once however often it is delivered, a cancelled order and a refund
 take back what they must, a forged, tampered or misaddressed delivery is refused and stores
-nothing, and an event a killed worker had leased is applied once by the next worker."""
+nothing, an event a killed worker had leased is applied once by the next worker, and an event
+that fails every attempt goes dead after the last."""
 
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from processing.runtime import Runtime
-from processing.service.channels import Channels
+from processing.service.channels import Channels, inbox_attempts_max
 from processing.service.records import Connection
 from tests.conftest import Api
 from tests.fakes.shopify import FakeShopify, line_item, order, refund
@@ -214,3 +216,39 @@ async def test_a_failing_event_is_retried_with_backoff_and_succeeds_later(
     [row] = await inbox(api.runtime)
     assert (row["status"], row["attempts"]) == ("done", 2)
     assert (await api.balance(customer))["available"] == 100
+
+
+async def test_an_event_that_fails_every_attempt_goes_dead_after_the_last(
+    api: Api, shopify: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await api.customer(phone)
+    await shopify.deliver("orders/paid", order(phone, [line_item("1000.00")]))
+    channels = api.runtime.channels
+    partner = channels.partners["shopify"]
+
+    async def always_failing(event: Any, tools: Any) -> None:
+        raise ConnectionError("the partner's data cannot be read")
+
+    monkeypatch.setattr(partner, "handle", always_failing)
+
+    def dead_so_far() -> float:
+        sample = REGISTRY.get_sample_value(
+            "bonus_channel_events_total", {"partner": "shopify", "outcome": "dead"}
+        )
+        return sample or 0.0
+
+    died_before = dead_so_far()
+    for attempt in range(1, inbox_attempts_max + 1):
+        async with api.runtime.pool.acquire() as db:  # the backoff has passed
+            await db.execute("update channel_inbox set next_attempt_at = clock_timestamp()")
+        assert await channels.drain() == 1
+        [row] = await inbox(api.runtime)
+        expected = "dead" if attempt == inbox_attempts_max else "pending"
+        assert (row["status"], row["attempts"]) == (expected, attempt)
+    assert "the partner's data cannot be read" in row["last_error"]
+    assert dead_so_far() == died_before + 1
+
+    async with api.runtime.pool.acquire() as db:  # however long one waits, dead stays dead
+        await db.execute("update channel_inbox set next_attempt_at = clock_timestamp()")
+    assert await channels.drain() == 0
+    assert (await api.balance(customer))["available"] == 0
