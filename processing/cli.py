@@ -18,7 +18,7 @@ import msgspec
 import structlog
 
 from processing import telemetry
-from processing.adapters.postgres.migrations import has_ledger
+from processing.adapters.postgres.migrations import LedgerUnreachable, has_ledger
 from processing.integrations import bitrix24
 from processing.integrations.common import Unusable
 from processing.ledger_location import (
@@ -292,9 +292,9 @@ def parser() -> argparse.ArgumentParser:
         prog="bonus",
         description=__doc__,
         epilog="Exit status: 0 done; 1 the operation failed (reconcile found a difference, a "
-        "partner refused); 2 a usage or configuration error (bad arguments, an unknown id, no "
-        "ledger where one was expected: only serve and migrate create one). Every command says "
-        "on stderr which ledger it used.",
+        "partner refused, the database did not answer); 2 a usage or configuration error (bad "
+        "arguments, an unknown id, a database that refuses the connection or holds no ledger: "
+        "only serve and migrate create one). Every command says on stderr which ledger it used.",
     )
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate and serve the HTTP API")
@@ -408,12 +408,24 @@ def main(argv: list[str] | None = None) -> int:
         settings = resolve_urls(raw)
         if settings.database_url is None:
             raise ValueError("resolve_urls left the database URL unset")
-        if not creates and not asyncio.run(has_ledger(settings.database_url)):
-            sys.stderr.write(f"bonus {args.command}: {empty_database(raw)}\n")
-            return 2
-        return asyncio.run(with_runtime(settings, action))
+        refused = check_ledger(args.command, raw, settings.database_url)
+        return refused if refused is not None else asyncio.run(with_runtime(settings, action))
     finally:
         stop_embedded_servers()
+
+
+def check_ledger(command: str, raw: Settings, url: str) -> int | None:
+    """None when the command may go on; otherwise its exit status, with the reason on stderr:
+    1 when the database does not answer, 2 when it refuses or holds no ledger to act on."""
+    try:
+        found = asyncio.run(has_ledger(url))
+    except LedgerUnreachable as error:
+        sys.stderr.write(f"bonus {command}: {described(raw)} {error}\n")
+        return 2 if error.misconfigured else 1
+    if not found and command not in creating_commands:
+        sys.stderr.write(f"bonus {command}: {empty_database(raw)}\n")
+        return 2
+    return None
 
 
 def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:

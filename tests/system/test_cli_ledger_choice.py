@@ -85,3 +85,25 @@ async def test_a_command_says_which_ledger_it_used_without_its_password(
     assert f"{parts.username}:***@" in said[0]
     assert parts.path in said[0]
     assert f":{secret}@" not in finished.stderr + finished.stdout
+
+
+@pytest.mark.parametrize("command", ["reconcile", "migrate"])
+async def test_a_database_that_does_not_answer_exits_1_and_one_that_refuses_exits_2(
+    postgres_server: str, redis_server: str, command: str
+) -> None:
+    silent = f"postgresql://postgres@127.0.0.1:{servers.free_port()}/bonus"
+    finished = await run_bonus(
+        command, env=environment(database_url=silent, redis_url=redis_server)
+    )
+    assert finished.code == 1, finished
+    assert f"bonus {command}: {silent} did not answer" in finished.stderr
+    assert "Traceback" not in finished.stderr
+
+    missing = servers.with_database(postgres_server, "bonus_no_such_database")
+    finished = await run_bonus(
+        command, env=environment(database_url=missing, redis_url=redis_server)
+    )
+    assert finished.code == 2, finished
+    assert "refused" in finished.stderr
+    assert "bonus_no_such_database" in finished.stderr
+    assert "Traceback" not in finished.stderr

@@ -47,9 +47,23 @@ async def migrate(connection: Connection) -> list[str]:
         await connection.execute("select pg_advisory_unlock($1)", _migration_lock_id)
 
 
+class LedgerUnreachable(Exception):
+    """The database could not be connected to; ``misconfigured`` when the server refused what
+    was asked (a wrong password, no such database, a malformed URL) rather than not answering."""
+
+    def __init__(self, reason: str, *, misconfigured: bool) -> None:
+        super().__init__(reason)
+        self.misconfigured = misconfigured
+
+
 async def has_ledger(url: str) -> bool:
     """True when the database at ``url`` was migrated before: there is a ledger to act on."""
-    connection = await asyncpg.connect(url)
+    try:
+        connection = await asyncpg.connect(url)
+    except (asyncpg.PostgresError, ValueError) as error:
+        raise LedgerUnreachable(f"refused: {error}", misconfigured=True) from error
+    except (OSError, TimeoutError) as error:
+        raise LedgerUnreachable(f"did not answer: {error}", misconfigured=False) from error
     try:
         found = await connection.fetchval("select to_regclass('schema_migrations') is not null")
         return bool(found)
