@@ -4,7 +4,7 @@ Each returns a ``Posting``: signed changes to the customer's lots against one of
 system accounts, so every operation's entries sum to zero (I2).
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
@@ -25,10 +25,7 @@ from processing.core.model import (
     reject,
 )
 from processing.core.rejections import Rejection
-
-
-def default_expiry(activates_at: datetime, expiry_days: int | None) -> datetime | None:
-    return None if expiry_days is None else activates_at + timedelta(days=expiry_days)
+from processing.core.rules import Expiry, expiry_at, lot_expires_at
 
 
 def new_lot_or_rejection(
@@ -55,7 +52,7 @@ def decide_accrue(
     points: int,
     activates_at: datetime | None,
     expires_at: datetime | None,
-    expiry_days: int | None,
+    expiry: Expiry,
     now: datetime,
 ) -> Posting | Rejected:
     """Adds a lot; before ``activates_at`` its points are pending: visible, not spendable."""
@@ -63,7 +60,7 @@ def decide_accrue(
     if account.blocked:
         return reject(Rejection.account_blocked, "The customer's account is blocked.")
     starts = now if activates_at is None or activates_at < now else activates_at
-    ends = default_expiry(starts, expiry_days) if expires_at is None else expires_at
+    ends = lot_expires_at(expires_at, expiry, starts)
     lot = new_lot_or_rejection(account, points, starts, ends, now)
     if isinstance(lot, Rejected):
         return lot
@@ -82,20 +79,20 @@ def decide_earn(
     repaid = min(account.debt, points)
     if repaid == points:
         return Posting(counter_account=SystemAccount.issued, debt_delta=-repaid)
-    decision = decide_accrue(account, points - repaid, activates_at, expires_at, None, now)
+    decision = decide_accrue(account, points - repaid, activates_at, expires_at, Expiry(), now)
     if isinstance(decision, Rejected):
         return decision
     return msgspec.structs.replace(decision, debt_delta=-repaid)
 
 
 def decide_adjust(
-    account: Account, points: int, expiry_days: int | None, now: datetime
+    account: Account, points: int, expiry: Expiry, now: datetime
 ) -> Posting | Rejected:
     """A manual credit (a new lot with the program's expiry) or debit (soonest-expiring first).
     An operator may adjust a blocked account: that is how mistakes on it get corrected."""
     invariant(points != 0, "an adjustment moves points")
     if points > 0:
-        lot = new_lot_or_rejection(account, points, now, default_expiry(now, expiry_days), now)
+        lot = new_lot_or_rejection(account, points, now, expiry_at(expiry, now), now)
         if isinstance(lot, Rejected):
             return lot
         return Posting(new_lot=lot, counter_account=SystemAccount.adjustments)
@@ -127,7 +124,7 @@ def decide_refund(
     original: Operation,
     original_lots: dict[UUID, Lot],
     points: int | None,
-    expiry_days: int | None,
+    expiry: Expiry,
     now: datetime,
 ) -> Posting | Rejected:
     """Refunding a redemption returns points; refunding an accrual or what a purchase earned
@@ -157,7 +154,7 @@ def decide_refund(
             original.refunded_points,
             original_lots,
             amount,
-            expiry_days,
+            expiry,
             now,
         )
     return claw_back_accrual(account, original, amount, now)
@@ -169,7 +166,7 @@ def restore_redemption(
     returned_before: int,
     original_lots: dict[UUID, Lot],
     amount: int,
-    expiry_days: int | None,
+    expiry: Expiry,
     now: datetime,
 ) -> Posting | Rejected:
     """Returns points to the lots that paid (``spent``, in spending order), last-spent first,
@@ -201,7 +198,7 @@ def restore_redemption(
     invariant(left == 0, "the spent lots cover what is left to give back")
     new_lot = None
     if reissued:
-        made = new_lot_or_rejection(account, reissued, now, default_expiry(now, expiry_days), now)
+        made = new_lot_or_rejection(account, reissued, now, expiry_at(expiry, now), now)
         if isinstance(made, Rejected):
             return made
         new_lot = made

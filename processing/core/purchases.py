@@ -38,7 +38,7 @@ from processing.core.model import (
 )
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan
-from processing.core.rules import Rules, Tier, earning_window
+from processing.core.rules import Expiry, Rules, Tier, earning_window
 
 
 class PurchasePlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -175,7 +175,7 @@ def decide_line_return(
     original: Operation,
     original_lots: dict[UUID, Lot],
     plan: ReturnPlan,
-    expiry_days: int | None,
+    expiry: Expiry,
     new_lot_id: UUID,
     now: datetime,
 ) -> LineReturn | Rejected:
@@ -192,7 +192,7 @@ def decide_line_return(
             original.returned_points,
             original_lots,
             give,
-            expiry_days,
+            expiry,
             now,
         )
         if isinstance(restored, Rejected):

@@ -223,10 +223,44 @@ def expiry_at(expiry: Expiry, activates_at: datetime) -> datetime | None:
     return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)
 
 
+# When points expire is decided here and nowhere else, for every lot that is made (accruals,
+# purchases, bonuses, manual credits, refunds that re-issue expired points), in this order:
+#   1. the call's own ``expires_at``, when the call names one;
+#   2. else the program's rules' ``expiry`` (``never`` included), once the program has rules;
+#   3. else the program's ``expiry_days`` (days after activation), for a program never given
+#      rules: it is the expiry of the program's default rules, version 0;
+#   4. else never.
+# The service loads the expiry in force with ``expiry_in_force`` (steps 2 to 4) and the core
+# applies it with ``lot_expires_at`` (step 1).
+
+
+def expiry_in_force(rules_expiry: Expiry | None, expiry_days: int | None) -> Expiry:
+    """The expiry of a program's current rules, or, when it was never given rules
+    (``rules_expiry`` is None), the program's own ``expiry_days``, or never."""
+    if rules_expiry is not None:
+        return rules_expiry
+    if expiry_days is not None:
+        return Expiry(mode=ExpiryMode.days, days=expiry_days)
+    return Expiry()
+
+
+def default_rules(expiry_days: int | None) -> Rules:
+    """The rules of a program never given any (version 0): the defaults, expiring as the
+    program was created to."""
+    return Rules(expiry=expiry_in_force(None, expiry_days))
+
+
+def lot_expires_at(
+    requested: datetime | None, expiry: Expiry, activates_at: datetime
+) -> datetime | None:
+    """A lot's expiry: the one the call asked for, else the expiry in force from activation."""
+    return requested if requested is not None else expiry_at(expiry, activates_at)
+
+
 def earning_window(
     rules: Rules, now: datetime, expires_at: datetime | None = None
 ) -> tuple[datetime, datetime | None]:
     """When points earned ``now`` activate (after the activation delay, the return window)
     and expire (by the rules, unless the request names its own expiry)."""
     activates_at = now + timedelta(days=rules.activation_delay_days)
-    return activates_at, expires_at or expiry_at(rules.expiry, activates_at)
+    return activates_at, lot_expires_at(expires_at, rules.expiry, activates_at)

@@ -12,7 +12,6 @@ from processing.core.bonuses import birthday_year, period_of
 from processing.core.ledger import decide_accrue
 from processing.core.model import OperationType, Rejected
 from processing.core.rejections import Rejection
-from processing.core.rules import expiry_at
 from processing.service.ledger import check_document, operation_record, refused_by, write_posting
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
@@ -54,8 +53,8 @@ async def grant(
         return refuse(
             Rejection.bonus_already_granted, f"The {kind} bonus was already granted ({period})."
         )
-    expires_at = expiry_at(record.rules.expiry, locked.now)
-    decision = decide_accrue(locked.account, points, None, expires_at, None, locked.now)
+    expiry = record.rules.expiry  # of the version the operation records: see expiry_in_force
+    decision = decide_accrue(locked.account, points, None, None, expiry, locked.now)
     if isinstance(decision, Rejected):
         return refused_by(decision)
     operation = await write_posting(

@@ -250,7 +250,7 @@ class Ledger:
                 command.points,
                 command.activates_at,
                 command.expires_at,
-                locked.expiry_days,
+                locked.expiry,
                 locked.now,
             )
             if isinstance(decision, Rejected):
@@ -273,7 +273,7 @@ class Ledger:
             )
             if refused is not None:
                 return refused
-            decision = decide_adjust(locked.account, command.points, locked.expiry_days, locked.now)
+            decision = decide_adjust(locked.account, command.points, locked.expiry, locked.now)
             if isinstance(decision, Rejected):
                 return refused_by(decision)
             operation = await write_posting(
@@ -372,7 +372,7 @@ class Ledger:
                 return refused
             account, lots = await with_lots_of(store, locked, original)
             decision = decide_refund(
-                account, original, lots, command.points, locked.expiry_days, locked.now
+                account, original, lots, command.points, locked.expiry, locked.now
             )
             if isinstance(decision, Rejected):
                 return refused_by(decision)

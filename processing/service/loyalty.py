@@ -460,7 +460,7 @@ class Loyalty:
             account, lots = await with_lots_of(store, locked, original)
             new_lot_id = uuid4()
             decision = decide_line_return(
-                account, original, lots, plan, locked.expiry_days, new_lot_id, locked.now
+                account, original, lots, plan, locked.expiry, new_lot_id, locked.now
             )
             if isinstance(decision, Rejected):
                 return refused_by(decision)

@@ -17,7 +17,7 @@ from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
 from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
-from processing.core.rules import Rules
+from processing.core.rules import Expiry, Rules
 from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
@@ -121,7 +121,7 @@ class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     program_id: UUID
     hold_ttl_seconds_default: int
     hold_ttl_seconds_max: int
-    expiry_days: int | None
+    expiry: Expiry  # for the lots this change makes: see ``expiry_in_force``
     now: datetime
 
 

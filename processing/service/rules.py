@@ -24,8 +24,8 @@ async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
 
 
 async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
-    """The rules an operation recorded (version 0: the defaults)."""
-    found = await store.rules_version(program_id, version) if version else None
+    """The rules an operation recorded (version 0: the program's defaults)."""
+    found = await store.rules_version(program_id, version)
     return found or defaults(program_id)
 
 

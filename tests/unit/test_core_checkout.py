@@ -3,7 +3,7 @@ lines, earning on money only, tiers — starting from the customer documents' au
 gold customers earn 10 %, silver 5 %, 1 point = 1 ruble, at most 50 % of a receipt in points,
 spare parts in a category that points may not pay for."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
@@ -18,7 +18,10 @@ from processing.core.rules import (
     Rules,
     Tier,
     check_rules,
+    default_rules,
     expiry_at,
+    expiry_in_force,
+    lot_expires_at,
     tier_for,
 )
 
@@ -275,3 +278,36 @@ def test_sensible_rules_pass() -> None:
 def test_expiry_modes(expiry: Expiry, activates: str, expires: str | None) -> None:
     at = datetime.fromisoformat(activates)
     assert expiry_at(expiry, at) == (datetime.fromisoformat(expires) if expires else None)
+
+
+# When points expire: the call's own expires_at, else the rules' expiry once the program has
+# rules (never included), else the program's expiry_days, else never.
+ACTIVATES = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
+ASKED = datetime(2026, 4, 1, tzinfo=UTC)
+MONTHLY = Expiry(mode=ExpiryMode.end_of_month, months=1)
+
+
+@pytest.mark.parametrize(
+    ("requested", "rules_expiry", "expiry_days", "expires"),
+    [
+        pytest.param(ASKED, MONTHLY, 30, ASKED, id="the-call-wins"),
+        pytest.param(None, MONTHLY, 30, datetime(2026, 5, 1, tzinfo=UTC), id="rules-over-program"),
+        pytest.param(None, Expiry(), 30, None, id="rules-never-over-program"),
+        pytest.param(None, None, 30, ACTIVATES + timedelta(days=30), id="program-without-rules"),
+        pytest.param(None, None, None, None, id="never"),
+        pytest.param(ASKED, None, None, ASKED, id="the-call-without-any-default"),
+    ],
+)  # fmt: skip
+def test_one_rule_says_when_points_expire(
+    requested: datetime | None,
+    rules_expiry: Expiry | None,
+    expiry_days: int | None,
+    expires: datetime | None,
+) -> None:
+    expiry = expiry_in_force(rules_expiry, expiry_days)
+    assert lot_expires_at(requested, expiry, ACTIVATES) == expires
+
+
+def test_a_program_never_given_rules_expires_by_its_expiry_days() -> None:
+    assert default_rules(30).expiry == Expiry(mode=ExpiryMode.days, days=30)
+    assert default_rules(None) == Rules()

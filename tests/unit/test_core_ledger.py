@@ -27,6 +27,7 @@ from processing.core.model import (
     SystemAccount,
 )
 from processing.core.rejections import Rejection
+from processing.core.rules import Expiry, ExpiryMode, expiry_in_force
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -34,6 +35,18 @@ ACCOUNT_ID = UUID(int=999)
 NEW_LOT_ID = UUID(int=888)
 ORIGINAL_ID = UUID(int=777)
 CAP = limits.points_per_account_max
+
+
+NEVER = Expiry()  # the expiry in force of a program with no expiry at all
+
+
+def in_days(days: int) -> Expiry:
+    return Expiry(mode=ExpiryMode.days, days=days)
+
+
+def days(expiry_days: int | None) -> Expiry:
+    """The expiry in force for a program created with ``expiry_days`` and never given rules."""
+    return expiry_in_force(None, expiry_days)
 
 
 def uid(n: int) -> UUID:
@@ -137,7 +150,7 @@ def test_accrue_creates_one_lot_against_issued(
     activates_at = None if activates_in_days is None else NOW + activates_in_days * DAY
     expires_at = None if expires_in_days is None else NOW + expires_in_days * DAY
     posting = posting_of(
-        decide_accrue(account(lot(1)), 50, activates_at, expires_at, expiry_days, NOW)
+        decide_accrue(account(lot(1)), 50, activates_at, expires_at, days(expiry_days), NOW)
     )
     assert posting.new_lot == NewLot(points=50, activates_at=lot_activates, expires_at=lot_expires)
     assert posting.lot_deltas == ()
@@ -147,7 +160,7 @@ def test_accrue_creates_one_lot_against_issued(
 
 def test_accrual_with_future_activation_is_pending_not_available() -> None:
     before = account(lot(1))
-    posting = posting_of(decide_accrue(before, 50, NOW + DAY, None, None, NOW))
+    posting = posting_of(decide_accrue(before, 50, NOW + DAY, None, NEVER, NOW))
     after = apply_posting(before, posting, NEW_LOT_ID)
     balance = balance_of(after, NOW)
     assert (balance.available, balance.pending) == (100, 50)
@@ -270,13 +283,13 @@ def test_accrue_rejections_in_precedence_order(
 ) -> None:
     activates_at = None if activates_in_days is None else NOW + activates_in_days * DAY
     expires_at = None if expires_in_days is None else NOW + expires_in_days * DAY
-    result = decide_accrue(acct, points, activates_at, expires_at, None, NOW)
+    result = decide_accrue(acct, points, activates_at, expires_at, NEVER, NOW)
     assert rejection_of(result) is expected
     assert precedes(expected, also_applies)
 
 
 def test_accrue_up_to_exactly_the_cap_is_allowed() -> None:
-    posting = posting_of(decide_accrue(account(lot(1, points=CAP - 5)), 5, None, None, None, NOW))
+    posting = posting_of(decide_accrue(account(lot(1, points=CAP - 5)), 5, None, None, NEVER, NOW))
     assert posting.customer_delta == 5
 
 
@@ -293,14 +306,16 @@ OPEN_OR_BLOCKED = [pytest.param(False, id="open"), pytest.param(True, id="blocke
 def test_adjust_credit_makes_a_new_active_lot_with_program_expiry(
     blocked: bool, expiry_days: int | None, lot_expires: datetime | None
 ) -> None:
-    posting = posting_of(decide_adjust(account(lot(1), blocked=blocked), 40, expiry_days, NOW))
+    posting = posting_of(
+        decide_adjust(account(lot(1), blocked=blocked), 40, days(expiry_days), NOW)
+    )
     assert posting.new_lot == NewLot(points=40, activates_at=NOW, expires_at=lot_expires)
     assert posting.lot_deltas == ()
     assert posting.counter_account is SystemAccount.adjustments
 
 
 def test_adjust_credit_respects_the_balance_cap() -> None:
-    result = decide_adjust(account(lot(1, points=CAP)), 1, None, NOW)
+    result = decide_adjust(account(lot(1, points=CAP)), 1, NEVER, NOW)
     assert rejection_of(result) is Rejection.balance_limit_exceeded
 
 
@@ -325,7 +340,7 @@ def test_adjust_debit_takes_soonest_expiring_free_points_first(
         lot(5, expires_in_days=-1),  # expired, not yet swept
         blocked=blocked,
     )
-    posting = posting_of(decide_adjust(acct, points, None, NOW))
+    posting = posting_of(decide_adjust(acct, points, NEVER, NOW))
     assert posting.lot_deltas == moves(*taken)
     assert posting.new_lot is None
     assert posting.counter_account is SystemAccount.adjustments
@@ -334,7 +349,7 @@ def test_adjust_debit_takes_soonest_expiring_free_points_first(
 
 def test_adjust_debit_beyond_available_is_refused() -> None:
     acct = account(lot(1, held=30), lot(2, activates_in_days=1), lot(3, expires_in_days=-1))
-    result = decide_adjust(acct, -71, None, NOW)
+    result = decide_adjust(acct, -71, NEVER, NOW)
     assert rejection_of(result) is Rejection.insufficient_points
     assert isinstance(result, Rejected)
     assert "70 available" in result.detail
@@ -402,7 +417,7 @@ def test_refund_of_other_operation_types_is_refused(
     type_: OperationType, points: int | None
 ) -> None:
     original = operation(type_, -50, (1, -50))
-    result = decide_refund(account(lot(1)), original, {uid(1): lot(1)}, points, None, NOW)
+    result = decide_refund(account(lot(1)), original, {uid(1): lot(1)}, points, NEVER, NOW)
     assert rejection_of(result) is Rejection.operation_not_refundable
     assert precedes(Rejection.operation_not_refundable, (Rejection.refund_exceeds_original,))
 
@@ -424,7 +439,7 @@ def test_refund_never_exceeds_what_is_left_of_the_original(
 ) -> None:
     original = operation(type_, points, (1, points), refunded_points=refunded_points)
     acct = account(lot(1, points=1000))
-    result = decide_refund(acct, original, {uid(1): acct.lots[0]}, refund, None, NOW)
+    result = decide_refund(acct, original, {uid(1): acct.lots[0]}, refund, NEVER, NOW)
     assert rejection_of(result) is Rejection.refund_exceeds_original
 
 
@@ -458,7 +473,7 @@ def test_refund_of_redemption_restores_last_spent_first_to_the_original_lots(
     )
     acct = account(*SPENT_LOTS)
     original_lots = {item.id: item for item in SPENT_LOTS}
-    posting = posting_of(decide_refund(acct, original, original_lots, refund, 365, NOW))
+    posting = posting_of(decide_refund(acct, original, original_lots, refund, in_days(365), NOW))
     assert posting.lot_deltas == moves(*restored)
     assert posting.new_lot is None
     assert posting.counter_account is SystemAccount.redeemed
@@ -474,7 +489,9 @@ def test_refund_to_an_expired_lot_comes_back_as_a_new_lot(
 ) -> None:
     lots = (lot(1, remaining=0, expires_in_days=-1), *SPENT_LOTS[1:])
     original_lots = {item.id: item for item in lots}
-    posting = posting_of(decide_refund(account(*lots), COMMIT, original_lots, 60, expiry_days, NOW))
+    posting = posting_of(
+        decide_refund(account(*lots), COMMIT, original_lots, 60, days(expiry_days), NOW)
+    )
     assert posting.lot_deltas == moves((3, 20), (2, 30))
     assert posting.new_lot == NewLot(points=10, activates_at=NOW, expires_at=new_lot_expires)
     assert posting.customer_delta == 60
@@ -484,7 +501,9 @@ def test_refund_to_an_expired_lot_comes_back_as_a_new_lot(
 def test_refund_to_a_lot_expiring_exactly_now_comes_back_as_a_new_lot() -> None:
     original = operation(OperationType.commit, -40, (1, -40))
     lots = (lot(1, remaining=60, expires_in_days=0),)
-    posting = posting_of(decide_refund(account(*lots), original, {uid(1): lots[0]}, None, 30, NOW))
+    posting = posting_of(
+        decide_refund(account(*lots), original, {uid(1): lots[0]}, None, in_days(30), NOW)
+    )
     assert posting.lot_deltas == ()
     assert posting.new_lot == NewLot(points=40, activates_at=NOW, expires_at=NOW + 30 * DAY)
 
@@ -493,7 +512,7 @@ def test_refund_reissue_respects_the_balance_cap() -> None:
     original = operation(OperationType.commit, -40, (1, -40))
     expired = lot(1, remaining=0, expires_in_days=-1)
     acct = account(expired, lot(2, points=CAP))
-    result = decide_refund(acct, original, {uid(1): expired}, None, None, NOW)
+    result = decide_refund(acct, original, {uid(1): expired}, None, NEVER, NOW)
     assert rejection_of(result) is Rejection.balance_limit_exceeded
 
 
@@ -501,11 +520,11 @@ def test_refund_to_a_live_lot_respects_the_balance_cap() -> None:
     original = operation(OperationType.commit, -40, (1, -40))
     spent_from = lot(1, points=100, remaining=60)
     acct = account(spent_from, lot(2, points=CAP - 60))
-    result = decide_refund(acct, original, {uid(1): spent_from}, None, None, NOW)
+    result = decide_refund(acct, original, {uid(1): spent_from}, None, NEVER, NOW)
     assert rejection_of(result) is Rejection.balance_limit_exceeded
     smaller = account(spent_from, lot(2, points=CAP - 100))
     assert isinstance(
-        decide_refund(smaller, original, {uid(1): spent_from}, None, None, NOW), Posting
+        decide_refund(smaller, original, {uid(1): spent_from}, None, NEVER, NOW), Posting
     )
 
 
@@ -559,7 +578,7 @@ def test_refund_of_accrual_claws_back_own_lot_first_then_other_spendable_lots(
         own,
     )
     original = operation(OperationType.accrual, 100, (9, 100))
-    posting = posting_of(decide_refund(acct, original, {uid(9): own}, refund, None, NOW))
+    posting = posting_of(decide_refund(acct, original, {uid(9): own}, refund, NEVER, NOW))
     assert posting.lot_deltas == moves(*taken)
     assert posting.new_lot is None
     assert posting.counter_account is SystemAccount.issued
@@ -585,7 +604,7 @@ def test_refund_of_accrual_that_cannot_be_covered_is_refused_whole(
     lots: tuple[Lot, ...], coverable: int
 ) -> None:
     original = operation(OperationType.accrual, 100, (9, 100))
-    result = decide_refund(account(*lots), original, {uid(9): lots[0]}, None, None, NOW)
+    result = decide_refund(account(*lots), original, {uid(9): lots[0]}, None, NEVER, NOW)
     assert rejection_of(result) is Rejection.insufficient_points
     assert isinstance(result, Rejected)
     assert f"{coverable} left" in result.detail
@@ -596,7 +615,7 @@ def test_refund_of_a_purchase_claws_back_what_it_earned_like_an_accrual() -> Non
     acct = account(lot(1), own)
     for type_ in (OperationType.accrual, OperationType.purchase):
         original = operation(type_, 100, (9, 100))
-        posting = posting_of(decide_refund(acct, original, {uid(9): own}, 30, None, NOW))
+        posting = posting_of(decide_refund(acct, original, {uid(9): own}, 30, NEVER, NOW))
         assert posting.lot_deltas == moves((9, -30))
         assert posting.counter_account is SystemAccount.issued
 

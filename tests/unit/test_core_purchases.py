@@ -36,7 +36,7 @@ from processing.core.purchases import (
 )
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan, plan_return
-from processing.core.rules import Earning, Rules
+from processing.core.rules import Earning, Expiry, ExpiryMode, Rules
 from tests.unit.test_core_checkout import auto_service, gold, line
 from tests.unit.test_core_ledger import DAY, NOW, account, lot, moves, rejection_of, uid
 
@@ -44,6 +44,13 @@ HOLD_ID = UUID(int=555)
 EARNED_LOT = UUID(int=444)
 REISSUED_LOT = UUID(int=333)
 delayed = msgspec.structs.replace(auto_service, activation_delay_days=14)
+
+
+NEVER = Expiry()  # the expiry in force of a program with no expiry at all
+
+
+def in_days(days: int) -> Expiry:
+    return Expiry(mode=ExpiryMode.days, days=days)
 
 
 def held(acct: Account, points: int, *, expires_in: timedelta = DAY) -> tuple[Account, Hold]:
@@ -242,7 +249,7 @@ def test_returning_a_line_gives_back_its_points_and_claws_back_what_it_earned() 
     original, acct, plan = bought()
     lots = {item.id: item for item in acct.lots}
     work = plan_of(plan, ("work", 1))  # 6,000 rubles: 1,800 points paid, 420 earned on 4,200
-    decision = returned(decide_line_return(acct, original, lots, work, None, REISSUED_LOT, NOW))
+    decision = returned(decide_line_return(acct, original, lots, work, NEVER, REISSUED_LOT, NOW))
     assert (decision.points_returned, decision.points_clawed_back, decision.shortfall) == (
         1800,
         420,
@@ -264,7 +271,7 @@ def test_points_given_back_cover_earnings_already_spent() -> None:
     lots = {item.id: item for item in acct.lots}
     decision = returned(
         decide_line_return(
-            acct, original, lots, plan_of(plan, ("work", 1)), None, REISSUED_LOT, NOW
+            acct, original, lots, plan_of(plan, ("work", 1)), NEVER, REISSUED_LOT, NOW
         )
     )
     assert (decision.points_returned, decision.points_clawed_back, decision.shortfall) == (
@@ -287,7 +294,9 @@ def test_partial_returns_add_up_to_the_purchase_exactly() -> None:
     for _ in range(3):
         work = plan_of(plan, ("tyres", 1), before=done)
         lots = {item.id: item for item in acct.lots}
-        decision = returned(decide_line_return(acct, original, lots, work, None, REISSUED_LOT, NOW))
+        decision = returned(
+            decide_line_return(acct, original, lots, work, NEVER, REISSUED_LOT, NOW)
+        )
         acct = apply_postings(acct, decision.postings, REISSUED_LOT)
         original = msgspec.structs.replace(
             original,
@@ -321,7 +330,7 @@ def test_points_whose_lot_expired_come_back_as_a_new_lot_the_claw_back_may_use()
     lots = {item.id: item for item in acct.lots}
     decision = returned(
         decide_line_return(
-            acct, original, lots, plan_of(plan, ("work", 1)), 30, REISSUED_LOT, later
+            acct, original, lots, plan_of(plan, ("work", 1)), in_days(30), REISSUED_LOT, later
         )
     )
     giving, clawing = decision.postings
@@ -337,7 +346,7 @@ def test_a_purchase_paid_with_points_is_refunded_by_lines_only() -> None:
     original, acct, _ = bought()
     lots = {item.id: item for item in acct.lots}
     for points in (None, 10):
-        result = decide_refund(acct, original, lots, points, None, NOW)
+        result = decide_refund(acct, original, lots, points, NEVER, NOW)
         assert rejection_of(result) is Rejection.operation_not_refundable
 
 

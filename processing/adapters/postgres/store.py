@@ -21,7 +21,7 @@ from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.returns import ReturnPlan
-from processing.core.rules import Rules
+from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import (
     ApiKeyRecord,
@@ -46,10 +46,15 @@ _system_accounts: dict[tuple[UUID, str], UUID] = {}
 
 
 def _rules_record(row: asyncpg.Record) -> RulesRecord:
+    rules = (
+        default_rules(row["expiry_days"])
+        if row["rules"] is None
+        else msgspec.json.decode(row["rules"], type=Rules)
+    )
     return RulesRecord(
         program_id=row["program_id"],
         version=row["version"],
-        rules=msgspec.json.decode(row["rules"], type=Rules),
+        rules=rules,
         created_at=row["created_at"],
     )
 
@@ -98,7 +103,12 @@ def _locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount
         program_id=row["program_id"],
         hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
         hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
-        expiry_days=row["expiry_days"],
+        expiry=expiry_in_force(
+            None
+            if row["rules_expiry"] is None
+            else msgspec.json.decode(row["rules_expiry"], type=Expiry),
+            row["expiry_days"],
+        ),
         now=row["now"],
     )
 

@@ -3,6 +3,10 @@
 -- database clock is the one clock every decision uses.
 select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       -- The expiry of the current rules (null: never given rules), for the lots a change makes;
+       -- a rules version committed while this waits for the row lock applies from the next one.
+       (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
+        order by r.version desc limit 1)::text as rules_expiry,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2)
@@ -12,6 +16,10 @@ for update of a;
 -- The expiry sweep skips an account another sweep or a request is changing; it comes back later.
 select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       -- The expiry of the current rules (null: never given rules), for the lots a change makes;
+       -- a rules version committed while this waits for the row lock applies from the next one.
+       (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
+        order by r.version desc limit 1)::text as rules_expiry,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer'
@@ -23,6 +31,10 @@ for update of a skip locked;
 -- waiting for a row lock, a subquery would still see the snapshot from before the wait.)
 select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+       -- The expiry of the current rules (null: never given rules), for the lots a change makes;
+       -- a rules version committed while this waits for the row lock applies from the next one.
+       (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
+        order by r.version desc limit 1)::text as rules_expiry,
        clock_timestamp() as now,
        array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
              from lots l where l.account_id = a.id and l.open) as lots

@@ -10,11 +10,21 @@ from program_rules where program_id = $1
 returning program_id, version, rules::text as rules, created_at;
 
 -- name: current_rules
--- The newest version of a program's rules.
-select program_id, version, rules::text as rules, created_at from program_rules
-where program_id = $1 order by version desc limit 1;
+-- The newest version of a program's rules; version 0 with no rules for a program never given
+-- any (its defaults expire after the program's expiry_days). No row: no such program.
+select p.id as program_id, coalesce(r.version, 0) as version, r.rules::text as rules,
+       r.created_at, p.expiry_days
+from programs p
+left join lateral (
+    select version, rules, created_at from program_rules
+    where program_id = p.id order by version desc limit 1
+) r on true
+where p.id = $1;
 
 -- name: rules_version
--- One version of a program's rules: the one an operation recorded.
-select program_id, version, rules::text as rules, created_at from program_rules
-where program_id = $1 and version = $2;
+-- One version of a program's rules: the one an operation recorded (0: the program's defaults).
+select p.id as program_id, $2::integer as version, r.rules::text as rules, r.created_at,
+       p.expiry_days
+from programs p
+left join program_rules r on r.program_id = p.id and r.version = $2
+where p.id = $1 and (r.version is not null or $2 = 0);
