@@ -34,6 +34,7 @@ from processing.service.expiry import sweep
 from processing.service.ports import PartnerUnavailable
 from processing.service.reconcile import reconcile
 from processing.service.records import ProgramSettings
+from processing.service.retailcrm_install import install as install_retailcrm
 from processing.settings import Settings, admin_key_refusal, load_settings
 
 log = structlog.get_logger(__name__)
@@ -156,7 +157,7 @@ def do_retailcrm_install(args: argparse.Namespace) -> Callable[[Runtime], Awaita
             )
             return 2
         try:
-            report = await runtime.retailcrm.install(connection)
+            report = await install_retailcrm(runtime.retailcrm, connection)
         except (PartnerRejected, PartnerUnavailable, Unusable) as error:
             sys.stderr.write(f"bonus retailcrm-install: the account refused: {error}\n")
             return 1

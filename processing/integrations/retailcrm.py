@@ -138,6 +138,21 @@ def custom_fields(fields: dict[str, Any] | list[Any]) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {}
 
 
+def discount_shares(order: Order, field: str, currency: str) -> tuple[int, int]:
+    """The order's ``discountManualAmount`` and our share of it (the order custom field
+    ``field``, empty before we first write it), in minor units."""
+    value = custom_fields(order.customFields).get(field)
+    if value in (None, "", False):
+        return money(order.discountManualAmount, currency), 0
+    try:
+        ours = Decimal(str(value))
+    except ArithmeticError as error:
+        raise Unusable(f"order {order.id}: {field} {value!r} is not a number") from error
+    if not ours.is_finite() or ours < 0:
+        raise Unusable(f"order {order.id}: {field} {value!r} is not an amount")
+    return money(order.discountManualAmount, currency), minor_units(str(ours), currency)
+
+
 def points_of(order: Order, field: str) -> int:
     """The points a manager entered to pay the order with; 0 when none."""
     value = custom_fields(order.customFields).get(field)

@@ -5,19 +5,20 @@ as it is now, so repeated and out-of-order triggers act on the same state.
 Status codes are the account's own: the connection's settings name the completed ones
 (``completed_statuses``, default ``complete``) and the cancelled ones (``cancelled_statuses``,
 default ``cancel-other``). Points a manager entered on the order (the order custom field named
-by ``points_field``, default ``bonus_points``) are reserved and committed and written back as
-the order's ``discountManualAmount``; what the order spends follows the field (nothing once it
-is cancelled), counted from the ledger's holds for the order, never from what the field said
-before. A completed order is a purchase on what is left to pay, once per order; a cancelled
-one takes back what it earned. After acting, the customer's balance, tier and card are
-written to the customer's custom fields. Every write is sent only when it changes something,
-so the trigger our own edit fires reads the order, finds nothing to do and writes nothing.
+by ``points_field``, default ``bonus_points``) are reserved and committed, and what they pay is
+added to the order's ``discountManualAmount`` beside the manager's own discount (the order's
+``bonus_discount`` field remembers our share); what the order spends follows the field
+(nothing once it is cancelled), counted from the ledger's holds for the order, never from what
+the field said before. A completed order is a purchase on what is left to pay, once per
+order; a cancelled one takes back what it earned. After acting, the customer's balance, tier
+and card are written to the customer's custom fields. Every write is sent only when it
+changes something, so the trigger our own edit fires reads the order, finds nothing to do and
+writes nothing.
 
 Idempotency keys come from RetailCRM's order ids (``retailcrm:order:{id}:completed``, ...), so
 a trigger that fires three times applies once.
 """
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -25,6 +26,7 @@ from urllib.parse import urlencode
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+import msgspec
 import structlog
 
 from processing.integrations import retailcrm
@@ -34,7 +36,6 @@ from processing.service.channels import (
     Applied,
     Channels,
     InboxEvent,
-    PartnerBusy,
     PartnerRejected,
     paced,
     rate_share,
@@ -116,11 +117,20 @@ class RetailCrmPartner:
         holds = await shops.document_holds(
             self.database, connection, shops.like_exactly(f"retailcrm-order-{order.id}-points")
         )
+        if (wanted or holds) and not connection.settings.get("discount_field"):
+            # Our share of the order's discount must be remembered beside it, or a manager's own
+            # discount would be overwritten (or ours added twice): nothing is spent without it.
+            raise PartnerRejected(
+                f"order {order.id} pays with points, but the account has no "
+                f"{retailcrm.discount_field} field yet: run bonus retailcrm-install"
+            )
         spent, applied = await self.settle_points(
             connection, order, customer_id, wanted, holds, channels
         )
         if holds or spent:  # an order whose points we never touched keeps its discount
-            await self.write_discount(connection, order, point_value_minor * spent, currency)
+            order = await self.write_discount(
+                connection, order, point_value_minor * spent, currency
+            )
         if order.status in completed:
             applied.append(await self.purchase(connection, order, customer_id, currency, channels))
         if order.status in cancelled:
@@ -220,19 +230,29 @@ class RetailCrmPartner:
         )
 
     async def write_discount(
-        self, connection: Connection, order: retailcrm.Order, discount_minor: int, currency: str
-    ) -> None:
-        """The discount the points pay, on the order, sent only when it differs."""
-        if retailcrm.money(order.discountManualAmount, currency) == discount_minor:
-            return
+        self, connection: Connection, order: retailcrm.Order, share_minor: int, currency: str
+    ) -> retailcrm.Order:
+        """Our share of the order's ``discountManualAmount`` (what the points pay) beside the
+        manager's own discount, never over it: the order's discount custom field remembers
+        our share, so the manager's part is the total less it, and a change of points moves
+        only ours. Both are written in one edit, only when one differs; returns the order as
+        it is after."""
+        field = str(connection.settings["discount_field"])
+        total, ours = retailcrm.discount_shares(order, field, currency)
+        wanted = max(0, total - ours) + share_minor
+        if (total, ours) == (wanted, share_minor):
+            return order
+        changes = {
+            "discountManualAmount": retailcrm.major_units(wanted, currency),
+            "customFields": {field: retailcrm.major_units(share_minor, currency)},
+        }
         await self.post(
             connection,
             f"orders/{order.id}/edit",
-            {"by": "id", "order": json.dumps(
-                {"discountManualAmount": retailcrm.major_units(discount_minor, currency)}
-            )},
+            {"by": "id", "order": json.dumps(changes)},
             order.site,
-        )  # fmt: skip
+        )
+        return msgspec.structs.replace(order, discountManualAmount=changes["discountManualAmount"])
 
     async def cancel(
         self, connection: Connection, order: retailcrm.Order, channels: Channels
@@ -320,42 +340,6 @@ class RetailCrmPartner:
             async with self.database.transaction() as store:
                 await store.set_connection_setting(connection.id, "history_since_id", last_id)
         return queued
-
-    async def install(self, connection: Connection) -> dict[str, list[str]]:
-        """Creates the custom fields the channel reads and writes that the account lacks
-        (``POST /api/v5/custom-fields/{entity}/create``, each looked up first by
-        ``GET /api/v5/custom-fields`` with ``filter[entity]`` and ``filter[code]``); running it
-        again creates nothing. Records that the account has our discount field, which the
-        discount write-back needs. Returns ``entity.code`` names created and found."""
-        report: dict[str, list[str]] = {"created": [], "found": []}
-        points_field = connection.settings.get("points_field", retailcrm.default_points_field)
-        for entity, wanted in retailcrm.installed_fields(points_field).items():
-            for code, field in wanted.items():
-                query = urlencode({"filter[entity]": entity, "filter[code]": code, "limit": 20})
-                listed = await self.patiently(self.get, connection, f"custom-fields?{query}")
-                if code in retailcrm.custom_field_codes(listed):
-                    report["found"].append(f"{entity}.{code}")
-                    continue
-                form = {"customField": json.dumps(field)}
-                await self.patiently(
-                    self.post, connection, f"custom-fields/{entity}/create", form, None
-                )
-                report["created"].append(f"{entity}.{code}")
-        async with self.database.transaction() as store:
-            await store.set_connection_setting(
-                connection.id, "discount_field", retailcrm.discount_field
-            )
-        return report
-
-    @staticmethod
-    async def patiently(call: Any, *args: Any, tries: int = 20) -> Any:
-        """A call made outside the worker (the installer): waits out our rate limit."""
-        for _ in range(tries - 1):
-            try:
-                return await call(*args)
-            except PartnerBusy as busy:
-                await asyncio.sleep(busy.retry_after)
-        return await call(*args)
 
     async def zone(self, connection: Connection) -> ZoneInfo:
         """The account's time zone: the connection's ``time_zone`` setting, or the account's

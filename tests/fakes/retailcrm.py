@@ -203,8 +203,12 @@ class FakeRetailCrm:
             changes = json.loads(str(form["order"]))
         except ValueError:
             return failure(400, "Errors in the entity format", {"order": "not JSON"})
-        self.orders[order_id].update(changes)
-        for name in changes:
+        order = self.orders[order_id]
+        for name, value in changes.items():
+            if name == "customFields":  # only the fields named change, as the account does
+                order[name] = {**(order[name] or {}), **value}
+            else:
+                order[name] = value
             self.record(order_id, name)
         self.edits.append(("order", order_id, changes))
         if self.trigger_on_edit:

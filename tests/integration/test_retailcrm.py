@@ -21,6 +21,7 @@ from processing.runtime import Runtime
 from processing.service.channels import Channels
 from processing.service.records import Connection
 from processing.service.retailcrm import RetailCrmPartner
+from processing.service.retailcrm_install import install
 from tests.conftest import Api
 from tests.fakes.retailcrm import FakeRetailCrm
 from tests.invariants import assert_ledger_clean
@@ -50,8 +51,9 @@ async def connection(api: Api, account: FakeRetailCrm) -> Connection:
         "retailcrm",
         account.url,
         {"api_key": account.api_key, "trigger_secret": account.trigger_secret},
-        {"completed_statuses": ["complete"], "cancelled_statuses": ["cancel-other", "no-call"]},
-    )
+        {"completed_statuses": ["complete"], "cancelled_statuses": ["cancel-other", "no-call"],
+         "discount_field": "bonus_discount"},  # as bonus retailcrm-install leaves it
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -134,8 +136,9 @@ async def test_points_on_an_order_are_debited_once_and_written_back_as_its_disco
     assert (await api.balance(customer_id))["available"] == 180
     assert crm.orders[order["id"]]["discountManualAmount"] == 120
     assert [edit for edit in crm.edits if edit[0] == "order"] == [
-        ("order", order["id"], {"discountManualAmount": 120})
-    ]
+        ("order", order["id"], {"discountManualAmount": 120,
+                                "customFields": {"bonus_discount": 120}})
+    ]  # fmt: skip
 
     await crm.set_status(order["id"], "complete")
     await settle(api, crm)
@@ -205,6 +208,54 @@ async def test_points_changed_on_an_order_spend_the_new_amount_once(
     await settle(api, crm)
     assert (await api.balance(customer_id))["available"] == 300
     await assert_ledger_clean(api.runtime)
+
+
+async def test_points_add_to_the_managers_own_discount_and_a_change_moves_only_ours(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone, points=1000)
+    order = crm.order(crm.customer(phone), [(6000.0, 1)], points=200)
+    crm.orders[order["id"]]["discountManualAmount"] = 500  # the manager's own discount
+    await crm.trigger(order["id"])
+    await settle(api, crm)
+
+    assert crm.shown(order["id"])["totalSumm"] == 5300  # not 5,800: both discounts stand
+    assert crm.orders[order["id"]]["customFields"]["bonus_discount"] == 200
+    crm.orders[order["id"]]["customFields"]["bonus_points"] = 300
+    await crm.trigger(order["id"])
+    await settle(api, crm)
+    assert crm.orders[order["id"]]["discountManualAmount"] == 800
+    crm.orders[order["id"]]["discountManualAmount"] = 900  # the manager adds 100 of theirs
+    crm.orders[order["id"]]["customFields"]["bonus_points"] = ""
+    await crm.set_status(order["id"], "complete")
+    await settle(api, crm)
+
+    # The points were given back and our share went with them; the manager's 600 stays, and
+    # the 5,400.00 paid in money earned 540 points.
+    assert crm.orders[order["id"]]["discountManualAmount"] == 600
+    assert crm.orders[order["id"]]["customFields"]["bonus_discount"] == 0
+    assert (await api.balance(customer_id))["available"] == 1000 + 540
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_points_are_not_spent_before_the_account_can_remember_our_discount(
+    api: Api, crm: FakeRetailCrm, connection: Connection
+) -> None:
+    async with api.runtime.pool.acquire() as db:
+        await db.execute(
+            "update channel_connections set settings = settings - 'discount_field' where id = $1",
+            connection.id,
+        )
+    customer_id = await api.customer(phone, points=300)
+    order = crm.order(crm.customer(phone), [(1000.0, 1)], points=100)
+    await crm.trigger(order["id"])
+    await settle(api, crm)
+
+    [row] = await inbox(api.runtime)
+    assert (row["status"], row["attempts"]) == ("dead", 1)
+    assert "run bonus retailcrm-install" in row["last_error"]
+    assert (await api.balance(customer_id))["available"] == 300
+    assert crm.edits == []
 
 
 async def test_the_trigger_our_own_edit_fires_does_nothing(api: Api, crm: FakeRetailCrm) -> None:
@@ -423,8 +474,8 @@ async def test_the_installer_creates_the_custom_fields_once(
     crm.custom_fields["order"]["bonus_points"] = {  # a manager made this one by hand
         "name": "Баллы", "code": "bonus_points", "type": "integer"
     }  # fmt: skip
-    first = await api.runtime.retailcrm.install(connection)
-    again = await api.runtime.retailcrm.install(connection)
+    first = await install(api.runtime.retailcrm, connection)
+    again = await install(api.runtime.retailcrm, connection)
 
     created = ["order.bonus_discount", "customer.bonus_balance", "customer.bonus_tier",
                "customer.bonus_card"]  # fmt: skip
