@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
@@ -45,7 +46,7 @@ from processing import telemetry
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime, resolve_urls
-from processing.service.ports import DatabaseUnavailable
+from processing.service.ports import DatabaseRefusedData, DatabaseUnavailable
 from processing.service.records import StoredResponse, refuse
 from processing.settings import Settings, load_settings
 from processing.workers.expiry import run_expiry_loop
@@ -111,6 +112,18 @@ def on_crash(request: AnyRequest, error: Exception) -> Response[Any]:
     )
     request.scope.setdefault("state", {})["outcome"] = "internal_error"
     return Response(content=body, status_code=500, media_type="application/problem+json")
+
+
+def on_unstorable(request: AnyRequest, error: Exception) -> Response[Any]:
+    """The net under every input check: a value the database refused or a decoder could not
+    read is the request's fault and fails the same way every time, so it answers 400, never a
+    500 that tells a till to retry. Logged, because a check in front of it is missing."""
+    log.warning("unstorable_input", path=request.url.path, error=repr(error))
+    refused = refuse(
+        Rejection.validation_error,
+        f"A value in the request cannot be stored or read: {str(error)[:200]}",
+    )
+    return problem_response(request, render_problem(refused))
 
 
 def on_database_unavailable(request: AnyRequest, error: DatabaseUnavailable) -> Response[Any]:
@@ -197,6 +210,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ValidationException: on_validation,
             HTTPException: on_http_error,
             DatabaseUnavailable: on_database_unavailable,
+            DatabaseRefusedData: on_unstorable,
+            msgspec.DecodeError: on_unstorable,
+            msgspec.ValidationError: on_unstorable,
             Exception: on_crash,
         },
         request_max_body_size=limits.request_body_bytes_max,

@@ -16,6 +16,13 @@ import msgspec
 from litestar import Request
 
 from api.errors import ProblemError
+from api.storable import (
+    has_dates,
+    refuse_deep_json,
+    refuse_unstorable,
+    refuse_unstorable_parameters,
+)
+from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.records import refuse
 
@@ -132,7 +139,9 @@ def _quoted(key: str) -> str:
 
 
 async def decode_strictly(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` hook: refuse a body that does not match the handler's ``data`` type."""
+    """``before_request`` hook: refuse a body that does not match the handler's ``data`` type,
+    and parameters or bodies no column can store (``api/storable.py``)."""
+    refuse_unstorable_parameters(request)
     data = request.route_handler.parsed_fn_signature.parameters.get("data")
     if data is None:
         return
@@ -143,8 +152,9 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
         raise ProblemError(
             refuse(Rejection.validation_error, "The request needs a JSON body.", field=None)
         )
+    refuse_deep_json(body, limits.request_json_depth_max)
     try:
-        msgspec.json.decode(body, type=data.annotation, strict=True)
+        decoded = msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as error:
         field, reason = field_of(str(error), body, data.annotation)
         detail = f"{field}: {reason}" if field else reason
@@ -153,3 +163,5 @@ async def decode_strictly(request: Request[Any, Any, Any]) -> None:
         raise ProblemError(
             refuse(Rejection.validation_error, f"The body is not valid JSON: {error}", field=None)
         ) from error
+    if b"\\u0000" in body or has_dates(data.annotation):
+        refuse_unstorable(decoded)

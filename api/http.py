@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.datastructures import State
 
 from api.errors import ProblemError, render_problem
+from api.storable import refuse_deep_json, refuse_unstorable
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
@@ -141,11 +142,13 @@ async def store_json_event(
     body that is not JSON refused, any other stored in the inbox once per ``event_key``."""
     if topic not in topics:
         return Response(content={"received": False}, status_code=200)
+    refuse_deep_json(body, limits.partner_json_depth_max)
     try:
         payload = json.loads(body)
     except ValueError as error:
         raise ProblemError(
             refuse(Rejection.validation_error, f"The body is not JSON: {error}")
         ) from error
+    refuse_unstorable(payload)
     new = await runtime.channels.receive(connection, event_key, topic, payload)
     return Response(content={"received": True, "duplicate": not new}, status_code=200)

@@ -24,6 +24,7 @@ from schemas.base import (
     Request,
     SignedPoints,
     StoreId,
+    Timestamp,
     TtlSeconds,
 )
 
@@ -152,8 +153,8 @@ class Balance(Reply, frozen=True, kw_only=True):
 class AccrualCreate(Request, frozen=True, kw_only=True):
     points: Points
     document: Document
-    activates_at: datetime | None = None
-    expires_at: datetime | None = None
+    activates_at: Timestamp | None = None
+    expires_at: Timestamp | None = None
     card_number: CardNumber | None = None
 
 

@@ -4,6 +4,7 @@ The bounds repeat the core's named limits because this package imports nothing f
 project; ``tests/unit/test_schemas.py`` checks that the two agree.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -34,6 +35,12 @@ Phone = Annotated[str, Meta(min_length=3, max_length=32)]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")]
 Attributes = Annotated[dict[str, Any], Meta(max_length=50)]
+# A moment a client names (an expiry, an activation, a fiscal print time): with its zone, since
+# a bare local time means a different instant in every region; years 1970 to 2199 (the API
+# refuses others, ``limits.timestamp_year_min`` and ``_max``).
+Timestamp = Annotated[
+    datetime, Meta(tz=True, description="RFC 3339 with a zone, years 1970 to 2199.")
+]
 
 
 class Document(Request, frozen=True, kw_only=True):

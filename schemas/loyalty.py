@@ -22,6 +22,7 @@ from schemas.base import (
     Receipt,
     Reply,
     Request,
+    Timestamp,
 )
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
@@ -139,7 +140,7 @@ class PurchaseCreate(Request, frozen=True, kw_only=True):
 
     document: Document
     lines: Receipt
-    expires_at: datetime | None = None
+    expires_at: Timestamp | None = None
     card_number: CardNumber | None = None
 
 

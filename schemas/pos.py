@@ -10,7 +10,16 @@ from uuid import UUID
 from msgspec import Meta
 
 from schemas.api import Balance, ReturnLine
-from schemas.base import CardNumber, DocumentId, Points, Receipt, Reply, Request, TtlSeconds
+from schemas.base import (
+    CardNumber,
+    DocumentId,
+    Points,
+    Receipt,
+    Reply,
+    Request,
+    Timestamp,
+    TtlSeconds,
+)
 
 
 class Identifier(Request, frozen=True, kw_only=True):
@@ -54,7 +63,7 @@ class Fiscal(Request, frozen=True, kw_only=True):
     fn: Digits | None = None
     fd: Digits | None = None
     fp: Digits | None = None
-    issued_at: datetime | None = None  # when the fiscal receipt was printed
+    issued_at: Timestamp | None = None  # when the fiscal receipt was printed
 
 
 class ChequeCommit(Request, frozen=True, kw_only=True):

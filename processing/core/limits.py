@@ -24,6 +24,13 @@ page_size_max = 100
 expiring_groups_max = 12
 
 request_body_bytes_max = 64 * 1024
+# Nesting of a JSON body: ours are a few levels deep, partners' a few more. Deeper JSON is
+# refused before it is decoded, so no decoder or database recursion limit is ever reached.
+request_json_depth_max = 32
+partner_json_depth_max = 64
+# Timestamps a client may send (expiry, activation, a fiscal receipt's print time), by year.
+timestamp_year_min = 1970
+timestamp_year_max = 2199
 idempotency_key_length_max = 255
 idempotency_retention_seconds = 7 * 24 * 3600
 document_id_length_max = 128
@@ -78,6 +85,11 @@ invariant(
     hold_ttl_seconds_default <= hold_ttl_seconds_max_default <= hold_ttl_seconds_max_ceiling,
     "a new program's maximum hold TTL lies between the default and the ceiling",
 )
+invariant(
+    0 < request_json_depth_max <= partner_json_depth_max < 1000,
+    "bodies are refused well before msgspec's or the json module's recursion limit",
+)
+invariant(timestamp_year_min < timestamp_year_max < 10_000, "client timestamps fit ISO 8601")
 invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
 invariant(lock_wait_ms_max < lock_ttl_ms, "a waiter gives up before a stuck lock expires")
 invariant(lock_retry_ms_max < lock_wait_ms_max, "a waiter retries several times before giving up")

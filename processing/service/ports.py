@@ -45,6 +45,13 @@ class RetryTransaction(Exception):
     business document, say); the service runs it once more, where it sees the winner."""
 
 
+class DatabaseRefusedData(Exception):
+    """Postgres refused a value the request carried (a data exception, SQLSTATE class 22: a NUL
+    character, a number out of range, text that is no valid input for its type). The request is
+    at fault, not the server, and repeating it fails the same way: the API answers 400, never
+    the 500 that tells a client to retry. The transaction was rolled back."""
+
+
 class DatabaseUnavailable(Exception):
     """Postgres could not be reached, or the connection broke during the request (a restart, a
     failover, a network cut). Whether a transaction that broke at its commit was applied is

@@ -48,8 +48,9 @@ class FakeShopify:
         webhook_id: str | None = None,
         secret: str | None = None,
         tamper: bool = False,
+        raw: bytes | None = None,
     ) -> Delivery:
-        body = json.dumps(payload).encode()
+        body = json.dumps(payload).encode() if raw is None else raw
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,

@@ -134,6 +134,34 @@ async def test_a_forged_tampered_or_misaddressed_delivery_is_refused_and_stores_
     assert await operations(api.runtime) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param(b'{"id": 1, "note": ' + b"[" * 2000 + b"]" * 2000 + b"}", None, id="deep"),
+        pytest.param(b'{"id": 1, "note": "a\\u0000b"}', "note", id="nul"),
+        pytest.param(
+            b'{"id": 1, "note_attributes": [{"a\\u0000": 1}]}',
+            'note_attributes[0]["a\\u0000"]',
+            id="nul-key",
+        ),
+    ],
+)
+async def test_a_signed_delivery_nested_too_deep_or_with_a_nul_is_refused(
+    api: Api, shopify: FakeShopify, body: bytes, field: str | None
+) -> None:
+    """Signed and well-formed, yet no decoder or column takes it: 400 naming the field, and
+    nothing stored (it once failed with a 500 from the JSON decoder or from Postgres)."""
+    refused = await shopify.deliver("orders/paid", {}, raw=body)
+    shallow = await shopify.deliver("orders/paid", {}, raw=b'{"id": 1, "note": [[["ok"]]]}')
+
+    assert refused.status == 400, refused.answer
+    assert refused.answer["code"] == "validation_error"
+    if field is not None:
+        assert refused.answer["field"] == field
+    assert shallow.status == 200, shallow.answer
+    assert [row["topic"] for row in await inbox(api.runtime)] == ["orders/paid"]
+
+
 async def test_orders_that_cannot_apply_change_nothing_and_say_why(
     api: Api, shopify: FakeShopify
 ) -> None:

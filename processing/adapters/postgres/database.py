@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from processing.adapters.postgres.store import Connection, PostgresStore
-from processing.service.ports import DatabaseUnavailable, RetryTransaction
+from processing.service.ports import DatabaseRefusedData, DatabaseUnavailable, RetryTransaction
 
 # Business documents and open holds are unique per receipt: when two requests race on one, the
 # loser fails on one of these and is retried, and the retry sees the winner's row.
@@ -25,6 +25,8 @@ _unavailable = (
     asyncpg.CannotConnectNowError,
     asyncpg.InternalClientError,
 )
+# A value the server (class 22) or asyncpg's own encoder refused: the request's fault.
+_refused_data = (asyncpg.DataError, asyncpg.exceptions._base.DataError)
 
 
 def _cause_of_unavailability(error: BaseException) -> BaseException | None:
@@ -42,6 +44,8 @@ def _cause_of_unavailability(error: BaseException) -> BaseException | None:
 async def _reachable() -> AsyncIterator[None]:
     try:
         yield
+    except _refused_data as error:
+        raise DatabaseRefusedData(str(error)) from error
     except (*_unavailable, asyncpg.InterfaceError) as error:
         cause = _cause_of_unavailability(error)
         if cause is None:
