@@ -48,6 +48,7 @@ from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 topic = "order.trigger"
+refresh_topic = "call"  # the outbox relay's customer write-back (as Bitrix24's contact one)
 # RetailCRM allows 10 requests a second per API key, shared with every other caller of the key;
 # a connection takes ``rate_share_percent`` of it (half by default, at most 80 %: 8 a second).
 # A burst of 1 lets at most rate + 1 calls into any one second, never 11.
@@ -78,6 +79,9 @@ class RetailCrmPartner:
         self.wait_max_seconds = wait_max_seconds
 
     async def handle(self, event: InboxEvent, channels: Channels) -> None:
+        if event.topic == refresh_topic:
+            await self.refresh_customer(event.connection, event.payload)
+            return
         if event.topic != topic:
             raise PartnerRejected(f"topic {event.topic} is not one we act on")
         connection = event.connection
@@ -285,9 +289,15 @@ class RetailCrmPartner:
     async def write_customer(
         self, connection: Connection, order: retailcrm.Order, customer_id: UUID
     ) -> None:
-        """The balance, tier and card on the RetailCRM customer, sent only when one differs."""
+        """The balance, tier and card on the RetailCRM customer, sent only when one differs.
+        The order links that customer to ours: from then on the outbox relay queues a refresh
+        (``refresh_customer``) on every ``balance.changed`` of the customer."""
         if order.customer is None:
             return
+        async with self.database.transaction() as store:
+            await store.link_contact(
+                connection.id, customer_id, connection.program_id, str(order.customer.id)
+            )
         shown = await shops.loyalty_card(self.database, connection, customer_id)
         if shown is None:
             return
@@ -300,6 +310,20 @@ class RetailCrmPartner:
                 {"by": "id", "customer": json.dumps({"customFields": changed})},
                 order.site,
             )
+
+    async def refresh_customer(self, connection: Connection, payload: dict[str, Any]) -> None:
+        """The relay's write-back after a balance change made elsewhere (a till's purchase, an
+        expiry): the card as it is when the call is made, never as it was when queued."""
+        shown = await shops.loyalty_card(self.database, connection, UUID(payload["customer_id"]))
+        if shown is None:
+            return
+        wanted = retailcrm.customer_fields(shown.balance, shown.tier, shown.card)
+        await self.post(
+            connection,
+            f"customers/{int(payload['refresh_contact'])}/edit",
+            {"by": "id", "customer": json.dumps({"customFields": wanted})},
+            None,
+        )
 
     async def sweep(self, connection: Connection, channels: Channels) -> int:
         """Triggers are fire-and-forget: one that never arrived would leave an order unapplied.

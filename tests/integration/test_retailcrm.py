@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from processing.adapters.http_sender import HttpxSender
 from processing.adapters.redis.locks import create_client
 from processing.adapters.redis.rate import RedisRateLimiter
 from processing.runtime import Runtime
@@ -22,6 +23,7 @@ from processing.service.channels import Channels
 from processing.service.records import Connection
 from processing.service.retailcrm import RetailCrmPartner
 from processing.service.retailcrm_install import install
+from processing.service.webhooks import Relay, RelayPolicy
 from tests.conftest import Api
 from tests.fakes.retailcrm import FakeRetailCrm
 from tests.invariants import assert_ledger_clean
@@ -492,3 +494,35 @@ async def test_the_installer_creates_the_custom_fields_once(
     found = await api.runtime.channels.connection(connection.id)
     assert found is not None
     assert found.settings["discount_field"] == "bonus_discount"
+
+
+async def test_the_customer_shows_the_balance_after_a_till_purchase(
+    api: Api, crm: FakeRetailCrm
+) -> None:
+    customer_id = await api.customer(phone)
+    customer = crm.customer(phone)
+    order = crm.order(customer, [(1000.0, 1)])
+    await crm.set_status(order["id"], "complete")
+    await settle(api, crm)
+    assert crm.customers[customer["id"]]["customFields"]["bonus_balance"] == 100
+
+    line = {"line_id": "1", "sku": "wash", "quantity": 1, "unit_price_minor": 50_000}
+    bought = await api.post(
+        f"/v1/customers/{customer_id}/purchases", {"document": {"id": "R-1"}, "lines": [line]}
+    )
+    assert bought.status_code == 201, bought.text
+    sender = HttpxSender(1.0, api.runtime.settings.outbound)
+    try:  # the outbox relay hands the balance change to the channel inbox
+        relay = Relay(api.runtime.database, sender, RelayPolicy())
+        while await relay.run_once():
+            pass
+    finally:
+        await sender.close()
+    await settle(api, crm)
+
+    assert crm.customers[customer["id"]]["customFields"]["bonus_balance"] == 150
+    assert crm.edits[-1] == (
+        "customer",
+        customer["id"],
+        {"customFields": {"bonus_balance": 150, "bonus_tier": "", "bonus_card": ""}},
+    )
