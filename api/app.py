@@ -70,7 +70,9 @@ def problem_response(
 
 
 def on_problem(request: AnyRequest, error: ProblemError) -> Response[Any]:
-    return problem_response(request, render_problem(error.refused))
+    retry_after = (error.refused.extra or {}).get("retry_after")
+    headers = {"Retry-After": retry_after} if retry_after else None
+    return problem_response(request, render_problem(error.refused), headers)
 
 
 def on_validation(request: AnyRequest, error: ValidationException) -> Response[Any]:

@@ -12,7 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 from api.errors import ProblemError
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
-from processing.service.records import refuse
+from processing.service.records import Refused, refuse
 
 program_scopes = frozenset({"pos", "shop", "crm", "admin"})
 admin_scopes = frozenset({"admin"})
@@ -22,6 +22,14 @@ manager_scopes = frozenset({"crm", "admin"})
 _open_paths = ("/schema",)
 
 
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The address failed authentications are counted against: the peer, or the client a
+    trusted proxy names (uvicorn rewrites the peer from X-Forwarded-For only when the proxy is
+    in ``BONUS_TRUSTED_PROXIES``)."""
+    client = connection.client
+    return client.host if client is not None else "unknown"
+
+
 async def require_key(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
@@ -29,14 +37,15 @@ async def require_key(
         return
     header = connection.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise ProblemError(
-            refuse(Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'.")
-        )
+    sent = secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
     runtime: Runtime = connection.app.state.runtime
-    actor = await runtime.admin.authenticate(secret.strip())
-    if actor is None:
-        raise ProblemError(refuse(Rejection.unauthorized, "The API key is unknown or revoked."))
+    actor = await runtime.admin.admit(sent, client_address(connection))
+    if isinstance(actor, Refused):
+        if sent is None and actor.rejection is Rejection.unauthorized:
+            actor = refuse(
+                Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'."
+            )
+        raise ProblemError(actor)
     connection.state.actor = actor
     connection.state.key_id = str(actor.key_id)
     allowed: frozenset[str] = handler.opt.get("scopes", admin_scopes)

@@ -18,6 +18,7 @@ problem_base: Final = "https://bonus.example/problems/"
 
 PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.unauthorized: (401, "Missing or unknown API key"),
+    Rejection.authentication_throttled: (429, "Too many failed authentications"),
     Rejection.forbidden_scope: (403, "The API key's scopes do not allow this call"),
     Rejection.payload_too_large: (413, "Request body too large"),
     Rejection.method_not_allowed: (405, "Method not allowed"),
@@ -48,6 +49,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.activation_after_expiry: (409, "Activation after expiry"),
     Rejection.expiry_in_past: (409, "Expiry in the past"),
     Rejection.balance_limit_exceeded: (409, "Balance limit exceeded"),
+    Rejection.points_limit_exceeded: (409, "Points above what this key may create"),
     Rejection.bonus_not_configured: (409, "The program's rules grant no such bonus"),
     Rejection.not_birthday_week: (409, "Not the customer's birthday week"),
     Rejection.bonus_already_granted: (409, "Bonus already granted in this period"),

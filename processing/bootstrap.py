@@ -25,7 +25,7 @@ class DemoKeys(msgspec.Struct, frozen=True, kw_only=True):
 async def ensure_operator_key(runtime: Runtime, secret: str) -> None:
     async with runtime.database.transaction() as store:
         await store.ensure_operator_key(uuid4(), "BONUS_ADMIN_KEY", secret_hash(secret))
-    runtime.admin.keys.forget()  # a rotated-out secret must not live on in this process
+    runtime.admin.forget_keys()  # a rotated-out secret must not live on in this process
 
 
 async def ensure_demo(runtime: Runtime, data_dir: Path, given_admin_key: str | None) -> DemoKeys:

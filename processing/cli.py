@@ -244,6 +244,8 @@ def serve(settings: Settings, embedded: bool) -> int:
             log_level=settings.log_level.lower(),
             access_log=False,
             timeout_graceful_shutdown=20,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
         )
     finally:
         stop_embedded_servers()

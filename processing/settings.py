@@ -58,6 +58,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_url: str | None = None
     sms_token: str | None = None
     sms_timeout_seconds: float = 5.0
+    # Proxies (addresses, CIDRs, or "*") whose X-Forwarded-For names the client: failed
+    # authentications are throttled per client address. Passed to uvicorn's forwarded_allow_ips.
+    trusted_proxies: str = "127.0.0.1"
     # Development conveniences that production refuses (a placeholder admin key, plain-http
     # webhook receivers on this machine, ...). Unset: development exactly when the embedded
     # servers are used, as `make run` does on a fresh machine; a configured deployment is

@@ -80,6 +80,30 @@ channel_events_total = Counter(
     "deferred (the partner asked us to wait).",
     ["partner", "outcome"],
 )
+points_limit_refusals_total = Counter(
+    "bonus_points_limit_refusals",
+    "Accruals and refunds of a till's or shop's key refused for the points they would create, "
+    "by limit: key_points_per_call_max, key_points_per_day_max.",
+    ["limit"],
+)
+for _limit in ("key_points_per_call_max", "key_points_per_day_max"):
+    points_limit_refusals_total.labels(limit=_limit)  # a zero series before the first refusal
+auth_failures_total = Counter(
+    "bonus_auth_failures",
+    "Requests refused authentication, by reason: missing_key, unknown_key (or revoked), "
+    "throttled (the address failed too often and was refused before any lookup).",
+    ["reason"],
+)
+for _reason in ("missing_key", "unknown_key", "throttled"):
+    auth_failures_total.labels(reason=_reason)
+api_key_lookups_total = Counter(
+    "bonus_api_key_lookups",
+    "API keys looked up in Postgres (neither cached live nor recently found unknown), by "
+    "result: found, unknown.",
+    ["result"],
+)
+for _result in ("found", "unknown"):
+    api_key_lookups_total.labels(result=_result)
 sms_codes_total = Counter(
     "bonus_sms_codes_total",
     "SMS confirmation codes handed to the provider, by outcome: sent, not_sent.",

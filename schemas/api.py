@@ -15,6 +15,8 @@ from schemas.base import (
     Document,
     DocumentView,
     ExpiryDays,
+    KeyPointsPerCall,
+    KeyPointsPerDay,
     Name,
     Phone,
     Points,
@@ -38,6 +40,8 @@ class ProgramCreate(Request, frozen=True, kw_only=True):
     hold_ttl_seconds_default: TtlSeconds = 900
     hold_ttl_seconds_max: TtlSeconds = 86_400
     expiry_days: ExpiryDays | None = None
+    key_points_per_call_max: KeyPointsPerCall = 100_000
+    key_points_per_day_max: KeyPointsPerDay = 1_000_000
 
 
 class Program(Reply, frozen=True, kw_only=True):
@@ -48,6 +52,8 @@ class Program(Reply, frozen=True, kw_only=True):
     hold_ttl_seconds_default: int
     hold_ttl_seconds_max: int
     expiry_days: int | None
+    key_points_per_call_max: int
+    key_points_per_day_max: int
     created_at: datetime
 
 

@@ -25,6 +25,22 @@ SignedPoints = Annotated[
 ]
 TtlSeconds = Annotated[int, Meta(ge=10, le=604_800, description="Hold lifetime in seconds.")]
 ExpiryDays = Annotated[int, Meta(ge=1, le=3650)]
+KeyPointsPerCall = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=1_000_000_000,
+        description="Points a pos or shop key may create in one call (accrual, refund).",
+    ),
+]
+KeyPointsPerDay = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=1_000_000_000_000,
+        description="Points a pos or shop key may create in one UTC day.",
+    ),
+]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
 Comment = Annotated[str, Meta(max_length=1000)]

@@ -249,5 +249,20 @@ def claw_back_up_to(
     )
 
 
+def decide_key_points(points: int, per_call_max: int) -> Rejected | None:
+    """Points a till's or a web shop's key creates in one call (an accrual, a refund that
+    gives points back) stay within its program's ``key_points_per_call_max``; the day's total
+    is counted where it is stored, under that count's row lock."""
+    invariant(points > 0, "only points created are counted against a key")
+    if points > per_call_max:
+        return reject(
+            Rejection.points_limit_exceeded,
+            f"{points} points in one call; a till or shop key may create at most "
+            f"{per_call_max} (the program's key_points_per_call_max).",
+            field="points",
+        )
+    return None
+
+
 def negated(allocations: tuple[Allocation, ...]) -> tuple[Allocation, ...]:
     return tuple(Allocation(lot_id=item.lot_id, points=-item.points) for item in allocations)

@@ -17,6 +17,13 @@ hold_ttl_seconds_max_default = 24 * 3600
 hold_ttl_seconds_max_ceiling = 7 * 24 * 3600
 
 expiry_days_max = 3650
+
+# Points a till's or a web shop's key may create (manual accruals, refunds that give points
+# back), by default: a program sets its own, up to the ceilings.
+key_points_per_call_max_default = 100_000
+key_points_per_day_max_default = 1_000_000
+key_points_per_call_max_ceiling = 1_000_000_000
+key_points_per_day_max_ceiling = 1_000_000_000_000
 activation_delay_seconds_max = 366 * 24 * 3600
 
 page_size_default = 20
@@ -48,6 +55,14 @@ webhook_subscriptions_per_program_max = 20
 # A key revoked through another instance stops working within this many seconds.
 api_key_cache_seconds = 2.0
 api_key_cache_size_max = 10_000
+# A secret found unknown is not looked up again for this long (per process, bounded).
+unknown_key_cache_seconds = 1.0
+unknown_key_cache_size_max = 10_000
+# Failed authentications per client address: a bucket of this many, refilled one per so many
+# seconds; an empty bucket is answered 429 before any lookup. Addresses kept per process.
+auth_failures_burst = 20
+auth_failure_refill_seconds = 3.0
+auth_failure_addresses_max = 100_000
 
 lock_ttl_ms = 5_000
 lock_wait_ms_max = 2_000
@@ -90,7 +105,21 @@ invariant(
     "bodies are refused well before msgspec's or the json module's recursion limit",
 )
 invariant(timestamp_year_min < timestamp_year_max < 10_000, "client timestamps fit ISO 8601")
+invariant(
+    0 < key_points_per_call_max_default <= key_points_per_day_max_default,
+    "a key may make at least one call of the most points it may create a day",
+)
+invariant(
+    key_points_per_call_max_ceiling <= points_per_operation_max
+    and key_points_per_day_max_ceiling <= points_per_account_max,
+    "the ceilings of a key's points lie within what an operation and an account may hold",
+)
 invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
+invariant(
+    unknown_key_cache_seconds <= api_key_cache_seconds,
+    "an unknown key is remembered no longer than a live one, so a new key works as soon",
+)
+invariant(auth_failures_burst >= 1 and auth_failure_refill_seconds > 0, "a bucket refills")
 invariant(lock_wait_ms_max < lock_ttl_ms, "a waiter gives up before a stuck lock expires")
 invariant(lock_retry_ms_max < lock_wait_ms_max, "a waiter retries several times before giving up")
 invariant(redis_timeout_ms < lock_wait_ms_max, "one Redis call fits in the lock wait")

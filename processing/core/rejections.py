@@ -9,6 +9,7 @@ from enum import StrEnum
 
 class Rejection(StrEnum):
     unauthorized = "unauthorized"
+    authentication_throttled = "authentication_throttled"
     forbidden_scope = "forbidden_scope"
     payload_too_large = "payload_too_large"
     method_not_allowed = "method_not_allowed"
@@ -39,6 +40,7 @@ class Rejection(StrEnum):
     activation_after_expiry = "activation_after_expiry"
     expiry_in_past = "expiry_in_past"
     balance_limit_exceeded = "balance_limit_exceeded"
+    points_limit_exceeded = "points_limit_exceeded"
     bonus_not_configured = "bonus_not_configured"
     not_birthday_week = "not_birthday_week"
     bonus_already_granted = "bonus_already_granted"

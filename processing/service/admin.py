@@ -5,6 +5,7 @@ program, except operator keys (admin scope only), which span programs.
 """
 
 import hashlib
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from uuid import UUID, uuid4
 
 import msgspec
 
+from processing import telemetry
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.mutations import Mutation, MutationRunner, Render
@@ -22,9 +24,11 @@ from processing.service.records import (
     ApiKeyRecord,
     Outcome,
     ProgramSettings,
+    Refused,
     StoredResponse,
     refuse,
 )
+from processing.service.throttles import FailureThrottle
 
 key_prefix = "bk_"
 
@@ -100,20 +104,95 @@ class KeyCache:
             del self.entries[digest]
 
 
+class UnknownKeys:
+    """Secret hashes that were looked up and found no live key, for about a second, so that
+    the same bad key sent again and again costs one database query a second, not one per
+    request. Short, because a key created through another instance must work at once (its
+    secret is new, so it was never looked up, unless it came from an operator's setting).
+    Bounded: when full, it starts over."""
+
+    def __init__(
+        self,
+        seconds: float = limits.unknown_key_cache_seconds,
+        size_max: int = limits.unknown_key_cache_size_max,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.size_max = size_max
+        self.clock = clock
+        self.entries: dict[bytes, float] = {}
+
+    def __contains__(self, digest: bytes) -> bool:
+        expires = self.entries.get(digest)
+        if expires is None:
+            return False
+        if self.clock() >= expires:
+            del self.entries[digest]
+            return False
+        return True
+
+    def add(self, digest: bytes) -> None:
+        if len(self.entries) >= self.size_max:
+            self.entries.clear()
+        self.entries[digest] = self.clock() + self.seconds
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
 class Admin:
     def __init__(self, database: Database, runner: MutationRunner) -> None:
         self.database = database
         self.runner = runner
         self.keys = KeyCache()
+        self.unknown = UnknownKeys()
+        self.failures = FailureThrottle()
 
-    async def authenticate(self, secret: str) -> Actor | None:
+    def forget_keys(self) -> None:
+        """Drops every cached answer, live and unknown: after an operator's key changed."""
+        self.keys.forget()
+        self.unknown.clear()
+
+    async def admit(self, secret: str | None, address: str) -> Actor | Refused:
+        """The caller's key, or why not. A key this process knows to be live passes at once;
+        otherwise an address that failed too often is refused before any lookup, and every
+        unknown or revoked key takes from that address's allowance. A request with no key at
+        all costs no lookup, so it is refused without touching the allowance."""
+        if secret is None:
+            telemetry.auth_failures_total.labels(reason="missing_key").inc()
+            return refuse(Rejection.unauthorized, "The request names no API key.")
         digest = secret_hash(secret)
         cached = self.keys.get(digest)
         if cached is not None:
             return cached
+        wait = self.failures.wait_seconds(address)
+        if wait > 0:
+            telemetry.auth_failures_total.labels(reason="throttled").inc()
+            return refuse(
+                Rejection.authentication_throttled,
+                "Too many failed authentications from this address; retry later.",
+                retry_after=str(math.ceil(wait)),
+            )
+        actor = await self.look_up(digest)
+        if actor is None:
+            self.failures.failed(address)
+            telemetry.auth_failures_total.labels(reason="unknown_key").inc()
+            return refuse(Rejection.unauthorized, "The API key is unknown or revoked.")
+        return actor
+
+    async def authenticate(self, secret: str) -> Actor | None:
+        digest = secret_hash(secret)
+        return self.keys.get(digest) or await self.look_up(digest)
+
+    async def look_up(self, digest: bytes) -> Actor | None:
+        """A key not in the live cache: from Postgres, unless it was just found unknown."""
+        if digest in self.unknown:
+            return None
         async with self.database.reader() as store:
             row = await store.authenticate(digest)
+        telemetry.api_key_lookups_total.labels(result="unknown" if row is None else "found").inc()
         if row is None:
+            self.unknown.add(digest)
             return None
         actor = Actor(
             key_id=row["id"],
@@ -137,6 +216,12 @@ class Admin:
                     Rejection.validation_error,
                     "hold_ttl_seconds_default may not exceed hold_ttl_seconds_max.",
                     field="hold_ttl_seconds_default",
+                )
+            if command.key_points_per_call_max > command.key_points_per_day_max:
+                return refuse(
+                    Rejection.validation_error,
+                    "key_points_per_call_max may not exceed key_points_per_day_max.",
+                    field="key_points_per_call_max",
                 )
             return Accepted(value=await store.insert_program(uuid4(), command), created=True)
 

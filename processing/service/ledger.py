@@ -16,7 +16,12 @@ from processing.core.checkout import calculate
 from processing.core.events import operation_events
 from processing.core.holds import HoldPolicy, decide_cancel, decide_commit, decide_reserve
 from processing.core.invariants import invariant
-from processing.core.ledger import decide_accrue, decide_adjust, decide_refund
+from processing.core.ledger import (
+    decide_accrue,
+    decide_adjust,
+    decide_key_points,
+    decide_refund,
+)
 from processing.core.model import (
     Account,
     Allocation,
@@ -87,8 +92,41 @@ class RefundCommand(msgspec.Struct, frozen=True, kw_only=True):
     points: int | None = None
 
 
+# The channels whose keys are bounded in the points they create: a till's and a web shop's. An
+# operator's adjustments, a CRM's cashback and the program's own bonuses are not.
+bounded_channels = frozenset({"pos", "shop"})
+
+
 def refused_by(decision: Rejected) -> Refused:
     return refuse(decision.rejection, decision.detail, field=decision.field)
+
+
+async def charge_key_points(
+    store: Store, locked: LockedAccount, actor: Actor, points: int
+) -> Refused | None:
+    """Counts the points a till's or shop's key is about to create against its program's
+    limits per call and per UTC day, in the transaction that writes them: refused, nothing is
+    written or counted. Points taken away (a claw-back) are not counted."""
+    if points <= 0 or actor.channel not in bounded_channels:
+        return None
+    decision = decide_key_points(points, locked.key_points_per_call_max)
+    if decision is not None:
+        return refuse(
+            decision.rejection,
+            decision.detail,
+            field=decision.field,
+            limit="key_points_per_call_max",
+        )
+    per_day = locked.key_points_per_day_max
+    if not await store.charge_key_points(actor.key_id, locked.now, points, per_day):
+        return refuse(
+            Rejection.points_limit_exceeded,
+            f"{points} more points would pass what a till or shop key may create in a day: "
+            f"{per_day} (the program's key_points_per_day_max, counted per UTC day).",
+            field="points",
+            limit="key_points_per_day_max",
+        )
+    return None
 
 
 def operation_record(operation: NewOperation, status: str) -> OperationRecord:
@@ -255,6 +293,9 @@ class Ledger:
             )
             if isinstance(decision, Rejected):
                 return refused_by(decision)
+            refused = await charge_key_points(store, locked, actor, decision.customer_delta)
+            if refused is not None:
+                return refused
             operation = await write_posting(
                 store, locked, actor, OperationType.accrual, decision, document=command.document
             )
@@ -376,6 +417,9 @@ class Ledger:
             )
             if isinstance(decision, Rejected):
                 return refused_by(decision)
+            refused = await charge_key_points(store, locked, actor, decision.customer_delta)
+            if refused is not None:
+                return refused
             operation = await write_posting(
                 store,
                 locked,

@@ -157,6 +157,8 @@ class MutationRunner:
             moved = ((outcome.movement, outcome.points),) if outcome.movement else ()
             for movement, points in moved + outcome.more_movements:
                 telemetry.points_moved_total.labels(movement=movement).inc(points)
+        elif outcome.rejection is Rejection.points_limit_exceeded and outcome.extra:
+            telemetry.points_limit_refusals_total.labels(limit=outcome.extra["limit"]).inc()
         return response
 
     def _replay(

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from processing.core import limits
 from processing.core.checkout import Calculation, LineResult
 from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
@@ -130,6 +131,8 @@ class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     hold_ttl_seconds_max: int
     expiry: Expiry  # for the lots this change makes: see ``expiry_in_force``
     now: datetime
+    key_points_per_call_max: int = limits.key_points_per_call_max_default
+    key_points_per_day_max: int = limits.key_points_per_day_max_default
 
 
 class NewOperation(msgspec.Struct, frozen=True, kw_only=True):
@@ -233,6 +236,14 @@ class Store(Protocol):
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
     ) -> UUID | None: ...
+    async def charge_key_points(
+        self, key_id: UUID, at: datetime, points: int, per_day_max: int
+    ) -> bool:
+        """Adds ``points`` to what the key created on the UTC day of ``at``, unless that would
+        pass ``per_day_max``; False then, and nothing counted. Under the count's row lock, in
+        the caller's transaction."""
+        ...
+
     async def get_operation(self, operation_id: UUID) -> OperationRecord | None: ...
     async def statement(
         self, account_id: UUID, before_seq: int, limit: int

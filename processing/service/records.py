@@ -85,6 +85,8 @@ class ProgramSettings(msgspec.Struct, frozen=True, kw_only=True):
     hold_ttl_seconds_default: int = limits.hold_ttl_seconds_default
     hold_ttl_seconds_max: int = limits.hold_ttl_seconds_max_default
     expiry_days: int | None = None
+    key_points_per_call_max: int = limits.key_points_per_call_max_default
+    key_points_per_day_max: int = limits.key_points_per_day_max_default
 
 
 class ProgramRecord(ProgramSettings, frozen=True, kw_only=True):

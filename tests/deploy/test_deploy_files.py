@@ -225,6 +225,8 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_redis_up": "bonus_degraded_requests_total",
         "1000": "bonus_expiry_backlog",
         "0.9": "bonus_db_pool_connections_in_use / bonus_db_pool_connections_max",
+        "bonus_points_limit_refusals_total": "by (limit)",
+        "bonus_auth_failures_total": "throttled",
     }
     for first, second in wanted.items():
         assert any(first in e and second in e for e in alerts.values()), (first, second)
@@ -485,3 +487,14 @@ async def test_used_series_and_labels_exist_with_samples(exported: dict[str, Met
         available = set().union(*(labels[name] for name in m.series_names(expression)))
         grouped = m.grouping_labels(expression)
         assert grouped <= available, (where, grouped - available)
+
+
+def test_haproxy_names_the_client_and_serve_trusts_only_the_configured_proxies() -> None:
+    """Failed authentications are throttled per client: behind HAProxy that is the address it
+    puts in X-Forwarded-For, which uvicorn believes only from BONUS_TRUSTED_PROXIES."""
+    config = (m.deploy / "haproxy" / "haproxy.cfg").read_text()
+    assert re.search(r"^\s*option forwardfor\b", config, re.MULTILINE)
+    serve = (m.root / "processing" / "cli.py").read_text()
+    assert "forwarded_allow_ips=settings.trusted_proxies" in serve
+    assert load_settings({"BONUS_TRUSTED_PROXIES": "10.0.0.0/8"}).trusted_proxies == "10.0.0.0/8"
+    assert load_settings({}).trusted_proxies == "127.0.0.1"

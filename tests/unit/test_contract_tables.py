@@ -58,8 +58,10 @@ def meta_of(annotated: Any) -> msgspec.Meta:
         (base.SignedPoints, (-limits.points_per_operation_max, limits.points_per_operation_max)),
         (base.TtlSeconds, (limits.hold_ttl_seconds_min, limits.hold_ttl_seconds_max_ceiling)),
         (base.ExpiryDays, (1, limits.expiry_days_max)),
+        (base.KeyPointsPerCall, (1, limits.key_points_per_call_max_ceiling)),
+        (base.KeyPointsPerDay, (1, limits.key_points_per_day_max_ceiling)),
     ],
-    ids=["points", "signed-points", "ttl-seconds", "expiry-days"],
+    ids=["points", "signed-points", "ttl-seconds", "expiry-days", "key-call", "key-day"],
 )
 def test_numeric_bounds_are_the_core_limits(annotated: Any, bounds: tuple[int, int]) -> None:
     meta = meta_of(annotated)

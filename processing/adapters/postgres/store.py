@@ -109,6 +109,8 @@ def _locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount
             else msgspec.json.decode(row["rules_expiry"], type=Expiry),
             row["expiry_days"],
         ),
+        key_points_per_call_max=row["key_points_per_call_max"],
+        key_points_per_day_max=row["key_points_per_day_max"],
         now=row["now"],
     )
 
@@ -438,6 +440,12 @@ class PostgresStore(ChannelQueries, SmsQueries):
         )
         return value  # type: ignore[no-any-return]
 
+    async def charge_key_points(
+        self, key_id: UUID, at: datetime, points: int, per_day_max: int
+    ) -> bool:
+        row = await self._fetchrow("charge_key_points", key_id, at, points, per_day_max)
+        return row is not None
+
     async def get_operation(self, operation_id: UUID) -> OperationRecord | None:
         row = await self._fetchrow("get_operation", operation_id)
         return None if row is None else _operation_record(row)
@@ -464,6 +472,8 @@ class PostgresStore(ChannelQueries, SmsQueries):
             program.hold_ttl_seconds_default,
             program.hold_ttl_seconds_max,
             program.expiry_days,
+            program.key_points_per_call_max,
+            program.key_points_per_day_max,
         )
         return _record(row, ProgramRecord)
 

@@ -7,6 +7,7 @@ select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not
        -- a rules version committed while this waits for the row lock applies from the next one.
        (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
         order by r.version desc limit 1)::text as rules_expiry,
+       p.key_points_per_call_max, p.key_points_per_day_max,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2)
@@ -20,6 +21,7 @@ select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not
        -- a rules version committed while this waits for the row lock applies from the next one.
        (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
         order by r.version desc limit 1)::text as rules_expiry,
+       p.key_points_per_call_max, p.key_points_per_day_max,
        clock_timestamp() as now
 from accounts a join programs p on p.id = a.program_id
 where a.id = $1 and a.kind = 'customer'
@@ -35,6 +37,7 @@ select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not
        -- a rules version committed while this waits for the row lock applies from the next one.
        (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
         order by r.version desc limit 1)::text as rules_expiry,
+       p.key_points_per_call_max, p.key_points_per_day_max,
        clock_timestamp() as now,
        array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
              from lots l where l.account_id = a.id and l.open) as lots

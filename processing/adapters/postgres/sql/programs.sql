@@ -2,8 +2,9 @@
 -- A program and, in the same statement, its four system accounts: every entry needs a counterpart.
 with program as (
     insert into programs
-        (id, name, currency, country, hold_ttl_seconds_default, hold_ttl_seconds_max, expiry_days)
-    values ($1, $2, $3, $4, $5, $6, $7)
+        (id, name, currency, country, hold_ttl_seconds_default, hold_ttl_seconds_max, expiry_days,
+         key_points_per_call_max, key_points_per_day_max)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
     returning *
 ), system_accounts as (
     insert into accounts (id, program_id, kind)
