@@ -48,6 +48,14 @@ card_number_length_max = 64
 attributes_count_max = 50
 # Lines of one receipt (the wire schema's Receipt says the same to API callers).
 receipt_lines_max = 500
+# Money on a receipt, in minor units: a unit price or discount, a line's quantity, a line's
+# total (quantity × unit price) and the receipt's total. Without the two totals, 500 lines ×
+# 100,000 × 1e11 made one receipt worth 5e18 and two of them overflowed a customer's bigint
+# tier spend, after which every priced call for that customer failed.
+money_minor_max = 100_000_000_000
+receipt_line_quantity_max = 100_000
+line_total_minor_max = 1_000_000_000_000
+receipt_total_minor_max = 1_000_000_000_000
 
 # Active webhook subscriptions one program may have: each is an outbound request per event.
 webhook_subscriptions_per_program_max = 20
@@ -113,6 +121,11 @@ invariant(
     key_points_per_call_max_ceiling <= points_per_operation_max
     and key_points_per_day_max_ceiling <= points_per_account_max,
     "the ceilings of a key's points lie within what an operation and an account may hold",
+)
+invariant(money_minor_max <= line_total_minor_max <= receipt_total_minor_max, "totals ≥ parts")
+invariant(
+    receipt_total_minor_max * receipt_lines_max < 2**63,
+    "amounts and returns of one purchase fit a Postgres bigint with room to spare",
 )
 invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
 invariant(

@@ -1,7 +1,9 @@
 """Reconcile: recompute every balance from the entries and report each difference (I1, I2, I5,
-I6, I7). Run by ``bonus reconcile``, which exits non-zero on any difference, and by the tests
-after every concurrent scenario."""
+I6, I7), and check that purchases and customers' tier spend lie within the money bounds. Run by
+``bonus reconcile``, which exits non-zero on any difference, and by the tests after every
+concurrent scenario."""
 
+from processing.core import limits
 from processing.service.ports import Database
 from processing.service.records import ReconcileReport
 
@@ -19,6 +21,7 @@ _checks = {
         "returned_points {returned_points}, returns {returns}"
     ),
     "reconcile_outbox": "operation {id}: no outbox event",
+    "reconcile_tier_spend": "account {id}: tier spend {spend} outside 0 to 2^63-1",
 }
 
 
@@ -28,5 +31,12 @@ async def reconcile(database: Database) -> ReconcileReport:
         for query, message in _checks.items():
             rows = await store.fetch_named(query)
             differences.extend(message.format(**dict(row)) for row in rows)
+        purchases = await store.fetch_named("reconcile_purchases", limits.receipt_total_minor_max)
+        differences.extend(
+            f"purchase {row['id']}: amount {row['amount_minor']}, money {row['money_minor']}, "
+            f"returned {row['returned']} (amount at most {limits.receipt_total_minor_max}, "
+            "money at most the amount, returns at most the money)"
+            for row in purchases
+        )
         checked = await store.fetch_named("count_customer_accounts")
     return ReconcileReport(accounts_checked=checked[0]["count"], differences=differences)

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from processing.core import limits
 from processing.core.model import Line
 from processing.core.rejections import Rejection
 from processing.core.rules import Rules, Tier, tier_for
@@ -30,6 +31,8 @@ async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
 
 
 def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
+    """A receipt every use case can price and store: unique line ids, no line below zero, and
+    money within the named limits, so no sum over a customer's purchases can overflow."""
     seen: set[str] = set()
     for index, line in enumerate(lines):
         if line.line_id in seen:
@@ -39,12 +42,45 @@ def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
                 field=f"lines[{index}].line_id",
             )
         seen.add(line.line_id)
-        if line.amount_minor < 0:
+        refused = check_line(index, line)
+        if refused is not None:
+            return refused
+    total = sum(line.amount_minor for line in lines)
+    if total > limits.receipt_total_minor_max:
+        return refuse(
+            Rejection.validation_error,
+            f"The receipt's total {total} exceeds {limits.receipt_total_minor_max} minor units.",
+            field="lines",
+        )
+    return None
+
+
+def check_line(index: int, line: Line) -> Refused | None:
+    """One line's money within bounds; partners' lines get here without our wire schema."""
+    bounds = (
+        ("quantity", line.quantity, 1, limits.receipt_line_quantity_max),
+        ("unit_price_minor", line.unit_price_minor, 0, limits.money_minor_max),
+        ("discount_minor", line.discount_minor, 0, limits.money_minor_max),
+    )
+    for name, value, low, high in bounds:
+        if not low <= value <= high:
             return refuse(
                 Rejection.validation_error,
-                "discount_minor exceeds quantity × unit_price_minor.",
-                field=f"lines[{index}].discount_minor",
+                f"{name} must lie between {low} and {high}.",
+                field=f"lines[{index}].{name}",
             )
+    if line.quantity * line.unit_price_minor > limits.line_total_minor_max:
+        return refuse(
+            Rejection.validation_error,
+            f"quantity × unit_price_minor exceeds {limits.line_total_minor_max} minor units.",
+            field=f"lines[{index}]",
+        )
+    if line.amount_minor < 0:
+        return refuse(
+            Rejection.validation_error,
+            "discount_minor exceeds quantity × unit_price_minor.",
+            field=f"lines[{index}].discount_minor",
+        )
     return None
 
 

@@ -7,13 +7,14 @@ values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb);
 
 -- name: tier_inputs
 -- What a tier is computed from: money the customer paid on purchases since $2, less what
--- returns gave back, and the manually set tier that acts as a floor.
+-- returns gave back, and the manually set tier that acts as a floor. The sum stays numeric: a
+-- bigint overflowed once and broke every priced call for the customer.
 select coalesce((
            select sum(p.money_minor - coalesce(
                (select sum(r.money_minor) from purchase_returns r
                 where r.purchase_id = p.operation_id), 0))
            from purchases p where p.account_id = $1 and p.created_at > $2
-       ), 0)::bigint as spend,
+       ), 0)::numeric as spend,
        (select tier_floor from customers where id = $1) as tier_floor;
 
 -- name: set_tier_floor

@@ -81,6 +81,30 @@ where o.type in ('accrual', 'purchase', 'commit')
 select o.id from operations o left join outbox x on x.operation_id = o.id
 where x.id is null;
 
+-- name: reconcile_purchases
+-- Every purchase within the receipt bounds: its amount at most $1 (receipt_total_minor_max),
+-- the money paid at most the amount, and its returns giving back at most the money paid.
+select p.operation_id as id, p.amount_minor, p.money_minor,
+       coalesce(r.returned, 0) as returned
+from purchases p
+left join (
+    select purchase_id, sum(money_minor) as returned from purchase_returns group by purchase_id
+) r on r.purchase_id = p.operation_id
+where p.amount_minor > $1 or p.money_minor > p.amount_minor
+   or coalesce(r.returned, 0) > p.money_minor;
+
+-- name: reconcile_tier_spend
+-- Every customer's spend over all purchases, as tiers are computed from it, lies between zero
+-- and a bigint: beyond it a client reading the spend as a 64-bit integer breaks.
+select p.account_id as id,
+       sum(p.money_minor - coalesce(r.returned, 0)) as spend
+from purchases p
+left join (
+    select purchase_id, sum(money_minor) as returned from purchase_returns group by purchase_id
+) r on r.purchase_id = p.operation_id
+group by p.account_id
+having sum(p.money_minor - coalesce(r.returned, 0)) not between 0 and 9223372036854775807;
+
 -- name: count_customer_accounts
 -- How many accounts a reconcile run covered, for its report.
 select count(*) as count from accounts where kind = 'customer';
