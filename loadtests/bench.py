@@ -8,6 +8,7 @@ The API runs as a real ``bonus serve`` subprocess on a free port, with its norma
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -87,6 +88,8 @@ class Setup:
         self.url = url
         self.redis_url = redis_url
         self.customers = customers
+        # A key of this run's own: the bench's database is not production's.
+        self.secrets_keys = "bench:" + base64.b64encode(os.urandom(32)).decode()
         self.program = ""
         self.key_id = ""
         self.key = ""
@@ -156,6 +159,7 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
         "BONUS_EXPIRY_WORKER": "false",
         "BONUS_WEBHOOK_RELAY": "false",
         "BONUS_CHANNEL_WORKER": "false",
+        "BONUS_SECRETS_KEYS": setup.secrets_keys,
     }
     bonus = str(Path(sys.executable).parent / "bonus")
     log = (

@@ -260,7 +260,9 @@ async def verify_ledger(setup: Setup, acknowledged: list[Acknowledged]) -> dict[
         for row in hold_rows
         if row["effects"] == 1 and row["ids"][0] == by_key[row["document_id"]].answer_id
     }
-    runtime = await Runtime.open(Settings(database_url=setup.url, redis_url=setup.redis_url))
+    runtime = await Runtime.open(
+        Settings(database_url=setup.url, redis_url=setup.redis_url, secrets_keys=setup.secrets_keys)
+    )
     try:
         report = await reconcile(runtime.database)
     finally:

@@ -19,6 +19,7 @@ import structlog
 
 from processing import telemetry
 from processing.adapters.postgres.migrations import LedgerUnreachable, has_ledger
+from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.integrations import bitrix24
 from processing.integrations.common import Unusable
 from processing.ledger_location import (
@@ -190,6 +191,15 @@ async def do_reconcile(runtime: Runtime) -> int:
     report = await reconcile(runtime.database)
     emit({"accounts_checked": report.accounts_checked, "differences": report.differences})
     return 0 if report.clean else 1
+
+
+async def do_rotate_secrets(runtime: Runtime) -> int:
+    """Re-seals every stored secret under the current key (the first of BONUS_SECRETS_KEYS),
+    after which the older keys may be removed."""
+    async with runtime.database.transaction() as store:
+        report = await store.seal_secrets(rotate=True)
+    emit(report | {"key_id": runtime.keyring.current_id})
+    return 0
 
 
 async def do_expire(runtime: Runtime) -> int:
@@ -371,6 +381,11 @@ def parser() -> argparse.ArgumentParser:
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
     commands.add_parser("expire", help="run one expiry sweep")
+    commands.add_parser(
+        "rotate-secrets",
+        help="re-seal every stored secret under the current key (the first of "
+        "BONUS_SECRETS_KEYS); then the older keys may be removed",
+    )
     return root
 
 
@@ -399,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"bonus {args.command}: {refusal}\n")
         return 2
     sys.stderr.write(f"bonus {args.command}: ledger: {described(raw)}\n")
+    try:
+        Keyring.from_settings(raw)  # a missing or malformed key stops here, with its reason
+    except SecretsKeyError as error:
+        sys.stderr.write(f"bonus {args.command}: {error}\n")
+        return 2
     if args.command == "serve":
         refusal = admin_key_refusal(raw)
         if refusal is not None:
@@ -437,6 +457,7 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "migrate": do_migrate,
         "reconcile": do_reconcile,
         "expire": do_expire,
+        "rotate-secrets": do_rotate_secrets,
     }
     with_arguments = {
         "create-program": do_create_program,

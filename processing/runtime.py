@@ -17,6 +17,7 @@ from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
 from processing.adapters.redis.rate import RedisRateLimiter
+from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.service.admin import Admin
 from processing.service.bitrix24 import Bitrix24Partner
@@ -76,7 +77,8 @@ class Runtime:
         self.settings = settings
         self.pool = pool
         self.redis = redis_client
-        self.database = PostgresDatabase(pool)
+        self.keyring = Keyring.from_settings(settings)
+        self.database = PostgresDatabase(pool, self.keyring)
         self.locks = RedisAccountLocks(redis_client)
         self.runner = MutationRunner(self.database, self.locks)
         self.ledger = Ledger(self.database, self.runner)
@@ -89,7 +91,7 @@ class Runtime:
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.shop = ShopCheckout(self.pos, self.loyalty)
-        self.sms = Sms(self.database, self.runner, sms_provider(settings))
+        self.sms = Sms(self.database, self.runner, sms_provider(settings), self.keyring)
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
         self.retailcrm = RetailCrmPartner(
@@ -127,7 +129,15 @@ class Runtime:
         async with pool.acquire() as connection:
             await migrate(connection)
         telemetry.db_pool_max.set(settings.db_pool_max)
-        runtime = cls(settings, pool, create_client(settings.redis_url))
+        try:
+            runtime = cls(settings, pool, create_client(settings.redis_url))
+        except SecretsKeyError:
+            await pool.close()
+            raise
+        # Rows written before secrets were sealed (or by a process without the key) are sealed
+        # now, so the database holds no secret in clear once a server has started.
+        async with runtime.database.transaction() as store:
+            await store.seal_secrets(rotate=False)
         await runtime.redis_ready()  # bonus_redis_up says the truth from the start
         return runtime
 

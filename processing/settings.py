@@ -69,6 +69,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Webhook receivers and partner URLs over plain http, and at loopback or private addresses
     # (10/8, 172.16/12, 192.168/16, fc00::/7, localhost). Unset: allowed exactly in development.
     # Link-local and metadata addresses are refused whatever these say.
+    # Keys that seal secrets at rest: "id:base64key,..." (32-byte keys), the current one first;
+    # older ones only open what `bonus rotate-secrets` has not re-sealed yet. Unset in
+    # development: a key generated once into data_dir/secrets.keys. Required otherwise.
+    secrets_keys: str | None = None
     outbound_allow_http: bool | None = None
     outbound_allow_private: bool | None = None
 

@@ -2,6 +2,7 @@
 and a fresh database cloned from it for every test that touches the ledger."""
 
 import asyncio
+import base64
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,10 @@ from tests import servers
 pytest_plugins = ("tests.skips",)
 
 _counter = itertools.count()
+# The tests' key for secrets at rest (current first, "id:base64 of 32 bytes"): every Settings a
+# test builds by hand needs it as well (secrets_keys=secrets_keys), since outside development
+# the server refuses to start without one.
+secrets_keys = "test-1:" + base64.b64encode(bytes(range(32))).decode()
 _template = f"bonus_template_{os.getpid()}"
 
 
@@ -85,6 +90,7 @@ def settings(database_url: str, redis_server: str) -> Settings:
         # purpose (tests of the outbound policy turn these off).
         outbound_allow_http=True,
         outbound_allow_private=True,
+        secrets_keys=secrets_keys,
     )
 
 

@@ -72,6 +72,16 @@ class SmsNotSent(Exception):
     """The SMS provider could not be reached or did not take the message."""
 
 
+class CodeKeys(Protocol):
+    """Server-side keys for SMS code HMACs, named by id (derived from the secrets keys)."""
+
+    current_id: str
+
+    def sms_key(self, key_id: str) -> bytes | None:
+        """The key with this id; None once it has left the key ring."""
+        ...
+
+
 class SmsProvider(Protocol):
     """Sends a text message to a phone (E.164). The text may hold a secret code: a provider
     never logs it."""
@@ -417,7 +427,8 @@ class Store(Protocol):
         check_id: UUID,
         program_id: UUID,
         customer_id: UUID,
-        code_sha256: bytes,
+        code_hmac: bytes,
+        code_key_id: str,
         ttl_seconds: int,
         store_id: str | None = None,
     ) -> datetime: ...

@@ -346,7 +346,9 @@ class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     id: UUID
     customer_id: UUID
-    code_sha256: bytes
+    code_hmac: bytes | None  # HMAC-SHA256 under the key ``code_key_id`` names
+    code_key_id: str | None
+    code_sha256: bytes | None  # a check from before keyed codes, alive at most its TTL
     attempts: int
     verified: bool
     expired: bool  # past its TTL, or never sent

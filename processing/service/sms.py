@@ -1,8 +1,9 @@
 """SMS confirmation codes at the till: before points pay for a purchase, the cashier may ask
 for a code to be sent to the customer's phone and check the one the customer reads out.
 
-A code is six random digits that live five minutes; only a SHA-256 of the check id and the code
-is stored, and the code is never logged or put in an answer. A customer is sent a few codes per
+A code is six random digits that live five minutes; only an HMAC of the check id and the code
+(under a server-side key derived from the secrets key, named by its id) is stored, and the code
+is never logged or put in an answer. A customer is sent a few codes per
 window (counted under the account's row lock, so concurrent sends cannot both slip under the
 limit); a check takes a few wrong tries, then it is spent. The text is the program's own
 template for ``sms_code`` (``service/messages.py``), or the Russian default. The message is
@@ -23,12 +24,20 @@ import structlog
 
 from processing import telemetry
 from processing.core import limits
+from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
 from processing.service.messages import sms_code_text
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.phones import masked_phone
-from processing.service.ports import Database, LockedAccount, SmsNotSent, SmsProvider, Store
-from processing.service.records import Accepted, Outcome, StoredResponse, refuse
+from processing.service.ports import (
+    CodeKeys,
+    Database,
+    LockedAccount,
+    SmsNotSent,
+    SmsProvider,
+    Store,
+)
+from processing.service.records import Accepted, Outcome, SmsCheckRecord, StoredResponse, refuse
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +67,22 @@ def random_code() -> str:
     return f"{secrets.randbelow(10**limits.sms_code_digits):0{limits.sms_code_digits}d}"
 
 
-def code_digest(check_id: UUID, code: str) -> bytes:
-    return hashlib.sha256(check_id.bytes + code.encode()).digest()
+def code_digest(key: bytes, check_id: UUID, code: str) -> bytes:
+    """HMAC-SHA256 under a server-side key: a leaked row does not give up its six digits by
+    trying all million of them, as a bare hash does."""
+    return hmac.new(key, check_id.bytes + code.encode(), hashlib.sha256).digest()
+
+
+def code_matches(keys: CodeKeys, check: SmsCheckRecord, code: str) -> bool:
+    if check.code_hmac is not None and check.code_key_id is not None:
+        key = keys.sms_key(check.code_key_id)
+        return key is not None and hmac.compare_digest(
+            check.code_hmac, code_digest(key, check.id, code)
+        )
+    if check.code_sha256 is not None:  # sent before codes were keyed; gone within the TTL
+        legacy = hashlib.sha256(check.id.bytes + code.encode()).digest()
+        return hmac.compare_digest(check.code_sha256, legacy)
+    return False
 
 
 class Sms:
@@ -68,11 +91,13 @@ class Sms:
         database: Database,
         runner: MutationRunner,
         provider: SmsProvider,
+        keys: CodeKeys,
         codes: Callable[[], str] = random_code,
     ) -> None:
         self.database = database
         self.runner = runner
         self.provider = provider
+        self.keys = keys
         self.codes = codes
 
     async def send(self, mutation: Mutation, customer_id: UUID, render: Render) -> StoredResponse:
@@ -96,11 +121,16 @@ class Sms:
                     f"in {window // 60} minutes; confirm one already sent or try later.",
                 )
             check_id, code = uuid4(), self.codes()
+            key_id = self.keys.current_id
+            key = self.keys.sms_key(key_id)
+            invariant(key is not None, "the current key is in the key ring")
+            assert key is not None  # noqa: S101 - for the type checker; invariant() said it
             expires_at = await store.insert_sms_check(
                 check_id,
                 locked.program_id,
                 customer_id,
-                code_digest(check_id, code),
+                code_digest(key, check_id, code),
+                key_id,
                 limits.sms_code_seconds_ttl,
                 mutation.actor.store_id,
             )
@@ -170,7 +200,7 @@ class Sms:
                 return refuse(
                     Rejection.sms_attempts_exceeded, "Too many wrong codes; send a new one."
                 )
-            if not hmac.compare_digest(check.code_sha256, code_digest(check_id, code)):
+            if not code_matches(self.keys, check, code):
                 attempts = await store.sms_check_attempted(check_id)
                 if attempts >= allowed:
                     return refuse(

@@ -14,7 +14,7 @@ import pytest
 from processing.core import limits
 from processing.service.admin import create_key
 from processing.settings import Settings
-from tests.conftest import Api, make_program
+from tests.conftest import Api, make_program, secrets_keys
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 
 phone = "+79161234567"
@@ -37,6 +37,7 @@ def settings(database_url: str, redis_server: str, gateway: WebhookReceiver) -> 
         db_pool_max=10,
         sms_provider="http",
         sms_url=gateway.url,
+        secrets_keys=secrets_keys,
     )
 
 

@@ -17,7 +17,7 @@ from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.core import limits
 from processing.service.ports import SmsNotSent
 from processing.settings import Settings
-from tests.conftest import Api, make_program
+from tests.conftest import Api, make_program, secrets_keys
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.servers import free_port
 
@@ -41,6 +41,7 @@ def settings(database_url: str, redis_server: str, gateway: WebhookReceiver) -> 
         sms_provider="http",
         sms_url=gateway.url,
         sms_token="gateway-token",
+        secrets_keys=secrets_keys,
     )
 
 

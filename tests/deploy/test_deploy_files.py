@@ -22,7 +22,13 @@ from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
 
 known_settings = {f"BONUS_{name.upper()}" for name in Settings.__struct_fields__}
-secret_settings = {"BONUS_DATABASE_URL", "BONUS_REDIS_URL", "BONUS_ADMIN_KEY", "BONUS_SMS_TOKEN"}
+secret_settings = {
+    "BONUS_DATABASE_URL",
+    "BONUS_REDIS_URL",
+    "BONUS_ADMIN_KEY",
+    "BONUS_SMS_TOKEN",
+    "BONUS_SECRETS_KEYS",
+}
 # Labels Prometheus adds to every scraped series.
 target_labels = {"instance", "job"}
 # Postgres' default max_connections (100) less superuser_reserved_connections (3).

@@ -24,7 +24,7 @@ from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
 from tests.api.test_pos_sms import send
 from tests.api.test_purchases import purchase
 from tests.api.test_returns_by_line import now_rules, return_lines
-from tests.conftest import Api
+from tests.conftest import Api, secrets_keys
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 from tests.invariants import assert_ledger_clean
 
@@ -66,6 +66,7 @@ def settings(database_url: str, redis_server: str, gateway: WebhookReceiver) -> 
         sms_provider="http",
         sms_url=gateway.url,
         sms_token="gateway-token",
+        secrets_keys=secrets_keys,
     )
 
 

@@ -11,13 +11,19 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import secrets_keys
+
 bonus = str(Path(sys.executable).parent / "bonus")
 serve_ready_timeout_seconds = 90
 serve_stop_timeout_seconds = 30
 
 
 # The fake receivers and partners listen on 127.0.0.1 over http; a test may say otherwise.
-test_defaults = {"outbound_allow_http": "true", "outbound_allow_private": "true"}
+test_defaults = {
+    "outbound_allow_http": "true",
+    "outbound_allow_private": "true",
+    "secrets_keys": secrets_keys,
+}
 
 
 def environment(**bonus_settings: str) -> dict[str, str]:

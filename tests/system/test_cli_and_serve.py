@@ -27,9 +27,10 @@ import asyncpg
 import httpx
 import pytest
 
+from processing.adapters.sealing import Keyring, parse_keys
 from processing.service.admin import secret_hash
 from tests import servers
-from tests.conftest import Api
+from tests.conftest import Api, secrets_keys
 from tests.fakes.bitrix24 import FakeBitrix24
 from tests.fakes.retailcrm import FakeRetailCrm
 from tests.system.processes import (
@@ -487,13 +488,21 @@ async def test_connect_retailcrm_keeps_its_secrets_and_settings(
     connection = await asyncpg.connect(database_url)
     try:
         stored = await connection.fetchrow(
-            "select secrets::text, settings::text from channel_connections where id = $1::uuid",
+            "select secrets::text, secrets_sealed, settings::text from channel_connections"
+            " where id = $1::uuid",
             finished.result["connection_id"],
         )
     finally:
         await connection.close()
     assert stored is not None
-    assert json.loads(stored["secrets"]) == {"api_key": "rcrm-key", "trigger_secret": "t0ken"}
+    # Sealed at rest (docs/decisions/0004): nothing in clear, and they open as given.
+    assert json.loads(stored["secrets"]) == {}
+    assert stored["secrets_sealed"].startswith("sealed:v1:test-1:")
+    assert "rcrm-key" not in stored["secrets_sealed"]
+    opened = Keyring(parse_keys(secrets_keys)).open(
+        stored["secrets_sealed"], f"connection:{finished.result['connection_id']}"
+    )
+    assert json.loads(opened) == {"api_key": "rcrm-key", "trigger_secret": "t0ken"}
     assert json.loads(stored["settings"]) == {
         "completed_statuses": ["complete", "paid"],
         "points_field": "points_to_spend",

@@ -10,27 +10,35 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.sealing import Keyring
 from processing.service.records import Connection, LeasedEvent
 
 
-def _connection_of(row: asyncpg.Record | None) -> Connection:
-    if row is None:
-        raise LookupError("expected a channel_connections row, the query returned none")
-    return Connection(
-        id=row["id"],
-        program_id=row["program_id"],
-        partner=row["partner"],
-        account=row["account"],
-        key_id=row["key_id"],
-        secrets=json.loads(row["secrets"]),
-        settings=json.loads(row["settings"]),
-        active=row["active"],
-    )
-
-
 class ChannelQueries:
-    # The asyncpg connection of the store this is mixed into.
+    # The asyncpg connection and the key ring of the store this is mixed into.
     connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+    keyring: Keyring
+
+    def _connection_of(self, row: asyncpg.Record | None) -> Connection:
+        if row is None:
+            raise LookupError("expected a channel_connections row, the query returned none")
+        stored = row["secrets_sealed"]
+        # A row from before sealing keeps its secrets in clear until the next start seals it.
+        secrets = (
+            json.loads(row["secrets"])
+            if stored is None
+            else json.loads(self.keyring.open(stored, f"connection:{row['id']}"))
+        )
+        return Connection(
+            id=row["id"],
+            program_id=row["program_id"],
+            partner=row["partner"],
+            account=row["account"],
+            key_id=row["key_id"],
+            secrets=secrets,
+            settings=json.loads(row["settings"]),
+            active=row["active"],
+        )
 
     async def insert_connection(
         self,
@@ -49,18 +57,18 @@ class ChannelQueries:
             partner,
             account,
             key_id,
-            json.dumps(secrets),
+            self.keyring.seal(json.dumps(secrets), f"connection:{connection_id}"),
             json.dumps(settings),
         )
-        return None if row is None else _connection_of(row)
+        return None if row is None else self._connection_of(row)
 
     async def get_connection(self, connection_id: UUID) -> Connection | None:
         row = await self.connection.fetchrow(QUERIES["get_connection"], connection_id)
-        return None if row is None else _connection_of(row)
+        return None if row is None else self._connection_of(row)
 
     async def list_connections(self, partner: str) -> list[Connection]:
         rows = await self.connection.fetch(QUERIES["list_connections"], partner)
-        return [_connection_of(row) for row in rows]
+        return [self._connection_of(row) for row in rows]
 
     async def set_connection_setting(self, connection_id: UUID, name: str, value: str) -> None:
         await self.connection.execute(QUERIES["set_connection_setting"], connection_id, name, value)

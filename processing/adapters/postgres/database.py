@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 
 from processing.adapters.postgres.store import Connection, PostgresStore
+from processing.adapters.sealing import Keyring
 from processing.service.ports import DatabaseRefusedData, DatabaseUnavailable, RetryTransaction
 
 # Business documents and open holds are unique per receipt: when two requests race on one, the
@@ -97,14 +98,15 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
 
 
 class PostgresDatabase:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, keyring: Keyring) -> None:
         self.pool = pool
+        self.keyring = keyring
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresStore]:
         try:
             async with _connection(self.pool) as connection, connection.transaction():
-                yield PostgresStore(connection)
+                yield PostgresStore(connection, self.keyring)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _race_constraints:
                 raise RetryTransaction(error.constraint_name) from error
@@ -113,7 +115,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[PostgresStore]:
         async with _connection(self.pool) as connection:
-            yield PostgresStore(connection)
+            yield PostgresStore(connection, self.keyring)
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[PostgresStore]:
@@ -122,4 +124,4 @@ class PostgresDatabase:
             _connection(self.pool) as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
-            yield PostgresStore(connection)
+            yield PostgresStore(connection, self.keyring)

@@ -48,7 +48,8 @@ class SmsQueries:
         check_id: UUID,
         program_id: UUID,
         customer_id: UUID,
-        code_sha256: bytes,
+        code_hmac: bytes,
+        code_key_id: str,
         ttl_seconds: int,
         store_id: str | None = None,
     ) -> datetime:
@@ -57,7 +58,8 @@ class SmsQueries:
             check_id,
             program_id,
             customer_id,
-            code_sha256,
+            code_hmac,
+            code_key_id,
             float(ttl_seconds),
             store_id,
         )
@@ -80,7 +82,9 @@ class SmsQueries:
         return SmsCheckRecord(
             id=row["id"],
             customer_id=row["customer_id"],
-            code_sha256=bytes(row["code_sha256"]),
+            code_hmac=None if row["code_hmac"] is None else bytes(row["code_hmac"]),
+            code_key_id=row["code_key_id"],
+            code_sha256=None if row["code_sha256"] is None else bytes(row["code_sha256"]),
             attempts=row["attempts"],
             verified=row["verified_at"] is not None,
             expired=row["expired"],

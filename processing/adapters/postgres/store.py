@@ -17,6 +17,7 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.sms import SmsQueries
+from processing.adapters.sealing import Keyring, sealed
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
@@ -131,8 +132,9 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 
 
 class PostgresStore(ChannelQueries, SmsQueries):
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, keyring: Keyring) -> None:
         self.connection = connection
+        self.keyring = keyring  # seals secrets on the way in, opens them on the way out
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         return await self.connection.fetchrow(QUERIES[name], *args)
@@ -676,8 +678,9 @@ class PostgresStore(ChannelQueries, SmsQueries):
     async def insert_webhook(
         self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
     ) -> WebhookRecord:
+        sealed = self.keyring.seal(secret, f"webhook:{webhook_id}")
         row = await self._fetchrow(
-            "insert_webhook", webhook_id, program_id, url, secret, event_types
+            "insert_webhook", webhook_id, program_id, url, sealed, event_types
         )
         return _record(row, WebhookRecord)
 
@@ -693,6 +696,28 @@ class PostgresStore(ChannelQueries, SmsQueries):
     async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None:
         value = await self.connection.fetchval(QUERIES["webhook_program"], webhook_id, scope)
         return value  # type: ignore[no-any-return]
+
+    async def seal_secrets(self, rotate: bool) -> dict[str, int]:
+        """Seals every secret still in clear; with ``rotate``, also re-seals every one sealed
+        under an older key with the current one. Returns how many of each it wrote."""
+        webhooks = connections = 0
+        for row in await self._fetch("webhook_secrets_for_sealing"):
+            stored, context = row["secret"], f"webhook:{row['id']}"
+            if sealed(stored) and (self.keyring.current(stored) or not rotate):
+                continue
+            clear = self.keyring.open(stored, context) if sealed(stored) else stored
+            await self._execute("seal_webhook_secret", row["id"], self.keyring.seal(clear, context))
+            webhooks += 1
+        for row in await self._fetch("connection_secrets_for_sealing"):
+            stored, context = row["secrets_sealed"], f"connection:{row['id']}"
+            if stored is not None and (self.keyring.current(stored) or not rotate):
+                continue
+            clear = row["secrets"] if stored is None else self.keyring.open(stored, context)
+            await self._execute(
+                "seal_connection_secrets", row["id"], self.keyring.seal(clear, context)
+            )
+            connections += 1
+        return {"webhook_secrets": webhooks, "connection_secrets": connections}
 
     async def count_active_webhooks(self, program_id: UUID) -> int:
         await self.connection.execute(QUERIES["lock_program_for_webhooks"], program_id)
@@ -714,7 +739,15 @@ class PostgresStore(ChannelQueries, SmsQueries):
 
     async def lease_deliveries(self, limit: int, lease_seconds: float) -> list[LeasedDelivery]:
         rows = await self._fetch("lease_deliveries", limit, lease_seconds)
-        return [_record(row, LeasedDelivery) for row in rows]
+        return [
+            _record(row, LeasedDelivery)
+            if not sealed(row["secret"])  # a row from before sealing, sealed at the next start
+            else msgspec.structs.replace(
+                _record(row, LeasedDelivery),
+                secret=self.keyring.open(row["secret"], f"webhook:{row['subscription_id']}"),
+            )
+            for row in rows
+        ]
 
     async def relay_backlog(self) -> dict[str, int]:
         row = await self._fetchrow("relay_backlog")

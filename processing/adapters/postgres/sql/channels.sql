@@ -1,20 +1,24 @@
 -- name: insert_connection
 -- A new partner connection; its secrets are written, never read back by the listing. No row:
 -- the partner account is connected already (the unique constraint decides, even in a race).
-insert into channel_connections (id, program_id, partner, account, key_id, secrets, settings)
-values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+insert into channel_connections
+    (id, program_id, partner, account, key_id, secrets_sealed, settings)
+values ($1, $2, $3, $4, $5, $6, $7::jsonb)
 on conflict (partner, account) do nothing
-returning id, program_id, partner, account, key_id, secrets::text, settings::text, active;
+returning id, program_id, partner, account, key_id, secrets::text, secrets_sealed, settings::text,
+       active;
 
 -- name: get_connection
 -- An active connection by id, with what its receiver and handler need to verify and act.
-select id, program_id, partner, account, key_id, secrets::text, settings::text, active
+select id, program_id, partner, account, key_id, secrets::text, secrets_sealed, settings::text,
+       active
 from channel_connections
 where id = $1 and active;
 
 -- name: list_connections
 -- The active connections of one partner (the sweep visits each).
-select id, program_id, partner, account, key_id, secrets::text, settings::text, active
+select id, program_id, partner, account, key_id, secrets::text, secrets_sealed, settings::text,
+       active
 from channel_connections
 where partner = $1 and active
 order by created_at, id;

@@ -1,8 +1,8 @@
 -- name: insert_sms_check
--- A new confirmation check: the code's hash and its expiry by the database clock ($5 seconds);
--- $6 the store of the till that asked for it.
-insert into sms_checks (id, program_id, customer_id, code_sha256, expires_at, store_id)
-values ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5), $6)
+-- A new confirmation check: the code's HMAC and the id of the key it was made with, its expiry
+-- by the database clock ($6 seconds); $7 the store of the till that asked for it.
+insert into sms_checks (id, program_id, customer_id, code_hmac, code_key_id, expires_at, store_id)
+values ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6), $7)
 returning expires_at;
 
 -- name: recent_sms_checks
@@ -17,7 +17,7 @@ where customer_id = $1
 -- name: lock_sms_check
 -- A check as a confirmation reads it, locked so two confirmations count their attempts in turn;
 -- another program's check is not found, nor another store's when $3 names the caller's store.
-select id, customer_id, code_sha256, attempts, verified_at,
+select id, customer_id, code_hmac, code_key_id, code_sha256, attempts, verified_at,
        expires_at <= clock_timestamp() or abandoned_at is not null as expired
 from sms_checks
 where id = $1 and program_id = $2 and ($3::text is null or store_id = $3)

@@ -112,7 +112,7 @@ with due as (
     from due where d.id = due.id
     returning d.id, d.subscription_id, d.outbox_id, d.attempts
 )
-select l.id, l.attempts, s.url, s.secret, o.event_id, o.type, o.program_id,
+select l.id, l.attempts, l.subscription_id, s.url, s.secret, o.event_id, o.type, o.program_id,
        o.payload::text as payload, o.created_at
 from leased l
 join webhook_subscriptions s on s.id = l.subscription_id
