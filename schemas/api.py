@@ -62,6 +62,13 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
     name: Name
     scopes: list[Scope] = msgspec.field(default_factory=list)
     store_id: StoreId | None = None
+    expires_at: Annotated[
+        datetime | None,
+        msgspec.Meta(
+            description="When the key stops working (at most 732 days ahead; a key minted by "
+            "an expiring key ends no later than it, and by default when it does)."
+        ),
+    ] = None
 
     def __post_init__(self) -> None:
         if not self.scopes or len(self.scopes) > 4:
@@ -75,6 +82,8 @@ class ApiKey(Reply, frozen=True, kw_only=True):
     scopes: list[str]
     store_id: str | None
     created_at: datetime
+    created_by: UUID | None = None
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
 

@@ -60,6 +60,8 @@ receipt_total_minor_max = 1_000_000_000_000
 # Active webhook subscriptions one program may have: each is an outbound request per event.
 webhook_subscriptions_per_program_max = 20
 
+# An API key's optional expiry lies at most this far ahead.
+api_key_days_max = 732
 # A key revoked through another instance stops working within this many seconds.
 api_key_cache_seconds = 2.0
 api_key_cache_size_max = 10_000

@@ -9,12 +9,15 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import msgspec
 
 from processing import telemetry
 from processing.core import limits
+from processing.core.keys import Minter, decide_mint
+from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, Store
@@ -38,6 +41,7 @@ class KeyCommand(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     scopes: list[str]
     store_id: str | None = None
+    expires_at: datetime | None = None
 
 
 def new_secret() -> str:
@@ -55,10 +59,19 @@ async def create_key(
     scopes: list[str],
     store_id: str | None,
     secret: str | None = None,
+    created_by: UUID | None = None,
+    expires_at: datetime | None = None,
 ) -> ApiKeyRecord:
     secret = secret or new_secret()
     saved = await store.insert_api_key(
-        uuid4(), program_id, name, sorted(set(scopes)), store_id, secret_hash(secret)
+        uuid4(),
+        program_id,
+        name,
+        sorted(set(scopes)),
+        store_id,
+        secret_hash(secret),
+        created_by,
+        expires_at,
     )
     return msgspec.structs.replace(saved, key=secret)
 
@@ -199,6 +212,7 @@ class Admin:
             program_id=row["program_id"],
             scopes=frozenset(row["scopes"]),
             store_id=row["store_id"],
+            expires_at=row["expires_at"],
         )
         self.keys.put(digest, actor)
         return actor
@@ -238,24 +252,53 @@ class Admin:
         self, mutation: Mutation, command: KeyCommand, render: Render
     ) -> StoredResponse:
         async def work(store: Store) -> Outcome:
-            program = await store.get_program(command.program_id, mutation.actor.program_id)
+            actor = mutation.actor
+            program = await store.get_program(command.program_id, actor.program_id)
             if program is None:
                 return refuse(Rejection.not_found, "No program with this id.", field="program_id")
+            minter = Minter(
+                operator=actor.program_id is None,
+                scopes=actor.scopes,
+                store_id=actor.store_id,
+                expires_at=actor.expires_at,
+            )
+            plan = decide_mint(
+                minter,
+                frozenset(command.scopes),
+                command.store_id,
+                command.expires_at,
+                await store.clock_now(),
+            )
+            if isinstance(plan, Rejected):
+                return refuse(plan.rejection, plan.detail, field=plan.field)
             key = await create_key(
-                store, program.id, command.name, command.scopes, command.store_id
+                store,
+                program.id,
+                command.name,
+                command.scopes,
+                command.store_id,
+                created_by=actor.key_id,
+                expires_at=plan.expires_at,
             )
             return Accepted(value=key, created=True)
 
         return await self.runner.run(mutation, None, work, render)
 
     async def revoke_key(self, mutation: Mutation, key_id: UUID, render: Render) -> StoredResponse:
+        """Revokes the key and, in the same transaction, every key it minted, all the way
+        down; this process forgets them all at once, the others within the cache's seconds."""
+        minted: list[UUID] = []
+
         async def work(store: Store) -> Outcome:
+            minted.clear()
             revoked = await store.revoke_api_key(key_id, mutation.actor.program_id)
             if revoked is None:
                 return refuse(Rejection.not_found, "No live API key with this id.")
+            minted.extend(await store.revoke_minted_keys(key_id))
             return Accepted(value=revoked)
 
         try:
             return await self.runner.run(mutation, None, work, render)
         finally:
-            self.keys.forget(key_id)
+            for revoked_id in (key_id, *minted):
+                self.keys.forget(revoked_id)

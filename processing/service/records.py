@@ -23,6 +23,7 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     program_id: UUID | None
     scopes: frozenset[str]
     store_id: str | None
+    expires_at: datetime | None = None
 
     @property
     def channel(self) -> str:
@@ -101,6 +102,8 @@ class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     scopes: list[str]
     store_id: str | None
     created_at: datetime
+    created_by: UUID | None = None
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
     key: str | None = None
 

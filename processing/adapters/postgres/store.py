@@ -585,11 +585,24 @@ class PostgresStore(ChannelQueries, SmsQueries):
         scopes: list[str],
         store_id: str | None,
         secret_sha256: bytes,
+        created_by: UUID | None = None,
+        expires_at: datetime | None = None,
     ) -> ApiKeyRecord:
         row = await self._fetchrow(
-            "insert_api_key", key_id, program_id, name, scopes, store_id, secret_sha256
+            "insert_api_key",
+            key_id,
+            program_id,
+            name,
+            scopes,
+            store_id,
+            secret_sha256,
+            created_by,
+            expires_at,
         )
         return _record(row, ApiKeyRecord)
+
+    async def revoke_minted_keys(self, key_id: UUID) -> list[UUID]:
+        return [row["id"] for row in await self._fetch("revoke_minted_keys", key_id)]
 
     async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID:
         value = await self.connection.fetchval(
