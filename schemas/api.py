@@ -75,6 +75,17 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
             raise ValueError("field `scopes` must name one to four of pos, shop, crm, admin")
 
 
+class ApiKeyRotate(Request, frozen=True, kw_only=True):
+    grace_seconds: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=86_400,
+            description="How long the old secret keeps working after the rotation.",
+        ),
+    ] = 3600
+
+
 class ApiKey(Reply, frozen=True, kw_only=True):
     id: UUID
     program_id: UUID | None

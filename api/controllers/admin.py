@@ -17,6 +17,7 @@ from schemas.api import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyRotate,
     ExpirationReport,
     Operation,
     Program,
@@ -54,6 +55,25 @@ class AdminController(Controller):
         stored = await runtime.admin.create_key(
             mutation_for(request, data),
             data,
+            renderer_hiding_secret(ApiKeyCreated),
+        )
+        return respond(request, stored)
+
+    @post("/api-keys/{key_id:uuid}/rotate", name="rotate_api_key", status_code=201)
+    async def rotate_api_key(
+        self,
+        request: AnyRequest,
+        key_id: UUID,
+        runtime: Runtime,
+        data: ApiKeyRotate | None = None,
+    ) -> Response[ApiKeyCreated]:
+        """A new secret for the key, shown once; the old secret keeps working for
+        ``grace_seconds`` (default an hour, at most a day)."""
+        grace = (data or ApiKeyRotate()).grace_seconds
+        stored = await runtime.admin.rotate_key(
+            mutation_for(request, data, key_id),
+            key_id,
+            grace,
             renderer_hiding_secret(ApiKeyCreated),
         )
         return respond(request, stored)

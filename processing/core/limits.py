@@ -62,6 +62,9 @@ webhook_subscriptions_per_program_max = 20
 
 # An API key's optional expiry lies at most this far ahead.
 api_key_days_max = 732
+# After a rotation the old secret keeps working this long (default), at most a day.
+api_key_rotation_grace_seconds_default = 3600
+api_key_rotation_grace_seconds_max = 24 * 3600
 # A key revoked through another instance stops working within this many seconds.
 api_key_cache_seconds = 2.0
 api_key_cache_size_max = 10_000

@@ -284,6 +284,26 @@ class Admin:
 
         return await self.runner.run(mutation, None, work, render)
 
+    async def rotate_key(
+        self, mutation: Mutation, key_id: UUID, grace_seconds: int, render: Render
+    ) -> StoredResponse:
+        """A new secret for the key, shown once; the old one works ``grace_seconds`` more so
+        the till can switch without a gap. The key keeps its id, scopes and minted keys."""
+
+        async def work(store: Store) -> Outcome:
+            secret = new_secret()
+            rotated = await store.rotate_api_key(
+                key_id, mutation.actor.program_id, secret_hash(secret), grace_seconds
+            )
+            if rotated is None:
+                return refuse(Rejection.not_found, "No live API key with this id.")
+            return Accepted(value=msgspec.structs.replace(rotated, key=secret), created=True)
+
+        try:
+            return await self.runner.run(mutation, None, work, render)
+        finally:
+            self.keys.forget(key_id)
+
     async def revoke_key(self, mutation: Mutation, key_id: UUID, render: Render) -> StoredResponse:
         """Revokes the key and, in the same transaction, every key it minted, all the way
         down; this process forgets them all at once, the others within the cache's seconds."""

@@ -311,6 +311,9 @@ class Store(Protocol):
         created_by: UUID | None = None,
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord: ...
+    async def rotate_api_key(
+        self, key_id: UUID, scope: UUID | None, secret_sha256: bytes, grace_seconds: int
+    ) -> ApiKeyRecord | None: ...
     async def revoke_minted_keys(self, key_id: UUID) -> list[UUID]:
         """Revokes every live key ``key_id`` minted, and theirs; returns their ids."""
         ...

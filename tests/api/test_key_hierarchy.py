@@ -95,3 +95,40 @@ async def test_a_key_expires_within_its_bounds_and_never_after_its_minter(api: A
     )
     api.runtime.admin.forget_keys()
     assert await works(api, admin["key"]) == 401
+
+
+async def test_rotation_gives_a_new_secret_and_the_old_one_works_for_its_grace_only(
+    api: Api,
+) -> None:
+    admin = await minted(api, api.admin_key, ["admin"])
+    till = await minted(api, admin["key"], ["pos"])
+
+    rotated = await api.post(
+        f"/v1/api-keys/{admin['id']}/rotate", {"grace_seconds": 600}, key=api.admin_key
+    )
+
+    assert rotated.status_code == 201, rotated.text
+    new = rotated.json()
+    assert (new["id"], new["key"] != admin["key"]) == (admin["id"], True)
+    assert await works(api, new["key"]) == 200
+    assert await works(api, admin["key"]) == 200  # the grace period
+    assert await works(api, till["key"]) == 403  # what it minted stays, with its own scopes
+    await api.runtime.pool.execute(
+        "update api_keys set previous_valid_until = now() - interval '1 second' where id = $1",
+        admin["id"],
+    )
+    api.runtime.admin.forget_keys()
+    assert await works(api, admin["key"]) == 401
+    assert await works(api, new["key"]) == 200
+
+    at_once = await api.post(
+        f"/v1/api-keys/{till['id']}/rotate", {"grace_seconds": 0}, key=new["key"]
+    )
+    assert at_once.status_code == 201, at_once.text
+    assert await works(api, till["key"]) == 401
+    too_long = await api.post(
+        f"/v1/api-keys/{till['id']}/rotate", {"grace_seconds": 86_401}, key=new["key"]
+    )
+    assert (too_long.status_code, too_long.json()["field"]) == (400, "grace_seconds")
+    unknown = await api.post(f"/v1/api-keys/{api.program_id}/rotate", key=api.admin_key)
+    assert unknown.status_code == 404, unknown.text

@@ -91,3 +91,11 @@ def test_the_sms_code_schema_asks_for_the_digits_the_service_sends() -> None:
     assert re.fullmatch(pattern, "7" * limits.sms_code_digits)
     assert not re.fullmatch(pattern, "7" * (limits.sms_code_digits - 1))
     assert not re.fullmatch(pattern, "7" * (limits.sms_code_digits + 1))
+
+
+def test_the_rotation_grace_schema_is_the_core_limit() -> None:
+    from schemas.api import ApiKeyRotate
+
+    assert ApiKeyRotate().grace_seconds == limits.api_key_rotation_grace_seconds_default
+    field = ApiKeyRotate.__annotations__["grace_seconds"]
+    assert meta_of(field).le == limits.api_key_rotation_grace_seconds_max

@@ -601,6 +601,14 @@ class PostgresStore(ChannelQueries, SmsQueries):
         )
         return _record(row, ApiKeyRecord)
 
+    async def rotate_api_key(
+        self, key_id: UUID, scope: UUID | None, secret_sha256: bytes, grace_seconds: int
+    ) -> ApiKeyRecord | None:
+        row = await self._fetchrow(
+            "rotate_api_key", key_id, scope, secret_sha256, float(grace_seconds)
+        )
+        return None if row is None else _record(row, ApiKeyRecord)
+
     async def revoke_minted_keys(self, key_id: UUID) -> list[UUID]:
         return [row["id"] for row in await self._fetch("revoke_minted_keys", key_id)]
 

@@ -19,8 +19,11 @@ returning id;
 
 -- name: authenticate
 -- Every request: the live, unexpired key with this secret hash, if any.
+-- A rotated key's old secret works too, until its grace period ends.
 select id, program_id, scopes, store_id, expires_at from api_keys
-where secret_sha256 = $1 and revoked_at is null
+where (secret_sha256 = $1
+       or (previous_secret_sha256 = $1 and previous_valid_until > clock_timestamp()))
+  and revoked_at is null
   and (expires_at is null or expires_at > clock_timestamp());
 
 -- name: revoke_api_key
@@ -52,3 +55,14 @@ where $3::bigint <= $4::bigint
 on conflict (key_id, day) do update set points = daily.points + excluded.points
 where daily.points + excluded.points <= $4::bigint
 returning daily.points;
+
+-- name: rotate_api_key
+-- A new secret for a live key of the caller's program ($2 null: the operator); the current
+-- secret becomes the previous one, working $4 seconds more. An older previous secret ends now.
+update api_keys
+set previous_secret_sha256 = secret_sha256,
+    previous_valid_until = clock_timestamp() + make_interval(secs => $4),
+    secret_sha256 = $3
+where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
+  and (expires_at is null or expires_at > clock_timestamp())
+returning id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at;
