@@ -39,6 +39,7 @@ from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
 from api.controllers.woocommerce import WooCommerceController
 from api.docs import swagger_assets, swagger_plugin
+from api.edge import RequestCap
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
@@ -55,6 +56,7 @@ log = structlog.get_logger(__name__)
 _unknown_field = re.compile(r"unknown field `([^`]+)`")
 AnyRequest = Request[Any, Any, Any]
 database_retry_after_seconds = 1
+pool_observe_seconds = 5.0
 
 
 def problem_response(
@@ -144,6 +146,14 @@ def on_database_unavailable(request: AnyRequest, error: DatabaseUnavailable) -> 
     )
 
 
+async def observe_pool_loop(runtime: Runtime) -> None:
+    """With /metrics on a port of its own (a thread that cannot reach the pool's loop), the
+    pool's gauges are refreshed here instead of on each scrape."""
+    while True:
+        runtime.observe_pool()
+        await asyncio.sleep(pool_observe_seconds)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     """Builds the app. A ``runtime`` passed in is used as is and left open for its owner (the
     tests share theirs with the app); otherwise the lifespan opens one and closes it."""
@@ -166,6 +176,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             )
         if chosen.webhook_relay:
             workers.append(asyncio.create_task(opened.run_relay()))
+        if chosen.metrics_port:
+            workers.append(asyncio.create_task(observe_pool_loop(opened)))
         if chosen.channel_worker:
             workers.append(asyncio.create_task(opened.run_channels()))
         try:
@@ -206,7 +218,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
-        middleware=[observe_requests],
+        middleware=[observe_requests, RequestCap(chosen.http_requests_max)],
         exception_handlers={
             ProblemError: on_problem,
             ValidationException: on_validation,

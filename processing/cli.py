@@ -245,6 +245,8 @@ def serve(settings: Settings, embedded: bool) -> int:
     signal.signal(signal.SIGTERM, exit_after_shutdown)
     try:
         asyncio.run(announce(settings, embedded))
+        if settings.metrics_port:
+            telemetry.serve_metrics(settings.host, settings.metrics_port)
         uvicorn.run(
             "api.app:create_app",
             factory=True,
@@ -256,6 +258,10 @@ def serve(settings: Settings, embedded: bool) -> int:
             timeout_graceful_shutdown=20,
             proxy_headers=True,
             forwarded_allow_ips=settings.trusted_proxies,
+            # The edge's bounds (header bytes, read timeout) live in this protocol; see
+            # api/edge.py. The request cap is the app's middleware.
+            http="api.edge:EdgeProtocol",
+            timeout_keep_alive=settings.http_keep_alive_seconds,
         )
     finally:
         stop_embedded_servers()

@@ -61,6 +61,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Proxies (addresses, CIDRs, or "*") whose X-Forwarded-For names the client: failed
     # authentications are throttled per client address. Passed to uvicorn's forwarded_allow_ips.
     trusted_proxies: str = "127.0.0.1"
+    # The HTTP edge, bounded in the server itself (api/edge.py): the request line and headers
+    # of one request, in bytes (beyond: 431); seconds from a request's first byte (or the
+    # connection's opening) until it is wholly received (beyond: 408 and closed); seconds an idle
+    # keep-alive connection stays open; requests one process works on at once (beyond: 503
+    # server_busy). A port of its own for /metrics (0: /metrics on the API port).
+    http_header_bytes_max: int = 32 * 1024
+    http_read_seconds_max: float = 15.0
+    http_keep_alive_seconds: int = 5
+    http_requests_max: int = 256
+    metrics_port: int = 0
     # Development conveniences that production refuses (a placeholder admin key, plain-http
     # webhook receivers on this machine, ...). Unset: development exactly when the embedded
     # servers are used, as `make run` does on a fresh machine; a configured deployment is

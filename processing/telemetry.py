@@ -38,6 +38,12 @@ request_duration_seconds = Histogram(
 rejections_total = Counter(
     "bonus_rejections_total", "Requests refused with a problem code.", ["code"]
 )
+http_edge_refusals_total = Counter(
+    "bonus_http_edge_refusals_total",
+    "Requests the server itself refused at the HTTP edge (api/edge.py), by reason: "
+    "header_too_large, read_timeout, server_busy.",
+    ["reason"],
+)
 idempotent_replays_total = Counter(
     "bonus_idempotent_replays_total", "Requests answered from a stored idempotent response."
 )
@@ -150,7 +156,14 @@ def exposition() -> bytes:
 
 
 def serve_metrics(host: str, port: int) -> None:
-    """/metrics of a process that serves no HTTP of its own (the worker), on a thread."""
+    """/metrics on a port of its own, on a thread: for the worker, which serves no HTTP of its
+    own, and for ``bonus serve`` with ``BONUS_METRICS_PORT``, where with several workers the
+    parent adds up every live worker's metrics."""
+    if os.environ.get(multiprocess_folder_variable):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        start_http_server(port, addr=host, registry=registry)
+        return
     start_http_server(port, addr=host)
 
 

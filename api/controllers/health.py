@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 from litestar import Controller, Response, get
+from litestar.exceptions import NotFoundException
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from processing import telemetry
@@ -38,6 +39,10 @@ class HealthController(Controller):
 
     @get("/metrics", name="metrics", include_in_schema=False)
     async def metrics(self, runtime: Runtime) -> Response[Any]:
+        """Not found here when ``BONUS_METRICS_PORT`` serves them on a port of their own, which
+        a deployment keeps off the public path."""
+        if runtime.settings.metrics_port:
+            raise NotFoundException
         runtime.observe_pool()
         return Response(content=telemetry.exposition(), media_type=telemetry.content_type)
 

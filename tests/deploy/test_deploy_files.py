@@ -169,7 +169,7 @@ def test_prometheus_scrapes_the_api_and_loads_the_mounted_rules() -> None:
     services = m.compose()["services"]
     (config,) = m.load_yaml("prometheus/prometheus.yml")
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "bonus-api"]
-    port = services["api"]["environment"]["BONUS_PORT"]
+    port = services["api"]["environment"]["BONUS_METRICS_PORT"]
     assert [t for c in job["static_configs"] for t in c["targets"]] == [f"api:{port}"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
     mounted = mounts(services["prometheus"])
@@ -272,8 +272,12 @@ def test_api_deployment_probes_ports_identity_and_shutdown() -> None:
     assert container["args"] == ["bonus", "serve"]
 
     config = m.kubernetes_object("ConfigMap", "bonus-config")["data"]
-    (port,) = container["ports"]
+    port, metrics = container["ports"]
     assert port["containerPort"] == int(config["BONUS_PORT"])
+    assert metrics == {"name": "metrics", "containerPort": 9100, "protocol": "TCP"}
+    assert metrics["containerPort"] == int(config["BONUS_METRICS_PORT"])
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == config["BONUS_METRICS_PORT"]
     assert str(port["containerPort"]) == dict(m.dockerfile_stages()[-1])["EXPOSE"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
@@ -298,7 +302,7 @@ def test_api_deployment_probes_ports_identity_and_shutdown() -> None:
 def test_service_hpa_and_pdb_point_at_the_api_pods() -> None:
     deployment = m.kubernetes_object("Deployment", "bonus-api")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
-    (port,) = m.only_container(deployment)["ports"]
+    port, _ = m.only_container(deployment)["ports"]
     worker_labels = m.kubernetes_object("Deployment", "bonus-worker")["spec"]["template"]
     worker_labels = worker_labels["metadata"]["labels"]
 

@@ -22,8 +22,9 @@ promised_codes = {
 }  # fmt: skip
 
 
-# Refusals that are no fault of the caller: a partner we depend on failed, so retrying is right.
-upstream_failures = {Rejection.sms_not_sent: 502}
+# Refusals that are no fault of the caller: a partner we depend on failed, or the server is at
+# its concurrency cap (api/edge.py), so retrying is right.
+upstream_failures = {Rejection.sms_not_sent: 502, Rejection.server_busy: 503}
 
 
 def test_every_rejection_renders_as_a_problem() -> None:
