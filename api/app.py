@@ -18,7 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.auth import require_key
-from api.bodies import decode_strictly
+from api.bodies import before_request
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24 import Bitrix24Controller
 from api.controllers.customers import CustomersController
@@ -43,6 +43,7 @@ from api.edge import RequestCap
 from api.errors import ProblemError, render_problem
 from api.http import provide_actor, provide_runtime
 from api.middleware import observe_requests
+from api.openapi import PublishedJson, Publisher
 from processing import telemetry
 from processing.core import limits
 from processing.core.rejections import Rejection
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     """Builds the app. A ``runtime`` passed in is used as is and left open for its owner (the
     tests share theirs with the app); otherwise the lifespan opens one and closes it."""
     chosen = settings or load_settings()
+    publisher = Publisher()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -213,7 +215,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ],
         lifespan=[lifespan],
         guards=[require_key],
-        before_request=decode_strictly,
+        before_request=before_request,
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
@@ -239,7 +241,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "cancel), refunds and expiry. Every mutating call needs an Idempotency-Key."
             ),
             path="/schema",
-            render_plugins=[swagger_plugin()],
+            use_handler_docstrings=True,
+            render_plugins=[swagger_plugin(publisher), PublishedJson(publisher)],
             components=Components(
                 security_schemes={
                     "ApiKey": SecurityScheme(type="http", scheme="bearer", description="API key")

@@ -13,7 +13,8 @@ from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
+from litestar.routes import HTTPRoute
 
 from api.errors import ProblemError
 from api.storable import (
@@ -136,6 +137,24 @@ def _struct_field(value: Any, kind: Any, name: str) -> tuple[Any, Any]:
 
 def _quoted(key: str) -> str:
     return msgspec.json.encode(key).decode()
+
+
+def answer_options(request: Request[Any, Any, Any]) -> Response[Any]:
+    """``OPTIONS``: Litestar's own answer lists only the methods of the first handler it
+    registered for the path; this one lists every method the path serves."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, HTTPRoute) and request.route_handler in route.route_handlers:
+            methods = set(route.methods)
+    return Response(content=None, status_code=204, headers={"Allow": ", ".join(sorted(methods))})
+
+
+async def before_request(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """The app's ``before_request`` hook."""
+    if request.method == "OPTIONS":
+        return answer_options(request)
+    await decode_strictly(request)
+    return None
 
 
 async def decode_strictly(request: Request[Any, Any, Any]) -> None:

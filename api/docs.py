@@ -3,12 +3,15 @@
 network beyond this server. Litestar's Swagger plugin would otherwise load them from a CDN."""
 
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from litestar import Request
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
+
+from api.openapi import Publisher
 
 swagger_ui_version: Final = "5.35.0"
 swagger_ui_directory: Final = Path(__file__).parent / "swagger_ui"
@@ -19,9 +22,21 @@ assets_cache_seconds: Final = 86_400
 _no_favicon: Final = "<link rel='icon' href='data:,'>"
 
 
-def swagger_plugin() -> SwaggerRenderPlugin:
+class PublishedSwagger(SwaggerRenderPlugin):
+    """Swagger UI showing the published document (``api/openapi.py``), not Litestar's own."""
+
+    def __init__(self, publisher: Publisher, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.publisher = publisher
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return super().render(request, self.publisher.published(request.app, openapi_schema))
+
+
+def swagger_plugin(publisher: Publisher) -> SwaggerRenderPlugin:
     """The Swagger UI page, served at ``/schema`` (the default page) and ``/schema/swagger``."""
-    return SwaggerRenderPlugin(
+    return PublishedSwagger(
+        publisher,
         version=swagger_ui_version,
         js_url=f"{assets_path}/swagger-ui-bundle.js",
         css_url=f"{assets_path}/swagger-ui.css",

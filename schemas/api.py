@@ -28,6 +28,7 @@ from schemas.base import (
     StoreId,
     Timestamp,
     TtlSeconds,
+    non_space,
 )
 
 Scope = Literal["pos", "shop", "crm", "admin"]
@@ -60,7 +61,7 @@ class Program(Reply, frozen=True, kw_only=True):
 class ApiKeyCreate(Request, frozen=True, kw_only=True):
     program_id: UUID
     name: Name
-    scopes: list[Scope] = msgspec.field(default_factory=list)
+    scopes: Annotated[list[Scope], Meta(min_length=1, max_length=4)]
     store_id: StoreId | None = None
     expires_at: Annotated[
         datetime | None,
@@ -69,10 +70,6 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
             "an expiring key ends no later than it, and by default when it does)."
         ),
     ] = None
-
-    def __post_init__(self) -> None:
-        if not self.scopes or len(self.scopes) > 4:
-            raise ValueError("field `scopes` must name one to four of pos, shop, crm, admin")
 
 
 class ApiKeyRotate(Request, frozen=True, kw_only=True):
@@ -366,7 +363,7 @@ EventType = Literal[
 class WebhookCreate(Request, frozen=True, kw_only=True):
     """A subscription to a program's events; ``event_types`` empty or omitted: every event."""
 
-    url: Annotated[str, Meta(pattern=r"^https?://\S+$", max_length=2000)]
+    url: Annotated[str, Meta(pattern=rf"^https?://{non_space}+$", max_length=2000)]
     event_types: Annotated[list[EventType], Meta(max_length=50)] = msgspec.field(
         default_factory=list
     )

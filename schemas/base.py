@@ -21,7 +21,13 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
 
 Points = Annotated[int, Meta(ge=1, le=1_000_000_000, description="Points, a positive integer.")]
 SignedPoints = Annotated[
-    int, Meta(ge=-1_000_000_000, le=1_000_000_000, description="Signed points, never zero.")
+    int,
+    Meta(
+        ge=-1_000_000_000,
+        le=1_000_000_000,
+        description="Signed points, never zero.",
+        extra_json_schema={"not": {"const": 0}},
+    ),
 ]
 TtlSeconds = Annotated[int, Meta(ge=10, le=604_800, description="Hold lifetime in seconds.")]
 ExpiryDays = Annotated[int, Meta(ge=1, le=3650)]
@@ -44,7 +50,13 @@ KeyPointsPerDay = Annotated[
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
 Comment = Annotated[str, Meta(max_length=1000)]
-DocumentId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^\S(.*\S)?$")]
+# No white space at either end. The classes are spelled out so that Python's ``re`` (the server)
+# and ECMAScript regexes (the published schema's readers) agree on what white space is.
+non_space = r"[^\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+DocumentId = Annotated[
+    str,
+    Meta(min_length=1, max_length=128, pattern=rf"^{non_space}([^\n\r\u2028\u2029]*{non_space})?$"),
+]
 CardNumber = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
 StoreId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z._-]+$")]
 Phone = Annotated[str, Meta(min_length=3, max_length=32)]

@@ -5,8 +5,9 @@ import asyncio
 import base64
 import itertools
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -185,12 +186,57 @@ async def make_program(
     return str(program.id), str(admin.key), str(pos.key)
 
 
+class PublishedContract:
+    """The published OpenAPI, read once per test session; every answer an API test receives is
+    checked against it (status and content type), so the document cannot drift from the code."""
+
+    document: ClassVar[dict[str, Any] | None] = None
+    routes: ClassVar[list[tuple[re.Pattern[str], dict[str, Any]]]] = []
+
+    @classmethod
+    async def load(cls, client: httpx.AsyncClient) -> None:
+        if cls.document is not None:
+            return
+        response = await client.get("/schema/openapi.json")
+        assert response.status_code == 200, response.text
+        cls.document = response.json()
+        cls.routes = [
+            (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), item)
+            for path, item in cls.document["paths"].items()
+        ]
+
+    @classmethod
+    async def check(cls, response: httpx.Response) -> None:
+        method, path = response.request.method.lower(), response.request.url.path
+        for pattern, item in cls.routes:
+            if pattern.match(path) and method in item:
+                operation = item[method]
+                break
+        else:
+            return  # not an operation of the API: the docs pages, /metrics, an unknown path
+        status = str(response.status_code)
+        declared = operation["responses"]
+        assert status in declared, (
+            f"{method.upper()} {path} answered {status}, which the published contract does not "
+            f"declare (it declares {sorted(declared)}): add it in api/contract.py"
+        )
+        media = response.headers.get("content-type", "").split(";")[0].strip()
+        content = declared[status].get("content")
+        if content:
+            assert media in content, (
+                f"{method.upper()} {path} answered {status} as {media!r}; the contract says "
+                f"{sorted(content)}"
+            )
+
+
 @pytest.fixture
 async def api(settings: Settings, runtime: Runtime) -> AsyncIterator[Api]:
     # httpx's ASGI transport runs the app on the test's own event loop, so the app and the test
     # share one runtime (Litestar's AsyncTestClient would run the app on a thread of its own).
     transport = httpx.ASGITransport(app=create_app(settings, runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await PublishedContract.load(client)
+        client.event_hooks["response"].append(PublishedContract.check)
         harness = Api(client, runtime)
         harness.program_id, harness.admin_key, harness.pos_key = await make_program(runtime)
         yield harness

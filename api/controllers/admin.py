@@ -36,6 +36,8 @@ class AdminController(Controller):
     async def create_program(
         self, request: AnyRequest, data: ProgramCreate, runtime: Runtime
     ) -> Response[Program]:
+        """Creates a program (a tenant): its currency, country and hold lifetimes. Operator keys
+        only."""
         command = msgspec.convert(data, ProgramSettings, from_attributes=True)
         stored = await runtime.admin.create_program(
             mutation_for(request, data), command, renderer(Program)
@@ -46,12 +48,15 @@ class AdminController(Controller):
     async def get_program(
         self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[Program]:
+        """The program's settings."""
         return answer(request, await runtime.admin.get_program(actor, program_id), Program)
 
     @post("/api-keys", name="create_api_key", status_code=201)
     async def create_api_key(
         self, request: AnyRequest, data: ApiKeyCreate, runtime: Runtime
     ) -> Response[ApiKeyCreated]:
+        """Creates an API key for a program with its scopes (and a store for till keys); the
+        secret is shown in this answer only."""
         stored = await runtime.admin.create_key(
             mutation_for(request, data),
             data,
@@ -82,6 +87,7 @@ class AdminController(Controller):
     async def revoke_api_key(
         self, request: AnyRequest, key_id: UUID, runtime: Runtime
     ) -> Response[ApiKey]:
+        """Revokes an API key: it stops authenticating at once on this instance."""
         stored = await runtime.admin.revoke_key(
             mutation_for(request, None, key_id), key_id, renderer(ApiKey)
         )
@@ -91,6 +97,7 @@ class AdminController(Controller):
     async def adjust(
         self, request: AnyRequest, customer_id: UUID, data: AdjustmentCreate, runtime: Runtime
     ) -> Response[Operation]:
+        """A manual credit or debit with its reason; the acting key is recorded."""
         command = msgspec.convert(data, AdjustmentCommand, from_attributes=True)
         stored = await runtime.ledger.adjust(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
@@ -101,6 +108,8 @@ class AdminController(Controller):
     async def expire(
         self, request: AnyRequest, runtime: Runtime, actor: Actor
     ) -> Response[ExpirationReport]:
+        """Burns what is left of lots past their expiry and releases holds past their lifetime,
+        now. Idempotent by nature."""
         # The sweep is idempotent by nature: a repeat burns nothing twice. The key is still
         # required, as on every mutating call, but the answer is the sweep's own count.
         mutation_for(request, None)

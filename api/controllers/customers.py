@@ -37,6 +37,8 @@ class CustomersController(Controller):
     async def enroll(
         self, request: AnyRequest, data: CustomerCreate, runtime: Runtime
     ) -> Response[Customer]:
+        """Enrolls a customer by phone (normalized to E.164 with the program's country),
+        optionally with a card."""
         command = msgspec.convert(data, EnrollCommand, from_attributes=True)
         stored = await runtime.customers.enroll(
             mutation_for(request, data), command, renderer(Customer)
@@ -52,6 +54,7 @@ class CustomersController(Controller):
         phone: Annotated[str | None, Parameter(max_length=32)] = None,
         card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
     ) -> Response[Customer]:
+        """Finds a customer by exactly one of ``phone`` or ``card``."""
         if (phone is None) == (card is None):
             raise ProblemError(
                 refuse(
@@ -64,12 +67,14 @@ class CustomersController(Controller):
     async def get_customer(
         self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[Customer]:
+        """The customer with cards and block status."""
         return answer(request, await runtime.customers.get(actor, customer_id), Customer)
 
     @get("/customers/{customer_id:uuid}/balance", name="balance")
     async def balance(
         self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[Balance]:
+        """Available, reserved and pending points, debt, and what expires soon."""
         return answer(request, await runtime.reads.balance(actor, customer_id), Balance)
 
     @get("/customers/{customer_id:uuid}/operations", name="statement")
@@ -82,6 +87,8 @@ class CustomersController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Response[OperationPage]:
+        """The customer's operations, newest first, a page at a time (``cursor`` from the
+        previous page)."""
         outcome = await runtime.reads.statement(actor, customer_id, limit, cursor)
         return answer(request, outcome, OperationPage)
 
@@ -89,6 +96,7 @@ class CustomersController(Controller):
     async def add_card(
         self, request: AnyRequest, customer_id: UUID, data: CardCreate, runtime: Runtime
     ) -> Response[Customer]:
+        """Adds a card number to the customer."""
         stored = await runtime.customers.add_card(
             mutation_for(request, data, customer_id), customer_id, data.number, renderer(Customer)
         )
@@ -98,12 +106,14 @@ class CustomersController(Controller):
     async def get_card(
         self, request: AnyRequest, number: str, runtime: Runtime, actor: Actor
     ) -> Response[CardJournal]:
+        """The card with its status and its journal of blocks and unblocks."""
         return answer(request, await runtime.customers.card(actor, number), CardJournal)
 
     @post("/cards/{number:str}/block", name="block_card", status_code=200)
     async def block_card(
         self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
     ) -> Response[CardJournal]:
+        """Blocks a card with a reason; the card identifies no one until unblocked."""
         stored = await runtime.customers.set_card_status(
             mutation_for(request, data, number), number, True, data.reason, renderer(CardJournal)
         )
@@ -113,6 +123,7 @@ class CustomersController(Controller):
     async def unblock_card(
         self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
     ) -> Response[CardJournal]:
+        """Unblocks a blocked card; the reason is journaled."""
         stored = await runtime.customers.set_card_status(
             mutation_for(request, data, number), number, False, data.reason, renderer(CardJournal)
         )
@@ -127,6 +138,7 @@ class CustomersController(Controller):
     async def block_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:
+        """Blocks the customer's account with a reason: no points move until it is unblocked."""
         stored = await runtime.customers.set_account_block(
             mutation_for(request, data, customer_id),
             customer_id,
@@ -145,6 +157,7 @@ class CustomersController(Controller):
     async def unblock_account(
         self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
     ) -> Response[Customer]:
+        """Unblocks the customer's account."""
         stored = await runtime.customers.set_account_block(
             mutation_for(request, data, customer_id),
             customer_id,

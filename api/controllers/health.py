@@ -21,6 +21,7 @@ class HealthController(Controller):
 
     @get("/health/live", name="live")
     async def live(self) -> Health:
+        """Liveness: the process answers. No key needed."""
         return Health(status="ok")
 
     @get("/health/ready", name="ready")

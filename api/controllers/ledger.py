@@ -37,6 +37,8 @@ class LedgerController(Controller):
     async def accrue(
         self, request: AnyRequest, customer_id: UUID, data: AccrualCreate, runtime: Runtime
     ) -> Response[Operation]:
+        """Accrues points in a new lot (pending until ``activates_at``, expiring at
+        ``expires_at`` or by the program's policy)."""
         command = msgspec.convert(data, AccrualCommand, from_attributes=True)
         stored = await runtime.ledger.accrue(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
@@ -47,6 +49,8 @@ class LedgerController(Controller):
     async def reserve(
         self, request: AnyRequest, customer_id: UUID, data: HoldCreate, runtime: Runtime
     ) -> Response[Hold]:
+        """Holds points for a pending purchase; available drops at once. The hold expires after
+        ``ttl_seconds`` unless committed or cancelled."""
         command = msgspec.convert(data, ReserveCommand, from_attributes=True)
         stored = await runtime.ledger.reserve(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Hold)
@@ -57,6 +61,7 @@ class LedgerController(Controller):
     async def get_hold(
         self, request: AnyRequest, hold_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[Hold]:
+        """The hold and its status."""
         return answer(request, await runtime.reads.hold(actor, hold_id), Hold)
 
     @post("/holds/{hold_id:uuid}/commit", name="commit", status_code=200)
@@ -78,6 +83,8 @@ class LedgerController(Controller):
 
     @post("/holds/{hold_id:uuid}/cancel", name="cancel", status_code=200)
     async def cancel(self, request: AnyRequest, hold_id: UUID, runtime: Runtime) -> Response[Hold]:
+        """Releases a hold. Racing a commit of the same hold, exactly one wins; the other gets a
+        definite refusal."""
         stored = await runtime.ledger.cancel(
             mutation_for(request, None, hold_id), hold_id, renderer(Hold)
         )
@@ -116,4 +123,5 @@ class LedgerController(Controller):
     async def get_operation(
         self, request: AnyRequest, operation_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[Operation]:
+        """One operation with its document."""
         return answer(request, await runtime.reads.operation(actor, operation_id), Operation)

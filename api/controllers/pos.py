@@ -3,11 +3,12 @@ own cheque ids within its store (a terminal key belongs to a store). Each call i
 translation into the ``/v1`` use cases, so its answers and refusals are theirs."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.params import Parameter
 
 from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
@@ -36,6 +37,8 @@ from schemas.shop import CartReserve
 AnyRequest = Request[Any, Any, Any]
 pos_scopes = frozenset({"pos"})
 _partner_id = re.compile(r"^[\x21-\x7e]{1,128}$")
+# A cheque, cart or order id in the path, as the published contract states it.
+PartnerId = Annotated[str, Parameter(pattern=_partner_id.pattern, min_length=1, max_length=128)]
 
 
 def partner_id(value: str, field: str) -> str:
@@ -151,14 +154,14 @@ class PosController(Controller):
 
     @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)
     async def reserve_cheque(
-        self, request: AnyRequest, cheque_id: str, data: ChequeReserve, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReserve, runtime: Runtime
     ) -> Response[Hold]:
         """The soft cheque: holds the points for this basket (capped by the rules)."""
         return await reserve(request, data, cheque(cheque_id), runtime)
 
     @post("/cheques/{cheque_id:str}/commit", name="pos_commit", status_code=200)
     async def commit(
-        self, request: AnyRequest, cheque_id: str, data: ChequeCommit, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeCommit, runtime: Runtime
     ) -> Response[Commit]:
         """The fiscal cheque: one purchase operation that spends what the soft cheque held and
         earns on the money; with no soft cheque, a purchase that earns only."""
@@ -175,13 +178,15 @@ class PosController(Controller):
         return respond(request, stored)
 
     @post("/cheques/{cheque_id:str}/cancel", name="pos_cancel", status_code=200)
-    async def cancel(self, request: AnyRequest, cheque_id: str, runtime: Runtime) -> Response[Hold]:
+    async def cancel(
+        self, request: AnyRequest, cheque_id: PartnerId, runtime: Runtime
+    ) -> Response[Hold]:
         """The sale was abandoned: the soft cheque's points are released."""
         return await release(request, cheque(cheque_id), runtime)
 
     @post("/cheques/{cheque_id:str}/returns", name="pos_return", status_code=201)
     async def return_lines(
-        self, request: AnyRequest, cheque_id: str, data: ChequeReturn, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReturn, runtime: Runtime
     ) -> Response[Refund]:
         """Lines returned against the original cheque."""
         return await return_against(request, data, cheque(cheque_id), runtime)

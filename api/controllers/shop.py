@@ -6,7 +6,15 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 
-from api.controllers.pos import lines_of, partner_id, quote, release, reserve, return_against
+from api.controllers.pos import (
+    PartnerId,
+    lines_of,
+    partner_id,
+    quote,
+    release,
+    reserve,
+    return_against,
+)
 from api.http import answer, mutation_for, renderer, respond
 from processing.runtime import Runtime
 from processing.service.records import Actor
@@ -49,21 +57,21 @@ class ShopController(Controller):
 
     @post("/carts/{cart_id:str}/reserve", name="shop_reserve", status_code=201)
     async def reserve_cart(
-        self, request: AnyRequest, cart_id: str, data: CartReserve, runtime: Runtime
+        self, request: AnyRequest, cart_id: PartnerId, data: CartReserve, runtime: Runtime
     ) -> Response[Hold]:
         """Holds the points the customer chose to pay this cart with (capped by the rules)."""
         return await reserve(request, data, cart(cart_id), runtime)
 
     @post("/carts/{cart_id:str}/cancel", name="shop_cart_cancel", status_code=200)
     async def cancel_cart(
-        self, request: AnyRequest, cart_id: str, runtime: Runtime
+        self, request: AnyRequest, cart_id: PartnerId, runtime: Runtime
     ) -> Response[Hold]:
         """The cart was abandoned: its points are released."""
         return await release(request, cart(cart_id), runtime)
 
     @post("/orders/{order_id:str}/pay", name="shop_order_pay", status_code=200)
     async def pay(
-        self, request: AnyRequest, order_id: str, data: OrderPay, runtime: Runtime
+        self, request: AnyRequest, order_id: PartnerId, data: OrderPay, runtime: Runtime
     ) -> Response[Commit]:
         """The order is paid: one purchase under the order id that spends what its cart held
         and earns on the money; with no cart, a purchase that earns only."""
@@ -80,7 +88,7 @@ class ShopController(Controller):
 
     @post("/orders/{order_id:str}/cancel", name="shop_order_cancel", status_code=201)
     async def cancel_order(
-        self, request: AnyRequest, order_id: str, runtime: Runtime
+        self, request: AnyRequest, order_id: PartnerId, runtime: Runtime
     ) -> Response[Refund]:
         """The paid order was cancelled: one refund returns every line it still has."""
         stored = await runtime.shop.cancel_order(
@@ -90,7 +98,7 @@ class ShopController(Controller):
 
     @post("/orders/{order_id:str}/returns", name="shop_order_return", status_code=201)
     async def return_lines(
-        self, request: AnyRequest, order_id: str, data: ChequeReturn, runtime: Runtime
+        self, request: AnyRequest, order_id: PartnerId, data: ChequeReturn, runtime: Runtime
     ) -> Response[Refund]:
         """Lines of a paid order returned."""
         return await return_against(request, data, order(order_id), runtime)

@@ -23,6 +23,10 @@ from schemas.api import (
 )
 
 AnyRequest = Request[Any, Any, Any]
+# Delivery ids are bigserials; ids are bounded by the largest integer every JSON reader holds
+# exactly (a JavaScript client included), which the sequence will never reach.
+delivery_id_max = 2**53 - 1
+DeliveryId = Annotated[int, Parameter(ge=1, le=delivery_id_max)]
 
 
 class WebhooksController(Controller):
@@ -49,6 +53,7 @@ class WebhooksController(Controller):
     async def subscriptions(
         self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
     ) -> Response[list[Webhook]]:
+        """The program's webhook subscriptions."""
         outcome = await runtime.webhooks.subscriptions(actor, program_id)
         return answer(request, outcome, list[Webhook])
 
@@ -56,6 +61,7 @@ class WebhooksController(Controller):
     async def disable(
         self, request: AnyRequest, webhook_id: UUID, runtime: Runtime
     ) -> Response[Webhook]:
+        """Disables a subscription: nothing more is queued for it."""
         stored = await runtime.webhooks.disable(
             mutation_for(request, None, webhook_id), webhook_id, renderer(Webhook)
         )
@@ -72,6 +78,7 @@ class WebhooksController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Response[WebhookDeliveryPage]:
+        """Deliveries of a subscription, newest first, filtered by status, a page at a time."""
         outcome = await runtime.webhooks.deliveries(actor, webhook_id, status, limit, cursor)
         return answer(request, outcome, WebhookDeliveryPage)
 
@@ -81,8 +88,9 @@ class WebhooksController(Controller):
         status_code=200,
     )
     async def redeliver(
-        self, request: AnyRequest, delivery_id: int, runtime: Runtime
+        self, request: AnyRequest, delivery_id: DeliveryId, runtime: Runtime
     ) -> Response[Redelivery]:
+        """Queues a delivered or dead delivery to be sent again."""
         stored = await runtime.webhooks.redeliver(
             mutation_for(request, None, delivery_id), delivery_id, renderer(Redelivery)
         )

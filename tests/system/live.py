@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 
 from processing.runtime import Runtime
+from processing.service.admin import create_key
 from processing.settings import Settings
 from tests import servers
 from tests.conftest import make_program
@@ -22,6 +24,8 @@ class Served:
     program_id: str
     admin_key: str
     pos_key: str
+    # A key of the program with every scope and a store: it may call every route.
+    all_scopes_key: str
 
 
 @contextlib.asynccontextmanager
@@ -29,6 +33,10 @@ async def served(tmp_path: Path, settings: Settings) -> AsyncIterator[Served]:
     opened = await Runtime.open(settings)
     try:
         program_id, admin_key, pos_key = await make_program(opened)
+        async with opened.database.transaction() as store:
+            every = await create_key(
+                store, UUID(program_id), "contract", ["admin", "crm", "pos", "shop"], "store-1"
+            )
     finally:
         await opened.close()
     assert settings.database_url is not None
@@ -49,6 +57,6 @@ async def served(tmp_path: Path, settings: Settings) -> AsyncIterator[Served]:
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             await wait_until_ready(client, process, stdout_path, stderr_path)
-        yield Served(base_url, program_id, admin_key, pos_key)
+        yield Served(base_url, program_id, admin_key, pos_key, str(every.key))
     finally:
         await stop(process)

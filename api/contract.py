@@ -1,0 +1,108 @@
+"""The published contract's one table: what each route answers, beyond what Litestar can see.
+
+``api/openapi.py`` rewrites Litestar's generated OpenAPI with it, so ``/schema/openapi.json``
+tells the truth: every status a route can answer (as ``application/problem+json`` with our
+``Problem`` schema and its codes), the ``Idempotency-Key`` header where it is required, and no
+authentication on the public routes.
+
+A route added later needs no line here when it follows the defaults:
+
+- every authenticated route can answer ``authenticated_statuses`` (a bad body or parameter, a
+  missing or unknown key, a key without the scope, an object that is not there or not the
+  caller's, throttling, the database away);
+- a mutating route (POST, PUT, PATCH, DELETE behind a key) requires ``Idempotency-Key`` and can
+  answer ``mutation_statuses`` too (a request in flight with the key or a business conflict:
+  409; the key reused for another body: 422), and 413 when it takes a body;
+- every route at all can answer ``every_route_statuses`` (refusals at the server's edge).
+
+A route that answers more (or is a read sent as POST) gets one line in ``ROUTES``, keyed by its
+handler's ``name``. A new rejection code needs nothing here unless its status is one that no
+route declares yet: ``tests/unit/test_published_contract.py`` says so.
+"""
+
+from dataclasses import dataclass
+from typing import Final
+
+from api.errors import PROBLEMS
+from processing.core.rejections import Rejection
+
+# Statuses every route can answer, public ones included: refusals before any handler runs.
+every_route_statuses: Final[frozenset[int]] = frozenset()
+authenticated_statuses: Final = frozenset({400, 401, 403, 404, 429, 503})
+mutation_statuses: Final = frozenset({409, 422})
+body_statuses: Final = frozenset({413})
+mutating_methods: Final = frozenset({"post", "put", "patch", "delete"})
+
+# Codes an answer can carry that are not rejections of the core: the API's own refusals.
+service_codes: Final[dict[str, int]] = {"service_unavailable": 503}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """What a route answers beyond the defaults of its kind."""
+
+    # Problem statuses beyond the defaults.
+    statuses: frozenset[int] = frozenset()
+    # None: required exactly on mutating methods behind a key. False: a read sent as POST.
+    idempotent: bool | None = None
+    # Success statuses beyond the handler's own (an answer that created nothing, say).
+    successes: frozenset[int] = frozenset()
+
+
+# A read sent as POST (its query is a body): no key, nothing changes; a blocked card or account
+# is refused (409).
+read_as_post: Final = Route(idempotent=False, statuses=frozenset({409}))
+# A partner's webhook receiver: authenticated by the partner's signature or token, not ours.
+partner_receiver: Final = Route(statuses=frozenset({400, 401, 404, 413, 503}), idempotent=False)
+
+ROUTES: Final[dict[str, Route]] = {
+    "live": Route(),
+    "ready": Route(statuses=frozenset({503})),
+    "calculate": read_as_post,
+    "pos_identify": read_as_post,
+    "pos_calculate": read_as_post,
+    "shop_identify": read_as_post,
+    "shop_calculate": read_as_post,
+    # The SMS gateway refused the message: a retry with the same key may succeed.
+    "pos_sms_send": Route(statuses=frozenset({502})),
+    "bitrix24_event": partner_receiver,
+    "retailcrm_trigger": partner_receiver,
+    "shopify_webhook": partner_receiver,
+    "woocommerce_webhook": partner_receiver,
+}
+
+
+def route_of(name: str | None) -> Route:
+    return ROUTES.get(name or "", Route())
+
+
+def problem_statuses(
+    name: str | None, method: str, public: bool, takes_body: bool
+) -> frozenset[int]:
+    """Every problem status the route can answer."""
+    route = route_of(name)
+    statuses = set(every_route_statuses | route.statuses)
+    if not public:
+        statuses |= authenticated_statuses
+        if requires_idempotency_key(name, method, public):
+            statuses |= mutation_statuses
+    if takes_body:
+        statuses |= body_statuses
+    return frozenset(statuses)
+
+
+def requires_idempotency_key(name: str | None, method: str, public: bool) -> bool:
+    route = route_of(name)
+    if route.idempotent is not None:
+        return route.idempotent
+    return not public and method.lower() in mutating_methods
+
+
+def codes_by_status() -> dict[int, list[str]]:
+    """The codes each status can carry, in the rejections' precedence order."""
+    found: dict[int, list[str]] = {}
+    for rejection in Rejection:
+        found.setdefault(PROBLEMS[rejection][0], []).append(rejection.value)
+    for code, status in service_codes.items():
+        found.setdefault(status, []).append(code)
+    return found
