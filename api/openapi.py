@@ -178,8 +178,26 @@ def publish(app: Litestar, generated: dict[str, Any]) -> dict[str, Any]:
         for method, operation in item.items():
             handler = handlers[(path, method)]
             rewrite(operation, handler, method, schema_of, codes)
+    # Litestar's own components stay where its parameters still name them (an enum in a path).
+    generated_components = generated.get("components", {}).get("schemas", {})
+    missing = referenced(spec["paths"]) - set(components)
+    while missing:
+        for name in missing:
+            components[name] = generated_components[name]
+        missing = referenced(components) - set(components)
     spec.setdefault("components", {})["schemas"] = dict(sorted(components.items()))
     return spec
+
+
+def referenced(value: Any) -> set[str]:
+    """The component schemas ``value`` names anywhere inside it."""
+    prefix = ref_template.format(name="")
+    if isinstance(value, dict):
+        found = {value["$ref"].removeprefix(prefix)} if "$ref" in value else set()
+        return found.union(*(referenced(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(referenced(item) for item in value))
+    return set()
 
 
 def rewrite(

@@ -23,7 +23,9 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     unique_idempotency_keys(case)
     if case.meta is None or str(case.meta.generation.mode) != "positive":
         return
-    case.body = without_nul(real_times(real_phones(fitting_discounts(integral(case.body)))))
+    case.body = without_nul(
+        public_urls(real_times(real_phones(fitting_discounts(integral(case.body)))))
+    )
     if isinstance(case.query, dict) or case.operation.path == "/v1/customers":
         case.query = case.query or {}
         case.query = without_nul(one_identifier(case, real_phones(case.query)))
@@ -129,3 +131,12 @@ def one_identifier(context: Any, query: dict[str, Any]) -> dict[str, Any]:
     if "phone" not in query and "card" not in query and context.operation.path == "/v1/customers":
         query["phone"] = valid_phone
     return query
+
+
+def public_urls(body: Any) -> Any:
+    """A webhook URL must be https to a public host (no loopback, private or metadata address,
+    no bare number for a host): the outbound policy of issue 16, which no pattern states. A
+    drawn URL is replaced with an allowed one."""
+    if isinstance(body, dict) and isinstance(body.get("url"), str):
+        body["url"] = "https://hooks.example.com/bonus"
+    return body
