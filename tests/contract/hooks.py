@@ -13,10 +13,16 @@ from typing import Any
 
 import schemathesis
 
+from processing.core import limits
+
 _idempotency_key = re.compile(r"^[!-~]{1,255}$")
 _keys = itertools.count()
 valid_phone = "+79120000001"
-year_min, year_max = 1970, 2199  # processing/core/limits.py timestamp_year_min / _max
+year_min, year_max = limits.timestamp_year_min, limits.timestamp_year_max
+line_total_minor_max, receipt_total_minor_max = (
+    limits.line_total_minor_max,
+    limits.receipt_total_minor_max,
+)
 
 
 @schemathesis.hook
@@ -69,18 +75,24 @@ def without_nul(value: Any) -> Any:
 
 
 def fitting_discounts(body: Any) -> Any:
-    """A receipt line's discount may not exceed its quantity × unit price, and line ids are
-    unique within a receipt: rules across fields, refused naming the field, that JSON Schema
-    cannot state."""
+    """A receipt line's discount may not exceed its quantity × unit price, that product and the
+    receipt's total are bounded (limits.line_total_minor_max, receipt_total_minor_max), and line
+    ids are unique within a receipt: rules across fields, refused naming the field, that JSON
+    Schema cannot state."""
     lines = body.get("lines") if isinstance(body, dict) else None
     seen: set[str] = set()
+    total = 0
     for number, line in enumerate(lines if isinstance(lines, list) else []):
         if not isinstance(line, dict):
             continue
         quantity, price = line.get("quantity"), line.get("unit_price_minor")
-        discount = line.get("discount_minor")
-        if all(isinstance(value, int) for value in (quantity, price, discount)):
-            line["discount_minor"] = min(discount, quantity * price)
+        if isinstance(quantity, int) and quantity > 0 and isinstance(price, int):
+            room = min(line_total_minor_max, receipt_total_minor_max - total)
+            line["unit_price_minor"] = price = min(price, max(room, 0) // quantity)
+            total += quantity * price
+            discount = line.get("discount_minor")
+            if isinstance(discount, int):
+                line["discount_minor"] = min(discount, quantity * price)
         if isinstance(line.get("line_id"), str):
             if line["line_id"] in seen:
                 line["line_id"] = f"{number}"[:64]
