@@ -26,8 +26,9 @@ from typing import Final
 from api.errors import PROBLEMS
 from processing.core.rejections import Rejection
 
-# Statuses every route can answer, public ones included: refusals before any handler runs.
-every_route_statuses: Final[frozenset[int]] = frozenset()
+# Statuses every route can answer, public ones included: refusals at the server's edge before
+# any handler runs (a body not received in time, headers too large, the server at capacity).
+every_route_statuses: Final[frozenset[int]] = frozenset({408, 431, 503})
 authenticated_statuses: Final = frozenset({400, 401, 403, 404, 429, 503})
 mutation_statuses: Final = frozenset({409, 422})
 body_statuses: Final = frozenset({413})
