@@ -1,0 +1,448 @@
+"""Every mutating call costs at most a known number of round trips to Postgres, first and
+replayed: the statements the service sends on its connections, BEGIN and COMMIT included, are
+counted per API call and held to one table, so a use case that grows a statement fails here.
+
+A statement is one round trip once the connection has prepared it (asyncpg keeps prepared
+statements per connection), so each call is counted on its second run, after a warm-up run of
+the whole table. A bound that is met with room to spare should come down with the code.
+"""
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import pytest
+from asyncpg.connection import LoggedQuery
+
+from processing.adapters.postgres import database
+from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.postgres.store import Connection
+from processing.service.admin import create_key
+from tests.api.test_bonuses import bonus_rules
+from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
+from tests.conftest import Api
+
+# Round trips to Postgres per call: (the first call, its replay under the same Idempotency-Key).
+# The replay of most calls is BEGIN, the key's claim, its stored answer and the end of the
+# transaction; a call on a hold or a cheque first reads which account to lock.
+bounds: dict[str, tuple[int, int]] = {
+    "enroll": (15, 4),
+    "add_card": (10, 4),
+    "block_card": (10, 4),
+    "unblock_card": (10, 4),
+    "block_customer": (9, 4),
+    "unblock_customer": (9, 4),
+    "accrue": (10, 4),
+    "adjust": (8, 4),
+    "reserve": (10, 4),
+    "commit": (12, 5),
+    "cancel": (13, 5),
+    "refund": (14, 5),
+    "purchase": (12, 4),
+    "bonus_event": (12, 4),
+    "set_tier": (11, 4),
+    "replace_rules": (7, 4),
+    "replace_message_template": (8, 4),
+    "create_program": (6, 4),
+    "create_api_key": (8, 4),
+    "rotate_api_key": (6, 4),
+    "revoke_api_key": (7, 4),
+    "expire": (3, 3),
+    "subscribe_webhook": (9, 4),
+    "disable_webhook": (6, 4),
+    "pos_sms_send": (11, 4),
+    "pos_sms_confirm": (7, 4),
+    "pos_reserve": (13, 4),
+    "pos_commit": (17, 6),
+    "pos_cancel": (14, 6),
+    "pos_return": (22, 6),
+    "shop_reserve": (13, 4),
+    "shop_cart_cancel": (14, 6),
+    "shop_order_pay": (17, 6),
+    "shop_order_cancel": (22, 6),
+    "shop_order_return": (22, 6),
+}
+
+basket = [receipt_line("oil", 4000), receipt_line("work", 6000)]
+rules = auto_service | bonus_rules | {"activation_delay_days": 0}
+_serial = itertools.count(1)
+# A secret (a key's, a webhook's) is in its first answer only; a replay answers the same without it.
+shows_a_secret_once = frozenset({"create_api_key", "rotate_api_key", "subscribe_webhook"})
+
+
+class Call(msgspec.Struct, frozen=True):
+    method: str
+    path: str
+    body: Any = None
+    key: str | None = None  # the till's key unless named
+
+
+class Statements:
+    """The statements sent on every connection the service takes from the pool, but the API
+    key's lookup: that belongs to every request, read or write, and a per-process cache answers
+    it for a few seconds, so whether a call pays it depends on the clock, not on the use case."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __call__(self, record: LoggedQuery) -> None:
+        if record.query != QUERIES["authenticate"]:
+            self.sent.append(record.query)
+
+    @contextmanager
+    def counting(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        taken = database._connection
+
+        @asynccontextmanager
+        async def counted(pool: Any) -> AsyncIterator[Connection]:
+            async with taken(pool) as connection:
+                connection.add_query_logger(self)
+                try:
+                    yield connection
+                finally:
+                    connection.remove_query_logger(self)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(database, "_connection", counted)
+            yield
+
+
+class World:
+    """A program with rules, its till, its web shop and its operator; each call gets fresh
+    customers and documents so that no two runs share state."""
+
+    def __init__(self, api: Api, shop_key: str) -> None:
+        self.api = api
+        self.shop_key = shop_key
+
+    def unique(self, prefix: str) -> str:
+        return f"{prefix}-{next(_serial)}"
+
+    async def send(self, call: Call, idempotency_key: str) -> Any:
+        return await self.api.client.request(
+            call.method,
+            call.path,
+            json=call.body,
+            headers=self.api.headers(call.key, idempotency_key),
+        )
+
+    async def ok(self, call: Call) -> Any:
+        response = await self.send(call, self.unique("setup"))
+        assert response.is_success, response.text
+        return response.json()
+
+    async def customer(self, points: int = 10_000) -> str:
+        phone = f"+7916{next(_serial):07d}"
+        return await self.api.customer(phone=phone, points=points)
+
+    async def card(self, customer: str) -> str:
+        number = self.unique("card")
+        await self.ok(Call("POST", f"/v1/customers/{customer}/cards", {"number": number}))
+        return number
+
+    async def hold(self, customer: str) -> str:
+        body = {"points": 100, "document": {"id": self.unique("receipt")}}
+        hold: str = (await self.ok(Call("POST", f"/v1/customers/{customer}/holds", body)))["id"]
+        return hold
+
+    async def cheque(self, customer: str, *, committed: bool = False) -> str:
+        cheque = self.unique("CHK")
+        body = {"customer_id": customer, "points": 1000, "lines": basket}
+        await self.ok(Call("POST", f"/pos/v1/cheques/{cheque}/reserve", body))
+        if committed:
+            await self.ok(Call("POST", f"/pos/v1/cheques/{cheque}/commit", {"lines": basket}))
+        return cheque
+
+    async def cart(self, customer: str) -> str:
+        cart = self.unique("cart")
+        body = {"customer_id": customer, "points": 1000, "lines": basket}
+        await self.ok(Call("POST", f"/shop/v1/carts/{cart}/reserve", body, self.shop_key))
+        return cart
+
+    async def order(self, customer: str) -> str:
+        cart, order = await self.cart(customer), self.unique("order")
+        body = {"cart_id": cart, "lines": basket}
+        await self.ok(Call("POST", f"/shop/v1/orders/{order}/pay", body, self.shop_key))
+        return order
+
+    async def key(self) -> UUID:
+        async with self.api.runtime.database.transaction() as store:
+            created = await create_key(store, self.api.program_id_uuid, "till", ["pos"], "s-9")
+        return created.id
+
+
+Prepare = Callable[[World], Awaitable[Call]]
+use_cases: dict[str, Prepare] = {}
+
+
+def use_case(prepare: Prepare) -> Prepare:
+    use_cases[prepare.__name__] = prepare
+    return prepare
+
+
+@use_case
+async def enroll(world: World) -> Call:
+    return Call("POST", "/v1/customers", {"phone": f"+7917{next(_serial):07d}"})
+
+
+@use_case
+async def add_card(world: World) -> Call:
+    customer = await world.customer(0)
+    return Call("POST", f"/v1/customers/{customer}/cards", {"number": world.unique("card")})
+
+
+@use_case
+async def block_card(world: World) -> Call:
+    card = await world.card(await world.customer(0))
+    return Call("POST", f"/v1/cards/{card}/block", {"reason": "lost"})
+
+
+@use_case
+async def unblock_card(world: World) -> Call:
+    card = await world.card(await world.customer(0))
+    await world.ok(Call("POST", f"/v1/cards/{card}/block", {"reason": "lost"}))
+    return Call("POST", f"/v1/cards/{card}/unblock", {"reason": "found"})
+
+
+@use_case
+async def block_customer(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    return Call("POST", f"/v1/customers/{customer}/block", {"reason": "fraud"}, admin)
+
+
+@use_case
+async def unblock_customer(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    await world.ok(Call("POST", f"/v1/customers/{customer}/block", {"reason": "fraud"}, admin))
+    return Call("POST", f"/v1/customers/{customer}/unblock", {"reason": "cleared"}, admin)
+
+
+@use_case
+async def accrue(world: World) -> Call:
+    customer = await world.customer(0)
+    body = {"points": 100, "document": {"id": world.unique("receipt")}}
+    return Call("POST", f"/v1/customers/{customer}/accruals", body)
+
+
+@use_case
+async def adjust(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    body = {"points": 10, "reason": "goodwill"}
+    return Call("POST", f"/v1/customers/{customer}/adjustments", body, admin)
+
+
+@use_case
+async def reserve(world: World) -> Call:
+    customer = await world.customer()
+    body = {"points": 100, "document": {"id": world.unique("receipt")}}
+    return Call("POST", f"/v1/customers/{customer}/holds", body)
+
+
+@use_case
+async def commit(world: World) -> Call:
+    hold = await world.hold(await world.customer())
+    return Call("POST", f"/v1/holds/{hold}/commit", {})
+
+
+@use_case
+async def cancel(world: World) -> Call:
+    hold = await world.hold(await world.customer())
+    return Call("POST", f"/v1/holds/{hold}/cancel")
+
+
+@use_case
+async def refund(world: World) -> Call:
+    customer = await world.customer(0)
+    accrual = await world.api.accrue(customer, 300)
+    body = {"document": {"id": world.unique("refund")}}
+    return Call("POST", f"/v1/operations/{accrual['id']}/refunds", body)
+
+
+@use_case
+async def purchase(world: World) -> Call:
+    customer = await world.customer(0)
+    body = {"document": {"id": world.unique("receipt")}, "lines": basket}
+    return Call("POST", f"/v1/customers/{customer}/purchases", body)
+
+
+@use_case
+async def bonus_event(world: World) -> Call:
+    customer = await world.customer(0)
+    body = {"type": "review", "document": {"id": world.unique("review")}}
+    return Call("POST", f"/v1/customers/{customer}/events", body)
+
+
+@use_case
+async def set_tier(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    body = {"tier": "gold", "reason": "loyal since 2010"}
+    return Call("PUT", f"/v1/customers/{customer}/tier", body, admin)
+
+
+@use_case
+async def replace_rules(world: World) -> Call:
+    return Call("PUT", f"/v1/programs/{world.api.program_id}/rules", rules, world.api.admin_key)
+
+
+@use_case
+async def replace_message_template(world: World) -> Call:
+    path = f"/v1/programs/{world.api.program_id}/messages/sms_code"
+    return Call("PUT", path, {"text": "Code {code}"}, world.api.admin_key)
+
+
+@use_case
+async def create_program(world: World) -> Call:
+    body = {"name": world.unique("program"), "currency": "RUB"}
+    return Call("POST", "/v1/programs", body, world.api.admin_key)
+
+
+@use_case
+async def create_api_key(world: World) -> Call:
+    body = {"program_id": world.api.program_id, "name": "till", "scopes": ["pos"]}
+    return Call("POST", "/v1/api-keys", body | {"store_id": "s-9"}, world.api.admin_key)
+
+
+@use_case
+async def rotate_api_key(world: World) -> Call:
+    return Call("POST", f"/v1/api-keys/{await world.key()}/rotate", {}, world.api.admin_key)
+
+
+@use_case
+async def revoke_api_key(world: World) -> Call:
+    return Call("DELETE", f"/v1/api-keys/{await world.key()}", None, world.api.admin_key)
+
+
+@use_case
+async def expire(world: World) -> Call:
+    return Call("POST", "/v1/expirations", None, world.api.admin_key)
+
+
+@use_case
+async def subscribe_webhook(world: World) -> Call:
+    path = f"/v1/programs/{world.api.program_id}/webhooks"
+    return Call("POST", path, {"url": "http://127.0.0.1:9/hook"}, world.api.admin_key)
+
+
+@use_case
+async def disable_webhook(world: World) -> Call:
+    path = f"/v1/programs/{world.api.program_id}/webhooks"
+    body = {"url": "http://127.0.0.1:9/hook"}
+    webhook = await world.ok(Call("POST", path, body, world.api.admin_key))
+    return Call("POST", f"/v1/webhooks/{webhook['id']}/disable", None, world.api.admin_key)
+
+
+@use_case
+async def pos_sms_send(world: World) -> Call:
+    return Call("POST", "/pos/v1/sms-codes", {"customer_id": await world.customer(0)})
+
+
+@use_case
+async def pos_sms_confirm(world: World) -> Call:
+    customer = await world.customer(0)
+    check = await world.ok(Call("POST", "/pos/v1/sms-codes", {"customer_id": customer}))
+    # A wrong code: the check spends a try and the answer is stored like any other.
+    return Call("POST", f"/pos/v1/sms-codes/{check['check_id']}/confirm", {"code": "000000"})
+
+
+@use_case
+async def pos_reserve(world: World) -> Call:
+    body = {"customer_id": await world.customer(), "points": 1000, "lines": basket}
+    return Call("POST", f"/pos/v1/cheques/{world.unique('CHK')}/reserve", body)
+
+
+@use_case
+async def pos_commit(world: World) -> Call:
+    cheque = await world.cheque(await world.customer())
+    return Call("POST", f"/pos/v1/cheques/{cheque}/commit", {"lines": basket})
+
+
+@use_case
+async def pos_cancel(world: World) -> Call:
+    cheque = await world.cheque(await world.customer())
+    return Call("POST", f"/pos/v1/cheques/{cheque}/cancel")
+
+
+@use_case
+async def pos_return(world: World) -> Call:
+    cheque = await world.cheque(await world.customer(), committed=True)
+    body = {"return_id": world.unique("RET"), "lines": [{"line_id": "work", "quantity": 1}]}
+    return Call("POST", f"/pos/v1/cheques/{cheque}/returns", body)
+
+
+@use_case
+async def shop_reserve(world: World) -> Call:
+    body = {"customer_id": await world.customer(), "points": 1000, "lines": basket}
+    return Call("POST", f"/shop/v1/carts/{world.unique('cart')}/reserve", body, world.shop_key)
+
+
+@use_case
+async def shop_cart_cancel(world: World) -> Call:
+    cart = await world.cart(await world.customer())
+    return Call("POST", f"/shop/v1/carts/{cart}/cancel", None, world.shop_key)
+
+
+@use_case
+async def shop_order_pay(world: World) -> Call:
+    cart = await world.cart(await world.customer())
+    body = {"cart_id": cart, "lines": basket}
+    return Call("POST", f"/shop/v1/orders/{world.unique('order')}/pay", body, world.shop_key)
+
+
+@use_case
+async def shop_order_cancel(world: World) -> Call:
+    order = await world.order(await world.customer())
+    return Call("POST", f"/shop/v1/orders/{order}/cancel", None, world.shop_key)
+
+
+@use_case
+async def shop_order_return(world: World) -> Call:
+    order = await world.order(await world.customer())
+    body = {"return_id": world.unique("rma"), "lines": [{"line_id": "work", "quantity": 1}]}
+    return Call("POST", f"/shop/v1/orders/{order}/returns", body, world.shop_key)
+
+
+async def measure(world: World, statements: Statements, call: Call, key: str) -> tuple[int, Any]:
+    statements.sent.clear()
+    response = await world.send(call, key)
+    await asyncio.sleep(0)  # asyncpg hands each logged statement to the loop's next turn
+    return len(statements.sent), response
+
+
+@pytest.fixture
+async def world(api: Api) -> World:
+    assert (await put_rules(api, rules)).status_code == 200
+    async with api.runtime.database.transaction() as store:
+        shop = await create_key(store, api.program_id_uuid, "web shop", ["shop"], None)
+    assert shop.key is not None
+    return World(api, shop.key)
+
+
+async def test_every_mutating_call_stays_within_its_round_trips(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert set(use_cases) == set(bounds)
+    statements = Statements()
+    counted: dict[str, tuple[int, int]] = {}
+    for run in ("warm-up", "counted"):
+        for name, prepare in use_cases.items():
+            call = await prepare(world)
+            key = world.unique(f"{run}-{name}")
+            with statements.counting(monkeypatch):
+                first, answer = await measure(world, statements, call, key)
+                again, replayed = await measure(world, statements, call, key)
+            assert answer.is_success or answer.status_code == 409, (name, answer.text)
+            assert replayed.status_code == answer.status_code, (name, replayed.text)
+            if name not in shows_a_secret_once:
+                assert replayed.content == answer.content, name
+            counted[name] = (first, again)
+    table = "\n".join(f"{name:28} {first:3} {again:3}" for name, (first, again) in counted.items())
+    over = {
+        name: seen
+        for name, seen in counted.items()
+        if any(count > bound for count, bound in zip(seen, bounds[name], strict=True))
+    }
+    assert not over, f"round trips over the bound (first, replay):\n{table}"
