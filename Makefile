@@ -63,7 +63,7 @@ fmt: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP) ## Load-test the API and the raw-Postgres baseline in one run; prints the table
+bench: $(STAMP) ## Load-test the API and both pgbench baselines (raw, least SQL); prints the table
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 faults: $(STAMP) ## Fault drill: POS mix at 60 % while a worker is killed, Redis and Postgres restart

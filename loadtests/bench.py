@@ -1,5 +1,7 @@
-"""``make bench``: our API and the raw-Postgres baseline, back to back on one database, in one
-invocation, with a table of throughput, latency percentiles and ratios.
+"""``make bench``: our API and two Postgres baselines, back to back on one database, in one
+invocation, with a table of throughput, latency percentiles and ratios. The replayed-SQL baseline
+issues our own statements straight to Postgres; the least-SQL baseline does the same logical
+work as one server-side call per request (``pgbench/least_sql.sql``), the floor we steer by.
 
 Postgres and Redis come from BONUS_BENCH_DATABASE_URL / BONUS_BENCH_REDIS_URL (a server URL;
 the bench creates and drops its own database) or are started embedded under ``.data/bench``.
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -80,7 +83,8 @@ async def create_database(server_url: str, name: str) -> None:
 
 
 class Setup:
-    """The bench database with a program, a POS key and seeded customers."""
+    """The bench database with a program, a POS key, seeded customers and the least-SQL
+    baseline's functions (schema ``least_sql``, in the bench's database only)."""
 
     scripts = here / "pgbench"
 
@@ -100,6 +104,7 @@ class Setup:
         connection = await asyncpg.connect(self.url)
         try:
             await migrate(connection)
+            await connection.execute((self.scripts / "least_sql.sql").read_text())
             self.program = str(uuid.uuid4())
             await connection.execute(
                 "with program as (insert into programs (id, name, currency, country,"
@@ -232,7 +237,15 @@ class CpuMeter:
         machine = psutil.cpu_times()
         busy = ("user", "nice", "system", "irq", "softirq")
         used = {"machine": sum(getattr(machine, part, 0.0) for part in busy)}
-        return used | {whose: _cpu_of(processes) for whose, processes in named.items()}
+        used |= {whose: _cpu_of(processes) for whose, processes in named.items()}
+        # A server's children that ended (pgbench's backends when it disconnects, autovacuum
+        # workers) are counted by the server once it has reaped them.
+        for whose, server in self.servers.items():
+            if whose in used and server is not None:
+                with contextlib.suppress(psutil.Error):
+                    times = server.cpu_times()
+                    used[whose] += times.children_user + times.children_system
+        return used
 
     async def measure(self, run: Awaitable[Stats]) -> Stats:
         commands = self.redis_commands()
@@ -299,6 +312,12 @@ def _cpu_of(processes: list[psutil.Process]) -> float:
     return total
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (pgbench, once it returns)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def run_pgbench(
     setup: Setup,
     script: Path,
@@ -307,9 +326,11 @@ def run_pgbench(
     name: str,
     *,
     transactions: int | None = None,
+    postgres: psutil.Process | None = None,
 ) -> Stats:
     """Runs one baseline script for ``seconds`` (or ``transactions`` per client) and reads exact
-    percentiles from pgbench's per-transaction log."""
+    percentiles from pgbench's per-transaction log. CPU per task: the machine's, Postgres's
+    (given its server process) and pgbench's own as the generator."""
     length = ["-T", str(int(seconds))] if seconds else ["-t", str(transactions)]
     with tempfile.TemporaryDirectory(prefix="pgbench-") as folder:
         command = [
@@ -320,9 +341,11 @@ def run_pgbench(
             "-D", f"key_id={setup.key_id}", "-D", f"redeemed={setup.redeemed}",
             "-f", str(script),
         ]  # fmt: skip
-        meter = CpuMeter()
+        meter = CpuMeter(postgres=postgres)
         before = meter.used()
+        generator = _children_cpu()
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        generator = _children_cpu() - generator
         if done.returncode != 0:
             raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
         stats = Stats(name=name)
@@ -333,13 +356,14 @@ def run_pgbench(
                 stats.outcomes["ok" if len(fields) < 7 or fields[-1] == "0" else "failed"] += 1
         stats.seconds = seconds or 0.0
         meter.note(stats, before)
+        stats.cpu_us["generator"] = generator / max(1, len(stats.latencies)) * 1_000_000
         return stats
 
 
-def hot_script(folder: Path) -> Path:
-    """The reserve → commit baseline, always on customer 1."""
-    text = (here / "pgbench" / "reserve_commit.sql").read_text()
-    hot = folder / "hot_pair.sql"
+def hot_script(folder: Path, pair: str = "reserve_commit.sql") -> Path:
+    """A reserve → commit baseline (``pair``, a script in pgbench/), always on customer 1."""
+    text = (here / "pgbench" / pair).read_text()
+    hot = folder / f"hot_{pair}"
     hot.write_text(text.replace("\\set n random_zipfian(1, :customers, 1.1)", "\\set n 1"))
     return hot
 
@@ -375,43 +399,74 @@ async def measure_api(
     return results
 
 
-def baseline(setup: Setup, seconds: float, concurrency: int) -> dict[str, Stats]:
-    scripts = setup.scripts
+# The baselines' pgbench scripts by scenario; "hot" is the pair's script on customer 1.
+replayed_scripts = {
+    "balance-read": "balance.sql",
+    "reserve-commit-pair": "reserve_commit.sql",
+    "hot-account-pair": "hot",
+}
+least_sql_scripts = {
+    "balance-read": "least_balance.sql",
+    "reserve-commit-pair": "least_reserve_commit.sql",
+    "hot-account-pair": "hot",
+}
+
+
+def baseline(
+    setup: Setup,
+    seconds: float,
+    concurrency: int,
+    scripts: dict[str, str] = replayed_scripts,
+    postgres: psutil.Process | None = None,
+) -> dict[str, Stats]:
+    """Runs each scenario's pgbench script of one baseline."""
+    results: dict[str, Stats] = {}
     with tempfile.TemporaryDirectory() as folder:
-        return {
-            "balance-read": run_pgbench(
-                setup, scripts / "balance.sql", concurrency, seconds, "balance-read"
-            ),
-            "reserve-commit-pair": run_pgbench(
-                setup, scripts / "reserve_commit.sql", concurrency, seconds, "reserve-commit-pair"
-            ),
-            "hot-account-pair": run_pgbench(
-                setup, hot_script(Path(folder)), concurrency, seconds, "hot-account-pair"
-            ),
-        }
+        for name, script in scripts.items():
+            path = (
+                hot_script(Path(folder), scripts["reserve-commit-pair"])
+                if script == "hot"
+                else setup.scripts / script
+            )
+            results[name] = run_pgbench(setup, path, concurrency, seconds, name, postgres=postgres)
+    return results
 
 
-def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
+def _rate_and_ratio(stats: Stats, base: Stats | None) -> str:
+    if base is None:
+        return f"{'-':>10} {'-':>6}"
+    return f"{base.throughput:>10.0f} {stats.throughput / base.throughput:>6.2f}"
+
+
+def table(ours: list[Stats], raw: dict[str, Stats], least: dict[str, Stats] | None = None) -> str:
+    """The results; "raw SQL" is the replayed-SQL baseline, "least SQL" the one-call baseline
+    (its ratio is the one to steer by)."""
+    least = least or {}
     header = (
         f"{'scenario':<22} {'ours/s':>9} {'raw SQL/s':>10} {'ratio':>6} "
+        f"{'least/s':>10} {'ratio':>6} "
         f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'dropped':>7} "
         f"{'5xx/transport':>13}  outcomes"
     )
     lines = [header, "-" * len(header)]
     for stats in ours:
-        base = raw.get(stats.name)
-        ratio = f"{stats.throughput / base.throughput:.2f}" if base else "-"
-        raw_rate = f"{base.throughput:.0f}" if base else "-"
         outcomes = ", ".join(f"{k}={v}" for k, v in stats.outcomes.most_common(4))
         lines.append(
-            f"{stats.name:<22} {stats.throughput:>9.0f} {raw_rate:>10} {ratio:>6} "
+            f"{stats.name:<22} {stats.throughput:>9.0f} "
+            f"{_rate_and_ratio(stats, raw.get(stats.name))} "
+            f"{_rate_and_ratio(stats, least.get(stats.name))} "
             f"{stats.percentile(0.5):>8.2f} {stats.percentile(0.9):>8.2f} "
             f"{stats.percentile(0.99):>8.2f} {stats.percentile(0.999):>9.2f} "
             f"{stats.dropped:>7} {stats.errors:>13}  {outcomes}"
         )
+    lines.append(
+        "(ratio: ours / the baseline before it; raw SQL replays our statements, least SQL does "
+        "the same work as one server-side call per request: its ratio is the one to steer by)"
+    )
     lines.append("")
     lines.append("CPU per task (µs; machine is everything on the shared cores):")
-    for side, group in (("", ours), ("raw SQL ", list(raw.values()))):
+    groups = (("", ours), ("raw SQL ", list(raw.values())), ("least SQL ", list(least.values())))
+    for side, group in groups:
         for stats in group:
             if stats.cpu_us:
                 parts = ", ".join(f"{whose} {us:.0f}" for whose, us in stats.cpu_us.items())
@@ -428,12 +483,14 @@ def table(ours: list[Stats], raw: dict[str, Stats]) -> str:
         ]
         lines.append(f"  {stats.name:<20} " + "; ".join(parts))
     lines.append("")
-    lines.append("raw SQL (pgbench, same database, same clients):")
-    for stats in raw.values():
-        lines.append(
-            f"  {stats.name:<20} {stats.throughput:>9.0f}/s  p50 {stats.percentile(0.5):.2f}  "
-            f"p99 {stats.percentile(0.99):.2f}  p99.9 {stats.percentile(0.999):.2f} ms"
-        )
+    for title, group in (("raw SQL", raw), ("least SQL", least)):
+        lines.append(f"{title} (pgbench, same database, same clients):")
+        for stats in group.values():
+            lines.append(
+                f"  {stats.name:<20} {stats.throughput:>9.0f}/s  "
+                f"p50 {stats.percentile(0.5):.2f}  p99 {stats.percentile(0.99):.2f}  "
+                f"p99.9 {stats.percentile(0.999):.2f} ms"
+            )
     return "\n".join(lines)
 
 
@@ -467,8 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
         with api_server(setup, args.workers) as server:
             ours = asyncio.run(measure_api(server, setup, args.seconds, args.concurrency))
-        raw = baseline(setup, args.seconds, args.concurrency)
-        print(table(ours, raw))
+        postgres = asyncio.run(postgres_server(setup.url))
+        raw = baseline(setup, args.seconds, args.concurrency, replayed_scripts, postgres)
+        least = baseline(setup, args.seconds, args.concurrency, least_sql_scripts, postgres)
+        print(table(ours, raw, least))
         if args.output:
             args.output.write_text(
                 json.dumps(
@@ -477,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
                         "arguments": {k: str(v) for k, v in vars(args).items()},
                         "ours": [stats.summary() for stats in ours],
                         "raw": [stats.summary() for stats in raw.values()],
+                        "least_sql": [stats.summary() for stats in least.values()],
                     },
                     indent=2,
                 )

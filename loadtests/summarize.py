@@ -1,6 +1,8 @@
 """Medians over several ``make bench`` runs: ``python -m loadtests.summarize run1.json run2.json
-run3.json`` prints a Markdown table (each cell the median of that cell across the runs). Given
-the JSON of ``make faults`` runs instead, it prints the drill's medians."""
+run3.json`` prints a Markdown table (each cell the median of that cell across the runs; ratios
+are the median of each run's own ratio, ours against the replayed-SQL baseline ("raw") and
+against the least-SQL one). Given the JSON of ``make faults`` runs instead, it prints the
+drill's medians."""
 
 import json
 import statistics
@@ -13,10 +15,22 @@ def median_of(runs: list[dict[str, Any]], side: str, scenario: str, field: str) 
     values = [
         row[field]
         for run in runs
-        for row in run[side]
+        for row in run.get(side, [])  # runs from before the least-SQL baseline have none
         if row["scenario"] == scenario and row.get(field) is not None
     ]
     return statistics.median(values) if values else None
+
+
+def median_ratio(runs: list[dict[str, Any]], side: str, scenario: str) -> str:
+    """The median over the runs of ours / the baseline, each ratio within one invocation."""
+    ratios = [
+        o["throughput_per_second"] / r["throughput_per_second"]
+        for run in runs
+        for o in run["ours"]
+        for r in run.get(side, [])
+        if o["scenario"] == r["scenario"] == scenario and r["throughput_per_second"]
+    ]
+    return f"{statistics.median(ratios):.2f}" if ratios else "–"
 
 
 def median_or_none(values: list[float | None]) -> str:
@@ -62,23 +76,29 @@ def cpu_table(runs: list[dict[str, Any]], scenarios: list[str]) -> None:
     ours split by process (runs from before the bench measured CPU have none)."""
     columns = ("api", "postgres", "redis", "generator")
 
-    def cpu(side: str, scenario: str, whose: str) -> str:
-        values = [
-            row["cpu_us_per_task"][whose]
-            for run in runs
-            for row in run[side]
-            if row["scenario"] == scenario and whose in row.get("cpu_us_per_task", {})
-        ]
-        return f"{statistics.median(values):.0f}" if values else "–"
-
     if not any(row.get("cpu_us_per_task") for run in runs for row in run["ours"]):
         return
-    print("\n| scenario | CPU µs/task, ours | raw SQL | " + " | ".join(columns) + " |")
-    print("|---|---:|---:|" + "---:|" * len(columns))
+    print(
+        "\n| scenario | CPU µs/task, ours | raw SQL | least SQL | "
+        + " | ".join(columns)
+        + " | least SQL: postgres | least SQL: pgbench |"
+    )
+    print("|---|---:|---:|---:|" + "---:|" * (len(columns) + 2))
     for scenario in scenarios:
-        cells = [cpu("ours", scenario, "machine"), cpu("raw", scenario, "machine")]
-        cells += [cpu("ours", scenario, whose) for whose in columns]
+        cells = [cpu(runs, side, scenario, "machine") for side in ("ours", "raw", "least_sql")]
+        cells += [cpu(runs, "ours", scenario, whose) for whose in columns]
+        cells += [cpu(runs, "least_sql", scenario, whose) for whose in ("postgres", "generator")]
         print(f"| {scenario} | " + " | ".join(cells) + " |")
+
+
+def cpu(runs: list[dict[str, Any]], side: str, scenario: str, whose: str) -> str:
+    values = [
+        row["cpu_us_per_task"][whose]
+        for run in runs
+        for row in run.get(side, [])
+        if row["scenario"] == scenario and whose in row.get("cpu_us_per_task", {})
+    ]
+    return f"{statistics.median(values):.0f}" if values else "–"
 
 
 def main(paths: list[str]) -> int:
@@ -89,25 +109,23 @@ def main(paths: list[str]) -> int:
         row["scenario"] for row in runs[0]["ours"] if not row["scenario"].startswith("exact")
     ]
     print(f"Medians of {len(runs)} runs.\n")
-    print("| scenario | ours /s | raw SQL /s | ratio | p50 ms | p90 ms | p99 ms | p99.9 ms | 5xx |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| scenario | ours /s | raw SQL /s | ours / raw | least SQL /s | ours / least "
+        "| p50 ms | p90 ms | p99 ms | p99.9 ms | 5xx |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for scenario in scenarios:
         ours = median_of(runs, "ours", scenario, "throughput_per_second")
         raw = median_of(runs, "raw", scenario, "throughput_per_second")
-        ratios = [
-            o["throughput_per_second"] / r["throughput_per_second"]
-            for run in runs
-            for o in run["ours"]
-            for r in run["raw"]
-            if o["scenario"] == r["scenario"] == scenario
-        ]
-        ratio = f"{statistics.median(ratios):.2f}" if ratios else "–"
+        least = median_of(runs, "least_sql", scenario, "throughput_per_second")
         cells = [
             median_of(runs, "ours", scenario, field)
             for field in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "errors")
         ]
         print(
-            f"| {scenario} | {ours:.0f} | {f'{raw:.0f}' if raw else '–'} | {ratio} | "
+            f"| {scenario} | {ours:.0f} | {f'{raw:.0f}' if raw else '–'} "
+            f"| {median_ratio(runs, 'raw', scenario)} | {f'{least:.0f}' if least else '–'} "
+            f"| {median_ratio(runs, 'least_sql', scenario)} | "
             + " | ".join(f"{cell:g}" if cell is not None else "–" for cell in cells)
             + " |"
         )
@@ -134,15 +152,20 @@ def main(paths: list[str]) -> int:
             ]
             print(f"| {scenario} | {operation} | {cells[0]:g} | {cells[1]:g} |")
     cpu_table(runs, scenarios)
-    print("\n| baseline (pgbench) | raw SQL /s | p50 ms | p99 ms | p99.9 ms |")
-    print("|---|---:|---:|---:|---:|")
-    for row in runs[0]["raw"]:
-        name = row["scenario"]
-        cells = [
-            median_of(runs, "raw", name, field)
-            for field in ("throughput_per_second", "p50_ms", "p99_ms", "p999_ms")
-        ]
-        print(f"| {name} | " + " | ".join(f"{cell:g}" for cell in cells if cell is not None) + " |")
+    print("\n| baseline (pgbench) | scenario | tasks /s | p50 ms | p99 ms | p99.9 ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for side, title in (("raw", "raw SQL"), ("least_sql", "least SQL")):
+        for row in runs[0].get(side, []):
+            name = row["scenario"]
+            cells = [
+                median_of(runs, side, name, field)
+                for field in ("throughput_per_second", "p50_ms", "p99_ms", "p999_ms")
+            ]
+            print(
+                f"| {title} | {name} | "
+                + " | ".join(f"{cell:g}" if cell is not None else "–" for cell in cells)
+                + " |"
+            )
     return 0
 
 
