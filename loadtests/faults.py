@@ -41,7 +41,7 @@ from loadtests.bench import Setup, api_server, bench_database, create_database, 
 from loadtests.generator import Client, Stats, open_model, operation_of, session_for
 from processing.adapters import embedded
 from processing.runtime import Runtime
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 from processing.settings import Settings
 
 retry_budget_seconds = 20.0

@@ -20,8 +20,6 @@ import structlog
 from processing import telemetry
 from processing.adapters.postgres.migrations import LedgerUnreachable, has_ledger
 from processing.adapters.sealing import Keyring, SecretsKeyError
-from processing.integrations import bitrix24
-from processing.integrations.common import Unusable
 from processing.ledger_location import (
     creating_commands,
     described,
@@ -30,12 +28,14 @@ from processing.ledger_location import (
 )
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
-from processing.service.channels import PartnerRejected
-from processing.service.expiry import sweep
+from processing.service.ledger.expiry import sweep
+from processing.service.ledger.reconcile import reconcile
+from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.channels import PartnerRejected
+from processing.service.partners.retailcrm.install import install as install_retailcrm
+from processing.service.partners.translation import Unusable
 from processing.service.ports import PartnerUnavailable
-from processing.service.reconcile import reconcile
 from processing.service.records import ProgramSettings
-from processing.service.retailcrm_install import install as install_retailcrm
 from processing.settings import Settings, admin_key_refusal, load_settings
 
 log = structlog.get_logger(__name__)

@@ -20,23 +20,23 @@ from processing.adapters.redis.rate import RedisRateLimiter
 from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.adapters.sms import ConsoleSms, HttpSms
 from processing.service.admin import Admin
-from processing.service.bitrix24 import Bitrix24Partner
-from processing.service.bonuses import Bonuses
-from processing.service.channels import Channels
-from processing.service.customers import Customers
-from processing.service.ledger import Ledger
-from processing.service.loyalty import Loyalty
-from processing.service.messages import Messages
+from processing.service.checkout.pos import Pos
+from processing.service.checkout.shop import ShopCheckout
+from processing.service.ledger.reads import Reads
+from processing.service.ledger.use_cases import Ledger
+from processing.service.loyalty.bonuses import Bonuses
+from processing.service.loyalty.customers import Customers
+from processing.service.loyalty.use_cases import Loyalty
+from processing.service.messaging.messages import Messages
+from processing.service.messaging.sms import Sms
+from processing.service.messaging.webhooks import Relay, RelayPolicy, Webhooks
 from processing.service.mutations import MutationRunner
+from processing.service.partners.bitrix24.partner import Bitrix24Partner
+from processing.service.partners.channels import Channels
+from processing.service.partners.retailcrm.partner import RetailCrmPartner
+from processing.service.partners.shopify.partner import ShopifyPartner
+from processing.service.partners.woocommerce.partner import WooCommercePartner
 from processing.service.ports import SmsProvider
-from processing.service.pos import Pos
-from processing.service.reads import Reads
-from processing.service.retailcrm import RetailCrmPartner
-from processing.service.shop_checkout import ShopCheckout
-from processing.service.shopify import ShopifyPartner
-from processing.service.sms import Sms
-from processing.service.webhooks import Relay, RelayPolicy, Webhooks
-from processing.service.woocommerce import WooCommercePartner
 from processing.settings import Settings
 
 

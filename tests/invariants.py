@@ -2,7 +2,7 @@
 reconcile does not cover (I3 uniqueness, I8 append-only) hold too."""
 
 from processing.runtime import Runtime
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 
 
 async def assert_ledger_clean(runtime: Runtime) -> None:

@@ -9,8 +9,8 @@ from litestar import Controller, Request, Response, delete, get, post
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
 from processing.runtime import Runtime
-from processing.service.expiry import sweep
-from processing.service.ledger import AdjustmentCommand
+from processing.service.ledger.expiry import sweep
+from processing.service.ledger.use_cases import AdjustmentCommand
 from processing.service.records import Accepted, Actor, ProgramSettings
 from schemas.api import (
     AdjustmentCreate,

@@ -13,9 +13,9 @@ from litestar import Controller, Request, Response, post
 from api.errors import problem
 from api.http import partner_connection
 from processing.core.rejections import Rejection
-from processing.integrations import bitrix24
-from processing.integrations.common import Unusable
 from processing.runtime import Runtime
+from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.translation import Unusable
 
 AnyRequest = Request[Any, Any, Any]
 _deal_id_digits_max = 20

@@ -13,7 +13,7 @@ from api.http import answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
-from processing.service.customers import EnrollCommand
+from processing.service.loyalty.customers import EnrollCommand
 from processing.service.records import Actor, refuse
 from schemas.api import (
     Balance,

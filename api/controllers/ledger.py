@@ -11,8 +11,8 @@ from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
-from processing.service.ledger import AccrualCommand, RefundCommand, ReserveCommand
-from processing.service.loyalty import CommitCommand, LineReturnCommand
+from processing.service.ledger.use_cases import AccrualCommand, RefundCommand, ReserveCommand
+from processing.service.loyalty.use_cases import CommitCommand, LineReturnCommand
 from processing.service.records import Actor, Document, refuse
 from schemas.api import (
     AccrualCreate,

@@ -10,8 +10,8 @@ from api.auth import admin_scopes, manager_scopes, program_scopes
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rules import Rules
 from processing.runtime import Runtime
-from processing.service.bonuses import EventCommand
-from processing.service.loyalty import CalculationCommand, PurchaseCommand, TierCommand
+from processing.service.loyalty.bonuses import EventCommand
+from processing.service.loyalty.use_cases import CalculationCommand, PurchaseCommand, TierCommand
 from processing.service.records import Actor
 from schemas.api import Operation
 from schemas.loyalty import (

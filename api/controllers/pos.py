@@ -15,9 +15,9 @@ from api.http import answer, mutation_for, renderer, respond
 from processing.core.model import Line
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
-from processing.service.ledger import ReserveCommand
-from processing.service.loyalty import CalculationCommand, LineReturnCommand
-from processing.service.pos import ChequeCommit as ChequeCommitCommand
+from processing.service.checkout.pos import ChequeCommit as ChequeCommitCommand
+from processing.service.ledger.use_cases import ReserveCommand
+from processing.service.loyalty.use_cases import CalculationCommand, LineReturnCommand
 from processing.service.records import Actor, Document, refuse
 from schemas.api import Commit, Hold, Refund
 from schemas.loyalty import CheckoutCalculate, CheckoutQuote

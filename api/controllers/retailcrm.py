@@ -22,7 +22,7 @@ from api.errors import problem
 from api.http import partner_connection
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
-from processing.service.retailcrm import topic
+from processing.service.partners.retailcrm.partner import topic
 
 AnyRequest = Request[Any, Any, Any]
 order_id_digits_max = 18

@@ -1,5 +1,5 @@
 """The web-shop checkout, ``/shop/v1``: the tills' flow keyed by the shop's own cart and order
-ids (see processing/service/shop_checkout.py). Each call is a thin translation into the same
+ids (see processing/service/checkout/shop.py). Each call is a thin translation into the same
 use cases as ``/v1`` and ``/pos/v1``, so its answers and refusals are theirs."""
 
 from typing import Any
@@ -17,8 +17,8 @@ from api.controllers.pos import (
 )
 from api.http import answer, mutation_for, renderer, respond
 from processing.runtime import Runtime
+from processing.service.checkout.shop import OrderPayment
 from processing.service.records import Actor
-from processing.service.shop_checkout import OrderPayment
 from schemas.api import Commit, Hold, Refund
 from schemas.loyalty import CheckoutCalculate, CheckoutQuote
 from schemas.pos import ChequeReturn, Identify, TillCustomer

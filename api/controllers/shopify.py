@@ -11,9 +11,9 @@ from litestar import Controller, Request, Response, post
 from api.errors import problem
 from api.http import partner_connection, store_json_event
 from processing.core.rejections import Rejection
-from processing.integrations import shopify
-from processing.integrations.common import signed_base64
 from processing.runtime import Runtime
+from processing.service.partners.shopify import translation as shopify
+from processing.service.partners.translation import signed_base64
 
 AnyRequest = Request[Any, Any, Any]
 

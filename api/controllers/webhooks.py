@@ -12,8 +12,8 @@ from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
 from processing.core import limits
 from processing.runtime import Runtime
+from processing.service.messaging.webhooks import WebhookCommand
 from processing.service.records import Actor
-from processing.service.webhooks import WebhookCommand
 from schemas.api import (
     Redelivery,
     Webhook,

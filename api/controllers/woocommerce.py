@@ -12,9 +12,9 @@ from litestar import Controller, Request, Response, post
 from api.errors import problem
 from api.http import partner_connection, store_json_event
 from processing.core.rejections import Rejection
-from processing.integrations import woocommerce
-from processing.integrations.common import signed_base64
 from processing.runtime import Runtime
+from processing.service.partners.translation import signed_base64
+from processing.service.partners.woocommerce import translation as woocommerce
 
 AnyRequest = Request[Any, Any, Any]
 

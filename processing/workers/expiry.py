@@ -4,7 +4,7 @@ import asyncio
 
 import structlog
 
-from processing.service.expiry import sweep
+from processing.service.ledger.expiry import sweep
 from processing.service.ports import Database
 
 log = structlog.get_logger(__name__)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from processing.core import limits
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules
 from tests.conftest import Api
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
 from tests.api.test_purchases import purchase
 from tests.conftest import Api

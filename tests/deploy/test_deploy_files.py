@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from processing.runtime import Runtime
-from processing.service.webhooks import observe_backlog
+from processing.service.messaging.webhooks import observe_backlog
 from processing.settings import Settings, admin_key_refusal, load_settings
 from tests.conftest import Api, make_program
 from tests.deploy import manifests as m

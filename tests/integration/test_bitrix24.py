@@ -17,8 +17,8 @@ import pytest
 
 from processing.adapters.http_sender import HttpxSender
 from processing.runtime import Runtime
+from processing.service.messaging.webhooks import Relay, RelayPolicy
 from processing.service.records import Connection
-from processing.service.webhooks import Relay, RelayPolicy
 from tests.conftest import Api
 from tests.fakes.bitrix24 import FakeBitrix24, event_form
 from tests.invariants import assert_ledger_clean

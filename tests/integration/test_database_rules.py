@@ -6,7 +6,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 from tests.conftest import Api
 
 

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
-from processing.service.expiry import sweep
+from processing.service.ledger.expiry import sweep
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
 

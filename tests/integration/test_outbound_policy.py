@@ -14,8 +14,8 @@ from processing.adapters.http_sender import HttpxSender
 from processing.adapters.partner_http import HttpxPartnerApi
 from processing.core import limits
 from processing.core.outbound import OutboundPolicy
+from processing.service.messaging.webhooks import Relay, RelayPolicy
 from processing.service.ports import PartnerUnavailable
-from processing.service.webhooks import Relay, RelayPolicy
 from tests import servers
 from tests.api.test_observability import delta, scrape
 from tests.conftest import Api

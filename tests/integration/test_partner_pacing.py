@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 
-from processing.service.bitrix24 import Bitrix24Partner
+from processing.service.partners.bitrix24.partner import Bitrix24Partner
+from processing.service.partners.retailcrm.partner import RetailCrmPartner
 from processing.service.records import Connection
-from processing.service.retailcrm import RetailCrmPartner
 from tests.conftest import Api
 from tests.fakes.bitrix24 import FakeBitrix24
 from tests.fakes.retailcrm import FakeRetailCrm

@@ -19,11 +19,11 @@ from processing.adapters.http_sender import HttpxSender
 from processing.adapters.redis.locks import create_client
 from processing.adapters.redis.rate import RedisRateLimiter
 from processing.runtime import Runtime
-from processing.service.channels import Channels
+from processing.service.messaging.webhooks import Relay, RelayPolicy
+from processing.service.partners.channels import Channels
+from processing.service.partners.retailcrm.install import install
+from processing.service.partners.retailcrm.partner import RetailCrmPartner
 from processing.service.records import Connection
-from processing.service.retailcrm import RetailCrmPartner
-from processing.service.retailcrm_install import install
-from processing.service.webhooks import Relay, RelayPolicy
 from tests.conftest import Api
 from tests.fakes.retailcrm import FakeRetailCrm
 from tests.invariants import assert_ledger_clean

@@ -16,8 +16,8 @@ from standardwebhooks.webhooks import Webhook
 from processing.adapters.http_sender import HttpxSender
 from processing.adapters.sealing import SecretsKeyError
 from processing.runtime import Runtime
+from processing.service.messaging.webhooks import Relay, RelayPolicy, new_secret
 from processing.service.records import Connection
-from processing.service.webhooks import Relay, RelayPolicy, new_secret
 from processing.settings import Settings
 from tests.conftest import Api, secrets_keys
 from tests.fakes.webhook_receiver import webhook_receiver

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from processing.runtime import Runtime
-from processing.service.channels import Channels, inbox_attempts_max
+from processing.service.partners.channels import Channels, inbox_attempts_max
 from processing.service.records import Connection
 from tests.conftest import Api
 from tests.fakes.shopify import FakeShopify, line_item, order, refund

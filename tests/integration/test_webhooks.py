@@ -21,7 +21,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from processing.adapters.http_sender import HttpxSender
-from processing.service.webhooks import Relay, RelayPolicy
+from processing.service.messaging.webhooks import Relay, RelayPolicy
 from processing.settings import Settings
 from tests.conftest import Api
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver

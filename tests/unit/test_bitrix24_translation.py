@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from processing.integrations import bitrix24
-from processing.integrations.common import Unusable
+from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.translation import Unusable
 
 
 def test_a_form_with_bracket_keys_becomes_nested_maps() -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from processing.integrations import retailcrm
-from processing.integrations.common import Unusable
+from processing.service.partners.retailcrm import translation as retailcrm
+from processing.service.partners.translation import Unusable
 
 
 def order(items: list[dict[str, Any]], **fields: Any) -> retailcrm.Order:

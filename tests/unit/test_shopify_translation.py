@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from processing.integrations import shopify
-from processing.integrations.common import Unusable, minor_units, signed_base64
+from processing.service.partners.shopify import translation as shopify
+from processing.service.partners.translation import Unusable, minor_units, signed_base64
 
 
 @pytest.mark.parametrize(

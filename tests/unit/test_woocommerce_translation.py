@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from processing.integrations import woocommerce
-from processing.integrations.common import Unusable
+from processing.service.partners.translation import Unusable
+from processing.service.partners.woocommerce import translation as woocommerce
 
 
 def item(subtotal: str, total: str, quantity: int, **fields: object) -> woocommerce.LineItem:

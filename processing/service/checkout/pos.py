@@ -13,9 +13,9 @@ import msgspec
 from processing.core.balances import Balance, balance_of
 from processing.core.model import Line, OperationType
 from processing.core.rejections import Rejection
-from processing.service.customers import look_up
-from processing.service.ledger import Ledger
-from processing.service.loyalty import (
+from processing.service.ledger.use_cases import Ledger
+from processing.service.loyalty.customers import look_up
+from processing.service.loyalty.use_cases import (
     CommitCommand,
     CommitRecord,
     LineReturnCommand,

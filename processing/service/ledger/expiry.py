@@ -13,7 +13,7 @@ from processing.core import limits
 from processing.core.holds import decide_hold_expiry
 from processing.core.ledger import decide_expire
 from processing.core.model import HoldStatus, OperationType
-from processing.service.ledger import release_hold, write_posting
+from processing.service.ledger.use_cases import release_hold, write_posting
 from processing.service.ports import Database
 from processing.service.records import SweepReport
 

@@ -7,10 +7,10 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from processing.integrations import retailcrm
-from processing.service.channels import PartnerBusy
+from processing.service.partners.channels import PartnerBusy
+from processing.service.partners.retailcrm import translation as retailcrm
+from processing.service.partners.retailcrm.partner import RetailCrmPartner
 from processing.service.records import Connection
-from processing.service.retailcrm import RetailCrmPartner
 
 
 async def install(partner: RetailCrmPartner, connection: Connection) -> dict[str, list[str]]:

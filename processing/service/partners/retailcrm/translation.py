@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from processing.core.model import Line
-from processing.integrations.common import (
+from processing.service.partners.translation import (
     Unusable,
     checked_receipt,
     converted,

@@ -6,7 +6,7 @@ A code is six random digits that live five minutes; only an HMAC of the check id
 is never logged or put in an answer. A customer is sent a few codes per
 window (counted under the account's row lock, so concurrent sends cannot both slip under the
 limit); a check takes a few wrong tries, then it is spent. The text is the program's own
-template for ``sms_code`` (``service/messages.py``), or the Russian default. The message is
+template for ``sms_code`` (``messages.py``), or the Russian default. The message is
 handed to the provider after the check is committed, so a replay with the same Idempotency-Key
 answers from the stored record and never sends again; when the provider does not take it, the
 check is abandoned and the stored answer becomes ``sms_not_sent``, so a replay tells the truth.
@@ -26,9 +26,9 @@ from processing import telemetry
 from processing.core import limits
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.service.messages import sms_code_text
+from processing.service.loyalty.phones import masked_phone
+from processing.service.messaging.messages import sms_code_text
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.phones import masked_phone
 from processing.service.ports import (
     CodeKeys,
     Database,

@@ -27,9 +27,9 @@ from processing.core.invariants import invariant
 from processing.core.outbound import FailureClass, OutboundPolicy, check_url, refusal_details
 from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
+from processing.service.ledger.reads import decode_cursor, page_of
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, SendFailed, Store, WebhookSender
-from processing.service.reads import decode_cursor, page_of
 from processing.service.records import (
     Accepted,
     Actor,

@@ -29,10 +29,10 @@ from zoneinfo import ZoneInfo
 import msgspec
 import structlog
 
-from processing.integrations import retailcrm
-from processing.integrations.common import Unusable
-from processing.service import shops
-from processing.service.channels import (
+from processing.service.ledger.use_cases import Ledger, RefundCommand, ReserveCommand
+from processing.service.loyalty.use_cases import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.partners import shops
+from processing.service.partners.channels import (
     Applied,
     Channels,
     InboxEvent,
@@ -40,8 +40,8 @@ from processing.service.channels import (
     paced,
     rate_share,
 )
-from processing.service.ledger import Ledger, RefundCommand, ReserveCommand
-from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.partners.retailcrm import translation as retailcrm
+from processing.service.partners.translation import Unusable
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
 from processing.service.records import Connection, Document, DocumentHold
 from processing.service.rules import current_rules

@@ -17,19 +17,19 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from processing.integrations import woocommerce
-from processing.integrations.common import Unusable
-from processing.service import shops
-from processing.service.channels import (
+from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.loyalty.use_cases import LineReturnCommand, Loyalty, PurchaseCommand
+from processing.service.mutations import Mutation, Render
+from processing.service.partners import shops
+from processing.service.partners.channels import (
     Applied,
     Channels,
     InboxEvent,
     Operation,
     PartnerRejected,
 )
-from processing.service.ledger import Ledger, RefundCommand
-from processing.service.loyalty import LineReturnCommand, Loyalty, PurchaseCommand
-from processing.service.mutations import Mutation, Render
+from processing.service.partners.translation import Unusable
+from processing.service.partners.woocommerce import translation as woocommerce
 from processing.service.ports import Database, PartnerApi
 from processing.service.records import Connection, Document, StoredResponse
 

@@ -9,9 +9,9 @@ import structlog
 
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.service.bonuses import grant_welcome
+from processing.service.loyalty.bonuses import grant_welcome
+from processing.service.loyalty.phones import normalize_phone
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.phones import normalize_phone
 from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
 from processing.service.records import (
     Accepted,

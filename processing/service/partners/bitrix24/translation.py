@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from processing.integrations.common import Unusable, minor_units
+from processing.service.partners.translation import Unusable, minor_units
 
 deal_events = frozenset({"ONCRMDEALADD", "ONCRMDEALUPDATE"})
 # The custom fields the installer creates (Bitrix24 prefixes UF_CRM_ to every name).

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from processing.core.model import Line
-from processing.integrations.common import (
+from processing.service.partners.translation import (
     Unusable,
     checked_receipt,
     converted,

@@ -9,9 +9,9 @@ import msgspec
 
 from processing.core.balances import balance_of
 from processing.core.model import OperationType
-from processing.service.channels import Applied, Channels, PartnerRejected
-from processing.service.customers import look_up
-from processing.service.ledger import Ledger, RefundCommand
+from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.loyalty.customers import look_up
+from processing.service.partners.channels import Applied, Channels, PartnerRejected
 from processing.service.ports import Database
 from processing.service.records import Connection, Document, DocumentHold, Refused
 from processing.service.rules import standing_now

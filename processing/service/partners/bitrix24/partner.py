@@ -34,10 +34,12 @@ from uuid import UUID, uuid4
 import structlog
 
 from processing.core.model import Line
-from processing.integrations import bitrix24
-from processing.integrations.common import Unusable
-from processing.service import shops
-from processing.service.channels import (
+from processing.service.checkout.pos import Pos
+from processing.service.ledger.use_cases import Ledger, ReserveCommand
+from processing.service.loyalty.use_cases import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.partners import shops
+from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.channels import (
     Applied,
     Channels,
     InboxEvent,
@@ -46,10 +48,8 @@ from processing.service.channels import (
     paced,
     rate_share,
 )
-from processing.service.ledger import Ledger, ReserveCommand
-from processing.service.loyalty import CommitCommand, Loyalty, PurchaseCommand
+from processing.service.partners.translation import Unusable
 from processing.service.ports import Database, PartnerApi, PartnerUnavailable, RateLimiter
-from processing.service.pos import Pos
 from processing.service.records import Connection, Document
 from processing.service.rules import current_rules
 

@@ -37,9 +37,7 @@ from processing.core.purchases import (
 from processing.core.rejections import Rejection
 from processing.core.returns import everything_left, plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules
-from processing.service.bonuses import grant_referral
-from processing.service.customers import program_of
-from processing.service.ledger import (
+from processing.service.ledger.use_cases import (
     check_card,
     check_document,
     commit_hold,
@@ -50,6 +48,8 @@ from processing.service.ledger import (
     with_lots_of,
     write_posting,
 )
+from processing.service.loyalty.bonuses import grant_referral
+from processing.service.loyalty.customers import program_of
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, LockedAccount, NewOperation, Store
 from processing.service.records import (

@@ -9,12 +9,12 @@ Idempotency keys and document ids come from Shopify's own ids (``order-{id}``,
 
 import structlog
 
-from processing.integrations import shopify
-from processing.integrations.common import Unusable
-from processing.service import shops
-from processing.service.channels import Applied, Channels, InboxEvent, PartnerRejected
-from processing.service.ledger import Ledger, RefundCommand
-from processing.service.loyalty import LineReturnCommand, Loyalty, PurchaseCommand
+from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.loyalty.use_cases import LineReturnCommand, Loyalty, PurchaseCommand
+from processing.service.partners import shops
+from processing.service.partners.channels import Applied, Channels, InboxEvent, PartnerRejected
+from processing.service.partners.shopify import translation as shopify
+from processing.service.partners.translation import Unusable
 from processing.service.ports import Database
 from processing.service.records import Document
 

@@ -14,9 +14,14 @@ import msgspec
 
 from processing.core.model import Line
 from processing.core.rejections import Rejection
-from processing.service.loyalty import CommitCommand, LineReturnCommand, Loyalty, PurchaseCommand
+from processing.service.checkout.pos import Pos, as_commit, reserved_for_another
+from processing.service.loyalty.use_cases import (
+    CommitCommand,
+    LineReturnCommand,
+    Loyalty,
+    PurchaseCommand,
+)
 from processing.service.mutations import Mutation, Render
-from processing.service.pos import Pos, as_commit, reserved_for_another
 from processing.service.records import Document, StoredResponse, refuse
 
 

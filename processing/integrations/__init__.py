@@ -1,1 +1,0 @@
-"""Pure translations of partner payloads into our commands: no I/O, no clock."""

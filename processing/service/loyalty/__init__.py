@@ -1,0 +1,1 @@
+"""Loyalty: customers and their cards, purchases and returns by line, tiers, and bonuses."""

@@ -1,0 +1,1 @@
+"""Messaging: SMS codes at the till, message templates, and webhooks with their relay."""

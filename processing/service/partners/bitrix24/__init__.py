@@ -1,0 +1,1 @@
+"""Bitrix24: event and REST translation and the deals it applies."""

@@ -1,0 +1,1 @@
+"""RetailCRM: API v5 translation, the orders it applies and the custom fields it installs."""

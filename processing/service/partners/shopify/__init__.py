@@ -1,0 +1,1 @@
+"""Shopify: webhook translation and the orders and refunds it applies."""

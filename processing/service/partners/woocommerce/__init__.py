@@ -1,0 +1,1 @@
+"""WooCommerce: webhook and REST translation and the orders and refunds it applies."""
