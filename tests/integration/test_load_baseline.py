@@ -16,7 +16,7 @@ import pytest
 
 from loadtests.bench import Setup, hot_script, run_pgbench, seeded_points
 from loadtests.scenarios import customer_id
-from processing.service.reconcile import reconcile
+from processing.service.ledger.reconcile import reconcile
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
 
