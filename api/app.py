@@ -17,7 +17,6 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.auth import require_key
 from api.bodies import before_request
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24 import Bitrix24Controller
@@ -214,7 +213,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             swagger_assets(),
         ],
         lifespan=[lifespan],
-        guards=[require_key],
         before_request=before_request,
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.routes import HTTPRoute
 
+from api.auth import require_key
 from api.errors import ProblemError
 from api.storable import (
     has_dates,
@@ -150,7 +151,8 @@ def answer_options(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 async def before_request(request: Request[Any, Any, Any]) -> Response[Any] | None:
-    """The app's ``before_request`` hook."""
+    """The app's ``before_request`` hook: the key first (``api/auth.py``), then the body."""
+    await require_key(request, request.route_handler)
     if request.method == "OPTIONS":
         return answer_options(request)
     await decode_strictly(request)

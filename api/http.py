@@ -36,8 +36,8 @@ def provide_runtime(state: State) -> Runtime:
 
 
 def actor_of(request: Request[Any, Any, Any]) -> Actor:
-    """The caller the guard authenticated."""
-    actor: Actor = request.state.actor
+    """The caller ``require_key`` authenticated."""
+    actor: Actor = request.scope["state"]["actor"]  # type: ignore[typeddict-item]
     return actor
 
 
@@ -101,7 +101,8 @@ def renderer_hiding_secret(reply_type: type, field: str = "key") -> Render:
 
 
 def respond(request: Request[Any, Any, Any], stored: StoredResponse) -> Response[Any]:
-    request.state.outcome = "replayed" if stored.replayed else stored.outcome
+    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state["outcome"] = "replayed" if stored.replayed else stored.outcome
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
     return Response(
         content=stored.body,
