@@ -19,7 +19,6 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.bodies import before_request
 from api.controllers.admin import AdminController
-from api.controllers.bitrix24 import Bitrix24Controller
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
@@ -31,12 +30,10 @@ from api.controllers.loyalty import (
     TierController,
 )
 from api.controllers.messages import MessagesController
+from api.controllers.partners import receivers
 from api.controllers.pos import PosController
-from api.controllers.retailcrm import RetailCrmController
 from api.controllers.shop import ShopController
-from api.controllers.shopify import ShopifyController
 from api.controllers.webhooks import WebhooksController
-from api.controllers.woocommerce import WooCommerceController
 from api.docs import swagger_assets, swagger_plugin
 from api.edge import RequestCap
 from api.errors import ProblemError, render_problem
@@ -204,11 +201,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             WebhooksController,
             PosController,
-            Bitrix24Controller,
             ShopController,
-            ShopifyController,
-            WooCommerceController,
-            RetailCrmController,
+            *receivers,
             HealthController,
             swagger_assets(),
         ],

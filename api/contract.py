@@ -25,6 +25,7 @@ from typing import Final
 
 from api.errors import PROBLEMS
 from processing.core.rejections import Rejection
+from processing.service.partners.registry import registry
 
 # Statuses every route can answer, public ones included: refusals at the server's edge before
 # any handler runs (a body not received in time, headers too large, the server at capacity).
@@ -66,10 +67,7 @@ ROUTES: Final[dict[str, Route]] = {
     "shop_calculate": read_as_post,
     # The SMS gateway refused the message: a retry with the same key may succeed.
     "pos_sms_send": Route(statuses=frozenset({502})),
-    "bitrix24_event": partner_receiver,
-    "retailcrm_trigger": partner_receiver,
-    "shopify_webhook": partner_receiver,
-    "woocommerce_webhook": partner_receiver,
+    **{registration.receiver: partner_receiver for registration in registry},
 }
 
 

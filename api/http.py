@@ -1,17 +1,14 @@
 """What every controller shares: the caller, the idempotent mutation, and turning outcomes into
 responses. Controllers stay a few lines: map the request, call the service, answer."""
 
-import json
 import re
 from typing import Any
-from uuid import UUID
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 
 from api.errors import ProblemError, render_problem
-from api.storable import refuse_deep_json, refuse_unstorable
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
@@ -19,7 +16,6 @@ from processing.service.mutations import Mutation, Render, fingerprint
 from processing.service.records import (
     Accepted,
     Actor,
-    Connection,
     Outcome,
     Refused,
     StoredResponse,
@@ -119,37 +115,3 @@ def answer(request: Request[Any, Any, Any], outcome: Outcome, reply_type: type) 
 
 def accepted_value(outcome: Outcome) -> Any:
     return outcome.value if isinstance(outcome, Accepted) else None
-
-
-async def partner_connection(
-    runtime: Runtime, connection_id: UUID, partner: str, label: str
-) -> Connection:
-    """The active connection a partner's receiver URL names; 404 for any other id."""
-    connection = await runtime.channels.connection(connection_id)
-    if connection is None or connection.partner != partner:
-        raise ProblemError(refuse(Rejection.not_found, f"No {label} connection with this id."))
-    return connection
-
-
-async def store_json_event(
-    runtime: Runtime,
-    connection: Connection,
-    event_key: str,
-    topic: str,
-    topics: frozenset[str],
-    body: bytes,
-) -> Response[Any]:
-    """A verified webhook delivery: a topic we do not act on is acknowledged and not stored, a
-    body that is not JSON refused, any other stored in the inbox once per ``event_key``."""
-    if topic not in topics:
-        return Response(content={"received": False}, status_code=200)
-    refuse_deep_json(body, limits.partner_json_depth_max)
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise ProblemError(
-            refuse(Rejection.validation_error, f"The body is not JSON: {error}")
-        ) from error
-    refuse_unstorable(payload)
-    new = await runtime.channels.receive(connection, event_key, topic, payload)
-    return Response(content={"received": True, "duplicate": not new}, status_code=200)

@@ -31,8 +31,11 @@ from processing.service.admin import create_key
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
 from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.bitrix24.partner import Bitrix24Partner
 from processing.service.partners.channels import PartnerRejected
+from processing.service.partners.registry import registered
 from processing.service.partners.retailcrm.install import install as install_retailcrm
+from processing.service.partners.retailcrm.partner import RetailCrmPartner
 from processing.service.partners.translation import Unusable
 from processing.service.ports import PartnerUnavailable
 from processing.service.records import ProgramSettings
@@ -131,7 +134,7 @@ def do_bitrix24_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitab
             )
             return 2
         try:
-            report = await runtime.bitrix24.install(connection)
+            report = await runtime.partner(Bitrix24Partner).install(connection)
         except (PartnerRejected, PartnerUnavailable, Unusable) as error:
             sys.stderr.write(f"bonus bitrix24-install: the portal refused: {error}\n")
             return 1
@@ -158,7 +161,7 @@ def do_retailcrm_install(args: argparse.Namespace) -> Callable[[Runtime], Awaita
             )
             return 2
         try:
-            report = await install_retailcrm(runtime.retailcrm, connection)
+            report = await install_retailcrm(runtime.partner(RetailCrmPartner), connection)
         except (PartnerRejected, PartnerUnavailable, Unusable) as error:
             sys.stderr.write(f"bonus retailcrm-install: the account refused: {error}\n")
             return 1
@@ -343,9 +346,7 @@ def parser() -> argparse.ArgumentParser:
         "WooCommerce shop) to a program",
     )
     connect.add_argument("--program-id", type=UUID, required=True)
-    connect.add_argument(
-        "--partner", required=True, choices=["bitrix24", "retailcrm", "shopify", "woocommerce"]
-    )
+    connect.add_argument("--partner", required=True, choices=sorted(registered))
     connect.add_argument(
         "--account",
         required=True,

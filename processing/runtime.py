@@ -4,6 +4,7 @@ The API's lifespan, the CLI and the worker all start here; nothing else construc
 import asyncio
 import contextlib
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import msgspec
@@ -31,13 +32,12 @@ from processing.service.messaging.messages import Messages
 from processing.service.messaging.sms import Sms
 from processing.service.messaging.webhooks import Relay, RelayPolicy, Webhooks
 from processing.service.mutations import MutationRunner
-from processing.service.partners.bitrix24.partner import Bitrix24Partner
-from processing.service.partners.channels import Channels
-from processing.service.partners.retailcrm.partner import RetailCrmPartner
-from processing.service.partners.shopify.partner import ShopifyPartner
-from processing.service.partners.woocommerce.partner import WooCommercePartner
+from processing.service.partners.channels import Channels, Partner
+from processing.service.partners.registry import PartnerServices, registered, registry
 from processing.service.ports import SmsProvider
 from processing.settings import Settings
+
+P = TypeVar("P", bound=Partner)
 
 
 def resolve_urls(settings: Settings, *, serving: bool = False) -> Settings:
@@ -94,30 +94,23 @@ class Runtime:
         self.sms = Sms(self.database, self.runner, sms_provider(settings), self.keyring)
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
-        self.retailcrm = RetailCrmPartner(
-            self.database, self.ledger, self.loyalty, self.partner_api, self.partner_rates
+        services = PartnerServices(
+            database=self.database,
+            ledger=self.ledger,
+            loyalty=self.loyalty,
+            pos=self.pos,
+            api=self.partner_api,
+            limiter=self.partner_rates,
         )
-        self.bitrix24 = Bitrix24Partner(
-            self.database,
-            self.ledger,
-            self.loyalty,
-            self.pos,
-            self.partner_api,
-            self.partner_rates,
-        )
+        self.partners = {entry.name: entry.build(services) for entry in registry}
         self.channels = Channels(
-            self.database,
-            self.runner,
-            {
-                "bitrix24": self.bitrix24,
-                "shopify": ShopifyPartner(self.database, self.ledger, self.loyalty),
-                "woocommerce": WooCommercePartner(
-                    self.database, self.ledger, self.loyalty, self.partner_api
-                ),
-                "retailcrm": self.retailcrm,
-            },
-            outbound=settings.outbound,
+            self.database, self.runner, self.partners, registered, outbound=settings.outbound
         )
+
+    def partner(self, kind: type[P]) -> P:
+        """The handler of one partner, as its own class (the CLI's installers call theirs)."""
+        [found] = [partner for partner in self.partners.values() if isinstance(partner, kind)]
+        return found
 
     @classmethod
     async def open(cls, settings: Settings) -> "Runtime":

@@ -282,28 +282,11 @@ class LeasedDelivery(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
-# The partners a connection may name, and the scope their channel key acts with.
-partner_scopes = {"bitrix24": "crm", "retailcrm": "crm", "shopify": "shop", "woocommerce": "shop"}
-# The secrets a connection cannot work without, by partner.
-partner_secrets = {
-    "bitrix24": ("webhook_url", "application_token"),
-    "shopify": ("client_secret",),
-    "woocommerce": ("webhook_secret", "consumer_key", "consumer_secret"),
-    "retailcrm": ("api_key", "trigger_secret"),
-}
-# Where a partner's API is that we call: the account itself (a site's URL) or one of the secrets
-# (a Bitrix24 inbound webhook's URL); checked as any outbound destination is.
-partner_urls = {
-    "bitrix24": ("secret", "webhook_url"),
-    "retailcrm": ("account", "account"),
-    "woocommerce": ("account", "account"),
-}
-
-
 class Connection(msgspec.Struct, frozen=True, kw_only=True):
     """A program's link to one partner account: a Bitrix24 portal (its domain), a
     RetailCRM account (its URL), a Shopify shop (its domain), a WooCommerce site (its
-    URL). The channel acts as its own API key, so its idempotency keys are its own."""
+    URL). The channel acts as its own API key (``Channels.actor``), so its idempotency keys are
+    its own. Its partner's terms (scope, secrets) are in ``partners/registry.py``."""
 
     id: UUID
     program_id: UUID
@@ -313,15 +296,6 @@ class Connection(msgspec.Struct, frozen=True, kw_only=True):
     secrets: dict[str, str]  # never shown back: tokens, API keys, signing secrets
     settings: dict[str, Any]  # base URLs, field codes, status codes, rates
     active: bool = True
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(
-            key_id=self.key_id,
-            program_id=self.program_id,
-            scopes=frozenset({partner_scopes[self.partner]}),
-            store_id=None,
-        )
 
 
 class LeasedEvent(msgspec.Struct, frozen=True, kw_only=True):

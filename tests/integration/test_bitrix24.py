@@ -401,8 +401,8 @@ async def test_deals_that_cannot_apply_change_nothing_and_say_why(
 async def test_the_installer_creates_the_fields_once(
     api: Api, crm: FakeBitrix24, connection: Connection
 ) -> None:
-    first = await api.runtime.bitrix24.install(connection)
-    again = await api.runtime.bitrix24.install(connection)
+    first = await api.runtime.partners["bitrix24"].install(connection)
+    again = await api.runtime.partners["bitrix24"].install(connection)
 
     names = ["UF_CRM_LOYALTY_WRITEOFF", "UF_CRM_LOYALTY_APPLIED", "UF_CRM_LOYALTY_BALANCE",
              "UF_CRM_LOYALTY_TIER", "UF_CRM_LOYALTY_CARD"]  # fmt: skip

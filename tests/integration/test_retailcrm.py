@@ -401,6 +401,7 @@ async def test_the_rate_of_ten_requests_a_second_holds_across_concurrent_workers
                     wait_max_seconds=30,
                 )
             },
+            runtime.channels.terms,
         )
         for client in clients
     ]
@@ -476,8 +477,8 @@ async def test_the_installer_creates_the_custom_fields_once(
     crm.custom_fields["order"]["bonus_points"] = {  # a manager made this one by hand
         "name": "Баллы", "code": "bonus_points", "type": "integer"
     }  # fmt: skip
-    first = await install(api.runtime.retailcrm, connection)
-    again = await install(api.runtime.retailcrm, connection)
+    first = await install(api.runtime.partners["retailcrm"], connection)
+    again = await install(api.runtime.partners["retailcrm"], connection)
 
     created = ["order.bonus_discount", "customer.bonus_balance", "customer.bonus_tier",
                "customer.bonus_card"]  # fmt: skip

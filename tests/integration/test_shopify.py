@@ -199,7 +199,9 @@ async def test_an_event_leased_by_a_killed_worker_is_applied_once_by_the_next(
     # A worker leases the event and dies before applying it: nothing marks it done.
     async with runtime.database.transaction() as store:
         [leased] = await store.lease_inbox_events(10, 600)
-    other = Channels(runtime.database, runtime.runner, runtime.channels.partners)
+    other = Channels(
+        runtime.database, runtime.runner, runtime.channels.partners, runtime.channels.terms
+    )
 
     assert await other.drain() == 0  # still leased: nobody takes it meanwhile
     async with runtime.pool.acquire() as db:  # the lease runs out, as if ten minutes had passed

@@ -28,13 +28,11 @@ from processing.service.mutations import Mutation, MutationRunner, Render, finge
 from processing.service.ports import Database, RateLimiter
 from processing.service.records import (
     Accepted,
+    Actor,
     Connection,
     LeasedEvent,
     Outcome,
     StoredResponse,
-    partner_scopes,
-    partner_secrets,
-    partner_urls,
 )
 
 log = structlog.get_logger(__name__)
@@ -160,6 +158,19 @@ class Partner(Protocol):
         ...
 
 
+class Terms(Protocol):
+    """What a partner's connections are held to: its entry in ``registry.py``."""
+
+    @property
+    def scope(self) -> str: ...  # the scope its channel key acts with
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...  # what a connection cannot work without
+
+    @property
+    def api_url(self) -> tuple[str, str] | None: ...  # ("account" | "secret", name)
+
+
 class AlreadyConnected(ValueError):
     """One partner account, one connection: a second ``connect`` of it is refused."""
 
@@ -173,6 +184,7 @@ class Channels:
         database: Database,
         runner: MutationRunner,
         partners: Mapping[str, Partner],
+        terms: Mapping[str, Terms],
         jitter: Callable[[], float] = random.random,
         lease_seconds: float = inbox_lease_seconds,
         outbound: OutboundPolicy | None = None,
@@ -181,6 +193,7 @@ class Channels:
         self.database = database
         self.runner = runner
         self.partners = dict(partners)
+        self.terms = dict(terms)
         self.jitter = jitter
         self.lease_seconds = lease_seconds
 
@@ -194,9 +207,10 @@ class Channels:
     ) -> Connection:
         """A new connection with its own API key (scope ``crm`` or ``shop``), in one
         transaction. Operator set-up: the CLI and the tests call it."""
-        if partner not in partner_scopes:
-            raise ValueError(f"unknown partner {partner!r}; known: {sorted(partner_scopes)}")
-        missing = [name for name in partner_secrets.get(partner, ()) if not secrets.get(name)]
+        if partner not in self.terms:
+            raise ValueError(f"unknown partner {partner!r}; known: {sorted(self.terms)}")
+        terms = self.terms[partner]
+        missing = [name for name in terms.secrets if not secrets.get(name)]
         if missing:
             raise ValueError(f"a {partner} connection needs the secrets {', '.join(missing)}")
         share = (settings or {}).get("rate_share_percent")
@@ -207,9 +221,7 @@ class Channels:
             )
         self.check_partner_url(partner, account, secrets)
         async with self.database.transaction() as store:
-            key = await create_key(
-                store, program_id, f"{partner} {account}", [partner_scopes[partner]], None
-            )
+            key = await create_key(store, program_id, f"{partner} {account}", [terms.scope], None)
             connection = await store.insert_connection(
                 uuid4(), program_id, partner, account, key.id, secrets, settings or {}
             )
@@ -220,14 +232,25 @@ class Channels:
     def check_partner_url(self, partner: str, account: str, secrets: dict[str, str]) -> None:
         """The URL a partner's API is called at must be one we may send to (the same policy
         as webhooks; the address is checked again at every call)."""
-        if partner not in partner_urls:
+        api_url = self.terms[partner].api_url
+        if api_url is None:
             return
-        where, name = partner_urls[partner]
+        where, name = api_url
         url = account if where == "account" else secrets[name]
         refusal = check_url(url, self.outbound)
         if refusal is not None:
             # The value is not echoed: a Bitrix24 webhook URL is itself a credential.
             raise ValueError(f"the {partner} {name} {refusal_details[refusal]} ({refusal.value})")
+
+    def actor(self, connection: Connection) -> Actor:
+        """The connection as the caller of core use cases: its own key, acting with its
+        partner's scope."""
+        return Actor(
+            key_id=connection.key_id,
+            program_id=connection.program_id,
+            scopes=frozenset({self.terms[connection.partner].scope}),
+            store_id=None,
+        )
 
     async def connection(self, connection_id: UUID) -> Connection | None:
         async with self.database.reader() as store:
@@ -264,7 +287,7 @@ class Channels:
         ``request`` is what it asks, so the same key with another request is refused
         (``idempotency_key_reused``) rather than applied."""
         mutation = Mutation(
-            actor=connection.actor,
+            actor=self.actor(connection),
             idempotency_key=idempotency_key,
             fingerprint=fingerprint(
                 f"channel:{connection.partner}", idempotency_key, msgspec.json.encode(request)

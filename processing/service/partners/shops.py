@@ -13,7 +13,7 @@ from processing.service.ledger.use_cases import Ledger, RefundCommand
 from processing.service.loyalty.customers import look_up
 from processing.service.partners.channels import Applied, Channels, PartnerRejected
 from processing.service.ports import Database
-from processing.service.records import Connection, Document, DocumentHold, Refused
+from processing.service.records import Actor, Connection, Document, DocumentHold, Refused
 from processing.service.rules import standing_now
 
 
@@ -43,15 +43,13 @@ async def loyalty_card(
     )
 
 
-async def customer_by_phone(
-    database: Database, connection: Connection, phone: str | None
-) -> UUID | None:
+async def customer_by_phone(database: Database, actor: Actor, phone: str | None) -> UUID | None:
     """The program's customer with this phone; None for someone outside the program (the order
     changes nothing) or an order without a phone."""
     if phone is None:
         return None
     async with database.reader() as store:
-        customer = await look_up(store, connection.actor, phone, None)
+        customer = await look_up(store, actor, phone, None)
     return None if isinstance(customer, Refused) else customer.id
 
 

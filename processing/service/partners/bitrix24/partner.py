@@ -101,7 +101,9 @@ class Bitrix24Partner:
         )
         deal, contact = read.deal, read.contact
         phone = contact.phones[0].value if contact and contact.phones else None
-        customer_id = await shops.customer_by_phone(self.database, connection, phone)
+        customer_id = await shops.customer_by_phone(
+            self.database, channels.actor(connection), phone
+        )
         if contact is None or customer_id is None:
             log.info("bitrix24_deal_skipped", deal_id=deal.id, reason="no customer of ours")
             return
@@ -158,7 +160,10 @@ class Bitrix24Partner:
                 await current_rules(store, connection.program_id)
             ).rules.point_value_minor
         worth, amount = points * point_value, bitrix24.amount_minor(deal)
-        if worth > amount and await self.pos.cheque_hold(connection.actor, document.id) is None:
+        if (
+            worth > amount
+            and await self.pos.cheque_hold(channels.actor(connection), document.id) is None
+        ):
             log.warning(
                 "bitrix24_writeoff_refused",
                 deal_id=deal.id,

@@ -103,7 +103,7 @@ class RetailCrmPartner:
         self, connection: Connection, order: retailcrm.Order, channels: Channels
     ) -> list[tuple[str, Applied]]:
         customer_id = await shops.customer_by_phone(
-            self.database, connection, retailcrm.phone_of(order)
+            self.database, channels.actor(connection), retailcrm.phone_of(order)
         )
         if customer_id is None:
             return []  # someone outside the program: the order changes nothing

@@ -53,7 +53,7 @@ class ShopifyPartner:
         order = shopify.order_of(event.payload)
         connection = event.connection
         customer_id = await shops.customer_by_phone(
-            self.database, connection, shopify.phone_of(order)
+            self.database, channels.actor(connection), shopify.phone_of(order)
         )
         if customer_id is None:
             return None

@@ -70,7 +70,9 @@ class WooCommercePartner:
     async def apply_order(
         self, connection: Connection, order: woocommerce.Order, channels: Channels
     ) -> list[tuple[str, Applied]]:
-        customer_id = await shops.customer_by_phone(self.database, connection, order.billing.phone)
+        customer_id = await shops.customer_by_phone(
+            self.database, channels.actor(connection), order.billing.phone
+        )
         if customer_id is None:
             return []
         applied: list[tuple[str, Applied]] = []
