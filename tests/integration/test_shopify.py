@@ -44,7 +44,9 @@ def shopify(server: str, connection: Connection) -> FakeShopify:
 
 async def inbox(runtime: Runtime) -> list[dict[str, Any]]:
     async with runtime.pool.acquire() as db:
-        rows = await db.fetch("select topic, status, attempts, last_error from channel_inbox")
+        rows = await db.fetch(
+            "select topic, status, attempts, last_error from channel_inbox order by id"
+        )
     return [dict(row) for row in rows]
 
 
