@@ -54,10 +54,11 @@ chromium: ## Install Chromium from Debian's packages if missing (for the docs-pa
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 	  || echo "chromium could not be installed: the docs-page test will skip"
 
-lint: $(STAMP) ## ruff and mypy (strict on processing/ and schemas/)
+lint: $(STAMP) ## ruff, mypy (strict on processing/ and schemas/) and the layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP) ## Format the code
 	$(BIN)/ruff format .
