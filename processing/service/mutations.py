@@ -1,12 +1,18 @@
 """One path for every mutating request: idempotency, then the account's lock, then one database
 transaction that reads, decides, writes and stores the answer under the idempotency key.
 
+The hot path (``in_turn``) goes without the transaction: under the account's turn one statement
+loads what the decision needs, the pure core decides, and one statement applies the plan with
+the answer, guarded by the account's row version; three round trips become two. A plan that
+finds the account changed is decided again on a fresh load, and then by the locked path.
+
 Same key and same body: the stored answer, byte for byte, rejections included. Same key and
 another body: ``idempotency_key_reused``. Same key while the first is in flight:
 ``idempotency_request_in_progress``. Neither of these two is stored.
 """
 
 import asyncio
+import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -21,8 +27,12 @@ from processing.service.ports import (
     AccountLocks,
     Database,
     DatabaseUnavailable,
+    HoldChange,
+    LedgerWrite,
     LockedAccount,
+    Plan,
     RetryTransaction,
+    Snapshot,
     Store,
 )
 from processing.service.records import (
@@ -43,6 +53,42 @@ HoldWork = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
 # failure came at COMMIT: the retry finds the stored answer under the idempotency key.
 unavailable_retry_pause_seconds = 0.05
 Work = Callable[[Store], Awaitable[Outcome]]
+# A plan that found its account changed is decided once more on a fresh load under the turn;
+# after that the locked path takes the request, which waits for row locks instead.
+turn_attempts_max = 2
+# Which account a hold belongs to never changes. Remembered, a commit or cancel takes its
+# account's turn before it loads, as a reserve does; otherwise it loads once to learn it.
+hold_accounts_max = 100_000
+
+
+class Decided(msgspec.Struct, frozen=True, kw_only=True):
+    """What a decision on a snapshot writes: an operation with everything it changed, the hold
+    it opens or resolves, and the outcome it answers with."""
+
+    change: LedgerWrite
+    hold: HoldChange
+    outcome: Accepted
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    """What a write in turn loads: its account, or the hold that names it, and its document."""
+
+    account_id: UUID | None = None
+    hold_id: UUID | None = None
+    document_id: str | None = None
+
+
+class Declined(enum.Enum):
+    """Why a write in turn gave the request to the locked path."""
+
+    unsupported = "the decision needs more than the snapshot"  # the decision returned None
+    conflict = "the account changed between load and apply"
+
+
+# A decision on a snapshot: a plan, an outcome that writes nothing but the answer, or None when
+# the request needs reads the snapshot does not have (the locked path then takes it).
+Decide = Callable[[Snapshot], Decided | Outcome | None]
+LockedPath = Callable[[], Awaitable[StoredResponse]]
 
 
 class Mutation(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +109,104 @@ class MutationRunner:
     def __init__(self, database: Database, locks: AccountLocks) -> None:
         self.database = database
         self.locks = locks
+        self.hold_accounts: dict[UUID, UUID] = {}
+
+    def _turn(self, account_id: UUID | None) -> AbstractAsyncContextManager[None]:
+        return nullcontext() if account_id is None else self.locks.around(account_id)
+
+    async def in_turn(
+        self,
+        mutation: Mutation,
+        target: Target,
+        decide: Decide,
+        render: Render,
+        locked_path: LockedPath,
+    ) -> StoredResponse:
+        """Load, decide, apply under the account's turn, in two round trips when nothing
+        races; a request the snapshot cannot decide, or that keeps losing races, goes to
+        ``locked_path``."""
+        account_id = target.account_id
+        if account_id is None and target.hold_id is not None:
+            account_id = self.hold_accounts.get(target.hold_id)
+        snapshot = None
+        try:
+            if account_id is None:
+                snapshot = await self._load(mutation, target)
+                account_id = snapshot.locked.account.id if snapshot.locked else None
+            async with self._turn(account_id):
+                for _ in range(turn_attempts_max):
+                    result = await self._attempt(mutation, target, snapshot, decide, render)
+                    if result is Declined.unsupported:
+                        break
+                    if not isinstance(result, Declined):
+                        return result
+                    snapshot = None
+        except DatabaseUnavailable:
+            await asyncio.sleep(unavailable_retry_pause_seconds)
+        return await locked_path()
+
+    async def _load(self, mutation: Mutation, target: Target) -> Snapshot:
+        async with self.database.reader() as store:
+            return await self._load_on(store, mutation, target)
+
+    async def _load_on(self, store: Store, mutation: Mutation, target: Target) -> Snapshot:
+        actor = mutation.actor
+        return await store.load_turn(
+            actor.key_id,
+            mutation.idempotency_key,
+            target.account_id,
+            target.hold_id,
+            actor.program_id,
+            actor.store_id,
+            target.document_id,
+        )
+
+    async def _attempt(
+        self,
+        mutation: Mutation,
+        target: Target,
+        snapshot: Snapshot | None,
+        decide: Decide,
+        render: Render,
+    ) -> StoredResponse | Declined:
+        async with self.database.reader() as store:
+            if snapshot is None:
+                snapshot = await self._load_on(store, mutation, target)
+            if snapshot.answer is not None:
+                return self._replay(mutation, *snapshot.answer, render)
+            decided = decide(snapshot)
+            if decided is None:
+                return Declined.unsupported
+            outcome = decided.outcome if isinstance(decided, Decided) else decided
+            response = render(outcome)
+            key_id, key = mutation.actor.key_id, mutation.idempotency_key
+            if isinstance(decided, Decided) and snapshot.version is not None:
+                plan = Plan(
+                    change=decided.change,
+                    hold=decided.hold,
+                    version=snapshot.version,
+                    key_id=key_id,
+                    key=key,
+                    fingerprint=mutation.fingerprint,
+                    answer=response,
+                )
+                applied = await store.apply_plan(plan)
+            else:
+                applied = await store.store_answer(key_id, key, mutation.fingerprint, response)
+        if not applied:
+            return Declined.conflict
+        self._remember(snapshot, decided)
+        _count(outcome)
+        return response
+
+    def _remember(self, snapshot: Snapshot, decided: Decided | Outcome) -> None:
+        holds = [snapshot.hold] if snapshot.hold else []
+        if isinstance(decided, Decided) and decided.hold.opened is not None:
+            holds.append(decided.hold.opened)
+        for hold in holds:
+            if len(self.hold_accounts) >= hold_accounts_max:
+                del self.hold_accounts[next(iter(self.hold_accounts))]
+            self.hold_accounts[hold.id] = hold.account_id
 
     async def run(
         self, mutation: Mutation, account_id: UUID | None, work: Work, render: Render
@@ -153,12 +297,7 @@ class MutationRunner:
             outcome = await work(store)
             response = render(outcome)
             await store.save_key(key_id, key, mutation.fingerprint, response)
-        if isinstance(outcome, Accepted):
-            moved = ((outcome.movement, outcome.points),) if outcome.movement else ()
-            for movement, points in moved + outcome.more_movements:
-                telemetry.points_moved_total.labels(movement=movement).inc(points)
-        elif outcome.rejection is Rejection.points_limit_exceeded and outcome.extra:
-            telemetry.points_limit_refusals_total.labels(limit=outcome.extra["limit"]).inc()
+        _count(outcome)
         return response
 
     def _replay(
@@ -173,3 +312,13 @@ class MutationRunner:
             )
         telemetry.idempotent_replays_total.inc()
         return msgspec.structs.replace(stored, replayed=True)
+
+
+def _count(outcome: Outcome) -> None:
+    """The metrics of an outcome once it is stored."""
+    if isinstance(outcome, Accepted):
+        moved = ((outcome.movement, outcome.points),) if outcome.movement else ()
+        for movement, points in moved + outcome.more_movements:
+            telemetry.points_moved_total.labels(movement=movement).inc(points)
+    elif outcome.rejection is Rejection.points_limit_exceeded and outcome.extra:
+        telemetry.points_limit_refusals_total.labels(limit=outcome.extra["limit"]).inc()

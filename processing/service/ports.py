@@ -178,7 +178,64 @@ class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     event_types: tuple[str, ...]
 
 
-class Store(Protocol):
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What one write decides on, read in one statement without a lock: the answer already
+    stored under the idempotency key, the account (absent: not found) with ``version``, the
+    row version that the apply checks, the hold named by id with when it was made and by which
+    operation, and the open hold the request's document already has."""
+
+    answer: tuple[bytes, StoredResponse] | None
+    locked: LockedAccount | None
+    version: int | None
+    hold: Hold | None
+    hold_created_at: datetime | None = None
+    hold_operation_id: UUID | None = None
+    open_hold: UUID | None = None
+
+
+class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
+    """The hold a plan opens (``opened``) or resolves (``status``, the points ``spent``)."""
+
+    opened: Hold | None = None
+    status: HoldStatus | None = None
+    spent: int | None = None
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """One decided write, applied in one statement if the account is still at ``version``: the
+    operation with everything it changed, its hold, and the answer stored under the key."""
+
+    change: LedgerWrite
+    hold: HoldChange
+    version: int
+    key_id: UUID
+    key: str
+    fingerprint: bytes
+    answer: StoredResponse
+
+
+class Turns(Protocol):
+    """Load and apply for a write decided between them: no transaction, no row lock; the
+    apply writes nothing when the account changed since the load, or when the key, the receipt
+    or the open hold already took effect, and says so."""
+
+    async def load_turn(
+        self,
+        key_id: UUID,
+        key: str,
+        account_id: UUID | None,
+        hold_id: UUID | None,
+        program_id: UUID | None,
+        store_id: str | None,
+        document_id: str | None,
+    ) -> Snapshot: ...
+    async def apply_plan(self, plan: Plan) -> bool: ...
+    async def store_answer(
+        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+    ) -> bool: ...
+
+
+class Store(Turns, Protocol):
     async def claim_key(self, key_id: UUID, key: str) -> bool: ...
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None: ...
     async def save_key(

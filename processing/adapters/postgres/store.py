@@ -17,12 +17,13 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.sms import SmsQueries
+from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of
 from processing.adapters.sealing import Keyring, sealed
 from processing.core.checkout import Calculation, LineResult
-from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot, Operation
+from processing.core.model import Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.returns import ReturnPlan
-from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
+from processing.core.rules import Rules, default_rules
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import (
     ApiKeyRecord,
@@ -77,45 +78,6 @@ def _lot(row: asyncpg.Record) -> Lot:
     )
 
 
-def _lot_of(fields: tuple[Any, ...]) -> Lot:
-    """A lot from the anonymous record of ``read_account``'s lots array."""
-    lot_id, points, remaining, held, activates_at, expires_at = fields
-    return Lot(
-        id=lot_id,
-        points=points,
-        remaining=remaining,
-        held=held,
-        activates_at=activates_at,
-        expires_at=expires_at,
-    )
-
-
-def _locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount:
-    account = Account(
-        id=row["id"],
-        posted=row["posted"],
-        reserved=row["reserved"],
-        debt=row["debt"],
-        blocked=row["blocked"],
-        lots=lots,
-    )
-    return LockedAccount(
-        account=account,
-        program_id=row["program_id"],
-        hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
-        hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
-        expiry=expiry_in_force(
-            None
-            if row["rules_expiry"] is None
-            else msgspec.json.decode(row["rules_expiry"], type=Expiry),
-            row["expiry_days"],
-        ),
-        key_points_per_call_max=row["key_points_per_call_max"],
-        key_points_per_day_max=row["key_points_per_day_max"],
-        now=row["now"],
-    )
-
-
 def _operation_record(row: asyncpg.Record) -> OperationRecord:
     document = None
     if row["document_id"] is not None:
@@ -131,7 +93,7 @@ def _operation_record(row: asyncpg.Record) -> OperationRecord:
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-class PostgresStore(ChannelQueries, SmsQueries):
+class PostgresStore(ChannelQueries, SmsQueries, TurnQueries):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:
         self.connection = connection
         self.keyring = keyring  # seals secrets on the way in, opens them on the way out
@@ -191,12 +153,12 @@ class PostgresStore(ChannelQueries, SmsQueries):
         row = await self._fetchrow("read_account", account_id, program_id)
         if row is None:
             return None
-        return _locked_account(row, tuple(_lot_of(lot) for lot in row["lots"]))
+        return locked_account(row, tuple(lot_of(lot) for lot in row["lots"]))
 
     async def _with_lots(self, row: asyncpg.Record) -> LockedAccount:
         """The open lots, read by a statement of their own after the row lock was granted."""
         lots = tuple(_lot(lot) for lot in await self._fetch("open_lots", row["id"]))
-        return _locked_account(row, lots)
+        return locked_account(row, lots)
 
     async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]:
         return {row["id"]: _lot(row) for row in await self._fetch("lots_by_id", list(lot_ids))}
@@ -214,6 +176,10 @@ class PostgresStore(ChannelQueries, SmsQueries):
         """Writes an operation with everything it changed (its new lot, changed lots, entries,
         the account's totals and its outbox events) in one statement, in the caller's
         transaction."""
+        await self._execute("write_operation", *await self._write_arguments(change))
+
+    async def _write_arguments(self, change: LedgerWrite) -> tuple[Any, ...]:
+        """``write_operation``'s parameters, $1 to $36 (``apply_plan`` shares them)."""
         operation = change.operation
         document = operation.document
         new_lot = next((p.new_lot for p in change.postings if p.new_lot is not None), None)
@@ -229,8 +195,7 @@ class PostgresStore(ChannelQueries, SmsQueries):
             and (old[lot.id].remaining, old[lot.id].held) != (lot.remaining, lot.held)
         ]
         accounts, lots, points = await self._entries(change)
-        await self._execute(
-            "write_operation",
+        return (
             operation.id,
             operation.program_id,
             operation.account_id,

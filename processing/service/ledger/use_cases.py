@@ -5,6 +5,7 @@ locks the account row, reads, lets the pure core decide, applies the decision in
 the invariants are checked) and writes the result with its outbox events.
 """
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -36,8 +37,16 @@ from processing.core.model import (
     SystemAccount,
 )
 from processing.core.rejections import Rejection
-from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, LedgerWrite, LockedAccount, NewOperation, Store
+from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
+from processing.service.ports import (
+    Database,
+    HoldChange,
+    LedgerWrite,
+    LockedAccount,
+    NewOperation,
+    Snapshot,
+    Store,
+)
 from processing.service.records import (
     Accepted,
     Actor,
@@ -227,10 +236,35 @@ async def write_posting(
     new_lot_id: UUID | None = None,
     **fields: Any,
 ) -> NewOperation:
-    """Releases a hold's earmarks if asked, applies the operation's postings in memory (the
-    invariants are checked there) and writes everything that changed. ``stored`` is the
-    account as the database holds it now, when it is more than the locked account's open lots;
-    ``new_lot_id`` names the lot a posting creates when the decision already used it."""
+    """Writes what ``posting_change`` computes. ``stored`` is the account as the database
+    holds it now, when it is more than the locked account's open lots; ``new_lot_id`` names the
+    lot a posting creates when the decision already used it."""
+    operation, change = posting_change(
+        locked,
+        actor,
+        type_,
+        *postings,
+        stored=stored,
+        released=released,
+        new_lot_id=new_lot_id,
+        **fields,
+    )
+    await store.write(change)
+    return operation
+
+
+def posting_change(
+    locked: LockedAccount,
+    actor: Actor | None,
+    type_: OperationType,
+    *postings: Posting,
+    stored: Account | None = None,
+    released: tuple[Allocation, ...] = (),
+    new_lot_id: UUID | None = None,
+    **fields: Any,
+) -> tuple[NewOperation, LedgerWrite]:
+    """Releases a hold's earmarks if asked and applies the operation's postings in memory (the
+    invariants are checked there): the operation and everything it changes."""
     before = locked.account if stored is None else stored
     lot_id = uuid4() if new_lot_id is None else new_lot_id
     after = apply_postings(apply_holds(before, released, -1), postings, lot_id)
@@ -243,8 +277,7 @@ async def write_posting(
         debt_delta=sum(posting.debt_delta for posting in postings),
         **fields,
     )
-    await store.write(ledger_write(operation, before, after, postings, lot_id))
-    return operation
+    return operation, ledger_write(operation, before, after, postings, lot_id)
 
 
 def movements(*postings: Posting) -> Accepted:
@@ -348,34 +381,14 @@ class Ledger:
             cap = version = None
             if command.lines is not None:
                 cap, version = await receipt_cap(store, locked, command.lines, command.points)
-            policy = HoldPolicy(locked.hold_ttl_seconds_default, locked.hold_ttl_seconds_max)
-            plan = decide_reserve(
-                locked.account, command.points, command.ttl_seconds, policy, locked.now, cap
-            )
-            if isinstance(plan, Rejected):
-                return refused_by(plan)
-            after = apply_holds(locked.account, plan.allocations, +1)
-            hold = Hold(
-                id=uuid4(),
-                account_id=customer_id,
-                points=command.points,
-                status=HoldStatus.active,
-                expires_at=plan.expires_at,
-                allocations=plan.allocations,
-                document_id=command.document.id,
-                receipt=command.lines,
-            )
-            operation = new_operation(
-                locked,
-                actor,
-                OperationType.reserve,
-                command.points,
-                after,
-                document=command.document,
-                hold_id=hold.id,
-                rules_version=version,
-            )
-            await store.write(ledger_write(operation, locked.account, after))
+            decided = reserve_change(locked, actor, command, cap, version)
+            if not isinstance(decided, Decided):
+                return decided
+            hold = decided.hold.opened
+            if hold is None:
+                raise AssertionError("a reserve opens a hold")
+            operation = decided.change.operation
+            await store.write(decided.change)
             await store.insert_hold(
                 hold,
                 locked.program_id,
@@ -384,9 +397,19 @@ class Ledger:
                 command.document.id,
                 locked.now,
             )
-            return Accepted(value=hold_record(hold, operation), created=True)
+            return decided.outcome
 
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            return reserve_in_turn(snapshot, actor, command)
+
+        def locked_path() -> Awaitable[StoredResponse]:
+            return self.runner.on_customer(mutation, customer_id, work, render)
+
+        # A reserve that names a card or brings a receipt needs reads the snapshot lacks.
+        if command.card_number is not None or command.lines is not None:
+            return await locked_path()
+        target = Target(account_id=customer_id, document_id=command.document.id)
+        return await self.runner.in_turn(mutation, target, decide, render, locked_path)
 
     async def cancel(self, mutation: Mutation, hold_id: UUID, render: Render) -> StoredResponse:
         actor = mutation.actor
@@ -398,7 +421,16 @@ class Ledger:
             await release_hold(store, locked, actor, hold, plan.released, HoldStatus.cancelled)
             return Accepted(value=await store.get_hold(hold.id, None, None))
 
-        return await self.runner.on_hold(mutation, hold_id, act, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            return cancel_in_turn(snapshot, actor)
+
+        return await self.runner.in_turn(
+            mutation,
+            Target(hold_id=hold_id),
+            decide,
+            render,
+            lambda: self.runner.on_hold(mutation, hold_id, act, render),
+        )
 
     async def refund(
         self, mutation: Mutation, operation_id: UUID, command: RefundCommand, render: Render
@@ -489,10 +521,8 @@ async def release_hold(
     status: HoldStatus,
 ) -> NewOperation:
     """Cancel and TTL expiry: drop the hold's earmarks and record why, moving no points."""
-    after = apply_holds(locked.account, released, -1)
-    type_ = OperationType.cancel if status is HoldStatus.cancelled else OperationType.expire
-    operation = new_operation(locked, actor, type_, hold.points, after, hold_id=hold.id)
-    await store.write(ledger_write(operation, locked.account, after))
+    operation, change = release_change(locked, actor, hold, released, status)
+    await store.write(change)
     resolved = await store.resolve_hold(hold.id, status, None, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
     return operation
@@ -561,10 +591,140 @@ async def check_open_hold(
     store: Store, program_id: UUID, actor: Actor, document: Document
 ) -> Refused | None:
     existing = await store.find_open_hold(program_id, actor.store_id, document.id)
-    if existing is None:
-        return None
+    return None if existing is None else open_hold_refusal(document, existing)
+
+
+def open_hold_refusal(document: Document, existing: UUID) -> Refused:
     return refuse(
         Rejection.duplicate_document,
         f"Document {document.id} already has an open hold.",
         hold_id=str(existing),
+    )
+
+
+def release_change(
+    locked: LockedAccount,
+    actor: Actor | None,
+    hold: Hold,
+    released: tuple[Allocation, ...],
+    status: HoldStatus,
+) -> tuple[NewOperation, LedgerWrite]:
+    after = apply_holds(locked.account, released, -1)
+    type_ = OperationType.cancel if status is HoldStatus.cancelled else OperationType.expire
+    operation = new_operation(locked, actor, type_, hold.points, after, hold_id=hold.id)
+    return operation, ledger_write(operation, locked.account, after)
+
+
+def reserve_change(
+    locked: LockedAccount,
+    actor: Actor,
+    command: ReserveCommand,
+    cap: int | None = None,
+    version: int | None = None,
+) -> Decided | Refused:
+    """A reserve decided: the hold it opens with its operation, or why not. ``cap`` the most
+    points the receipt lets pay, ``version`` the rules that said so."""
+    policy = HoldPolicy(locked.hold_ttl_seconds_default, locked.hold_ttl_seconds_max)
+    plan = decide_reserve(
+        locked.account, command.points, command.ttl_seconds, policy, locked.now, cap
+    )
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    after = apply_holds(locked.account, plan.allocations, +1)
+    hold = Hold(
+        id=uuid4(),
+        account_id=locked.account.id,
+        points=command.points,
+        status=HoldStatus.active,
+        expires_at=plan.expires_at,
+        allocations=plan.allocations,
+        document_id=command.document.id,
+        receipt=command.lines,
+    )
+    operation = new_operation(
+        locked,
+        actor,
+        OperationType.reserve,
+        command.points,
+        after,
+        document=command.document,
+        hold_id=hold.id,
+        rules_version=version,
+    )
+    return Decided(
+        change=ledger_write(operation, locked.account, after),
+        hold=HoldChange(opened=hold),
+        outcome=Accepted(value=hold_record(hold, operation), created=True),
+    )
+
+
+def reserve_in_turn(snapshot: Snapshot, actor: Actor, command: ReserveCommand) -> Outcome | Decided:
+    """A reserve with neither card nor receipt on its snapshot, in the locked path's order of
+    checks."""
+    locked = snapshot.locked
+    if locked is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    if snapshot.open_hold is not None:
+        return open_hold_refusal(command.document, snapshot.open_hold)
+    return reserve_change(locked, actor, command)
+
+
+def commit_in_turn(
+    snapshot: Snapshot, actor: Actor, points: int | None
+) -> Decided | Outcome | None:
+    """A commit with no receipt on its snapshot; a hold reserved with one becomes a purchase,
+    which the locked path prices."""
+    locked, hold = snapshot.locked, snapshot.hold
+    if locked is None or hold is None:
+        return refuse(Rejection.hold_not_found, "No hold with this id.")
+    if hold.receipt is not None:
+        return None
+    plan = decide_commit(locked.account, hold, points, locked.now)
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    operation, change = posting_change(
+        locked,
+        actor,
+        OperationType.commit,
+        plan.posting,
+        released=plan.released,
+        hold_id=hold.id,
+    )
+    spent = -plan.posting.customer_delta
+    return Decided(
+        change=change,
+        hold=HoldChange(status=HoldStatus.committed, spent=spent),
+        outcome=posted(operation, plan.posting, created=False),
+    )
+
+
+def cancel_in_turn(snapshot: Snapshot, actor: Actor) -> Decided | Outcome | None:
+    """A cancel on its snapshot; its answer is the hold as a read after it shows it."""
+    locked, hold = snapshot.locked, snapshot.hold
+    if locked is None or hold is None:
+        return refuse(Rejection.hold_not_found, "No hold with this id.")
+    plan = decide_cancel(hold, locked.now)
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    operation, change = release_change(locked, actor, hold, plan.released, HoldStatus.cancelled)
+    created_at, reserved_by = snapshot.hold_created_at, snapshot.hold_operation_id
+    if created_at is None or reserved_by is None:
+        raise AssertionError("a loaded hold comes with its creation time and operation")
+    record = HoldRecord(
+        id=hold.id,
+        customer_id=hold.account_id,
+        points=hold.points,
+        committed_points=None,
+        status=HoldStatus.cancelled,
+        expires_at=hold.expires_at,
+        created_at=created_at,
+        resolved_at=operation.created_at,
+        document_id=hold.document_id or "",
+        operation_id=reserved_by,
+        has_receipt=hold.receipt is not None,
+    )
+    return Decided(
+        change=change,
+        hold=HoldChange(status=HoldStatus.cancelled),
+        outcome=Accepted(value=record),
     )

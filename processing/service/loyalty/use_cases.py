@@ -8,6 +8,7 @@ earns; ``return_lines`` takes lines of a purchase back under the return policy; 
 refusal comes before the first write, so a refused call leaves nothing behind.
 """
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -41,6 +42,7 @@ from processing.service.ledger.use_cases import (
     check_card,
     check_document,
     commit_hold,
+    commit_in_turn,
     movements,
     operation_record,
     refused_by,
@@ -50,8 +52,8 @@ from processing.service.ledger.use_cases import (
 )
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
-from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, LockedAccount, NewOperation, Store
+from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
+from processing.service.ports import Database, LockedAccount, NewOperation, Snapshot, Store
 from processing.service.records import (
     Accepted,
     Actor,
@@ -414,7 +416,18 @@ class Loyalty:
                 ),
             )
 
-        return await self.runner.on_hold(mutation, hold_id, act, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            return commit_in_turn(snapshot, actor, command.points)
+
+        def locked_path() -> Awaitable[StoredResponse]:
+            return self.runner.on_hold(mutation, hold_id, act, render)
+
+        # A commit with the final receipt is a purchase: pricing it needs the rules and the
+        # customer's standing, which the snapshot lacks.
+        if command.lines is not None:
+            return await locked_path()
+        target = Target(hold_id=hold_id)
+        return await self.runner.in_turn(mutation, target, decide, render, locked_path)
 
     async def return_lines(
         self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render

@@ -2,9 +2,11 @@
 -- An operation with everything it changed, in one statement and one round trip: the operation,
 -- the lot it creates ($17 null when none; $34 the points left in it when a later leg of the
 -- same operation took some), the lots it changed, its entries (the deferred trigger checks at
--- commit that they sum to zero), the account's cached totals when they moved, and its outbox
--- events (I7): $29 their types, $30 the payload they share. Foreign keys are checked at the end of the statement, so the entries may name
--- the lot created here.
+-- commit that they sum to zero), the account's cached totals, and its outbox events (I7): $29
+-- their types, $30 the payload they share. Foreign keys are checked at the end of the statement,
+-- so the entries may name the lot created here. The account row is updated even when its totals
+-- did not move: its new row version is how apply_plan sees that the account changed since its
+-- decision read it.
 with operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
                             document_id, document_name, document_comment, reason, channel,
@@ -26,9 +28,7 @@ with operation as (
     select $2, $1, entry.account_id, entry.lot_id, entry.points
     from unnest($24::uuid[], $25::uuid[], $26::bigint[]) as entry (account_id, lot_id, points)
 ), totals as (
-    update accounts set posted = $27, reserved = $28, debt = $33
-    where id = $3
-      and (posted, reserved, debt) is distinct from ($27::bigint, $28::bigint, $33::bigint)
+    update accounts set posted = $27, reserved = $28, debt = $33 where id = $3
 )
 insert into outbox (program_id, operation_id, type, payload)
 select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;

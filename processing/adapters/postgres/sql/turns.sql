@@ -1,0 +1,110 @@
+-- name: load_turn
+-- Everything a reserve, commit or cancel decides on, read in one statement (one snapshot, one
+-- round trip) and without a lock: the answer stored under the idempotency key ($1, $2); the
+-- account ($3, or else the hold's) with its open lots and its row version (xmin changes with
+-- every update of the row), which the apply checks instead of holding a row lock; the hold $4
+-- with what it earmarked; and the open hold that document $7 already has. $5 the caller's
+-- program, $6 its store (null for a key that spans them).
+with answer as (
+    select fingerprint, status_code, media_type, body from idempotency_keys
+    where key_id = $1 and key = $2
+), hold as (
+    select h.id, h.account_id, h.points, h.status, h.expires_at, h.document_id,
+           h.receipt::text as receipt, h.created_at, h.operation_id,
+           array(select row(al.lot_id, al.points) from hold_allocations al
+                 where al.hold_id = h.id) as allocations
+    from holds h
+    where h.id = $4 and ($5::uuid is null or h.program_id = $5)
+      and ($6::text is null or h.store_id = $6)
+), account as (
+    select a.id, a.program_id, a.posted, a.reserved, a.debt,
+           a.blocked_reason is not null as blocked, a.xmin::text::bigint as version,
+           p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
+           (select r.rules -> 'expiry' from program_rules r where r.program_id = a.program_id
+            order by r.version desc limit 1)::text as rules_expiry,
+           p.key_points_per_call_max, p.key_points_per_day_max,
+           clock_timestamp() as now,
+           array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
+                 from lots l where l.account_id = a.id and l.open) as lots,
+           (select o.id from holds o
+            where o.program_id = a.program_id and coalesce(o.store_id, '') = coalesce($6, '')
+              and o.document_id = $7 and o.status = 'active') as open_hold
+    from accounts a join programs p on p.id = a.program_id
+    where a.id = coalesce($3, (select account_id from hold)) and a.kind = 'customer'
+      and ($5::uuid is null or a.program_id = $5)
+)
+select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
+       account.id, account.program_id, account.posted, account.reserved, account.debt,
+       account.blocked, account.version, account.hold_ttl_seconds_default,
+       account.hold_ttl_seconds_max, account.expiry_days, account.rules_expiry,
+       account.key_points_per_call_max, account.key_points_per_day_max, account.now,
+       account.lots, account.open_hold,
+       hold.id as hold_id, hold.account_id as hold_account_id, hold.points as hold_points,
+       hold.status as hold_status, hold.expires_at as hold_expires_at,
+       hold.document_id as hold_document_id, hold.receipt as hold_receipt,
+       hold.created_at as hold_created_at, hold.operation_id as hold_operation_id,
+       hold.allocations as hold_allocations
+from (values (1)) as one (one)
+left join answer on true
+left join account on true
+left join hold on true;
+
+-- name: apply_plan
+-- A decided write in one statement, atomic without a transaction around it. It takes effect
+-- only if the account row is the version the decision read ($37): every write below is drawn
+-- from that guarded update, so a stale decision writes nothing and the caller decides again.
+-- Otherwise as write_operation ($1-$36), plus the hold a reserve opens ($38 null when none:
+-- $39 points, $40 expiry, $41 and $42 its earmarks, $43 its receipt), the hold a commit or
+-- cancel resolves (the operation's hold $6 when $44, its new status, is given; $45 the points
+-- spent) and the answer stored under the idempotency key ($46-$51), whose primary key refuses a
+-- second effect under one key.
+with guard as (
+    update accounts set posted = $27, reserved = $28, debt = $33
+    where id = $3 and xmin::text::bigint = $37
+    returning id
+), operation as (
+    insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
+                            document_id, document_name, document_comment, reason, channel,
+                            key_id, store_id, available_after, created_at, rules_version,
+                            debt_delta, redeemed_points, returned_points)
+    select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $31, $32,
+           $35, $36
+    from guard
+), new_lot as (
+    insert into lots (id, program_id, account_id, operation_id, points, remaining, held,
+                      activates_at, expires_at)
+    select $17, $2, $3, $1, $18, $34, 0, $19, $20
+    from guard where $17::uuid is not null
+), changed_lots as (
+    update lots set remaining = changed.remaining, held = changed.held
+    from unnest($21::uuid[], $22::bigint[], $23::bigint[]) as changed (id, remaining, held),
+         guard
+    where lots.id = changed.id
+), entries as (
+    insert into entries (program_id, operation_id, account_id, lot_id, points)
+    select $2, $1, entry.account_id, entry.lot_id, entry.points
+    from unnest($24::uuid[], $25::uuid[], $26::bigint[]) as entry (account_id, lot_id, points),
+         guard
+), events as (
+    insert into outbox (program_id, operation_id, type, payload)
+    select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type, guard
+), new_hold as (
+    insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
+                       store_id, document_id, created_at, receipt)
+    select $38, $2, $3, $1, $39, 'active', $40, $14, $8, $16, $43::jsonb
+    from guard where $38::uuid is not null
+), allocations as (
+    insert into hold_allocations (hold_id, lot_id, points)
+    select $38, allocation.lot_id, allocation.points
+    from unnest($41::uuid[], $42::bigint[]) as allocation (lot_id, points), guard
+    where $38::uuid is not null
+), resolved as (
+    update holds set status = $44, committed_points = $45, resolved_at = $16, resolved_by = $1
+    from guard
+    where holds.id = $6 and holds.status = 'active' and $44::text is not null
+    returning holds.id
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $46, $47, $48, $49, $50, $51 from guard
+)
+select (select count(*) from guard) as applied, (select count(*) from resolved) as resolved;

@@ -1,0 +1,181 @@
+"""The Postgres side of load → decide → apply (named queries in ``sql/turns.sql``): one
+statement reads what a write decides on, one statement applies the plan. Neither runs in an
+explicit transaction: each statement is atomic on its own, and the apply is guarded by the
+account's row version instead of a row lock held in between. Mixed into ``PostgresStore``."""
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+
+from processing.adapters.postgres.queries import QUERIES
+from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot
+from processing.core.rules import Expiry, expiry_in_force
+from processing.service.ports import LedgerWrite, LockedAccount, Plan, Snapshot
+from processing.service.records import StoredResponse
+
+# A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect or
+# a receipt's one open hold is already there, and the caller decides again where it is seen.
+_taken = frozenset({"idempotency_keys_pkey", "operations_document", "holds_open_document"})
+
+
+def lot_of(fields: tuple[Any, ...]) -> Lot:
+    """A lot from the anonymous record of an array of lots."""
+    lot_id, points, remaining, held, activates_at, expires_at = fields
+    return Lot(
+        id=lot_id,
+        points=points,
+        remaining=remaining,
+        held=held,
+        activates_at=activates_at,
+        expires_at=expires_at,
+    )
+
+
+def locked_account(row: asyncpg.Record, lots: tuple[Lot, ...]) -> LockedAccount:
+    account = Account(
+        id=row["id"],
+        posted=row["posted"],
+        reserved=row["reserved"],
+        debt=row["debt"],
+        blocked=row["blocked"],
+        lots=lots,
+    )
+    return LockedAccount(
+        account=account,
+        program_id=row["program_id"],
+        hold_ttl_seconds_default=row["hold_ttl_seconds_default"],
+        hold_ttl_seconds_max=row["hold_ttl_seconds_max"],
+        expiry=expiry_in_force(
+            None
+            if row["rules_expiry"] is None
+            else msgspec.json.decode(row["rules_expiry"], type=Expiry),
+            row["expiry_days"],
+        ),
+        key_points_per_call_max=row["key_points_per_call_max"],
+        key_points_per_day_max=row["key_points_per_day_max"],
+        now=row["now"],
+    )
+
+
+def _hold(row: asyncpg.Record) -> Hold:
+    return Hold(
+        id=row["hold_id"],
+        account_id=row["hold_account_id"],
+        points=row["hold_points"],
+        status=HoldStatus(row["hold_status"]),
+        expires_at=row["hold_expires_at"],
+        allocations=tuple(
+            Allocation(lot_id=lot_id, points=points) for lot_id, points in row["hold_allocations"]
+        ),
+        document_id=row["hold_document_id"],
+        receipt=None
+        if row["hold_receipt"] is None
+        else msgspec.json.decode(row["hold_receipt"], type=tuple[Line, ...]),
+    )
+
+
+def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
+    if row["fingerprint"] is None:
+        return None
+    stored = StoredResponse(
+        status_code=row["status_code"], media_type=row["media_type"], body=row["body"]
+    )
+    return row["fingerprint"], stored
+
+
+class TurnQueries:
+    # The asyncpg connection of the store this is mixed into, and its write_operation arguments.
+    connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+    async def _write_arguments(self, change: LedgerWrite) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    async def load_turn(
+        self,
+        key_id: UUID,
+        key: str,
+        account_id: UUID | None,
+        hold_id: UUID | None,
+        program_id: UUID | None,
+        store_id: str | None,
+        document_id: str | None,
+    ) -> Snapshot:
+        row = await self.connection.fetchrow(
+            QUERIES["load_turn"],
+            key_id,
+            key,
+            account_id,
+            hold_id,
+            program_id,
+            store_id,
+            document_id,
+        )
+        if row is None:  # a select from one row of values always returns it
+            raise RuntimeError("load_turn returned no row")
+        found = row["id"] is not None
+        held = row["hold_id"] is not None
+        return Snapshot(
+            answer=_answer(row),
+            locked=locked_account(row, tuple(map(lot_of, row["lots"]))) if found else None,
+            version=row["version"],
+            hold=_hold(row) if held else None,
+            hold_created_at=row["hold_created_at"],
+            hold_operation_id=row["hold_operation_id"],
+            open_hold=row["open_hold"],
+        )
+
+    async def apply_plan(self, plan: Plan) -> bool:
+        opened, answer = plan.hold.opened, plan.answer
+        try:
+            row = await self.connection.fetchrow(
+                QUERIES["apply_plan"],
+                *await self._write_arguments(plan.change),
+                plan.version,
+                None if opened is None else opened.id,
+                None if opened is None else opened.points,
+                None if opened is None else opened.expires_at,
+                [] if opened is None else [item.lot_id for item in opened.allocations],
+                [] if opened is None else [item.points for item in opened.allocations],
+                None
+                if opened is None or opened.receipt is None
+                else msgspec.json.encode(opened.receipt).decode(),
+                plan.hold.status,
+                plan.hold.spent,
+                plan.key_id,
+                plan.key,
+                plan.fingerprint,
+                answer.status_code,
+                answer.media_type,
+                answer.body if answer.kept_body is None else answer.kept_body,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name in _taken:
+                return False
+            raise
+        if row is None:  # a select of two counts always returns its row
+            raise RuntimeError("apply_plan returned no row")
+        if row["applied"] and plan.hold.status is not None and not row["resolved"]:
+            raise RuntimeError("a hold active at the account's version did not resolve")
+        return bool(row["applied"])
+
+    async def store_answer(
+        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+    ) -> bool:
+        try:
+            await self.connection.execute(
+                QUERIES["insert_idempotency_key"],
+                key_id,
+                key,
+                fingerprint,
+                response.status_code,
+                response.media_type,
+                response.body if response.kept_body is None else response.kept_body,
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name in _taken:
+                return False
+            raise
+        return True
