@@ -24,7 +24,7 @@ run: $(STAMP) ## Migrate and serve the API on 127.0.0.1:8000 (embedded Postgres 
 worker: $(STAMP) ## Run the expiry sweep in a loop (when the API runs with BONUS_EXPIRY_WORKER=false)
 	$(BIN)/bonus worker
 
-test: $(STAMP) haproxy chromium ## Run the whole test suite against real Postgres and Redis
+test: $(STAMP) haproxy chromium wrk ## Run the whole test suite against real Postgres and Redis
 	$(BIN)/pytest
 
 # The multi-instance tests run the API behind a real HAProxy. Where it is missing it is installed
@@ -40,6 +40,19 @@ haproxy: ## Install HAProxy from Debian's packages if missing (for the multi-ins
 	apt-get install -y -qq --no-install-recommends haproxy >/dev/null 2>&1 \
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null; } \
 	  || echo "haproxy could not be installed: multi-instance tests will skip"
+
+# `make bench BENCH_ARGS=--wrk` also drives the reads and pairs with wrk, a C load generator whose
+# CPU per request is near pgbench's (Debian's package, with loadtests/wrk/tasks.lua).
+wrk: ## Install wrk from Debian's packages if missing (for `make bench BENCH_ARGS=--wrk`)
+	@command -v wrk >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "wrk is missing and needs root with apt-get: install it to use --wrk"; \
+	  exit 0; \
+	fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; } \
+	  || echo "wrk could not be installed: --wrk will not run"
 
 # The docs-page test photographs /schema in a real headless Chromium (Debian's package, driven by
 # playwright with executable_path=/usr/bin/chromium; playwright's own browser builds are not used).
@@ -76,4 +89,4 @@ reconcile: $(STAMP) ## Recompute every balance from the ledger entries
 clean: ## Remove the virtualenv and the embedded data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run worker test haproxy chromium lint fmt bench faults reconcile clean
+.PHONY: help install run worker test haproxy chromium wrk lint fmt bench faults reconcile clean

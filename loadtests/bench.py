@@ -35,7 +35,7 @@ import asyncpg
 import psutil
 import redis
 
-from loadtests import scenarios
+from loadtests import scenarios, wrk_runner
 from loadtests.generator import Client, Stats, session_for
 from processing.adapters import embedded
 from processing.adapters.postgres.migrations import migrate
@@ -287,13 +287,15 @@ async def postgres_server(url: str) -> psutil.Process | None:
             "select pid, extract(epoch from backend_start)::float8 as started"
             " from pg_stat_activity where pid = pg_backend_pid()"
         )
+        assert row is not None
+        # Looked up while the connection is open: once closed, its backend is soon gone, and
+        # looking it up after the close found nothing in about one try in three.
+        backend = local_server(row["pid"], "postgres", row["started"])
+        with contextlib.suppress(psutil.Error):
+            return backend.parent() if backend else None
+        return None
     finally:
         await connection.close()
-    assert row is not None
-    backend = local_server(row["pid"], "postgres", row["started"])
-    with contextlib.suppress(psutil.Error):
-        return backend.parent() if backend else None
-    return None
 
 
 def redis_server(client: redis.Redis) -> psutil.Process | None:
@@ -412,6 +414,34 @@ least_sql_scripts = {
 }
 
 
+def measure_wrk(server: ApiServer, setup: Setup, seconds: float, concurrency: int) -> list[Stats]:
+    """The closed-loop reads and pairs again, driven by wrk (``--wrk``)."""
+    redis_client = redis.Redis.from_url(setup.redis_url)
+    meter = CpuMeter(
+        server.pid,
+        postgres=asyncio.run(postgres_server(setup.url)),
+        redis_server=redis_server(redis_client),
+    )
+    results: list[Stats] = []
+    with tempfile.TemporaryDirectory(prefix="wrk-") as name:
+        folder = Path(name)
+        spread = wrk_runner.customers_file(folder, setup.customers)
+        hot = wrk_runner.customers_file(folder, setup.customers, hot=True)
+        for scenario, mode, customers, points in (
+            ("balance-read", "balance", spread, 5),
+            ("reserve-commit-pair", "pairs", spread, 5),
+            ("hot-account-pair", "pairs", hot, 1),
+        ):
+            results.append(
+                wrk_runner.run_wrk(
+                    server.base, setup.key, mode, customers, seconds, concurrency, scenario,
+                    points=points, used=meter.used,
+                )
+            )  # fmt: skip
+    redis_client.close()
+    return results
+
+
 def baseline(
     setup: Setup,
     seconds: float,
@@ -494,6 +524,28 @@ def table(ours: list[Stats], raw: dict[str, Stats], least: dict[str, Stats] | No
     return "\n".join(lines)
 
 
+def wrk_table(through_wrk: list[Stats], raw: dict[str, Stats], least: dict[str, Stats]) -> str:
+    lines = [
+        "",
+        "ours through wrk (latency per request, not per pair; generator is wrk's own CPU):",
+        f"  {'scenario':<20} {'ours/s':>9} {'/raw':>6} {'/least':>7} {'p50 ms':>8} {'p99 ms':>8}"
+        "  CPU µs per task",
+    ]
+    for stats in through_wrk:
+        ratios = [
+            f"{stats.throughput / base.throughput:.2f}" if base and base.throughput else "-"
+            for base in (raw.get(stats.name), least.get(stats.name))
+        ]
+        cpu = ", ".join(f"{whose} {us:.0f}" for whose, us in stats.cpu_us.items())
+        failed = sum(n for outcome, n in stats.outcomes.items() if outcome != "ok")
+        lines.append(
+            f"  {stats.name:<20} {stats.throughput:>9.0f} {ratios[0]:>6} {ratios[1]:>7} "
+            f"{stats.percentile(0.5):>8.2f} {stats.percentile(0.99):>8.2f}  {cpu}"
+            + (f"; not ok {failed}" if failed else "")
+        )
+    return "\n".join(lines)
+
+
 @contextlib.contextmanager
 def servers(data_dir: Path) -> Iterator[tuple[str, str]]:
     database = os.environ.get("BONUS_BENCH_DATABASE_URL")
@@ -514,6 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None, help="also write results as JSON")
+    parser.add_argument(
+        "--wrk",
+        action="store_true",
+        help="also drive the reads and pairs with wrk (`make wrk`), a generator as lean as pgbench",
+    )
     args = parser.parse_args(argv)
 
     with servers(Path(".data/bench").resolve()) as (server_url, redis_url):
@@ -524,10 +581,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {args.customers} customers in {time.monotonic() - started:.1f} s")
         with api_server(setup, args.workers) as server:
             ours = asyncio.run(measure_api(server, setup, args.seconds, args.concurrency))
+            through_wrk = (
+                measure_wrk(server, setup, args.seconds, args.concurrency) if args.wrk else []
+            )
         postgres = asyncio.run(postgres_server(setup.url))
         raw = baseline(setup, args.seconds, args.concurrency, replayed_scripts, postgres)
         least = baseline(setup, args.seconds, args.concurrency, least_sql_scripts, postgres)
         print(table(ours, raw, least))
+        if through_wrk:
+            print(wrk_table(through_wrk, raw, least))
         if args.output:
             args.output.write_text(
                 json.dumps(
@@ -537,6 +599,11 @@ def main(argv: list[str] | None = None) -> int:
                         "ours": [stats.summary() for stats in ours],
                         "raw": [stats.summary() for stats in raw.values()],
                         "least_sql": [stats.summary() for stats in least.values()],
+                        **(
+                            {"ours_wrk": [stats.summary() for stats in through_wrk]}
+                            if through_wrk
+                            else {}
+                        ),
                     },
                     indent=2,
                 )

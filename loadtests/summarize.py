@@ -101,6 +101,41 @@ def cpu(runs: list[dict[str, Any]], side: str, scenario: str, whose: str) -> str
     return f"{statistics.median(values):.0f}" if values else "–"
 
 
+def wrk_table(runs: list[dict[str, Any]]) -> None:
+    """The scenarios driven by wrk (``--wrk``), where any run has them: latencies per request."""
+    if not any(run.get("ours_wrk") for run in runs):
+        return
+    columns = ("api", "postgres", "redis", "generator")
+    print(
+        "\n| through wrk | ours /s | ours / raw | ours / least | p50 ms per request "
+        "| p99 ms per request | CPU µs/task: " + " | ".join(columns) + " |"
+    )
+    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(columns))
+    for row in runs[0].get("ours_wrk", []):
+        name = row["scenario"]
+        ratios = []
+        for side in ("raw", "least_sql"):
+            values = [
+                o["throughput_per_second"] / r["throughput_per_second"]
+                for run in runs
+                for o in run.get("ours_wrk", [])
+                for r in run.get(side, [])
+                if o["scenario"] == r["scenario"] == name and r["throughput_per_second"]
+            ]
+            ratios.append(f"{statistics.median(values):.2f}" if values else "–")
+        cells = [
+            median_of(runs, "ours_wrk", name, field)
+            for field in ("throughput_per_second", "p50_ms", "p99_ms")
+        ]
+        shown = [f"{cell:g}" if cell is not None else "–" for cell in cells]
+        cpus = [cpu(runs, "ours_wrk", name, whose) for whose in columns]
+        print(
+            f"| {name} | {shown[0]} | {ratios[0]} | {ratios[1]} | {shown[1]} | {shown[2]} | "
+            + " | ".join(cpus)
+            + " |"
+        )
+
+
 def main(paths: list[str]) -> int:
     runs = [json.loads(Path(path).read_text()) for path in paths]
     if "faults" in runs[0]:
@@ -152,6 +187,7 @@ def main(paths: list[str]) -> int:
             ]
             print(f"| {scenario} | {operation} | {cells[0]:g} | {cells[1]:g} |")
     cpu_table(runs, scenarios)
+    wrk_table(runs)
     print("\n| baseline (pgbench) | scenario | tasks /s | p50 ms | p99 ms | p99.9 ms |")
     print("|---|---|---:|---:|---:|---:|")
     for side, title in (("raw", "raw SQL"), ("least_sql", "least SQL")):

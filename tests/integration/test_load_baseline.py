@@ -14,7 +14,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from loadtests.bench import Setup, hot_script, run_pgbench, seeded_points
+from loadtests import wrk_runner
+from loadtests.bench import Setup, api_server, hot_script, run_pgbench, seeded_points
 from loadtests.scenarios import customer_id
 from processing.service.ledger.reconcile import reconcile
 from tests.conftest import Api
@@ -270,3 +271,28 @@ async def test_reconcile_notices_what_a_baseline_left_out(
         await connection.execute(corruption)
 
     assert (await reconcile(api.runtime.database)).differences != []
+
+
+@pytest.mark.parametrize("mode", ["pairs", "balance"])
+async def test_wrk_drives_the_api_and_completes_every_pair_it_counts(
+    setup: Setup, mode: str, tmp_path: Path, api: Api
+) -> None:
+    if wrk_runner.wrk_binary() is None:
+        pytest.skip("wrk is missing: `make wrk` installs it")
+    customers_path = wrk_runner.customers_file(tmp_path, customers)
+    with api_server(setup, workers=1) as server:
+        stats = await asyncio.to_thread(
+            wrk_runner.run_wrk, server.base, setup.key, mode, customers_path, 1, 4, "check"
+        )
+
+    # On shared cores a request may be refused as busy; what is counted was done.
+    assert stats.tasks > 0, stats.outcomes
+    assert stats.outcomes["ok"] == stats.tasks
+    assert stats.cpu_us["generator"] > 0
+    committed = await api.runtime.pool.fetchval(
+        "select count(*) from holds where status = 'committed' and committed_points = points"
+    )
+    # A commit still in flight when wrk stopped is done but not counted.
+    in_flight = 4 if mode == "pairs" else 0
+    assert (stats.tasks if mode == "pairs" else 0) <= committed <= stats.tasks + in_flight
+    await assert_ledger_clean(api.runtime)
