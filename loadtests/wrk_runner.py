@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loadtests import scenarios
@@ -28,13 +28,20 @@ draws = 20_000
 
 @dataclass
 class WrkStats(Stats):
-    """A wrk run: ``latencies`` are per request; ``tasks`` counts completed tasks."""
+    """A wrk run: ``tasks`` counts completed tasks; ``percentiles`` are wrk's per request, in
+    seconds by fraction (wrk gives no samples back)."""
 
     tasks: int = 0
+    percentiles: dict[float, float] = field(default_factory=dict)
 
     @property
     def throughput(self) -> float:
         return self.tasks / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float, samples: list[float] | None = None) -> float:
+        if samples is not None or fraction not in self.percentiles:
+            return super().percentile(fraction, samples)
+        return self.percentiles[fraction] * 1000
 
     def summary(self) -> dict[str, object]:
         return super().summary() | {"tasks": self.tasks, "latency_of": "request"}
@@ -93,8 +100,10 @@ def run_wrk(
         raise SystemExit(f"wrk failed:\n{done.stdout}\n{done.stderr}")
     result = json.loads(line.removeprefix("WRK "))
     stats = WrkStats(name=name, seconds=result["duration_us"] / 1_000_000, tasks=result["tasks"])
-    for value, count in result["latency_us"]:
-        stats.latencies.extend([value / 1_000_000] * count)
+    stats.percentiles = {
+        round(float(percent) / 100, 4): value / 1_000_000
+        for percent, value in result["percentiles_us"].items()
+    }
     stats.outcomes["ok"] = result["tasks"]
     if result["refused"]:
         stats.outcomes["refused"] = result["refused"]

@@ -289,6 +289,7 @@ async def test_wrk_drives_the_api_and_completes_every_pair_it_counts(
     assert stats.tasks > 0, stats.outcomes
     assert stats.outcomes["ok"] == stats.tasks
     assert stats.cpu_us["generator"] > 0
+    assert 0 < stats.percentile(0.5) <= stats.percentile(0.99) <= stats.percentile(0.999)
     committed = await api.runtime.pool.fetchval(
         "select count(*) from holds where status = 'committed' and committed_points = points"
     )
