@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[build.name].append({s.name: row(s) for s in stats})
                 line = ", ".join(
                     f"{s.name} {s.throughput:.0f}/s server {row(s)['server_us']:.0f} µs"
+                    f" ({', '.join(f'{k}={v}' for k, v in s.outcomes.most_common(3))})"
                     for s in stats
                 )
                 print(f"round {number + 1} {build.name}: {line}", flush=True)
