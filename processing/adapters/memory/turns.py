@@ -1,0 +1,467 @@
+"""Load → decide → apply in memory: the ``Turns`` port kept in dictionaries, with the same
+answers and the same guards as ``processing.adapters.postgres.turns`` (the conformance tests in
+``tests/conformance`` hold both to one set of assertions).
+
+What Postgres guards, this guards the same way: the account's row version (a stale plan writes
+nothing), the idempotency key's primary key, one effect per business document
+(``operations_document``), one open hold per receipt (``holds_open_document``), a hold resolves
+only while active, lots stay within ``0 <= held <= remaining <= points``, an account's reserved
+points within its posted ones, and every operation's entries sum to zero. A plan is checked in
+full before anything is written, so a refused plan leaves no trace, as a statement that fails
+does. Time is an input: ``clock`` stands for ``clock_timestamp()``.
+
+Nothing is shared between processes or survives one: it is for tests and simulations that run
+the real use cases in microseconds per operation.
+"""
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+
+from processing.core import limits
+from processing.core.ledger import decide_accrue
+from processing.core.model import (
+    Account,
+    Allocation,
+    Hold,
+    HoldStatus,
+    Line,
+    Lot,
+    OperationType,
+    Rejected,
+    SystemAccount,
+)
+from processing.core.rules import Expiry, expiry_in_force
+from processing.service.ledger.use_cases import posting_change
+from processing.service.ports import LedgerWrite, LockedAccount, NewOperation, Plan, Snapshot
+from processing.service.records import StoredResponse
+
+Clock = Callable[[], datetime]
+# The kinds whose business document applies once (the partial unique index operations_document).
+_documented = frozenset(
+    {OperationType.accrual, OperationType.purchase, OperationType.adjustment, OperationType.refund}
+)
+
+
+class ConstraintViolation(Exception):
+    """A plan broke a rule the database enforces with a check, a trigger or a key it does not
+    treat as a lost race: a bug in the decision, never an expected outcome. Nothing was
+    written."""
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Program:
+    id: UUID
+    hold_ttl_seconds_default: int = limits.hold_ttl_seconds_default
+    hold_ttl_seconds_max: int = limits.hold_ttl_seconds_max_default
+    expiry_days: int | None = None
+    rules_expiry: Expiry | None = None
+    key_points_per_call_max: int = limits.key_points_per_call_max_default
+    key_points_per_day_max: int = limits.key_points_per_day_max_default
+    system_accounts: dict[SystemAccount, UUID] = field(default_factory=dict)
+
+
+@dataclass
+class AccountRow:
+    id: UUID
+    program_id: UUID
+    kind: str  # "customer" or a SystemAccount
+    posted: int = 0
+    reserved: int = 0
+    debt: int = 0
+    blocked: bool = False
+    version: int = 1
+
+
+@dataclass
+class LotRow:
+    id: UUID
+    account_id: UUID
+    operation_id: UUID
+    points: int
+    remaining: int
+    held: int
+    activates_at: datetime
+    expires_at: datetime | None
+
+    def lot(self) -> Lot:
+        return Lot(
+            id=self.id,
+            points=self.points,
+            remaining=self.remaining,
+            held=self.held,
+            activates_at=self.activates_at,
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass
+class HoldRow:
+    id: UUID
+    program_id: UUID
+    account_id: UUID
+    operation_id: UUID
+    points: int
+    status: HoldStatus
+    expires_at: datetime
+    store_id: str | None
+    document_id: str
+    created_at: datetime
+    allocations: tuple[Allocation, ...]
+    receipt: tuple[Line, ...] | None = None
+    committed_points: int | None = None
+    resolved_at: datetime | None = None
+    resolved_by: UUID | None = None
+
+    def hold(self) -> Hold:
+        return Hold(
+            id=self.id,
+            account_id=self.account_id,
+            points=self.points,
+            status=self.status,
+            expires_at=self.expires_at,
+            allocations=self.allocations,
+            document_id=self.document_id,
+            receipt=self.receipt,
+        )
+
+
+class Entry(msgspec.Struct, frozen=True):
+    operation_id: UUID
+    account_id: UUID
+    lot_id: UUID | None
+    points: int
+
+
+class OutboxEvent(msgspec.Struct, frozen=True):
+    operation_id: UUID
+    type: str
+    payload: dict[str, Any]
+
+
+class MemoryTurns:
+    """The ``Turns`` port over one in-memory ledger. ``clock`` is the database's clock."""
+
+    def __init__(self, clock: Clock = wall_clock) -> None:
+        self.clock = clock
+        self.programs: dict[UUID, Program] = {}
+        self.accounts: dict[UUID, AccountRow] = {}
+        self.lots: dict[UUID, LotRow] = {}
+        self.open_lots: dict[UUID, dict[UUID, LotRow]] = {}  # by account, in creation order
+        self.holds: dict[UUID, HoldRow] = {}
+        self.active_documents: dict[tuple[UUID, str, str], UUID] = {}  # → the open hold
+        self.documents: dict[tuple[UUID, str, str, str], UUID] = {}  # → the operation
+        self.operations: dict[UUID, NewOperation] = {}
+        self.entries: list[Entry] = []
+        self.outbox: list[OutboxEvent] = []
+        self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
+        self._versions = itertools.count(2)
+
+    # Setting up: what the admin API and enrolment would have written.
+
+    def add_program(self, **settings: Any) -> UUID:
+        program = Program(id=uuid4(), **settings)
+        for kind in SystemAccount:
+            system = AccountRow(id=uuid4(), program_id=program.id, kind=kind)
+            self.accounts[system.id] = system
+            program.system_accounts[kind] = system.id
+        self.programs[program.id] = program
+        return program.id
+
+    def add_account(self, program_id: UUID, blocked: bool = False) -> UUID:
+        account = AccountRow(id=uuid4(), program_id=program_id, kind="customer", blocked=blocked)
+        self.accounts[account.id] = account
+        self.open_lots[account.id] = {}
+        return account.id
+
+    def fund(
+        self,
+        account_id: UUID,
+        points: int,
+        activates_at: datetime | None = None,
+        expires_at: datetime | None = None,
+    ) -> NewOperation:
+        """Accrues ``points`` as the system would (a lot, its two entries against the issued
+        account, the account's balance and version, the outbox event), decided by the core."""
+        locked = self._locked(self.accounts[account_id])
+        decision = decide_accrue(
+            locked.account, points, activates_at, expires_at, locked.expiry, locked.now
+        )
+        if isinstance(decision, Rejected):
+            raise ValueError(decision.detail)
+        operation, change = posting_change(locked, None, OperationType.accrual, decision)
+        self._check(change)
+        self._write(change)
+        return operation
+
+    # The port.
+
+    async def load_turn(
+        self,
+        key_id: UUID,
+        key: str,
+        account_id: UUID | None,
+        hold_id: UUID | None,
+        program_id: UUID | None,
+        store_id: str | None,
+        document_id: str | None,
+    ) -> Snapshot:
+        hold = self.holds.get(hold_id) if hold_id is not None else None
+        if hold is not None and (
+            (program_id is not None and hold.program_id != program_id)
+            or (store_id is not None and hold.store_id != store_id)
+        ):
+            hold = None
+        wanted = account_id if account_id is not None else (hold.account_id if hold else None)
+        account = self.accounts.get(wanted) if wanted is not None else None
+        if account is not None and (
+            account.kind != "customer"
+            or (program_id is not None and account.program_id != program_id)
+        ):
+            account = None
+        open_hold = None
+        if account is not None and document_id is not None:
+            open_hold = self.active_documents.get((account.program_id, store_id or "", document_id))
+        return Snapshot(
+            answer=self.answers.get((key_id, key)),
+            locked=None if account is None else self._locked(account),
+            version=None if account is None else account.version,
+            hold=None if hold is None else hold.hold(),
+            hold_created_at=None if hold is None else hold.created_at,
+            hold_operation_id=None if hold is None else hold.operation_id,
+            open_hold=open_hold,
+        )
+
+    async def apply_plan(self, plan: Plan) -> bool:
+        change = plan.change
+        operation = change.operation
+        account = self.accounts.get(operation.account_id)
+        if account is None or account.version != plan.version:
+            return False
+        if (plan.key_id, plan.key) in self.answers or self._taken(plan):
+            return False
+        self._check(change)
+        opened = plan.hold.opened
+        if opened is not None:
+            self._check_hold(opened)
+        resolving = None
+        if plan.hold.status is not None and operation.hold_id is not None:
+            resolving = self.holds.get(operation.hold_id)
+            if resolving is not None and resolving.status is not HoldStatus.active:
+                resolving = None
+            if resolving is not None:
+                _check_resolution(resolving, plan.hold.status, plan.hold.spent)
+        self._write(change)
+        if opened is not None:
+            self._open_hold(opened, operation)
+        if resolving is not None and plan.hold.status is not None:
+            self._resolve(resolving, plan.hold.status, plan.hold.spent, operation)
+        self.answers[plan.key_id, plan.key] = (plan.fingerprint, _kept(plan.answer))
+        if plan.hold.status is not None and resolving is None:
+            raise RuntimeError("a hold active at the account's version did not resolve")
+        return True
+
+    async def store_answer(
+        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+    ) -> bool:
+        if (key_id, key) in self.answers:
+            return False
+        self.answers[key_id, key] = (fingerprint, _kept(response))
+        return True
+
+    # Reading the ledger back (what the invariant checks and the tests look at).
+
+    def account(self, account_id: UUID) -> Account:
+        row = self.accounts[account_id]
+        return Account(
+            id=row.id,
+            posted=row.posted,
+            reserved=row.reserved,
+            debt=row.debt,
+            blocked=row.blocked,
+            lots=tuple(lot.lot() for lot in self.open_lots.get(account_id, {}).values()),
+        )
+
+    def customer_lots(self, account_id: UUID) -> list[LotRow]:
+        return [lot for lot in self.lots.values() if lot.account_id == account_id]
+
+    # Inside.
+
+    def _locked(self, account: AccountRow) -> LockedAccount:
+        program = self.programs[account.program_id]
+        return LockedAccount(
+            account=self.account(account.id),
+            program_id=program.id,
+            hold_ttl_seconds_default=program.hold_ttl_seconds_default,
+            hold_ttl_seconds_max=program.hold_ttl_seconds_max,
+            expiry=expiry_in_force(program.rules_expiry, program.expiry_days),
+            key_points_per_call_max=program.key_points_per_call_max,
+            key_points_per_day_max=program.key_points_per_day_max,
+            now=self.clock(),
+        )
+
+    def _taken(self, plan: Plan) -> bool:
+        """A lost race on a unique index: the document already took effect, or has an open
+        hold."""
+        operation = plan.change.operation
+        document = operation.document
+        if document is not None and operation.type in _documented:
+            key = (operation.program_id, operation.store_id or "", operation.type, document.id)
+            if key in self.documents:
+                return True
+        opened = plan.hold.opened
+        if opened is not None and opened.document_id is not None:
+            place = (operation.program_id, operation.store_id or "", opened.document_id)
+            if place in self.active_documents:
+                return True
+        return False
+
+    def _check(self, change: LedgerWrite) -> None:
+        """What the checks and the zero-sum trigger refuse, before anything is written."""
+        operation, after = change.operation, change.after
+        account = self.accounts.get(operation.account_id)
+        if account is None or account.kind != "customer":
+            raise ConstraintViolation(f"no customer account {operation.account_id}")
+        if operation.id in self.operations:
+            raise ConstraintViolation(f"operation {operation.id} exists")
+        if not 0 <= after.reserved <= after.posted:
+            raise ConstraintViolation("reserved points must lie between 0 and posted ones")
+        if operation.available_after < 0:
+            raise ConstraintViolation("available_after must not be negative")
+        for lot in after.lots:
+            if not 0 <= lot.held <= lot.remaining <= lot.points:
+                raise ConstraintViolation(f"lot {lot.id} out of bounds: {lot}")
+            known = self.lots.get(lot.id)
+            if known is not None and known.account_id != account.id:
+                raise ConstraintViolation(f"lot {lot.id} belongs to another account")
+        if sum(entry.points for entry in self._entries(change)) != 0:
+            raise ConstraintViolation(f"operation {operation.id} does not sum to zero")
+
+    def _check_hold(self, hold: Hold) -> None:
+        if hold.id in self.holds or hold.points <= 0:
+            raise ConstraintViolation(f"hold {hold.id} exists or holds nothing")
+        for allocation in hold.allocations:
+            if allocation.points <= 0 or allocation.lot_id not in self.lots:
+                raise ConstraintViolation(f"hold {hold.id} earmarks {allocation}")
+
+    def _write(self, change: LedgerWrite) -> None:
+        operation, after = change.operation, change.after
+        account = self.accounts[operation.account_id]
+        account.posted, account.reserved, account.debt = after.posted, after.reserved, after.debt
+        account.version = next(self._versions)
+        self.operations[operation.id] = operation
+        document = operation.document
+        if document is not None and operation.type in _documented:
+            place = (operation.program_id, operation.store_id or "", operation.type, document.id)
+            self.documents[place] = operation.id
+        before = {lot.id: lot for lot in change.before.lots}
+        new_lot = next((p.new_lot for p in change.postings if p.new_lot is not None), None)
+        open_lots = self.open_lots[account.id]
+        for lot in after.lots:
+            if lot.id == change.new_lot_id and new_lot is not None and lot.id not in before:
+                row = LotRow(
+                    id=lot.id,
+                    account_id=account.id,
+                    operation_id=operation.id,
+                    points=new_lot.points,
+                    remaining=lot.remaining,
+                    held=0,
+                    activates_at=new_lot.activates_at,
+                    expires_at=new_lot.expires_at,
+                )
+                self.lots[row.id] = row
+            elif lot.id in before and (before[lot.id].remaining, before[lot.id].held) != (
+                lot.remaining,
+                lot.held,
+            ):
+                row = self.lots[lot.id]
+                row.remaining, row.held = lot.remaining, lot.held
+            else:
+                continue
+            if row.remaining > 0:
+                open_lots[row.id] = row
+            else:
+                open_lots.pop(row.id, None)
+        self.entries.extend(self._entries(change))
+        for event_type in change.event_types:
+            self.outbox.append(OutboxEvent(operation.id, event_type, change.event))
+
+    def _entries(self, change: LedgerWrite) -> list[Entry]:
+        """As the Postgres store writes them: each leg's lot deltas (and new lot) against its
+        counter account."""
+        operation = change.operation
+        system = self.programs[operation.program_id].system_accounts
+        entries = []
+        for posting in change.postings:
+            if not posting.lot_deltas and posting.new_lot is None:
+                continue
+            for delta in posting.lot_deltas:
+                entries.append(
+                    Entry(operation.id, operation.account_id, delta.lot_id, delta.points)
+                )
+            if posting.new_lot is not None:
+                entries.append(
+                    Entry(
+                        operation.id,
+                        operation.account_id,
+                        change.new_lot_id,
+                        posting.new_lot.points,
+                    )
+                )
+            counter = system[posting.counter_account]
+            entries.append(Entry(operation.id, counter, None, -posting.customer_delta))
+        return entries
+
+    def _open_hold(self, hold: Hold, operation: NewOperation) -> None:
+        document_id = operation.document.id if operation.document else hold.document_id
+        if document_id is None:
+            raise ConstraintViolation("a hold names its document")
+        self.holds[hold.id] = HoldRow(
+            id=hold.id,
+            program_id=operation.program_id,
+            account_id=operation.account_id,
+            operation_id=operation.id,
+            points=hold.points,
+            status=HoldStatus.active,
+            expires_at=hold.expires_at,
+            store_id=operation.store_id,
+            document_id=document_id,
+            created_at=operation.created_at,
+            allocations=hold.allocations,
+            receipt=hold.receipt,
+        )
+        place = (operation.program_id, operation.store_id or "", document_id)
+        self.active_documents[place] = hold.id
+
+    def _resolve(
+        self, hold: HoldRow, status: HoldStatus, spent: int | None, operation: NewOperation
+    ) -> None:
+        hold.status, hold.committed_points = status, spent
+        hold.resolved_at, hold.resolved_by = operation.created_at, operation.id
+        place = (hold.program_id, hold.store_id or "", hold.document_id)
+        if self.active_documents.get(place) == hold.id:
+            del self.active_documents[place]
+
+
+def _check_resolution(hold: HoldRow, status: HoldStatus, spent: int | None) -> None:
+    if (status is HoldStatus.committed) != (spent is not None):
+        raise ConstraintViolation("a committed hold, and only one, says what it spent")
+    if spent is not None and not 1 <= spent <= hold.points:
+        raise ConstraintViolation(f"a hold of {hold.points} cannot spend {spent}")
+
+
+def _kept(response: StoredResponse) -> StoredResponse:
+    """What the idempotency record keeps: the bytes, without a secret shown once."""
+    body = response.body if response.kept_body is None else response.kept_body
+    return StoredResponse(
+        status_code=response.status_code, media_type=response.media_type, body=body
+    )
