@@ -37,7 +37,7 @@ from api.controllers.webhooks import WebhooksController
 from api.docs import swagger_assets, swagger_plugin
 from api.edge import RequestCap
 from api.errors import ProblemError, render_problem
-from api.http import provide_actor, provide_runtime
+from api.http import provide_actor, provide_runtime, service_dependencies
 from api.middleware import observe_requests
 from api.openapi import PublishedJson, Publisher
 from processing import telemetry
@@ -211,6 +211,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
+            **service_dependencies(),
         },
         middleware=[observe_requests, RequestCap(chosen.http_requests_max)],
         exception_handlers={

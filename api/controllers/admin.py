@@ -1,16 +1,18 @@
 """Operator calls: programs, API keys, manual adjustments and the expiry sweep."""
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import Dependency
 
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
-from processing.runtime import Runtime
+from processing.service.admin import Admin
 from processing.service.ledger.expiry import sweep
-from processing.service.ledger.use_cases import AdjustmentCommand
+from processing.service.ledger.use_cases import AdjustmentCommand, Ledger
+from processing.service.ports import Database
 from processing.service.records import Accepted, Actor, ProgramSettings
 from schemas.api import (
     AdjustmentCreate,
@@ -34,30 +36,28 @@ class AdminController(Controller):
 
     @post("/programs", name="create_program", status_code=201)
     async def create_program(
-        self, request: AnyRequest, data: ProgramCreate, runtime: Runtime
+        self, request: AnyRequest, data: ProgramCreate, admin: Admin
     ) -> Response[Program]:
         """Creates a program (a tenant): its currency, country and hold lifetimes. Operator keys
         only."""
         command = msgspec.convert(data, ProgramSettings, from_attributes=True)
-        stored = await runtime.admin.create_program(
-            mutation_for(request, data), command, renderer(Program)
-        )
+        stored = await admin.create_program(mutation_for(request, data), command, renderer(Program))
         return respond(request, stored)
 
     @get("/programs/{program_id:uuid}", name="get_program")
     async def get_program(
-        self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, program_id: UUID, admin: Admin, actor: Actor
     ) -> Response[Program]:
         """The program's settings."""
-        return answer(request, await runtime.admin.get_program(actor, program_id), Program)
+        return answer(request, await admin.get_program(actor, program_id), Program)
 
     @post("/api-keys", name="create_api_key", status_code=201)
     async def create_api_key(
-        self, request: AnyRequest, data: ApiKeyCreate, runtime: Runtime
+        self, request: AnyRequest, data: ApiKeyCreate, admin: Admin
     ) -> Response[ApiKeyCreated]:
         """Creates an API key for a program with its scopes (and a store for till keys); the
         secret is shown in this answer only."""
-        stored = await runtime.admin.create_key(
+        stored = await admin.create_key(
             mutation_for(request, data),
             data,
             renderer_hiding_secret(ApiKeyCreated),
@@ -69,13 +69,13 @@ class AdminController(Controller):
         self,
         request: AnyRequest,
         key_id: UUID,
-        runtime: Runtime,
+        admin: Admin,
         data: ApiKeyRotate | None = None,
     ) -> Response[ApiKeyCreated]:
         """A new secret for the key, shown once; the old secret keeps working for
         ``grace_seconds`` (default an hour, at most a day)."""
         grace = (data or ApiKeyRotate()).grace_seconds
-        stored = await runtime.admin.rotate_key(
+        stored = await admin.rotate_key(
             mutation_for(request, data, key_id),
             key_id,
             grace,
@@ -85,33 +85,37 @@ class AdminController(Controller):
 
     @delete("/api-keys/{key_id:uuid}", name="revoke_api_key", status_code=200)
     async def revoke_api_key(
-        self, request: AnyRequest, key_id: UUID, runtime: Runtime
+        self, request: AnyRequest, key_id: UUID, admin: Admin
     ) -> Response[ApiKey]:
         """Revokes an API key: it stops authenticating at once on this instance."""
-        stored = await runtime.admin.revoke_key(
+        stored = await admin.revoke_key(
             mutation_for(request, None, key_id), key_id, renderer(ApiKey)
         )
         return respond(request, stored)
 
     @post("/customers/{customer_id:uuid}/adjustments", name="adjust", status_code=201)
     async def adjust(
-        self, request: AnyRequest, customer_id: UUID, data: AdjustmentCreate, runtime: Runtime
+        self, request: AnyRequest, customer_id: UUID, data: AdjustmentCreate, ledger: Ledger
     ) -> Response[Operation]:
         """A manual credit or debit with its reason; the acting key is recorded."""
         command = msgspec.convert(data, AdjustmentCommand, from_attributes=True)
-        stored = await runtime.ledger.adjust(
+        stored = await ledger.adjust(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Operation)
         )
         return respond(request, stored)
 
     @post("/expirations", name="expire", status_code=200)
     async def expire(
-        self, request: AnyRequest, runtime: Runtime, actor: Actor
+        self,
+        request: AnyRequest,
+        # A protocol, which the handler's signature cannot check an instance against.
+        database: Annotated[Database, Dependency(skip_validation=True)],
+        actor: Actor,
     ) -> Response[ExpirationReport]:
         """Burns what is left of lots past their expiry and releases holds past their lifetime,
         now. Idempotent by nature."""
         # The sweep is idempotent by nature: a repeat burns nothing twice. The key is still
         # required, as on every mutating call, but the answer is the sweep's own count.
         mutation_for(request, None)
-        report = await sweep(runtime.database, actor.program_id)
+        report = await sweep(database, actor.program_id)
         return answer(request, Accepted(value=report), ExpirationReport)

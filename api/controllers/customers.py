@@ -12,8 +12,8 @@ from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
-from processing.runtime import Runtime
-from processing.service.loyalty.customers import EnrollCommand
+from processing.service.ledger.reads import Reads
+from processing.service.loyalty.customers import Customers, EnrollCommand
 from processing.service.records import Actor, refuse
 from schemas.api import (
     Balance,
@@ -35,21 +35,19 @@ class CustomersController(Controller):
 
     @post("/customers", name="enroll", status_code=201)
     async def enroll(
-        self, request: AnyRequest, data: CustomerCreate, runtime: Runtime
+        self, request: AnyRequest, data: CustomerCreate, customers: Customers
     ) -> Response[Customer]:
         """Enrolls a customer by phone (normalized to E.164 with the program's country),
         optionally with a card."""
         command = msgspec.convert(data, EnrollCommand, from_attributes=True)
-        stored = await runtime.customers.enroll(
-            mutation_for(request, data), command, renderer(Customer)
-        )
+        stored = await customers.enroll(mutation_for(request, data), command, renderer(Customer))
         return respond(request, stored)
 
     @get("/customers", name="find_customer")
     async def find_customer(
         self,
         request: AnyRequest,
-        runtime: Runtime,
+        customers: Customers,
         actor: Actor,
         phone: Annotated[str | None, Parameter(max_length=32)] = None,
         card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
@@ -61,70 +59,70 @@ class CustomersController(Controller):
                     Rejection.validation_error, "Give exactly one of phone or card.", field="phone"
                 )
             )
-        return answer(request, await runtime.customers.find(actor, phone, card), Customer)
+        return answer(request, await customers.find(actor, phone, card), Customer)
 
     @get("/customers/{customer_id:uuid}", name="get_customer")
     async def get_customer(
-        self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, customer_id: UUID, customers: Customers, actor: Actor
     ) -> Response[Customer]:
         """The customer with cards and block status."""
-        return answer(request, await runtime.customers.get(actor, customer_id), Customer)
+        return answer(request, await customers.get(actor, customer_id), Customer)
 
     @get("/customers/{customer_id:uuid}/balance", name="balance")
     async def balance(
-        self, request: AnyRequest, customer_id: UUID, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, customer_id: UUID, reads: Reads, actor: Actor
     ) -> Response[Balance]:
         """Available, reserved and pending points, debt, and what expires soon."""
-        return answer(request, await runtime.reads.balance(actor, customer_id), Balance)
+        return answer(request, await reads.balance(actor, customer_id), Balance)
 
     @get("/customers/{customer_id:uuid}/operations", name="statement")
     async def statement(
         self,
         request: AnyRequest,
         customer_id: UUID,
-        runtime: Runtime,
+        reads: Reads,
         actor: Actor,
         limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Response[OperationPage]:
         """The customer's operations, newest first, a page at a time (``cursor`` from the
         previous page)."""
-        outcome = await runtime.reads.statement(actor, customer_id, limit, cursor)
+        outcome = await reads.statement(actor, customer_id, limit, cursor)
         return answer(request, outcome, OperationPage)
 
     @post("/customers/{customer_id:uuid}/cards", name="add_card", status_code=201)
     async def add_card(
-        self, request: AnyRequest, customer_id: UUID, data: CardCreate, runtime: Runtime
+        self, request: AnyRequest, customer_id: UUID, data: CardCreate, customers: Customers
     ) -> Response[Customer]:
         """Adds a card number to the customer."""
-        stored = await runtime.customers.add_card(
+        stored = await customers.add_card(
             mutation_for(request, data, customer_id), customer_id, data.number, renderer(Customer)
         )
         return respond(request, stored)
 
     @get("/cards/{number:str}", name="get_card")
     async def get_card(
-        self, request: AnyRequest, number: str, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, number: str, customers: Customers, actor: Actor
     ) -> Response[CardJournal]:
         """The card with its status and its journal of blocks and unblocks."""
-        return answer(request, await runtime.customers.card(actor, number), CardJournal)
+        return answer(request, await customers.card(actor, number), CardJournal)
 
     @post("/cards/{number:str}/block", name="block_card", status_code=200)
     async def block_card(
-        self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
+        self, request: AnyRequest, number: str, data: StatusChange, customers: Customers
     ) -> Response[CardJournal]:
         """Blocks a card with a reason; the card identifies no one until unblocked."""
-        stored = await runtime.customers.set_card_status(
+        stored = await customers.set_card_status(
             mutation_for(request, data, number), number, True, data.reason, renderer(CardJournal)
         )
         return respond(request, stored)
 
     @post("/cards/{number:str}/unblock", name="unblock_card", status_code=200)
     async def unblock_card(
-        self, request: AnyRequest, number: str, data: StatusChange, runtime: Runtime
+        self, request: AnyRequest, number: str, data: StatusChange, customers: Customers
     ) -> Response[CardJournal]:
         """Unblocks a blocked card; the reason is journaled."""
-        stored = await runtime.customers.set_card_status(
+        stored = await customers.set_card_status(
             mutation_for(request, data, number), number, False, data.reason, renderer(CardJournal)
         )
         return respond(request, stored)
@@ -136,10 +134,10 @@ class CustomersController(Controller):
         opt={"scopes": manager_scopes},
     )
     async def block_account(
-        self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
+        self, request: AnyRequest, customer_id: UUID, data: StatusChange, customers: Customers
     ) -> Response[Customer]:
         """Blocks the customer's account with a reason: no points move until it is unblocked."""
-        stored = await runtime.customers.set_account_block(
+        stored = await customers.set_account_block(
             mutation_for(request, data, customer_id),
             customer_id,
             True,
@@ -155,10 +153,10 @@ class CustomersController(Controller):
         opt={"scopes": manager_scopes},
     )
     async def unblock_account(
-        self, request: AnyRequest, customer_id: UUID, data: StatusChange, runtime: Runtime
+        self, request: AnyRequest, customer_id: UUID, data: StatusChange, customers: Customers
     ) -> Response[Customer]:
         """Unblocks the customer's account."""
-        stored = await runtime.customers.set_account_block(
+        stored = await customers.set_account_block(
             mutation_for(request, data, customer_id),
             customer_id,
             False,

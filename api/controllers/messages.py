@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get, put
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.messages import Locale, MessageKind, Template
-from processing.runtime import Runtime
+from processing.service.messaging.messages import Messages
 from processing.service.records import Actor
 from schemas.loyalty import MessageTemplatePut, MessageTemplateView
 
@@ -27,12 +27,12 @@ class MessagesController(Controller):
         program_id: UUID,
         kind: MessageKind,
         data: MessageTemplatePut,
-        runtime: Runtime,
+        messages: Messages,
     ) -> Response[MessageTemplateView]:
         """Sets the program's wording of one kind of message (``sms_code``: the code a customer
         reads out to pay with points); a message sent from then on uses it."""
         template = Template(kind=kind, locale=Locale(data.locale), text=data.text)
-        stored = await runtime.messages.replace(
+        stored = await messages.replace(
             mutation_for(request, data, program_id, kind.value),
             program_id,
             template,
@@ -46,10 +46,10 @@ class MessagesController(Controller):
         request: AnyRequest,
         program_id: UUID,
         kind: MessageKind,
-        runtime: Runtime,
+        messages: Messages,
         actor: Actor,
     ) -> Response[MessageTemplateView]:
         """The wording in force: the program's own, or the built-in Russian text
         (``default`` says which)."""
-        outcome = await runtime.messages.template(actor, program_id, kind)
+        outcome = await messages.template(actor, program_id, kind)
         return answer(request, outcome, MessageTemplateView)

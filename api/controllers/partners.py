@@ -15,7 +15,7 @@ from api.errors import ProblemError, problem
 from api.storable import refuse_deep_json, refuse_unstorable
 from processing.core import limits
 from processing.core.rejections import Rejection
-from processing.runtime import Runtime
+from processing.service.partners.channels import Channels
 from processing.service.partners.receiving import Acknowledged, Inbound
 from processing.service.partners.registry import Registration, registry
 from processing.service.records import Refused
@@ -36,8 +36,10 @@ def json_payload(body: bytes) -> Any:
 
 
 def receiver_of(registration: Registration) -> HTTPRouteHandler:
-    async def receive(request: AnyRequest, connection_id: UUID, runtime: Runtime) -> Response[Any]:
-        connection = await runtime.channels.connection(connection_id)
+    async def receive(
+        request: AnyRequest, connection_id: UUID, channels: Channels
+    ) -> Response[Any]:
+        connection = await channels.connection(connection_id)
         if connection is None or connection.partner != registration.name:
             raise problem(Rejection.not_found, f"No {registration.label} connection with this id.")
         inbound = Inbound(
@@ -49,7 +51,7 @@ def receiver_of(registration: Registration) -> HTTPRouteHandler:
         if isinstance(received, Acknowledged):
             return Response(content=received.answer, status_code=200)
         payload = json_payload(received.body) if received.payload is None else received.payload
-        new = await runtime.channels.receive(
+        new = await channels.receive(
             connection, received.event_key, received.topic, payload, coalesce=received.coalesce
         )
         answer: dict[str, bool] = {"received": True}

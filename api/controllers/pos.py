@@ -14,10 +14,11 @@ from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.model import Line
 from processing.core.rejections import Rejection
-from processing.runtime import Runtime
 from processing.service.checkout.pos import ChequeCommit as ChequeCommitCommand
-from processing.service.ledger.use_cases import ReserveCommand
-from processing.service.loyalty.use_cases import CalculationCommand, LineReturnCommand
+from processing.service.checkout.pos import Pos
+from processing.service.ledger.use_cases import Ledger, ReserveCommand
+from processing.service.loyalty.use_cases import CalculationCommand, LineReturnCommand, Loyalty
+from processing.service.messaging.sms import Sms
 from processing.service.records import Actor, Document, refuse
 from schemas.api import Commit, Hold, Refund
 from schemas.loyalty import CheckoutCalculate, CheckoutQuote
@@ -63,17 +64,17 @@ def lines_of(data: Any) -> tuple[Line, ...]:
 
 
 async def quote(
-    request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
+    request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
 ) -> Response[CheckoutQuote]:
     """A till's basket or a shop's cart priced: what points may pay, and what it earns."""
     command = CalculationCommand(
         customer_id=data.customer_id, lines=lines_of(data), redeem_points=data.redeem_points
     )
-    return answer(request, await runtime.loyalty.calculate(actor, command), CheckoutQuote)
+    return answer(request, await loyalty.calculate(actor, command), CheckoutQuote)
 
 
 async def reserve(
-    request: AnyRequest, data: ChequeReserve | CartReserve, document_id: str, runtime: Runtime
+    request: AnyRequest, data: ChequeReserve | CartReserve, document_id: str, ledger: Ledger
 ) -> Response[Hold]:
     """Points held under a till's cheque id or a shop's cart id."""
     command = ReserveCommand(
@@ -83,29 +84,27 @@ async def reserve(
         card_number=getattr(data, "card_number", None),
         lines=lines_of(data),
     )
-    stored = await runtime.ledger.reserve(
+    stored = await ledger.reserve(
         mutation_for(request, data, document_id), data.customer_id, command, renderer(Hold)
     )
     return respond(request, stored)
 
 
-async def release(request: AnyRequest, document_id: str, runtime: Runtime) -> Response[Hold]:
+async def release(request: AnyRequest, document_id: str, pos: Pos) -> Response[Hold]:
     """The points held under a till's cheque id or a shop's cart id, released."""
-    stored = await runtime.pos.cancel(
-        mutation_for(request, None, document_id), document_id, renderer(Hold)
-    )
+    stored = await pos.cancel(mutation_for(request, None, document_id), document_id, renderer(Hold))
     return respond(request, stored)
 
 
 async def return_against(
-    request: AnyRequest, data: ChequeReturn, document_id: str, runtime: Runtime
+    request: AnyRequest, data: ChequeReturn, document_id: str, pos: Pos
 ) -> Response[Refund]:
     """Lines returned against the purchase a cheque or an order made."""
     command = LineReturnCommand(
         document=Document(id=data.return_id),
         lines=tuple((line.line_id, line.quantity) for line in data.lines),
     )
-    stored = await runtime.pos.return_lines(
+    stored = await pos.return_lines(
         mutation_for(request, data, document_id), document_id, command, renderer(Refund)
     )
     return respond(request, stored)
@@ -118,50 +117,46 @@ class PosController(Controller):
 
     @post("/identify", name="pos_identify", status_code=200)
     async def identify(
-        self, request: AnyRequest, data: Identify, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, data: Identify, pos: Pos, actor: Actor
     ) -> Response[TillCustomer]:
         """Who is at the till, with the balance and tier to show the cashier. Reads only."""
-        outcome = await runtime.pos.identify(actor, data.identifier.type, data.identifier.value)
+        outcome = await pos.identify(actor, data.identifier.type, data.identifier.value)
         return answer(request, outcome, TillCustomer)
 
     @post("/sms-codes", name="pos_sms_send", status_code=201)
-    async def send_code(
-        self, request: AnyRequest, data: SmsSend, runtime: Runtime
-    ) -> Response[SmsSent]:
+    async def send_code(self, request: AnyRequest, data: SmsSend, sms: Sms) -> Response[SmsSent]:
         """Sends a confirmation code to the customer's phone; its check lives five minutes. A
         replay with the same Idempotency-Key answers again and sends nothing."""
-        stored = await runtime.sms.send(
-            mutation_for(request, data), data.customer_id, renderer(SmsSent)
-        )
+        stored = await sms.send(mutation_for(request, data), data.customer_id, renderer(SmsSent))
         return respond(request, stored)
 
     @post("/sms-codes/{check_id:uuid}/confirm", name="pos_sms_confirm", status_code=200)
     async def confirm_code(
-        self, request: AnyRequest, check_id: UUID, data: SmsConfirm, runtime: Runtime
+        self, request: AnyRequest, check_id: UUID, data: SmsConfirm, sms: Sms
     ) -> Response[SmsConfirmed]:
         """Checks the code the customer read out; a few wrong tries spend the check."""
-        stored = await runtime.sms.confirm(
+        stored = await sms.confirm(
             mutation_for(request, data, check_id), check_id, data.code, renderer(SmsConfirmed)
         )
         return respond(request, stored)
 
     @post("/calculate", name="pos_calculate", status_code=200)
     async def calculate(
-        self, request: AnyRequest, data: CheckoutCalculate, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
         """Prices the basket: what points may pay, per line, and what it earns. Reads only."""
-        return await quote(request, data, runtime, actor)
+        return await quote(request, data, loyalty, actor)
 
     @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)
     async def reserve_cheque(
-        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReserve, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReserve, ledger: Ledger
     ) -> Response[Hold]:
         """The soft cheque: holds the points for this basket (capped by the rules)."""
-        return await reserve(request, data, cheque(cheque_id), runtime)
+        return await reserve(request, data, cheque(cheque_id), ledger)
 
     @post("/cheques/{cheque_id:str}/commit", name="pos_commit", status_code=200)
     async def commit(
-        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeCommit, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeCommit, pos: Pos
     ) -> Response[Commit]:
         """The fiscal cheque: one purchase operation that spends what the soft cheque held and
         earns on the money; with no soft cheque, a purchase that earns only."""
@@ -172,21 +167,19 @@ class PosController(Controller):
             card_number=data.card_number,
             fiscal=None if data.fiscal is None else msgspec.to_builtins(data.fiscal),
         )
-        stored = await runtime.pos.commit(
+        stored = await pos.commit(
             mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Commit)
         )
         return respond(request, stored)
 
     @post("/cheques/{cheque_id:str}/cancel", name="pos_cancel", status_code=200)
-    async def cancel(
-        self, request: AnyRequest, cheque_id: PartnerId, runtime: Runtime
-    ) -> Response[Hold]:
+    async def cancel(self, request: AnyRequest, cheque_id: PartnerId, pos: Pos) -> Response[Hold]:
         """The sale was abandoned: the soft cheque's points are released."""
-        return await release(request, cheque(cheque_id), runtime)
+        return await release(request, cheque(cheque_id), pos)
 
     @post("/cheques/{cheque_id:str}/returns", name="pos_return", status_code=201)
     async def return_lines(
-        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReturn, runtime: Runtime
+        self, request: AnyRequest, cheque_id: PartnerId, data: ChequeReturn, pos: Pos
     ) -> Response[Refund]:
         """Lines returned against the original cheque."""
-        return await return_against(request, data, cheque(cheque_id), runtime)
+        return await return_against(request, data, cheque(cheque_id), pos)

@@ -11,8 +11,7 @@ from litestar.params import Parameter
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
 from processing.core import limits
-from processing.runtime import Runtime
-from processing.service.messaging.webhooks import WebhookCommand
+from processing.service.messaging.webhooks import WebhookCommand, Webhooks
 from processing.service.records import Actor
 from schemas.api import (
     Redelivery,
@@ -36,12 +35,12 @@ class WebhooksController(Controller):
 
     @post("/programs/{program_id:uuid}/webhooks", name="subscribe_webhook", status_code=201)
     async def subscribe(
-        self, request: AnyRequest, program_id: UUID, data: WebhookCreate, runtime: Runtime
+        self, request: AnyRequest, program_id: UUID, data: WebhookCreate, webhooks: Webhooks
     ) -> Response[WebhookCreated]:
         """Each event is POSTed as JSON, signed the Standard Webhooks way (``webhook-id``,
         ``webhook-timestamp``, ``webhook-signature``) with the secret this answer shows once."""
         command = msgspec.convert(data, WebhookCommand, from_attributes=True)
-        stored = await runtime.webhooks.subscribe(
+        stored = await webhooks.subscribe(
             mutation_for(request, data, program_id),
             program_id,
             command,
@@ -51,18 +50,18 @@ class WebhooksController(Controller):
 
     @get("/programs/{program_id:uuid}/webhooks", name="list_webhooks")
     async def subscriptions(
-        self, request: AnyRequest, program_id: UUID, runtime: Runtime, actor: Actor
+        self, request: AnyRequest, program_id: UUID, webhooks: Webhooks, actor: Actor
     ) -> Response[list[Webhook]]:
         """The program's webhook subscriptions."""
-        outcome = await runtime.webhooks.subscriptions(actor, program_id)
+        outcome = await webhooks.subscriptions(actor, program_id)
         return answer(request, outcome, list[Webhook])
 
     @post("/webhooks/{webhook_id:uuid}/disable", name="disable_webhook", status_code=200)
     async def disable(
-        self, request: AnyRequest, webhook_id: UUID, runtime: Runtime
+        self, request: AnyRequest, webhook_id: UUID, webhooks: Webhooks
     ) -> Response[Webhook]:
         """Disables a subscription: nothing more is queued for it."""
-        stored = await runtime.webhooks.disable(
+        stored = await webhooks.disable(
             mutation_for(request, None, webhook_id), webhook_id, renderer(Webhook)
         )
         return respond(request, stored)
@@ -72,14 +71,14 @@ class WebhooksController(Controller):
         self,
         request: AnyRequest,
         webhook_id: UUID,
-        runtime: Runtime,
+        webhooks: Webhooks,
         actor: Actor,
         status: Literal["pending", "delivered", "dead"] | None = None,
         limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
         cursor: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> Response[WebhookDeliveryPage]:
         """Deliveries of a subscription, newest first, filtered by status, a page at a time."""
-        outcome = await runtime.webhooks.deliveries(actor, webhook_id, status, limit, cursor)
+        outcome = await webhooks.deliveries(actor, webhook_id, status, limit, cursor)
         return answer(request, outcome, WebhookDeliveryPage)
 
     @post(
@@ -88,10 +87,10 @@ class WebhooksController(Controller):
         status_code=200,
     )
     async def redeliver(
-        self, request: AnyRequest, delivery_id: DeliveryId, runtime: Runtime
+        self, request: AnyRequest, delivery_id: DeliveryId, webhooks: Webhooks
     ) -> Response[Redelivery]:
         """Queues a delivered or dead delivery to be sent again."""
-        stored = await runtime.webhooks.redeliver(
+        stored = await webhooks.redeliver(
             mutation_for(request, None, delivery_id), delivery_id, renderer(Redelivery)
         )
         return respond(request, stored)

@@ -83,3 +83,14 @@ def test_the_checker_sees_a_forbidden_import(
     (tmp_path / "core" / "bad.py").write_text("import asyncpg\nfrom datetime import date\n")
     monkeypatch.setattr(sys.modules[__name__], "root", tmp_path)
     assert offenders("core", ("msgspec",)) == ["core/bad.py: asyncpg"]
+
+
+def test_controllers_name_their_services_not_the_runtime() -> None:
+    """Handlers take the services they use as dependencies; only the health probes, which check
+    the pools themselves, take the runtime."""
+    reached = [
+        path
+        for path, names in imports_of("api/controllers").items()
+        if "processing.runtime" in names and not path.endswith("health.py")
+    ]
+    assert reached == []
