@@ -91,7 +91,7 @@ class PostgresTurns:
         async with self.runtime.database.reader() as store:
             return await store.load_turn(*arguments)
 
-    async def apply_plan(self, plan: Any) -> bool:
+    async def apply_plan(self, plan: Any) -> Any:
         async with self.runtime.database.reader() as store:
             return await store.apply_plan(plan)
 

@@ -4,6 +4,7 @@ The service talks to Postgres through ``Database``/``Store`` and to Redis throug
 ``AccountLocks``; it never imports an adapter.
 """
 
+import enum
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -182,7 +183,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What one write decides on, read in one statement without a lock: the answer already
     stored under the idempotency key, the account (absent: not found) with ``version``, the
     row version that the apply checks, the hold named by id with when it was made and by which
-    operation, and the open hold the request's document already has."""
+    operation, the open hold the request's document already has and the operation of the asked
+    type it already produced, and the card the request names."""
 
     answer: tuple[bytes, StoredResponse] | None
     locked: LockedAccount | None
@@ -191,6 +193,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     hold_created_at: datetime | None = None
     hold_operation_id: UUID | None = None
     open_hold: UUID | None = None
+    document_operation: UUID | None = None
+    card: tuple[UUID, str] | None = None  # its customer and status
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,6 +203,20 @@ class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
     opened: Hold | None = None
     status: HoldStatus | None = None
     spent: int | None = None
+
+
+class KeyCharge(msgspec.Struct, frozen=True, kw_only=True):
+    """Points a till's or shop's key creates, counted against the day's bound as they apply."""
+
+    key_id: UUID
+    points: int
+    per_day_max: int
+
+
+class Applied(enum.Enum):
+    applied = "applied"
+    stale = "the account changed since the load, or the key or document took effect"
+    over_day_limit = "the key's points for the day would pass its bound"
 
 
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
@@ -212,6 +230,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     key: str
     fingerprint: bytes
     answer: StoredResponse
+    charge: KeyCharge | None = None
 
 
 class Turns(Protocol):
@@ -228,8 +247,10 @@ class Turns(Protocol):
         program_id: UUID | None,
         store_id: str | None,
         document_id: str | None,
+        document_type: str | None,
+        card_number: str | None,
     ) -> Snapshot: ...
-    async def apply_plan(self, plan: Plan) -> bool: ...
+    async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
     ) -> bool: ...

@@ -1,15 +1,18 @@
 """The plan writer's contract, held against Postgres and memory with the same assertions: what a
 load shows, and what an apply writes or refuses (a stale version, a key that already answered, a
-hold already resolved, a receipt that already has an open hold)."""
+hold already resolved, a receipt that already has an open hold, points past a key's bound for
+the day)."""
 
 from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
-from processing.core.model import HoldStatus
+from processing.core.model import HoldStatus, OperationType
 from processing.service.ledger.use_cases import (
+    AccrualCommand,
     ReserveCommand,
+    accrue_in_turn,
     cancel_in_turn,
     commit_in_turn,
     release_change,
@@ -17,7 +20,7 @@ from processing.service.ledger.use_cases import (
     reserve_in_turn,
 )
 from processing.service.mutations import Decided
-from processing.service.ports import HoldChange, Plan, Snapshot
+from processing.service.ports import Applied, HoldChange, Plan, Snapshot
 from processing.service.records import Actor, Document, StoredResponse
 from tests.conftest import Api
 from tests.turns_backends import Backend, MemoryBackend, PostgresBackend, render
@@ -43,10 +46,19 @@ async def load(
     hold_id: UUID | None = None,
     document_id: str | None = None,
     actor: Actor | None = None,
+    document_type: str | None = None,
 ) -> Snapshot:
     actor = actor or backend.actor
     return await backend.turns.load_turn(
-        actor.key_id, key, account_id, hold_id, actor.program_id, actor.store_id, document_id
+        actor.key_id,
+        key,
+        account_id,
+        hold_id,
+        actor.program_id,
+        actor.store_id,
+        document_id,
+        document_type,
+        None,
     )
 
 
@@ -61,6 +73,7 @@ def plan_of(snapshot: Snapshot, decided: object, key: str, actor: Actor) -> Plan
         key=key,
         fingerprint=key.encode(),
         answer=render(decided.outcome),
+        charge=decided.charge,
     )
 
 
@@ -72,7 +85,10 @@ async def reserved_hold(backend: Backend, account_id: UUID, points: int) -> UUID
     document_id = f"receipt-{uuid4()}"
     snapshot = await load(backend, "reserve", account_id, document_id=document_id)
     decided = reserve_in_turn(snapshot, backend.actor, reserve_command(points, document_id))
-    assert await backend.turns.apply_plan(plan_of(snapshot, decided, "reserve", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, decided, "reserve", backend.actor))
+        is Applied.applied
+    )
     assert isinstance(decided, Decided)
     assert decided.hold.opened is not None
     return decided.hold.opened.id
@@ -110,7 +126,8 @@ async def test_a_reserve_opens_a_hold_that_the_next_load_shows(backend: Backend)
     decided = reserve_in_turn(before, backend.actor, reserve_command(40, "receipt-9"))
     plan = plan_of(before, decided, "r", backend.actor)
     counts = await backend.counts()
-    assert await backend.turns.apply_plan(plan)
+    applied = await backend.turns.apply_plan(plan)
+    assert applied is Applied.applied
     assert await backend.balance(account_id) == (100, 40)
     after_counts = await backend.counts()
     assert after_counts["holds"] == counts["holds"] + 1
@@ -146,7 +163,10 @@ async def test_a_stale_plan_writes_nothing(backend: Backend) -> None:
     decided = reserve_in_turn(snapshot, backend.actor, reserve_command(10, "receipt-1"))
     await backend.fund(account_id, 5)  # a change in between: the account's version moves
     counts = await backend.counts()
-    assert not await backend.turns.apply_plan(plan_of(snapshot, decided, "stale", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, decided, "stale", backend.actor))
+        is Applied.stale
+    )
     assert await backend.counts() == counts
     assert await backend.balance(account_id) == (105, 0)
     assert (await load(backend, "stale", account_id)).answer is None
@@ -156,13 +176,19 @@ async def test_one_key_takes_effect_once(backend: Backend) -> None:
     account_id = await backend.account(points=100)
     first = await load(backend, "once", account_id, document_id="receipt-1")
     decided = reserve_in_turn(first, backend.actor, reserve_command(10, "receipt-1"))
-    assert await backend.turns.apply_plan(plan_of(first, decided, "once", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(first, decided, "once", backend.actor))
+        is Applied.applied
+    )
     counts = await backend.counts()
     # A second decision under the same key, at the account's current version, on another
     # receipt: the key's answer is there, so nothing of it is written.
     second = await load(backend, "other", account_id, document_id="receipt-2")
     again = reserve_in_turn(second, backend.actor, reserve_command(20, "receipt-2"))
-    assert not await backend.turns.apply_plan(plan_of(second, again, "once", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(second, again, "once", backend.actor))
+        is Applied.stale
+    )
     assert await backend.counts() == counts
     assert await backend.balance(account_id) == (100, 10)
     stored = (await load(backend, "once", account_id)).answer
@@ -175,14 +201,20 @@ async def test_a_receipt_holds_once(backend: Backend) -> None:
     await reserved_hold(backend, account_id, 10)
     snapshot = await load(backend, "first", account_id, document_id="receipt-a")
     decided = reserve_in_turn(snapshot, backend.actor, reserve_command(10, "receipt-a"))
-    assert await backend.turns.apply_plan(plan_of(snapshot, decided, "first", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, decided, "first", backend.actor))
+        is Applied.applied
+    )
     # Decided as if the open hold were not there (a race the load could not see): refused.
     snapshot = await load(backend, "second", account_id, document_id="receipt-a")
     assert snapshot.open_hold is not None
     assert snapshot.locked is not None
     racing = reserve_change(snapshot.locked, backend.actor, reserve_command(5, "receipt-a"))
     counts = await backend.counts()
-    assert not await backend.turns.apply_plan(plan_of(snapshot, racing, "second", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, racing, "second", backend.actor))
+        is Applied.stale
+    )
     assert await backend.counts() == counts
     assert (await load(backend, "second", account_id)).answer is None
 
@@ -193,7 +225,10 @@ async def test_a_commit_resolves_its_hold_once(backend: Backend) -> None:
     snapshot = await load(backend, "commit", hold_id=hold_id)
     decided = commit_in_turn(snapshot, backend.actor, 20)
     counts = await backend.counts()
-    assert await backend.turns.apply_plan(plan_of(snapshot, decided, "commit", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, decided, "commit", backend.actor))
+        is Applied.applied
+    )
     assert await backend.balance(account_id) == (80, 0)
     after = await backend.counts()
     assert after["active_holds"] == counts["active_holds"] - 1
@@ -217,7 +252,10 @@ async def test_a_resolution_of_a_hold_no_longer_active_fails_loudly(backend: Bac
     hold_id = await reserved_hold(backend, account_id, 30)
     snapshot = await load(backend, "cancel", hold_id=hold_id)
     decided = cancel_in_turn(snapshot, backend.actor)
-    assert await backend.turns.apply_plan(plan_of(snapshot, decided, "cancel", backend.actor))
+    assert (
+        await backend.turns.apply_plan(plan_of(snapshot, decided, "cancel", backend.actor))
+        is Applied.applied
+    )
     # A plan that resolves it again, at the account's current version: a bug, said aloud.
     current = await load(backend, "again", hold_id=hold_id)
     assert current.locked is not None
@@ -238,3 +276,26 @@ async def test_a_resolution_of_a_hold_no_longer_active_fails_loudly(backend: Bac
     with pytest.raises(RuntimeError, match="did not resolve"):
         await backend.turns.apply_plan(plan)
     assert await backend.balance(account_id) == (100, 0)
+
+
+async def test_points_past_the_keys_day_bound_write_nothing(backend: Backend) -> None:
+    account_id = await backend.account()
+    snapshot = await load(backend, "gift", account_id)
+    command = AccrualCommand(points=10, document=Document(id="gift-1"))
+    decided = accrue_in_turn(snapshot, backend.actor, command)
+    assert isinstance(decided, Decided)
+    assert decided.charge is not None  # a till's key counts the points it creates
+    bounded = msgspec.structs.replace(decided.charge, per_day_max=9)
+    counts = await backend.counts()
+    over = msgspec.structs.replace(decided, charge=bounded)
+    applied = await backend.turns.apply_plan(plan_of(snapshot, over, "gift", backend.actor))
+    assert applied is Applied.over_day_limit
+    assert await backend.counts() == counts
+    applied = await backend.turns.apply_plan(plan_of(snapshot, decided, "gift", backend.actor))
+    assert applied is Applied.applied
+    assert await backend.balance(account_id) == (10, 0)
+    # The document's one effect shows in the next load of an accrual under it.
+    again = await load(
+        backend, "gift-2", account_id, document_id="gift-1", document_type=OperationType.accrual
+    )
+    assert again.document_operation == decided.change.operation.id

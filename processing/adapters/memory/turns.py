@@ -17,7 +17,7 @@ the real use cases in microseconds per operation.
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -38,7 +38,14 @@ from processing.core.model import (
 )
 from processing.core.rules import Expiry, expiry_in_force
 from processing.service.ledger.use_cases import posting_change
-from processing.service.ports import LedgerWrite, LockedAccount, NewOperation, Plan, Snapshot
+from processing.service.ports import (
+    Applied,
+    LedgerWrite,
+    LockedAccount,
+    NewOperation,
+    Plan,
+    Snapshot,
+)
 from processing.service.records import StoredResponse
 
 Clock = Callable[[], datetime]
@@ -164,6 +171,8 @@ class MemoryTurns:
         self.entries: list[Entry] = []
         self.outbox: list[OutboxEvent] = []
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
+        self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
+        self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
         self._versions = itertools.count(2)
 
     # Setting up: what the admin API and enrolment would have written.
@@ -214,6 +223,8 @@ class MemoryTurns:
         program_id: UUID | None,
         store_id: str | None,
         document_id: str | None,
+        document_type: str | None = None,
+        card_number: str | None = None,
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -228,9 +239,14 @@ class MemoryTurns:
             or (program_id is not None and account.program_id != program_id)
         ):
             account = None
-        open_hold = None
+        open_hold = document_operation = card = None
         if account is not None and document_id is not None:
             open_hold = self.active_documents.get((account.program_id, store_id or "", document_id))
+            if document_type is not None:
+                place = (account.program_id, store_id or "", document_type, document_id)
+                document_operation = self.documents.get(place)
+        if account is not None and card_number is not None:
+            card = self.cards.get((account.program_id, card_number))
         return Snapshot(
             answer=self.answers.get((key_id, key)),
             locked=None if account is None else self._locked(account),
@@ -239,28 +255,29 @@ class MemoryTurns:
             hold_created_at=None if hold is None else hold.created_at,
             hold_operation_id=None if hold is None else hold.operation_id,
             open_hold=open_hold,
+            document_operation=document_operation,
+            card=card,
         )
 
-    async def apply_plan(self, plan: Plan) -> bool:
+    async def apply_plan(self, plan: Plan) -> Applied:
         change = plan.change
         operation = change.operation
         account = self.accounts.get(operation.account_id)
         if account is None or account.version != plan.version:
-            return False
+            return Applied.stale
+        counted = self._counted(plan)
+        if counted is not None and plan.charge is not None and counted[1] > plan.charge.per_day_max:
+            return Applied.over_day_limit
         if (plan.key_id, plan.key) in self.answers or self._taken(plan):
-            return False
+            return Applied.stale
         self._check(change)
         opened = plan.hold.opened
         if opened is not None:
             self._check_hold(opened)
-        resolving = None
-        if plan.hold.status is not None and operation.hold_id is not None:
-            resolving = self.holds.get(operation.hold_id)
-            if resolving is not None and resolving.status is not HoldStatus.active:
-                resolving = None
-            if resolving is not None:
-                _check_resolution(resolving, plan.hold.status, plan.hold.spent)
+        resolving = self._resolving(plan)
         self._write(change)
+        if counted is not None:
+            self.key_points[counted[0]] = counted[1]
         if opened is not None:
             self._open_hold(opened, operation)
         if resolving is not None and plan.hold.status is not None:
@@ -268,7 +285,7 @@ class MemoryTurns:
         self.answers[plan.key_id, plan.key] = (plan.fingerprint, _kept(plan.answer))
         if plan.hold.status is not None and resolving is None:
             raise RuntimeError("a hold active at the account's version did not resolve")
-        return True
+        return Applied.applied
 
     async def store_answer(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
@@ -308,6 +325,24 @@ class MemoryTurns:
             key_points_per_day_max=program.key_points_per_day_max,
             now=self.clock(),
         )
+
+    def _resolving(self, plan: Plan) -> HoldRow | None:
+        """The active hold the plan resolves, checked: None when it is no longer active."""
+        hold_id = plan.change.operation.hold_id
+        if plan.hold.status is None or hold_id is None:
+            return None
+        resolving = self.holds.get(hold_id)
+        if resolving is None or resolving.status is not HoldStatus.active:
+            return None
+        _check_resolution(resolving, plan.hold.status, plan.hold.spent)
+        return resolving
+
+    def _counted(self, plan: Plan) -> tuple[tuple[UUID, date], int] | None:
+        """The key's day and its points with this plan's, when the plan counts them."""
+        if plan.charge is None:
+            return None
+        day = (plan.charge.key_id, plan.change.operation.created_at.astimezone(UTC).date())
+        return day, self.key_points.get(day, 0) + plan.charge.points
 
     def _taken(self, plan: Plan) -> bool:
         """A lost race on a unique index: the document already took effect, or has an open

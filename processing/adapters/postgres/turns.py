@@ -13,7 +13,7 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot
 from processing.core.rules import Expiry, expiry_in_force
-from processing.service.ports import LedgerWrite, LockedAccount, Plan, Snapshot
+from processing.service.ports import Applied, LedgerWrite, LockedAccount, Plan, Snapshot
 from processing.service.records import StoredResponse
 
 # A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect or
@@ -102,16 +102,13 @@ class TurnQueries:
         program_id: UUID | None,
         store_id: str | None,
         document_id: str | None,
+        document_type: str | None,
+        card_number: str | None,
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
-            key_id,
-            key,
-            account_id,
-            hold_id,
-            program_id,
-            store_id,
-            document_id,
+            *(key_id, key, account_id, hold_id, program_id, store_id),
+            *(document_id, document_type, card_number),
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -125,10 +122,12 @@ class TurnQueries:
             hold_created_at=row["hold_created_at"],
             hold_operation_id=row["hold_operation_id"],
             open_hold=row["open_hold"],
+            document_operation=row["document_operation"],
+            card=None if row["card"] is None else (row["card"][0], row["card"][1]),
         )
 
-    async def apply_plan(self, plan: Plan) -> bool:
-        opened, answer = plan.hold.opened, plan.answer
+    async def apply_plan(self, plan: Plan) -> Applied:
+        opened, answer, charge = plan.hold.opened, plan.answer, plan.charge
         try:
             row = await self.connection.fetchrow(
                 QUERIES["apply_plan"],
@@ -150,16 +149,21 @@ class TurnQueries:
                 answer.status_code,
                 answer.media_type,
                 answer.body if answer.kept_body is None else answer.kept_body,
+                None if charge is None else charge.key_id,
+                None if charge is None else charge.points,
+                None if charge is None else charge.per_day_max,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:
-                return False
+                return Applied.stale
             raise
-        if row is None:  # a select of two counts always returns its row
+        if row is None:  # a select of counts always returns its row
             raise RuntimeError("apply_plan returned no row")
         if row["applied"] and plan.hold.status is not None and not row["resolved"]:
             raise RuntimeError("a hold active at the account's version did not resolve")
-        return bool(row["applied"])
+        if row["applied"]:
+            return Applied.applied
+        return Applied.over_day_limit if row["unchanged"] else Applied.stale
 
     async def store_answer(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse

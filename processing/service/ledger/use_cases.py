@@ -41,6 +41,7 @@ from processing.service.mutations import Decided, Mutation, MutationRunner, Rend
 from processing.service.ports import (
     Database,
     HoldChange,
+    KeyCharge,
     LedgerWrite,
     LockedAccount,
     NewOperation,
@@ -118,24 +119,51 @@ async def charge_key_points(
     written or counted. Points taken away (a claw-back) are not counted."""
     if points <= 0 or actor.channel not in bounded_channels:
         return None
-    decision = decide_key_points(points, locked.key_points_per_call_max)
-    if decision is not None:
-        return refuse(
-            decision.rejection,
-            decision.detail,
-            field=decision.field,
-            limit="key_points_per_call_max",
-        )
+    refused = per_call_refusal(locked, points)
+    if refused is not None:
+        return refused
     per_day = locked.key_points_per_day_max
     if not await store.charge_key_points(actor.key_id, locked.now, points, per_day):
-        return refuse(
-            Rejection.points_limit_exceeded,
-            f"{points} more points would pass what a till or shop key may create in a day: "
-            f"{per_day} (the program's key_points_per_day_max, counted per UTC day).",
-            field="points",
-            limit="key_points_per_day_max",
-        )
+        return per_day_refusal(points, per_day)
     return None
+
+
+def per_call_refusal(locked: LockedAccount, points: int) -> Refused | None:
+    decision = decide_key_points(points, locked.key_points_per_call_max)
+    if decision is None:
+        return None
+    return refuse(
+        decision.rejection, decision.detail, field=decision.field, limit="key_points_per_call_max"
+    )
+
+
+def per_day_refusal(points: int, per_day: int) -> Refused:
+    return refuse(
+        Rejection.points_limit_exceeded,
+        f"{points} more points would pass what a till or shop key may create in a day: "
+        f"{per_day} (the program's key_points_per_day_max, counted per UTC day).",
+        field="points",
+        limit="key_points_per_day_max",
+    )
+
+
+def counted(
+    decided: Decided, locked: LockedAccount, actor: Actor, points: int
+) -> Decided | Refused:
+    """A plan with the points its key creates counted as it applies (see
+    ``charge_key_points``): refused at once past the bound per call, or when applied past the
+    day's."""
+    if points <= 0 or actor.channel not in bounded_channels:
+        return decided
+    refused = per_call_refusal(locked, points)
+    if refused is not None:
+        return refused
+    per_day = locked.key_points_per_day_max
+    return msgspec.structs.replace(
+        decided,
+        charge=KeyCharge(key_id=actor.key_id, points=points, per_day_max=per_day),
+        over_day_limit=per_day_refusal(points, per_day),
+    )
 
 
 def operation_record(operation: NewOperation, status: str) -> OperationRecord:
@@ -334,7 +362,22 @@ class Ledger:
             )
             return posted(operation, decision)
 
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return accrue_in_turn(snapshot, actor, command)
+
+        target = Target(
+            account_id=customer_id,
+            document_id=command.document.id,
+            document_type=OperationType.accrual,
+            card_number=command.card_number,
+        )
+        return await self.runner.in_turn(
+            mutation,
+            target,
+            decide,
+            render,
+            lambda: self.runner.on_customer(mutation, customer_id, work, render),
+        )
 
     async def adjust(
         self, mutation: Mutation, customer_id: UUID, command: AdjustmentCommand, render: Render
@@ -361,7 +404,21 @@ class Ledger:
             )
             return posted(operation, decision)
 
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return adjust_in_turn(snapshot, actor, command)
+
+        target = Target(
+            account_id=customer_id,
+            document_id=None if command.document is None else command.document.id,
+            document_type=OperationType.adjustment,
+        )
+        return await self.runner.in_turn(
+            mutation,
+            target,
+            decide,
+            render,
+            lambda: self.runner.on_customer(mutation, customer_id, work, render),
+        )
 
     async def reserve(
         self, mutation: Mutation, customer_id: UUID, command: ReserveCommand, render: Render
@@ -562,12 +619,18 @@ async def check_card(
     if card_number is None:
         return None
     card = await store.find_card(locked.program_id, card_number)
-    if card is None or card["customer_id"] != locked.account.id:
+    return card_refusal(locked, None if card is None else (card["customer_id"], card["status"]))
+
+
+def card_refusal(locked: LockedAccount, card: tuple[UUID, str] | None) -> Refused | None:
+    """The refusal for a named card that is not this customer's (``card`` None: no such card)
+    or not active."""
+    if card is None or card[0] != locked.account.id:
         return refuse(
             Rejection.card_not_found, "No such card for this customer.", field="card_number"
         )
-    if card["status"] != "active":
-        return refuse(Rejection.card_blocked, f"The card is {card['status']}.")
+    if card[1] != "active":
+        return refuse(Rejection.card_blocked, f"The card is {card[1]}.")
     return None
 
 
@@ -578,7 +641,13 @@ async def check_document(
     if document is None:
         return None
     existing = await store.find_document(program_id, actor.store_id, type_, document.id)
-    if existing is None:
+    return document_refusal(type_, document, existing)
+
+
+def document_refusal(
+    type_: OperationType, document: Document | None, existing: UUID | None
+) -> Refused | None:
+    if document is None or existing is None:
         return None
     return refuse(
         Rejection.duplicate_document,
@@ -728,3 +797,55 @@ def cancel_in_turn(snapshot: Snapshot, actor: Actor) -> Decided | Outcome | None
         hold=HoldChange(status=HoldStatus.cancelled),
         outcome=Accepted(value=record),
     )
+
+
+def accrue_in_turn(snapshot: Snapshot, actor: Actor, command: AccrualCommand) -> Decided | Outcome:
+    """An accrual on its snapshot, in the locked path's order of checks."""
+    locked = snapshot.locked
+    if locked is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    refused = (
+        None if command.card_number is None else card_refusal(locked, snapshot.card)
+    ) or document_refusal(OperationType.accrual, command.document, snapshot.document_operation)
+    if refused is not None:
+        return refused
+    decision = decide_accrue(
+        locked.account,
+        command.points,
+        command.activates_at,
+        command.expires_at,
+        locked.expiry,
+        locked.now,
+    )
+    if isinstance(decision, Rejected):
+        return refused_by(decision)
+    operation, change = posting_change(
+        locked, actor, OperationType.accrual, decision, document=command.document
+    )
+    decided = Decided(change=change, outcome=posted(operation, decision))
+    return counted(decided, locked, actor, decision.customer_delta)
+
+
+def adjust_in_turn(
+    snapshot: Snapshot, actor: Actor, command: AdjustmentCommand
+) -> Decided | Outcome:
+    """An operator's adjustment on its snapshot, in the locked path's order of checks."""
+    locked = snapshot.locked
+    if locked is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    existing = snapshot.document_operation
+    refused = document_refusal(OperationType.adjustment, command.document, existing)
+    if refused is not None:
+        return refused
+    decision = decide_adjust(locked.account, command.points, locked.expiry, locked.now)
+    if isinstance(decision, Rejected):
+        return refused_by(decision)
+    operation, change = posting_change(
+        locked,
+        actor,
+        OperationType.adjustment,
+        decision,
+        document=command.document,
+        reason=command.reason,
+    )
+    return Decided(change=change, outcome=posted(operation, decision))

@@ -1,10 +1,11 @@
 -- name: load_turn
--- Everything a reserve, commit or cancel decides on, read in one statement (one snapshot, one
--- round trip) and without a lock: the answer stored under the idempotency key ($1, $2); the
--- account ($3, or else the hold's) with its open lots and its row version (xmin changes with
--- every update of the row), which the apply checks instead of holding a row lock; the hold $4
--- with what it earmarked; and the open hold that document $7 already has. $5 the caller's
--- program, $6 its store (null for a key that spans them).
+-- Everything a write in turn decides on, read in one statement (one snapshot, one round trip)
+-- and without a lock: the answer stored under the idempotency key ($1, $2); the account ($3, or
+-- else the hold's) with its open lots and its row version (xmin changes with every update of
+-- the row), which the apply checks instead of holding a row lock; the hold $4 with what it
+-- earmarked; the open hold that document $7 already has, and the operation of type $8 it
+-- already produced; and card $9 (whose customer, in which status). $5 the caller's program, $6
+-- its store (null for a key that spans them).
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -28,7 +29,12 @@ with answer as (
                  from lots l where l.account_id = a.id and l.open) as lots,
            (select o.id from holds o
             where o.program_id = a.program_id and coalesce(o.store_id, '') = coalesce($6, '')
-              and o.document_id = $7 and o.status = 'active') as open_hold
+              and o.document_id = $7 and o.status = 'active') as open_hold,
+           (select d.id from operations d
+            where d.program_id = a.program_id and coalesce(d.store_id, '') = coalesce($6, '')
+              and d.type = $8::text and d.document_id = $7) as document_operation,
+           (select row(c.customer_id, c.status) from cards c
+            where c.program_id = a.program_id and c.number = $9::text) as card
     from accounts a join programs p on p.id = a.program_id
     where a.id = coalesce($3, (select account_id from hold)) and a.kind = 'customer'
       and ($5::uuid is null or a.program_id = $5)
@@ -38,7 +44,7 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        account.blocked, account.version, account.hold_ttl_seconds_default,
        account.hold_ttl_seconds_max, account.expiry_days, account.rules_expiry,
        account.key_points_per_call_max, account.key_points_per_day_max, account.now,
-       account.lots, account.open_hold,
+       account.lots, account.open_hold, account.document_operation, account.card,
        hold.id as hold_id, hold.account_id as hold_account_id, hold.points as hold_points,
        hold.status as hold_status, hold.expires_at as hold_expires_at,
        hold.document_id as hold_document_id, hold.receipt as hold_receipt,
@@ -51,17 +57,30 @@ left join hold on true;
 
 -- name: apply_plan
 -- A decided write in one statement, atomic without a transaction around it. It takes effect
--- only if the account row is the version the decision read ($37): every write below is drawn
--- from that guarded update, so a stale decision writes nothing and the caller decides again.
+-- only if the account row is still the version the decision read ($37): that row is locked
+-- first, and every write below is drawn from it, so a stale decision writes nothing and the
+-- caller decides again. Points a till's or shop's key creates ($52 the key, $53 the points, $54
+-- the day's bound; $52 null when not counted) are counted as charge_key_points counts them, and
+-- when they would pass the bound nothing is written: "applied" 0 with "unchanged" 1.
 -- Otherwise as write_operation ($1-$36), plus the hold a reserve opens ($38 null when none:
 -- $39 points, $40 expiry, $41 and $42 its earmarks, $43 its receipt), the hold a commit or
 -- cancel resolves (the operation's hold $6 when $44, its new status, is given; $45 the points
 -- spent) and the answer stored under the idempotency key ($46-$51), whose primary key refuses a
 -- second effect under one key.
-with guard as (
+with unchanged as (
+    select id from accounts where id = $3 and xmin::text::bigint = $37 for update
+), charged as (
+    insert into key_points_daily as daily (key_id, day, points)
+    select $52::uuid, ($16::timestamptz at time zone 'UTC')::date, $53::bigint
+    from unchanged where $52::uuid is not null and $53::bigint <= $54::bigint
+    on conflict (key_id, day) do update set points = daily.points + excluded.points
+    where daily.points + excluded.points <= $54::bigint
+    returning daily.points
+), guard as (
     update accounts set posted = $27, reserved = $28, debt = $33
-    where id = $3 and xmin::text::bigint = $37
-    returning id
+    from unchanged
+    where accounts.id = unchanged.id and ($52::uuid is null or exists (select from charged))
+    returning accounts.id
 ), operation as (
     insert into operations (id, program_id, account_id, type, points, hold_id, refund_of,
                             document_id, document_name, document_comment, reason, channel,
@@ -107,4 +126,5 @@ with guard as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $46, $47, $48, $49, $50, $51 from guard
 )
-select (select count(*) from guard) as applied, (select count(*) from resolved) as resolved;
+select (select count(*) from unchanged) as unchanged, (select count(*) from guard) as applied,
+       (select count(*) from resolved) as resolved;
