@@ -59,9 +59,10 @@ Work = Callable[[Store], Awaitable[Outcome]]
 # A plan that found its account changed is decided once more on a fresh load under the turn;
 # after that the locked path takes the request, which waits for row locks instead.
 turn_attempts_max = 2
-# Which account a hold belongs to never changes. Remembered, a commit or cancel takes its
-# account's turn before it loads, as a reserve does; otherwise it loads once to learn it.
-hold_accounts_max = 100_000
+# Which account a hold or an operation belongs to never changes. Remembered, a commit, cancel or
+# refund takes its account's turn before it loads, as a reserve does; otherwise it loads once,
+# outside the turn, to learn it.
+owners_max = 100_000
 
 
 class Decided(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +75,7 @@ class Decided(msgspec.Struct, frozen=True, kw_only=True):
     hold: HoldChange = HoldChange()
     charge: KeyCharge | None = None
     over_day_limit: Refused | None = None
+    refunded: int | None = None  # what a refund takes from the operation it refunds
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +86,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     document_id: str | None = None
     document_type: str | None = None  # the operation type whose use of the document is checked
     card_number: str | None = None
+    operation_id: UUID | None = None  # the operation a refund names, which names its account
 
 
 class Declined(enum.Enum):
@@ -117,7 +120,7 @@ class MutationRunner:
     def __init__(self, database: Database, locks: AccountLocks) -> None:
         self.database = database
         self.locks = locks
-        self.hold_accounts: dict[UUID, UUID] = {}
+        self.owners: dict[UUID, UUID] = {}  # hold or operation → its account
 
     def _turn(self, account_id: UUID | None) -> AbstractAsyncContextManager[None]:
         return nullcontext() if account_id is None else self.locks.around(account_id)
@@ -134,8 +137,9 @@ class MutationRunner:
         races; a request the snapshot cannot decide, or that keeps losing races, goes to
         ``locked_path``."""
         account_id = target.account_id
-        if account_id is None and target.hold_id is not None:
-            account_id = self.hold_accounts.get(target.hold_id)
+        named = target.hold_id or target.operation_id
+        if account_id is None and named is not None:
+            account_id = self.owners.get(named)
         snapshot = None
         try:
             if account_id is None:
@@ -169,6 +173,7 @@ class MutationRunner:
             target.document_id,
             target.document_type,
             target.card_number,
+            target.operation_id,
         )
 
     async def _attempt(
@@ -225,6 +230,7 @@ class MutationRunner:
             fingerprint=fingerprint,
             answer=response,
             charge=decided.charge,
+            refunded=decided.refunded,
         )
         applied = await store.apply_plan(plan)
         if applied is Applied.over_day_limit:
@@ -238,13 +244,16 @@ class MutationRunner:
         return (decided.outcome, response) if applied is Applied.applied else None
 
     def _remember(self, snapshot: Snapshot, decided: Decided | Outcome) -> None:
-        holds = [snapshot.hold] if snapshot.hold else []
-        if isinstance(decided, Decided) and decided.hold.opened is not None:
-            holds.append(decided.hold.opened)
-        for hold in holds:
-            if len(self.hold_accounts) >= hold_accounts_max:
-                del self.hold_accounts[next(iter(self.hold_accounts))]
-            self.hold_accounts[hold.id] = hold.account_id
+        owned = [(held.id, held.account_id) for held in (snapshot.hold, snapshot.original) if held]
+        if isinstance(decided, Decided):
+            operation, opened = decided.change.operation, decided.hold.opened
+            owned.append((operation.id, operation.account_id))
+            if opened is not None:
+                owned.append((opened.id, opened.account_id))
+        for named, account_id in owned:
+            if len(self.owners) >= owners_max:
+                del self.owners[next(iter(self.owners))]
+            self.owners[named] = account_id
 
     async def run(
         self, mutation: Mutation, account_id: UUID | None, work: Work, render: Render

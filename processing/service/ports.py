@@ -184,7 +184,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     stored under the idempotency key, the account (absent: not found) with ``version``, the
     row version that the apply checks, the hold named by id with when it was made and by which
     operation, the open hold the request's document already has and the operation of the asked
-    type it already produced, and the card the request names."""
+    type it already produced, the card the request names, and the operation a refund names
+    with every lot it moved."""
 
     answer: tuple[bytes, StoredResponse] | None
     locked: LockedAccount | None
@@ -195,6 +196,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     open_hold: UUID | None = None
     document_operation: UUID | None = None
     card: tuple[UUID, str] | None = None  # its customer and status
+    original: Operation | None = None  # the operation a refund names
+    original_lots: tuple[Lot, ...] = ()  # every lot it moved, emptied ones too
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,6 +234,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     fingerprint: bytes
     answer: StoredResponse
     charge: KeyCharge | None = None
+    refunded: int | None = None  # what a refund takes from the operation it refunds
 
 
 class Turns(Protocol):
@@ -249,6 +253,7 @@ class Turns(Protocol):
         document_id: str | None,
         document_type: str | None,
         card_number: str | None,
+        operation_id: UUID | None = None,
     ) -> Snapshot: ...
     async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(

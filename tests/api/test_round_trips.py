@@ -41,7 +41,7 @@ bounds: dict[str, tuple[int, int]] = {
     "reserve": (2, 1),
     "commit": (2, 1),
     "cancel": (2, 1),
-    "refund": (14, 5),
+    "refund": (2, 1),
     "purchase": (12, 4),
     "bonus_event": (12, 4),
     "set_tier": (11, 4),

@@ -11,10 +11,12 @@ import pytest
 from processing.core.model import HoldStatus, OperationType
 from processing.service.ledger.use_cases import (
     AccrualCommand,
+    RefundCommand,
     ReserveCommand,
     accrue_in_turn,
     cancel_in_turn,
     commit_in_turn,
+    refund_in_turn,
     release_change,
     reserve_change,
     reserve_in_turn,
@@ -74,6 +76,7 @@ def plan_of(snapshot: Snapshot, decided: object, key: str, actor: Actor) -> Plan
         fingerprint=key.encode(),
         answer=render(decided.outcome),
         charge=decided.charge,
+        refunded=decided.refunded,
     )
 
 
@@ -299,3 +302,35 @@ async def test_points_past_the_keys_day_bound_write_nothing(backend: Backend) ->
         backend, "gift-2", account_id, document_id="gift-1", document_type=OperationType.accrual
     )
     assert again.document_operation == decided.change.operation.id
+
+
+async def test_a_refund_loads_what_its_original_moved_and_takes_from_it(backend: Backend) -> None:
+    account_id = await backend.account()
+    snapshot = await load(backend, "earn", account_id)
+    earned = AccrualCommand(points=50, document=Document(id="earn-1"))
+    decided = accrue_in_turn(snapshot, backend.actor, earned)
+    assert isinstance(decided, Decided)
+    applied = await backend.turns.apply_plan(plan_of(snapshot, decided, "earn", backend.actor))
+    assert applied is Applied.applied
+    accrual, actor = decided.change.operation.id, backend.actor
+
+    async def by_operation(key: str) -> Snapshot:
+        return await backend.turns.load_turn(
+            actor.key_id, key, None, None, actor.program_id, actor.store_id,
+            "back-1", OperationType.refund, None, accrual,
+        )  # fmt: skip
+
+    loaded = await by_operation("back")
+    assert loaded.original is not None
+    assert loaded.locked is not None
+    assert (loaded.original.id, loaded.locked.account.id) == (accrual, account_id)
+    assert [lot.points for lot in loaded.original_lots] == [50]
+    command = RefundCommand(document=Document(id="back-1"), points=20)
+    refund = refund_in_turn(loaded, actor, command)
+    applied = await backend.turns.apply_plan(plan_of(loaded, refund, "back", actor))
+    assert applied is Applied.applied
+    assert await backend.balance(account_id) == (30, 0)
+    after = await by_operation("again")
+    assert after.original is not None
+    assert after.original.refunded_points == 20
+    assert after.document_operation is not None  # the refund's document took effect once

@@ -32,6 +32,7 @@ from processing.core.model import (
     HoldStatus,
     Line,
     Lot,
+    Operation,
     OperationType,
     Rejected,
     SystemAccount,
@@ -173,6 +174,7 @@ class MemoryTurns:
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
+        self.refunded: dict[UUID, int] = {}  # an operation's refunded_points
         self._versions = itertools.count(2)
 
     # Setting up: what the admin API and enrolment would have written.
@@ -225,6 +227,7 @@ class MemoryTurns:
         document_id: str | None,
         document_type: str | None = None,
         card_number: str | None = None,
+        operation_id: UUID | None = None,
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -232,7 +235,9 @@ class MemoryTurns:
             or (store_id is not None and hold.store_id != store_id)
         ):
             hold = None
-        wanted = account_id if account_id is not None else (hold.account_id if hold else None)
+        original = self._original(operation_id, program_id, store_id)
+        owner = hold.account_id if hold else (original.account_id if original else None)
+        wanted = account_id if account_id is not None else owner
         account = self.accounts.get(wanted) if wanted is not None else None
         if account is not None and (
             account.kind != "customer"
@@ -257,6 +262,12 @@ class MemoryTurns:
             open_hold=open_hold,
             document_operation=document_operation,
             card=card,
+            original=original,
+            original_lots=tuple(
+                self.lots[movement.lot_id].lot() for movement in original.lot_movements
+            )
+            if original
+            else (),
         )
 
     async def apply_plan(self, plan: Plan) -> Applied:
@@ -275,6 +286,7 @@ class MemoryTurns:
         if opened is not None:
             self._check_hold(opened)
         resolving = self._resolving(plan)
+        self.refunded.update(self._refunded(plan))
         self._write(change)
         if counted is not None:
             self.key_points[counted[0]] = counted[1]
@@ -325,6 +337,43 @@ class MemoryTurns:
             key_points_per_day_max=program.key_points_per_day_max,
             now=self.clock(),
         )
+
+    def _original(
+        self, operation_id: UUID | None, program_id: UUID | None, store_id: str | None
+    ) -> Operation | None:
+        """The operation a refund names, as the store reads it for one: what it moved."""
+        found = self.operations.get(operation_id) if operation_id is not None else None
+        if found is None or (program_id is not None and found.program_id != program_id):
+            return None
+        if store_id is not None and found.store_id != store_id:
+            return None
+        movements = tuple(
+            Allocation(lot_id=entry.lot_id, points=entry.points)
+            for entry in self.entries
+            if entry.operation_id == found.id
+            and entry.account_id == found.account_id
+            and entry.lot_id is not None
+        )
+        return Operation(
+            id=found.id,
+            account_id=found.account_id,
+            type=OperationType(found.type),
+            points=found.points,
+            refunded_points=self.refunded.get(found.id, 0),
+            lot_movements=movements,
+            redeemed_points=found.redeemed_points,
+            returned_points=found.returned_points,
+        )
+
+    def _refunded(self, plan: Plan) -> dict[UUID, int]:
+        """The refunded operation's new refunded_points, checked as its CHECK does (I6)."""
+        refund_of, refunded = plan.change.operation.refund_of, plan.refunded
+        if refund_of is None or refunded is None:
+            return {}
+        total = self.refunded.get(refund_of, 0) + refunded
+        if not 0 <= total <= abs(self.operations[refund_of].points):
+            raise ConstraintViolation(f"operation {refund_of} refunded past its points")
+        return {refund_of: total}
 
     def _resolving(self, plan: Plan) -> HoldRow | None:
         """The active hold the plan resolves, checked: None when it is no longer active."""

@@ -11,7 +11,16 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
-from processing.core.model import Account, Allocation, Hold, HoldStatus, Line, Lot
+from processing.core.model import (
+    Account,
+    Allocation,
+    Hold,
+    HoldStatus,
+    Line,
+    Lot,
+    Operation,
+    OperationType,
+)
 from processing.core.rules import Expiry, expiry_in_force
 from processing.service.ports import Applied, LedgerWrite, LockedAccount, Plan, Snapshot
 from processing.service.records import StoredResponse
@@ -77,6 +86,21 @@ def _hold(row: asyncpg.Record) -> Hold:
     )
 
 
+def _original(row: asyncpg.Record) -> Operation:
+    return Operation(
+        id=row["original_id"],
+        account_id=row["original_account_id"],
+        type=OperationType(row["original_type"]),
+        points=row["original_points"],
+        refunded_points=row["original_refunded_points"],
+        lot_movements=tuple(
+            Allocation(lot_id=lot_id, points=points) for lot_id, points in row["original_movements"]
+        ),
+        redeemed_points=row["original_redeemed_points"],
+        returned_points=row["original_returned_points"],
+    )
+
+
 def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
     if row["fingerprint"] is None:
         return None
@@ -104,11 +128,12 @@ class TurnQueries:
         document_id: str | None,
         document_type: str | None,
         card_number: str | None,
+        operation_id: UUID | None = None,
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
             *(key_id, key, account_id, hold_id, program_id, store_id),
-            *(document_id, document_type, card_number),
+            *(document_id, document_type, card_number, operation_id),
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -124,6 +149,8 @@ class TurnQueries:
             open_hold=row["open_hold"],
             document_operation=row["document_operation"],
             card=None if row["card"] is None else (row["card"][0], row["card"][1]),
+            original=None if row["original_id"] is None else _original(row),
+            original_lots=tuple(map(lot_of, row["original_lots"] or ())),
         )
 
     async def apply_plan(self, plan: Plan) -> Applied:
@@ -152,6 +179,8 @@ class TurnQueries:
                 None if charge is None else charge.key_id,
                 None if charge is None else charge.points,
                 None if charge is None else charge.per_day_max,
+                plan.refunded,
+                0,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:

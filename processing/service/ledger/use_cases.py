@@ -519,18 +519,24 @@ class Ledger:
                 document=command.document,
                 refund_of=original.id,
             )
-            moved = abs(decision.customer_delta)
-            await store.add_refunded_points(original.id, moved)
-            accepted = posted(operation, decision)
-            gave_back = original.type is OperationType.commit
-            record = RefundRecord(
-                **msgspec.structs.asdict(accepted.value),
-                points_returned=moved if gave_back else 0,
-                points_clawed_back=0 if gave_back else moved,
-            )
-            return msgspec.structs.replace(accepted, value=record)
+            await store.add_refunded_points(original.id, abs(decision.customer_delta))
+            return refunded(original, operation, decision)
 
-        return await self.runner.on_operation(mutation, operation_id, work, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return refund_in_turn(snapshot, actor, command)
+
+        target = Target(
+            operation_id=operation_id,
+            document_id=command.document.id,
+            document_type=OperationType.refund,
+        )
+        return await self.runner.in_turn(
+            mutation,
+            target,
+            decide,
+            render,
+            lambda: self.runner.on_operation(mutation, operation_id, work, render),
+        )
 
 
 async def commit_hold(
@@ -849,3 +855,47 @@ def adjust_in_turn(
         reason=command.reason,
     )
     return Decided(change=change, outcome=posted(operation, decision))
+
+
+def refunded(original: Operation, operation: NewOperation, decision: Posting) -> Accepted:
+    """A refund's answer: a commit's refund gives points back, any other claws them back."""
+    moved = abs(decision.customer_delta)
+    accepted = posted(operation, decision)
+    gave_back = original.type is OperationType.commit
+    record = RefundRecord(
+        **msgspec.structs.asdict(accepted.value),
+        points_returned=moved if gave_back else 0,
+        points_clawed_back=0 if gave_back else moved,
+    )
+    return msgspec.structs.replace(accepted, value=record)
+
+
+def refund_in_turn(snapshot: Snapshot, actor: Actor, command: RefundCommand) -> Decided | Outcome:
+    """A refund by points on its snapshot, in the locked path's order of checks: it works on
+    the account with every lot the original moved, the emptied ones included."""
+    locked, original = snapshot.locked, snapshot.original
+    if locked is None or original is None:
+        return refuse(Rejection.not_found, "No operation with this id.")
+    existing = snapshot.document_operation
+    refused = document_refusal(OperationType.refund, command.document, existing)
+    if refused is not None:
+        return refused
+    known = {lot.id for lot in locked.account.lots}
+    emptied = tuple(lot for lot in snapshot.original_lots if lot.id not in known)
+    account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+    lots = {lot.id: lot for lot in snapshot.original_lots}
+    decision = decide_refund(account, original, lots, command.points, locked.expiry, locked.now)
+    if isinstance(decision, Rejected):
+        return refused_by(decision)
+    operation, change = posting_change(
+        locked,
+        actor,
+        OperationType.refund,
+        decision,
+        stored=account,
+        document=command.document,
+        refund_of=original.id,
+    )
+    outcome = refunded(original, operation, decision)
+    decided = Decided(change=change, outcome=outcome, refunded=abs(decision.customer_delta))
+    return counted(decided, locked, actor, decision.customer_delta)

@@ -4,8 +4,9 @@
 -- else the hold's) with its open lots and its row version (xmin changes with every update of
 -- the row), which the apply checks instead of holding a row lock; the hold $4 with what it
 -- earmarked; the open hold that document $7 already has, and the operation of type $8 it
--- already produced; and card $9 (whose customer, in which status). $5 the caller's program, $6
--- its store (null for a key that spans them).
+-- already produced; card $9 (whose customer, in which status); and operation $10 as a refund
+-- sees it, with what it moved and every lot it moved (emptied ones too). $5 the caller's
+-- program, $6 its store (null for a key that spans them).
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -17,6 +18,21 @@ with answer as (
     from holds h
     where h.id = $4 and ($5::uuid is null or h.program_id = $5)
       and ($6::text is null or h.store_id = $6)
+), original as (
+    select o.id, o.account_id, o.type, o.points, o.refunded_points, o.redeemed_points,
+           o.returned_points,
+           array(select row(e.lot_id, e.points) from entries e
+                 where e.operation_id = o.id and e.account_id = o.account_id
+                   and e.lot_id is not null
+                 order by e.id) as movements,
+           array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
+                 from lots l
+                 where l.id in (select e.lot_id from entries e
+                                where e.operation_id = o.id and e.account_id = o.account_id))
+               as moved_lots
+    from operations o
+    where o.id = $10 and ($5::uuid is null or o.program_id = $5)
+      and ($6::text is null or o.store_id = $6)
 ), account as (
     select a.id, a.program_id, a.posted, a.reserved, a.debt,
            a.blocked_reason is not null as blocked, a.xmin::text::bigint as version,
@@ -36,7 +52,8 @@ with answer as (
            (select row(c.customer_id, c.status) from cards c
             where c.program_id = a.program_id and c.number = $9::text) as card
     from accounts a join programs p on p.id = a.program_id
-    where a.id = coalesce($3, (select account_id from hold)) and a.kind = 'customer'
+    where a.id = coalesce($3, (select account_id from hold), (select account_id from original))
+      and a.kind = 'customer'
       and ($5::uuid is null or a.program_id = $5)
 )
 select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
@@ -49,11 +66,18 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        hold.status as hold_status, hold.expires_at as hold_expires_at,
        hold.document_id as hold_document_id, hold.receipt as hold_receipt,
        hold.created_at as hold_created_at, hold.operation_id as hold_operation_id,
-       hold.allocations as hold_allocations
+       hold.allocations as hold_allocations,
+       original.id as original_id, original.account_id as original_account_id,
+       original.type as original_type, original.points as original_points,
+       original.refunded_points as original_refunded_points,
+       original.redeemed_points as original_redeemed_points,
+       original.returned_points as original_returned_points,
+       original.movements as original_movements, original.moved_lots as original_lots
 from (values (1)) as one (one)
 left join answer on true
 left join account on true
-left join hold on true;
+left join hold on true
+left join original on true;
 
 -- name: apply_plan
 -- A decided write in one statement, atomic without a transaction around it. It takes effect
@@ -65,8 +89,9 @@ left join hold on true;
 -- Otherwise as write_operation ($1-$36), plus the hold a reserve opens ($38 null when none:
 -- $39 points, $40 expiry, $41 and $42 its earmarks, $43 its receipt), the hold a commit or
 -- cancel resolves (the operation's hold $6 when $44, its new status, is given; $45 the points
--- spent) and the answer stored under the idempotency key ($46-$51), whose primary key refuses a
--- second effect under one key.
+-- spent), the answer stored under the idempotency key ($46-$51), whose primary key refuses a
+-- second effect under one key, and what a refund takes from the operation it refunds ($7: $55
+-- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6).
 with unchanged as (
     select id from accounts where id = $3 and xmin::text::bigint = $37 for update
 ), charged as (
@@ -122,6 +147,11 @@ with unchanged as (
     from guard
     where holds.id = $6 and holds.status = 'active' and $44::text is not null
     returning holds.id
+), refunded as (
+    update operations
+    set refunded_points = refunded_points + $55, returned_points = returned_points + $56
+    from guard
+    where operations.id = $7 and $55::bigint is not null
 ), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $46, $47, $48, $49, $50, $51 from guard
