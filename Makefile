@@ -67,6 +67,14 @@ chromium: ## Install Chromium from Debian's packages if missing (for the docs-pa
 	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
 	  || echo "chromium could not be installed: the docs-page test will skip"
 
+# The deterministic simulation (tests/simulation/deterministic.py) at a million operations per
+# seed on the in-memory plan writer; `make test` runs it at 100,000. SOAK_OPERATIONS and
+# BONUS_SIM_SEED (one seed, e.g. the one a failure names) may be set.
+SOAK_OPERATIONS ?= 1000000
+soak: $(STAMP) ## The deterministic simulation at a million operations per seed (in memory)
+	BONUS_SIM_OPERATIONS=$(SOAK_OPERATIONS) $(BIN)/pytest tests/simulation/test_deterministic.py \
+	  -k memory -p no:cacheprovider -o timeout=0 -s -q
+
 lint: $(STAMP) ## ruff, mypy (strict on processing/ and schemas/) and the layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -89,4 +97,4 @@ reconcile: $(STAMP) ## Recompute every balance from the ledger entries
 clean: ## Remove the virtualenv and the embedded data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run worker test haproxy chromium wrk lint fmt bench faults reconcile clean
+.PHONY: help install run worker test soak haproxy chromium wrk lint fmt bench faults reconcile clean
