@@ -37,7 +37,7 @@ from api.controllers.webhooks import WebhooksController
 from api.docs import swagger_assets, swagger_plugin
 from api.edge import RequestCap
 from api.errors import ProblemError, render_problem
-from api.http import provide_actor, provide_runtime, service_dependencies
+from api.http import AppState, provide_actor, runtime_dependency, service_dependencies
 from api.middleware import observe_requests
 from api.openapi import PublishedJson, Publisher
 from processing import telemetry
@@ -188,7 +188,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await opened.close()
             telemetry.forget_this_process()
 
-    return Litestar(
+    app_state = AppState()
+    app = Litestar(
         route_handlers=[
             AdminController,
             RulesController,
@@ -209,9 +210,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=[lifespan],
         before_request=before_request,
         dependencies={
-            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "runtime": runtime_dependency(app_state),
             "actor": Provide(provide_actor, sync_to_thread=False),
-            **service_dependencies(),
+            **service_dependencies(app_state),
         },
         middleware=[observe_requests, RequestCap(chosen.http_requests_max)],
         exception_handlers={
@@ -244,3 +245,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             security=[{"ApiKey": []}],
         ),
     )
+    app_state.state = app.state
+    return app

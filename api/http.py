@@ -27,9 +27,28 @@ json_media_type = "application/json"
 _key_pattern = re.compile(rf"^[\x21-\x7e]{{1,{limits.idempotency_key_length_max}}}$")
 
 
-def provide_runtime(state: State) -> Runtime:
-    runtime: Runtime = state.runtime
-    return runtime
+class AppState:
+    """The app's state for the dependencies, which take it from here rather than as an argument:
+    asked for ``state``, Litestar built a ``State`` object and ran a signature model for it on
+    every request, for every dependency that named it (most of the 5 % of a balance read that
+    dependencies cost, docs/profiling.md). ``create_app`` sets it once the app exists: Litestar
+    replaces an empty ``State`` it is given with a new one, so only the app's own will do."""
+
+    def __init__(self) -> None:
+        self.state: State | None = None
+
+    def runtime(self) -> Runtime:
+        if self.state is None:
+            raise RuntimeError("a dependency was used before its app was built")
+        runtime: Runtime = self.state.runtime
+        return runtime
+
+
+def runtime_dependency(app: AppState) -> Provide:
+    def provide() -> Runtime:
+        return app.runtime()
+
+    return Provide(provide, sync_to_thread=False)
 
 
 def actor_of(request: Request[Any, Any, Any]) -> Actor:
@@ -62,27 +81,27 @@ services = (
 public_services = ("channels",)  # partners' receivers: no key, so no actor
 
 
-def provide_service(name: str) -> Provide:
+def provide_service(name: str, app: AppState) -> Provide:
     """A service as a dependency. It names ``actor`` only so that Litestar resolves the two one
     after the other: dependencies of one level are resolved concurrently in an anyio task
     group, which cost about 6 % of a balance read's CPU for two attribute reads."""
 
-    def provide(state: State, actor: Actor) -> Any:
-        return getattr(state.runtime, name)
+    def provide(actor: Actor) -> Any:
+        return getattr(app.runtime(), name)
 
     return Provide(provide, sync_to_thread=False)
 
 
-def provide_public_service(name: str) -> Provide:
-    def provide(state: State) -> Any:
-        return getattr(state.runtime, name)
+def provide_public_service(name: str, app: AppState) -> Provide:
+    def provide() -> Any:
+        return getattr(app.runtime(), name)
 
     return Provide(provide, sync_to_thread=False)
 
 
-def service_dependencies() -> dict[str, Provide]:
-    return {name: provide_service(name) for name in services} | {
-        name: provide_public_service(name) for name in public_services
+def service_dependencies(app: AppState) -> dict[str, Provide]:
+    return {name: provide_service(name, app) for name in services} | {
+        name: provide_public_service(name, app) for name in public_services
     }
 
 
