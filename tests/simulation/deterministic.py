@@ -39,6 +39,7 @@ from processing.service.ledger import use_cases as ledger_use_cases
 from processing.service.ledger.use_cases import (
     AccrualCommand,
     Ledger,
+    RefundCommand,
     ReserveCommand,
     release_change,
 )
@@ -147,6 +148,7 @@ class Backend(Protocol):
     async def tick(self, rng: random.Random) -> None: ...
     async def jump(self, rng: random.Random, hold_ids: list[UUID]) -> None: ...
     async def operations(self) -> int: ...
+    async def owner(self, operation_id: UUID) -> list[UUID]: ...
     async def answer(self, key: str) -> tuple[bytes, bytes] | None: ...
     async def check(self, touched: set[UUID]) -> None: ...
     async def check_all(self, answers: dict[str, tuple[bytes, bytes]]) -> None: ...
@@ -167,8 +169,8 @@ def seeded_ids(rng: random.Random) -> Iterator[None]:
 
 
 class Request(msgspec.Struct, frozen=True):
-    kind: str  # accrue, reserve, commit or cancel
-    target: UUID  # the customer, or the hold
+    kind: str  # accrue, reserve, commit, cancel or refund
+    target: UUID  # the customer, the hold, or the operation refunded
     points: int | None = None
     document: str | None = None
 
@@ -192,6 +194,7 @@ class Simulation:
         self.accounts_count = accounts
         self.customers: list[UUID] = []
         self.holds: list[UUID] = []
+        self.refundable: list[UUID] = []  # accruals and commits
         self.sent: list[tuple[str, Request, bytes, int]] = []  # key, request, body, status
         self.answers: dict[str, tuple[bytes, bytes]] = {}  # key → fingerprint, body: fixed
         self.faults = Faults(interfere=backend.interfere)
@@ -257,6 +260,11 @@ class Simulation:
             document = f"purchase-{next(self.serial)}"
             points = self.rng.randint(40, 600)
             return await self.request(Request("accrue", self.customer(), points, document))
+        if roll < 0.81 and self.refundable:
+            document = f"return-{next(self.serial)}"
+            points = self.rng.choice([None, self.rng.randint(1, 200)])
+            operation_id = self.rng.choice(self.refundable)
+            return await self.request(Request("refund", operation_id, points, document))
         if roll < 0.94:
             return await self.replay()
         return await self.reuse()
@@ -286,6 +294,10 @@ class Simulation:
             assert request.document is not None
             accrual = AccrualCommand(points=request.points, document=Document(id=request.document))
             return await self.ledger.accrue(mutation, request.target, accrual, render)
+        if request.kind == "refund":
+            assert request.document is not None
+            refund = RefundCommand(document=Document(id=request.document), points=request.points)
+            return await self.ledger.refund(mutation, request.target, refund, render)
         if request.kind == "commit":
             commit = CommitCommand(points=request.points)
             return await self.loyalty.commit(mutation, request.target, commit, render)
@@ -314,7 +326,11 @@ class Simulation:
         written = await self.backend.operations() - before
         assert written <= 1 + interfered, f"{request.kind} wrote {written} operations"
         await self.record(key, request, response)
-        return {request.target} if request.kind in ("accrue", "reserve") else set()
+        if request.kind in ("accrue", "reserve"):
+            return {request.target}
+        if request.kind == "refund":
+            return set(await self.backend.owner(request.target))
+        return set()
 
     async def record(self, key: str, request: Request, response: StoredResponse) -> None:
         if len(self.sent) >= sent_kept_max:
@@ -329,11 +345,13 @@ class Simulation:
         body = msgspec.json.decode(response.body)
         if response.status_code in (200, 201):
             self.stats.outcomes[f"{request.kind} accepted"] += 1
-            if request.kind == "accrue":
-                pass
-            elif request.kind == "reserve":
+            if request.kind in ("accrue", "commit"):
+                if len(self.refundable) >= sent_kept_max:
+                    del self.refundable[: sent_kept_max // 2]
+                self.refundable.append(UUID(body["id"]))
+            if request.kind == "reserve":
                 self.holds.append(UUID(body["id"]))
-            else:
+            elif request.kind in ("commit", "cancel"):
                 self._forget(request.target)
         else:
             code = body["code"]
@@ -461,6 +479,9 @@ class MemorySimulated:
     async def operations(self) -> int:
         return len(self.memory.operations)
 
+    async def owner(self, operation_id: UUID) -> list[UUID]:
+        return [self.memory.operations[operation_id].account_id]
+
     async def answer(self, key: str) -> tuple[bytes, bytes] | None:
         found = self.memory.answers.get((self.actor.key_id, key))
         return None if found is None else (found[0], found[1].body)
@@ -530,6 +551,8 @@ class MemorySimulated:
             if operation.hold_id is not None and operation.type in ("commit", "cancel")
         )
         assert max(resolving.values(), default=0) <= 1, "a hold is resolved once"
+        for operation_id, refunded in memory.refunded.items():
+            assert 0 <= refunded <= abs(memory.operations[operation_id].points), "refunds (I6)"
         for key, answer in answers.items():
             assert self._answer(key) == answer, f"the answer under {key} changed"
 

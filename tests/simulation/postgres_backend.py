@@ -58,6 +58,12 @@ class PostgresSimulated:
         count: int = await self.pool.fetchval("select count(*) from operations")
         return count
 
+    async def owner(self, operation_id: UUID) -> list[UUID]:
+        account_id = await self.pool.fetchval(
+            "select account_id from operations where id = $1", operation_id
+        )
+        return [account_id]
+
     async def answer(self, key: str) -> tuple[bytes, bytes] | None:
         row = await self.pool.fetchrow(
             "select fingerprint, body from idempotency_keys where key_id = $1 and key = $2",

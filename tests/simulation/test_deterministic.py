@@ -38,7 +38,13 @@ def assert_exercised(simulation: Simulation, operations: int) -> None:
     assert min(simulation.faults.injected[fault] for fault in Fault) >= share, (
         simulation.faults.injected
     )
-    for outcome in ("accrue accepted", "reserve accepted", "commit accepted", "cancel accepted"):
+    for outcome in (
+        "accrue accepted",
+        "reserve accepted",
+        "commit accepted",
+        "cancel accepted",
+        "refund accepted",
+    ):
         assert stats.outcomes[outcome] >= share, stats.outcomes
     assert stats.outcomes["hold expired"] + stats.outcomes["commit hold_expired"] >= share // 10
     assert stats.outcomes["reserve insufficient_points"] >= 1, stats.outcomes

@@ -170,6 +170,7 @@ class MemoryTurns:
         self.documents: dict[tuple[UUID, str, str, str], UUID] = {}  # → the operation
         self.operations: dict[UUID, NewOperation] = {}
         self.entries: list[Entry] = []
+        self.entries_by_operation: dict[UUID, list[Entry]] = {}
         self.outbox: list[OutboxEvent] = []
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
@@ -349,10 +350,8 @@ class MemoryTurns:
             return None
         movements = tuple(
             Allocation(lot_id=entry.lot_id, points=entry.points)
-            for entry in self.entries
-            if entry.operation_id == found.id
-            and entry.account_id == found.account_id
-            and entry.lot_id is not None
+            for entry in self.entries_by_operation.get(found.id, ())
+            if entry.account_id == found.account_id and entry.lot_id is not None
         )
         return Operation(
             id=found.id,
@@ -475,7 +474,10 @@ class MemoryTurns:
                 open_lots[row.id] = row
             else:
                 open_lots.pop(row.id, None)
-        self.entries.extend(self._entries(change))
+        entries = self._entries(change)
+        self.entries.extend(entries)
+        if entries:
+            self.entries_by_operation[operation.id] = entries
         for event_type in change.event_types:
             self.outbox.append(OutboxEvent(operation.id, event_type, change.event))
 
