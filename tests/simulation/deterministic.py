@@ -38,6 +38,7 @@ from processing.core.model import HoldStatus
 from processing.service.ledger import use_cases as ledger_use_cases
 from processing.service.ledger.use_cases import (
     AccrualCommand,
+    AdjustmentCommand,
     Ledger,
     RefundCommand,
     ReserveCommand,
@@ -140,7 +141,8 @@ class Backend(Protocol):
 
     database: Database
     locks: AccountLocks
-    actor: Actor
+    actor: Actor  # a till's key
+    operator: Actor  # an operator's key, for adjustments
 
     async def account(self, points: int) -> UUID: ...
     async def fund(self, account_id: UUID, points: int) -> None: ...
@@ -169,7 +171,7 @@ def seeded_ids(rng: random.Random) -> Iterator[None]:
 
 
 class Request(msgspec.Struct, frozen=True):
-    kind: str  # accrue, reserve, commit, cancel or refund
+    kind: str  # accrue, adjust, reserve, commit, cancel or refund
     target: UUID  # the customer, the hold, or the operation refunded
     points: int | None = None
     document: str | None = None
@@ -260,6 +262,9 @@ class Simulation:
             document = f"purchase-{next(self.serial)}"
             points = self.rng.randint(40, 600)
             return await self.request(Request("accrue", self.customer(), points, document))
+        if roll < 0.79:
+            points = self.rng.choice([-1, 1]) * self.rng.randint(1, 100)
+            return await self.request(Request("adjust", self.customer(), points))
         if roll < 0.81 and self.refundable:
             document = f"return-{next(self.serial)}"
             points = self.rng.choice([None, self.rng.randint(1, 200)])
@@ -277,7 +282,7 @@ class Simulation:
 
     def mutation(self, key: str, request: Request) -> Mutation:
         return Mutation(
-            actor=self.backend.actor,
+            actor=self.backend.operator if request.kind == "adjust" else self.backend.actor,
             idempotency_key=key,
             fingerprint=fingerprint(request.kind, msgspec.json.encode(request)),
         )
@@ -294,6 +299,10 @@ class Simulation:
             assert request.document is not None
             accrual = AccrualCommand(points=request.points, document=Document(id=request.document))
             return await self.ledger.accrue(mutation, request.target, accrual, render)
+        if request.kind == "adjust":
+            assert request.points is not None
+            adjustment = AdjustmentCommand(points=request.points, reason="simulation")
+            return await self.ledger.adjust(mutation, request.target, adjustment, render)
         if request.kind == "refund":
             assert request.document is not None
             refund = RefundCommand(document=Document(id=request.document), points=request.points)
@@ -326,7 +335,7 @@ class Simulation:
         written = await self.backend.operations() - before
         assert written <= 1 + interfered, f"{request.kind} wrote {written} operations"
         await self.record(key, request, response)
-        if request.kind in ("accrue", "reserve"):
+        if request.kind in ("accrue", "adjust", "reserve"):
             return {request.target}
         if request.kind == "refund":
             return set(await self.backend.owner(request.target))
@@ -449,6 +458,9 @@ class MemorySimulated:
         self.actor = Actor(
             key_id=UUID(int=1), program_id=program_id, scopes=frozenset({"pos"}), store_id="s-1"
         )
+        self.operator = Actor(
+            key_id=UUID(int=2), program_id=None, scopes=frozenset({"admin"}), store_id=None
+        )
         # What the entries say, read as they are appended (the ledger's own sums).
         self.entries_seen = 0
         self.by_account: Counter[UUID] = Counter()
@@ -483,8 +495,7 @@ class MemorySimulated:
         return [self.memory.operations[operation_id].account_id]
 
     async def answer(self, key: str) -> tuple[bytes, bytes] | None:
-        found = self.memory.answers.get((self.actor.key_id, key))
-        return None if found is None else (found[0], found[1].body)
+        return self._answer(key)
 
     def _absorb(self) -> None:
         """Reads the entries and holds written since the last check: every operation's entries
@@ -557,7 +568,9 @@ class MemorySimulated:
             assert self._answer(key) == answer, f"the answer under {key} changed"
 
     def _answer(self, key: str) -> tuple[bytes, bytes] | None:
-        found = self.memory.answers.get((self.actor.key_id, key))
+        found = self.memory.answers.get((self.actor.key_id, key)) or self.memory.answers.get(
+            (self.operator.key_id, key)
+        )
         return None if found is None else (found[0], found[1].body)
 
 

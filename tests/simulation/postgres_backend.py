@@ -13,7 +13,7 @@ from tests.invariants import assert_ledger_clean
 
 
 class PostgresSimulated:
-    def __init__(self, api: Api, key_id: UUID) -> None:
+    def __init__(self, api: Api, key_id: UUID, operator_key_id: UUID) -> None:
         self.api = api
         self.pool = api.runtime.pool
         self.database: Database = api.runtime.database
@@ -22,6 +22,9 @@ class PostgresSimulated:
             key_id=key_id, program_id=api.program_id_uuid, scopes=frozenset({"pos"}),
             store_id="store-1",
         )  # fmt: skip
+        self.operator = Actor(
+            key_id=operator_key_id, program_id=None, scopes=frozenset({"admin"}), store_id=None
+        )
         self.phones = itertools.count()
 
     @classmethod
@@ -30,7 +33,10 @@ class PostgresSimulated:
             "select id from api_keys where program_id = $1 and store_id = 'store-1'",
             api.program_id_uuid,
         )
-        return cls(api, key_id)
+        operator_key_id = await api.runtime.pool.fetchval(
+            "select id from api_keys where program_id is null"
+        )
+        return cls(api, key_id, operator_key_id)
 
     async def account(self, points: int) -> UUID:
         return UUID(await self.api.customer(f"+7914{next(self.phones):07d}", points))
@@ -66,8 +72,9 @@ class PostgresSimulated:
 
     async def answer(self, key: str) -> tuple[bytes, bytes] | None:
         row = await self.pool.fetchrow(
-            "select fingerprint, body from idempotency_keys where key_id = $1 and key = $2",
-            self.actor.key_id,
+            "select fingerprint, body from idempotency_keys"
+            " where key_id = any($1::uuid[]) and key = $2",
+            [self.actor.key_id, self.operator.key_id],
             key,
         )
         return None if row is None or row["fingerprint"] is None else (row[0], row[1])

@@ -40,6 +40,7 @@ def assert_exercised(simulation: Simulation, operations: int) -> None:
     )
     for outcome in (
         "accrue accepted",
+        "adjust accepted",
         "reserve accepted",
         "commit accepted",
         "cancel accepted",
