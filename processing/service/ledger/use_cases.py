@@ -1,8 +1,12 @@
 """Use cases that move points: accrue, adjust, reserve, commit, cancel and refund.
 
-Each follows the one path of ``MutationRunner``: the account's lock, then one transaction that
-locks the account row, reads, lets the pure core decide, applies the decision in memory (where
-the invariants are checked) and writes the result with its outbox events.
+Each runs as load → decide → apply (``MutationRunner.in_turn``): under the account's turn one
+statement loads the snapshot, a pure ``*_in_turn`` function decides on it with the core and
+returns the plan (the decision applied in memory, where the invariants are checked, with its
+outbox events and answer), and one statement applies it. What a snapshot cannot decide (a card
+or a receipt on a reserve, a receipt on a commit) and a plan that keeps losing races take the
+locked path, the ``work`` closures: one transaction that locks the account row, reads, decides
+and writes.
 """
 
 from collections.abc import Awaitable
