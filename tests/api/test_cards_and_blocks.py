@@ -1,7 +1,8 @@
 """Cards and accounts blocked and unblocked: a card's journal keeps every change with its reason
 and the key that made it; unblocking is refused for a card that is not blocked or not there,
-and a card given back works at the till again; a blocked account keeps its reason, refuses to
-earn or spend, and after unblocking does both again."""
+and a card given back works at the till again; a hold or accrual naming a card needs the
+customer's live one; a blocked account keeps its reason, refuses to earn or spend, and after
+unblocking does both again."""
 
 from typing import Any
 
@@ -114,4 +115,29 @@ async def test_a_blocked_account_keeps_its_reason_and_is_whole_again_after_unblo
     assert (unblocked.json()["blocked"], unblocked.json()["blocked_reason"]) == (False, None)
     assert (await api.reserve(customer, 10)).status_code == 201
     assert (await api.balance(customer))["available"] == 80
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_hold_or_accrual_naming_a_card_needs_the_customers_live_card(api: Api) -> None:
+    customer = await customer_at_till(api)  # with card 2000-0001
+    other = await api.customer(phone="+79160000002")
+    other_card = await api.post(f"/v1/customers/{other}/cards", {"number": "2000-0002"})
+    assert other_card.status_code == 201, other_card.text
+
+    assert (await api.reserve(customer, 10, card_number=card)).status_code == 201
+    assert (await api.accrue(customer, 10, card_number=card))["points"] == 10
+    for path, body in (
+        (f"/v1/customers/{customer}/holds", {"points": 10, "document": {"id": "c-1"}}),
+        (f"/v1/customers/{customer}/accruals", {"points": 10, "document": {"id": "c-2"}}),
+    ):
+        stranger = await api.post(path, body | {"card_number": "2000-0002"})
+        assert stranger.json()["code"] == "card_not_found", stranger.text
+        unknown = await api.post(path, body | {"card_number": "2000-9999"})
+        assert unknown.json()["code"] == "card_not_found", unknown.text
+    blocked = await api.post(f"/v1/cards/{card}/block", {"reason": "lost"})
+    assert blocked.status_code == 200, blocked.text
+    body = {"points": 10, "document": {"id": "c-3"}, "card_number": card}
+    refused = await api.post(f"/v1/customers/{customer}/holds", body)
+    assert refused.json()["code"] == "card_blocked", refused.text
+    assert (await api.balance(customer))["reserved"] == 10  # only the first hold
     await assert_ledger_clean(api.runtime)

@@ -3,8 +3,8 @@
 Each runs as load → decide → apply (``MutationRunner.in_turn``): under the account's turn one
 statement loads the snapshot, a pure ``*_in_turn`` function decides on it with the core and
 returns the plan (the decision applied in memory, where the invariants are checked, with its
-outbox events and answer), and one statement applies it. What a snapshot cannot decide (a card
-or a receipt on a reserve, a receipt on a commit) and a plan that keeps losing races take the
+outbox events and answer), and one statement applies it. What a snapshot cannot decide (a
+receipt on a reserve or a commit) and a plan that keeps losing races take the
 locked path, the ``work`` closures: one transaction that locks the account row, reads, decides
 and writes.
 """
@@ -466,10 +466,14 @@ class Ledger:
         def locked_path() -> Awaitable[StoredResponse]:
             return self.runner.on_customer(mutation, customer_id, work, render)
 
-        # A reserve that names a card or brings a receipt needs reads the snapshot lacks.
-        if command.card_number is not None or command.lines is not None:
+        # A reserve that brings a receipt needs the rules and the standing to cap it.
+        if command.lines is not None:
             return await locked_path()
-        target = Target(account_id=customer_id, document_id=command.document.id)
+        target = Target(
+            account_id=customer_id,
+            document_id=command.document.id,
+            card_number=command.card_number,
+        )
         return await self.runner.in_turn(mutation, target, decide, render, locked_path)
 
     async def cancel(self, mutation: Mutation, hold_id: UUID, render: Render) -> StoredResponse:
@@ -738,11 +742,14 @@ def reserve_change(
 
 
 def reserve_in_turn(snapshot: Snapshot, actor: Actor, command: ReserveCommand) -> Outcome | Decided:
-    """A reserve with neither card nor receipt on its snapshot, in the locked path's order of
-    checks."""
+    """A reserve without a receipt on its snapshot, in the locked path's order of checks."""
     locked = snapshot.locked
     if locked is None:
         return refuse(Rejection.not_found, "No customer with this id.")
+    if command.card_number is not None:
+        refused = card_refusal(locked, snapshot.card)
+        if refused is not None:
+            return refused
     if snapshot.open_hold is not None:
         return open_hold_refusal(command.document, snapshot.open_hold)
     return reserve_change(locked, actor, command)
