@@ -248,8 +248,10 @@ async def test_least_sql_answers_a_replay_and_refusals_as_the_api_does(
 @pytest.mark.parametrize(
     "corruption",
     [
-        # A lot change forgotten: a commit that spent points but left the lot's remaining.
-        "update lots set remaining = remaining + 3"
+        # A lot change written wrong: the lot's remaining one point off what its entries say.
+        # (Down, not up: a lot that spent fewer points than the offset would break its check
+        # constraint instead of reaching reconcile.)
+        "update lots set remaining = remaining - 1"
         " where id = (select lot_id from hold_allocations limit 1)",
         # A hold's earmark forgotten.
         "update lots set held = held + 2 where id = (select lot_id from hold_allocations limit 1)",
