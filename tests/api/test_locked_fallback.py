@@ -1,0 +1,95 @@
+"""The locked path answers as load → decide → apply does.
+
+Reserve, commit, cancel, accrue, adjust and refund run in two round trips under the account's
+turn; after ``turn_attempts_max`` lost races the runner falls back to the locked path (row lock,
+transaction), which is otherwise seldom taken. One journey of calls, refusals and replays runs on
+each path, and what a till and an accountant see must not differ: the answers, the balance,
+the statement and a reconciling ledger.
+"""
+
+from typing import Any
+
+import pytest
+
+from processing.service import mutations
+from processing.service.mutations import MutationRunner
+from tests.conftest import Api
+from tests.invariants import assert_ledger_clean
+
+# What a client reads in an answer; ids and times differ between two customers by nature.
+_read = ("code", "type", "points", "available_after", "status", "committed_points")
+
+
+def seen(response: Any) -> tuple[Any, ...]:
+    body = response.json()
+    return (response.status_code, *(body.get(field) for field in _read))
+
+
+async def journey(api: Api, phone: str) -> list[Any]:
+    """Every converted use case, a refusal of each kind the snapshot decides, and replays."""
+    customer = await api.customer(phone=phone)
+    on = f"/v1/customers/{customer}"
+    answers: list[Any] = []
+
+    async def call(path: str, body: Any, key: str | None = None, again: bool = False) -> Any:
+        idempotency_key = f"{phone}-{len(answers)}"
+        response = await api.post(path, body, key=key, idempotency_key=idempotency_key)
+        answers.append(seen(response))
+        if again:
+            replayed = await api.post(path, body, key=key, idempotency_key=idempotency_key)
+            assert replayed.content == response.content
+        return response.json()
+
+    accrual = await call(
+        f"{on}/accruals", {"points": 100, "document": {"id": f"{phone}-a"}}, again=True
+    )
+    await call(f"{on}/accruals", {"points": 5, "document": {"id": f"{phone}-a"}})  # used document
+    await call(f"{on}/adjustments", {"points": -10, "reason": "correction"}, key=api.admin_key)
+    await call(f"{on}/holds", {"points": 1_000, "document": {"id": f"{phone}-r0"}})  # too many
+    hold = await call(f"{on}/holds", {"points": 50, "document": {"id": f"{phone}-r1"}}, again=True)
+    await call(f"{on}/holds", {"points": 5, "document": {"id": f"{phone}-r1"}})  # open hold
+    commit = await call(f"/v1/holds/{hold['id']}/commit", {"points": 30}, again=True)
+    await call(f"/v1/holds/{hold['id']}/cancel", None)  # already committed
+    second = await call(f"{on}/holds", {"points": 20, "document": {"id": f"{phone}-r2"}})
+    await call(f"/v1/holds/{second['id']}/cancel", None, again=True)
+    await call(
+        f"/v1/operations/{commit['id']}/refunds",
+        {"points": 10, "document": {"id": f"{phone}-f1"}},
+        again=True,
+    )
+    await call(
+        f"/v1/operations/{accrual['id']}/refunds",
+        {"points": 500, "document": {"id": f"{phone}-f2"}},
+    )  # more than the accrual
+
+    answers.append(await api.balance(customer))
+    statement = (await api.get(f"{on}/operations")).json()["items"]
+    answers.append(sorted((item["type"], item["points"]) for item in statement))
+    return answers
+
+
+async def test_the_locked_path_answers_as_the_turn_does(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = 0
+    attempt = MutationRunner._attempt
+
+    async def counted(self: MutationRunner, *args: Any, **kwargs: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        return await attempt(self, *args, **kwargs)
+
+    monkeypatch.setattr(MutationRunner, "_attempt", counted)
+    by_turn = await journey(api, "+79161000001")
+    assert attempts > 0  # the control: the turn decided these
+
+    attempts = 0
+    monkeypatch.setattr(mutations, "turn_attempts_max", 0)  # every race lost: the locked path
+    by_lock = await journey(api, "+79161000002")
+    assert attempts == 0
+
+    assert by_lock == by_turn
+    statuses = [answer[0] for answer in by_turn[:-2]]
+    assert statuses == [201, 409, 201, 409, 201, 409, 200, 409, 201, 200, 201, 409]
+    assert by_turn[-2]["available"] == 100 - 10 - 30 + 10
+    await assert_ledger_clean(api.runtime)
