@@ -10,30 +10,38 @@ import pytest
 
 repository = Path(__file__).resolve().parents[2]
 
+# The samples below are written to a temporary folder and run by a pytest of their own; they
+# skip as the suite's own tests do, where a tool they need is missing (and this one always is).
 skipping = """
+import shutil
 import pytest
 
 def test_runs():
     pass
 
-@pytest.mark.skipif(True, reason="the tool is missing")
+@pytest.mark.skipif(shutil.which("bonus-no-such-tool") is None, reason="the tool is missing")
 def test_needs_a_tool():
     pass
 """
 module_skip = """
+import shutil
 import pytest
 
-pytest.skip("nothing here can run", allow_module_level=True)
+if shutil.which("bonus-no-such-tool") is None:
+    pytest.skip("nothing here can run", allow_module_level=True)
 """
 clean = """
+import shutil
 import pytest
 
 def test_runs():
     pass
 
-@pytest.mark.xfail(reason="a known bug", strict=True)
+missing = shutil.which("bonus-no-such-tool") is None
+
+@pytest.mark.xfail(missing, reason="a known bug where the tool is missing", strict=True)
 def test_known_bug():
-    assert False
+    assert not missing
 """
 
 
