@@ -27,45 +27,34 @@ worker: $(STAMP) ## Run the expiry sweep in a loop (when the API runs with BONUS
 test: $(STAMP) haproxy chromium wrk ## Run the whole test suite against real Postgres and Redis
 	$(BIN)/pytest
 
+# Installs a Debian package if its command is missing, where we are root with apt-get; elsewhere
+# (or if the install fails) says what will not run. $(1) the package and command, $(2) the cost.
+define apt_install
+command -v $(1) >/dev/null 2>&1 && exit 0; \
+if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+  echo "$(1) is missing and needs root with apt-get: $(2)"; exit 0; \
+fi; \
+export DEBIAN_FRONTEND=noninteractive; \
+apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 \
+  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(1) >/dev/null; } \
+  || echo "$(1) could not be installed: $(2)"
+endef
+
 # The multi-instance tests run the API behind a real HAProxy. Where it is missing it is installed
 # from Debian's packages (root with apt-get); elsewhere those tests skip, and a skip fails the
 # run unless BONUS_TEST_ALLOW_SKIPS=1 (tests/skips.py).
 haproxy: ## Install HAProxy from Debian's packages if missing (for the multi-instance tests)
-	@command -v haproxy >/dev/null 2>&1 && exit 0; \
-	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "haproxy is missing and needs root with apt-get: multi-instance tests will skip"; \
-	  exit 0; \
-	fi; \
-	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -y -qq --no-install-recommends haproxy >/dev/null 2>&1 \
-	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null; } \
-	  || echo "haproxy could not be installed: multi-instance tests will skip"
+	@$(call apt_install,haproxy,multi-instance tests will skip)
 
 # `make bench BENCH_ARGS=--wrk` also drives the reads and pairs with wrk, a C load generator whose
 # CPU per request is near pgbench's (Debian's package, with loadtests/wrk/tasks.lua).
 wrk: ## Install wrk from Debian's packages if missing (for `make bench BENCH_ARGS=--wrk`)
-	@command -v wrk >/dev/null 2>&1 && exit 0; \
-	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "wrk is missing and needs root with apt-get: install it to use --wrk"; \
-	  exit 0; \
-	fi; \
-	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 \
-	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wrk >/dev/null; } \
-	  || echo "wrk could not be installed: --wrk will not run"
+	@$(call apt_install,wrk,install it to use --wrk)
 
 # The docs-page test photographs /schema in a real headless Chromium (Debian's package, driven by
 # playwright with executable_path=/usr/bin/chromium; playwright's own browser builds are not used).
 chromium: ## Install Chromium from Debian's packages if missing (for the docs-page screenshot test)
-	@command -v chromium >/dev/null 2>&1 && exit 0; \
-	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "chromium is missing and needs root with apt-get: the docs-page test will skip"; \
-	  exit 0; \
-	fi; \
-	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
-	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
-	  || echo "chromium could not be installed: the docs-page test will skip"
+	@$(call apt_install,chromium,the docs-page test will skip)
 
 # The deterministic simulation (tests/simulation/deterministic.py) at a million operations per
 # seed on the in-memory plan writer; `make test` runs it at 100,000. SOAK_OPERATIONS and
