@@ -4,7 +4,9 @@ transaction that reads, decides, writes and stores the answer under the idempote
 The hot path (``in_turn``) goes without the transaction: under the account's turn one statement
 loads what the decision needs, the pure core decides, and one statement applies the plan with
 the answer, guarded by the account's row version: two round trips instead of ten. A plan that
-finds the account changed is decided again on a fresh load, and then by the locked path.
+finds the account changed is decided again on a fresh load, and after that the same load,
+decision and apply run in one transaction under the account's row lock. Use cases not yet
+decided on a snapshot run their own ``work`` in that transaction (``run``, ``on_customer``).
 
 Same key and same body: the stored answer, byte for byte, rejections included. Same key and
 another body: ``idempotency_key_reused``. Same key while the first is in flight:
@@ -16,6 +18,7 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TypeVar
 from uuid import UUID
 
 import msgspec
@@ -48,6 +51,7 @@ from processing.service.records import (
 )
 
 Render = Callable[[Outcome], StoredResponse]
+Attempted = TypeVar("Attempted")
 CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
 OperationWork = Callable[[Store, LockedAccount, Operation], Awaitable[Outcome]]
 HoldWork = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
@@ -63,6 +67,12 @@ turn_attempts_max = 2
 # refund takes its account's turn before it loads, as a reserve does; otherwise it loads once,
 # outside the turn, to learn it.
 owners_max = 100_000
+
+
+_in_progress = Refused(
+    rejection=Rejection.idempotency_request_in_progress,
+    detail="A request with this Idempotency-Key is still being processed.",
+)
 
 
 class Decided(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,16 +141,18 @@ class MutationRunner:
         target: Target,
         decide: Decide,
         render: Render,
-        locked_path: LockedPath,
+        locked_path: LockedPath | None = None,
     ) -> StoredResponse:
         """Load, decide, apply under the account's turn, in two round trips when nothing
-        races; a request the snapshot cannot decide, or that keeps losing races, goes to
-        ``locked_path``."""
+        races. A request that keeps losing races (or met a dead connection) is decided once
+        more the same way under the account's row lock (``_locked_turn``); one the snapshot
+        cannot decide goes to ``locked_path``."""
         account_id = target.account_id
         named = target.hold_id or target.operation_id
         if account_id is None and named is not None:
             account_id = self.owners.get(named)
         snapshot = None
+        result: StoredResponse | Declined = Declined.conflict
         try:
             if account_id is None:
                 snapshot = await self._load(mutation, target)
@@ -148,13 +160,20 @@ class MutationRunner:
             async with self._turn(account_id):
                 for _ in range(turn_attempts_max):
                     result = await self._attempt(mutation, target, snapshot, decide, render)
-                    if result is Declined.unsupported:
+                    if result is not Declined.conflict:
                         break
-                    if not isinstance(result, Declined):
-                        return result
                     snapshot = None
         except DatabaseUnavailable:
             await asyncio.sleep(unavailable_retry_pause_seconds)
+        if result is Declined.conflict:
+            result = await self._retrying(
+                account_id,
+                lambda: self._locked_turn(mutation, target, account_id, decide, render),
+            )
+        if not isinstance(result, Declined):
+            return result
+        if locked_path is None:
+            raise AssertionError("a use case whose snapshot can decline it has a locked path")
         return await locked_path()
 
     async def _load(self, mutation: Mutation, target: Target) -> Snapshot:
@@ -258,18 +277,57 @@ class MutationRunner:
     async def run(
         self, mutation: Mutation, account_id: UUID | None, work: Work, render: Render
     ) -> StoredResponse:
-        lock: AbstractAsyncContextManager[None] = (
-            nullcontext() if account_id is None else self.locks.around(account_id)
-        )
-        async with lock:
+        return await self._retrying(account_id, lambda: self._transaction(mutation, work, render))
+
+    async def _retrying(
+        self, account_id: UUID | None, transaction: Callable[[], Awaitable[Attempted]]
+    ) -> Attempted:
+        """A transaction under the account's turn, run once more if it lost a race it could
+        see only after rolling back (a unique document: the winner is then seen) or met a dead
+        connection."""
+        async with self._turn(account_id):
             try:
-                return await self._transaction(mutation, work, render)
+                return await transaction()
             except RetryTransaction:
-                # Lost a race on a unique document; run once more, where the winner is seen.
-                return await self._transaction(mutation, work, render)
+                return await transaction()
             except DatabaseUnavailable:
                 await asyncio.sleep(unavailable_retry_pause_seconds)
-                return await self._transaction(mutation, work, render)
+                return await transaction()
+
+    async def _locked_turn(
+        self,
+        mutation: Mutation,
+        target: Target,
+        account_id: UUID | None,
+        decide: Decide,
+        render: Render,
+    ) -> StoredResponse | Declined:
+        """The same load, decision and apply in one transaction that holds the account's row
+        lock from before the load to the commit: no race left to lose. A plan that still
+        writes nothing met a unique document or key taken meanwhile, seen after the rollback."""
+        key_id, key = mutation.actor.key_id, mutation.idempotency_key
+        async with self.database.transaction() as store:
+            if not await store.claim_key(key_id, key):
+                return render(_in_progress)
+            if account_id is not None:
+                await store.lock_turn(account_id)
+            snapshot = await self._load_on(store, mutation, target)
+            found = snapshot.locked.account.id if snapshot.locked else None
+            if account_id is None and found is not None:  # learned by this load: lock, reload
+                await store.lock_turn(found)
+                snapshot = await self._load_on(store, mutation, target)
+            if snapshot.answer is not None:
+                return self._replay(mutation, *snapshot.answer, render)
+            decided = decide(snapshot)
+            if decided is None:
+                return Declined.unsupported
+            written = await self._write(store, mutation, snapshot, decided, render)
+            if written is None:
+                raise RetryTransaction("the plan's document or key was taken meanwhile")
+        outcome, response = written
+        self._remember(snapshot, decided)
+        _count(outcome)
+        return response
 
     async def on_customer(
         self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render
@@ -332,12 +390,7 @@ class MutationRunner:
         key_id, key = mutation.actor.key_id, mutation.idempotency_key
         async with self.database.transaction() as store:
             if not await store.claim_key(key_id, key):
-                return render(
-                    Refused(
-                        rejection=Rejection.idempotency_request_in_progress,
-                        detail="A request with this Idempotency-Key is still being processed.",
-                    )
-                )
+                return render(_in_progress)
             found = await store.find_key(key_id, key)
             if found is not None:
                 return self._replay(mutation, *found, render)

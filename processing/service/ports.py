@@ -240,7 +240,11 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
 class Turns(Protocol):
     """Load and apply for a write decided between them: no transaction, no row lock; the
     apply writes nothing when the account changed since the load, or when the key, the receipt
-    or the open hold already took effect, and says so."""
+    or the open hold already took effect, and says so. In a transaction, ``claim_key`` and
+    ``lock_turn`` before the load make the same three steps race-free (the locked turn)."""
+
+    async def claim_key(self, key_id: UUID, key: str) -> bool: ...
+    async def lock_turn(self, account_id: UUID) -> None: ...
 
     async def load_turn(
         self,
@@ -262,7 +266,6 @@ class Turns(Protocol):
 
 
 class Store(Turns, Protocol):
-    async def claim_key(self, key_id: UUID, key: str) -> bool: ...
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None: ...
     async def save_key(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse

@@ -1,12 +1,14 @@
-"""The locked path answers as load → decide → apply does.
+"""The locked turn answers as load → decide → apply does.
 
 Reserve, commit, cancel, accrue, adjust and refund run in two round trips under the account's
-turn; after ``turn_attempts_max`` lost races the runner falls back to the locked path (row lock,
-transaction), which is otherwise seldom taken. One journey of calls, refusals and replays runs on
-each path, and what a till and an accountant see must not differ: the answers, the balance,
-the statement and a reconciling ledger.
+turn; after ``turn_attempts_max`` lost races the runner runs the same load, decision and apply
+in one transaction under the account's row lock (the locked turn), which is otherwise seldom
+taken. One journey of calls, refusals and replays runs on each path, and what a till and an
+accountant see must not differ: the answers, the balance, the statement and a reconciling
+ledger. Concurrent calls on the locked turn lose no point and apply a document once.
 """
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -92,4 +94,48 @@ async def test_the_locked_path_answers_as_the_turn_does(
     statuses = [answer[0] for answer in by_turn[:-2]]
     assert statuses == [201, 409, 201, 409, 201, 409, 200, 409, 201, 200, 201, 409]
     assert by_turn[-2]["available"] == 100 - 10 - 30 + 10
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_the_locked_turn_serializes_an_account_and_applies_a_document_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mutations, "turn_attempts_max", 0)  # every write takes the locked turn
+    first, second = (
+        await api.customer(phone="+79161000003"),
+        await api.customer(phone="+79161000004"),
+    )
+
+    def accrual(customer: str, document: str) -> Any:
+        body = {"points": 7, "document": {"id": document}}
+        return api.post(f"/v1/customers/{customer}/accruals", body)
+
+    # One account, many writers at once: the row lock orders them and none is lost.
+    answers = await asyncio.gather(*(accrual(first, f"serial-{n}") for n in range(12)))
+    assert [answer.status_code for answer in answers] == [201] * 12
+    assert (await api.balance(first))["available"] == 12 * 7
+
+    # One document on two accounts at once, both decided before either applies: the loser
+    # waits on the winner's unique document, rolls back, runs again, and sees it.
+    both_decided = asyncio.Barrier(2)
+    write = MutationRunner._write
+    writes = 0
+
+    async def after_both_decided(self: MutationRunner, *args: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        if writes <= 2:
+            await both_decided.wait()
+        return await write(self, *args)
+
+    monkeypatch.setattr(MutationRunner, "_write", after_both_decided)
+    answers = await asyncio.wait_for(
+        asyncio.gather(accrual(first, "shared"), accrual(second, "shared")), timeout=30
+    )
+    assert writes == 3  # two plans, then the loser's refusal stored on its second run
+    assert sorted(answer.status_code for answer in answers) == [201, 409]
+    refused = next(answer.json() for answer in answers if answer.status_code == 409)
+    assert refused["code"] == "duplicate_document"
+    balances = [(await api.balance(customer))["available"] for customer in (first, second)]
+    assert sum(balances) == 13 * 7
     await assert_ledger_clean(api.runtime)

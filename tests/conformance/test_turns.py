@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from processing.core.model import HoldStatus, OperationType
-from processing.service.ledger.use_cases import (
+from processing.service.ledger.decisions import (
     AccrualCommand,
     RefundCommand,
     ReserveCommand,

@@ -35,15 +35,15 @@ from processing.adapters.memory.turns import MemoryTurns
 from processing.core import limits
 from processing.core.holds import decide_hold_expiry
 from processing.core.model import HoldStatus
-from processing.service.ledger import use_cases as ledger_use_cases
-from processing.service.ledger.use_cases import (
+from processing.service.ledger import decisions as ledger_decisions
+from processing.service.ledger.decisions import (
     AccrualCommand,
     AdjustmentCommand,
-    Ledger,
     RefundCommand,
     ReserveCommand,
     release_change,
 )
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, Loyalty
 from processing.service.mutations import Mutation, MutationRunner, fingerprint
 from processing.service.ports import AccountLocks, Applied, Database, HoldChange, Plan, Store
@@ -164,7 +164,7 @@ def seeded_ids(rng: random.Random) -> Iterator[None]:
         return UUID(int=rng.getrandbits(128), version=4)
 
     with (
-        mock.patch.object(ledger_use_cases, "uuid4", uuid4),
+        mock.patch.object(ledger_decisions, "uuid4", uuid4),
         mock.patch.object(memory_turns, "uuid4", uuid4),
     ):
         yield

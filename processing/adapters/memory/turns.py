@@ -38,7 +38,7 @@ from processing.core.model import (
     SystemAccount,
 )
 from processing.core.rules import Expiry, expiry_in_force
-from processing.service.ledger.use_cases import posting_change
+from processing.service.ledger.decisions import posting_change
 from processing.service.ports import (
     Applied,
     LedgerWrite,
@@ -215,7 +215,15 @@ class MemoryTurns:
         self._write(change)
         return operation
 
-    # The port.
+    # The port. Its callers come one at a time (the simulation drives requests in sequence),
+    # so a key is never in flight twice and a row lock has nothing to wait for; a plan that
+    # writes nothing writes nothing at all, so a transaction has nothing to roll back.
+
+    async def claim_key(self, key_id: UUID, key: str) -> bool:
+        return True
+
+    async def lock_turn(self, account_id: UUID) -> None:
+        return None
 
     async def load_turn(
         self,

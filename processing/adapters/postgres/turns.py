@@ -153,6 +153,9 @@ class TurnQueries:
             original_lots=tuple(map(lot_of, row["original_lots"] or ())),
         )
 
+    async def lock_turn(self, account_id: UUID) -> None:
+        await self.connection.execute(QUERIES["lock_turn"], account_id)
+
     async def apply_plan(self, plan: Plan) -> Applied:
         opened, answer, charge = plan.hold.opened, plan.answer, plan.charge
         try:

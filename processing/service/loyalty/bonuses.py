@@ -12,12 +12,8 @@ from processing.core.bonuses import birthday_year, period_of
 from processing.core.ledger import decide_accrue
 from processing.core.model import OperationType, Rejected
 from processing.core.rejections import Rejection
-from processing.service.ledger.use_cases import (
-    check_document,
-    operation_record,
-    refused_by,
-    write_posting,
-)
+from processing.service.ledger.decisions import operation_record, refused_by
+from processing.service.ledger.use_cases import check_document, write_posting
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
 from processing.service.records import (

@@ -38,14 +38,15 @@ from processing.core.purchases import (
 from processing.core.rejections import Rejection
 from processing.core.returns import everything_left, plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules
-from processing.service.ledger.use_cases import (
-    check_card,
-    check_document,
-    commit_hold,
+from processing.service.ledger.decisions import (
     commit_in_turn,
     movements,
     operation_record,
     refused_by,
+)
+from processing.service.ledger.use_cases import (
+    check_card,
+    check_document,
     resolve_committed,
     with_lots_of,
     write_posting,
@@ -377,9 +378,10 @@ class Loyalty:
         actor = mutation.actor
 
         async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
+            # Only a purchase gets here: a hold without a receipt is committed in turn.
             lines = command.lines if command.lines is not None else hold.receipt
             if lines is None:
-                return await commit_hold(store, locked, actor, hold, command.points)
+                raise AssertionError("a commit without a receipt is decided on its snapshot")
             settled = check_resolvable(hold, locked.now)  # before the document: precedence
             if settled is not None:
                 return refused_by(settled)

@@ -21,7 +21,7 @@ from processing.core.messages import (
 )
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
-from processing.service.ledger.use_cases import refused_by
+from processing.service.ledger.decisions import refused_by
 from processing.service.mutations import Mutation, MutationRunner, Render
 from processing.service.ports import Database, Store
 from processing.service.records import Accepted, Actor, Outcome, StoredResponse, refuse

@@ -9,7 +9,8 @@ import msgspec
 
 from processing.core.balances import balance_of
 from processing.core.model import OperationType
-from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.ledger.decisions import RefundCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.customers import look_up
 from processing.service.partners.channels import Applied, Channels, PartnerRejected
 from processing.service.ports import Database

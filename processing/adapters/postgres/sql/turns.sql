@@ -79,6 +79,11 @@ left join account on true
 left join hold on true
 left join original on true;
 
+-- name: lock_turn
+-- The locked turn: in a transaction, the account's row lock taken before load_turn, so the
+-- load sees the account's latest state and nothing changes it until the commit.
+select from accounts where id = $1 for update;
+
 -- name: apply_plan
 -- A decided write in one statement, atomic without a transaction around it. It takes effect
 -- only if the account row is still the version the decision read ($37): that row is locked

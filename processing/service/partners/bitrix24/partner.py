@@ -35,7 +35,8 @@ import structlog
 
 from processing.core.model import Line
 from processing.service.checkout.pos import Pos
-from processing.service.ledger.use_cases import Ledger, ReserveCommand
+from processing.service.ledger.decisions import ReserveCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.partners import shops
 from processing.service.partners.bitrix24 import translation as bitrix24

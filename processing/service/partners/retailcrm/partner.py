@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import structlog
 
-from processing.service.ledger.use_cases import Ledger, RefundCommand, ReserveCommand
+from processing.service.ledger.decisions import RefundCommand, ReserveCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.partners import shops
 from processing.service.partners.channels import (

@@ -9,7 +9,8 @@ Idempotency keys and document ids come from Shopify's own ids (``order-{id}``,
 
 import structlog
 
-from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.ledger.decisions import RefundCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import LineReturnCommand, Loyalty, PurchaseCommand
 from processing.service.partners import shops
 from processing.service.partners.channels import Applied, Channels, InboxEvent, PartnerRejected

@@ -17,7 +17,8 @@ from uuid import UUID, uuid4
 
 import structlog
 
-from processing.service.ledger.use_cases import Ledger, RefundCommand
+from processing.service.ledger.decisions import RefundCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import LineReturnCommand, Loyalty, PurchaseCommand
 from processing.service.mutations import Mutation, Render
 from processing.service.partners import shops
