@@ -97,6 +97,8 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     document_type: str | None = None  # the operation type whose use of the document is checked
     card_number: str | None = None
     operation_id: UUID | None = None  # the operation a refund names, which names its account
+    priced: bool = False  # it prices a receipt: load the rules in force
+    ranked: bool = False  # and it ranks the customer's tier: load their standing too
 
 
 class Declined(enum.Enum):
@@ -193,6 +195,8 @@ class MutationRunner:
             target.document_type,
             target.card_number,
             target.operation_id,
+            target.priced,
+            target.ranked,
         )
 
     async def _attempt(

@@ -36,6 +36,7 @@ from processing.service.records import (
     ProgramSettings,
     RulesRecord,
     SmsCheckRecord,
+    Standing,
     StoredResponse,
     StoredTemplate,
     WebhookRecord,
@@ -198,6 +199,10 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     card: tuple[UUID, str] | None = None  # its customer and status
     original: Operation | None = None  # the operation a refund names
     original_lots: tuple[Lot, ...] = ()  # every lot it moved, emptied ones too
+    # For a write that prices a receipt (``priced``): the rules in force; for one that also
+    # ranks the customer's tier (``ranked``), the standing under them. None otherwise.
+    rules: RulesRecord | None = None
+    standing: Standing | None = None
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -258,6 +263,8 @@ class Turns(Protocol):
         document_type: str | None,
         card_number: str | None,
         operation_id: UUID | None = None,
+        priced: bool = False,
+        ranked: bool = False,
     ) -> Snapshot: ...
     async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(

@@ -13,7 +13,7 @@ from processing.core import limits
 from processing.core.messages import Template
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnedLine
-from processing.core.rules import Rules
+from processing.core.rules import Rules, Tier, tier_for
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -228,6 +228,17 @@ class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def clean(self) -> bool:
         return not self.differences
+
+
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """What the customer's tier is computed from: the money paid over the rules' tier window
+    (less what returns gave back) and the manual tier that acts as a floor."""
+
+    spend_minor: int
+    tier_floor: str | None
+
+    def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
+        return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
 
 
 class RulesRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,14 +5,12 @@ under them (the money that ranks a tier); and the check every receipt passes."""
 from datetime import timedelta
 from uuid import UUID
 
-import msgspec
-
 from processing.core import limits
 from processing.core.model import Line
 from processing.core.rejections import Rejection
-from processing.core.rules import Rules, Tier, tier_for
+from processing.core.rules import Rules
 from processing.service.ports import LockedAccount, Store
-from processing.service.records import Refused, RulesRecord, refuse
+from processing.service.records import Refused, RulesRecord, Standing, refuse
 
 
 def defaults(program_id: UUID) -> RulesRecord:
@@ -82,16 +80,6 @@ def check_line(index: int, line: Line) -> Refused | None:
             field=f"lines[{index}].discount_minor",
         )
     return None
-
-
-class Standing(msgspec.Struct, frozen=True, kw_only=True):
-    """What the customer's tier is computed from."""
-
-    spend_minor: int
-    tier_floor: str | None
-
-    def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
-        return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
 
 
 async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Standing:

@@ -15,6 +15,7 @@ import pytest
 
 from processing.service import mutations
 from processing.service.mutations import MutationRunner
+from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
 
@@ -54,6 +55,13 @@ async def journey(api: Api, phone: str) -> list[Any]:
     await call(f"/v1/holds/{hold['id']}/cancel", None)  # already committed
     second = await call(f"{on}/holds", {"points": 20, "document": {"id": f"{phone}-r2"}})
     await call(f"/v1/holds/{second['id']}/cancel", None, again=True)
+    # A reserve with its receipt, capped by the rules in force (they let points pay at most
+    # half of a 100-rouble receipt: 50 points).
+    basket = [receipt_line("oil", 100)]
+    capped = {"points": 51, "lines": basket, "document": {"id": f"{phone}-r3"}}
+    await call(f"{on}/holds", capped)
+    priced = await call(f"{on}/holds", capped | {"points": 40}, again=True)
+    await call(f"/v1/holds/{priced['id']}/cancel", None)
     await call(
         f"/v1/operations/{commit['id']}/refunds",
         {"points": 10, "document": {"id": f"{phone}-f1"}},
@@ -73,6 +81,7 @@ async def journey(api: Api, phone: str) -> list[Any]:
 async def test_the_locked_path_answers_as_the_turn_does(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    assert (await put_rules(api, auto_service)).status_code == 200
     attempts = 0
     attempt = MutationRunner._attempt
 
@@ -92,7 +101,7 @@ async def test_the_locked_path_answers_as_the_turn_does(
 
     assert by_lock == by_turn
     statuses = [answer[0] for answer in by_turn[:-2]]
-    assert statuses == [201, 409, 201, 409, 201, 409, 200, 409, 201, 200, 201, 409]
+    assert statuses == [201, 409, 201, 409, 201, 409, 200, 409, 201, 200, 409, 201, 200, 201, 409]
     assert by_turn[-2]["available"] == 100 - 10 - 30 + 10
     await assert_ledger_clean(api.runtime)
 

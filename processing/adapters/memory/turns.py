@@ -37,7 +37,7 @@ from processing.core.model import (
     Rejected,
     SystemAccount,
 )
-from processing.core.rules import Expiry, expiry_in_force
+from processing.core.rules import Expiry, default_rules, expiry_in_force
 from processing.service.ledger.decisions import posting_change
 from processing.service.ports import (
     Applied,
@@ -47,7 +47,7 @@ from processing.service.ports import (
     Plan,
     Snapshot,
 )
-from processing.service.records import StoredResponse
+from processing.service.records import RulesRecord, Standing, StoredResponse
 
 Clock = Callable[[], datetime]
 # The kinds whose business document applies once (the partial unique index operations_document).
@@ -237,6 +237,8 @@ class MemoryTurns:
         document_type: str | None = None,
         card_number: str | None = None,
         operation_id: UUID | None = None,
+        priced: bool = False,
+        ranked: bool = False,
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -277,6 +279,8 @@ class MemoryTurns:
             )
             if original
             else (),
+            rules=None if account is None or not priced else self._defaults(account.program_id),
+            standing=None if account is None or not (priced and ranked) else _no_spend,
         )
 
     async def apply_plan(self, plan: Plan) -> Applied:
@@ -333,6 +337,17 @@ class MemoryTurns:
         return [lot for lot in self.lots.values() if lot.account_id == account_id]
 
     # Inside.
+
+    def _defaults(self, program_id: UUID) -> RulesRecord:
+        """This ledger keeps no rules versions and no purchases: a priced write sees its
+        program's defaults (version 0) and a customer with no spend."""
+        program = self.programs[program_id]
+        return RulesRecord(
+            program_id=program_id,
+            version=0,
+            rules=default_rules(program.expiry_days),
+            created_at=None,
+        )
 
     def _locked(self, account: AccountRow) -> LockedAccount:
         program = self.programs[account.program_id]
@@ -544,6 +559,9 @@ class MemoryTurns:
         place = (hold.program_id, hold.store_id or "", hold.document_id)
         if self.active_documents.get(place) == hold.id:
             del self.active_documents[place]
+
+
+_no_spend = Standing(spend_minor=0, tier_floor=None)
 
 
 def _check_resolution(hold: HoldRow, status: HoldStatus, spent: int | None) -> None:

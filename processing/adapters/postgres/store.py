@@ -17,13 +17,13 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.sms import SmsQueries
-from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of
+from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of, rules_record
 from processing.adapters.sealing import Keyring, sealed
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.returns import ReturnPlan
-from processing.core.rules import Rules, default_rules
+from processing.core.rules import Rules
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import (
     ApiKeyRecord,
@@ -48,16 +48,9 @@ _system_accounts: dict[tuple[UUID, str], UUID] = {}
 
 
 def _rules_record(row: asyncpg.Record) -> RulesRecord:
-    rules = (
-        default_rules(row["expiry_days"])
-        if row["rules"] is None
-        else msgspec.json.decode(row["rules"], type=Rules)
-    )
-    return RulesRecord(
-        program_id=row["program_id"],
-        version=row["version"],
-        rules=rules,
-        created_at=row["created_at"],
+    """A rules row; one that has its rules (a stored version) needs no program's expiry_days."""
+    return rules_record(
+        row["program_id"], row["version"], row["rules"], row["created_at"], row.get("expiry_days")
     )
 
 

@@ -3,6 +3,7 @@ statement reads what a write decides on, one statement applies the plan. Neither
 explicit transaction: each statement is atomic on its own, and the apply is guarded by the
 account's row version instead of a row lock held in between. Mixed into ``PostgresStore``."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,13 +22,15 @@ from processing.core.model import (
     Operation,
     OperationType,
 )
-from processing.core.rules import Expiry, expiry_in_force
+from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
 from processing.service.ports import Applied, LedgerWrite, LockedAccount, Plan, Snapshot
-from processing.service.records import StoredResponse
+from processing.service.records import RulesRecord, Standing, StoredResponse
 
 # A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect or
 # a receipt's one open hold is already there, and the caller decides again where it is seen.
 _taken = frozenset({"idempotency_keys_pkey", "operations_document", "holds_open_document"})
+# The tier window of rules that do not name one (and of a program's defaults).
+_default_window_days = Rules().tier_window_days
 
 
 def lot_of(fields: tuple[Any, ...]) -> Lot:
@@ -101,6 +104,25 @@ def _original(row: asyncpg.Record) -> Operation:
     )
 
 
+def rules_record(
+    program_id: UUID,
+    version: int | None,
+    stored: str | None,
+    created_at: datetime | None,
+    expiry_days: int | None,
+) -> RulesRecord:
+    """A version of a program's rules as stored; version 0, the defaults of the program's
+    expiry_days, for a program never given any."""
+    return RulesRecord(
+        program_id=program_id,
+        version=version or 0,
+        rules=default_rules(expiry_days)
+        if stored is None
+        else msgspec.json.decode(stored, type=Rules),
+        created_at=created_at,
+    )
+
+
 def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
     if row["fingerprint"] is None:
         return None
@@ -129,11 +151,16 @@ class TurnQueries:
         document_type: str | None,
         card_number: str | None,
         operation_id: UUID | None = None,
+        priced: bool = False,
+        ranked: bool = False,
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
             *(key_id, key, account_id, hold_id, program_id, store_id),
             *(document_id, document_type, card_number, operation_id),
+            priced,
+            _default_window_days,
+            priced and ranked,
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -151,6 +178,18 @@ class TurnQueries:
             card=None if row["card"] is None else (row["card"][0], row["card"][1]),
             original=None if row["original_id"] is None else _original(row),
             original_lots=tuple(map(lot_of, row["original_lots"] or ())),
+            rules=rules_record(
+                row["program_id"],
+                row["rules_version"],
+                row["rules"],
+                row["rules_at"],
+                row["expiry_days"],
+            )
+            if priced and found
+            else None,
+            standing=Standing(spend_minor=int(row["spend"]), tier_floor=row["tier_floor"])
+            if priced and ranked and found
+            else None,
         )
 
     async def lock_turn(self, account_id: UUID) -> None:

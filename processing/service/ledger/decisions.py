@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from processing.core.balances import apply_holds, apply_postings, available_points
+from processing.core.checkout import calculate
 from processing.core.events import operation_events
 from processing.core.holds import HoldPolicy, decide_cancel, decide_commit, decide_reserve
 from processing.core.ledger import (
@@ -56,6 +57,7 @@ from processing.service.records import (
     Refused,
     refuse,
 )
+from processing.service.rules import check_receipt
 
 # How a posting moved points, by its counter account and whether the customer gained: the
 # label of bonus_points_total, so a dashboard can show points issued, redeemed and expired.
@@ -383,7 +385,10 @@ def reserve_change(
 
 
 def reserve_in_turn(snapshot: Snapshot, actor: Actor, command: ReserveCommand) -> Outcome | Decided:
-    """A reserve without a receipt on its snapshot, in the locked path's order of checks."""
+    """A reserve on its snapshot. One that brings a receipt (loaded ``priced``) is capped by
+    what the rules in force let points pay for it, its document is
+    checked against purchases (the receipt will become one), and the hold keeps the receipt and
+    the rules' version."""
     locked = snapshot.locked
     if locked is None:
         return refuse(Rejection.not_found, "No customer with this id.")
@@ -393,7 +398,20 @@ def reserve_in_turn(snapshot: Snapshot, actor: Actor, command: ReserveCommand) -
             return refused
     if snapshot.open_hold is not None:
         return open_hold_refusal(command.document, snapshot.open_hold)
-    return reserve_change(locked, actor, command)
+    lines = command.lines
+    if lines is None:
+        return reserve_change(locked, actor, command)
+    refused = check_receipt(lines) or document_refusal(
+        OperationType.purchase, command.document, snapshot.document_operation
+    )
+    if refused is not None:
+        return refused
+    record = snapshot.rules
+    if record is None:
+        raise AssertionError("a reserve with a receipt is loaded priced")
+    # The cap does not depend on the tier (a tier sets the earning rate only): no standing.
+    priced = calculate(record.rules, None, lines, command.points, command.points)
+    return reserve_change(locked, actor, command, priced.max_redeemable_points, record.version)
 
 
 def commit_in_turn(

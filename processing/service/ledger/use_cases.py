@@ -3,11 +3,12 @@
 Each runs as load → decide → apply (``MutationRunner.in_turn``) with its decision in
 ``decisions``: under the account's turn one statement loads the snapshot, the pure decision
 returns the plan, and one statement applies it; an account that keeps changing in between gets
-the same three steps in one transaction under its row lock. What a snapshot cannot decide yet,
-a reserve that brings a receipt (its cap needs the rules and the customer's standing), takes the
-locked path: one transaction that locks the account row, reads, decides and writes. The
-Store-based helpers below serve that path and the use cases not yet decided on a snapshot
-(purchases, returns, bonuses, the expiry sweep).
+the same three steps in one transaction under its row lock. A reserve that brings a receipt
+loads the rules in force and the customer's standing with its snapshot, which cap it.
+
+The Store-based helpers below serve the use cases not yet decided on a snapshot, which run on
+the locked path (one transaction that locks the account row, reads, decides and writes):
+purchases, returns, bonuses, the expiry sweep.
 """
 
 from typing import Any
@@ -15,14 +16,12 @@ from uuid import UUID
 
 import msgspec
 
-from processing.core.checkout import calculate
 from processing.core.invariants import invariant
 from processing.core.model import (
     Account,
     Allocation,
     Hold,
     HoldStatus,
-    Line,
     Lot,
     Operation,
     OperationType,
@@ -38,17 +37,14 @@ from processing.service.ledger.decisions import (
     cancel_in_turn,
     card_refusal,
     document_refusal,
-    open_hold_refusal,
     posting_change,
     refund_in_turn,
     release_change,
-    reserve_change,
     reserve_in_turn,
 )
 from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
 from processing.service.ports import Database, LockedAccount, NewOperation, Snapshot, Store
 from processing.service.records import Actor, Document, Outcome, Refused, StoredResponse
-from processing.service.rules import check_receipt, standing_now
 
 
 async def write_posting(
@@ -114,52 +110,19 @@ class Ledger:
     async def reserve(
         self, mutation: Mutation, customer_id: UUID, command: ReserveCommand, render: Render
     ) -> StoredResponse:
-        actor = mutation.actor
-        lines = command.lines
-        if lines is None:
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return reserve_in_turn(snapshot, mutation.actor, command)
 
-            def decide(snapshot: Snapshot) -> Decided | Outcome:
-                return reserve_in_turn(snapshot, actor, command)
-
-            target = Target(
-                account_id=customer_id,
-                document_id=command.document.id,
-                card_number=command.card_number,
-            )
-            return await self.runner.in_turn(mutation, target, decide, render)
-
-        # A reserve that brings a receipt needs the rules and the standing to cap it.
-        async def work(store: Store, locked: LockedAccount) -> Outcome:
-            refused = (
-                await check_card(store, locked, command.card_number)
-                or await check_open_hold(store, locked.program_id, actor, command.document)
-                or check_receipt(lines)
-                or await check_document(
-                    store, locked.program_id, actor, OperationType.purchase, command.document
-                )
-            )
-            if refused is not None:
-                return refused
-            cap, version = await receipt_cap(store, locked, lines, command.points)
-            decided = reserve_change(locked, actor, command, cap, version)
-            if not isinstance(decided, Decided):
-                return decided
-            hold = decided.hold.opened
-            if hold is None:
-                raise AssertionError("a reserve opens a hold")
-            operation = decided.change.operation
-            await store.write(decided.change)
-            await store.insert_hold(
-                hold,
-                locked.program_id,
-                operation.id,
-                actor.store_id,
-                command.document.id,
-                locked.now,
-            )
-            return decided.outcome
-
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        # A reserve that brings a receipt is checked as the purchase it will become.
+        receipt = command.lines is not None
+        target = Target(
+            account_id=customer_id,
+            document_id=command.document.id,
+            document_type=OperationType.purchase if receipt else None,
+            card_number=command.card_number,
+            priced=receipt,
+        )
+        return await self.runner.in_turn(mutation, target, decide, render)
 
     async def cancel(self, mutation: Mutation, hold_id: UUID, render: Render) -> StoredResponse:
         def decide(snapshot: Snapshot) -> Decided | Outcome | None:
@@ -184,16 +147,6 @@ class Ledger:
 async def resolve_committed(store: Store, hold: Hold, spent: int, operation: NewOperation) -> None:
     resolved = await store.resolve_hold(hold.id, HoldStatus.committed, spent, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
-
-
-async def receipt_cap(
-    store: Store, locked: LockedAccount, lines: tuple[Line, ...], points: int
-) -> tuple[int, int]:
-    """The most points the current rules let pay for ``lines`` at the customer's tier (the
-    customer's balance aside: the hold decision checks that), and the rules' version."""
-    record, standing = await standing_now(store, locked)
-    priced = calculate(record.rules, standing.tier(record.rules), lines, points, points)
-    return priced.max_redeemable_points, record.version
 
 
 async def release_hold(
@@ -241,10 +194,3 @@ async def check_document(
         return None
     existing = await store.find_document(program_id, actor.store_id, type_, document.id)
     return document_refusal(type_, document, existing)
-
-
-async def check_open_hold(
-    store: Store, program_id: UUID, actor: Actor, document: Document
-) -> Refused | None:
-    existing = await store.find_open_hold(program_id, actor.store_id, document.id)
-    return None if existing is None else open_hold_refusal(document, existing)

@@ -64,11 +64,11 @@ from processing.service.records import (
     RefundRecord,
     Refused,
     RulesRecord,
+    Standing,
     StoredResponse,
     refuse,
 )
 from processing.service.rules import (
-    Standing,
     check_receipt,
     current_rules,
     rules_of,

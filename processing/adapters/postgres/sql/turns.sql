@@ -6,7 +6,10 @@
 -- earmarked; the open hold that document $7 already has, and the operation of type $8 it
 -- already produced; card $9 (whose customer, in which status); and operation $10 as a refund
 -- sees it, with what it moved and every lot it moved (emptied ones too). $5 the caller's
--- program, $6 its store (null for a key that spans them).
+-- program, $6 its store (null for a key that spans them). When $11, a write that prices a
+-- receipt: the newest rules of the account's program (none: its defaults); when $13 too, one
+-- that ranks the customer's tier: their standing under those rules as tier_inputs reads it, over
+-- the rules' tier window ($12 the window of the defaults, for rules that do not name one).
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -55,6 +58,24 @@ with answer as (
     where a.id = coalesce($3, (select account_id from hold), (select account_id from original))
       and a.kind = 'customer'
       and ($5::uuid is null or a.program_id = $5)
+), rules as (
+    select r.version, r.rules, r.created_at
+    from program_rules r join account on r.program_id = account.program_id
+    where $11::boolean
+    order by r.version desc limit 1
+), standing as (
+    select coalesce((
+               select sum(p.money_minor - coalesce(
+                   (select sum(pr.money_minor) from purchase_returns pr
+                    where pr.purchase_id = p.operation_id), 0))
+               from purchases p
+               where p.account_id = account.id
+                 and p.created_at > account.now - make_interval(days => coalesce(
+                     (select (rules.rules ->> 'tier_window_days')::integer from rules),
+                     $12::integer))
+           ), 0)::numeric as spend,
+           (select c.tier_floor from customers c where c.id = account.id) as tier_floor
+    from account where $11::boolean and $13::boolean
 )
 select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        account.id, account.program_id, account.posted, account.reserved, account.debt,
@@ -72,12 +93,16 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        original.refunded_points as original_refunded_points,
        original.redeemed_points as original_redeemed_points,
        original.returned_points as original_returned_points,
-       original.movements as original_movements, original.moved_lots as original_lots
+       original.movements as original_movements, original.moved_lots as original_lots,
+       rules.version as rules_version, rules.rules::text as rules, rules.created_at as rules_at,
+       standing.spend, standing.tier_floor
 from (values (1)) as one (one)
 left join answer on true
 left join account on true
 left join hold on true
-left join original on true;
+left join original on true
+left join rules on true
+left join standing on true;
 
 -- name: lock_turn
 -- The locked turn: in a transaction, the account's row lock taken before load_turn, so the
