@@ -348,7 +348,7 @@ class FakeRetailCrm:
     ) -> list[int]:
         """The trigger's "HTTP request" action: a form POST of the order id and the secret."""
         statuses = []
-        form = {"order_id": str(order_id), "secret": secret or self.trigger_secret}
+        form = self.trigger_form(order_id, secret=secret)
         async with aiohttp.ClientSession() as session:
             for _ in range(times):
                 async with session.post(
@@ -357,6 +357,10 @@ class FakeRetailCrm:
                     statuses.append(response.status)
         self.triggers.extend(statuses)
         return statuses
+
+    def trigger_form(self, order_id: int, *, secret: str | None = None) -> dict[str, str]:
+        """What the trigger's action sends: the order id and the secret its author typed."""
+        return {"order_id": str(order_id), "secret": secret or self.trigger_secret}
 
     def max_per_second(self, key: str | None = None) -> int:
         """The most requests with one key in any one-second window."""

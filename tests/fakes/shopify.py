@@ -50,18 +50,9 @@ class FakeShopify:
         tamper: bool = False,
         raw: bytes | None = None,
     ) -> Delivery:
-        body = json.dumps(payload).encode() if raw is None else raw
-        headers = {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Shop-Domain": self.shop,
-            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-            "X-Shopify-API-Version": self.api_version,
-            "X-Shopify-Triggered-At": "2026-12-02T10:00:00.000Z",
-            "X-Shopify-Hmac-SHA256": sign(secret or self.client_secret, body),
-        }
-        if tamper:
-            body = body.replace(b'"quantity": 1', b'"quantity": 9')
+        body, headers = self.signed(
+            topic, payload, webhook_id=webhook_id, secret=secret, tamper=tamper, raw=raw
+        )
         async with (
             aiohttp.ClientSession() as session,
             session.post(
@@ -78,6 +69,31 @@ class FakeShopify:
             )
         self.sent.append(delivery)
         return delivery
+
+    def signed(
+        self,
+        topic: str,
+        payload: dict[str, Any],
+        *,
+        webhook_id: str | None = None,
+        secret: str | None = None,
+        tamper: bool = False,
+        raw: bytes | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a delivery, as ``deliver`` sends them."""
+        body = json.dumps(payload).encode() if raw is None else raw
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": self.shop,
+            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+            "X-Shopify-API-Version": self.api_version,
+            "X-Shopify-Triggered-At": "2026-12-02T10:00:00.000Z",
+            "X-Shopify-Hmac-SHA256": sign(secret or self.client_secret, body),
+        }
+        if tamper:
+            body = body.replace(b'"quantity": 1', b'"quantity": 9')
+        return body, headers
 
     async def redeliver(self, delivery: Delivery) -> Delivery:
         """Shopify's retry of a delivery: the same webhook id and the same body."""

@@ -238,6 +238,20 @@ class FakeWooCommerce:
         source: str | None = None,
         tamper: bool = False,
     ) -> Delivery:
+        return await self.post(
+            self.signed(topic, order, secret=secret, source=source, tamper=tamper)
+        )
+
+    def signed(
+        self,
+        topic: str,
+        order: dict[str, Any],
+        *,
+        secret: str | None = None,
+        source: str | None = None,
+        tamper: bool = False,
+    ) -> Delivery:
+        """A delivery as ``deliver`` sends it, not sent yet."""
         body = json.dumps(order).encode()
         resource, _, event = topic.partition(".")
         delivery_id = hashlib.md5(f"{self.webhook_id}{int(time.time())}".encode()).hexdigest()  # noqa: S324 - WooCommerce's own wp_hash shape, not security
@@ -254,7 +268,7 @@ class FakeWooCommerce:
         }
         if tamper:
             body = body.replace(b'"quantity": 1', b'"quantity": 9')
-        return await self.post(Delivery(topic=topic, body=body, headers=headers))
+        return Delivery(topic=topic, body=body, headers=headers)
 
     async def redeliver(self, delivery: Delivery) -> Delivery:
         """The same request again (an admin's "resend", a proxy's retry)."""
