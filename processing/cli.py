@@ -30,12 +30,9 @@ from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
-from processing.service.partners.bitrix24 import translation as bitrix24
-from processing.service.partners.bitrix24.partner import Bitrix24Partner
 from processing.service.partners.channels import PartnerRejected
-from processing.service.partners.registry import registered
-from processing.service.partners.retailcrm.install import install as install_retailcrm
-from processing.service.partners.retailcrm.partner import RetailCrmPartner
+from processing.service.partners.commands import PartnerCommand
+from processing.service.partners.registry import Registration, registered, registry
 from processing.service.partners.translation import Unusable
 from processing.service.ports import PartnerUnavailable
 from processing.service.records import ProgramSettings
@@ -123,52 +120,35 @@ def do_connect(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
     return action
 
 
-def do_bitrix24_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
-    """Creates the custom fields a Bitrix24 connection uses in its portal."""
+def do_partner_command(
+    registration: Registration, command: PartnerCommand[Any], args: argparse.Namespace
+) -> Callable[[Runtime], Awaitable[int]]:
+    """A partner's own subcommand (its folder's ``command.py``), on one of its connections."""
 
     async def action(runtime: Runtime) -> int:
         connection = await runtime.channels.connection(args.connection_id)
-        if connection is None or connection.partner != "bitrix24":
+        if connection is None or connection.partner != registration.name:
             sys.stderr.write(
-                f"bonus bitrix24-install: no Bitrix24 connection {args.connection_id}\n"
+                f"bonus {command.name}: no {registration.label} connection {args.connection_id}\n"
             )
             return 2
         try:
-            report = await runtime.partner(Bitrix24Partner).install(connection)
+            report = await command.run(runtime.partner(command.handler), connection)
         except (PartnerRejected, PartnerUnavailable, Unusable) as error:
-            sys.stderr.write(f"bonus bitrix24-install: the portal refused: {error}\n")
+            sys.stderr.write(f"bonus {command.name}: {command.counterpart} refused: {error}\n")
             return 1
-        emit(
-            report
-            | {
-                "handler_path": f"/hooks/bitrix24/{connection.id}",
-                "events": sorted(bitrix24.deal_events),
-            }
-        )
+        emit(report)
         return 0
 
     return action
 
 
-def do_retailcrm_install(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
-    """Creates the custom fields a RetailCRM connection uses in its account."""
-
-    async def action(runtime: Runtime) -> int:
-        connection = await runtime.channels.connection(args.connection_id)
-        if connection is None or connection.partner != "retailcrm":
-            sys.stderr.write(
-                f"bonus retailcrm-install: no RetailCRM connection {args.connection_id}\n"
-            )
-            return 2
-        try:
-            report = await install_retailcrm(runtime.partner(RetailCrmPartner), connection)
-        except (PartnerRejected, PartnerUnavailable, Unusable) as error:
-            sys.stderr.write(f"bonus retailcrm-install: the account refused: {error}\n")
-            return 1
-        emit(report | {"trigger_path": f"/hooks/retailcrm/{connection.id}"})
-        return 0
-
-    return action
+# Every partner's own subcommands, by name, with the entry that adds each.
+partner_commands = {
+    command.name: (registration, command)
+    for registration in registry
+    for command in registration.commands
+}
 
 
 def setting_pair(value: str) -> tuple[str, Any]:
@@ -374,16 +354,9 @@ def parser() -> argparse.ArgumentParser:
         'completed_statuses=["complete"], cancelled_statuses=["cancel-other"], '
         "points_field=bonus_points",
     )
-    install = commands.add_parser(
-        "bitrix24-install",
-        help="create the custom fields a Bitrix24 connection reads and writes in its portal",
-    )
-    install.add_argument("--connection-id", type=UUID, required=True)
-    retailcrm_install = commands.add_parser(
-        "retailcrm-install",
-        help="create the custom fields a RetailCRM connection reads and writes in its account",
-    )
-    retailcrm_install.add_argument("--connection-id", type=UUID, required=True)
+    for name, (_, partner_command) in partner_commands.items():
+        added = commands.add_parser(name, help=partner_command.help)
+        added.add_argument("--connection-id", type=UUID, required=True)
     commands.add_parser(
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
@@ -470,9 +443,9 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "create-program": do_create_program,
         "create-key": do_create_key,
         "connect": do_connect,
-        "bitrix24-install": do_bitrix24_install,
-        "retailcrm-install": do_retailcrm_install,
     }
+    if args.command in partner_commands:
+        return do_partner_command(*partner_commands[args.command], args)
     if args.command in with_arguments:
         return with_arguments[args.command](args)
     return actions[args.command]

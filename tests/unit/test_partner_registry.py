@@ -1,7 +1,8 @@
 """Every partner in the registry is wired everywhere it has to be: its folder holds its
 translation, receiver and handler; the app serves its receiver at ``/hooks/{name}/{connection_id}``
 under the route name the published contract lists; its handler is built under its name;
-``bonus connect`` offers it; and the secrets-at-rest test seals every secret it keeps."""
+``bonus connect`` offers it, and ``bonus`` offers each subcommand its folder defines (and no
+other partner subcommand); and the secrets-at-rest test seals every secret it keeps."""
 
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,9 @@ def test_its_receiver_is_served_and_in_the_contract(
     assert contract.ROUTES[registration.receiver] is contract.partner_receiver
 
 
-@by_name
-def test_its_handler_is_built_under_its_name(registration: Registration) -> None:
+def stand_ins() -> PartnerServices:
     stand_in: Any = object()
-    services = PartnerServices(
+    return PartnerServices(
         database=stand_in,
         ledger=stand_in,
         loyalty=stand_in,
@@ -66,7 +66,11 @@ def test_its_handler_is_built_under_its_name(registration: Registration) -> None
         api=stand_in,
         limiter=stand_in,
     )
-    assert registration.build(services).name == registration.name
+
+
+@by_name
+def test_its_handler_is_built_under_its_name(registration: Registration) -> None:
+    assert registration.build(stand_ins()).name == registration.name
 
 
 @by_name
@@ -76,6 +80,28 @@ def test_connect_offers_it(registration: Registration) -> None:
         ["connect", "--program-id", program, "--partner", registration.name, "--account", "a"]
     )
     assert args.partner == registration.name
+
+
+@by_name
+def test_the_cli_offers_its_own_commands(registration: Registration) -> None:
+    connection = "00000000-0000-0000-0000-000000000002"
+    for command in registration.commands:
+        assert command.run.__module__ == f"processing.service.partners.{registration.name}.command"
+        assert command.handler is type(registration.build(stand_ins()))
+        args = cli.parser().parse_args([command.name, "--connection-id", connection])
+        assert (args.command, str(args.connection_id)) == (command.name, connection)
+
+
+def test_every_partner_command_comes_from_the_registry() -> None:
+    names = [command.name for entry in registry for command in entry.commands]
+    assert len(names) == len(set(names))
+    assert all(
+        command.name.startswith(f"{entry.name}-")
+        for entry in registry
+        for command in entry.commands
+    )
+    assert set(cli.partner_commands) == set(names)
+    assert {"bitrix24-install", "retailcrm-install"} <= set(names)  # as the README shows them
 
 
 @by_name

@@ -1,21 +1,25 @@
 """Every partner, in one place: the name its connections and receiver path use, the scope its
 channel key acts with, the secrets a connection cannot work without (sealed at rest with the
-rest of the connection's secrets), where its API is, how its receiver verifies a request, and
-how its handler is built. The runtime, the CLI, the HTTP receivers and the channels read this
-table; a new partner is one folder beside the others and one entry here."""
+rest of the connection's secrets), where its API is, how its receiver verifies a request, how
+its handler is built and the ``bonus`` subcommands it adds. The runtime, the CLI, the HTTP
+receivers and the channels read this table; a new partner is one folder beside the others and
+one entry here."""
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from processing.service.checkout.pos import Pos
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import Loyalty
+from processing.service.partners.bitrix24 import command as bitrix24_command
 from processing.service.partners.bitrix24 import receiver as bitrix24
 from processing.service.partners.bitrix24.partner import Bitrix24Partner
 from processing.service.partners.channels import Partner
+from processing.service.partners.commands import PartnerCommand
 from processing.service.partners.receiving import Inbound, Received
+from processing.service.partners.retailcrm import command as retailcrm_command
 from processing.service.partners.retailcrm import receiver as retailcrm
 from processing.service.partners.retailcrm.partner import RetailCrmPartner
 from processing.service.partners.shopify import receiver as shopify
@@ -48,6 +52,7 @@ class Registration(msgspec.Struct, frozen=True, kw_only=True):
     receiver: str  # the receiver's route name in the published contract
     receive: Callable[[Connection, Inbound], Received]
     build: Callable[[PartnerServices], Partner]
+    commands: tuple[PartnerCommand[Any], ...] = ()  # its own ``bonus`` subcommands, if any
 
 
 registry: tuple[Registration, ...] = (
@@ -67,6 +72,7 @@ registry: tuple[Registration, ...] = (
             services.api,
             services.limiter,
         ),
+        commands=bitrix24_command.commands,
     ),
     Registration(
         name="retailcrm",
@@ -79,6 +85,7 @@ registry: tuple[Registration, ...] = (
         build=lambda services: RetailCrmPartner(
             services.database, services.ledger, services.loyalty, services.api, services.limiter
         ),
+        commands=retailcrm_command.commands,
     ),
     Registration(
         name="shopify",
