@@ -32,11 +32,13 @@ from processing.service.ports import (
     Applied,
     Database,
     DatabaseUnavailable,
+    Event,
     HoldChange,
     KeyCharge,
     LedgerWrite,
     LockedAccount,
     Plan,
+    PurchaseChange,
     RetryTransaction,
     Snapshot,
     Store,
@@ -77,8 +79,9 @@ _in_progress = Refused(
 
 class Decided(msgspec.Struct, frozen=True, kw_only=True):
     """What a decision on a snapshot writes: an operation with everything it changed, the hold
-    it opens or resolves, the points its key creates, and the outcome it answers with (or
-    ``over_day_limit`` when those points would pass the key's bound for the day)."""
+    it opens or resolves, the points its key creates, the purchase it records with the events
+    that go with it, and the outcome it answers with (or ``over_day_limit`` when those points
+    would pass the key's bound for the day)."""
 
     change: LedgerWrite
     outcome: Accepted
@@ -86,6 +89,8 @@ class Decided(msgspec.Struct, frozen=True, kw_only=True):
     charge: KeyCharge | None = None
     over_day_limit: Refused | None = None
     refunded: int | None = None  # what a refund takes from the operation it refunds
+    purchase: PurchaseChange | None = None  # the receipt a purchase records
+    events: tuple[Event, ...] = ()  # told after the operation's own events
 
 
 class Target(msgspec.Struct, frozen=True, kw_only=True):
@@ -254,6 +259,8 @@ class MutationRunner:
             answer=response,
             charge=decided.charge,
             refunded=decided.refunded,
+            purchase=decided.purchase,
+            events=decided.events,
         )
         applied = await store.apply_plan(plan)
         if applied is Applied.over_day_limit:

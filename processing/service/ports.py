@@ -203,6 +203,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     # ranks the customer's tier (``ranked``), the standing under them. None otherwise.
     rules: RulesRecord | None = None
     standing: Standing | None = None
+    referred_by: UUID | None = None  # when ranked: the referrer of a customer yet to purchase
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -227,9 +228,24 @@ class Applied(enum.Enum):
     over_day_limit = "the key's points for the day would pass its bound"
 
 
+class PurchaseChange(msgspec.Struct, frozen=True, kw_only=True):
+    """The receipt behind a purchase operation as it was priced, and the till's fiscal data."""
+
+    priced: Calculation
+    fiscal: dict[str, Any] | None = None
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """An outbox event a write tells beside its operation's own (a tier change, say)."""
+
+    type: str
+    payload: dict[str, Any]
+
+
 class Plan(msgspec.Struct, frozen=True, kw_only=True):
     """One decided write, applied in one statement if the account is still at ``version``: the
-    operation with everything it changed, its hold, and the answer stored under the key."""
+    operation with everything it changed, its hold, the purchase it records, the events it
+    tells after the operation's own, and the answer stored under the key."""
 
     change: LedgerWrite
     hold: HoldChange
@@ -240,6 +256,8 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     answer: StoredResponse
     charge: KeyCharge | None = None
     refunded: int | None = None  # what a refund takes from the operation it refunds
+    purchase: PurchaseChange | None = None
+    events: tuple[Event, ...] = ()
 
 
 class Turns(Protocol):

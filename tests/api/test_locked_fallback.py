@@ -62,6 +62,12 @@ async def journey(api: Api, phone: str) -> list[Any]:
     await call(f"{on}/holds", capped)
     priced = await call(f"{on}/holds", capped | {"points": 40}, again=True)
     await call(f"/v1/holds/{priced['id']}/cancel", None)
+    # Purchases: a hold with its receipt committed as one, and one with no reservation.
+    paid = await call(f"{on}/holds", capped | {"points": 30, "document": {"id": f"{phone}-r4"}})
+    await call(f"/v1/holds/{paid['id']}/commit", {"lines": basket}, again=True)
+    bought = {"lines": basket, "document": {"id": f"{phone}-p1"}}
+    await call(f"{on}/purchases", bought, again=True)
+    await call(f"{on}/purchases", bought)  # the receipt's document is used
     await call(
         f"/v1/operations/{commit['id']}/refunds",
         {"points": 10, "document": {"id": f"{phone}-f1"}},
@@ -101,8 +107,13 @@ async def test_the_locked_path_answers_as_the_turn_does(
 
     assert by_lock == by_turn
     statuses = [answer[0] for answer in by_turn[:-2]]
-    assert statuses == [201, 409, 201, 409, 201, 409, 200, 409, 201, 200, 409, 201, 200, 201, 409]
-    assert by_turn[-2]["available"] == 100 - 10 - 30 + 10
+    assert statuses == [
+        *(201, 409, 201, 409, 201, 409, 200, 409, 201, 200),  # points
+        *(409, 201, 200, 201, 200, 201, 409),  # receipts
+        *(201, 409),  # refunds
+    ]
+    # Points earned on the receipts are pending (the rules' activation delay is 14 days).
+    assert by_turn[-2]["available"] == 100 - 10 - 30 + 10 - 30
     await assert_ledger_clean(api.runtime)
 
 

@@ -16,11 +16,14 @@ from processing.adapters.redis.rate import RedisRateLimiter
 from tests.servers import free_port
 
 start_ms = 1_000_000_000
+# These tests are about what racing takers get, not about a slow Redis (the last test is): a
+# loaded machine must not turn a slow answer into the fail-open path.
+patient_timeout_ms = 5_000
 
 
 @pytest.fixture
 async def clients(redis_server: str) -> AsyncIterator[list[RedisRateLimiter]]:
-    opened = [create_client(redis_server) for _ in range(3)]
+    opened = [create_client(redis_server, patient_timeout_ms) for _ in range(3)]
     yield [RedisRateLimiter(client) for client in opened]
     for client in opened:
         await client.aclose()

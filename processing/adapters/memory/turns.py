@@ -45,6 +45,7 @@ from processing.service.ports import (
     LockedAccount,
     NewOperation,
     Plan,
+    PurchaseChange,
     Snapshot,
 )
 from processing.service.records import RulesRecord, Standing, StoredResponse
@@ -172,6 +173,7 @@ class MemoryTurns:
         self.entries: list[Entry] = []
         self.entries_by_operation: dict[UUID, list[Entry]] = {}
         self.outbox: list[OutboxEvent] = []
+        self.purchases: dict[UUID, PurchaseChange] = {}  # by operation
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
@@ -301,6 +303,7 @@ class MemoryTurns:
         resolving = self._resolving(plan)
         self.refunded.update(self._refunded(plan))
         self._write(change)
+        self._record(plan)
         if counted is not None:
             self.key_points[counted[0]] = counted[1]
         if opened is not None:
@@ -311,6 +314,14 @@ class MemoryTurns:
         if plan.hold.status is not None and resolving is None:
             raise RuntimeError("a hold active at the account's version did not resolve")
         return Applied.applied
+
+    def _record(self, plan: Plan) -> None:
+        """What a plan writes beside its operation: the events it tells, the purchase's receipt."""
+        operation_id = plan.change.operation.id
+        for event in plan.events:
+            self.outbox.append(OutboxEvent(operation_id, event.type, event.payload))
+        if plan.purchase is not None:
+            self.purchases[operation_id] = plan.purchase
 
     async def store_answer(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse

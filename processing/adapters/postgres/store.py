@@ -17,14 +17,20 @@ from asyncpg.pool import PoolConnectionProxy
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.sms import SmsQueries
-from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of, rules_record
+from processing.adapters.postgres.turns import (
+    TurnQueries,
+    locked_account,
+    lot_of,
+    purchase_arguments,
+    rules_record,
+)
 from processing.adapters.sealing import Keyring, sealed
 from processing.core.checkout import Calculation, LineResult
 from processing.core.model import Allocation, Hold, HoldStatus, Line, Lot, Operation
 from processing.core.model import OperationType as OpType
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Rules
-from processing.service.ports import LedgerWrite, LockedAccount
+from processing.service.ports import LedgerWrite, LockedAccount, PurchaseChange
 from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
@@ -518,17 +524,13 @@ class PostgresStore(ChannelQueries, SmsQueries, TurnQueries):
         priced: Calculation,
         fiscal: dict[str, Any] | None = None,
     ) -> None:
+        amount, money, tier, lines, fiscal_data = purchase_arguments(
+            PurchaseChange(priced=priced, fiscal=fiscal)
+        )
         await self._execute(
             "insert_purchase",
-            operation_id,
-            locked.program_id,
-            locked.account.id,
-            priced.amount_minor,
-            priced.money_minor,
-            priced.tier,
-            msgspec.json.encode(priced.lines).decode(),
-            locked.now,
-            None if fiscal is None else json.dumps(fiscal),
+            *(operation_id, locked.program_id, locked.account.id, amount, money, tier, lines),
+            *(locked.now, fiscal_data),
         )
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:

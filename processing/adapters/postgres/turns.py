@@ -3,6 +3,7 @@ statement reads what a write decides on, one statement applies the plan. Neither
 explicit transaction: each statement is atomic on its own, and the apply is guarded by the
 account's row version instead of a row lock held in between. Mixed into ``PostgresStore``."""
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +24,14 @@ from processing.core.model import (
     OperationType,
 )
 from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
-from processing.service.ports import Applied, LedgerWrite, LockedAccount, Plan, Snapshot
+from processing.service.ports import (
+    Applied,
+    LedgerWrite,
+    LockedAccount,
+    Plan,
+    PurchaseChange,
+    Snapshot,
+)
 from processing.service.records import RulesRecord, Standing, StoredResponse
 
 # A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect or
@@ -123,6 +131,20 @@ def rules_record(
     )
 
 
+def purchase_arguments(purchase: PurchaseChange | None) -> tuple[Any, ...]:
+    """insert_purchase's columns of a purchase's receipt as priced; all null for none."""
+    if purchase is None:
+        return (None,) * 5
+    priced, fiscal = purchase.priced, purchase.fiscal
+    return (
+        priced.amount_minor,
+        priced.money_minor,
+        priced.tier,
+        msgspec.json.encode(priced.lines).decode(),
+        None if fiscal is None else json.dumps(fiscal),
+    )
+
+
 def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
     if row["fingerprint"] is None:
         return None
@@ -190,6 +212,7 @@ class TurnQueries:
             standing=Standing(spend_minor=int(row["spend"]), tier_floor=row["tier_floor"])
             if priced and ranked and found
             else None,
+            referred_by=row["referred_by"],
         )
 
     async def lock_turn(self, account_id: UUID) -> None:
@@ -223,6 +246,9 @@ class TurnQueries:
                 None if charge is None else charge.per_day_max,
                 plan.refunded,
                 0,
+                *purchase_arguments(plan.purchase),
+                [event.type for event in plan.events],
+                [json.dumps(event.payload, default=str) for event in plan.events],
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:

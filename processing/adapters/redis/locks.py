@@ -156,8 +156,8 @@ class NoAccountLocks:
         yield
 
 
-def create_client(url: str) -> redis.Redis:
-    timeout = limits.redis_timeout_ms / 1000
+def create_client(url: str, timeout_ms: int = limits.redis_timeout_ms) -> redis.Redis:
+    timeout = timeout_ms / 1000
     # No client-side retries: a failed call degrades this request at once instead of tripling
     # its wait; the breaker above decides when to try Redis again.
     return redis.Redis.from_url(

@@ -22,6 +22,7 @@ from processing.core.events import EventType
 from processing.core.holds import check_resolvable
 from processing.core.model import (
     Hold,
+    HoldStatus,
     Line,
     Operation,
     OperationType,
@@ -39,9 +40,12 @@ from processing.core.rejections import Rejection
 from processing.core.returns import everything_left, plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules
 from processing.service.ledger.decisions import (
+    card_refusal,
     commit_in_turn,
+    document_refusal,
     movements,
     operation_record,
+    posting_change,
     refused_by,
 )
 from processing.service.ledger.use_cases import (
@@ -54,7 +58,17 @@ from processing.service.ledger.use_cases import (
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
 from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
-from processing.service.ports import Database, LockedAccount, NewOperation, Snapshot, Store
+from processing.service.ports import (
+    Database,
+    Event,
+    HoldChange,
+    LedgerWrite,
+    LockedAccount,
+    NewOperation,
+    PurchaseChange,
+    Snapshot,
+    Store,
+)
 from processing.service.records import (
     Accepted,
     Actor,
@@ -184,6 +198,155 @@ def receipt_record(
     )
 
 
+class PurchaseDecided(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase decided in memory: the operation with everything it changes, the receipt as
+    the till is told it, the tier change its money makes, and the points it moved."""
+
+    operation: NewOperation
+    change: LedgerWrite
+    receipt: ReceiptRecord
+    events: tuple[Event, ...]
+    moved: Accepted
+
+
+def purchase_change(
+    locked: LockedAccount,
+    actor: Actor,
+    plan: PurchasePlan,
+    record: RulesRecord,
+    standing: Standing,
+    document: Document,
+    **fields: Any,
+) -> PurchaseDecided:
+    """A purchase operation from its plan with what goes with it, in memory: the points it moves,
+    the receipt as priced, and ``tier.changed`` when its money moves the tier."""
+    priced = plan.priced
+    operation, change = posting_change(
+        locked,
+        actor,
+        OperationType.purchase,
+        *plan.postings,
+        released=plan.released,
+        document=document,
+        rules_version=record.version,
+        redeemed_points=priced.redeemed_points,
+        **fields,
+    )
+    after = standing.tier(record.rules, priced.money_minor)
+    changed = tier_change(
+        locked, priced.tier, after.name if after else None, operation.id, "purchase"
+    )
+    return PurchaseDecided(
+        operation=operation,
+        change=change,
+        receipt=receipt_record(priced, record.version, after, plan.earned),
+        events=() if changed is None else (changed,),
+        moved=movements(*plan.postings),
+    )
+
+
+def referral_due(snapshot: Snapshot, record: RulesRecord) -> bool:
+    """Whether this purchase is a referred customer's first, which grants referral bonuses on
+    two accounts: more than one account's plan, so the locked path writes it."""
+    referral = record.rules.bonuses.referral
+    return snapshot.referred_by is not None and (referral.referrer > 0 or referral.referred > 0)
+
+
+def purchase_in_turn(
+    snapshot: Snapshot, actor: Actor, command: PurchaseCommand
+) -> Decided | Outcome | None:
+    """A purchase with no reservation on its snapshot (loaded priced and ranked), in the locked
+    path's order of checks; None for a referred customer's first purchase."""
+    locked, record, standing = snapshot.locked, snapshot.rules, snapshot.standing
+    if locked is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    if locked.account.blocked:
+        return refuse(Rejection.account_blocked, "The customer's account is blocked.")
+    refused = (
+        check_receipt(command.lines)
+        or (None if command.card_number is None else card_refusal(locked, snapshot.card))
+        or document_refusal(OperationType.purchase, command.document, snapshot.document_operation)
+    )
+    if refused is not None:
+        return refused
+    if record is None or standing is None:
+        raise AssertionError("a purchase is loaded priced and ranked")
+    if referral_due(snapshot, record):
+        return None
+    rules = record.rules
+    tier, account, now = standing.tier(rules), locked.account, locked.now
+    lines, points, expires_at = command.lines, command.offline_points, command.expires_at
+    plan = (
+        decide_offline_purchase(account, rules, tier, lines, points, expires_at, now)
+        if points
+        else decide_purchase(account, rules, tier, lines, expires_at, now)
+    )
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    decided = purchase_change(locked, actor, plan, record, standing, command.document)
+    bought = PurchaseRecord(
+        **msgspec.structs.asdict(decided.receipt),
+        operation=operation_record(decided.operation, "completed"),
+    )
+    return Decided(
+        change=decided.change,
+        outcome=msgspec.structs.replace(decided.moved, value=bought, created=True),
+        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal),
+        events=decided.events,
+    )
+
+
+def commit_with_receipt_in_turn(
+    snapshot: Snapshot, actor: Actor, command: CommitCommand
+) -> Decided | Outcome | None:
+    """A commit on its snapshot. A hold without a receipt, committed with none, spends points
+    (``commit_in_turn``); otherwise the commit is one purchase priced under the rules in force
+    at the customer's tier, which needs the snapshot loaded priced and ranked: None when it was
+    not (load again), or for a referred customer's first purchase (the locked path)."""
+    locked, hold, record, standing = (
+        snapshot.locked,
+        snapshot.hold,
+        snapshot.rules,
+        snapshot.standing,
+    )
+    if locked is None or hold is None:
+        return refuse(Rejection.hold_not_found, "No hold with this id.")
+    lines = command.lines if command.lines is not None else hold.receipt
+    if lines is None:
+        return commit_in_turn(snapshot, actor, command.points)
+    if record is None or standing is None:
+        return None
+    settled = check_resolvable(hold, locked.now)  # before the document: precedence
+    if settled is not None:
+        return refused_by(settled)
+    document = command.document or Document(id=hold.document_id or str(hold.id))
+    refused = check_receipt(lines) or document_refusal(
+        OperationType.purchase, document, snapshot.document_operation
+    )
+    if refused is not None:
+        return refused
+    if referral_due(snapshot, record):
+        return None
+    rules = record.rules
+    plan = decide_paid_purchase(
+        locked.account, hold, rules, standing.tier(rules), lines, command.points, locked.now
+    )
+    if isinstance(plan, Rejected):
+        return refused_by(plan)
+    decided = purchase_change(locked, actor, plan, record, standing, document, hold_id=hold.id)
+    committed = CommitRecord(
+        **msgspec.structs.asdict(operation_record(decided.operation, "completed")),
+        receipt=decided.receipt,
+    )
+    return Decided(
+        change=decided.change,
+        outcome=msgspec.structs.replace(decided.moved, value=committed),
+        hold=HoldChange(status=HoldStatus.committed, spent=plan.priced.redeemed_points),
+        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal),
+        events=decided.events,
+    )
+
+
 async def record_purchase(
     store: Store,
     locked: LockedAccount,
@@ -195,35 +358,45 @@ async def record_purchase(
     fiscal: dict[str, Any] | None,
     **fields: Any,
 ) -> tuple[NewOperation, ReceiptRecord, Accepted]:
-    """Writes a purchase operation from its plan with all that goes with it: the receipt as
-    priced (for returns and tiers), the tier change its money makes, the referral bonus of a
+    """On the locked path, writes what ``purchase_change`` decides, and the referral bonus of a
     first purchase. Returns the operation, the receipt and the points moved (for metrics)."""
-    priced = plan.priced
-    operation = await write_posting(
-        store,
-        locked,
-        actor,
-        OperationType.purchase,
-        *plan.postings,
-        released=plan.released,
-        document=document,
-        rules_version=record.version,
-        redeemed_points=priced.redeemed_points,
-        **fields,
-    )
-    await store.insert_purchase(operation.id, locked, priced, fiscal)
-    after = standing.tier(record.rules, priced.money_minor)
-    await tell_tier_change(
-        store, locked, priced.tier, after.name if after else None, operation.id, "purchase"
-    )
+    decided = purchase_change(locked, actor, plan, record, standing, document, **fields)
+    operation = decided.operation
+    await store.write(decided.change)
+    await store.insert_purchase(operation.id, locked, plan.priced, fiscal)
+    for event in decided.events:
+        await store.add_event(locked.program_id, operation.id, event.type, event.payload)
     referral_points = await grant_referral(store, locked.account.id, locked.program_id, record)
-    moved = movements(*plan.postings)
+    moved = decided.moved
     referral = (("issued", referral_points),) if referral_points else ()
     return (
         operation,
-        receipt_record(priced, record.version, after, plan.earned),
+        decided.receipt,
         msgspec.structs.replace(moved, more_movements=moved.more_movements + referral),
     )
+
+
+def tier_change(
+    locked: LockedAccount,
+    before: str | None,
+    after: str | None,
+    operation_id: UUID | None,
+    cause: str,
+) -> Event | None:
+    """``tier.changed`` when the tier in force moved: on the purchase that crossed a threshold,
+    on a return that dropped below one, on a manual tier. (A tier that lapses as the window
+    moves on changes with no operation; it is seen at the customer's next one.)"""
+    if before == after:
+        return None
+    payload = {
+        "customer_id": str(locked.account.id),
+        "tier_before": before,
+        "tier_after": after,
+        "cause": cause,
+        "operation_id": None if operation_id is None else str(operation_id),
+        "created_at": locked.now.isoformat(),
+    }
+    return Event(type=EventType.tier_changed, payload=payload)
 
 
 async def tell_tier_change(
@@ -234,24 +407,10 @@ async def tell_tier_change(
     operation_id: UUID | None,
     cause: str,
 ) -> None:
-    """``tier.changed`` when the tier in force moved: on the purchase that crossed a threshold,
-    on a return that dropped below one, on a manual tier. (A tier that lapses as the window
-    moves on changes with no operation; it is seen at the customer's next one.)"""
-    if before == after:
-        return
-    await store.add_event(
-        locked.program_id,
-        operation_id,
-        EventType.tier_changed,
-        {
-            "customer_id": str(locked.account.id),
-            "tier_before": before,
-            "tier_after": after,
-            "cause": cause,
-            "operation_id": None if operation_id is None else str(operation_id),
-            "created_at": locked.now.isoformat(),
-        },
-    )
+    """Writes ``tier_change`` on the locked path."""
+    changed = tier_change(locked, before, after, operation_id, cause)
+    if changed is not None:
+        await store.add_event(locked.program_id, operation_id, changed.type, changed.payload)
 
 
 def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> TierRecord:
@@ -365,7 +524,23 @@ class Loyalty:
                 created=True,
             )
 
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            return purchase_in_turn(snapshot, actor, command)
+
+        target = Target(
+            account_id=customer_id,
+            document_id=command.document.id,
+            document_type=OperationType.purchase,
+            card_number=command.card_number,
+            priced=True,
+            ranked=True,
+        )
+
+        # A referred customer's first purchase also grants on the referrer's account.
+        def locked_path() -> Awaitable[StoredResponse]:
+            return self.runner.on_customer(mutation, customer_id, work, render)
+
+        return await self.runner.in_turn(mutation, target, decide, render, locked_path)
 
     async def commit(
         self, mutation: Mutation, hold_id: UUID, command: CommitCommand, render: Render
@@ -419,17 +594,30 @@ class Loyalty:
             )
 
         def decide(snapshot: Snapshot) -> Decided | Outcome | None:
-            return commit_in_turn(snapshot, actor, command.points)
+            return commit_with_receipt_in_turn(snapshot, actor, command)
 
+        # A referred customer's first purchase also grants on the referrer's account.
         def locked_path() -> Awaitable[StoredResponse]:
             return self.runner.on_hold(mutation, hold_id, act, render)
 
-        # A commit with the final receipt is a purchase: pricing it needs the rules and the
-        # customer's standing, which the snapshot lacks.
+        priced = Target(
+            hold_id=hold_id,
+            document_id=None if command.document is None else command.document.id,
+            document_type=OperationType.purchase,
+            priced=True,
+            ranked=True,
+        )
+
+        def priced_turn() -> Awaitable[StoredResponse]:
+            return self.runner.in_turn(mutation, priced, decide, render, locked_path)
+
+        # A commit that brings the final receipt is a purchase. Whether a hold reserved with
+        # one carries it is seen only once it is loaded: then it is loaded again, priced.
         if command.lines is not None:
-            return await locked_path()
-        target = Target(hold_id=hold_id)
-        return await self.runner.in_turn(mutation, target, decide, render, locked_path)
+            return await priced_turn()
+        return await self.runner.in_turn(
+            mutation, Target(hold_id=hold_id), decide, render, priced_turn
+        )
 
     async def return_lines(
         self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render

@@ -4,12 +4,13 @@
 -- else the hold's) with its open lots and its row version (xmin changes with every update of
 -- the row), which the apply checks instead of holding a row lock; the hold $4 with what it
 -- earmarked; the open hold that document $7 already has, and the operation of type $8 it
--- already produced; card $9 (whose customer, in which status); and operation $10 as a refund
+-- (or, $7 null, the hold's own document) already produced; card $9 (whose customer, in which status); and operation $10 as a refund
 -- sees it, with what it moved and every lot it moved (emptied ones too). $5 the caller's
 -- program, $6 its store (null for a key that spans them). When $11, a write that prices a
 -- receipt: the newest rules of the account's program (none: its defaults); when $13 too, one
 -- that ranks the customer's tier: their standing under those rules as tier_inputs reads it, over
--- the rules' tier window ($12 the window of the defaults, for rules that do not name one).
+-- the rules' tier window ($12 the window of the defaults, for rules that do not name one), and
+-- the referrer of a customer who has made no purchase yet (whose first one grants a referral).
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -51,7 +52,9 @@ with answer as (
               and o.document_id = $7 and o.status = 'active') as open_hold,
            (select d.id from operations d
             where d.program_id = a.program_id and coalesce(d.store_id, '') = coalesce($6, '')
-              and d.type = $8::text and d.document_id = $7) as document_operation,
+              and d.type = $8::text
+              and d.document_id = coalesce($7, (select coalesce(hold.document_id, hold.id::text)
+                                                from hold))) as document_operation,
            (select row(c.customer_id, c.status) from cards c
             where c.program_id = a.program_id and c.number = $9::text) as card
     from accounts a join programs p on p.id = a.program_id
@@ -74,7 +77,10 @@ with answer as (
                      (select (rules.rules ->> 'tier_window_days')::integer from rules),
                      $12::integer))
            ), 0)::numeric as spend,
-           (select c.tier_floor from customers c where c.id = account.id) as tier_floor
+           (select c.tier_floor from customers c where c.id = account.id) as tier_floor,
+           (select c.referred_by from customers c
+            where c.id = account.id
+              and not exists (select from purchases p where p.account_id = c.id)) as referred_by
     from account where $11::boolean and $13::boolean
 )
 select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
@@ -95,7 +101,7 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        original.returned_points as original_returned_points,
        original.movements as original_movements, original.moved_lots as original_lots,
        rules.version as rules_version, rules.rules::text as rules, rules.created_at as rules_at,
-       standing.spend, standing.tier_floor
+       standing.spend, standing.tier_floor, standing.referred_by
 from (values (1)) as one (one)
 left join answer on true
 left join account on true
@@ -120,8 +126,10 @@ select from accounts where id = $1 for update;
 -- $39 points, $40 expiry, $41 and $42 its earmarks, $43 its receipt), the hold a commit or
 -- cancel resolves (the operation's hold $6 when $44, its new status, is given; $45 the points
 -- spent), the answer stored under the idempotency key ($46-$51), whose primary key refuses a
--- second effect under one key, and what a refund takes from the operation it refunds ($7: $55
--- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6).
+-- second effect under one key, what a refund takes from the operation it refunds ($7: $55
+-- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6), the
+-- receipt a purchase records as insert_purchase writes it ($57 null when none: $58-$61), and
+-- the events told after the operation's own, in order ($62 their types, $63 their payloads).
 with unchanged as (
     select id from accounts where id = $3 and xmin::text::bigint = $37 for update
 ), charged as (
@@ -161,7 +169,19 @@ with unchanged as (
          guard
 ), events as (
     insert into outbox (program_id, operation_id, type, payload)
-    select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type, guard
+    select $2, $1, told.type, told.payload
+    from (select event_type as type, $30::jsonb as payload, n
+          from unnest($29::text[]) with ordinality as own (event_type, n)
+          union all
+          select more.type, more.payload::jsonb, cardinality($29::text[]) + more.n
+          from unnest($62::text[], $63::text[]) with ordinality as more (type, payload, n)
+         ) as told, guard
+    order by told.n
+), purchase as (
+    insert into purchases (operation_id, program_id, account_id, amount_minor, money_minor, tier,
+                           lines, created_at, fiscal)
+    select $1, $2, $3, $57, $58, $59, $60::jsonb, $16, $61::jsonb
+    from guard where $57::bigint is not null
 ), new_hold as (
     insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
                        store_id, document_id, created_at, receipt)
