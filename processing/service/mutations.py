@@ -25,8 +25,9 @@ import msgspec
 
 from processing import telemetry
 from processing.core.invariants import invariant
-from processing.core.model import Hold, Operation
+from processing.core.model import Hold
 from processing.core.rejections import Rejection
+from processing.core.returns import ReturnPlan
 from processing.service.ports import (
     AccountLocks,
     Applied,
@@ -55,7 +56,6 @@ from processing.service.records import (
 Render = Callable[[Outcome], StoredResponse]
 Attempted = TypeVar("Attempted")
 CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
-OperationWork = Callable[[Store, LockedAccount, Operation], Awaitable[Outcome]]
 HoldWork = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
@@ -89,7 +89,9 @@ class Decided(msgspec.Struct, frozen=True, kw_only=True):
     charge: KeyCharge | None = None
     over_day_limit: Refused | None = None
     refunded: int | None = None  # what a refund takes from the operation it refunds
+    given_back: int = 0  # of its redeemed points, what a return gives back to it
     purchase: PurchaseChange | None = None  # the receipt a purchase records
+    returns: ReturnPlan | None = None  # the lines a return takes back
     events: tuple[Event, ...] = ()  # told after the operation's own events
 
 
@@ -104,6 +106,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     operation_id: UUID | None = None  # the operation a refund names, which names its account
     priced: bool = False  # it prices a receipt: load the rules in force
     ranked: bool = False  # and it ranks the customer's tier: load their standing too
+    returns: bool = False  # it returns lines of the operation: load the purchase it made
 
 
 class Declined(enum.Enum):
@@ -202,6 +205,7 @@ class MutationRunner:
             target.operation_id,
             target.priced,
             target.ranked,
+            target.returns,
         )
 
     async def _attempt(
@@ -259,7 +263,9 @@ class MutationRunner:
             answer=response,
             charge=decided.charge,
             refunded=decided.refunded,
+            given_back=decided.given_back,
             purchase=decided.purchase,
+            returns=decided.returns,
             events=decided.events,
         )
         applied = await store.apply_plan(plan)
@@ -354,29 +360,6 @@ class MutationRunner:
             return await work(store, locked)
 
         return await self.run(mutation, customer_id, locked_work, render)
-
-    async def on_operation(
-        self, mutation: Mutation, operation_id: UUID, work: OperationWork, render: Render
-    ) -> StoredResponse:
-        """``run`` for a call on an earlier operation (a refund, a return): its account is
-        looked up first, so that account's lock is taken before the transaction; ``work`` gets
-        the account under its row lock and the operation as read under it."""
-        program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
-        async with self.database.reader() as reader:
-            account_id = await reader.operation_account(operation_id, program_id, store_id)
-
-        async def locked_work(store: Store) -> Outcome:
-            locked = await store.lock_account(account_id, program_id) if account_id else None
-            original = (
-                await store.operation_for_refund(operation_id, program_id, store_id)
-                if locked
-                else None
-            )
-            if locked is None or original is None:
-                return refuse(Rejection.not_found, "No operation with this id.")
-            return await work(store, locked, original)
-
-        return await self.run(mutation, account_id, locked_work, render)
 
     async def on_hold(
         self, mutation: Mutation, hold_id: UUID, work: HoldWork, render: Render

@@ -5,7 +5,6 @@ The service talks to Postgres through ``Database``/``Store`` and to Redis throug
 """
 
 import enum
-from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -180,6 +179,16 @@ class LedgerWrite(msgspec.Struct, frozen=True, kw_only=True):
     event_types: tuple[str, ...]
 
 
+class Bought(msgspec.Struct, frozen=True, kw_only=True):
+    """The purchase a return takes lines of: its receipt as priced, the rules it was priced with,
+    when it was made, and how much of each line earlier returns took back."""
+
+    lines: tuple[LineResult, ...]
+    rules: RulesRecord
+    created_at: datetime
+    returned: dict[str, int]
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     """What one write decides on, read in one statement without a lock: the answer already
     stored under the idempotency key, the account (absent: not found) with ``version``, the
@@ -204,6 +213,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     rules: RulesRecord | None = None
     standing: Standing | None = None
     referred_by: UUID | None = None  # when ranked: the referrer of a customer yet to purchase
+    bought: Bought | None = None  # when ``returns``: the purchase the named operation made
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -256,7 +266,9 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     answer: StoredResponse
     charge: KeyCharge | None = None
     refunded: int | None = None  # what a refund takes from the operation it refunds
+    given_back: int = 0  # of the redeemed points it paid with, what a return gives back
     purchase: PurchaseChange | None = None
+    returns: ReturnPlan | None = None  # the lines a return takes back from the purchase
     events: tuple[Event, ...] = ()
 
 
@@ -283,6 +295,7 @@ class Turns(Protocol):
         operation_id: UUID | None = None,
         priced: bool = False,
         ranked: bool = False,
+        returns: bool = False,
     ) -> Snapshot: ...
     async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(
@@ -303,7 +316,6 @@ class Store(Turns, Protocol):
     async def read_account(
         self, account_id: UUID, program_id: UUID | None
     ) -> LockedAccount | None: ...
-    async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]: ...
     async def write(self, change: LedgerWrite) -> None: ...
 
     # Reads of one hold or operation by id take the caller's program and store: None for a key
@@ -348,12 +360,6 @@ class Store(Turns, Protocol):
     async def operation_account(
         self, operation_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> UUID | None: ...
-    async def operation_for_refund(
-        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
-    ) -> Operation | None: ...
-    async def add_refunded_points(
-        self, operation_id: UUID, points: int, returned_points: int = 0
-    ) -> None: ...
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
     ) -> UUID | None: ...
@@ -378,7 +384,6 @@ class Store(Turns, Protocol):
     async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool: ...
     async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord: ...
     async def current_rules(self, program_id: UUID) -> RulesRecord | None: ...
-    async def rules_version(self, program_id: UUID, version: int) -> RulesRecord | None: ...
     async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool: ...
     async def set_referrer(self, customer_id: UUID, referrer_id: UUID) -> bool: ...
     async def referral_due(self, customer_id: UUID) -> UUID | None:
@@ -395,14 +400,7 @@ class Store(Turns, Protocol):
     async def set_tier_floor(
         self, customer_id: UUID, tier: str | None, scope: UUID | None
     ) -> bool: ...
-    async def purchase_lines(self, operation_id: UUID) -> tuple[tuple[LineResult, ...], int] | None:
-        """The priced lines of a purchase and the rule version it used."""
-        ...
 
-    async def returned_quantities(self, purchase_id: UUID) -> dict[str, int]: ...
-    async def insert_returns(
-        self, operation_id: UUID, purchase_id: UUID, plan: ReturnPlan, at: datetime
-    ) -> None: ...
     async def insert_purchase(
         self,
         operation_id: UUID,

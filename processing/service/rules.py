@@ -22,12 +22,6 @@ async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
     return found or defaults(program_id)
 
 
-async def rules_of(store: Store, program_id: UUID, version: int) -> RulesRecord:
-    """The rules an operation recorded (version 0: the program's defaults)."""
-    found = await store.rules_version(program_id, version)
-    return found or defaults(program_id)
-
-
 def check_receipt(lines: tuple[Line, ...]) -> Refused | None:
     """A receipt every use case can price and store: unique line ids, no line below zero, and
     money within the named limits, so no sum over a customer's purchases can overflow."""

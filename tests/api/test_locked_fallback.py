@@ -66,8 +66,13 @@ async def journey(api: Api, phone: str) -> list[Any]:
     paid = await call(f"{on}/holds", capped | {"points": 30, "document": {"id": f"{phone}-r4"}})
     await call(f"/v1/holds/{paid['id']}/commit", {"lines": basket}, again=True)
     bought = {"lines": basket, "document": {"id": f"{phone}-p1"}}
-    await call(f"{on}/purchases", bought, again=True)
+    purchase = await call(f"{on}/purchases", bought, again=True)
     await call(f"{on}/purchases", bought)  # the receipt's document is used
+    # Returns by line: the receipt's one line, then once more, which nothing is left to take.
+    returned = f"/v1/operations/{purchase['operation']['id']}/refunds"
+    line = {"lines": [{"line_id": "oil", "quantity": 1}]}
+    await call(returned, line | {"document": {"id": f"{phone}-x1"}}, again=True)
+    await call(returned, line | {"document": {"id": f"{phone}-x2"}})
     await call(
         f"/v1/operations/{commit['id']}/refunds",
         {"points": 10, "document": {"id": f"{phone}-f1"}},
@@ -109,7 +114,7 @@ async def test_the_locked_path_answers_as_the_turn_does(
     statuses = [answer[0] for answer in by_turn[:-2]]
     assert statuses == [
         *(201, 409, 201, 409, 201, 409, 200, 409, 201, 200),  # points
-        *(409, 201, 200, 201, 200, 201, 409),  # receipts
+        *(409, 201, 200, 201, 200, 201, 409, 201, 409),  # receipts and their returns
         *(201, 409),  # refunds
     ]
     # Points earned on the receipts are pending (the rules' activation delay is 14 days).

@@ -75,12 +75,12 @@ bounds: dict[str, tuple[int, int]] = {
     "pos_reserve": (2, 1),
     "pos_commit": (3, 2),
     "pos_cancel": (3, 2),
-    "pos_return": (22, 6),
+    "pos_return": (3, 2),
     "shop_reserve": (2, 1),
     "shop_cart_cancel": (3, 2),
     "shop_order_pay": (3, 2),
-    "shop_order_cancel": (22, 6),
-    "shop_order_return": (22, 6),
+    "shop_order_cancel": (3, 2),
+    "shop_order_return": (3, 2),
     # A receiver reads the connection, then stores the event (BEGIN, the inbox row, COMMIT);
     # its replay is the partner's retry, the same request, which costs the same.
     "bitrix24_event": (4, 4),

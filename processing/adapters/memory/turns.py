@@ -41,6 +41,7 @@ from processing.core.rules import Expiry, default_rules, expiry_in_force
 from processing.service.ledger.decisions import posting_change
 from processing.service.ports import (
     Applied,
+    Bought,
     LedgerWrite,
     LockedAccount,
     NewOperation,
@@ -174,6 +175,8 @@ class MemoryTurns:
         self.entries_by_operation: dict[UUID, list[Entry]] = {}
         self.outbox: list[OutboxEvent] = []
         self.purchases: dict[UUID, PurchaseChange] = {}  # by operation
+        self.returned: dict[UUID, dict[str, int]] = {}  # a purchase's lines returned, by line
+        self.given_back: dict[UUID, int] = {}  # an operation's returned_points
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
@@ -241,6 +244,7 @@ class MemoryTurns:
         operation_id: UUID | None = None,
         priced: bool = False,
         ranked: bool = False,
+        returns: bool = False,
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -283,6 +287,7 @@ class MemoryTurns:
             else (),
             rules=None if account is None or not priced else self._defaults(account.program_id),
             standing=None if account is None or not (priced and ranked) else _no_spend,
+            bought=self._bought(original) if returns and original is not None else None,
         )
 
     async def apply_plan(self, plan: Plan) -> Applied:
@@ -322,6 +327,13 @@ class MemoryTurns:
             self.outbox.append(OutboxEvent(operation_id, event.type, event.payload))
         if plan.purchase is not None:
             self.purchases[operation_id] = plan.purchase
+        refund_of = plan.change.operation.refund_of
+        if refund_of is not None and plan.given_back:
+            self.given_back[refund_of] = self.given_back.get(refund_of, 0) + plan.given_back
+        if refund_of is not None and plan.returns is not None:
+            returned = self.returned.setdefault(refund_of, {})
+            for line in plan.returns.lines:
+                returned[line.line_id] = returned.get(line.line_id, 0) + line.quantity
 
     async def store_answer(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
@@ -395,7 +407,20 @@ class MemoryTurns:
             refunded_points=self.refunded.get(found.id, 0),
             lot_movements=movements,
             redeemed_points=found.redeemed_points,
-            returned_points=found.returned_points,
+            returned_points=found.returned_points + self.given_back.get(found.id, 0),
+        )
+
+    def _bought(self, original: Operation) -> Bought | None:
+        """The purchase a return names, priced under its program's defaults (as ``_defaults``)."""
+        purchase = self.purchases.get(original.id)
+        if purchase is None:
+            return None
+        made = self.operations[original.id]
+        return Bought(
+            lines=purchase.priced.lines,
+            rules=self._defaults(made.program_id),
+            created_at=made.created_at,
+            returned=dict(self.returned.get(original.id, {})),
         )
 
     def _refunded(self, plan: Plan) -> dict[UUID, int]:

@@ -5,7 +5,6 @@ begin and end. Program accounts never change, so their ids are cached per proces
 """
 
 import json
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeAlias, TypeVar
 from uuid import UUID
@@ -25,10 +24,8 @@ from processing.adapters.postgres.turns import (
     rules_record,
 )
 from processing.adapters.sealing import Keyring, sealed
-from processing.core.checkout import Calculation, LineResult
-from processing.core.model import Allocation, Hold, HoldStatus, Line, Lot, Operation
-from processing.core.model import OperationType as OpType
-from processing.core.returns import ReturnPlan
+from processing.core.checkout import Calculation
+from processing.core.model import Allocation, Hold, HoldStatus, Line, Lot
 from processing.core.rules import Rules
 from processing.service.ports import LedgerWrite, LockedAccount, PurchaseChange
 from processing.service.records import (
@@ -158,9 +155,6 @@ class PostgresStore(ChannelQueries, SmsQueries, TurnQueries):
         """The open lots, read by a statement of their own after the row lock was granted."""
         lots = tuple(_lot(lot) for lot in await self._fetch("open_lots", row["id"]))
         return locked_account(row, lots)
-
-    async def lots_by_id(self, lot_ids: Sequence[UUID]) -> dict[UUID, Lot]:
-        return {row["id"]: _lot(row) for row in await self._fetch("lots_by_id", list(lot_ids))}
 
     async def _system_account(self, program_id: UUID, kind: str) -> UUID:
         cached = _system_accounts.get((program_id, kind))
@@ -363,40 +357,12 @@ class PostgresStore(ChannelQueries, SmsQueries, TurnQueries):
         )
         return value  # type: ignore[no-any-return]
 
-    async def operation_for_refund(
-        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
-    ) -> Operation | None:
-        row = await self._fetchrow("operation_for_refund", operation_id, program_id, store_id)
-        if row is None:
-            return None
-        movements = tuple(
-            Allocation(lot_id=item["lot_id"], points=item["points"])
-            for item in await self._fetch(
-                "operation_lot_movements", operation_id, row["account_id"]
-            )
-        )
-        return Operation(
-            id=row["id"],
-            account_id=row["account_id"],
-            type=OpType(row["type"]),
-            points=row["points"],
-            refunded_points=row["refunded_points"],
-            lot_movements=movements,
-            redeemed_points=row["redeemed_points"],
-            returned_points=row["returned_points"],
-        )
-
     async def add_event(
         self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
     ) -> None:
         await self._execute(
             "insert_event", program_id, operation_id, type_, json.dumps(payload, default=str)
         )
-
-    async def add_refunded_points(
-        self, operation_id: UUID, points: int, returned_points: int = 0
-    ) -> None:
-        await self._execute("add_refunded_points", operation_id, points, returned_points)
 
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
@@ -477,36 +443,6 @@ class PostgresStore(ChannelQueries, SmsQueries, TurnQueries):
     ) -> bool:
         row = await self._fetchrow("insert_bonus_grant", account_id, kind, period, operation_id)
         return row is not None
-
-    async def rules_version(self, program_id: UUID, version: int) -> RulesRecord | None:
-        row = await self._fetchrow("rules_version", program_id, version)
-        return None if row is None else _rules_record(row)
-
-    async def purchase_lines(self, operation_id: UUID) -> tuple[tuple[LineResult, ...], int] | None:
-        row = await self._fetchrow("purchase_lines", operation_id)
-        if row is None:
-            return None
-        lines = msgspec.json.decode(row["lines"], type=tuple[LineResult, ...])
-        return lines, row["rules_version"] or 0
-
-    async def returned_quantities(self, purchase_id: UUID) -> dict[str, int]:
-        rows = await self._fetch("returned_quantities", purchase_id)
-        return {row["line_id"]: row["quantity"] for row in rows}
-
-    async def insert_returns(
-        self, operation_id: UUID, purchase_id: UUID, plan: ReturnPlan, at: datetime
-    ) -> None:
-        await self._execute(
-            "insert_returns",
-            operation_id,
-            purchase_id,
-            [line.line_id for line in plan.lines],
-            [line.quantity for line in plan.lines],
-            [line.earned_points for line in plan.lines],
-            [line.redeemed_points for line in plan.lines],
-            [line.money_minor for line in plan.lines],
-            at,
-        )
 
     async def tier_inputs(self, account_id: UUID, since: datetime) -> tuple[int, str | None]:
         row = await self._fetchrow("tier_inputs", account_id, since)

@@ -13,6 +13,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
+from processing.core.checkout import LineResult
 from processing.core.model import (
     Account,
     Allocation,
@@ -23,9 +24,11 @@ from processing.core.model import (
     Operation,
     OperationType,
 )
+from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
 from processing.service.ports import (
     Applied,
+    Bought,
     LedgerWrite,
     LockedAccount,
     Plan,
@@ -145,6 +148,33 @@ def purchase_arguments(purchase: PurchaseChange | None) -> tuple[Any, ...]:
     )
 
 
+def _returns_arguments(plan: ReturnPlan | None) -> tuple[list[Any], ...]:
+    """apply_plan's arrays of the lines a return takes back; empty for none."""
+    lines = () if plan is None else plan.lines
+    return (
+        [line.line_id for line in lines],
+        [line.quantity for line in lines],
+        [line.earned_points for line in lines],
+        [line.redeemed_points for line in lines],
+        [line.money_minor for line in lines],
+    )
+
+
+def _bought(row: asyncpg.Record) -> Bought:
+    return Bought(
+        lines=msgspec.json.decode(row["bought_lines"], type=tuple[LineResult, ...]),
+        rules=rules_record(
+            row["program_id"],
+            row["bought_version"],
+            row["bought_rules"],
+            row["bought_rules_at"],
+            row["expiry_days"],
+        ),
+        created_at=row["bought_at"],
+        returned=msgspec.json.decode(row["bought_returned"], type=dict[str, int]),
+    )
+
+
 def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
     if row["fingerprint"] is None:
         return None
@@ -175,6 +205,7 @@ class TurnQueries:
         operation_id: UUID | None = None,
         priced: bool = False,
         ranked: bool = False,
+        returns: bool = False,
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
@@ -183,6 +214,7 @@ class TurnQueries:
             priced,
             _default_window_days,
             priced and ranked,
+            returns,
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -213,6 +245,7 @@ class TurnQueries:
             if priced and ranked and found
             else None,
             referred_by=row["referred_by"],
+            bought=None if row["bought_lines"] is None else _bought(row),
         )
 
     async def lock_turn(self, account_id: UUID) -> None:
@@ -245,10 +278,11 @@ class TurnQueries:
                 None if charge is None else charge.points,
                 None if charge is None else charge.per_day_max,
                 plan.refunded,
-                0,
+                plan.given_back,
                 *purchase_arguments(plan.purchase),
                 [event.type for event in plan.events],
                 [json.dumps(event.payload, default=str) for event in plan.events],
+                *_returns_arguments(plan.returns),
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:

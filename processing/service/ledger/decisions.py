@@ -30,6 +30,7 @@ from processing.core.model import (
     Hold,
     HoldStatus,
     Line,
+    Lot,
     Operation,
     OperationType,
     Posting,
@@ -540,6 +541,17 @@ def refunded(original: Operation, operation: NewOperation, decision: Posting) ->
     return msgspec.structs.replace(accepted, value=record)
 
 
+def refunded_account(
+    locked: LockedAccount, original_lots: tuple[Lot, ...]
+) -> tuple[Account, dict[UUID, Lot]]:
+    """The account with every lot the refunded operation moved, the emptied ones included (the
+    open lots leave them out), and those lots by id: what a refund or a return works on."""
+    known = {lot.id for lot in locked.account.lots}
+    emptied = tuple(lot for lot in original_lots if lot.id not in known)
+    account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
+    return account, {lot.id: lot for lot in original_lots}
+
+
 def refund_in_turn(snapshot: Snapshot, actor: Actor, command: RefundCommand) -> Decided | Outcome:
     """A refund by points on its snapshot, in the locked path's order of checks: it works on
     the account with every lot the original moved, the emptied ones included."""
@@ -550,10 +562,7 @@ def refund_in_turn(snapshot: Snapshot, actor: Actor, command: RefundCommand) -> 
     refused = document_refusal(OperationType.refund, command.document, existing)
     if refused is not None:
         return refused
-    known = {lot.id for lot in locked.account.lots}
-    emptied = tuple(lot for lot in snapshot.original_lots if lot.id not in known)
-    account = msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied)
-    lots = {lot.id: lot for lot in snapshot.original_lots}
+    account, lots = refunded_account(locked, snapshot.original_lots)
     decision = decide_refund(account, original, lots, command.points, locked.expiry, locked.now)
     if isinstance(decision, Rejected):
         return refused_by(decision)

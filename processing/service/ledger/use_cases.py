@@ -14,16 +14,12 @@ purchases, returns, bonuses, the expiry sweep.
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from processing.core.invariants import invariant
 from processing.core.model import (
     Account,
     Allocation,
     Hold,
     HoldStatus,
-    Lot,
-    Operation,
     OperationType,
     Posting,
 )
@@ -163,17 +159,6 @@ async def release_hold(
     resolved = await store.resolve_hold(hold.id, status, None, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
     return operation
-
-
-async def with_lots_of(
-    store: Store, locked: LockedAccount, original: Operation
-) -> tuple[Account, dict[UUID, Lot]]:
-    """The account with every lot ``original`` moved, the emptied ones included (the open lots
-    the row lock read leave them out), and those lots by id: what a refund works on."""
-    lots = await store.lots_by_id([item.lot_id for item in original.lot_movements])
-    known = {lot.id for lot in locked.account.lots}
-    emptied = tuple(lot for lot in lots.values() if lot.id not in known)
-    return msgspec.structs.replace(locked.account, lots=locked.account.lots + emptied), lots
 
 
 async def check_card(

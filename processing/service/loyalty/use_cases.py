@@ -6,10 +6,16 @@ receipt with no side effect. ``purchase`` records a receipt paid in money and th
 earns; ``return_lines`` takes lines of a purchase back under the return policy; ``tier`` and
 ``set_tier`` read a customer's standing and set the manual tier that acts as a floor. Every
 refusal comes before the first write, so a refused call leaves nothing behind.
+
+A purchase, a commit of a hold with its receipt and a return by line run as load → decide →
+apply (``MutationRunner.in_turn``): the ``*_in_turn`` functions below decide on the snapshot,
+which carries the rules in force, the customer's standing and, for a return, the purchase.
+A referred customer's first purchase also grants on the referrer's account and keeps the
+locked path (``record_purchase``), which builds its writes with the same ``purchase_change``.
 """
 
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -24,7 +30,6 @@ from processing.core.model import (
     Hold,
     HoldStatus,
     Line,
-    Operation,
     OperationType,
     Posting,
     Rejected,
@@ -46,14 +51,13 @@ from processing.service.ledger.decisions import (
     movements,
     operation_record,
     posting_change,
+    refunded_account,
     refused_by,
 )
 from processing.service.ledger.use_cases import (
     check_card,
     check_document,
     resolve_committed,
-    with_lots_of,
-    write_posting,
 )
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
@@ -85,9 +89,7 @@ from processing.service.records import (
 from processing.service.rules import (
     check_receipt,
     current_rules,
-    rules_of,
     standing_now,
-    standing_of,
 )
 
 log = structlog.get_logger(__name__)
@@ -344,6 +346,95 @@ def commit_with_receipt_in_turn(
         hold=HoldChange(status=HoldStatus.committed, spent=plan.priced.redeemed_points),
         purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal),
         events=decided.events,
+    )
+
+
+def return_in_turn(
+    snapshot: Snapshot, actor: Actor, command: LineReturnCommand
+) -> Decided | Outcome:
+    """A return of a purchase's lines on its snapshot (loaded priced, ranked and with the
+    purchase), in the locked path's order of checks. What the lines earned is clawed back and
+    what paid for them given back; a shortfall settles by the return policy of the rules the
+    purchase was priced with; the money leaves the tier's spend if the purchase lies in the tier
+    window, and the tier before and after is ranked by the rules in force (as ``GET .../tier``
+    ranks it), so ``tier_after`` and ``tier.changed`` agree with the customer's tier."""
+    locked, original, bought = snapshot.locked, snapshot.original, snapshot.bought
+    if locked is None or original is None:
+        return refuse(Rejection.not_found, "No operation with this id.")
+    if original.type is not OperationType.purchase or bought is None:
+        return refuse(
+            Rejection.operation_not_refundable,
+            f"Lines can be returned from a purchase; this is a {original.type}.",
+            field="lines",
+        )
+    existing = snapshot.document_operation
+    refused = document_refusal(OperationType.refund, command.document, existing)
+    if refused is not None:
+        return refused
+    requested = command.lines
+    if requested is None:
+        requested = everything_left(bought.lines, bought.returned)
+        if not requested:
+            return refuse(
+                Rejection.refund_exceeds_original,
+                "Every line of this purchase was returned already.",
+            )
+    plan = plan_return(bought.lines, bought.returned, requested)
+    if isinstance(plan, Rejected):
+        return refuse(plan.rejection, plan.detail, field="lines")
+    in_force, standing = snapshot.rules, snapshot.standing
+    if in_force is None or standing is None:
+        raise AssertionError("a return is loaded priced and ranked")
+    account, lots = refunded_account(locked, snapshot.original_lots)
+    new_lot_id = uuid4()
+    decision = decide_line_return(
+        account, original, lots, plan, locked.expiry, new_lot_id, locked.now
+    )
+    if isinstance(decision, Rejected):
+        return refused_by(decision)
+    rules = bought.rules.rules
+    settlement = settle(rules.return_policy, decision.shortfall, rules.point_value_minor)
+    *giving, clawing = decision.postings
+    postings = (*giving, msgspec.structs.replace(clawing, debt_delta=settlement.debt_points))
+    operation, change = posting_change(
+        locked,
+        actor,
+        OperationType.refund,
+        *postings,
+        stored=account,
+        new_lot_id=new_lot_id,
+        document=command.document,
+        refund_of=original.id,
+        returned_points=decision.points_returned,
+    )
+    window_start = locked.now - timedelta(days=in_force.rules.tier_window_days)
+    leaves_spend = plan.money_minor if bought.created_at > window_start else 0
+    before = standing.tier(in_force.rules)
+    after = standing.tier(in_force.rules, -leaves_spend)
+    changed = tier_change(
+        locked,
+        before.name if before else None,
+        after.name if after else None,
+        operation.id,
+        "return",
+    )
+    record = RefundRecord(
+        **msgspec.structs.asdict(operation_record(operation, "completed")),
+        points_returned=decision.points_returned,
+        points_clawed_back=decision.points_clawed_back,
+        debt_points=settlement.debt_points,
+        withhold_minor=settlement.withhold_minor,
+        tier_after=after.name if after else None,
+        lines=plan.lines,
+    )
+    moved = decision.points_clawed_back or decision.points_returned
+    return Decided(
+        change=change,
+        outcome=msgspec.structs.replace(movements(*postings), value=record, created=True),
+        refunded=decision.points_clawed_back if moved else None,
+        given_back=decision.points_returned,
+        returns=plan,
+        events=() if changed is None else (changed,),
     )
 
 
@@ -627,93 +718,19 @@ class Loyalty:
         policy of the rules the purchase was priced with; the money leaves the tier's spend, and
         the tier before and after is ranked by the rules in force (as ``GET .../tier`` ranks
         it), so ``tier_after`` and ``tier.changed`` agree with what the customer's tier is."""
-        actor = mutation.actor
 
-        async def work(store: Store, locked: LockedAccount, original: Operation) -> Outcome:
-            bought = await store.purchase_lines(original.id)
-            if original.type is not OperationType.purchase or bought is None:
-                return refuse(
-                    Rejection.operation_not_refundable,
-                    f"Lines can be returned from a purchase; this is a {original.type}.",
-                    field="lines",
-                )
-            refused = await check_document(
-                store, locked.program_id, actor, OperationType.refund, command.document
-            )
-            if refused is not None:
-                return refused
-            lines, version = bought
-            returned = await store.returned_quantities(original.id)
-            requested = command.lines
-            if requested is None:
-                requested = everything_left(lines, returned)
-                if not requested:
-                    return refuse(
-                        Rejection.refund_exceeds_original,
-                        "Every line of this purchase was returned already.",
-                    )
-            plan = plan_return(lines, returned, requested)
-            if isinstance(plan, Rejected):
-                return refuse(plan.rejection, plan.detail, field="lines")
-            # The purchase's own rules say what its lines earned and how a shortfall settles;
-            # the tier is the customer's now, so it is ranked by the rules in force.
-            rules = (await rules_of(store, locked.program_id, version)).rules
-            in_force = (await current_rules(store, locked.program_id)).rules
-            tier_before = (await standing_of(store, locked, in_force)).tier(in_force)
-            account, lots = await with_lots_of(store, locked, original)
-            new_lot_id = uuid4()
-            decision = decide_line_return(
-                account, original, lots, plan, locked.expiry, new_lot_id, locked.now
-            )
-            if isinstance(decision, Rejected):
-                return refused_by(decision)
-            settlement = settle(rules.return_policy, decision.shortfall, rules.point_value_minor)
-            *giving, clawing = decision.postings
-            postings = (
-                *giving,
-                msgspec.structs.replace(clawing, debt_delta=settlement.debt_points),
-            )
-            operation = await write_posting(
-                store,
-                locked,
-                actor,
-                OperationType.refund,
-                *postings,
-                stored=account,
-                new_lot_id=new_lot_id,
-                document=command.document,
-                refund_of=original.id,
-                returned_points=decision.points_returned,
-            )
-            if decision.points_clawed_back or decision.points_returned:
-                await store.add_refunded_points(
-                    original.id, decision.points_clawed_back, decision.points_returned
-                )
-            await store.insert_returns(operation.id, original.id, plan, locked.now)
-            after = (await standing_of(store, locked, in_force)).tier(in_force)
-            await tell_tier_change(
-                store,
-                locked,
-                tier_before.name if tier_before else None,
-                after.name if after else None,
-                operation.id,
-                "return",
-            )
-            return msgspec.structs.replace(
-                movements(*postings),
-                value=RefundRecord(
-                    **msgspec.structs.asdict(operation_record(operation, "completed")),
-                    points_returned=decision.points_returned,
-                    points_clawed_back=decision.points_clawed_back,
-                    debt_points=settlement.debt_points,
-                    withhold_minor=settlement.withhold_minor,
-                    tier_after=after.name if after else None,
-                    lines=plan.lines,
-                ),
-                created=True,
-            )
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return return_in_turn(snapshot, mutation.actor, command)
 
-        return await self.runner.on_operation(mutation, operation_id, work, render)
+        target = Target(
+            operation_id=operation_id,
+            document_id=command.document.id,
+            document_type=OperationType.refund,
+            priced=True,
+            ranked=True,
+            returns=True,
+        )
+        return await self.runner.in_turn(mutation, target, decide, render)
 
     async def tier(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:

@@ -50,11 +50,6 @@ where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = 
 select id, points, remaining, held, activates_at, expires_at
 from lots where account_id = $1 and open;
 
--- name: lots_by_id
--- A refund may return points to lots that are now empty.
-select id, points, remaining, held, activates_at, expires_at
-from lots where id = any($1::uuid[]);
-
 -- name: system_account
 -- The program account on the other side of a customer entry.
 select id from accounts where program_id = $1 and kind = $2;

@@ -44,24 +44,11 @@ insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3,
 select account_id from operations
 where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
 
--- name: operation_for_refund
--- The original operation as a refund sees it, read under the account's row lock.
-select id, account_id, type, points, refunded_points, redeemed_points, returned_points
-from operations
-where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
-
 -- name: operation_lot_movements
 -- The lots an operation moved, in the order it moved them: what a refund restores.
 select lot_id, points from entries
 where operation_id = $1 and account_id = $2 and lot_id is not null
 order by id;
-
--- name: add_refunded_points
--- Raised under the account's row lock; the CHECKs refuse more than the original (I6): $2
--- points clawed back (or, of a commit, given back), $3 redeemed points a purchase gave back.
-update operations
-set refunded_points = refunded_points + $2, returned_points = returned_points + $3
-where id = $1;
 
 -- name: get_operation
 -- One operation as the statement shows it.

@@ -22,23 +22,3 @@ select coalesce((
 update customers set tier_floor = $2
 where id = $1 and ($3::uuid is null or program_id = $3)
 returning id;
-
--- name: purchase_lines
--- A purchase's receipt as it was priced, and the rule version it was priced with.
-select p.lines::text as lines, o.rules_version
-from purchases p join operations o on o.id = p.operation_id
-where p.operation_id = $1;
-
--- name: returned_quantities
--- How much of each line earlier returns took back.
-select line_id, sum(quantity)::integer as quantity from purchase_returns
-where purchase_id = $1 group by line_id;
-
--- name: insert_returns
--- The lines one return took back.
-insert into purchase_returns (operation_id, purchase_id, line_id, quantity, earned_points,
-                              redeemed_points, money_minor, created_at)
-select $1, $2, line.line_id, line.quantity, line.earned_points, line.redeemed_points,
-       line.money_minor, $8
-from unnest($3::text[], $4::integer[], $5::bigint[], $6::bigint[], $7::bigint[])
-    as line (line_id, quantity, earned_points, redeemed_points, money_minor);

@@ -20,11 +20,3 @@ left join lateral (
     where program_id = p.id order by version desc limit 1
 ) r on true
 where p.id = $1;
-
--- name: rules_version
--- One version of a program's rules: the one an operation recorded (0: the program's defaults).
-select p.id as program_id, $2::integer as version, r.rules::text as rules, r.created_at,
-       p.expiry_days
-from programs p
-left join program_rules r on r.program_id = p.id and r.version = $2
-where p.id = $1 and (r.version is not null or $2 = 0);

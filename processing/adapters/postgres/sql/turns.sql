@@ -11,6 +11,9 @@
 -- that ranks the customer's tier: their standing under those rules as tier_inputs reads it, over
 -- the rules' tier window ($12 the window of the defaults, for rules that do not name one), and
 -- the referrer of a customer who has made no purchase yet (whose first one grants a referral).
+-- When $14, a return by line: the purchase operation $10 made (its receipt as priced and when),
+-- with the rules of its version (none: the defaults) and the quantities earlier returns took
+-- back.
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -24,7 +27,7 @@ with answer as (
       and ($6::text is null or h.store_id = $6)
 ), original as (
     select o.id, o.account_id, o.type, o.points, o.refunded_points, o.redeemed_points,
-           o.returned_points,
+           o.returned_points, o.rules_version,
            array(select row(e.lot_id, e.points) from entries e
                  where e.operation_id = o.id and e.account_id = o.account_id
                    and e.lot_id is not null
@@ -82,6 +85,18 @@ with answer as (
             where c.id = account.id
               and not exists (select from purchases p where p.account_id = c.id)) as referred_by
     from account where $11::boolean and $13::boolean
+), bought as (
+    select p.program_id, p.lines::text as lines, p.created_at, original.rules_version,
+           r.rules::text as rules, r.created_at as rules_at,
+           (select coalesce(json_object_agg(done.line_id, done.quantity), '{}')::text
+            from (select pr.line_id, sum(pr.quantity)::integer as quantity
+                  from purchase_returns pr where pr.purchase_id = p.operation_id
+                  group by pr.line_id) as done) as returned
+    from purchases p
+    join original on original.id = p.operation_id
+    left join program_rules r on r.program_id = p.program_id
+                             and r.version = original.rules_version
+    where $14::boolean
 )
 select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        account.id, account.program_id, account.posted, account.reserved, account.debt,
@@ -101,14 +116,18 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        original.returned_points as original_returned_points,
        original.movements as original_movements, original.moved_lots as original_lots,
        rules.version as rules_version, rules.rules::text as rules, rules.created_at as rules_at,
-       standing.spend, standing.tier_floor, standing.referred_by
+       standing.spend, standing.tier_floor, standing.referred_by,
+       bought.lines as bought_lines, bought.created_at as bought_at,
+       bought.rules_version as bought_version, bought.rules as bought_rules,
+       bought.rules_at as bought_rules_at, bought.returned as bought_returned
 from (values (1)) as one (one)
 left join answer on true
 left join account on true
 left join hold on true
 left join original on true
 left join rules on true
-left join standing on true;
+left join standing on true
+left join bought on true;
 
 -- name: lock_turn
 -- The locked turn: in a transaction, the account's row lock taken before load_turn, so the
@@ -129,7 +148,8 @@ select from accounts where id = $1 for update;
 -- second effect under one key, what a refund takes from the operation it refunds ($7: $55
 -- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6), the
 -- receipt a purchase records as insert_purchase writes it ($57 null when none: $58-$61), and
--- the events told after the operation's own, in order ($62 their types, $63 their payloads).
+-- the events told after the operation's own, in order ($62 their types, $63 their payloads),
+-- and the lines a return takes back from the purchase $7 ($64-$68, empty for none).
 with unchanged as (
     select id from accounts where id = $3 and xmin::text::bigint = $37 for update
 ), charged as (
@@ -202,6 +222,13 @@ with unchanged as (
     set refunded_points = refunded_points + $55, returned_points = returned_points + $56
     from guard
     where operations.id = $7 and $55::bigint is not null
+), returns as (
+    insert into purchase_returns (operation_id, purchase_id, line_id, quantity, earned_points,
+                                  redeemed_points, money_minor, created_at)
+    select $1, $7, line.line_id, line.quantity, line.earned_points, line.redeemed_points,
+           line.money_minor, $16
+    from unnest($64::text[], $65::integer[], $66::bigint[], $67::bigint[], $68::bigint[])
+        as line (line_id, quantity, earned_points, redeemed_points, money_minor), guard
 ), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $46, $47, $48, $49, $50, $51 from guard
