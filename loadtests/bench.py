@@ -35,10 +35,11 @@ import asyncpg
 import psutil
 import redis
 
-from loadtests import scenarios, wrk_runner
+from loadtests import replay, scenarios, wrk_runner
 from loadtests.generator import Client, Stats, session_for
 from processing.adapters import embedded
 from processing.adapters.postgres.migrations import migrate
+from processing.adapters.postgres.queries import QUERIES
 from processing.service.admin import new_secret
 
 here = Path(__file__).resolve().parent
@@ -92,12 +93,18 @@ class Setup:
         self.url = url
         self.redis_url = redis_url
         self.customers = customers
+        # Whether the bench started Postgres and Redis itself (under .data/bench): then their
+        # processes are on this machine and must be found.
+        self.started_postgres = self.started_redis = False
         # A key of this run's own: the bench's database is not production's.
         self.secrets_keys = "bench:" + base64.b64encode(os.urandom(32)).decode()
         self.program = ""
         self.key_id = ""
         self.key = ""
         self.redeemed = ""
+        # The types Postgres infers for the parameters of the API's statements that the
+        # replayed baseline sends (replay.py casts each argument to its parameter's type).
+        self.parameter_types: dict[str, list[str]] = {}
 
     async def prepare(self) -> None:
         """Migrates (a no-op on a migrated database), then adds the program, key and customers."""
@@ -139,8 +146,24 @@ class Setup:
                     uuid.UUID(self.program),
                 )
             )
+            for name in ("load_turn", "apply_plan"):
+                self.parameter_types[name] = await parameter_types(connection, name)
         finally:
             await connection.close()
+
+
+async def parameter_types(connection: asyncpg.Connection, name: str) -> list[str]:
+    """The types Postgres infers for the parameters of the API's statement ``name``, as the
+    API's driver prepares it."""
+    prepared = await connection.prepare(QUERIES[name])
+    oids = [parameter.oid for parameter in prepared.get_parameters()]
+    return list(
+        await connection.fetchval(
+            "select array_agg(format_type(oid, null) order by n)"
+            " from unnest($1::oid[]) with ordinality as t (oid, n)",
+            oids,
+        )
+    )
 
 
 class ApiServer(NamedTuple):
@@ -268,41 +291,79 @@ class CpuMeter:
         }
 
 
-def local_server(pid: int, name: str, started: float) -> psutil.Process | None:
-    """Process ``pid`` of this machine, if it is the server that reported that pid: its name
-    starts with ``name`` and it started when the server says it did (a server on another machine
-    reports a pid that means nothing here)."""
+def local_server(
+    pid: int, name: str, started: float, folder: str | None = None
+) -> psutil.Process | None:
+    """Process ``pid`` of this machine, if it is the server that reported that pid (a server on
+    another machine reports a pid that means nothing here): its name starts with ``name``, and it
+    works in ``folder`` (Postgres works in its data directory) or, where that cannot be read, it
+    started when the server says it did."""
     with contextlib.suppress(psutil.Error):
         process = psutil.Process(pid)
-        if process.name().startswith(name) and abs(process.create_time() - started) < 5:
+        if not process.name().startswith(name):
+            return None
+        with contextlib.suppress(psutil.Error):
+            if folder is not None and Path(process.cwd()).resolve() == Path(folder).resolve():
+                return process
+        if abs(process.create_time() - started) < 5:
             return process
     return None
 
 
-async def postgres_server(url: str) -> psutil.Process | None:
-    """The postmaster behind ``url`` (its children are the backends and background workers)."""
+def _required(process: psutil.Process | None, what: str, required: bool) -> psutil.Process | None:
+    if process is None and required:
+        # Without its processes a server's CPU goes missing from every scenario (and a reader
+        # taking the missing split for zero sees a server that did no work).
+        raise SystemExit(f"the bench started {what} on this machine but cannot find its process")
+    return process
+
+
+async def postgres_server(url: str, *, required: bool = False) -> psutil.Process | None:
+    """The postmaster behind ``url`` (its children are the backends and background workers);
+    ``required`` when the bench started that server itself, so it must be found."""
     connection = await asyncpg.connect(url)
     try:
         row = await connection.fetchrow(
-            "select pid, extract(epoch from backend_start)::float8 as started"
+            "select pid, extract(epoch from backend_start)::float8 as started,"
+            " (select setting from pg_settings where name = 'data_directory') as folder"
             " from pg_stat_activity where pid = pg_backend_pid()"
         )
         assert row is not None
         # Looked up while the connection is open: once closed, its backend is soon gone, and
         # looking it up after the close found nothing in about one try in three.
-        backend = local_server(row["pid"], "postgres", row["started"])
+        backend = local_server(row["pid"], "postgres", row["started"], row["folder"])
+        postmaster = None
         with contextlib.suppress(psutil.Error):
-            return backend.parent() if backend else None
-        return None
+            postmaster = backend.parent() if backend else None
     finally:
         await connection.close()
+    return _required(postmaster, "Postgres", required)
 
 
-def redis_server(client: redis.Redis) -> psutil.Process | None:
+def redis_server(client: redis.Redis, *, required: bool = False) -> psutil.Process | None:
     info = client.info("server")
-    return local_server(
-        int(info["process_id"]), "redis", time.time() - int(info["uptime_in_seconds"])
-    )
+    started = time.time() - int(info["uptime_in_seconds"])
+    found = local_server(int(info["process_id"]), "redis", started)
+    return _required(found, "Redis", required)
+
+
+def settle(server: psutil.Process | None, before: set[int], seconds_max: float = 2.0) -> None:
+    """Waits, at most ``seconds_max``, until ``server`` has reaped every child it did not have
+    at ``before``: pgbench's backends end after pgbench does, and one read while it still ran,
+    then reaped before the server's own reading, was counted twice (once reaped, it counts once,
+    in the server's children's CPU). An autovacuum worker that outlives the run uses the bound."""
+    deadline = time.monotonic() + seconds_max
+    while server is not None and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            if all(child.pid in before for child in server.children()):
+                return
+        time.sleep(0.01)
+
+
+def children_of(server: psutil.Process | None) -> set[int]:
+    with contextlib.suppress(psutil.Error):
+        return {child.pid for child in server.children()} if server else set()
+    return set()
 
 
 def _cpu_of(processes: list[psutil.Process]) -> float:
@@ -344,10 +405,12 @@ def run_pgbench(
             "-f", str(script),
         ]  # fmt: skip
         meter = CpuMeter(postgres=postgres)
+        running = children_of(postgres)
         before = meter.used()
         generator = _children_cpu()
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         generator = _children_cpu() - generator
+        settle(postgres, running)
         if done.returncode != 0:
             raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
         stats = Stats(name=name)
@@ -362,12 +425,15 @@ def run_pgbench(
         return stats
 
 
-def hot_script(folder: Path, pair: str = "reserve_commit.sql") -> Path:
-    """A reserve → commit baseline (``pair``, a script in pgbench/), always on customer 1."""
-    text = (here / "pgbench" / pair).read_text()
-    hot = folder / f"hot_{pair}"
-    hot.write_text(text.replace("\\set n random_zipfian(1, :customers, 1.1)", "\\set n 1"))
-    return hot
+def pgbench_script(setup: Setup, folder: Path, name: str, *, hot: bool = False) -> Path:
+    """Script ``name`` of pgbench/ as pgbench runs it: the API's statements it replays written
+    out (replay.py), and with ``hot`` on customer 1 (the hot-account baseline)."""
+    text = replay.render((setup.scripts / name).read_text(), setup.parameter_types)
+    if hot:
+        text = text.replace("\\set n random_zipfian(1, :customers, 1.1)", "\\set n 1")
+    path = folder / (f"hot_{name}" if hot else name)
+    path.write_text(text)
+    return path
 
 
 async def measure_api(
@@ -376,8 +442,8 @@ async def measure_api(
     redis_client = redis.Redis.from_url(setup.redis_url)
     meter = CpuMeter(
         server.pid,
-        postgres=await postgres_server(setup.url),
-        redis_server=redis_server(redis_client),
+        postgres=await postgres_server(setup.url, required=setup.started_postgres),
+        redis_server=redis_server(redis_client, required=setup.started_redis),
         redis_client=redis_client,
     )
     customers = setup.customers
@@ -419,8 +485,8 @@ def measure_wrk(server: ApiServer, setup: Setup, seconds: float, concurrency: in
     redis_client = redis.Redis.from_url(setup.redis_url)
     meter = CpuMeter(
         server.pid,
-        postgres=asyncio.run(postgres_server(setup.url)),
-        redis_server=redis_server(redis_client),
+        postgres=asyncio.run(postgres_server(setup.url, required=setup.started_postgres)),
+        redis_server=redis_server(redis_client, required=setup.started_redis),
     )
     results: list[Stats] = []
     with tempfile.TemporaryDirectory(prefix="wrk-") as name:
@@ -453,11 +519,9 @@ def baseline(
     results: dict[str, Stats] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name, script in scripts.items():
-            path = (
-                hot_script(Path(folder), scripts["reserve-commit-pair"])
-                if script == "hot"
-                else setup.scripts / script
-            )
+            hot = script == "hot"
+            pair = scripts["reserve-commit-pair"] if hot else script
+            path = pgbench_script(setup, Path(folder), pair, hot=hot)
             results[name] = run_pgbench(setup, path, concurrency, seconds, name, postgres=postgres)
     return results
 
@@ -575,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with servers(Path(".data/bench").resolve()) as (server_url, redis_url):
         setup = Setup(with_database(server_url, bench_database), redis_url, args.customers)
+        setup.started_postgres = "BONUS_BENCH_DATABASE_URL" not in os.environ
+        setup.started_redis = "BONUS_BENCH_REDIS_URL" not in os.environ
         started = time.monotonic()
         asyncio.run(create_database(server_url, bench_database))
         asyncio.run(setup.prepare())
@@ -584,7 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             through_wrk = (
                 measure_wrk(server, setup, args.seconds, args.concurrency) if args.wrk else []
             )
-        postgres = asyncio.run(postgres_server(setup.url))
+        postgres = asyncio.run(postgres_server(setup.url, required=setup.started_postgres))
         raw = baseline(setup, args.seconds, args.concurrency, replayed_scripts, postgres)
         least = baseline(setup, args.seconds, args.concurrency, least_sql_scripts, postgres)
         print(table(ours, raw, least))

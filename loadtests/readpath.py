@@ -18,6 +18,7 @@ docs/profiling.md says how to read them.
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -158,8 +159,8 @@ async def measure(
     redis_client = redis.Redis.from_url(setup.redis_url)
     meter = CpuMeter(
         server.pid,
-        postgres=await postgres_server(setup.url),
-        redis_server=redis_server(redis_client),
+        postgres=await postgres_server(setup.url, required=setup.started_postgres),
+        redis_server=redis_server(redis_client, required=setup.started_redis),
         redis_client=redis_client,
     )
     results = []
@@ -181,9 +182,16 @@ def row(stats: Stats) -> dict[str, float]:
     return {
         "per_s": stats.throughput,
         "p99_ms": stats.percentile(0.99),
-        **{f"{whose}_us": cpu.get(whose, 0.0) for whose in (*server_side, "generator")},
-        "server_us": sum(cpu.get(whose, 0.0) for whose in server_side),
+        # A split that was not measured is NaN, not 0: a server that did no work reads 0.
+        **{f"{whose}_us": cpu.get(whose, math.nan) for whose in (*server_side, "generator")},
+        "server_us": sum(cpu.get(whose, math.nan) for whose in server_side),
     }
+
+
+def measured_median(values: Iterable[float]) -> float:
+    """The median of the rounds that measured it (NaN when none did)."""
+    measured = [value for value in values if not math.isnan(value)]
+    return statistics.median(measured) if measured else math.nan
 
 
 def table(runs: dict[str, list[dict[str, dict[str, float]]]]) -> str:
@@ -192,8 +200,8 @@ def table(runs: dict[str, list[dict[str, dict[str, float]]]]) -> str:
     lines = [f"{'build':<12} {'scenario':<14} " + " ".join(f"{c:>12}" for c in columns)]
     for scenario in ("http-floor", "balance-read"):
         for name, rounds in runs.items():
-            median = {c: statistics.median(r[scenario][c] for r in rounds) for c in columns}
-            base = {c: statistics.median(r[scenario][c] for r in runs[first]) for c in columns}
+            median = {c: measured_median(r[scenario][c] for r in rounds) for c in columns}
+            base = {c: measured_median(r[scenario][c] for r in runs[first]) for c in columns}
             cells = " ".join(f"{median[c]:>12.1f}" for c in columns)
             lines.append(f"{name:<12} {scenario:<14} {cells}")
             if name != first:
@@ -218,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, dict[str, float]]]] = {b.name: [] for b in args.build}
     with servers(Path(".data/bench").resolve()) as (server_url, redis_url):
         setup = Setup(with_database(server_url, bench_database), redis_url, args.customers)
+        setup.started_postgres = "BONUS_BENCH_DATABASE_URL" not in os.environ
+        setup.started_redis = "BONUS_BENCH_REDIS_URL" not in os.environ
         asyncio.run(create_database(server_url, bench_database))
         asyncio.run(setup.prepare())
         for number in range(args.rounds):

@@ -1,10 +1,13 @@
 """The load tests' fixtures are honest: the seeded customers form a ledger that reconciles and
 the API serves; both pgbench baselines do the same ledger work the API does (their reserve →
-commit pairs leave a ledger that reconciles, with every hold committed once); the least-SQL
-functions write exactly the rows the API writes for the same reserve, commit and read; and
-reconcile notices when a lot change or an entry is missing, so its silence means something."""
+commit pairs leave a ledger that reconciles, with every hold committed once); the replayed
+baseline sends the statements the API sends for a pair, with nulls where the API's are and the
+same constants, and leaves the rows an API pair leaves; the least-SQL functions write exactly the
+rows the API writes for the same reserve, commit and read; and reconcile notices when a lot
+change or an entry is missing, so its silence means something."""
 
 import asyncio
+import enum
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +16,21 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from asyncpg.connection import LoggedQuery
 
-from loadtests import wrk_runner
-from loadtests.bench import Setup, api_server, hot_script, run_pgbench, seeded_points
+from loadtests import replay, wrk_runner
+from loadtests.bench import (
+    Setup,
+    api_server,
+    pgbench_script,
+    postgres_server,
+    run_pgbench,
+    seeded_points,
+)
 from loadtests.scenarios import customer_id
+from processing.adapters.postgres.queries import QUERIES
 from processing.service.ledger.reconcile import reconcile
+from tests.api.test_round_trips import Statements
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
 
@@ -41,8 +54,8 @@ async def test_seeded_customers_reconcile_and_are_served(api: Api, setup: Setup)
 def script_path(setup: Setup, script: str, folder: Path) -> Path:
     if script.endswith("hot"):
         pair = "least_reserve_commit.sql" if script.startswith("least") else "reserve_commit.sql"
-        return hot_script(folder, pair)
-    return setup.scripts / script
+        return pgbench_script(setup, folder, pair, hot=True)
+    return pgbench_script(setup, folder, script)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +82,7 @@ async def test_baseline_scripts_do_the_api_ledger_work(
     )
     reads = script.endswith("balance.sql")
     assert committed == (0 if reads else 30)
-    if script.startswith("least") and not reads:
+    if not reads:
         # Every call answered and stored its answer: a reserve's 201 and a commit's 200 each.
         answers = await api.runtime.pool.fetch(
             "select status_code, count(*) from idempotency_keys group by status_code"
@@ -243,6 +256,134 @@ async def test_least_sql_answers_a_replay_and_refusals_as_the_api_does(
     assert json.loads(too_many["body"])["code"] == "insufficient_points"
     assert holds == 1
     await assert_ledger_clean(api.runtime)
+
+
+class Sent(Statements):
+    """The statements the API sends, each named as in ``QUERIES``, with its arguments."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def __call__(self, record: LoggedQuery) -> None:
+        if record.query != QUERIES["authenticate"]:
+            named = [name for name, text in QUERIES.items() if text == record.query]
+            self.calls.append((named[0] if named else record.query, record.args))
+
+
+async def api_pair(api: Api, setup: Setup, customer: str, reserve_key: str) -> None:
+    """A reserve → commit pair as the bench's scenario sends it: the reserve's idempotency key
+    is also its receipt."""
+    headers = {"Authorization": f"Bearer {setup.key}", "Idempotency-Key": reserve_key}
+    body = {"points": 7, "document": {"id": reserve_key}}
+    reserved = await api.client.post(f"/v1/customers/{customer}/holds", json=body, headers=headers)
+    assert reserved.status_code == 201, reserved.text
+    headers["Idempotency-Key"] = f"{reserve_key}-commit"
+    path = f"/v1/holds/{reserved.json()['id']}/commit"
+    committed = await api.client.post(path, json={}, headers=headers)
+    assert committed.status_code == 200, committed.text
+
+
+def literal(argument: str) -> str | None:
+    """A replayed argument that is a constant (a quoted string, an integer or a boolean), as
+    text."""
+    if len(argument) > 1 and argument[0] == argument[-1] == "'":
+        return argument[1:-1]
+    return argument if argument.lstrip("-").isdigit() or argument in ("true", "false") else None
+
+
+def as_text(value: Any) -> str:
+    """An argument the API sent, as Postgres reads a constant: an array as ``{a,b}``."""
+    if isinstance(value, list):
+        return "{" + ",".join(as_text(item) for item in value) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+async def test_the_replay_sends_the_statements_the_api_sends_for_a_pair(
+    api: Api, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first pair warms the server as the bench's earlier scenarios do (the redeemed account
+    # is remembered); the second is the one compared.
+    await api_pair(api, setup, customer_id(5), "warm-up")
+    sent = Sent()
+    with sent.counting(monkeypatch):
+        await api_pair(api, setup, customer_id(6), "api-reserve")
+        await asyncio.sleep(0)  # asyncpg hands each logged statement to the loop's next turn
+    replayed = replay.replayed((setup.scripts / "reserve_commit.sql").read_text())
+
+    assert [name for name, _ in sent.calls] == ["load_turn", "apply_plan"] * 2
+    assert [name for name, _ in replayed] == [name for name, _ in sent.calls]
+    for (name, values), (_, arguments) in zip(sent.calls, replayed, strict=True):
+        assert len(arguments) == len(values), name
+        sent_null = [number for number, value in enumerate(values, 1) if value is None]
+        replayed_null = [number for number, item in enumerate(arguments, 1) if item == "null"]
+        assert replayed_null == sent_null, name
+        for number, (value, argument) in enumerate(zip(values, arguments, strict=True), 1):
+            constant = literal(argument)
+            if constant is not None:
+                assert constant == as_text(value), f"{name} ${number}"
+
+
+def receipt_named(rows: Any, receipt: str) -> Any:
+    """The rows with the pair's receipt (a random number in the replay) written as a name."""
+    if isinstance(rows, dict):
+        return {name: receipt_named(value, receipt) for name, value in rows.items()}
+    if isinstance(rows, list | tuple):
+        return [receipt_named(value, receipt) for value in rows]
+    return "<receipt>" if rows == receipt else rows
+
+
+async def test_the_replay_leaves_the_rows_an_api_pair_leaves(
+    api: Api, setup: Setup, tmp_path: Path
+) -> None:
+    # Two seeded customers alike: one pair through the API, one replayed by pgbench, 7 points.
+    through_api, replayed = UUID(customer_id(2)), UUID(customer_id(3))
+    await api_pair(api, setup, str(through_api), "api-reserve")
+    script = pgbench_script(setup, tmp_path, "reserve_commit.sql")
+    text = script.read_text()
+    text = text.replace("\\set n random_zipfian(1, :customers, 1.1)", "\\set n 3")
+    script.write_text(text.replace("\\set points random(1, 20)", "\\set points 7"))
+    stats = await asyncio.to_thread(run_pgbench, setup, script, 1, None, "check", transactions=1)
+    assert stats.outcomes == {"ok": 1}
+
+    async with api.runtime.pool.acquire() as connection:
+        keys = await connection.fetch(
+            "select key from idempotency_keys where key_id = $1 and key not like 'api-%'"
+            " order by created_at",
+            UUID(setup.key_id),
+        )
+        replay_keys = [row["key"] for row in keys]
+        by_api = await pair_rows(connection, through_api, ["api-reserve", "api-reserve-commit"])
+        by_replay = await pair_rows(connection, replayed, replay_keys)
+
+    assert len(replay_keys) == 2
+    expected = receipt_named(without_ids(by_api), "api-reserve")
+    assert receipt_named(without_ids(by_replay), replay_keys[0]) == expected
+    assert [event[1] for event in by_replay["events"]] == [
+        "hold.reserved",
+        "balance.changed",
+        "points.redeemed",
+        "balance.changed",
+    ]
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_baseline_charges_postgres_its_cpu_in_every_run(
+    setup: Setup, tmp_path: Path
+) -> None:
+    # The test server runs on this machine, as the bench's embedded one does; pgbench's backends
+    # start and end inside each run, so their CPU reaches the meter only through the server.
+    postgres = await postgres_server(setup.url, required=True)
+    assert postgres is not None
+    script = pgbench_script(setup, tmp_path, "balance.sql")
+    for _ in range(3):
+        stats = await asyncio.to_thread(
+            run_pgbench, setup, script, 2, None, "check", transactions=1000, postgres=postgres
+        )
+        # 2,000 reads at some 50 µs of Postgres each: clock ticks (10 ms) cannot round it away.
+        assert 0 < stats.cpu_us["postgres"] <= stats.cpu_us["machine"], stats.cpu_us
 
 
 @pytest.mark.parametrize(

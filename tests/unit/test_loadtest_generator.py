@@ -1,16 +1,19 @@
 """The load generator measures what it claims: nearest-rank percentiles, latency from the due
 time in the open model (so a slow server cannot hide its tail), dropped starts counted, and the
-CPU a scenario used charged to its tasks."""
+CPU a scenario used charged to its tasks, a server's children that ended in it included."""
 
 import asyncio
 import os
+import subprocess
+import sys
+import threading
 import time
 from typing import Any
 
 import psutil
 import pytest
 
-from loadtests.bench import CpuMeter
+from loadtests.bench import CpuMeter, children_of, settle
 from loadtests.generator import Client, Stats, closed_model, open_model, operation_of
 
 
@@ -107,3 +110,31 @@ async def test_the_cpu_meter_charges_each_task_its_share_of_the_cpu() -> None:
     assert 25_000 <= stats.cpu_us["generator"] <= 50_000
     assert stats.cpu_us["api"] == pytest.approx(stats.cpu_us["generator"], abs=2_000)
     assert stats.cpu_us["machine"] >= 0.8 * stats.cpu_us["generator"]
+
+
+def test_the_cpu_meter_counts_a_server_s_children_that_ended_within_the_scenario() -> None:
+    # This process stands for the server; a child that works and ends in the scenario stands for
+    # a backend of pgbench's, which is gone by the time the scenario is read.
+    meter = CpuMeter(postgres=psutil.Process())
+    before = meter.used()
+    busy = "import time\nuntil = time.process_time() + 0.3\nwhile time.process_time() < until: pass"
+    subprocess.run([sys.executable, "-c", busy], check=True)  # noqa: S603 - our own interpreter
+    stats = Stats(name="ended", latencies=[0.001] * 10)
+    meter.note(stats, before)
+
+    # 0.3 s of the child's CPU (and the interpreter's start) over 10 tasks.
+    assert stats.cpu_us["postgres"] >= 25_000
+
+
+def test_settle_waits_for_the_server_to_reap_the_children_a_run_left() -> None:
+    server = psutil.Process()
+    running = children_of(server)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    reaper = threading.Timer(0.3, child.wait)
+    reaper.start()
+    started = time.monotonic()
+    settle(server, running, seconds_max=5)
+
+    assert 0.25 <= time.monotonic() - started < 5
+    assert child.returncode is not None
+    reaper.join()
