@@ -31,6 +31,7 @@ from processing.core.returns import ReturnPlan
 from processing.service.ports import (
     AccountLocks,
     Applied,
+    BonusGrant,
     Database,
     DatabaseUnavailable,
     Event,
@@ -92,6 +93,7 @@ class Decided(msgspec.Struct, frozen=True, kw_only=True):
     given_back: int = 0  # of its redeemed points, what a return gives back to it
     purchase: PurchaseChange | None = None  # the receipt a purchase records
     returns: ReturnPlan | None = None  # the lines a return takes back
+    grant: BonusGrant | None = None  # the bonus an accrual claims for its period
     events: tuple[Event, ...] = ()  # told after the operation's own events
 
 
@@ -107,6 +109,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     priced: bool = False  # it prices a receipt: load the rules in force
     ranked: bool = False  # and it ranks the customer's tier: load their standing too
     returns: bool = False  # it returns lines of the operation: load the purchase it made
+    bonus: str | None = None  # it grants this bonus: load the periods it was granted in
 
 
 class Declined(enum.Enum):
@@ -206,6 +209,7 @@ class MutationRunner:
             target.priced,
             target.ranked,
             target.returns,
+            target.bonus,
         )
 
     async def _attempt(
@@ -266,6 +270,7 @@ class MutationRunner:
             given_back=decided.given_back,
             purchase=decided.purchase,
             returns=decided.returns,
+            grant=decided.grant,
             events=decided.events,
         )
         applied = await store.apply_plan(plan)

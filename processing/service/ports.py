@@ -6,7 +6,7 @@ The service talks to Postgres through ``Database``/``Store`` and to Redis throug
 
 import enum
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -214,6 +214,9 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     standing: Standing | None = None
     referred_by: UUID | None = None  # when ranked: the referrer of a customer yet to purchase
     bought: Bought | None = None  # when ``returns``: the purchase the named operation made
+    # When a bonus kind is named: the periods it was granted in, and the customer's birthday.
+    bonus_periods: frozenset[str] = frozenset()
+    birthday: date | None = None
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -245,6 +248,13 @@ class PurchaseChange(msgspec.Struct, frozen=True, kw_only=True):
     fiscal: dict[str, Any] | None = None
 
 
+class BonusGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """A bonus claimed for its period with the accrual it makes: at most once per period."""
+
+    kind: str
+    period: str
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """An outbox event a write tells beside its operation's own (a tier change, say)."""
 
@@ -269,6 +279,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     given_back: int = 0  # of the redeemed points it paid with, what a return gives back
     purchase: PurchaseChange | None = None
     returns: ReturnPlan | None = None  # the lines a return takes back from the purchase
+    grant: BonusGrant | None = None  # the bonus an accrual claims
     events: tuple[Event, ...] = ()
 
 
@@ -296,6 +307,7 @@ class Turns(Protocol):
         priced: bool = False,
         ranked: bool = False,
         returns: bool = False,
+        bonus: str | None = None,
     ) -> Snapshot: ...
     async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(

@@ -73,6 +73,9 @@ async def journey(api: Api, phone: str) -> list[Any]:
     line = {"lines": [{"line_id": "oil", "quantity": 1}]}
     await call(returned, line | {"document": {"id": f"{phone}-x1"}}, again=True)
     await call(returned, line | {"document": {"id": f"{phone}-x2"}})
+    # A bonus event, granted once a month.
+    await call(f"{on}/events", {"type": "review", "document": {"id": f"{phone}-e1"}}, again=True)
+    await call(f"{on}/events", {"type": "review", "document": {"id": f"{phone}-e2"}})
     await call(
         f"/v1/operations/{commit['id']}/refunds",
         {"points": 10, "document": {"id": f"{phone}-f1"}},
@@ -92,7 +95,8 @@ async def journey(api: Api, phone: str) -> list[Any]:
 async def test_the_locked_path_answers_as_the_turn_does(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert (await put_rules(api, auto_service)).status_code == 200
+    review = {"bonuses": {"events": {"review": {"points": 50, "every": "month"}}}}
+    assert (await put_rules(api, auto_service | review)).status_code == 200
     attempts = 0
     attempt = MutationRunner._attempt
 
@@ -115,10 +119,11 @@ async def test_the_locked_path_answers_as_the_turn_does(
     assert statuses == [
         *(201, 409, 201, 409, 201, 409, 200, 409, 201, 200),  # points
         *(409, 201, 200, 201, 200, 201, 409, 201, 409),  # receipts and their returns
+        *(201, 409),  # bonus events
         *(201, 409),  # refunds
     ]
     # Points earned on the receipts are pending (the rules' activation delay is 14 days).
-    assert by_turn[-2]["available"] == 100 - 10 - 30 + 10 - 30
+    assert by_turn[-2]["available"] == 100 - 10 - 30 + 10 - 30 + 50
     await assert_ledger_clean(api.runtime)
 
 

@@ -58,7 +58,7 @@ bounds: dict[str, tuple[int, int]] = {
     "cancel": (2, 1),
     "refund": (2, 1),
     "purchase": (2, 1),
-    "bonus_event": (12, 4),
+    "bonus_event": (2, 1),
     "set_tier": (11, 4),
     "replace_rules": (7, 4),
     "replace_message_template": (8, 4),

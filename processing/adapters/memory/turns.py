@@ -177,6 +177,7 @@ class MemoryTurns:
         self.purchases: dict[UUID, PurchaseChange] = {}  # by operation
         self.returned: dict[UUID, dict[str, int]] = {}  # a purchase's lines returned, by line
         self.given_back: dict[UUID, int] = {}  # an operation's returned_points
+        self.grants: set[tuple[UUID, str, str]] = set()  # bonuses granted: account, kind, period
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
@@ -245,6 +246,7 @@ class MemoryTurns:
         priced: bool = False,
         ranked: bool = False,
         returns: bool = False,
+        bonus: str | None = None,
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -288,6 +290,12 @@ class MemoryTurns:
             rules=None if account is None or not priced else self._defaults(account.program_id),
             standing=None if account is None or not (priced and ranked) else _no_spend,
             bought=self._bought(original) if returns and original is not None else None,
+            # No customers here: no birthday on file.
+            bonus_periods=frozenset(
+                period
+                for account_id, kind, period in self.grants
+                if account is not None and account_id == account.id and kind == bonus
+            ),
         )
 
     async def apply_plan(self, plan: Plan) -> Applied:
@@ -327,6 +335,9 @@ class MemoryTurns:
             self.outbox.append(OutboxEvent(operation_id, event.type, event.payload))
         if plan.purchase is not None:
             self.purchases[operation_id] = plan.purchase
+        if plan.grant is not None:
+            account_id = plan.change.operation.account_id
+            self.grants.add((account_id, plan.grant.kind, plan.grant.period))
         refund_of = plan.change.operation.refund_of
         if refund_of is not None and plan.given_back:
             self.given_back[refund_of] = self.given_back.get(refund_of, 0) + plan.given_back
@@ -453,8 +464,13 @@ class MemoryTurns:
 
     def _taken(self, plan: Plan) -> bool:
         """A lost race on a unique index: the document already took effect, or has an open
-        hold."""
+        hold, or the bonus was granted in its period."""
         operation = plan.change.operation
+        claimed = plan.grant
+        if claimed is not None and (operation.account_id, claimed.kind, claimed.period) in (
+            self.grants
+        ):
+            return True
         document = operation.document
         if document is not None and operation.type in _documented:
             key = (operation.program_id, operation.store_id or "", operation.type, document.id)

@@ -37,9 +37,12 @@ from processing.service.ports import (
 )
 from processing.service.records import RulesRecord, Standing, StoredResponse
 
-# A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect or
-# a receipt's one open hold is already there, and the caller decides again where it is seen.
-_taken = frozenset({"idempotency_keys_pkey", "operations_document", "holds_open_document"})
+# A plan that lost a race on these writes nothing: the key's answer, a receipt's one effect, a
+# receipt's one open hold or a bonus's grant in its period is already there, and the caller
+# decides again where it is seen.
+_taken = frozenset(
+    {"idempotency_keys_pkey", "operations_document", "holds_open_document", "bonus_grants_pkey"}
+)
 # The tier window of rules that do not name one (and of a program's defaults).
 _default_window_days = Rules().tier_window_days
 
@@ -206,6 +209,7 @@ class TurnQueries:
         priced: bool = False,
         ranked: bool = False,
         returns: bool = False,
+        bonus: str | None = None,
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
@@ -215,6 +219,7 @@ class TurnQueries:
             _default_window_days,
             priced and ranked,
             returns,
+            bonus,
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -246,6 +251,8 @@ class TurnQueries:
             else None,
             referred_by=row["referred_by"],
             bought=None if row["bought_lines"] is None else _bought(row),
+            bonus_periods=frozenset(row["bonus_periods"] or ()),
+            birthday=row["birthday"],
         )
 
     async def lock_turn(self, account_id: UUID) -> None:
@@ -283,6 +290,8 @@ class TurnQueries:
                 [event.type for event in plan.events],
                 [json.dumps(event.payload, default=str) for event in plan.events],
                 *_returns_arguments(plan.returns),
+                None if plan.grant is None else plan.grant.kind,
+                None if plan.grant is None else plan.grant.period,
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:

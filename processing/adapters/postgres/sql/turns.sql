@@ -13,7 +13,8 @@
 -- the referrer of a customer who has made no purchase yet (whose first one grants a referral).
 -- When $14, a return by line: the purchase operation $10 made (its receipt as priced and when),
 -- with the rules of its version (none: the defaults) and the quantities earlier returns took
--- back.
+-- back. When $15 names a bonus kind: the periods it was granted in, and the customer's
+-- birthday.
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -59,7 +60,11 @@ with answer as (
               and d.document_id = coalesce($7, (select coalesce(hold.document_id, hold.id::text)
                                                 from hold))) as document_operation,
            (select row(c.customer_id, c.status) from cards c
-            where c.program_id = a.program_id and c.number = $9::text) as card
+            where c.program_id = a.program_id and c.number = $9::text) as card,
+           (select array_agg(g.period) from bonus_grants g
+            where g.account_id = a.id and g.kind = $15::text) as bonus_periods,
+           (select c.birthday from customers c where c.id = a.id and $15::text is not null)
+               as birthday
     from accounts a join programs p on p.id = a.program_id
     where a.id = coalesce($3, (select account_id from hold), (select account_id from original))
       and a.kind = 'customer'
@@ -104,6 +109,7 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        account.hold_ttl_seconds_max, account.expiry_days, account.rules_expiry,
        account.key_points_per_call_max, account.key_points_per_day_max, account.now,
        account.lots, account.open_hold, account.document_operation, account.card,
+       account.bonus_periods, account.birthday,
        hold.id as hold_id, hold.account_id as hold_account_id, hold.points as hold_points,
        hold.status as hold_status, hold.expires_at as hold_expires_at,
        hold.document_id as hold_document_id, hold.receipt as hold_receipt,
@@ -149,7 +155,9 @@ select from accounts where id = $1 for update;
 -- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6), the
 -- receipt a purchase records as insert_purchase writes it ($57 null when none: $58-$61), and
 -- the events told after the operation's own, in order ($62 their types, $63 their payloads),
--- and the lines a return takes back from the purchase $7 ($64-$68, empty for none).
+-- the lines a return takes back from the purchase $7 ($64-$68, empty for none), and the bonus
+-- an accrual claims for its period ($69 its kind, null for none; $70 the period), whose primary
+-- key refuses a second grant in one period.
 with unchanged as (
     select id from accounts where id = $3 and xmin::text::bigint = $37 for update
 ), charged as (
@@ -229,6 +237,9 @@ with unchanged as (
            line.money_minor, $16
     from unnest($64::text[], $65::integer[], $66::bigint[], $67::bigint[], $68::bigint[])
         as line (line_id, quantity, earned_points, redeemed_points, money_minor), guard
+), granted as (
+    insert into bonus_grants (account_id, kind, period, operation_id)
+    select $3, $69, $70, $1 from guard where $69::text is not null
 ), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $46, $47, $48, $49, $50, $51 from guard
