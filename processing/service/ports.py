@@ -315,12 +315,24 @@ class Turns(Protocol):
     ) -> bool: ...
 
 
-class Store(Turns, Protocol):
+class Idempotency(Protocol):
+    """The answers stored under idempotency keys."""
+
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None: ...
     async def save_key(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
     ) -> None: ...
     async def purge_keys(self, retention_seconds: int) -> int: ...
+    async def replace_idempotency_answer(
+        self, key_id: UUID, key: str, status_code: int, media_type: str, body: bytes
+    ) -> None: ...
+
+
+class LedgerStore(Protocol):
+    """Accounts, lots, holds and operations: what the locked path and the reads of the ledger use.
+    Reads of one hold or operation by id take the caller's program and store: None for a key
+    that spans programs or stores. A store's till sees only its own store's holds and
+    operations; any other answers as absent."""
 
     async def lock_account(
         self, account_id: UUID, program_id: UUID | None, *, skip_if_busy: bool = False
@@ -329,10 +341,6 @@ class Store(Turns, Protocol):
         self, account_id: UUID, program_id: UUID | None
     ) -> LockedAccount | None: ...
     async def write(self, change: LedgerWrite) -> None: ...
-
-    # Reads of one hold or operation by id take the caller's program and store: None for a key
-    # that spans programs or stores. A store's till sees only its own store's holds and
-    # operations; any other answers as absent.
     async def hold_account(
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> UUID | None: ...
@@ -390,6 +398,15 @@ class Store(Turns, Protocol):
     async def accounts_with_expired_lots(
         self, limit: int, program_id: UUID | None
     ) -> list[UUID]: ...
+    async def add_event(
+        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
+    ) -> None:
+        """An outbox event beyond those ``write`` writes (a tier change, say)."""
+        ...
+
+
+class LoyaltyStore(Protocol):
+    """Programs, their rules, bonuses, tiers and purchases."""
 
     async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord: ...
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None: ...
@@ -412,7 +429,6 @@ class Store(Turns, Protocol):
     async def set_tier_floor(
         self, customer_id: UUID, tier: str | None, scope: UUID | None
     ) -> bool: ...
-
     async def insert_purchase(
         self,
         operation_id: UUID,
@@ -421,6 +437,11 @@ class Store(Turns, Protocol):
         fiscal: dict[str, Any] | None = None,
     ) -> None: ...
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
+
+
+class KeyStore(Protocol):
+    """API keys: minted, rotated, revoked, and the one a request authenticates with."""
+
     async def insert_api_key(
         self,
         key_id: UUID,
@@ -442,6 +463,10 @@ class Store(Turns, Protocol):
     async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID: ...
     async def authenticate(self, secret_sha256: bytes) -> Any: ...
     async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None: ...
+
+
+class CustomerStore(Protocol):
+    """Customers, their cards and blocks."""
 
     async def insert_customer(
         self,
@@ -465,14 +490,11 @@ class Store(Turns, Protocol):
     ) -> None: ...
     async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]: ...
     async def set_account_block(self, account_id: UUID, reason: str | None) -> None: ...
-    async def fetch_named(self, name: str, *args: Any) -> list[Any]: ...
-    async def add_event(
-        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
-    ) -> None:
-        """An outbox event beyond those ``write`` writes (a tier change, say)."""
-        ...
 
-    # Webhooks
+
+class WebhookStore(Protocol):
+    """Webhook subscriptions and their deliveries."""
+
     async def insert_webhook(
         self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
     ) -> WebhookRecord: ...
@@ -510,7 +532,10 @@ class Store(Turns, Protocol):
         """Records a failed attempt; returns the delivery's status after it (dead or pending)."""
         ...
 
-    # Partner channels: connections and the inbox.
+
+class ChannelStore(Protocol):
+    """Partner channels: connections and the inbox."""
+
     async def insert_connection(
         self,
         connection_id: UUID,
@@ -543,15 +568,16 @@ class Store(Turns, Protocol):
         self, event_id: int, delay_seconds: float, reason: str
     ) -> None: ...
 
-    # Message templates
+
+class MessageStore(Protocol):
+    """Message templates and SMS confirmation checks."""
+
     async def put_message_template(
         self, program_id: UUID, template: Template, key_id: UUID
     ) -> datetime: ...
     async def message_template(
         self, program_id: UUID, kind: MessageKind
     ) -> StoredTemplate | None: ...
-
-    # SMS confirmation checks
     async def insert_sms_check(
         self,
         check_id: UUID,
@@ -569,9 +595,24 @@ class Store(Turns, Protocol):
     async def sms_check_attempted(self, check_id: UUID) -> int: ...
     async def sms_check_verified(self, check_id: UUID) -> datetime: ...
     async def sms_check_abandoned(self, check_id: UUID) -> None: ...
-    async def replace_idempotency_answer(
-        self, key_id: UUID, key: str, status_code: int, media_type: str, body: bytes
-    ) -> None: ...
+
+
+class Store(
+    Turns,
+    Idempotency,
+    LedgerStore,
+    LoyaltyStore,
+    KeyStore,
+    CustomerStore,
+    WebhookStore,
+    ChannelStore,
+    MessageStore,
+    Protocol,
+):
+    """Everything one connection can do: the plan writer and every area's reads and writes.
+    A use case that needs less takes the area's protocol."""
+
+    async def fetch_named(self, name: str, *args: Any) -> list[Any]: ...
 
 
 class Database(Protocol):

@@ -1,0 +1,98 @@
+"""Programs, their rules, bonuses, tiers and purchases (named queries in ``sql/programs.sql``,
+``rules.sql``, ``bonuses.sql``, ``purchases.sql``). Mixed into ``PostgresStore``."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from processing.adapters.postgres.named import NamedQueries
+from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.postgres.rows import record_of, rules_row
+from processing.adapters.postgres.turns import purchase_arguments
+from processing.core.checkout import Calculation
+from processing.core.rules import Rules
+from processing.service.ports import LockedAccount, PurchaseChange
+from processing.service.records import ProgramRecord, ProgramSettings, RulesRecord
+
+
+class LoyaltyQueries(NamedQueries):
+    async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord:
+        row = await self._fetchrow(
+            "insert_program",
+            program_id,
+            program.name,
+            program.currency,
+            program.country,
+            program.hold_ttl_seconds_default,
+            program.hold_ttl_seconds_max,
+            program.expiry_days,
+            program.key_points_per_call_max,
+            program.key_points_per_day_max,
+        )
+        return record_of(row, ProgramRecord)
+
+    async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None:
+        row = await self._fetchrow("get_program", program_id, scope)
+        return None if row is None else record_of(row, ProgramRecord)
+
+    async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool:
+        return await self._fetchrow("lock_program", program_id, scope) is not None
+
+    async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord:
+        row = await self._fetchrow(
+            "insert_rules", program_id, msgspec.json.encode(rules).decode(), key_id
+        )
+        if row is None:  # an insert from an aggregate always returns its one row
+            raise RuntimeError("insert_rules returned no row")
+        return rules_row(row)
+
+    async def current_rules(self, program_id: UUID) -> RulesRecord | None:
+        row = await self._fetchrow("current_rules", program_id)
+        return None if row is None else rules_row(row)
+
+    async def set_referrer(self, customer_id: UUID, referrer_id: UUID) -> bool:
+        return await self._fetchrow("set_referrer", customer_id, referrer_id) is not None
+
+    async def referral_due(self, customer_id: UUID) -> UUID | None:
+        value = await self.connection.fetchval(QUERIES["referral_due"], customer_id)
+        return value  # type: ignore[no-any-return]
+
+    async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool:
+        return await self._fetchrow("bonus_granted", account_id, kind, period) is not None
+
+    async def insert_bonus_grant(
+        self, account_id: UUID, kind: str, period: str, operation_id: UUID
+    ) -> bool:
+        row = await self._fetchrow("insert_bonus_grant", account_id, kind, period, operation_id)
+        return row is not None
+
+    async def tier_inputs(self, account_id: UUID, since: datetime) -> tuple[int, str | None]:
+        row = await self._fetchrow("tier_inputs", account_id, since)
+        if row is None:  # a select of two scalar subqueries always returns its row
+            raise RuntimeError("tier_inputs returned no row")
+        return int(row["spend"]), row["tier_floor"]
+
+    async def set_tier_floor(self, customer_id: UUID, tier: str | None, scope: UUID | None) -> bool:
+        return await self._fetchrow("set_tier_floor", customer_id, tier, scope) is not None
+
+    async def insert_purchase(
+        self,
+        operation_id: UUID,
+        locked: LockedAccount,
+        priced: Calculation,
+        fiscal: dict[str, Any] | None = None,
+    ) -> None:
+        amount, money, tier, lines, fiscal_data = purchase_arguments(
+            PurchaseChange(priced=priced, fiscal=fiscal)
+        )
+        await self._execute(
+            "insert_purchase",
+            *(operation_id, locked.program_id, locked.account.id, amount, money, tier, lines),
+            *(locked.now, fiscal_data),
+        )
+
+    async def find_program_by_name(self, name: str) -> ProgramRecord | None:
+        row = await self._fetchrow("find_program_by_name", name)
+        return None if row is None else record_of(row, ProgramRecord)
