@@ -63,6 +63,10 @@ limit $3;
 
 -- name: find_document
 -- The operation a business document already produced, to name it in a duplicate_document answer.
+-- The last two conditions repeat operations_document's predicate, so that the prepared
+-- statement's generic plan (where $3 is unknown) may use that partial index.
 select id from operations
 where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and type = $3
-  and document_id = $4;
+  and document_id = $4
+  and type = any (array['accrual', 'purchase', 'adjustment', 'refund'])
+  and document_id is not null;

@@ -54,9 +54,14 @@ with answer as (
            (select o.id from holds o
             where o.program_id = a.program_id and coalesce(o.store_id, '') = coalesce($6, '')
               and o.document_id = $7 and o.status = 'active') as open_hold,
+           -- The two "is not null" and "any" conditions repeat operations_document's own
+           -- predicate, so that a generic plan (the prepared statement's, where $8 is unknown)
+           -- may use that partial index instead of reading every operation.
            (select d.id from operations d
             where d.program_id = a.program_id and coalesce(d.store_id, '') = coalesce($6, '')
               and d.type = $8::text
+              and d.type = any (array['accrual', 'purchase', 'adjustment', 'refund'])
+              and d.document_id is not null
               and d.document_id = coalesce($7, (select coalesce(hold.document_id, hold.id::text)
                                                 from hold))) as document_operation,
            (select row(c.customer_id, c.status) from cards c
