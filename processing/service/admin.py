@@ -20,7 +20,7 @@ from processing.core.keys import Minter, decide_mint
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, Store
+from processing.service.ports import Database, KeyStore, LoyaltyStore, Store
 from processing.service.records import (
     Accepted,
     Actor,
@@ -53,7 +53,7 @@ def secret_hash(secret: str) -> bytes:
 
 
 async def create_key(
-    store: Store,
+    store: KeyStore,
     program_id: UUID | None,
     name: str,
     scopes: list[str],
@@ -220,7 +220,7 @@ class Admin:
     async def create_program(
         self, mutation: Mutation, command: ProgramSettings, render: Render
     ) -> StoredResponse:
-        async def work(store: Store) -> Outcome:
+        async def work(store: LoyaltyStore) -> Outcome:
             if mutation.actor.program_id is not None:
                 return refuse(
                     Rejection.forbidden_scope, "Only an operator key may create programs."
@@ -290,7 +290,7 @@ class Admin:
         """A new secret for the key, shown once; the old one works ``grace_seconds`` more so
         the till can switch without a gap. The key keeps its id, scopes and minted keys."""
 
-        async def work(store: Store) -> Outcome:
+        async def work(store: KeyStore) -> Outcome:
             secret = new_secret()
             rotated = await store.rotate_api_key(
                 key_id, mutation.actor.program_id, secret_hash(secret), grace_seconds
@@ -309,7 +309,7 @@ class Admin:
         down; this process forgets them all at once, the others within the cache's seconds."""
         minted: list[UUID] = []
 
-        async def work(store: Store) -> Outcome:
+        async def work(store: KeyStore) -> Outcome:
             minted.clear()
             revoked = await store.revoke_api_key(key_id, mutation.actor.program_id)
             if revoked is None:

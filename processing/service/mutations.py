@@ -44,6 +44,7 @@ from processing.service.ports import (
     RetryTransaction,
     Snapshot,
     Store,
+    Turns,
 )
 from processing.service.records import (
     Accepted,
@@ -193,7 +194,7 @@ class MutationRunner:
         async with self.database.reader() as store:
             return await self._load_on(store, mutation, target)
 
-    async def _load_on(self, store: Store, mutation: Mutation, target: Target) -> Snapshot:
+    async def _load_on(self, store: Turns, mutation: Mutation, target: Target) -> Snapshot:
         actor = mutation.actor
         return await store.load_turn(
             actor.key_id,
@@ -238,7 +239,7 @@ class MutationRunner:
 
     async def _write(
         self,
-        store: Store,
+        store: Turns,
         mutation: Mutation,
         snapshot: Snapshot,
         decided: Decided | Outcome,

@@ -9,7 +9,7 @@ from processing.core import limits
 from processing.core.model import Line
 from processing.core.rejections import Rejection
 from processing.core.rules import Rules
-from processing.service.ports import LockedAccount, Store
+from processing.service.ports import LockedAccount, LoyaltyStore, Store
 from processing.service.records import Refused, RulesRecord, Standing, refuse
 
 
@@ -17,7 +17,7 @@ def defaults(program_id: UUID) -> RulesRecord:
     return RulesRecord(program_id=program_id, version=0, rules=Rules(), created_at=None)
 
 
-async def current_rules(store: Store, program_id: UUID) -> RulesRecord:
+async def current_rules(store: LoyaltyStore, program_id: UUID) -> RulesRecord:
     found = await store.current_rules(program_id)
     return found or defaults(program_id)
 
@@ -76,7 +76,7 @@ def check_line(index: int, line: Line) -> Refused | None:
     return None
 
 
-async def standing_of(store: Store, locked: LockedAccount, rules: Rules) -> Standing:
+async def standing_of(store: LoyaltyStore, locked: LockedAccount, rules: Rules) -> Standing:
     """Money the customer paid over the rules' tier window up to now, and the manual tier."""
     since = locked.now - timedelta(days=rules.tier_window_days)
     spend, floor = await store.tier_inputs(locked.account.id, since)

@@ -39,12 +39,19 @@ from processing.service.ledger.decisions import (
     reserve_in_turn,
 )
 from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
-from processing.service.ports import Database, LockedAccount, NewOperation, Snapshot, Store
+from processing.service.ports import (
+    CustomerStore,
+    Database,
+    LedgerStore,
+    LockedAccount,
+    NewOperation,
+    Snapshot,
+)
 from processing.service.records import Actor, Document, Outcome, Refused, StoredResponse
 
 
 async def write_posting(
-    store: Store,
+    store: LedgerStore,
     locked: LockedAccount,
     actor: Actor | None,
     type_: OperationType,
@@ -140,13 +147,15 @@ class Ledger:
         return await self.runner.in_turn(mutation, target, decide, render)
 
 
-async def resolve_committed(store: Store, hold: Hold, spent: int, operation: NewOperation) -> None:
+async def resolve_committed(
+    store: LedgerStore, hold: Hold, spent: int, operation: NewOperation
+) -> None:
     resolved = await store.resolve_hold(hold.id, HoldStatus.committed, spent, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
 
 
 async def release_hold(
-    store: Store,
+    store: LedgerStore,
     locked: LockedAccount,
     actor: Actor | None,
     hold: Hold,
@@ -162,7 +171,7 @@ async def release_hold(
 
 
 async def check_card(
-    store: Store, locked: LockedAccount, card_number: str | None
+    store: CustomerStore, locked: LockedAccount, card_number: str | None
 ) -> Refused | None:
     """A request that names the card it was identified by must name a live card of this customer."""
     if card_number is None:
@@ -172,7 +181,11 @@ async def check_card(
 
 
 async def check_document(
-    store: Store, program_id: UUID, actor: Actor, type_: OperationType, document: Document | None
+    store: LedgerStore,
+    program_id: UUID,
+    actor: Actor,
+    type_: OperationType,
+    document: Document | None,
 ) -> Refused | None:
     """A business document applies once, whatever idempotency key carries it (I3)."""
     if document is None:

@@ -12,7 +12,14 @@ from processing.core.rejections import Rejection
 from processing.service.loyalty.bonuses import grant_welcome
 from processing.service.loyalty.phones import normalize_phone
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, LockedAccount, RetryTransaction, Store
+from processing.service.ports import (
+    CustomerStore,
+    Database,
+    LockedAccount,
+    LoyaltyStore,
+    RetryTransaction,
+    Store,
+)
 from processing.service.records import (
     Accepted,
     Actor,
@@ -47,7 +54,7 @@ def program_of(actor: Actor) -> UUID | Refused:
     return actor.program_id
 
 
-async def program_or_refusal(store: Store, actor: Actor) -> ProgramRecord | Refused:
+async def program_or_refusal(store: LoyaltyStore, actor: Actor) -> ProgramRecord | Refused:
     program_id = program_of(actor)
     if isinstance(program_id, Refused):
         return program_id
@@ -56,7 +63,7 @@ async def program_or_refusal(store: Store, actor: Actor) -> ProgramRecord | Refu
 
 
 async def customer_or_refusal(
-    store: Store, actor: Actor, customer_id: UUID
+    store: CustomerStore, actor: Actor, customer_id: UUID
 ) -> CustomerRecord | Refused:
     customer = await store.get_customer(customer_id, actor.program_id)
     if customer is None:
@@ -65,7 +72,7 @@ async def customer_or_refusal(
 
 
 async def find_customer_id(
-    store: Store, program_id: UUID, country: str, phone: str | None, card: str | None
+    store: CustomerStore, program_id: UUID, country: str, phone: str | None, card: str | None
 ) -> UUID | Refused:
     if card is not None:
         row = await store.find_card(program_id, card)
@@ -212,7 +219,7 @@ class Customers:
         account keeps only its current state, so every change, the unblock's reason included,
         is also logged with the key that made it (once: a replay does not run this again)."""
 
-        async def work(store: Store, locked: LockedAccount) -> Outcome:
+        async def work(store: CustomerStore, locked: LockedAccount) -> Outcome:
             await store.set_account_block(customer_id, reason if blocked else None)
             log.info(
                 "account_block_changed",
@@ -227,7 +234,7 @@ class Customers:
 
 
 async def issue_card(
-    store: Store, program_id: UUID, number: str, customer_id: UUID, actor: Actor
+    store: CustomerStore, program_id: UUID, number: str, customer_id: UUID, actor: Actor
 ) -> bool:
     if not await store.insert_card(program_id, number, customer_id):
         return False
@@ -235,7 +242,7 @@ async def issue_card(
     return True
 
 
-async def journal(store: Store, program_id: UUID, number: str) -> CardJournal:
+async def journal(store: CustomerStore, program_id: UUID, number: str) -> CardJournal:
     card = await store.find_card(program_id, number)
     events = await store.card_journal(program_id, number)
     last = events[-1]

@@ -66,8 +66,10 @@ from processing.service.ports import (
     Database,
     Event,
     HoldChange,
+    LedgerStore,
     LedgerWrite,
     LockedAccount,
+    LoyaltyStore,
     NewOperation,
     PurchaseChange,
     Snapshot,
@@ -491,7 +493,7 @@ def tier_change(
 
 
 async def tell_tier_change(
-    store: Store,
+    store: LedgerStore,
     locked: LockedAccount,
     before: str | None,
     after: str | None,
@@ -531,7 +533,7 @@ class Loyalty:
     async def replace_rules(
         self, mutation: Mutation, program_id: UUID, rules: Rules, render: Render
     ) -> StoredResponse:
-        async def work(store: Store) -> Outcome:
+        async def work(store: LoyaltyStore) -> Outcome:
             contradiction = check_rules(rules)
             if isinstance(contradiction, Rejected):
                 return refused_by(contradiction)

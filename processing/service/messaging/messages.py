@@ -23,7 +23,7 @@ from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.service.ledger.decisions import refused_by
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, Store
+from processing.service.ports import Database, MessageStore, Store
 from processing.service.records import Accepted, Actor, Outcome, StoredResponse, refuse
 
 
@@ -60,7 +60,7 @@ def sample_values(kind: MessageKind, program_name: str) -> dict[str, str]:
     }[kind]
 
 
-async def sms_code_text(store: Store, program_id: UUID, code: str) -> str:
+async def sms_code_text(store: MessageStore, program_id: UUID, code: str) -> str:
     """The code message as the program words it, or the Russian default."""
     stored = await store.message_template(program_id, MessageKind.sms_code)
     template = (stored and stored.template) or Template(kind=MessageKind.sms_code)

@@ -33,6 +33,7 @@ from processing.service.ports import (
     CodeKeys,
     Database,
     LockedAccount,
+    MessageStore,
     SmsNotSent,
     SmsProvider,
     Store,
@@ -185,7 +186,7 @@ class Sms:
         with the refusal); the right code spends the check."""
         program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
 
-        async def work(store: Store) -> Outcome:
+        async def work(store: MessageStore) -> Outcome:
             check = (
                 await store.lock_sms_check(check_id, program_id, store_id) if program_id else None
             )

@@ -29,7 +29,7 @@ from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
 from processing.service.ledger.reads import decode_cursor, page_of
 from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, SendFailed, Store, WebhookSender
+from processing.service.ports import Database, SendFailed, Store, WebhookSender, WebhookStore
 from processing.service.records import (
     Accepted,
     Actor,
@@ -119,7 +119,7 @@ class Webhooks:
     async def disable(self, mutation: Mutation, webhook_id: UUID, render: Render) -> StoredResponse:
         """Stops new deliveries to a subscription; those already due are still sent."""
 
-        async def work(store: Store) -> Outcome:
+        async def work(store: WebhookStore) -> Outcome:
             record = await store.disable_webhook(webhook_id, mutation.actor.program_id)
             if record is None:
                 return refuse(Rejection.not_found, "No webhook subscription with this id.")
@@ -146,7 +146,7 @@ class Webhooks:
     ) -> StoredResponse:
         """Puts a dead delivery back in the queue at once, with a fresh attempt budget."""
 
-        async def work(store: Store) -> Outcome:
+        async def work(store: WebhookStore) -> Outcome:
             if not await store.redeliver_webhook(delivery_id, mutation.actor.program_id):
                 return refuse(Rejection.not_found, "No undelivered webhook delivery with this id.")
             return Accepted(value={"id": delivery_id, "status": "pending"})
