@@ -2,8 +2,8 @@
 conformance test or a simulation says what it does once and runs on both: Postgres (through the
 runtime the API uses) and memory (``processing.adapters.memory``)."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 from uuid import UUID, uuid4
@@ -157,17 +157,42 @@ class MemoryDatabase:
 
     def __init__(self, turns: Turns) -> None:
         self.turns = turns
+        self._opened = _Opened(cast(Store, turns))
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[Store]:
-        yield cast(Store, self.turns)
+    def reader(self) -> AbstractAsyncContextManager[Store]:
+        return self._opened
 
     transaction = snapshot = reader
+
+
+class _Opened(AbstractAsyncContextManager[Store]):
+    """The one in-memory store, handed out as a connection would be. A plain class, not a
+    generator: the simulation enters one per request and a generator's context costs several
+    times as much."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def __aenter__(self) -> Store:
+        return self.store
+
+    async def __aexit__(self, *exception: object) -> None:
+        return None
 
 
 class NoLocks:
     """One caller at a time already: the simulation drives its requests in sequence."""
 
-    @asynccontextmanager
-    async def around(self, account_id: UUID) -> AsyncIterator[None]:
-        yield
+    def around(self, account_id: UUID) -> AbstractAsyncContextManager[None]:
+        return _unlocked
+
+
+class _Unlocked(AbstractAsyncContextManager[None]):
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exception: object) -> None:
+        return None
+
+
+_unlocked = _Unlocked()

@@ -217,8 +217,7 @@ class MemoryTurns:
         if isinstance(decision, Rejected):
             raise ValueError(decision.detail)
         operation, change = posting_change(locked, None, OperationType.accrual, decision)
-        self._check(change)
-        self._write(change)
+        self._write(change, self._check(change))
         return operation
 
     # The port. Its callers come one at a time (the simulation drives requests in sequence),
@@ -309,13 +308,13 @@ class MemoryTurns:
             return Applied.over_day_limit
         if (plan.key_id, plan.key) in self.answers or self._taken(plan):
             return Applied.stale
-        self._check(change)
+        entries = self._check(change)
         opened = plan.hold.opened
         if opened is not None:
             self._check_hold(opened)
         resolving = self._resolving(plan)
         self.refunded.update(self._refunded(plan))
-        self._write(change)
+        self._write(change, entries)
         self._record(plan)
         if counted is not None:
             self.key_points[counted[0]] = counted[1]
@@ -483,8 +482,9 @@ class MemoryTurns:
                 return True
         return False
 
-    def _check(self, change: LedgerWrite) -> None:
-        """What the checks and the zero-sum trigger refuse, before anything is written."""
+    def _check(self, change: LedgerWrite) -> list[Entry]:
+        """What the checks and the zero-sum trigger refuse, before anything is written; returns
+        the entries the change writes."""
         operation, after = change.operation, change.after
         account = self.accounts.get(operation.account_id)
         if account is None or account.kind != "customer":
@@ -501,8 +501,10 @@ class MemoryTurns:
             known = self.lots.get(lot.id)
             if known is not None and known.account_id != account.id:
                 raise ConstraintViolation(f"lot {lot.id} belongs to another account")
-        if sum(entry.points for entry in self._entries(change)) != 0:
+        entries = self._entries(change)
+        if sum(entry.points for entry in entries) != 0:
             raise ConstraintViolation(f"operation {operation.id} does not sum to zero")
+        return entries
 
     def _check_hold(self, hold: Hold) -> None:
         if hold.id in self.holds or hold.points <= 0:
@@ -511,7 +513,7 @@ class MemoryTurns:
             if allocation.points <= 0 or allocation.lot_id not in self.lots:
                 raise ConstraintViolation(f"hold {hold.id} earmarks {allocation}")
 
-    def _write(self, change: LedgerWrite) -> None:
+    def _write(self, change: LedgerWrite, entries: list[Entry]) -> None:
         operation, after = change.operation, change.after
         account = self.accounts[operation.account_id]
         account.posted, account.reserved, account.debt = after.posted, after.reserved, after.debt
@@ -549,7 +551,6 @@ class MemoryTurns:
                 open_lots[row.id] = row
             else:
                 open_lots.pop(row.id, None)
-        entries = self._entries(change)
         self.entries.extend(entries)
         if entries:
             self.entries_by_operation[operation.id] = entries
