@@ -527,7 +527,9 @@ class MemoryTurns:
         new_lot = next((p.new_lot for p in change.postings if p.new_lot is not None), None)
         open_lots = self.open_lots[account.id]
         for lot in after.lots:
-            if lot.id == change.new_lot_id and new_lot is not None and lot.id not in before:
+            # One lookup per lot: ids hash in Python, and an account has several open lots.
+            previous = before.get(lot.id)
+            if previous is None and new_lot is not None and lot.id == change.new_lot_id:
                 row = LotRow(
                     id=lot.id,
                     account_id=account.id,
@@ -539,9 +541,8 @@ class MemoryTurns:
                     expires_at=new_lot.expires_at,
                 )
                 self.lots[row.id] = row
-            elif lot.id in before and (before[lot.id].remaining, before[lot.id].held) != (
-                lot.remaining,
-                lot.held,
+            elif previous is not None and (
+                previous.remaining != lot.remaining or previous.held != lot.held
             ):
                 row = self.lots[lot.id]
                 row.remaining, row.held = lot.remaining, lot.held
