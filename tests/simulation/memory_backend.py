@@ -4,8 +4,8 @@ After every step the checks read what the writer appended since the step before 
 operations, holds) and check every account and lot that was written, whichever request wrote
 it, plus the accounts the step names: so each invariant is checked at the step that could break
 it, at a cost that follows the step, not the ledger. ``check_all`` recomputes all of it from
-the whole ledger, from nothing kept between checks, every ``full_check_every`` steps and at the
-end: the incremental sums are themselves checked against a count from scratch.
+the whole ledger, from nothing kept between checks, at the intervals ``deterministic.py`` sets
+and at the end: the incremental sums are themselves checked against a count from scratch.
 """
 
 import itertools
@@ -151,10 +151,12 @@ class MemorySimulated:
         if operation.hold_id is not None and operation.type in resolving:
             assert operation.hold_id not in self.resolved, "a hold is resolved once"
             self.resolved.add(operation.hold_id)
-            assert memory.holds[operation.hold_id].resolved_by == operation.id, "its resolution"
+            resolved_by = memory.holds[operation.hold_id].resolved_by
+            assert resolved_by == operation.id, "a hold names the operation that resolved it"
         if operation.refund_of is not None:
             refunded = memory.refunded.get(operation.refund_of, 0)
-            assert 0 <= refunded <= abs(memory.operations[operation.refund_of].points), "I6"
+            original = memory.operations[operation.refund_of]
+            assert 0 <= refunded <= abs(original.points), "refunds stay within the original (I6)"
 
     def _check_account(self, account_id: UUID) -> None:
         memory = self.memory
