@@ -88,7 +88,7 @@ class FaultyStore:
     def __init__(self, inner: Any, faults: Faults) -> None:
         self.inner = inner
         self.faults = faults
-        self.load_turn = inner.load_turn
+        self.load_turn = inner.load_turn  # every request loads: bound once, not per call
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
