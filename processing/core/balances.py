@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core import limits
-from processing.core.invariants import invariant
+from processing.core.invariants import InvariantViolation, invariant
 from processing.core.model import Account, Allocation, Lot, NewLot, Posting
 
 
@@ -81,7 +81,8 @@ def check_account(account: Account) -> None:
     invariant(account.reserved == sum(lot.held for lot in account.lots), "reserved == held")
     invariant(account.debt >= 0, "debt is never negative")
     for lot in account.lots:
-        invariant(0 <= lot.held <= lot.remaining <= lot.points, f"lot {lot.id} within bounds")
+        if not 0 <= lot.held <= lot.remaining <= lot.points:  # no message built when it holds
+            raise InvariantViolation(f"lot {lot.id} within bounds")
 
 
 def apply_posting(account: Account, posting: Posting, new_lot_id: UUID | None) -> Account:
