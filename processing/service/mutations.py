@@ -25,7 +25,6 @@ import msgspec
 
 from processing import telemetry
 from processing.core.invariants import invariant
-from processing.core.model import Hold
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan
 from processing.service.ports import (
@@ -58,7 +57,6 @@ from processing.service.records import (
 Render = Callable[[Outcome], StoredResponse]
 Attempted = TypeVar("Attempted")
 CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
-HoldWork = Callable[[Store, LockedAccount, Hold], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
 # failure came at COMMIT: the retry finds the stored answer under the idempotency key.
@@ -123,6 +121,9 @@ class Declined(enum.Enum):
 # A decision on a snapshot: a plan, an outcome that writes nothing but the answer, or None when
 # the request needs reads the snapshot does not have (the locked path then takes it).
 Decide = Callable[[Snapshot], Decided | Outcome | None]
+# What a plan applied on the locked turn writes after it in the same transaction; returns the
+# outcome to count (the answer is the plan's, stored with it).
+Then = Callable[[Store, Snapshot, Decided], Awaitable[Accepted]]
 LockedPath = Callable[[], Awaitable[StoredResponse]]
 
 
@@ -324,10 +325,12 @@ class MutationRunner:
         account_id: UUID | None,
         decide: Decide,
         render: Render,
+        then: Then | None = None,
     ) -> StoredResponse | Declined:
         """The same load, decision and apply in one transaction that holds the account's row
         lock from before the load to the commit: no race left to lose. A plan that still
-        writes nothing met a unique document or key taken meanwhile, seen after the rollback."""
+        writes nothing met a unique document or key taken meanwhile, seen after the rollback.
+        ``then`` writes what the plan cannot carry, after it in the same transaction."""
         key_id, key = mutation.actor.key_id, mutation.idempotency_key
         async with self.database.transaction() as store:
             if not await store.claim_key(key_id, key):
@@ -347,10 +350,28 @@ class MutationRunner:
             written = await self._write(store, mutation, snapshot, decided, render)
             if written is None:
                 raise RetryTransaction("the plan's document or key was taken meanwhile")
-        outcome, response = written
+            outcome, response = written
+            if then is not None and isinstance(decided, Decided):
+                outcome = await then(store, snapshot, decided)
         self._remember(snapshot, decided)
         _count(outcome)
         return response
+
+    async def locked(
+        self, mutation: Mutation, target: Target, decide: Decide, render: Render, then: Then
+    ) -> StoredResponse:
+        """The locked turn for a plan that needs writes one account's plan cannot carry (a
+        referred customer's first purchase also grants on the referrer's account): ``decide``
+        as in turn, then ``then`` in the same transaction."""
+        named = target.hold_id or target.operation_id
+        account_id = target.account_id or (None if named is None else self.owners.get(named))
+        result = await self._retrying(
+            account_id,
+            lambda: self._locked_turn(mutation, target, account_id, decide, render, then),
+        )
+        if isinstance(result, Declined):
+            raise AssertionError("a locked decision decides on any snapshot")
+        return result
 
     async def on_customer(
         self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render
@@ -366,25 +387,6 @@ class MutationRunner:
             return await work(store, locked)
 
         return await self.run(mutation, customer_id, locked_work, render)
-
-    async def on_hold(
-        self, mutation: Mutation, hold_id: UUID, work: HoldWork, render: Render
-    ) -> StoredResponse:
-        """``run`` for a commit or cancel: the hold's account is looked up first, so its lock is
-        taken before the transaction; ``work`` gets the account under its row lock and the hold
-        as read under it."""
-        program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
-        async with self.database.reader() as reader:
-            account_id = await reader.hold_account(hold_id, program_id, store_id)
-
-        async def locked_work(store: Store) -> Outcome:
-            locked = await store.lock_account(account_id, program_id) if account_id else None
-            hold = await store.lock_hold(hold_id, program_id, store_id) if locked else None
-            if locked is None or hold is None:
-                return refuse(Rejection.hold_not_found, "No hold with this id.")
-            return await work(store, locked, hold)
-
-        return await self.run(mutation, account_id, locked_work, render)
 
     async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:
         key_id, key = mutation.actor.key_id, mutation.idempotency_key

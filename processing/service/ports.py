@@ -341,9 +341,6 @@ class LedgerStore(Protocol):
         self, account_id: UUID, program_id: UUID | None
     ) -> LockedAccount | None: ...
     async def write(self, change: LedgerWrite) -> None: ...
-    async def hold_account(
-        self, hold_id: UUID, program_id: UUID | None, store_id: str | None
-    ) -> UUID | None: ...
     async def lock_hold(
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> Hold | None: ...
@@ -429,13 +426,6 @@ class LoyaltyStore(Protocol):
     async def set_tier_floor(
         self, customer_id: UUID, tier: str | None, scope: UUID | None
     ) -> bool: ...
-    async def insert_purchase(
-        self,
-        operation_id: UUID,
-        locked: LockedAccount,
-        priced: Calculation,
-        fiscal: dict[str, Any] | None = None,
-    ) -> None: ...
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
 
 

@@ -172,14 +172,6 @@ class LedgerQueries(NamedQueries):
             points.append(-posting.customer_delta)
         return accounts, lots, points
 
-    async def hold_account(
-        self, hold_id: UUID, program_id: UUID | None, store_id: str | None
-    ) -> UUID | None:
-        value = await self.connection.fetchval(
-            QUERIES["hold_account"], hold_id, program_id, store_id
-        )
-        return value  # type: ignore[no-any-return]
-
     async def lock_hold(
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> Hold | None:

@@ -2,7 +2,6 @@
 ``rules.sql``, ``bonuses.sql``, ``purchases.sql``). Mixed into ``PostgresStore``."""
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -10,10 +9,7 @@ import msgspec
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of, rules_row
-from processing.adapters.postgres.turns import purchase_arguments
-from processing.core.checkout import Calculation
 from processing.core.rules import Rules
-from processing.service.ports import LockedAccount, PurchaseChange
 from processing.service.records import ProgramRecord, ProgramSettings, RulesRecord
 
 
@@ -76,22 +72,6 @@ class LoyaltyQueries(NamedQueries):
 
     async def set_tier_floor(self, customer_id: UUID, tier: str | None, scope: UUID | None) -> bool:
         return await self._fetchrow("set_tier_floor", customer_id, tier, scope) is not None
-
-    async def insert_purchase(
-        self,
-        operation_id: UUID,
-        locked: LockedAccount,
-        priced: Calculation,
-        fiscal: dict[str, Any] | None = None,
-    ) -> None:
-        amount, money, tier, lines, fiscal_data = purchase_arguments(
-            PurchaseChange(priced=priced, fiscal=fiscal)
-        )
-        await self._execute(
-            "insert_purchase",
-            *(operation_id, locked.program_id, locked.account.id, amount, money, tier, lines),
-            *(locked.now, fiscal_data),
-        )
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:
         row = await self._fetchrow("find_program_by_name", name)

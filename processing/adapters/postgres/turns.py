@@ -137,8 +137,8 @@ def rules_record(
     )
 
 
-def purchase_arguments(purchase: PurchaseChange | None) -> tuple[Any, ...]:
-    """insert_purchase's columns of a purchase's receipt as priced; all null for none."""
+def _purchase_arguments(purchase: PurchaseChange | None) -> tuple[Any, ...]:
+    """The purchases row's columns of a purchase's receipt as priced; all null for none."""
     if purchase is None:
         return (None,) * 5
     priced, fiscal = purchase.priced, purchase.fiscal
@@ -286,7 +286,7 @@ class TurnQueries:
                 None if charge is None else charge.per_day_max,
                 plan.refunded,
                 plan.given_back,
-                *purchase_arguments(plan.purchase),
+                *_purchase_arguments(plan.purchase),
                 [event.type for event in plan.events],
                 [json.dumps(event.payload, default=str) for event in plan.events],
                 *_returns_arguments(plan.returns),

@@ -31,8 +31,6 @@ from processing.service.ledger.decisions import (
     accrue_in_turn,
     adjust_in_turn,
     cancel_in_turn,
-    card_refusal,
-    document_refusal,
     posting_change,
     refund_in_turn,
     release_change,
@@ -40,14 +38,13 @@ from processing.service.ledger.decisions import (
 )
 from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
 from processing.service.ports import (
-    CustomerStore,
     Database,
     LedgerStore,
     LockedAccount,
     NewOperation,
     Snapshot,
 )
-from processing.service.records import Actor, Document, Outcome, Refused, StoredResponse
+from processing.service.records import Actor, Outcome, StoredResponse
 
 
 async def write_posting(
@@ -147,13 +144,6 @@ class Ledger:
         return await self.runner.in_turn(mutation, target, decide, render)
 
 
-async def resolve_committed(
-    store: LedgerStore, hold: Hold, spent: int, operation: NewOperation
-) -> None:
-    resolved = await store.resolve_hold(hold.id, HoldStatus.committed, spent, operation.id)
-    invariant(resolved, "a hold read as active under the account lock resolves once")
-
-
 async def release_hold(
     store: LedgerStore,
     locked: LockedAccount,
@@ -168,27 +158,3 @@ async def release_hold(
     resolved = await store.resolve_hold(hold.id, status, None, operation.id)
     invariant(resolved, "a hold read as active under the account lock resolves once")
     return operation
-
-
-async def check_card(
-    store: CustomerStore, locked: LockedAccount, card_number: str | None
-) -> Refused | None:
-    """A request that names the card it was identified by must name a live card of this customer."""
-    if card_number is None:
-        return None
-    card = await store.find_card(locked.program_id, card_number)
-    return card_refusal(locked, None if card is None else (card["customer_id"], card["status"]))
-
-
-async def check_document(
-    store: LedgerStore,
-    program_id: UUID,
-    actor: Actor,
-    type_: OperationType,
-    document: Document | None,
-) -> Refused | None:
-    """A business document applies once, whatever idempotency key carries it (I3)."""
-    if document is None:
-        return None
-    existing = await store.find_document(program_id, actor.store_id, type_, document.id)
-    return document_refusal(type_, document, existing)

@@ -10,8 +10,9 @@ refusal comes before the first write, so a refused call leaves nothing behind.
 A purchase, a commit of a hold with its receipt and a return by line run as load → decide →
 apply (``MutationRunner.in_turn``): the ``*_in_turn`` functions below decide on the snapshot,
 which carries the rules in force, the customer's standing and, for a return, the purchase.
-A referred customer's first purchase also grants on the referrer's account and keeps the
-locked path (``record_purchase``), which builds its writes with the same ``purchase_change``.
+A referred customer's first purchase also grants on the referrer's account, which one
+account's plan cannot carry: the same decision runs on the locked turn, and ``with_referral``
+grants after it in the same transaction.
 """
 
 from collections.abc import Awaitable
@@ -27,7 +28,6 @@ from processing.core.checkout import Calculation, LineResult, calculate
 from processing.core.events import EventType
 from processing.core.holds import check_resolvable
 from processing.core.model import (
-    Hold,
     HoldStatus,
     Line,
     OperationType,
@@ -53,11 +53,6 @@ from processing.service.ledger.decisions import (
     posting_change,
     refunded_account,
     refused_by,
-)
-from processing.service.ledger.use_cases import (
-    check_card,
-    check_document,
-    resolve_committed,
 )
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
@@ -257,10 +252,10 @@ def referral_due(snapshot: Snapshot, record: RulesRecord) -> bool:
 
 
 def purchase_in_turn(
-    snapshot: Snapshot, actor: Actor, command: PurchaseCommand
+    snapshot: Snapshot, actor: Actor, command: PurchaseCommand, referral: bool = False
 ) -> Decided | Outcome | None:
-    """A purchase with no reservation on its snapshot (loaded priced and ranked), in the locked
-    path's order of checks; None for a referred customer's first purchase."""
+    """A purchase with no reservation on its snapshot (loaded priced and ranked); None for a
+    referred customer's first purchase unless ``referral`` (the locked turn that grants it)."""
     locked, record, standing = snapshot.locked, snapshot.rules, snapshot.standing
     if locked is None:
         return refuse(Rejection.not_found, "No customer with this id.")
@@ -275,7 +270,7 @@ def purchase_in_turn(
         return refused
     if record is None or standing is None:
         raise AssertionError("a purchase is loaded priced and ranked")
-    if referral_due(snapshot, record):
+    if referral_due(snapshot, record) and not referral:
         return None
     rules = record.rules
     tier, account, now = standing.tier(rules), locked.account, locked.now
@@ -301,12 +296,12 @@ def purchase_in_turn(
 
 
 def commit_with_receipt_in_turn(
-    snapshot: Snapshot, actor: Actor, command: CommitCommand
+    snapshot: Snapshot, actor: Actor, command: CommitCommand, referral: bool = False
 ) -> Decided | Outcome | None:
     """A commit on its snapshot. A hold without a receipt, committed with none, spends points
     (``commit_in_turn``); otherwise the commit is one purchase priced under the rules in force
     at the customer's tier, which needs the snapshot loaded priced and ranked: None when it was
-    not (load again), or for a referred customer's first purchase (the locked path)."""
+    not (load again), or for a referred customer's first purchase unless ``referral``."""
     locked, hold, record, standing = (
         snapshot.locked,
         snapshot.hold,
@@ -329,7 +324,7 @@ def commit_with_receipt_in_turn(
     )
     if refused is not None:
         return refused
-    if referral_due(snapshot, record):
+    if referral_due(snapshot, record) and not referral:
         return None
     rules = record.rules
     plan = decide_paid_purchase(
@@ -440,32 +435,19 @@ def return_in_turn(
     )
 
 
-async def record_purchase(
-    store: Store,
-    locked: LockedAccount,
-    actor: Actor,
-    plan: PurchasePlan,
-    record: RulesRecord,
-    standing: Standing,
-    document: Document,
-    fiscal: dict[str, Any] | None,
-    **fields: Any,
-) -> tuple[NewOperation, ReceiptRecord, Accepted]:
-    """On the locked path, writes what ``purchase_change`` decides, and the referral bonus of a
-    first purchase. Returns the operation, the receipt and the points moved (for metrics)."""
-    decided = purchase_change(locked, actor, plan, record, standing, document, **fields)
-    operation = decided.operation
-    await store.write(decided.change)
-    await store.insert_purchase(operation.id, locked, plan.priced, fiscal)
-    for event in decided.events:
-        await store.add_event(locked.program_id, operation.id, event.type, event.payload)
-    referral_points = await grant_referral(store, locked.account.id, locked.program_id, record)
-    moved = decided.moved
-    referral = (("issued", referral_points),) if referral_points else ()
-    return (
-        operation,
-        decided.receipt,
-        msgspec.structs.replace(moved, more_movements=moved.more_movements + referral),
+async def with_referral(store: Store, snapshot: Snapshot, decided: Decided) -> Accepted:
+    """After a referred customer's first purchase, in its transaction: the referral bonus for
+    both sides (``grant_referral``). The purchase's answer is its own; the points the bonus
+    issues are counted with it."""
+    locked, record = snapshot.locked, snapshot.rules
+    if locked is None or record is None:
+        raise AssertionError("a purchase is decided on a customer, priced")
+    granted = await grant_referral(store, locked.account.id, locked.program_id, record)
+    moved = decided.outcome
+    if not granted:
+        return moved
+    return msgspec.structs.replace(
+        moved, more_movements=(*moved.more_movements, ("issued", granted))
     )
 
 
@@ -579,46 +561,14 @@ class Loyalty:
     ) -> StoredResponse:
         """A receipt paid in money: it earns points under the current rules (pending for the
         activation delay, expiring by the rules unless the request says otherwise), and its
-        money counts toward the customer's tier. One purchase operation, one transaction."""
+        money counts toward the customer's tier. One purchase operation."""
         actor = mutation.actor
-
-        async def work(store: Store, locked: LockedAccount) -> Outcome:
-            if locked.account.blocked:
-                return refuse(Rejection.account_blocked, "The customer's account is blocked.")
-            refused = (
-                check_receipt(command.lines)
-                or await check_card(store, locked, command.card_number)
-                or await check_document(
-                    store, locked.program_id, actor, OperationType.purchase, command.document
-                )
-            )
-            if refused is not None:
-                return refused
-            record, standing = await standing_now(store, locked)
-            rules = record.rules
-            tier, account, now = standing.tier(rules), locked.account, locked.now
-            lines, points, expires_at = command.lines, command.offline_points, command.expires_at
-            plan = (
-                decide_offline_purchase(account, rules, tier, lines, points, expires_at, now)
-                if points
-                else decide_purchase(account, rules, tier, lines, expires_at, now)
-            )
-            if isinstance(plan, Rejected):
-                return refused_by(plan)
-            operation, receipt, moved = await record_purchase(
-                store, locked, actor, plan, record, standing, command.document, command.fiscal
-            )
-            return msgspec.structs.replace(
-                moved,
-                value=PurchaseRecord(
-                    **msgspec.structs.asdict(receipt),
-                    operation=operation_record(operation, "completed"),
-                ),
-                created=True,
-            )
 
         def decide(snapshot: Snapshot) -> Decided | Outcome | None:
             return purchase_in_turn(snapshot, actor, command)
+
+        def referred(snapshot: Snapshot) -> Decided | Outcome | None:
+            return purchase_in_turn(snapshot, actor, command, referral=True)
 
         target = Target(
             account_id=customer_id,
@@ -631,7 +581,7 @@ class Loyalty:
 
         # A referred customer's first purchase also grants on the referrer's account.
         def locked_path() -> Awaitable[StoredResponse]:
-            return self.runner.on_customer(mutation, customer_id, work, render)
+            return self.runner.locked(mutation, target, referred, render, with_referral)
 
         return await self.runner.in_turn(mutation, target, decide, render, locked_path)
 
@@ -640,58 +590,16 @@ class Loyalty:
     ) -> StoredResponse:
         """Commits a hold. A hold that carries its receipt, or a commit that brings the final
         one, becomes ONE purchase operation: the redemption and the points earned on the money
-        (pending for the activation delay) in the same transaction, priced under the current
-        rules at the customer's tier; the money counts toward the tier. Otherwise a commit
-        operation spends the points."""
+        (pending for the activation delay), priced under the current rules at the customer's
+        tier; the money counts toward the tier. Otherwise a commit operation spends the
+        points."""
         actor = mutation.actor
-
-        async def act(store: Store, locked: LockedAccount, hold: Hold) -> Outcome:
-            # Only a purchase gets here: a hold without a receipt is committed in turn.
-            lines = command.lines if command.lines is not None else hold.receipt
-            if lines is None:
-                raise AssertionError("a commit without a receipt is decided on its snapshot")
-            settled = check_resolvable(hold, locked.now)  # before the document: precedence
-            if settled is not None:
-                return refused_by(settled)
-            document = command.document or Document(id=hold.document_id or str(hold.id))
-            refused = check_receipt(lines) or await check_document(
-                store, locked.program_id, actor, OperationType.purchase, document
-            )
-            if refused is not None:
-                return refused
-            record, standing = await standing_now(store, locked)
-            rules = record.rules
-            plan = decide_paid_purchase(
-                locked.account, hold, rules, standing.tier(rules), lines, command.points, locked.now
-            )
-            if isinstance(plan, Rejected):
-                return refused_by(plan)
-            operation, receipt, moved = await record_purchase(
-                store,
-                locked,
-                actor,
-                plan,
-                record,
-                standing,
-                document,
-                command.fiscal,
-                hold_id=hold.id,
-            )
-            await resolve_committed(store, hold, plan.priced.redeemed_points, operation)
-            return msgspec.structs.replace(
-                moved,
-                value=CommitRecord(
-                    **msgspec.structs.asdict(operation_record(operation, "completed")),
-                    receipt=receipt,
-                ),
-            )
 
         def decide(snapshot: Snapshot) -> Decided | Outcome | None:
             return commit_with_receipt_in_turn(snapshot, actor, command)
 
-        # A referred customer's first purchase also grants on the referrer's account.
-        def locked_path() -> Awaitable[StoredResponse]:
-            return self.runner.on_hold(mutation, hold_id, act, render)
+        def referred(snapshot: Snapshot) -> Decided | Outcome | None:
+            return commit_with_receipt_in_turn(snapshot, actor, command, referral=True)
 
         priced = Target(
             hold_id=hold_id,
@@ -701,6 +609,10 @@ class Loyalty:
             ranked=True,
         )
 
+        # A referred customer's first purchase also grants on the referrer's account.
+        def locked_path() -> Awaitable[StoredResponse]:
+            return self.runner.locked(mutation, priced, referred, render, with_referral)
+
         def priced_turn() -> Awaitable[StoredResponse]:
             return self.runner.in_turn(mutation, priced, decide, render, locked_path)
 
@@ -708,9 +620,8 @@ class Loyalty:
         # one carries it is seen only once it is loaded: then it is loaded again, priced.
         if command.lines is not None:
             return await priced_turn()
-        return await self.runner.in_turn(
-            mutation, Target(hold_id=hold_id), decide, render, priced_turn
-        )
+        unpriced = Target(hold_id=hold_id)
+        return await self.runner.in_turn(mutation, unpriced, decide, render, priced_turn)
 
     async def return_lines(
         self, mutation: Mutation, operation_id: UUID, command: LineReturnCommand, render: Render

@@ -11,13 +11,6 @@ insert into hold_allocations (hold_id, lot_id, points)
 select $1, allocation.lot_id, allocation.points
 from unnest($10::uuid[], $11::bigint[]) as allocation (lot_id, points);
 
--- name: hold_account
--- Which account a commit or cancel will lock, looked up before the lock is taken. $2 the
--- caller's program, $3 its store (null for a key that spans them): a store's till finds only
--- its own store's holds.
-select account_id from holds
-where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
-
 -- name: lock_hold
 -- Read under the account's row lock; the row lock here guards against any other path.
 select id, account_id, points, status, expires_at, document_id, receipt::text as receipt

@@ -158,7 +158,7 @@ select from accounts where id = $1 for update;
 -- spent), the answer stored under the idempotency key ($46-$51), whose primary key refuses a
 -- second effect under one key, what a refund takes from the operation it refunds ($7: $55
 -- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6), the
--- receipt a purchase records as insert_purchase writes it ($57 null when none: $58-$61), and
+-- receipt a purchase records ($57 null when none: $58-$61), and
 -- the events told after the operation's own, in order ($62 their types, $63 their payloads),
 -- the lines a return takes back from the purchase $7 ($64-$68, empty for none), and the bonus
 -- an accrual claims for its period ($69 its kind, null for none; $70 the period), whose primary
