@@ -89,7 +89,8 @@ class WebhooksController(Controller):
     async def redeliver(
         self, request: AnyRequest, delivery_id: DeliveryId, webhooks: Webhooks
     ) -> Response[Redelivery]:
-        """Queues a delivered or dead delivery to be sent again."""
+        """Queues a dead (or still pending) delivery to be sent again at once, with a fresh
+        attempt budget; a delivered one is not sent twice (404)."""
         stored = await webhooks.redeliver(
             mutation_for(request, None, delivery_id), delivery_id, renderer(Redelivery)
         )
