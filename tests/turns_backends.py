@@ -87,9 +87,9 @@ class PostgresTurns:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def load_turn(self, *arguments: Any) -> Any:
+    async def load_turn(self, *arguments: Any, **named: Any) -> Any:
         async with self.runtime.database.reader() as store:
-            return await store.load_turn(*arguments)
+            return await store.load_turn(*arguments, **named)
 
     async def apply_plan(self, plan: Any) -> Any:
         async with self.runtime.database.reader() as store:

@@ -21,8 +21,9 @@ from processing.service.ledger.decisions import (
     reserve_change,
     reserve_in_turn,
 )
+from processing.service.loyalty.bonuses import grant_change
 from processing.service.mutations import Decided
-from processing.service.ports import Applied, HoldChange, Plan, Snapshot
+from processing.service.ports import Applied, BonusGrant, HoldChange, Plan, Snapshot
 from processing.service.records import Actor, Document, StoredResponse
 from tests.conftest import Api
 from tests.turns_backends import Backend, MemoryBackend, PostgresBackend, render
@@ -334,3 +335,35 @@ async def test_a_refund_loads_what_its_original_moved_and_takes_from_it(backend:
     assert after.original is not None
     assert after.original.refunded_points == 20
     assert after.document_operation is not None  # the refund's document took effect once
+
+
+async def test_a_bonus_is_claimed_once_in_its_period(backend: Backend) -> None:
+    account_id = await backend.account(points=10)
+    claimed = BonusGrant(kind="review", period="2026-12")
+
+    async def decide(key: str) -> tuple[Snapshot, Plan]:
+        actor = backend.actor
+        snapshot = await backend.turns.load_turn(
+            *(actor.key_id, key, account_id, None, actor.program_id, actor.store_id),
+            *(None, None, None),
+            priced=True,
+            bonus=claimed.kind,
+        )
+        assert snapshot.locked is not None
+        assert snapshot.rules is not None
+        decided = grant_change(snapshot.locked, actor, snapshot.rules, claimed, 50, None)
+        assert isinstance(decided, Decided)
+        plan = msgspec.structs.replace(plan_of(snapshot, decided, key, actor), grant=claimed)
+        return snapshot, plan
+
+    first, plan = await decide("review-1")
+    assert first.bonus_periods == frozenset()
+    assert await backend.turns.apply_plan(plan) is Applied.applied
+    counts = await backend.counts()
+    # A racing second grant, decided before the first showed: its claim of the same period
+    # writes nothing (Postgres: the primary key of bonus_grants).
+    second, racing = await decide("review-2")
+    assert second.bonus_periods == frozenset({claimed.period})
+    assert await backend.turns.apply_plan(racing) is Applied.stale
+    assert await backend.counts() == counts
+    assert await backend.balance(account_id) == (60, 0)

@@ -177,7 +177,8 @@ class MemoryTurns:
         self.purchases: dict[UUID, PurchaseChange] = {}  # by operation
         self.returned: dict[UUID, dict[str, int]] = {}  # a purchase's lines returned, by line
         self.given_back: dict[UUID, int] = {}  # an operation's returned_points
-        self.grants: set[tuple[UUID, str, str]] = set()  # bonuses granted: account, kind, period
+        # Bonuses granted: the periods, by account and kind.
+        self.grants: dict[tuple[UUID, str], set[str]] = {}
         self.answers: dict[tuple[UUID, str], tuple[bytes, StoredResponse]] = {}
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
@@ -291,9 +292,7 @@ class MemoryTurns:
             bought=self._bought(original) if returns and original is not None else None,
             # No customers here: no birthday on file.
             bonus_periods=frozenset(
-                period
-                for account_id, kind, period in self.grants
-                if account is not None and account_id == account.id and kind == bonus
+                () if account is None or bonus is None else self.grants.get((account.id, bonus), ())
             ),
         )
 
@@ -336,7 +335,7 @@ class MemoryTurns:
             self.purchases[operation_id] = plan.purchase
         if plan.grant is not None:
             account_id = plan.change.operation.account_id
-            self.grants.add((account_id, plan.grant.kind, plan.grant.period))
+            self.grants.setdefault((account_id, plan.grant.kind), set()).add(plan.grant.period)
         refund_of = plan.change.operation.refund_of
         if refund_of is not None and plan.given_back:
             self.given_back[refund_of] = self.given_back.get(refund_of, 0) + plan.given_back
@@ -466,8 +465,8 @@ class MemoryTurns:
         hold, or the bonus was granted in its period."""
         operation = plan.change.operation
         claimed = plan.grant
-        if claimed is not None and (operation.account_id, claimed.kind, claimed.period) in (
-            self.grants
+        if claimed is not None and claimed.period in self.grants.get(
+            (operation.account_id, claimed.kind), ()
         ):
             return True
         document = operation.document
