@@ -61,7 +61,7 @@ async def require_key(
                 Rejection.unauthorized, "Send the API key as 'Authorization: Bearer <key>'."
             )
         raise ProblemError(actor)
-    state = connection.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = connection.scope.setdefault("state", {})
     state["actor"] = actor
     state["key_id"] = str(actor.key_id)
     allowed: frozenset[str] = handler.opt.get("scopes", admin_scopes)

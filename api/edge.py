@@ -19,7 +19,15 @@ from typing import Any
 
 import httptools
 import structlog
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -200,7 +208,7 @@ class RequestCap:
 
     def __call__(self, app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["path"].startswith(_never_busy):
+            if scope["type"] != ScopeType.HTTP or scope["path"].startswith(_never_busy):
                 await app(scope, receive, send)
                 return
             if self.in_progress >= self.requests_max:
@@ -217,10 +225,19 @@ class RequestCap:
     async def refuse(self, scope: Scope, send: Send) -> None:
         telemetry.http_edge_refusals_total.labels(reason="server_busy").inc()
         scope.setdefault("state", {})["outcome"] = self.busy.outcome
-        headers = [
-            (b"content-type", self.busy.media_type.encode()),
-            (b"content-length", str(len(self.busy.body)).encode()),
-            (b"retry-after", str(server_busy_retry_after_seconds).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": self.busy.body})
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", self.busy.media_type.encode()),
+                (b"content-length", str(len(self.busy.body)).encode()),
+                (b"retry-after", str(server_busy_retry_after_seconds).encode()),
+            ],
+        }
+        body: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": self.busy.body,
+            "more_body": False,
+        }
+        await send(start)
+        await send(body)

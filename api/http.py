@@ -53,7 +53,7 @@ def runtime_dependency(app: AppState) -> Provide:
 
 def actor_of(request: Request[Any, Any, Any]) -> Actor:
     """The caller ``require_key`` authenticated."""
-    actor: Actor = request.scope["state"]["actor"]  # type: ignore[typeddict-item]
+    actor: Actor = request.scope["state"]["actor"]
     return actor
 
 
@@ -130,7 +130,7 @@ def renderer(reply_type: type) -> Render:
     def render(outcome: Outcome) -> StoredResponse:
         if isinstance(outcome, Refused):
             return render_problem(outcome)
-        reply = msgspec.convert(outcome.value, reply_type, from_attributes=True)
+        reply: Any = msgspec.convert(outcome.value, reply_type, from_attributes=True)
         return StoredResponse(
             status_code=201 if outcome.created else 200,
             media_type=json_media_type,
@@ -158,7 +158,7 @@ def renderer_hiding_secret(reply_type: type, field: str = "key") -> Render:
 
 
 def respond(request: Request[Any, Any, Any], stored: StoredResponse) -> Response[Any]:
-    state = request.scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = request.scope.setdefault("state", {})
     state["outcome"] = "replayed" if stored.replayed else stored.outcome
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
     return Response(

@@ -9,9 +9,10 @@ from litestar.params import Dependency
 
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
-from processing.service.admin import Admin
+from processing.service.admin import Admin, KeyCommand
+from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.ledger.expiry import sweep
-from processing.service.ledger.use_cases import AdjustmentCommand, Ledger
+from processing.service.ledger.use_cases import Ledger
 from processing.service.ports import Database
 from processing.service.records import Accepted, Actor, ProgramSettings
 from schemas.api import (
@@ -57,10 +58,9 @@ class AdminController(Controller):
     ) -> Response[ApiKeyCreated]:
         """Creates an API key for a program with its scopes (and a store for till keys); the
         secret is shown in this answer only."""
+        command = msgspec.convert(data, KeyCommand, from_attributes=True)
         stored = await admin.create_key(
-            mutation_for(request, data),
-            data,
-            renderer_hiding_secret(ApiKeyCreated),
+            mutation_for(request, data), command, renderer_hiding_secret(ApiKeyCreated)
         )
         return respond(request, stored)
 

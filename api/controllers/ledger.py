@@ -10,13 +10,9 @@ from api.auth import program_scopes
 from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.rejections import Rejection
+from processing.service.ledger.decisions import AccrualCommand, RefundCommand, ReserveCommand
 from processing.service.ledger.reads import Reads
-from processing.service.ledger.use_cases import (
-    AccrualCommand,
-    Ledger,
-    RefundCommand,
-    ReserveCommand,
-)
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, LineReturnCommand, Loyalty
 from processing.service.records import Actor, Document, refuse
 from schemas.api import (

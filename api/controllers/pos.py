@@ -16,7 +16,8 @@ from processing.core.model import Line
 from processing.core.rejections import Rejection
 from processing.service.checkout.pos import ChequeCommit as ChequeCommitCommand
 from processing.service.checkout.pos import Pos
-from processing.service.ledger.use_cases import Ledger, ReserveCommand
+from processing.service.ledger.decisions import ReserveCommand
+from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CalculationCommand, LineReturnCommand, Loyalty
 from processing.service.messaging.sms import Sms
 from processing.service.records import Actor, Document, refuse
