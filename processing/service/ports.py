@@ -380,13 +380,6 @@ class LedgerStore(Protocol):
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
     ) -> UUID | None: ...
-    async def charge_key_points(
-        self, key_id: UUID, at: datetime, points: int, per_day_max: int
-    ) -> bool:
-        """Adds ``points`` to what the key created on the UTC day of ``at``, unless that would
-        pass ``per_day_max``; False then, and nothing counted. Under the count's row lock, in
-        the caller's transaction."""
-        ...
 
     async def get_operation(self, operation_id: UUID) -> OperationRecord | None: ...
     async def statement(

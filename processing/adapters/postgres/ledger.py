@@ -277,12 +277,6 @@ class LedgerQueries(NamedQueries):
         )
         return value  # type: ignore[no-any-return]
 
-    async def charge_key_points(
-        self, key_id: UUID, at: datetime, points: int, per_day_max: int
-    ) -> bool:
-        row = await self._fetchrow("charge_key_points", key_id, at, points, per_day_max)
-        return row is not None
-
     async def get_operation(self, operation_id: UUID) -> OperationRecord | None:
         row = await self._fetchrow("get_operation", operation_id)
         return None if row is None else operation_row(row)

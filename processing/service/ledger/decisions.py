@@ -131,9 +131,9 @@ def per_day_refusal(points: int, per_day: int) -> Refused:
 def counted(
     decided: Decided, locked: LockedAccount, actor: Actor, points: int
 ) -> Decided | Refused:
-    """A plan with the points its key creates counted as it applies (see
-    ``charge_key_points``): refused at once past the bound per call, or when applied past the
-    day's."""
+    """A plan with the points its key creates counted as it applies (per UTC day, in
+    ``key_points_daily``, by ``apply_plan``): refused at once past the bound per call, or when
+    applied past the day's."""
     if points <= 0 or actor.channel not in bounded_channels:
         return decided
     refused = per_call_refusal(locked, points)

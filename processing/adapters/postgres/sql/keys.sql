@@ -45,17 +45,6 @@ update api_keys set revoked_at = clock_timestamp()
 where id in (select id from minted) and revoked_at is null
 returning id;
 
--- name: charge_key_points
--- Points a till's or shop's key creates, counted per UTC day in the ledger write's transaction:
--- the upsert takes the day's row lock, so a concurrent request of the same key waits and then
--- sees this count; no row comes back when $3 more would pass $4, and nothing is counted.
-insert into key_points_daily as daily (key_id, day, points)
-select $1::uuid, ($2::timestamptz at time zone 'UTC')::date, $3::bigint
-where $3::bigint <= $4::bigint
-on conflict (key_id, day) do update set points = daily.points + excluded.points
-where daily.points + excluded.points <= $4::bigint
-returning daily.points;
-
 -- name: rotate_api_key
 -- A new secret for a live key of the caller's program ($2 null: the operator); the current
 -- secret becomes the previous one, working $4 seconds more. An older previous secret ends now.

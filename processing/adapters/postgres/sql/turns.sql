@@ -4,8 +4,9 @@
 -- else the hold's) with its open lots and its row version (xmin changes with every update of
 -- the row), which the apply checks instead of holding a row lock; the hold $4 with what it
 -- earmarked; the open hold that document $7 already has, and the operation of type $8 it
--- (or, $7 null, the hold's own document) already produced; card $9 (whose customer, in which status); and operation $10 as a refund
--- sees it, with what it moved and every lot it moved (emptied ones too). $5 the caller's
+-- (or, $7 null, the hold's own document) already produced; card $9 (whose customer, in which
+-- status); and operation $10 as a refund sees it, with what it moved and every lot it moved
+-- (emptied ones too). $5 the caller's
 -- program, $6 its store (null for a key that spans them). When $11, a write that prices a
 -- receipt: the newest rules of the account's program (none: its defaults); when $13 too, one
 -- that ranks the customer's tier: their standing under those rules as tier_inputs reads it, over
@@ -150,16 +151,17 @@ select from accounts where id = $1 for update;
 -- only if the account row is still the version the decision read ($37): that row is locked
 -- first, and every write below is drawn from it, so a stale decision writes nothing and the
 -- caller decides again. Points a till's or shop's key creates ($52 the key, $53 the points, $54
--- the day's bound; $52 null when not counted) are counted as charge_key_points counts them, and
--- when they would pass the bound nothing is written: "applied" 0 with "unchanged" 1.
+-- the day's bound; $52 null when not counted) are counted per UTC day in key_points_daily, whose
+-- upsert takes the day's row lock (a concurrent request of the same key waits, then sees this
+-- count); when they would pass the bound nothing is written: "applied" 0 with "unchanged" 1.
 -- Otherwise as write_operation ($1-$36), plus the hold a reserve opens ($38 null when none:
 -- $39 points, $40 expiry, $41 and $42 its earmarks, $43 its receipt), the hold a commit or
 -- cancel resolves (the operation's hold $6 when $44, its new status, is given; $45 the points
 -- spent), the answer stored under the idempotency key ($46-$51), whose primary key refuses a
 -- second effect under one key, what a refund takes from the operation it refunds ($7: $55
 -- points, $56 redeemed points given back; the CHECKs refuse more than the original, I6), the
--- receipt a purchase records ($57 null when none: $58-$61), and
--- the events told after the operation's own, in order ($62 their types, $63 their payloads),
+-- receipt a purchase records ($57 null when none: $58-$61), the events told after the
+-- operation's own, in order ($62 their types, $63 their payloads),
 -- the lines a return takes back from the purchase $7 ($64-$68, empty for none), and the bonus
 -- an accrual claims for its period ($69 its kind, null for none; $70 the period), whose primary
 -- key refuses a second grant in one period.
