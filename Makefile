@@ -64,7 +64,7 @@ soak: $(STAMP) ## The deterministic simulation at a million operations per seed 
 	BONUS_SIM_OPERATIONS=$(SOAK_OPERATIONS) $(BIN)/pytest tests/simulation/test_deterministic.py \
 	  -k memory -p no:cacheprovider -o timeout=0 -s -q
 
-lint: $(STAMP) ## ruff, mypy (strict on processing/, schemas/ and api/) and the layer contracts
+lint: $(STAMP) ## ruff, mypy (strict on processing/, schemas/, api/ and loadtests/) and the layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -58,7 +58,7 @@ class MemoryRuntime(Runtime):
 
     def __init__(self) -> None:
         self.admin = KnownKey()  # type: ignore[assignment]
-        self.reads = FixedReads()  # type: ignore[assignment]
+        self.reads = FixedReads()
 
 
 def scope_of(path: str) -> dict[str, Any]:

@@ -570,16 +570,16 @@ def table(ours: list[Stats], raw: dict[str, Stats], least: dict[str, Stats] | No
     lines.append("")
     lines.append("single requests (ms, from send):")
     for stats in ours:
-        parts = [
+        by_request = [
             f"{operation} p50 {stats.percentile(0.5, samples):.1f} "
             f"p99 {stats.percentile(0.99, samples):.1f}"
             for operation, samples in sorted(stats.requests.items())
         ]
-        lines.append(f"  {stats.name:<20} " + "; ".join(parts))
+        lines.append(f"  {stats.name:<20} " + "; ".join(by_request))
     lines.append("")
-    for title, group in (("raw SQL", raw), ("least SQL", least)):
+    for title, baseline in (("raw SQL", raw), ("least SQL", least)):
         lines.append(f"{title} (pgbench, same database, same clients):")
-        for stats in group.values():
+        for stats in baseline.values():
             lines.append(
                 f"  {stats.name:<20} {stats.throughput:>9.0f}/s  "
                 f"p50 {stats.percentile(0.5):.2f}  p99 {stats.percentile(0.99):.2f}  "

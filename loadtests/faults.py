@@ -24,7 +24,7 @@ import random
 import signal
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,8 +142,8 @@ def windows(stats: Stats) -> list[Window]:
         tasks = by_second[second]
         latencies = sorted(latency for latency, _ in tasks)
         rank = min(len(latencies) - 1, max(0, int(0.99 * len(latencies) + 0.5) - 1))
-        failed = sum(1 for _, task_failed in tasks if task_failed)
-        result.append(Window(second, len(tasks), failed, round(latencies[rank] * 1000, 1)))
+        failures = sum(1 for _, task_failed in tasks if task_failed)
+        result.append(Window(second, len(tasks), failures, round(latencies[rank] * 1000, 1)))
     return result
 
 
@@ -206,7 +206,7 @@ def server_counters(metrics: str) -> dict[str, float]:
     """What the server says it went through: lock timeouts, degraded requests by reason,
     internal errors (summed over its workers, dead ones included)."""
     wanted = ("bonus_lock_timeouts_total", "bonus_degraded_requests_total", "bonus_requests_total")
-    found: Counter[str] = Counter()
+    found: dict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
             if sample.name not in wanted:
