@@ -416,12 +416,13 @@ async def test_reconcile_notices_what_a_baseline_left_out(
     assert (await reconcile(api.runtime.database)).differences != []
 
 
+@pytest.mark.skipif(
+    wrk_runner.wrk_binary() is None, reason="wrk is missing: `make wrk` installs it"
+)
 @pytest.mark.parametrize("mode", ["pairs", "balance"])
 async def test_wrk_drives_the_api_and_completes_every_pair_it_counts(
     setup: Setup, mode: str, tmp_path: Path, api: Api
 ) -> None:
-    if wrk_runner.wrk_binary() is None:
-        pytest.skip("wrk is missing: `make wrk` installs it")
     customers_path = wrk_runner.customers_file(tmp_path, customers)
     with api_server(setup, workers=1) as server:
         stats = await asyncio.to_thread(

@@ -24,11 +24,9 @@ def test_needs_a_tool():
     pass
 """
 module_skip = """
-import shutil
 import pytest
 
-if shutil.which("bonus-no-such-tool") is None:
-    pytest.skip("nothing here can run", allow_module_level=True)
+tool = pytest.importorskip("bonus_no_such_tool", reason="nothing here can run without it")
 """
 clean = """
 import shutil
@@ -39,7 +37,7 @@ def test_runs():
 
 missing = shutil.which("bonus-no-such-tool") is None
 
-@pytest.mark.xfail(missing, reason="a known bug where the tool is missing", strict=True)
+@pytest.mark.xfail(condition=missing, reason="a known bug where the tool is missing", strict=True)
 def test_known_bug():
     assert not missing
 """
