@@ -11,9 +11,10 @@ import structlog
 from processing import telemetry
 from processing.core import limits
 from processing.core.holds import decide_hold_expiry
+from processing.core.invariants import invariant
 from processing.core.ledger import decide_expire
 from processing.core.model import HoldStatus, OperationType
-from processing.service.ledger.use_cases import release_hold, write_posting
+from processing.service.ledger.decisions import posting_change, release_change
 from processing.service.ports import Database
 from processing.service.records import SweepReport
 
@@ -57,7 +58,12 @@ async def release_due_holds(database: Database, program_id: UUID | None) -> int:
             plan = decide_hold_expiry(hold, locked.now) if locked and hold else None
             if locked is None or hold is None or plan is None:
                 continue
-            await release_hold(store, locked, None, hold, plan.released, HoldStatus.expired)
+            operation, change = release_change(
+                locked, None, hold, plan.released, HoldStatus.expired
+            )
+            await store.write(change)
+            resolved = await store.resolve_hold(hold.id, HoldStatus.expired, None, operation.id)
+            invariant(resolved, "a hold read as active under the account lock resolves once")
             released += 1
     return released
 
@@ -73,7 +79,8 @@ async def burn_expired_lots(database: Database, program_id: UUID | None) -> tupl
             posting = decide_expire(locked.account, locked.now) if locked else None
             if locked is None or posting is None:
                 continue
-            await write_posting(store, locked, None, OperationType.expire, posting)
+            _, change = posting_change(locked, None, OperationType.expire, posting)
+            await store.write(change)
             lots += len(posting.lot_deltas)
             points += -posting.customer_delta
     return lots, points, len(accounts)

@@ -4,24 +4,14 @@ Each runs as load → decide → apply (``MutationRunner.in_turn``) with its dec
 ``decisions``: under the account's turn one statement loads the snapshot, the pure decision
 returns the plan, and one statement applies it; an account that keeps changing in between gets
 the same three steps in one transaction under its row lock. A reserve that brings a receipt
-loads the rules in force and the customer's standing with its snapshot, which cap it.
-
-The Store-based helpers below serve the use cases not yet decided on a snapshot, which run on
-the locked path (one transaction that locks the account row, reads, decides and writes):
-purchases, returns, bonuses, the expiry sweep.
+loads the rules in force with its snapshot, which cap it. (Purchases, returns and bonus events,
+decided the same way, are the loyalty area's.)
 """
 
-from typing import Any
 from uuid import UUID
 
-from processing.core.invariants import invariant
 from processing.core.model import (
-    Account,
-    Allocation,
-    Hold,
-    HoldStatus,
     OperationType,
-    Posting,
 )
 from processing.service.ledger.decisions import (
     AccrualCommand,
@@ -31,48 +21,15 @@ from processing.service.ledger.decisions import (
     accrue_in_turn,
     adjust_in_turn,
     cancel_in_turn,
-    posting_change,
     refund_in_turn,
-    release_change,
     reserve_in_turn,
 )
 from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
 from processing.service.ports import (
     Database,
-    LedgerStore,
-    LockedAccount,
-    NewOperation,
     Snapshot,
 )
-from processing.service.records import Actor, Outcome, StoredResponse
-
-
-async def write_posting(
-    store: LedgerStore,
-    locked: LockedAccount,
-    actor: Actor | None,
-    type_: OperationType,
-    *postings: Posting,
-    stored: Account | None = None,
-    released: tuple[Allocation, ...] = (),
-    new_lot_id: UUID | None = None,
-    **fields: Any,
-) -> NewOperation:
-    """Writes what ``posting_change`` computes. ``stored`` is the account as the database
-    holds it now, when it is more than the locked account's open lots; ``new_lot_id`` names the
-    lot a posting creates when the decision already used it."""
-    operation, change = posting_change(
-        locked,
-        actor,
-        type_,
-        *postings,
-        stored=stored,
-        released=released,
-        new_lot_id=new_lot_id,
-        **fields,
-    )
-    await store.write(change)
-    return operation
+from processing.service.records import Outcome, StoredResponse
 
 
 class Ledger:
@@ -142,19 +99,3 @@ class Ledger:
             document_type=OperationType.refund,
         )
         return await self.runner.in_turn(mutation, target, decide, render)
-
-
-async def release_hold(
-    store: LedgerStore,
-    locked: LockedAccount,
-    actor: Actor | None,
-    hold: Hold,
-    released: tuple[Allocation, ...],
-    status: HoldStatus,
-) -> NewOperation:
-    """Cancel and TTL expiry: drop the hold's earmarks and record why, moving no points."""
-    operation, change = release_change(locked, actor, hold, released, status)
-    await store.write(change)
-    resolved = await store.resolve_hold(hold.id, status, None, operation.id)
-    invariant(resolved, "a hold read as active under the account lock resolves once")
-    return operation
