@@ -281,7 +281,10 @@ def posted(operation: NewOperation, *postings: Posting, created: bool = True) ->
     )
 
 
-def hold_record(hold: Hold, operation: NewOperation) -> HoldRecord:
+def hold_record(
+    hold: Hold, created_at: datetime, reserved_by: UUID, resolved_at: datetime | None = None
+) -> HoldRecord:
+    """A hold as a read shows it: made at ``created_at`` by operation ``reserved_by``."""
     return HoldRecord(
         id=hold.id,
         customer_id=hold.account_id,
@@ -289,10 +292,10 @@ def hold_record(hold: Hold, operation: NewOperation) -> HoldRecord:
         committed_points=None,
         status=hold.status,
         expires_at=hold.expires_at,
-        created_at=operation.created_at,
-        resolved_at=None,
-        document_id=operation.document.id if operation.document else "",
-        operation_id=operation.id,
+        created_at=created_at,
+        resolved_at=resolved_at,
+        document_id=hold.document_id or "",
+        operation_id=reserved_by,
         has_receipt=hold.receipt is not None,
     )
 
@@ -381,7 +384,7 @@ def reserve_change(
     return Decided(
         change=ledger_write(operation, locked.account, after),
         hold=HoldChange(opened=hold),
-        outcome=Accepted(value=hold_record(hold, operation), created=True),
+        outcome=Accepted(value=hold_record(hold, operation.created_at, operation.id), created=True),
     )
 
 
@@ -456,19 +459,8 @@ def cancel_in_turn(snapshot: Snapshot, actor: Actor) -> Decided | Outcome | None
     created_at, reserved_by = snapshot.hold_created_at, snapshot.hold_operation_id
     if created_at is None or reserved_by is None:
         raise AssertionError("a loaded hold comes with its creation time and operation")
-    record = HoldRecord(
-        id=hold.id,
-        customer_id=hold.account_id,
-        points=hold.points,
-        committed_points=None,
-        status=HoldStatus.cancelled,
-        expires_at=hold.expires_at,
-        created_at=created_at,
-        resolved_at=operation.created_at,
-        document_id=hold.document_id or "",
-        operation_id=reserved_by,
-        has_receipt=hold.receipt is not None,
-    )
+    cancelled = msgspec.structs.replace(hold, status=HoldStatus.cancelled)
+    record = hold_record(cancelled, created_at, reserved_by, resolved_at=operation.created_at)
     return Decided(
         change=change,
         hold=HoldChange(status=HoldStatus.cancelled),
