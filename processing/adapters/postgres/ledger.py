@@ -14,7 +14,12 @@ import msgspec
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import lot_row, operation_row, record_of
-from processing.adapters.postgres.turns import locked_account, lot_of
+from processing.adapters.postgres.turns import (
+    answer_arguments,
+    locked_account,
+    lot_of,
+    stored_answer,
+)
 from processing.core.model import Allocation, Hold, HoldStatus, Line
 from processing.service.ports import LedgerWrite, LockedAccount
 from processing.service.records import DocumentHold, HoldRecord, OperationRecord, StoredResponse
@@ -29,24 +34,13 @@ class LedgerQueries(NamedQueries):
 
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None:
         row = await self._fetchrow("find_idempotency_key", key_id, key)
-        if row is None:
-            return None
-        stored = StoredResponse(
-            status_code=row["status_code"], media_type=row["media_type"], body=row["body"]
-        )
-        return row["fingerprint"], stored
+        return None if row is None else stored_answer(row)
 
     async def save_key(
         self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
     ) -> None:
         await self._execute(
-            "insert_idempotency_key",
-            key_id,
-            key,
-            fingerprint,
-            response.status_code,
-            response.media_type,
-            response.body if response.kept_body is None else response.kept_body,
+            "insert_idempotency_key", *answer_arguments(key_id, key, fingerprint, response)
         )
 
     async def purge_keys(self, retention_seconds: int) -> int:

@@ -178,7 +178,16 @@ def _bought(row: asyncpg.Record) -> Bought:
     )
 
 
-def _answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
+def answer_arguments(
+    key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+) -> tuple[Any, ...]:
+    """insert_idempotency_key's parameters: what is stored is the body a replay sends."""
+    body = response.body if response.kept_body is None else response.kept_body
+    return key_id, key, fingerprint, response.status_code, response.media_type, body
+
+
+def stored_answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:
+    """The answer stored under a key, with the fingerprint of its request; None for none."""
     if row["fingerprint"] is None:
         return None
     stored = StoredResponse(
@@ -226,7 +235,7 @@ class TurnQueries:
         found = row["id"] is not None
         held = row["hold_id"] is not None
         return Snapshot(
-            answer=_answer(row),
+            answer=stored_answer(row),
             locked=locked_account(row, tuple(map(lot_of, row["lots"]))) if found else None,
             version=row["version"],
             hold=_hold(row) if held else None,
@@ -275,12 +284,7 @@ class TurnQueries:
                 else msgspec.json.encode(opened.receipt).decode(),
                 plan.hold.status,
                 plan.hold.spent,
-                plan.key_id,
-                plan.key,
-                plan.fingerprint,
-                answer.status_code,
-                answer.media_type,
-                answer.body if answer.kept_body is None else answer.kept_body,
+                *answer_arguments(plan.key_id, plan.key, plan.fingerprint, answer),
                 None if charge is None else charge.key_id,
                 None if charge is None else charge.points,
                 None if charge is None else charge.per_day_max,
@@ -311,12 +315,7 @@ class TurnQueries:
         try:
             await self.connection.execute(
                 QUERIES["insert_idempotency_key"],
-                key_id,
-                key,
-                fingerprint,
-                response.status_code,
-                response.media_type,
-                response.body if response.kept_body is None else response.kept_body,
+                *answer_arguments(key_id, key, fingerprint, response),
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:
