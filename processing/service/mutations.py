@@ -63,7 +63,7 @@ CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
 unavailable_retry_pause_seconds = 0.05
 Work = Callable[[Store], Awaitable[Outcome]]
 # A plan that found its account changed is decided once more on a fresh load under the turn;
-# after that the locked path takes the request, which waits for row locks instead.
+# after that the locked turn takes the request, which waits for the row lock instead.
 turn_attempts_max = 2
 # Which account a hold or an operation belongs to never changes. Remembered, a commit, cancel or
 # refund takes its account's turn before it loads, as a reserve does; otherwise it loads once,
@@ -112,14 +112,15 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Declined(enum.Enum):
-    """Why a write in turn gave the request to the locked path."""
+    """Why a write in turn was not applied: its decision needs another load (``locked_path``
+    takes it), or it kept losing races (the locked turn takes it)."""
 
     unsupported = "the decision needs more than the snapshot"  # the decision returned None
     conflict = "the account changed between load and apply"
 
 
 # A decision on a snapshot: a plan, an outcome that writes nothing but the answer, or None when
-# the request needs reads the snapshot does not have (the locked path then takes it).
+# the request needs what the snapshot does not have (``in_turn``'s ``locked_path`` takes it).
 Decide = Callable[[Snapshot], Decided | Outcome | None]
 # What a plan applied on the locked turn writes after it in the same transaction; returns the
 # outcome to count (the answer is the plan's, stored with it).

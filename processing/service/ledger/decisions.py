@@ -421,8 +421,8 @@ def reserve_in_turn(snapshot: Snapshot, actor: Actor, command: ReserveCommand) -
 def commit_in_turn(
     snapshot: Snapshot, actor: Actor, points: int | None
 ) -> Decided | Outcome | None:
-    """A commit with no receipt on its snapshot; a hold reserved with one becomes a purchase,
-    which the locked path prices."""
+    """A commit with no receipt on its snapshot. A hold reserved with one becomes a purchase
+    (``commit_with_receipt_in_turn``, which calls this one for the rest): None for it here."""
     locked, hold = snapshot.locked, snapshot.hold
     if locked is None or hold is None:
         return refuse(Rejection.hold_not_found, "No hold with this id.")
@@ -469,7 +469,7 @@ def cancel_in_turn(snapshot: Snapshot, actor: Actor) -> Decided | Outcome | None
 
 
 def accrue_in_turn(snapshot: Snapshot, actor: Actor, command: AccrualCommand) -> Decided | Outcome:
-    """An accrual on its snapshot, in the locked path's order of checks."""
+    """An accrual on its snapshot: the card, the document, then the core's checks."""
     locked = snapshot.locked
     if locked is None:
         return refuse(Rejection.not_found, "No customer with this id.")
@@ -498,7 +498,7 @@ def accrue_in_turn(snapshot: Snapshot, actor: Actor, command: AccrualCommand) ->
 def adjust_in_turn(
     snapshot: Snapshot, actor: Actor, command: AdjustmentCommand
 ) -> Decided | Outcome:
-    """An operator's adjustment on its snapshot, in the locked path's order of checks."""
+    """An operator's adjustment on its snapshot: the document, then the core's checks."""
     locked = snapshot.locked
     if locked is None:
         return refuse(Rejection.not_found, "No customer with this id.")
@@ -545,8 +545,8 @@ def refunded_account(
 
 
 def refund_in_turn(snapshot: Snapshot, actor: Actor, command: RefundCommand) -> Decided | Outcome:
-    """A refund by points on its snapshot, in the locked path's order of checks: it works on
-    the account with every lot the original moved, the emptied ones included."""
+    """A refund by points on its snapshot: it works on the account with every lot the original
+    moved, the emptied ones included."""
     locked, original = snapshot.locked, snapshot.original
     if locked is None or original is None:
         return refuse(Rejection.not_found, "No operation with this id.")

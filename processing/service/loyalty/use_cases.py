@@ -246,7 +246,8 @@ def purchase_change(
 
 def referral_due(snapshot: Snapshot, record: RulesRecord) -> bool:
     """Whether this purchase is a referred customer's first, which grants referral bonuses on
-    two accounts: more than one account's plan, so the locked path writes it."""
+    two accounts: more than one account's plan, so it takes the locked turn with
+    ``with_referral``."""
     referral = record.rules.bonuses.referral
     return snapshot.referred_by is not None and (referral.referrer > 0 or referral.referred > 0)
 
@@ -350,9 +351,9 @@ def return_in_turn(
     snapshot: Snapshot, actor: Actor, command: LineReturnCommand
 ) -> Decided | Outcome:
     """A return of a purchase's lines on its snapshot (loaded priced, ranked and with the
-    purchase), in the locked path's order of checks. What the lines earned is clawed back and
-    what paid for them given back; a shortfall settles by the return policy of the rules the
-    purchase was priced with; the money leaves the tier's spend if the purchase lies in the tier
+    purchase). What the lines earned is clawed back and what paid for them given back; a
+    shortfall settles by the return policy of the rules the purchase was priced with; the money
+    leaves the tier's spend if the purchase lies in the tier
     window, and the tier before and after is ranked by the rules in force (as ``GET .../tier``
     ranks it), so ``tier_after`` and ``tier.changed`` agree with the customer's tier."""
     locked, original, bought = snapshot.locked, snapshot.original, snapshot.bought
@@ -482,7 +483,7 @@ async def tell_tier_change(
     operation_id: UUID | None,
     cause: str,
 ) -> None:
-    """Writes ``tier_change`` on the locked path."""
+    """Writes ``tier_change`` in a transaction (the manual tier)."""
     changed = tier_change(locked, before, after, operation_id, cause)
     if changed is not None:
         await store.add_event(locked.program_id, operation_id, changed.type, changed.payload)
