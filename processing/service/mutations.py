@@ -18,7 +18,8 @@ import enum
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -29,6 +30,7 @@ from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan
 from processing.service.ports import (
     AccountLocks,
+    Answer,
     Applied,
     BonusGrant,
     Database,
@@ -56,6 +58,7 @@ from processing.service.records import (
 
 Render = Callable[[Outcome], StoredResponse]
 Attempted = TypeVar("Attempted")
+Facts = TypeVar("Facts")
 CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
@@ -65,6 +68,10 @@ Work = Callable[[Store], Awaitable[Outcome]]
 # A plan that found its account changed is decided once more on a fresh load under the turn;
 # after that the locked turn takes the request, which waits for the row lock instead.
 turn_attempts_max = 2
+# A change outside the ledger that lost its race (its key answered meanwhile, a unique row
+# taken, a guarded row changed) is decided again on a fresh load, which sees the winner; after
+# this many losses in a row the caller is asked to send it again.
+change_attempts_max = 3
 # Which account a hold or an operation belongs to never changes. Remembered, a commit, cancel or
 # refund takes its account's turn before it loads, as a reserve does; otherwise it loads once,
 # outside the turn, to learn it.
@@ -74,6 +81,11 @@ owners_max = 100_000
 _in_progress = Refused(
     rejection=Rejection.idempotency_request_in_progress,
     detail="A request with this Idempotency-Key is still being processed.",
+)
+_kept_losing = Refused(
+    rejection=Rejection.idempotency_request_in_progress,
+    detail="Concurrent requests kept changing what this one decides on; send it again with "
+    "the same Idempotency-Key.",
 )
 
 
@@ -126,6 +138,30 @@ Decide = Callable[[Snapshot], Decided | Outcome | None]
 # outcome to count (the answer is the plan's, stored with it).
 Then = Callable[[Store, Snapshot, Decided], Awaitable[Accepted]]
 LockedPath = Callable[[], Awaitable[StoredResponse]]
+
+
+# Writes a decided change with its answer in one statement; False when it wrote nothing because
+# the key answered meanwhile or what the decision read changed (``Change``).
+Write = Callable[[Store, Answer], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A decided write outside the ledger's accounts: the outcome it answers with, and the one
+    statement that writes it together with that answer."""
+
+    outcome: Accepted
+    write: Write
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Generic[Facts]):
+    """How a write outside the ledger is decided: ``load`` reads in one statement what the
+    decision needs (nothing written, no lock), ``decide`` is the pure decision on it: a
+    ``Change``, or an outcome that writes nothing but its answer (a refusal, say)."""
+
+    load: Callable[[Store], Awaitable[Facts]]
+    decide: Callable[[Facts], Change | Outcome]
 
 
 class Mutation(msgspec.Struct, frozen=True, kw_only=True):
@@ -373,6 +409,35 @@ class MutationRunner:
         if isinstance(result, Declined):
             raise AssertionError("a locked decision decides on any snapshot")
         return result
+
+    async def change(
+        self, mutation: Mutation, decision: Decision[Facts], render: Render
+    ) -> StoredResponse:
+        """Load → decide → apply for a write outside the ledger's accounts (a program, a key, a
+        webhook, a template): the key's stored answer (a replay ends there), the facts in one
+        statement, the pure decision, and one statement that writes the change with its answer
+        (three round trips, no transaction). A write that lost a race wrote nothing and is
+        decided again on a fresh load, which sees the winner."""
+        key_id, key = mutation.actor.key_id, mutation.idempotency_key
+        for _ in range(change_attempts_max):
+            async with self.database.reader() as store:
+                found = await store.find_key(key_id, key)
+                if found is not None:
+                    return self._replay(mutation, *found, render)
+                decided = decision.decide(await decision.load(store))
+                outcome = decided.outcome if isinstance(decided, Change) else decided
+                response = render(outcome)
+                answer = Answer(
+                    key_id=key_id, key=key, fingerprint=mutation.fingerprint, response=response
+                )
+                if isinstance(decided, Change):
+                    written = await decided.write(store, answer)
+                else:
+                    written = await store.store_answer(key_id, key, mutation.fingerprint, response)
+            if written:
+                _count(outcome)
+                return response
+        return render(_kept_losing)
 
     async def on_customer(
         self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render

@@ -283,6 +283,15 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     events: tuple[Event, ...] = ()
 
 
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer a write stores under its idempotency key, in the statement that writes it."""
+
+    key_id: UUID
+    key: str
+    fingerprint: bytes
+    response: StoredResponse
+
+
 class Turns(Protocol):
     """Load and apply for a write decided between them: no transaction, no row lock; the
     apply writes nothing when the account changed since the load, or when the key, the receipt
@@ -482,9 +491,8 @@ class WebhookStore(Protocol):
         self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
     ) -> WebhookRecord: ...
     async def list_webhooks(self, program_id: UUID) -> list[WebhookRecord]: ...
-    async def disable_webhook(
-        self, webhook_id: UUID, scope: UUID | None
-    ) -> WebhookRecord | None: ...
+    async def webhook(self, webhook_id: UUID, scope: UUID | None) -> WebhookRecord | None: ...
+    async def disable_webhook(self, webhook_id: UUID, answer: Answer) -> bool: ...
     async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None: ...
     async def count_active_webhooks(self, program_id: UUID) -> int:
         """Locks the program row against other subscribes, then counts its active ones."""
@@ -493,7 +501,11 @@ class WebhookStore(Protocol):
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int
     ) -> list[DeliveryRecord]: ...
-    async def redeliver_webhook(self, delivery_id: int, scope: UUID | None) -> bool: ...
+    async def webhook_delivery(self, delivery_id: int, scope: UUID | None) -> str | None:
+        """The delivery's status, if the caller's program may see it."""
+        ...
+
+    async def redeliver_webhook(self, delivery_id: int, answer: Answer) -> bool: ...
     async def fan_out(self, limit: int) -> tuple[int, int]:
         """Relays up to ``limit`` outbox events; returns (events, deliveries created)."""
         ...

@@ -11,11 +11,10 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from processing.adapters.postgres.named import NamedQueries
+from processing.adapters.postgres.named import NamedQueries, answer_arguments
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import lot_row, operation_row, record_of
 from processing.adapters.postgres.turns import (
-    answer_arguments,
     locked_account,
     lot_of,
     stored_answer,

@@ -1,12 +1,15 @@
 """Named queries (``sql/*.sql``) run on one connection: what every part of the store builds on."""
 
 from typing import Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.sealing import Keyring
+from processing.service.ports import Answer
+from processing.service.records import StoredResponse
 
 # A connection of its own (tests, the migration runner) or one lent by the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -24,3 +27,27 @@ class NamedQueries:
 
     async def _execute(self, name: str, *args: Any) -> str:
         return await self.connection.execute(QUERIES[name], *args)
+
+    async def _answered(
+        self, name: str, answer: Answer, *args: Any, races: frozenset[str] = frozenset()
+    ) -> asyncpg.Record | None:
+        """Runs a statement that writes a change together with its answer: the answer is its
+        $1-$6 (stored by an ``answer`` CTE that inserts nothing when the key already has one,
+        which every write of the statement is drawn from), the change's own arguments follow.
+        The row it returns, or None when it wrote nothing: the key answered meanwhile, or it
+        lost the race for a unique row named in ``races``."""
+        arguments = answer_arguments(answer.key_id, answer.key, answer.fingerprint, answer.response)
+        try:
+            return await self.connection.fetchrow(QUERIES[name], *arguments, *args)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name in races:
+                return None
+            raise
+
+
+def answer_arguments(
+    key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
+) -> tuple[Any, ...]:
+    """insert_idempotency_key's parameters: what is stored is the body a replay sends."""
+    body = response.body if response.kept_body is None else response.kept_body
+    return key_id, key, fingerprint, response.status_code, response.media_type, body

@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from processing.adapters.postgres.named import answer_arguments
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.checkout import LineResult
 from processing.core.model import (
@@ -176,14 +177,6 @@ def _bought(row: asyncpg.Record) -> Bought:
         created_at=row["bought_at"],
         returned=msgspec.json.decode(row["bought_returned"], type=dict[str, int]),
     )
-
-
-def answer_arguments(
-    key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
-) -> tuple[Any, ...]:
-    """insert_idempotency_key's parameters: what is stored is the body a replay sends."""
-    body = response.body if response.kept_body is None else response.kept_body
-    return key_id, key, fingerprint, response.status_code, response.media_type, body
 
 
 def stored_answer(row: asyncpg.Record) -> tuple[bytes, StoredResponse] | None:

@@ -9,6 +9,7 @@ from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
 from processing.adapters.sealing import sealed
+from processing.service.ports import Answer
 from processing.service.records import DeliveryRecord, LeasedDelivery, WebhookRecord
 
 
@@ -27,9 +28,12 @@ class WebhookQueries(NamedQueries):
             record_of(row, WebhookRecord) for row in await self._fetch("list_webhooks", program_id)
         ]
 
-    async def disable_webhook(self, webhook_id: UUID, scope: UUID | None) -> WebhookRecord | None:
-        row = await self._fetchrow("disable_webhook", webhook_id, scope)
+    async def webhook(self, webhook_id: UUID, scope: UUID | None) -> WebhookRecord | None:
+        row = await self._fetchrow("webhook", webhook_id, scope)
         return None if row is None else record_of(row, WebhookRecord)
+
+    async def disable_webhook(self, webhook_id: UUID, answer: Answer) -> bool:
+        return await self._answered("disable_webhook", answer, webhook_id) is not None
 
     async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None:
         value = await self.connection.fetchval(QUERIES["webhook_program"], webhook_id, scope)
@@ -68,8 +72,12 @@ class WebhookQueries(NamedQueries):
         rows = await self._fetch("webhook_deliveries", webhook_id, before_id, status, limit)
         return [record_of(row, DeliveryRecord) for row in rows]
 
-    async def redeliver_webhook(self, delivery_id: int, scope: UUID | None) -> bool:
-        return await self._fetchrow("redeliver_webhook", delivery_id, scope) is not None
+    async def webhook_delivery(self, delivery_id: int, scope: UUID | None) -> str | None:
+        status = await self.connection.fetchval(QUERIES["webhook_delivery"], delivery_id, scope)
+        return status  # type: ignore[no-any-return]
+
+    async def redeliver_webhook(self, delivery_id: int, answer: Answer) -> bool:
+        return await self._answered("redeliver_webhook", answer, delivery_id) is not None
 
     async def fan_out(self, limit: int) -> tuple[int, int]:
         rows = await self._fetch("fan_out", limit)

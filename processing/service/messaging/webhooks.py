@@ -28,7 +28,7 @@ from processing.core.outbound import FailureClass, OutboundPolicy, check_url, re
 from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
 from processing.service.ledger.reads import decode_cursor, page_of
-from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
 from processing.service.ports import Database, SendFailed, Store, WebhookSender, WebhookStore
 from processing.service.records import (
     Accepted,
@@ -37,6 +37,7 @@ from processing.service.records import (
     LeasedDelivery,
     Outcome,
     StoredResponse,
+    WebhookRecord,
     refuse,
 )
 
@@ -119,13 +120,18 @@ class Webhooks:
     async def disable(self, mutation: Mutation, webhook_id: UUID, render: Render) -> StoredResponse:
         """Stops new deliveries to a subscription; those already due are still sent."""
 
-        async def work(store: WebhookStore) -> Outcome:
-            record = await store.disable_webhook(webhook_id, mutation.actor.program_id)
+        async def load(store: WebhookStore) -> WebhookRecord | None:
+            return await store.webhook(webhook_id, mutation.actor.program_id)
+
+        def decide(record: WebhookRecord | None) -> Change | Outcome:
             if record is None:
                 return refuse(Rejection.not_found, "No webhook subscription with this id.")
-            return Accepted(value=record)
+            return Change(
+                outcome=Accepted(value=msgspec.structs.replace(record, active=False)),
+                write=lambda store, answer: store.disable_webhook(record.id, answer),
+            )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def deliveries(
         self, actor: Actor, webhook_id: UUID, status: str | None, limit: int, cursor: str | None
@@ -146,12 +152,18 @@ class Webhooks:
     ) -> StoredResponse:
         """Puts a dead delivery back in the queue at once, with a fresh attempt budget."""
 
-        async def work(store: WebhookStore) -> Outcome:
-            if not await store.redeliver_webhook(delivery_id, mutation.actor.program_id):
-                return refuse(Rejection.not_found, "No undelivered webhook delivery with this id.")
-            return Accepted(value={"id": delivery_id, "status": "pending"})
+        async def load(store: WebhookStore) -> str | None:
+            return await store.webhook_delivery(delivery_id, mutation.actor.program_id)
 
-        return await self.runner.run(mutation, None, work, render)
+        def decide(status: str | None) -> Change | Outcome:
+            if status is None or status == "delivered":
+                return refuse(Rejection.not_found, "No undelivered webhook delivery with this id.")
+            return Change(
+                outcome=Accepted(value={"id": delivery_id, "status": "pending"}),
+                write=lambda store, answer: store.redeliver_webhook(delivery_id, answer),
+            )
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
 
 async def observe_backlog(database: Database) -> None:

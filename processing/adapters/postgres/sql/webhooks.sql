@@ -10,11 +10,24 @@ select id, program_id, url, event_types, active, created_at from webhook_subscri
 where program_id = $1
 order by created_at desc, id;
 
+-- name: webhook
+-- One subscription as a caller sees it; $2 scopes a program key to its own program (null: an
+-- operator key).
+select id, program_id, url, event_types, active, created_at from webhook_subscriptions
+where id = $1 and ($2::uuid is null or program_id = $2);
+
 -- name: disable_webhook
--- $2 scopes a program key to its own program (null: an operator key).
+-- Stops new deliveries to subscription $7, with the answer ($1-$6) stored under its key in the
+-- same statement: nothing is written when the key already has an answer.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+)
 update webhook_subscriptions set active = false
-where id = $1 and ($2::uuid is null or program_id = $2)
-returning id, program_id, url, event_types, active, created_at;
+from answer
+where id = $7
+returning id;
 
 -- name: webhook_program
 -- Which program a subscription belongs to, for the deliveries listing's tenancy check.
@@ -40,15 +53,26 @@ where d.subscription_id = $1 and d.id < $2 and ($3::text is null or d.status = $
 order by d.id desc
 limit $4;
 
+-- name: webhook_delivery
+-- One delivery's status, if the caller may see it: $2 scopes a program key to its own program.
+select d.status from webhook_deliveries d
+join webhook_subscriptions s on s.id = d.subscription_id
+where d.id = $1 and ($2::uuid is null or s.program_id = $2);
+
 -- name: redeliver_webhook
--- A dead (or pending) delivery goes back to the queue at once with a fresh attempt budget; a
--- delivered one is left as it is. $2 scopes a program key to its own program.
-update webhook_deliveries d
+-- Delivery $7 goes back to the queue at once with a fresh attempt budget, with the answer
+-- ($1-$6) stored under its key in the same statement; nothing is written when the key already
+-- has an answer, or the delivery was delivered since the caller read it.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+)
+update webhook_deliveries
 set status = 'pending', attempts = 0, next_attempt_at = clock_timestamp()
-from webhook_subscriptions s
-where d.id = $1 and s.id = d.subscription_id and ($2::uuid is null or s.program_id = $2)
-  and d.status <> 'delivered'
-returning d.id;
+from answer
+where id = $7 and status <> 'delivered'
+returning id;
 
 -- name: fan_out
 -- Up to $1 events not yet relayed become one delivery per active subscription that wants them,
