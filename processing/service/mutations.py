@@ -230,9 +230,9 @@ class MutationRunner:
 
     async def _load(self, mutation: Mutation, target: Target) -> Snapshot:
         async with self.database.reader() as store:
-            return await self._load_on(store, mutation, target)
+            return await self.load_on(store, mutation, target)
 
-    async def _load_on(self, store: Turns, mutation: Mutation, target: Target) -> Snapshot:
+    async def load_on(self, store: Turns, mutation: Mutation, target: Target) -> Snapshot:
         actor = mutation.actor
         return await store.load_turn(
             actor.key_id,
@@ -261,7 +261,7 @@ class MutationRunner:
     ) -> StoredResponse | Declined:
         async with self.database.reader() as store:
             if snapshot is None:
-                snapshot = await self._load_on(store, mutation, target)
+                snapshot = await self.load_on(store, mutation, target)
             if snapshot.answer is not None:
                 return self._replay(mutation, *snapshot.answer, render)
             decided = decide(snapshot)
@@ -296,21 +296,10 @@ class MutationRunner:
             return (decided, response) if stored else None
         response = render(decided.outcome)
         invariant(snapshot.version is not None, "a plan is decided on an account that was found")
-        plan = Plan(
-            change=decided.change,
-            hold=decided.hold,
-            version=snapshot.version or 0,
-            key_id=key_id,
-            key=key,
-            fingerprint=fingerprint,
-            answer=response,
-            charge=decided.charge,
-            refunded=decided.refunded,
-            given_back=decided.given_back,
-            purchase=decided.purchase,
-            returns=decided.returns,
-            grant=decided.grant,
-            events=decided.events,
+        plan = plan_of(
+            decided,
+            snapshot.version or 0,
+            Answer(key_id=key_id, key=key, fingerprint=fingerprint, response=response),
         )
         applied = await store.apply_plan(plan)
         if applied is Applied.over_day_limit:
@@ -374,11 +363,11 @@ class MutationRunner:
                 return render(_in_progress)
             if account_id is not None:
                 await store.lock_turn(account_id)
-            snapshot = await self._load_on(store, mutation, target)
+            snapshot = await self.load_on(store, mutation, target)
             found = snapshot.locked.account.id if snapshot.locked else None
             if account_id is None and found is not None:  # learned by this load: lock, reload
                 await store.lock_turn(found)
-                snapshot = await self._load_on(store, mutation, target)
+                snapshot = await self.load_on(store, mutation, target)
             if snapshot.answer is not None:
                 return self._replay(mutation, *snapshot.answer, render)
             decided = decide(snapshot)
@@ -411,33 +400,72 @@ class MutationRunner:
         return result
 
     async def change(
-        self, mutation: Mutation, decision: Decision[Facts], render: Render
+        self,
+        mutation: Mutation,
+        decision: Decision[Facts],
+        render: Render,
+        account_id: UUID | None = None,
     ) -> StoredResponse:
-        """Load → decide → apply for a write outside the ledger's accounts (a program, a key, a
-        webhook, a template): the key's stored answer (a replay ends there), the facts in one
-        statement, the pure decision, and one statement that writes the change with its answer
-        (three round trips, no transaction). A write that lost a race wrote nothing and is
-        decided again on a fresh load, which sees the winner."""
+        """Load → decide → apply for a write outside the ledger's postings (a customer, a card,
+        a program, a key, a webhook): the key's stored answer (a replay ends there), the facts,
+        the pure decision, and one statement that writes the change with its answer (three
+        round trips, no transaction). A write that lost a race wrote nothing and is decided
+        again on a fresh load, which sees the winner.
+
+        A change guarded by an account's version (a block, a manual tier) names the account:
+        it takes the account's turn, as the ledger's writes do, and after two lost races it is
+        decided once more under the account's row lock (``_locked_change``), so that a busy
+        account cannot starve it. Any other change that keeps losing is asked to be sent
+        again."""
+        result: StoredResponse | None = None
+        async with self._turn(account_id):
+            for _ in range(turn_attempts_max if account_id else change_attempts_max):
+                async with self.database.reader() as store:
+                    result = await self._decide_change(store, mutation, decision, render)
+                if result is not None:
+                    return result
+        if account_id is None:
+            return render(_kept_losing)
+        return await self._retrying(
+            account_id, lambda: self._locked_change(mutation, decision, render, account_id)
+        )
+
+    async def _locked_change(
+        self, mutation: Mutation, decision: Decision[Facts], render: Render, account_id: UUID
+    ) -> StoredResponse:
+        """The same load, decision and write in one transaction that claims the key and holds
+        the account's row lock from before the load: the version it decides on stays."""
+        async with self.database.transaction() as store:
+            if not await store.claim_key(mutation.actor.key_id, mutation.idempotency_key):
+                return render(_in_progress)
+            await store.lock_turn(account_id)
+            result = await self._decide_change(store, mutation, decision, render)
+            if result is None:
+                raise RetryTransaction("the change's key or unique row was taken meanwhile")
+        return result
+
+    async def _decide_change(
+        self, store: Store, mutation: Mutation, decision: Decision[Facts], render: Render
+    ) -> StoredResponse | None:
+        """One load, decision and write of a change; None when the write lost its race."""
         key_id, key = mutation.actor.key_id, mutation.idempotency_key
-        for _ in range(change_attempts_max):
-            async with self.database.reader() as store:
-                found = await store.find_key(key_id, key)
-                if found is not None:
-                    return self._replay(mutation, *found, render)
-                decided = decision.decide(await decision.load(store))
-                outcome = decided.outcome if isinstance(decided, Change) else decided
-                response = render(outcome)
-                answer = Answer(
-                    key_id=key_id, key=key, fingerprint=mutation.fingerprint, response=response
-                )
-                if isinstance(decided, Change):
-                    written = await decided.write(store, answer)
-                else:
-                    written = await store.store_answer(key_id, key, mutation.fingerprint, response)
-            if written:
-                _count(outcome)
-                return response
-        return render(_kept_losing)
+        found = await store.find_key(key_id, key)
+        if found is not None:
+            return self._replay(mutation, *found, render)
+        decided = decision.decide(await decision.load(store))
+        outcome = decided.outcome if isinstance(decided, Change) else decided
+        response = render(outcome)
+        if isinstance(decided, Change):
+            answer = Answer(
+                key_id=key_id, key=key, fingerprint=mutation.fingerprint, response=response
+            )
+            written = await decided.write(store, answer)
+        else:
+            written = await store.store_answer(key_id, key, mutation.fingerprint, response)
+        if not written:
+            return None
+        _count(outcome)
+        return response
 
     async def on_customer(
         self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render
@@ -480,6 +508,26 @@ class MutationRunner:
             )
         telemetry.idempotent_replays_total.inc()
         return msgspec.structs.replace(stored, replayed=True)
+
+
+def plan_of(decided: Decided, version: int, answer: Answer) -> Plan:
+    """The plan that writes a decision on an account at ``version``, with its answer."""
+    return Plan(
+        change=decided.change,
+        hold=decided.hold,
+        version=version,
+        key_id=answer.key_id,
+        key=answer.key,
+        fingerprint=answer.fingerprint,
+        answer=answer.response,
+        charge=decided.charge,
+        refunded=decided.refunded,
+        given_back=decided.given_back,
+        purchase=decided.purchase,
+        returns=decided.returns,
+        grant=decided.grant,
+        events=decided.events,
+    )
 
 
 def _count(outcome: Outcome) -> None:

@@ -397,11 +397,6 @@ class LedgerStore(Protocol):
     async def accounts_with_expired_lots(
         self, limit: int, program_id: UUID | None
     ) -> list[UUID]: ...
-    async def add_event(
-        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
-    ) -> None:
-        """An outbox event beyond those ``write`` writes (a tier change, say)."""
-        ...
 
 
 class LoyaltyStore(Protocol):
@@ -413,7 +408,6 @@ class LoyaltyStore(Protocol):
     async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord: ...
     async def current_rules(self, program_id: UUID) -> RulesRecord | None: ...
     async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool: ...
-    async def set_referrer(self, customer_id: UUID, referrer_id: UUID) -> bool: ...
     async def referral_due(self, customer_id: UUID) -> UUID | None:
         """The referrer, when the customer's only purchase so far is the one just written."""
         ...
@@ -426,8 +420,11 @@ class LoyaltyStore(Protocol):
         ...
 
     async def set_tier_floor(
-        self, customer_id: UUID, tier: str | None, scope: UUID | None
-    ) -> bool: ...
+        self, customer_id: UUID, version: int, tier: str | None, told: Event | None, answer: Answer
+    ) -> bool:
+        """The manual tier with the tier change it tells, only at the account's ``version``."""
+        ...
+
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
 
 
@@ -457,31 +454,108 @@ class KeyStore(Protocol):
     async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None: ...
 
 
-class CustomerStore(Protocol):
-    """Customers, their cards and blocks."""
+class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
+    """What an enrollment decides on: the program's country (the phone's region), the new
+    account as the program would open it, the rules in force, and what is already taken."""
 
-    async def insert_customer(
+    country: str
+    locked: LockedAccount  # the new customer's empty account, with the database clock
+    rules: RulesRecord
+    card_taken: bool
+    referrer_found: bool  # the referrer named is a customer of the program (or none is named)
+
+
+class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
+    """An enrolled customer as written: the account shares the id; the card, when given, is
+    issued by ``key_id``."""
+
+    id: UUID
+    program_id: UUID
+    phone: str
+    name: str | None
+    birthday: date | None
+    attributes: dict[str, Any]
+    referred_by: UUID | None
+    created_at: datetime
+    card_number: str | None
+    key_id: UUID
+
+
+class CustomerChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What a change of one customer decides on: the customer as the API shows them, the
+    account's row version the write applies at, the database clock, and whether the card the
+    call names is taken in the program."""
+
+    customer: CustomerRecord
+    version: int
+    now: datetime
+    card_taken: bool
+
+
+class CardChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A card as a block or unblock decides on it: its holder, status, journal and the clock."""
+
+    program_id: UUID
+    customer_id: UUID
+    status: str
+    reason: str | None
+    events: list[CardEventRecord]
+    now: datetime
+
+
+class CardStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A card's move from one status to another, by a key at a time."""
+
+    program_id: UUID
+    number: str
+    was: str
+    status: str
+    reason: str | None
+    key_id: UUID
+    at: datetime
+
+
+class CustomerStore(Protocol):
+    """Customers, their cards and blocks. A change is written in one statement with its answer
+    and writes nothing (returns False) when the key already has one or what it was decided on
+    moved: a phone or card taken, a card's status or the account's version changed."""
+
+    async def enrollment(
         self,
-        customer_id: UUID,
         program_id: UUID,
-        phone: str,
-        name: str | None,
-        birthday: Any,
-        attributes: dict[str, Any],
-    ) -> bool: ...
+        customer_id: UUID,
+        card_number: str | None,
+        referred_by: UUID | None,
+    ) -> Enrollment | None: ...
+    async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:
+        """The customer, account and card; with ``welcome``, in one transaction with that
+        plan, applied at the new account's version, which stores the answer."""
+        ...
+
     async def find_customer_by_phone(self, program_id: UUID, phone: str) -> UUID | None: ...
     async def get_customer(
         self, customer_id: UUID, scope: UUID | None
     ) -> CustomerRecord | None: ...
+    async def customer_change(
+        self, customer_id: UUID, scope: UUID | None, card_number: str | None
+    ) -> CustomerChange | None: ...
     async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
-    async def insert_card(self, program_id: UUID, number: str, customer_id: UUID) -> bool: ...
-    async def lock_card(self, program_id: UUID, number: str) -> Any: ...
+    async def issue_card(
+        self,
+        program_id: UUID,
+        number: str,
+        customer_id: UUID,
+        key_id: UUID,
+        at: datetime,
+        answer: Answer,
+    ) -> bool: ...
     async def find_card(self, program_id: UUID, number: str) -> Any: ...
-    async def set_card_status(
-        self, program_id: UUID, number: str, status: str, reason: str | None, key_id: UUID | None
-    ) -> None: ...
+    async def card_change(self, program_id: UUID, number: str) -> CardChange | None: ...
+    async def set_card_status(self, change: CardStatus, answer: Answer) -> bool: ...
     async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]: ...
-    async def set_account_block(self, account_id: UUID, reason: str | None) -> None: ...
+    async def set_account_block(
+        self, account_id: UUID, version: int, reason: str | None, answer: Answer
+    ) -> bool: ...
 
 
 class WebhookStore(Protocol):

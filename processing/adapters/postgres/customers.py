@@ -2,40 +2,89 @@
 ``PostgresStore``."""
 
 import json
-from typing import Any
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from processing.adapters.postgres.named import NamedQueries
+from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
+from processing.adapters.postgres.turns import TurnQueries, locked_account, rules_record
+from processing.service.ports import (
+    Answer,
+    Applied,
+    CardChange,
+    CardStatus,
+    CustomerChange,
+    Enrollment,
+    NewCustomer,
+    Plan,
+)
 from processing.service.records import CardEventRecord, CustomerRecord
 
+# An enrollment or a card issued that lost its phone or card number to another writes nothing
+# and is decided again, which then sees the number taken.
+_taken = frozenset({"customers_program_id_phone_key", "cards_pkey"})
 
-class CustomerQueries(NamedQueries):
-    async def insert_customer(
+
+class CustomerQueries(NamedQueries, TurnQueries):
+    """An enrollment with a welcome bonus applies its plan as every ledger write does."""
+
+    async def enrollment(
         self,
-        customer_id: UUID,
         program_id: UUID,
-        phone: str,
-        name: str | None,
-        birthday: Any,
-        attributes: dict[str, Any],
-    ) -> bool:
-        inserted = await self.connection.fetchval(
-            QUERIES["insert_customer"],
-            customer_id,
-            program_id,
-            phone,
-            name,
-            birthday,
-            json.dumps(attributes),
+        customer_id: UUID,
+        card_number: str | None,
+        referred_by: UUID | None,
+    ) -> Enrollment | None:
+        row = await self._fetchrow("enrollment", program_id, customer_id, card_number, referred_by)
+        if row is None:
+            return None
+        return Enrollment(
+            country=row["country"],
+            locked=locked_account(row, ()),
+            rules=rules_record(
+                program_id, row["rules_version"], row["rules"], row["rules_at"], row["expiry_days"]
+            ),
+            card_taken=row["card_taken"],
+            referrer_found=row["referrer_found"],
         )
-        if inserted is None:
+
+    async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:
+        arguments = (
+            customer.id,
+            customer.program_id,
+            customer.phone,
+            customer.name,
+            customer.birthday,
+            json.dumps(customer.attributes),
+            customer.referred_by,
+            customer.created_at,
+            customer.card_number,
+            customer.key_id,
+        )
+        if welcome is None:
+            row = await self._answered("enroll_customer", answer, *arguments, False, races=_taken)
+            return row is not None
+        try:
+            async with self.connection.transaction():
+                version = await self.connection.fetchval(
+                    QUERIES["enroll_customer"],
+                    *answer_row(answer),
+                    *arguments,
+                    True,
+                )
+                applied = await self.apply_plan(msgspec.structs.replace(welcome, version=version))
+                if applied is not Applied.applied:
+                    raise _Lost
+        except _Lost:
             return False
-        await self._execute("insert_customer_account", customer_id, program_id)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name in _taken:
+                return False
+            raise
         return True
 
     async def find_customer_by_phone(self, program_id: UUID, phone: str) -> UUID | None:
@@ -44,39 +93,100 @@ class CustomerQueries(NamedQueries):
 
     async def get_customer(self, customer_id: UUID, scope: UUID | None) -> CustomerRecord | None:
         row = await self._fetchrow("get_customer", customer_id, scope)
+        return None if row is None else _customer(row)
+
+    async def customer_change(
+        self, customer_id: UUID, scope: UUID | None, card_number: str | None
+    ) -> CustomerChange | None:
+        row = await self._fetchrow("customer_change", customer_id, scope, card_number)
         if row is None:
             return None
-        fields = dict(row)
-        fields["attributes"] = json.loads(fields["attributes"])
-        fields["cards"] = json.loads(fields["cards"])
-        fields["blocked"] = fields["blocked_reason"] is not None
-        return msgspec.convert(fields, CustomerRecord)
+        return CustomerChange(
+            customer=_customer(row),
+            version=row["version"],
+            now=row["now"],
+            card_taken=row["card_taken"],
+        )
 
     async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None:
         value = await self.connection.fetchval(QUERIES["customer_exists"], customer_id, scope)
         return value  # type: ignore[no-any-return]
 
-    async def insert_card(self, program_id: UUID, number: str, customer_id: UUID) -> bool:
-        inserted = await self.connection.fetchval(
-            QUERIES["insert_card"], program_id, number, customer_id
+    async def issue_card(
+        self,
+        program_id: UUID,
+        number: str,
+        customer_id: UUID,
+        key_id: UUID,
+        at: datetime,
+        answer: Answer,
+    ) -> bool:
+        row = await self._answered(
+            "issue_card", answer, program_id, number, customer_id, key_id, at, races=_taken
         )
-        return inserted is not None
-
-    async def lock_card(self, program_id: UUID, number: str) -> asyncpg.Record | None:
-        return await self._fetchrow("lock_card", number, program_id)
+        return row is not None
 
     async def find_card(self, program_id: UUID, number: str) -> asyncpg.Record | None:
         return await self._fetchrow("find_card", program_id, number)
 
-    async def set_card_status(
-        self, program_id: UUID, number: str, status: str, reason: str | None, key_id: UUID | None
-    ) -> None:
-        await self._execute("set_card_status", program_id, number, status, reason)
-        await self._execute("insert_card_event", program_id, number, status, reason, key_id)
+    async def card_change(self, program_id: UUID, number: str) -> CardChange | None:
+        row = await self._fetchrow("card_change", number, program_id)
+        if row is None:
+            return None
+        return CardChange(
+            program_id=program_id,
+            customer_id=row["customer_id"],
+            status=row["status"],
+            reason=row["reason"],
+            events=msgspec.json.decode(row["events"], type=list[CardEventRecord]),
+            now=row["now"],
+        )
+
+    async def set_card_status(self, change: CardStatus, answer: Answer) -> bool:
+        written = await self.connection.fetchval(
+            QUERIES["set_card_status"],
+            *answer_row(answer),
+            change.program_id,
+            change.number,
+            change.was,
+            change.status,
+            change.reason,
+            change.key_id,
+            change.at,
+        )
+        return bool(written)
 
     async def card_journal(self, program_id: UUID, number: str) -> list[CardEventRecord]:
         rows = await self._fetch("card_journal", program_id, number)
         return [record_of(row, CardEventRecord) for row in rows]
 
-    async def set_account_block(self, account_id: UUID, reason: str | None) -> None:
-        await self._execute("set_account_block", account_id, reason)
+    async def set_account_block(
+        self, account_id: UUID, version: int, reason: str | None, answer: Answer
+    ) -> bool:
+        row = await self._answered("set_account_block", answer, account_id, version, reason)
+        return row is not None
+
+
+class _Lost(Exception):
+    """The welcome plan of an enrollment wrote nothing: its key answered meanwhile."""
+
+
+def _customer(row: asyncpg.Record) -> CustomerRecord:
+    fields = {name: row[name] for name in _customer_fields}
+    fields["attributes"] = json.loads(fields["attributes"])
+    fields["cards"] = json.loads(fields["cards"])
+    fields["blocked"] = fields["blocked_reason"] is not None
+    return msgspec.convert(fields, CustomerRecord)
+
+
+_customer_fields = (
+    "id",
+    "program_id",
+    "phone",
+    "name",
+    "birthday",
+    "attributes",
+    "created_at",
+    "blocked_reason",
+    "cards",
+)

@@ -255,13 +255,6 @@ class LedgerQueries(NamedQueries):
         )
         return value  # type: ignore[no-any-return]
 
-    async def add_event(
-        self, program_id: UUID, operation_id: UUID | None, type_: str, payload: dict[str, Any]
-    ) -> None:
-        await self._execute(
-            "insert_event", program_id, operation_id, type_, json.dumps(payload, default=str)
-        )
-
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
     ) -> UUID | None:

@@ -1,15 +1,17 @@
 """Programs, their rules, bonuses, tiers and purchases (named queries in ``sql/programs.sql``,
 ``rules.sql``, ``bonuses.sql``, ``purchases.sql``). Mixed into ``PostgresStore``."""
 
+import json
 from datetime import datetime
 from uuid import UUID
 
 import msgspec
 
-from processing.adapters.postgres.named import NamedQueries
+from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of, rules_row
 from processing.core.rules import Rules
+from processing.service.ports import Answer, Event
 from processing.service.records import ProgramRecord, ProgramSettings, RulesRecord
 
 
@@ -48,9 +50,6 @@ class LoyaltyQueries(NamedQueries):
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else rules_row(row)
 
-    async def set_referrer(self, customer_id: UUID, referrer_id: UUID) -> bool:
-        return await self._fetchrow("set_referrer", customer_id, referrer_id) is not None
-
     async def referral_due(self, customer_id: UUID) -> UUID | None:
         value = await self.connection.fetchval(QUERIES["referral_due"], customer_id)
         return value  # type: ignore[no-any-return]
@@ -70,8 +69,19 @@ class LoyaltyQueries(NamedQueries):
             raise RuntimeError("tier_inputs returned no row")
         return int(row["spend"]), row["tier_floor"]
 
-    async def set_tier_floor(self, customer_id: UUID, tier: str | None, scope: UUID | None) -> bool:
-        return await self._fetchrow("set_tier_floor", customer_id, tier, scope) is not None
+    async def set_tier_floor(
+        self, customer_id: UUID, version: int, tier: str | None, told: Event | None, answer: Answer
+    ) -> bool:
+        written = await self.connection.fetchval(
+            QUERIES["set_tier_floor"],
+            *answer_row(answer),
+            customer_id,
+            version,
+            tier,
+            None if told is None else told.type,
+            None if told is None else json.dumps(told.payload, default=str),
+        )
+        return bool(written)
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:
         row = await self._fetchrow("find_program_by_name", name)

@@ -32,13 +32,15 @@ class NamedQueries:
         self, name: str, answer: Answer, *args: Any, races: frozenset[str] = frozenset()
     ) -> asyncpg.Record | None:
         """Runs a statement that writes a change together with its answer: the answer is its
-        $1-$6 (stored by an ``answer`` CTE that inserts nothing when the key already has one,
-        which every write of the statement is drawn from), the change's own arguments follow.
-        The row it returns, or None when it wrote nothing: the key answered meanwhile, or it
-        lost the race for a unique row named in ``races``."""
-        arguments = answer_arguments(answer.key_id, answer.key, answer.fingerprint, answer.response)
+        $1-$6, stored by an ``answer`` CTE that inserts nothing when the key already has one,
+        and every write of the statement is drawn from that CTE. A statement whose decision
+        rests on a row's state locks that row first and draws the answer from it (the lock
+        rechecks the state), so a stale decision writes nothing, its answer included. The
+        change's own arguments follow the answer's. Returns the row the statement returns, or
+        None when it wrote nothing: the key answered meanwhile, the state moved, or it lost
+        the race for a unique row named in ``races``."""
         try:
-            return await self.connection.fetchrow(QUERIES[name], *arguments, *args)
+            return await self.connection.fetchrow(QUERIES[name], *answer_row(answer), *args)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in races:
                 return None
@@ -51,3 +53,8 @@ def answer_arguments(
     """insert_idempotency_key's parameters: what is stored is the body a replay sends."""
     body = response.body if response.kept_body is None else response.kept_body
     return key_id, key, fingerprint, response.status_code, response.media_type, body
+
+
+def answer_row(answer: Answer) -> tuple[Any, ...]:
+    """An answer as a statement that stores it takes it: its $1-$6."""
+    return answer_arguments(answer.key_id, answer.key, answer.fingerprint, answer.response)

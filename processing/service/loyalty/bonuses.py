@@ -3,8 +3,9 @@
 named events (review, newsletter, custom) through ``POST .../events``. Each is
 granted at most once per period of its rule; the grant is claimed by the same write as the
 accrual it makes, with a primary key behind it. An event is decided on its snapshot
-(``event_in_turn``); the welcome and referral bonuses are written inside the enrollment's and
-the first purchase's transactions (``grant``), with the same ``grant_change``."""
+(``event_in_turn``), the welcome bonus on the enrollment's new account (``welcome_grant``),
+the referral bonus inside the first purchase's transaction (``grant``), all with the same
+``grant_change``."""
 
 from uuid import UUID
 
@@ -39,7 +40,6 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
-from processing.service.rules import current_rules
 
 welcome = "welcome"
 birthday = "birthday"
@@ -161,15 +161,15 @@ def event_in_turn(snapshot: Snapshot, actor: Actor, command: EventCommand) -> De
     return grant_change(locked, actor, record, claimed, points, command.document)
 
 
-async def grant_welcome(store: Store, customer_id: UUID, program_id: UUID) -> None:
-    """Inside an enrollment's transaction: the welcome bonus, when the rules grant one."""
-    record = await current_rules(store, program_id)
-    if record.rules.bonuses.welcome <= 0:
-        return
-    locked = await store.lock_account(customer_id, program_id)
-    if locked is None:
-        raise RuntimeError("an enrollment's own account is missing in its transaction")
-    await grant(store, locked, None, record, welcome, "once", record.rules.bonuses.welcome, None)
+def welcome_grant(locked: LockedAccount, record: RulesRecord) -> Decided | None:
+    """The welcome bonus on a new customer's empty account, when the rules grant one (and a
+    bound of the account does not refuse it: the enrollment stands without it)."""
+    points = record.rules.bonuses.welcome
+    if points <= 0:
+        return None
+    claimed = BonusGrant(kind=welcome, period="once")
+    decided = grant_change(locked, None, record, claimed, points, None)
+    return decided if isinstance(decided, Decided) else None
 
 
 async def grant_referral(

@@ -7,23 +7,35 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
-from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.service.loyalty.bonuses import grant_welcome
+from processing.service.loyalty.bonuses import welcome_grant
 from processing.service.loyalty.phones import normalize_phone
-from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.mutations import (
+    Change,
+    Decision,
+    Mutation,
+    MutationRunner,
+    Render,
+    plan_of,
+)
 from processing.service.ports import (
+    Answer,
+    CardChange,
+    CardStatus,
+    CustomerChange,
     CustomerStore,
     Database,
-    LockedAccount,
+    Enrollment,
     LoyaltyStore,
-    RetryTransaction,
+    NewCustomer,
     Store,
 )
 from processing.service.records import (
     Accepted,
     Actor,
+    CardEventRecord,
     CardJournal,
+    CardRecord,
     CustomerRecord,
     Outcome,
     ProgramRecord,
@@ -33,6 +45,7 @@ from processing.service.records import (
 )
 
 log = structlog.get_logger(__name__)
+issued = "issued"  # the reason of a card's first status
 
 
 class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,51 +122,33 @@ class Customers:
     async def enroll(
         self, mutation: Mutation, command: EnrollCommand, render: Render
     ) -> StoredResponse:
+        """Enrolls a customer with their card and referrer, and the welcome bonus when the
+        rules grant one: decided on what the program has, written in one statement (with the
+        bonus, in one transaction of two)."""
         actor = mutation.actor
+        customer_id = uuid4()
 
-        async def work(store: Store) -> Outcome:
-            program = await program_or_refusal(store, actor)
-            if isinstance(program, Refused):
-                return program
-            phone = normalize_phone(command.phone, program.country)
-            if phone is None:
-                return refuse(
-                    Rejection.validation_error,
-                    f"phone is not a valid number for region {program.country}.",
-                    field="phone",
-                )
-            if command.card_number and await store.find_card(program.id, command.card_number):
-                return refuse(Rejection.card_exists, "This card number is already in use.")
-            if command.referred_by is not None and not await store.customer_program(
-                command.referred_by, program.id
-            ):
-                return refuse(
-                    Rejection.not_found,
-                    "referred_by is not a customer of this program.",
-                    field="referred_by",
-                )
-            customer_id = uuid4()
-            created = await store.insert_customer(
-                customer_id, program.id, phone, command.name, command.birthday, command.attributes
+        async def load(store: Store) -> tuple[Enrollment, str | None, UUID | None] | Refused:
+            program_id = program_of(actor)
+            if isinstance(program_id, Refused):
+                return program_id
+            enrollment = await store.enrollment(
+                program_id, customer_id, command.card_number, command.referred_by
             )
-            if not created:
-                existing = await store.find_customer_by_phone(program.id, phone)
-                return refuse(
-                    Rejection.customer_exists,
-                    "A customer with this phone is already enrolled.",
-                    customer_id=str(existing),
-                )
-            if command.card_number and not await issue_card(
-                store, program.id, command.card_number, customer_id, actor
-            ):
-                raise RetryTransaction  # another enrollment took the card after our check
-            if command.referred_by is not None:
-                referred = await store.set_referrer(customer_id, command.referred_by)
-                invariant(referred, "a referrer checked in this transaction can be recorded")
-            await grant_welcome(store, customer_id, program.id)
-            return Accepted(value=await store.get_customer(customer_id, None), created=True)
+            if enrollment is None:
+                return refuse(Rejection.not_found, "The key's program is gone.")
+            phone = normalize_phone(command.phone, enrollment.country)
+            holder = (
+                None if phone is None else await store.find_customer_by_phone(program_id, phone)
+            )
+            return enrollment, phone, holder
 
-        return await self.runner.run(mutation, None, work, render)
+        def decide(facts: tuple[Enrollment, str | None, UUID | None] | Refused) -> Change | Outcome:
+            if isinstance(facts, Refused):
+                return facts
+            return enrollment_change(actor, customer_id, command, *facts)
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:
@@ -170,37 +165,74 @@ class Customers:
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
-            customer = await customer_or_refusal(store, actor, customer_id)
-            if isinstance(customer, Refused):
-                return customer
-            if not await issue_card(store, customer.program_id, number, customer_id, actor):
-                return refuse(Rejection.card_exists, "This card number is already in use.")
-            return Accepted(value=await store.get_customer(customer_id, None), created=True)
+        async def load(store: CustomerStore) -> CustomerChange | None:
+            return await store.customer_change(customer_id, actor.program_id, number)
 
-        return await self.runner.run(mutation, None, work, render)
+        def decide(found: CustomerChange | None) -> Change | Outcome:
+            if found is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            if found.card_taken:
+                return refuse(Rejection.card_exists, "This card number is already in use.")
+            customer = found.customer
+            card = CardRecord(number=number, status="active", reason=issued)
+            return Change(
+                outcome=Accepted(
+                    value=msgspec.structs.replace(customer, cards=[*customer.cards, card]),
+                    created=True,
+                ),
+                write=lambda store, answer: store.issue_card(
+                    customer.program_id, number, customer.id, actor.key_id, found.now, answer
+                ),
+            )
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def set_card_status(
         self, mutation: Mutation, number: str, blocked: bool, reason: str, render: Render
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def work(store: Store) -> Outcome:
+        async def load(store: CustomerStore) -> CardChange | Refused | None:
             program_id = program_of(actor)
             if isinstance(program_id, Refused):
                 return program_id
-            card = await store.lock_card(program_id, number)
+            return await store.card_change(program_id, number)
+
+        def decide(card: CardChange | Refused | None) -> Change | Outcome:
+            if isinstance(card, Refused):
+                return card
             if card is None:
                 return refuse(Rejection.card_not_found, "No card with this number.")
-            if blocked and card["status"] == "blocked":
+            if blocked and card.status == "blocked":
                 return refuse(Rejection.card_blocked, "The card is already blocked.")
-            if not blocked and card["status"] != "blocked":
+            if not blocked and card.status != "blocked":
                 return refuse(Rejection.card_not_blocked, "The card is not blocked.")
             status = "blocked" if blocked else "active"
-            await store.set_card_status(card["program_id"], number, status, reason, actor.key_id)
-            return Accepted(value=await journal(store, card["program_id"], number))
+            event = CardEventRecord(
+                status=status, reason=reason, key_id=actor.key_id, created_at=card.now
+            )
+            journal = CardJournal(
+                number=number,
+                customer_id=card.customer_id,
+                status=status,
+                reason=reason,
+                events=[*card.events, event],
+            )
+            change = CardStatus(
+                program_id=card.program_id,
+                number=number,
+                was=card.status,
+                status=status,
+                reason=reason,
+                key_id=actor.key_id,
+                at=card.now,
+            )
+            return Change(
+                outcome=Accepted(value=journal),
+                write=lambda store, answer: store.set_card_status(change, answer),
+            )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def card(self, actor: Actor, number: str) -> Outcome:
         async with self.database.reader() as store:
@@ -217,29 +249,101 @@ class Customers:
     ) -> StoredResponse:
         """Blocks the account with ``reason`` (shown as ``blocked_reason``) or unblocks it. The
         account keeps only its current state, so every change, the unblock's reason included,
-        is also logged with the key that made it (once: a replay does not run this again)."""
+        is also logged with the key that made it (once: a replay does not log it again)."""
+        actor = mutation.actor
 
-        async def work(store: CustomerStore, locked: LockedAccount) -> Outcome:
-            await store.set_account_block(customer_id, reason if blocked else None)
+        async def load(store: CustomerStore) -> CustomerChange | None:
+            return await store.customer_change(customer_id, actor.program_id, None)
+
+        def decide(found: CustomerChange | None) -> Change | Outcome:
+            if found is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            kept = reason if blocked else None
+            customer = msgspec.structs.replace(found.customer, blocked=blocked, blocked_reason=kept)
+            return Change(
+                outcome=Accepted(value=customer),
+                write=lambda store, answer: store.set_account_block(
+                    customer_id, found.version, kept, answer
+                ),
+            )
+
+        stored = await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        if stored.status_code == 200 and not stored.replayed:
             log.info(
                 "account_block_changed",
                 customer_id=str(customer_id),
                 blocked=blocked,
                 reason=reason,
-                key_id=str(mutation.actor.key_id),
+                key_id=str(actor.key_id),
             )
-            return Accepted(value=await store.get_customer(customer_id, None))
-
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        return stored
 
 
-async def issue_card(
-    store: CustomerStore, program_id: UUID, number: str, customer_id: UUID, actor: Actor
-) -> bool:
-    if not await store.insert_card(program_id, number, customer_id):
-        return False
-    await store.set_card_status(program_id, number, "active", "issued", actor.key_id)
-    return True
+def enrollment_change(
+    actor: Actor,
+    customer_id: UUID,
+    command: EnrollCommand,
+    enrollment: Enrollment,
+    phone: str | None,
+    holder: UUID | None,
+) -> Change | Outcome:
+    """An enrollment decided on what its program has: the customer with their card and
+    referrer, and the welcome bonus when the rules grant one (the first operation of the new
+    account, decided as any bonus is)."""
+    if phone is None:
+        return refuse(
+            Rejection.validation_error,
+            f"phone is not a valid number for region {enrollment.country}.",
+            field="phone",
+        )
+    if enrollment.card_taken:
+        return refuse(Rejection.card_exists, "This card number is already in use.")
+    if not enrollment.referrer_found:
+        return refuse(
+            Rejection.not_found,
+            "referred_by is not a customer of this program.",
+            field="referred_by",
+        )
+    if holder is not None:
+        return refuse(
+            Rejection.customer_exists,
+            "A customer with this phone is already enrolled.",
+            customer_id=str(holder),
+        )
+    locked = enrollment.locked
+    customer = NewCustomer(
+        id=customer_id,
+        program_id=locked.program_id,
+        phone=phone,
+        name=command.name,
+        birthday=command.birthday,
+        attributes=command.attributes,
+        referred_by=command.referred_by,
+        created_at=locked.now,
+        card_number=command.card_number,
+        key_id=actor.key_id,
+    )
+    welcome = welcome_grant(locked, enrollment.rules)
+    record = CustomerRecord(
+        id=customer_id,
+        program_id=locked.program_id,
+        phone=phone,
+        name=command.name,
+        birthday=command.birthday,
+        attributes=command.attributes,
+        cards=[]
+        if command.card_number is None
+        else [CardRecord(number=command.card_number, status="active", reason=issued)],
+        blocked=False,
+        blocked_reason=None,
+        created_at=locked.now,
+    )
+
+    async def write(store: Store, answer: Answer) -> bool:
+        plan = None if welcome is None else plan_of(welcome, 0, answer)  # at the new version
+        return await store.enroll(customer, plan, answer)
+
+    return Change(outcome=Accepted(value=record, created=True), write=write)
 
 
 async def journal(store: CustomerStore, program_id: UUID, number: str) -> CardJournal:

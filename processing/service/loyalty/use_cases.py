@@ -56,12 +56,19 @@ from processing.service.ledger.decisions import (
 )
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
-from processing.service.mutations import Decided, Mutation, MutationRunner, Render, Target
+from processing.service.mutations import (
+    Change,
+    Decided,
+    Decision,
+    Mutation,
+    MutationRunner,
+    Render,
+    Target,
+)
 from processing.service.ports import (
     Database,
     Event,
     HoldChange,
-    LedgerStore,
     LedgerWrite,
     LockedAccount,
     LoyaltyStore,
@@ -475,20 +482,6 @@ def tier_change(
     return Event(type=EventType.tier_changed, payload=payload)
 
 
-async def tell_tier_change(
-    store: LedgerStore,
-    locked: LockedAccount,
-    before: str | None,
-    after: str | None,
-    operation_id: UUID | None,
-    cause: str,
-) -> None:
-    """Writes ``tier_change`` in a transaction (the manual tier)."""
-    changed = tier_change(locked, before, after, operation_id, cause)
-    if changed is not None:
-        await store.add_event(locked.program_id, operation_id, changed.type, changed.payload)
-
-
 def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> TierRecord:
     current = standing.tier(record.rules)
     higher = [
@@ -658,11 +651,20 @@ class Loyalty:
         self, mutation: Mutation, customer_id: UUID, command: TierCommand, render: Render
     ) -> StoredResponse:
         """Sets (or with ``tier: null`` clears) the manual tier, which acts as a floor: the
-        customer ranks at it or above, whatever the spend says."""
+        customer ranks at it or above, whatever the spend says. Decided on the customer's
+        standing and written only at the account version it was decided on."""
         actor = mutation.actor
+        target = Target(account_id=customer_id, priced=True, ranked=True)
 
-        async def work(store: Store, locked: LockedAccount) -> Outcome:
-            record, before = await standing_now(store, locked)
+        async def load(store: Store) -> Snapshot:
+            return await self.runner.load_on(store, mutation, target)
+
+        def decide(snapshot: Snapshot) -> Change | Outcome:
+            locked, record, before = snapshot.locked, snapshot.rules, snapshot.standing
+            if locked is None or snapshot.version is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            if record is None or before is None:
+                raise AssertionError("a tier is decided on a ranked snapshot")
             names = [tier.name for tier in record.rules.tiers]
             if command.tier is not None and command.tier not in names:
                 return refuse(
@@ -670,7 +672,25 @@ class Loyalty:
                     f"The program's rules have no tier {command.tier!r}; they have {names}.",
                     field="tier",
                 )
-            await store.set_tier_floor(customer_id, command.tier, locked.program_id)
+            standing = msgspec.structs.replace(before, tier_floor=command.tier)  # spend as it was
+            tier_before, after = before.tier(record.rules), standing.tier(record.rules)
+            told = tier_change(
+                locked,
+                tier_before.name if tier_before else None,
+                after.name if after else None,
+                None,
+                "manual",
+            )
+            version = snapshot.version
+            return Change(
+                outcome=Accepted(value=tier_record(customer_id, record, standing)),
+                write=lambda store, answer: store.set_tier_floor(
+                    customer_id, version, command.tier, told, answer
+                ),
+            )
+
+        stored = await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        if stored.status_code == 200 and not stored.replayed:
             log.info(
                 "tier_floor_set",
                 customer_id=str(customer_id),
@@ -678,16 +698,4 @@ class Loyalty:
                 reason=command.reason,
                 key_id=str(actor.key_id),
             )
-            standing = msgspec.structs.replace(before, tier_floor=command.tier)  # spend as it was
-            tier_before, after = before.tier(record.rules), standing.tier(record.rules)
-            await tell_tier_change(
-                store,
-                locked,
-                tier_before.name if tier_before else None,
-                after.name if after else None,
-                None,
-                "manual",
-            )
-            return Accepted(value=tier_record(customer_id, record, standing))
-
-        return await self.runner.on_customer(mutation, customer_id, work, render)
+        return stored

@@ -8,13 +8,6 @@ returning operation_id;
 -- Whether the bonus was already granted in this period.
 select operation_id from bonus_grants where account_id = $1 and kind = $2 and period = $3;
 
--- name: set_referrer
--- Records who referred a customer just enrolled, if that customer is in the same program.
-update customers c set referred_by = r.id
-from customers r
-where c.id = $1 and r.id = $2 and r.program_id = c.program_id and r.id <> c.id
-returning c.id;
-
 -- name: referral_due
 -- The referrer of a customer whose only purchase so far is the one just written.
 select c.referred_by from customers c

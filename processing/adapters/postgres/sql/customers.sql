@@ -1,13 +1,53 @@
--- name: insert_customer
--- Enrollment; a phone already enrolled in the program inserts nothing and returns no row.
-insert into customers (id, program_id, phone, name, birthday, attributes)
-values ($1, $2, $3, $4, $5, $6)
-on conflict (program_id, phone) do nothing
-returning id;
+-- name: enrollment
+-- What an enrollment in program $1 decides on, in one statement: the program as new account $2
+-- would see it (settings, the expiry of its newest rules, the database clock), its newest rules
+-- (none: the defaults), whether card $3 is already taken in it, and whether $4 is one of its
+-- customers (the referrer; true when none is named).
+select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bigint as reserved,
+       0::bigint as debt, false as blocked, p.hold_ttl_seconds_default, p.hold_ttl_seconds_max,
+       p.expiry_days, (r.rules -> 'expiry')::text as rules_expiry, p.key_points_per_call_max,
+       p.key_points_per_day_max, clock_timestamp() as now,
+       r.version as rules_version, r.rules::text as rules, r.created_at as rules_at,
+       exists (select from cards k where k.program_id = p.id and k.number = $3::text)
+           as card_taken,
+       ($4::uuid is null or exists (select from customers c
+                                    where c.id = $4 and c.program_id = p.id)) as referrer_found
+from programs p
+left join lateral (select version, rules, created_at from program_rules
+                   where program_id = p.id order by version desc limit 1) r on true
+where p.id = $1;
 
--- name: insert_customer_account
--- The customer's points account shares the customer's id.
-insert into accounts (id, program_id, kind, customer_id) values ($1, $2, 'customer', $1);
+-- name: enroll_customer
+-- An enrollment in one statement: customer $7 of program $8 ($9 phone, $10 name, $11 birthday,
+-- $12 attributes, $13 referred by, $14 enrolled at), its account, and card $15 (none: null)
+-- issued by key $16 with its journal's first event. The answer ($1-$6) is stored with it
+-- unless $17: a welcome bonus follows in the same transaction, whose plan stores the answer.
+-- A phone or card taken meanwhile fails on its unique key and nothing is written. Returns the
+-- new account's row version, at which that plan applies.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 where not $17::boolean
+    on conflict do nothing
+    returning key_id
+), customer as (
+    insert into customers (id, program_id, phone, name, birthday, attributes, referred_by,
+                           created_at)
+    select $7, $8, $9, $10, $11, $12::jsonb, $13, $14
+    where $17::boolean or exists (select from answer)
+    returning id
+), account as (
+    insert into accounts (id, program_id, kind, customer_id)
+    select id, $8, 'customer', id from customer
+    returning xmin::text::bigint as version
+), card as (
+    insert into cards (program_id, number, customer_id, status, reason, created_at, updated_at)
+    select $8, $15, id, 'active', 'issued', $14, $14 from customer where $15::text is not null
+    returning number
+), journal as (
+    insert into card_events (program_id, number, status, reason, key_id, created_at)
+    select $8, number, 'active', 'issued', $16, $14 from card
+)
+select version from account;
 
 -- name: find_customer_by_phone
 -- Lookup at the till and the answer to a second enrollment of the same phone.
@@ -24,35 +64,84 @@ select c.id, c.program_id, c.phone, c.name, c.birthday, c.attributes::text as at
 from customers c join accounts a on a.id = c.id
 where c.id = $1 and ($2::uuid is null or c.program_id = $2);
 
+-- name: customer_change
+-- What a change of one customer decides on: the customer card as get_customer shows it, the
+-- account's row version (the write applies only at it), the database clock, and whether card
+-- $3 is already taken in the customer's program.
+select c.id, c.program_id, c.phone, c.name, c.birthday, c.attributes::text as attributes,
+       c.created_at, a.blocked_reason,
+       coalesce(
+           (select json_agg(json_build_object('number', k.number, 'status', k.status,
+                                              'reason', k.reason) order by k.created_at)
+            from cards k where k.customer_id = c.id), '[]')::text as cards,
+       a.xmin::text::bigint as version, clock_timestamp() as now,
+       exists (select from cards k where k.program_id = c.program_id and k.number = $3::text)
+           as card_taken
+from customers c join accounts a on a.id = c.id
+where c.id = $1 and ($2::uuid is null or c.program_id = $2);
+
 -- name: customer_exists
--- Card and block calls check the customer belongs to the caller's program first.
+-- Statement reads check the customer belongs to the caller's program first.
 select program_id from customers where id = $1 and ($2::uuid is null or program_id = $2);
 
--- name: insert_card
--- A number already used in the program inserts nothing and returns no row.
-insert into cards (program_id, number, customer_id, status)
-values ($1, $2, $3, 'active')
-on conflict (program_id, number) do nothing
-returning number;
+-- name: issue_card
+-- Card $8 of program $7 issued to customer $9 by key $10 at $11, with its journal's first
+-- event and the answer ($1-$6) in one statement. A number taken meanwhile fails on the card's
+-- primary key and nothing is written.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+), card as (
+    insert into cards (program_id, number, customer_id, status, reason, created_at, updated_at)
+    select $7, $8, $9, 'active', 'issued', $11, $11 from answer
+    returning number
+), journal as (
+    insert into card_events (program_id, number, status, reason, key_id, created_at)
+    select $7, number, 'active', 'issued', $10, $11 from card
+)
+select number from card;
 
--- name: lock_card
--- Block and unblock serialize on the card row.
-select program_id, number, customer_id, status, reason from cards
-where number = $1 and program_id = $2
-for update;
+-- name: card_change
+-- What a block or unblock of card $1 in program $2 decides on: its customer, status and
+-- reason, its journal (oldest first) and the database clock.
+select k.customer_id, k.status, k.reason, clock_timestamp() as now,
+       coalesce((select json_agg(json_build_object('status', e.status, 'reason', e.reason,
+                                                   'key_id', e.key_id,
+                                                   'created_at', e.created_at) order by e.id)
+                 from card_events e
+                 where e.program_id = k.program_id and e.number = k.number), '[]')::text
+           as events
+from cards k
+where k.number = $1 and k.program_id = $2;
 
 -- name: find_card
 -- Lookup by card number at the till.
 select customer_id, status from cards where program_id = $1 and number = $2;
 
 -- name: set_card_status
--- The card's current status; the journal below keeps the history.
-update cards set status = $3, reason = $4, updated_at = clock_timestamp()
-where program_id = $1 and number = $2;
-
--- name: insert_card_event
--- The card journal: every status change with its reason and key.
-insert into card_events (program_id, number, status, reason, key_id) values ($1, $2, $3, $4, $5);
+-- Card $8 of program $7 goes from status $9 to $10 with reason $11, by key $12 at $13, with a
+-- journal event and the answer ($1-$6), in one statement. The card's row is locked first and
+-- must still be in status $9 (rechecked after the lock): a change decided on a status that
+-- moved meanwhile writes nothing, the answer included.
+with card as (
+    select program_id, number from cards
+    where program_id = $7 and number = $8 and status = $9
+    for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from card
+    on conflict do nothing
+    returning key_id
+), changed as (
+    update cards set status = $10, reason = $11, updated_at = $13
+    from answer
+    where cards.program_id = $7 and cards.number = $8
+), journal as (
+    insert into card_events (program_id, number, status, reason, key_id, created_at)
+    select $7, $8, $10, $11, $12, $13 from answer
+)
+select count(*) from answer;
 
 -- name: card_journal
 -- The history of one card, oldest first.
@@ -60,5 +149,19 @@ select status, reason, key_id, created_at from card_events
 where program_id = $1 and number = $2 order by id;
 
 -- name: set_account_block
--- A blocked account neither earns nor spends; null unblocks it.
-update accounts set blocked_reason = $2 where id = $1;
+-- Account $7 blocked with reason $9 (null: unblocked), with the answer ($1-$6) in one
+-- statement, only if the account is still at row version $8 (locked, then rechecked): the
+-- answer shows the customer as decided, so a change decided on an account that moved
+-- meanwhile writes nothing.
+with unchanged as (
+    select id from accounts where id = $7 and xmin::text::bigint = $8 for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+)
+update accounts set blocked_reason = $9
+from answer
+where accounts.id = $7
+returning accounts.id;

@@ -33,10 +33,6 @@ with operation as (
 insert into outbox (program_id, operation_id, type, payload)
 select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
 
--- name: insert_event
--- An event written beside an operation's own (a tier change), or with none (a manual tier).
-insert into outbox (program_id, operation_id, type, payload) values ($1, $2, $3, $4::jsonb);
-
 -- name: operation_account
 -- Which account a refund will lock, looked up before the lock is taken (and whether a read may
 -- see the operation). $2 the caller's program, $3 its store (null for a key that spans them):

@@ -11,7 +11,25 @@ select coalesce((
        (select tier_floor from customers where id = $1) as tier_floor;
 
 -- name: set_tier_floor
--- Sets or clears the manual tier; $3 scopes a program key to its own program.
-update customers set tier_floor = $2
-where id = $1 and ($3::uuid is null or program_id = $3)
-returning id;
+-- Sets (or, $9 null, clears) the manual tier of customer $7 with the answer ($1-$6) and the
+-- tier change it makes ($10 its event type, $11 its payload; $10 null for none) in one
+-- statement, only if the account is still at row version $8 (locked, then rechecked): the
+-- answer and the event show the standing the change was decided on.
+with unchanged as (
+    select id, program_id from accounts where id = $7 and xmin::text::bigint = $8 for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+), floor as (
+    update customers set tier_floor = $9
+    from answer
+    where customers.id = $7
+), told as (
+    insert into outbox (program_id, operation_id, type, payload)
+    select unchanged.program_id, null, $10, $11::jsonb
+    from unchanged, answer
+    where $10::text is not null
+)
+select count(*) from answer;

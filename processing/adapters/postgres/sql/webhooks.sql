@@ -61,17 +61,21 @@ where d.id = $1 and ($2::uuid is null or s.program_id = $2);
 
 -- name: redeliver_webhook
 -- Delivery $7 goes back to the queue at once with a fresh attempt budget, with the answer
--- ($1-$6) stored under its key in the same statement; nothing is written when the key already
--- has an answer, or the delivery was delivered since the caller read it.
-with answer as (
+-- ($1-$6) stored under its key in the same statement. The delivery's row is locked first and
+-- must still be undelivered (rechecked after the lock): nothing is written, the answer
+-- included, when it was delivered since the caller read it or the key already has an answer.
+with due as (
+    select id from webhook_deliveries where id = $7 and status <> 'delivered' for update
+), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
-    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    select $1, $2, $3, $4, $5, $6 from due
+    on conflict do nothing
     returning key_id
 )
 update webhook_deliveries
 set status = 'pending', attempts = 0, next_attempt_at = clock_timestamp()
 from answer
-where id = $7 and status <> 'delivered'
+where id = $7
 returning id;
 
 -- name: fan_out
