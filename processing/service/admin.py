@@ -19,13 +19,21 @@ from processing.core import limits
 from processing.core.keys import Minter, decide_mint
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
-from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, KeyStore, LoyaltyStore, Store
+from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
+from processing.service.ports import (
+    ChannelStore,
+    Database,
+    KeyStore,
+    KeyTree,
+    KeyVersion,
+    MintFacts,
+)
 from processing.service.records import (
     Accepted,
     Actor,
     ApiKeyRecord,
     Outcome,
+    ProgramRecord,
     ProgramSettings,
     Refused,
     StoredResponse,
@@ -220,26 +228,24 @@ class Admin:
     async def create_program(
         self, mutation: Mutation, command: ProgramSettings, render: Render
     ) -> StoredResponse:
-        async def work(store: LoyaltyStore) -> Outcome:
-            if mutation.actor.program_id is not None:
-                return refuse(
-                    Rejection.forbidden_scope, "Only an operator key may create programs."
-                )
-            if command.hold_ttl_seconds_default > command.hold_ttl_seconds_max:
-                return refuse(
-                    Rejection.validation_error,
-                    "hold_ttl_seconds_default may not exceed hold_ttl_seconds_max.",
-                    field="hold_ttl_seconds_default",
-                )
-            if command.key_points_per_call_max > command.key_points_per_day_max:
-                return refuse(
-                    Rejection.validation_error,
-                    "key_points_per_call_max may not exceed key_points_per_day_max.",
-                    field="key_points_per_call_max",
-                )
-            return Accepted(value=await store.insert_program(uuid4(), command), created=True)
+        program_id, operator = uuid4(), mutation.actor.program_id is None
 
-        return await self.runner.run(mutation, None, work, render)
+        async def load(store: ChannelStore) -> datetime:
+            return await store.clock_now()
+
+        def decide(now: datetime) -> Change | Outcome:
+            refused = refuse_program(command, operator)
+            if refused is not None:
+                return refused
+            program = ProgramRecord(
+                **msgspec.structs.asdict(command), id=program_id, created_at=now
+            )
+            return Change(
+                outcome=Accepted(value=program, created=True),
+                write=lambda store, answer: store.create_program(program, answer),
+            )
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def get_program(self, actor: Actor, program_id: UUID) -> Outcome:
         async with self.database.reader() as store:
@@ -251,74 +257,116 @@ class Admin:
     async def create_key(
         self, mutation: Mutation, command: KeyCommand, render: Render
     ) -> StoredResponse:
-        async def work(store: Store) -> Outcome:
-            actor = mutation.actor
-            program = await store.get_program(command.program_id, actor.program_id)
-            if program is None:
+        """Mints a key under the caller's key, never broader than it (``decide_mint``); the
+        secret is shown in this answer only."""
+        actor, key_id, secret = mutation.actor, uuid4(), new_secret()
+        minter = Minter(
+            operator=actor.program_id is None,
+            scopes=actor.scopes,
+            store_id=actor.store_id,
+            expires_at=actor.expires_at,
+        )
+
+        async def load(store: KeyStore) -> MintFacts:
+            return await store.mint_facts(command.program_id, actor.program_id, actor.key_id)
+
+        def decide(facts: MintFacts) -> Change | Outcome:
+            if not facts.minter_live:
+                return refuse(Rejection.unauthorized, "The API key is unknown or revoked.")
+            if not facts.program_found:
                 return refuse(Rejection.not_found, "No program with this id.", field="program_id")
-            minter = Minter(
-                operator=actor.program_id is None,
-                scopes=actor.scopes,
-                store_id=actor.store_id,
-                expires_at=actor.expires_at,
-            )
             plan = decide_mint(
-                minter,
-                frozenset(command.scopes),
-                command.store_id,
-                command.expires_at,
-                await store.clock_now(),
+                minter, frozenset(command.scopes), command.store_id, command.expires_at, facts.now
             )
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field=plan.field)
-            key = await create_key(
-                store,
-                program.id,
-                command.name,
-                command.scopes,
-                command.store_id,
+            key = ApiKeyRecord(
+                id=key_id,
+                program_id=command.program_id,
+                name=command.name,
+                scopes=sorted(set(command.scopes)),
+                store_id=command.store_id,
+                created_at=facts.now,
                 created_by=actor.key_id,
                 expires_at=plan.expires_at,
             )
-            return Accepted(value=key, created=True)
+            return Change(
+                outcome=Accepted(value=msgspec.structs.replace(key, key=secret), created=True),
+                write=lambda store, answer: store.mint_api_key(key, secret_hash(secret), answer),
+            )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def rotate_key(
         self, mutation: Mutation, key_id: UUID, grace_seconds: int, render: Render
     ) -> StoredResponse:
         """A new secret for the key, shown once; the old one works ``grace_seconds`` more so
         the till can switch without a gap. The key keeps its id, scopes and minted keys."""
+        secret = new_secret()
 
-        async def work(store: KeyStore) -> Outcome:
-            secret = new_secret()
-            rotated = await store.rotate_api_key(
-                key_id, mutation.actor.program_id, secret_hash(secret), grace_seconds
-            )
-            if rotated is None:
+        async def load(store: KeyStore) -> KeyVersion | None:
+            return await store.live_api_key(key_id, mutation.actor.program_id)
+
+        def decide(live: KeyVersion | None) -> Change | Outcome:
+            if live is None:
                 return refuse(Rejection.not_found, "No live API key with this id.")
-            return Accepted(value=msgspec.structs.replace(rotated, key=secret), created=True)
+            return Change(
+                outcome=Accepted(
+                    value=msgspec.structs.replace(live.record, key=secret), created=True
+                ),
+                write=lambda store, answer: store.rotate_api_key(
+                    live, secret_hash(secret), grace_seconds, answer
+                ),
+            )
 
         try:
-            return await self.runner.run(mutation, None, work, render)
+            return await self.runner.change(mutation, Decision(load, decide), render)
         finally:
             self.keys.forget(key_id)
 
     async def revoke_key(self, mutation: Mutation, key_id: UUID, render: Render) -> StoredResponse:
-        """Revokes the key and, in the same transaction, every key it minted, all the way
-        down; this process forgets them all at once, the others within the cache's seconds."""
-        minted: list[UUID] = []
+        """Revokes the key and, in the same statement, every key it minted, all the way down;
+        this process forgets them all at once, the others within the cache's seconds. Every
+        key any load found under it is forgotten: one minted between a load and the write
+        makes the write fail and the next load find it (``revoke_api_keys``)."""
+        seen: set[UUID] = {key_id}
 
-        async def work(store: KeyStore) -> Outcome:
-            minted.clear()
-            revoked = await store.revoke_api_key(key_id, mutation.actor.program_id)
-            if revoked is None:
+        async def load(store: KeyStore) -> KeyTree | None:
+            tree = await store.key_tree(key_id, mutation.actor.program_id)
+            if tree is not None:
+                seen.update(key.record.id for key in tree.keys)
+            return tree
+
+        def decide(tree: KeyTree | None) -> Change | Outcome:
+            if tree is None:
                 return refuse(Rejection.not_found, "No live API key with this id.")
-            minted.extend(await store.revoke_minted_keys(key_id))
-            return Accepted(value=revoked)
+            revoked = msgspec.structs.replace(tree.keys[0].record, revoked_at=tree.now)
+            return Change(
+                outcome=Accepted(value=revoked),
+                write=lambda store, answer: store.revoke_api_keys(tree, answer),
+            )
 
         try:
-            return await self.runner.run(mutation, None, work, render)
+            return await self.runner.change(mutation, Decision(load, decide), render)
         finally:
-            for revoked_id in (key_id, *minted):
+            for revoked_id in seen:
                 self.keys.forget(revoked_id)
+
+
+def refuse_program(command: ProgramSettings, operator: bool) -> Refused | None:
+    """Why a program may not be created with these settings, if it may not."""
+    if not operator:
+        return refuse(Rejection.forbidden_scope, "Only an operator key may create programs.")
+    if command.hold_ttl_seconds_default > command.hold_ttl_seconds_max:
+        return refuse(
+            Rejection.validation_error,
+            "hold_ttl_seconds_default may not exceed hold_ttl_seconds_max.",
+            field="hold_ttl_seconds_default",
+        )
+    if command.key_points_per_call_max > command.key_points_per_day_max:
+        return refuse(
+            Rejection.validation_error,
+            "key_points_per_call_max may not exceed key_points_per_day_max.",
+            field="key_points_per_call_max",
+        )
+    return None

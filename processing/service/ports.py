@@ -292,6 +292,39 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     response: StoredResponse
 
 
+class MintFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What minting a key decides on: the program it names, if the caller may see it, whether
+    the minting key is still live, and the time."""
+
+    program_found: bool
+    minter_live: bool
+    now: datetime
+
+
+class KeyVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """A key as a decision read it: its record and its row's version."""
+
+    record: ApiKeyRecord
+    version: int
+
+
+class KeyTree(msgspec.Struct, frozen=True, kw_only=True):
+    """A live key and every key under it (those it minted, and theirs, revoked or not), first
+    the key itself, each as read; and the time."""
+
+    keys: tuple[KeyVersion, ...]
+    now: datetime
+
+
+class RulesFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a replacement of a program's rules decides on: its newest version (0: none), the
+    new rules as the database stores them, and the time."""
+
+    version: int
+    rules: Rules
+    now: datetime
+
+
 class Turns(Protocol):
     """Load and apply for a write decided between them: no transaction, no row lock; the
     apply writes nothing when the account changed since the load, or when the key, the receipt
@@ -403,9 +436,19 @@ class LoyaltyStore(Protocol):
     """Programs, their rules, bonuses, tiers and purchases."""
 
     async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord: ...
+    async def create_program(self, program: ProgramRecord, answer: Answer) -> bool: ...
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None: ...
     async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool: ...
-    async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord: ...
+    async def rules_facts(
+        self, program_id: UUID, scope: UUID | None, rules: Rules
+    ) -> RulesFacts | None:
+        """None: no such program, or not the caller's."""
+        ...
+
+    async def insert_rules(self, rules: RulesRecord, key_id: UUID, answer: Answer) -> bool:
+        """False also when another replacement took the version first."""
+        ...
+
     async def current_rules(self, program_id: UUID) -> RulesRecord | None: ...
     async def bonus_granted(self, account_id: UUID, kind: str, period: str) -> bool: ...
     async def referral_due(self, customer_id: UUID) -> UUID | None:
@@ -442,16 +485,28 @@ class KeyStore(Protocol):
         created_by: UUID | None = None,
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord: ...
+    async def mint_facts(
+        self, program_id: UUID, scope: UUID | None, minter_id: UUID
+    ) -> MintFacts: ...
+    async def mint_api_key(self, key: ApiKeyRecord, secret_sha256: bytes, answer: Answer) -> bool:
+        """False also when the minter (``key.created_by``) was revoked meanwhile."""
+        ...
+
+    async def live_api_key(self, key_id: UUID, scope: UUID | None) -> KeyVersion | None: ...
     async def rotate_api_key(
-        self, key_id: UUID, scope: UUID | None, secret_sha256: bytes, grace_seconds: int
-    ) -> ApiKeyRecord | None: ...
-    async def revoke_minted_keys(self, key_id: UUID) -> list[UUID]:
-        """Revokes every live key ``key_id`` minted, and theirs; returns their ids."""
+        self, key: KeyVersion, secret_sha256: bytes, grace_seconds: int, answer: Answer
+    ) -> bool:
+        """False also when the key's row changed since it was read."""
+        ...
+
+    async def key_tree(self, key_id: UUID, scope: UUID | None) -> KeyTree | None: ...
+    async def revoke_api_keys(self, tree: KeyTree, answer: Answer) -> bool:
+        """Revokes the tree's live keys at its ``now``; False, writing nothing, when any key of
+        it changed since it was read, or a key was minted under it."""
         ...
 
     async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID: ...
     async def authenticate(self, secret_sha256: bytes) -> Any: ...
-    async def revoke_api_key(self, key_id: UUID, scope: UUID | None) -> ApiKeyRecord | None: ...
 
 
 class Enrollment(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,8 +11,11 @@ from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of, rules_row
 from processing.core.rules import Rules
-from processing.service.ports import Answer, Event
+from processing.service.ports import Answer, Event, RulesFacts
 from processing.service.records import ProgramRecord, ProgramSettings, RulesRecord
+
+# A version of a program's rules is taken by the first replacement decided on the one before.
+_rules_taken = frozenset({"program_rules_pkey"})
 
 
 class LoyaltyQueries(NamedQueries):
@@ -31,6 +34,23 @@ class LoyaltyQueries(NamedQueries):
         )
         return record_of(row, ProgramRecord)
 
+    async def create_program(self, program: ProgramRecord, answer: Answer) -> bool:
+        row = await self._answered(
+            "create_program",
+            answer,
+            program.id,
+            program.name,
+            program.currency,
+            program.country,
+            program.hold_ttl_seconds_default,
+            program.hold_ttl_seconds_max,
+            program.expiry_days,
+            program.key_points_per_call_max,
+            program.key_points_per_day_max,
+            program.created_at,
+        )
+        return row is not None
+
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None:
         row = await self._fetchrow("get_program", program_id, scope)
         return None if row is None else record_of(row, ProgramRecord)
@@ -38,13 +58,28 @@ class LoyaltyQueries(NamedQueries):
     async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool:
         return await self._fetchrow("lock_program", program_id, scope) is not None
 
-    async def insert_rules(self, program_id: UUID, rules: Rules, key_id: UUID) -> RulesRecord:
-        row = await self._fetchrow(
-            "insert_rules", program_id, msgspec.json.encode(rules).decode(), key_id
+    async def rules_facts(
+        self, program_id: UUID, scope: UUID | None, rules: Rules
+    ) -> RulesFacts | None:
+        encoded = msgspec.json.encode(rules).decode()
+        row = await self._fetchrow("rules_facts", program_id, scope, encoded)
+        if row is None:
+            return None
+        stored = msgspec.json.decode(row["rules"], type=Rules)
+        return RulesFacts(version=row["version"], rules=stored, now=row["now"])
+
+    async def insert_rules(self, rules: RulesRecord, key_id: UUID, answer: Answer) -> bool:
+        row = await self._answered(
+            "insert_rules",
+            answer,
+            rules.program_id,
+            rules.version,
+            msgspec.json.encode(rules.rules).decode(),
+            key_id,
+            rules.created_at,
+            races=_rules_taken,
         )
-        if row is None:  # an insert from an aggregate always returns its one row
-            raise RuntimeError("insert_rules returned no row")
-        return rules_row(row)
+        return row is not None
 
     async def current_rules(self, program_id: UUID) -> RulesRecord | None:
         row = await self._fetchrow("current_rules", program_id)

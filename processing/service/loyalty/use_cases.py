@@ -74,6 +74,7 @@ from processing.service.ports import (
     LoyaltyStore,
     NewOperation,
     PurchaseChange,
+    RulesFacts,
     Snapshot,
     Store,
 )
@@ -509,17 +510,31 @@ class Loyalty:
     async def replace_rules(
         self, mutation: Mutation, program_id: UUID, rules: Rules, render: Render
     ) -> StoredResponse:
-        async def work(store: LoyaltyStore) -> Outcome:
+        """A new version of the program's rules, numbered after the newest: two replacements
+        decided on the same one race for its number, and the loser is decided again."""
+        actor = mutation.actor
+
+        async def load(store: LoyaltyStore) -> RulesFacts | None:
+            return await store.rules_facts(program_id, actor.program_id, rules)
+
+        def decide(facts: RulesFacts | None) -> Change | Outcome:
             contradiction = check_rules(rules)
             if isinstance(contradiction, Rejected):
                 return refused_by(contradiction)
-            if not await store.lock_program(program_id, mutation.actor.program_id):
+            if facts is None:
                 return refuse(Rejection.not_found, "No program with this id.")
-            return Accepted(
-                value=await store.insert_rules(program_id, rules, mutation.actor.key_id)
+            record = RulesRecord(
+                program_id=program_id,
+                version=facts.version + 1,
+                rules=facts.rules,
+                created_at=facts.now,
+            )
+            return Change(
+                outcome=Accepted(value=record),
+                write=lambda store, answer: store.insert_rules(record, actor.key_id, answer),
             )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def rules(self, actor: Actor, program_id: UUID) -> Outcome:
         async with self.database.reader() as store:

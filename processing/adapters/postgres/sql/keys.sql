@@ -26,32 +26,113 @@ where (secret_sha256 = $1
   and revoked_at is null
   and (expires_at is null or expires_at > clock_timestamp());
 
--- name: revoke_api_key
--- Revocation: the instance that revokes refuses the key at once, the others within
--- limits.api_key_cache_seconds.
-update api_keys set revoked_at = clock_timestamp()
-where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
-returning id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at;
+-- name: mint_facts
+-- What minting a key decides on: whether the caller may see program $1 ($2 scopes a program key
+-- to its own, null: the operator), whether the minting key $3 is still live (a key revoked
+-- through another instance authenticates there for a few cached seconds), and the time.
+select exists (select from programs where id = $1 and ($2::uuid is null or id = $2))
+           as program_found,
+       exists (select from api_keys where id = $3 and revoked_at is null) as minter_live,
+       clock_timestamp() as now;
 
--- name: revoke_minted_keys
--- A revoked key's minted keys, and theirs, all the way down: revoked with it, in its
--- transaction. Returns the ids revoked now, for the caches.
-with recursive minted (id) as (
-    select id from api_keys where created_by = $1
-    union
-    select k.id from api_keys k join minted m on k.created_by = m.id
+-- name: mint_api_key
+-- Key $7 of program $8 ($9 its name, $10 its scopes, $11 its store, $12 its secret's hash, $13
+-- when it expires, $14 when it was created), minted by key $15, with the answer ($1-$6) stored
+-- under its key in the same statement, only while the minter is live: its row is locked and
+-- checked at its newest version, and the answer is drawn from it, so a minter revoked meanwhile
+-- leaves nothing written, not even the answer, and the caller decides again. Nothing is written
+-- when the key already has an answer. The minter's row is updated (to what it holds) so that
+-- its version moves: a revocation that read the key tree before this key existed sees that and
+-- reads the tree again (revoke_api_keys).
+with live as (
+    select id from api_keys where id = $15 and revoked_at is null for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from live
+    on conflict do nothing
+    returning key_id
+), minter as (
+    update api_keys set revoked_at = null
+    from live, answer
+    where api_keys.id = live.id
+    returning api_keys.id
 )
-update api_keys set revoked_at = clock_timestamp()
-where id in (select id from minted) and revoked_at is null
+insert into api_keys
+    (id, program_id, name, scopes, store_id, secret_sha256, expires_at, created_at, created_by)
+select $7, $8, $9, $10, $11, $12, $13, $14, minter.id
+from minter
 returning id;
 
+-- name: live_api_key
+-- A live, unexpired key the caller may rotate ($2 scopes a program key to its own program,
+-- null: the operator), with its row version.
+select id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at,
+       xmin::text::bigint as version
+from api_keys
+where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
+  and (expires_at is null or expires_at > clock_timestamp());
+
 -- name: rotate_api_key
--- A new secret for a live key of the caller's program ($2 null: the operator); the current
--- secret becomes the previous one, working $4 seconds more. An older previous secret ends now.
+-- A new secret ($9, its hash) for key $7, if its row is still version $8, the one the decision
+-- read (locked, and checked at its newest version); the current secret becomes the previous
+-- one, working $10 seconds more. An older previous secret ends now. The answer ($1-$6) is
+-- stored under its key in the same statement, drawn from that check: a key changed meanwhile
+-- leaves nothing written, not even the answer, and the caller decides again. Nothing is written
+-- when the key already has an answer.
+with unchanged as (
+    select id from api_keys where id = $7 and xmin::text::bigint = $8 for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+)
 update api_keys
 set previous_secret_sha256 = secret_sha256,
-    previous_valid_until = clock_timestamp() + make_interval(secs => $4),
-    secret_sha256 = $3
-where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
-  and (expires_at is null or expires_at > clock_timestamp())
-returning id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at;
+    previous_valid_until = clock_timestamp() + make_interval(secs => $10),
+    secret_sha256 = $9
+from unchanged, answer
+where api_keys.id = unchanged.id
+returning api_keys.id;
+
+-- name: key_tree
+-- A live key the caller may revoke ($2 scopes a program key to its own program, null: the
+-- operator), first, and every key under it: those it minted, and theirs, all the way down,
+-- revoked or not, each with its row version; and the time the decision takes as now.
+with recursive tree (id) as (
+    select id from api_keys
+    where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
+    union
+    select k.id from api_keys k join tree on k.created_by = tree.id
+)
+select k.id, k.program_id, k.name, k.scopes, k.store_id, k.created_by, k.expires_at,
+       k.created_at, k.revoked_at, k.xmin::text::bigint as version, c.now
+from tree
+join api_keys k on k.id = tree.id
+cross join (select clock_timestamp() as now) c
+order by k.id = $1 desc;
+
+-- name: revoke_api_keys
+-- Revokes at $9 the live ones of keys $7, a key and every key under it as key_tree read them,
+-- only if every one of them is still the version read ($8): each is locked and checked at its
+-- newest version (a count of the rows this statement locked, not of a snapshot). The answer
+-- ($1-$6) is stored under its key in the same statement, drawn from that check: a tree changed
+-- meanwhile leaves nothing written, not even the answer, and the caller reads it again. Minting
+-- a key moves its minter's version (mint_api_key), so a key minted under the tree since it was
+-- read is found by that second read. Nothing is written when the key already has an answer.
+with unchanged as (
+    select k.id, k.revoked_at
+    from unnest($7::uuid[], $8::bigint[]) as read (id, version)
+    join api_keys k on k.id = read.id and k.xmin::text::bigint = read.version
+    for update of k
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6
+    where (select count(*) from unchanged) = cardinality($7::uuid[])
+    on conflict do nothing
+    returning key_id
+)
+update api_keys set revoked_at = $9
+from unchanged, answer
+where api_keys.id = unchanged.id and unchanged.revoked_at is null
+returning api_keys.id;

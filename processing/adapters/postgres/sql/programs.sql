@@ -13,6 +13,28 @@ with program as (
 )
 select * from program;
 
+-- name: create_program
+-- Program $7 ($8-$15 its settings, $16 when it was created) as insert_program writes one, with
+-- its four system accounts, and the answer ($1-$6) stored under its key in the same statement:
+-- nothing is written when the key already has an answer.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+), program as (
+    insert into programs
+        (id, name, currency, country, hold_ttl_seconds_default, hold_ttl_seconds_max, expiry_days,
+         key_points_per_call_max, key_points_per_day_max, created_at)
+    select $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+    from answer
+    returning id
+), system_accounts as (
+    insert into accounts (id, program_id, kind)
+    select gen_random_uuid(), program.id, kind
+    from program, unnest(array['issued', 'redeemed', 'expired', 'adjustments']) as kind
+)
+select id from program;
+
 -- name: get_program
 -- The program's settings; a scoped key passes its own program id as $2, an operator key null.
 select * from programs where id = $1 and ($2::uuid is null or id = $2);
