@@ -136,6 +136,29 @@ class Customer(Reply, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class CustomerSummary(Reply, frozen=True, kw_only=True):
+    """A customer in a program's list: who, since when, blocked or not, and their points
+    (``available`` and ``pending`` as the balance counts them)."""
+
+    id: UUID
+    phone: str
+    name: str | None
+    birthday: date | None
+    created_at: datetime
+    tier_floor: str | None
+    blocked: bool
+    blocked_reason: str | None
+    available: int
+    pending: int
+    reserved: int
+    debt: int
+
+
+class CustomerPage(Reply, frozen=True, kw_only=True):
+    items: list[CustomerSummary]
+    next_cursor: str | None
+
+
 class CardCreate(Request, frozen=True, kw_only=True):
     number: CardNumber
 

@@ -1,5 +1,6 @@
 """Customers, cards, balances and statements."""
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,18 +15,20 @@ from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.reads import Reads
 from processing.service.loyalty.customers import Customers, EnrollCommand
-from processing.service.records import Actor, refuse
+from processing.service.records import Actor, CustomerFilter, refuse
 from schemas.api import (
     Balance,
     CardCreate,
     CardJournal,
     Customer,
     CustomerCreate,
+    CustomerPage,
     OperationPage,
     StatusChange,
 )
 
 AnyRequest = Request[Any, Any, Any]
+PointsBound = Annotated[int | None, Parameter(ge=0, le=limits.points_per_account_max)]
 
 
 class CustomersController(Controller):
@@ -60,6 +63,48 @@ class CustomersController(Controller):
                 )
             )
         return answer(request, await customers.find(actor, phone, card), Customer)
+
+    @get(
+        "/programs/{program_id:uuid}/customers",
+        name="list_customers",
+        opt={"scopes": manager_scopes},
+    )
+    async def list_customers(
+        self,
+        request: AnyRequest,
+        program_id: UUID,
+        customers: Customers,
+        actor: Actor,
+        phone: Annotated[str | None, Parameter(max_length=32)] = None,
+        card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
+        name_prefix: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
+        tier_floor: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
+        blocked: bool | None = None,
+        available_min: PointsBound = None,
+        available_max: PointsBound = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+    ) -> Response[CustomerPage]:
+        """The program's customers, newest first, a page at a time (``cursor`` from the
+        previous page), narrowed by any of: ``phone`` (in any form the program's country
+        reads), ``card``, ``name_prefix`` (case-insensitive), ``tier_floor`` (the manual
+        tier), ``blocked``, available points from ``available_min`` to ``available_max``, and
+        enrolment from ``created_from`` up to (not including) ``created_to``."""
+        narrowed = CustomerFilter(
+            phone=phone,
+            card=card,
+            name_prefix=name_prefix,
+            tier_floor=tier_floor,
+            blocked=blocked,
+            available_min=available_min,
+            available_max=available_max,
+            created_from=created_from,
+            created_to=created_to,
+        )
+        outcome = await customers.page(actor, program_id, narrowed, limit, cursor)
+        return answer(request, outcome, CustomerPage)
 
     @get("/customers/{customer_id:uuid}", name="get_customer")
     async def get_customer(

@@ -10,17 +10,11 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-import msgspec
+from processing.service.records import Position
 
+__all__ = ["Position", "decode_position", "encode_position", "first", "keyset_page"]
 T = TypeVar("T")
 _kind = "at"
-
-
-class Position(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a page starts: items strictly older than (``at``, ``id``)."""
-
-    at: datetime
-    id: UUID
 
 
 # Before every item: the first page.

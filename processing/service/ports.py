@@ -23,6 +23,8 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     Connection,
+    CustomerFilter,
+    CustomerListItem,
     CustomerRecord,
     DeliveryRecord,
     Document,
@@ -31,6 +33,7 @@ from processing.service.records import (
     LeasedDelivery,
     LeasedEvent,
     OperationRecord,
+    Position,
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
@@ -595,6 +598,12 @@ class CustomerStore(Protocol):
         self, customer_id: UUID, scope: UUID | None, card_number: str | None
     ) -> CustomerChange | None: ...
     async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def list_customers(
+        self, program_id: UUID, narrowed: CustomerFilter, after: Position, limit: int
+    ) -> list[CustomerListItem]:
+        """Up to ``limit`` of the program's customers older than ``after``, newest first."""
+        ...
+
     async def issue_card(
         self,
         program_id: UUID,

@@ -127,6 +127,49 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
 
 
+class Position(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a page of a list starts: items strictly older than (``at``, ``id``)."""
+
+    at: datetime
+    id: UUID
+
+
+class CustomerFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """What narrows a program's customer list; None: not asked. The phone is E.164 by now."""
+
+    phone: str | None = None
+    card: str | None = None
+    name_prefix: str | None = None
+    tier_floor: str | None = None
+    blocked: bool | None = None
+    available_min: int | None = None
+    available_max: int | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class CustomerListItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer as the list shows them: who, since when, blocked or not, and their points."""
+
+    id: UUID
+    phone: str
+    name: str | None
+    birthday: date | None
+    created_at: datetime
+    tier_floor: str | None
+    blocked: bool
+    blocked_reason: str | None
+    available: int
+    pending: int
+    reserved: int
+    debt: int
+
+
+class CustomerPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[CustomerListItem]
+    next_cursor: str | None
+
+
 class CardEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     reason: str | None

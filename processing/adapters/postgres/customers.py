@@ -22,7 +22,13 @@ from processing.service.ports import (
     NewCustomer,
     Plan,
 )
-from processing.service.records import CardEventRecord, CustomerRecord
+from processing.service.records import (
+    CardEventRecord,
+    CustomerFilter,
+    CustomerListItem,
+    CustomerRecord,
+    Position,
+)
 
 # An enrollment or a card issued that lost its phone or card number to another writes nothing
 # and is decided again, which then sees the number taken.
@@ -112,6 +118,43 @@ class CustomerQueries(NamedQueries, TurnQueries):
         value = await self.connection.fetchval(QUERIES["customer_exists"], customer_id, scope)
         return value  # type: ignore[no-any-return]
 
+    async def list_customers(
+        self, program_id: UUID, narrowed: CustomerFilter, after: Position, limit: int
+    ) -> list[CustomerListItem]:
+        rows = await self._fetch(
+            "list_customers",
+            program_id,
+            after.at,
+            after.id,
+            narrowed.phone,
+            narrowed.card,
+            None if narrowed.name_prefix is None else _like_escaped(narrowed.name_prefix),
+            narrowed.tier_floor,
+            narrowed.blocked,
+            narrowed.available_min,
+            narrowed.available_max,
+            narrowed.created_from,
+            narrowed.created_to,
+            limit,
+        )
+        return [
+            CustomerListItem(
+                id=row["id"],
+                phone=row["phone"],
+                name=row["name"],
+                birthday=row["birthday"],
+                created_at=row["created_at"],
+                tier_floor=row["tier_floor"],
+                blocked=row["blocked_reason"] is not None,
+                blocked_reason=row["blocked_reason"],
+                available=row["available"],
+                pending=row["pending"],
+                reserved=row["reserved"],
+                debt=row["debt"],
+            )
+            for row in rows
+        ]
+
     async def issue_card(
         self,
         program_id: UUID,
@@ -165,6 +208,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
     ) -> bool:
         row = await self._answered("set_account_block", answer, account_id, version, reason)
         return row is not None
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '\\': its own % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class _Lost(Exception):

@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
+from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.loyalty.bonuses import welcome_grant
 from processing.service.loyalty.phones import normalize_phone
@@ -18,6 +19,7 @@ from processing.service.mutations import (
     Render,
     plan_of,
 )
+from processing.service.paging import decode_position, keyset_page
 from processing.service.ports import (
     Answer,
     CardChange,
@@ -36,8 +38,11 @@ from processing.service.records import (
     CardEventRecord,
     CardJournal,
     CardRecord,
+    CustomerFilter,
+    CustomerPage,
     CustomerRecord,
     Outcome,
+    Position,
     ProgramRecord,
     Refused,
     StoredResponse,
@@ -149,6 +154,42 @@ class Customers:
             return enrollment_change(actor, customer_id, command, *facts)
 
         return await self.runner.change(mutation, Decision(load, decide), render)
+
+    async def page(
+        self,
+        actor: Actor,
+        program_id: UUID,
+        narrowed: CustomerFilter,
+        limit: int,
+        cursor: str | None,
+    ) -> Outcome:
+        """A page of the program's customers, newest first, narrowed by the filter (a phone in
+        any form the program's country reads; a name prefix matched case-insensitively)."""
+        after = decode_position(cursor)
+        if after is None:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        refused = filter_refusal(narrowed)
+        if refused is not None:
+            return refused
+        size = min(limit, limits.page_size_max)
+        async with self.database.reader() as store:
+            program = await store.get_program(program_id, actor.program_id)
+            if program is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            if narrowed.phone is not None:
+                phone = normalize_phone(narrowed.phone, program.country)
+                if phone is None:
+                    return refuse(
+                        Rejection.validation_error,
+                        f"phone is not a valid number for region {program.country}.",
+                        field="phone",
+                    )
+                narrowed = msgspec.structs.replace(narrowed, phone=phone)
+            items = await store.list_customers(program.id, narrowed, after, size + 1)
+        page, next_cursor = keyset_page(
+            items, size, lambda item: Position(at=item.created_at, id=item.id)
+        )
+        return Accepted(value=CustomerPage(items=page, next_cursor=next_cursor))
 
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:
@@ -277,6 +318,30 @@ class Customers:
                 key_id=str(actor.key_id),
             )
         return stored
+
+
+def filter_refusal(narrowed: CustomerFilter) -> Refused | None:
+    """A filter whose bounds cross narrows to nothing: refused, so a swapped pair is seen."""
+    low, high = narrowed.available_min, narrowed.available_max
+    if low is not None and high is not None and low > high:
+        return refuse(
+            Rejection.validation_error,
+            "available_min may not exceed available_max.",
+            field="available_min",
+        )
+    start, end = narrowed.created_from, narrowed.created_to
+    for name, moment in (("created_from", start), ("created_to", end)):
+        if moment is not None and moment.tzinfo is None:
+            return refuse(
+                Rejection.validation_error, f"{name} needs a zone (RFC 3339).", field=name
+            )
+    if start is not None and end is not None and start >= end:
+        return refuse(
+            Rejection.validation_error,
+            "created_from must be before created_to.",
+            field="created_from",
+        )
+    return None
 
 
 def enrollment_change(

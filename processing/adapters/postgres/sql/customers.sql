@@ -165,3 +165,40 @@ update accounts set blocked_reason = $9
 from answer
 where accounts.id = $7
 returning accounts.id;
+
+-- name: list_customers
+-- A page of program $1's customers, newest first, older than position ($2, $3), at most $13:
+-- with their points as balance_of counts them (available: what open lots active and
+-- unexpired at the database clock hold free; pending: what lots not yet active hold),
+-- narrowed by each filter given (null: not asked): phone $4 (E.164), card $5, a name starting
+-- with $6 (case-insensitive; its LIKE characters escaped by the caller), manual tier $7,
+-- blocked $8, available points from $9 to $10, enrolled from $11 up to (not including) $12.
+select c.id, c.phone, c.name, c.birthday, c.created_at, c.tier_floor, a.blocked_reason,
+       a.reserved, a.debt, coalesce(points.available, 0)::bigint as available,
+       coalesce(points.pending, 0)::bigint as pending
+from customers c
+join accounts a on a.id = c.id
+cross join (select clock_timestamp() as now) clock
+left join lateral (
+    select sum(l.remaining - l.held) filter (
+               where l.activates_at <= clock.now
+                 and (l.expires_at is null or l.expires_at > clock.now)) as available,
+           sum(l.remaining) filter (where l.activates_at > clock.now) as pending
+    from lots l
+    where l.account_id = c.id and l.open
+) points on true
+where c.program_id = $1
+  and (c.created_at, c.id) < ($2::timestamptz, $3::uuid)
+  and ($4::text is null or c.phone = $4)
+  and ($5::text is null or exists (select from cards k
+                                   where k.program_id = c.program_id and k.number = $5
+                                     and k.customer_id = c.id))
+  and ($6::text is null or lower(c.name) like lower($6) || '%' escape '\')
+  and ($7::text is null or c.tier_floor = $7)
+  and ($8::boolean is null or (a.blocked_reason is not null) = $8)
+  and ($9::bigint is null or coalesce(points.available, 0) >= $9)
+  and ($10::bigint is null or coalesce(points.available, 0) <= $10)
+  and ($11::timestamptz is null or c.created_at >= $11)
+  and ($12::timestamptz is null or c.created_at < $12)
+order by c.created_at desc, c.id desc
+limit $13;
