@@ -32,15 +32,19 @@ from processing.service.records import (
     HoldRecord,
     LeasedDelivery,
     LeasedEvent,
+    NewSmsCheck,
     OperationRecord,
     Position,
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
     SmsCheckRecord,
+    SmsSendFacts,
     Standing,
     StoredResponse,
     StoredTemplate,
+    TemplateProgram,
+    WebhookPlaces,
     WebhookRecord,
 )
 
@@ -441,7 +445,6 @@ class LoyaltyStore(Protocol):
     async def insert_program(self, program_id: UUID, program: ProgramSettings) -> ProgramRecord: ...
     async def create_program(self, program: ProgramRecord, answer: Answer) -> bool: ...
     async def get_program(self, program_id: UUID, scope: UUID | None) -> ProgramRecord | None: ...
-    async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool: ...
     async def rules_facts(
         self, program_id: UUID, scope: UUID | None, rules: Rules
     ) -> RulesFacts | None:
@@ -628,14 +631,21 @@ class WebhookStore(Protocol):
     async def insert_webhook(
         self, webhook_id: UUID, program_id: UUID, url: str, secret: str, event_types: list[str]
     ) -> WebhookRecord: ...
+    async def webhook_places(self, program_id: UUID, scope: UUID | None) -> WebhookPlaces | None:
+        """The program's active subscriptions with its row version, if the caller may see it."""
+        ...
+
+    async def subscribe_webhook(
+        self, version: int, record: WebhookRecord, secret: str, answer: Answer
+    ) -> bool:
+        """Stores the subscription (its secret sealed) with its answer; False when the key
+        answered meanwhile or another subscribe changed the program since ``version``."""
+        ...
+
     async def list_webhooks(self, program_id: UUID) -> list[WebhookRecord]: ...
     async def webhook(self, webhook_id: UUID, scope: UUID | None) -> WebhookRecord | None: ...
     async def disable_webhook(self, webhook_id: UUID, answer: Answer) -> bool: ...
     async def webhook_program(self, webhook_id: UUID, scope: UUID | None) -> UUID | None: ...
-    async def count_active_webhooks(self, program_id: UUID) -> int:
-        """Locks the program row against other subscribes, then counts its active ones."""
-        ...
-
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int
     ) -> list[DeliveryRecord]: ...
@@ -705,23 +715,34 @@ class ChannelStore(Protocol):
 class MessageStore(Protocol):
     """Message templates and SMS confirmation checks."""
 
+    async def template_program(
+        self, program_id: UUID, scope: UUID | None
+    ) -> TemplateProgram | None:
+        """The program a template is stored for, if the caller may see it."""
+        ...
+
     async def put_message_template(
-        self, program_id: UUID, template: Template, key_id: UUID
-    ) -> datetime: ...
+        self, program_id: UUID, template: Template, key_id: UUID, now: datetime, answer: Answer
+    ) -> bool:
+        """Stores the template with its answer; False when the key answered meanwhile."""
+        ...
+
     async def message_template(
         self, program_id: UUID, kind: MessageKind
     ) -> StoredTemplate | None: ...
-    async def insert_sms_check(
-        self,
-        check_id: UUID,
-        program_id: UUID,
-        customer_id: UUID,
-        code_hmac: bytes,
-        code_key_id: str,
-        ttl_seconds: int,
-        store_id: str | None = None,
-    ) -> datetime: ...
-    async def recent_sms_checks(self, customer_id: UUID, window_seconds: int) -> int: ...
+    async def sms_send_facts(
+        self, customer_id: UUID, scope: UUID | None, window_seconds: int
+    ) -> SmsSendFacts | None:
+        """What a send decides on, if the caller may see the customer."""
+        ...
+
+    async def send_sms_check(
+        self, customer_id: UUID, version: int, check: NewSmsCheck, answer: Answer
+    ) -> bool:
+        """Stores the check with its answer; False when the key answered meanwhile or the
+        account changed since ``version`` (another send, a block)."""
+        ...
+
     async def lock_sms_check(
         self, check_id: UUID, program_id: UUID, store_id: str | None = None
     ) -> SmsCheckRecord | None: ...

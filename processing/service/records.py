@@ -303,6 +303,15 @@ class WebhookRecord(msgspec.Struct, frozen=True, kw_only=True):
     secret: str | None = None  # shown once, in the answer that created the subscription
 
 
+class WebhookPlaces(msgspec.Struct, frozen=True, kw_only=True):
+    """What a subscribe decides on: the program's active subscriptions (the cap), the row
+    version its write checks, and the database clock that stamps the new subscription."""
+
+    version: int
+    active: int
+    now: datetime
+
+
 class DeliveryRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     subscription_id: UUID
@@ -370,6 +379,42 @@ class StoredTemplate(msgspec.Struct, frozen=True, kw_only=True):
     program_name: str
     template: Template | None
     updated_at: datetime | None
+
+
+class TemplateProgram(msgspec.Struct, frozen=True, kw_only=True):
+    """What a template's replacement decides on: the program's name (a variable the template is
+    checked with) and the database clock that stamps the replacement."""
+
+    program_name: str
+    now: datetime
+
+
+class SmsSendFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a code's send decides on: the customer's phone and block, the codes sent to them
+    within the rate limit's window, the account row's version the send's write checks, the
+    program's own code template (``None`` for the default) with its name, and the database
+    clock."""
+
+    program_id: UUID
+    phone: str
+    blocked: bool
+    recent: int
+    version: int
+    program_name: str
+    template: Template | None
+    now: datetime
+
+
+class NewSmsCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """A check a send writes: only the HMAC of its code, under the key ``code_key_id`` names."""
+
+    id: UUID
+    program_id: UUID
+    code_hmac: bytes
+    code_key_id: str
+    created_at: datetime
+    expires_at: datetime
+    store_id: str | None  # the store of the till that asked for it
 
 
 class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):

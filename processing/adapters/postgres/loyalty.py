@@ -55,9 +55,6 @@ class LoyaltyQueries(NamedQueries):
         row = await self._fetchrow("get_program", program_id, scope)
         return None if row is None else record_of(row, ProgramRecord)
 
-    async def lock_program(self, program_id: UUID, scope: UUID | None) -> bool:
-        return await self._fetchrow("lock_program", program_id, scope) is not None
-
     async def rules_facts(
         self, program_id: UUID, scope: UUID | None, rules: Rules
     ) -> RulesFacts | None:

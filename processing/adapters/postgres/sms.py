@@ -1,34 +1,45 @@
 """The Postgres side of SMS confirmation checks and of the programs' message templates (named
-queries in ``sql/sms.sql`` and ``sql/messages.sql``). Mixed into ``PostgresStore`` so a check
-or a template is stored in the same transaction as its idempotent answer."""
+queries in ``sql/sms.sql`` and ``sql/messages.sql``). Mixed into ``PostgresStore``; a check or
+a template is stored by the statement that stores its idempotent answer."""
 
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
+from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.postgres.rows import record_of
 from processing.core.messages import Locale, MessageKind, Template
-from processing.service.records import SmsCheckRecord, StoredTemplate
+from processing.service.ports import Answer
+from processing.service.records import (
+    NewSmsCheck,
+    SmsCheckRecord,
+    SmsSendFacts,
+    StoredTemplate,
+    TemplateProgram,
+)
 
 
-class SmsQueries:
-    # The asyncpg connection of the store this is mixed into.
-    connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+class SmsQueries(NamedQueries):
+    async def template_program(
+        self, program_id: UUID, scope: UUID | None
+    ) -> TemplateProgram | None:
+        row = await self._fetchrow("template_program", program_id, scope)
+        return None if row is None else record_of(row, TemplateProgram)
 
     async def put_message_template(
-        self, program_id: UUID, template: Template, key_id: UUID
-    ) -> datetime:
-        updated_at: datetime = await self.connection.fetchval(
-            QUERIES["put_message_template"],
+        self, program_id: UUID, template: Template, key_id: UUID, now: datetime, answer: Answer
+    ) -> bool:
+        written = await self._answered(
+            "put_message_template",
+            answer,
             program_id,
             template.kind.value,
             template.locale.value,
             template.text,
             key_id,
+            now,
         )
-        return updated_at
+        return written is not None
 
     async def message_template(self, program_id: UUID, kind: MessageKind) -> StoredTemplate | None:
         row = await self.connection.fetchrow(QUERIES["message_template"], program_id, kind.value)
@@ -43,33 +54,45 @@ class SmsQueries:
             program_name=row["program_name"], template=own, updated_at=row["updated_at"]
         )
 
-    async def insert_sms_check(
-        self,
-        check_id: UUID,
-        program_id: UUID,
-        customer_id: UUID,
-        code_hmac: bytes,
-        code_key_id: str,
-        ttl_seconds: int,
-        store_id: str | None = None,
-    ) -> datetime:
-        expires_at: datetime = await self.connection.fetchval(
-            QUERIES["insert_sms_check"],
-            check_id,
-            program_id,
-            customer_id,
-            code_hmac,
-            code_key_id,
-            float(ttl_seconds),
-            store_id,
+    async def sms_send_facts(
+        self, customer_id: UUID, scope: UUID | None, window_seconds: int
+    ) -> SmsSendFacts | None:
+        row = await self._fetchrow("sms_send_facts", customer_id, scope, float(window_seconds))
+        if row is None:
+            return None
+        own = (
+            None
+            if row["locale"] is None
+            else Template(kind=MessageKind.sms_code, locale=Locale(row["locale"]), text=row["text"])
         )
-        return expires_at
+        return SmsSendFacts(
+            program_id=row["program_id"],
+            phone=row["phone"],
+            blocked=row["blocked"],
+            recent=row["recent"],
+            version=row["version"],
+            program_name=row["program_name"],
+            template=own,
+            now=row["now"],
+        )
 
-    async def recent_sms_checks(self, customer_id: UUID, window_seconds: int) -> int:
-        count: int = await self.connection.fetchval(
-            QUERIES["recent_sms_checks"], customer_id, float(window_seconds)
+    async def send_sms_check(
+        self, customer_id: UUID, version: int, check: NewSmsCheck, answer: Answer
+    ) -> bool:
+        written = await self._answered(
+            "send_sms_check",
+            answer,
+            customer_id,
+            version,
+            check.id,
+            check.program_id,
+            check.code_hmac,
+            check.code_key_id,
+            check.created_at,
+            check.expires_at,
+            check.store_id,
         )
-        return count
+        return written is not None
 
     async def lock_sms_check(
         self, check_id: UUID, program_id: UUID, store_id: str | None = None

@@ -10,7 +10,12 @@ from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
 from processing.adapters.sealing import sealed
 from processing.service.ports import Answer
-from processing.service.records import DeliveryRecord, LeasedDelivery, WebhookRecord
+from processing.service.records import (
+    DeliveryRecord,
+    LeasedDelivery,
+    WebhookPlaces,
+    WebhookRecord,
+)
 
 
 class WebhookQueries(NamedQueries):
@@ -22,6 +27,26 @@ class WebhookQueries(NamedQueries):
             "insert_webhook", webhook_id, program_id, url, sealed, event_types
         )
         return record_of(row, WebhookRecord)
+
+    async def webhook_places(self, program_id: UUID, scope: UUID | None) -> WebhookPlaces | None:
+        row = await self._fetchrow("webhook_places", program_id, scope)
+        return None if row is None else record_of(row, WebhookPlaces)
+
+    async def subscribe_webhook(
+        self, version: int, record: WebhookRecord, secret: str, answer: Answer
+    ) -> bool:
+        written = await self._answered(
+            "subscribe_webhook",
+            answer,
+            record.program_id,
+            version,
+            record.id,
+            record.url,
+            self.keyring.seal(secret, f"webhook:{record.id}"),
+            record.event_types,
+            record.created_at,
+        )
+        return written is not None
 
     async def list_webhooks(self, program_id: UUID) -> list[WebhookRecord]:
         return [
@@ -60,11 +85,6 @@ class WebhookQueries(NamedQueries):
             )
             connections += 1
         return {"webhook_secrets": webhooks, "connection_secrets": connections}
-
-    async def count_active_webhooks(self, program_id: UUID) -> int:
-        await self.connection.execute(QUERIES["lock_program_for_webhooks"], program_id)
-        value = await self.connection.fetchval(QUERIES["count_active_webhooks"], program_id)
-        return int(value)
 
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int

@@ -22,9 +22,16 @@ from processing.core.messages import (
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.service.ledger.decisions import refused_by
-from processing.service.mutations import Mutation, MutationRunner, Render
-from processing.service.ports import Database, MessageStore, Store
-from processing.service.records import Accepted, Actor, Outcome, StoredResponse, refuse
+from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
+from processing.service.ports import Database, MessageStore
+from processing.service.records import (
+    Accepted,
+    Actor,
+    Outcome,
+    StoredResponse,
+    TemplateProgram,
+    refuse,
+)
 
 
 class MessageTemplateRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,12 +67,10 @@ def sample_values(kind: MessageKind, program_name: str) -> dict[str, str]:
     }[kind]
 
 
-async def sms_code_text(store: MessageStore, program_id: UUID, code: str) -> str:
-    """The code message as the program words it, or the Russian default."""
-    stored = await store.message_template(program_id, MessageKind.sms_code)
-    template = (stored and stored.template) or Template(kind=MessageKind.sms_code)
-    name = stored.program_name if stored else ""
-    return render(template, sms_code_values(code, name, limits.sms_code_seconds_ttl))
+def sms_code_text(template: Template | None, program_name: str, code: str) -> str:
+    """The code message as the program words it (``template``), or the Russian default."""
+    own = template or Template(kind=MessageKind.sms_code)
+    return render(own, sms_code_values(code, program_name, limits.sms_code_seconds_ttl))
 
 
 class Messages:
@@ -76,20 +81,23 @@ class Messages:
     async def replace(
         self, mutation: Mutation, program_id: UUID, template: Template, render: Render
     ) -> StoredResponse:
-        async def work(store: Store) -> Outcome:
-            if not await store.lock_program(program_id, mutation.actor.program_id):
+        async def load(store: MessageStore) -> TemplateProgram | None:
+            return await store.template_program(program_id, mutation.actor.program_id)
+
+        def decide(program: TemplateProgram | None) -> Change | Outcome:
+            if program is None:
                 return refuse(Rejection.not_found, "No program with this id.")
-            stored = await store.message_template(program_id, template.kind)
-            name = stored.program_name if stored else ""
-            refused = check_template(template, sample_values(template.kind, name))
+            refused = check_template(template, sample_values(template.kind, program.program_name))
             if isinstance(refused, Rejected):
                 return refused_by(refused)
-            updated_at = await store.put_message_template(
-                program_id, template, mutation.actor.key_id
+            return Change(
+                outcome=Accepted(value=record_of(program_id, template, program.now)),
+                write=lambda store, answer: store.put_message_template(
+                    program_id, template, mutation.actor.key_id, program.now, answer
+                ),
             )
-            return Accepted(value=record_of(program_id, template, updated_at))
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def template(self, actor: Actor, program_id: UUID, kind: MessageKind) -> Outcome:
         async with self.database.reader() as store:

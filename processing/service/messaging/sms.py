@@ -4,19 +4,20 @@ for a code to be sent to the customer's phone and check the one the customer rea
 A code is six random digits that live five minutes; only an HMAC of the check id and the code
 (under a server-side key derived from the secrets key, named by its id) is stored, and the code
 is never logged or put in an answer. A customer is sent a few codes per
-window (counted under the account's row lock, so concurrent sends cannot both slip under the
-limit); a check takes a few wrong tries, then it is spent. The text is the program's own
-template for ``sms_code`` (``messages.py``), or the Russian default. The message is
-handed to the provider after the check is committed, so a replay with the same Idempotency-Key
-answers from the stored record and never sends again; when the provider does not take it, the
-check is abandoned and the stored answer becomes ``sms_not_sent``, so a replay tells the truth.
+window (counted on a version of the account's row that every send changes, so concurrent sends
+cannot both slip under the limit); a check takes a few wrong tries, then it is spent. The text
+is the program's own template for ``sms_code`` (``messages.py``), or the Russian default. The
+message is handed to the provider after the check is stored, so a replay with the same
+Idempotency-Key answers from the stored record and never sends again; when the provider does not
+take it, the check is abandoned and the stored answer becomes ``sms_not_sent``, so a replay tells
+the truth.
 """
 
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import msgspec
@@ -28,17 +29,24 @@ from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
 from processing.service.loyalty.phones import masked_phone
 from processing.service.messaging.messages import sms_code_text
-from processing.service.mutations import Mutation, MutationRunner, Render
+from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
 from processing.service.ports import (
+    Answer,
     CodeKeys,
     Database,
-    LockedAccount,
     MessageStore,
     SmsNotSent,
     SmsProvider,
-    Store,
 )
-from processing.service.records import Accepted, Outcome, SmsCheckRecord, StoredResponse, refuse
+from processing.service.records import (
+    Accepted,
+    NewSmsCheck,
+    Outcome,
+    SmsCheckRecord,
+    SmsSendFacts,
+    StoredResponse,
+    refuse,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +65,7 @@ class SmsConfirmed(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Fresh(msgspec.Struct, kw_only=True):
-    """What a send's transaction leaves for the provider call after it: never stored."""
+    """What a send's write leaves for the provider call after it: never stored."""
 
     check_id: UUID
     phone: str
@@ -102,53 +110,71 @@ class Sms:
         self.codes = codes
 
     async def send(self, mutation: Mutation, customer_id: UUID, render: Render) -> StoredResponse:
+        # Fixed before deciding, so that a decision made again writes the same check and code.
+        check_id, code = uuid4(), self.codes()
+        key_id = self.keys.current_id
+        key = self.keys.sms_key(key_id)
+        invariant(key is not None, "the current key is in the key ring")
+        assert key is not None  # noqa: S101 - for the type checker; invariant() said it
+        code_hmac = code_digest(key, check_id, code)
         fresh: list[_Fresh] = []
 
-        async def work(store: Store, locked: LockedAccount) -> Outcome:
-            fresh.clear()  # a transaction run again starts over
-            customer = await store.get_customer(customer_id, locked.program_id)
-            if customer is None:
+        async def load(store: MessageStore) -> SmsSendFacts | None:
+            return await store.sms_send_facts(
+                customer_id, mutation.actor.program_id, limits.sms_sends_window_seconds
+            )
+
+        def decide(facts: SmsSendFacts | None) -> Change | Outcome:
+            if facts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            if customer.blocked or locked.account.blocked:
+            if facts.blocked:
                 return refuse(Rejection.account_blocked, "The customer is blocked.")
-            window = limits.sms_sends_window_seconds
-            if (
-                await store.recent_sms_checks(customer_id, window)
-                >= limits.sms_sends_per_customer_max
-            ):
+            if facts.recent >= limits.sms_sends_per_customer_max:
                 return refuse(
                     Rejection.sms_rate_limited,
                     f"At most {limits.sms_sends_per_customer_max} codes are sent to a customer "
-                    f"in {window // 60} minutes; confirm one already sent or try later.",
+                    f"in {limits.sms_sends_window_seconds // 60} minutes; confirm one already "
+                    "sent or try later.",
                 )
-            check_id, code = uuid4(), self.codes()
-            key_id = self.keys.current_id
-            key = self.keys.sms_key(key_id)
-            invariant(key is not None, "the current key is in the key ring")
-            assert key is not None  # noqa: S101 - for the type checker; invariant() said it
-            expires_at = await store.insert_sms_check(
-                check_id,
-                locked.program_id,
-                customer_id,
-                code_digest(key, check_id, code),
-                key_id,
-                limits.sms_code_seconds_ttl,
-                mutation.actor.store_id,
+            check = NewSmsCheck(
+                id=check_id,
+                program_id=facts.program_id,
+                code_hmac=code_hmac,
+                code_key_id=key_id,
+                created_at=facts.now,
+                expires_at=facts.now + timedelta(seconds=limits.sms_code_seconds_ttl),
+                store_id=mutation.actor.store_id,
             )
-            text = await sms_code_text(store, locked.program_id, code)
-            fresh.append(_Fresh(check_id=check_id, phone=customer.phone, text=text))
+            handed = _Fresh(
+                check_id=check_id,
+                phone=facts.phone,
+                text=sms_code_text(facts.template, facts.program_name, code),
+            )
+
+            async def write(store: MessageStore, answer: Answer) -> bool:
+                written = await store.send_sms_check(customer_id, facts.version, check, answer)
+                if written:
+                    fresh[:] = [handed]
+                return written
+
             sent = SmsSent(
                 check_id=check_id,
                 customer_id=customer_id,
-                phone=masked_phone(customer.phone),
-                expires_at=expires_at,
+                phone=masked_phone(facts.phone),
+                expires_at=check.expires_at,
             )
-            return Accepted(value=sent, created=True)
+            # The limit holds at the write: it is written only if the account row is still the
+            # version counted on, and every send changes that version.
+            return Change(outcome=Accepted(value=sent, created=True), write=write)
 
-        stored = await self.runner.on_customer(mutation, customer_id, work, render)
+        # Under the account's turn, as before: concurrent sends to one customer rarely meet at
+        # the write, and one that keeps losing there is decided under the account's row lock.
+        stored = await self.runner.change(
+            mutation, Decision(load, decide), render, account_id=customer_id
+        )
         # A replay sends nothing, unless it replays this very call's check (its commit broke
-        # on the way back and the retry found it stored).
-        if not fresh or (stored.replayed and str(fresh[0].check_id).encode() not in stored.body):
+        # on the way back and the retry found it stored); nor does a write that did not stand.
+        if not fresh or str(check_id).encode() not in stored.body:
             return stored
         return await self._hand_over(mutation, fresh[0], stored, render)
 

@@ -29,7 +29,7 @@ from processing.core.rejections import Rejection
 from processing.core.webhooks import delivered, retry_delay, secret_prefix, signature
 from processing.service.ledger.reads import decode_cursor, page_of
 from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
-from processing.service.ports import Database, SendFailed, Store, WebhookSender, WebhookStore
+from processing.service.ports import Database, SendFailed, WebhookSender, WebhookStore
 from processing.service.records import (
     Accepted,
     Actor,
@@ -37,6 +37,7 @@ from processing.service.records import (
     LeasedDelivery,
     Outcome,
     StoredResponse,
+    WebhookPlaces,
     WebhookRecord,
     refuse,
 )
@@ -85,31 +86,45 @@ class Webhooks:
         """A new subscription, answered once with its signing secret. The URL is checked here
         and the address it resolves to at every delivery (``core.outbound``)."""
         refusal = check_url(command.url, self.outbound)
+        # Fixed before deciding, so that a decision made again writes the same subscription.
+        webhook_id, secret = uuid4(), new_secret()
+        event_types = sorted(set(command.event_types))
 
-        async def work(store: Store) -> Outcome:
+        async def load(store: WebhookStore) -> WebhookPlaces | None:
+            return await store.webhook_places(program_id, mutation.actor.program_id)
+
+        def decide(places: WebhookPlaces | None) -> Change | Outcome:
             if refusal is not None:
                 detail = f"url {refusal_details[refusal]} ({refusal.value})."
                 return refuse(Rejection.url_not_allowed, detail, field="url")
-            if await store.get_program(program_id, mutation.actor.program_id) is None:
+            if places is None:
                 return refuse(Rejection.not_found, "No program with this id.")
-            # Counted under a lock on the program row, so two subscribes at once cannot both
-            # take the last place.
-            if (
-                await store.count_active_webhooks(program_id)
-                >= limits.webhook_subscriptions_per_program_max
-            ):
+            if places.active >= limits.webhook_subscriptions_per_program_max:
                 return refuse(
                     Rejection.webhook_limit_reached,
                     f"A program may have {limits.webhook_subscriptions_per_program_max} active "
                     "webhook subscriptions; disable one first.",
                 )
-            secret = new_secret()
-            record = await store.insert_webhook(
-                uuid4(), program_id, command.url, secret, sorted(set(command.event_types))
+            record = WebhookRecord(
+                id=webhook_id,
+                program_id=program_id,
+                url=command.url,
+                event_types=event_types,
+                active=True,
+                created_at=places.now,
             )
-            return Accepted(value=msgspec.structs.replace(record, secret=secret), created=True)
+            # The count holds at the write: it is written only if the program row is still the
+            # version counted on, and every subscribe changes that version.
+            return Change(
+                outcome=Accepted(
+                    value=msgspec.structs.replace(record, secret=secret), created=True
+                ),
+                write=lambda store, answer: store.subscribe_webhook(
+                    places.version, record, secret, answer
+                ),
+            )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def subscriptions(self, actor: Actor, program_id: UUID) -> Outcome:
         async with self.database.reader() as store:

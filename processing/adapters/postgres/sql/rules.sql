@@ -1,8 +1,3 @@
--- name: lock_program
--- Serializes writes to one program's settings (its message templates); $2 scopes a program key
--- to its own program.
-select id from programs where id = $1 and ($2::uuid is null or id = $2) for update;
-
 -- name: rules_facts
 -- What a replacement of program $1's rules decides on ($2 scopes a program key to its own
 -- program, null: the operator): its newest version (0: never given any), the time, and the new

@@ -1,18 +1,45 @@
--- name: insert_sms_check
--- A new confirmation check: the code's HMAC and the id of the key it was made with, its expiry
--- by the database clock ($6 seconds); $7 the store of the till that asked for it.
-insert into sms_checks (id, program_id, customer_id, code_hmac, code_key_id, expires_at, store_id)
-values ($1, $2, $3, $4, $5, clock_timestamp() + make_interval(secs => $6), $7)
-returning expires_at;
+-- name: sms_send_facts
+-- What a send decides on, in one snapshot: the customer if the caller may see them ($2 scopes a
+-- program key to its own program) with the account's block, how many checks they were sent in
+-- the last $3 seconds (the send rate limit; a check the provider refused was never sent, so it
+-- does not count), the account row's version that send_sms_check checks, the program's own
+-- code template (nulls: the default) with its name, and the database clock.
+select c.program_id, c.phone, a.blocked_reason is not null as blocked,
+       a.xmin::text::bigint as version,
+       (select count(*) from sms_checks s
+        where s.customer_id = c.id and s.abandoned_at is null
+          and s.created_at > clock.now - make_interval(secs => $3)) as recent,
+       p.name as program_name, t.locale, t.text, clock.now
+from customers c
+join accounts a on a.id = c.id
+join programs p on p.id = c.program_id
+left join message_templates t on t.program_id = p.id and t.kind = 'sms_code'
+cross join (select clock_timestamp() as now) clock
+where c.id = $1 and ($2::uuid is null or c.program_id = $2);
 
--- name: recent_sms_checks
--- How many checks a customer was sent in the last $2 seconds (the send rate limit); counted
--- under the customer's account row lock, so concurrent sends cannot both slip under it. A
--- check the provider refused was never sent, so it does not count.
-select count(*) from sms_checks
-where customer_id = $1
-  and created_at > clock_timestamp() - make_interval(secs => $2)
-  and abandoned_at is null;
+-- name: send_sms_check
+-- A new confirmation check ($9 its id, $10 program, $11 the code's HMAC, $12 the id of the key it
+-- was made with, $13 when it was made, $14 its expiry, $15 the store of the till that asked for
+-- it) for customer $7, with the answer ($1-$6) stored under its key in the same statement. The
+-- rate limit was counted, and the block read, at the account row's version $8: the row is locked
+-- only if it is still that version (a block changes it) and every send bumps it, so of two
+-- sends decided on one count the second writes nothing (its answer included) and is decided
+-- again. Nothing is written when the key already has an answer.
+with unchanged as (
+    select id from accounts where id = $7 and xmin::text::bigint = $8 for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+), bumped as (
+    -- A new row version and nothing else: the next send's check sees it.
+    update accounts set blocked_reason = blocked_reason from answer where accounts.id = $7
+)
+insert into sms_checks (id, program_id, customer_id, code_hmac, code_key_id, created_at,
+                        expires_at, store_id)
+select $9, $10, $7, $11, $12, $13, $14, $15 from answer
+returning id;
 
 -- name: lock_sms_check
 -- A check as a confirmation reads it, locked so two confirmations count their attempts in turn;

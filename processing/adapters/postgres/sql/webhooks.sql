@@ -34,15 +34,37 @@ returning id;
 select program_id from webhook_subscriptions
 where id = $1 and ($2::uuid is null or program_id = $2);
 
--- name: lock_program_for_webhooks
--- Concurrent subscribes to one program count one at a time (no key update: inserts that
--- reference the program still go on). Its own statement: a count in the statement that waited
--- for the lock would read the snapshot from before the wait and miss the winner's row.
-select 1 from programs where id = $1 for no key update;
+-- name: webhook_places
+-- What a subscribe decides on, in one snapshot: the program if the caller may see it ($2 scopes
+-- a program key to its own program), its active subscriptions (the cap), the row version that
+-- subscribe_webhook checks, and the database clock that stamps the new subscription.
+select p.xmin::text::bigint as version,
+       (select count(*) from webhook_subscriptions w where w.program_id = p.id and w.active)
+           as active,
+       clock_timestamp() as now
+from programs p
+where p.id = $1 and ($2::uuid is null or p.id = $2);
 
--- name: count_active_webhooks
--- A program's active subscriptions, for the cap, after lock_program_for_webhooks.
-select count(*) from webhook_subscriptions where program_id = $1 and active;
+-- name: subscribe_webhook
+-- A new subscription ($9 its id, $10 url, $11 sealed secret, $12 event types, $13 when) of
+-- program $7, with the answer ($1-$6) stored under its key in the same statement. The cap was
+-- counted on the program row's version $8: the row is locked only if it is still that version
+-- and every subscribe bumps it, so of two decided on one count the second writes nothing (its
+-- answer included) and is decided again. Nothing is written when the key already has an answer.
+with unchanged as (
+    select id from programs where id = $7 and xmin::text::bigint = $8 for no key update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+), bumped as (
+    -- A new row version and nothing else: the next subscribe's check sees it.
+    update programs set name = name from answer where programs.id = $7
+)
+insert into webhook_subscriptions (id, program_id, url, secret, event_types, created_at)
+select $9, $7, $10, $11, $12, $13 from answer
+returning id;
 
 -- name: webhook_deliveries
 -- A subscription's deliveries, newest first, one page below the cursor; $3 narrows by status.
