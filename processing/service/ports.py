@@ -743,11 +743,21 @@ class MessageStore(Protocol):
         account changed since ``version`` (another send, a block)."""
         ...
 
-    async def lock_sms_check(
+    async def sms_check(
         self, check_id: UUID, program_id: UUID, store_id: str | None = None
     ) -> SmsCheckRecord | None: ...
-    async def sms_check_attempted(self, check_id: UUID) -> int: ...
-    async def sms_check_verified(self, check_id: UUID) -> datetime: ...
+    async def sms_check_attempted(self, check_id: UUID, version: int, answer: Answer) -> bool:
+        """Counts a wrong try with its answer; False when the key answered meanwhile or the
+        check changed since ``version``."""
+        ...
+
+    async def sms_check_verified(
+        self, check_id: UUID, version: int, verified_at: datetime, answer: Answer
+    ) -> bool:
+        """Spends the check with its answer; False when the key answered meanwhile or the
+        check changed since ``version``."""
+        ...
+
     async def sms_check_abandoned(self, check_id: UUID) -> None: ...
 
 

@@ -418,7 +418,8 @@ class NewSmsCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """An SMS confirmation check as a confirmation reads it, under its row lock."""
+    """An SMS confirmation check as a confirmation decides on it: with its row version, which
+    its writes check, and the database clock."""
 
     id: UUID
     customer_id: UUID
@@ -428,3 +429,5 @@ class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
     verified: bool
     expired: bool  # past its TTL, or never sent
+    version: int
+    now: datetime

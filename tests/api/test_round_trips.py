@@ -71,7 +71,7 @@ bounds: dict[str, tuple[int, int]] = {
     "disable_webhook": (3, 1),
     "redeliver_webhook": (3, 1),
     "pos_sms_send": (3, 1),
-    "pos_sms_confirm": (7, 4),
+    "pos_sms_confirm": (3, 1),
     "pos_reserve": (2, 1),
     "pos_commit": (3, 2),
     "pos_cancel": (3, 2),

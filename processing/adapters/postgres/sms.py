@@ -94,12 +94,10 @@ class SmsQueries(NamedQueries):
         )
         return written is not None
 
-    async def lock_sms_check(
+    async def sms_check(
         self, check_id: UUID, program_id: UUID, store_id: str | None = None
     ) -> SmsCheckRecord | None:
-        row = await self.connection.fetchrow(
-            QUERIES["lock_sms_check"], check_id, program_id, store_id
-        )
+        row = await self._fetchrow("sms_check", check_id, program_id, store_id)
         if row is None:
             return None
         return SmsCheckRecord(
@@ -109,19 +107,20 @@ class SmsQueries(NamedQueries):
             code_key_id=row["code_key_id"],
             code_sha256=None if row["code_sha256"] is None else bytes(row["code_sha256"]),
             attempts=row["attempts"],
-            verified=row["verified_at"] is not None,
+            verified=row["verified"],
             expired=row["expired"],
+            version=row["version"],
+            now=row["now"],
         )
 
-    async def sms_check_attempted(self, check_id: UUID) -> int:
-        attempts: int = await self.connection.fetchval(QUERIES["sms_check_attempted"], check_id)
-        return attempts
+    async def sms_check_attempted(self, check_id: UUID, version: int, answer: Answer) -> bool:
+        return await self._answered("sms_check_attempted", answer, check_id, version) is not None
 
-    async def sms_check_verified(self, check_id: UUID) -> datetime:
-        verified_at: datetime = await self.connection.fetchval(
-            QUERIES["sms_check_verified"], check_id
-        )
-        return verified_at
+    async def sms_check_verified(
+        self, check_id: UUID, version: int, verified_at: datetime, answer: Answer
+    ) -> bool:
+        written = await self._answered("sms_check_verified", answer, check_id, version, verified_at)
+        return written is not None
 
     async def sms_check_abandoned(self, check_id: UUID) -> None:
         await self.connection.execute(QUERIES["sms_check_abandoned"], check_id)

@@ -18,6 +18,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -42,6 +43,7 @@ from processing.service.records import (
     Accepted,
     NewSmsCheck,
     Outcome,
+    Refused,
     SmsCheckRecord,
     SmsSendFacts,
     StoredResponse,
@@ -208,14 +210,16 @@ class Sms:
     async def confirm(
         self, mutation: Mutation, check_id: UUID, code: str, render: Render
     ) -> StoredResponse:
-        """Checks the code the customer read out. Wrong tries are counted (the count commits
-        with the refusal); the right code spends the check."""
+        """Checks the code the customer read out. Wrong tries are counted (the count is written
+        with the refusal); the right code spends the check. Both write only if the check is
+        still what the decision read, so parallel guesses never get more tries than allowed and
+        two right codes at once spend it once."""
         program_id, store_id = mutation.actor.program_id, mutation.actor.store_id
 
-        async def work(store: MessageStore) -> Outcome:
-            check = (
-                await store.lock_sms_check(check_id, program_id, store_id) if program_id else None
-            )
+        async def load(store: MessageStore) -> SmsCheckRecord | None:
+            return await store.sms_check(check_id, program_id, store_id) if program_id else None
+
+        def decide(check: SmsCheckRecord | None) -> Change | Outcome:
             if check is None:
                 return refuse(Rejection.not_found, "No SMS check with this id.")
             if check.verified:
@@ -228,23 +232,36 @@ class Sms:
                     Rejection.sms_attempts_exceeded, "Too many wrong codes; send a new one."
                 )
             if not code_matches(self.keys, check, code):
-                attempts = await store.sms_check_attempted(check_id)
-                if attempts >= allowed:
-                    return refuse(
-                        Rejection.sms_attempts_exceeded,
-                        "Wrong code, and that was the last try; send a new one.",
-                        field="code",
-                    )
-                return refuse(
-                    Rejection.sms_code_invalid,
-                    f"Wrong code: {allowed - attempts} tries left.",
-                    field="code",
+                # A refusal that writes (the try it counts): the runner renders and counts any
+                # outcome, though ``Change`` names only the accepted kind.
+                return Change(
+                    outcome=cast(Accepted, wrong_try(check.attempts + 1)),
+                    write=lambda store, answer: store.sms_check_attempted(
+                        check_id, check.version, answer
+                    ),
                 )
-            confirmed_at = await store.sms_check_verified(check_id)
-            return Accepted(
-                value=SmsConfirmed(
-                    check_id=check_id, customer_id=check.customer_id, confirmed_at=confirmed_at
-                )
+            confirmed = SmsConfirmed(
+                check_id=check_id, customer_id=check.customer_id, confirmed_at=check.now
+            )
+            return Change(
+                outcome=Accepted(value=confirmed),
+                write=lambda store, answer: store.sms_check_verified(
+                    check_id, check.version, check.now, answer
+                ),
             )
 
-        return await self.runner.run(mutation, None, work, render)
+        return await self.runner.change(mutation, Decision(load, decide), render)
+
+
+def wrong_try(attempts: int) -> Refused:
+    """The refusal of a wrong code, which counts as try number ``attempts``."""
+    allowed = limits.sms_confirm_attempts_max
+    if attempts >= allowed:
+        return refuse(
+            Rejection.sms_attempts_exceeded,
+            "Wrong code, and that was the last try; send a new one.",
+            field="code",
+        )
+    return refuse(
+        Rejection.sms_code_invalid, f"Wrong code: {allowed - attempts} tries left.", field="code"
+    )

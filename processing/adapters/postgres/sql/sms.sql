@@ -41,23 +41,56 @@ insert into sms_checks (id, program_id, customer_id, code_hmac, code_key_id, cre
 select $9, $10, $7, $11, $12, $13, $14, $15 from answer
 returning id;
 
--- name: lock_sms_check
--- A check as a confirmation reads it, locked so two confirmations count their attempts in turn;
--- another program's check is not found, nor another store's when $3 names the caller's store.
-select id, customer_id, code_hmac, code_key_id, code_sha256, attempts, verified_at,
-       expires_at <= clock_timestamp() or abandoned_at is not null as expired
-from sms_checks
-where id = $1 and program_id = $2 and ($3::text is null or store_id = $3)
-for update;
+-- name: sms_check
+-- A check as a confirmation decides on it, with its row version (the writes below count a try or
+-- spend the check only at that version) and the database clock; another program's check is not
+-- found, nor another store's when $3 names the caller's store.
+select s.id, s.customer_id, s.code_hmac, s.code_key_id, s.code_sha256, s.attempts,
+       s.verified_at is not null as verified,
+       s.expires_at <= clock.now or s.abandoned_at is not null as expired,
+       s.xmin::text::bigint as version, clock.now
+from sms_checks s
+cross join (select clock_timestamp() as now) clock
+where s.id = $1 and s.program_id = $2 and ($3::text is null or s.store_id = $3);
 
 -- name: sms_check_attempted
--- A wrong code: one more attempt counted; returns the count.
-update sms_checks set attempts = attempts + 1 where id = $1 returning attempts;
+-- A wrong code for check $7: one more try counted, with the answer ($1-$6) stored under its key
+-- in the same statement. The answer says how many tries are left, counted from the version $8
+-- the decision read: the row is locked only if it is still that version and the answer is drawn
+-- from it, so of parallel wrong guesses decided on one count one try is written and the others
+-- write nothing and are decided again on the new count. Nothing is written when the key already
+-- has an answer.
+with unchanged as (
+    select id from sms_checks where id = $7 and xmin::text::bigint = $8 for no key update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+)
+update sms_checks set attempts = attempts + 1
+from answer
+where sms_checks.id = $7
+returning sms_checks.id;
 
 -- name: sms_check_verified
--- The right code: the check is spent; returns when.
-update sms_checks set verified_at = clock_timestamp() where id = $1 and verified_at is null
-returning verified_at;
+-- The right code spends check $7 at $9, with the answer ($1-$6) stored under its key in the same
+-- statement, only if the check is still the version $8 the decision read (locked first, the
+-- answer drawn from it): of two confirmations at once, under any keys, one spends it and the
+-- other is decided again and finds it used. Nothing is written when the key already has an
+-- answer.
+with unchanged as (
+    select id from sms_checks where id = $7 and xmin::text::bigint = $8 for no key update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+)
+update sms_checks set verified_at = $9
+from answer
+where sms_checks.id = $7
+returning sms_checks.id;
 
 -- name: sms_check_abandoned
 -- The provider did not take the SMS: no one can confirm the check, and it was never sent.
