@@ -14,6 +14,7 @@ from schemas.base import (
     Currency,
     Document,
     DocumentView,
+    Email,
     ExpiryDays,
     KeyPointsPerCall,
     KeyPointsPerDay,
@@ -112,6 +113,7 @@ class CustomerCreate(Request, frozen=True, kw_only=True):
     phone: Phone
     card_number: CardNumber | None = None
     name: Name | None = None
+    email: Email | None = None
     birthday: date | None = None
     attributes: Attributes = msgspec.field(default_factory=dict)
     # The customer who referred this one: both earn the referral bonus after a first purchase.
@@ -128,6 +130,7 @@ class Customer(Reply, frozen=True, kw_only=True):
     id: UUID
     phone: str
     name: str | None
+    email: str | None
     birthday: date | None
     attributes: dict[str, object]
     cards: list[Card]
@@ -156,6 +159,34 @@ class CustomerSummary(Reply, frozen=True, kw_only=True):
 
 class CustomerPage(Reply, frozen=True, kw_only=True):
     items: list[CustomerSummary]
+    next_cursor: str | None
+
+
+class CustomerEdit(Request, frozen=True, kw_only=True):
+    """A change of personal data (JSON merge patch): a field left out stays as it is, ``null``
+    clears it (not the phone), ``attributes`` replaces them all. ``reason`` goes to the
+    history."""
+
+    phone: Phone | msgspec.UnsetType = msgspec.UNSET
+    name: Name | msgspec.UnsetType | None = msgspec.UNSET
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
+    birthday: date | msgspec.UnsetType | None = msgspec.UNSET
+    attributes: Attributes | msgspec.UnsetType = msgspec.UNSET
+    reason: Reason | None = None
+
+
+class CustomerChange(Reply, frozen=True, kw_only=True):
+    """A change of a customer's personal data: each field that moved, from what to what."""
+
+    id: UUID
+    created_at: datetime
+    key_id: UUID | None
+    reason: str | None
+    changes: dict[str, dict[str, object]]
+
+
+class CustomerChangePage(Reply, frozen=True, kw_only=True):
+    items: list[CustomerChange]
     next_cursor: str | None
 
 

@@ -60,6 +60,9 @@ DocumentId = Annotated[
 CardNumber = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
 StoreId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z._-]+$")]
 Phone = Annotated[str, Meta(min_length=3, max_length=32)]
+# An address to write to, not proof of one: its shape only (someone@somewhere), as the
+# customers table checks it too.
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")]
 Attributes = Annotated[dict[str, Any], Meta(max_length=50)]

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
 from api.auth import manager_scopes, program_scopes
@@ -14,14 +14,16 @@ from api.http import answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.reads import Reads
-from processing.service.loyalty.customers import Customers, EnrollCommand
+from processing.service.loyalty.customers import Customers, EditCommand, EnrollCommand
 from processing.service.records import Actor, CustomerFilter, refuse
 from schemas.api import (
     Balance,
     CardCreate,
     CardJournal,
     Customer,
+    CustomerChangePage,
     CustomerCreate,
+    CustomerEdit,
     CustomerPage,
     OperationPage,
     StatusChange,
@@ -112,6 +114,44 @@ class CustomersController(Controller):
     ) -> Response[Customer]:
         """The customer with cards and block status."""
         return answer(request, await customers.get(actor, customer_id), Customer)
+
+    @patch(
+        "/customers/{customer_id:uuid}",
+        name="edit_customer",
+        opt={"scopes": manager_scopes},
+    )
+    async def edit_customer(
+        self, request: AnyRequest, customer_id: UUID, data: CustomerEdit, customers: Customers
+    ) -> Response[Customer]:
+        """Changes a customer's name, phone (free in the program), e-mail, birthday or
+        attributes; what moved is kept in the customer's history with the key and reason."""
+        given = msgspec.structs.asdict(data)  # a field left out is UNSET, not None
+        command = msgspec.convert(
+            {name: value for name, value in given.items() if value is not msgspec.UNSET},
+            EditCommand,
+        )
+        stored = await customers.edit(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Customer)
+        )
+        return respond(request, stored)
+
+    @get(
+        "/customers/{customer_id:uuid}/changes",
+        name="customer_changes",
+        opt={"scopes": manager_scopes},
+    )
+    async def customer_changes(
+        self,
+        request: AnyRequest,
+        customer_id: UUID,
+        customers: Customers,
+        actor: Actor,
+        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+    ) -> Response[CustomerChangePage]:
+        """The history of the customer's personal data, newest first, a page at a time."""
+        outcome = await customers.changes(actor, customer_id, limit, cursor)
+        return answer(request, outcome, CustomerChangePage)
 
     @get("/customers/{customer_id:uuid}/balance", name="balance")
     async def balance(

@@ -23,6 +23,7 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     Connection,
+    CustomerChangeRecord,
     CustomerFilter,
     CustomerListItem,
     CustomerRecord,
@@ -534,6 +535,7 @@ class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
     program_id: UUID
     phone: str
     name: str | None
+    email: str | None
     birthday: date | None
     attributes: dict[str, Any]
     referred_by: UUID | None
@@ -548,9 +550,29 @@ class CustomerChange(msgspec.Struct, frozen=True, kw_only=True):
     call names is taken in the program."""
 
     customer: CustomerRecord
-    version: int
+    version: int  # the account's
+    customer_version: int  # the customer row's
+    country: str  # the program's: the region a new phone is read in
     now: datetime
     card_taken: bool
+
+
+class CustomerEdit(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's personal data as decided, written at the row version it was decided on,
+    with the history entry of the fields it moved (``{"from": .., "to": ..}`` each)."""
+
+    customer_id: UUID
+    version: int
+    phone: str
+    name: str | None
+    email: str | None
+    birthday: date | None
+    attributes: dict[str, Any]
+    change_id: UUID
+    key_id: UUID
+    reason: str | None
+    changes: dict[str, dict[str, Any]]
+    at: datetime
 
 
 class CardChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -607,6 +629,10 @@ class CustomerStore(Protocol):
         """Up to ``limit`` of the program's customers older than ``after``, newest first."""
         ...
 
+    async def update_customer(self, edit: CustomerEdit, answer: Answer) -> bool: ...
+    async def customer_changes(
+        self, customer_id: UUID, after: Position, limit: int
+    ) -> list[CustomerChangeRecord]: ...
     async def issue_card(
         self,
         program_id: UUID,

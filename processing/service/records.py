@@ -125,6 +125,23 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     blocked: bool
     blocked_reason: str | None
     created_at: datetime
+    email: str | None = None
+
+
+class CustomerChangeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of a customer's personal data: each field moved, ``{"from": .., "to": ..}``,
+    when, by which key and why."""
+
+    id: UUID
+    created_at: datetime
+    key_id: UUID | None
+    reason: str | None
+    changes: dict[str, dict[str, Any]]
+
+
+class CustomerChangePage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[CustomerChangeRecord]
+    next_cursor: str | None
 
 
 class Position(msgspec.Struct, frozen=True, kw_only=True):

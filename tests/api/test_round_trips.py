@@ -51,6 +51,7 @@ bounds: dict[str, tuple[int, int]] = {
     "unblock_card": (3, 1),
     "block_customer": (3, 1),
     "unblock_customer": (3, 1),
+    "edit_customer": (4, 1),
     "accrue": (2, 1),
     "adjust": (2, 1),
     "reserve": (2, 1),
@@ -308,6 +309,13 @@ async def unblock_customer(world: World) -> Call:
     customer, admin = await world.customer(0), world.api.admin_key
     await world.ok(Call("POST", f"/v1/customers/{customer}/block", {"reason": "fraud"}, admin))
     return Call("POST", f"/v1/customers/{customer}/unblock", {"reason": "cleared"}, admin)
+
+
+@use_case
+async def edit_customer(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    body = {"phone": f"+7918{next(_serial):07d}", "name": "Renamed", "reason": "asked at the till"}
+    return Call("PATCH", f"/v1/customers/{customer}", body, admin)
 
 
 @use_case

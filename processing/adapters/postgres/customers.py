@@ -18,12 +18,14 @@ from processing.service.ports import (
     CardChange,
     CardStatus,
     CustomerChange,
+    CustomerEdit,
     Enrollment,
     NewCustomer,
     Plan,
 )
 from processing.service.records import (
     CardEventRecord,
+    CustomerChangeRecord,
     CustomerFilter,
     CustomerListItem,
     CustomerRecord,
@@ -71,8 +73,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
             customer.card_number,
             customer.key_id,
         )
+        email = customer.email  # $18, after the flag that says whether a bonus follows
         if welcome is None:
-            row = await self._answered("enroll_customer", answer, *arguments, False, races=_taken)
+            row = await self._answered(
+                "enroll_customer", answer, *arguments, False, email, races=_taken
+            )
             return row is not None
         try:
             async with self.connection.transaction():
@@ -81,6 +86,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
                     *answer_row(answer),
                     *arguments,
                     True,
+                    email,
                 )
                 applied = await self.apply_plan(msgspec.structs.replace(welcome, version=version))
                 if applied is not Applied.applied:
@@ -110,6 +116,8 @@ class CustomerQueries(NamedQueries, TurnQueries):
         return CustomerChange(
             customer=_customer(row),
             version=row["version"],
+            customer_version=row["customer_version"],
+            country=row["country"],
             now=row["now"],
             card_taken=row["card_taken"],
         )
@@ -151,6 +159,41 @@ class CustomerQueries(NamedQueries, TurnQueries):
                 pending=row["pending"],
                 reserved=row["reserved"],
                 debt=row["debt"],
+            )
+            for row in rows
+        ]
+
+    async def update_customer(self, edit: CustomerEdit, answer: Answer) -> bool:
+        row = await self._answered(
+            "update_customer",
+            answer,
+            edit.customer_id,
+            edit.version,
+            edit.phone,
+            edit.name,
+            edit.email,
+            edit.birthday,
+            json.dumps(edit.attributes),
+            edit.change_id,
+            edit.key_id,
+            edit.reason,
+            json.dumps(edit.changes, default=str),
+            edit.at,
+            races=_taken,
+        )
+        return row is not None and bool(row[0])
+
+    async def customer_changes(
+        self, customer_id: UUID, after: Position, limit: int
+    ) -> list[CustomerChangeRecord]:
+        rows = await self._fetch("customer_changes", customer_id, after.at, after.id, limit)
+        return [
+            CustomerChangeRecord(
+                id=row["id"],
+                created_at=row["created_at"],
+                key_id=row["key_id"],
+                reason=row["reason"],
+                changes=json.loads(row["changes"]),
             )
             for row in rows
         ]
@@ -232,6 +275,7 @@ _customer_fields = (
     "program_id",
     "phone",
     "name",
+    "email",
     "birthday",
     "attributes",
     "created_at",

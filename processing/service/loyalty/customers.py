@@ -25,6 +25,7 @@ from processing.service.ports import (
     CardChange,
     CardStatus,
     CustomerChange,
+    CustomerEdit,
     CustomerStore,
     Database,
     Enrollment,
@@ -38,6 +39,7 @@ from processing.service.records import (
     CardEventRecord,
     CardJournal,
     CardRecord,
+    CustomerChangePage,
     CustomerFilter,
     CustomerPage,
     CustomerRecord,
@@ -57,9 +59,22 @@ class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
     phone: str
     card_number: str | None = None
     name: str | None = None
+    email: str | None = None
     birthday: date | None = None
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
     referred_by: UUID | None = None
+
+
+class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A change of a customer's personal data: a field left out stays, ``None`` clears it
+    (the phone cannot be cleared), and ``attributes`` replaces them all."""
+
+    phone: str | msgspec.UnsetType = msgspec.UNSET
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    email: str | msgspec.UnsetType | None = msgspec.UNSET
+    birthday: date | msgspec.UnsetType | None = msgspec.UNSET
+    attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    reason: str | None = None
 
 
 def program_of(actor: Actor) -> UUID | Refused:
@@ -191,6 +206,54 @@ class Customers:
         )
         return Accepted(value=CustomerPage(items=page, next_cursor=next_cursor))
 
+    async def edit(
+        self, mutation: Mutation, customer_id: UUID, command: EditCommand, render: Render
+    ) -> StoredResponse:
+        """Changes a customer's personal data (a new phone must be free in the program) and
+        records what moved in the customer's history, in one statement at the version the
+        change was decided on."""
+        actor, change_id = mutation.actor, uuid4()
+
+        async def load(
+            store: CustomerStore,
+        ) -> tuple[CustomerChange | None, str | None, UUID | None]:
+            found = await store.customer_change(customer_id, actor.program_id, None)
+            if found is None or isinstance(command.phone, msgspec.UnsetType):
+                return found, None, None
+            phone = normalize_phone(command.phone, found.country)
+            program_id = found.customer.program_id
+            holder = (
+                None if phone is None else await store.find_customer_by_phone(program_id, phone)
+            )
+            return found, phone, holder
+
+        def decide(
+            facts: tuple[CustomerChange | None, str | None, UUID | None],
+        ) -> Change | Outcome:
+            found, phone, holder = facts
+            if found is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            return edit_change(actor, change_id, command, found, phone, holder)
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
+
+    async def changes(
+        self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
+    ) -> Outcome:
+        """The history of the customer's personal data, newest first, a page at a time."""
+        after = decode_position(cursor)
+        if after is None:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        size = min(limit, limits.page_size_max)
+        async with self.database.reader() as store:
+            if await store.customer_program(customer_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            items = await store.customer_changes(customer_id, after, size + 1)
+        page, next_cursor = keyset_page(
+            items, size, lambda item: Position(at=item.created_at, id=item.id)
+        )
+        return Accepted(value=CustomerChangePage(items=page, next_cursor=next_cursor))
+
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:
             found = await customer_or_refusal(store, actor, customer_id)
@@ -320,6 +383,69 @@ class Customers:
         return stored
 
 
+def edit_change(
+    actor: Actor,
+    change_id: UUID,
+    command: EditCommand,
+    found: CustomerChange,
+    phone: str | None,
+    holder: UUID | None,
+) -> Change | Outcome:
+    """A change of personal data decided on the customer as loaded: each field given and
+    different moves, and the history says from what to what. Nothing moved: the customer as
+    they are, and no history."""
+    customer = found.customer
+    if not isinstance(command.phone, msgspec.UnsetType):
+        if phone is None:
+            return refuse(
+                Rejection.validation_error,
+                f"phone is not a valid number for region {found.country}.",
+                field="phone",
+            )
+        if holder is not None and holder != customer.id:
+            return refuse(
+                Rejection.customer_exists,
+                "Another customer of the program has this phone.",
+                customer_id=str(holder),
+                field="phone",
+            )
+    given = {
+        "phone": phone if phone is not None else msgspec.UNSET,
+        "name": command.name,
+        "email": command.email,
+        "birthday": command.birthday,
+        "attributes": command.attributes,
+    }
+    moved = {
+        field: value
+        for field, value in given.items()
+        if not isinstance(value, msgspec.UnsetType) and value != getattr(customer, field)
+    }
+    if not moved:
+        return Accepted(value=customer)
+    edited = msgspec.structs.replace(customer, **moved)
+    edit = CustomerEdit(
+        customer_id=customer.id,
+        version=found.customer_version,
+        phone=edited.phone,
+        name=edited.name,
+        email=edited.email,
+        birthday=edited.birthday,
+        attributes=edited.attributes,
+        change_id=change_id,
+        key_id=actor.key_id,
+        reason=command.reason,
+        changes={
+            field: {"from": getattr(customer, field), "to": value} for field, value in moved.items()
+        },
+        at=found.now,
+    )
+    return Change(
+        outcome=Accepted(value=edited),
+        write=lambda store, answer: store.update_customer(edit, answer),
+    )
+
+
 def filter_refusal(narrowed: CustomerFilter) -> Refused | None:
     """A filter whose bounds cross narrows to nothing: refused, so a swapped pair is seen."""
     low, high = narrowed.available_min, narrowed.available_max
@@ -381,6 +507,7 @@ def enrollment_change(
         program_id=locked.program_id,
         phone=phone,
         name=command.name,
+        email=command.email,
         birthday=command.birthday,
         attributes=command.attributes,
         referred_by=command.referred_by,
@@ -402,6 +529,7 @@ def enrollment_change(
         blocked=False,
         blocked_reason=None,
         created_at=locked.now,
+        email=command.email,
     )
 
     async def write(store: Store, answer: Answer) -> bool:

@@ -18,9 +18,10 @@ left join lateral (select version, rules, created_at from program_rules
 where p.id = $1;
 
 -- name: enroll_customer
--- An enrollment in one statement: customer $7 of program $8 ($9 phone, $10 name, $11 birthday,
--- $12 attributes, $13 referred by, $14 enrolled at), its account, and card $15 (none: null)
--- issued by key $16 with its journal's first event. The answer ($1-$6) is stored with it
+-- An enrollment in one statement: customer $7 of program $8 ($9 phone, $10 name, $18 e-mail,
+-- $11 birthday, $12 attributes, $13 referred by, $14 enrolled at), its account, and card $15
+-- (none: null) issued by key $16 with its journal's first event. The answer ($1-$6) is stored
+-- with it
 -- unless $17: a welcome bonus follows in the same transaction, whose plan stores the answer.
 -- A phone or card taken meanwhile fails on its unique key and nothing is written. Returns the
 -- new account's row version, at which that plan applies.
@@ -30,9 +31,9 @@ with answer as (
     on conflict do nothing
     returning key_id
 ), customer as (
-    insert into customers (id, program_id, phone, name, birthday, attributes, referred_by,
-                           created_at)
-    select $7, $8, $9, $10, $11, $12::jsonb, $13, $14
+    insert into customers (id, program_id, phone, name, email, birthday, attributes,
+                           referred_by, created_at)
+    select $7, $8, $9, $10, $18, $11, $12::jsonb, $13, $14
     where $17::boolean or exists (select from answer)
     returning id
 ), account as (
@@ -55,8 +56,8 @@ select id from customers where program_id = $1 and phone = $2;
 
 -- name: get_customer
 -- The customer card as the API shows it, with the account's block and every card.
-select c.id, c.program_id, c.phone, c.name, c.birthday, c.attributes::text as attributes,
-       c.created_at, a.blocked_reason,
+select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+       c.attributes::text as attributes, c.created_at, a.blocked_reason,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
                                               'reason', k.reason) order by k.created_at)
@@ -66,18 +67,22 @@ where c.id = $1 and ($2::uuid is null or c.program_id = $2);
 
 -- name: customer_change
 -- What a change of one customer decides on: the customer card as get_customer shows it, the
--- account's row version (the write applies only at it), the database clock, and whether card
--- $3 is already taken in the customer's program.
-select c.id, c.program_id, c.phone, c.name, c.birthday, c.attributes::text as attributes,
-       c.created_at, a.blocked_reason,
+-- row versions of the account and of the customer (a write applies only at the one it
+-- changes), the program's country (a new phone's region), the database clock, and whether
+-- card $3 is already taken in the customer's program.
+select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+       c.attributes::text as attributes, c.created_at, a.blocked_reason,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
                                               'reason', k.reason) order by k.created_at)
             from cards k where k.customer_id = c.id), '[]')::text as cards,
-       a.xmin::text::bigint as version, clock_timestamp() as now,
+       a.xmin::text::bigint as version, c.xmin::text::bigint as customer_version,
+       p.country, clock_timestamp() as now,
        exists (select from cards k where k.program_id = c.program_id and k.number = $3::text)
            as card_taken
-from customers c join accounts a on a.id = c.id
+from customers c
+join accounts a on a.id = c.id
+join programs p on p.id = c.program_id
 where c.id = $1 and ($2::uuid is null or c.program_id = $2);
 
 -- name: customer_exists
@@ -202,3 +207,39 @@ where c.program_id = $1
   and ($12::timestamptz is null or c.created_at < $12)
 order by c.created_at desc, c.id desc
 limit $13;
+
+-- name: update_customer
+-- Customer $7's personal data as decided ($9 phone, $10 name, $11 e-mail, $12 birthday, $13
+-- attributes), with history entry $14 (by key $15, reason $16, the fields moved $17, at $18)
+-- and the answer ($1-$6), in one statement, only if the customer's row is still at version $8
+-- (locked, then rechecked): a change decided on data that moved meanwhile writes nothing. A
+-- phone taken meanwhile in the program fails on its unique key and nothing is written.
+with unchanged as (
+    select id, program_id from customers
+    where id = $7 and xmin::text::bigint = $8
+    for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+), updated as (
+    update customers
+    set phone = $9, name = $10, email = $11, birthday = $12, attributes = $13::jsonb
+    from answer
+    where customers.id = $7
+), history as (
+    insert into customer_changes (id, program_id, customer_id, key_id, reason, changes,
+                                  created_at)
+    select $14, unchanged.program_id, $7, $15, $16, $17::jsonb, $18
+    from unchanged, answer
+)
+select count(*) from answer;
+
+-- name: customer_changes
+-- A page of customer $1's history, newest first, older than position ($2, $3), at most $4.
+select id, created_at, key_id, reason, changes::text as changes
+from customer_changes
+where customer_id = $1 and (created_at, id) < ($2::timestamptz, $3::uuid)
+order by created_at desc, id desc
+limit $4;
