@@ -147,10 +147,11 @@ Write = Callable[[Store, Answer], Awaitable[bool]]
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A decided write outside the ledger's accounts: the outcome it answers with, and the one
-    statement that writes it together with that answer."""
+    """A decided write outside the ledger's postings: the outcome it answers with, and the one
+    statement that writes it together with that answer. The outcome is usually accepted; a
+    refusal that writes (a wrong SMS code counts its try) is a change too."""
 
-    outcome: Accepted
+    outcome: Outcome
     write: Write
 
 
@@ -418,10 +419,19 @@ class MutationRunner:
         account cannot starve it. Any other change that keeps losing is asked to be sent
         again."""
         result: StoredResponse | None = None
+        attempts = turn_attempts_max if account_id else change_attempts_max
         async with self._turn(account_id):
-            for _ in range(turn_attempts_max if account_id else change_attempts_max):
-                async with self.database.reader() as store:
-                    result = await self._decide_change(store, mutation, decision, render)
+            for attempt in range(attempts):
+                try:
+                    async with self.database.reader() as store:
+                        result = await self._decide_change(store, mutation, decision, render)
+                except DatabaseUnavailable:
+                    # A dead pooled connection, or a reply lost after the write committed: the
+                    # next attempt runs on a fresh one and finds the answer if it was stored.
+                    if attempt + 1 == attempts:
+                        raise
+                    await asyncio.sleep(unavailable_retry_pause_seconds)
+                    continue
                 if result is not None:
                     return result
         if account_id is None:

@@ -18,7 +18,6 @@ import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import cast
 from uuid import UUID, uuid4
 
 import msgspec
@@ -232,10 +231,9 @@ class Sms:
                     Rejection.sms_attempts_exceeded, "Too many wrong codes; send a new one."
                 )
             if not code_matches(self.keys, check, code):
-                # A refusal that writes (the try it counts): the runner renders and counts any
-                # outcome, though ``Change`` names only the accepted kind.
+                # A refusal that writes: the try it counts.
                 return Change(
-                    outcome=cast(Accepted, wrong_try(check.attempts + 1)),
+                    outcome=wrong_try(check.attempts + 1),
                     write=lambda store, answer: store.sms_check_attempted(
                         check_id, check.version, answer
                     ),
