@@ -1,12 +1,14 @@
-"""One path for every mutating request: idempotency, then the account's lock, then one database
-transaction that reads, decides, writes and stores the answer under the idempotency key.
+"""One path for every mutating request: load what the decision needs, decide in the pure core,
+apply the decision with its answer under the idempotency key — no interleaving of I/O with
+the decision, and no transaction when nothing races.
 
-The hot path (``in_turn``) goes without the transaction: under the account's turn one statement
-loads what the decision needs, the pure core decides, and one statement applies the plan with
-the answer, guarded by the account's row version: two round trips instead of ten. A plan that
-finds the account changed is decided again on a fresh load, and after that the same load,
-decision and apply run in one transaction under the account's row lock. Use cases not yet
-decided on a snapshot run their own ``work`` in that transaction (``run``, ``on_customer``).
+A ledger write (``in_turn``) runs under the account's turn: one statement loads its snapshot,
+one applies the plan with the answer, guarded by the account's row version: two round trips.
+A plan that finds the account changed is decided again on a fresh load, and after that the
+same load, decision and apply run in one transaction under the account's row lock (the locked
+turn). Every other change (``change``: customers, cards, programs, keys, webhooks, SMS checks)
+finds its stored answer, loads, decides, and writes with its answer in one statement that
+guards the row its decision rests on (decision 0017).
 
 Same key and same body: the stored answer, byte for byte, rejections included. Same key and
 another body: ``idempotency_key_reused``. Same key while the first is in flight:
@@ -39,7 +41,6 @@ from processing.service.ports import (
     HoldChange,
     KeyCharge,
     LedgerWrite,
-    LockedAccount,
     Plan,
     PurchaseChange,
     RetryTransaction,
@@ -53,18 +54,15 @@ from processing.service.records import (
     Outcome,
     Refused,
     StoredResponse,
-    refuse,
 )
 
 Render = Callable[[Outcome], StoredResponse]
 Attempted = TypeVar("Attempted")
 Facts = TypeVar("Facts")
-CustomerWork = Callable[[Store, LockedAccount], Awaitable[Outcome]]
 # After Postgres restarts, the pool's idle connections are dead: the first use of each fails.
 # One more try on a fresh connection hides that from the caller, and is safe even when the
 # failure came at COMMIT: the retry finds the stored answer under the idempotency key.
 unavailable_retry_pause_seconds = 0.05
-Work = Callable[[Store], Awaitable[Outcome]]
 # A plan that found its account changed is decided once more on a fresh load under the turn;
 # after that the locked turn takes the request, which waits for the row lock instead.
 turn_attempts_max = 2
@@ -325,11 +323,6 @@ class MutationRunner:
                 del self.owners[next(iter(self.owners))]
             self.owners[named] = account_id
 
-    async def run(
-        self, mutation: Mutation, account_id: UUID | None, work: Work, render: Render
-    ) -> StoredResponse:
-        return await self._retrying(account_id, lambda: self._transaction(mutation, work, render))
-
     async def _retrying(
         self, account_id: UUID | None, transaction: Callable[[], Awaitable[Attempted]]
     ) -> Attempted:
@@ -474,35 +467,6 @@ class MutationRunner:
             written = await store.store_answer(key_id, key, mutation.fingerprint, response)
         if not written:
             return None
-        _count(outcome)
-        return response
-
-    async def on_customer(
-        self, mutation: Mutation, customer_id: UUID, work: CustomerWork, render: Render
-    ) -> StoredResponse:
-        """``run`` for a call on one customer: ``work`` gets the account under its row lock; an
-        unknown customer, or another program's, is ``not_found``."""
-        program_id = mutation.actor.program_id
-
-        async def locked_work(store: Store) -> Outcome:
-            locked = await store.lock_account(customer_id, program_id)
-            if locked is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
-            return await work(store, locked)
-
-        return await self.run(mutation, customer_id, locked_work, render)
-
-    async def _transaction(self, mutation: Mutation, work: Work, render: Render) -> StoredResponse:
-        key_id, key = mutation.actor.key_id, mutation.idempotency_key
-        async with self.database.transaction() as store:
-            if not await store.claim_key(key_id, key):
-                return render(_in_progress)
-            found = await store.find_key(key_id, key)
-            if found is not None:
-                return self._replay(mutation, *found, render)
-            outcome = await work(store)
-            response = render(outcome)
-            await store.save_key(key_id, key, mutation.fingerprint, response)
         _count(outcome)
         return response
 

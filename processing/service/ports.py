@@ -369,9 +369,6 @@ class Idempotency(Protocol):
     """The answers stored under idempotency keys."""
 
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None: ...
-    async def save_key(
-        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
-    ) -> None: ...
     async def purge_keys(self, retention_seconds: int) -> int: ...
     async def replace_idempotency_answer(
         self, key_id: UUID, key: str, status_code: int, media_type: str, body: bytes
@@ -394,15 +391,6 @@ class LedgerStore(Protocol):
     async def lock_hold(
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> Hold | None: ...
-    async def insert_hold(
-        self,
-        hold: Hold,
-        program_id: UUID,
-        operation_id: UUID,
-        store_id: str | None,
-        document_id: str,
-        created_at: datetime,
-    ) -> None: ...
     async def resolve_hold(
         self, hold_id: UUID, status: HoldStatus, committed: int | None, operation_id: UUID
     ) -> bool: ...
@@ -410,9 +398,6 @@ class LedgerStore(Protocol):
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> HoldRecord | None: ...
     async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]: ...
-    async def find_open_hold(
-        self, program_id: UUID, store_id: str | None, document_id: str
-    ) -> UUID | None: ...
     async def cheque_hold(
         self, program_id: UUID, store_id: str | None, document_id: str
     ) -> tuple[UUID, UUID] | None:

@@ -4,14 +4,13 @@ lots, holds and operations, as the locked path and the reads use them. Program a
 change, so their ids are cached per process. Mixed into ``PostgresStore``."""
 
 import json
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from processing.adapters.postgres.named import NamedQueries, answer_arguments
+from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import lot_row, operation_row, record_of
 from processing.adapters.postgres.turns import (
@@ -34,13 +33,6 @@ class LedgerQueries(NamedQueries):
     async def find_key(self, key_id: UUID, key: str) -> tuple[bytes, StoredResponse] | None:
         row = await self._fetchrow("find_idempotency_key", key_id, key)
         return None if row is None else stored_answer(row)
-
-    async def save_key(
-        self, key_id: UUID, key: str, fingerprint: bytes, response: StoredResponse
-    ) -> None:
-        await self._execute(
-            "insert_idempotency_key", *answer_arguments(key_id, key, fingerprint, response)
-        )
 
     async def purge_keys(self, retention_seconds: int) -> int:
         status = await self._execute("purge_idempotency_keys", float(retention_seconds))
@@ -188,31 +180,6 @@ class LedgerQueries(NamedQueries):
             else msgspec.json.decode(row["receipt"], type=tuple[Line, ...]),
         )
 
-    async def insert_hold(
-        self,
-        hold: Hold,
-        program_id: UUID,
-        operation_id: UUID,
-        store_id: str | None,
-        document_id: str,
-        created_at: datetime,
-    ) -> None:
-        await self._execute(
-            "insert_hold",
-            hold.id,
-            program_id,
-            hold.account_id,
-            operation_id,
-            hold.points,
-            hold.expires_at,
-            store_id,
-            document_id,
-            created_at,
-            [item.lot_id for item in hold.allocations],
-            [item.points for item in hold.allocations],
-            None if hold.receipt is None else msgspec.json.encode(hold.receipt).decode(),
-        )
-
     async def resolve_hold(
         self, hold_id: UUID, status: HoldStatus, committed: int | None, operation_id: UUID
     ) -> bool:
@@ -238,14 +205,6 @@ class LedgerQueries(NamedQueries):
     async def document_holds(self, program_id: UUID, pattern: str) -> list[DocumentHold]:
         rows = await self._fetch("document_holds", program_id, pattern)
         return [record_of(row, DocumentHold) for row in rows]
-
-    async def find_open_hold(
-        self, program_id: UUID, store_id: str | None, document_id: str
-    ) -> UUID | None:
-        value = await self.connection.fetchval(
-            QUERIES["find_open_hold"], program_id, store_id, document_id
-        )
-        return value  # type: ignore[no-any-return]
 
     async def operation_account(
         self, operation_id: UUID, program_id: UUID | None, store_id: str | None

@@ -1,16 +1,3 @@
--- name: insert_hold
--- A hold for a pending purchase with the lots it earmarked, and how much of each, in one
--- statement (the allocations' foreign key to the hold is checked at its end); $12 the receipt
--- it was reserved for, if the till sent one.
-with hold as (
-    insert into holds (id, program_id, account_id, operation_id, points, status, expires_at,
-                       store_id, document_id, created_at, receipt)
-    values ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $12::jsonb)
-)
-insert into hold_allocations (hold_id, lot_id, points)
-select $1, allocation.lot_id, allocation.points
-from unnest($10::uuid[], $11::bigint[]) as allocation (lot_id, points);
-
 -- name: lock_hold
 -- Read under the account's row lock; the row lock here guards against any other path.
 select id, account_id, points, status, expires_at, document_id, receipt::text as receipt
@@ -46,12 +33,6 @@ where status = 'active' and expires_at <= clock_timestamp()
   and ($2::uuid is null or program_id = $2)
 order by expires_at
 limit $1;
-
--- name: find_open_hold
--- The open hold a receipt already has, to name it in a duplicate_document answer.
-select id from holds
-where program_id = $1 and coalesce(store_id, '') = coalesce($2, '') and document_id = $3
-  and status = 'active';
 
 -- name: cheque_hold
 -- The latest hold a till's cheque reserved, and its customer: what a fiscal commit or a cancel

@@ -40,12 +40,6 @@ select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
 select account_id from operations
 where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
 
--- name: operation_lot_movements
--- The lots an operation moved, in the order it moved them: what a refund restores.
-select lot_id, points from entries
-where operation_id = $1 and account_id = $2 and lot_id is not null
-order by id;
-
 -- name: get_operation
 -- One operation as the statement shows it.
 select * from operation_statement where id = $1;
