@@ -60,6 +60,8 @@ partner_receiver: Final = Route(statuses=frozenset({400, 401, 404, 413, 503}), i
 ROUTES: Final[dict[str, Route]] = {
     "live": Route(),
     "ready": Route(statuses=frozenset({503})),
+    # A lookup by card finds a blocked or deleted card and says so (409 card_blocked).
+    "find_customer": Route(statuses=frozenset({409})),
     "calculate": read_as_post,
     "pos_identify": read_as_post,
     "pos_calculate": read_as_post,

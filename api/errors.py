@@ -34,6 +34,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.hold_not_found: (404, "Hold not found"),
     Rejection.card_not_found: (404, "Card not found"),
     Rejection.customer_exists: (409, "Customer already enrolled"),
+    Rejection.customer_erased: (409, "Customer's personal data erased"),
     Rejection.webhook_limit_reached: (409, "The program has as many webhooks as it may"),
     Rejection.card_exists: (409, "Card number already in use"),
     Rejection.card_blocked: (409, "Card blocked"),

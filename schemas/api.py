@@ -137,6 +137,9 @@ class Customer(Reply, frozen=True, kw_only=True):
     blocked: bool
     blocked_reason: str | None
     created_at: datetime
+    # When the customer's personal data was erased (null: never): the id, the account and the
+    # ledger stay; the phone reads "erased:<id>".
+    erased_at: datetime | None
 
 
 class CustomerSummary(Reply, frozen=True, kw_only=True):
@@ -188,6 +191,42 @@ class CustomerChange(Reply, frozen=True, kw_only=True):
 class CustomerChangePage(Reply, frozen=True, kw_only=True):
     items: list[CustomerChange]
     next_cursor: str | None
+
+
+ConsentChannel = Literal["sms", "email", "push", "phone"]
+
+
+class ConsentCreate(Request, frozen=True, kw_only=True):
+    """Marketing consent on one channel given (``granted``) or withdrawn, through ``source``
+    (``till``, ``web``, ``crm``, ``import``...), to the ``wording`` the customer saw."""
+
+    channel: ConsentChannel
+    granted: bool
+    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+    wording: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class Consent(Reply, frozen=True, kw_only=True):
+    id: UUID
+    channel: str
+    granted: bool
+    source: str
+    wording: str | None
+    key_id: UUID | None
+    recorded_at: datetime
+
+
+class ConsentPage(Reply, frozen=True, kw_only=True):
+    """The consent in force on each channel the customer was ever asked about, and a page of
+    the log that proves it, newest first."""
+
+    in_force: list[Consent]
+    items: list[Consent]
+    next_cursor: str | None
+
+
+class Erase(Request, frozen=True, kw_only=True):
+    reason: Reason
 
 
 class CardCreate(Request, frozen=True, kw_only=True):

@@ -8,23 +8,32 @@ import msgspec
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import Parameter
 
-from api.auth import manager_scopes, program_scopes
+from api.auth import admin_scopes, manager_scopes, program_scopes
 from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.reads import Reads
-from processing.service.loyalty.customers import Customers, EditCommand, EnrollCommand
+from processing.service.loyalty.customers import (
+    ConsentCommand,
+    Customers,
+    EditCommand,
+    EnrollCommand,
+)
 from processing.service.records import Actor, CustomerFilter, refuse
 from schemas.api import (
     Balance,
     CardCreate,
     CardJournal,
+    Consent,
+    ConsentCreate,
+    ConsentPage,
     Customer,
     CustomerChangePage,
     CustomerCreate,
     CustomerEdit,
     CustomerPage,
+    Erase,
     OperationPage,
     StatusChange,
 )
@@ -152,6 +161,49 @@ class CustomersController(Controller):
         """The history of the customer's personal data, newest first, a page at a time."""
         outcome = await customers.changes(actor, customer_id, limit, cursor)
         return answer(request, outcome, CustomerChangePage)
+
+    @post("/customers/{customer_id:uuid}/consents", name="record_consent", status_code=201)
+    async def record_consent(
+        self, request: AnyRequest, customer_id: UUID, data: ConsentCreate, customers: Customers
+    ) -> Response[Consent]:
+        """Records marketing consent on one channel, given or withdrawn, with its source and
+        wording: the log only grows, and its newest entry per channel is in force."""
+        command = msgspec.convert(data, ConsentCommand, from_attributes=True)
+        stored = await customers.record_consent(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Consent)
+        )
+        return respond(request, stored)
+
+    @get("/customers/{customer_id:uuid}/consents", name="consents")
+    async def consents(
+        self,
+        request: AnyRequest,
+        customer_id: UUID,
+        customers: Customers,
+        actor: Actor,
+        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
+        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+    ) -> Response[ConsentPage]:
+        """The consent in force on each channel, and its log a page at a time."""
+        outcome = await customers.consents(actor, customer_id, limit, cursor)
+        return answer(request, outcome, ConsentPage)
+
+    @post(
+        "/customers/{customer_id:uuid}/erase",
+        name="erase_customer",
+        status_code=200,
+        opt={"scopes": admin_scopes},
+    )
+    async def erase_customer(
+        self, request: AnyRequest, customer_id: UUID, data: Erase, customers: Customers
+    ) -> Response[Customer]:
+        """Erases the customer's personal data (152-FZ): phone, name, e-mail, birthday and
+        attributes; cards deleted, consents withdrawn, the account blocked. The id, the
+        account's ledger and its history of operations stay, and the books still reconcile."""
+        stored = await customers.erase(
+            mutation_for(request, data, customer_id), customer_id, data.reason, renderer(Customer)
+        )
+        return respond(request, stored)
 
     @get("/customers/{customer_id:uuid}/balance", name="balance")
     async def balance(

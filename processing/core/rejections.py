@@ -25,6 +25,7 @@ class Rejection(StrEnum):
     hold_not_found = "hold_not_found"
     card_not_found = "card_not_found"
     customer_exists = "customer_exists"
+    customer_erased = "customer_erased"
     webhook_limit_reached = "webhook_limit_reached"
     card_exists = "card_exists"
     card_blocked = "card_blocked"

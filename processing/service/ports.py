@@ -23,6 +23,7 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     Connection,
+    ConsentRecord,
     CustomerChangeRecord,
     CustomerFilter,
     CustomerListItem,
@@ -583,6 +584,17 @@ class CardStatus(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
+class Erasure(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's personal data erased at the row version the erasure was decided on."""
+
+    customer_id: UUID
+    version: int
+    at: datetime
+    key_id: UUID
+    reason: str
+    change_id: UUID  # the history entry that records the erasure
+
+
 class CustomerStore(Protocol):
     """Customers, their cards and blocks. A change is written in one statement with its answer
     and writes nothing (returns False) when the key already has one or what it was decided on
@@ -615,6 +627,14 @@ class CustomerStore(Protocol):
         ...
 
     async def update_customer(self, edit: CustomerEdit, answer: Answer) -> bool: ...
+    async def record_consent(
+        self, program_id: UUID, customer_id: UUID, consent: ConsentRecord, answer: Answer
+    ) -> bool: ...
+    async def consents_in_force(self, customer_id: UUID) -> list[ConsentRecord]: ...
+    async def consent_history(
+        self, customer_id: UUID, after: Position, limit: int
+    ) -> list[ConsentRecord]: ...
+    async def erase_customer(self, erasure: Erasure, answer: Answer) -> bool: ...
     async def customer_changes(
         self, customer_id: UUID, after: Position, limit: int
     ) -> list[CustomerChangeRecord]: ...

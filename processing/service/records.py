@@ -126,6 +126,28 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     blocked_reason: str | None
     created_at: datetime
     email: str | None = None
+    erased_at: datetime | None = None
+
+
+class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One entry of a customer's consent log: a channel granted or withdrawn, through what,
+    to which wording, by which key and when."""
+
+    id: UUID
+    channel: str
+    granted: bool
+    source: str
+    wording: str | None
+    key_id: UUID | None
+    recorded_at: datetime
+
+
+class ConsentPage(msgspec.Struct, frozen=True, kw_only=True):
+    """The consent in force on each channel asked about so far, and a page of the log."""
+
+    in_force: list[ConsentRecord]
+    items: list[ConsentRecord]
+    next_cursor: str | None
 
 
 class CustomerChangeRecord(msgspec.Struct, frozen=True, kw_only=True):

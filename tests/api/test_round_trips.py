@@ -52,6 +52,8 @@ bounds: dict[str, tuple[int, int]] = {
     "block_customer": (3, 1),
     "unblock_customer": (3, 1),
     "edit_customer": (4, 1),
+    "record_consent": (3, 1),
+    "erase_customer": (3, 1),
     "accrue": (2, 1),
     "adjust": (2, 1),
     "reserve": (2, 1),
@@ -316,6 +318,19 @@ async def edit_customer(world: World) -> Call:
     customer, admin = await world.customer(0), world.api.admin_key
     body = {"phone": f"+7918{next(_serial):07d}", "name": "Renamed", "reason": "asked at the till"}
     return Call("PATCH", f"/v1/customers/{customer}", body, admin)
+
+
+@use_case
+async def record_consent(world: World) -> Call:
+    customer = await world.customer(0)
+    body = {"channel": "sms", "granted": True, "source": "till"}
+    return Call("POST", f"/v1/customers/{customer}/consents", body)
+
+
+@use_case
+async def erase_customer(world: World) -> Call:
+    customer, admin = await world.customer(0), world.api.admin_key
+    return Call("POST", f"/v1/customers/{customer}/erase", {"reason": "asked to"}, admin)
 
 
 @use_case

@@ -20,11 +20,13 @@ from processing.service.ports import (
     CustomerChange,
     CustomerEdit,
     Enrollment,
+    Erasure,
     NewCustomer,
     Plan,
 )
 from processing.service.records import (
     CardEventRecord,
+    ConsentRecord,
     CustomerChangeRecord,
     CustomerFilter,
     CustomerListItem,
@@ -183,6 +185,47 @@ class CustomerQueries(NamedQueries, TurnQueries):
         )
         return row is not None and bool(row[0])
 
+    async def record_consent(
+        self, program_id: UUID, customer_id: UUID, consent: ConsentRecord, answer: Answer
+    ) -> bool:
+        row = await self._answered(
+            "record_consent",
+            answer,
+            consent.id,
+            customer_id,
+            program_id,
+            consent.channel,
+            consent.granted,
+            consent.source,
+            consent.wording,
+            consent.key_id,
+            consent.recorded_at,
+        )
+        return row is not None
+
+    async def consents_in_force(self, customer_id: UUID) -> list[ConsentRecord]:
+        rows = await self._fetch("consents_in_force", customer_id)
+        return [record_of(row, ConsentRecord) for row in rows]
+
+    async def consent_history(
+        self, customer_id: UUID, after: Position, limit: int
+    ) -> list[ConsentRecord]:
+        rows = await self._fetch("consent_history", customer_id, after.at, after.id, limit)
+        return [record_of(row, ConsentRecord) for row in rows]
+
+    async def erase_customer(self, erasure: Erasure, answer: Answer) -> bool:
+        row = await self._answered(
+            "erase_customer",
+            answer,
+            erasure.customer_id,
+            erasure.version,
+            erasure.at,
+            erasure.key_id,
+            erasure.reason,
+            erasure.change_id,
+        )
+        return row is not None and bool(row[0])
+
     async def customer_changes(
         self, customer_id: UUID, after: Position, limit: int
     ) -> list[CustomerChangeRecord]:
@@ -280,5 +323,6 @@ _customer_fields = (
     "attributes",
     "created_at",
     "blocked_reason",
+    "erased_at",
     "cards",
 )

@@ -1,6 +1,6 @@
 """Customers and cards: enrollment, lookup, cards with their journal, and account blocks."""
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -29,6 +29,7 @@ from processing.service.ports import (
     CustomerStore,
     Database,
     Enrollment,
+    Erasure,
     LoyaltyStore,
     NewCustomer,
     Store,
@@ -39,6 +40,8 @@ from processing.service.records import (
     CardEventRecord,
     CardJournal,
     CardRecord,
+    ConsentPage,
+    ConsentRecord,
     CustomerChangePage,
     CustomerFilter,
     CustomerPage,
@@ -75,6 +78,16 @@ class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
     birthday: date | msgspec.UnsetType | None = msgspec.UNSET
     attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     reason: str | None = None
+
+
+class ConsentCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """Marketing consent on one channel given or withdrawn, through ``source`` (a till, a web
+    form, the CRM), to the ``wording`` the customer saw."""
+
+    channel: str
+    granted: bool
+    source: str
+    wording: str | None = None
 
 
 def program_of(actor: Actor) -> UUID | Refused:
@@ -237,6 +250,94 @@ class Customers:
 
         return await self.runner.change(mutation, Decision(load, decide), render)
 
+    async def record_consent(
+        self, mutation: Mutation, customer_id: UUID, command: ConsentCommand, render: Render
+    ) -> StoredResponse:
+        """Records marketing consent on one channel, given or withdrawn; the log only grows."""
+        actor, consent_id = mutation.actor, uuid4()
+
+        async def load(store: CustomerStore) -> CustomerChange | None:
+            return await store.customer_change(customer_id, actor.program_id, None)
+
+        def decide(loaded: CustomerChange | None) -> Change | Outcome:
+            found = still_there(loaded)
+            if isinstance(found, Refused):
+                return found
+            consent = ConsentRecord(
+                id=consent_id,
+                channel=command.channel,
+                granted=command.granted,
+                source=command.source,
+                wording=command.wording,
+                key_id=actor.key_id,
+                recorded_at=found.now,
+            )
+            program_id = found.customer.program_id
+            return Change(
+                outcome=Accepted(value=consent, created=True),
+                write=lambda store, answer: store.record_consent(
+                    program_id, customer_id, consent, answer
+                ),
+            )
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
+
+    async def consents(
+        self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
+    ) -> Outcome:
+        """The consent in force on each channel, and the log a page at a time, newest first."""
+        after = decode_position(cursor)
+        if after is None:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        size = min(limit, limits.page_size_max)
+        async with self.database.reader() as store:
+            if await store.customer_program(customer_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            in_force = await store.consents_in_force(customer_id)
+            items = await store.consent_history(customer_id, after, size + 1)
+        page, next_cursor = keyset_page(
+            items, size, lambda item: Position(at=item.recorded_at, id=item.id)
+        )
+        return Accepted(value=ConsentPage(in_force=in_force, items=page, next_cursor=next_cursor))
+
+    async def erase(
+        self, mutation: Mutation, customer_id: UUID, reason: str, render: Render
+    ) -> StoredResponse:
+        """Erases the customer's personal data (152-FZ): phone, name, e-mail, birthday and
+        attributes go, the history keeps only which fields moved when, cards are deleted,
+        consents withdrawn, the account blocked. The ledger stays as it is and reconciles."""
+        actor, change_id = mutation.actor, uuid4()
+
+        async def load(store: CustomerStore) -> CustomerChange | None:
+            return await store.customer_change(customer_id, actor.program_id, None)
+
+        def decide(loaded: CustomerChange | None) -> Change | Outcome:
+            found = still_there(loaded)
+            if isinstance(found, Refused):
+                return found
+            erasure = Erasure(
+                customer_id=customer_id,
+                version=found.customer_version,
+                at=found.now,
+                key_id=actor.key_id,
+                reason=reason,
+                change_id=change_id,
+            )
+            return Change(
+                outcome=Accepted(value=erased(found.customer, found.now)),
+                write=lambda store, answer: store.erase_customer(erasure, answer),
+            )
+
+        stored = await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        if stored.status_code == 200 and not stored.replayed:
+            log.info(
+                "customer_erased",
+                customer_id=str(customer_id),
+                reason=reason,
+                key_id=str(actor.key_id),
+            )
+        return stored
+
     async def changes(
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
     ) -> Outcome:
@@ -272,9 +373,10 @@ class Customers:
         async def load(store: CustomerStore) -> CustomerChange | None:
             return await store.customer_change(customer_id, actor.program_id, number)
 
-        def decide(found: CustomerChange | None) -> Change | Outcome:
-            if found is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        def decide(loaded: CustomerChange | None) -> Change | Outcome:
+            found = still_there(loaded)
+            if isinstance(found, Refused):
+                return found
             if found.card_taken:
                 return refuse(Rejection.card_exists, "This card number is already in use.")
             customer = found.customer
@@ -359,9 +461,10 @@ class Customers:
         async def load(store: CustomerStore) -> CustomerChange | None:
             return await store.customer_change(customer_id, actor.program_id, None)
 
-        def decide(found: CustomerChange | None) -> Change | Outcome:
-            if found is None:
-                return refuse(Rejection.not_found, "No customer with this id.")
+        def decide(loaded: CustomerChange | None) -> Change | Outcome:
+            found = still_there(loaded)
+            if isinstance(found, Refused):
+                return found
             kept = reason if blocked else None
             customer = msgspec.structs.replace(found.customer, blocked=blocked, blocked_reason=kept)
             return Change(
@@ -383,6 +486,39 @@ class Customers:
         return stored
 
 
+def still_there(found: CustomerChange | None) -> CustomerChange | Refused:
+    """A change needs the customer, with their personal data: refused when there is none, or
+    when it was erased."""
+    if found is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    if found.customer.erased_at is not None:
+        return refuse(
+            Rejection.customer_erased, "The customer's personal data was erased; nothing to change."
+        )
+    return found
+
+
+def erased(customer: CustomerRecord, at: datetime) -> CustomerRecord:
+    """The customer as an erasure leaves them: an id, a ledger, nothing personal."""
+    return msgspec.structs.replace(
+        customer,
+        phone=f"erased:{customer.id}",
+        name=None,
+        email=None,
+        birthday=None,
+        attributes={},
+        cards=[
+            CardRecord(number=card.number, status="deleted", reason="erased")
+            if card.status != "deleted"
+            else card
+            for card in customer.cards
+        ],
+        blocked=True,
+        blocked_reason="erased",
+        erased_at=at,
+    )
+
+
 def edit_change(
     actor: Actor,
     change_id: UUID,
@@ -394,6 +530,8 @@ def edit_change(
     """A change of personal data decided on the customer as loaded: each field given and
     different moves, and the history says from what to what. Nothing moved: the customer as
     they are, and no history."""
+    if isinstance(live := still_there(found), Refused):
+        return live
     customer = found.customer
     if not isinstance(command.phone, msgspec.UnsetType):
         if phone is None:

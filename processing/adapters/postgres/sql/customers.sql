@@ -57,7 +57,7 @@ select id from customers where program_id = $1 and phone = $2;
 -- name: get_customer
 -- The customer card as the API shows it, with the account's block and every card.
 select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
-       c.attributes::text as attributes, c.created_at, a.blocked_reason,
+       c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
                                               'reason', k.reason) order by k.created_at)
@@ -71,7 +71,7 @@ where c.id = $1 and ($2::uuid is null or c.program_id = $2);
 -- changes), the program's country (a new phone's region), the database clock, and whether
 -- card $3 is already taken in the customer's program.
 select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
-       c.attributes::text as attributes, c.created_at, a.blocked_reason,
+       c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
                                               'reason', k.reason) order by k.created_at)
@@ -243,3 +243,89 @@ from customer_changes
 where customer_id = $1 and (created_at, id) < ($2::timestamptz, $3::uuid)
 order by created_at desc, id desc
 limit $4;
+
+-- name: record_consent
+-- Consent $7 of customer $8 in program $9 on channel $10 ($11 granted or withdrawn, through
+-- $12, to wording $13, by key $14, at $15) with the answer ($1-$6), in one statement. The log
+-- only grows, so nothing races but the key.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+)
+insert into customer_consents (id, program_id, customer_id, channel, granted, source, wording,
+                               key_id, recorded_at)
+select $7, $9, $8, $10, $11, $12, $13, $14, $15 from answer
+returning id;
+
+-- name: consents_in_force
+-- The consent in force on each channel of customer $1: its newest entry.
+select distinct on (channel) id, channel, granted, source, wording, key_id, recorded_at
+from customer_consents
+where customer_id = $1
+order by channel, recorded_at desc, id desc;
+
+-- name: consent_history
+-- A page of customer $1's consent log, newest first, older than position ($2, $3), at most $4.
+select id, channel, granted, source, wording, key_id, recorded_at
+from customer_consents
+where customer_id = $1 and (recorded_at, id) < ($2::timestamptz, $3::uuid)
+order by recorded_at desc, id desc
+limit $4;
+
+-- name: erase_customer
+-- Erases customer $7's personal data by key $10 at $9 for reason $11, with the answer ($1-$6),
+-- in one statement, only if the customer's row is still at version $8 (locked, then
+-- rechecked). The phone becomes the erased marker; name, e-mail, birthday and attributes go;
+-- the history keeps which fields moved when, not their values, and gains the erasure itself
+-- (entry $12); every card is deleted with a journal event; consents in force are withdrawn
+-- (source "erasure"); the account is blocked, so nothing earns or spends on it; the partner
+-- contacts linked to the customer are forgotten. The ledger is left as it is.
+with unchanged as (
+    select id, program_id from customers
+    where id = $7 and xmin::text::bigint = $8 and erased_at is null
+    for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from unchanged
+    on conflict do nothing
+    returning key_id
+), erased as (
+    update customers
+    set phone = 'erased:' || customers.id::text, name = null, email = null, birthday = null,
+        attributes = '{}', erased_at = $9
+    from answer
+    where customers.id = $7
+), blocked as (
+    update accounts set blocked_reason = 'erased' from answer where accounts.id = $7
+), deleted_cards as (
+    update cards set status = 'deleted', reason = 'erased', updated_at = $9
+    from answer
+    where cards.customer_id = $7 and cards.status <> 'deleted'
+    returning cards.program_id, cards.number
+), journal as (
+    insert into card_events (program_id, number, status, reason, key_id, created_at)
+    select program_id, number, 'deleted', 'erased', $10, $9 from deleted_cards
+), scrubbed as (
+    update customer_changes
+    set changes = (select coalesce(jsonb_object_agg(field, '{"erased": true}'::jsonb), '{}')
+                   from jsonb_object_keys(customer_changes.changes) as field)
+    from answer
+    where customer_changes.customer_id = $7
+), erasure as (
+    insert into customer_changes (id, program_id, customer_id, key_id, reason, changes,
+                                  created_at)
+    select $12, unchanged.program_id, $7, $10, $11, '{"erased": {"from": null, "to": true}}', $9
+    from unchanged, answer
+), withdrawn as (
+    insert into customer_consents (id, program_id, customer_id, channel, granted, source,
+                                   key_id, recorded_at)
+    select gen_random_uuid(), unchanged.program_id, $7, held.channel, false, 'erasure', $10, $9
+    from unchanged, answer,
+         (select distinct on (channel) channel, granted from customer_consents
+          where customer_id = $7 order by channel, recorded_at desc, id desc) as held
+    where held.granted
+), unlinked as (
+    delete from channel_contacts using answer where channel_contacts.customer_id = $7
+)
+select count(*) from answer;
