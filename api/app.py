@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.bodies import before_request
 from api.controllers.admin import AdminController
+from api.controllers.connections import ConnectionsController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             EventsController,
             TierController,
             WebhooksController,
+            ConnectionsController,
             PosController,
             ShopController,
             *receivers,

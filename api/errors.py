@@ -36,6 +36,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.customer_exists: (409, "Customer already enrolled"),
     Rejection.customer_erased: (409, "Customer's personal data erased"),
     Rejection.webhook_limit_reached: (409, "The program has as many webhooks as it may"),
+    Rejection.inbox_event_not_dead: (409, "Only a dead inbox event is retried"),
     Rejection.card_exists: (409, "Card number already in use"),
     Rejection.card_blocked: (409, "Card blocked"),
     Rejection.card_not_blocked: (409, "Card not blocked"),

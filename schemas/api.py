@@ -499,3 +499,64 @@ class WebhookDeliveryPage(Reply, frozen=True, kw_only=True):
 class Redelivery(Reply, frozen=True, kw_only=True):
     id: int
     status: Literal["pending"]
+
+
+# The operator's lists: programs, keys, partner connections and their inbox, a page at a time.
+
+
+class ProgramPage(Reply, frozen=True, kw_only=True):
+    items: list[Program]
+    next_cursor: str | None
+
+
+class ApiKeyPage(Reply, frozen=True, kw_only=True):
+    """A program's keys; a secret or its hash is never shown again after the key was made."""
+
+    items: list[ApiKey]
+    next_cursor: str | None
+
+
+class PartnerConnection(Reply, frozen=True, kw_only=True):
+    """A program's link to a partner account; its secrets and settings are never shown."""
+
+    id: UUID
+    program_id: UUID
+    partner: str
+    account: str
+    key_id: UUID
+    active: bool
+    created_at: datetime
+
+
+class PartnerConnectionPage(Reply, frozen=True, kw_only=True):
+    items: list[PartnerConnection]
+    next_cursor: str | None
+
+
+class InboxEvent(Reply, frozen=True, kw_only=True):
+    """A partner's event in a connection's inbox: pending (due at ``next_attempt_at``), done,
+    or dead after its last attempt (``last_error`` says why), which an operator may retry."""
+
+    id: int
+    connection_id: UUID
+    event_key: str
+    topic: str
+    status: Literal["pending", "done", "dead"]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+    payload_excerpt: Annotated[
+        str,
+        Meta(
+            description="The payload as JSON text, cut after its first 2000 characters "
+            "(``payload_truncated`` says so)."
+        ),
+    ]
+    payload_truncated: bool
+
+
+class InboxEventPage(Reply, frozen=True, kw_only=True):
+    items: list[InboxEvent]
+    next_cursor: str | None

@@ -1,14 +1,15 @@
 """Operator calls: programs, API keys, manual adjustments and the expiry sweep."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import Dependency
+from litestar.params import Dependency, Parameter
 
 from api.auth import admin_scopes
 from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
+from processing.core import limits
 from processing.service.admin import Admin, KeyCommand
 from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.ledger.expiry import sweep
@@ -20,14 +21,19 @@ from schemas.api import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPage,
     ApiKeyRotate,
     ExpirationReport,
     Operation,
     Program,
     ProgramCreate,
+    ProgramPage,
 )
 
 AnyRequest = Request[Any, Any, Any]
+PageSize = Annotated[int, Parameter(ge=1, le=limits.page_size_max)]
+# A keyset cursor (processing/service/paging.py) is about 100 characters.
+Cursor = Annotated[str | None, Parameter(max_length=128)]
 
 
 class AdminController(Controller):
@@ -51,6 +57,37 @@ class AdminController(Controller):
     ) -> Response[Program]:
         """The program's settings."""
         return answer(request, await admin.get_program(actor, program_id), Program)
+
+    @get("/programs", name="list_programs")
+    async def list_programs(
+        self,
+        request: AnyRequest,
+        admin: Admin,
+        actor: Actor,
+        name_prefix: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
+        limit: PageSize = limits.page_size_default,
+        cursor: Cursor = None,
+    ) -> Response[ProgramPage]:
+        """Programs, newest first, a page at a time; ``name_prefix`` narrows to the names that
+        start with it. An operator key sees every program, a program's key its own only."""
+        outcome = await admin.programs(actor, name_prefix, limit, cursor)
+        return answer(request, outcome, ProgramPage)
+
+    @get("/programs/{program_id:uuid}/api-keys", name="list_api_keys")
+    async def list_api_keys(
+        self,
+        request: AnyRequest,
+        program_id: UUID,
+        admin: Admin,
+        actor: Actor,
+        status: Literal["live", "revoked", "expired"] | None = None,
+        limit: PageSize = limits.page_size_default,
+        cursor: Cursor = None,
+    ) -> Response[ApiKeyPage]:
+        """The program's API keys, newest first, a page at a time, without their secrets;
+        ``status`` narrows to live, revoked, or expired (past ``expires_at``, not revoked)."""
+        outcome = await admin.api_keys(actor, program_id, status, limit, cursor)
+        return answer(request, outcome, ApiKeyPage)
 
     @post("/api-keys", name="create_api_key", status_code=201)
     async def create_api_key(

@@ -27,6 +27,7 @@ class Rejection(StrEnum):
     customer_exists = "customer_exists"
     customer_erased = "customer_erased"
     webhook_limit_reached = "webhook_limit_reached"
+    inbox_event_not_dead = "inbox_event_not_dead"
     card_exists = "card_exists"
     card_blocked = "card_blocked"
     card_not_blocked = "card_not_blocked"

@@ -23,6 +23,7 @@ from processing.service.records import (
     ApiKeyRecord,
     CardEventRecord,
     Connection,
+    ConnectionRecord,
     ConsentRecord,
     CustomerChangeRecord,
     CustomerFilter,
@@ -32,6 +33,7 @@ from processing.service.records import (
     Document,
     DocumentHold,
     HoldRecord,
+    InboxEventRecord,
     LeasedDelivery,
     LeasedEvent,
     NewSmsCheck,
@@ -462,6 +464,16 @@ class LoyaltyStore(Protocol):
         ...
 
     async def find_program_by_name(self, name: str) -> ProgramRecord | None: ...
+    async def list_programs(
+        self,
+        scope: UUID | None,
+        name_prefix: str | None,
+        after: Position,
+        limit: int,
+    ) -> list[ProgramRecord]:
+        """Up to ``limit`` programs older than ``after``, newest first; a program key
+        (``scope``) sees its own program only."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -500,6 +512,16 @@ class KeyStore(Protocol):
 
     async def ensure_operator_key(self, key_id: UUID, name: str, secret_sha256: bytes) -> UUID: ...
     async def authenticate(self, secret_sha256: bytes) -> Any: ...
+    async def list_api_keys(
+        self,
+        program_id: UUID,
+        status: str | None,
+        after: Position,
+        limit: int,
+    ) -> list[ApiKeyRecord]:
+        """Up to ``limit`` of the program's keys older than ``after``, newest first, in one
+        status (live, revoked, expired) or any; never their secrets."""
+        ...
 
 
 class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
@@ -707,6 +729,13 @@ class WebhookStore(Protocol):
         ...
 
 
+class InboxEventFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a retry of an inbox event decides on: the event as read, and the time."""
+
+    event: InboxEventRecord
+    now: datetime
+
+
 class ChannelStore(Protocol):
     """Partner channels: connections and the inbox."""
 
@@ -741,6 +770,34 @@ class ChannelStore(Protocol):
     async def inbox_event_deferred(
         self, event_id: int, delay_seconds: float, reason: str
     ) -> None: ...
+
+    # The operator's view: connections without their secrets, the inbox a page at a time.
+    async def program_connections(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[ConnectionRecord]: ...
+    async def connection_program(self, connection_id: UUID, scope: UUID | None) -> UUID | None:
+        """The connection's program, if the caller's program (``scope``) may see it."""
+        ...
+
+    async def inbox_events(
+        self,
+        connection_id: UUID,
+        status: str | None,
+        before_at: datetime,
+        before_id: int,
+        limit: int,
+        excerpt_length: int,
+    ) -> list[InboxEventRecord]:
+        """Up to ``limit`` events older than (``before_at``, ``before_id``) by when they were
+        received, newest first, in one status or any; payloads cut at ``excerpt_length``."""
+        ...
+
+    async def inbox_event(
+        self, event_id: int, connection_id: UUID, scope: UUID | None, excerpt_length: int
+    ) -> InboxEventFacts | None: ...
+    async def retry_inbox_event(self, event_id: int, due_at: datetime, answer: Answer) -> bool:
+        """False, writing nothing, when the event is no longer dead or the key answered."""
+        ...
 
 
 class MessageStore(Protocol):

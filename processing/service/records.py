@@ -411,6 +411,47 @@ class LeasedEvent(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
 
 
+# The operator's lists: programs, keys, partner connections and their inbox, a page at a time.
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of a list, newest first, and the cursor of the next (None: this is the last)."""
+
+    items: list[Any]
+    next_cursor: str | None
+
+
+class ConnectionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A partner connection as an operator sees it: never its secrets, nor its settings (a
+    partner's URL there may carry a credential)."""
+
+    id: UUID
+    program_id: UUID
+    partner: str
+    account: str
+    key_id: UUID
+    active: bool
+    created_at: datetime
+
+
+class InboxEventRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An inbox event as an operator sees it: where it stands, why it last failed, and the
+    start of its payload (JSON text, cut at a bound; ``payload_truncated`` says so)."""
+
+    id: int
+    connection_id: UUID
+    event_key: str
+    topic: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+    payload_excerpt: str
+    payload_truncated: bool
+
+
 class StoredTemplate(msgspec.Struct, frozen=True, kw_only=True):
     """What the database holds for a program's message of one kind: the program's name (a
     variable of the text) and its own template, or ``None`` for the built-in default."""

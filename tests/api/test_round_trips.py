@@ -73,6 +73,7 @@ bounds: dict[str, tuple[int, int]] = {
     "subscribe_webhook": (3, 1),
     "disable_webhook": (3, 1),
     "redeliver_webhook": (3, 1),
+    "retry_inbox_event": (3, 1),
     "pos_sms_send": (3, 1),
     "pos_sms_confirm": (3, 1),
     "pos_reserve": (2, 1),
@@ -266,6 +267,21 @@ class World:
             await self.relay.run_once()
         raise AssertionError("the relay left no delivery dead")
 
+    async def dead_inbox_event(self) -> tuple[UUID, int]:
+        """An event in the Shopify connection's inbox, dead as after its last attempt (the
+        channel worker does not run here): its connection and its id."""
+        connection = self.connections["shopify"]
+        key = self.unique("dead-event")
+        await self.api.runtime.channels.receive(connection, key, "orders/paid", {"id": key})
+        async with self.api.runtime.pool.acquire() as db:
+            event_id: int = await db.fetchval(
+                "update channel_inbox set status = 'dead', processed_at = clock_timestamp()"
+                " where connection_id = $1 and event_key = $2 returning id",
+                connection.id,
+                key,
+            )
+        return connection.id, event_id
+
 
 Prepare = Callable[[World], Awaitable[Call]]
 use_cases: dict[str, Prepare] = {}
@@ -451,6 +467,13 @@ async def disable_webhook(world: World) -> Call:
 async def redeliver_webhook(world: World) -> Call:
     delivery = await world.dead_delivery()
     path = f"/v1/webhook-deliveries/{delivery}/redeliver"
+    return Call("POST", path, None, world.api.admin_key)
+
+
+@use_case
+async def retry_inbox_event(world: World) -> Call:
+    connection, event = await world.dead_inbox_event()
+    path = f"/v1/connections/{connection}/events/{event}/retry"
     return Call("POST", path, None, world.api.admin_key)
 
 

@@ -7,18 +7,21 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
+from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
-from processing.adapters.sealing import Keyring
-from processing.service.records import Connection, LeasedEvent
+from processing.adapters.postgres.rows import record_of
+from processing.service.ports import Answer, InboxEventFacts
+from processing.service.records import (
+    Connection,
+    ConnectionRecord,
+    InboxEventRecord,
+    LeasedEvent,
+    Position,
+)
 
 
-class ChannelQueries:
-    # The asyncpg connection and the key ring of the store this is mixed into.
-    connection: "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-    keyring: Keyring
-
+class ChannelQueries(NamedQueries):
     def _connection_of(self, row: asyncpg.Record | None) -> Connection:
         if row is None:
             raise LookupError("expected a channel_connections row, the query returned none")
@@ -122,3 +125,42 @@ class ChannelQueries:
         await self.connection.execute(
             QUERIES["inbox_event_deferred"], event_id, delay_seconds, reason
         )
+
+    async def program_connections(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[ConnectionRecord]:
+        rows = await self._fetch("program_connections", program_id, after.at, after.id, limit)
+        return [record_of(row, ConnectionRecord) for row in rows]
+
+    async def connection_program(self, connection_id: UUID, scope: UUID | None) -> UUID | None:
+        program_id = await self.connection.fetchval(
+            QUERIES["connection_program"], connection_id, scope
+        )
+        return program_id  # type: ignore[no-any-return]
+
+    async def inbox_events(
+        self,
+        connection_id: UUID,
+        status: str | None,
+        before_at: datetime,
+        before_id: int,
+        limit: int,
+        excerpt_length: int,
+    ) -> list[InboxEventRecord]:
+        page = (connection_id, before_at, before_id, limit, excerpt_length)
+        if status is None:
+            rows = await self._fetch("inbox_events", *page)
+        else:
+            rows = await self._fetch("inbox_events_by_status", *page, status)
+        return [record_of(row, InboxEventRecord) for row in rows]
+
+    async def inbox_event(
+        self, event_id: int, connection_id: UUID, scope: UUID | None, excerpt_length: int
+    ) -> InboxEventFacts | None:
+        row = await self._fetchrow("inbox_event", event_id, connection_id, scope, excerpt_length)
+        if row is None:
+            return None
+        return InboxEventFacts(event=record_of(row, InboxEventRecord), now=row["now"])
+
+    async def retry_inbox_event(self, event_id: int, due_at: datetime, answer: Answer) -> bool:
+        return await self._answered("retry_inbox_event", answer, event_id, due_at) is not None

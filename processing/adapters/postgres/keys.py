@@ -9,7 +9,7 @@ from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
 from processing.service.ports import Answer, KeyTree, KeyVersion, MintFacts
-from processing.service.records import ApiKeyRecord
+from processing.service.records import ApiKeyRecord, Position
 
 
 class KeyQueries(NamedQueries):
@@ -94,6 +94,16 @@ class KeyQueries(NamedQueries):
 
     async def authenticate(self, secret_sha256: bytes) -> asyncpg.Record | None:
         return await self._fetchrow("authenticate", secret_sha256)
+
+    async def list_api_keys(
+        self,
+        program_id: UUID,
+        status: str | None,
+        after: Position,
+        limit: int,
+    ) -> list[ApiKeyRecord]:
+        rows = await self._fetch("list_api_keys", program_id, status, after.at, after.id, limit)
+        return [record_of(row, ApiKeyRecord) for row in rows]
 
 
 def _key_version(row: asyncpg.Record) -> KeyVersion:

@@ -12,7 +12,7 @@ from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of, rules_row
 from processing.core.rules import Rules
 from processing.service.ports import Answer, Event, RulesFacts
-from processing.service.records import ProgramRecord, ProgramSettings, RulesRecord
+from processing.service.records import Position, ProgramRecord, ProgramSettings, RulesRecord
 
 # A version of a program's rules is taken by the first replacement decided on the one before.
 _rules_taken = frozenset({"program_rules_pkey"})
@@ -118,3 +118,13 @@ class LoyaltyQueries(NamedQueries):
     async def find_program_by_name(self, name: str) -> ProgramRecord | None:
         row = await self._fetchrow("find_program_by_name", name)
         return None if row is None else record_of(row, ProgramRecord)
+
+    async def list_programs(
+        self,
+        scope: UUID | None,
+        name_prefix: str | None,
+        after: Position,
+        limit: int,
+    ) -> list[ProgramRecord]:
+        rows = await self._fetch("list_programs", scope, name_prefix, after.at, after.id, limit)
+        return [record_of(row, ProgramRecord) for row in rows]

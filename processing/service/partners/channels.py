@@ -22,17 +22,29 @@ import structlog
 from processing import telemetry
 from processing.core import limits
 from processing.core.outbound import OutboundPolicy, check_url, refusal_details
+from processing.core.rejections import Rejection
 from processing.core.webhooks import retry_delay
-from processing.service.admin import create_key
-from processing.service.mutations import Mutation, MutationRunner, Render, fingerprint
-from processing.service.ports import Database, RateLimiter
+from processing.service.admin import create_key, invalid_cursor
+from processing.service.mutations import (
+    Change,
+    Decision,
+    Mutation,
+    MutationRunner,
+    Render,
+    fingerprint,
+)
+from processing.service.paging import Position, decode_position, keyset_page
+from processing.service.ports import ChannelStore, Database, InboxEventFacts, RateLimiter
 from processing.service.records import (
     Accepted,
     Actor,
     Connection,
+    InboxEventRecord,
     LeasedEvent,
     Outcome,
+    Page,
     StoredResponse,
+    refuse,
 )
 
 log = structlog.get_logger(__name__)
@@ -43,6 +55,12 @@ inbox_backoff_base_seconds = 5.0
 inbox_backoff_cap_seconds = 1800.0
 sweep_first_window = timedelta(days=1)  # a new connection's first sweep looks back this far
 sweep_overlap = timedelta(minutes=5)
+# An operator sees an inbox event's payload as its first characters of JSON text: enough to
+# recognise the order or deal, never a whole order with all its lines in every list row.
+inbox_payload_excerpt_length_max = 2000
+# Inbox ids are bigints; a page's position carries one as a UUID's integer, and the first page's
+# position (past every id) reads as the largest bigint.
+_inbox_id_max = 2**63 - 1
 
 
 class InboxEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -256,6 +274,85 @@ class Channels:
         async with self.database.reader() as store:
             return await store.get_connection(connection_id)
 
+    async def connections(
+        self, actor: Actor, program_id: UUID, limit: int, cursor: str | None
+    ) -> Outcome:
+        """A program's partner connections newest first, a page at a time, never their secrets;
+        another program's are not found, as the program itself is not."""
+        position = decode_position(cursor)
+        if position is None:
+            return invalid_cursor
+        async with self.database.reader() as store:
+            if await store.get_program(program_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            items = await store.program_connections(program_id, position, limit + 1)
+        page, next_cursor = keyset_page(
+            items, limit, lambda item: Position(at=item.created_at, id=item.id)
+        )
+        return Accepted(value=Page(items=page, next_cursor=next_cursor))
+
+    async def events(
+        self,
+        actor: Actor,
+        connection_id: UUID,
+        status: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Outcome:
+        """A connection's inbox newest first by when each event was received, in one status
+        or any, a page at a time."""
+        position = decode_position(cursor)
+        if position is None:
+            return invalid_cursor
+        async with self.database.reader() as store:
+            if await store.connection_program(connection_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No partner connection with this id.")
+            items = await store.inbox_events(
+                connection_id,
+                status,
+                position.at,
+                min(position.id.int, _inbox_id_max),
+                limit + 1,
+                inbox_payload_excerpt_length_max,
+            )
+        page, next_cursor = keyset_page(items, limit, inbox_position)
+        return Accepted(value=Page(items=page, next_cursor=next_cursor))
+
+    async def retry(
+        self, mutation: Mutation, connection_id: UUID, event_id: int, render: Render
+    ) -> StoredResponse:
+        """Puts a dead inbox event back in the queue, due now with a fresh attempt budget; an
+        event that is not dead (pending, done, or retried meanwhile) is refused with
+        ``inbox_event_not_dead``, so nothing is handed to a partner's handler twice."""
+        actor = mutation.actor
+
+        async def load(store: ChannelStore) -> InboxEventFacts | None:
+            return await store.inbox_event(
+                event_id, connection_id, actor.program_id, inbox_payload_excerpt_length_max
+            )
+
+        def decide(facts: InboxEventFacts | None) -> Change | Outcome:
+            if facts is None:
+                return refuse(Rejection.not_found, "No inbox event with this id.")
+            if facts.event.status != "dead":
+                return refuse(
+                    Rejection.inbox_event_not_dead,
+                    f"The event is {facts.event.status}; only a dead event is retried.",
+                )
+            retried = msgspec.structs.replace(
+                facts.event,
+                status="pending",
+                attempts=0,
+                next_attempt_at=facts.now,
+                processed_at=None,
+            )
+            return Change(
+                outcome=Accepted(value=retried),
+                write=lambda store, answer: store.retry_inbox_event(event_id, facts.now, answer),
+            )
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
+
     async def receive(
         self,
         connection: Connection,
@@ -435,3 +532,7 @@ class Channels:
             outcome=outcome,
             exc_info=not final,
         )
+
+
+def inbox_position(event: InboxEventRecord) -> Position:
+    return Position(at=event.received_at, id=UUID(int=event.id))

@@ -101,3 +101,72 @@ values ($1, $2, $3, $4)
 on conflict (connection_id, customer_id) do update
 set contact_id = excluded.contact_id, linked_at = clock_timestamp()
 where channel_contacts.contact_id <> excluded.contact_id;
+
+-- name: program_connections
+-- A program's partner connections for its operator, newest first, one page below ($2, $3) of at
+-- most $4 rows, disabled ones included. Neither the secrets nor the settings are read: a
+-- setting may hold a partner's URL with a credential in it.
+select id, program_id, partner, account, key_id, active, created_at
+from channel_connections
+where program_id = $1 and (created_at, id) < ($2, $3)
+order by created_at desc, id desc
+limit $4;
+
+-- name: connection_program
+-- Which program a connection (active or not) belongs to, for its inbox's tenancy check; $2
+-- scopes a program key to its own program (null: an operator key).
+select program_id from channel_connections
+where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: inbox_events
+-- A connection's inbox events, newest first, one page below ($2, $3) of at most $4 rows; the
+-- payload only as its first $5 characters of JSON text, and whether there was more.
+select id, connection_id, event_key, topic, status, attempts, next_attempt_at, last_error,
+       received_at, processed_at, left(payload::text, $5) as payload_excerpt,
+       length(payload::text) > $5 as payload_truncated
+from channel_inbox
+where connection_id = $1 and (received_at, id) < ($2, $3)
+order by received_at desc, id desc
+limit $4;
+
+-- name: inbox_events_by_status
+-- inbox_events in one status ($6): its own statement, so that the index by status serves it
+-- (a few dead among millions done) whatever plan a prepared statement settles on.
+select id, connection_id, event_key, topic, status, attempts, next_attempt_at, last_error,
+       received_at, processed_at, left(payload::text, $5) as payload_excerpt,
+       length(payload::text) > $5 as payload_truncated
+from channel_inbox
+where connection_id = $1 and status = $6 and (received_at, id) < ($2, $3)
+order by received_at desc, id desc
+limit $4;
+
+-- name: inbox_event
+-- One inbox event of connection $2 as a retry decides on it (the payload as inbox_events shows
+-- it, $4 characters), with the database clock; $3 scopes a program key to its own program.
+select e.id, e.connection_id, e.event_key, e.topic, e.status, e.attempts, e.next_attempt_at,
+       e.last_error, e.received_at, e.processed_at, left(e.payload::text, $4) as payload_excerpt,
+       length(e.payload::text) > $4 as payload_truncated, clock_timestamp() as now
+from channel_inbox e
+join channel_connections c on c.id = e.connection_id
+where e.id = $1 and e.connection_id = $2 and ($3::uuid is null or c.program_id = $3);
+
+-- name: retry_inbox_event
+-- Dead event $7 goes back to the queue, due at $8 (the time the decision answered with) with a
+-- fresh attempt budget; its last error stays for the operator to compare. The answer ($1-$6)
+-- is stored under its key in the same statement. The event's row is locked first and must
+-- still be dead (rechecked after the lock), and the answer is drawn from it: nothing is
+-- written, the answer included, when another retry took it meanwhile or the key already has
+-- an answer.
+with dead as (
+    select id from channel_inbox where id = $7 and status = 'dead' for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from dead
+    on conflict do nothing
+    returning key_id
+)
+update channel_inbox
+set status = 'pending', attempts = 0, next_attempt_at = $8, processed_at = null
+from answer
+where id = $7
+returning id;

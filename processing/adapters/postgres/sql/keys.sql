@@ -136,3 +136,21 @@ update api_keys set revoked_at = $9
 from unchanged, answer
 where api_keys.id = unchanged.id and unchanged.revoked_at is null
 returning api_keys.id;
+
+-- name: list_api_keys
+-- A program's keys for its operator, newest first, one page below ($3, $4) of at most $5 rows;
+-- $2 narrows by status: live (neither revoked nor expired), revoked, or expired (not revoked,
+-- past its expiry), by the database clock as authenticate reads it. Never the secrets' hashes.
+select id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at
+from api_keys
+where program_id = $1
+  and (created_at, id) < ($3, $4)
+  and case $2::text
+          when 'live' then revoked_at is null
+                           and (expires_at is null or expires_at > clock_timestamp())
+          when 'revoked' then revoked_at is not null
+          when 'expired' then revoked_at is null and expires_at <= clock_timestamp()
+          else true
+      end
+order by created_at desc, id desc
+limit $5;

@@ -42,3 +42,14 @@ select * from programs where id = $1 and ($2::uuid is null or id = $2);
 -- name: find_program_by_name
 -- Start-up looks the demo program up by name so that a restart does not create another.
 select * from programs where name = $1 order by created_at limit 1;
+
+-- name: list_programs
+-- The operator's list of programs, newest first, one page below ($3, $4) of at most $5 rows;
+-- $1 scopes a program key to its own program (null: an operator key), $2 a name prefix (null:
+-- any; starts_with, so % and _ in it are plain characters).
+select * from programs
+where ($1::uuid is null or id = $1)
+  and ($2::text is null or starts_with(name, $2))
+  and (created_at, id) < ($3, $4)
+order by created_at desc, id desc
+limit $5;
