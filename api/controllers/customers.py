@@ -90,6 +90,7 @@ class CustomersController(Controller):
         card: Annotated[str | None, Parameter(max_length=limits.card_number_length_max)] = None,
         name_prefix: Annotated[str | None, Parameter(min_length=1, max_length=200)] = None,
         tier_floor: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
+        tier: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
         blocked: bool | None = None,
         available_min: PointsBound = None,
         available_max: PointsBound = None,
@@ -100,14 +101,16 @@ class CustomersController(Controller):
     ) -> Response[CustomerPage]:
         """The program's customers, newest first, a page at a time (``cursor`` from the
         previous page), narrowed by any of: ``phone`` (in any form the program's country
-        reads), ``card``, ``name_prefix`` (case-insensitive), ``tier_floor`` (the manual
-        tier), ``blocked``, available points from ``available_min`` to ``available_max``, and
-        enrolment from ``created_from`` up to (not including) ``created_to``."""
+        reads), ``card``, ``name_prefix`` (case-insensitive), ``tier`` (the tier in force
+        under the program's rules), ``tier_floor`` (the manual tier), ``blocked``, available
+        points from ``available_min`` to ``available_max``, and enrolment from
+        ``created_from`` up to (not including) ``created_to``."""
         narrowed = CustomerFilter(
             phone=phone,
             card=card,
             name_prefix=name_prefix,
             tier_floor=tier_floor,
+            tier=tier,
             blocked=blocked,
             available_min=available_min,
             available_max=available_max,

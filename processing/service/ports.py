@@ -48,6 +48,7 @@ from processing.service.records import (
     StoredResponse,
     StoredTemplate,
     TemplateProgram,
+    TierBand,
     WebhookPlaces,
     WebhookRecord,
 )
@@ -643,7 +644,12 @@ class CustomerStore(Protocol):
     ) -> CustomerChange | None: ...
     async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
     async def list_customers(
-        self, program_id: UUID, narrowed: CustomerFilter, after: Position, limit: int
+        self,
+        program_id: UUID,
+        narrowed: CustomerFilter,
+        band: TierBand | None,
+        after: Position,
+        limit: int,
     ) -> list[CustomerListItem]:
         """Up to ``limit`` of the program's customers older than ``after``, newest first."""
         ...

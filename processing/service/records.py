@@ -180,11 +180,24 @@ class CustomerFilter(msgspec.Struct, frozen=True, kw_only=True):
     card: str | None = None
     name_prefix: str | None = None
     tier_floor: str | None = None
+    tier: str | None = None  # the tier in force under the program's current rules
     blocked: bool | None = None
     available_min: int | None = None
     available_max: int | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+
+
+class TierBand(msgspec.Struct, frozen=True, kw_only=True):
+    """The money a tier spans under one version of the rules: from its threshold up to the next
+    tier's (none above the top), over the rules' window, with every tier's threshold so that a
+    manual tier (a floor) counts as its own."""
+
+    low_minor: int
+    high_minor: int | None
+    window_days: int
+    names: list[str]
+    thresholds_minor: list[int]
 
 
 class CustomerListItem(msgspec.Struct, frozen=True, kw_only=True):

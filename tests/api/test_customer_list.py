@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.test_auth_and_tenancy import assert_problem, make_key
-from tests.api.test_loyalty_rules_and_checkout import put_rules
+from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
+from tests.api.test_purchases import purchase
 from tests.api.test_tiers import now_rules
 from tests.conftest import Api, make_program
 
@@ -66,6 +67,8 @@ async def test_each_filter_narrows_the_list(api: Api) -> None:
         headers=api.headers(api.admin_key),
     )
     assert tiered.status_code == 200, tiered.text
+    bought = await purchase(api, anna["id"], [receipt_line("oil", 100_000)], "R-1")
+    assert bought.json()["tier_after"] == "gold", bought.text
 
     async def ids(**params: Any) -> set[str]:
         return {item["id"] for item in (await listed(api, **params))["items"]}
@@ -76,6 +79,8 @@ async def test_each_filter_narrows_the_list(api: Api) -> None:
     assert await ids(name_prefix="Boris 50%") == {boris["id"]}
     assert await ids(name_prefix="Boris 5_%") == set()  # LIKE's characters are literal
     assert await ids(tier_floor="gold") == {anton["id"]}
+    assert await ids(tier="gold") == {anna["id"], anton["id"]}  # by spend, and by the floor
+    assert await ids(tier="silver") == {boris["id"]}
     assert await ids(blocked="true") == {boris["id"]}
     assert await ids(blocked="false") == {anna["id"], anton["id"]}
     assert await ids(available_min=50) == {anna["id"], boris["id"]}
@@ -112,6 +117,7 @@ async def test_bad_filters_and_cursors_are_refused_by_field(api: Api) -> None:
             "created_to": "2026-01-01T00:00:00+00:00",
         },
         "phone": {"phone": "12"},
+        "tier": {"tier": "platinum"},
     }
     for field, params in cases.items():
         response = await api.get(path, key=api.admin_key, **params)

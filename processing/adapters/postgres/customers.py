@@ -32,6 +32,7 @@ from processing.service.records import (
     CustomerListItem,
     CustomerRecord,
     Position,
+    TierBand,
 )
 
 # An enrollment or a card issued that lost its phone or card number to another writes nothing
@@ -129,7 +130,12 @@ class CustomerQueries(NamedQueries, TurnQueries):
         return value  # type: ignore[no-any-return]
 
     async def list_customers(
-        self, program_id: UUID, narrowed: CustomerFilter, after: Position, limit: int
+        self,
+        program_id: UUID,
+        narrowed: CustomerFilter,
+        band: TierBand | None,
+        after: Position,
+        limit: int,
     ) -> list[CustomerListItem]:
         rows = await self._fetch(
             "list_customers",
@@ -146,6 +152,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
             narrowed.created_from,
             narrowed.created_to,
             limit,
+            None if band is None else band.low_minor,
+            None if band is None else band.high_minor,
+            None if band is None else band.window_days,
+            None if band is None else band.names,
+            None if band is None else band.thresholds_minor,
         )
         return [
             CustomerListItem(

@@ -50,9 +50,12 @@ from processing.service.records import (
     Position,
     ProgramRecord,
     Refused,
+    RulesRecord,
     StoredResponse,
+    TierBand,
     refuse,
 )
+from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 issued = "issued"  # the reason of a card's first status
@@ -213,7 +216,13 @@ class Customers:
                         field="phone",
                     )
                 narrowed = msgspec.structs.replace(narrowed, phone=phone)
-            items = await store.list_customers(program.id, narrowed, after, size + 1)
+            band: TierBand | None = None
+            if narrowed.tier is not None:
+                banded = tier_band(await current_rules(store, program.id), narrowed.tier)
+                if isinstance(banded, Refused):
+                    return banded
+                band = banded
+            items = await store.list_customers(program.id, narrowed, band, after, size + 1)
         page, next_cursor = keyset_page(
             items, size, lambda item: Position(at=item.created_at, id=item.id)
         )
@@ -581,6 +590,26 @@ def edit_change(
     return Change(
         outcome=Accepted(value=edited),
         write=lambda store, answer: store.update_customer(edit, answer),
+    )
+
+
+def tier_band(record: RulesRecord, name: str) -> TierBand | Refused:
+    """What a tier spans under the rules in force; a name they do not have is refused."""
+    tiers = sorted(record.rules.tiers, key=lambda tier: tier.threshold_minor)
+    names = [tier.name for tier in tiers]
+    if name not in names:
+        return refuse(
+            Rejection.validation_error,
+            f"The program's rules have no tier {name!r}; they have {names}.",
+            field="tier",
+        )
+    at = names.index(name)
+    return TierBand(
+        low_minor=tiers[at].threshold_minor,
+        high_minor=tiers[at + 1].threshold_minor if at + 1 < len(tiers) else None,
+        window_days=record.rules.tier_window_days,
+        names=names,
+        thresholds_minor=[tier.threshold_minor for tier in tiers],
     )
 
 

@@ -177,7 +177,11 @@ returning accounts.id;
 -- unexpired at the database clock hold free; pending: what lots not yet active hold),
 -- narrowed by each filter given (null: not asked): phone $4 (E.164), card $5, a name starting
 -- with $6 (case-insensitive; its LIKE characters escaped by the caller), manual tier $7,
--- blocked $8, available points from $9 to $10, enrolled from $11 up to (not including) $12.
+-- blocked $8, available points from $9 to $10, enrolled from $11 up to (not including) $12,
+-- and the tier in force (as tier_for ranks it under the program's rules) when $14 is given:
+-- the money paid over the last $16 days less returns, raised to the threshold of the manual
+-- tier when there is one ($17 the rules' tier names, $18 their thresholds), must reach $14
+-- and stay below $15 (null: the top tier).
 select c.id, c.phone, c.name, c.birthday, c.created_at, c.tier_floor, a.blocked_reason,
        a.reserved, a.debt, coalesce(points.available, 0)::bigint as available,
        coalesce(points.pending, 0)::bigint as pending
@@ -192,6 +196,21 @@ left join lateral (
     from lots l
     where l.account_id = c.id and l.open
 ) points on true
+left join lateral (
+    select greatest(
+               coalesce((select sum(p.money_minor - coalesce(
+                                    (select sum(pr.money_minor) from purchase_returns pr
+                                     where pr.purchase_id = p.operation_id), 0))
+                         from purchases p
+                         where p.account_id = c.id
+                           and p.created_at > clock.now - make_interval(days => $16::integer)),
+                        0),
+               coalesce((select tier.threshold
+                         from unnest($17::text[], $18::bigint[]) as tier (name, threshold)
+                         where tier.name = c.tier_floor), -1)
+           ) as reach
+    where $14::bigint is not null
+) standing on true
 where c.program_id = $1
   and (c.created_at, c.id) < ($2::timestamptz, $3::uuid)
   and ($4::text is null or c.phone = $4)
@@ -205,6 +224,8 @@ where c.program_id = $1
   and ($10::bigint is null or coalesce(points.available, 0) <= $10)
   and ($11::timestamptz is null or c.created_at >= $11)
   and ($12::timestamptz is null or c.created_at < $12)
+  and ($14::bigint is null
+       or (standing.reach >= $14 and ($15::bigint is null or standing.reach < $15)))
 order by c.created_at desc, c.id desc
 limit $13;
 
