@@ -40,6 +40,37 @@ from schemas.api import (
 
 AnyRequest = Request[Any, Any, Any]
 PointsBound = Annotated[int | None, Parameter(ge=0, le=limits.points_per_account_max)]
+# A moment in a query string: RFC 3339 with its zone, read by us rather than by the decoder,
+# which in a query string would also take a bare number as Unix seconds.
+QueryTime = Annotated[
+    str | None,
+    Parameter(
+        min_length=10,
+        max_length=40,
+        description="RFC 3339 with its zone.",
+        schema_extra={"format": "date-time"},
+    ),
+]
+
+
+def moment(text: str | None, name: str) -> datetime | None:
+    """The moment a query parameter names; refused, naming it, when it is not RFC 3339 with a
+    zone."""
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in text.upper():
+        raise ProblemError(
+            refuse(
+                Rejection.validation_error,
+                f"{name} must be an RFC 3339 time with its zone.",
+                field=name,
+            )
+        )
+    return parsed
 
 
 class CustomersController(Controller):
@@ -94,8 +125,8 @@ class CustomersController(Controller):
         blocked: bool | None = None,
         available_min: PointsBound = None,
         available_max: PointsBound = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
+        created_from: QueryTime = None,
+        created_to: QueryTime = None,
         limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
         cursor: Annotated[str | None, Parameter(max_length=128)] = None,
     ) -> Response[CustomerPage]:
@@ -106,6 +137,8 @@ class CustomersController(Controller):
         points from ``available_min`` to ``available_max``, and enrolment from
         ``created_from`` up to (not including) ``created_to``."""
         narrowed = CustomerFilter(
+            created_from=moment(created_from, "created_from"),
+            created_to=moment(created_to, "created_to"),
             phone=phone,
             card=card,
             name_prefix=name_prefix,
@@ -114,8 +147,6 @@ class CustomersController(Controller):
             blocked=blocked,
             available_min=available_min,
             available_max=available_max,
-            created_from=created_from,
-            created_to=created_to,
         )
         outcome = await customers.page(actor, program_id, narrowed, limit, cursor)
         return answer(request, outcome, CustomerPage)
