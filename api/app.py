@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from api.bodies import before_request
+from api.console import console_handlers, console_static, console_templates
 from api.controllers.admin import AdminController
 from api.controllers.connections import ConnectionsController
 from api.controllers.customers import CustomersController
@@ -208,7 +209,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             *receivers,
             HealthController,
             swagger_assets(),
+            *console_handlers,
+            console_static(),
         ],
+        template_config=console_templates(),
         lifespan=[lifespan],
         before_request=before_request,
         dependencies={

@@ -76,6 +76,10 @@ unknown_key_cache_size_max = 10_000
 auth_failures_burst = 20
 auth_failure_refill_seconds = 3.0
 auth_failure_addresses_max = 100_000
+# An operator console session (api/console/) lives this long after sign-in: a working shift.
+console_session_seconds = 8 * 3600
+# The console's statement shows this many operations a page.
+console_statement_page_size = 20
 
 lock_ttl_ms = 5_000
 lock_wait_ms_max = 2_000
@@ -133,6 +137,7 @@ invariant(
     "amounts and returns of one purchase fit a Postgres bigint with room to spare",
 )
 invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
+invariant(0 < console_statement_page_size <= page_size_max, "a console page fits a page")
 invariant(
     unknown_key_cache_seconds <= api_key_cache_seconds,
     "an unknown key is remembered no longer than a live one, so a new key works as soon",

@@ -1,0 +1,159 @@
+"""The operator console at ``/console`` works in a real headless Chromium against a real
+``bonus serve``, with no network but this server's: an operator signs in with a program's admin
+key, finds a customer by phone, adjusts points with a reason and sees the balance and the
+statement change, blocks a card and sees it blocked; a wrong key does not sign in, a POST
+without the CSRF token changes nothing, a revoked key's session ends, and the pages render in
+Russian and English. Each step is photographed to test-artifacts/console-*.png."""
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Page, Route, async_playwright
+
+from processing.settings import Settings
+from tests.system.live import Served, served
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+
+artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+phone = "+79120000077"
+card = "5077"
+# A key revoked through the serving process ends its sessions at once; another process would
+# take up to limits.api_key_cache_seconds (2 s), so the test allows a little more.
+revocation_wait_seconds = 4.0
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(chromium) is None and not os.environ.get("CI"),
+    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
+)
+
+
+async def call(server: Served, method: str, path: str, key: str, body: Any = None) -> Any:
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": os.urandom(8).hex()}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        response = await client.request(method, path, json=body, headers=headers)
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+async def photograph(page: Page, name: str) -> None:
+    artifacts.mkdir(exist_ok=True)
+    await page.screenshot(path=str(artifacts / f"console-{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, server: Served, key: str) -> None:
+    await page.goto(f"{server.base_url}/console")
+    assert urlsplit(page.url).path == "/console/sign-in"
+    await page.fill("#key", key)
+    await page.click("form[action='/console/sign-in'] button")
+
+
+async def walk(page: Page, server: Served, console_key: str, customer_id: str) -> None:
+    await sign_in(page, server, "bk_not-a-key")
+    assert "Ключ не подошёл" in await page.locator("[role=alert]").inner_text()
+    await photograph(page, "wrong-key")
+    await sign_in(page, server, console_key)
+    assert urlsplit(page.url).path == "/console"
+    assert await page.locator("h1").inner_text() == "Поиск клиента"
+    await photograph(page, "search")
+
+    await page.fill("#phone", phone)
+    await page.click("form[action='/console'] button")
+    assert urlsplit(page.url).path == f"/console/customers/{customer_id}"
+    assert await page.locator("#balance-available").inner_text() == "0"
+    await photograph(page, "customer")
+
+    await page.fill("#points", "250")
+    await page.fill("#reason", "Компенсация за сбой")
+    await page.click("form.adjust button")
+    assert "Корректировка проведена" in await page.locator("[role=status]").inner_text()
+    assert await page.locator("#balance-available").inner_text() == "250"
+    statement = await page.locator("table.statement").inner_text()
+    assert "Компенсация за сбой" in statement
+    assert "корректировка" in statement
+    assert "250" in statement
+    await photograph(page, "adjusted")
+
+    row = page.locator(f"tr.card[data-card='{card}']")
+    await row.locator("input[name=reason]").fill("Карта утеряна")
+    await row.locator("button").click()
+    assert "Карта заблокирована" in await page.locator("[role=status]").inner_text()
+    row = page.locator(f"tr.card[data-card='{card}']")
+    assert await row.locator(".card-status").inner_text() == "заблокирована"
+    assert "Карта утеряна" in await row.inner_text()
+    await photograph(page, "blocked")
+
+    await page.click("a.language:text('EN')")
+    assert await page.locator("h2").first.inner_text() == "Balance"
+    assert await row.locator(".card-status").inner_text() == "blocked"
+    await photograph(page, "english")
+    await page.click("a.language:text('RU')")
+    assert await page.locator("h2").first.inner_text() == "Баланс"
+
+
+async def test_an_operator_adjusts_points_and_blocks_a_card(
+    tmp_path: Path, settings: Settings
+) -> None:
+    assert shutil.which(chromium), "CI must have chromium: `make chromium` installs it"
+    blocked: list[str] = []
+    failed: list[str] = []
+
+    async def local_only(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in local_hosts:
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    async with served(tmp_path, settings) as server, async_playwright() as playwright:
+        minted = await call(
+            server,
+            "POST",
+            "/v1/api-keys",
+            server.admin_key,
+            {"program_id": server.program_id, "name": "console", "scopes": ["admin"]},
+        )
+        enrolled = await call(
+            server, "POST", "/v1/customers", server.pos_key, {"phone": phone, "card_number": card}
+        )
+        customer_id = enrolled["id"]
+        browser = await playwright.chromium.launch(executable_path=chromium, args=chromium_args)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.route("**/*", local_only)
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            await walk(page, server, minted["key"], customer_id)
+
+            # A form post without the session's CSRF token is refused and changes nothing.
+            forged = await page.request.post(
+                f"{server.base_url}/console/customers/{customer_id}/adjustments",
+                form={"form_key": "f" * 24, "points": "1000", "reason": "forged"},
+            )
+            assert forged.status == 403
+            balance = await call(
+                server, "GET", f"/v1/customers/{customer_id}/balance", server.all_scopes_key
+            )
+            assert balance["available"] == 250
+            journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)
+            assert journal["status"] == "blocked"
+            assert journal["reason"] == "Карта утеряна"
+
+            # Revoking the key ends its session: the next page is the sign-in page.
+            await call(server, "DELETE", f"/v1/api-keys/{minted['id']}", server.admin_key)
+            for _ in range(int(revocation_wait_seconds * 4)):
+                await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+                if urlsplit(page.url).path == "/console/sign-in":
+                    break
+                await asyncio.sleep(0.25)
+            assert urlsplit(page.url).path == "/console/sign-in"
+            assert "Сессия завершена" in await page.locator("[role=alert]").inner_text()
+            await photograph(page, "signed-out")
+        finally:
+            await browser.close()
+    assert blocked == []
+    assert failed == []
