@@ -534,6 +534,7 @@ class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
     rules: RulesRecord
     card_taken: bool
     referrer_found: bool  # the referrer named is a customer of the program (or none is named)
+    holder: UUID | None = None  # the customer who has the phone asked about, if any
 
 
 class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -629,6 +630,7 @@ class CustomerStore(Protocol):
         customer_id: UUID,
         card_number: str | None,
         referred_by: UUID | None,
+        phone: str | None,
     ) -> Enrollment | None: ...
     async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:
         """The customer, account and card; with ``welcome``, in one transaction with that

@@ -45,7 +45,7 @@ from tests.fakes.woocommerce import FakeWooCommerce
 # The replay of most calls is BEGIN, the key's claim, its stored answer and the end of the
 # transaction; a call on a hold or a cheque first reads which account to lock.
 bounds: dict[str, tuple[int, int]] = {
-    "enroll": (7, 1),
+    "enroll": (6, 1),
     "add_card": (3, 1),
     "block_card": (3, 1),
     "unblock_card": (3, 1),

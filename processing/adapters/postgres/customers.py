@@ -49,8 +49,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
         customer_id: UUID,
         card_number: str | None,
         referred_by: UUID | None,
+        phone: str | None,
     ) -> Enrollment | None:
-        row = await self._fetchrow("enrollment", program_id, customer_id, card_number, referred_by)
+        row = await self._fetchrow(
+            "enrollment", program_id, customer_id, card_number, referred_by, phone
+        )
         if row is None:
             return None
         return Enrollment(
@@ -61,6 +64,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
             ),
             card_taken=row["card_taken"],
             referrer_found=row["referrer_found"],
+            holder=row["holder"],
         )
 
     async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:

@@ -59,6 +59,7 @@ from processing.service.rules import current_rules
 
 log = structlog.get_logger(__name__)
 issued = "issued"  # the reason of a card's first status
+any_region = "ZZ"  # reads only numbers given in international form (+7...), as every region does
 
 
 class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -168,11 +169,16 @@ class Customers:
             program_id = program_of(actor)
             if isinstance(program_id, Refused):
                 return program_id
+            # A number in international form reads the same in any program's country: it is
+            # looked up by the same statement; a local one needs the country read first.
+            international = normalize_phone(command.phone, any_region)
             enrollment = await store.enrollment(
-                program_id, customer_id, command.card_number, command.referred_by
+                program_id, customer_id, command.card_number, command.referred_by, international
             )
             if enrollment is None:
                 return refuse(Rejection.not_found, "The key's program is gone.")
+            if international is not None:
+                return enrollment, international, enrollment.holder
             phone = normalize_phone(command.phone, enrollment.country)
             holder = (
                 None if phone is None else await store.find_customer_by_phone(program_id, phone)

@@ -1,8 +1,10 @@
 -- name: enrollment
 -- What an enrollment in program $1 decides on, in one statement: the program as new account $2
 -- would see it (settings, the expiry of its newest rules, the database clock), its newest rules
--- (none: the defaults), whether card $3 is already taken in it, and whether $4 is one of its
--- customers (the referrer; true when none is named).
+-- (none: the defaults), whether card $3 is already taken in it, whether $4 is one of its
+-- customers (the referrer; true when none is named), and which of its customers has phone $5
+-- (a number given in international form, read without the program's country; null: not
+-- asked).
 select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bigint as reserved,
        0::bigint as debt, false as blocked, p.hold_ttl_seconds_default, p.hold_ttl_seconds_max,
        p.expiry_days, (r.rules -> 'expiry')::text as rules_expiry, p.key_points_per_call_max,
@@ -11,7 +13,9 @@ select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bi
        exists (select from cards k where k.program_id = p.id and k.number = $3::text)
            as card_taken,
        ($4::uuid is null or exists (select from customers c
-                                    where c.id = $4 and c.program_id = p.id)) as referrer_found
+                                    where c.id = $4 and c.program_id = p.id)) as referrer_found,
+       (select c.id from customers c where c.program_id = p.id and c.phone = $5::text)
+           as holder
 from programs p
 left join lateral (select version, rules, created_at from program_rules
                    where program_id = p.id order by version desc limit 1) r on true
