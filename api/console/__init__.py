@@ -10,6 +10,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
 
 here: Final = Path(__file__).parent
@@ -37,6 +38,6 @@ def console_static() -> Router:
     )
 
 
-console_handlers: Final = (ConsoleController,)
+console_handlers: Final = (ConsoleController, ConsoleProgramController)
 
 __all__ = ["console_handlers", "console_static", "console_templates"]

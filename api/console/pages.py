@@ -1,5 +1,7 @@
 """The console's pages: sign-in, the customer search, the customer's card with its balance,
-cards and statement, and two actions (a manual adjustment, blocking a card).
+cards and statement, and its actions (a manual adjustment, blocking or unblocking a card,
+blocking or unblocking the account). The program's keys, partner inbox and webhooks are in
+``api/console/operations.py``.
 
 The routes are public to the bearer-key check (``opt["public"]``) and check the console's own
 session instead (``api/console/sessions.py``); they are left out of the published OpenAPI.
@@ -40,7 +42,7 @@ from processing.runtime import Runtime
 from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.mutations import Mutation, fingerprint
 from processing.service.records import Accepted, Actor, Refused, StoredResponse
-from schemas.api import AdjustmentCreate, CardJournal, Operation, StatusChange
+from schemas.api import AdjustmentCreate, CardJournal, Customer, Operation, StatusChange
 
 AnyRequest = Request[Any, Any, Any]
 html = "text/html"
@@ -55,6 +57,12 @@ security_headers = [
     ResponseHeader(name="Referrer-Policy", value="same-origin"),
     ResponseHeader(name="Cache-Control", value="no-store"),
 ]
+
+
+# What a success on the customer's card says (``?done=``).
+customer_notices = frozenset(
+    {"adjusted", "blocked", "unblocked", "account_blocked", "account_unblocked"}
+)
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -100,12 +108,13 @@ async def session_or_sign_in(
     return signed
 
 
-def refused_text(locale: str, refused: Refused | Problem) -> str:
+def refused_text(locale: str, refused: Refused | Problem, missing: str = "not_found") -> str:
+    """A refusal as the page shows it; ``missing`` names the words for a thing not found."""
     t = words(locale)
     if isinstance(refused, Refused):
         refused = Problem(detail=refused.detail, code=refused.rejection.value)
     if refused.code == Rejection.not_found.value:
-        return t["not_found"]
+        return t[missing]
     return f"{t['refused']}: {refused.detail} ({refused.code})"
 
 
@@ -153,6 +162,7 @@ async def customer_page(
         first_page=cursor is not None,
         adjust_key=new_form_key(),
         block_keys={card.number: new_form_key() for card in customer.value.cards},
+        account_key=new_form_key(),
         notice=notice,
         message=message,
         when=when,
@@ -263,7 +273,7 @@ class ConsoleController(Controller):
         if isinstance(signed, Redirect):
             return signed
         t = words(signed.session.locale)
-        notice = t.get(f"done_{done}") if done in ("adjusted", "blocked") else None
+        notice = t.get(f"done_{done}") if done in customer_notices else None
         return await customer_page(runtime, signed, customer_id, cursor=cursor, notice=notice)
 
     @post("/customers/{customer_id:uuid}/adjustments", name="console_adjust", status_code=303)
@@ -295,6 +305,33 @@ class ConsoleController(Controller):
     async def block_card(
         self, request: AnyRequest, runtime: Runtime, customer_id: UUID
     ) -> Response[Any]:
+        return await self.card_status(request, runtime, customer_id, blocked=True)
+
+    @post(
+        "/customers/{customer_id:uuid}/cards/unblock", name="console_unblock_card", status_code=303
+    )
+    async def unblock_card(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        return await self.card_status(request, runtime, customer_id, blocked=False)
+
+    @post("/customers/{customer_id:uuid}/block", name="console_block_account", status_code=303)
+    async def block_account(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        return await self.account_block(request, runtime, customer_id, blocked=True)
+
+    @post("/customers/{customer_id:uuid}/unblock", name="console_unblock_account", status_code=303)
+    async def unblock_account(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        return await self.account_block(request, runtime, customer_id, blocked=False)
+
+    async def card_status(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, blocked: bool
+    ) -> Response[Any]:
+        """Blocks or unblocks one of the customer's cards with a reason, as
+        ``POST /v1/cards/{number}/block`` and ``/unblock`` do."""
         signed = await session_or_sign_in(request, runtime, None)
         if isinstance(signed, Redirect):
             return signed
@@ -314,13 +351,43 @@ class ConsoleController(Controller):
         )
         if form_key is None or has_nul(reason) or number not in numbers:
             return await self.again(runtime, signed, customer_id, t["bad_text"])
+        operation = "console_block_card" if blocked else "console_unblock_card"
         mutation = console_mutation(
-            signed.actor, form_key, "console_block_card", customer_id, number, data.reason
+            signed.actor, form_key, operation, customer_id, number, data.reason
         )
         stored = await runtime.customers.set_card_status(
-            mutation, number, True, data.reason, renderer(CardJournal)
+            mutation, number, blocked, data.reason, renderer(CardJournal)
         )
-        return await self.after(runtime, signed, customer_id, stored, "blocked")
+        return await self.after(
+            runtime, signed, customer_id, stored, "blocked" if blocked else "unblocked"
+        )
+
+    async def account_block(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, blocked: bool
+    ) -> Response[Any]:
+        """Blocks or unblocks the customer's account with a reason, as
+        ``POST /v1/customers/{id}/block`` and ``/unblock`` do."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return self.forbidden(signed)
+        t = words(signed.session.locale)
+        form_key, reason = form_key_of(form), form.get("reason", "").strip()
+        try:
+            data = msgspec.convert({"reason": reason}, StatusChange)
+        except msgspec.ValidationError:
+            return await self.again(runtime, signed, customer_id, t["bad_text"])
+        if form_key is None or has_nul(reason):
+            return await self.again(runtime, signed, customer_id, t["bad_text"])
+        operation = "console_block_account" if blocked else "console_unblock_account"
+        mutation = console_mutation(signed.actor, form_key, operation, customer_id, data.reason)
+        stored = await runtime.customers.set_account_block(
+            mutation, customer_id, blocked, data.reason, renderer(Customer)
+        )
+        done = "account_blocked" if blocked else "account_unblocked"
+        return await self.after(runtime, signed, customer_id, stored, done)
 
     @staticmethod
     def forbidden(signed: Signed) -> Template:

@@ -7,12 +7,13 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 
 from api.console.sessions import storage_key
 from api.console.words import english, russian
 from processing.core import limits
 from processing.service.admin import create_key
-from tests.conftest import Api
+from tests.conftest import Api, make_program
 
 _csrf = re.compile(r'name="csrf" value="([^"]+)"')
 _adjust_key = re.compile(
@@ -216,3 +217,407 @@ async def test_the_locale_switch_is_kept_in_the_session(api: Api) -> None:
 def test_both_catalogues_name_the_same_strings() -> None:
     assert russian.keys() == english.keys()
     assert all(value.strip() for value in (*russian.values(), *english.values()))
+
+
+# --- the customer card: unblocking a card, blocking and unblocking the account -----------------
+
+
+def form_key_for(page: str, action: str) -> str:
+    """The one-time key of the form posting to ``action`` (its first, for a list of forms)."""
+    pattern = (
+        rf'action="{re.escape(action)}"[^>]*>\s*<input[^>]+>\s*'
+        r'<input type="hidden" name="form_key" value="([^"]+)"'
+    )
+    found = re.findall(pattern, page)
+    assert found, (action, page)
+    return str(found[0])
+
+
+async def customer_json(api: Api, customer_id: str) -> Any:
+    response = await api.get(f"/v1/customers/{customer_id}", key=api.admin_key)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_unblocking_a_card_from_the_console(api: Api) -> None:
+    created = await api.post("/v1/customers", {"phone": "+79120000003", "card_number": "7003"})
+    customer_id = created.json()["id"]
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, customer_id)
+    block = f"/console/customers/{customer_id}/cards/block"
+    unblock = f"/console/customers/{customer_id}/cards/unblock"
+    # Unblocking a card that is not blocked is refused on the page.
+    refused = await api.client.post(
+        unblock,
+        data={"csrf": csrf, "form_key": "k" * 24, "number": "7003", "reason": "found"},
+    )
+    assert refused.status_code == 409, refused.text
+    assert "card_not_blocked" in refused.text
+    form = {"csrf": csrf, "form_key": form_key_for(page, block), "number": "7003", "reason": "lost"}
+    assert (await api.client.post(block, data=form)).status_code == 303
+    page, _, _ = await card_page(api, customer_id)
+    assert "unblock-card" in page
+    form = {"csrf": csrf, "form_key": form_key_for(page, unblock), "number": "7003"}
+    assert (await api.client.post(unblock, data={**form, "reason": ""})).status_code == 422
+    assert (await api.client.post(unblock, data={**form, "csrf": ""})).status_code == 403
+    for _ in range(2):  # the same form sent twice
+        done = await api.client.post(unblock, data={**form, "reason": "found it"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/customers/{customer_id}?done=unblocked"
+    journal = (await api.get("/v1/cards/7003", key=await program_admin_key(api))).json()
+    assert journal["status"] == "active"
+    assert [event["status"] for event in journal["events"]] == ["active", "blocked", "active"]
+    shown = await api.client.get(f"/console/customers/{customer_id}?done=unblocked")
+    assert "Карта разблокирована." in shown.text
+
+
+async def test_blocking_and_unblocking_the_account_from_the_console(api: Api) -> None:
+    customer_id = await api.customer("+79120000004")
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, customer_id)
+    block = f"/console/customers/{customer_id}/block"
+    form = {"csrf": csrf, "form_key": form_key_for(page, block), "reason": "fraud check"}
+    assert (await api.client.post(block, data={**form, "csrf": "nope"})).status_code == 403
+    bad = await api.client.post(block, data={**form, "reason": "x" * 501})
+    assert bad.status_code == 422
+    assert 'role="alert">Поле' in bad.text
+    assert (await customer_json(api, customer_id))["blocked"] is False
+    for _ in range(2):
+        done = await api.client.post(block, data=form)
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/console/customers/{customer_id}?done=account_blocked"
+    assert (await customer_json(api, customer_id))["blocked_reason"] == "fraud check"
+    page, _, _ = await card_page(api, customer_id)
+    assert "заблокирован: fraud check" in page
+    unblock = f"/console/customers/{customer_id}/unblock"
+    form = {"csrf": csrf, "form_key": form_key_for(page, unblock), "reason": "cleared"}
+    assert (await api.client.post(unblock, data=form)).status_code == 303
+    assert (await customer_json(api, customer_id))["blocked"] is False
+    # A form key used for one request is refused for another.
+    reused = await api.client.post(block, data={**form, "reason": "again"})
+    assert reused.status_code == 422, reused.text
+    assert "Отказ" in reused.text
+    assert (await customer_json(api, customer_id))["blocked"] is False
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+_secret = re.compile(r'<output id="secret" class="secret">([^<]+)</output>')
+
+
+async def keys_page(api: Api, **params: str) -> httpx.Response:
+    response = await api.client.get("/console/keys", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+async def redis_holds(api: Api, text: str) -> bool:
+    """Whether any string, hash or list in Redis holds ``text``."""
+    redis, wanted = api.runtime.redis, text.encode()
+    async for name in redis.scan_iter(count=500):
+        kind = as_bytes(await redis.type(name))
+        values: list[Any]
+        if kind == b"string":
+            values = [await redis.get(name)]
+        elif kind == b"hash":
+            values = [*(await redis.hgetall(name)).items()]
+        elif kind == b"list":
+            values = await redis.lrange(name, 0, -1)
+        else:
+            continue
+        if any(wanted in as_bytes(value) for value in values):
+            return True
+    return False
+
+
+async def test_a_new_keys_secret_is_shown_once_and_the_key_revoked(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await signed_in(api)
+    listed = await keys_page(api)
+    assert "API-ключи программы" in listed.text
+    assert 'class="key-name">console<' in listed.text
+    csrf = _csrf.findall(listed.text)[0]
+    form = {
+        "csrf": csrf,
+        "form_key": form_key_for(listed.text, "/console/keys"),
+        "name": "front till",
+        "scope_pos": "on",
+        "store_id": "store-7",
+    }
+    assert (await api.client.post("/console/keys", data={**form, "csrf": ""})).status_code == 403
+    for fields, shown in [
+        ({"scope_pos": ""}, "Отметьте хотя бы одно право."),
+        ({"name": ""}, "Название"),
+        ({"store_id": "no spaces"}, "Магазин:"),
+    ]:
+        wrong = await api.client.post("/console/keys", data={**form, **fields})
+        assert wrong.status_code == 422, (fields, wrong.text)
+        assert f'role="alert">{shown}' in wrong.text, (fields, wrong.text)
+    created = await api.client.post("/console/keys", data=form)
+    assert created.status_code == 200, created.text
+    assert created.headers["cache-control"] == "no-store"
+    secret = _secret.findall(created.text)[0]
+    actor = await api.runtime.admin.authenticate(secret)
+    assert actor is not None
+    assert actor.scopes == frozenset({"pos"})
+    assert actor.store_id == "store-7"
+    # The same form again makes no second key and shows no secret.
+    replay = await api.client.post("/console/keys", data=form)
+    assert replay.status_code == 200
+    assert secret not in replay.text
+    assert "секрет показывается только один раз" in replay.text
+    listed = await keys_page(api)
+    assert secret not in listed.text
+    assert listed.text.count('class="key-name">front till<') == 1
+    assert not await redis_holds(api, secret)
+    logged = capsys.readouterr()
+    assert secret not in logged.out + logged.err
+
+    action = f"/console/keys/{actor.key_id}/revoke"
+    revoke = {"csrf": csrf, "form_key": form_key_for(listed.text, action)}
+    unconfirmed = await api.client.post(action, data=revoke)
+    assert unconfirmed.status_code == 422
+    assert "Отметьте «Да, отозвать»" in unconfirmed.text
+    assert await api.runtime.admin.authenticate(secret) is not None
+    assert (await api.client.post(action, data={**revoke, "csrf": ""})).status_code == 403
+    for _ in range(2):
+        done = await api.client.post(action, data={**revoke, "confirm": "yes"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/keys?program={api.program_id}&done=revoked"
+    assert await api.runtime.admin.authenticate(secret) is None
+    listed = await keys_page(api, done="revoked")
+    assert "Ключ отозван." in listed.text
+    assert f"/console/keys/{actor.key_id}/revoke" not in listed.text
+    unknown = await api.client.post(
+        f"/console/keys/{UUID(int=5)}/revoke",
+        data={"csrf": csrf, "form_key": "u" * 24, "confirm": "yes"},
+    )
+    assert unknown.status_code == 404
+    assert 'role="alert">Не найдено.' in unknown.text
+
+
+async def test_an_operator_key_picks_the_program_first(api: Api) -> None:
+    other_program, _, _ = await make_program(api.runtime, "Other shop")
+    response = await sign_in(api, api.admin_key)
+    assert response.status_code == 303
+    for path in ("/console/keys", "/console/connections", "/console/webhooks"):
+        chooser = await api.client.get(path)
+        assert chooser.status_code == 200
+        assert "Программы" in chooser.text
+        assert f'href="{path}?program={api.program_id}"' in chooser.text
+        assert f'href="{path}?program={other_program}"' in chooser.text
+    listed = await keys_page(api, program=api.program_id)
+    assert 'class="key-name">till<' in listed.text
+    assert f'name="program" value="{api.program_id}"' in listed.text
+    csrf = _csrf.findall(listed.text)[0]
+    form = {
+        "csrf": csrf,
+        "form_key": form_key_for(listed.text, "/console/keys"),
+        "program": other_program,
+        "name": "their crm",
+        "scope_crm": "on",
+    }
+    created = await api.client.post("/console/keys", data=form)
+    assert created.status_code == 200, created.text
+    actor = await api.runtime.admin.authenticate(_secret.findall(created.text)[0])
+    assert actor is not None
+    assert str(actor.program_id) == other_program
+
+
+# --- tenancy ---------------------------------------------------------------------------------
+
+
+async def test_a_program_admin_sees_its_own_program_only(api: Api) -> None:
+    other_program, _, _ = await make_program(api.runtime, "Other")
+    theirs = await program_admin_key_of(api, UUID(other_program), "their admin")
+    their_connection = await api.runtime.channels.connect(
+        UUID(other_program), "shopify", "theirs.myshopify.com", {"client_secret": "s" * 20}
+    )
+    their_hook = await subscribe(api, other_program, "http://127.0.0.1:9/theirs")
+    await signed_in(api)
+    # The program in the query is the key's own, whatever is asked.
+    listed = await keys_page(api, program=other_program)
+    assert "their admin" not in listed.text
+    assert 'class="key-name">console<' in listed.text
+    csrf = _csrf.findall(listed.text)[0]
+    their_key = await api.runtime.admin.authenticate(theirs)
+    assert their_key is not None
+    revoked = await api.client.post(
+        f"/console/keys/{their_key.key_id}/revoke",
+        data={"csrf": csrf, "form_key": "t" * 24, "confirm": "yes", "program": other_program},
+    )
+    assert revoked.status_code == 404
+    assert await api.runtime.admin.authenticate(theirs) is not None
+    connections = await api.client.get("/console/connections", params={"program": other_program})
+    assert "theirs.myshopify.com" not in connections.text
+    events = await api.client.get(f"/console/connections/{their_connection.id}")
+    assert events.status_code == 404
+    assert 'role="alert">Не найдено.' in events.text
+    hooks = await api.client.get("/console/webhooks", params={"program": other_program})
+    assert "/theirs" not in hooks.text
+    deliveries = await api.client.get(f"/console/webhooks/{their_hook}")
+    assert deliveries.status_code == 404
+
+
+async def program_admin_key_of(api: Api, program_id: UUID, name: str) -> str:
+    async with api.runtime.database.transaction() as store:
+        key = await create_key(store, program_id, name, ["admin"], None)
+    return str(key.key)
+
+
+# --- partner inbox ---------------------------------------------------------------------------
+
+
+async def test_a_dead_partner_event_is_retried_from_the_console(api: Api) -> None:
+    connection = await api.runtime.channels.connect(
+        api.program_id_uuid, "shopify", "console.myshopify.com", {"client_secret": "s" * 20}
+    )
+    for n in range(3):
+        assert await api.runtime.channels.receive(connection, f"evt-{n}", "orders/paid", {"n": n})
+    async with api.runtime.pool.acquire() as db:
+        ids = [row["id"] for row in await db.fetch("select id from channel_inbox order by id")]
+        await db.execute(
+            "update channel_inbox set status = 'dead', attempts = 10,"
+            " processed_at = clock_timestamp(), last_error = 'PartnerRejected: no such order'"
+            " where id = $1",
+            ids[1],
+        )
+    await signed_in(api)
+    listed = await api.client.get("/console/connections")
+    assert listed.status_code == 200
+    assert "console.myshopify.com" in listed.text
+    assert f'href="/console/connections/{connection.id}?status=dead"' in listed.text
+    dead = await api.client.get(f"/console/connections/{connection.id}", params={"status": "dead"})
+    assert dead.status_code == 200
+    assert "PartnerRejected: no such order" in dead.text
+    assert "evt-1" in dead.text
+    assert "evt-0" not in dead.text
+    every = await api.client.get(f"/console/connections/{connection.id}")
+    assert all(f"evt-{n}" in every.text for n in range(3))
+    assert every.text.count("retry-event") == 1
+    action = f"/console/connections/{connection.id}/events/{ids[1]}/retry"
+    csrf = _csrf.findall(dead.text)[0]
+    form = {"csrf": csrf, "form_key": form_key_for(dead.text, action)}
+    assert (await api.client.post(action, data={"form_key": form["form_key"]})).status_code == 403
+    for _ in range(2):
+        done = await api.client.post(action, data=form)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == (
+            f"/console/connections/{connection.id}?status=dead&done=retried"
+        )
+    async with api.runtime.pool.acquire() as db:
+        row = await db.fetchrow("select status, attempts from channel_inbox where id = $1", ids[1])
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    shown = await api.client.get(f"/console/connections/{connection.id}?status=dead&done=retried")
+    assert "Событие снова в очереди." in shown.text
+    # Not dead any more: a fresh form is refused on the page, and so is an id out of range.
+    again = await api.client.post(action, data={"csrf": csrf, "form_key": "r" * 24})
+    assert again.status_code == 409
+    assert "inbox_event_not_dead" in again.text
+    huge = await api.client.post(
+        f"/console/connections/{connection.id}/events/{2**60}/retry",
+        data={"csrf": csrf, "form_key": "h" * 24},
+    )
+    assert huge.status_code == 422
+    assert 'role="alert">Не найдено.' in huge.text
+    bad_cursor = await api.client.get(
+        f"/console/connections/{connection.id}", params={"cursor": "nonsense"}
+    )
+    assert bad_cursor.status_code == 404
+    assert "Отказ" in bad_cursor.text
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+async def subscribe(api: Api, program_id: str, url: str) -> str:
+    response = await api.post(
+        f"/v1/programs/{program_id}/webhooks",
+        {"url": url, "event_types": ["points.accrued"]},
+        key=api.admin_key,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def dead_delivery(api: Api, webhook_id: str) -> int:
+    """A delivery of the subscription dead after its last attempt (no relay runs here)."""
+    await api.customer("+79120000055", points=10)
+    async with api.runtime.pool.acquire() as db:
+        delivery_id: int = await db.fetchval(
+            "insert into webhook_deliveries (subscription_id, outbox_id, status, attempts,"
+            " last_status, last_error) select $1, max(id), 'dead', 8, 500, 'http_status'"
+            " from outbox returning id",
+            UUID(webhook_id),
+        )
+    return delivery_id
+
+
+async def test_a_dead_webhook_delivery_is_redelivered_from_the_console(api: Api) -> None:
+    webhook_id = await subscribe(api, api.program_id, "http://127.0.0.1:9/console-hook")
+    delivery_id = await dead_delivery(api, webhook_id)
+    await signed_in(api)
+    listed = await api.client.get("/console/webhooks")
+    assert listed.status_code == 200
+    assert "http://127.0.0.1:9/console-hook" in listed.text
+    assert "points.accrued" in listed.text
+    dead = await api.client.get(f"/console/webhooks/{webhook_id}", params={"status": "dead"})
+    assert dead.status_code == 200
+    assert "http_status" in dead.text
+    action = f"/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+    csrf = _csrf.findall(dead.text)[0]
+    form = {"csrf": csrf, "form_key": form_key_for(dead.text, action)}
+    assert (await api.client.post(action, data={**form, "csrf": "x"})).status_code == 403
+    for _ in range(2):
+        done = await api.client.post(action, data=form)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == (
+            f"/console/webhooks/{webhook_id}?status=dead&done=redelivered"
+        )
+    async with api.runtime.pool.acquire() as db:
+        status = await db.fetchval(
+            "select status from webhook_deliveries where id = $1", delivery_id
+        )
+        assert status == "pending"
+        await db.execute(
+            "update webhook_deliveries set status = 'delivered', delivered_at = now()"
+            " where id = $1",
+            delivery_id,
+        )
+    shown = await api.client.get(f"/console/webhooks/{webhook_id}?status=dead&done=redelivered")
+    assert "Доставка снова в очереди." in shown.text
+    assert "redeliver" not in shown.text.split("<main>")[1].replace("done=redelivered", "")
+    delivered = await api.client.post(action, data={"csrf": csrf, "form_key": "d" * 24})
+    assert delivered.status_code == 404
+    assert 'role="alert">Не найдено.' in delivered.text
+
+
+async def test_every_new_page_renders_in_both_languages_without_script(api: Api) -> None:
+    connection = await api.runtime.channels.connect(
+        api.program_id_uuid, "shopify", "pages.myshopify.com", {"client_secret": "s" * 20}
+    )
+    webhook_id = await subscribe(api, api.program_id, "http://127.0.0.1:9/pages")
+    await signed_in(api)
+    paths = [
+        "/console/keys",
+        "/console/connections",
+        f"/console/connections/{connection.id}",
+        "/console/webhooks",
+        f"/console/webhooks/{webhook_id}",
+    ]
+    for lang in ("en", "ru"):
+        for path in paths:
+            response = await api.client.get(path, params={"lang": lang})
+            assert response.status_code == 200, (path, response.text)
+            assert "<script" not in response.text
+            assert 'href="/console/keys"' in response.text
+            assert response.headers["content-security-policy"].startswith("default-src 'self'")
+            assert response.headers["cache-control"] == "no-store"
+    english = await api.client.get("/console/keys", params={"lang": "en"})
+    assert "The program&#39;s API keys" in english.text

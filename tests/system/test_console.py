@@ -1,9 +1,11 @@
 """The operator console at ``/console`` works in a real headless Chromium against a real
 ``bonus serve``, with no network but this server's: an operator signs in with a program's admin
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
-statement change, blocks a card and sees it blocked; a wrong key does not sign in, a POST
-without the CSRF token changes nothing, a revoked key's session ends, and the pages render in
-Russian and English. Each step is photographed to test-artifacts/console-*.png."""
+statement change, blocks a card and sees it blocked, unblocks it, blocks the account, creates an
+API key and sees its secret once, revokes it, and opens the partner inbox and webhook pages; a
+wrong key does not sign in, a POST without the CSRF token changes nothing, a revoked key's
+session ends, and the pages render in Russian and English. Each step is photographed to
+test-artifacts/console-*.png."""
 
 import asyncio
 import os
@@ -96,6 +98,55 @@ async def walk(page: Page, server: Served, console_key: str, customer_id: str) -
     assert await page.locator("h2").first.inner_text() == "Баланс"
 
 
+async def walk_further(page: Page, server: Served, customer_id: str) -> str:
+    """The card unblocked, the account blocked, a key created (its secret seen once) and
+    revoked, the partner and webhook pages opened. Returns the revoked key's secret."""
+    await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+    row = page.locator(f"tr.card[data-card='{card}']")
+    await row.locator("form.unblock-card input[name=reason]").fill("Карта нашлась")
+    await row.locator("form.unblock-card button").click()
+    assert "Карта разблокирована" in await page.locator("[role=status]").inner_text()
+    row = page.locator(f"tr.card[data-card='{card}']")
+    assert await row.locator(".card-status").inner_text() == "активна"
+    await photograph(page, "unblocked")
+
+    await page.fill("form.account-block input[name=reason]", "Проверка службы безопасности")
+    await page.click("form.account-block button")
+    assert "Счёт заблокирован" in await page.locator("[role=status]").inner_text()
+    account = await page.locator("#account-status").inner_text()
+    assert account == "заблокирован: Проверка службы безопасности"
+    await photograph(page, "account-blocked")
+
+    await page.click("nav.sections a[href='/console/keys']")
+    assert await page.locator("h1").inner_text() == "API-ключи программы"
+    await page.fill("#key-name", "Касса 2")
+    await page.check("input[name=scope_pos]")
+    await page.fill("#key-store", "store-2")
+    await page.click("form.create-key button")
+    assert await page.locator("h1").inner_text() == "Ключ создан"
+    secret = await page.locator("#secret").inner_text()
+    assert secret.startswith("bk_")
+    await photograph(page, "key-created")
+    await page.click("a[href^='/console/keys?program=']")
+    assert secret not in await page.content()
+    row = page.locator("tr.key", has_text="Касса 2")
+    await row.locator("input[name=confirm]").check()
+    await row.locator("button").click()
+    assert "Ключ отозван" in await page.locator("[role=status]").inner_text()
+    row = page.locator("tr.key", has_text="Касса 2")
+    assert "отозван" in await row.locator(".key-status").inner_text()
+    assert secret not in await page.content()
+    await photograph(page, "key-revoked")
+
+    await page.click("nav.sections a[href='/console/connections']")
+    assert await page.locator("h1").inner_text() == "Подключения партнёров"
+    await photograph(page, "connections")
+    await page.click("nav.sections a[href='/console/webhooks']")
+    assert await page.locator("h1").inner_text() == "Подписки на вебхуки"
+    await photograph(page, "webhooks")
+    return secret
+
+
 async def test_an_operator_adjusts_points_and_blocks_a_card(
     tmp_path: Path, settings: Settings
 ) -> None:
@@ -142,6 +193,19 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
             journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)
             assert journal["status"] == "blocked"
             assert journal["reason"] == "Карта утеряна"
+
+            secret = await walk_further(page, server, customer_id)
+            journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)
+            assert (journal["status"], journal["reason"]) == ("active", "Карта нашлась")
+            customer = await call(
+                server, "GET", f"/v1/customers/{customer_id}", server.all_scopes_key
+            )
+            assert customer["blocked_reason"] == "Проверка службы безопасности"
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+                revoked = await client.get(
+                    "/v1/customers", headers={"Authorization": f"Bearer {secret}"}
+                )
+            assert revoked.status_code == 401
 
             # Revoking the key ends its session: the next page is the sign-in page.
             await call(server, "DELETE", f"/v1/api-keys/{minted['id']}", server.admin_key)

@@ -1,0 +1,535 @@
+"""The console's program pages: API keys (list, create with the secret shown once, revoke),
+partner connections with their inbox (retry a dead event), and webhook subscriptions with
+their deliveries (redeliver a dead one).
+
+A program's key works in its own program only; an operator key picks the program first from the
+program list (``?program=``, a hidden field in each form). Every action is an idempotent request
+through the same use case as its API call (``api/console/pages.py`` for the session, CSRF and
+refusal rules). A new key's secret is rendered on the answer to the creating POST only: the
+idempotency record keeps the reply without it, and a replay of the form shows no secret.
+"""
+
+from typing import Any, Final
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from api.console.pages import (
+    console_mutation,
+    has_nul,
+    page,
+    problem_of,
+    refused_text,
+    security_headers,
+    session_or_sign_in,
+    when,
+)
+from api.console.sessions import (
+    Signed,
+    csrf_matches,
+    form_key_of,
+    form_of,
+    new_form_key,
+    same_origin,
+)
+from api.console.words import words
+from api.http import renderer, renderer_hiding_secret
+from processing.core import limits
+from processing.runtime import Runtime
+from processing.service.admin import KeyCommand
+from processing.service.records import Accepted, Refused, StoredResponse
+from schemas.api import ApiKey, ApiKeyCreate, ApiKeyCreated, InboxEvent, Redelivery
+
+AnyRequest = Request[Any, Any, Any]
+key_scopes: Final = ("pos", "shop", "crm", "admin")
+event_statuses: Final = ("pending", "done", "dead")
+delivery_statuses: Final = ("pending", "delivered", "dead")
+# Inbox and delivery ids are bigints no larger than every JSON reader holds exactly.
+row_id_max: Final = 2**53 - 1
+# A keyset cursor is about 100 characters; a longer one is none of ours.
+cursor_length_max: Final = 128
+size: Final = limits.console_list_page_size
+
+
+def program_in(signed: Signed, asked: str | None) -> UUID | None:
+    """The program a page works in: a program key's own, or the one an operator picked."""
+    if signed.actor.program_id is not None:
+        return signed.actor.program_id
+    try:
+        return UUID(asked) if asked else None
+    except ValueError:
+        return None
+
+
+def status_in(asked: str | None, statuses: tuple[str, ...]) -> str | None:
+    return asked if asked in statuses else None
+
+
+def cursor_in(asked: str | None) -> str | None:
+    return asked if asked else None
+
+
+def refusal(locale: str, refused: Refused) -> str:
+    return refused_text(locale, refused, missing="nothing_found")
+
+
+def notice_of(locale: str, done: str | None, known: tuple[str, ...]) -> str | None:
+    return words(locale).get(f"done_{done}") if done in known else None
+
+
+async def programs_page(
+    runtime: Runtime, signed: Signed, target: str, cursor: str | None
+) -> Template:
+    """An operator key acts in no program: it picks one from the list first."""
+    locale = signed.session.locale
+    outcome = await runtime.admin.programs(signed.actor, None, size, cursor)
+    message = refusal(locale, outcome) if isinstance(outcome, Refused) else None
+    listed = outcome.value if isinstance(outcome, Accepted) else None
+    return page(
+        "console/programs.html",
+        locale,
+        signed,
+        200 if message is None else 422,
+        programs=listed,
+        target=target,
+        first_page=cursor is not None,
+        message=message,
+        when=when,
+    )
+
+
+async def keys_page(
+    runtime: Runtime,
+    signed: Signed,
+    program_id: UUID,
+    *,
+    cursor: str | None = None,
+    notice: str | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+) -> Template:
+    locale = signed.session.locale
+    outcome = await runtime.admin.api_keys(signed.actor, program_id, None, size, cursor)
+    if isinstance(outcome, Refused):
+        message = message or refusal(locale, outcome)
+        status_code = status_code if status_code != 200 else 404
+    listed = outcome.value if isinstance(outcome, Accepted) else None
+    live = [key for key in listed.items if key.revoked_at is None] if listed else []
+    return page(
+        "console/keys.html",
+        locale,
+        signed,
+        status_code,
+        program_id=program_id,
+        keys=listed,
+        first_page=cursor is not None,
+        create_key=new_form_key(),
+        revoke_keys={key.id: new_form_key() for key in live},
+        scopes=key_scopes,
+        form=form or {},
+        notice=notice,
+        message=message,
+        when=when,
+    )
+
+
+async def events_page(
+    runtime: Runtime,
+    signed: Signed,
+    connection_id: UUID,
+    status: str | None,
+    *,
+    cursor: str | None = None,
+    notice: str | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    locale = signed.session.locale
+    outcome = await runtime.channels.events(signed.actor, connection_id, status, size, cursor)
+    if isinstance(outcome, Refused):
+        message = message or refusal(locale, outcome)
+        status_code = status_code if status_code != 200 else 404
+    listed = outcome.value if isinstance(outcome, Accepted) else None
+    dead = [event for event in listed.items if event.status == "dead"] if listed else []
+    return page(
+        "console/events.html",
+        locale,
+        signed,
+        status_code,
+        connection_id=connection_id,
+        status=status,
+        statuses=event_statuses,
+        events=listed,
+        first_page=cursor is not None,
+        retry_keys={event.id: new_form_key() for event in dead},
+        notice=notice,
+        message=message,
+        when=when,
+    )
+
+
+async def deliveries_page(
+    runtime: Runtime,
+    signed: Signed,
+    webhook_id: UUID,
+    status: str | None,
+    *,
+    cursor: str | None = None,
+    notice: str | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    locale = signed.session.locale
+    outcome = await runtime.webhooks.deliveries(signed.actor, webhook_id, status, size, cursor)
+    if isinstance(outcome, Refused):
+        message = message or refusal(locale, outcome)
+        status_code = status_code if status_code != 200 else 404
+    listed = outcome.value if isinstance(outcome, Accepted) else None
+    dead = [item for item in listed.items if item.status == "dead"] if listed else []
+    return page(
+        "console/deliveries.html",
+        locale,
+        signed,
+        status_code,
+        webhook_id=webhook_id,
+        status=status,
+        statuses=delivery_statuses,
+        deliveries=listed,
+        first_page=cursor is not None,
+        redeliver_keys={item.id: new_form_key() for item in dead},
+        notice=notice,
+        message=message,
+        when=when,
+    )
+
+
+def key_request(program_id: UUID, form: dict[str, str]) -> ApiKeyCreate | str:
+    """The key the create form asks for, or the word naming what is wrong with it."""
+    name = form.get("name", "").strip()
+    store_id = form.get("store_id", "").strip() or None
+    scopes = [scope for scope in key_scopes if form.get(f"scope_{scope}")]
+    if not scopes:
+        return "bad_scopes"
+    if has_nul(name, store_id or ""):
+        return "bad_text"
+    fields = {"program_id": str(program_id), "name": name, "scopes": scopes, "store_id": store_id}
+    try:
+        return msgspec.convert(fields, ApiKeyCreate)
+    except msgspec.ValidationError as error:
+        return "bad_store" if "store_id" in str(error) else "bad_key_name"
+
+
+class ConsoleProgramController(Controller):
+    path = "/console"
+    opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
+    include_in_schema = False
+    response_headers = security_headers
+
+    # API keys
+
+    @get("/keys", name="console_keys")
+    async def keys(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        lang: str | None = None,
+        program: str | None = None,
+        cursor: str | None = None,
+        done: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        if cursor is not None and len(cursor) > cursor_length_max:
+            cursor = "-"  # not one of ours: the list refuses it on the page
+        program_id = program_in(signed, program)
+        if program_id is None:
+            return await programs_page(runtime, signed, "/console/keys", cursor_in(cursor))
+        notice = notice_of(signed.session.locale, done, ("revoked",))
+        return await keys_page(runtime, signed, program_id, cursor=cursor_in(cursor), notice=notice)
+
+    @post("/keys", name="console_create_key", status_code=200)
+    async def create_key(self, request: AnyRequest, runtime: Runtime) -> Response[Any]:
+        """The answer shows the new secret; it is neither kept nor shown again."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return forbidden(signed)
+        t = words(signed.session.locale)
+        program_id = program_in(signed, form.get("program"))
+        if program_id is None:
+            return await programs_page(runtime, signed, "/console/keys", None)
+        form_key, data = form_key_of(form), key_request(program_id, form)
+        shown = {name: form.get(name, "") for name in ("name", "store_id")}
+        if isinstance(data, str) or form_key is None:
+            wrong = data if isinstance(data, str) else "bad_text"
+            return await keys_page(
+                runtime, signed, program_id, message=t[wrong], status_code=422, form=shown
+            )
+        command = msgspec.convert(data, KeyCommand, from_attributes=True)
+        mutation = console_mutation(signed.actor, form_key, "console_create_key", data)
+        stored = await runtime.admin.create_key(
+            mutation, command, renderer_hiding_secret(ApiKeyCreated)
+        )
+        if stored.status_code >= 400:
+            text = refused_text(signed.session.locale, problem_of(stored), missing="nothing_found")
+            return await keys_page(
+                runtime, signed, program_id, message=text, status_code=stored.status_code
+            )
+        created = msgspec.json.decode(stored.body, type=ApiKeyCreated)
+        return page(
+            "console/key_created.html",
+            signed.session.locale,
+            signed,
+            key=created,
+            program_id=program_id,
+            when=when,
+        )
+
+    @post("/keys/{key_id:uuid}/revoke", name="console_revoke_key", status_code=303)
+    async def revoke_key(
+        self, request: AnyRequest, runtime: Runtime, key_id: UUID
+    ) -> Response[Any]:
+        """Needs the form's confirmation box ticked as well: a key revoked is gone for good."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return forbidden(signed)
+        t = words(signed.session.locale)
+        program_id = program_in(signed, form.get("program"))
+        if program_id is None:
+            return await programs_page(runtime, signed, "/console/keys", None)
+        form_key = form_key_of(form)
+        if form_key is None:
+            return await keys_page(
+                runtime, signed, program_id, message=t["bad_text"], status_code=422
+            )
+        if form.get("confirm") != "yes":
+            return await keys_page(
+                runtime, signed, program_id, message=t["confirm_needed"], status_code=422
+            )
+        mutation = console_mutation(signed.actor, form_key, "console_revoke_key", key_id)
+        stored = await runtime.admin.revoke_key(mutation, key_id, renderer(ApiKey))
+        if stored.status_code >= 400:
+            return await keys_page(
+                runtime,
+                signed,
+                program_id,
+                message=failed(signed, stored),
+                status_code=stored.status_code,
+            )
+        return Redirect(f"/console/keys?program={program_id}&done=revoked", status_code=303)
+
+    # Partner connections and their inbox
+
+    @get("/connections", name="console_connections")
+    async def connections(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        lang: str | None = None,
+        program: str | None = None,
+        cursor: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        if cursor is not None and len(cursor) > cursor_length_max:
+            cursor = "-"
+        program_id = program_in(signed, program)
+        if program_id is None:
+            return await programs_page(runtime, signed, "/console/connections", cursor_in(cursor))
+        locale = signed.session.locale
+        outcome = await runtime.channels.connections(
+            signed.actor, program_id, size, cursor_in(cursor)
+        )
+        message = refusal(locale, outcome) if isinstance(outcome, Refused) else None
+        return page(
+            "console/connections.html",
+            locale,
+            signed,
+            200 if message is None else 404,
+            program_id=program_id,
+            connections=outcome.value if isinstance(outcome, Accepted) else None,
+            first_page=cursor_in(cursor) is not None,
+            message=message,
+            when=when,
+        )
+
+    @get("/connections/{connection_id:uuid}", name="console_connection_events")
+    async def events(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        connection_id: UUID,
+        lang: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        done: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        if cursor is not None and len(cursor) > cursor_length_max:
+            cursor = "-"
+        return await events_page(
+            runtime,
+            signed,
+            connection_id,
+            status_in(status, event_statuses),
+            cursor=cursor_in(cursor),
+            notice=notice_of(signed.session.locale, done, ("retried",)),
+        )
+
+    @post(
+        "/connections/{connection_id:uuid}/events/{event_id:int}/retry",
+        name="console_retry_event",
+        status_code=303,
+    )
+    async def retry(
+        self, request: AnyRequest, runtime: Runtime, connection_id: UUID, event_id: int
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return forbidden(signed)
+        t = words(signed.session.locale)
+        form_key = form_key_of(form)
+        if form_key is None or not 1 <= event_id <= row_id_max:
+            wrong = t["bad_text"] if form_key is None else t["nothing_found"]
+            return await events_page(
+                runtime, signed, connection_id, "dead", message=wrong, status_code=422
+            )
+        mutation = console_mutation(
+            signed.actor, form_key, "console_retry_event", connection_id, event_id
+        )
+        stored = await runtime.channels.retry(
+            mutation, connection_id, event_id, renderer(InboxEvent)
+        )
+        if stored.status_code >= 400:
+            return await events_page(
+                runtime,
+                signed,
+                connection_id,
+                "dead",
+                message=failed(signed, stored),
+                status_code=stored.status_code,
+            )
+        return Redirect(
+            f"/console/connections/{connection_id}?status=dead&done=retried", status_code=303
+        )
+
+    # Webhook subscriptions and their deliveries
+
+    @get("/webhooks", name="console_webhooks")
+    async def webhooks(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        lang: str | None = None,
+        program: str | None = None,
+        cursor: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        program_id = program_in(signed, program)
+        if program_id is None:
+            if cursor is not None and len(cursor) > cursor_length_max:
+                cursor = "-"
+            return await programs_page(runtime, signed, "/console/webhooks", cursor_in(cursor))
+        locale = signed.session.locale
+        outcome = await runtime.webhooks.subscriptions(signed.actor, program_id)
+        message = refusal(locale, outcome) if isinstance(outcome, Refused) else None
+        return page(
+            "console/webhooks.html",
+            locale,
+            signed,
+            200 if message is None else 404,
+            program_id=program_id,
+            subscriptions=outcome.value if isinstance(outcome, Accepted) else None,
+            message=message,
+            when=when,
+        )
+
+    @get("/webhooks/{webhook_id:uuid}", name="console_webhook_deliveries")
+    async def deliveries(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        webhook_id: UUID,
+        lang: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        done: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        if cursor is not None and len(cursor) > cursor_length_max:
+            cursor = "-"
+        return await deliveries_page(
+            runtime,
+            signed,
+            webhook_id,
+            status_in(status, delivery_statuses),
+            cursor=cursor_in(cursor),
+            notice=notice_of(signed.session.locale, done, ("redelivered",)),
+        )
+
+    @post(
+        "/webhooks/{webhook_id:uuid}/deliveries/{delivery_id:int}/redeliver",
+        name="console_redeliver",
+        status_code=303,
+    )
+    async def redeliver(
+        self, request: AnyRequest, runtime: Runtime, webhook_id: UUID, delivery_id: int
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return forbidden(signed)
+        t = words(signed.session.locale)
+        form_key = form_key_of(form)
+        if form_key is None or not 1 <= delivery_id <= row_id_max:
+            wrong = t["bad_text"] if form_key is None else t["nothing_found"]
+            return await deliveries_page(
+                runtime, signed, webhook_id, "dead", message=wrong, status_code=422
+            )
+        mutation = console_mutation(
+            signed.actor, form_key, "console_redeliver", webhook_id, delivery_id
+        )
+        stored = await runtime.webhooks.redeliver(mutation, delivery_id, renderer(Redelivery))
+        if stored.status_code >= 400:
+            return await deliveries_page(
+                runtime,
+                signed,
+                webhook_id,
+                "dead",
+                message=failed(signed, stored),
+                status_code=stored.status_code,
+            )
+        return Redirect(
+            f"/console/webhooks/{webhook_id}?status=dead&done=redelivered", status_code=303
+        )
+
+
+def forbidden(signed: Signed) -> Template:
+    """A POST without the session's CSRF token, or from another site: nothing changes."""
+    locale = signed.session.locale
+    return page("console/refused.html", locale, signed, 403, message=words(locale)["forbidden"])
+
+
+def failed(signed: Signed, stored: StoredResponse) -> str:
+    return refused_text(signed.session.locale, problem_of(stored), missing="nothing_found")
