@@ -8,11 +8,13 @@ locks only spare Postgres some contention; the guards in the statements must hol
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from processing.adapters.postgres.store import PostgresStore
 from processing.adapters.redis.locks import NoAccountLocks
 from processing.service import mutations
 from tests.api.test_bonuses import bonus_rules
@@ -30,6 +32,37 @@ def locking(request: pytest.FixtureRequest, api: Api) -> None:
         api.runtime.runner.locks = NoAccountLocks()
 
 
+class ReadTogether:
+    """Holds the first ``parties`` loads until all of them have loaded, so that every racer
+    decides on the same state and the write's guard, not the scheduler, picks the winner; the
+    loads of the losers' second decisions pass at once."""
+
+    def __init__(self, parties: int) -> None:
+        self.left = parties
+        self.all_read = asyncio.Event()
+
+    async def wait(self) -> None:
+        if self.all_read.is_set():
+            return
+        self.left -= 1
+        if self.left == 0:
+            self.all_read.set()
+        await asyncio.wait_for(self.all_read.wait(), timeout=10)
+
+
+def read_together(monkeypatch: pytest.MonkeyPatch, load: str, parties: int = racers) -> None:
+    """Makes ``PostgresStore.<load>`` wait for the other racers' loads (``ReadTogether``)."""
+    together = ReadTogether(parties)
+    read: Callable[..., Awaitable[Any]] = getattr(PostgresStore, load)
+
+    async def held(store: PostgresStore, *args: Any) -> Any:
+        loaded = await read(store, *args)
+        await together.wait()
+        return loaded
+
+    monkeypatch.setattr(PostgresStore, load, held)
+
+
 def outcomes(responses: list[httpx.Response]) -> Counter[Any]:
     assert all(response.status_code < 500 for response in responses), [
         response.text for response in responses
@@ -40,9 +73,12 @@ def outcomes(responses: list[httpx.Response]) -> Counter[Any]:
     )
 
 
-async def test_one_phone_enrolled_under_many_keys_at_once_makes_one_customer(api: Api) -> None:
+async def test_one_phone_enrolled_under_many_keys_at_once_makes_one_customer(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert (await put_rules(api, bonus_rules)).status_code == 200
     body = {"phone": "+79120000077", "name": "Anna"}
+    read_together(monkeypatch, "enrollment")
 
     responses = await asyncio.gather(*(api.post("/v1/customers", body) for _ in range(racers)))
 
@@ -76,8 +112,11 @@ async def test_one_enrollment_sent_many_times_at_once_enrolls_once(api: Api) -> 
     await assert_ledger_clean(api.runtime)
 
 
-async def test_one_card_number_offered_to_many_customers_at_once_goes_to_one(api: Api) -> None:
+async def test_one_card_number_offered_to_many_customers_at_once_goes_to_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     customers = [await api.customer(phone=f"+7912000010{n}") for n in range(racers)]
+    read_together(monkeypatch, "customer_change")
 
     responses = await asyncio.gather(
         *(
@@ -93,10 +132,13 @@ async def test_one_card_number_offered_to_many_customers_at_once_goes_to_one(api
     assert [event["status"] for event in card["events"]] == ["active"]
 
 
-async def test_one_card_blocked_under_many_keys_at_once_is_blocked_once(api: Api) -> None:
+async def test_one_card_blocked_under_many_keys_at_once_is_blocked_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     customer = await api.customer()
     issued = await api.post(f"/v1/customers/{customer}/cards", {"number": "7700-0003"})
     assert issued.status_code == 201, issued.text
+    read_together(monkeypatch, "card_change")
 
     responses = await asyncio.gather(
         *(api.post("/v1/cards/7700-0003/block", {"reason": f"lost {n}"}) for n in range(racers))
