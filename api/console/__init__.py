@@ -12,6 +12,7 @@ from litestar.template.config import TemplateConfig
 
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
+from api.console.rules import ConsoleRulesController
 
 here: Final = Path(__file__).parent
 # Templates are named ``console/<page>.html`` so another part of the app can add its own.
@@ -38,6 +39,6 @@ def console_static() -> Router:
     )
 
 
-console_handlers: Final = (ConsoleController, ConsoleProgramController)
+console_handlers: Final = (ConsoleController, ConsoleProgramController, ConsoleRulesController)
 
 __all__ = ["console_handlers", "console_static", "console_templates"]

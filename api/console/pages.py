@@ -1,7 +1,8 @@
 """The console's pages: sign-in, the customer search, the customer's card with its balance,
-cards and statement, and its actions (a manual adjustment, blocking or unblocking a card,
-blocking or unblocking the account). The program's keys, partner inbox and webhooks are in
-``api/console/operations.py``.
+open lots, tier, cards and statement, and its actions (a manual adjustment, blocking or
+unblocking a card, issuing a card, setting or clearing the manual tier, blocking or unblocking
+the account). The program's keys, partner inbox and webhooks are in
+``api/console/operations.py``, its rules in ``api/console/rules.py``.
 
 The routes are public to the bearer-key check (``opt["public"]``) and check the console's own
 session instead (``api/console/sessions.py``); they are left out of the published OpenAPI.
@@ -40,9 +41,18 @@ from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.ledger.decisions import AdjustmentCommand
+from processing.service.loyalty.use_cases import TierCommand
 from processing.service.mutations import Mutation, fingerprint
 from processing.service.records import Accepted, Actor, Refused, StoredResponse
-from schemas.api import AdjustmentCreate, CardJournal, Customer, Operation, StatusChange
+from schemas.api import (
+    AdjustmentCreate,
+    CardCreate,
+    CardJournal,
+    Customer,
+    Operation,
+    StatusChange,
+)
+from schemas.loyalty import CustomerTier, TierSet
 
 AnyRequest = Request[Any, Any, Any]
 html = "text/html"
@@ -61,7 +71,16 @@ security_headers = [
 
 # What a success on the customer's card says (``?done=``).
 customer_notices = frozenset(
-    {"adjusted", "blocked", "unblocked", "account_blocked", "account_unblocked"}
+    {
+        "adjusted",
+        "blocked",
+        "unblocked",
+        "account_blocked",
+        "account_unblocked",
+        "tier_set",
+        "tier_cleared",
+        "card_issued",
+    }
 )
 
 
@@ -151,6 +170,10 @@ async def customer_page(
     )
     if isinstance(statement, Refused):
         message = message or refused_text(locale, statement)
+    lots = await runtime.reads.lots(actor, customer_id)
+    tier = await runtime.loyalty.tier(actor, customer_id)
+    rules = await runtime.loyalty.rules(actor, customer.value.program_id)
+    tiers = [item.name for item in rules.value.rules.tiers] if isinstance(rules, Accepted) else []
     return page(
         "console/customer.html",
         locale,
@@ -163,6 +186,12 @@ async def customer_page(
         adjust_key=new_form_key(),
         block_keys={card.number: new_form_key() for card in customer.value.cards},
         account_key=new_form_key(),
+        lots=lots.value if isinstance(lots, Accepted) else None,
+        tier=tier.value if isinstance(tier, Accepted) else None,
+        tiers=tiers,
+        tier_key=new_form_key(),
+        tier_clear_key=new_form_key(),
+        card_key=new_form_key(),
         notice=notice,
         message=message,
         when=when,
@@ -388,6 +417,75 @@ class ConsoleController(Controller):
         )
         done = "account_blocked" if blocked else "account_unblocked"
         return await self.after(runtime, signed, customer_id, stored, done)
+
+    @post("/customers/{customer_id:uuid}/tier", name="console_set_tier", status_code=303)
+    async def set_tier(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        return await self.manual_tier(request, runtime, customer_id, clear=False)
+
+    @post("/customers/{customer_id:uuid}/tier/clear", name="console_clear_tier", status_code=303)
+    async def clear_tier(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        return await self.manual_tier(request, runtime, customer_id, clear=True)
+
+    async def manual_tier(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, clear: bool
+    ) -> Response[Any]:
+        """Sets or clears the manual tier with a reason, as ``PUT /v1/customers/{id}/tier``
+        does (``Loyalty.set_tier``); a tier the rules do not name is refused on the page."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return self.forbidden(signed)
+        t = words(signed.session.locale)
+        form_key, reason = form_key_of(form), form.get("reason", "").strip()
+        tier = None if clear else form.get("tier", "").strip()
+        if tier == "":
+            return await self.again(runtime, signed, customer_id, t["bad_tier"])
+        try:
+            data = msgspec.convert({"tier": tier, "reason": reason}, TierSet)
+        except msgspec.ValidationError as error:
+            wrong = "bad_tier" if "tier" in str(error) else "bad_text"
+            return await self.again(runtime, signed, customer_id, t[wrong])
+        if form_key is None or has_nul(reason, tier or ""):
+            return await self.again(runtime, signed, customer_id, t["bad_text"])
+        command = msgspec.convert(msgspec.to_builtins(data), TierCommand)
+        mutation = console_mutation(signed.actor, form_key, "console_set_tier", customer_id, data)
+        stored = await runtime.loyalty.set_tier(
+            mutation, customer_id, command, renderer(CustomerTier)
+        )
+        return await self.after(
+            runtime, signed, customer_id, stored, "tier_cleared" if clear else "tier_set"
+        )
+
+    @post("/customers/{customer_id:uuid}/cards", name="console_issue_card", status_code=303)
+    async def issue_card(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        """Issues a new card number to the customer, as ``POST /v1/customers/{id}/cards``."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return self.forbidden(signed)
+        t = words(signed.session.locale)
+        form_key, number = form_key_of(form), form.get("number", "").strip()
+        try:
+            data = msgspec.convert({"number": number}, CardCreate)
+        except msgspec.ValidationError:
+            return await self.again(runtime, signed, customer_id, t["bad_card"])
+        if form_key is None:
+            return await self.again(runtime, signed, customer_id, t["bad_text"])
+        mutation = console_mutation(signed.actor, form_key, "console_issue_card", customer_id, data)
+        stored = await runtime.customers.add_card(
+            mutation, customer_id, data.number, renderer(Customer)
+        )
+        return await self.after(runtime, signed, customer_id, stored, "card_issued")
 
     @staticmethod
     def forbidden(signed: Signed) -> Template:

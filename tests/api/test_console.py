@@ -2,6 +2,8 @@
 through the bad-key throttle, CSRF tokens on every form post, one effect per one-time form key,
 refusals shown on the page, the security headers, and both catalogues complete."""
 
+import html
+import json
 import re
 from typing import Any
 from uuid import UUID
@@ -621,3 +623,243 @@ async def test_every_new_page_renders_in_both_languages_without_script(api: Api)
             assert response.headers["cache-control"] == "no-store"
     english = await api.client.get("/console/keys", params={"lang": "en"})
     assert "The program&#39;s API keys" in english.text
+
+
+# --- program rules: the rules in force, versions, the diff, the editor ------------------------
+
+_textarea = re.compile(r'<textarea id="rules-text" name="rules"[^>]*>([^<]*)</textarea>', re.S)
+
+
+def two_tiers(gold_threshold: int) -> dict[str, Any]:
+    return {
+        "earning": {"base_bp": 500, "category_bp": {"milk": 250}},
+        "tiers": [
+            {"name": "silver", "threshold_minor": 1000, "earn_bp": 700},
+            {"name": "gold", "threshold_minor": gold_threshold, "earn_bp": 1000},
+        ],
+        "activation_delay_days": 2,
+        "expiry": {"mode": "days", "days": 90},
+    }
+
+
+async def rules_form(api: Api, **params: str) -> tuple[str, dict[str, str]]:
+    response = await api.client.get("/console/rules", params=params)
+    assert response.status_code == 200, response.text
+    form = {
+        "csrf": _csrf.findall(response.text)[0],
+        "form_key": form_key_for(response.text, "/console/rules"),
+        "program": api.program_id,
+    }
+    return response.text, form
+
+
+async def test_the_rules_editor_saves_versions_and_the_diff_names_the_threshold(
+    api: Api,
+) -> None:
+    await signed_in(api)
+    page, form = await rules_form(api)
+    assert "Правила программы" in page
+    assert "Правила ещё не сохранялись." in page
+    shown = html.unescape(_textarea.findall(page)[0])
+    assert '\n  "point_value_minor": 100,' in shown  # the defaults, as formatted JSON
+    text = json.dumps(two_tiers(5000), indent=2)
+    assert (await api.client.post("/console/rules", data={**form, "csrf": ""})).status_code == 403
+    for _ in range(2):  # the same form sent twice makes one version
+        saved = await api.client.post("/console/rules", data={**form, "rules": text})
+        assert saved.status_code == 303, saved.text
+        assert saved.headers["location"] == (
+            f"/console/rules?program={api.program_id}&done=rules_saved"
+        )
+    page, form = await rules_form(api, done="rules_saved")
+    assert "Новая версия правил сохранена." in page
+    assert 'id="rules-version">Версия 1,' in page
+    assert 'data-version="1"' in page
+    assert 'data-version="2"' not in page
+    assert "5 %" in page  # the base rate, readably
+    assert "milk: 2.5 %" in page
+    assert '<td>gold</td><td class="number">5000</td>' in page
+    edited = await api.client.post(
+        "/console/rules", data={**form, "rules": json.dumps(two_tiers(7000), indent=2)}
+    )
+    assert edited.status_code == 303
+    page, _ = await rules_form(api, lang="en")
+    assert 'data-version="2"' in page
+    assert "Program rules" in page
+    current = await api.get(f"/v1/programs/{api.program_id}/rules", key=api.admin_key)
+    assert current.json()["version"] == 2
+    assert current.json()["rules"]["tiers"][1]["threshold_minor"] == 7000
+    diff = await api.client.get(
+        "/console/rules/diff", params={"program": api.program_id, "after": "2", "lang": "ru"}
+    )
+    assert diff.status_code == 200, diff.text
+    assert "Отличия версий 1 → 2" in diff.text
+    rows = re.findall(r'<tr class="change change-(\w+)"><td><code>([^<]+)</code>', diff.text)
+    assert rows == [("changed", "tiers[1].threshold_minor")]
+    assert "<code>5000</code>" in diff.text
+    assert "<code>7000</code>" in diff.text
+    missing = await api.client.get(
+        "/console/rules/diff", params={"program": api.program_id, "before": "1", "after": "9"}
+    )
+    assert missing.status_code == 404
+    bad = await api.client.get("/console/rules/diff", params={"program": api.program_id})
+    assert bad.status_code == 422
+
+
+async def test_a_refused_rules_save_names_the_field_and_keeps_the_text(api: Api) -> None:
+    await signed_in(api)
+    _, form = await rules_form(api)
+    cases = [
+        (json.dumps(two_tiers(500), indent=2), "tiers[1].threshold_minor"),  # check_rules
+        (
+            json.dumps({"tiers": [{"name": "x", "threshold_minor": -1, "earn_bp": 1}]}),
+            "tiers[0].threshold_minor",
+        ),
+        (json.dumps({"earning": {"bse_bp": 1}}), "earning.bse_bp"),
+        ('{"tiers": [', None),
+    ]
+    for text, field in cases:
+        refused = await api.client.post("/console/rules", data={**form, "rules": text})
+        assert refused.status_code in (400, 422), (text, refused.text)
+        assert 'role="alert">' in refused.text
+        shown = _textarea.findall(refused.text)[0]
+        assert html.unescape(shown) == text
+        if field is not None:
+            assert f'<code id="error-field">{html.escape(field)}</code>' in refused.text, (
+                refused.text
+            )
+        else:
+            assert 'id="error-field"' not in refused.text
+    current = await api.get(f"/v1/programs/{api.program_id}/rules", key=api.admin_key)
+    assert current.json()["version"] == 0
+
+
+async def test_another_programs_admin_sees_nothing_of_these_rules(api: Api) -> None:
+    await signed_in(api)
+    _, form = await rules_form(api)
+    text = json.dumps(two_tiers(123456), indent=2)
+    assert (
+        await api.client.post("/console/rules", data={**form, "rules": text})
+    ).status_code == 303
+    other_program, _, _ = await make_program(api.runtime, "Other rules")
+    theirs = await program_admin_key_of(api, UUID(other_program), "their admin")
+    api.client.cookies.clear()
+    assert (await sign_in(api, theirs)).status_code == 303
+    # Their own program, whatever the query asks.
+    page = await api.client.get("/console/rules", params={"program": api.program_id})
+    assert page.status_code == 200
+    assert "123456" not in page.text
+    assert 'data-version="1"' not in page.text
+    diff = await api.client.get(
+        "/console/rules/diff", params={"program": api.program_id, "before": "1", "after": "1"}
+    )
+    assert "123456" not in diff.text
+    assert diff.status_code == 404
+    # An operator key picks a program first.
+    api.client.cookies.clear()
+    assert (await sign_in(api, api.admin_key)).status_code == 303
+    listed = await api.client.get("/console/rules")
+    assert "Other rules" in listed.text
+
+
+# --- the customer card: lots, tier, manual tier, issuing a card --------------------------------
+
+
+async def test_the_card_shows_lots_and_tier_and_sets_and_clears_the_manual_tier(
+    api: Api,
+) -> None:
+    await signed_in(api)
+    _, form = await rules_form(api)
+    saved = await api.client.post(
+        "/console/rules", data={**form, "rules": json.dumps(two_tiers(5000))}
+    )
+    assert saved.status_code == 303
+    customer_id = await api.customer("+79120000011", points=40)
+    page, csrf, _ = await card_page(api, customer_id)
+    assert re.search(r'class="number lot-remaining">40<', page)
+    assert 'id="tier-current">нет<' in page
+    assert 'id="tier-next">silver (1000)<' in page
+    action = f"/console/customers/{customer_id}/tier"
+    tier_form = {"csrf": csrf, "form_key": form_key_for(page, action), "reason": "vip"}
+    unknown = await api.client.post(
+        action, data={**tier_form, "form_key": "p" * 24, "tier": "platinum"}
+    )
+    assert unknown.status_code == 400, unknown.text
+    assert "platinum" in unknown.text
+    assert (
+        await api.client.post(action, data={**tier_form, "tier": "gold", "csrf": ""})
+    ).status_code == 403
+    for _ in range(2):
+        done = await api.client.post(action, data={**tier_form, "tier": "gold"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/customers/{customer_id}?done=tier_set"
+    tier = await api.get(f"/v1/customers/{customer_id}/tier", key=api.admin_key)
+    assert tier.json()["tier_floor"] == "gold"
+    shown = await api.client.get(f"/console/customers/{customer_id}?done=tier_set&lang=en")
+    assert "The manual tier was set." in shown.text
+    assert 'id="tier-current">gold<' in shown.text
+    clear = f"/console/customers/{customer_id}/tier/clear"
+    clear_form = {"csrf": csrf, "form_key": form_key_for(shown.text, clear)}
+    assert (await api.client.post(clear, data={**clear_form, "reason": ""})).status_code == 422
+    cleared = await api.client.post(clear, data={**clear_form, "reason": "ended"})
+    assert cleared.status_code == 303
+    tier = await api.get(f"/v1/customers/{customer_id}/tier", key=api.admin_key)
+    assert tier.json()["tier_floor"] is None
+
+
+async def test_issuing_a_card_from_the_console(api: Api) -> None:
+    customer_id = await api.customer("+79120000012")
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, customer_id)
+    assert "Открытых партий нет." in page
+    action = f"/console/customers/{customer_id}/cards"
+    form = {"csrf": csrf, "form_key": form_key_for(page, action), "number": "8001"}
+    assert (await api.client.post(action, data={**form, "csrf": ""})).status_code == 403
+    bad = await api.client.post(action, data={**form, "number": "no spaces"})
+    assert bad.status_code == 422
+    assert 'role="alert">Номер карты' in bad.text
+    for _ in range(2):
+        done = await api.client.post(action, data=form)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/customers/{customer_id}?done=card_issued"
+    cards = (await customer_json(api, customer_id))["cards"]
+    assert [card["number"] for card in cards] == ["8001"]
+    other = await api.customer("+79120000013")
+    page, _, _ = await card_page(api, other)
+    taken = await api.client.post(
+        f"/console/customers/{other}/cards",
+        data={
+            "csrf": csrf,
+            "form_key": form_key_for(page, f"/console/customers/{other}/cards"),
+            "number": "8001",
+        },
+    )
+    assert taken.status_code == 409
+    assert "card_exists" in taken.text
+
+
+async def test_the_rules_and_card_pages_render_in_both_languages(api: Api) -> None:
+    customer_id = await api.customer("+79120000014", points=5)
+    await signed_in(api)
+    _, form = await rules_form(api)
+    await api.client.post("/console/rules", data={**form, "rules": json.dumps(two_tiers(5000))})
+    paths = [
+        "/console/rules",
+        f"/console/customers/{customer_id}",
+    ]
+    for lang, marks in (
+        ("en", ["Program rules", "Point lots"]),
+        ("ru", ["Правила программы", "Партии баллов"]),
+    ):
+        for path in paths:
+            response = await api.client.get(path, params={"lang": lang})
+            assert response.status_code == 200, (path, response.text)
+            assert "<script" not in response.text
+            assert 'href="/console/rules"' in response.text
+            assert response.headers["content-security-policy"].startswith("default-src 'self'")
+            assert response.headers["cache-control"] == "no-store"
+            assert any(mark in response.text for mark in marks), (path, lang)
+        diff = await api.client.get(
+            "/console/rules/diff",
+            params={"program": api.program_id, "before": "1", "after": "1", "lang": lang},
+        )
+        assert diff.status_code == 200

@@ -1,13 +1,16 @@
 """The operator console at ``/console`` works in a real headless Chromium against a real
 ``bonus serve``, with no network but this server's: an operator signs in with a program's admin
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
-statement change, blocks a card and sees it blocked, unblocks it, blocks the account, creates an
+statement change, blocks a card and sees it blocked, saves two versions of the program's rules
+(one refused beside its field) and sees their diff, sets the manual tier, issues a card, unblocks
+the first, blocks the account, creates an
 API key and sees its secret once, revokes it, and opens the partner inbox and webhook pages; a
 wrong key does not sign in, a POST without the CSRF token changes nothing, a revoked key's
 session ends, and the pages render in Russian and English. Each step is photographed to
 test-artifacts/console-*.png."""
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
@@ -25,6 +28,7 @@ from tests.system.test_docs_page import chromium, chromium_args, local_hosts
 artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
 phone = "+79120000077"
 card = "5077"
+new_card = "5078"
 # A key revoked through the serving process ends its sessions at once; another process would
 # take up to limits.api_key_cache_seconds (2 s), so the test allows a little more.
 revocation_wait_seconds = 4.0
@@ -96,6 +100,58 @@ async def walk(page: Page, server: Served, console_key: str, customer_id: str) -
     await photograph(page, "english")
     await page.click("a.language:text('RU')")
     assert await page.locator("h2").first.inner_text() == "Баланс"
+
+
+def rules_json(gold_threshold: int) -> str:
+    tiers = [
+        {"name": "silver", "threshold_minor": 1000, "earn_bp": 700},
+        {"name": "gold", "threshold_minor": gold_threshold, "earn_bp": 1000},
+    ]
+    return json.dumps({"earning": {"base_bp": 500}, "tiers": tiers}, indent=2)
+
+
+async def walk_rules(page: Page, server: Served, customer_id: str) -> None:
+    """Two versions of the rules saved in the editor, a refused one shown beside its field, the
+    diff between the two; then the manual tier set and a card issued on the customer's card."""
+    await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+    await page.click("nav.sections a[href='/console/rules']")
+    assert await page.locator("h1").first.inner_text() == "Правила программы"
+    await page.fill("#rules-text", rules_json(5000))
+    await page.click("form.edit-rules button")
+    assert "Новая версия правил сохранена" in await page.locator("[role=status]").inner_text()
+    assert (await page.locator("#rules-version").inner_text()).startswith("Версия 1")
+    await photograph(page, "rules")
+
+    await page.fill("#rules-text", rules_json(500))
+    await page.click("form.edit-rules button")
+    assert await page.locator("#error-field").inner_text() == "tiers[1].threshold_minor"
+    assert '"threshold_minor": 500' in await page.locator("#rules-text").input_value()
+    await photograph(page, "rules-refused")
+    await page.fill("#rules-text", rules_json(7000))
+    await page.click("form.edit-rules button")
+    assert (await page.locator("#rules-version").inner_text()).startswith("Версия 2")
+    await page.click("tr.version[data-version='2'] a.diff-link")
+    assert await page.locator("h1").inner_text() == "Отличия версий 1 → 2"
+    rows = await page.locator("table.diff tbody tr").all_inner_texts()
+    assert len(rows) == 1
+    assert "tiers[1].threshold_minor" in rows[0]
+    assert "5000" in rows[0]
+    assert "7000" in rows[0]
+    await photograph(page, "rules-diff")
+
+    await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+    await page.select_option("#tier-name", "gold")
+    await page.fill("#tier-reason", "Партнёр программы")
+    await page.click("form.set-tier button")
+    assert "Ручной уровень назначен" in await page.locator("[role=status]").inner_text()
+    assert await page.locator("#tier-current").inner_text() == "gold"
+    assert await page.locator("#tier-floor").inner_text() == "gold"
+    await photograph(page, "tier")
+    await page.fill("#new-card", new_card)
+    await page.click("form.issue-card button")
+    assert "Карта выпущена" in await page.locator("[role=status]").inner_text()
+    assert await page.locator(f"tr.card[data-card='{new_card}']").count() == 1
+    await photograph(page, "card-issued")
 
 
 async def walk_further(page: Page, server: Served, customer_id: str) -> str:
@@ -193,6 +249,16 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
             journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)
             assert journal["status"] == "blocked"
             assert journal["reason"] == "Карта утеряна"
+
+            await walk_rules(page, server, customer_id)
+            rules = await call(
+                server, "GET", f"/v1/programs/{server.program_id}/rules", server.admin_key
+            )
+            assert rules["version"] == 2
+            tier = await call(
+                server, "GET", f"/v1/customers/{customer_id}/tier", server.all_scopes_key
+            )
+            assert tier["tier_floor"] == "gold"
 
             secret = await walk_further(page, server, customer_id)
             journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)

@@ -82,6 +82,10 @@ class LoyaltyQueries(NamedQueries):
         row = await self._fetchrow("current_rules", program_id)
         return None if row is None else rules_row(row)
 
+    async def rules_versions(self, program_id: UUID, before: int, limit: int) -> list[RulesRecord]:
+        rows = await self._fetch("rules_versions", program_id, before, limit)
+        return [rules_row(row) for row in rows]
+
     async def referral_due(self, customer_id: UUID) -> UUID | None:
         value = await self.connection.fetchval(QUERIES["referral_due"], customer_id)
         return value  # type: ignore[no-any-return]

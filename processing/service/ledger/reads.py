@@ -3,6 +3,7 @@
 import base64
 import binascii
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -73,6 +74,21 @@ class Reads:
         if locked is None:
             return refuse(Rejection.not_found, "No customer with this id.")
         return Accepted(value=balance_of(locked.account, locked.now))
+
+    async def lots(self, actor: Actor, customer_id: UUID) -> Outcome:
+        """The customer's open lots: points not yet spent nor expired, pending ones too, in the
+        order they are spent (the soonest to expire first)."""
+        async with self.database.reader() as store:
+            locked = await store.read_account(customer_id, actor.program_id)
+        if locked is None:
+            return refuse(Rejection.not_found, "No customer with this id.")
+        now = locked.now
+        open_lots = [
+            lot for lot in locked.account.lots if lot.remaining > 0 and not lot.is_expired(now)
+        ]
+        never = datetime.max.replace(tzinfo=UTC)
+        open_lots.sort(key=lambda lot: (lot.expires_at or never, lot.activates_at))
+        return Accepted(value=open_lots)
 
     async def statement(
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None

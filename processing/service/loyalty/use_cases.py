@@ -23,6 +23,7 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
+from processing.core import limits
 from processing.core.balances import available_points
 from processing.core.checkout import Calculation, LineResult, calculate
 from processing.core.events import EventType
@@ -84,6 +85,7 @@ from processing.service.records import (
     Document,
     OperationRecord,
     Outcome,
+    Page,
     RefundRecord,
     Refused,
     RulesRecord,
@@ -98,6 +100,8 @@ from processing.service.rules import (
 )
 
 log = structlog.get_logger(__name__)
+# Rules versions are Postgres integers; a cursor above this is none of ours.
+rules_version_max = 2**31 - 1
 
 
 class Quote(Calculation, frozen=True, kw_only=True):
@@ -541,6 +545,37 @@ class Loyalty:
             if await store.get_program(program_id, actor.program_id) is None:
                 return refuse(Rejection.not_found, "No program with this id.")
             return Accepted(value=await current_rules(store, program_id))
+
+    async def rules_versions(
+        self, actor: Actor, program_id: UUID, limit: int, before: int | None
+    ) -> Outcome:
+        """The program's stored rules versions, newest first, a page at a time: ``before`` is
+        the version the previous page ended on (its ``next_cursor``). A program never given
+        rules has none; another program's are not found, as the program itself is not."""
+        if before is not None and not 1 <= before <= rules_version_max:
+            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
+        size = min(limit, limits.page_size_max)
+        async with self.database.reader() as store:
+            if await store.get_program(program_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            items = await store.rules_versions(program_id, before or rules_version_max, size + 1)
+        shown = items[:size]
+        more = len(items) > size and bool(shown)
+        return Accepted(
+            value=Page(items=shown, next_cursor=str(shown[-1].version) if more else None)
+        )
+
+    async def rules_version(self, actor: Actor, program_id: UUID, version: int) -> Outcome:
+        """One stored version of the program's rules."""
+        if not 1 <= version < rules_version_max:
+            return refuse(Rejection.not_found, "No such version of the rules.", field="version")
+        async with self.database.reader() as store:
+            if await store.get_program(program_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No program with this id.")
+            found = await store.rules_versions(program_id, version + 1, 1)
+        if not found or found[0].version != version:
+            return refuse(Rejection.not_found, "No such version of the rules.", field="version")
+        return Accepted(value=found[0])
 
     async def calculate(self, actor: Actor, command: CalculationCommand) -> Outcome:
         program_id = program_of(actor)

@@ -34,3 +34,11 @@ left join lateral (
     where program_id = p.id order by version desc limit 1
 ) r on true
 where p.id = $1;
+
+-- name: rules_versions
+-- A page of program $1's stored rules versions, newest first, below version $2, at most $3.
+select program_id, version, rules::text as rules, created_at
+from program_rules
+where program_id = $1 and version < $2
+order by version desc
+limit $3;
