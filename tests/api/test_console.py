@@ -716,6 +716,9 @@ async def test_a_refused_rules_save_names_the_field_and_keeps_the_text(api: Api)
         ),
         (json.dumps({"earning": {"bse_bp": 1}}), "earning.bse_bp"),
         ('{"tiers": [', None),
+        ("null", None),
+        ('{"bonuses": {"events": {"x": ' + "[" * 5000 + "]" * 5000 + "}}}", "bonuses.events[...]"),
+        ('{"point_value_minor": 1e999}', "point_value_minor"),
     ]
     for text, field in cases:
         refused = await api.client.post("/console/rules", data={**form, "rules": text})
