@@ -1,17 +1,19 @@
 """The ``bonus`` command: serve, worker, migrate, create-program, create-key, connect, reconcile,
-expire."""
+expire, export."""
 
 import argparse
 import asyncio
+import contextlib
+import io
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from uuid import UUID, uuid4
 
 import msgspec
@@ -20,6 +22,7 @@ import structlog
 from processing import telemetry
 from processing.adapters.postgres.migrations import LedgerUnreachable, has_ledger
 from processing.adapters.sealing import Keyring, SecretsKeyError
+from processing.core import limits
 from processing.ledger_location import (
     creating_commands,
     described,
@@ -30,6 +33,7 @@ from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
+from processing.service.loyalty.export import Unencodable, export_program
 from processing.service.partners.channels import PartnerRejected
 from processing.service.partners.commands import PartnerCommand
 from processing.service.partners.registry import Registration, registered, registry
@@ -141,6 +145,71 @@ def do_partner_command(
         return 0
 
     return action
+
+
+# What --encoding names, as Python writes it: UTF-8 with a byte order mark, by which Excel (and
+# 1C's habit of passing files through it) tells UTF-8 from the ANSI code page.
+export_encodings = {"utf-8": "utf-8-sig", "cp1251": "cp1251"}
+
+
+def do_export(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    """The program's customers and open lots as CSV (docs/import-export.md), to a file that
+    appears only once it is complete, or to stdout with ``-``."""
+
+    async def action(runtime: Runtime) -> int:
+        async with runtime.database.reader() as store:
+            if await store.get_program(args.program_id, None) is None:
+                sys.stderr.write(f"bonus export: no program with id {args.program_id}\n")
+                return 2
+        try:
+            with export_target(args.output, export_encodings[args.encoding]) as out:
+                count = await export_program(
+                    runtime.database, args.program_id, out, args.separator, args.batch_rows
+                )
+        except OSError as error:
+            sys.stderr.write(f"bonus export: cannot write {args.output}: {error.strerror}\n")
+            return 2
+        except Unencodable as error:
+            sys.stderr.write(f"bonus export: {error}; export with --encoding utf-8\n")
+            return 1
+        sys.stderr.write(
+            f"bonus export: {count.customers} customers, {count.lots} lots, {count.points} points\n"
+        )
+        return 0
+
+    return action
+
+
+@contextlib.contextmanager
+def export_target(output: str, encoding: str) -> Iterator[TextIO]:
+    """stdout for ``-``; otherwise a temporary file beside ``output``, renamed onto it when the
+    export is complete and removed when it is not, so a failed export never leaves half a
+    file where an importer would take it for a whole one."""
+    if output == "-":
+        out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding, newline="")
+        try:
+            yield out
+        finally:
+            out.flush()
+            out.detach()
+        return
+    target = Path(output)
+    descriptor, partial = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with open(descriptor, "w", encoding=encoding, newline="") as out:
+            yield out
+        os.replace(partial, target)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+
+
+def batch_rows(value: str) -> int:
+    rows = int(value)
+    if not 0 < rows <= limits.export_batch_rows_max:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {limits.export_batch_rows_max} rows, got {value!r}"
+        )
+    return rows
 
 
 # Every partner's own subcommands, by name, with the entry that adds each.
@@ -361,6 +430,21 @@ def parser() -> argparse.ArgumentParser:
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
     commands.add_parser("expire", help="run one expiry sweep")
+    export = commands.add_parser(
+        "export",
+        help="write a program's customers and balances as CSV, one row per open lot "
+        "(docs/import-export.md)",
+    )
+    export.add_argument("--program-id", type=UUID, required=True)
+    export.add_argument("--output", required=True, help="a file path, or - for stdout")
+    export.add_argument("--encoding", choices=sorted(export_encodings), default="utf-8")
+    export.add_argument("--separator", choices=[";", ","], default=";")
+    export.add_argument(
+        "--batch-rows",
+        type=batch_rows,
+        default=limits.export_batch_rows_default,
+        help="rows fetched from the database at a time",
+    )
     commands.add_parser(
         "rotate-secrets",
         help="re-seal every stored secret under the current key (the first of "
@@ -443,6 +527,7 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "create-program": do_create_program,
         "create-key": do_create_key,
         "connect": do_connect,
+        "export": do_export,
     }
     if args.command in partner_commands:
         return do_partner_command(*partner_commands[args.command], args)

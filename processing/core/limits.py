@@ -170,3 +170,10 @@ invariant(
     sms_parts_max * sms_gsm7_characters_part <= message_template_characters_max,
     "the template bound never refuses a text that would fit the SMS parts",
 )
+
+# ``bonus export`` reads the program through a server-side cursor this many rows (one a lot) at
+# a time: memory stays bounded whatever the program's size, and each fetch is one short
+# statement well inside the pool's statement timeout.
+export_batch_rows_default = 1000
+export_batch_rows_max = 100_000
+invariant(0 < export_batch_rows_default <= export_batch_rows_max, "a batch holds some rows")

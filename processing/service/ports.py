@@ -5,6 +5,7 @@ The service talks to Postgres through ``Database``/``Store`` and to Redis throug
 """
 
 import enum
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -623,6 +624,25 @@ class Erasure(msgspec.Struct, frozen=True, kw_only=True):
     change_id: UUID  # the history entry that records the erasure
 
 
+class ExportedLot(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of an export: a customer and one of their open lots (``points`` None: a customer
+    with no open lot, exported once so that the customer survives a round trip)."""
+
+    customer_id: UUID
+    phone: str
+    name: str | None
+    email: str | None
+    birthday: date | None
+    tier_floor: str | None
+    blocked_reason: str | None
+    cards: list[str]
+    blocked_cards: list[str]
+    points: int | None
+    held: int | None
+    activates_at: datetime | None
+    expires_at: datetime | None
+
+
 class CustomerStore(Protocol):
     """Customers, their cards and blocks. A change is written in one statement with its answer
     and writes nothing (returns False) when the key already has one or what it was decided on
@@ -688,6 +708,10 @@ class CustomerStore(Protocol):
     async def set_account_block(
         self, account_id: UUID, version: int, reason: str | None, answer: Answer
     ) -> bool: ...
+    def exported_lots(self, program_id: UUID, batch_rows: int) -> AsyncIterator[ExportedLot]:
+        """The program's customers that are not erased, each with their open lots, ordered by
+        customer, fetched ``batch_rows`` at a time; needs a transaction (a snapshot)."""
+        ...
 
 
 class WebhookStore(Protocol):

@@ -2,6 +2,7 @@
 ``PostgresStore``."""
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from processing.service.ports import (
     CustomerEdit,
     Enrollment,
     Erasure,
+    ExportedLot,
     NewCustomer,
     Plan,
 )
@@ -309,6 +311,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
     ) -> bool:
         row = await self._answered("set_account_block", answer, account_id, version, reason)
         return row is not None
+
+    async def exported_lots(self, program_id: UUID, batch_rows: int) -> AsyncIterator[ExportedLot]:
+        cursor = self.connection.cursor(QUERIES["exported_lots"], program_id, prefetch=batch_rows)
+        async for row in cursor:
+            yield record_of(row, ExportedLot)
 
 
 def _like_escaped(text: str) -> str:

@@ -354,3 +354,22 @@ with unchanged as (
     delete from channel_contacts using answer where channel_contacts.customer_id = $7
 )
 select count(*) from answer;
+
+-- name: exported_lots
+-- bonus export: program $1's customers not erased, one row per open lot (remaining > 0, held
+-- points included, past-expiry lots the sweep has not reached yet included, so that the rows
+-- sum to the lots' remaining), or one row without a lot for a customer who has none; with the
+-- active and the blocked card numbers (deleted cards are left out). Read through a cursor,
+-- ordered by customer so that a customer's rows stay together.
+select c.id as customer_id, c.phone, c.name, c.email, c.birthday, c.tier_floor,
+       a.blocked_reason,
+       array(select k.number from cards k where k.customer_id = c.id and k.status = 'active'
+             order by k.created_at, k.number) as cards,
+       array(select k.number from cards k where k.customer_id = c.id and k.status = 'blocked'
+             order by k.created_at, k.number) as blocked_cards,
+       l.remaining as points, l.held, l.activates_at, l.expires_at
+from customers c
+join accounts a on a.id = c.id
+left join lots l on l.account_id = c.id and l.open
+where c.program_id = $1 and c.erased_at is null
+order by c.created_at, c.id, l.activates_at, l.id;
