@@ -72,6 +72,12 @@ def stop_embedded_servers() -> None:
     embedded.stop_all()
 
 
+# What a call on the runtime's Redis client raises when Redis does not answer (refused, reset,
+# timed out): for a caller that cannot do without Redis, as the console's sessions cannot.
+RedisError = redis.RedisError
+redis_errors = (TimeoutError, redis.RedisError, OSError)
+
+
 class Runtime:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, redis_client: redis.Redis) -> None:
         self.settings = settings

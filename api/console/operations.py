@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from api.console.pages import (
+    console_exception_handlers,
     console_mutation,
     has_nul,
     page,
@@ -227,6 +228,7 @@ class ConsoleProgramController(Controller):
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
     include_in_schema = False
     response_headers = security_headers
+    exception_handlers = console_exception_handlers
 
     # API keys
 

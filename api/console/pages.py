@@ -1,14 +1,15 @@
 """The console's pages: sign-in, the customer search, the customer's card with its balance,
-open lots, tier, cards and statement, and its actions (a manual adjustment, blocking or
-unblocking a card, issuing a card, setting or clearing the manual tier, blocking or unblocking
-the account). The program's keys, partner inbox and webhooks are in
+open lots, active holds, tier, cards and statement, and its actions (a manual adjustment,
+cancelling a hold, blocking or unblocking a card, issuing a card, setting or clearing the manual
+tier, blocking or unblocking the account). The program's keys, partner inbox and webhooks are in
 ``api/console/operations.py``, its rules in ``api/console/rules.py``.
 
 The routes are public to the bearer-key check (``opt["public"]``) and check the console's own
 session instead (``api/console/sessions.py``); they are left out of the published OpenAPI.
 Every POST carries the session's CSRF token and a one-time form key that becomes the action's
 idempotency key; an action goes through the same use case as its API call, and a refusal is
-shown on the page. A successful POST answers 303 back to the customer's card.
+shown on the page. A successful POST answers 303 back to the customer's card. When Redis, where
+the sessions live, does not answer, every console page answers 503 with a page saying so.
 """
 
 from datetime import datetime
@@ -19,9 +20,11 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.response import Redirect, Template
+from litestar.types import ExceptionHandlersMap
 
 from api.auth import admin_scopes, client_address
 from api.console.sessions import (
+    ConsoleUnavailable,
     Signed,
     cleared_cookie,
     csrf_matches,
@@ -39,7 +42,7 @@ from api.console.words import catalogues, locale_of, words
 from api.http import renderer
 from processing.core import limits
 from processing.core.rejections import Rejection
-from processing.runtime import Runtime
+from processing.runtime import RedisError, Runtime
 from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.loyalty.use_cases import TierCommand
 from processing.service.mutations import Mutation, fingerprint
@@ -49,6 +52,7 @@ from schemas.api import (
     CardCreate,
     CardJournal,
     Customer,
+    Hold,
     Operation,
     StatusChange,
 )
@@ -80,6 +84,16 @@ customer_notices = frozenset(
         "tier_set",
         "tier_cleared",
         "card_issued",
+        "hold_cancelled",
+    }
+)
+# A hold's cancel refused because the hold is no longer active (or not the key's to see).
+hold_gone_codes = frozenset(
+    {
+        Rejection.hold_not_found.value,
+        Rejection.hold_already_committed.value,
+        Rejection.hold_already_cancelled.value,
+        Rejection.hold_expired.value,
     }
 )
 
@@ -134,6 +148,8 @@ def refused_text(locale: str, refused: Refused | Problem, missing: str = "not_fo
         refused = Problem(detail=refused.detail, code=refused.rejection.value)
     if refused.code == Rejection.not_found.value:
         return t[missing]
+    if refused.code in hold_gone_codes:
+        return f"{t['hold_gone']} ({refused.code})"
     return f"{t['refused']}: {refused.detail} ({refused.code})"
 
 
@@ -171,6 +187,8 @@ async def customer_page(
     if isinstance(statement, Refused):
         message = message or refused_text(locale, statement)
     lots = await runtime.reads.lots(actor, customer_id)
+    holds = await runtime.reads.active_holds(actor, customer_id)
+    hold_list = holds.value if isinstance(holds, Accepted) else []
     tier = await runtime.loyalty.tier(actor, customer_id)
     rules = await runtime.loyalty.rules(actor, customer.value.program_id)
     tiers = [item.name for item in rules.value.rules.tiers] if isinstance(rules, Accepted) else []
@@ -187,6 +205,8 @@ async def customer_page(
         block_keys={card.number: new_form_key() for card in customer.value.cards},
         account_key=new_form_key(),
         lots=lots.value if isinstance(lots, Accepted) else None,
+        holds=hold_list,
+        hold_keys={hold.id: new_form_key() for hold in hold_list},
         tier=tier.value if isinstance(tier, Accepted) else None,
         tiers=tiers,
         tier_key=new_form_key(),
@@ -214,12 +234,42 @@ def has_nul(*values: str) -> bool:
     return any("\x00" in value for value in values)
 
 
+def unavailable(request: AnyRequest, error: Exception) -> Template:
+    """Redis did not answer (``ConsoleUnavailable``, or a Redis error anywhere in a console
+    request): a page saying to try again, in the locale ``?lang=`` asks for (the session that
+    keeps the chosen one is out of reach), with the pages' security headers."""
+    locale = locale_of(request.query_params.get("lang"))
+    return Template(
+        template_name="console/unavailable.html",
+        context={
+            "t": words(locale),
+            "locale": locale,
+            "locales": sorted(catalogues),
+            "csrf": None,
+            "message": words(locale)["unavailable"],
+        },
+        media_type=html,
+        status_code=503,
+        headers={header.name: header.value or "" for header in security_headers}
+        | {"Retry-After": str(unavailable_retry_seconds)},
+    )
+
+
+# What a console controller answers when Redis does not: the 503 page, never a traceback.
+unavailable_retry_seconds = 5
+console_exception_handlers: ExceptionHandlersMap = {
+    ConsoleUnavailable: unavailable,
+    RedisError: unavailable,
+}
+
+
 class ConsoleController(Controller):
     path = "/console"
     # The console checks its own session (api/console/sessions.py), not a bearer key.
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
     include_in_schema = False
     response_headers = security_headers
+    exception_handlers = console_exception_handlers
 
     @get("/sign-in", name="console_sign_in_page")
     async def sign_in_page(
@@ -461,6 +511,38 @@ class ConsoleController(Controller):
         return await self.after(
             runtime, signed, customer_id, stored, "tier_cleared" if clear else "tier_set"
         )
+
+    @post(
+        "/customers/{customer_id:uuid}/holds/{hold_id:uuid}/cancel",
+        name="console_cancel_hold",
+        status_code=303,
+    )
+    async def cancel_hold(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, hold_id: UUID
+    ) -> Response[Any]:
+        """Cancels one of the customer's active holds, as ``POST /v1/holds/{id}/cancel`` does
+        (``Ledger.cancel``); a hold already committed, cancelled or expired is refused on the
+        page."""
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        form = await form_of(request)
+        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
+            return self.forbidden(signed)
+        form_key = form_key_of(form)
+        if form_key is None:
+            t = words(signed.session.locale)
+            return await self.again(runtime, signed, customer_id, t["bad_text"])
+        # The hold must be this customer's: a form naming another customer's hold changes nothing.
+        hold = await runtime.reads.hold(signed.actor, hold_id)
+        if not isinstance(hold, Accepted) or hold.value.customer_id != customer_id:
+            text = refused_text(signed.session.locale, Problem(code="hold_not_found"))
+            return await self.again(runtime, signed, customer_id, text, 404)
+        mutation = console_mutation(
+            signed.actor, form_key, "console_cancel_hold", customer_id, hold_id
+        )
+        stored = await runtime.ledger.cancel(mutation, hold_id, renderer(Hold))
+        return await self.after(runtime, signed, customer_id, stored, "hold_cancelled")
 
     @post("/customers/{customer_id:uuid}/cards", name="console_issue_card", status_code=303)
     async def issue_card(

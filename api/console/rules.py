@@ -27,6 +27,7 @@ from api.console.operations import (
     size,
 )
 from api.console.pages import (
+    console_exception_handlers,
     console_mutation,
     page,
     security_headers,
@@ -146,6 +147,7 @@ class ConsoleRulesController(Controller):
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
     include_in_schema = False
     response_headers = security_headers
+    exception_handlers = console_exception_handlers
 
     @get("/", name="console_rules")
     async def rules(

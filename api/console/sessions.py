@@ -6,12 +6,18 @@ of Redis names no live cookie), the key's digest as authentication looks keys up
 and the locale, for ``limits.console_session_seconds``. The key itself is never kept. Every
 console request looks the digest up again, so a revoked key's session ends at once (through
 another instance, within ``limits.api_key_cache_seconds``).
+
+When Redis does not answer, every function here that touches it raises ``ConsoleUnavailable``,
+which the console's controllers answer with a 503 page (``api/console/pages.py``): without its
+sessions the console can neither check a signed-in operator nor sign one in.
 """
 
 import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +27,7 @@ from litestar.datastructures import Cookie
 
 from api.auth import admin_scopes
 from processing.core import limits
-from processing.runtime import Runtime
+from processing.runtime import Runtime, redis_errors
 from processing.service.admin import secret_hash
 from processing.service.records import Actor
 
@@ -35,6 +41,19 @@ form_key_bytes = 18
 form_fields_max = 16
 form_media_type = "application/x-www-form-urlencoded"
 _form_key = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class ConsoleUnavailable(Exception):
+    """Redis, where the console's sessions live, did not answer."""
+
+
+@contextmanager
+def sessions_answering() -> Iterator[None]:
+    """Redis's errors (refused, reset, timed out) as ``ConsoleUnavailable``."""
+    try:
+        yield
+    except redis_errors as error:
+        raise ConsoleUnavailable from error
 
 
 class Session(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,14 +81,16 @@ async def open_session(runtime: Runtime, secret: str, locale: str) -> tuple[str,
         csrf=secrets.token_urlsafe(token_bytes),
         locale=locale,
     )
-    await runtime.redis.set(
-        storage_key(token), msgspec.json.encode(session), ex=limits.console_session_seconds
-    )
+    with sessions_answering():
+        await runtime.redis.set(
+            storage_key(token), msgspec.json.encode(session), ex=limits.console_session_seconds
+        )
     return token, session
 
 
 async def load_session(runtime: Runtime, token: str) -> Session | None:
-    raw = await runtime.redis.get(storage_key(token))
+    with sessions_answering():
+        raw = await runtime.redis.get(storage_key(token))
     if raw is None:
         return None
     try:
@@ -81,12 +102,16 @@ async def load_session(runtime: Runtime, token: str) -> Session | None:
 async def keep_locale(runtime: Runtime, token: str, session: Session, locale: str) -> Session:
     """The session with another locale, for the rest of its lifetime (not a new one)."""
     changed = msgspec.structs.replace(session, locale=locale)
-    await runtime.redis.set(storage_key(token), msgspec.json.encode(changed), xx=True, keepttl=True)
+    with sessions_answering():
+        await runtime.redis.set(
+            storage_key(token), msgspec.json.encode(changed), xx=True, keepttl=True
+        )
     return changed
 
 
 async def drop_session(runtime: Runtime, token: str) -> None:
-    await runtime.redis.delete(storage_key(token))
+    with sessions_answering():
+        await runtime.redis.delete(storage_key(token))
 
 
 async def session_actor(runtime: Runtime, session: Session) -> Actor | None:

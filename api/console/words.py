@@ -232,6 +232,16 @@ russian: Final[dict[str, str]] = {
     "card_number": "Номер карты",
     "bad_card": "Номер карты: до 64 цифр, латинских букв и дефисов.",
     "done_card_issued": "Карта выпущена.",
+    "holds_title": "Активные резервы",
+    "hold_created_at": "Создан",
+    "hold_store": "Магазин",
+    "hold_document": "Документ",
+    "hold_cancel": "Отменить резерв",
+    "no_holds": "Активных резервов нет.",
+    "hold_gone": "Резерв уже закрыт или истёк; ничего не изменено.",
+    "done_hold_cancelled": "Резерв отменён, баллы снова доступны.",
+    "unavailable": "Консоль недоступна на минуту; повторите попытку.",
+    "try_again": "Повторить",
 }
 
 english: Final[dict[str, str]] = {
@@ -460,6 +470,16 @@ english: Final[dict[str, str]] = {
     "card_number": "Card number",
     "bad_card": "A card number is up to 64 digits, Latin letters and hyphens.",
     "done_card_issued": "The card was issued.",
+    "holds_title": "Active holds",
+    "hold_created_at": "Created",
+    "hold_store": "Store",
+    "hold_document": "Document",
+    "hold_cancel": "Cancel the hold",
+    "no_holds": "No active holds.",
+    "hold_gone": "The hold is already resolved or expired; nothing was changed.",
+    "done_hold_cancelled": "The hold was cancelled; its points are available again.",
+    "unavailable": "The console is unavailable for a moment; try again.",
+    "try_again": "Try again",
 }
 
 catalogues: Final[dict[str, dict[str, str]]] = {"ru": russian, "en": english}

@@ -80,6 +80,8 @@ auth_failure_addresses_max = 100_000
 console_session_seconds = 8 * 3600
 # The console's statement shows this many operations a page.
 console_statement_page_size = 20
+# A customer's active holds a read lists, newest first, in holds (one per open cheque or order).
+active_holds_max = 50
 # The console's lists (programs, keys, connections, inbox events, deliveries): rows a page.
 console_list_page_size = 25
 
@@ -140,6 +142,7 @@ invariant(
 )
 invariant(0 < page_size_default <= page_size_max, "the default page fits the maximum page")
 invariant(0 < console_statement_page_size <= page_size_max, "a console page fits a page")
+invariant(0 < active_holds_max <= page_size_max, "a customer's holds fit a page")
 invariant(0 < console_list_page_size <= page_size_max, "a console list fits a page")
 invariant(
     unknown_key_cache_seconds <= api_key_cache_seconds,

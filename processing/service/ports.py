@@ -21,6 +21,7 @@ from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules
 from processing.service.records import (
+    ActiveHold,
     ApiKeyRecord,
     CardEventRecord,
     Connection,
@@ -402,6 +403,12 @@ class LedgerStore(Protocol):
     async def get_hold(
         self, hold_id: UUID, program_id: UUID | None, store_id: str | None
     ) -> HoldRecord | None: ...
+    async def active_holds(
+        self, customer_id: UUID, program_id: UUID | None, store_id: str | None, limit: int
+    ) -> list[ActiveHold]:
+        """The customer's holds still active and within their TTL, newest first."""
+        ...
+
     async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]: ...
     async def cheque_hold(
         self, program_id: UUID, store_id: str | None, document_id: str

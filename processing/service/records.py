@@ -251,6 +251,17 @@ class HoldRecord(msgspec.Struct, frozen=True, kw_only=True):
     has_receipt: bool = False  # committed as a purchase, with the receipt it was reserved for
 
 
+class ActiveHold(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's hold still holding its points: what the console's card lists."""
+
+    id: UUID
+    points: int
+    expires_at: datetime
+    store_id: str | None
+    document_id: str
+    created_at: datetime
+
+
 class DocumentHold(msgspec.Struct, frozen=True, kw_only=True):
     """A hold a CRM's document reserved, with what its commit spent and refunds gave back."""
 

@@ -13,6 +13,7 @@ import pytest
 
 from api.console.sessions import storage_key
 from api.console.words import english, russian
+from processing.adapters.redis.locks import create_client
 from processing.core import limits
 from processing.service.admin import create_key
 from tests.conftest import Api, make_program
@@ -866,3 +867,126 @@ async def test_the_rules_and_card_pages_render_in_both_languages(api: Api) -> No
             params={"program": api.program_id, "before": "1", "after": "1", "lang": lang},
         )
         assert diff.status_code == 200
+
+
+_hold_row = re.compile(r'<tr class="hold" data-hold="([^"]+)"')
+
+
+async def reserved(api: Api, customer_id: str, points: int) -> str:
+    response = await api.reserve(customer_id, points)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def test_the_card_lists_active_holds_and_cancels_one_once(api: Api) -> None:
+    customer_id = await api.customer(points=500)
+    older = await reserved(api, customer_id, 100)
+    newer = await reserved(api, customer_id, 150)
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, customer_id)
+    assert _hold_row.findall(page) == [newer, older]  # newest first
+    action = f"/console/customers/{customer_id}/holds/{newer}/cancel"
+    form = {"csrf": csrf, "form_key": form_key_for(page, action)}
+    without = await api.client.post(action, data={**form, "csrf": ""})
+    assert without.status_code == 403
+    assert (await api.get(f"/v1/holds/{newer}")).json()["status"] == "active"
+    for _ in range(2):  # the same form sent twice cancels once
+        done = await api.client.post(action, data=form)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/customers/{customer_id}?done=hold_cancelled"
+    assert (await api.get(f"/v1/holds/{newer}")).json()["status"] == "cancelled"
+    balance = await api.balance(customer_id)
+    assert (balance["available"], balance["reserved"]) == (400, 100)
+    after = await api.client.get(f"/console/customers/{customer_id}?done=hold_cancelled")
+    assert _hold_row.findall(after.text) == [older]
+    assert "Резерв отменён" in after.text
+
+
+async def test_a_resolved_or_expired_holds_cancel_is_a_message(api: Api) -> None:
+    customer_id = await api.customer(points=500)
+    hold_id = await reserved(api, customer_id, 100)
+    other = await reserved(api, customer_id, 50)
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, customer_id)
+    action = f"/console/customers/{customer_id}/holds/{hold_id}/cancel"
+    form = {"csrf": csrf, "form_key": form_key_for(page, action)}
+    cancelled = await api.post(f"/v1/holds/{hold_id}/cancel")
+    assert cancelled.status_code == 200
+    late = await api.client.post(action, data=form)
+    assert late.status_code == 409
+    assert "Резерв уже закрыт или истёк" in late.text
+    assert "hold_already_cancelled" in late.text
+    assert late.headers["content-security-policy"].startswith("default-src 'self'")
+    await api.runtime.pool.execute(
+        "update holds set expires_at = clock_timestamp() where id = $1", other
+    )
+    expired_action = f"/console/customers/{customer_id}/holds/{other}/cancel"
+    form_key = form_key_for(page, expired_action)
+    expired = await api.client.post(expired_action, data={"csrf": csrf, "form_key": form_key})
+    assert expired.status_code == 409
+    assert "hold_expired" in expired.text
+    assert _hold_row.findall(expired.text) == []  # past its TTL: no longer listed
+    # A hold of another customer is not cancelled through this customer's card.
+    someone = await api.customer(phone="+79120000077", points=100)
+    theirs = await reserved(api, someone, 10)
+    wrong = await api.client.post(
+        f"/console/customers/{customer_id}/holds/{theirs}/cancel",
+        data={"csrf": csrf, "form_key": "k" * 24},
+    )
+    assert wrong.status_code == 404
+    assert (await api.get(f"/v1/holds/{theirs}")).json()["status"] == "active"
+
+
+async def test_a_store_confined_session_sees_only_its_stores_holds(api: Api) -> None:
+    customer_id = await api.customer(points=500)
+    hold_id = await reserved(api, customer_id, 100)  # the till's key: store-1
+    async with api.runtime.database.transaction() as store:
+        elsewhere = await create_key(
+            store, UUID(api.program_id), "store-2 desk", ["admin"], "store-2"
+        )
+    assert (await sign_in(api, str(elsewhere.key))).status_code == 303
+    page, csrf, _ = await card_page(api, customer_id)
+    assert _hold_row.findall(page) == []
+    refused = await api.client.post(
+        f"/console/customers/{customer_id}/holds/{hold_id}/cancel",
+        data={"csrf": csrf, "form_key": "s" * 24},
+    )
+    assert refused.status_code == 404
+    assert (await api.get(f"/v1/holds/{hold_id}")).json()["status"] == "active"
+    async with api.runtime.database.transaction() as store:
+        own = await create_key(store, UUID(api.program_id), "store-1 desk", ["admin"], "store-1")
+    assert (await sign_in(api, str(own.key))).status_code == 303
+    page, _, _ = await card_page(api, customer_id)
+    assert _hold_row.findall(page) == [hold_id]
+
+
+async def test_without_redis_the_console_answers_a_503_page(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = await api.customer()
+    key = await signed_in(api)
+    dead = create_client("redis://127.0.0.1:1/0")
+    monkeypatch.setattr(api.runtime, "redis", dead)
+    try:
+        for path, lang, text in [
+            (f"/console/customers/{customer_id}", "ru", "Консоль недоступна на минуту"),
+            (f"/console/customers/{customer_id}?lang=en", "en", "console is unavailable"),
+            ("/console/keys?lang=en", "en", "console is unavailable"),
+            ("/console/rules", "ru", "Консоль недоступна"),
+        ]:
+            response = await api.client.get(path)
+            assert response.status_code == 503, (path, response.text)
+            assert text in response.text, lang
+            assert response.headers["content-type"].startswith("text/html")
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+            assert "Traceback" not in response.text
+            assert "<script" not in response.text
+        api.client.cookies.clear()
+        signing = await sign_in(api, key)
+        assert signing.status_code == 503
+        assert "Консоль недоступна" in signing.text
+        assert "set-cookie" not in signing.headers
+    finally:
+        await dead.aclose()

@@ -2,8 +2,8 @@
 ``bonus serve``, with no network but this server's: an operator signs in with a program's admin
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
 statement change, blocks a card and sees it blocked, saves two versions of the program's rules
-(one refused beside its field) and sees their diff, sets the manual tier, issues a card, unblocks
-the first, blocks the account, creates an
+(one refused beside its field) and sees their diff, sets the manual tier, issues a card, cancels
+a till's hold from the card's active holds, unblocks the first, blocks the account, creates an
 API key and sees its secret once, revokes it, and opens the partner inbox and webhook pages; a
 wrong key does not sign in, a POST without the CSRF token changes nothing, a revoked key's
 session ends, and the pages render in Russian and English. Each step is photographed to
@@ -154,6 +154,29 @@ async def walk_rules(page: Page, server: Served, customer_id: str) -> None:
     await photograph(page, "card-issued")
 
 
+async def walk_hold(page: Page, server: Served, customer_id: str) -> str:
+    """A till's hold listed on the customer's card and cancelled from it. Returns its id."""
+    hold = await call(
+        server,
+        "POST",
+        f"/v1/customers/{customer_id}/holds",
+        server.pos_key,
+        {"points": 100, "document": {"id": "console-cheque-1"}},
+    )
+    await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+    assert await page.locator("#balance-reserved").inner_text() == "100"
+    row = page.locator(f"tr.hold[data-hold='{hold['id']}']")
+    assert "console-cheque-1" in await row.inner_text()
+    await photograph(page, "hold")
+    await row.locator("form.cancel-hold button").click()
+    assert "Резерв отменён" in await page.locator("[role=status]").inner_text()
+    assert await page.locator("tr.hold").count() == 0
+    assert await page.locator("#balance-reserved").inner_text() == "0"
+    assert await page.locator("#balance-available").inner_text() == "250"
+    await photograph(page, "hold-cancelled")
+    return str(hold["id"])
+
+
 async def walk_further(page: Page, server: Served, customer_id: str) -> str:
     """The card unblocked, the account blocked, a key created (its secret seen once) and
     revoked, the partner and webhook pages opened. Returns the revoked key's secret."""
@@ -259,6 +282,10 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
                 server, "GET", f"/v1/customers/{customer_id}/tier", server.all_scopes_key
             )
             assert tier["tier_floor"] == "gold"
+
+            hold_id = await walk_hold(page, server, customer_id)
+            hold = await call(server, "GET", f"/v1/holds/{hold_id}", server.pos_key)
+            assert hold["status"] == "cancelled"
 
             secret = await walk_further(page, server, customer_id)
             journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)

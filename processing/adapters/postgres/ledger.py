@@ -20,7 +20,13 @@ from processing.adapters.postgres.turns import (
 )
 from processing.core.model import Allocation, Hold, HoldStatus, Line
 from processing.service.ports import LedgerWrite, LockedAccount
-from processing.service.records import DocumentHold, HoldRecord, OperationRecord, StoredResponse
+from processing.service.records import (
+    ActiveHold,
+    DocumentHold,
+    HoldRecord,
+    OperationRecord,
+    StoredResponse,
+)
 
 # Program accounts never change: their ids, by program and kind, for this process.
 _system_accounts: dict[tuple[UUID, str], UUID] = {}
@@ -191,6 +197,12 @@ class LedgerQueries(NamedQueries):
     ) -> HoldRecord | None:
         row = await self._fetchrow("get_hold", hold_id, program_id, store_id)
         return None if row is None else record_of(row, HoldRecord)
+
+    async def active_holds(
+        self, customer_id: UUID, program_id: UUID | None, store_id: str | None, limit: int
+    ) -> list[ActiveHold]:
+        rows = await self._fetch("active_holds", customer_id, program_id, store_id, limit)
+        return [record_of(row, ActiveHold) for row in rows]
 
     async def due_holds(self, limit: int, program_id: UUID | None) -> list[tuple[UUID, UUID]]:
         rows = await self._fetch("due_holds", limit, program_id)

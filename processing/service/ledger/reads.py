@@ -105,6 +105,17 @@ class Reads:
         shown = [as_seen_by(actor, item) for item in page]
         return Accepted(value=StatementPage(items=shown, next_cursor=next_cursor))
 
+    async def active_holds(self, actor: Actor, customer_id: UUID) -> Outcome:
+        """The customer's active holds, newest first, at most ``limits.active_holds_max``; a
+        store's till sees only its own store's, as it sees one hold by id."""
+        async with self.database.reader() as store:
+            if await store.customer_program(customer_id, actor.program_id) is None:
+                return refuse(Rejection.not_found, "No customer with this id.")
+            holds = await store.active_holds(
+                customer_id, actor.program_id, actor.store_id, limits.active_holds_max
+            )
+        return Accepted(value=holds)
+
     async def hold(self, actor: Actor, hold_id: UUID) -> Outcome:
         async with self.database.reader() as store:
             hold = await store.get_hold(hold_id, actor.program_id, actor.store_id)

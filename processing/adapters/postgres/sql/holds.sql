@@ -26,6 +26,17 @@ from holds h
 where h.id = $1 and ($2::uuid is null or h.program_id = $2)
   and ($3::text is null or h.store_id = $3);
 
+-- name: active_holds
+-- A customer's holds still holding points, newest first, for the console's card: $1 the customer,
+-- $2 the caller's program and $3 its store (null: any), as get_hold confines; $4 at most this many.
+-- An active hold past its TTL is left out, as get_hold reads it expired before the sweep.
+select id, points, expires_at, store_id, document_id, created_at
+from holds
+where account_id = $1 and status = 'active' and expires_at > clock_timestamp()
+  and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3)
+order by created_at desc, id desc
+limit $4;
+
 -- name: due_holds
 -- Active holds past their TTL by the database clock, oldest first; $2 narrows to one program.
 select id, account_id from holds
