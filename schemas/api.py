@@ -331,6 +331,21 @@ class Hold(Reply, frozen=True, kw_only=True):
     has_receipt: bool = False
 
 
+class ActiveHold(Reply, frozen=True, kw_only=True):
+    """A hold still holding its points: active and within its TTL."""
+
+    id: UUID
+    points: int
+    expires_at: datetime
+    store_id: str | None  # the till's store that reserved it; null for a store-less key
+    document_id: str
+    created_at: datetime
+
+
+class ActiveHoldList(Reply, frozen=True, kw_only=True):
+    items: list[ActiveHold]  # newest first, at most ``limits.active_holds_max``
+
+
 class Operation(Reply, frozen=True, kw_only=True):
     id: UUID
     customer_id: UUID

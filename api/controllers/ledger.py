@@ -14,9 +14,10 @@ from processing.service.ledger.decisions import AccrualCommand, RefundCommand, R
 from processing.service.ledger.reads import Reads
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, LineReturnCommand, Loyalty
-from processing.service.records import Actor, Document, refuse
+from processing.service.records import Accepted, Actor, Document, refuse
 from schemas.api import (
     AccrualCreate,
+    ActiveHoldList,
     Commit,
     Hold,
     HoldCommit,
@@ -57,6 +58,17 @@ class LedgerController(Controller):
             mutation_for(request, data, customer_id), customer_id, command, renderer(Hold)
         )
         return respond(request, stored)
+
+    @get("/customers/{customer_id:uuid}/holds", name="active_holds")
+    async def active_holds(
+        self, request: AnyRequest, customer_id: UUID, reads: Reads, actor: Actor
+    ) -> Response[ActiveHoldList]:
+        """The customer's active holds (not yet committed, cancelled or expired), newest first,
+        at most 50; a store's key sees only its own store's."""
+        outcome = await reads.active_holds(actor, customer_id)
+        if isinstance(outcome, Accepted):
+            outcome = Accepted(value=ActiveHoldList(items=outcome.value))
+        return answer(request, outcome, ActiveHoldList)
 
     @get("/holds/{hold_id:uuid}", name="get_hold")
     async def get_hold(

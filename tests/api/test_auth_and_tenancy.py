@@ -324,6 +324,7 @@ async def test_a_program_admin_key_cannot_reach_into_another_program(api: Api) -
         pytest.param("/v1/customers/{customer}", "not_found", id="customer"),
         pytest.param("/v1/customers/{customer}/balance", "not_found", id="balance"),
         pytest.param("/v1/customers/{customer}/operations", "not_found", id="statement"),
+        pytest.param("/v1/customers/{customer}/holds", "not_found", id="active_holds"),
         pytest.param("/v1/holds/{hold}", "hold_not_found", id="hold"),
         pytest.param("/v1/operations/{accrual}", "not_found", id="operation"),
         pytest.param("/v1/cards/{card}", "card_not_found", id="card"),

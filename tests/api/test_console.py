@@ -960,6 +960,26 @@ async def test_a_store_confined_session_sees_only_its_stores_holds(api: Api) -> 
     assert _hold_row.findall(page) == [hold_id]
 
 
+async def test_the_api_lists_a_customers_active_holds_newest_first(api: Api) -> None:
+    customer_id = await api.customer(points=500)
+    older = await reserved(api, customer_id, 100)
+    newer = await reserved(api, customer_id, 150)
+    cancelled = await reserved(api, customer_id, 50)
+    assert (await api.post(f"/v1/holds/{cancelled}/cancel")).status_code == 200
+    listed = await api.get(f"/v1/customers/{customer_id}/holds")
+    assert listed.status_code == 200, listed.text
+    items = listed.json()["items"]
+    assert [item["id"] for item in items] == [newer, older]
+    assert set(items[0]) == {"id", "points", "expires_at", "store_id", "document_id", "created_at"}
+    assert (items[0]["points"], items[0]["store_id"]) == (150, "store-1")
+    async with api.runtime.database.transaction() as store:
+        elsewhere = await create_key(store, UUID(api.program_id), "till 2", ["pos"], "store-2")
+    theirs = await api.get(f"/v1/customers/{customer_id}/holds", key=str(elsewhere.key))
+    assert theirs.json() == {"items": []}
+    document = (await api.client.get("/schema/openapi.json")).json()
+    assert "get" in document["paths"]["/v1/customers/{customer_id}/holds"]
+
+
 async def test_without_redis_the_console_answers_a_503_page(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
