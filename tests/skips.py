@@ -1,5 +1,6 @@
-"""A skipped test fails the run: a test that did not run proved nothing, and a suite that skips
-where a tool is missing (HAProxy, say) would otherwise pass in CI without the proof it promises.
+"""A skipped test, or one marked as an expected failure, fails the run: it proved nothing, and
+a suite that skips where a tool is missing (HAProxy, say) would otherwise pass in CI without the
+proof it promises.
 ``BONUS_TEST_ALLOW_SKIPS=1`` lets skips pass, for a machine that knowingly cannot run them."""
 
 import os
@@ -18,8 +19,9 @@ class SkipGuard:
         self.skipped: list[str] = []
 
     def _record(self, report: pytest.TestReport | pytest.CollectReport) -> None:
-        # An expected failure (xfail) is reported as skipped too, but it ran: not a skip.
-        if report.skipped and not hasattr(report, "wasxfail"):
+        # An expected failure (xfail) is reported as skipped too, and counts as one: a test
+        # that is expected to fail proves nothing about the behaviour it names.
+        if report.skipped:
             self.skipped.append(report.nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
