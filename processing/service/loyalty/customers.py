@@ -1,5 +1,6 @@
 """Customers and cards: enrollment, lookup, cards with their journal, and account blocks."""
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -271,13 +272,7 @@ class Customers:
         """Records marketing consent on one channel, given or withdrawn; the log only grows."""
         actor, consent_id = mutation.actor, uuid4()
 
-        async def load(store: CustomerStore) -> CustomerChange | None:
-            return await store.customer_change(customer_id, actor.program_id, None)
-
-        def decide(loaded: CustomerChange | None) -> Change | Outcome:
-            found = still_there(loaded)
-            if isinstance(found, Refused):
-                return found
+        def decide(found: CustomerChange) -> Change | Outcome:
             consent = ConsentRecord(
                 id=consent_id,
                 channel=command.channel,
@@ -295,7 +290,7 @@ class Customers:
                 ),
             )
 
-        return await self.runner.change(mutation, Decision(load, decide), render)
+        return await self.runner.change(mutation, on_customer(actor, customer_id, decide), render)
 
     async def consents(
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
@@ -323,13 +318,7 @@ class Customers:
         consents withdrawn, the account blocked. The ledger stays as it is and reconciles."""
         actor, change_id = mutation.actor, uuid4()
 
-        async def load(store: CustomerStore) -> CustomerChange | None:
-            return await store.customer_change(customer_id, actor.program_id, None)
-
-        def decide(loaded: CustomerChange | None) -> Change | Outcome:
-            found = still_there(loaded)
-            if isinstance(found, Refused):
-                return found
+        def decide(found: CustomerChange) -> Change | Outcome:
             erasure = Erasure(
                 customer_id=customer_id,
                 version=found.customer_version,
@@ -343,7 +332,9 @@ class Customers:
                 write=lambda store, answer: store.erase_customer(erasure, answer),
             )
 
-        stored = await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        stored = await self.runner.change(
+            mutation, on_customer(actor, customer_id, decide), render, customer_id
+        )
         if stored.status_code == 200 and not stored.replayed:
             log.info(
                 "customer_erased",
@@ -385,13 +376,7 @@ class Customers:
     ) -> StoredResponse:
         actor = mutation.actor
 
-        async def load(store: CustomerStore) -> CustomerChange | None:
-            return await store.customer_change(customer_id, actor.program_id, number)
-
-        def decide(loaded: CustomerChange | None) -> Change | Outcome:
-            found = still_there(loaded)
-            if isinstance(found, Refused):
-                return found
+        def decide(found: CustomerChange) -> Change | Outcome:
             if found.card_taken:
                 return refuse(Rejection.card_exists, "This card number is already in use.")
             customer = found.customer
@@ -406,7 +391,9 @@ class Customers:
                 ),
             )
 
-        return await self.runner.change(mutation, Decision(load, decide), render)
+        return await self.runner.change(
+            mutation, on_customer(actor, customer_id, decide, number), render
+        )
 
     async def set_card_status(
         self, mutation: Mutation, number: str, blocked: bool, reason: str, render: Render
@@ -473,13 +460,7 @@ class Customers:
         is also logged with the key that made it (once: a replay does not log it again)."""
         actor = mutation.actor
 
-        async def load(store: CustomerStore) -> CustomerChange | None:
-            return await store.customer_change(customer_id, actor.program_id, None)
-
-        def decide(loaded: CustomerChange | None) -> Change | Outcome:
-            found = still_there(loaded)
-            if isinstance(found, Refused):
-                return found
+        def decide(found: CustomerChange) -> Change | Outcome:
             kept = reason if blocked else None
             customer = msgspec.structs.replace(found.customer, blocked=blocked, blocked_reason=kept)
             return Change(
@@ -489,7 +470,9 @@ class Customers:
                 ),
             )
 
-        stored = await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        stored = await self.runner.change(
+            mutation, on_customer(actor, customer_id, decide), render, customer_id
+        )
         if stored.status_code == 200 and not stored.replayed:
             log.info(
                 "account_block_changed",
@@ -499,6 +482,26 @@ class Customers:
                 key_id=str(actor.key_id),
             )
         return stored
+
+
+def on_customer(
+    actor: Actor,
+    customer_id: UUID,
+    decide: Callable[[CustomerChange], Change | Outcome],
+    card_number: str | None = None,
+) -> Decision[CustomerChange | None]:
+    """How a change of one customer's record is decided: loaded with ``customer_change`` (and
+    whether ``card_number`` is taken); an unknown or erased customer is refused before
+    ``decide`` sees it."""
+
+    async def load(store: Store) -> CustomerChange | None:
+        return await store.customer_change(customer_id, actor.program_id, card_number)
+
+    def decided(loaded: CustomerChange | None) -> Change | Outcome:
+        found = still_there(loaded)
+        return found if isinstance(found, Refused) else decide(found)
+
+    return Decision(load, decided)
 
 
 def still_there(found: CustomerChange | None) -> CustomerChange | Refused:
