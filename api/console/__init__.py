@@ -10,6 +10,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.console.customers import ConsoleCustomerController
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
 from api.console.rules import ConsoleRulesController
@@ -39,6 +40,11 @@ def console_static() -> Router:
     )
 
 
-console_handlers: Final = (ConsoleController, ConsoleProgramController, ConsoleRulesController)
+console_handlers: Final = (
+    ConsoleController,
+    ConsoleCustomerController,
+    ConsoleProgramController,
+    ConsoleRulesController,
+)
 
 __all__ = ["console_handlers", "console_static", "console_templates"]

@@ -4,11 +4,13 @@ their deliveries (redeliver a dead one).
 
 A program's key works in its own program only; an operator key picks the program first from the
 program list (``?program=``, a hidden field in each form). Every action is an idempotent request
-through the same use case as its API call (``api/console/pages.py`` for the session, CSRF and
-refusal rules). A new key's secret is rendered on the answer to the creating POST only: the
-idempotency record keeps the reply without it, and a replay of the form shows no secret.
+through the same use case as its API call (``api/console/actions.py`` for the session, CSRF,
+form key and refusal rules). A new key's secret is rendered on the answer to the creating POST
+only: the idempotency record keeps the reply without it, and a replay of the form shows none.
 """
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 from uuid import UUID
 
@@ -16,25 +18,17 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from api.console.actions import Form, Place, Where, Wrong, console_action
 from api.console.pages import (
     console_exception_handlers,
-    console_mutation,
     has_nul,
     page,
-    problem_of,
     refused_text,
     security_headers,
     session_or_sign_in,
     when,
 )
-from api.console.sessions import (
-    Signed,
-    csrf_matches,
-    form_key_of,
-    form_of,
-    new_form_key,
-    same_origin,
-)
+from api.console.sessions import Signed, new_form_key
 from api.console.words import words
 from api.http import renderer, renderer_hiding_secret
 from processing.core import limits
@@ -223,6 +217,46 @@ def key_request(program_id: UUID, form: dict[str, str]) -> ApiKeyCreate | str:
         return "bad_store" if "store_id" in str(error) else "bad_key_name"
 
 
+def in_program(
+    runtime: Runtime, target: str, place: Callable[[Signed, UUID, dict[str, str]], Place]
+) -> Where:
+    """A form on a program's page; an operator key whose form names no program is shown the
+    program list first."""
+
+    async def where(signed: Signed, fields: dict[str, str]) -> Place | Template:
+        program_id = program_in(signed, fields.get("program"))
+        if program_id is None:
+            return await programs_page(runtime, signed, target, None)
+        return place(signed, program_id, fields)
+
+    return where
+
+
+def on_keys(runtime: Runtime) -> Where:
+    def place(signed: Signed, program_id: UUID, fields: dict[str, str]) -> Place:
+        return Place(
+            show=partial(keys_page, runtime, signed, program_id),
+            back=f"/console/keys?program={program_id}",
+            missing="nothing_found",
+            program_id=program_id,
+        )
+
+    return in_program(runtime, "/console/keys", place)
+
+
+def secret_page(form: Form, stored: StoredResponse) -> Template:
+    """A new key's secret, on this answer only (the stored reply keeps it hidden)."""
+    signed = form.signed
+    return page(
+        "console/key_created.html",
+        signed.session.locale,
+        signed,
+        key=msgspec.json.decode(stored.body, type=ApiKeyCreated),
+        program_id=form.program_id,
+        when=when,
+    )
+
+
 class ConsoleProgramController(Controller):
     path = "/console"
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
@@ -256,78 +290,34 @@ class ConsoleProgramController(Controller):
     @post("/keys", name="console_create_key", status_code=200)
     async def create_key(self, request: AnyRequest, runtime: Runtime) -> Response[Any]:
         """The answer shows the new secret; it is neither kept nor shown again."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return forbidden(signed)
-        t = words(signed.session.locale)
-        program_id = program_in(signed, form.get("program"))
-        if program_id is None:
-            return await programs_page(runtime, signed, "/console/keys", None)
-        form_key, data = form_key_of(form), key_request(program_id, form)
-        shown = {name: form.get(name, "") for name in ("name", "store_id")}
-        if isinstance(data, str) or form_key is None:
-            wrong = data if isinstance(data, str) else "bad_text"
-            return await keys_page(
-                runtime, signed, program_id, message=t[wrong], status_code=422, form=shown
+
+        async def step(form: Form) -> StoredResponse:
+            data = key_request(form.program_id, form.fields)
+            if isinstance(data, str):
+                shown = {name: form.fields.get(name, "") for name in ("name", "store_id")}
+                raise Wrong(data, form=shown)
+            command = msgspec.convert(data, KeyCommand, from_attributes=True)
+            return await runtime.admin.create_key(
+                form.mutation("console_create_key", data),
+                command,
+                renderer_hiding_secret(ApiKeyCreated),
             )
-        command = msgspec.convert(data, KeyCommand, from_attributes=True)
-        mutation = console_mutation(signed.actor, form_key, "console_create_key", data)
-        stored = await runtime.admin.create_key(
-            mutation, command, renderer_hiding_secret(ApiKeyCreated)
-        )
-        if stored.status_code >= 400:
-            text = refused_text(signed.session.locale, problem_of(stored), missing="nothing_found")
-            return await keys_page(
-                runtime, signed, program_id, message=text, status_code=stored.status_code
-            )
-        created = msgspec.json.decode(stored.body, type=ApiKeyCreated)
-        return page(
-            "console/key_created.html",
-            signed.session.locale,
-            signed,
-            key=created,
-            program_id=program_id,
-            when=when,
-        )
+
+        return await console_action(request, runtime, on_keys(runtime), step, secret_page)
 
     @post("/keys/{key_id:uuid}/revoke", name="console_revoke_key", status_code=303)
     async def revoke_key(
         self, request: AnyRequest, runtime: Runtime, key_id: UUID
     ) -> Response[Any]:
         """Needs the form's confirmation box ticked as well: a key revoked is gone for good."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return forbidden(signed)
-        t = words(signed.session.locale)
-        program_id = program_in(signed, form.get("program"))
-        if program_id is None:
-            return await programs_page(runtime, signed, "/console/keys", None)
-        form_key = form_key_of(form)
-        if form_key is None:
-            return await keys_page(
-                runtime, signed, program_id, message=t["bad_text"], status_code=422
-            )
-        if form.get("confirm") != "yes":
-            return await keys_page(
-                runtime, signed, program_id, message=t["confirm_needed"], status_code=422
-            )
-        mutation = console_mutation(signed.actor, form_key, "console_revoke_key", key_id)
-        stored = await runtime.admin.revoke_key(mutation, key_id, renderer(ApiKey))
-        if stored.status_code >= 400:
-            return await keys_page(
-                runtime,
-                signed,
-                program_id,
-                message=failed(signed, stored),
-                status_code=stored.status_code,
-            )
-        return Redirect(f"/console/keys?program={program_id}&done=revoked", status_code=303)
+
+        async def step(form: Form) -> StoredResponse:
+            if form.fields.get("confirm") != "yes":
+                raise Wrong("confirm_needed")
+            mutation = form.mutation("console_revoke_key", key_id)
+            return await runtime.admin.revoke_key(mutation, key_id, renderer(ApiKey))
+
+        return await console_action(request, runtime, on_keys(runtime), step, "revoked")
 
     # Partner connections and their inbox
 
@@ -398,37 +388,22 @@ class ConsoleProgramController(Controller):
     async def retry(
         self, request: AnyRequest, runtime: Runtime, connection_id: UUID, event_id: int
     ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return forbidden(signed)
-        t = words(signed.session.locale)
-        form_key = form_key_of(form)
-        if form_key is None or not 1 <= event_id <= row_id_max:
-            wrong = t["bad_text"] if form_key is None else t["nothing_found"]
-            return await events_page(
-                runtime, signed, connection_id, "dead", message=wrong, status_code=422
+        async def step(form: Form) -> StoredResponse:
+            if not 1 <= event_id <= row_id_max:
+                raise Wrong("nothing_found")
+            mutation = form.mutation("console_retry_event", connection_id, event_id)
+            return await runtime.channels.retry(
+                mutation, connection_id, event_id, renderer(InboxEvent)
             )
-        mutation = console_mutation(
-            signed.actor, form_key, "console_retry_event", connection_id, event_id
-        )
-        stored = await runtime.channels.retry(
-            mutation, connection_id, event_id, renderer(InboxEvent)
-        )
-        if stored.status_code >= 400:
-            return await events_page(
-                runtime,
-                signed,
-                connection_id,
-                "dead",
-                message=failed(signed, stored),
-                status_code=stored.status_code,
+
+        async def where(signed: Signed, fields: dict[str, str]) -> Place:
+            return Place(
+                show=partial(events_page, runtime, signed, connection_id, "dead"),
+                back=f"/console/connections/{connection_id}?status=dead",
+                missing="nothing_found",
             )
-        return Redirect(
-            f"/console/connections/{connection_id}?status=dead&done=retried", status_code=303
-        )
+
+        return await console_action(request, runtime, where, step, "retried")
 
     # Webhook subscriptions and their deliveries
 
@@ -496,42 +471,17 @@ class ConsoleProgramController(Controller):
     async def redeliver(
         self, request: AnyRequest, runtime: Runtime, webhook_id: UUID, delivery_id: int
     ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return forbidden(signed)
-        t = words(signed.session.locale)
-        form_key = form_key_of(form)
-        if form_key is None or not 1 <= delivery_id <= row_id_max:
-            wrong = t["bad_text"] if form_key is None else t["nothing_found"]
-            return await deliveries_page(
-                runtime, signed, webhook_id, "dead", message=wrong, status_code=422
+        async def step(form: Form) -> StoredResponse:
+            if not 1 <= delivery_id <= row_id_max:
+                raise Wrong("nothing_found")
+            mutation = form.mutation("console_redeliver", webhook_id, delivery_id)
+            return await runtime.webhooks.redeliver(mutation, delivery_id, renderer(Redelivery))
+
+        async def where(signed: Signed, fields: dict[str, str]) -> Place:
+            return Place(
+                show=partial(deliveries_page, runtime, signed, webhook_id, "dead"),
+                back=f"/console/webhooks/{webhook_id}?status=dead",
+                missing="nothing_found",
             )
-        mutation = console_mutation(
-            signed.actor, form_key, "console_redeliver", webhook_id, delivery_id
-        )
-        stored = await runtime.webhooks.redeliver(mutation, delivery_id, renderer(Redelivery))
-        if stored.status_code >= 400:
-            return await deliveries_page(
-                runtime,
-                signed,
-                webhook_id,
-                "dead",
-                message=failed(signed, stored),
-                status_code=stored.status_code,
-            )
-        return Redirect(
-            f"/console/webhooks/{webhook_id}?status=dead&done=redelivered", status_code=303
-        )
 
-
-def forbidden(signed: Signed) -> Template:
-    """A POST without the session's CSRF token, or from another site: nothing changes."""
-    locale = signed.session.locale
-    return page("console/refused.html", locale, signed, 403, message=words(locale)["forbidden"])
-
-
-def failed(signed: Signed, stored: StoredResponse) -> str:
-    return refused_text(signed.session.locale, problem_of(stored), missing="nothing_found")
+        return await console_action(request, runtime, where, step, "redelivered")

@@ -1,20 +1,18 @@
-"""The console's pages: sign-in, the customer search, the customer's card with its balance,
-open lots, active holds, tier, cards and statement, and its actions (a manual adjustment,
-cancelling a hold, blocking or unblocking a card, issuing a card, setting or clearing the manual
-tier, blocking or unblocking the account). The program's keys, partner inbox and webhooks are in
-``api/console/operations.py``, its rules in ``api/console/rules.py``.
+"""The console's shared page helpers and its sign-in, sign-out and customer search. The
+customer's card is in ``api/console/customers.py``, the program's keys, partner inbox and
+webhooks in ``api/console/operations.py``, its rules in ``api/console/rules.py``; every form's
+POST goes through ``api/console/actions.py``.
 
 The routes are public to the bearer-key check (``opt["public"]``) and check the console's own
 session instead (``api/console/sessions.py``); they are left out of the published OpenAPI.
 Every POST carries the session's CSRF token and a one-time form key that becomes the action's
 idempotency key; an action goes through the same use case as its API call, and a refusal is
-shown on the page. A successful POST answers 303 back to the customer's card. When Redis, where
-the sessions live, does not answer, every console page answers 503 with a page saying so.
+shown on the page. When Redis, where the sessions live, does not answer, every console page
+answers 503 with a page saying so.
 """
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -29,34 +27,18 @@ from api.console.sessions import (
     cleared_cookie,
     csrf_matches,
     drop_session,
-    form_key_of,
     form_of,
     keep_locale,
-    new_form_key,
     open_session,
     same_origin,
     session_cookie,
     signed_in,
 )
 from api.console.words import catalogues, locale_of, words
-from api.http import renderer
-from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import RedisError, Runtime
-from processing.service.ledger.decisions import AdjustmentCommand
-from processing.service.loyalty.use_cases import TierCommand
 from processing.service.mutations import Mutation, fingerprint
 from processing.service.records import Accepted, Actor, Refused, StoredResponse
-from schemas.api import (
-    AdjustmentCreate,
-    CardCreate,
-    CardJournal,
-    Customer,
-    Hold,
-    Operation,
-    StatusChange,
-)
-from schemas.loyalty import CustomerTier, TierSet
 
 AnyRequest = Request[Any, Any, Any]
 html = "text/html"
@@ -73,20 +55,6 @@ security_headers = [
 ]
 
 
-# What a success on the customer's card says (``?done=``).
-customer_notices = frozenset(
-    {
-        "adjusted",
-        "blocked",
-        "unblocked",
-        "account_blocked",
-        "account_unblocked",
-        "tier_set",
-        "tier_cleared",
-        "card_issued",
-        "hold_cancelled",
-    }
-)
 # A hold's cancel refused because the hold is no longer active (or not the key's to see).
 hold_gone_codes = frozenset(
     {
@@ -103,6 +71,7 @@ class Problem(msgspec.Struct, kw_only=True):
 
     detail: str = ""
     code: str = ""
+    field: str | None = None
 
 
 def page(
@@ -164,58 +133,10 @@ def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def customer_page(
-    runtime: Runtime,
-    signed: Signed,
-    customer_id: UUID,
-    *,
-    cursor: str | None = None,
-    notice: str | None = None,
-    message: str | None = None,
-    status_code: int = 200,
-) -> Template:
-    """The customer's card; a customer the key cannot see goes back to the search."""
-    actor, locale = signed.actor, signed.session.locale
-    customer = await runtime.customers.get(actor, customer_id)
-    if not isinstance(customer, Accepted):
-        text = refused_text(locale, customer) if isinstance(customer, Refused) else None
-        return page("console/search.html", locale, signed, 404, message=text)
-    balance = await runtime.reads.balance(actor, customer_id)
-    statement = await runtime.reads.statement(
-        actor, customer_id, limits.console_statement_page_size, cursor
-    )
-    if isinstance(statement, Refused):
-        message = message or refused_text(locale, statement)
-    lots = await runtime.reads.lots(actor, customer_id)
-    holds = await runtime.reads.active_holds(actor, customer_id)
-    hold_list = holds.value if isinstance(holds, Accepted) else []
-    tier = await runtime.loyalty.tier(actor, customer_id)
-    rules = await runtime.loyalty.rules(actor, customer.value.program_id)
-    tiers = [item.name for item in rules.value.rules.tiers] if isinstance(rules, Accepted) else []
-    return page(
-        "console/customer.html",
-        locale,
-        signed,
-        status_code,
-        customer=customer.value,
-        balance=balance.value if isinstance(balance, Accepted) else None,
-        statement=statement.value if isinstance(statement, Accepted) else None,
-        first_page=cursor is not None,
-        adjust_key=new_form_key(),
-        block_keys={card.number: new_form_key() for card in customer.value.cards},
-        account_key=new_form_key(),
-        lots=lots.value if isinstance(lots, Accepted) else None,
-        holds=hold_list,
-        hold_keys={hold.id: new_form_key() for hold in hold_list},
-        tier=tier.value if isinstance(tier, Accepted) else None,
-        tiers=tiers,
-        tier_key=new_form_key(),
-        tier_clear_key=new_form_key(),
-        card_key=new_form_key(),
-        notice=notice,
-        message=message,
-        when=when,
-    )
+def forbidden(signed: Signed) -> Template:
+    """A POST without the session's CSRF token, or from another site: nothing changes."""
+    locale = signed.session.locale
+    return page("console/refused.html", locale, signed, 403, message=words(locale)["forbidden"])
 
 
 def console_mutation(actor: Actor, form_key: str, operation: str, *parts: object) -> Mutation:
@@ -306,7 +227,7 @@ class ConsoleController(Controller):
         if signed is None:
             return to_sign_in(request, gone=False)
         if not same_origin(request) or not csrf_matches(signed.session, await form_of(request)):
-            return self.forbidden(signed)
+            return forbidden(signed)
         await drop_session(runtime, signed.token)
         return to_sign_in(request, gone=False)
 
@@ -337,260 +258,3 @@ class ConsoleController(Controller):
             card=card,
             message=text,
         )
-
-    @get("/customers/{customer_id:uuid}", name="console_customer")
-    async def customer(
-        self,
-        request: AnyRequest,
-        runtime: Runtime,
-        customer_id: UUID,
-        lang: str | None = None,
-        cursor: str | None = None,
-        done: str | None = None,
-    ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, lang)
-        if isinstance(signed, Redirect):
-            return signed
-        t = words(signed.session.locale)
-        notice = t.get(f"done_{done}") if done in customer_notices else None
-        return await customer_page(runtime, signed, customer_id, cursor=cursor, notice=notice)
-
-    @post("/customers/{customer_id:uuid}/adjustments", name="console_adjust", status_code=303)
-    async def adjust(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        t = words(signed.session.locale)
-        form_key, reason = form_key_of(form), form.get("reason", "").strip()
-        try:
-            points = int(form.get("points", "").strip())
-            data = msgspec.convert({"points": points, "reason": reason}, AdjustmentCreate)
-        except (ValueError, msgspec.ValidationError) as error:
-            wrong = "bad_text" if "reason" in str(error) else "bad_points"
-            return await self.again(runtime, signed, customer_id, t[wrong])
-        if form_key is None or has_nul(reason):
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        command = msgspec.convert(data, AdjustmentCommand, from_attributes=True)
-        mutation = console_mutation(signed.actor, form_key, "console_adjust", customer_id, data)
-        stored = await runtime.ledger.adjust(mutation, customer_id, command, renderer(Operation))
-        return await self.after(runtime, signed, customer_id, stored, "adjusted")
-
-    @post("/customers/{customer_id:uuid}/cards/block", name="console_block_card", status_code=303)
-    async def block_card(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.card_status(request, runtime, customer_id, blocked=True)
-
-    @post(
-        "/customers/{customer_id:uuid}/cards/unblock", name="console_unblock_card", status_code=303
-    )
-    async def unblock_card(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.card_status(request, runtime, customer_id, blocked=False)
-
-    @post("/customers/{customer_id:uuid}/block", name="console_block_account", status_code=303)
-    async def block_account(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.account_block(request, runtime, customer_id, blocked=True)
-
-    @post("/customers/{customer_id:uuid}/unblock", name="console_unblock_account", status_code=303)
-    async def unblock_account(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.account_block(request, runtime, customer_id, blocked=False)
-
-    async def card_status(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, blocked: bool
-    ) -> Response[Any]:
-        """Blocks or unblocks one of the customer's cards with a reason, as
-        ``POST /v1/cards/{number}/block`` and ``/unblock`` do."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        t = words(signed.session.locale)
-        form_key, number = form_key_of(form), form.get("number", "")
-        reason = form.get("reason", "").strip()
-        try:
-            data = msgspec.convert({"reason": reason}, StatusChange)
-        except msgspec.ValidationError:
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        customer = await runtime.customers.get(signed.actor, customer_id)
-        numbers = (
-            [card.number for card in customer.value.cards] if isinstance(customer, Accepted) else []
-        )
-        if form_key is None or has_nul(reason) or number not in numbers:
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        operation = "console_block_card" if blocked else "console_unblock_card"
-        mutation = console_mutation(
-            signed.actor, form_key, operation, customer_id, number, data.reason
-        )
-        stored = await runtime.customers.set_card_status(
-            mutation, number, blocked, data.reason, renderer(CardJournal)
-        )
-        return await self.after(
-            runtime, signed, customer_id, stored, "blocked" if blocked else "unblocked"
-        )
-
-    async def account_block(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, blocked: bool
-    ) -> Response[Any]:
-        """Blocks or unblocks the customer's account with a reason, as
-        ``POST /v1/customers/{id}/block`` and ``/unblock`` do."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        t = words(signed.session.locale)
-        form_key, reason = form_key_of(form), form.get("reason", "").strip()
-        try:
-            data = msgspec.convert({"reason": reason}, StatusChange)
-        except msgspec.ValidationError:
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        if form_key is None or has_nul(reason):
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        operation = "console_block_account" if blocked else "console_unblock_account"
-        mutation = console_mutation(signed.actor, form_key, operation, customer_id, data.reason)
-        stored = await runtime.customers.set_account_block(
-            mutation, customer_id, blocked, data.reason, renderer(Customer)
-        )
-        done = "account_blocked" if blocked else "account_unblocked"
-        return await self.after(runtime, signed, customer_id, stored, done)
-
-    @post("/customers/{customer_id:uuid}/tier", name="console_set_tier", status_code=303)
-    async def set_tier(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.manual_tier(request, runtime, customer_id, clear=False)
-
-    @post("/customers/{customer_id:uuid}/tier/clear", name="console_clear_tier", status_code=303)
-    async def clear_tier(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        return await self.manual_tier(request, runtime, customer_id, clear=True)
-
-    async def manual_tier(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, *, clear: bool
-    ) -> Response[Any]:
-        """Sets or clears the manual tier with a reason, as ``PUT /v1/customers/{id}/tier``
-        does (``Loyalty.set_tier``); a tier the rules do not name is refused on the page."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        t = words(signed.session.locale)
-        form_key, reason = form_key_of(form), form.get("reason", "").strip()
-        tier = None if clear else form.get("tier", "").strip()
-        if tier == "":
-            return await self.again(runtime, signed, customer_id, t["bad_tier"])
-        try:
-            data = msgspec.convert({"tier": tier, "reason": reason}, TierSet)
-        except msgspec.ValidationError as error:
-            wrong = "bad_tier" if "tier" in str(error) else "bad_text"
-            return await self.again(runtime, signed, customer_id, t[wrong])
-        if form_key is None or has_nul(reason, tier or ""):
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        command = msgspec.convert(msgspec.to_builtins(data), TierCommand)
-        mutation = console_mutation(signed.actor, form_key, "console_set_tier", customer_id, data)
-        stored = await runtime.loyalty.set_tier(
-            mutation, customer_id, command, renderer(CustomerTier)
-        )
-        return await self.after(
-            runtime, signed, customer_id, stored, "tier_cleared" if clear else "tier_set"
-        )
-
-    @post(
-        "/customers/{customer_id:uuid}/holds/{hold_id:uuid}/cancel",
-        name="console_cancel_hold",
-        status_code=303,
-    )
-    async def cancel_hold(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID, hold_id: UUID
-    ) -> Response[Any]:
-        """Cancels one of the customer's active holds, as ``POST /v1/holds/{id}/cancel`` does
-        (``Ledger.cancel``); a hold already committed, cancelled or expired is refused on the
-        page."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        form_key = form_key_of(form)
-        if form_key is None:
-            t = words(signed.session.locale)
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        # The hold must be this customer's: a form naming another customer's hold changes nothing.
-        hold = await runtime.reads.hold(signed.actor, hold_id)
-        if not isinstance(hold, Accepted) or hold.value.customer_id != customer_id:
-            text = refused_text(signed.session.locale, Problem(code="hold_not_found"))
-            return await self.again(runtime, signed, customer_id, text, 404)
-        mutation = console_mutation(
-            signed.actor, form_key, "console_cancel_hold", customer_id, hold_id
-        )
-        stored = await runtime.ledger.cancel(mutation, hold_id, renderer(Hold))
-        return await self.after(runtime, signed, customer_id, stored, "hold_cancelled")
-
-    @post("/customers/{customer_id:uuid}/cards", name="console_issue_card", status_code=303)
-    async def issue_card(
-        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
-    ) -> Response[Any]:
-        """Issues a new card number to the customer, as ``POST /v1/customers/{id}/cards``."""
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return self.forbidden(signed)
-        t = words(signed.session.locale)
-        form_key, number = form_key_of(form), form.get("number", "").strip()
-        try:
-            data = msgspec.convert({"number": number}, CardCreate)
-        except msgspec.ValidationError:
-            return await self.again(runtime, signed, customer_id, t["bad_card"])
-        if form_key is None:
-            return await self.again(runtime, signed, customer_id, t["bad_text"])
-        mutation = console_mutation(signed.actor, form_key, "console_issue_card", customer_id, data)
-        stored = await runtime.customers.add_card(
-            mutation, customer_id, data.number, renderer(Customer)
-        )
-        return await self.after(runtime, signed, customer_id, stored, "card_issued")
-
-    @staticmethod
-    def forbidden(signed: Signed) -> Template:
-        """A POST without the session's CSRF token, or from another site: nothing changes."""
-        locale = signed.session.locale
-        return page("console/refused.html", locale, signed, 403, message=words(locale)["forbidden"])
-
-    @staticmethod
-    async def again(
-        runtime: Runtime, signed: Signed, customer_id: UUID, message: str, status_code: int = 422
-    ) -> Template:
-        """The card again with what was wrong with the form; nothing was changed."""
-        return await customer_page(
-            runtime, signed, customer_id, message=message, status_code=status_code
-        )
-
-    @staticmethod
-    async def after(
-        runtime: Runtime, signed: Signed, customer_id: UUID, stored: StoredResponse, done: str
-    ) -> Response[Any]:
-        if stored.status_code >= 400:
-            text = refused_text(signed.session.locale, problem_of(stored))
-            return await ConsoleController.again(
-                runtime, signed, customer_id, text, stored.status_code
-            )
-        return Redirect(f"/console/customers/{customer_id}?done={done}", status_code=303)

@@ -9,6 +9,7 @@ is picked as on the other program pages (``api/console/operations.py``).
 """
 
 import re
+from functools import partial
 from typing import Any, Final
 from uuid import UUID
 
@@ -16,10 +17,11 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from api.console.actions import Form, Place, Where, Wrong, console_action
 from api.console.diff import differences, shown
 from api.console.operations import (
     cursor_length_max,
-    forbidden,
+    in_program,
     notice_of,
     program_in,
     programs_page,
@@ -28,25 +30,17 @@ from api.console.operations import (
 )
 from api.console.pages import (
     console_exception_handlers,
-    console_mutation,
     page,
     security_headers,
     session_or_sign_in,
     when,
 )
-from api.console.sessions import (
-    Signed,
-    csrf_matches,
-    form_key_of,
-    form_of,
-    new_form_key,
-    same_origin,
-)
+from api.console.sessions import Signed, new_form_key
 from api.console.words import words
 from api.http import renderer
 from processing.core.rules import Rules, basis_points_whole
 from processing.runtime import Runtime
-from processing.service.records import Accepted, Refused, RulesRecord
+from processing.service.records import Accepted, Refused, RulesRecord, StoredResponse
 from schemas.loyalty import ProgramRules, ProgramRulesView
 
 AnyRequest = Request[Any, Any, Any]
@@ -54,12 +48,6 @@ AnyRequest = Request[Any, Any, Any]
 rules_text_max: Final = 100_000
 _at_path = re.compile(r"- at `\$\.?([^`]*)`")
 _unknown = re.compile(r"unknown field `([^`]+)`")
-
-
-class RulesProblem(msgspec.Struct, kw_only=True):
-    detail: str = ""
-    code: str = ""
-    field: str | None = None
 
 
 def percent(bp: int) -> str:
@@ -142,6 +130,21 @@ def version_in(asked: str | None) -> int | None:
     return version if version is not None and 0 < version < 2**31 - 1 else None
 
 
+def on_rules(runtime: Runtime) -> Where:
+    """The editor's page, showing the text as it was sent and the field a refusal names."""
+
+    def place(signed: Signed, program_id: UUID, fields: dict[str, str]) -> Place:
+        return Place(
+            show=partial(rules_page, runtime, signed, program_id, text=fields.get("rules", "")),
+            back=f"/console/rules?program={program_id}",
+            missing="nothing_found",
+            kept=lambda problem: {"error_field": problem.field},
+            program_id=program_id,
+        )
+
+    return in_program(runtime, "/console/rules", place)
+
+
 class ConsoleRulesController(Controller):
     path = "/console/rules"
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
@@ -175,59 +178,23 @@ class ConsoleRulesController(Controller):
 
     @post("/", name="console_save_rules", status_code=303)
     async def save(self, request: AnyRequest, runtime: Runtime) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, None)
-        if isinstance(signed, Redirect):
-            return signed
-        form = await form_of(request)
-        if form is None or not same_origin(request) or not csrf_matches(signed.session, form):
-            return forbidden(signed)
-        locale = signed.session.locale
-        t = words(locale)
-        program_id = program_in(signed, form.get("program"))
-        if program_id is None:
-            return await programs_page(runtime, signed, "/console/rules", None)
-        form_key, text = form_key_of(form), form.get("rules", "")
-        if form_key is None or "\x00" in text or len(text) > rules_text_max:
-            return await rules_page(
-                runtime, signed, program_id, message=t["bad_text"], text=text, status_code=422
+        """A refusal shows the text as typed, with the field it names."""
+
+        async def step(form: Form) -> StoredResponse:
+            text = form.fields.get("rules", "")
+            if "\x00" in text or len(text) > rules_text_max:
+                raise Wrong()
+            read = read_rules(text)
+            if isinstance(read, tuple):
+                detail, field = read
+                message = f"{words(form.signed.session.locale)['rules_refused']}: {detail}"
+                raise Wrong(message=message, error_field=field)
+            mutation = form.mutation("console_save_rules", form.program_id, text)
+            return await runtime.loyalty.replace_rules(
+                mutation, form.program_id, read, renderer(ProgramRulesView)
             )
-        read = read_rules(text)
-        if isinstance(read, tuple):
-            detail, field = read
-            return await rules_page(
-                runtime,
-                signed,
-                program_id,
-                message=f"{t['rules_refused']}: {detail}",
-                error_field=field,
-                text=text,
-                status_code=422,
-            )
-        mutation = console_mutation(signed.actor, form_key, "console_save_rules", program_id, text)
-        stored = await runtime.loyalty.replace_rules(
-            mutation, program_id, read, renderer(ProgramRulesView)
-        )
-        if stored.status_code >= 400:
-            try:
-                problem = msgspec.json.decode(stored.body, type=RulesProblem)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                problem = RulesProblem(detail=stored.outcome, code=stored.outcome)
-            missing = problem.code == "not_found"
-            detail = (
-                t["nothing_found"]
-                if missing
-                else f"{t['refused']}: {problem.detail} ({problem.code})"
-            )
-            return await rules_page(
-                runtime,
-                signed,
-                program_id,
-                message=detail,
-                error_field=problem.field,
-                text=text,
-                status_code=stored.status_code,
-            )
-        return Redirect(f"/console/rules?program={program_id}&done=rules_saved", status_code=303)
+
+        return await console_action(request, runtime, on_rules(runtime), step, "rules_saved")
 
     @get("/diff", name="console_rules_diff")
     async def diff(
