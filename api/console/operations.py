@@ -9,7 +9,8 @@ form key and refusal rules). A new key's secret is rendered on the answer to the
 only: the idempotency record keeps the reply without it, and a replay of the form shows none.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 from uuid import UUID
@@ -34,7 +35,7 @@ from api.http import renderer, renderer_hiding_secret
 from processing.core import limits
 from processing.runtime import Runtime
 from processing.service.admin import KeyCommand
-from processing.service.records import Accepted, Refused, StoredResponse
+from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse
 from schemas.api import ApiKey, ApiKeyCreate, ApiKeyCreated, InboxEvent, Redelivery
 
 AnyRequest = Request[Any, Any, Any]
@@ -131,10 +132,64 @@ async def keys_page(
     )
 
 
-async def events_page(
+@dataclass(frozen=True)
+class Queue:
+    """A list whose dead rows can be sent again: a partner connection's inbox, a webhook's
+    deliveries. One template (``console/queue.html``) and one page function serve both."""
+
+    name: str  # the rows' path segment and the table's class
+    row: str
+    parent: str  # the page of connections or webhooks, and the prefix of this one's address
+    template: str
+    statuses: tuple[str, ...]
+    back_word: str
+    title_word: str
+    empty_word: str
+    again: str  # the action's path segment and its button's word
+    again_class: str
+    done: str
+    read: Callable[[Runtime, Actor, UUID, str | None, str | None], Awaitable[Outcome]]
+
+
+inbox: Final = Queue(
+    name="events",
+    row="event",
+    parent="/console/connections",
+    template="console/events.html",
+    statuses=event_statuses,
+    back_word="back_to_connections",
+    title_word="events_title",
+    empty_word="no_events",
+    again="retry",
+    again_class="retry-event",
+    done="retried",
+    read=lambda runtime, actor, owner_id, status, cursor: runtime.channels.events(
+        actor, owner_id, status, size, cursor
+    ),
+)
+webhook_deliveries: Final = Queue(
+    name="deliveries",
+    row="delivery",
+    parent="/console/webhooks",
+    template="console/deliveries.html",
+    statuses=delivery_statuses,
+    back_word="back_to_webhooks",
+    title_word="deliveries_title",
+    empty_word="no_deliveries",
+    again="redeliver",
+    again_class="redeliver",
+    done="redelivered",
+    read=lambda runtime, actor, owner_id, status, cursor: runtime.webhooks.deliveries(
+        actor, owner_id, status, size, cursor
+    ),
+)
+
+
+async def queue_page(
     runtime: Runtime,
     signed: Signed,
-    connection_id: UUID,
+    queue: Queue,
+    owner_id: UUID,
     status: str | None,
     *,
     cursor: str | None = None,
@@ -143,62 +198,66 @@ async def events_page(
     status_code: int = 200,
 ) -> Template:
     locale = signed.session.locale
-    outcome = await runtime.channels.events(signed.actor, connection_id, status, size, cursor)
-    if isinstance(outcome, Refused):
-        message = message or refusal(locale, outcome)
-        status_code = status_code if status_code != 200 else 404
-    listed = outcome.value if isinstance(outcome, Accepted) else None
-    dead = [event for event in listed.items if event.status == "dead"] if listed else []
-    return page(
-        "console/events.html",
-        locale,
-        signed,
-        status_code,
-        connection_id=connection_id,
-        status=status,
-        statuses=event_statuses,
-        events=listed,
-        first_page=cursor is not None,
-        retry_keys={event.id: new_form_key() for event in dead},
-        notice=notice,
-        message=message,
-        when=when,
-    )
-
-
-async def deliveries_page(
-    runtime: Runtime,
-    signed: Signed,
-    webhook_id: UUID,
-    status: str | None,
-    *,
-    cursor: str | None = None,
-    notice: str | None = None,
-    message: str | None = None,
-    status_code: int = 200,
-) -> Template:
-    locale = signed.session.locale
-    outcome = await runtime.webhooks.deliveries(signed.actor, webhook_id, status, size, cursor)
+    outcome = await queue.read(runtime, signed.actor, owner_id, status, cursor)
     if isinstance(outcome, Refused):
         message = message or refusal(locale, outcome)
         status_code = status_code if status_code != 200 else 404
     listed = outcome.value if isinstance(outcome, Accepted) else None
     dead = [item for item in listed.items if item.status == "dead"] if listed else []
     return page(
-        "console/deliveries.html",
+        queue.template,
         locale,
         signed,
         status_code,
-        webhook_id=webhook_id,
+        queue=queue,
+        owner_id=owner_id,
         status=status,
-        statuses=delivery_statuses,
-        deliveries=listed,
+        listed=listed,
         first_page=cursor is not None,
-        redeliver_keys={item.id: new_form_key() for item in dead},
+        again_keys={item.id: new_form_key() for item in dead},
         notice=notice,
         message=message,
         when=when,
     )
+
+
+async def queue_view(
+    request: AnyRequest,
+    runtime: Runtime,
+    queue: Queue,
+    owner_id: UUID,
+    lang: str | None,
+    status: str | None,
+    cursor: str | None,
+    done: str | None,
+) -> Response[Any]:
+    signed = await session_or_sign_in(request, runtime, lang)
+    if isinstance(signed, Redirect):
+        return signed
+    if cursor is not None and len(cursor) > cursor_length_max:
+        cursor = "-"
+    return await queue_page(
+        runtime,
+        signed,
+        queue,
+        owner_id,
+        status_in(status, queue.statuses),
+        cursor=cursor_in(cursor),
+        notice=notice_of(signed.session.locale, done, (queue.done,)),
+    )
+
+
+def on_queue(runtime: Runtime, queue: Queue, owner_id: UUID) -> Where:
+    """A form on a dead row: the dead rows shown again, a success back to them."""
+
+    async def where(signed: Signed, fields: dict[str, str]) -> Place:
+        return Place(
+            show=partial(queue_page, runtime, signed, queue, owner_id, "dead"),
+            back=f"{queue.parent}/{owner_id}?status=dead",
+            missing="nothing_found",
+        )
+
+    return where
 
 
 def key_request(program_id: UUID, form: dict[str, str]) -> ApiKeyCreate | str:
@@ -366,19 +425,7 @@ class ConsoleProgramController(Controller):
         cursor: str | None = None,
         done: str | None = None,
     ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, lang)
-        if isinstance(signed, Redirect):
-            return signed
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"
-        return await events_page(
-            runtime,
-            signed,
-            connection_id,
-            status_in(status, event_statuses),
-            cursor=cursor_in(cursor),
-            notice=notice_of(signed.session.locale, done, ("retried",)),
-        )
+        return await queue_view(request, runtime, inbox, connection_id, lang, status, cursor, done)
 
     @post(
         "/connections/{connection_id:uuid}/events/{event_id:int}/retry",
@@ -396,14 +443,8 @@ class ConsoleProgramController(Controller):
                 mutation, connection_id, event_id, renderer(InboxEvent)
             )
 
-        async def where(signed: Signed, fields: dict[str, str]) -> Place:
-            return Place(
-                show=partial(events_page, runtime, signed, connection_id, "dead"),
-                back=f"/console/connections/{connection_id}?status=dead",
-                missing="nothing_found",
-            )
-
-        return await console_action(request, runtime, where, step, "retried")
+        where = on_queue(runtime, inbox, connection_id)
+        return await console_action(request, runtime, where, step, inbox.done)
 
     # Webhook subscriptions and their deliveries
 
@@ -449,18 +490,8 @@ class ConsoleProgramController(Controller):
         cursor: str | None = None,
         done: str | None = None,
     ) -> Response[Any]:
-        signed = await session_or_sign_in(request, runtime, lang)
-        if isinstance(signed, Redirect):
-            return signed
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"
-        return await deliveries_page(
-            runtime,
-            signed,
-            webhook_id,
-            status_in(status, delivery_statuses),
-            cursor=cursor_in(cursor),
-            notice=notice_of(signed.session.locale, done, ("redelivered",)),
+        return await queue_view(
+            request, runtime, webhook_deliveries, webhook_id, lang, status, cursor, done
         )
 
     @post(
@@ -477,11 +508,5 @@ class ConsoleProgramController(Controller):
             mutation = form.mutation("console_redeliver", webhook_id, delivery_id)
             return await runtime.webhooks.redeliver(mutation, delivery_id, renderer(Redelivery))
 
-        async def where(signed: Signed, fields: dict[str, str]) -> Place:
-            return Place(
-                show=partial(deliveries_page, runtime, signed, webhook_id, "dead"),
-                back=f"/console/webhooks/{webhook_id}?status=dead",
-                missing="nothing_found",
-            )
-
-        return await console_action(request, runtime, where, step, "redelivered")
+        where = on_queue(runtime, webhook_deliveries, webhook_id)
+        return await console_action(request, runtime, where, step, webhook_deliveries.done)
