@@ -35,6 +35,8 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.card_not_found: (404, "Card not found"),
     Rejection.customer_exists: (409, "Customer already enrolled"),
     Rejection.customer_erased: (409, "Customer's personal data erased"),
+    Rejection.customer_merged: (409, "Customer merged into another"),
+    Rejection.customer_has_active_holds: (409, "Customer has active holds"),
     Rejection.webhook_limit_reached: (409, "The program has as many webhooks as it may"),
     Rejection.inbox_event_not_dead: (409, "Only a dead inbox event is retried"),
     Rejection.card_exists: (409, "Card number already in use"),

@@ -229,6 +229,27 @@ class Erase(Request, frozen=True, kw_only=True):
     reason: Reason
 
 
+class MergeCreate(Request, frozen=True, kw_only=True):
+    """Merges customer ``from_customer_id`` (a duplicate record of the same person) into the
+    customer the path names, who survives."""
+
+    from_customer_id: UUID
+    reason: Reason
+
+
+class Merge(Reply, frozen=True, kw_only=True):
+    """What a merge did: the survivor as it left them, and what moved from the merged customer
+    (``operation_id`` on the survivor's statement)."""
+
+    operation_id: UUID
+    customer: Customer
+    merged_customer_id: UUID
+    points: int  # the merged customer's points, each lot with its activation and expiry
+    debt: int  # the merged customer's debt, now the survivor's
+    lots: int  # how many open lots moved
+    created_at: datetime
+
+
 class CardCreate(Request, frozen=True, kw_only=True):
     number: CardNumber
 
@@ -350,7 +371,15 @@ class Operation(Reply, frozen=True, kw_only=True):
     id: UUID
     customer_id: UUID
     type: Literal[
-        "accrual", "purchase", "reserve", "commit", "cancel", "refund", "expire", "adjustment"
+        "accrual",
+        "purchase",
+        "reserve",
+        "commit",
+        "cancel",
+        "refund",
+        "expire",
+        "adjustment",
+        "merge",
     ]
     points: int = msgspec.field()
     status: str
@@ -465,6 +494,7 @@ EventType = Literal[
     "hold.expired",
     "tier.changed",
     "balance.changed",
+    "customer.merged",
 ]
 
 

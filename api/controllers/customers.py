@@ -19,6 +19,7 @@ from processing.service.loyalty.customers import (
     Customers,
     EditCommand,
     EnrollCommand,
+    MergeCommand,
 )
 from processing.service.records import Actor, CustomerFilter, refuse
 from schemas.api import (
@@ -34,6 +35,8 @@ from schemas.api import (
     CustomerEdit,
     CustomerPage,
     Erase,
+    Merge,
+    MergeCreate,
     OperationPage,
     StatusChange,
 )
@@ -236,6 +239,27 @@ class CustomersController(Controller):
         account's ledger and its history of operations stay, and the books still reconcile."""
         stored = await customers.erase(
             mutation_for(request, data, customer_id), customer_id, data.reason, renderer(Customer)
+        )
+        return respond(request, stored)
+
+    @post(
+        "/customers/{customer_id:uuid}/merge",
+        name="merge_customers",
+        status_code=200,
+        opt={"scopes": admin_scopes},
+    )
+    async def merge_customers(
+        self, request: AnyRequest, customer_id: UUID, data: MergeCreate, customers: Customers
+    ) -> Response[Merge]:
+        """Merges another record of the same person (``from_customer_id``) into this customer,
+        who survives: their open lots with their own activation and expiry, debt, cards,
+        purchases (the tier standing) and bonus periods move here in one operation of type
+        ``merge``. Refused while the merged customer has active holds. From then on the merged
+        customer's id, phone and operations resolve to the survivor, whose statement shows both
+        histories; the books reconcile as before."""
+        command = msgspec.convert(data, MergeCommand, from_attributes=True)
+        stored = await customers.merge(
+            mutation_for(request, data, customer_id), customer_id, command, renderer(Merge)
         )
         return respond(request, stored)
 

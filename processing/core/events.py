@@ -21,6 +21,7 @@ class EventType(StrEnum):
     hold_expired = "hold.expired"  # released at the end of its TTL
     tier_changed = "tier.changed"  # also written for a manual tier, with no operation
     balance_changed = "balance.changed"  # available, reserved or debt moved
+    customer_merged = "customer.merged"  # another customer's points and cards moved to this one
 
 
 def operation_events(
@@ -56,6 +57,8 @@ def operation_events(
             told = (EventType.hold_cancelled,)
         case OperationType.expire:
             told = (EventType.hold_expired,) if releases_hold else (EventType.points_expired,)
+        case OperationType.merge:
+            told = (EventType.customer_merged,)
     moved = (
         points != 0
         or redeemed_points != 0

@@ -23,6 +23,7 @@ class OperationType(StrEnum):
     refund = "refund"
     expire = "expire"
     adjustment = "adjustment"
+    merge = "merge"  # another customer's open lots moved onto this account
 
 
 class HoldStatus(StrEnum):

@@ -26,6 +26,8 @@ class Rejection(StrEnum):
     card_not_found = "card_not_found"
     customer_exists = "customer_exists"
     customer_erased = "customer_erased"
+    customer_merged = "customer_merged"
+    customer_has_active_holds = "customer_has_active_holds"
     webhook_limit_reached = "webhook_limit_reached"
     inbox_event_not_dead = "inbox_event_not_dead"
     card_exists = "card_exists"

@@ -15,6 +15,7 @@ import msgspec
 
 from processing.core import limits
 from processing.core.checkout import Calculation, LineResult
+from processing.core.merges import MergeSide
 from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
 from processing.core.outbound import FailureClass
@@ -430,7 +431,7 @@ class LedgerStore(Protocol):
 
     async def get_operation(self, operation_id: UUID) -> OperationRecord | None: ...
     async def statement(
-        self, account_id: UUID, before_seq: int, limit: int
+        self, accounts: tuple[UUID, ...], before_seq: int, limit: int
     ) -> list[OperationRecord]: ...
     async def accounts_with_expired_lots(
         self, limit: int, program_id: UUID | None
@@ -631,6 +632,53 @@ class Erasure(msgspec.Struct, frozen=True, kw_only=True):
     change_id: UUID  # the history entry that records the erasure
 
 
+class MergeParty(msgspec.Struct, frozen=True, kw_only=True):
+    """One of two customers a merge decides on: as the core sees them, as the API shows them,
+    and the account's row version the merge writes at."""
+
+    side: MergeSide
+    customer: CustomerRecord
+    version: int
+    tier_floor: str | None
+
+
+class MergeFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a merge decides on, read in one statement: each customer (None: not in the
+    caller's program) and the database clock."""
+
+    survivor: MergeParty | None
+    merged: MergeParty | None
+    now: datetime
+
+
+class Merge(msgspec.Struct, frozen=True, kw_only=True):
+    """A merge as decided: written only while both accounts are at the versions it was decided
+    on. The operation ``operation_id`` moves each lot of ``lot_ids`` (``lot_points`` remaining)
+    from the merged account to the survivor's, with the merged account's debt."""
+
+    operation_id: UUID
+    program_id: UUID
+    survivor_id: UUID
+    survivor_version: int
+    merged_id: UUID
+    merged_version: int
+    lot_ids: tuple[UUID, ...]
+    lot_points: tuple[int, ...]
+    points: int
+    debt: int
+    posted_after: int
+    debt_after: int
+    available_after: int
+    tier_floor: str | None  # the survivor's manual tier after the merge
+    reason: str
+    channel: str
+    key_id: UUID
+    at: datetime
+    change_ids: tuple[UUID, UUID]  # the history entries: the survivor's, the merged one's
+    event: dict[str, Any]  # the payload of the operation's outbox events
+    event_types: tuple[str, ...]
+
+
 class ExportedLot(msgspec.Struct, frozen=True, kw_only=True):
     """One row of an export: a customer and one of their open lots (``points`` None: a customer
     with no open lot, exported once so that the customer survives a round trip)."""
@@ -675,7 +723,9 @@ class CustomerStore(Protocol):
     async def customer_change(
         self, customer_id: UUID, scope: UUID | None, card_number: str | None
     ) -> CustomerChange | None: ...
-    async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def customer_accounts(
+        self, customer_id: UUID, scope: UUID | None
+    ) -> tuple[UUID, ...] | None: ...
     async def list_customers(
         self,
         program_id: UUID,
@@ -696,6 +746,10 @@ class CustomerStore(Protocol):
         self, customer_id: UUID, after: Position, limit: int
     ) -> list[ConsentRecord]: ...
     async def erase_customer(self, erasure: Erasure, answer: Answer) -> bool: ...
+    async def merge_facts(
+        self, survivor_id: UUID, merged_id: UUID, scope: UUID | None
+    ) -> MergeFacts: ...
+    async def merge_customers(self, merge: Merge, answer: Answer) -> bool: ...
     async def customer_changes(
         self, customer_id: UUID, after: Position, limit: int
     ) -> list[CustomerChangeRecord]: ...

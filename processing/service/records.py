@@ -129,6 +129,19 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     erased_at: datetime | None = None
 
 
+class MergeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A merge as its caller sees it: the survivor as the merge left them, which customer was
+    merged into them, and what moved (the operation on the survivor's statement)."""
+
+    operation_id: UUID
+    customer: CustomerRecord
+    merged_customer_id: UUID
+    points: int
+    debt: int
+    lots: int
+    created_at: datetime
+
+
 class ConsentRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One entry of a customer's consent log: a channel granted or withdrawn, through what,
     to which wording, by which key and when."""

@@ -54,6 +54,7 @@ bounds: dict[str, tuple[int, int]] = {
     "edit_customer": (4, 1),
     "record_consent": (3, 1),
     "erase_customer": (3, 1),
+    "merge_customers": (3, 1),
     "accrue": (2, 1),
     "adjust": (2, 1),
     "reserve": (2, 1),
@@ -347,6 +348,13 @@ async def record_consent(world: World) -> Call:
 async def erase_customer(world: World) -> Call:
     customer, admin = await world.customer(0), world.api.admin_key
     return Call("POST", f"/v1/customers/{customer}/erase", {"reason": "asked to"}, admin)
+
+
+@use_case
+async def merge_customers(world: World) -> Call:
+    survivor, duplicate = await world.customer(), await world.customer()
+    body = {"from_customer_id": duplicate, "reason": "one person"}
+    return Call("POST", f"/v1/customers/{survivor}/merge", body, world.api.admin_key)
 
 
 @use_case

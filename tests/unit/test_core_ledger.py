@@ -406,6 +406,7 @@ def test_only_commits_accruals_and_purchases_are_refundable() -> None:
         "expire",
         "adjustment",
         "refund",
+        "merge",
     }
 
 

@@ -12,7 +12,9 @@ import msgspec
 from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
-from processing.adapters.postgres.turns import TurnQueries, locked_account, rules_record
+from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of, rules_record
+from processing.core.merges import MergeSide
+from processing.core.model import Account
 from processing.service.ports import (
     Answer,
     Applied,
@@ -23,6 +25,9 @@ from processing.service.ports import (
     Enrollment,
     Erasure,
     ExportedLot,
+    Merge,
+    MergeFacts,
+    MergeParty,
     NewCustomer,
     Plan,
 )
@@ -131,9 +136,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
             card_taken=row["card_taken"],
         )
 
-    async def customer_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None:
-        value = await self.connection.fetchval(QUERIES["customer_exists"], customer_id, scope)
-        return value  # type: ignore[no-any-return]
+    async def customer_accounts(
+        self, customer_id: UUID, scope: UUID | None
+    ) -> tuple[UUID, ...] | None:
+        value = await self.connection.fetchval(QUERIES["customer_accounts"], customer_id, scope)
+        return None if value is None else tuple(value)
 
     async def list_customers(
         self,
@@ -243,6 +250,43 @@ class CustomerQueries(NamedQueries, TurnQueries):
         )
         return row is not None and bool(row[0])
 
+    async def merge_facts(
+        self, survivor_id: UUID, merged_id: UUID, scope: UUID | None
+    ) -> MergeFacts:
+        rows = await self._fetch("merge_facts", survivor_id, merged_id, scope)
+        parties = {row["id"]: _merge_party(row) for row in rows}
+        now = rows[0]["now"] if rows else await self.connection.fetchval("select clock_timestamp()")
+        return MergeFacts(survivor=parties.get(survivor_id), merged=parties.get(merged_id), now=now)
+
+    async def merge_customers(self, merge: Merge, answer: Answer) -> bool:
+        row = await self._answered(
+            "merge_customers",
+            answer,
+            merge.survivor_id,
+            merge.survivor_version,
+            merge.merged_id,
+            merge.merged_version,
+            merge.operation_id,
+            merge.program_id,
+            merge.debt,
+            merge.posted_after,
+            merge.debt_after,
+            merge.tier_floor,
+            merge.reason,
+            list(merge.lot_ids),
+            list(merge.lot_points),
+            merge.channel,
+            merge.key_id,
+            merge.at,
+            merge.available_after,
+            merge.change_ids[0],
+            merge.change_ids[1],
+            json.dumps(merge.event),
+            merge.points,
+            list(merge.event_types),
+        )
+        return row is not None and bool(row[0])
+
     async def customer_changes(
         self, customer_id: UUID, after: Position, limit: int
     ) -> list[CustomerChangeRecord]:
@@ -325,6 +369,26 @@ def _like_escaped(text: str) -> str:
 
 class _Lost(Exception):
     """The welcome plan of an enrollment wrote nothing: its key answered meanwhile."""
+
+
+def _merge_party(row: asyncpg.Record) -> MergeParty:
+    account = Account(
+        id=row["id"],
+        posted=row["posted"],
+        reserved=row["reserved"],
+        debt=row["debt"],
+        blocked=row["blocked"],
+        lots=tuple(map(lot_of, row["lots"])),
+    )
+    side = MergeSide(
+        account=account,
+        program_id=row["program_id"],
+        erased=row["erased_at"] is not None,
+        merged_into=row["merged_into"],
+    )
+    return MergeParty(
+        side=side, customer=_customer(row), version=row["version"], tier_floor=row["tier_floor"]
+    )
 
 
 def _customer(row: asyncpg.Record) -> CustomerRecord:

@@ -239,9 +239,12 @@ class LedgerQueries(NamedQueries):
         return None if row is None else operation_row(row)
 
     async def statement(
-        self, account_id: UUID, before_seq: int, limit: int
+        self, accounts: tuple[UUID, ...], before_seq: int, limit: int
     ) -> list[OperationRecord]:
-        rows = await self._fetch("statement", account_id, before_seq, limit)
+        if len(accounts) == 1:  # the index reads one account's operations in order
+            rows = await self._fetch("statement", accounts[0], before_seq, limit)
+        else:
+            rows = await self._fetch("merged_statement", list(accounts), before_seq, limit)
         return [operation_row(row) for row in rows]
 
     async def accounts_with_expired_lots(self, limit: int, program_id: UUID | None) -> list[UUID]:

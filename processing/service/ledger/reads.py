@@ -97,10 +97,12 @@ class Reads:
         if before is None:
             return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
         async with self.database.reader() as store:
-            if await store.customer_program(customer_id, actor.program_id) is None:
+            accounts = await store.customer_accounts(customer_id, actor.program_id)
+            if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
             size = min(limit, limits.page_size_max)
-            items = await store.statement(customer_id, before, size + 1)
+            # A customer others were merged into: their operations are this one's history too.
+            items = await store.statement(accounts, before, size + 1)
         page, next_cursor = page_of(items, size, lambda item: item.seq)
         shown = [as_seen_by(actor, item) for item in page]
         return Accepted(value=StatementPage(items=shown, next_cursor=next_cursor))
@@ -109,10 +111,11 @@ class Reads:
         """The customer's active holds, newest first, at most ``limits.active_holds_max``; a
         store's till sees only its own store's, as it sees one hold by id."""
         async with self.database.reader() as store:
-            if await store.customer_program(customer_id, actor.program_id) is None:
+            accounts = await store.customer_accounts(customer_id, actor.program_id)
+            if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
             holds = await store.active_holds(
-                customer_id, actor.program_id, actor.store_id, limits.active_holds_max
+                accounts[0], actor.program_id, actor.store_id, limits.active_holds_max
             )
         return Accepted(value=holds)
 

@@ -9,6 +9,9 @@ import msgspec
 import structlog
 
 from processing.core import limits
+from processing.core.events import operation_events
+from processing.core.merges import decide_merge
+from processing.core.model import OperationType, Rejected
 from processing.core.rejections import Rejection
 from processing.service.loyalty.bonuses import welcome_grant
 from processing.service.loyalty.phones import normalize_phone
@@ -32,6 +35,8 @@ from processing.service.ports import (
     Enrollment,
     Erasure,
     LoyaltyStore,
+    Merge,
+    MergeFacts,
     NewCustomer,
     Store,
 )
@@ -47,6 +52,7 @@ from processing.service.records import (
     CustomerFilter,
     CustomerPage,
     CustomerRecord,
+    MergeRecord,
     Outcome,
     Position,
     ProgramRecord,
@@ -83,6 +89,13 @@ class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
     birthday: date | msgspec.UnsetType | None = msgspec.UNSET
     attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     reason: str | None = None
+
+
+class MergeCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A duplicate record of the customer, merged into them for ``reason``."""
+
+    from_customer_id: UUID
+    reason: str
 
 
 class ConsentCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -282,11 +295,11 @@ class Customers:
                 key_id=actor.key_id,
                 recorded_at=found.now,
             )
-            program_id = found.customer.program_id
+            customer = found.customer
             return Change(
                 outcome=Accepted(value=consent, created=True),
                 write=lambda store, answer: store.record_consent(
-                    program_id, customer_id, consent, answer
+                    customer.program_id, customer.id, consent, answer
                 ),
             )
 
@@ -301,10 +314,11 @@ class Customers:
             return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
         size = min(limit, limits.page_size_max)
         async with self.database.reader() as store:
-            if await store.customer_program(customer_id, actor.program_id) is None:
+            accounts = await store.customer_accounts(customer_id, actor.program_id)
+            if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            in_force = await store.consents_in_force(customer_id)
-            items = await store.consent_history(customer_id, after, size + 1)
+            in_force = await store.consents_in_force(accounts[0])
+            items = await store.consent_history(accounts[0], after, size + 1)
         page, next_cursor = keyset_page(
             items, size, lambda item: Position(at=item.recorded_at, id=item.id)
         )
@@ -320,7 +334,7 @@ class Customers:
 
         def decide(found: CustomerChange) -> Change | Outcome:
             erasure = Erasure(
-                customer_id=customer_id,
+                customer_id=found.customer.id,
                 version=found.customer_version,
                 at=found.now,
                 key_id=actor.key_id,
@@ -344,6 +358,42 @@ class Customers:
             )
         return stored
 
+    async def merge(
+        self, mutation: Mutation, customer_id: UUID, command: MergeCommand, render: Render
+    ) -> StoredResponse:
+        """Merges customer ``command.from_customer_id`` into ``customer_id``: the merged
+        customer's open lots (each with its activation and expiry), debt, cards, purchases and
+        bonus periods go to the survivor in one operation on the survivor's account, written in
+        one statement at both accounts' versions; the merged customer's id, phone and
+        operations resolve to the survivor from then on."""
+        actor, operation_id = mutation.actor, uuid4()
+        change_ids = (uuid4(), uuid4())
+
+        async def load(store: CustomerStore) -> MergeFacts:
+            return await store.merge_facts(customer_id, command.from_customer_id, actor.program_id)
+
+        def decide(facts: MergeFacts) -> Change | Outcome:
+            if command.from_customer_id == customer_id:
+                return refuse(
+                    Rejection.validation_error,
+                    "from_customer_id names the customer merged into: name another.",
+                    field="from_customer_id",
+                )
+            return merge_change(actor, operation_id, change_ids, command, facts)
+
+        stored = await self.runner.change(
+            mutation, Decision(load, decide), render, account_id=customer_id
+        )
+        if stored.status_code == 200 and not stored.replayed:
+            log.info(
+                "customers_merged",
+                customer_id=str(customer_id),
+                merged_customer_id=str(command.from_customer_id),
+                reason=command.reason,
+                key_id=str(actor.key_id),
+            )
+        return stored
+
     async def changes(
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
     ) -> Outcome:
@@ -353,9 +403,10 @@ class Customers:
             return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
         size = min(limit, limits.page_size_max)
         async with self.database.reader() as store:
-            if await store.customer_program(customer_id, actor.program_id) is None:
+            accounts = await store.customer_accounts(customer_id, actor.program_id)
+            if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            items = await store.customer_changes(customer_id, after, size + 1)
+            items = await store.customer_changes(accounts[0], after, size + 1)
         page, next_cursor = keyset_page(
             items, size, lambda item: Position(at=item.created_at, id=item.id)
         )
@@ -466,7 +517,7 @@ class Customers:
             return Change(
                 outcome=Accepted(value=customer),
                 write=lambda store, answer: store.set_account_block(
-                    customer_id, found.version, kept, answer
+                    found.customer.id, found.version, kept, answer
                 ),
             )
 
@@ -516,6 +567,78 @@ def still_there(found: CustomerChange | None) -> CustomerChange | Refused:
     return found
 
 
+def merge_change(
+    actor: Actor,
+    operation_id: UUID,
+    change_ids: tuple[UUID, UUID],
+    command: MergeCommand,
+    facts: MergeFacts,
+) -> Change | Outcome:
+    """A merge decided on both customers as loaded (``decide_merge``), with the survivor's
+    record as it will read after it: the merged customer's cards added, their manual tier kept
+    when the survivor has none."""
+    survivor, merged = facts.survivor, facts.merged
+    if survivor is None:
+        return refuse(Rejection.not_found, "No customer with this id.")
+    if merged is None:
+        return refuse(
+            Rejection.not_found, "No customer with from_customer_id.", field="from_customer_id"
+        )
+    plan = decide_merge(survivor.side, merged.side)
+    if isinstance(plan, Rejected):
+        return refuse(plan.rejection, plan.detail, field=plan.field)
+    customer = msgspec.structs.replace(
+        survivor.customer, cards=survivor.customer.cards + merged.customer.cards
+    )
+    available_after = plan.available_after(facts.now)
+    record = MergeRecord(
+        operation_id=operation_id,
+        customer=customer,
+        merged_customer_id=merged.customer.id,
+        points=plan.points,
+        debt=plan.debt,
+        lots=len(plan.lots),
+        created_at=facts.now,
+    )
+    event = {
+        "operation_id": str(operation_id),
+        "type": OperationType.merge,
+        "customer_id": str(customer.id),
+        "merged_customer_id": str(merged.customer.id),
+        "points": plan.points,
+        "debt": plan.debt,
+        "available_after": available_after,
+        "created_at": facts.now.isoformat(),
+    }
+    merge = Merge(
+        operation_id=operation_id,
+        program_id=customer.program_id,
+        survivor_id=customer.id,
+        survivor_version=survivor.version,
+        merged_id=merged.customer.id,
+        merged_version=merged.version,
+        lot_ids=tuple(lot.id for lot in plan.lots),
+        lot_points=tuple(lot.remaining for lot in plan.lots),
+        points=plan.points,
+        debt=plan.debt,
+        posted_after=plan.survivor.posted,
+        debt_after=plan.survivor.debt,
+        available_after=available_after,
+        tier_floor=survivor.tier_floor or merged.tier_floor,
+        reason=command.reason,
+        channel=actor.channel,
+        key_id=actor.key_id,
+        at=facts.now,
+        change_ids=change_ids,
+        event=event,
+        event_types=operation_events(OperationType.merge, plan.points, debt_delta=plan.debt),
+    )
+    return Change(
+        outcome=Accepted(value=record, movement="merged", points=plan.points),
+        write=lambda store, answer: store.merge_customers(merge, answer),
+    )
+
+
 def erased(customer: CustomerRecord, at: datetime) -> CustomerRecord:
     """The customer as an erasure leaves them: an id, a ledger, nothing personal."""
     return msgspec.structs.replace(
@@ -562,6 +685,15 @@ def edit_change(
             return refuse(
                 Rejection.customer_exists,
                 "Another customer of the program has this phone.",
+                customer_id=str(holder),
+                field="phone",
+            )
+        if holder == customer.id and phone != customer.phone:
+            # The phone of a record merged into this customer: it keeps resolving here, and
+            # stays that record's.
+            return refuse(
+                Rejection.customer_exists,
+                "A record merged into this customer has this phone; it already finds them.",
                 customer_id=str(holder),
                 field="phone",
             )

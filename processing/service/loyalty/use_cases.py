@@ -695,7 +695,7 @@ class Loyalty:
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
             record, standing = await standing_now(store, read)
-        return Accepted(value=tier_record(customer_id, record, standing))
+        return Accepted(value=tier_record(read.account.id, record, standing))
 
     async def set_tier(
         self, mutation: Mutation, customer_id: UUID, command: TierCommand, render: Render
@@ -731,11 +731,11 @@ class Loyalty:
                 None,
                 "manual",
             )
-            version = snapshot.version
+            version, account_id = snapshot.version, locked.account.id  # the survivor's, once merged
             return Change(
-                outcome=Accepted(value=tier_record(customer_id, record, standing)),
+                outcome=Accepted(value=tier_record(account_id, record, standing)),
                 write=lambda store, answer: store.set_tier_floor(
-                    customer_id, version, command.tier, told, answer
+                    account_id, version, command.tier, told, answer
                 ),
             )
 

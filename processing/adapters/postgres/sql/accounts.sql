@@ -30,7 +30,8 @@ for update of a skip locked;
 -- name: read_account
 -- Balance reads take no lock. The account and its open lots come in one statement, so they are
 -- one snapshot of the last committed state, in one round trip. (Writers cannot do this: after
--- waiting for a row lock, a subquery would still see the snapshot from before the wait.)
+-- waiting for a row lock, a subquery would still see the snapshot from before the wait.) The id
+-- of a customer merged into another reads the survivor's account.
 select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not null as blocked,
        p.hold_ttl_seconds_default, p.hold_ttl_seconds_max, p.expiry_days,
        -- The expiry of the current rules (null: never given rules), for the lots a change makes;
@@ -42,7 +43,8 @@ select a.id, a.program_id, a.posted, a.reserved, a.debt, a.blocked_reason is not
        array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
              from lots l where l.account_id = a.id and l.open) as lots
 from accounts a join programs p on p.id = a.program_id
-where a.id = $1 and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2);
+where a.id = coalesce((select c.merged_into from customers c where c.id = $1), $1)
+  and a.kind = 'customer' and ($2::uuid is null or a.program_id = $2);
 
 -- name: open_lots
 -- The lots with points left (open: remaining > 0): what balances and decisions are computed

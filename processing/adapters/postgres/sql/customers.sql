@@ -14,8 +14,8 @@ select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bi
            as card_taken,
        ($4::uuid is null or exists (select from customers c
                                     where c.id = $4 and c.program_id = p.id)) as referrer_found,
-       (select c.id from customers c where c.program_id = p.id and c.phone = $5::text)
-           as holder
+       (select coalesce(c.merged_into, c.id) from customers c
+        where c.program_id = p.id and c.phone = $5::text) as holder
 from programs p
 left join lateral (select version, rules, created_at from program_rules
                    where program_id = p.id order by version desc limit 1) r on true
@@ -55,11 +55,13 @@ with answer as (
 select version from account;
 
 -- name: find_customer_by_phone
--- Lookup at the till and the answer to a second enrollment of the same phone.
-select id from customers where program_id = $1 and phone = $2;
+-- Lookup at the till and the answer to a second enrollment of the same phone; the phone of a
+-- customer merged into another finds the survivor.
+select coalesce(merged_into, id) from customers where program_id = $1 and phone = $2;
 
 -- name: get_customer
--- The customer card as the API shows it, with the account's block and every card.
+-- The customer card as the API shows it, with the account's block and every card; the id of a
+-- customer merged into another shows the survivor.
 select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
@@ -67,13 +69,14 @@ select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
                                               'reason', k.reason) order by k.created_at)
             from cards k where k.customer_id = c.id), '[]')::text as cards
 from customers c join accounts a on a.id = c.id
-where c.id = $1 and ($2::uuid is null or c.program_id = $2);
+where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $1)
+  and ($2::uuid is null or c.program_id = $2);
 
 -- name: customer_change
 -- What a change of one customer decides on: the customer card as get_customer shows it, the
 -- row versions of the account and of the customer (a write applies only at the one it
 -- changes), the program's country (a new phone's region), the database clock, and whether
--- card $3 is already taken in the customer's program.
+-- card $3 is already taken in the customer's program. A merged customer's id reads the survivor.
 select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
@@ -87,11 +90,18 @@ select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
 from customers c
 join accounts a on a.id = c.id
 join programs p on p.id = c.program_id
-where c.id = $1 and ($2::uuid is null or c.program_id = $2);
+where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $1)
+  and ($2::uuid is null or c.program_id = $2);
 
--- name: customer_exists
--- Statement reads check the customer belongs to the caller's program first.
-select program_id from customers where id = $1 and ($2::uuid is null or program_id = $2);
+-- name: customer_accounts
+-- Reads of a customer's history check the customer belongs to the caller's program first, and
+-- learn whose it is: the customer (the survivor, for the id of a customer merged into another)
+-- first, then the accounts merged into them, whose operations their statement shows too.
+select array[c.id] || array(select m.id from customers m where m.merged_into = c.id
+                            order by m.created_at, m.id) as accounts
+from customers c
+where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $1)
+  and ($2::uuid is null or c.program_id = $2);
 
 -- name: issue_card
 -- Card $8 of program $7 issued to customer $9 by key $10 at $11, with its journal's first
@@ -215,7 +225,7 @@ left join lateral (
            ) as reach
     where $14::bigint is not null
 ) standing on true
-where c.program_id = $1
+where c.program_id = $1 and c.merged_into is null
   and (c.created_at, c.id) < ($2::timestamptz, $3::uuid)
   and ($4::text is null or c.phone = $4)
   and ($5::text is null or exists (select from cards k
@@ -305,7 +315,8 @@ limit $4;
 -- the history keeps which fields moved when, not their values, and gains the erasure itself
 -- (entry $12); every card is deleted with a journal event; consents in force are withdrawn
 -- (source "erasure"); the account is blocked, so nothing earns or spends on it; the partner
--- contacts linked to the customer are forgotten. The ledger is left as it is.
+-- contacts linked to the customer are forgotten. The records merged into the customer are
+-- erased with it: they were the same person. The ledger is left as it is.
 with unchanged as (
     select id, program_id from customers
     where id = $7 and xmin::text::bigint = $8 and erased_at is null
@@ -320,7 +331,7 @@ with unchanged as (
     set phone = 'erased:' || customers.id::text, name = null, email = null, birthday = null,
         attributes = '{}', erased_at = $9
     from answer
-    where customers.id = $7
+    where customers.id = $7 or customers.merged_into = $7
 ), blocked as (
     update accounts set blocked_reason = 'erased' from answer where accounts.id = $7
 ), deleted_cards as (
@@ -337,6 +348,7 @@ with unchanged as (
                    from jsonb_object_keys(customer_changes.changes) as field)
     from answer
     where customer_changes.customer_id = $7
+       or customer_changes.customer_id in (select id from customers where merged_into = $7)
 ), erasure as (
     insert into customer_changes (id, program_id, customer_id, key_id, reason, changes,
                                   created_at)
@@ -371,5 +383,127 @@ select c.id as customer_id, c.phone, c.name, c.email, c.birthday, c.tier_floor,
 from customers c
 join accounts a on a.id = c.id
 left join lots l on l.account_id = c.id and l.open
-where c.program_id = $1 and c.erased_at is null
+where c.program_id = $1 and c.erased_at is null and c.merged_into is null
 order by c.created_at, c.id, l.activates_at, l.id;
+
+-- name: merge_facts
+-- What a merge of customer $2 into customer $1 decides on, in one statement: each of the two
+-- (in the caller's program $3; null: any) as get_customer shows them, with their account, its
+-- open lots and row version, the customer their record was merged into and their manual tier;
+-- and the database clock. One row per customer found.
+select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+       c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
+       coalesce(
+           (select json_agg(json_build_object('number', k.number, 'status', k.status,
+                                              'reason', k.reason) order by k.created_at)
+            from cards k where k.customer_id = c.id), '[]')::text as cards,
+       c.merged_into, c.tier_floor, a.posted, a.reserved, a.debt,
+       a.blocked_reason is not null as blocked, a.xmin::text::bigint as version,
+       array(select row(l.id, l.points, l.remaining, l.held, l.activates_at, l.expires_at)
+             from lots l where l.account_id = a.id and l.open
+             order by l.activates_at, l.id) as lots,
+       clock_timestamp() as now
+from customers c
+join accounts a on a.id = c.id
+where c.id in ($1, $2) and ($3::uuid is null or c.program_id = $3);
+
+-- name: merge_customers
+-- Customer $9 merged into customer $7 (program $12) in one statement, with the answer ($1-$6),
+-- only while both accounts are at the versions the merge was decided on ($8 the survivor's, $10
+-- the merged one's): both rows are locked first, in id order as every merge takes them, and
+-- every write below is drawn from that guard, so a stale decision writes nothing. Operation $11
+-- of type merge on the survivor's account moves lots $18 ($19 their remaining points) from the
+-- merged account to the survivor's, each lot once off the one and once onto the other; the
+-- survivor's account takes posted $14 and debt $15 (the merged account's debt $13 included),
+-- the merged account keeps nothing and is blocked as merged. Every lot of the merged account,
+-- emptied ones too (a refund of an old redemption restores into them), its cards (journaled),
+-- purchases (the survivor's tier standing), bonus periods the survivor has not had, partner
+-- contacts the survivor has no contact of that connection for (the rest are forgotten) and the
+-- customers it referred go to the survivor; customers merged into the merged one earlier now
+-- point at the survivor. $16 the survivor's manual tier after the merge, $17 the reason, $20 the
+-- channel, $21 the key, $22 the time, $23 the balance available after, $24 and $25 the history
+-- entries of survivor and merged, $26 the payload of the operation's events $28 (in order),
+-- $27 the points moved.
+with pair as (
+    select id from accounts
+    where (id = $7 and xmin::text::bigint = $8) or (id = $9 and xmin::text::bigint = $10)
+    order by id
+    for update
+), guard as (
+    select from pair having count(*) = 2
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from guard
+    on conflict do nothing
+    returning key_id
+), survivor_account as (
+    update accounts set posted = $14, debt = $15 from answer where accounts.id = $7
+), merged_account as (
+    update accounts set posted = 0, debt = 0, blocked_reason = 'merged'
+    from answer where accounts.id = $9
+), operation as (
+    insert into operations (id, program_id, account_id, type, points, reason, channel, key_id,
+                            available_after, created_at, debt_delta, merged_from)
+    select $11, $12, $7, 'merge', $27, $17, $20, $21, $23, $22, $13, $9 from answer
+), moved_lots as (
+    update lots set account_id = $7 from answer where lots.account_id = $9
+), entries as (
+    insert into entries (program_id, operation_id, account_id, lot_id, points)
+    select $12, $11, side.account_id, moved.lot_id, side.sign * moved.points
+    from unnest($18::uuid[], $19::bigint[]) with ordinality as moved (lot_id, points, n),
+         (values ($9::uuid, -1, 1), ($7::uuid, 1, 2)) as side (account_id, sign, turn),
+         answer
+    order by moved.n, side.turn
+), people as (
+    update customers
+    set merged_into = case when customers.id = $7 then customers.merged_into else $7 end,
+        referred_by = case when customers.referred_by = $9 then nullif($7, customers.id)
+                           else customers.referred_by end,
+        tier_floor = case when customers.id = $7 then $16 else customers.tier_floor end
+    from answer
+    where customers.id in ($7, $9) or customers.merged_into = $9 or customers.referred_by = $9
+), moved_cards as (
+    update cards set customer_id = $7, updated_at = $22
+    from answer where cards.customer_id = $9
+    returning cards.program_id, cards.number, cards.status
+), journal as (
+    insert into card_events (program_id, number, status, reason, key_id, created_at)
+    select program_id, number, status, 'merged', $21, $22 from moved_cards
+    where status <> 'deleted'
+), moved_purchases as (
+    update purchases set account_id = $7 from answer where purchases.account_id = $9
+), moved_grants as (
+    update bonus_grants g set account_id = $7
+    from answer
+    where g.account_id = $9
+      and not exists (select from bonus_grants t
+                      where t.account_id = $7 and t.kind = g.kind and t.period = g.period)
+), moved_contacts as (
+    update channel_contacts k set customer_id = $7
+    from answer
+    where k.customer_id = $9
+      and not exists (select from channel_contacts t
+                      where t.customer_id = $7 and t.connection_id = k.connection_id)
+), dropped_contacts as (
+    delete from channel_contacts k
+    using answer
+    where k.customer_id = $9
+      and exists (select from channel_contacts t
+                  where t.customer_id = $7 and t.connection_id = k.connection_id)
+), history as (
+    insert into customer_changes (id, program_id, customer_id, key_id, reason, changes,
+                                  created_at)
+    select entry.id, $12, entry.customer_id, $21, $17, entry.changes, $22
+    from (values ($24::uuid, $7::uuid,
+                  jsonb_build_object('merged_from', jsonb_build_object('from', null, 'to', $9))),
+                 ($25::uuid, $9::uuid,
+                  jsonb_build_object('merged_into', jsonb_build_object('from', null, 'to', $7))))
+         as entry (id, customer_id, changes),
+         answer
+), events as (
+    insert into outbox (program_id, operation_id, type, payload)
+    select $12, $11, told.type, $26::jsonb
+    from unnest($28::text[]) with ordinality as told (type, n), answer
+    order by told.n
+)
+select count(*) from answer;

@@ -36,9 +36,12 @@ select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
 -- name: operation_account
 -- Which account a refund will lock, looked up before the lock is taken (and whether a read may
 -- see the operation). $2 the caller's program, $3 its store (null for a key that spans them):
--- a store's till finds only its own store's operations.
-select account_id from operations
-where id = $1 and ($2::uuid is null or program_id = $2) and ($3::text is null or store_id = $3);
+-- a store's till finds only its own store's operations. An operation of a customer merged into
+-- another is refunded on the survivor's account, which holds its lots now.
+select coalesce(c.merged_into, o.account_id) from operations o
+left join customers c on c.id = o.account_id
+where o.id = $1 and ($2::uuid is null or o.program_id = $2)
+  and ($3::text is null or o.store_id = $3);
 
 -- name: get_operation
 -- One operation as the statement shows it.
@@ -48,6 +51,14 @@ select * from operation_statement where id = $1;
 -- The account's operations, newest first, one page after the cursor's sequence number.
 select * from operation_statement
 where customer_id = $1 and seq < $2
+order by seq desc
+limit $3;
+
+-- name: merged_statement
+-- The statement of a customer others were merged into: the operations of every account in $1
+-- (the survivor's and the merged ones'), newest first, one page after the cursor.
+select * from operation_statement
+where customer_id = any($1::uuid[]) and seq < $2
 order by seq desc
 limit $3;
 

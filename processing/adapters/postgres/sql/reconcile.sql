@@ -29,11 +29,16 @@ where a.kind = 'customer'
   and (a.reserved <> coalesce(l.held, 0) or a.reserved <> coalesce(h.active_holds, 0));
 
 -- name: reconcile_debt
--- Debt is never silent: each account's debt equals the changes its operations recorded.
+-- Debt is never silent: each account's debt equals the changes its operations recorded, less
+-- the debt a merge took from it to the survivor (recorded on the survivor's merge operation).
 select a.id, a.debt, coalesce(d.recorded, 0) as recorded
 from accounts a
-left join (select account_id, sum(debt_delta) as recorded from operations
-           where debt_delta <> 0 group by account_id) d on d.account_id = a.id
+left join (select debtor.account_id, sum(debtor.debt_delta) as recorded
+           from (select account_id, debt_delta from operations where debt_delta <> 0
+                 union all
+                 select merged_from, -debt_delta from operations
+                 where type = 'merge' and debt_delta <> 0) as debtor
+           group by debtor.account_id) d on d.account_id = a.id
 where a.kind = 'customer' and a.debt <> coalesce(d.recorded, 0);
 
 -- name: reconcile_lot_holds

@@ -42,6 +42,10 @@ with answer as (
     from operations o
     where o.id = $10 and ($5::uuid is null or o.program_id = $5)
       and ($6::text is null or o.store_id = $6)
+), named as (
+    -- The account the write names, or its hold's, or its operation's; a customer merged into
+    -- another is written on the survivor's account, which holds their lots now.
+    select coalesce($3, (select account_id from hold), (select account_id from original)) as id
 ), account as (
     select a.id, a.program_id, a.posted, a.reserved, a.debt,
            a.blocked_reason is not null as blocked, a.xmin::text::bigint as version,
@@ -72,7 +76,8 @@ with answer as (
            (select c.birthday from customers c where c.id = a.id and $15::text is not null)
                as birthday
     from accounts a join programs p on p.id = a.program_id
-    where a.id = coalesce($3, (select account_id from hold), (select account_id from original))
+    where a.id = (select coalesce(c.merged_into, named.id) from named
+                  left join customers c on c.id = named.id)
       and a.kind = 'customer'
       and ($5::uuid is null or a.program_id = $5)
 ), rules as (
@@ -143,8 +148,11 @@ left join bought on true;
 
 -- name: lock_turn
 -- The locked turn: in a transaction, the account's row lock taken before load_turn, so the
--- load sees the account's latest state and nothing changes it until the commit.
-select from accounts where id = $1 for update;
+-- load sees the account's latest state and nothing changes it until the commit. A merged
+-- customer's id locks the survivor's account, which load_turn reads for it.
+select from accounts
+where id = coalesce((select c.merged_into from customers c where c.id = $1), $1)
+for update;
 
 -- name: apply_plan
 -- A decided write in one statement, atomic without a transaction around it. It takes effect
