@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.bodies import before_request
 from api.console import console_handlers, console_static, console_templates
 from api.controllers.admin import AdminController
+from api.controllers.bitrix24_app import bitrix24_app_handlers
 from api.controllers.connections import ConnectionsController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             PosController,
             ShopController,
             *receivers,
+            *bitrix24_app_handlers,
             HealthController,
             swagger_assets(),
             *console_handlers,

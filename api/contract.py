@@ -70,6 +70,12 @@ ROUTES: Final[dict[str, Route]] = {
     # The SMS gateway refused the message: a retry with the same key may succeed.
     "pos_sms_send": Route(statuses=frozenset({502})),
     **{registration.receiver: partner_receiver for registration in registry},
+    # The Bitrix24 application's install handler: the link spent or unknown (403), the portal
+    # refusing the pair (401), connected to another program (409) or not answering (502).
+    "bitrix24_install": Route(
+        statuses=frozenset({400, 401, 403, 409, 413, 502, 503}), idempotent=False
+    ),
+    "bitrix24_app_event": partner_receiver,
 }
 
 

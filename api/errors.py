@@ -28,6 +28,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.idempotency_request_in_progress: (409, "A request with this key is in progress"),
     Rejection.idempotency_key_reused: (422, "Idempotency-Key reused with a different request"),
     Rejection.program_key_required: (403, "This call needs a key that belongs to a program"),
+    Rejection.install_link_invalid: (403, "The install link is unknown, used or expired"),
     Rejection.validation_error: (400, "Invalid request"),
     Rejection.url_not_allowed: (400, "URL not allowed as a destination"),
     Rejection.not_found: (404, "Not found"),
@@ -39,6 +40,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.customer_has_active_holds: (409, "Customer has active holds"),
     Rejection.webhook_limit_reached: (409, "The program has as many webhooks as it may"),
     Rejection.inbox_event_not_dead: (409, "Only a dead inbox event is retried"),
+    Rejection.portal_connected_elsewhere: (409, "The portal is connected to another program"),
     Rejection.card_exists: (409, "Card number already in use"),
     Rejection.card_blocked: (409, "Card blocked"),
     Rejection.card_not_blocked: (409, "Card not blocked"),
@@ -66,6 +68,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.sms_code_expired: (409, "SMS code expired"),
     Rejection.sms_code_invalid: (409, "Wrong SMS code"),
     Rejection.sms_not_sent: (502, "The SMS provider did not take the message"),
+    Rejection.partner_unavailable: (502, "The partner's API did not answer as it should"),
 }
 
 

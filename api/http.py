@@ -78,7 +78,8 @@ services = (
     "sms",
     "webhooks",
 )
-public_services = ("channels",)  # partners' receivers: no key, so no actor
+# Partners' receivers and the Bitrix24 application's calls: no key, so no actor.
+public_services = ("channels", "bitrix24_app")
 
 
 def provide_service(name: str, app: AppState) -> Provide:

@@ -32,6 +32,8 @@ from processing.service.messaging.messages import Messages
 from processing.service.messaging.sms import Sms
 from processing.service.messaging.webhooks import Relay, RelayPolicy, Webhooks
 from processing.service.mutations import MutationRunner
+from processing.service.partners.bitrix24.app import Bitrix24App
+from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
 from processing.service.ports import SmsProvider
@@ -107,10 +109,18 @@ class Runtime:
             pos=self.pos,
             api=self.partner_api,
             limiter=self.partner_rates,
+            bitrix24_oauth=OAuthApp(
+                client_id=settings.bitrix24_client_id,
+                client_secret=settings.bitrix24_client_secret,
+                oauth_url=settings.bitrix24_oauth_url,
+            ),
         )
         self.partners = {entry.name: entry.build(services) for entry in registry}
         self.channels = Channels(
             self.database, self.runner, self.partners, registered, outbound=settings.outbound
+        )
+        self.bitrix24_app = Bitrix24App(
+            self.database, self.runner, self.partner_api, settings.outbound, settings.public_url
         )
 
     def partner(self, kind: type[P]) -> P:

@@ -85,6 +85,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_keys: str | None = None
     outbound_allow_http: bool | None = None
     outbound_allow_private: bool | None = None
+    # Where partners reach this server (https://bonus.example): the Bitrix24 application binds
+    # its tabs and events to URLs under it. Unset: the URL the install call itself came to.
+    public_url: str | None = None
+    # Our Bitrix24 application at Bitrix24's OAuth server, which refreshes a portal's token pair
+    # (docs/decisions/0021); the client secret is sent nowhere else.
+    bitrix24_client_id: str = ""
+    bitrix24_client_secret: str = ""
+    bitrix24_oauth_url: str = "https://oauth.bitrix.info"
 
     @property
     def embedded(self) -> bool:

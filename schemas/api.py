@@ -605,3 +605,27 @@ class InboxEvent(Reply, frozen=True, kw_only=True):
 class InboxEventPage(Reply, frozen=True, kw_only=True):
     items: list[InboxEvent]
     next_cursor: str | None
+
+
+class Bitrix24InstallLink(Reply, frozen=True, kw_only=True):
+    """A one-time link a Bitrix24 portal's administrator gives our application as its install
+    handler; the token in it is shown in this answer only (a replay answers null)."""
+
+    program_id: UUID
+    install_url: str | None
+    expires_at: datetime
+
+
+class Bitrix24Installed(Reply, frozen=True, kw_only=True):
+    """A portal installed (or reinstalled) on the link's program."""
+
+    connection_id: UUID
+    program_id: UUID
+    member_id: str
+    domain: str
+    reinstalled: bool
+    offline_events: bool
+
+
+class Bitrix24AppEventReceived(Reply, frozen=True, kw_only=True):
+    received: bool

@@ -78,6 +78,9 @@ auth_failure_refill_seconds = 3.0
 auth_failure_addresses_max = 100_000
 # An operator console session (api/console/) lives this long after sign-in: a working shift.
 console_session_seconds = 8 * 3600
+# A Bitrix24 install link works once, within this many seconds of being made (a week: time for
+# a portal's administrator to get to it).
+bitrix24_install_link_seconds = 7 * 24 * 3600
 # The console's statement shows this many operations a page.
 console_statement_page_size = 20
 # A customer's active holds a read lists, newest first, in holds (one per open cheque or order).

@@ -897,6 +897,70 @@ class ChannelStore(Protocol):
         ...
 
 
+class PortalState(msgspec.Struct, frozen=True, kw_only=True):
+    """An installed Bitrix24 portal: its connection (whose sealed secrets hold the OAuth pair,
+    the application token and the REST endpoint) and the pair's generation."""
+
+    member_id: str
+    connection: Connection
+    access_expires_at: datetime
+    generation: int
+    now: datetime
+
+
+class InstallGrantFacts(msgspec.Struct, frozen=True, kw_only=True):
+    program_found: bool
+    now: datetime
+
+
+class Bitrix24AppStore(Protocol):
+    """The Bitrix24 application path: install grants and installed portals."""
+
+    async def install_grant_facts(
+        self, program_id: UUID, scope: UUID | None
+    ) -> InstallGrantFacts: ...
+    async def insert_install_grant(
+        self,
+        token_sha256: bytes,
+        program_id: UUID,
+        created_by: UUID,
+        expires_at: datetime,
+        answer: Answer,
+    ) -> bool: ...
+    async def install_grant_program(self, token_sha256: bytes) -> UUID | None:
+        """The program of a grant still unused and unexpired."""
+        ...
+
+    async def spend_install_grant(self, token_sha256: bytes, connection_id: UUID) -> bool:
+        """False, writing nothing, when the grant was spent or expired meanwhile."""
+        ...
+
+    async def bitrix24_connection(self, account: str) -> Connection | None:
+        """The portal's connection, active or not."""
+        ...
+
+    async def reconnect(
+        self, connection_id: UUID, secrets: dict[str, str], settings: dict[str, Any]
+    ) -> Connection: ...
+    async def upsert_portal(self, member_id: str, connection_id: UUID, expires_in: int) -> None: ...
+    async def portal(self, connection_id: UUID) -> PortalState | None: ...
+    async def portal_by_member(self, member_id: str) -> PortalState | None: ...
+    async def claim_token_refresh(
+        self, connection_id: UUID, generation: int, lease_seconds: float
+    ) -> bool:
+        """True when this caller now refreshes generation ``generation``'s pair."""
+        ...
+
+    async def release_token_refresh(self, connection_id: UUID, generation: int) -> None: ...
+    async def store_refreshed_tokens(
+        self, connection_id: UUID, generation: int, secrets: dict[str, str], expires_in: int
+    ) -> bool:
+        """False, writing nothing, when the generation moved (another refresh stored first)."""
+        ...
+
+    async def deactivate_connection(self, connection_id: UUID) -> bool: ...
+
+
 class MessageStore(Protocol):
     """Message templates and SMS confirmation checks."""
 
@@ -955,6 +1019,7 @@ class Store(
     CustomerStore,
     WebhookStore,
     ChannelStore,
+    Bitrix24AppStore,
     MessageStore,
     Protocol,
 ):

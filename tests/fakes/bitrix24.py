@@ -42,7 +42,13 @@ def system_error(code: str, description: str, status: int) -> web.Response:
     return web.json_response({"error": code, "error_description": description}, status=status)
 
 
-def event_form(event: str, deal_id: str, domain: str, token: str) -> bytes:
+def event_form(
+    event: str,
+    deal_id: str,
+    domain: str,
+    token: str,
+    member_id: str = "d897063e1ce7c5eb9f04b9751eef5915",
+) -> bytes:
     return urlencode(
         {
             "event": event,
@@ -52,10 +58,15 @@ def event_form(event: str, deal_id: str, domain: str, token: str) -> bytes:
             "auth[domain]": domain,
             "auth[client_endpoint]": f"https://{domain}/rest/",
             "auth[server_endpoint]": "https://oauth.bitrix.info/rest/",
-            "auth[member_id]": "d897063e1ce7c5eb9f04b9751eef5915",
+            "auth[member_id]": member_id,
             "auth[application_token]": token,
         }
     ).encode()
+
+
+def oauth_error(code: str, description: str, status: int = 401) -> web.Response:
+    """An OAuth failure as the portal and the OAuth server write it."""
+    return web.json_response({"error": code, "error_description": description}, status=status)
 
 
 @dataclass
@@ -100,6 +111,21 @@ class FakeBitrix24:
     events_sent: list[bytes] = field(default_factory=list)
     failures: int = 0  # the next N calls answer 503 with an HTML page
     emitting: set["asyncio.Task[None]"] = field(default_factory=set)
+    # The application path: the portal's id, its OAuth pairs (an access token lives until its
+    # time; a refresh token is spent by its refresh), what was bound, and the OAuth server.
+    member_id: str = "d897063e1ce7c5eb9f04b9751eef5915"
+    client_id: str = "local.5f2a9c0e1b7d34.81234567"
+    client_secret: str = "Zq8cVw2mXo4pTn6rYs1uLk3jHd5gFb7e"
+    access_tokens: dict[str, float] = field(default_factory=dict)  # token: expires (monotonic)
+    refresh_tokens: set[str] = field(default_factory=set)
+    spent_refresh_tokens: list[str] = field(default_factory=list)
+    refreshes: int = 0
+    refresh_delay_seconds: float = 0.0  # the OAuth server's time to answer
+    placements: list[dict[str, Any]] = field(default_factory=list)
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+    offline_events: bool = True  # the plan lets the application bind offline events
+    offline_queue: list[dict[str, Any]] = field(default_factory=list)
+    installed: bool = True
 
     async def settled(self) -> None:
         """Waits until the events our own calls made have been sent."""
@@ -153,7 +179,20 @@ class FakeBitrix24:
     # The event emitter (the portal's queue server: no retries, no signature).
 
     async def emit(self, event: str, deal_id: str) -> None:
-        body = event_form(event, deal_id, self.domain, self.application_token)
+        body = event_form(event, deal_id, self.domain, self.application_token, self.member_id)
+        if event == "ONCRMDEALUPDATE" and any(
+            binding["event_type"] == "offline" for binding in self.bindings
+        ):
+            # The offline queue keeps one entry per deal: its latest change.
+            self.offline_queue = [
+                entry for entry in self.offline_queue
+                if entry["EVENT_DATA"]["FIELDS"]["ID"] != deal_id
+            ]  # fmt: skip
+            self.offline_queue.append(
+                {"ID": str(next(_ids)), "TIMESTAMP_X": datetime.now(UTC).isoformat(),
+                 "EVENT_NAME": event, "EVENT_DATA": {"FIELDS": {"ID": deal_id}},
+                 "EVENT_ADDITIONAL": {"user_id": "1"}, "MESSAGE_ID": str(next(_ids))}
+            )  # fmt: skip
         if self.hold_events:
             self.held.append(body)
             return
@@ -334,8 +373,149 @@ class FakeBitrix24:
         }
         return web.json_response(body)
 
+    # The application path: OAuth pairs, the install call, the application's events.
+
+    def issue_pair(self, lifetime_seconds: float = 3600.0) -> tuple[str, str]:
+        access, refresh = f"acc{next(_ids)}x{time.time_ns()}", f"ref{next(_ids)}x{time.time_ns()}"
+        self.access_tokens[access] = time.monotonic() + lifetime_seconds
+        self.refresh_tokens.add(refresh)
+        return access, refresh
+
+    def expire(self, access_token: str) -> None:
+        self.access_tokens[access_token] = time.monotonic() - 1
+
+    def install_form(self, access: str, refresh: str, expires: int = 3600) -> bytes:
+        """The install page's POST body (DOMAIN and PROTOCOL go in the query)."""
+        return urlencode(
+            {"AUTH_ID": access, "AUTH_EXPIRES": str(expires), "REFRESH_ID": refresh,
+             "SERVER_ENDPOINT": "https://oauth.bitrix.info/rest/", "member_id": self.member_id,
+             "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "{}",
+             "APPLICATION_TOKEN": self.application_token, "APPLICATION_SCOPE": "crm,placement"}
+        ).encode()  # fmt: skip
+
+    @property
+    def install_query(self) -> str:
+        return urlencode({"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": "ru", "APP_SID": "s1"})
+
+    def uninstall_form(self, token: str | None = None) -> bytes:
+        return urlencode(
+            {"event": "ONAPPUNINSTALL", "data[CLEAN]": "0", "data[LANGUAGE_ID]": "ru",
+             "ts": str(int(time.time())), "auth[domain]": self.domain,
+             "auth[member_id]": self.member_id,
+             "auth[application_token]": token or self.application_token}
+        ).encode()  # fmt: skip
+
+    async def oauth_token(self, request: web.Request) -> web.Response:
+        """``GET /oauth/token/?grant_type=refresh_token&...``: a new pair for a refresh token
+        that was never spent; the old refresh token is spent by it."""
+        query = request.query
+        if query.get("grant_type") != "refresh_token":
+            return oauth_error("unsupported_grant_type", "Unsupported grant type", 400)
+        if (query.get("client_id"), query.get("client_secret")) != (
+            self.client_id, self.client_secret,
+        ):  # fmt: skip
+            return oauth_error("invalid_client", "Invalid client credentials", 400)
+        refresh = query.get("refresh_token", "")
+        if refresh not in self.refresh_tokens:
+            return oauth_error("invalid_grant", "Invalid refresh token", 400)
+        self.refresh_tokens.discard(refresh)
+        self.spent_refresh_tokens.append(refresh)
+        self.refreshes += 1
+        if self.refresh_delay_seconds:
+            await asyncio.sleep(self.refresh_delay_seconds)
+        access, new_refresh = self.issue_pair()
+        return web.json_response(
+            {"access_token": access, "refresh_token": new_refresh,
+             "expires": int(time.time()) + 3600, "expires_in": 3600,
+             "scope": "crm,placement", "domain": "oauth.bitrix.info",
+             "server_endpoint": "https://oauth.bitrix.info/rest/", "status": "L",
+             "client_endpoint": f"https://{self.domain}/rest/", "member_id": self.member_id,
+             "user_id": self.user_id}
+        )  # fmt: skip
+
+    async def app_rest(self, request: web.Request) -> web.Response:
+        """``/rest/{method}`` with an OAuth access token (``auth`` in the body or the query)."""
+        if not self.bucket.admit():
+            self.refused += 1
+            return system_error("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+        if self.failures:
+            self.failures -= 1
+            return web.Response(status=503, text="<html>Service Temporarily Unavailable</html>")
+        if request.content_type == "application/json":
+            params = await request.json()
+        else:
+            params = dict((await request.post()) or {})
+        params = dict(request.query) | params
+        token = str(params.pop("auth", ""))
+        expires = self.access_tokens.get(token)
+        if expires is None:
+            return oauth_error("invalid_token", "The access token provided is invalid.")
+        if expires < time.monotonic():
+            return oauth_error("expired_token", "The access token provided has expired.")
+        if not self.installed:
+            return oauth_error("APPLICATION_NOT_FOUND", "Application not installed", 401)
+        method = request.match_info["method"].removesuffix(".json")
+        self.calls.append((method, params))
+        if method == "batch":
+            return await self.batch(params)
+        answer = self.app_method(method, params)
+        if isinstance(answer, web.Response):
+            return answer
+        return web.json_response({"result": answer, "time": time_block()})
+
+    def app_method(self, method: str, params: dict[str, Any]) -> Any:
+        handlers = {
+            "app.info": lambda: {"ID": "17", "CODE": self.client_id, "VERSION": "1",
+                                 "STATUS": "L", "INSTALLED": True, "PAYMENT_EXPIRED": "N",
+                                 "DAYS": None, "LICENSE": "ru_project"},
+            "profile": lambda: {"ID": str(self.user_id), "ADMIN": True, "NAME": "Olga",
+                                "LAST_NAME": "Manager", "PERSONAL_GENDER": "F",
+                                "TIME_ZONE": "Europe/Moscow", "TIME_ZONE_OFFSET": 10800},
+            "placement.bind": lambda: self.bind_placement(params),
+            "event.bind": lambda: self.bind_event(params),
+            "event.offline.get": lambda: self.offline_get(params),
+        }  # fmt: skip
+        handler = handlers.get(method)
+        return handler() if handler else self.method(method, params)
+
+    def bind_placement(self, params: dict[str, Any]) -> Any:
+        placement, handler = params.get("PLACEMENT"), params.get("HANDLER")
+        if not placement or not handler:
+            return system_error("ERROR_ARGUMENT", "Argument 'PLACEMENT' is null or empty", 400)
+        if any(
+            (bound["PLACEMENT"], bound["HANDLER"]) == (placement, handler)
+            for bound in self.placements
+        ):
+            return system_error("ERROR_PLACEMENT_HANDLER", "Handler already binded", 400)
+        self.placements.append({"PLACEMENT": placement, "HANDLER": handler,
+                                "TITLE": params.get("TITLE", "")})  # fmt: skip
+        return True
+
+    def bind_event(self, params: dict[str, Any]) -> Any:
+        event = str(params.get("event") or params.get("EVENT") or "").upper()
+        event_type = str(params.get("event_type") or "online")
+        handler = str(params.get("handler") or "")
+        if not event:
+            return system_error("ERROR_EVENT_NOT_FOUND", "Event not found", 400)
+        if event_type == "offline" and not self.offline_events:
+            return system_error("ACCESS_DENIED", "Access denied", 403)
+        if event_type == "online" and not handler:
+            return system_error("ERROR_ARGUMENT", "Handler is required", 400)
+        binding = {"event": event, "handler": handler, "event_type": event_type}
+        if binding in self.bindings:
+            return system_error("ERROR_CORE", "Handler already binded", 400)
+        self.bindings.append(binding)
+        return True
+
+    def offline_get(self, params: dict[str, Any]) -> Any:
+        limit = int(params.get("limit") or 50)
+        events, self.offline_queue = self.offline_queue[:limit], self.offline_queue[limit:]
+        return {"process_id": None, "events": events}
+
     async def start(self) -> web.AppRunner:
         app = web.Application()
         app.router.add_route("*", "/rest/{user}/{code}/{method}", self.rest)
+        app.router.add_route("*", "/rest/{method}", self.app_rest)
+        app.router.add_route("GET", "/oauth/token/", self.oauth_token)
         runner, self.base = await serve(app)
         return runner

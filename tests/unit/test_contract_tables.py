@@ -24,7 +24,11 @@ promised_codes = {
 
 # Refusals that are no fault of the caller: a partner we depend on failed, or the server is at
 # its concurrency cap (api/edge.py), so retrying is right.
-upstream_failures = {Rejection.sms_not_sent: 502, Rejection.server_busy: 503}
+upstream_failures = {
+    Rejection.sms_not_sent: 502,
+    Rejection.partner_unavailable: 502,
+    Rejection.server_busy: 503,
+}
 
 
 def test_every_rejection_renders_as_a_problem() -> None:

@@ -115,7 +115,13 @@ def test_health_probes_and_partner_receivers_need_no_key(spec: dict[str, Any], c
         f"/hooks/{partner}/{{connection_id}}"
         for partner in ("bitrix24", "retailcrm", "shopify", "woocommerce")
     }
-    assert all(path.startswith(("/health/", "/hooks/")) for path in public)
+    # The Bitrix24 application's install handler and events: verified by the link and the
+    # application token (docs/decisions/0021).
+    assert {path for path in public if path.startswith("/apps/")} == {
+        "/apps/bitrix24/install/{token}",
+        "/apps/bitrix24/events",
+    }
+    assert all(path.startswith(("/health/", "/hooks/", "/apps/")) for path in public)
     live = client.get("/health/live")
     assert (live.status_code, live.json()["status"]) == (200, "ok")
 

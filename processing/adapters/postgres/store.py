@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from processing.adapters.postgres.bitrix24_app import Bitrix24AppQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customers import CustomerQueries
 from processing.adapters.postgres.keys import KeyQueries
@@ -30,6 +31,7 @@ class PostgresStore(
     KeyQueries,
     CustomerQueries,
     WebhookQueries,
+    Bitrix24AppQueries,
     ChannelQueries,
     SmsQueries,
     TurnQueries,

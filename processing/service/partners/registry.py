@@ -16,6 +16,7 @@ from processing.service.loyalty.use_cases import Loyalty
 from processing.service.partners.bitrix24 import command as bitrix24_command
 from processing.service.partners.bitrix24 import receiver as bitrix24
 from processing.service.partners.bitrix24.partner import Bitrix24Partner
+from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Partner
 from processing.service.partners.commands import PartnerCommand
 from processing.service.partners.receiving import Inbound, Received
@@ -39,6 +40,7 @@ class PartnerServices(msgspec.Struct, frozen=True, kw_only=True):
     pos: Pos
     api: PartnerApi
     limiter: RateLimiter
+    bitrix24_oauth: OAuthApp = OAuthApp()  # our Bitrix24 application at the OAuth server
 
 
 class Registration(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,6 +73,7 @@ registry: tuple[Registration, ...] = (
             services.pos,
             services.api,
             services.limiter,
+            services.bitrix24_oauth,
         ),
         commands=bitrix24_command.commands,
     ),

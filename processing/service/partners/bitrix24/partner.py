@@ -40,6 +40,7 @@ from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.use_cases import CommitCommand, Loyalty, PurchaseCommand
 from processing.service.partners import shops
 from processing.service.partners.bitrix24 import translation as bitrix24
+from processing.service.partners.bitrix24.tokens import OAuthApp, PortalTokens
 from processing.service.partners.channels import (
     Applied,
     Channels,
@@ -75,6 +76,7 @@ class Bitrix24Partner:
         pos: Pos,
         api: PartnerApi,
         limiter: RateLimiter,
+        oauth: OAuthApp | None = None,
     ) -> None:
         self.database = database
         self.ledger = ledger
@@ -82,6 +84,9 @@ class Bitrix24Partner:
         self.pos = pos
         self.api = api
         self.limiter = limiter
+        # A portal that installed our application is called with its OAuth pair (refreshed
+        # when it expires), one connected by an inbound webhook through the webhook's URL.
+        self.tokens = PortalTokens(database, api, oauth or OAuthApp())
 
     async def handle(self, event: InboxEvent, channels: Channels) -> None:
         try:
@@ -289,7 +294,7 @@ class Bitrix24Partner:
         complete sweep started, or, when a sweep stops at its page limit, to the last change it
         reached, so the next sweep goes on from there."""
         since, started = await channels.sweep_window(connection)
-        queued, start, reached = 0, 0, None
+        queued, start, reached = await self.offline_events(connection, channels), 0, None
         for _ in range(sweep_pages_max):
             page = await self.patiently(
                 connection,
@@ -317,6 +322,36 @@ class Bitrix24Partner:
             log.warning("bitrix24_sweep_truncated", connection_id=str(connection.id), at=reached)
         await channels.sweep_done(connection, reached or started.isoformat())
         log.info("bitrix24_swept", connection_id=str(connection.id), queued=queued)
+        return queued
+
+    async def offline_events(self, connection: Connection, channels: Channels) -> int:
+        """A portal that installed our application keeps deal updates for us in its offline
+        queue (``event.bind`` with ``event_type=offline``, one entry per deal, its latest
+        change): read and cleared a page at a time with ``event.offline.get``, each queued as
+        an update event. Entries read but not queued (a crash between the two) are found by the
+        ``DATE_MODIFY`` sweep that follows."""
+        if connection.settings.get("offline_events") is not True:
+            return 0
+        queued = 0
+        for _ in range(sweep_pages_max):
+            answer = await self.patiently(connection, "event.offline.get", {"limit": 50})
+            events = (answer.get("result") or {}).get("events") or []
+            for event in events:
+                name = str(event.get("EVENT_NAME", "")).upper()
+                data = event.get("EVENT_DATA") or {}
+                deal_id = (
+                    str((data.get("FIELDS") or {}).get("ID", "")) if isinstance(data, dict) else ""
+                )
+                if name in bitrix24.deal_events and deal_id.isdigit():
+                    queued += await channels.receive(
+                        connection,
+                        f"OFFLINE:{deal_id}:{event.get('MESSAGE_ID') or uuid4()}",
+                        name,
+                        {"deal_id": deal_id},
+                        coalesce=True,
+                    )
+            if len(events) < 50:
+                break
         return queued
 
     # Set-up.
@@ -383,7 +418,8 @@ class Bitrix24Partner:
         }
 
     async def call(self, connection: Connection, method: str, params: dict[str, Any]) -> Any:
-        """One REST call through the portal's inbound webhook, paced by the shared bucket."""
+        """One REST call through the portal's inbound webhook or with the application's OAuth
+        pair, paced by the shared bucket."""
         settings, share = connection.settings, rate_share(connection.settings)
         await paced(
             self.limiter,
@@ -392,8 +428,11 @@ class Bitrix24Partner:
             max(1, int(int(settings.get("burst", default_burst)) * share)),
             wait_max_seconds=0,  # a worker never sleeps for a portal: the event is deferred
         )
-        base = connection.secrets["webhook_url"].rstrip("/")
-        status, answer = await self.api.post_json(f"{base}/{method}.json", params, {})
+        if "webhook_url" in connection.secrets:
+            base = connection.secrets["webhook_url"].rstrip("/")
+            status, answer = await self.api.post_json(f"{base}/{method}.json", params, {})
+        else:
+            status, answer = await self.tokens.call(connection.id, method, params)
         error = bitrix24.error_of(answer)
         if error is not None and error[0] in bitrix24.rate_limited_errors:
             raise PartnerBusy(f"{method}: {error[0]}", busy_retry_seconds)
