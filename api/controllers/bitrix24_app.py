@@ -60,8 +60,9 @@ async def install(
     """The portal's install call, form-encoded as Bitrix24 sends it (``AUTH_ID``,
     ``REFRESH_ID``, ``AUTH_EXPIRES``, ``member_id``, ``APPLICATION_TOKEN``; ``DOMAIN`` and
     ``PROTOCOL`` in the query) or as the ``ONAPPINSTALL`` event (``auth[...]``). The link's
-    token must be unused and unexpired (403 ``install_link_invalid``) and the portal must
-    accept the token pair (401); a portal that does not answer (502 ``partner_unavailable``)
+    token must be unused and unexpired (403 ``install_link_invalid``, checked before the body is
+    read), the form must carry the portal's fields (400 naming the first missing) and the portal
+    must accept the token pair (401); a portal that does not answer (502 ``partner_unavailable``)
     leaves nothing written and the link unspent."""
     outcome = await bitrix24_app.install(
         token, await request.body(), request.url.query or "", request_base(request)
@@ -82,7 +83,8 @@ async def install(
 async def app_event(request: AnyRequest, bitrix24_app: Bitrix24App) -> Response[Any]:
     """The application's own events, form-encoded: ``ONAPPUNINSTALL`` deactivates the portal's
     connection. Verified by ``auth[member_id]`` naming an installed portal (404 otherwise) and
-    ``auth[application_token]`` matching the one stored at install (401 otherwise)."""
+    ``auth[application_token]`` matching the one stored at install (401 otherwise, or when the
+    event names neither)."""
     outcome = await bitrix24_app.app_event(await request.body())
     if isinstance(outcome, Refused):
         raise ProblemError(outcome)

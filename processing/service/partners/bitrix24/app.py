@@ -148,16 +148,17 @@ class Bitrix24App:
         return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def install(self, token: str, body: bytes, query: str, base_url: str) -> Outcome:
+        digest = token_digest(token)
+        async with self.database.reader() as store:
+            program_id = await store.install_grant_program(digest)
+        if program_id is None:  # before the body: an unknown link learns nothing more
+            return refuse(Rejection.install_link_invalid, "Ask the operator for a new link.")
         try:
             form = install_form_of(body, query)
         except Unusable as error:
             return refuse(Rejection.validation_error, f"The install call is not usable: {error}")
-        digest = token_digest(token)
         async with self.database.reader() as store:
-            program_id = await store.install_grant_program(digest)
             existing = await store.bitrix24_connection(form.domain)
-        if program_id is None:
-            return refuse(Rejection.install_link_invalid, "Ask the operator for a new link.")
         if existing is not None and existing.program_id != program_id:
             return refuse(
                 Rejection.portal_connected_elsewhere,
@@ -299,7 +300,8 @@ class Bitrix24App:
         try:
             event = app_event_of(body)
         except Unusable as error:
-            return refuse(Rejection.validation_error, f"The event is not usable: {error}")
+            # Without its portal and application token an event cannot be verified.
+            return refuse(Rejection.unauthorized, f"The event is not verifiable: {error}")
         async with self.database.reader() as store:
             state = await store.portal_by_member(event.member_id)
         if state is None:
