@@ -33,6 +33,8 @@ from processing.service.messaging.sms import Sms
 from processing.service.messaging.webhooks import Relay, RelayPolicy, Webhooks
 from processing.service.mutations import MutationRunner
 from processing.service.partners.bitrix24.app import Bitrix24App
+from processing.service.partners.bitrix24.partner import Bitrix24Partner
+from processing.service.partners.bitrix24.tab import Bitrix24Tab
 from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
@@ -121,6 +123,9 @@ class Runtime:
         )
         self.bitrix24_app = Bitrix24App(
             self.database, self.runner, self.partner_api, settings.outbound, settings.public_url
+        )
+        self.bitrix24_tab = Bitrix24Tab(
+            self.database, self.partner_api, self.channels, self.partner(Bitrix24Partner)
         )
 
     def partner(self, kind: type[P]) -> P:

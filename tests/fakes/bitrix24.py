@@ -9,6 +9,7 @@ token, the way the portal's queue server does; events can be held back, sent twi
 reordered."""
 
 import asyncio
+import html
 import itertools
 import json
 import re
@@ -405,6 +406,51 @@ class FakeBitrix24:
              "auth[application_token]": token or self.application_token}
         ).encode()  # fmt: skip
 
+    def placement_request(
+        self, placement: str, entity_id: str, auth_id: str, lang: str = "ru"
+    ) -> tuple[str, dict[str, str]]:
+        """What the portal POSTs into a tab's frame: the query and the form fields."""
+        query = urlencode(
+            {"DOMAIN": self.domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": f"sid{next(_ids)}"}
+        )
+        form = {
+            "AUTH_ID": auth_id, "AUTH_EXPIRES": "3600", "REFRESH_ID": f"user-refresh-{next(_ids)}",
+            "SERVER_ENDPOINT": "https://oauth.bitrix.info/rest/", "member_id": self.member_id,
+            "status": "L", "PLACEMENT": placement,
+            "PLACEMENT_OPTIONS": json.dumps({"ID": entity_id}),
+            "APPLICATION_TOKEN": self.application_token, "APPLICATION_SCOPE": "crm,placement",
+        }  # fmt: skip
+        return query, form
+
+    async def card_page(self, request: web.Request) -> web.Response:
+        """A CRM card with our tab open, as the portal renders it: the tab is a frame, and a form
+        the page submits into it carries the placement request (a user's fresh token each time)."""
+        entity = request.match_info["entity"]
+        placement = {"contact": "CRM_CONTACT_DETAIL_TAB", "deal": "CRM_DEAL_DETAIL_TAB"}[entity]
+        [handler] = [bound["HANDLER"] for bound in self.placements
+                     if bound["PLACEMENT"] == placement]  # fmt: skip
+        access, _ = self.issue_pair()
+        if request.query.get("forged"):  # a page that posts a token the portal never issued
+            access = "forged-token"
+        query, form = self.placement_request(
+            placement, request.match_info["id"], access, request.query.get("lang", "ru")
+        )
+        fields = "".join(
+            f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
+            for name, value in form.items()
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Bitrix24</title></head>"
+            "<body style='margin:0;font-family:sans-serif;background:#eef2f4'>"
+            f"<div style='padding:12px;background:#2fc6f6;color:#fff'>CRM · {entity} "
+            f"{request.match_info['id']}</div>"
+            f"<form id='placement' method='post' target='placement' "
+            f"action='{html.escape(handler)}?{html.escape(query)}'>{fields}</form>"
+            "<iframe name='placement' style='width:100%;height:1400px;border:0'></iframe>"
+            "<script>document.getElementById('placement').submit();</script></body></html>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
     async def oauth_token(self, request: web.Request) -> web.Response:
         """``GET /oauth/token/?grant_type=refresh_token&...``: a new pair for a refresh token
         that was never spent; the old refresh token is spent by it."""
@@ -517,5 +563,6 @@ class FakeBitrix24:
         app.router.add_route("*", "/rest/{user}/{code}/{method}", self.rest)
         app.router.add_route("*", "/rest/{method}", self.app_rest)
         app.router.add_route("GET", "/oauth/token/", self.oauth_token)
+        app.router.add_route("GET", "/crm/{entity}/details/{id}/", self.card_page)
         runner, self.base = await serve(app)
         return runner

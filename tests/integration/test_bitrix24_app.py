@@ -7,6 +7,7 @@ at once; ONAPPUNINSTALL with the stored application token stops the connection. 
 portal of another program, a forged uninstall) leaves nothing written and the link unspent."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -28,24 +29,37 @@ rules = {"point_value_minor": 100, "earning": {"base_bp": 1000}}
 form_type = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-@pytest.fixture
-async def portal() -> AsyncIterator[FakeBitrix24]:
+@contextlib.asynccontextmanager
+async def fake_portal() -> AsyncIterator[FakeBitrix24]:
     fake = FakeBitrix24()
     runner = await fake.start()
     fake.domain = fake.base.removeprefix("http://")  # the portal's REST API is where it listens
-    yield fake
-    await fake.settled()
-    await runner.cleanup()
+    try:
+        yield fake
+    finally:
+        await fake.settled()
+        await runner.cleanup()
 
 
-@pytest.fixture
-def settings(settings: Settings, portal: FakeBitrix24) -> Settings:
+def with_oauth(settings: Settings, portal: FakeBitrix24) -> Settings:
+    """The server's settings with our application at the fake portal's OAuth server."""
     return msgspec.structs.replace(
         settings,
         bitrix24_client_id=portal.client_id,
         bitrix24_client_secret=portal.client_secret,
         bitrix24_oauth_url=portal.base,
     )
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[FakeBitrix24]:
+    async with fake_portal() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(settings: Settings, portal: FakeBitrix24) -> Settings:
+    return with_oauth(settings, portal)
 
 
 async def install_link(api: Api, program_id: str | None = None) -> str:
