@@ -327,3 +327,19 @@ async def test_a_deal_update_whose_event_was_lost_comes_from_the_offline_queue(
     assert keys[0]["event_key"].startswith(f"OFFLINE:{deal}:")
     await api.runtime.channels.drain()
     assert (await api.balance(customer))["available"] == 1000
+
+
+async def test_an_install_naming_another_portals_member_id_is_refused(
+    api: Api, portal: FakeBitrix24
+) -> None:
+    assert (await install(api.client, await install_link(api), portal)).status_code == 200
+    async with fake_portal() as impostor:
+        impostor.member_id = portal.member_id  # a portal of its own, claiming the first's id
+        response = await install(api.client, await install_link(api), impostor)
+    assert (response.status_code, response.json()["code"]) == (409, "portal_connected_elsewhere")
+    connections = await rows(api.runtime, "select account from channel_connections")
+    assert connections == [{"account": portal.domain}]
+    [row] = await rows(api.runtime, "select connection_id, token_generation from bitrix24_portals")
+    assert row["token_generation"] == 0
+    spent = "select token_sha256 from bitrix24_install_grants where used_at is not null"
+    assert len(await rows(api.runtime, spent)) == 1

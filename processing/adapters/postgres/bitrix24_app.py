@@ -68,8 +68,9 @@ class Bitrix24AppQueries(ChannelQueries):
         )
         return self._connection_of(row)
 
-    async def upsert_portal(self, member_id: str, connection_id: UUID, expires_in: int) -> None:
-        await self._execute("upsert_portal", member_id, connection_id, float(expires_in))
+    async def upsert_portal(self, member_id: str, connection_id: UUID, expires_in: int) -> bool:
+        row = await self._fetchrow("upsert_portal", member_id, connection_id, float(expires_in))
+        return row is not None
 
     async def portal(self, connection_id: UUID) -> PortalState | None:
         return self._portal_of(await self._fetchrow("portal", connection_id))

@@ -50,14 +50,17 @@ returning id, program_id, partner, account, key_id, secrets::text, secrets_seale
 
 -- name: upsert_portal
 -- Portal $1 installed on connection $2 with a pair that lives $3 seconds; a reinstall's pair is
--- a new generation, and a refresh that started before it stores nothing.
+-- a new generation, and a refresh that started before it stores nothing. No row: the member_id
+-- is another connection's (an install naming a portal it is not, or a portal whose address
+-- changed), and nothing is written.
 insert into bitrix24_portals (member_id, connection_id, access_expires_at)
 values ($1, $2, clock_timestamp() + make_interval(secs => $3))
 on conflict (member_id) do update
-set connection_id = excluded.connection_id,
-    access_expires_at = excluded.access_expires_at,
+set access_expires_at = excluded.access_expires_at,
     token_generation = bitrix24_portals.token_generation + 1,
-    refreshing_until = null;
+    refreshing_until = null
+where bitrix24_portals.connection_id = excluded.connection_id
+returning member_id;
 
 -- name: portal
 -- An installed portal by its connection, with the connection (secrets sealed) and the time.

@@ -289,7 +289,14 @@ class Bitrix24App:
                         )
                     )
                 connection = made
-            await store.upsert_portal(form.member_id, connection.id, form.expires_in)
+            if not await store.upsert_portal(form.member_id, connection.id, form.expires_in):
+                raise Abort(
+                    refuse(
+                        Rejection.portal_connected_elsewhere,
+                        f"The portal {form.member_id} is installed on another connection.",
+                        field="member_id",
+                    )
+                )
             if not await store.spend_install_grant(digest, connection.id):
                 raise Abort(refuse(Rejection.install_link_invalid, "The link was used meanwhile."))
         return connection
