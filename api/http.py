@@ -2,12 +2,13 @@
 responses. Controllers stay a few lines: map the request, call the service, answer."""
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from api.errors import ProblemError, render_problem
 from processing.core import limits
@@ -22,6 +23,11 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
+
+# A cursor-paged list's query: the page's size, and a keyset cursor
+# (processing/service/paging.py, about 100 characters).
+PageSize = Annotated[int, Parameter(ge=1, le=limits.page_size_max)]
+Cursor = Annotated[str | None, Parameter(max_length=128)]
 
 json_media_type = "application/json"
 _key_pattern = re.compile(rf"^[\x21-\x7e]{{1,{limits.idempotency_key_length_max}}}$")

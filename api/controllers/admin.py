@@ -8,7 +8,15 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import Dependency, Parameter
 
 from api.auth import admin_scopes
-from api.http import answer, mutation_for, renderer, renderer_hiding_secret, respond
+from api.http import (
+    Cursor,
+    PageSize,
+    answer,
+    mutation_for,
+    renderer,
+    renderer_hiding_secret,
+    respond,
+)
 from processing.core import limits
 from processing.service.admin import Admin, KeyCommand
 from processing.service.ledger.decisions import AdjustmentCommand
@@ -31,9 +39,6 @@ from schemas.api import (
 )
 
 AnyRequest = Request[Any, Any, Any]
-PageSize = Annotated[int, Parameter(ge=1, le=limits.page_size_max)]
-# A keyset cursor (processing/service/paging.py) is about 100 characters.
-Cursor = Annotated[str | None, Parameter(max_length=128)]
 
 
 class AdminController(Controller):

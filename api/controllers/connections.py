@@ -8,8 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
 from api.auth import admin_scopes
-from api.controllers.admin import Cursor, PageSize
-from api.http import answer, mutation_for, renderer, respond
+from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.service.partners.channels import Channels
 from processing.service.records import Actor

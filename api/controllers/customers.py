@@ -10,7 +10,7 @@ from litestar.params import Parameter
 
 from api.auth import admin_scopes, manager_scopes, program_scopes
 from api.errors import ProblemError
-from api.http import answer, mutation_for, renderer, respond
+from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.reads import Reads
@@ -130,8 +130,8 @@ class CustomersController(Controller):
         available_max: PointsBound = None,
         created_from: QueryTime = None,
         created_to: QueryTime = None,
-        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+        limit: PageSize = limits.page_size_default,
+        cursor: Cursor = None,
     ) -> Response[CustomerPage]:
         """The program's customers, newest first, a page at a time (``cursor`` from the
         previous page), narrowed by any of: ``phone`` (in any form the program's country
@@ -192,8 +192,8 @@ class CustomersController(Controller):
         customer_id: UUID,
         customers: Customers,
         actor: Actor,
-        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+        limit: PageSize = limits.page_size_default,
+        cursor: Cursor = None,
     ) -> Response[CustomerChangePage]:
         """The history of the customer's personal data, newest first, a page at a time."""
         outcome = await customers.changes(actor, customer_id, limit, cursor)
@@ -218,8 +218,8 @@ class CustomersController(Controller):
         customer_id: UUID,
         customers: Customers,
         actor: Actor,
-        limit: Annotated[int, Parameter(ge=1, le=limits.page_size_max)] = limits.page_size_default,
-        cursor: Annotated[str | None, Parameter(max_length=128)] = None,
+        limit: PageSize = limits.page_size_default,
+        cursor: Cursor = None,
     ) -> Response[ConsentPage]:
         """The consent in force on each channel, and its log a page at a time."""
         outcome = await customers.consents(actor, customer_id, limit, cursor)

@@ -8,7 +8,7 @@ import hashlib
 import math
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -20,7 +20,7 @@ from processing.core.keys import Minter, decide_mint
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
-from processing.service.paging import Position, decode_position, keyset_page
+from processing.service.paging import Position, by_creation, paged
 from processing.service.ports import (
     ChannelStore,
     Database,
@@ -28,13 +28,13 @@ from processing.service.ports import (
     KeyTree,
     KeyVersion,
     MintFacts,
+    Store,
 )
 from processing.service.records import (
     Accepted,
     Actor,
     ApiKeyRecord,
     Outcome,
-    Page,
     ProgramRecord,
     ProgramSettings,
     Refused,
@@ -261,26 +261,24 @@ class Admin:
     ) -> Outcome:
         """Programs newest first, a page at a time. An operator key sees every program; a
         program key, like ``get_program``, sees its own only (a list of one, or none)."""
-        position = decode_position(cursor)
-        if position is None:
-            return invalid_cursor
-        async with self.database.reader() as store:
-            items = await store.list_programs(actor.program_id, name_prefix, position, limit + 1)
-        return page_of(items, limit)
+
+        async def read(store: Store, after: Position, count: int) -> list[ProgramRecord]:
+            return await store.list_programs(actor.program_id, name_prefix, after, count)
+
+        return await paged(self.database, cursor, limit, read, by_creation)
 
     async def api_keys(
         self, actor: Actor, program_id: UUID, status: str | None, limit: int, cursor: str | None
     ) -> Outcome:
         """A program's keys newest first, a page at a time, never their secrets; another
         program's are not found, as the program itself is not."""
-        position = decode_position(cursor)
-        if position is None:
-            return invalid_cursor
-        async with self.database.reader() as store:
+
+        async def read(store: Store, after: Position, count: int) -> list[ApiKeyRecord] | Refused:
             if await store.get_program(program_id, actor.program_id) is None:
                 return refuse(Rejection.not_found, "No program with this id.")
-            items = await store.list_api_keys(program_id, status, position, limit + 1)
-        return page_of(items, limit)
+            return await store.list_api_keys(program_id, status, after, count)
+
+        return await paged(self.database, cursor, limit, read, by_creation)
 
     async def create_key(
         self, mutation: Mutation, command: KeyCommand, render: Render
@@ -398,16 +396,3 @@ def refuse_program(command: ProgramSettings, operator: bool) -> Refused | None:
             field="key_points_per_call_max",
         )
     return None
-
-
-invalid_cursor = refuse(
-    Rejection.validation_error, "cursor is not one this list gave out.", field="cursor"
-)
-
-
-def page_of(items: Sequence[ProgramRecord | ApiKeyRecord], size: int) -> Accepted:
-    """A page of programs or keys (read one past ``size``) with the next page's cursor."""
-    page, next_cursor = keyset_page(
-        list(items), size, lambda item: Position(at=item.created_at, id=item.id)
-    )
-    return Accepted(value=Page(items=page, next_cursor=next_cursor))

@@ -8,7 +8,6 @@ from uuid import UUID, uuid4
 import msgspec
 import structlog
 
-from processing.core import limits
 from processing.core.events import operation_events
 from processing.core.merges import decide_merge
 from processing.core.model import OperationType, Rejected
@@ -23,7 +22,7 @@ from processing.service.mutations import (
     Render,
     plan_of,
 )
-from processing.service.paging import decode_position, keyset_page
+from processing.service.paging import by_creation, paged
 from processing.service.ports import (
     Answer,
     CardChange,
@@ -49,7 +48,9 @@ from processing.service.records import (
     ConsentPage,
     ConsentRecord,
     CustomerChangePage,
+    CustomerChangeRecord,
     CustomerFilter,
+    CustomerListItem,
     CustomerPage,
     CustomerRecord,
     MergeRecord,
@@ -216,17 +217,17 @@ class Customers:
     ) -> Outcome:
         """A page of the program's customers, newest first, narrowed by the filter (a phone in
         any form the program's country reads; a name prefix matched case-insensitively)."""
-        after = decode_position(cursor)
-        if after is None:
-            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
         refused = filter_refusal(narrowed)
-        if refused is not None:
-            return refused
-        size = min(limit, limits.page_size_max)
-        async with self.database.reader() as store:
+
+        async def read(
+            store: Store, after: Position, count: int
+        ) -> list[CustomerListItem] | Refused:
+            if refused is not None:
+                return refused
             program = await store.get_program(program_id, actor.program_id)
             if program is None:
                 return refuse(Rejection.not_found, "No program with this id.")
+            found = narrowed
             if narrowed.phone is not None:
                 phone = normalize_phone(narrowed.phone, program.country)
                 if phone is None:
@@ -235,18 +236,16 @@ class Customers:
                         f"phone is not a valid number for region {program.country}.",
                         field="phone",
                     )
-                narrowed = msgspec.structs.replace(narrowed, phone=phone)
+                found = msgspec.structs.replace(narrowed, phone=phone)
             band: TierBand | None = None
             if narrowed.tier is not None:
                 banded = tier_band(await current_rules(store, program.id), narrowed.tier)
                 if isinstance(banded, Refused):
                     return banded
                 band = banded
-            items = await store.list_customers(program.id, narrowed, band, after, size + 1)
-        page, next_cursor = keyset_page(
-            items, size, lambda item: Position(at=item.created_at, id=item.id)
-        )
-        return Accepted(value=CustomerPage(items=page, next_cursor=next_cursor))
+            return await store.list_customers(program.id, found, band, after, count)
+
+        return await paged(self.database, cursor, limit, read, by_creation, CustomerPage)
 
     async def edit(
         self, mutation: Mutation, customer_id: UUID, command: EditCommand, render: Render
@@ -309,20 +308,22 @@ class Customers:
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
     ) -> Outcome:
         """The consent in force on each channel, and the log a page at a time, newest first."""
-        after = decode_position(cursor)
-        if after is None:
-            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
-        size = min(limit, limits.page_size_max)
-        async with self.database.reader() as store:
+        in_force: list[ConsentRecord] = []
+
+        async def read(store: Store, after: Position, count: int) -> list[ConsentRecord] | Refused:
             accounts = await store.customer_accounts(customer_id, actor.program_id)
             if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            in_force = await store.consents_in_force(accounts[0])
-            items = await store.consent_history(accounts[0], after, size + 1)
-        page, next_cursor = keyset_page(
-            items, size, lambda item: Position(at=item.recorded_at, id=item.id)
-        )
-        return Accepted(value=ConsentPage(in_force=in_force, items=page, next_cursor=next_cursor))
+            in_force.extend(await store.consents_in_force(accounts[0]))
+            return await store.consent_history(accounts[0], after, count)
+
+        def page(items: list[ConsentRecord], next_cursor: str | None) -> ConsentPage:
+            return ConsentPage(in_force=in_force, items=items, next_cursor=next_cursor)
+
+        def recorded(item: ConsentRecord) -> Position:
+            return Position(at=item.recorded_at, id=item.id)
+
+        return await paged(self.database, cursor, limit, read, recorded, page)
 
     async def erase(
         self, mutation: Mutation, customer_id: UUID, reason: str, render: Render
@@ -398,19 +399,16 @@ class Customers:
         self, actor: Actor, customer_id: UUID, limit: int, cursor: str | None
     ) -> Outcome:
         """The history of the customer's personal data, newest first, a page at a time."""
-        after = decode_position(cursor)
-        if after is None:
-            return refuse(Rejection.validation_error, "cursor is not valid.", field="cursor")
-        size = min(limit, limits.page_size_max)
-        async with self.database.reader() as store:
+
+        async def read(
+            store: Store, after: Position, count: int
+        ) -> list[CustomerChangeRecord] | Refused:
             accounts = await store.customer_accounts(customer_id, actor.program_id)
             if accounts is None:
                 return refuse(Rejection.not_found, "No customer with this id.")
-            items = await store.customer_changes(accounts[0], after, size + 1)
-        page, next_cursor = keyset_page(
-            items, size, lambda item: Position(at=item.created_at, id=item.id)
-        )
-        return Accepted(value=CustomerChangePage(items=page, next_cursor=next_cursor))
+            return await store.customer_changes(accounts[0], after, count)
+
+        return await paged(self.database, cursor, limit, read, by_creation, CustomerChangePage)
 
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:

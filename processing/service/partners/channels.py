@@ -24,7 +24,7 @@ from processing.core import limits
 from processing.core.outbound import OutboundPolicy, check_url, refusal_details
 from processing.core.rejections import Rejection
 from processing.core.webhooks import retry_delay
-from processing.service.admin import create_key, invalid_cursor
+from processing.service.admin import create_key
 from processing.service.mutations import (
     Change,
     Decision,
@@ -33,16 +33,17 @@ from processing.service.mutations import (
     Render,
     fingerprint,
 )
-from processing.service.paging import Position, decode_position, keyset_page
-from processing.service.ports import ChannelStore, Database, InboxEventFacts, RateLimiter
+from processing.service.paging import Position, by_creation, paged
+from processing.service.ports import ChannelStore, Database, InboxEventFacts, RateLimiter, Store
 from processing.service.records import (
     Accepted,
     Actor,
     Connection,
+    ConnectionRecord,
     InboxEventRecord,
     LeasedEvent,
     Outcome,
-    Page,
+    Refused,
     StoredResponse,
     refuse,
 )
@@ -279,17 +280,15 @@ class Channels:
     ) -> Outcome:
         """A program's partner connections newest first, a page at a time, never their secrets;
         another program's are not found, as the program itself is not."""
-        position = decode_position(cursor)
-        if position is None:
-            return invalid_cursor
-        async with self.database.reader() as store:
+
+        async def read(
+            store: Store, after: Position, count: int
+        ) -> list[ConnectionRecord] | Refused:
             if await store.get_program(program_id, actor.program_id) is None:
                 return refuse(Rejection.not_found, "No program with this id.")
-            items = await store.program_connections(program_id, position, limit + 1)
-        page, next_cursor = keyset_page(
-            items, limit, lambda item: Position(at=item.created_at, id=item.id)
-        )
-        return Accepted(value=Page(items=page, next_cursor=next_cursor))
+            return await store.program_connections(program_id, after, count)
+
+        return await paged(self.database, cursor, limit, read, by_creation)
 
     async def events(
         self,
@@ -301,22 +300,22 @@ class Channels:
     ) -> Outcome:
         """A connection's inbox newest first by when each event was received, in one status
         or any, a page at a time."""
-        position = decode_position(cursor)
-        if position is None:
-            return invalid_cursor
-        async with self.database.reader() as store:
+
+        async def read(
+            store: Store, after: Position, count: int
+        ) -> list[InboxEventRecord] | Refused:
             if await store.connection_program(connection_id, actor.program_id) is None:
                 return refuse(Rejection.not_found, "No partner connection with this id.")
-            items = await store.inbox_events(
+            return await store.inbox_events(
                 connection_id,
                 status,
-                position.at,
-                min(position.id.int, _inbox_id_max),
-                limit + 1,
+                after.at,
+                min(after.id.int, _inbox_id_max),
+                count,
                 inbox_payload_excerpt_length_max,
             )
-        page, next_cursor = keyset_page(items, limit, inbox_position)
-        return Accepted(value=Page(items=page, next_cursor=next_cursor))
+
+        return await paged(self.database, cursor, limit, read, inbox_position)
 
     async def retry(
         self, mutation: Mutation, connection_id: UUID, event_id: int, render: Render
