@@ -506,7 +506,9 @@ class ConsoleProgramController(Controller):
             if not 1 <= delivery_id <= row_id_max:
                 raise Wrong("nothing_found")
             mutation = form.mutation("console_redeliver", webhook_id, delivery_id)
-            return await runtime.webhooks.redeliver(mutation, delivery_id, renderer(Redelivery))
+            return await runtime.webhooks.redeliver(
+                mutation, delivery_id, renderer(Redelivery), webhook_id
+            )
 
         where = on_queue(runtime, webhook_deliveries, webhook_id)
         return await console_action(request, runtime, where, step, webhook_deliveries.done)

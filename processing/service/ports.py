@@ -799,8 +799,11 @@ class WebhookStore(Protocol):
     async def webhook_deliveries(
         self, webhook_id: UUID, before_id: int, status: str | None, limit: int
     ) -> list[DeliveryRecord]: ...
-    async def webhook_delivery(self, delivery_id: int, scope: UUID | None) -> str | None:
-        """The delivery's status, if the caller's program may see it."""
+    async def webhook_delivery(
+        self, delivery_id: int, scope: UUID | None, webhook_id: UUID | None = None
+    ) -> str | None:
+        """The delivery's status, if the caller's program may see it (and, with
+        ``webhook_id``, if it is that subscription's)."""
         ...
 
     async def redeliver_webhook(self, delivery_id: int, answer: Answer) -> bool: ...

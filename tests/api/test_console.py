@@ -13,9 +13,13 @@ import pytest
 
 from api.console.sessions import storage_key
 from api.console.words import english, russian
+from api.http import renderer
 from processing.adapters.redis.locks import create_client
 from processing.core import limits
 from processing.service.admin import create_key
+from processing.service.mutations import Mutation, fingerprint
+from processing.service.records import Refused
+from schemas.api import Redelivery
 from tests.conftest import Api, make_program
 
 _csrf = re.compile(r'name="csrf" value="([^"]+)"')
@@ -599,6 +603,44 @@ async def test_a_dead_webhook_delivery_is_redelivered_from_the_console(api: Api)
     delivered = await api.client.post(action, data={"csrf": csrf, "form_key": "d" * 24})
     assert delivered.status_code == 404
     assert 'role="alert">Не найдено.' in delivered.text
+
+
+async def test_a_delivery_under_another_webhooks_address_is_not_found(api: Api) -> None:
+    mine = await subscribe(api, api.program_id, "http://127.0.0.1:9/mine")
+    theirs = await subscribe(api, api.program_id, "http://127.0.0.1:9/theirs")
+    delivery_id = await dead_delivery(api, theirs)
+    await signed_in(api)
+    page = await api.client.get(f"/console/webhooks/{theirs}", params={"status": "dead"})
+    csrf = _csrf.findall(page.text)[0]
+    wrong = f"/console/webhooks/{mine}/deliveries/{delivery_id}/redeliver"
+    refused = await api.client.post(wrong, data={"csrf": csrf, "form_key": "m" * 24})
+    assert refused.status_code == 404, refused.text
+    assert 'role="alert">Не найдено.' in refused.text
+
+    async def status() -> str:
+        async with api.runtime.pool.acquire() as db:
+            found: str = await db.fetchval(
+                "select status from webhook_deliveries where id = $1", delivery_id
+            )
+        return found
+
+    assert await status() == "dead"
+    # The use case itself answers a clear problem, and writes nothing but that answer.
+    actor = await api.runtime.admin.admit(api.admin_key, "127.0.0.1")
+    assert not isinstance(actor, Refused)
+    mutation = Mutation(actor=actor, idempotency_key="other-hook", fingerprint=fingerprint("x"))
+    stored = await api.runtime.webhooks.redeliver(
+        mutation, delivery_id, renderer(Redelivery), UUID(mine)
+    )
+    assert stored.status_code == 404
+    problem = json.loads(stored.body)
+    assert (problem["code"], problem["field"]) == ("not_found", "delivery_id")
+    assert "this webhook subscription" in problem["detail"]
+    assert await status() == "dead"
+    right = f"/console/webhooks/{theirs}/deliveries/{delivery_id}/redeliver"
+    done = await api.client.post(right, data={"csrf": csrf, "form_key": "n" * 24})
+    assert done.status_code == 303, done.text
+    assert await status() == "pending"
 
 
 async def test_every_new_page_renders_in_both_languages_without_script(api: Api) -> None:

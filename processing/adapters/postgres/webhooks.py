@@ -92,8 +92,12 @@ class WebhookQueries(NamedQueries):
         rows = await self._fetch("webhook_deliveries", webhook_id, before_id, status, limit)
         return [record_of(row, DeliveryRecord) for row in rows]
 
-    async def webhook_delivery(self, delivery_id: int, scope: UUID | None) -> str | None:
-        status = await self.connection.fetchval(QUERIES["webhook_delivery"], delivery_id, scope)
+    async def webhook_delivery(
+        self, delivery_id: int, scope: UUID | None, webhook_id: UUID | None = None
+    ) -> str | None:
+        status = await self.connection.fetchval(
+            QUERIES["webhook_delivery"], delivery_id, scope, webhook_id
+        )
         return status  # type: ignore[no-any-return]
 
     async def redeliver_webhook(self, delivery_id: int, answer: Answer) -> bool:

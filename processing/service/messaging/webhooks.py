@@ -163,14 +163,26 @@ class Webhooks:
         return Accepted(value=DeliveryPage(items=page, next_cursor=next_cursor))
 
     async def redeliver(
-        self, mutation: Mutation, delivery_id: int, render: Render
+        self,
+        mutation: Mutation,
+        delivery_id: int,
+        render: Render,
+        webhook_id: UUID | None = None,
     ) -> StoredResponse:
-        """Puts a dead delivery back in the queue at once, with a fresh attempt budget."""
+        """Puts a dead delivery back in the queue at once, with a fresh attempt budget. With
+        ``webhook_id`` (an address that names the subscription) the delivery must be that
+        subscription's: another's is not found, and nothing changes."""
 
         async def load(store: WebhookStore) -> str | None:
-            return await store.webhook_delivery(delivery_id, mutation.actor.program_id)
+            return await store.webhook_delivery(delivery_id, mutation.actor.program_id, webhook_id)
 
         def decide(status: str | None) -> Change | Outcome:
+            if status is None and webhook_id is not None:
+                return refuse(
+                    Rejection.not_found,
+                    "No undelivered delivery with this id in this webhook subscription.",
+                    field="delivery_id",
+                )
             if status is None or status == "delivered":
                 return refuse(Rejection.not_found, "No undelivered webhook delivery with this id.")
             return Change(

@@ -76,10 +76,12 @@ order by d.id desc
 limit $4;
 
 -- name: webhook_delivery
--- One delivery's status, if the caller may see it: $2 scopes a program key to its own program.
+-- One delivery's status, if the caller may see it: $2 scopes a program key to its own program,
+-- $3 (when given) to the subscription an address names, so another's delivery is not found.
 select d.status from webhook_deliveries d
 join webhook_subscriptions s on s.id = d.subscription_id
-where d.id = $1 and ($2::uuid is null or s.program_id = $2);
+where d.id = $1 and ($2::uuid is null or s.program_id = $2)
+  and ($3::uuid is null or d.subscription_id = $3);
 
 -- name: redeliver_webhook
 -- Delivery $7 goes back to the queue at once with a fresh attempt budget, with the answer
