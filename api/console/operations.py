@@ -1,6 +1,6 @@
-"""The console's program pages: API keys (list, create with the secret shown once, revoke),
-partner connections with their inbox (retry a dead event), and webhook subscriptions with
-their deliveries (redeliver a dead one).
+"""The console's program pages: API keys (list, create or rotate with the secret shown once,
+revoke), partner connections with their inbox (retry a dead event), and webhook subscriptions
+(disable one) with their deliveries (redeliver a dead one).
 
 A program's key works in its own program only; an operator key picks the program first from the
 program list (``?program=``, a hidden field in each form). Every action is an idempotent request
@@ -36,7 +36,15 @@ from processing.core import limits
 from processing.runtime import Runtime
 from processing.service.admin import KeyCommand
 from processing.service.records import Accepted, Actor, Outcome, Refused, StoredResponse
-from schemas.api import ApiKey, ApiKeyCreate, ApiKeyCreated, InboxEvent, Redelivery
+from schemas.api import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRotate,
+    InboxEvent,
+    Redelivery,
+    Webhook,
+)
 
 AnyRequest = Request[Any, Any, Any]
 key_scopes: Final = ("pos", "shop", "crm", "admin")
@@ -47,6 +55,8 @@ row_id_max: Final = 2**53 - 1
 # A keyset cursor is about 100 characters; a longer one is none of ours.
 cursor_length_max: Final = 128
 size: Final = limits.console_list_page_size
+# A key rotated from the console keeps its old secret working as long as the API's default.
+rotation_grace_seconds: Final = ApiKeyRotate().grace_seconds
 
 
 def program_in(signed: Signed, asked: str | None) -> UUID | None:
@@ -124,6 +134,7 @@ async def keys_page(
         first_page=cursor is not None,
         create_key=new_form_key(),
         revoke_keys={key.id: new_form_key() for key in live},
+        rotate_keys={key.id: new_form_key() for key in live},
         scopes=key_scopes,
         form=form or {},
         notice=notice,
@@ -303,8 +314,9 @@ def on_keys(runtime: Runtime) -> Where:
     return in_program(runtime, "/console/keys", place)
 
 
-def secret_page(form: Form, stored: StoredResponse) -> Template:
-    """A new key's secret, on this answer only (the stored reply keeps it hidden)."""
+def secret_page(form: Form, stored: StoredResponse, *, rotated: bool = False) -> Template:
+    """A new key's secret, or a rotated key's new one, on this answer only (the stored reply
+    keeps it hidden, so the form sent again shows none)."""
     signed = form.signed
     return page(
         "console/key_created.html",
@@ -312,8 +324,56 @@ def secret_page(form: Form, stored: StoredResponse) -> Template:
         signed,
         key=msgspec.json.decode(stored.body, type=ApiKeyCreated),
         program_id=form.program_id,
+        rotated=rotated,
+        grace_hours=rotation_grace_seconds // 3600,
         when=when,
     )
+
+
+def rotated_page(form: Form, stored: StoredResponse) -> Template:
+    return secret_page(form, stored, rotated=True)
+
+
+async def webhooks_page(
+    runtime: Runtime,
+    signed: Signed,
+    program_id: UUID,
+    *,
+    notice: str | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    """The program's webhook subscriptions; an active one has a form that disables it."""
+    locale = signed.session.locale
+    outcome = await runtime.webhooks.subscriptions(signed.actor, program_id)
+    if isinstance(outcome, Refused):
+        message = message or refusal(locale, outcome)
+        status_code = status_code if status_code != 200 else 404
+    listed = outcome.value if isinstance(outcome, Accepted) else None
+    return page(
+        "console/webhooks.html",
+        locale,
+        signed,
+        status_code,
+        program_id=program_id,
+        subscriptions=listed,
+        disable_keys={item.id: new_form_key() for item in listed or [] if item.active},
+        notice=notice,
+        message=message,
+        when=when,
+    )
+
+
+def on_webhooks(runtime: Runtime) -> Where:
+    def place(signed: Signed, program_id: UUID, fields: dict[str, str]) -> Place:
+        return Place(
+            show=partial(webhooks_page, runtime, signed, program_id),
+            back=f"/console/webhooks?program={program_id}",
+            missing="nothing_found",
+            program_id=program_id,
+        )
+
+    return in_program(runtime, "/console/webhooks", place)
 
 
 class ConsoleProgramController(Controller):
@@ -377,6 +437,24 @@ class ConsoleProgramController(Controller):
             return await runtime.admin.revoke_key(mutation, key_id, renderer(ApiKey))
 
         return await console_action(request, runtime, on_keys(runtime), step, "revoked")
+
+    @post("/keys/{key_id:uuid}/rotate", name="console_rotate_key", status_code=200)
+    async def rotate_key(
+        self, request: AnyRequest, runtime: Runtime, key_id: UUID
+    ) -> Response[Any]:
+        """A new secret for the key, shown on this answer only, as ``POST
+        /v1/api-keys/{id}/rotate`` does (``Admin.rotate_key``); the old secret keeps working
+        for the API's default grace, so a till can switch without a gap."""
+
+        async def step(form: Form) -> StoredResponse:
+            return await runtime.admin.rotate_key(
+                form.mutation("console_rotate_key", key_id),
+                key_id,
+                rotation_grace_seconds,
+                renderer_hiding_secret(ApiKeyCreated),
+            )
+
+        return await console_action(request, runtime, on_keys(runtime), step, rotated_page)
 
     # Partner connections and their inbox
 
@@ -456,6 +534,7 @@ class ConsoleProgramController(Controller):
         lang: str | None = None,
         program: str | None = None,
         cursor: str | None = None,
+        done: str | None = None,
     ) -> Response[Any]:
         signed = await session_or_sign_in(request, runtime, lang)
         if isinstance(signed, Redirect):
@@ -465,19 +544,24 @@ class ConsoleProgramController(Controller):
             if cursor is not None and len(cursor) > cursor_length_max:
                 cursor = "-"
             return await programs_page(runtime, signed, "/console/webhooks", cursor_in(cursor))
-        locale = signed.session.locale
-        outcome = await runtime.webhooks.subscriptions(signed.actor, program_id)
-        message = refusal(locale, outcome) if isinstance(outcome, Refused) else None
-        return page(
-            "console/webhooks.html",
-            locale,
-            signed,
-            200 if message is None else 404,
-            program_id=program_id,
-            subscriptions=outcome.value if isinstance(outcome, Accepted) else None,
-            message=message,
-            when=when,
-        )
+        notice = notice_of(signed.session.locale, done, ("webhook_disabled",))
+        return await webhooks_page(runtime, signed, program_id, notice=notice)
+
+    @post("/webhooks/{webhook_id:uuid}/disable", name="console_disable_webhook", status_code=303)
+    async def disable_webhook(
+        self, request: AnyRequest, runtime: Runtime, webhook_id: UUID
+    ) -> Response[Any]:
+        """Disables a subscription, as ``POST /v1/webhooks/{id}/disable`` does
+        (``Webhooks.disable``): nothing more is queued for it. Needs the confirmation box."""
+
+        async def step(form: Form) -> StoredResponse:
+            if form.fields.get("confirm") != "yes":
+                raise Wrong("confirm_disable_needed")
+            mutation = form.mutation("console_disable_webhook", webhook_id)
+            return await runtime.webhooks.disable(mutation, webhook_id, renderer(Webhook))
+
+        where = on_webhooks(runtime)
+        return await console_action(request, runtime, where, step, "webhook_disabled")
 
     @get("/webhooks/{webhook_id:uuid}", name="console_webhook_deliveries")
     async def deliveries(

@@ -408,6 +408,50 @@ async def test_a_new_keys_secret_is_shown_once_and_the_key_revoked(
     assert 'role="alert">Не найдено.' in unknown.text
 
 
+async def test_a_keys_secret_is_rotated_and_the_new_one_shown_once(
+    api: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    minted = await api.post(
+        "/v1/api-keys",
+        {"program_id": api.program_id, "name": "till 9", "scopes": ["pos"]},
+        key=api.admin_key,
+    )
+    assert minted.status_code == 201, minted.text
+    key_id, old_secret = minted.json()["id"], minted.json()["key"]
+    await signed_in(api)
+    listed = await keys_page(api)
+    action = f"/console/keys/{key_id}/rotate"
+    csrf = _csrf.findall(listed.text)[0]
+    form = {"csrf": csrf, "form_key": form_key_for(listed.text, action)}
+    assert (await api.client.post(action, data={**form, "csrf": ""})).status_code == 403
+    rotated = await api.client.post(action, data=form)
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.headers["cache-control"] == "no-store"
+    assert "Ключу выдан новый секрет" in rotated.text
+    assert "Старый секрет работает ещё 1 ч." in rotated.text
+    secret = _secret.findall(rotated.text)[0]
+    assert secret != old_secret
+    actor = await api.runtime.admin.authenticate(secret)
+    assert actor is not None
+    assert str(actor.key_id) == key_id
+    assert await api.runtime.admin.authenticate(old_secret) is not None  # the grace
+    # The same form again rotates nothing more and shows no secret.
+    replay = await api.client.post(action, data=form)
+    assert replay.status_code == 200
+    assert secret not in replay.text
+    assert "новый секрет; он показывается один раз" in replay.text
+    assert await api.runtime.admin.authenticate(secret) is not None
+    assert secret not in (await keys_page(api)).text
+    assert not await redis_holds(api, secret)
+    logged = capsys.readouterr()
+    assert secret not in logged.out + logged.err
+    unknown = await api.client.post(
+        f"/console/keys/{UUID(int=6)}/rotate", data={"csrf": csrf, "form_key": "r" * 24}
+    )
+    assert unknown.status_code == 404
+    assert 'role="alert">Не найдено.' in unknown.text
+
+
 async def test_an_operator_key_picks_the_program_first(api: Api) -> None:
     other_program, _, _ = await make_program(api.runtime, "Other shop")
     response = await sign_in(api, api.admin_key)
@@ -641,6 +685,41 @@ async def test_a_delivery_under_another_webhooks_address_is_not_found(api: Api) 
     done = await api.client.post(right, data={"csrf": csrf, "form_key": "n" * 24})
     assert done.status_code == 303, done.text
     assert await status() == "pending"
+
+
+async def test_a_webhook_subscription_is_disabled_from_the_console(api: Api) -> None:
+    webhook_id = await subscribe(api, api.program_id, "http://127.0.0.1:9/disable-me")
+
+    async def active() -> bool:
+        listed = await api.get(f"/v1/programs/{api.program_id}/webhooks", key=api.admin_key)
+        return bool(next(item for item in listed.json() if item["id"] == webhook_id)["active"])
+
+    await signed_in(api)
+    page = await api.client.get("/console/webhooks")
+    action = f"/console/webhooks/{webhook_id}/disable"
+    csrf = _csrf.findall(page.text)[0]
+    form = {"csrf": csrf, "form_key": form_key_for(page.text, action)}
+    assert (await api.client.post(action, data={**form, "csrf": ""})).status_code == 403
+    unconfirmed = await api.client.post(action, data=form)
+    assert unconfirmed.status_code == 422
+    assert "Отметьте «Да, отключить»" in unconfirmed.text
+    assert await active()
+    for _ in range(2):
+        done = await api.client.post(action, data={**form, "confirm": "yes"})
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == (
+            f"/console/webhooks?program={api.program_id}&done=webhook_disabled"
+        )
+    assert not await active()
+    shown = await api.client.get(done.headers["location"])
+    assert "Подписка отключена" in shown.text
+    assert action not in shown.text
+    unknown = await api.client.post(
+        f"/console/webhooks/{UUID(int=7)}/disable",
+        data={"csrf": csrf, "form_key": "w" * 24, "confirm": "yes"},
+    )
+    assert unknown.status_code == 404
+    assert 'role="alert">Не найдено.' in unknown.text
 
 
 async def test_every_new_page_renders_in_both_languages_without_script(api: Api) -> None:

@@ -4,10 +4,10 @@ key, finds a customer by phone, adjusts points with a reason and sees the balanc
 statement change, blocks a card and sees it blocked, saves two versions of the program's rules
 (one refused beside its field) and sees their diff, sets the manual tier, issues a card, cancels
 a till's hold from the card's active holds, unblocks the first, blocks the account, creates an
-API key and sees its secret once, revokes it, and opens the partner inbox and webhook pages; a
-wrong key does not sign in, a POST without the CSRF token changes nothing, a revoked key's
-session ends, and the pages render in Russian and English. Each step is photographed to
-test-artifacts/console-*.png."""
+API key and sees its secret once, rotates it and sees the new secret once, revokes it, and
+opens the partner inbox and webhook pages; a wrong key does not sign in, a POST without the
+CSRF token changes nothing, a revoked key's session ends, and the pages render in Russian and
+English. Each step is photographed to test-artifacts/console-*.png."""
 
 import asyncio
 import json
@@ -178,8 +178,9 @@ async def walk_hold(page: Page, server: Served, customer_id: str) -> str:
 
 
 async def walk_further(page: Page, server: Served, customer_id: str) -> str:
-    """The card unblocked, the account blocked, a key created (its secret seen once) and
-    revoked, the partner and webhook pages opened. Returns the revoked key's secret."""
+    """The card unblocked, the account blocked, a key created (its secret seen once), given a
+    new secret (seen once too) and revoked, the partner and webhook pages opened. Returns the
+    revoked key's newest secret."""
     await page.goto(f"{server.base_url}/console/customers/{customer_id}")
     row = page.locator(f"tr.card[data-card='{card}']")
     await row.locator("form.unblock-card input[name=reason]").fill("Карта нашлась")
@@ -209,12 +210,21 @@ async def walk_further(page: Page, server: Served, customer_id: str) -> str:
     await page.click("a[href^='/console/keys?program=']")
     assert secret not in await page.content()
     row = page.locator("tr.key", has_text="Касса 2")
-    await row.locator("input[name=confirm]").check()
-    await row.locator("button").click()
+    await row.locator("form.rotate-key button").click()
+    assert await page.locator("h1").inner_text() == "Ключу выдан новый секрет"
+    rotated = await page.locator("#secret").inner_text()
+    assert rotated.startswith("bk_")
+    assert rotated != secret
+    await photograph(page, "key-rotated")
+    await page.click("a[href^='/console/keys?program=']")
+    assert rotated not in await page.content()
+    row = page.locator("tr.key", has_text="Касса 2")
+    await row.locator("form.revoke-key input[name=confirm]").check()
+    await row.locator("form.revoke-key button").click()
     assert "Ключ отозван" in await page.locator("[role=status]").inner_text()
     row = page.locator("tr.key", has_text="Касса 2")
     assert "отозван" in await row.locator(".key-status").inner_text()
-    assert secret not in await page.content()
+    assert rotated not in await page.content()
     await photograph(page, "key-revoked")
 
     await page.click("nav.sections a[href='/console/connections']")
