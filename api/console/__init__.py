@@ -13,6 +13,7 @@ from litestar.template.config import TemplateConfig
 from api.console.customers import ConsoleCustomerController
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
+from api.console.queues import ConsoleQueueController
 from api.console.rules import ConsoleRulesController
 
 here: Final = Path(__file__).parent
@@ -44,6 +45,7 @@ console_handlers: Final = (
     ConsoleController,
     ConsoleCustomerController,
     ConsoleProgramController,
+    ConsoleQueueController,
     ConsoleRulesController,
 )
 

@@ -1,7 +1,8 @@
 """The console's shared page helpers and its sign-in, sign-out and customer search. The
-customer's card is in ``api/console/customers.py``, the program's keys, partner inbox and
-webhooks in ``api/console/operations.py``, its rules in ``api/console/rules.py``; every form's
-POST goes through ``api/console/actions.py``.
+customer's card is in ``api/console/customers.py``, the program's keys, partner connections
+and webhooks in ``api/console/operations.py`` (an inbox and a webhook's deliveries in
+``api/console/queues.py``), its rules in ``api/console/rules.py``; every form's POST goes
+through ``api/console/actions.py``.
 
 The routes are public to the bearer-key check (``opt["public"]``) and check the console's own
 session instead (``api/console/sessions.py``); they are left out of the published OpenAPI.
