@@ -1,9 +1,10 @@
 """The ``bonus`` command: serve, worker, migrate, create-program, create-key, connect, reconcile,
-expire, export."""
+expire, export, import."""
 
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID, uuid4
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -34,11 +36,19 @@ from processing.service.admin import create_key
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
 from processing.service.loyalty.export import Unencodable, export_program
+from processing.service.loyalty.imports import (
+    ImportOutcome,
+    ImportRequest,
+    UnusableFile,
+    file_rows,
+    import_file,
+    write_report,
+)
 from processing.service.partners.channels import PartnerRejected
 from processing.service.partners.commands import PartnerCommand
 from processing.service.partners.registry import Registration, registered, registry
 from processing.service.partners.translation import Unusable
-from processing.service.ports import PartnerUnavailable
+from processing.service.ports import DatabaseRefusedData, DatabaseUnavailable, PartnerUnavailable
 from processing.service.records import ProgramSettings
 from processing.settings import Settings, admin_key_refusal, load_settings
 
@@ -201,6 +211,163 @@ def export_target(output: str, encoding: str) -> Iterator[TextIO]:
         os.replace(partial, target)
     finally:
         Path(partial).unlink(missing_ok=True)
+
+
+def do_import(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    """A file in the export's format into a program (docs/import-export.md): checked whole
+    first, then applied in batches that a re-run resumes."""
+
+    async def action(runtime: Runtime) -> int:
+        try:
+            sha256 = file_sha256(args.file)
+            # Read as the rows are checked; nothing else runs on this event loop meanwhile.
+            encoding = export_encodings[args.encoding]
+            with open(args.file, encoding=encoding, newline="") as stream:  # noqa: ASYNC230
+                request = ImportRequest(
+                    program_id=args.program_id,
+                    import_id=args.import_id or sha256.hex(),
+                    file_sha256=sha256,
+                    batch_customers=args.batch_customers,
+                    dry_run=args.dry_run,
+                    skip_invalid=args.skip_invalid,
+                )
+                with progress_bar() as progress:
+                    rows = file_rows(stream, args.separator)
+                    outcome = await import_file(runtime.database, request, rows, progress)
+        except OSError as error:
+            sys.stderr.write(f"bonus import: cannot read {args.file}: {error.strerror}\n")
+            return 2
+        except UnusableFile as error:
+            sys.stderr.write(f"bonus import: {error}\n")
+            return 2
+        except (asyncpg.PostgresError, DatabaseRefusedData, DatabaseUnavailable) as error:
+            sys.stderr.write(
+                f"bonus import: the database refused a batch ({error}); what committed stays, "
+                "and the same command resumes after it\n"
+            )
+            return 1
+        return report_import(args, outcome)
+
+    return action
+
+
+def report_import(args: argparse.Namespace, outcome: ImportOutcome) -> int:
+    if args.report is not None:
+        try:
+            with open(args.report, "w", encoding="utf-8-sig", newline="") as out:
+                write_report(outcome.errors, out, args.separator)
+        except OSError as error:
+            sys.stderr.write(f"bonus import: cannot write {args.report}: {error.strerror}\n")
+            return 2
+    elif outcome.errors:
+        for wrong in outcome.errors[: limits.import_errors_shown_max]:
+            sys.stderr.write(f"bonus import: row {wrong.row}, {wrong.field}: {wrong.reason}\n")
+        if len(outcome.errors) > limits.import_errors_shown_max:
+            more = len(outcome.errors) - limits.import_errors_shown_max
+            sys.stderr.write(f"bonus import: and {more} more; --report PATH lists them all\n")
+    emit(summary_of(outcome))
+    refused = bool(outcome.errors) and (args.dry_run or not args.skip_invalid)
+    verb = "would import" if args.dry_run else "imported"
+    if refused and not args.dry_run:
+        sys.stderr.write(
+            f"bonus import: nothing imported: {outcome.invalid_rows} invalid rows; correct them "
+            "or pass --skip-invalid to import the other customers\n"
+        )
+    elif not outcome.written and not args.dry_run:
+        sys.stderr.write(f"bonus import: {outcome.import_id} was imported before; nothing to do\n")
+    else:
+        sys.stderr.write(
+            f"bonus import: {verb} {outcome.customers} customers, {outcome.lots} lots, "
+            f"{outcome.points} points ({outcome.expired_lots} lots already expired, burned by "
+            f"the next expiry sweep); {outcome.invalid_rows} invalid rows"
+            + (" skipped\n" if outcome.invalid_rows and not args.dry_run else "\n")
+        )
+    return 1 if refused else 0
+
+
+def summary_of(outcome: ImportOutcome) -> dict[str, Any]:
+    summary = msgspec.structs.asdict(outcome)
+    del summary["errors"]
+    return summary
+
+
+def file_sha256(path: str) -> bytes:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator["RichProgress"]:
+    """Rows checked and customers imported, with their rate and the time left, on stderr;
+    shown only when stdout is a terminal, so that a script or a pipe gets no bar."""
+    bar = RichProgress(shown=sys.stdout.isatty())
+    try:
+        yield bar
+    finally:
+        bar.stop()
+
+
+class RichProgress:
+    def __init__(self, shown: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not shown,
+        )
+        self.task: Any = None
+
+    def begin(self, phase: str, total: int | None) -> None:
+        if self.task is None:
+            self.progress.start()
+        else:
+            self.progress.stop_task(self.task)
+        unit = "rows" if phase == "checking" else "customers"
+        self.unit = unit
+        self.task = self.progress.add_task(phase, total=total, rate=f"0 {unit}/s")
+
+    def advance(self, count: int) -> None:
+        self.progress.advance(self.task, count)
+        speed = self.progress.tasks[-1].speed or 0
+        self.progress.update(self.task, rate=f"{speed:,.0f} {self.unit}/s")
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def batch_customers(value: str) -> int:
+    customers = int(value)
+    if not 0 < customers <= limits.import_batch_customers_max:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {limits.import_batch_customers_max} customers, got {value!r}"
+        )
+    return customers
+
+
+def import_id(value: str) -> str:
+    if not 0 < len(value) <= limits.import_id_length_max or not value.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {limits.import_id_length_max} printable characters"
+        )
+    return value
 
 
 def batch_rows(value: str) -> int:
@@ -445,6 +612,40 @@ def parser() -> argparse.ArgumentParser:
         default=limits.export_batch_rows_default,
         help="rows fetched from the database at a time",
     )
+    bulk = commands.add_parser(
+        "import",
+        help="import customers, cards and balances from a CSV file in the export's format "
+        "(docs/import-export.md); checks every row first, resumes after a kill",
+        epilog="Exit status: 0 imported (or, with --dry-run, every row is valid); 1 invalid "
+        "rows (nothing written unless --skip-invalid), or the database refused a batch (the "
+        "same command resumes); 2 an unknown program, a file it cannot read or not in the "
+        "format, an import id used for another file.",
+    )
+    bulk.add_argument("--program-id", "--program", dest="program_id", type=UUID, required=True)
+    bulk.add_argument("file", help="the CSV file, as bonus export writes it")
+    bulk.add_argument("--encoding", choices=sorted(export_encodings), default="utf-8")
+    bulk.add_argument("--separator", choices=[";", ","], default=";")
+    bulk.add_argument("--dry-run", action="store_true", help="check every row and write nothing")
+    bulk.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid customers and skip every customer with an invalid row",
+    )
+    bulk.add_argument(
+        "--report", default=None, help="write the invalid rows here (row, field, reason)"
+    )
+    bulk.add_argument(
+        "--import-id",
+        default=None,
+        type=import_id,
+        help="names this import (default: the file's SHA-256); a re-run with it resumes",
+    )
+    bulk.add_argument(
+        "--batch-customers",
+        type=batch_customers,
+        default=limits.import_batch_customers_default,
+        help="customers written per transaction",
+    )
     commands.add_parser(
         "rotate-secrets",
         help="re-seal every stored secret under the current key (the first of "
@@ -528,6 +729,7 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "create-key": do_create_key,
         "connect": do_connect,
         "export": do_export,
+        "import": do_import,
     }
     if args.command in partner_commands:
         return do_partner_command(*partner_commands[args.command], args)

@@ -380,6 +380,7 @@ class Operation(Reply, frozen=True, kw_only=True):
         "expire",
         "adjustment",
         "merge",
+        "opening",
     ]
     points: int = msgspec.field()
     status: str

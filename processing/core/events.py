@@ -24,6 +24,18 @@ class EventType(StrEnum):
     customer_merged = "customer.merged"  # another customer's points and cards moved to this one
 
 
+# The operations that tell one event whatever their points.
+_told_by_type: dict[OperationType, tuple[EventType, ...]] = {
+    OperationType.accrual: (EventType.points_accrued,),
+    OperationType.commit: (EventType.points_redeemed,),
+    OperationType.refund: (EventType.points_refunded,),
+    OperationType.adjustment: (EventType.points_adjusted,),
+    OperationType.reserve: (EventType.hold_reserved,),
+    OperationType.cancel: (EventType.hold_cancelled,),
+    OperationType.merge: (EventType.customer_merged,),
+}
+
+
 def operation_events(
     type_: OperationType,
     points: int,
@@ -35,9 +47,12 @@ def operation_events(
     """The events of one operation, ``balance.changed`` last; ``points`` is its net change of
     the balance, ``releases_hold`` says an ``expire`` operation released a hold (rather than
     burned lots)."""
+    if type_ is OperationType.opening:
+        # A balance carried over by bonus import: a million customers arriving must not send a
+        # million webhooks (decision 0020).
+        return ()
+    told = _told_by_type.get(type_, ())
     match type_:
-        case OperationType.accrual:
-            told: tuple[EventType, ...] = (EventType.points_accrued,)
         case OperationType.purchase:
             earned = points + redeemed_points
             told = (
@@ -45,20 +60,8 @@ def operation_events(
                 + ((EventType.points_accrued,) if earned > 0 else ())
                 + ((EventType.points_redeemed,) if redeemed_points > 0 else ())
             )
-        case OperationType.commit:
-            told = (EventType.points_redeemed,)
-        case OperationType.refund:
-            told = (EventType.points_refunded,)
-        case OperationType.adjustment:
-            told = (EventType.points_adjusted,)
-        case OperationType.reserve:
-            told = (EventType.hold_reserved,)
-        case OperationType.cancel:
-            told = (EventType.hold_cancelled,)
         case OperationType.expire:
             told = (EventType.hold_expired,) if releases_hold else (EventType.points_expired,)
-        case OperationType.merge:
-            told = (EventType.customer_merged,)
     moved = (
         points != 0
         or redeemed_points != 0

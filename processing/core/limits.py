@@ -183,3 +183,14 @@ invariant(
 export_batch_rows_default = 1000
 export_batch_rows_max = 100_000
 invariant(0 < export_batch_rows_default <= export_batch_rows_max, "a batch holds some rows")
+
+# bonus import: customers written per transaction (a batch is also what a resumed run skips or
+# redoes), how long an operator's import id may be (it prefixes each opening operation's
+# document), and how many invalid rows are listed on stderr without --report.
+import_batch_customers_default = 5000
+import_batch_customers_max = 100_000
+import_id_length_max = 64
+import_errors_shown_max = 20
+invariant(
+    0 < import_batch_customers_default <= import_batch_customers_max, "a batch holds customers"
+)

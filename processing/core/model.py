@@ -24,6 +24,7 @@ class OperationType(StrEnum):
     expire = "expire"
     adjustment = "adjustment"
     merge = "merge"  # another customer's open lots moved onto this account
+    opening = "opening"  # an opening balance carried over by bonus import
 
 
 class HoldStatus(StrEnum):

@@ -698,6 +698,62 @@ class ExportedLot(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None
 
 
+class ImportProgram(msgspec.Struct, frozen=True, kw_only=True):
+    """What an import into a program reads first: its country (phones in local form are read
+    as dialled there) and the database clock."""
+
+    country: str
+    now: datetime
+
+
+class ImportRun(msgspec.Struct, frozen=True, kw_only=True):
+    """One import of one file into one program, and the batches of it already applied."""
+
+    import_id: str
+    file_sha256: bytes
+    batch_customers: int
+    started_at: datetime
+    finished_at: datetime | None
+    applied: frozenset[int]
+
+
+class ImportBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One batch of an import as it is written: rows for the staging tables (in their column
+    order, see sql/imports.sql), all applied in one transaction with the batch's own record,
+    which makes a second application write nothing."""
+
+    program_id: UUID
+    import_id: str
+    batch_no: int
+    now: datetime
+    customers: list[tuple[Any, ...]]
+    cards: list[tuple[Any, ...]]
+    lots: list[tuple[Any, ...]]
+    lot_count: int
+    points: int
+
+
+class ImportStore(Protocol):
+    """Bulk loading of an import file (``bonus import``): staged by COPY, written set-based."""
+
+    async def import_program(self, program_id: UUID) -> ImportProgram | None: ...
+    async def import_run(self, program_id: UUID, import_id: str) -> ImportRun | None: ...
+    async def start_import_run(
+        self, program_id: UUID, import_id: str, file_sha256: bytes, batch_customers: int
+    ) -> ImportRun:
+        """The run, created unless it exists, and the program's opening account."""
+        ...
+
+    async def taken_phones(self, program_id: UUID, phones: list[str]) -> set[str]: ...
+    async def taken_cards(self, program_id: UUID, numbers: list[str]) -> set[str]: ...
+    async def apply_import_batch(self, batch: ImportBatch) -> bool:
+        """Writes the batch; False when it was applied before (nothing is written). Needs a
+        transaction."""
+        ...
+
+    async def finish_import_run(self, program_id: UUID, import_id: str) -> None: ...
+
+
 class CustomerStore(Protocol):
     """Customers, their cards and blocks. A change is written in one statement with its answer
     and writes nothing (returns False) when the key already has one or what it was decided on
@@ -1023,6 +1079,7 @@ class Store(
     LoyaltyStore,
     KeyStore,
     CustomerStore,
+    ImportStore,
     WebhookStore,
     ChannelStore,
     Bitrix24AppStore,

@@ -60,6 +60,8 @@ def test_each_operation_tells_what_happened_then_that_the_balance_moved(
     assert operation_events(type_, points, redeemed, returned, debt, releases_hold) == told
 
 
-def test_every_operation_type_tells_something() -> None:
+def test_every_operation_type_tells_something_but_an_opening_balance() -> None:
     for type_ in Op:
-        assert operation_events(type_, 1), type_
+        if type_ is not Op.opening:
+            assert operation_events(type_, 1), type_
+    assert operation_events(Op.opening, 1) == ()

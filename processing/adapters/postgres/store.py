@@ -13,6 +13,7 @@ import asyncpg
 from processing.adapters.postgres.bitrix24_app import Bitrix24AppQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customers import CustomerQueries
+from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
@@ -30,6 +31,7 @@ class PostgresStore(
     LoyaltyQueries,
     KeyQueries,
     CustomerQueries,
+    ImportQueries,
     WebhookQueries,
     Bitrix24AppQueries,
     ChannelQueries,
