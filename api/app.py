@@ -36,6 +36,7 @@ from api.controllers.loyalty import (
 from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
+from api.controllers.segments import SegmentsController
 from api.controllers.shop import ShopController
 from api.controllers.webhooks import WebhooksController
 from api.docs import swagger_assets, swagger_plugin
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             PurchasesController,
             EventsController,
             TierController,
+            SegmentsController,
             WebhooksController,
             ConnectionsController,
             PosController,

@@ -80,6 +80,7 @@ services = (
     "messages",
     "pos",
     "reads",
+    "segments",
     "shop",
     "sms",
     "webhooks",

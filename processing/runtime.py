@@ -27,6 +27,7 @@ from processing.service.ledger.reads import Reads
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
 from processing.service.loyalty.customers import Customers
+from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
 from processing.service.messaging.messages import Messages
 from processing.service.messaging.sms import Sms
@@ -96,6 +97,9 @@ class Runtime:
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
+        self.segments = Segments(
+            self.database, self.runner, settings.segment_exact_count_customers_max
+        )
         self.messages = Messages(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
@@ -180,6 +184,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        await self.segments.counts_settled()
         await self.sms.provider.close()
         await self.partner_api.close()
         await self.redis.aclose()

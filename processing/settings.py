@@ -47,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # WooCommerce, RetailCRM) what changed since the last time.
     channel_sweep_interval_seconds: float = 300.0
     webhook_idle_seconds: float = 0.5
+    # A segment of a program with more customers than this is counted by an estimate at once
+    # and exactly in the background (decision 0022); a smaller program is counted exactly.
+    segment_exact_count_customers_max: int = 200_000
     webhook_max_attempts: int = 12
     webhook_backoff_base_seconds: float = 10.0
     webhook_backoff_cap_seconds: float = 3600.0

@@ -194,3 +194,24 @@ import_errors_shown_max = 20
 invariant(
     0 < import_batch_customers_default <= import_batch_customers_max, "a batch holds customers"
 )
+
+# Segments (processing/core/segments.py): a filter is a tree of all/any groups nested at most
+# this deep, holding at most this many predicates, so that its one compiled statement stays
+# small enough for the planner to plan at once. Windows of days reach back at most ten years.
+segment_depth_max = 4
+segment_predicates_max = 32
+segment_window_days_max = 3650
+segment_purchase_count_max = 1_000_000
+segment_money_minor_max = receipt_total_minor_max
+segment_name_length_max = 200
+segment_list_items_max = 50
+# A member's expiring points are shown for the widest expiring_points window of the filter, or
+# for this many days when it has none.
+segment_expiring_days_default = 30
+# The estimate of a large program's count samples about this many of its customers.
+segment_sample_customers = 20_000
+# An exact count of a large program's segment is reused for this long before it is taken again.
+segment_count_fresh_seconds = 300
+invariant(segment_predicates_max <= request_json_depth_max * 4, "a filter fits a request body")
+invariant(segment_depth_max * 2 + 2 <= request_json_depth_max, "a filter's nesting fits a body")
+invariant(0 < segment_expiring_days_default <= segment_window_days_max, "the default is a window")

@@ -21,6 +21,7 @@ from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Pos
 from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules
+from processing.core.segments import Group
 from processing.service.records import (
     ActiveHold,
     ApiKeyRecord,
@@ -45,6 +46,9 @@ from processing.service.records import (
     ProgramRecord,
     ProgramSettings,
     RulesRecord,
+    SegmentMemberRecord,
+    SegmentRecord,
+    SegmentVersionRecord,
     SmsCheckRecord,
     SmsSendFacts,
     Standing,
@@ -1072,6 +1076,93 @@ class MessageStore(Protocol):
     async def sms_check_abandoned(self, check_id: UUID) -> None: ...
 
 
+class Audience(msgspec.Struct, frozen=True, kw_only=True):
+    """What a segment's statement is compiled from: the program, the parsed filter, the
+    current rules' tiers (names and thresholds, ascending, and their window) that the tier
+    predicate and each member's tier are ranked by, and the window of a member's expiring
+    points."""
+
+    program_id: UUID
+    filter: Group
+    tier_names: tuple[str, ...]
+    tier_thresholds_minor: tuple[int, ...]
+    tier_window_days: int
+    expiring_days: int
+
+
+class SegmentFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a new version of a segment is decided on: its program, the newest version (0: a
+    new segment), the newest version's name, and the database clock."""
+
+    program_id: UUID
+    version: int
+    name: str | None
+    created_at: datetime | None
+    now: datetime
+
+
+class NewSegmentVersion(msgspec.Struct, frozen=True, kw_only=True):
+    segment_id: UUID
+    program_id: UUID
+    version: int
+    name: str
+    filter: dict[str, Any]
+    key_id: UUID
+    at: datetime
+
+
+class SegmentStore(Protocol):
+    """Segments, their versions and counts, and the customers a segment holds."""
+
+    async def segment_facts(
+        self, program_id: UUID | None, segment_id: UUID | None, scope: UUID | None
+    ) -> SegmentFacts | None:
+        """For a new segment (``program_id``) or a new version (``segment_id``); None: no such
+        program or segment, or not the caller's."""
+        ...
+
+    async def insert_segment_version(self, new: NewSegmentVersion, answer: Answer) -> bool:
+        """The version (with the segment itself for version 1) and the answer; False when
+        another writer took the version first or the key already has an answer."""
+        ...
+
+    async def get_segment(self, segment_id: UUID, scope: UUID | None) -> SegmentRecord | None: ...
+    async def list_segments(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[SegmentRecord]: ...
+    async def segment_versions(
+        self, segment_id: UUID, before: int, limit: int
+    ) -> list[SegmentVersionRecord]: ...
+    async def program_customers(self, program_id: UUID) -> int:
+        """The program's customers a segment can hold (not erased, not merged)."""
+        ...
+
+    async def count_segment(self, audience: Audience) -> int: ...
+    async def estimate_segment(self, audience: Audience, percent: float) -> tuple[int, int]:
+        """(customers sampled, of them matching) over a ``percent`` sample of the table."""
+        ...
+
+    async def stored_count(
+        self, segment_id: UUID, version: int, fresh_seconds: float
+    ) -> tuple[int, datetime, bool] | None:
+        """The newest exact count of the version, when it was taken, and whether it is younger
+        than ``fresh_seconds``."""
+        ...
+
+    async def store_count(self, segment_id: UUID, version: int, exact: int) -> datetime: ...
+    async def segment_members(
+        self, audience: Audience, after: Position, limit: int
+    ) -> list[SegmentMemberRecord]:
+        """Up to ``limit`` members older than ``after``, newest first."""
+        ...
+
+    def segment_member_rows(
+        self, audience: Audience, batch_rows: int
+    ) -> AsyncIterator[SegmentMemberRecord]:
+        """Every member, newest first, through a server-side cursor (inside a transaction)."""
+        ...
+
+
 class Store(
     Turns,
     Idempotency,
@@ -1084,6 +1175,7 @@ class Store(
     ChannelStore,
     Bitrix24AppStore,
     MessageStore,
+    SegmentStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

@@ -548,3 +548,43 @@ class SmsCheckRecord(msgspec.Struct, frozen=True, kw_only=True):
     expired: bool  # past its TTL, or never sent
     version: int
     now: datetime
+
+
+class SegmentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A segment as its newest version reads."""
+
+    id: UUID
+    program_id: UUID
+    version: int
+    name: str
+    filter: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SegmentVersionRecord(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    name: str
+    filter: dict[str, Any]
+    key_id: UUID | None
+    created_at: datetime
+
+
+class SegmentCountRecord(msgspec.Struct, frozen=True, kw_only=True):
+    segment_id: UUID
+    version: int
+    estimate: int
+    exact: int | None
+    counted_at: datetime | None
+
+
+class SegmentMemberRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    phone: str
+    name: str | None
+    available: int
+    pending: int
+    expiring: int
+    expiring_days: int
+    tier: str | None
+    created_at: datetime

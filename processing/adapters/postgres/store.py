@@ -18,6 +18,7 @@ from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
 from processing.adapters.postgres.named import Connection
+from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
 from processing.adapters.postgres.turns import TurnQueries
 from processing.adapters.postgres.webhooks import WebhookQueries
@@ -36,6 +37,7 @@ class PostgresStore(
     Bitrix24AppQueries,
     ChannelQueries,
     SmsQueries,
+    SegmentQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:
