@@ -1,6 +1,7 @@
 """The customer's card in the console: balance, open lots, active holds, tier, cards and
 statement, and its actions (a manual adjustment, cancelling a hold, blocking or unblocking a
-card, issuing a card, setting or clearing the manual tier, blocking or unblocking the account).
+card, issuing a card, setting or clearing the manual tier, blocking or unblocking the account,
+merging a duplicate record into the customer).
 
 Each action is a form through ``console_action`` (``api/console/actions.py``) and the same use
 case as its API call; a refusal is shown on the card, a success answers 303 back to it.
@@ -31,14 +32,17 @@ from api.http import renderer
 from processing.core import limits
 from processing.runtime import Runtime
 from processing.service.ledger.decisions import AdjustmentCommand
+from processing.service.loyalty.customers import MergeCommand
 from processing.service.loyalty.use_cases import TierCommand
-from processing.service.records import Accepted, Refused, StoredResponse
+from processing.service.records import Accepted, Actor, Refused, StoredResponse
 from schemas.api import (
     AdjustmentCreate,
     CardCreate,
     CardJournal,
     Customer,
     Hold,
+    Merge,
+    MergeCreate,
     Operation,
     StatusChange,
 )
@@ -57,6 +61,7 @@ customer_notices = frozenset(
         "tier_cleared",
         "card_issued",
         "hold_cancelled",
+        "merged",
     }
 )
 
@@ -109,6 +114,7 @@ async def customer_page(
         tier_key=new_form_key(),
         tier_clear_key=new_form_key(),
         card_key=new_form_key(),
+        merge_key=new_form_key(),
         notice=notice,
         message=message,
         when=when,
@@ -125,6 +131,21 @@ def on_card(runtime: Runtime, customer_id: UUID) -> Where:
         )
 
     return where
+
+
+async def duplicate_of(runtime: Runtime, actor: Actor, named: str) -> UUID:
+    """The customer a merge form names: by id, else by phone, else by card (as an operator
+    finds them at the desk); ``Wrong`` when none is found."""
+    try:
+        return UUID(named)
+    except ValueError:
+        pass
+    if named and not has_nul(named) and len(named) <= limits.card_number_length_max:
+        for phone, card in ((named, None), (None, named)):
+            found = await runtime.customers.find(actor, phone, card)
+            if isinstance(found, Accepted):
+                return found.value.id  # type: ignore[no-any-return]
+    raise Wrong("merge_not_found", status_code=404)
 
 
 def reason_of(form: Form) -> StatusChange:
@@ -328,3 +349,30 @@ class ConsoleCustomerController(Controller):
         return await console_action(
             request, runtime, on_card(runtime, customer_id), step, "card_issued"
         )
+
+    @post("/merge", name="console_merge", status_code=303)
+    async def merge(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        """Merges a duplicate record (named by id, phone or card) into this customer, as
+        ``POST /v1/customers/{id}/merge`` does."""
+
+        async def step(form: Form) -> StoredResponse:
+            reason = form.text("reason")
+            duplicate = await duplicate_of(runtime, form.signed.actor, form.text("duplicate"))
+            try:
+                data = msgspec.convert(
+                    {"from_customer_id": str(duplicate), "reason": reason}, MergeCreate
+                )
+            except msgspec.ValidationError as error:
+                raise Wrong() from error
+            if has_nul(reason):
+                raise Wrong()
+            command = msgspec.convert(data, MergeCommand, from_attributes=True)
+            # The form as typed: once merged, the duplicate's phone finds this customer, and a
+            # second press must still be the first's replay.
+            typed = {"duplicate": form.text("duplicate"), "reason": reason}
+            mutation = form.mutation("console_merge", customer_id, typed)
+            return await runtime.customers.merge(mutation, customer_id, command, renderer(Merge))
+
+        return await console_action(request, runtime, on_card(runtime, customer_id), step, "merged")

@@ -21,6 +21,7 @@ from processing.service.mutations import Mutation, fingerprint
 from processing.service.records import Refused
 from schemas.api import Redelivery
 from tests.conftest import Api, make_program
+from tests.invariants import assert_ledger_clean
 
 _csrf = re.compile(r'name="csrf" value="([^"]+)"')
 _adjust_key = re.compile(
@@ -1131,3 +1132,37 @@ async def test_without_redis_the_console_answers_a_503_page(
         assert "set-cookie" not in signing.headers
     finally:
         await dead.aclose()
+
+
+async def test_merging_a_duplicate_found_by_phone_from_the_console(api: Api) -> None:
+    survivor = await api.customer("+79120000021", points=10)
+    duplicate = await api.customer("+79120000022", points=25)
+    await signed_in(api)
+    page, csrf, _ = await card_page(api, survivor)
+    action = f"/console/customers/{survivor}/merge"
+    form = {
+        "csrf": csrf,
+        "form_key": form_key_for(page, action),
+        "duplicate": "+79120000022",
+        "reason": "enrolled twice",
+    }
+    unknown = await api.client.post(action, data={**form, "duplicate": "+79990000000"})
+    assert unknown.status_code == 404
+    assert "Дубль не найден" in unknown.text
+    itself = await api.client.post(action, data={**form, "duplicate": "+79120000021"})
+    assert itself.status_code == 400
+    assert "validation_error" in itself.text
+    assert (await api.balance(duplicate))["available"] == 25  # nothing moved yet
+
+    page, _, _ = await card_page(api, survivor)  # the refused form's key is spent: a new one
+    form["form_key"] = form_key_for(page, action)
+    for _ in range(2):  # the form's one-time key makes a second press the first's answer
+        done = await api.client.post(action, data=form)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"] == f"/console/customers/{survivor}?done=merged"
+    shown = await api.client.get(done.headers["location"])
+    assert "Клиенты объединены." in shown.text
+    assert "объединение" in shown.text  # the merge on the statement
+    assert (await api.balance(survivor))["available"] == 35
+    assert (await customer_json(api, duplicate))["id"] == survivor
+    await assert_ledger_clean(api.runtime)
