@@ -77,6 +77,9 @@ fmt: $(STAMP) ## Format the code
 bench: $(STAMP) ## Load-test the API and both pgbench baselines (raw, least SQL); prints the table
 	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
+bench-segments: $(STAMP) ## Segment count and export on 1,000,000 customers beside hand SQL
+	$(BIN)/python -m loadtests.segments $(SEGMENTS_ARGS)
+
 faults: $(STAMP) ## Fault drill: POS mix at 60 % while a worker is killed, Redis and Postgres restart
 	$(BIN)/python -m loadtests.faults $(FAULTS_ARGS)
 
@@ -86,4 +89,4 @@ reconcile: $(STAMP) ## Recompute every balance from the ledger entries
 clean: ## Remove the virtualenv and the embedded data
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run worker test soak haproxy chromium wrk lint fmt bench faults reconcile clean
+.PHONY: help install run worker test soak haproxy chromium wrk lint fmt bench bench-segments faults reconcile clean

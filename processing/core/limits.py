@@ -210,6 +210,8 @@ segment_list_items_max = 50
 segment_expiring_days_default = 30
 # The estimate of a large program's count samples about this many of its customers.
 segment_sample_customers = 20_000
+# A segment's export sorts its members before the first row; its statements may run this long.
+segment_export_statement_seconds_max = 300
 # An exact count of a large program's segment is reused for this long before it is taken again.
 segment_count_fresh_seconds = 300
 invariant(segment_predicates_max <= request_json_depth_max * 4, "a filter fits a request body")

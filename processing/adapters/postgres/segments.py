@@ -27,6 +27,7 @@ from uuid import UUID
 
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.queries import QUERIES
+from processing.core import limits
 from processing.core import segments as core
 from processing.service.ports import Answer, Audience, NewSegmentVersion, SegmentFacts
 from processing.service.records import (
@@ -297,8 +298,11 @@ def members_statement(audience: Audience, paged: bool) -> tuple[str, list[Any]]:
         f"and l.open and {_pending}), 0)::bigint as pending, "
         f"{expiring}::bigint as expiring, {window} as expiring_days, "
         f"{tier} as tier "
-        f"from (select c.id {text}{keyset} order by c.created_at desc, c.id desc{limit}) m "
-        "join customers c on c.id = m.id order by c.created_at desc, c.id desc"
+        "from (select c.id, c.phone, c.name, c.created_at, c.tier_floor "
+        f"{text}{keyset} order by c.created_at desc, c.id desc{limit}) c "
+        # The subquery's order, kept: no second sort, so an export's rows (and their
+        # per-row sums) are computed as the cursor fetches them.
+        "order by c.created_at desc, c.id desc"
     )
     return statement, shown.params
 
@@ -399,6 +403,12 @@ class SegmentQueries(NamedQueries):
         # A cursor is planned for its first tenth by default (cursor_tuple_fraction), which
         # favours a fast-start plan that probes every customer's lots; an export reads it all.
         await self.connection.execute("set local cursor_tuple_fraction = 1")
+        # The first fetch sorts every member before the first row: an operator's export of a
+        # large segment may take longer than the pool's timeout for a request's statement.
+        await self.connection.execute(
+            "select set_config('statement_timeout', $1, true)",
+            f"{limits.segment_export_statement_seconds_max}s",
+        )
         async for row in self.connection.cursor(text, *params, prefetch=batch_rows):
             yield _member(row)
 
