@@ -15,6 +15,7 @@ from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
 from api.console.queues import ConsoleQueueController
 from api.console.rules import ConsoleRulesController
+from api.console.segments import ConsoleSegmentsController
 
 here: Final = Path(__file__).parent
 # Templates are named ``console/<page>.html`` so another part of the app can add its own.
@@ -47,6 +48,7 @@ console_handlers: Final = (
     ConsoleProgramController,
     ConsoleQueueController,
     ConsoleRulesController,
+    ConsoleSegmentsController,
 )
 
 __all__ = ["console_handlers", "console_static", "console_templates"]

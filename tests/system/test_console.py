@@ -2,7 +2,8 @@
 ``bonus serve``, with no network but this server's: an operator signs in with a program's admin
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
 statement change, blocks a card and sees it blocked, saves two versions of the program's rules
-(one refused beside its field) and sees their diff, sets the manual tier, issues a card, cancels
+(one refused beside its field) and sees their diff, saves a segment and sees its count
+(a refused version beside its JSON path), sets the manual tier, issues a card, cancels
 a till's hold from the card's active holds, unblocks the first, blocks the account, creates an
 API key and sees its secret once, rotates it and sees the new secret once, revokes it, and
 opens the partner inbox and webhook pages; a wrong key does not sign in, a POST without the
@@ -108,6 +109,29 @@ def rules_json(gold_threshold: int) -> str:
         {"name": "gold", "threshold_minor": gold_threshold, "earn_bp": 1000},
     ]
     return json.dumps({"earning": {"base_bp": 500}, "tiers": tiers}, indent=2)
+
+
+async def walk_segments(page: Page, server: Served) -> str:
+    """A segment saved from the filter's JSON and counted; a refused version shown beside the
+    JSON path it names, nothing saved. Returns the segment's id."""
+    await page.click("nav.sections a[href='/console/segments']")
+    assert await page.locator("h1").first.inner_text() == "Сегменты клиентов"
+    await page.fill("#segment-name", "Есть баллы")
+    await page.fill("#segment-filter", '{"all": [{"fact": "available", "min": 200}]}')
+    await page.click("form.edit-segment button")
+    assert "Сегмент сохранён" in await page.locator("[role=status]").inner_text()
+    assert "1" in await page.locator("#segment-count strong").inner_text()
+    assert await page.locator("tr.member").count() == 1
+    await photograph(page, "segment")
+    refused = '{"all": [{"fact": "expiring_points", "within_days": 0, "min": 1}]}'
+    await page.fill("#segment-filter", refused)
+    await page.click("form.edit-segment button")
+    assert await page.locator("#error-field").inner_text() == "filter.all[0].within_days"
+    assert await page.locator("#segment-filter").input_value() == refused
+    await photograph(page, "segment-refused")
+    segment_id = await page.locator("input[name=segment]").get_attribute("value")
+    assert segment_id is not None
+    return segment_id
 
 
 async def walk_rules(page: Page, server: Served, customer_id: str) -> None:
@@ -292,6 +316,12 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
                 server, "GET", f"/v1/customers/{customer_id}/tier", server.all_scopes_key
             )
             assert tier["tier_floor"] == "gold"
+
+            segment_id = await walk_segments(page, server)
+            versions = await call(
+                server, "GET", f"/v1/segments/{segment_id}/versions", server.admin_key
+            )
+            assert [version["version"] for version in versions["items"]] == [1]
 
             hold_id = await walk_hold(page, server, customer_id)
             hold = await call(server, "GET", f"/v1/holds/{hold_id}", server.pos_key)

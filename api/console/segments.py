@@ -1,0 +1,221 @@
+"""The console's segments page (decision 0022): the program's segments, a form that saves a new
+one or a new version of the one shown (its filter as JSON in a textarea), and for the one shown
+its count, the first page of its members and a link to its CSV export.
+
+A filter text that is not JSON, or that the segment's use case refuses, is shown again as
+typed with the refusal and the JSON path it names (``filter.all[2].within_days``); nothing is
+saved. The export streams through the session, as ``GET /v1/segments/{id}/export`` does
+through a key.
+"""
+
+import json
+from functools import partial
+from typing import Any, Final
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect, Stream, Template
+
+from api.console.actions import Form, Place, Where, Wrong, console_action
+from api.console.operations import (
+    cursor_in,
+    in_program,
+    notice_of,
+    program_in,
+    programs_page,
+    refusal,
+    size,
+)
+from api.console.pages import (
+    console_exception_handlers,
+    page,
+    security_headers,
+    session_or_sign_in,
+    when,
+)
+from api.console.sessions import Signed, new_form_key
+from api.http import renderer
+from processing.core import limits
+from processing.core.rejections import Rejection
+from processing.runtime import Runtime
+from processing.service.loyalty.segments import SegmentCommand
+from processing.service.records import Accepted, Refused, StoredResponse, refuse
+from schemas.segments import Segment
+
+AnyRequest = Request[Any, Any, Any]
+filter_text_max: Final = 20_000
+starter_filter: Final = '{"all": [{"fact": "expiring_points", "within_days": 30, "min": 500}]}'
+
+
+def segment_in(asked: str | None) -> UUID | None:
+    try:
+        return UUID(asked) if asked else None
+    except ValueError:
+        return None
+
+
+async def segments_page(
+    runtime: Runtime,
+    signed: Signed,
+    program_id: UUID,
+    *,
+    segment_id: UUID | None = None,
+    cursor: str | None = None,
+    notice: str | None = None,
+    message: str | None = None,
+    error_field: str | None = None,
+    text: str | None = None,
+    name: str | None = None,
+    status_code: int = 200,
+) -> Template:
+    locale, actor, service = signed.session.locale, signed.actor, runtime.segments
+    listed = await service.page(actor, program_id, size, cursor)
+    if isinstance(listed, Refused):
+        message, status_code = message or refusal(locale, listed), 404
+    shown = count = members = None
+    if segment_id is not None:
+        found = await service.get(actor, segment_id)
+        if isinstance(found, Accepted) and found.value.program_id == program_id:
+            shown = found.value
+            counted = await service.count(actor, segment_id)
+            listed_members = await service.members(actor, segment_id, size, None)
+            count = counted.value if isinstance(counted, Accepted) else None
+            members = listed_members.value if isinstance(listed_members, Accepted) else None
+        else:
+            message, status_code = (
+                message or refusal(locale, refuse(Rejection.not_found, "No segment.")),
+                404,
+            )
+    default_text = json.dumps(shown.filter, ensure_ascii=False, indent=2) if shown else None
+    return page(
+        "console/segments.html",
+        locale,
+        signed,
+        status_code,
+        program_id=program_id,
+        segments=listed.value if isinstance(listed, Accepted) else None,
+        first_page=cursor is not None,
+        shown=shown,
+        count=count,
+        members=members,
+        text=text if text is not None else (default_text or starter_filter),
+        typed_name=name if name is not None else (shown.name if shown else ""),
+        error_field=error_field,
+        save_key=new_form_key(),
+        notice=notice,
+        message=message,
+        when=when,
+    )
+
+
+def on_segments(runtime: Runtime, segment_id: UUID | None) -> Where:
+    """The page the form is on, showing the text and name as sent and the field refused."""
+
+    def place(signed: Signed, program_id: UUID, fields: dict[str, str]) -> Place:
+        shown = f"&segment={segment_id}" if segment_id else ""
+        return Place(
+            show=partial(
+                segments_page,
+                runtime,
+                signed,
+                program_id,
+                segment_id=segment_id,
+                text=fields.get("filter", ""),
+                name=fields.get("name", ""),
+            ),
+            back=f"/console/segments?program={program_id}{shown}",
+            missing="nothing_found",
+            kept=lambda problem: {"error_field": problem.field},
+            program_id=program_id,
+        )
+
+    return in_program(runtime, "/console/segments", place)
+
+
+def read_filter(form: Form) -> Any:
+    text = form.fields.get("filter", "")
+    if "\x00" in text or len(text) > filter_text_max or "\x00" in form.text("name"):
+        raise Wrong()
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise Wrong("segment_refused", error_field="filter", message=f"JSON: {error}") from error
+
+
+class ConsoleSegmentsController(Controller):
+    path = "/console/segments"
+    opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
+    include_in_schema = False
+    response_headers = security_headers
+    exception_handlers = console_exception_handlers
+
+    @get("/", name="console_segments")
+    async def segments(
+        self,
+        request: AnyRequest,
+        runtime: Runtime,
+        lang: str | None = None,
+        program: str | None = None,
+        segment: str | None = None,
+        cursor: str | None = None,
+        done: str | None = None,
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, lang)
+        if isinstance(signed, Redirect):
+            return signed
+        if cursor is not None and len(cursor) > limits.page_size_max * 2:
+            cursor = "-"
+        program_id = program_in(signed, program)
+        if program_id is None:
+            return await programs_page(runtime, signed, "/console/segments", cursor_in(cursor))
+        notice = notice_of(signed.session.locale, done, ("segment_saved",))
+        return await segments_page(
+            runtime,
+            signed,
+            program_id,
+            segment_id=segment_in(segment),
+            cursor=cursor_in(cursor),
+            notice=notice,
+        )
+
+    @post("/", name="console_save_segment", status_code=303)
+    async def save(self, request: AnyRequest, runtime: Runtime) -> Response[Any]:
+        """A new segment, or a new version of the one the form names (``segment``)."""
+        fields = await request.form()
+        segment_id = segment_in(str(fields.get("segment") or ""))
+
+        async def step(form: Form) -> StoredResponse:
+            command = SegmentCommand(name=form.text("name") or None, filter=read_filter(form))
+            parts = (form.program_id, segment_id, form.text("name"), form.fields.get("filter"))
+            mutation = form.mutation("console_save_segment", *parts)
+            if segment_id is None:
+                return await runtime.segments.create(
+                    mutation, form.program_id, command, renderer(Segment)
+                )
+            return await runtime.segments.update(mutation, segment_id, command, renderer(Segment))
+
+        def done(form: Form, stored: StoredResponse) -> Response[Any]:
+            saved = json.loads(stored.body)["id"]
+            target = f"/console/segments?program={form.program_id}&segment={saved}"
+            return Redirect(f"{target}&done=segment_saved", status_code=303)
+
+        return await console_action(request, runtime, on_segments(runtime, segment_id), step, done)
+
+    @get("/{segment_id:uuid}/export", name="console_export_segment")
+    async def export(
+        self, request: AnyRequest, runtime: Runtime, segment_id: UUID
+    ) -> Response[Any]:
+        signed = await session_or_sign_in(request, runtime, None)
+        if isinstance(signed, Redirect):
+            return signed
+        found = await runtime.segments.export(signed.actor, segment_id)
+        if isinstance(found, Refused):
+            locale = signed.session.locale
+            return page("console/refused.html", locale, signed, 404, message=refusal(locale, found))
+        lines = runtime.segments.export_lines(found, limits.export_batch_rows_default)
+        filename = f"segment-{found.id}-v{found.version}.csv"
+        return Stream(
+            lines,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
