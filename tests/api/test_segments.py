@@ -3,6 +3,7 @@ ones just past its bounds, all/any combine, versions never change, members page 
 CSV, the count is exact at once in a small program and estimated then counted in the
 background in a large one, and every refusal names its field and changes nothing."""
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -401,3 +402,28 @@ async def test_a_large_program_is_estimated_then_counted_in_the_background(
             assert second["counted_at"] is not None
     finally:
         await runtime.close()
+
+
+async def test_two_changes_at_once_take_the_next_two_versions(api: Api) -> None:
+    segment = await saved(api, {"all": [{"fact": "blocked", "value": False}]})
+
+    async def change(name: str) -> Any:
+        return await api.client.put(
+            f"/v1/segments/{segment['id']}",
+            json={"name": name, "filter": {"all": [{"fact": "blocked", "value": True}]}},
+            headers=api.headers(api.admin_key),
+        )
+
+    answers = await asyncio.gather(change("one"), change("two"))
+
+    assert [answer.status_code for answer in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(answer.json()["version"] for answer in answers) == [2, 3]
+    refused = await api.client.put(
+        f"/v1/segments/{segment['id']}",
+        json={"filter": {"all": [{"fact": "pending", "min": -1}]}},
+        headers=api.headers(api.admin_key),
+    )
+    assert_problem(refused, 400, "validation_error")
+    assert refused.json()["field"] == "filter.all[0].min"
+    versions = await api.get(f"/v1/segments/{segment['id']}/versions", key=api.admin_key)
+    assert [v["version"] for v in versions.json()["items"]] == [3, 2, 1]
