@@ -184,7 +184,7 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        await self.segments.counts_settled()
+        await self.segments.stop_counting()
         await self.sms.provider.close()
         await self.partner_api.close()
         await self.redis.aclose()

@@ -197,8 +197,14 @@ class Segments:
             log.exception("segment_count_failed", segment_id=str(segment.id))
 
     async def counts_settled(self) -> None:
-        """Waits for the background counts running now (tests, a graceful shutdown)."""
+        """Waits for the background counts running now."""
         await asyncio.gather(*self._counting.values(), return_exceptions=True)
+
+    async def stop_counting(self) -> None:
+        """Cancels the background counts (a shutdown): the next request starts them again."""
+        for task in self._counting.values():
+            task.cancel()
+        await self.counts_settled()
 
     async def members(
         self, actor: Actor, segment_id: UUID, limit: int, cursor: str | None
