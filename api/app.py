@@ -38,6 +38,11 @@ from api.controllers.partners import receivers
 from api.controllers.pos import PosController
 from api.controllers.segments import SegmentsController
 from api.controllers.shop import ShopController
+from api.controllers.triggers import (
+    CustomerMessagesController,
+    TriggersController,
+    UnsubscribeController,
+)
 from api.controllers.webhooks import WebhooksController
 from api.docs import swagger_assets, swagger_plugin
 from api.edge import RequestCap
@@ -179,6 +184,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             )
         if chosen.webhook_relay:
             workers.append(asyncio.create_task(opened.run_relay()))
+        if chosen.message_relay:
+            workers.append(asyncio.create_task(opened.run_messages()))
         if chosen.metrics_port:
             workers.append(asyncio.create_task(observe_pool_loop(opened)))
         if chosen.channel_worker:
@@ -199,6 +206,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             AdminController,
             RulesController,
             MessagesController,
+            TriggersController,
+            CustomerMessagesController,
+            UnsubscribeController,
             CustomersController,
             LedgerController,
             CheckoutController,

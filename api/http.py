@@ -83,10 +83,12 @@ services = (
     "segments",
     "shop",
     "sms",
+    "triggers",
     "webhooks",
 )
-# Partners' receivers and the Bitrix24 application's calls: no key, so no actor.
-public_services = ("channels", "bitrix24_app")
+# Partners' receivers, the Bitrix24 application's calls and the unsubscribe link: no key, so
+# no actor.
+public_services = ("channels", "bitrix24_app", "unsubscribes")
 
 
 def provide_service(name: str, app: AppState) -> Provide:

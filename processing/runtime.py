@@ -3,6 +3,7 @@ The API's lifespan, the CLI and the worker all start here; nothing else construc
 
 import asyncio
 import contextlib
+import ssl
 from pathlib import Path
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ import redis.asyncio as redis
 
 from processing import telemetry
 from processing.adapters import embedded
+from processing.adapters.email import ConsoleEmail, SmtpEmail
 from processing.adapters.http_sender import HttpxSender
 from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
@@ -19,7 +21,8 @@ from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import RedisAccountLocks, create_client
 from processing.adapters.redis.rate import RedisRateLimiter
 from processing.adapters.sealing import Keyring, SecretsKeyError
-from processing.adapters.sms import ConsoleSms, HttpSms
+from processing.adapters.sms import ConsoleSms, HttpSms, SmsMessages
+from processing.core.triggers import Channel
 from processing.service.admin import Admin
 from processing.service.checkout.pos import Pos
 from processing.service.checkout.shop import ShopCheckout
@@ -30,7 +33,9 @@ from processing.service.loyalty.customers import Customers
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
 from processing.service.messaging.messages import Messages
+from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.service.messaging.sms import Sms
+from processing.service.messaging.triggers import Triggers
 from processing.service.messaging.webhooks import Relay, RelayPolicy, Webhooks
 from processing.service.mutations import MutationRunner
 from processing.service.partners.bitrix24.app import Bitrix24App
@@ -39,7 +44,7 @@ from processing.service.partners.bitrix24.tab import Bitrix24Tab
 from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
-from processing.service.ports import SmsProvider
+from processing.service.ports import MessageChannel, SmsProvider
 from processing.settings import Settings
 
 P = TypeVar("P", bound=Partner)
@@ -68,6 +73,39 @@ def sms_provider(settings: Settings) -> SmsProvider:
     raise ValueError(
         "BONUS_SMS_PROVIDER is console, or http with BONUS_SMS_URL set; "
         f"got {settings.sms_provider!r}"
+    )
+
+
+def email_channel(settings: Settings) -> MessageChannel:
+    if settings.email_provider == "console":
+        return ConsoleEmail(settings.smtp_from)
+    if settings.email_provider == "smtp" and settings.smtp_host:
+        context = None
+        if settings.smtp_ca_file:
+            context = ssl.create_default_context(cafile=settings.smtp_ca_file)
+        return SmtpEmail(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            tls_context=context,
+            timeout_seconds=settings.message_timeout_seconds,
+        )
+    raise ValueError(
+        "BONUS_EMAIL_PROVIDER is console, or smtp with BONUS_SMTP_HOST set; "
+        f"got {settings.email_provider!r}"
+    )
+
+
+def message_policy(settings: Settings) -> MessagePolicy:
+    return MessagePolicy(
+        max_attempts=settings.message_max_attempts,
+        backoff_base_seconds=settings.message_backoff_base_seconds,
+        backoff_cap_seconds=settings.message_backoff_cap_seconds,
+        lease_seconds=settings.message_lease_seconds,
+        timeout_seconds=settings.message_timeout_seconds,
     )
 
 
@@ -106,6 +144,17 @@ class Runtime:
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings), self.keyring)
+        self.triggers = Triggers(
+            self.database,
+            self.runner,
+            self.keyring,
+            settings.public_url or f"http://{settings.host}:{settings.port}",
+        )
+        self.unsubscribes = self.triggers  # the same service, reached without a key
+        self.message_channels: dict[Channel, MessageChannel] = {
+            Channel.sms: SmsMessages(self.sms.provider),
+            Channel.email: email_channel(settings),
+        }
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
         services = PartnerServices(
@@ -174,6 +223,15 @@ class Runtime:
             await Relay(self.database, sender, policy).run_forever(settings.webhook_idle_seconds)
         finally:
             await sender.close()
+
+    async def run_messages(self) -> None:
+        """The message relay (trigger messages made and sent), until cancelled."""
+        relay = MessageRelay(
+            self.database, self.message_channels, self.triggers, message_policy(self.settings)
+        )
+        await relay.run_forever(
+            self.settings.webhook_idle_seconds, self.settings.message_scan_interval_seconds
+        )
 
     async def run_channels(self) -> None:
         """Applies partner events from the inbox, and sweeps partners for changes whose events

@@ -61,6 +61,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_url: str | None = None
     sms_token: str | None = None
     sms_timeout_seconds: float = 5.0
+    # Trigger messages (decision 0023): made and sent by the message relay, inside each API
+    # process too unless turned off here (``bonus worker`` always runs it). E-mail: "console"
+    # prints it (development), "smtp" sends it through smtp_host:smtp_port with STARTTLS
+    # (smtp_starttls=false only for a relay on this machine), logging in when smtp_username is
+    # set; smtp_ca_file trusts a private CA. public_url (below) starts the unsubscribe links
+    # customers get. The password is a secret: never logged, never shown.
+    message_relay: bool = True
+    message_max_attempts: int = 6
+    message_backoff_base_seconds: float = 30.0
+    message_backoff_cap_seconds: float = 3600.0
+    message_lease_seconds: float = 120.0
+    message_timeout_seconds: float = 30.0
+    # How often the worker scans for lots about to expire (each is told once per threshold).
+    message_scan_interval_seconds: float = 3600.0
+    email_provider: str = "console"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "bonus@localhost"
+    smtp_starttls: bool = True
+    smtp_ca_file: str | None = None
     # Proxies (addresses, CIDRs, or "*") whose X-Forwarded-For names the client: failed
     # authentications are throttled per client address. Passed to uvicorn's forwarded_allow_ips.
     trusted_proxies: str = "127.0.0.1"
@@ -88,8 +110,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_keys: str | None = None
     outbound_allow_http: bool | None = None
     outbound_allow_private: bool | None = None
-    # Where partners reach this server (https://bonus.example): the Bitrix24 application binds
-    # its tabs and events to URLs under it. Unset: the URL the install call itself came to.
+    # Where partners and customers reach this server (https://bonus.example): the Bitrix24
+    # application binds its tabs and events to URLs under it (unset: the URL the install call
+    # itself came to), and marketing e-mails' unsubscribe links start with it (unset: this
+    # server's host and port, fit only for development).
     public_url: str | None = None
     # Our Bitrix24 application at Bitrix24's OAuth server, which refreshes a portal's token pair
     # (docs/decisions/0021); the client secret is sent nowhere else.

@@ -73,6 +73,17 @@ webhook_deliveries_total = Counter(
     "Webhook delivery attempts by outcome: delivered, retried (failed, tried again), dead.",
     ["outcome"],
 )
+messages_total = Counter(
+    "bonus_messages_total",
+    "Trigger messages by channel and outcome: sent, retried (an attempt failed, tried again), "
+    "failed (after the last attempt), suppressed (never sent); reason says why for the last "
+    "two (no_consent, frequency_cap, no_address, or the class of the provider's failure).",
+    ["channel", "outcome", "reason"],
+)
+# The failure-rate alert divides by these: every channel's series exist from the start.
+for _channel in ("sms", "email"):
+    for _outcome in ("sent", "failed"):
+        messages_total.labels(_channel, _outcome, "")
 outbound_failures_total = Counter(
     "bonus_outbound_failures_total",
     "Requests to webhook receivers and partners that failed, by class: refused_address (the "

@@ -30,6 +30,7 @@ key_bytes = 32
 nonce_bytes = 12
 key_file_name = "secrets.keys"
 sms_key_info = b"bonus-processing sms code hmac v1"
+link_key_info = b"bonus-processing unsubscribe link hmac v1"
 
 
 class SecretsKeyError(ValueError):
@@ -148,6 +149,16 @@ class Keyring:
         if master is None:
             return None
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=sms_key_info).derive(
+            master
+        )
+
+    def link_key(self, key_id: str) -> bytes | None:
+        """The HMAC key for links sent to customers (unsubscribe) derived from master key
+        ``key_id``; None if that key is no longer in the ring."""
+        master = self.keys.get(key_id)
+        if master is None:
+            return None
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=link_key_info).derive(
             master
         )
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 import httpx
 
-from processing.service.ports import SmsNotSent
+from processing.service.ports import MessageNotSent, OutgoingMessage, SmsNotSent, SmsProvider
 
 
 class ConsoleSms:
@@ -51,3 +51,18 @@ class HttpSms:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class SmsMessages:
+    """Trigger messages on the SMS channel, through the same gateway port as the codes."""
+
+    def __init__(self, provider: SmsProvider) -> None:
+        self.provider = provider
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        try:
+            await self.provider.send(message.recipient, message.body)
+        except SmsNotSent:
+            # The provider's words may name the gateway's answer; the stored reason is a class.
+            raise MessageNotSent("sms_gateway_refused") from None
+        return None

@@ -113,6 +113,12 @@ sms_ucs2_characters_part = 67
 sms_parts_max = 3
 # Characters of a stored message template (the wire schema's MessageText says the same).
 message_template_characters_max = 1000
+# Trigger messages (decision 0023): characters of a trigger's template body and e-mail subject,
+# templates per trigger (channels x locales), and events the message step takes per batch.
+trigger_template_characters_max = 5000
+trigger_subject_characters_max = 200
+trigger_templates_max = 8
+message_events_batch_max = 100
 
 invariant(points_per_operation_max < points_per_account_max, "one operation fits an account")
 invariant(points_per_account_max < 2**62, "account sums fit a Postgres bigint")

@@ -40,6 +40,12 @@ from processing.service.records import (
     InboxEventRecord,
     LeasedDelivery,
     LeasedEvent,
+    LeasedMessage,
+    MessageEvent,
+    MessageFacts,
+    MessageRecord,
+    MessageSettingsRecord,
+    NewMessage,
     NewSmsCheck,
     OperationRecord,
     Position,
@@ -56,6 +62,7 @@ from processing.service.records import (
     StoredTemplate,
     TemplateProgram,
     TierBand,
+    TriggerRecord,
     WebhookPlaces,
     WebhookRecord,
 )
@@ -90,6 +97,37 @@ class SendFailed(Exception):
 
 class SmsNotSent(Exception):
     """The SMS provider could not be reached or did not take the message."""
+
+
+class MessageNotSent(Exception):
+    """A message channel (an SMS gateway, an SMTP server) did not take a message; the text is
+    a class of failure fit to store and show, never a secret or the message itself."""
+
+
+class OutgoingMessage(msgspec.Struct, frozen=True, kw_only=True):
+    recipient: str
+    subject: str | None
+    body: str
+    headers: dict[str, str] = {}
+
+
+class MessageChannel(Protocol):
+    """Sends one message on one channel (SMS, e-mail)."""
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        """The provider's id of the message (None when it gives none) once it took it;
+        raises ``MessageNotSent`` otherwise."""
+        ...
+
+
+class LinkKeys(Protocol):
+    """Keys that sign links sent to customers (unsubscribe), named by id."""
+
+    current_id: str
+
+    def link_key(self, key_id: str) -> bytes | None:
+        """The key with this id; None once it has left the key ring."""
+        ...
 
 
 class CodeKeys(Protocol):
@@ -1160,6 +1198,52 @@ class SegmentStore(Protocol):
         self, audience: Audience, batch_rows: int
     ) -> AsyncIterator[SegmentMemberRecord]:
         """Every member, newest first, through a server-side cursor (inside a transaction)."""
+
+
+class TriggerStore(Protocol):
+    """Trigger messages: a program's settings and triggers, the events they want, the messages
+    they made and their sending (named queries in ``sql/triggers.sql``)."""
+
+    async def message_settings(self, program_id: UUID) -> MessageSettingsRecord | None: ...
+    async def put_message_settings(
+        self, program_id: UUID, settings: MessageSettingsRecord, answer: Answer
+    ) -> bool: ...
+    async def message_triggers(self, program_id: UUID) -> list[TriggerRecord]: ...
+    async def message_trigger(self, program_id: UUID, trigger: str) -> TriggerRecord | None: ...
+    async def put_message_trigger(
+        self,
+        program_id: UUID,
+        event_type: str,
+        record: TriggerRecord,
+        key_id: UUID,
+        answer: Answer,
+    ) -> bool: ...
+    async def take_message_events(self, limit: int) -> list[MessageEvent]: ...
+    async def scan_expiring_lots(self, limit: int) -> int:
+        """Events for lots a points_expiring trigger wants, each once; how many were new."""
+        ...
+
+    async def message_events_processed(self, event_ids: list[int]) -> None: ...
+    async def lock_customer_messages(self, customer_id: UUID) -> None: ...
+    async def message_facts(self, customer_id: UUID) -> MessageFacts | None: ...
+    async def event_triggers(self, program_id: UUID, event_type: str) -> list[TriggerRecord]: ...
+    async def marketing_counted(self, customer_id: UUID, since: datetime) -> dict[str, int]: ...
+    async def operation_store(self, operation_id: UUID) -> str | None: ...
+    async def insert_message(self, message: NewMessage) -> int | None:
+        """The new message's id; None when the event already made one on that channel."""
+        ...
+
+    async def lease_messages(self, limit: int, lease_seconds: float) -> list[LeasedMessage]: ...
+    async def message_sent(self, message_id: int, provider_id: str | None) -> None: ...
+    async def message_failed(
+        self, message_id: int, delay_seconds: float, reason: str, max_attempts: int
+    ) -> str | None: ...
+    async def customer_messages(
+        self, customer_id: UUID, before_id: int, limit: int
+    ) -> list[MessageRecord]: ...
+    async def customer_of_program(self, customer_id: UUID, scope: UUID | None) -> UUID | None: ...
+    async def unsubscribe(self, consent_id: UUID, customer_id: UUID, channel: str) -> bool:
+        """Withdraws the consent in force on a channel; False when it was not given."""
         ...
 
 
@@ -1176,6 +1260,7 @@ class Store(
     Bitrix24AppStore,
     MessageStore,
     SegmentStore,
+    TriggerStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

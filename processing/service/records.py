@@ -588,3 +588,123 @@ class SegmentMemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     expiring_days: int
     tier: str | None
     created_at: datetime
+
+
+class MessageSettingsRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's messaging settings: the zone its quiet hours (local minutes after midnight)
+    are read in, and the marketing messages per customer, channel and local day."""
+
+    time_zone: str = "Europe/Moscow"
+    quiet_start_minute: int = 21 * 60
+    quiet_end_minute: int = 9 * 60
+    daily_cap: int = 3
+    updated_at: datetime | None = None
+
+
+class TriggerTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """A trigger's wording on one channel in one locale (Jinja2, sandboxed); e-mail has a
+    subject."""
+
+    channel: str
+    locale: str = "ru"
+    subject: str | None = None
+    body: str
+
+
+class TriggerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    trigger: str
+    enabled: bool
+    kind: str
+    templates: list[TriggerTemplate]
+    version: int
+    updated_at: datetime | None
+    days_before: int | None = None
+
+
+class MessageEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An outbox event a trigger of its program wants, not yet turned into messages."""
+
+    id: int
+    event_key: str  # outbox:{id}, or lot:{id}:{days}d for a scan's
+    program_id: UUID
+    type: str
+    payload: str
+
+
+class MessageFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the messages of one event are rendered and decided with."""
+
+    customer_id: UUID
+    name: str | None
+    phone: str
+    email: str | None
+    erased: bool
+    program_name: str
+    balance: int
+    expires_at: datetime | None
+    consents: str | None  # JSON: channel -> granted, the consent in force
+    time_zone: str
+    quiet_start_minute: int
+    quiet_end_minute: int
+    daily_cap: int
+    now: datetime
+
+
+class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    customer_id: UUID
+    channel: str
+    kind: str
+    trigger: str
+    event_key: str
+    template_version: int
+    locale: str
+    recipient: str | None
+    subject: str | None
+    body: str
+    state: str
+    reason: str | None
+    next_attempt_at: datetime
+
+
+class LeasedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    program_id: UUID
+    customer_id: UUID
+    channel: str
+    kind: str
+    recipient: str | None
+    subject: str | None
+    body: str
+    attempts: int
+
+
+class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    channel: str
+    kind: str
+    trigger: str
+    event_key: str
+    template_version: int
+    locale: str
+    subject: str | None
+    body: str
+    state: str
+    reason: str | None
+    attempts: int
+    next_attempt_at: datetime
+    provider_id: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class MessagePage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[MessageRecord]
+    next_cursor: str | None
+
+
+class RenderedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    locale: str
+    subject: str | None
+    body: str

@@ -233,6 +233,7 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "0.9": "bonus_db_pool_connections_in_use / bonus_db_pool_connections_max",
         "bonus_points_limit_refusals_total": "by (limit)",
         "bonus_auth_failures_total": "throttled",
+        "bonus_messages_total": "by (channel)",
     }
     for first, second in wanted.items():
         assert any(first in e and second in e for e in alerts.values()), (first, second)

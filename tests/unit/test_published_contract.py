@@ -108,7 +108,9 @@ def test_authenticated_routes_declare_the_default_statuses(spec: dict[str, Any])
             assert {401, 403} <= statuses
 
 
-def test_health_probes_and_partner_receivers_need_no_key(spec: dict[str, Any], client: Any) -> None:
+def test_health_probes_partner_receivers_and_unsubscribe_need_no_key(
+    spec: dict[str, Any], client: Any
+) -> None:
     public = {path for _, path, operation in operations(spec) if is_public(operation)}
     assert {"/health/live", "/health/ready"} <= public
     assert {path for path in public if path.startswith("/hooks/")} == {
@@ -121,7 +123,11 @@ def test_health_probes_and_partner_receivers_need_no_key(spec: dict[str, Any], c
         "/apps/bitrix24/install/{token}",
         "/apps/bitrix24/events",
     }
-    assert all(path.startswith(("/health/", "/hooks/", "/apps/")) for path in public)
+    assert "/v1/unsubscribe/{token}" in public  # the signed token is the authority
+    assert all(
+        path.startswith(("/health/", "/hooks/", "/apps/")) or path == "/v1/unsubscribe/{token}"
+        for path in public
+    )
     live = client.get("/health/live")
     assert (live.status_code, live.json()["status"]) == (200, "ok")
 

@@ -20,6 +20,7 @@ from processing.adapters.postgres.loyalty import LoyaltyQueries
 from processing.adapters.postgres.named import Connection
 from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
+from processing.adapters.postgres.triggers import TriggerQueries
 from processing.adapters.postgres.turns import TurnQueries
 from processing.adapters.postgres.webhooks import WebhookQueries
 from processing.adapters.sealing import Keyring
@@ -38,6 +39,7 @@ class PostgresStore(
     ChannelQueries,
     SmsQueries,
     SegmentQueries,
+    TriggerQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:

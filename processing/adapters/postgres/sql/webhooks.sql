@@ -107,7 +107,8 @@ returning id;
 -- and are marked relayed, in one statement; SKIP LOCKED lets several relays share the work. A
 -- balance.changed of a customer a CRM contact shows also queues that contact's write-back
 -- (topic call) in the channel inbox, unless one for the contact is waiting and was never
--- handed out: that one reads the balance when it runs, so it shows this change too.
+-- handed out: that one reads the balance when it runs, so it shows this change too. An event a
+-- message trigger wants is handed to the message step (message_events).
 with batch as (
     select id, program_id, type, payload from outbox
     where relayed_at is null
@@ -143,6 +144,17 @@ with batch as (
         and (cardinality(s.event_types) = 0 or b.type = any (s.event_types))
     on conflict (subscription_id, outbox_id) do nothing
     returning 1
+), messaged as (
+    -- An event an enabled trigger of its program answers goes to the message step too
+    -- (decision 0023), handed over with the same mark that ends its fan-out.
+    insert into message_events (event_key, outbox_id, program_id, type, payload)
+    select 'outbox:' || b.id, b.id, b.program_id, b.type, b.payload
+    from batch b
+    where exists (
+        select 1 from message_triggers t
+        where t.program_id = b.program_id and t.event_type = b.type and t.enabled
+    )
+    on conflict (event_key) do nothing
 )
 update outbox set relayed_at = clock_timestamp()
 from batch where outbox.id = batch.id

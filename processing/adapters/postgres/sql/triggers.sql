@@ -1,0 +1,210 @@
+-- name: message_settings
+-- A program's messaging settings (time zone, quiet hours, daily cap); no row: the defaults.
+select time_zone, quiet_start_minute, quiet_end_minute, daily_cap, updated_at
+from message_settings
+where program_id = $1;
+
+-- name: put_message_settings
+-- Replaces program $7's messaging settings ($8 zone, $9 quiet start, $10 quiet end, $11 cap,
+-- $12 when) with the answer ($1-$6) stored under its key in the same statement.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+)
+insert into message_settings (program_id, time_zone, quiet_start_minute, quiet_end_minute,
+                              daily_cap, updated_at)
+select $7, $8, $9, $10, $11, $12 from answer
+on conflict (program_id) do update
+set time_zone = excluded.time_zone, quiet_start_minute = excluded.quiet_start_minute,
+    quiet_end_minute = excluded.quiet_end_minute, daily_cap = excluded.daily_cap,
+    updated_at = excluded.updated_at
+returning program_id;
+
+-- name: message_triggers
+-- A program's triggers as stored (those never stored are off).
+select trigger, enabled, kind, days_before, templates::text as templates, version, updated_at
+from message_triggers
+where program_id = $1
+order by trigger;
+
+-- name: message_trigger
+-- One trigger of a program, as stored; no row: never stored (off).
+select trigger, enabled, kind, days_before, templates::text as templates, version, updated_at
+from message_triggers
+where program_id = $1 and trigger = $2;
+
+-- name: put_message_trigger
+-- Replaces trigger $8 of program $7 ($9 its event type, $10 on, $11 kind, $12 templates, $13 the
+-- key, $14 when, $15 a scanned trigger's days ahead) with the answer ($1-$6) in one statement;
+-- each replacement numbers a new version, which every message records.
+with answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    values ($1, $2, $3, $4, $5, $6) on conflict do nothing
+    returning key_id
+)
+insert into message_triggers (program_id, trigger, event_type, enabled, kind, templates,
+                              version, key_id, updated_at, days_before)
+select $7, $8, $9, $10, $11, $12::jsonb, 1, $13, $14, $15 from answer
+on conflict (program_id, trigger) do update
+set event_type = excluded.event_type, enabled = excluded.enabled, kind = excluded.kind,
+    templates = excluded.templates, version = message_triggers.version + 1,
+    days_before = excluded.days_before,
+    key_id = excluded.key_id, updated_at = excluded.updated_at
+returning version;
+
+-- name: take_message_events
+-- Up to $1 events a trigger wants, not yet turned into messages, locked for this transaction;
+-- SKIP LOCKED lets several relays share them.
+select id, event_key, program_id, type, payload::text as payload
+from message_events
+where processed_at is null
+order by id
+limit $1
+for update skip locked;
+
+-- name: message_events_processed
+update message_events set processed_at = clock_timestamp() where id = any ($1::bigint[]);
+
+-- name: message_facts
+-- What the messages of one event are rendered and decided with: the customer ($1) and their
+-- addresses, the balance, the soonest expiry of their points, the consents in force, the
+-- program's name and settings, the database clock.
+select c.id as customer_id, c.name, c.phone, c.email, c.erased_at is not null as erased,
+       p.name as program_name,
+       coalesce(a.posted - a.reserved, 0) as balance,
+       (select min(l.expires_at) from lots l
+        where l.account_id = a.id and l.open and l.expires_at is not null) as expires_at,
+       (select jsonb_object_agg(k.channel, k.granted)::text from (
+            select distinct on (channel) channel, granted from customer_consents
+            where customer_id = c.id
+            order by channel, recorded_at desc, id desc) k) as consents,
+       coalesce(s.time_zone, 'Europe/Moscow') as time_zone,
+       coalesce(s.quiet_start_minute, 1260) as quiet_start_minute,
+       coalesce(s.quiet_end_minute, 540) as quiet_end_minute,
+       coalesce(s.daily_cap, 3) as daily_cap,
+       clock_timestamp() as now
+from customers c
+join programs p on p.id = c.program_id
+left join accounts a on a.customer_id = c.id
+left join message_settings s on s.program_id = c.program_id
+where c.id = $1;
+
+-- name: scan_expiring_lots
+-- The daily scan of points_expiring: every open, active lot of a program whose trigger is on
+-- that expires within the trigger's days_before becomes an event, once per lot and threshold
+-- (the event key holds both, and is unique). $1 bounds one pass; the scan repeats until a pass
+-- finds nothing new.
+with found as (
+    select 'lot:' || l.id || ':' || t.days_before || 'd' as event_key, l.program_id,
+           jsonb_build_object('customer_id', a.customer_id::text, 'lot_id', l.id::text,
+                              'points', l.remaining, 'expires_at', l.expires_at) as payload
+    from message_triggers t
+    join lots l on l.program_id = t.program_id and l.open and l.remaining > 0
+        and l.expires_at > clock_timestamp()
+        and l.expires_at <= clock_timestamp() + make_interval(days => t.days_before)
+        and l.activates_at <= clock_timestamp()
+    join accounts a on a.id = l.account_id and a.customer_id is not null
+    where t.trigger = 'points_expiring' and t.enabled
+      and not exists (
+          select 1 from message_events e
+          where e.event_key = 'lot:' || l.id || ':' || t.days_before || 'd'
+      )
+    limit $1
+)
+insert into message_events (event_key, program_id, type, payload)
+select event_key, program_id, 'points.expiring', payload from found
+on conflict (event_key) do nothing
+returning id;
+
+-- name: lock_customer_messages
+-- One customer's messages are decided by one relay at a time (to the transaction's end), so two
+-- relays never count the same day's messages against the cap at once.
+select pg_advisory_xact_lock(hashtextextended($1::uuid::text, 23));
+
+-- name: event_triggers
+-- The enabled triggers of program $1 that answer event type $2.
+select trigger, kind, days_before, templates::text as templates, version
+from message_triggers
+where program_id = $1 and event_type = $2 and enabled
+order by trigger;
+
+-- name: marketing_counted
+-- Marketing messages customer $1 was sent or has queued on each channel since $2 (the local
+-- midnight): what the daily cap counts.
+select channel, count(*) as counted from messages
+where customer_id = $1 and kind = 'marketing' and state in ('queued', 'sent')
+  and created_at >= $2
+group by channel;
+
+-- name: operation_store
+-- The store an operation was made at (a template's {{ store }}).
+select store_id from operations where id = $1;
+
+-- name: insert_message
+-- A message of one trigger event on one channel; the unique (trigger, event_key, channel)
+-- makes a second one for the same event write nothing.
+insert into messages (program_id, customer_id, channel, kind, trigger, event_key,
+                      template_version, locale, recipient, subject, body, state, reason,
+                      next_attempt_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+on conflict (trigger, event_key, channel) do nothing
+returning id;
+
+-- name: lease_messages
+-- Up to $1 due queued messages, each leased for $2 seconds: its next attempt moves past the
+-- lease, so no other relay takes it meanwhile, and one that dies leaves it due again.
+with due as (
+    select id from messages
+    where state = 'queued' and next_attempt_at <= clock_timestamp()
+    order by next_attempt_at
+    limit $1
+    for update skip locked
+)
+update messages m
+set attempts = m.attempts + 1, next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+from due where m.id = due.id
+returning m.id, m.program_id, m.customer_id, m.channel, m.kind, m.recipient, m.subject, m.body,
+          m.attempts;
+
+-- name: message_sent
+update messages
+set state = 'sent', sent_at = clock_timestamp(), provider_id = $2, reason = null
+where id = $1 and state = 'queued';
+
+-- name: message_failed
+-- A failed attempt ($3 why): retried after $2 seconds, or failed once $4 attempts have failed.
+update messages
+set state = case when attempts >= $4 then 'failed' else 'queued' end,
+    next_attempt_at = clock_timestamp() + make_interval(secs => $2),
+    reason = left($3, 200)
+where id = $1 and state = 'queued'
+returning state;
+
+-- name: customer_messages
+-- A page of customer $1's messages, newest first, below id $2, at most $3.
+select id, channel, kind, trigger, event_key, template_version, locale, subject, body, state,
+       reason, attempts, next_attempt_at, provider_id, created_at, sent_at
+from messages
+where customer_id = $1 and id < $2
+order by id desc
+limit $3;
+
+-- name: customer_of_program
+-- Customer $1's program, if the caller may see it ($2 scopes a program key to its own).
+select program_id from customers
+where id = $1 and ($2::uuid is null or program_id = $2);
+
+-- name: unsubscribe
+-- Withdraws customer $2's consent on channel $3 through an unsubscribe link (consent entry $1),
+-- when the consent in force there is given; nothing when it is not (a second click).
+insert into customer_consents (id, program_id, customer_id, channel, granted, source, recorded_at)
+select $1, c.program_id, c.id, $3, false, 'unsubscribe', clock_timestamp()
+from customers c
+where c.id = $2 and (
+    select k.granted from customer_consents k
+    where k.customer_id = c.id and k.channel = $3
+    order by k.recorded_at desc, k.id desc
+    limit 1
+) is true
+returning id;

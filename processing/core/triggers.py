@@ -1,0 +1,143 @@
+"""Trigger messages: which outbox events a trigger answers, and what becomes of one message.
+
+A trigger (points accrued, points redeemed, a tier changed) of a program turns one outbox event
+into at most one message per channel. Whether that message is sent now, later or never is
+decided here, purely: a marketing message needs the customer's consent in force on its channel
+and a place under the daily frequency cap, and waits out the program's quiet hours; a
+transactional one (a debit, a code) is told at once whatever the customer chose, because the
+law that asks for consent (38-FZ) is about advertising, not about the customer's own account.
+"""
+
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+
+import msgspec
+
+from processing.core.invariants import invariant
+
+
+class Trigger(StrEnum):
+    points_accrued = "points_accrued"
+    points_redeemed = "points_redeemed"
+    tier_changed = "tier_changed"
+    points_expiring = "points_expiring"  # a daily scan: a lot expires within days_before
+
+
+class Channel(StrEnum):
+    sms = "sms"
+    email = "email"
+
+
+class TriggerKind(StrEnum):
+    """Marketing needs consent and respects quiet hours and the cap; transactional does not."""
+
+    transactional = "transactional"
+    marketing = "marketing"
+
+
+class MessageState(StrEnum):
+    queued = "queued"
+    sent = "sent"
+    failed = "failed"
+    suppressed = "suppressed"
+
+
+class Suppression(StrEnum):
+    no_consent = "no_consent"
+    frequency_cap = "frequency_cap"
+    no_address = "no_address"  # no phone (erased) or no e-mail on file
+
+
+# The outbox event each trigger answers (core.events.EventType values).
+TRIGGER_EVENTS: dict[Trigger, str] = {
+    Trigger.points_accrued: "points.accrued",
+    Trigger.points_redeemed: "points.redeemed",
+    Trigger.tier_changed: "tier.changed",
+    Trigger.points_expiring: "points.expiring",  # made by the scan, not the outbox
+}
+# Triggers a daily scan fires, and how many days ahead they look unless told.
+SCANNED: dict[Trigger, int] = {Trigger.points_expiring: 7}
+# What a trigger is unless its program says otherwise: a debit is the customer's own business.
+DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
+    Trigger.points_accrued: TriggerKind.marketing,
+    Trigger.points_redeemed: TriggerKind.transactional,
+    Trigger.tier_changed: TriggerKind.marketing,
+    Trigger.points_expiring: TriggerKind.marketing,
+}
+# The variables every trigger's template may use.
+VARIABLES = frozenset(
+    {"name", "balance", "points", "expiry_date", "tier", "store", "program", "unsubscribe_url"}
+)
+minutes_per_day = 24 * 60
+
+
+class QuietHours(msgspec.Struct, frozen=True, kw_only=True):
+    """Local minutes after midnight; a window may span midnight (21:00-09:00). start == end:
+    no quiet hours."""
+
+    start_minute: int
+    end_minute: int
+
+    def __post_init__(self) -> None:
+        invariant(0 <= self.start_minute < minutes_per_day, "quiet hours start within a day")
+        invariant(0 <= self.end_minute < minutes_per_day, "quiet hours end within a day")
+
+
+def quiet_until(now: datetime, zone: tzinfo, quiet: QuietHours) -> datetime | None:
+    """When the quiet hours that ``now`` falls in end, in the program's zone; None outside them."""
+    invariant(now.tzinfo is not None, "now carries its zone")
+    if quiet.start_minute == quiet.end_minute:
+        return None
+    local = now.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    start, end = quiet.start_minute, quiet.end_minute
+    inside = start <= minute < end if start < end else minute >= start or minute < end
+    if not inside:
+        return None
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Past the start of a window that spans midnight, it ends tomorrow. Aware arithmetic in one
+    # zone is wall-clock arithmetic, so 09:00 stays 09:00 across a change of offset.
+    days = 1 if minute >= start and start > end else 0
+    return midnight + timedelta(days=days, minutes=end)
+
+
+def local_midnight(now: datetime, zone: tzinfo) -> datetime:
+    """The start of ``now``'s day in the program's zone: the frequency cap counts from it."""
+    local = now.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Audience(msgspec.Struct, frozen=True, kw_only=True):
+    """What one message's fate rests on: the customer's address on its channel, the consent in
+    force there (None: never given), and the marketing messages already counted today."""
+
+    recipient: str | None
+    consented: bool | None
+    counted_today: int
+    daily_cap: int
+
+
+class Fate(msgspec.Struct, frozen=True, kw_only=True):
+    state: MessageState
+    reason: Suppression | None = None
+    due_at: datetime
+
+
+def decide_fate(
+    kind: TriggerKind,
+    audience: Audience,
+    now: datetime,
+    zone: tzinfo,
+    quiet: QuietHours,
+) -> Fate:
+    """Suppressed (no address, then no consent, then the cap, in that order), else queued: now,
+    or for a marketing message due in quiet hours, when they end."""
+    if audience.recipient is None:
+        return Fate(state=MessageState.suppressed, reason=Suppression.no_address, due_at=now)
+    if kind is TriggerKind.transactional:
+        return Fate(state=MessageState.queued, due_at=now)
+    if audience.consented is not True:
+        return Fate(state=MessageState.suppressed, reason=Suppression.no_consent, due_at=now)
+    if audience.counted_today >= audience.daily_cap:
+        return Fate(state=MessageState.suppressed, reason=Suppression.frequency_cap, due_at=now)
+    return Fate(state=MessageState.queued, due_at=quiet_until(now, zone, quiet) or now)

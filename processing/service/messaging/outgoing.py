@@ -1,0 +1,294 @@
+"""The message relay: turns the events triggers want into messages, once per trigger, event and
+channel, and sends the queued ones with leases and retries as the webhook relay sends
+deliveries (decision 0023).
+
+Making messages: the outbox fan-out hands each event an enabled trigger answers to
+``message_events`` in the statement that marks it relayed. A relay takes a batch of them with
+SKIP LOCKED and, per event, under the customer's advisory lock, renders each channel's template,
+decides the message's fate (``core.triggers.decide_fate``: consent, cap, quiet hours) and inserts
+it; the unique (trigger, event_key, channel) makes a second relay's insert of the same message
+write nothing, so a duplicate delivery of an event never makes a second message.
+
+Sending: due queued messages are leased (their next attempt pushed past the lease), sent through
+their channel's port, and marked sent, or retried after the webhook relay's backoff, or failed
+with the provider's reason after the last attempt. A relay killed mid-send leaves the message
+due again when the lease runs out: at least once, as webhooks are; a sent row is never leased.
+"""
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+import structlog
+
+from processing import telemetry
+from processing.core import limits
+from processing.core.invariants import invariant
+from processing.core.triggers import (
+    Audience,
+    Channel,
+    MessageState,
+    QuietHours,
+    TriggerKind,
+    decide_fate,
+    local_midnight,
+)
+from processing.core.webhooks import retry_delay
+from processing.service.messaging.triggers import Triggers, zone_of
+from processing.service.messaging.wording import (
+    RenderFailed,
+    date_of,
+    pick_templates,
+    points_of,
+    render_text,
+)
+from processing.service.ports import (
+    Database,
+    MessageChannel,
+    MessageNotSent,
+    OutgoingMessage,
+    Store,
+)
+from processing.service.records import (
+    LeasedMessage,
+    MessageEvent,
+    MessageFacts,
+    NewMessage,
+    TriggerRecord,
+    TriggerTemplate,
+)
+
+log = structlog.get_logger(__name__)
+default_locale = "ru"
+
+
+class MessagePolicy(msgspec.Struct, frozen=True, kw_only=True):
+    max_attempts: int = 6
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 3600.0
+    lease_seconds: float = 120.0
+    timeout_seconds: float = 30.0
+    batch: int = limits.message_events_batch_max
+
+    def __post_init__(self) -> None:
+        invariant(self.max_attempts >= 1, "a message is tried at least once")
+        invariant(
+            self.lease_seconds > self.timeout_seconds,
+            "a lease outlives the attempt it covers, or two relays could send at once",
+        )
+
+
+def consent_in_force(facts: MessageFacts, channel: str) -> bool | None:
+    if facts.consents is None:
+        return None
+    value = json.loads(facts.consents).get(channel)
+    return value if isinstance(value, bool) else None
+
+
+def expiry_of(payload: dict[str, Any]) -> datetime | None:
+    """The expiry an event names (a lot about to expire), else None: the soonest is told."""
+    value = payload.get("expires_at")
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def recipient_of(facts: MessageFacts, channel: str) -> str | None:
+    if facts.erased:
+        return None
+    return facts.phone if channel == Channel.sms else facts.email
+
+
+class MessageRelay:
+    def __init__(
+        self,
+        database: Database,
+        channels: Mapping[Channel, MessageChannel],
+        triggers: Triggers,
+        policy: MessagePolicy,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.database = database
+        self.channels = channels
+        self.triggers = triggers
+        self.policy = policy
+        self.jitter = jitter
+
+    async def run_once(self) -> int:
+        """Makes the messages of one batch of events, then sends one batch of due messages;
+        returns how much it did (zero: nothing to do)."""
+        async with self.database.transaction() as store:
+            events = await store.take_message_events(self.policy.batch)
+            for event in events:
+                await self.make_messages(store, event)
+            await store.message_events_processed([event.id for event in events])
+        async with self.database.transaction() as store:
+            leased = await store.lease_messages(self.policy.batch, self.policy.lease_seconds)
+        await asyncio.gather(*(self.send(message) for message in leased))
+        return len(events) + len(leased)
+
+    async def scan(self) -> int:
+        """The daily scans' events (a lot about to expire), each made once however often this
+        runs; how many were new."""
+        found = 0
+        while True:
+            async with self.database.transaction() as store:
+                new = await store.scan_expiring_lots(self.policy.batch)
+            found += new
+            if new < self.policy.batch:
+                return found
+
+    async def run_forever(self, idle_seconds: float, scan_interval_seconds: float) -> None:
+        scanned_at = float("-inf")
+        while True:
+            try:
+                if time.monotonic() - scanned_at >= scan_interval_seconds:
+                    await self.scan()
+                    scanned_at = time.monotonic()
+                done = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the relay must outlive a database restart; it tries again
+                log.exception("message_relay_failed")
+                done = 0
+            if not done:
+                await asyncio.sleep(idle_seconds)
+
+    async def make_messages(self, store: Store, event: MessageEvent) -> None:
+        payload: dict[str, Any] = json.loads(event.payload)
+        customer = payload.get("customer_id")
+        if not isinstance(customer, str):
+            return
+        customer_id = UUID(customer)
+        await store.lock_customer_messages(customer_id)
+        facts = await store.message_facts(customer_id)
+        if facts is None:
+            return
+        zone = zone_of(facts.time_zone) or ZoneInfo("Europe/Moscow")
+        counted = await store.marketing_counted(customer_id, local_midnight(facts.now, zone))
+        operation = payload.get("operation_id")
+        store_name = await store.operation_store(UUID(operation)) if operation else None
+        values: dict[str, Any] = {
+            "name": facts.name or "",
+            "balance": payload.get("available_after", facts.balance),
+            "points": points_of(event.type, payload),
+            "expiry_date": date_of(expiry_of(payload) or facts.expires_at, zone),
+            "tier": payload.get("tier_after") or "",
+            "store": store_name or "",
+            "program": facts.program_name,
+        }
+        for trigger in await store.event_triggers(event.program_id, event.type):
+            for template in pick_templates(trigger.templates, default_locale):
+                message = self.message_of(event, facts, trigger, template, values, counted, zone)
+                written = await store.insert_message(message)
+                if written is None:
+                    continue  # this event already made this message: nothing twice
+                if message.kind == TriggerKind.marketing and message.state == MessageState.queued:
+                    counted[message.channel] = counted.get(message.channel, 0) + 1
+                if message.state == MessageState.suppressed:
+                    telemetry.messages_total.labels(
+                        message.channel, "suppressed", message.reason or ""
+                    ).inc()
+
+    def message_of(
+        self,
+        event: MessageEvent,
+        facts: MessageFacts,
+        trigger: TriggerRecord,
+        template: TriggerTemplate,
+        values: dict[str, Any],
+        counted: dict[str, int],
+        zone: ZoneInfo,
+    ) -> NewMessage:
+        channel, kind = Channel(template.channel), TriggerKind(trigger.kind)
+        audience = Audience(
+            recipient=recipient_of(facts, channel),
+            consented=consent_in_force(facts, channel),
+            counted_today=counted.get(channel, 0),
+            daily_cap=facts.daily_cap,
+        )
+        quiet = QuietHours(start_minute=facts.quiet_start_minute, end_minute=facts.quiet_end_minute)
+        fate = decide_fate(kind, audience, facts.now, zone, quiet)
+        marketing_email = kind is TriggerKind.marketing and channel is Channel.email
+        link = self.triggers.unsubscribe_url(facts.customer_id, channel) if marketing_email else ""
+        subject, body, state, reason = None, "", fate.state.value, fate.reason
+        try:
+            shown = values | {"unsubscribe_url": link}
+            if template.subject is not None:  # one line whatever a customer's name holds
+                subject = " ".join(render_text(template.subject, shown).split())
+            body = render_text(template.body, shown)
+        except RenderFailed:
+            state, reason = MessageState.failed.value, None
+        if marketing_email and link and link not in body:
+            body = f"{body}\n\n--\nОтписаться от рассылки: {link}"
+        return NewMessage(
+            program_id=event.program_id,
+            customer_id=facts.customer_id,
+            channel=channel.value,
+            kind=kind.value,
+            trigger=trigger.trigger,
+            event_key=event.event_key,
+            template_version=trigger.version,
+            locale=template.locale,
+            recipient=audience.recipient,
+            subject=subject,
+            body=body,
+            state=state,
+            reason="render_failed" if state == MessageState.failed else (reason and reason.value),
+            next_attempt_at=fate.due_at,
+        )
+
+    async def send(self, message: LeasedMessage) -> None:
+        channel = self.channels.get(Channel(message.channel))
+        try:
+            if channel is None or message.recipient is None:
+                raise MessageNotSent("no_channel")
+            headers = {}
+            if message.kind == TriggerKind.marketing and message.channel == Channel.email:
+                url = self.triggers.unsubscribe_url(message.customer_id, Channel.email)
+                headers = {
+                    "List-Unsubscribe": f"<{url}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                }
+            provider_id = await asyncio.wait_for(
+                channel.send(
+                    OutgoingMessage(
+                        recipient=message.recipient,
+                        subject=message.subject,
+                        body=message.body,
+                        headers=headers,
+                    )
+                ),
+                self.policy.timeout_seconds,
+            )
+        except (MessageNotSent, TimeoutError) as failure:
+            await self.failed(message, str(failure) or "timeout")
+            return
+        async with self.database.transaction() as store:
+            await store.message_sent(message.id, provider_id)
+        telemetry.messages_total.labels(message.channel, "sent", "").inc()
+
+    async def failed(self, message: LeasedMessage, reason: str) -> None:
+        delay = retry_delay(
+            message.attempts,
+            self.policy.backoff_base_seconds,
+            self.policy.backoff_cap_seconds,
+            self.jitter(),
+        )
+        async with self.database.transaction() as store:
+            state = await store.message_failed(message.id, delay, reason, self.policy.max_attempts)
+        outcome = "failed" if state == MessageState.failed else "retried"
+        telemetry.messages_total.labels(message.channel, outcome, reason).inc()
+        log.warning(
+            "message_send_failed",
+            message_id=message.id,
+            channel=message.channel,
+            attempts=message.attempts,
+            reason=reason,
+            outcome=outcome,
+        )

@@ -1,0 +1,102 @@
+"""A trigger's templates: rendered by Jinja2's sandbox, checked when stored, and the values a
+message of one event is rendered with.
+
+The sandbox keeps a template from reaching into Python objects (attribute and method access to
+anything unsafe is refused), ``StrictUndefined`` makes a misspelt variable an error at PUT rather
+than an empty gap in a customer's message, and no autoescaping applies: SMS and our e-mails are
+plain text.
+"""
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from processing.core import limits
+from processing.core.messages import sms_parts
+from processing.core.triggers import VARIABLES, Channel
+from processing.service.records import TriggerTemplate
+
+environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+# What a template is checked with when stored, and previewed with when no customer is named.
+SAMPLE: dict[str, Any] = {
+    "name": "Анна",
+    "balance": 1250,
+    "points": 600,
+    "expiry_date": "31.12.2026",
+    "tier": "Золотой",
+    "store": "Магазин на Ленина",
+    "program": "Бонусы",
+    "unsubscribe_url": "https://example.com/v1/unsubscribe/sample",
+}
+assert set(SAMPLE) == VARIABLES  # noqa: S101 - checked at import, a fixed table
+
+
+class RenderFailed(Exception):
+    """A template did not render: its text is the reason, fit to show to the operator."""
+
+
+def render_text(text: str, values: dict[str, Any]) -> str:
+    try:
+        return environment.from_string(text).render(values)
+    except TemplateError as error:
+        raise RenderFailed(str(error.message or type(error).__name__)) from None
+    except Exception as error:  # a template's own arithmetic (1/0, ...) is its author's fault
+        raise RenderFailed(type(error).__name__) from None
+
+
+def template_refusal(template: TriggerTemplate, program: str) -> tuple[str, str] | None:
+    """(field, reason) when a template does not render with the sample values or would not fit
+    the SMS parts allowed; None when it is fit to store."""
+    values = SAMPLE | {"program": program}
+    if template.channel == Channel.email and not template.subject:
+        return "subject", "an e-mail needs a subject."
+    if template.channel == Channel.sms and template.subject is not None:
+        return "subject", "an SMS has no subject."
+    for field, text in (("subject", template.subject), ("body", template.body)):
+        if text is None:
+            continue
+        try:
+            rendered = render_text(text, values)
+        except RenderFailed as error:
+            return field, f"does not render: {error}."
+        if field == "subject" and "\n" in rendered:
+            return field, "a subject is one line."
+        if template.channel == Channel.sms and sms_parts(rendered) > limits.sms_parts_max:
+            return field, (
+                f"rendered, it takes {sms_parts(rendered)} SMS parts; at most "
+                f"{limits.sms_parts_max} are allowed."
+            )
+    return None
+
+
+def date_of(moment: datetime | None, zone: tzinfo) -> str:
+    """A date as a Russian customer reads it: 31.12.2026, in the program's zone."""
+    return "" if moment is None else moment.astimezone(zone).strftime("%d.%m.%Y")
+
+
+def points_of(event_type: str, payload: dict[str, Any]) -> int:
+    """The points an event is about: earned for an accrual (a purchase's net change plus what it
+    redeemed), spent for a redemption."""
+    points = int(payload.get("points") or 0)
+    redeemed = int(payload.get("redeemed_points") or 0)
+    if event_type == "points.accrued":
+        return points + redeemed if payload.get("type") == "purchase" else points
+    if event_type == "points.redeemed":
+        return redeemed or -points
+    if event_type == "points.expiring":
+        return points
+    return 0
+
+
+def pick_templates(templates: list[TriggerTemplate], locale: str) -> list[TriggerTemplate]:
+    """One template per channel: the one in ``locale``, else the channel's first."""
+    chosen: dict[str, TriggerTemplate] = {}
+    for template in templates:
+        if template.channel not in chosen or (
+            template.locale == locale and chosen[template.channel].locale != locale
+        ):
+            chosen[template.channel] = template
+    return list(chosen.values())
