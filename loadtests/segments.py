@@ -123,6 +123,8 @@ async def prepare(url: str, customers: int) -> uuid.UUID:
 async def seeded_program(url: str) -> uuid.UUID:
     connection = await asyncpg.connect(url)
     try:
+        await migrate(connection)  # the migrations written since it was seeded
+        await connection.execute("vacuum analyze lots")
         found: uuid.UUID = await connection.fetchval(
             "select id from programs where name = 'Segments bench'"
         )
