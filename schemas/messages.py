@@ -9,7 +9,9 @@ from msgspec import Meta
 
 from schemas.base import Reply, Request
 
-TriggerName = Literal["points_accrued", "points_redeemed", "tier_changed", "points_expiring"]
+TriggerName = Literal[
+    "points_accrued", "points_redeemed", "tier_changed", "points_expiring", "birthday", "welcome"
+]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]
 Locale = Annotated[str, Meta(pattern=r"^[a-z]{2}$", description="ru (the default), en, ...")]
@@ -55,7 +57,8 @@ class TriggerPut(Request, frozen=True, kw_only=True):
 
     enabled: bool
     kind: TriggerKindName | None = None
-    # points_expiring: a lot expiring within this many days is told once (default 7).
+    # points_expiring: a lot expiring within this many days is told once (default 7); birthday:
+    # this many days before the birthday (1-3, default 3), with the rules' birthday bonus.
     days_before: Annotated[int, Meta(ge=1, le=365)] | None = None
     templates: Annotated[list[TriggerTemplate], Meta(max_length=8)]
 

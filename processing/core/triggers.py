@@ -8,7 +8,7 @@ transactional one (a debit, a code) is told at once whatever the customer chose,
 law that asks for consent (38-FZ) is about advertising, not about the customer's own account.
 """
 
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 import msgspec
@@ -21,6 +21,8 @@ class Trigger(StrEnum):
     points_redeemed = "points_redeemed"
     tier_changed = "tier_changed"
     points_expiring = "points_expiring"  # a daily scan: a lot expires within days_before
+    birthday = "birthday"  # a daily scan: the birthday is within days_before (with its bonus)
+    welcome = "welcome"  # a scan of customers enrolled since the trigger was stored
 
 
 class Channel(StrEnum):
@@ -53,16 +55,23 @@ TRIGGER_EVENTS: dict[Trigger, str] = {
     Trigger.points_accrued: "points.accrued",
     Trigger.points_redeemed: "points.redeemed",
     Trigger.tier_changed: "tier.changed",
-    Trigger.points_expiring: "points.expiring",  # made by the scan, not the outbox
+    Trigger.points_expiring: "points.expiring",  # made by the scans, not the outbox
+    Trigger.birthday: "customer.birthday",
+    Trigger.welcome: "customer.enrolled",
 }
-# Triggers a daily scan fires, and how many days ahead they look unless told.
-SCANNED: dict[Trigger, int] = {Trigger.points_expiring: 7}
+# Triggers a daily scan fires, and how many days ahead they look unless told; the birthday
+# bonus is granted from birthday_days_around days before the birthday, so a birthday message
+# that announces it looks no further ahead than that.
+SCANNED: dict[Trigger, int] = {Trigger.points_expiring: 7, Trigger.birthday: 3}
+DAYS_BEFORE_MAX: dict[Trigger, int] = {Trigger.points_expiring: 365, Trigger.birthday: 3}
 # What a trigger is unless its program says otherwise: a debit is the customer's own business.
 DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
     Trigger.points_accrued: TriggerKind.marketing,
     Trigger.points_redeemed: TriggerKind.transactional,
     Trigger.tier_changed: TriggerKind.marketing,
     Trigger.points_expiring: TriggerKind.marketing,
+    Trigger.birthday: TriggerKind.marketing,
+    Trigger.welcome: TriggerKind.marketing,
 }
 # The variables every trigger's template may use.
 VARIABLES = frozenset(
@@ -141,3 +150,18 @@ def decide_fate(
     if audience.counted_today >= audience.daily_cap:
         return Fate(state=MessageState.suppressed, reason=Suppression.frequency_cap, due_at=now)
     return Fate(state=MessageState.queued, due_at=quiet_until(now, zone, quiet) or now)
+
+
+def birthdays_within(today: date, days_before: int) -> list[tuple[str, int]]:
+    """The birthdays (``MM-DD`` as born, and the year they fall in) from ``today`` to
+    ``days_before`` days ahead; 29 February is kept on 28 February in other years, as the
+    birthday bonus keeps it."""
+    invariant(days_before >= 0, "a scan looks ahead, not back")
+    found: list[tuple[str, int]] = []
+    for offset in range(days_before + 1):
+        day = today + timedelta(days=offset)
+        found.append((day.strftime("%m-%d"), day.year))
+        leap = day.year % 4 == 0 and (day.year % 100 != 0 or day.year % 400 == 0)
+        if (day.month, day.day) == (2, 28) and not leap:
+            found.append(("02-29", day.year))
+    return found

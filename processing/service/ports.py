@@ -25,6 +25,7 @@ from processing.core.segments import Group
 from processing.service.records import (
     ActiveHold,
     ApiKeyRecord,
+    BirthdayTrigger,
     CardEventRecord,
     Connection,
     ConnectionRecord,
@@ -1222,6 +1223,14 @@ class TriggerStore(Protocol):
     async def scan_expiring_lots(self, limit: int) -> int:
         """Events for lots a points_expiring trigger wants, each once; how many were new."""
         ...
+
+    async def birthday_triggers(self) -> list[BirthdayTrigger]: ...
+    async def scan_birthdays(
+        self, program_id: UUID, days: list[tuple[str, int]], limit: int
+    ) -> int: ...
+    async def scan_welcomes(
+        self, limit: int, delay_seconds: float, grace_seconds: float
+    ) -> int: ...
 
     async def message_events_processed(self, event_ids: list[int]) -> None: ...
     async def lock_customer_messages(self, customer_id: UUID) -> None: ...

@@ -621,6 +621,13 @@ class TriggerRecord(msgspec.Struct, frozen=True, kw_only=True):
     days_before: int | None = None
 
 
+class BirthdayTrigger(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    days_before: int | None
+    time_zone: str
+    now: datetime
+
+
 class MessageEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An outbox event a trigger of its program wants, not yet turned into messages."""
 
@@ -638,6 +645,7 @@ class MessageFacts(msgspec.Struct, frozen=True, kw_only=True):
     name: str | None
     phone: str
     email: str | None
+    birthday: date | None
     erased: bool
     program_name: str
     balance: int

@@ -24,6 +24,8 @@ async def test_triggers_are_off_until_set_and_each_replacement_is_a_version(api:
         "points_redeemed": (False, "transactional"),
         "tier_changed": (False, "marketing"),
         "points_expiring": (False, "marketing"),
+        "birthday": (False, "marketing"),
+        "welcome": (False, "marketing"),
     }
 
     first = await put(api, f"{base}/points_accrued", {"enabled": True, "templates": [sms]})
@@ -44,7 +46,7 @@ async def test_a_template_that_does_not_render_is_refused_naming_its_field(api: 
     base = f"/v1/programs/{api.program_id}/triggers/points_accrued"
     bad = {"channel": "email", "subject": "Привет", "body": "{{ balanse }}"}
     refused = await put(api, base, {"enabled": True, "templates": [sms, bad]})
-    unknown = await put(api, f"/v1/programs/{api.program_id}/triggers/birthday", {
+    unknown = await put(api, f"/v1/programs/{api.program_id}/triggers/anniversary", {
         "enabled": True, "templates": [sms]})  # fmt: skip
     twice = await put(api, base, {"enabled": True, "templates": [sms, sms]})
 

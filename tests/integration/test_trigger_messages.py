@@ -12,13 +12,18 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import msgspec
 import pytest
 from structlog.testing import capture_logs
 
 from processing.runtime import Runtime
 from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.settings import Settings
+from tests.api.test_bonuses import born_days_from_today
+from tests.api.test_loyalty_rules_and_checkout import put_rules
+from tests.api.test_tiers import now_rules, set_tier
 from tests.conftest import Api, secrets_keys
 from tests.fakes import smtp
 from tests.fakes.smtp import SmtpServer, smtp_server
@@ -385,3 +390,101 @@ async def test_points_expiring_within_the_threshold_are_told_once_per_lot(
     items = [item for item in await messages(api, customer) if item["trigger"] == "points_expiring"]
     assert sorted(item["state"] for item in items) == ["sent", "sent"]
     assert items[0]["event_key"].endswith(":7d")
+
+
+async def test_a_birthday_is_announced_once_with_the_bonus_granted_without_an_outside_call(
+    api: Api, runtime: Runtime, mail: SmtpServer, gateway: WebhookReceiver
+) -> None:
+    program = api.program_id
+    assert (await put_rules(api, {"bonuses": {"birthday": 500}})).status_code == 200
+    await api.put_json(f"/v1/programs/{program}/message-settings", {"time_zone": "UTC",
+        "quiet_start_minute": 0, "quiet_end_minute": 0})  # fmt: skip
+    templates = [{"channel": "sms", "body": "С днём рождения, {{ name }}! +{{ points }} баллов"}]
+    too_far = await api.put_json(f"/v1/programs/{program}/triggers/birthday",
+        {"enabled": True, "days_before": 5, "templates": templates})  # fmt: skip
+    put = await api.put_json(f"/v1/programs/{program}/triggers/birthday",
+        {"enabled": True, "days_before": 2, "templates": templates})  # fmt: skip
+    assert (too_far.status_code, too_far.json()["field"]) == (400, "days_before")
+    assert put.status_code == 200, put.text
+    customer = await enrolled(api, consent=True)
+    born = await born_days_from_today(api, 2)
+    edited = await api.client.patch(
+        f"/v1/customers/{customer}", json={"birthday": born.isoformat()},
+        headers=api.headers(api.admin_key),
+    )  # fmt: skip
+    assert edited.status_code == 200, edited.text
+    later = await enrolled(api, consent=True, phone="+79161230000")  # born in three days: not yet
+    await api.client.patch(
+        f"/v1/customers/{later}", json={"birthday": (born + timedelta(days=1)).isoformat()},
+        headers=api.headers(api.admin_key),
+    )  # fmt: skip
+
+    relay = relay_of(runtime)
+    assert await relay.scan() == 1
+    assert await relay.scan() == 0
+    await drain(runtime)
+
+    assert [json.loads(item.body)["text"] for item in gateway.received] == [
+        "С днём рождения, Мария! +500 баллов"
+    ]
+    assert (await api.balance(customer))["available"] == 500
+    again = await api.post(
+        f"/v1/customers/{customer}/events", {"type": "birthday", "document": {"id": "bday"}}
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "bonus_already_granted")
+
+
+async def test_welcome_greets_customers_enrolled_since_the_trigger_once(
+    api: Api, runtime: Runtime, mail: SmtpServer, gateway: WebhookReceiver
+) -> None:
+    program = api.program_id
+    before = await enrolled(api, consent=True, phone="+79161230001")
+    async with runtime.pool.acquire() as connection:  # enrolled an hour before the trigger
+        await connection.execute(
+            "update customers set created_at = created_at - interval '1 hour' where id = $1",
+            UUID(before),
+        )
+    await api.put_json(f"/v1/programs/{program}/message-settings", {"time_zone": "UTC",
+        "quiet_start_minute": 0, "quiet_end_minute": 0})  # fmt: skip
+    put = await api.put_json(f"/v1/programs/{program}/triggers/welcome", {"enabled": True,
+        "templates": [{"channel": "sms", "body": "Добро пожаловать, {{ name }}!"}]})  # fmt: skip
+    assert put.status_code == 200, put.text
+    customer = await enrolled(api, consent=True)
+
+    relay = MessageRelay(
+        runtime.database,
+        runtime.message_channels,
+        runtime.triggers,
+        msgspec.structs.replace(fast, welcome_delay_seconds=0.0),
+    )
+    assert await relay.welcome() == 1
+    assert await relay.welcome() == 0
+    await drain(runtime)
+
+    assert [json.loads(item.body) for item in gateway.received] == [
+        {"to": "+79161234567", "text": "Добро пожаловать, Мария!"}
+    ]
+    assert await messages(api, before) == []
+    assert [item["trigger"] for item in await messages(api, customer)] == ["welcome"]
+
+
+async def test_a_tier_change_is_told_once(
+    api: Api, runtime: Runtime, mail: SmtpServer, gateway: WebhookReceiver
+) -> None:
+    program = api.program_id
+    assert (await put_rules(api, now_rules)).status_code == 200
+    await api.put_json(f"/v1/programs/{program}/message-settings", {"time_zone": "UTC",
+        "quiet_start_minute": 0, "quiet_end_minute": 0})  # fmt: skip
+    put = await api.put_json(f"/v1/programs/{program}/triggers/tier_changed", {"enabled": True,
+        "templates": [{"channel": "sms", "body": "Ваш уровень: {{ tier }}"}]})  # fmt: skip
+    assert put.status_code == 200, put.text
+    customer = await enrolled(api, consent=True)
+
+    assert (await set_tier(api, customer, "gold")).status_code == 200
+    await drain(runtime, relays=2)
+    async with runtime.pool.acquire() as connection:  # delivered once more
+        await connection.execute("update message_events set processed_at = null")
+    await drain(runtime, relays=2)
+
+    assert [json.loads(item.body)["text"] for item in gateway.received] == ["Ваш уровень: gold"]
+    assert mail.received == []

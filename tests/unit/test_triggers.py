@@ -3,7 +3,7 @@ midnight and a change of offset), and each message's fate in precedence order (n
 consent, then the cap) with transactional messages free of consent, cap and quiet hours; and
 the sandboxed templates' check."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +14,7 @@ from processing.core.triggers import (
     QuietHours,
     Suppression,
     TriggerKind,
+    birthdays_within,
     decide_fate,
     local_midnight,
     quiet_until,
@@ -173,3 +174,15 @@ def test_an_unsubscribe_token_names_its_customer_and_channel_and_cannot_be_forge
     assert read_token(Keys(), token.replace(customer.hex, uuid4().hex)) is None
     assert read_token(Keys(), token.replace(".k2.", ".k9.")) is None
     assert read_token(Keys(), "not-a-token") is None
+
+
+def test_birthdays_ahead_cover_the_turn_of_the_year_and_29_february() -> None:
+    assert birthdays_within(date(2026, 12, 30), 3) == [
+        ("12-30", 2026),
+        ("12-31", 2026),
+        ("01-01", 2027),
+        ("01-02", 2027),
+    ]
+    assert birthdays_within(date(2027, 2, 27), 1) == [("02-27", 2027), ("02-28", 2027),
+                                                      ("02-29", 2027)]  # fmt: skip
+    assert birthdays_within(date(2028, 2, 28), 1) == [("02-28", 2028), ("02-29", 2028)]

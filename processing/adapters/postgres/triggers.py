@@ -12,6 +12,7 @@ from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
 from processing.service.ports import Answer
 from processing.service.records import (
+    BirthdayTrigger,
     LeasedMessage,
     MessageEvent,
     MessageFacts,
@@ -164,3 +165,15 @@ class TriggerQueries(NamedQueries):
 
     async def scan_expiring_lots(self, limit: int) -> int:
         return len(await self._fetch("scan_expiring_lots", limit))
+
+    async def birthday_triggers(self) -> list[BirthdayTrigger]:
+        return [record_of(row, BirthdayTrigger) for row in await self._fetch("birthday_triggers")]
+
+    async def scan_birthdays(
+        self, program_id: UUID, days: list[tuple[str, int]], limit: int
+    ) -> int:
+        born, years = [day for day, _ in days], [year for _, year in days]
+        return len(await self._fetch("scan_birthdays", program_id, born, years, limit))
+
+    async def scan_welcomes(self, limit: int, delay_seconds: float, grace_seconds: float) -> int:
+        return len(await self._fetch("scan_welcomes", limit, delay_seconds, grace_seconds))

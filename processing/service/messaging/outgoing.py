@@ -19,8 +19,9 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -30,17 +31,24 @@ import structlog
 
 from processing import telemetry
 from processing.core import limits
+from processing.core.bonuses import birthday_year
 from processing.core.invariants import invariant
+from processing.core.rejections import Rejection
 from processing.core.triggers import (
+    SCANNED,
     Audience,
     Channel,
     MessageState,
     QuietHours,
+    Trigger,
     TriggerKind,
+    birthdays_within,
     decide_fate,
     local_midnight,
 )
 from processing.core.webhooks import retry_delay
+from processing.service.loyalty.bonuses import birthday as birthday_bonus
+from processing.service.loyalty.bonuses import grant
 from processing.service.messaging.triggers import Triggers, zone_of
 from processing.service.messaging.wording import (
     RenderFailed,
@@ -57,16 +65,22 @@ from processing.service.ports import (
     Store,
 )
 from processing.service.records import (
+    BirthdayTrigger,
     LeasedMessage,
     MessageEvent,
     MessageFacts,
     NewMessage,
+    Refused,
     TriggerRecord,
     TriggerTemplate,
 )
 
 log = structlog.get_logger(__name__)
 default_locale = "ru"
+# How often the relay looks for newly enrolled customers a welcome trigger greets, and how long
+# before the trigger was last stored (beyond the welcome's delay) an enrollment still counts.
+welcome_scan_seconds = 5.0
+welcome_grace_seconds = 300.0
 
 
 class MessagePolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +90,8 @@ class MessagePolicy(msgspec.Struct, frozen=True, kw_only=True):
     lease_seconds: float = 120.0
     timeout_seconds: float = 30.0
     batch: int = limits.message_events_batch_max
+    # A welcome waits this long after the enrollment: a till records consent just after it.
+    welcome_delay_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         invariant(self.max_attempts >= 1, "a message is tried at least once")
@@ -102,6 +118,14 @@ def recipient_of(facts: MessageFacts, channel: str) -> str | None:
     if facts.erased:
         return None
     return facts.phone if channel == Channel.sms else facts.email
+
+
+async def scan_birthdays(trigger: BirthdayTrigger, limit: int, store: Store) -> int:
+    """One pass of a program's birthday scan: the days ahead in its zone, from its clock."""
+    zone = zone_of(trigger.time_zone) or ZoneInfo("Europe/Moscow")
+    ahead = SCANNED[Trigger.birthday] if trigger.days_before is None else trigger.days_before
+    days = birthdays_within(trigger.now.astimezone(zone).date(), ahead)
+    return await store.scan_birthdays(trigger.program_id, days, limit)
 
 
 class MessageRelay:
@@ -133,23 +157,45 @@ class MessageRelay:
         return len(events) + len(leased)
 
     async def scan(self) -> int:
-        """The daily scans' events (a lot about to expire), each made once however often this
-        runs; how many were new."""
+        """The daily scans' events (a lot about to expire, a birthday ahead), each made once
+        however often this runs; how many were new."""
+        found = await self.repeat(lambda store: store.scan_expiring_lots(self.policy.batch))
+        async with self.database.reader() as store:
+            birthdays = await store.birthday_triggers()
+        for trigger in birthdays:
+            found += await self.repeat(partial(scan_birthdays, trigger, self.policy.batch))
+        return found
+
+    async def welcome(self) -> int:
+        """Events for customers enrolled since a welcome trigger was stored, each once."""
+        return await self.repeat(
+            lambda store: store.scan_welcomes(
+                self.policy.batch,
+                self.policy.welcome_delay_seconds,
+                self.policy.welcome_delay_seconds + welcome_grace_seconds,
+            )
+        )
+
+    async def repeat(self, scan: Callable[[Store], Awaitable[int]]) -> int:
+        """Runs one scan's passes until a pass finds fewer than a batch; how many it found."""
         found = 0
         while True:
             async with self.database.transaction() as store:
-                new = await store.scan_expiring_lots(self.policy.batch)
+                new = await scan(store)
             found += new
             if new < self.policy.batch:
                 return found
 
     async def run_forever(self, idle_seconds: float, scan_interval_seconds: float) -> None:
-        scanned_at = float("-inf")
+        scanned_at = welcomed_at = float("-inf")
         while True:
             try:
                 if time.monotonic() - scanned_at >= scan_interval_seconds:
                     await self.scan()
                     scanned_at = time.monotonic()
+                if time.monotonic() - welcomed_at >= welcome_scan_seconds:
+                    await self.welcome()
+                    welcomed_at = time.monotonic()
                 done = await self.run_once()
             except asyncio.CancelledError:
                 raise
@@ -171,6 +217,8 @@ class MessageRelay:
             return
         zone = zone_of(facts.time_zone) or ZoneInfo("Europe/Moscow")
         counted = await store.marketing_counted(customer_id, local_midnight(facts.now, zone))
+        if event.type == "customer.birthday":
+            payload["points"] = await self.birthday_bonus(store, facts, event, payload)
         operation = payload.get("operation_id")
         store_name = await store.operation_store(UUID(operation)) if operation else None
         values: dict[str, Any] = {
@@ -194,6 +242,30 @@ class MessageRelay:
                     telemetry.messages_total.labels(
                         message.channel, "suppressed", message.reason or ""
                     ).inc()
+
+    async def birthday_bonus(
+        self, store: Store, facts: MessageFacts, event: MessageEvent, payload: dict[str, Any]
+    ) -> int:
+        """Grants the rules' birthday bonus with the birthday's message, once a year (the same
+        grant ``POST …/events`` makes, so whichever comes first grants it); the points the
+        message announces, 0 when the rules have none or the birthday week has not begun."""
+        year = payload.get("birthday_year")
+        record = await store.current_rules(event.program_id)
+        if record is None or record.rules.bonuses.birthday <= 0 or facts.birthday is None:
+            return 0
+        locked = await store.lock_account(facts.customer_id, event.program_id)
+        if locked is None or birthday_year(facts.birthday, locked.now.date()) != year:
+            return 0
+        points = record.rules.bonuses.birthday
+        outcome = await grant(
+            store, locked, None, record, birthday_bonus, str(year), points, None, "birthday bonus"
+        )
+        if (
+            isinstance(outcome, Refused)
+            and outcome.rejection is not Rejection.bonus_already_granted
+        ):
+            return 0
+        return points
 
     def message_of(
         self,

@@ -12,6 +12,7 @@ import msgspec
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.core.triggers import (
+    DAYS_BEFORE_MAX,
     DEFAULT_KINDS,
     SCANNED,
     TRIGGER_EVENTS,
@@ -160,6 +161,13 @@ class Triggers:
             refused = trigger_refusal(command, program.program_name)
             if refused is not None:
                 return refused
+            most = DAYS_BEFORE_MAX.get(trigger)
+            if most is not None and (command.days_before or 0) > most:
+                return refuse(
+                    Rejection.validation_error,
+                    f"days_before: at most {most} for {trigger.value}.",
+                    field="days_before",
+                )
             record = TriggerRecord(
                 trigger=trigger.value,
                 enabled=command.enabled,
@@ -167,9 +175,11 @@ class Triggers:
                 templates=command.templates,
                 version=1 if before is None else before.version + 1,
                 updated_at=program.now,
-                days_before=(command.days_before or SCANNED[trigger])
-                if trigger in SCANNED
-                else None,
+                days_before=(
+                    (SCANNED[trigger] if command.days_before is None else command.days_before)
+                    if trigger in SCANNED
+                    else None
+                ),
             )
             return Change(
                 outcome=Accepted(value=record),

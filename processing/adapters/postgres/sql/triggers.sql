@@ -70,7 +70,8 @@ update message_events set processed_at = clock_timestamp() where id = any ($1::b
 -- What the messages of one event are rendered and decided with: the customer ($1) and their
 -- addresses, the balance, the soonest expiry of their points, the consents in force, the
 -- program's name and settings, the database clock.
-select c.id as customer_id, c.name, c.phone, c.email, c.erased_at is not null as erased,
+select c.id as customer_id, c.name, c.phone, c.email, c.birthday,
+       c.erased_at is not null as erased,
        p.name as program_name,
        coalesce(a.posted - a.reserved, 0) as balance,
        (select min(l.expires_at) from lots l
@@ -114,6 +115,56 @@ with found as (
 )
 insert into message_events (event_key, program_id, type, payload)
 select event_key, program_id, 'points.expiring', payload from found
+on conflict (event_key) do nothing
+returning id;
+
+-- name: birthday_triggers
+-- The programs whose birthday trigger is on: how far ahead it looks, in which zone, and now.
+select t.program_id, t.days_before, coalesce(s.time_zone, 'Europe/Moscow') as time_zone,
+       clock_timestamp() as now
+from message_triggers t
+left join message_settings s on s.program_id = t.program_id
+where t.trigger = 'birthday' and t.enabled;
+
+-- name: scan_birthdays
+-- Program $1's customers born on one of the days $2 (MM-DD) whose birthday falls in year $3 (the
+-- same position), each an event once per year; at most $4 in one pass.
+with found as (
+    select 'birthday:' || c.id || ':' || d.year as event_key, c.program_id,
+           jsonb_build_object('customer_id', c.id::text, 'birthday_year', d.year) as payload
+    from customers c
+    join unnest($2::text[], $3::int[]) as d (born, year) on to_char(c.birthday, 'MM-DD') = d.born
+    where c.program_id = $1 and c.birthday is not null and c.erased_at is null
+      and c.merged_into is null
+      and not exists (
+          select 1 from message_events e where e.event_key = 'birthday:' || c.id || ':' || d.year
+      )
+    limit $4
+)
+insert into message_events (event_key, program_id, type, payload)
+select event_key, program_id, 'customer.birthday', payload from found
+on conflict (event_key) do nothing
+returning id;
+
+-- name: scan_welcomes
+-- Customers enrolled at least $2 seconds ago (a till records consent just after the enrollment),
+-- within the last day, and no earlier than $3 seconds before their program's welcome trigger was
+-- last stored (so a replaced wording misses nobody the relay had not greeted yet), each an event
+-- once; at most $1 in one pass.
+with found as (
+    select 'welcome:' || c.id as event_key, c.program_id,
+           jsonb_build_object('customer_id', c.id::text) as payload
+    from message_triggers t
+    join customers c on c.program_id = t.program_id
+        and c.created_at >= t.updated_at - make_interval(secs => $3)
+        and c.created_at >= clock_timestamp() - interval '1 day'
+        and c.created_at <= clock_timestamp() - make_interval(secs => $2)
+    where t.trigger = 'welcome' and t.enabled and c.erased_at is null and c.merged_into is null
+      and not exists (select 1 from message_events e where e.event_key = 'welcome:' || c.id)
+    limit $1
+)
+insert into message_events (event_key, program_id, type, payload)
+select event_key, program_id, 'customer.enrolled', payload from found
 on conflict (event_key) do nothing
 returning id;
 
