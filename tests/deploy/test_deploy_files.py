@@ -28,6 +28,7 @@ secret_settings = {
     "BONUS_ADMIN_KEY",
     "BONUS_SMS_TOKEN",
     "BONUS_SECRETS_KEYS",
+    "BONUS_SMTP_PASSWORD",
 }
 # Labels Prometheus adds to every scraped series.
 target_labels = {"instance", "job"}
@@ -364,6 +365,8 @@ def test_config_map_and_secret_hold_real_settings_in_the_right_place() -> None:
     assert settings.workers == 1
     assert not settings.embedded
     assert (settings.sms_provider, settings.sms_token) == ("http", "CHANGE_ME")
+    assert (settings.email_provider, settings.smtp_password) == ("smtp", "CHANGE_ME")
+    assert settings.message_relay is False
 
 
 def pool_max(container: dict[str, Any], config: dict[str, str]) -> int:

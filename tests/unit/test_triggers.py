@@ -118,6 +118,18 @@ def test_only_marketing_waits_out_quiet_hours() -> None:
         (TriggerTemplate(channel="sms", body="{{ name.__class__.__mro__ }}"), "body", "render"),
         (TriggerTemplate(channel="sms", body="{% for %}"), "body", "render"),
         (TriggerTemplate(channel="sms", body="{{ 1 / 0 }}"), "body", "ZeroDivisionError"),
+        (
+            TriggerTemplate(channel="sms", body="{% for i in range(9) %}{{ i }}{% endfor %}"),
+            "body",
+            "for is not allowed",
+        ),
+        (
+            TriggerTemplate(channel="sms", body="{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"),
+            "body",
+            "macro is not allowed",
+        ),
+        (TriggerTemplate(channel="sms", body="{{ 'x' * 10**9 }}"), "body", "too long"),
+        (TriggerTemplate(channel="sms", body="{{ 2 ** 100000 }}"), "body", "too large"),
         (TriggerTemplate(channel="sms", body="Я" * 300), "body", "SMS parts"),
         (TriggerTemplate(channel="email", body="Привет"), "subject", "subject"),
         (TriggerTemplate(channel="sms", subject="x", body="Привет"), "subject", "no subject"),

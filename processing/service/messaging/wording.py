@@ -4,13 +4,17 @@ message of one event is rendered with.
 The sandbox keeps a template from reaching into Python objects (attribute and method access to
 anything unsafe is refused), ``StrictUndefined`` makes a misspelt variable an error at PUT rather
 than an empty gap in a customer's message, and no autoescaping applies: SMS and our e-mails are
-plain text.
+plain text. The variables are scalars, so a template needs no loop or macro: both are refused,
+with ``*`` and ``**`` bounded, so that no stored template can make the worker spin or fill its
+memory (``{% for %}`` nested, ``{{ "x" * 10**9 }}``).
 """
 
 from datetime import datetime, tzinfo
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from processing.core import limits
@@ -18,7 +22,36 @@ from processing.core.messages import sms_parts
 from processing.core.triggers import VARIABLES, Channel
 from processing.service.records import TriggerTemplate
 
-environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+# What a multiplication may make (characters or items) and how large a power may be.
+product_items_max = 10_000
+power_exponent_max = 64
+# Statements a template of scalar variables never needs, and which could make it run long.
+refused_statements = (
+    nodes.For,
+    nodes.Macro,
+    nodes.CallBlock,
+    nodes.Extends,
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+)
+
+
+class BoundedEnvironment(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > power_exponent_max:
+            raise SecurityError("the exponent is too large")
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                sequence = isinstance(sized, str | list | tuple) and isinstance(count, int)
+                if sequence and len(sized) * count > product_items_max:
+                    raise SecurityError("the product is too long")
+        return super().call_binop(context, operator, left, right)
+
+
+environment = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 # What a template is checked with when stored, and previewed with when no customer is named.
 SAMPLE: dict[str, Any] = {
@@ -36,6 +69,17 @@ assert set(SAMPLE) == VARIABLES  # noqa: S101 - checked at import, a fixed table
 
 class RenderFailed(Exception):
     """A template did not render: its text is the reason, fit to show to the operator."""
+
+
+def statement_refusal(text: str) -> str | None:
+    """Why a template may not be stored for what it contains (a loop, a macro), or None."""
+    try:
+        tree = environment.parse(text)
+    except TemplateError as error:
+        return str(error.message or type(error).__name__)
+    for node in tree.find_all(refused_statements):
+        return f"{type(node).__name__.lower()} is not allowed in a message template"
+    return None
 
 
 def render_text(text: str, values: dict[str, Any]) -> str:
@@ -58,6 +102,9 @@ def template_refusal(template: TriggerTemplate, program: str) -> tuple[str, str]
     for field, text in (("subject", template.subject), ("body", template.body)):
         if text is None:
             continue
+        refused = statement_refusal(text)
+        if refused is not None:
+            return field, f"does not render: {refused}."
         try:
             rendered = render_text(text, values)
         except RenderFailed as error:
