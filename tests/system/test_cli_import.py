@@ -2,7 +2,8 @@
 invalid row and writes nothing; a Windows-1251 file with ``,`` imports with the API's balances
 equal to the file and a clean reconcile; a re-run applies nothing; a run killed mid-import
 resumes to the state of one clean run; a generated 1C-style file of 100,000 customers imports
-and reconciles; and export, import into another program, export again gives the same file."""
+and reconciles; export, import into another program, export again gives the same file; and
+the welcome trigger greets no imported customer."""
 
 import asyncio
 import csv
@@ -15,11 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 
 from loadtests.import_bench import write_file
+from processing.runtime import Runtime
 from processing.service.loyalty.export import columns
+from processing.service.messaging.outgoing import MessageRelay
 from tests.conftest import Api
+from tests.integration.test_trigger_messages import fast
 from tests.system.processes import bonus, environment
 from tests.system.test_cli_and_serve import run_bonus
 from tests.system.test_cli_export import enroll, populate
@@ -355,3 +360,26 @@ async def test_an_unknown_program_or_a_file_not_in_the_format_exits_2_with_one_l
         assert len(lines) == 1, done.stderr
         assert reason in lines[0], done.stderr
     assert sorted(os.listdir(tmp_path)) == ["base.csv", "cp1251.csv"]
+
+
+async def test_the_welcome_trigger_greets_no_imported_customer(
+    api: Api, runtime: Runtime, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    trigger = await api.client.put(
+        f"/v1/programs/{api.program_id}/triggers/welcome",
+        json={"enabled": True, "templates": [{"channel": "sms", "body": "Привет, {{ name }}!"}]},
+        headers=api.headers(api.admin_key),
+    )
+    assert trigger.status_code == 200, trigger.text
+    path = write_rows(tmp_path / "base.csv", [row("+79120000001"), row("+79120000002")])
+    done = await run_bonus("import", "--program-id", api.program_id, str(path), env=cli_env)
+    assert done.code == 0, done
+    relay = MessageRelay(
+        runtime.database,
+        runtime.message_channels,
+        runtime.triggers,
+        msgspec.structs.replace(fast, welcome_delay_seconds=0.0),
+    )
+    assert await relay.welcome() == 0
+    await enroll(api, "+79120000003")
+    assert await relay.welcome() == 1  # an enrolment through the API is still greeted

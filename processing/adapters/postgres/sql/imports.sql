@@ -72,12 +72,14 @@ returning batch_no;
 -- one opening operation ($2 its time) crediting each of their lots against the opening
 -- account, so its entries sum to zero (I2), each lot's remaining equals its entry and the
 -- account's posted balance the sum of its lots (I1). No outbox event: an opening balance
--- notifies no one, so an import sends no webhooks.
+-- notifies no one, so an import sends no webhooks; the customers are marked imported, so the
+-- welcome trigger does not greet them either.
 with opening as (
     select id from accounts where program_id = $1 and kind = 'opening'
 ), customer as (
-    insert into customers (id, program_id, phone, name, email, birthday, tier_floor, created_at)
-    select s.id, $1, s.phone, s.name, s.email, s.birthday, s.tier_floor, s.created_at
+    insert into customers (id, program_id, phone, name, email, birthday, tier_floor, created_at,
+                           imported)
+    select s.id, $1, s.phone, s.name, s.email, s.birthday, s.tier_floor, s.created_at, true
     from import_stage_customers s
 ), account as (
     insert into accounts (id, program_id, kind, customer_id, posted, blocked_reason, created_at)

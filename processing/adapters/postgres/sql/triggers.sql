@@ -150,7 +150,8 @@ returning id;
 -- Customers enrolled at least $2 seconds ago (a till records consent just after the enrollment),
 -- within the last day, and no earlier than $3 seconds before their program's welcome trigger was
 -- last stored (so a replaced wording misses nobody the relay had not greeted yet), each an event
--- once; at most $1 in one pass.
+-- once; at most $1 in one pass. Customers carried over by bonus import were not enrolled here:
+-- they are not greeted.
 with found as (
     select 'welcome:' || c.id as event_key, c.program_id,
            jsonb_build_object('customer_id', c.id::text) as payload
@@ -160,6 +161,7 @@ with found as (
         and c.created_at >= clock_timestamp() - interval '1 day'
         and c.created_at <= clock_timestamp() - make_interval(secs => $2)
     where t.trigger = 'welcome' and t.enabled and c.erased_at is null and c.merged_into is null
+      and not c.imported
       and not exists (select 1 from message_events e where e.event_key = 'welcome:' || c.id)
     limit $1
 )
