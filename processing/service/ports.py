@@ -1172,8 +1172,9 @@ class SegmentStore(Protocol):
     async def segment_versions(
         self, segment_id: UUID, before: int, limit: int
     ) -> list[SegmentVersionRecord]: ...
-    async def program_customers(self, program_id: UUID) -> int:
-        """The program's customers a segment can hold (not erased, not merged)."""
+    async def program_customers(self, program_id: UUID, at_most: int | None = None) -> int:
+        """The program's customers a segment can hold (not erased, not merged), counted up to
+        ``at_most``."""
         ...
 
     async def count_segment(self, audience: Audience) -> int: ...

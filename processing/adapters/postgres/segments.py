@@ -59,6 +59,9 @@ class _Compiled:
     joined: bool
     params: list[Any] = field(default_factory=list)
     joins: list[str] = field(default_factory=list)
+    # Compiling a predicate every customer of the segment must pass (a part of the top ``all``):
+    # an aggregate whose range leaves out zero may then be an inner join narrowed by HAVING.
+    required: bool = False
 
     def param(self, value: Any, cast: str) -> str:
         self.params.append(value)
@@ -70,7 +73,9 @@ class _Compiled:
     def program(self) -> str:
         return self.param(self.audience.program_id, "uuid")
 
-    def aggregate(self, table: str, where: str, value: str, empty: str) -> str:
+    def aggregate(
+        self, table: str, where: str, value: str, empty: str, low: int | None = None
+    ) -> str:
         """A per-customer aggregate ``value`` over ``table`` rows matching ``where`` (alias
         ``l`` for lots, ``p`` for purchases), as an expression over the customer ``c``;
         ``empty`` when they have none."""
@@ -81,10 +86,15 @@ class _Compiled:
                 f"where {alias}.account_id = c.id and {where}), {empty})"
             )
         name = f"f{len(self.joins)}"
+        # A required aggregate of at least ``low`` > 0: only customers with such a sum can be
+        # members, so the sums are narrowed first and joined inner (the smaller side).
+        narrowed = self.required and low is not None and low > 0
+        join = "join" if narrowed else "left join"
+        having = f" having {value} >= {self.param(low, 'numeric')}" if narrowed else ""
         self.joins.append(
-            f"left join (select {alias}.account_id, {value} as value from {table} {alias} "
+            f"{join} (select {alias}.account_id, {value} as value from {table} {alias} "
             f"where {alias}.program_id = {self.program()} and {where} "
-            f"group by {alias}.account_id) {name} on {name}.account_id = c.id"
+            f"group by {alias}.account_id{having}) {name} on {name}.account_id = c.id"
         )
         return f"coalesce({name}.value, {empty})"
 
@@ -98,11 +108,20 @@ def _within(expression: str, low: int | None, high: int | None, compiled: _Compi
     return " and ".join(parts) or "true"
 
 
-def _node(node: core.Node, compiled: _Compiled) -> str:
+def _node(node: core.Node, compiled: _Compiled, top: bool = False) -> str:
     if isinstance(node, core.Group):
         joiner = " and " if node.combinator == "all" else " or "
-        return "(" + joiner.join(_node(part, compiled) for part in node.parts) + ")"
+        required = top and node.combinator == "all"
+        return "(" + joiner.join(_part(part, compiled, required) for part in node.parts) + ")"
     return "(" + _predicate(node, compiled) + ")"
+
+
+def _part(node: core.Node, compiled: _Compiled, required: bool) -> str:
+    compiled.required = required and not isinstance(node, core.Group)
+    try:
+        return _node(node, compiled)
+    finally:
+        compiled.required = False
 
 
 def _predicate(predicate: core.Predicate, compiled: _Compiled) -> str:  # noqa: C901
@@ -112,15 +131,16 @@ def _predicate(predicate: core.Predicate, compiled: _Compiled) -> str:  # noqa: 
             if predicate.fact == "available"
             else (_pending, "sum(l.remaining)")
         )
-        points = compiled.aggregate("lots", f"l.open and {where}", value, "0")
+        points = compiled.aggregate("lots", f"l.open and {where}", value, "0", predicate.min)
         return _within(points, predicate.min, predicate.max, compiled)
     if isinstance(predicate, core.Expiring):
-        points = compiled.aggregate("lots", _expiring(predicate.within_days, compiled), _free, "0")
+        window = _expiring(predicate.within_days, compiled)
+        points = compiled.aggregate("lots", window, _free, "0", predicate.min)
         return _within(points, predicate.min, predicate.max, compiled)
     if isinstance(predicate, core.Purchases):
         window = f"p.created_at > {_now} - {compiled.days(predicate.within_days)}"
         value = "count(*)" if predicate.fact == "purchase_count" else f"sum({_money})"
-        total = compiled.aggregate("purchases", window, value, "0")
+        total = compiled.aggregate("purchases", window, value, "0", predicate.min)
         return _within(total, predicate.min, predicate.max, compiled)
     if isinstance(predicate, core.DaysSinceLastPurchase):
         return _recency(predicate, compiled)
@@ -231,14 +251,20 @@ def _enrolled(predicate: core.Enrolled, compiled: _Compiled) -> str:
     return " and ".join(parts)
 
 
+def _accounts(audience: Audience) -> str:
+    """The account row, joined only when a predicate reads it (whether it is blocked)."""
+    reads = any(isinstance(found, core.Blocked) for found in core.predicates(audience.filter))
+    return " join accounts a on a.id = c.id" if reads else ""
+
+
 def matching(audience: Audience, joined: bool = True, sample: str = "") -> tuple[str, list[Any]]:
     """``from … where …`` of the customers the filter matches, and its parameters ($1 the
     program). ``sample``: a TABLESAMPLE clause for the customers."""
     compiled = _Compiled(audience=audience, joined=joined)
     program = compiled.program()
-    condition = _node(audience.filter, compiled)
+    condition = _node(audience.filter, compiled, top=True)
     text = (
-        f"from customers c {sample} join accounts a on a.id = c.id "
+        f"from customers c {sample}{_accounts(audience)} "
         + " ".join(compiled.joins)
         + f" where c.program_id = {program} and c.erased_at is null and c.merged_into is null"
         + f" and {condition}"
@@ -260,7 +286,7 @@ def estimate_statement(audience: Audience, percent: float) -> tuple[str, list[An
     share = compiled.param(percent, "float4")
     text = (
         f"select count(*) as sampled, count(*) filter (where {condition}) as matched "
-        f"from customers c tablesample system ({share}) join accounts a on a.id = c.id "
+        f"from customers c tablesample system ({share}){_accounts(audience)} "
         f"where c.program_id = {program} and c.erased_at is null and c.merged_into is null"
     )
     return text, compiled.params
@@ -364,8 +390,8 @@ class SegmentQueries(NamedQueries):
             for row in rows
         ]
 
-    async def program_customers(self, program_id: UUID) -> int:
-        row = await self._fetchrow("program_customers", program_id)
+    async def program_customers(self, program_id: UUID, at_most: int | None = None) -> int:
+        row = await self._fetchrow("program_customers", program_id, at_most)
         return int(row[0]) if row is not None else 0
 
     async def count_segment(self, audience: Audience) -> int:

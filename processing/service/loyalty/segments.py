@@ -161,11 +161,12 @@ class Segments:
             if segment is None:
                 return segment_or_refusal(None)
             audience = await audience_of(store, segment)
-            total = await store.program_customers(segment.program_id)
-            if total <= self.exact_customers_max:
+            bound = self.exact_customers_max
+            if await store.program_customers(segment.program_id, bound + 1) <= bound:
                 exact = await store.count_segment(audience)
                 counted_at = await store.store_count(segment.id, segment.version, exact)
                 return Accepted(value=counted(segment, exact, exact, counted_at))
+            total = await store.program_customers(segment.program_id)
             percent = min(100.0, 100.0 * limits.segment_sample_customers / total)
             sampled, matched = await store.estimate_segment(audience, percent)
             stored = await store.stored_count(

@@ -69,9 +69,14 @@ order by version desc
 limit $3;
 
 -- name: program_customers
--- How many customers of program $1 a segment can hold: neither erased nor merged into another.
-select count(*) from customers
-where program_id = $1 and erased_at is null and merged_into is null;
+-- How many customers of program $1 a segment can hold (neither erased nor merged into another),
+-- counted up to $2 at most (null: all): whether a program is small enough to count exactly at
+-- once needs no more than one past the bound.
+select count(*) from (
+    select from customers
+    where program_id = $1 and erased_at is null and merged_into is null
+    limit $2
+) counted;
 
 -- name: stored_count
 -- The newest exact count taken of version $2 of segment $1, when, and whether it is younger
