@@ -71,8 +71,9 @@ ROUTES: Final[dict[str, Route]] = {
     "pos_sms_send": Route(statuses=frozenset({502})),
     # A template's preview renders and stores nothing: a read sent as POST.
     "preview_trigger": Route(idempotent=False),
-    # The unsubscribe link: public, its signed token the authority; a forged one is not found.
-    "unsubscribe": Route(statuses=frozenset({404}), idempotent=False),
+    # The unsubscribe link: public, its signed token the authority; a forged one is not found,
+    # one longer than any we sign is refused naming it.
+    "unsubscribe": Route(statuses=frozenset({400, 404}), idempotent=False),
     **{registration.receiver: partner_receiver for registration in registry},
     # The Bitrix24 application's install handler: the link spent or unknown (403), the portal
     # refusing the pair (401), connected to another program (409) or not answering (502).
