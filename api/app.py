@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.bodies import before_request
 from api.console import console_handlers, console_static, console_templates
 from api.console.bitrix24_tab import Bitrix24TabController
+from api.console.unsubscribe import UnsubscribePageController
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
 from api.controllers.connections import ConnectionsController
@@ -226,6 +227,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             swagger_assets(),
             *console_handlers,
             Bitrix24TabController,
+            UnsubscribePageController,
             console_static(),
         ],
         template_config=console_templates(),

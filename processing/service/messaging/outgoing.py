@@ -287,7 +287,11 @@ class MessageRelay:
         quiet = QuietHours(start_minute=facts.quiet_start_minute, end_minute=facts.quiet_end_minute)
         fate = decide_fate(kind, audience, facts.now, zone, quiet)
         marketing_email = kind is TriggerKind.marketing and channel is Channel.email
-        link = self.triggers.unsubscribe_url(facts.customer_id, channel) if marketing_email else ""
+        link = (
+            self.triggers.unsubscribe_page_url(facts.customer_id, channel)
+            if marketing_email
+            else ""
+        )
         subject, body, state, reason = None, "", fate.state.value, fate.reason
         try:
             shown = values | {"unsubscribe_url": link}

@@ -104,9 +104,21 @@ class Triggers:
         self.public_url = public_url.rstrip("/")
 
     def unsubscribe_url(self, customer_id: UUID, channel: Channel) -> str:
+        """The one-click address (RFC 8058) a mail client POSTs to: the List-Unsubscribe
+        header's."""
         return (
             f"{self.public_url}/v1/unsubscribe/{unsubscribe_token(self.keys, customer_id, channel)}"
         )
+
+    def unsubscribe_page_url(self, customer_id: UUID, channel: Channel) -> str:
+        """The link a person opens from the message's text: a page that asks before it
+        withdraws anything, since mail scanners open every link they find."""
+        return f"{self.public_url}/unsubscribe/{unsubscribe_token(self.keys, customer_id, channel)}"
+
+    def unsubscribe_channel(self, token: str) -> Channel | None:
+        """The channel an unsubscribe link is for, or None when it is not one we signed."""
+        named = read_token(self.keys, token)
+        return None if named is None else named.channel
 
     async def put_settings(
         self,
@@ -234,7 +246,9 @@ class Triggers:
                         "name": facts.name or "",
                         "balance": facts.balance,
                         "expiry_date": date_of(facts.expires_at, zone),
-                        "unsubscribe_url": self.unsubscribe_url(facts.customer_id, command.channel),
+                        "unsubscribe_url": self.unsubscribe_page_url(
+                            facts.customer_id, command.channel
+                        ),
                     }
         templates = [
             t for t in (record.templates if record else []) if t.channel == command.channel
