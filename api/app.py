@@ -23,6 +23,7 @@ from api.console.bitrix24_tab import Bitrix24TabController
 from api.console.unsubscribe import UnsubscribePageController
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
+from api.controllers.campaigns import CampaignsController
 from api.controllers.connections import ConnectionsController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
@@ -187,6 +188,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             workers.append(asyncio.create_task(opened.run_relay()))
         if chosen.message_relay:
             workers.append(asyncio.create_task(opened.run_messages()))
+        if chosen.campaign_worker:
+            workers.append(asyncio.create_task(opened.run_campaigns()))
         if chosen.metrics_port:
             workers.append(asyncio.create_task(observe_pool_loop(opened)))
         if chosen.channel_worker:
@@ -217,6 +220,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             EventsController,
             TierController,
             SegmentsController,
+            CampaignsController,
             WebhooksController,
             ConnectionsController,
             PosController,

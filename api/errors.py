@@ -42,6 +42,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.inbox_event_not_dead: (409, "Only a dead inbox event is retried"),
     Rejection.portal_connected_elsewhere: (409, "The portal is connected to another program"),
     Rejection.card_exists: (409, "Card number already in use"),
+    Rejection.campaign_not_cancellable: (409, "The campaign has ended"),
     Rejection.card_blocked: (409, "Card blocked"),
     Rejection.card_not_blocked: (409, "Card not blocked"),
     Rejection.hold_already_committed: (409, "Hold already committed"),

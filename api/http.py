@@ -73,6 +73,7 @@ def provide_actor(request: Request[Any, Any, Any]) -> Actor:
 services = (
     "admin",
     "bonuses",
+    "campaigns",
     "customers",
     "database",
     "ledger",

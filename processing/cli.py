@@ -444,6 +444,7 @@ async def do_worker(runtime: Runtime) -> int:
         runtime.run_relay(),
         runtime.run_messages(),
         runtime.run_channels(),
+        runtime.run_campaigns(),
     )
     return 0
 

@@ -29,6 +29,7 @@ from processing.service.checkout.shop import ShopCheckout
 from processing.service.ledger.reads import Reads
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
+from processing.service.loyalty.campaigns import Campaigns
 from processing.service.loyalty.customers import Customers
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
@@ -138,6 +139,13 @@ class Runtime:
         self.segments = Segments(
             self.database, self.runner, settings.segment_exact_count_customers_max
         )
+        self.campaigns = Campaigns(
+            self.database,
+            self.runner,
+            self.ledger,
+            settings.campaign_members_per_second,
+            settings.campaign_batch_members,
+        )
         self.messages = Messages(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
@@ -232,6 +240,10 @@ class Runtime:
         await relay.run_forever(
             self.settings.webhook_idle_seconds, self.settings.message_scan_interval_seconds
         )
+
+    async def run_campaigns(self) -> None:
+        """Starts due campaigns and accrues their members, until cancelled."""
+        await self.campaigns.run_forever(self.settings.webhook_idle_seconds)
 
     async def run_channels(self) -> None:
         """Applies partner events from the inbox, and sweeps partners for changes whose events

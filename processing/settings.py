@@ -68,6 +68,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # set; smtp_ca_file trusts a private CA. public_url (below) starts the unsubscribe links
     # customers get. The password is a secret: never logged, never shown.
     message_relay: bool = True
+    # Campaigns (decision 0024): started and run inside each API process too unless turned off
+    # (``bonus worker`` always runs them); workers share them safely. At most this many members
+    # a second, a batch's accruals at once.
+    campaign_worker: bool = True
+    campaign_members_per_second: float = 1000.0
+    campaign_batch_members: int = 100
     message_max_attempts: int = 6
     message_backoff_base_seconds: float = 30.0
     message_backoff_cap_seconds: float = 3600.0

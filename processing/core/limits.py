@@ -223,3 +223,13 @@ segment_count_fresh_seconds = 300
 invariant(segment_predicates_max <= request_json_depth_max * 4, "a filter fits a request body")
 invariant(segment_depth_max * 2 + 2 <= request_json_depth_max, "a filter's nesting fits a body")
 invariant(0 < segment_expiring_days_default <= segment_window_days_max, "the default is a window")
+
+# Campaigns (decision 0024): the worker accrues a running campaign's members a batch at a time,
+# the batch's accruals concurrently (each member is an account of its own), at most
+# ``campaign_members_per_second_default`` members a second (the named throttle, a setting) so
+# the tills keep their share of the database; ``campaign_due_max`` campaigns per pass.
+campaign_members_per_second_default = 1000.0
+campaign_batch_members_default = 100
+campaign_due_max = 10
+campaign_member_attempts_max = 3
+campaign_expiry_days_max = 3650

@@ -60,3 +60,4 @@ class Rejection(StrEnum):
     sms_code_invalid = "sms_code_invalid"
     sms_not_sent = "sms_not_sent"
     partner_unavailable = "partner_unavailable"
+    campaign_not_cancellable = "campaign_not_cancellable"

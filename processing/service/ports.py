@@ -26,6 +26,7 @@ from processing.service.records import (
     ActiveHold,
     ApiKeyRecord,
     BirthdayTrigger,
+    CampaignRecord,
     CardEventRecord,
     Connection,
     ConnectionRecord,
@@ -1202,6 +1203,61 @@ class SegmentStore(Protocol):
         """Every member, newest first, through a server-side cursor (inside a transaction)."""
 
 
+class CampaignStore(Protocol):
+    """Campaigns (decision 0024): their rows, the snapshot of their members and progress."""
+
+    async def insert_campaign(self, campaign: CampaignRecord, answer: Answer) -> bool:
+        """The scheduled campaign with its answer; False when the key already has one."""
+        ...
+
+    async def get_campaign(self, campaign_id: UUID, scope: UUID | None) -> CampaignRecord | None:
+        """With its progress counts; None when not there or not the ``scope`` program's."""
+        ...
+
+    async def list_campaigns(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[CampaignRecord]:
+        """Up to ``limit`` campaigns older than ``after``, newest first, with progress."""
+        ...
+
+    async def due_campaigns(self, limit: int) -> list[UUID]:
+        """Scheduled campaigns whose start has come and running ones, oldest start first."""
+        ...
+
+    async def start_campaign(self, campaign_id: UUID, audience: Audience) -> None:
+        """Under the campaign's row lock: a scheduled one snapshots its segment's members
+        (one statement) and runs; any other state is left as it is."""
+        ...
+
+    async def campaign_state(self, campaign_id: UUID) -> str | None: ...
+    async def pending_members(self, campaign_id: UUID, limit: int) -> list[UUID]: ...
+    async def settle_member(
+        self,
+        campaign_id: UUID,
+        customer_id: UUID,
+        state: str,
+        why: str | None,
+        operation_id: UUID | None,
+    ) -> None:
+        """A pending member's outcome; a member already settled stays as it was."""
+        ...
+
+    async def member_attempt_failed(
+        self, campaign_id: UUID, customer_id: UUID, why: str, attempts_max: int
+    ) -> None:
+        """A pending member's accrual raised: counted; failed (``why``) at ``attempts_max``."""
+        ...
+
+    async def finish_campaign(self, campaign_id: UUID) -> bool:
+        """A running campaign with no member pending is finished; True when it now is."""
+        ...
+
+    async def cancel_campaign(self, campaign_id: UUID, at: datetime, answer: Answer) -> bool:
+        """A scheduled or running campaign is cancelled at ``at``, with the answer; False (and
+        nothing written) in any other state or when the key already has an answer."""
+        ...
+
+
 class TriggerStore(Protocol):
     """Trigger messages: a program's settings and triggers, the events they want, the messages
     they made and their sending (named queries in ``sql/triggers.sql``)."""
@@ -1270,6 +1326,7 @@ class Store(
     Bitrix24AppStore,
     MessageStore,
     SegmentStore,
+    CampaignStore,
     TriggerStore,
     Protocol,
 ):

@@ -562,6 +562,31 @@ class SegmentRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class CampaignRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A bulk bonus accrual over a segment's snapshot (decision 0024), with its progress:
+    ``members`` is null until the snapshot is taken; ``skipped`` counts by the reason."""
+
+    id: UUID
+    program_id: UUID
+    segment_id: UUID
+    key_id: UUID
+    name: str
+    points: int
+    expires_at: datetime | None
+    expiry_days: int | None
+    reason: str
+    starts_at: datetime
+    state: str
+    created_at: datetime
+    members: int | None = None
+    pending: int = 0
+    accrued: int = 0
+    failed: int = 0
+    skipped: dict[str, int] = {}
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class SegmentVersionRecord(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     name: str

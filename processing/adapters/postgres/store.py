@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from processing.adapters.postgres.bitrix24_app import Bitrix24AppQueries
+from processing.adapters.postgres.campaigns import CampaignQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customers import CustomerQueries
 from processing.adapters.postgres.imports import ImportQueries
@@ -39,6 +40,7 @@ class PostgresStore(
     ChannelQueries,
     SmsQueries,
     SegmentQueries,
+    CampaignQueries,
     TriggerQueries,
     TurnQueries,
 ):

@@ -1,0 +1,107 @@
+"""Campaigns (``sql/campaigns.sql``, decision 0024): their rows, the snapshot of a segment's
+members in one ``insert … select`` over the segment's compiled statement, and each member's
+outcome. Mixed into ``PostgresStore``."""
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from processing.adapters.postgres.named import NamedQueries
+from processing.adapters.postgres.segments import matching
+from processing.service.ports import Answer, Audience
+from processing.service.records import CampaignRecord, Position
+
+
+def _campaign(row: Any) -> CampaignRecord:
+    """The row with its members counted by ``state:why`` (``progress``)."""
+    counts: dict[str, Any] = {"pending": 0, "accrued": 0, "failed": 0}
+    skipped: dict[str, int] = {}
+    for key, n in json.loads(row["progress"]).items():
+        state, _, why = key.partition(":")
+        if state == "skipped":
+            skipped[why] = skipped.get(why, 0) + n
+        else:
+            counts[state] += n
+    fields: dict[str, Any] = dict(row.items())
+    del fields["progress"]
+    return CampaignRecord(**fields, **counts, skipped=skipped)
+
+
+class CampaignQueries(NamedQueries):
+    async def insert_campaign(self, campaign: CampaignRecord, answer: Answer) -> bool:
+        row = await self._answered(
+            "insert_campaign",
+            answer,
+            campaign.id,
+            campaign.program_id,
+            campaign.segment_id,
+            campaign.key_id,
+            campaign.name,
+            campaign.points,
+            campaign.expires_at,
+            campaign.expiry_days,
+            campaign.reason,
+            campaign.starts_at,
+            campaign.created_at,
+        )
+        return row is not None
+
+    async def get_campaign(self, campaign_id: UUID, scope: UUID | None) -> CampaignRecord | None:
+        row = await self._fetchrow("get_campaign", campaign_id, scope)
+        return None if row is None else _campaign(row)
+
+    async def list_campaigns(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[CampaignRecord]:
+        rows = await self._fetch("list_campaigns", program_id, after.at, after.id, limit)
+        return [_campaign(row) for row in rows]
+
+    async def due_campaigns(self, limit: int) -> list[UUID]:
+        return [row["id"] for row in await self._fetch("due_campaigns", limit)]
+
+    async def start_campaign(self, campaign_id: UUID, audience: Audience) -> None:
+        row = await self._fetchrow("lock_campaign", campaign_id)
+        if row is None or row["state"] != "scheduled":
+            return
+        text, params = matching(audience)
+        # The segment's own compiled statement (values only as parameters, decision 0022),
+        # its members written with one more parameter: the campaign.
+        snapshot = (
+            f"insert into campaign_members (campaign_id, customer_id) "
+            f"select ${len(params) + 1}::uuid, c.id {text} on conflict do nothing"
+        )
+        status = await self.connection.execute(snapshot, *params, campaign_id)
+        await self._execute("campaign_started", campaign_id, int(status.rsplit(" ", 1)[-1]))
+
+    async def campaign_state(self, campaign_id: UUID) -> str | None:
+        row = await self._fetchrow("campaign_state", campaign_id)
+        return None if row is None else str(row["state"])
+
+    async def pending_members(self, campaign_id: UUID, limit: int) -> list[UUID]:
+        rows = await self._fetch("pending_members", campaign_id, limit)
+        return [row["customer_id"] for row in rows]
+
+    async def settle_member(
+        self,
+        campaign_id: UUID,
+        customer_id: UUID,
+        state: str,
+        why: str | None,
+        operation_id: UUID | None,
+    ) -> None:
+        await self._execute("settle_member", campaign_id, customer_id, state, why, operation_id)
+
+    async def member_attempt_failed(
+        self, campaign_id: UUID, customer_id: UUID, why: str, attempts_max: int
+    ) -> None:
+        await self._execute("member_attempt_failed", campaign_id, customer_id, why, attempts_max)
+
+    async def finish_campaign(self, campaign_id: UUID) -> bool:
+        return await self._fetchrow("finish_campaign", campaign_id) is not None
+
+    async def cancel_campaign(self, campaign_id: UUID, at: datetime, answer: Answer) -> bool:
+        return await self._answered("cancel_campaign", answer, campaign_id, at) is not None
+
+
+__all__ = ["CampaignQueries"]
