@@ -21,7 +21,7 @@ install: $(STAMP) ## Create the virtualenv and install the project with its dev 
 run: $(STAMP) ## Migrate and serve the API on 127.0.0.1:8000 (embedded Postgres and Redis unless BONUS_DATABASE_URL/BONUS_REDIS_URL are set)
 	$(BIN)/bonus serve
 
-worker: $(STAMP) ## Run the expiry sweep in a loop (when the API runs with BONUS_EXPIRY_WORKER=false)
+worker: $(STAMP) ## Run the background loops (expiry, webhooks and messages, channels, campaigns)
 	$(BIN)/bonus worker
 
 test: $(STAMP) haproxy chromium wrk ## Run the whole test suite against real Postgres and Redis

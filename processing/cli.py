@@ -427,8 +427,9 @@ async def do_expire(runtime: Runtime) -> int:
 
 
 async def do_worker(runtime: Runtime) -> int:
-    """The expiry sweep (lots past expiry, holds past their TTL) and the webhook relay, until
-    the process is stopped."""
+    """The background loops until the process is stopped: the expiry sweep (lots past expiry,
+    holds past their TTL), the webhook relay with the trigger messages it feeds, the partner
+    channels' sweeps and the campaigns."""
     from processing.workers.expiry import run_expiry_loop
 
     settings = runtime.settings
@@ -538,7 +539,11 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate and serve the HTTP API")
-    commands.add_parser("worker", help="run the expiry sweep and the webhook relay in a loop")
+    commands.add_parser(
+        "worker",
+        help="run the background loops: expiry sweep, webhook relay and trigger messages, "
+        "partner channels, campaigns",
+    )
     commands.add_parser("migrate", help="apply database migrations")
     program = commands.add_parser("create-program", help="create a loyalty program")
     program.add_argument("--name", required=True)
