@@ -688,11 +688,11 @@ class MergeParty(msgspec.Struct, frozen=True, kw_only=True):
 
 class MergeFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What a merge decides on, read in one statement: each customer (None: not in the
-    caller's program) and the database clock."""
+    caller's program) and the database clock (None when neither was found)."""
 
     survivor: MergeParty | None
     merged: MergeParty | None
-    now: datetime
+    now: datetime | None
 
 
 class Merge(msgspec.Struct, frozen=True, kw_only=True):

@@ -575,8 +575,8 @@ def merge_change(
     """A merge decided on both customers as loaded (``decide_merge``), with the survivor's
     record as it will read after it: the merged customer's cards added, their manual tier kept
     when the survivor has none."""
-    survivor, merged = facts.survivor, facts.merged
-    if survivor is None:
+    survivor, merged, now = facts.survivor, facts.merged, facts.now
+    if survivor is None or now is None:
         return refuse(Rejection.not_found, "No customer with this id.")
     if merged is None:
         return refuse(
@@ -588,7 +588,7 @@ def merge_change(
     customer = msgspec.structs.replace(
         survivor.customer, cards=survivor.customer.cards + merged.customer.cards
     )
-    available_after = plan.available_after(facts.now)
+    available_after = plan.available_after(now)
     record = MergeRecord(
         operation_id=operation_id,
         customer=customer,
@@ -596,7 +596,7 @@ def merge_change(
         points=plan.points,
         debt=plan.debt,
         lots=len(plan.lots),
-        created_at=facts.now,
+        created_at=now,
     )
     event = {
         "operation_id": str(operation_id),
@@ -606,7 +606,7 @@ def merge_change(
         "points": plan.points,
         "debt": plan.debt,
         "available_after": available_after,
-        "created_at": facts.now.isoformat(),
+        "created_at": now.isoformat(),
     }
     merge = Merge(
         operation_id=operation_id,
@@ -626,7 +626,7 @@ def merge_change(
         reason=command.reason,
         channel=actor.channel,
         key_id=actor.key_id,
-        at=facts.now,
+        at=now,
         change_ids=change_ids,
         event=event,
         event_types=operation_events(OperationType.merge, plan.points, debt_delta=plan.debt),
