@@ -110,6 +110,18 @@ def quiet_until(now: datetime, zone: tzinfo, quiet: QuietHours) -> datetime | No
     return midnight + timedelta(days=days, minutes=end)
 
 
+def next_attempt_at(
+    kind: TriggerKind, due_at: datetime, zone: tzinfo, quiet: QuietHours
+) -> datetime:
+    """When a queued message may next be tried, had it been due at ``due_at``: a marketing one
+    due inside the program's quiet hours waits until they end (a retry's backoff may land
+    there, or the settings may have changed since it was queued); a transactional one is due
+    when it is due."""
+    if kind is TriggerKind.transactional:
+        return due_at
+    return quiet_until(due_at, zone, quiet) or due_at
+
+
 def local_midnight(now: datetime, zone: tzinfo) -> datetime:
     """The start of ``now``'s day in the program's zone: the frequency cap counts from it."""
     local = now.astimezone(zone)
@@ -149,7 +161,7 @@ def decide_fate(
         return Fate(state=MessageState.suppressed, reason=Suppression.no_consent, due_at=now)
     if audience.counted_today >= audience.daily_cap:
         return Fate(state=MessageState.suppressed, reason=Suppression.frequency_cap, due_at=now)
-    return Fate(state=MessageState.queued, due_at=quiet_until(now, zone, quiet) or now)
+    return Fate(state=MessageState.queued, due_at=next_attempt_at(kind, now, zone, quiet))
 
 
 def birthdays_within(today: date, days_before: int) -> list[tuple[str, int]]:

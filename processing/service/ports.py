@@ -53,6 +53,7 @@ from processing.service.records import (
     Position,
     ProgramRecord,
     ProgramSettings,
+    RetryFacts,
     RulesRecord,
     SegmentMemberRecord,
     SegmentRecord,
@@ -1300,9 +1301,17 @@ class TriggerStore(Protocol):
         ...
 
     async def lease_messages(self, limit: int, lease_seconds: float) -> list[LeasedMessage]: ...
+    async def defer_messages(self, deferred: list[tuple[int, datetime]]) -> None:
+        """Leased messages put back until the given times, their lease's attempt not counted."""
+        ...
+
     async def message_sent(self, message_id: int, provider_id: str | None) -> None: ...
+    async def retry_facts(self, message_id: int) -> RetryFacts | None:
+        """The queued message's program's zone, quiet window and the clock; None: not queued."""
+        ...
+
     async def message_failed(
-        self, message_id: int, delay_seconds: float, reason: str, max_attempts: int
+        self, message_id: int, retry_at: datetime, reason: str, max_attempts: int
     ) -> str | None: ...
     async def customer_messages(
         self, customer_id: UUID, before_id: int, limit: int

@@ -701,6 +701,9 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LeasedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message leased for one attempt, with what its quiet hours are read with: its
+    program's zone and quiet window now, and the database clock."""
+
     id: int
     program_id: UUID
     customer_id: UUID
@@ -710,6 +713,20 @@ class LeasedMessage(msgspec.Struct, frozen=True, kw_only=True):
     subject: str | None
     body: str
     attempts: int
+    time_zone: str
+    quiet_start_minute: int
+    quiet_end_minute: int
+    now: datetime
+
+
+class RetryFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a failed attempt's next one is timed with: the program's zone and quiet window now,
+    and the database clock."""
+
+    time_zone: str
+    quiet_start_minute: int
+    quiet_end_minute: int
+    now: datetime
 
 
 class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,7 +1,8 @@
 """The pure decisions of trigger messages: when quiet hours end in the program's zone (across
 midnight and a change of offset), and each message's fate in precedence order (no address, then
-consent, then the cap) with transactional messages free of consent, cap and quiet hours; and
-the sandboxed templates' check."""
+consent, then the cap) with transactional messages free of consent, cap and quiet hours; when a
+queued message may next be tried (a retry or a lease inside quiet hours waits until they end);
+and the sandboxed templates' check."""
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from processing.core.triggers import (
     birthdays_within,
     decide_fate,
     local_midnight,
+    next_attempt_at,
     quiet_until,
 )
 from processing.service.messaging.links import read_token, unsubscribe_token
@@ -109,6 +111,28 @@ def test_only_marketing_waits_out_quiet_hours() -> None:
         "2026-12-05 09:00"
     )
     assert decide_fate(TriggerKind.transactional, audience(), late, moscow, night).due_at == late
+
+
+@pytest.mark.parametrize(
+    ("kind", "due", "quiet", "tried"),
+    [
+        # A retry's backoff that lands in the night waits for the morning, in the zone.
+        (TriggerKind.marketing, "2026-12-04 21:05", night, "2026-12-05 09:00"),
+        (TriggerKind.marketing, "2026-12-05 03:00", night, "2026-12-05 09:00"),
+        (TriggerKind.marketing, "2026-12-04 20:59", night, "2026-12-04 20:59"),
+        (TriggerKind.marketing, "2026-12-05 09:00", night, "2026-12-05 09:00"),
+        (TriggerKind.marketing, "2026-12-04 13:30", lunch, "2026-12-04 14:00"),
+        (TriggerKind.marketing, "2026-12-04 23:00", QuietHours(start_minute=0, end_minute=0),
+         "2026-12-04 23:00"),
+        # A transactional message is the customer's own business: due when it is due.
+        (TriggerKind.transactional, "2026-12-04 23:00", night, "2026-12-04 23:00"),
+    ],
+)  # fmt: skip
+def test_the_next_attempt_of_a_marketing_message_waits_out_quiet_hours(
+    kind: TriggerKind, due: str, quiet: QuietHours, tried: str
+) -> None:
+    found = next_attempt_at(kind, at(due).astimezone(UTC), moscow, quiet)
+    assert found == at(tried)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from processing.service.records import (
     MessageRecord,
     MessageSettingsRecord,
     NewMessage,
+    RetryFacts,
     TriggerRecord,
     TriggerTemplate,
 )
@@ -138,15 +139,21 @@ class TriggerQueries(NamedQueries):
         rows = await self._fetch("lease_messages", limit, lease_seconds)
         return [record_of(row, LeasedMessage) for row in rows]
 
+    async def defer_messages(self, deferred: list[tuple[int, datetime]]) -> None:
+        ids, untils = [message_id for message_id, _ in deferred], [at for _, at in deferred]
+        await self._execute("defer_messages", ids, untils)
+
     async def message_sent(self, message_id: int, provider_id: str | None) -> None:
         await self._execute("message_sent", message_id, provider_id)
 
+    async def retry_facts(self, message_id: int) -> RetryFacts | None:
+        row = await self._fetchrow("retry_facts", message_id)
+        return None if row is None else record_of(row, RetryFacts)
+
     async def message_failed(
-        self, message_id: int, delay_seconds: float, reason: str, max_attempts: int
+        self, message_id: int, retry_at: datetime, reason: str, max_attempts: int
     ) -> str | None:
-        row = await self._fetchrow(
-            "message_failed", message_id, delay_seconds, reason, max_attempts
-        )
+        row = await self._fetchrow("message_failed", message_id, retry_at, reason, max_attempts)
         return None if row is None else str(row["state"])
 
     async def customer_messages(

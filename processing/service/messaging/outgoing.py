@@ -13,6 +13,9 @@ Sending: due queued messages are leased (their next attempt pushed past the leas
 their channel's port, and marked sent, or retried after the webhook relay's backoff, or failed
 with the provider's reason after the last attempt. A relay killed mid-send leaves the message
 due again when the lease runs out: at least once, as webhooks are; a sent row is never leased.
+Quiet hours are asked again at both ends (``core.triggers.next_attempt_at``): a marketing
+message leased while its program's quiet hours are in force is put back until they end, and a
+retry whose backoff lands inside them waits until they end.
 """
 
 import asyncio
@@ -20,7 +23,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -45,6 +48,7 @@ from processing.core.triggers import (
     birthdays_within,
     decide_fate,
     local_midnight,
+    next_attempt_at,
 )
 from processing.core.webhooks import retry_delay
 from processing.service.loyalty.bonuses import birthday as birthday_bonus
@@ -120,6 +124,26 @@ def recipient_of(facts: MessageFacts, channel: str) -> str | None:
     return facts.phone if channel == Channel.sms else facts.email
 
 
+def quiet_window(time_zone: str, start_minute: int, end_minute: int) -> tuple[ZoneInfo, QuietHours]:
+    """A program's zone (Moscow when it names none we know) and quiet hours, as stored."""
+    zone = zone_of(time_zone) or ZoneInfo("Europe/Moscow")
+    return zone, QuietHours(start_minute=start_minute, end_minute=end_minute)
+
+
+def deferrals(leased: list[LeasedMessage]) -> list[tuple[int, datetime]]:
+    """The leased messages not to send now, each with when their program's quiet hours end: a
+    marketing message queued before the quiet hours were moved over its due time."""
+    found = []
+    for message in leased:
+        zone, quiet = quiet_window(
+            message.time_zone, message.quiet_start_minute, message.quiet_end_minute
+        )
+        until = next_attempt_at(TriggerKind(message.kind), message.now, zone, quiet)
+        if until > message.now:
+            found.append((message.id, until))
+    return found
+
+
 async def scan_birthdays(trigger: BirthdayTrigger, limit: int, store: Store) -> int:
     """One pass of a program's birthday scan: the days ahead in its zone, from its clock."""
     zone = zone_of(trigger.time_zone) or ZoneInfo("Europe/Moscow")
@@ -153,7 +177,14 @@ class MessageRelay:
             await store.message_events_processed([event.id for event in events])
         async with self.database.transaction() as store:
             leased = await store.lease_messages(self.policy.batch, self.policy.lease_seconds)
-        await asyncio.gather(*(self.send(message) for message in leased))
+            deferred = deferrals(leased)
+            if deferred:  # put back in the lease's own transaction: no attempt was made
+                await store.defer_messages(deferred)
+                log.info("messages_deferred", quiet_hours=len(deferred))
+        waiting = {message_id for message_id, _ in deferred}
+        await asyncio.gather(
+            *(self.send(message) for message in leased if message.id not in waiting)
+        )
         return len(events) + len(leased)
 
     async def scan(self) -> int:
@@ -357,7 +388,17 @@ class MessageRelay:
             self.jitter(),
         )
         async with self.database.transaction() as store:
-            state = await store.message_failed(message.id, delay, reason, self.policy.max_attempts)
+            facts = await store.retry_facts(message.id)
+            state = None
+            if facts is not None:  # still queued: the backoff, past quiet hours if it lands there
+                zone, quiet = quiet_window(
+                    facts.time_zone, facts.quiet_start_minute, facts.quiet_end_minute
+                )
+                due = facts.now + timedelta(seconds=delay)
+                retry_at = next_attempt_at(TriggerKind(message.kind), due, zone, quiet)
+                state = await store.message_failed(
+                    message.id, retry_at, reason, self.policy.max_attempts
+                )
         outcome = "failed" if state == MessageState.failed else "retried"
         telemetry.messages_total.labels(message.channel, outcome, reason).inc()
         log.warning(

@@ -206,30 +206,59 @@ returning id;
 
 -- name: lease_messages
 -- Up to $1 due queued messages, each leased for $2 seconds: its next attempt moves past the
--- lease, so no other relay takes it meanwhile, and one that dies leaves it due again.
+-- lease, so no other relay takes it meanwhile, and one that dies leaves it due again. Each
+-- comes with its program's zone and quiet window as they are now, and the clock, so that a
+-- marketing message leased inside quiet hours (settings changed since it was queued) is put
+-- back rather than sent.
 with due as (
-    select id from messages
-    where state = 'queued' and next_attempt_at <= clock_timestamp()
-    order by next_attempt_at
+    select m.id, coalesce(s.time_zone, 'Europe/Moscow') as time_zone,
+           coalesce(s.quiet_start_minute, 1260) as quiet_start_minute,
+           coalesce(s.quiet_end_minute, 540) as quiet_end_minute
+    from messages m
+    left join message_settings s on s.program_id = m.program_id
+    where m.state = 'queued' and m.next_attempt_at <= clock_timestamp()
+    order by m.next_attempt_at
     limit $1
-    for update skip locked
+    for update of m skip locked
 )
 update messages m
 set attempts = m.attempts + 1, next_attempt_at = clock_timestamp() + make_interval(secs => $2)
 from due where m.id = due.id
 returning m.id, m.program_id, m.customer_id, m.channel, m.kind, m.recipient, m.subject, m.body,
-          m.attempts;
+          m.attempts, due.time_zone, due.quiet_start_minute, due.quiet_end_minute,
+          clock_timestamp() as now;
+
+-- name: defer_messages
+-- Leased messages ($1) put back until the end of the quiet hours they were leased in ($2, one
+-- time each): no attempt was made, so the one the lease counted is taken back.
+update messages m
+set next_attempt_at = d.until, attempts = m.attempts - 1
+from unnest($1::bigint[], $2::timestamptz[]) as d (id, until)
+where m.id = d.id and m.state = 'queued' and m.attempts > 0;
 
 -- name: message_sent
 update messages
 set state = 'sent', sent_at = clock_timestamp(), provider_id = $2, reason = null
 where id = $1 and state = 'queued';
 
+-- name: retry_facts
+-- What the retry of queued message $1 is timed with: its program's zone and quiet window now,
+-- and the database clock; the row is locked for the update that follows.
+select coalesce(s.time_zone, 'Europe/Moscow') as time_zone,
+       coalesce(s.quiet_start_minute, 1260) as quiet_start_minute,
+       coalesce(s.quiet_end_minute, 540) as quiet_end_minute,
+       clock_timestamp() as now
+from messages m
+left join message_settings s on s.program_id = m.program_id
+where m.id = $1 and m.state = 'queued'
+for update of m;
+
 -- name: message_failed
--- A failed attempt ($3 why): retried after $2 seconds, or failed once $4 attempts have failed.
+-- A failed attempt ($3 why): retried at $2 (the backoff, moved past quiet hours by the core),
+-- or failed once $4 attempts have failed.
 update messages
 set state = case when attempts >= $4 then 'failed' else 'queued' end,
-    next_attempt_at = clock_timestamp() + make_interval(secs => $2),
+    next_attempt_at = $2,
     reason = left($3, 200)
 where id = $1 and state = 'queued'
 returning state;
