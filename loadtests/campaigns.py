@@ -131,7 +131,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         worker = Campaigns(
             runtime.database,
             runtime.runner,
-            runtime.ledger,
+            runtime.campaigns.ledger,  # the bulk ledger the worker runs campaigns with
             members_per_second=10.0**9,
             batch_members=args.batch,
         )

@@ -18,7 +18,7 @@ from processing.adapters.http_sender import HttpxSender
 from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
-from processing.adapters.redis.locks import RedisAccountLocks, create_client
+from processing.adapters.redis.locks import NoAccountLocks, RedisAccountLocks, create_client
 from processing.adapters.redis.rate import RedisRateLimiter
 from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.adapters.sms import ConsoleSms, HttpSms, SmsMessages
@@ -139,10 +139,14 @@ class Runtime:
         self.segments = Segments(
             self.database, self.runner, settings.segment_exact_count_customers_max
         )
+        # A campaign touches each account once: its accruals skip the Redis turn (two round
+        # trips each) and rely on the apply's version check, as the turn's fallback does
+        # (decision 0024); a till racing one of them is decided again on a fresh load.
+        bulk = MutationRunner(self.database, NoAccountLocks())
         self.campaigns = Campaigns(
             self.database,
             self.runner,
-            self.ledger,
+            Ledger(self.database, bulk),
             settings.campaign_members_per_second,
             settings.campaign_batch_members,
         )

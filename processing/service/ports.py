@@ -58,6 +58,7 @@ from processing.service.records import (
     SegmentMemberRecord,
     SegmentRecord,
     SegmentVersionRecord,
+    SettledMember,
     SmsCheckRecord,
     SmsSendFacts,
     Standing,
@@ -1230,17 +1231,14 @@ class CampaignStore(Protocol):
         (one statement) and runs; any other state is left as it is."""
         ...
 
-    async def campaign_state(self, campaign_id: UUID) -> str | None: ...
+    async def campaign_state(self, campaign_id: UUID) -> tuple[str | None, datetime]:
+        """The campaign's state (None: no such campaign) and the database's clock."""
+        ...
+
     async def pending_members(self, campaign_id: UUID, limit: int) -> list[UUID]: ...
-    async def settle_member(
-        self,
-        campaign_id: UUID,
-        customer_id: UUID,
-        state: str,
-        why: str | None,
-        operation_id: UUID | None,
-    ) -> None:
-        """A pending member's outcome; a member already settled stays as it was."""
+    async def settle_members(self, campaign_id: UUID, settled: list[SettledMember]) -> None:
+        """A batch of pending members' outcomes in one statement; a member already settled
+        stays as it was."""
         ...
 
     async def member_attempt_failed(

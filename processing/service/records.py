@@ -587,6 +587,16 @@ class CampaignRecord(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None = None
 
 
+class SettledMember(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign member's outcome once the ledger answered: ``accrued`` with the operation,
+    or ``skipped`` with the refusal's code."""
+
+    customer_id: UUID
+    state: str
+    why: str | None = None
+    operation_id: UUID | None = None
+
+
 class SegmentVersionRecord(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     name: str

@@ -10,7 +10,7 @@ from uuid import UUID
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.segments import matching
 from processing.service.ports import Answer, Audience
-from processing.service.records import CampaignRecord, Position
+from processing.service.records import CampaignRecord, Position, SettledMember
 
 
 def _campaign(row: Any) -> CampaignRecord:
@@ -74,23 +74,26 @@ class CampaignQueries(NamedQueries):
         status = await self.connection.execute(snapshot, *params, campaign_id)
         await self._execute("campaign_started", campaign_id, int(status.rsplit(" ", 1)[-1]))
 
-    async def campaign_state(self, campaign_id: UUID) -> str | None:
+    async def campaign_state(self, campaign_id: UUID) -> tuple[str | None, datetime]:
+        """The campaign's state (None: no such campaign) and the database's clock."""
         row = await self._fetchrow("campaign_state", campaign_id)
-        return None if row is None else str(row["state"])
+        if row is None:
+            raise AssertionError("the clock row is always there")
+        return row["state"], row["now"]
 
     async def pending_members(self, campaign_id: UUID, limit: int) -> list[UUID]:
         rows = await self._fetch("pending_members", campaign_id, limit)
         return [row["customer_id"] for row in rows]
 
-    async def settle_member(
-        self,
-        campaign_id: UUID,
-        customer_id: UUID,
-        state: str,
-        why: str | None,
-        operation_id: UUID | None,
-    ) -> None:
-        await self._execute("settle_member", campaign_id, customer_id, state, why, operation_id)
+    async def settle_members(self, campaign_id: UUID, settled: list[SettledMember]) -> None:
+        await self._execute(
+            "settle_members",
+            campaign_id,
+            [member.customer_id for member in settled],
+            [member.state for member in settled],
+            [member.why for member in settled],
+            [member.operation_id for member in settled],
+        )
 
     async def member_attempt_failed(
         self, campaign_id: UUID, customer_id: UUID, why: str, attempts_max: int

@@ -44,6 +44,7 @@ from processing.service.records import (
     Outcome,
     Position,
     Refused,
+    SettledMember,
     StoredResponse,
     refuse,
 )
@@ -256,14 +257,15 @@ class Campaigns:
 
     async def run(self, campaign_id: UUID) -> None:
         """Accrues the campaign's pending members a batch at a time until none is left (then
-        it is finished) or it is no longer running (cancelled, or finished by another)."""
+        it is finished) or it is no longer running (cancelled, or finished by another). A
+        batch's outcomes are recorded in one statement once its every accrual has ended."""
         campaign = await self._start(campaign_id)
         if campaign is None:
             return
         while True:
             started = time.monotonic()
             async with self.database.reader() as store:
-                state = await store.campaign_state(campaign_id)
+                state, now = await store.campaign_state(campaign_id)
                 members = await store.pending_members(campaign_id, self.batch_members)
             if state != "running":
                 return  # cancelled (or finished by another worker)
@@ -272,17 +274,33 @@ class Campaigns:
                     if await store.finish_campaign(campaign_id):
                         log.info("campaign_finished", campaign_id=str(campaign_id))
                 return
-            done = await asyncio.gather(
-                *(self._accrue(campaign, member) for member in members), return_exceptions=True
-            )
-            for result in done:
-                if isinstance(result, BaseException):
-                    raise result  # the batch's every accrual ended first: none left running
+            await self._batch(campaign, members, now)
             spare = len(members) / self.members_per_second - (time.monotonic() - started)
             if spare > 0:
                 await asyncio.sleep(spare)
 
-    async def _accrue(self, campaign: CampaignRecord, customer_id: UUID) -> None:
+    async def _batch(self, campaign: CampaignRecord, members: list[UUID], now: datetime) -> None:
+        """Accrues a batch of members at once (each is an account of its own, so their turns
+        do not wait on each other) and records the outcomes of those that ended."""
+        expires_at = campaign.expires_at
+        if campaign.expiry_days is not None:
+            expires_at = now + timedelta(days=campaign.expiry_days)
+        done = await asyncio.gather(
+            *(self._accrue(campaign, member, expires_at) for member in members),
+            return_exceptions=True,
+        )
+        settled = [result for result in done if isinstance(result, SettledMember)]
+        if settled:
+            async with self.database.reader() as store:
+                await store.settle_members(campaign.id, settled)
+        for result in done:
+            if isinstance(result, BaseException):
+                raise result  # the batch's every accrual ended first: none left running
+
+    async def _accrue(
+        self, campaign: CampaignRecord, customer_id: UUID, expires_at: datetime | None
+    ) -> SettledMember:
+        """The ledger's answer for one member, as the member's outcome to record."""
         actor = Actor(
             key_id=campaign.key_id,
             program_id=campaign.program_id,
@@ -295,16 +313,12 @@ class Campaigns:
             idempotency_key=key,
             fingerprint=fingerprint("campaign_accrual", str(campaign.id), str(customer_id)),
         )
+        command = AccrualCommand(
+            points=campaign.points,
+            document=Document(id=key, name=campaign.name, comment=campaign.reason),
+            expires_at=expires_at,
+        )
         try:
-            expires_at = campaign.expires_at
-            if campaign.expiry_days is not None:
-                async with self.database.reader() as store:
-                    expires_at = await store.clock_now() + timedelta(days=campaign.expiry_days)
-            command = AccrualCommand(
-                points=campaign.points,
-                document=Document(id=key, name=campaign.name, comment=campaign.reason),
-                expires_at=expires_at,
-            )
             stored = await self.ledger.accrue(mutation, customer_id, command, render_accrual)
         except (asyncio.CancelledError, DatabaseUnavailable):
             raise  # left pending: the next pass accrues it, or replays the stored answer
@@ -320,14 +334,14 @@ class Campaigns:
                     limits.campaign_member_attempts_max,
                 )
             raise
-        else:
-            answer = msgspec.json.decode(stored.body, type=_Answer)
-            if answer.operation_id is not None:
-                state, why, operation = "accrued", None, answer.operation_id
-            else:
-                state, why, operation = "skipped", answer.rejection or "refused", None
-        async with self.database.transaction() as store:
-            await store.settle_member(campaign.id, customer_id, state, why, operation)
+        answer = msgspec.json.decode(stored.body, type=_Answer)
+        if answer.operation_id is not None:
+            return SettledMember(
+                customer_id=customer_id, state="accrued", operation_id=answer.operation_id
+            )
+        return SettledMember(
+            customer_id=customer_id, state="skipped", why=answer.rejection or "refused"
+        )
 
     async def run_forever(self, idle_seconds: float) -> None:
         while True:

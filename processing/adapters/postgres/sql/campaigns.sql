@@ -51,7 +51,8 @@ limit $1;
 select state from campaigns where id = $1 for update;
 
 -- name: campaign_state
-select state from campaigns where id = $1;
+-- Campaign $1's state (null: none) and the database's clock, which a batch's expiry counts from.
+select (select state from campaigns where id = $1) as state, clock_timestamp() as now;
 
 -- name: campaign_started
 -- Campaign $1 runs over its $2 members.
@@ -65,12 +66,15 @@ where campaign_id = $1 and state = 'pending'
 order by customer_id
 limit $2;
 
--- name: settle_member
--- Member $2 of campaign $1 done: $3 (accrued, skipped, failed), why $4, operation $5. A
--- member another worker settled first stays as it was.
-update campaign_members
-set state = $3, why = $4, operation_id = $5, done_at = clock_timestamp()
-where campaign_id = $1 and customer_id = $2 and state = 'pending';
+-- name: settle_members
+-- A batch of campaign $1's members done, in one statement: member $2[i] is $3[i] (accrued,
+-- skipped), why $4[i], operation $5[i]. A member another worker settled first stays as it was.
+update campaign_members m
+set state = settled.state, why = settled.why, operation_id = settled.operation_id,
+    done_at = clock_timestamp()
+from unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[])
+    as settled (customer_id, state, why, operation_id)
+where m.campaign_id = $1 and m.customer_id = settled.customer_id and m.state = 'pending';
 
 -- name: finish_campaign
 -- Campaign $1 finished when it runs and no member is pending.
