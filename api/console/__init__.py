@@ -10,6 +10,7 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from api.console.campaigns import ConsoleCampaignsController
 from api.console.customers import ConsoleCustomerController
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
@@ -43,6 +44,7 @@ def console_static() -> Router:
 
 
 console_handlers: Final = (
+    ConsoleCampaignsController,
     ConsoleController,
     ConsoleCustomerController,
     ConsoleProgramController,

@@ -457,7 +457,12 @@ async def test_an_operator_key_picks_the_program_first(api: Api) -> None:
     other_program, _, _ = await make_program(api.runtime, "Other shop")
     response = await sign_in(api, api.admin_key)
     assert response.status_code == 303
-    for path in ("/console/keys", "/console/connections", "/console/webhooks"):
+    for path in (
+        "/console/keys",
+        "/console/connections",
+        "/console/webhooks",
+        "/console/campaigns",
+    ):
         chooser = await api.client.get(path)
         assert chooser.status_code == 200
         assert "Программы" in chooser.text

@@ -3,7 +3,8 @@
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
 statement change, blocks a card and sees it blocked, saves two versions of the program's rules
 (one refused beside its field) and sees their diff, saves a segment and sees its count
-(a refused version beside its JSON path), sets the manual tier, issues a card, cancels
+(a refused version beside its JSON path), schedules a campaign over it through the form and
+cancels it from its page, sets the manual tier, issues a card, cancels
 a till's hold from the card's active holds, unblocks the first, blocks the account, creates an
 API key and sees its secret once, rotates it and sees the new secret once, revokes it, and
 opens the partner inbox and webhook pages; a wrong key does not sign in, a POST without the
@@ -132,6 +133,35 @@ async def walk_segments(page: Page, server: Served) -> str:
     segment_id = await page.locator("input[name=segment]").get_attribute("value")
     assert segment_id is not None
     return segment_id
+
+
+async def walk_campaigns(page: Page, server: Served) -> str:
+    """A campaign over the segment scheduled through the form (its start in the future, so no
+    worker starts it), seen in the list, opened and cancelled. Returns its id."""
+    await page.click("nav.sections a[href='/console/campaigns']")
+    assert await page.locator("h1").first.inner_text() == "Кампании"
+    await page.fill("#campaign-name", "Осенняя акция")
+    await page.select_option("#campaign-segment", label="Есть баллы")
+    await page.fill("#campaign-points", "75")
+    await page.fill("#campaign-expiry-days", "30")
+    await page.fill("#campaign-reason", "Осень")
+    await page.fill("#campaign-start", "2099-01-01T09:30")
+    await page.click("form.create-campaign button")
+    assert "Кампания запланирована" in await page.locator("[role=status]").inner_text()
+    row = page.locator("tr.campaign", has_text="Осенняя акция")
+    assert await row.locator(".campaign-state").inner_text() == "запланирована"
+    assert "Есть баллы" in await row.inner_text()
+    assert "2099-01-01 09:30 UTC" in await row.inner_text()
+    await photograph(page, "campaigns")
+    await row.locator("a.campaign-link").click()
+    assert await page.locator("#campaign-points").inner_text() == "75"
+    campaign_id = urlsplit(page.url).path.rsplit("/", 1)[-1]
+    await page.click("form.cancel-campaign button")
+    assert "Кампания отменена" in await page.locator("[role=status]").inner_text()
+    assert await page.locator("#campaign-state").inner_text() == "отменена"
+    assert await page.locator("form.cancel-campaign").count() == 0
+    await photograph(page, "campaign-cancelled")
+    return campaign_id
 
 
 async def walk_rules(page: Page, server: Served, customer_id: str) -> None:
@@ -322,6 +352,10 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
                 server, "GET", f"/v1/segments/{segment_id}/versions", server.admin_key
             )
             assert [version["version"] for version in versions["items"]] == [1]
+            campaign_id = await walk_campaigns(page, server)
+            campaign = await call(server, "GET", f"/v1/campaigns/{campaign_id}", server.admin_key)
+            assert (campaign["state"], campaign["points"]) == ("cancelled", 75)
+            assert campaign["starts_at"] == "2099-01-01T09:30:00Z"
 
             hold_id = await walk_hold(page, server, customer_id)
             hold = await call(server, "GET", f"/v1/holds/{hold_id}", server.pos_key)
