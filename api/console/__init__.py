@@ -12,6 +12,7 @@ from litestar.template.config import TemplateConfig
 
 from api.console.campaigns import ConsoleCampaignsController
 from api.console.customers import ConsoleCustomerController
+from api.console.messages import ConsoleMessagesController
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
 from api.console.queues import ConsoleQueueController
@@ -47,6 +48,7 @@ console_handlers: Final = (
     ConsoleCampaignsController,
     ConsoleController,
     ConsoleCustomerController,
+    ConsoleMessagesController,
     ConsoleProgramController,
     ConsoleQueueController,
     ConsoleRulesController,

@@ -747,6 +747,7 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     event_key: str
     template_version: int
     locale: str
+    recipient: str | None  # as stored when it was made; the console shows it, the API does not
     subject: str | None
     body: str
     state: str

@@ -5,7 +5,8 @@ statement change, blocks a card and sees it blocked, saves two versions of the p
 (one refused beside its field) and sees their diff, saves a segment and sees its count
 (a refused version beside its JSON path), schedules a campaign over it through the form and
 cancels it from its page, sets the manual tier, issues a card, cancels
-a till's hold from the card's active holds, unblocks the first, blocks the account, creates an
+a till's hold from the card's active holds, opens the customer's messages and sees the SMS an
+accrual made, unblocks the first, blocks the account, creates an
 API key and sees its secret once, rotates it and sees the new secret once, revokes it, and
 opens the partner inbox and webhook pages; a wrong key does not sign in, a POST without the
 CSRF token changes nothing, a revoked key's session ends, and the pages render in Russian and
@@ -23,6 +24,8 @@ import httpx
 import pytest
 from playwright.async_api import Page, Route, async_playwright
 
+from processing.runtime import Runtime
+from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.settings import Settings
 from tests.system.live import Served, served
 from tests.system.test_docs_page import chromium, chromium_args, local_hosts
@@ -231,6 +234,42 @@ async def walk_hold(page: Page, server: Served, customer_id: str) -> str:
     return str(hold["id"])
 
 
+async def walk_messages(page: Page, server: Served, settings: Settings, customer_id: str) -> None:
+    """An accrual told by SMS (a transactional trigger; the relay run here, since the served
+    process runs none), then seen on the customer's messages page opened from the card."""
+    program = f"/v1/programs/{server.program_id}"
+    await call(server, "PUT", f"{program}/message-settings", server.admin_key,
+        {"time_zone": "UTC", "quiet_start_minute": 0, "quiet_end_minute": 0})  # fmt: skip
+    await call(server, "PUT", f"{program}/triggers/points_accrued", server.admin_key,
+        {"enabled": True, "kind": "transactional",
+         "templates": [{"channel": "sms", "body": "+{{ points }} баллов"}]})  # fmt: skip
+    await call(server, "POST", f"/v1/customers/{customer_id}/accruals", server.pos_key,
+        {"points": 100, "document": {"id": "console-receipt-1"}})  # fmt: skip
+    runtime = await Runtime.open(settings)
+    try:
+        async with runtime.database.transaction() as store:
+            await store.fan_out(100)
+        relay = MessageRelay(
+            runtime.database, runtime.message_channels, runtime.triggers, MessagePolicy()
+        )
+        while await relay.run_once():
+            pass
+    finally:
+        await runtime.close()
+
+    await page.goto(f"{server.base_url}/console/customers/{customer_id}")
+    await page.click("a.messages-link")
+    assert urlsplit(page.url).path == f"/console/customers/{customer_id}/messages"
+    assert await page.locator("h1").inner_text() == f"Сообщения клиента {phone}"
+    row = page.locator("tr.customer-message")
+    assert await row.count() == 1
+    assert await row.locator(".message-channel").inner_text() == "SMS"
+    assert await row.locator(".message-trigger").inner_text() == "начисление баллов"
+    assert await row.locator(".message-state").inner_text() == "отправлено"
+    assert await row.locator(".message-recipient").inner_text() == phone
+    await photograph(page, "messages")
+
+
 async def walk_further(page: Page, server: Served, customer_id: str) -> str:
     """The card unblocked, the account blocked, a key created (its secret seen once), given a
     new secret (seen once too) and revoked, the partner and webhook pages opened. Returns the
@@ -360,6 +399,8 @@ async def test_an_operator_adjusts_points_and_blocks_a_card(
             hold_id = await walk_hold(page, server, customer_id)
             hold = await call(server, "GET", f"/v1/holds/{hold_id}", server.pos_key)
             assert hold["status"] == "cancelled"
+
+            await walk_messages(page, server, settings, customer_id)
 
             secret = await walk_further(page, server, customer_id)
             journal = await call(server, "GET", f"/v1/cards/{card}", server.all_scopes_key)

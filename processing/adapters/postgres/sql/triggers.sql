@@ -264,9 +264,10 @@ where id = $1 and state = 'queued'
 returning state;
 
 -- name: customer_messages
--- A page of customer $1's messages, newest first, below id $2, at most $3.
-select id, channel, kind, trigger, event_key, template_version, locale, subject, body, state,
-       reason, attempts, next_attempt_at, provider_id, created_at, sent_at
+-- A page of customer $1's messages, newest first, below id $2, at most $3; the recipient as
+-- stored is for the console (the API's reply leaves it out).
+select id, channel, kind, trigger, event_key, template_version, locale, recipient, subject, body,
+       state, reason, attempts, next_attempt_at, provider_id, created_at, sent_at
 from messages
 where customer_id = $1 and id < $2
 order by id desc
