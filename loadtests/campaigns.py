@@ -27,7 +27,7 @@ from loadtests.segments import save_segment
 from processing.runtime import Runtime
 from processing.service.admin import create_key
 from processing.service.ledger.reconcile import reconcile
-from processing.service.loyalty.campaigns import Campaigns
+from processing.service.messaging.campaigns import Campaigns
 from processing.service.records import ProgramSettings
 from processing.settings import Settings
 

@@ -29,10 +29,10 @@ from processing.service.checkout.shop import ShopCheckout
 from processing.service.ledger.reads import Reads
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
-from processing.service.loyalty.campaigns import Campaigns
 from processing.service.loyalty.customers import Customers
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
+from processing.service.messaging.campaigns import Campaigns
 from processing.service.messaging.messages import Messages
 from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.service.messaging.sms import Sms

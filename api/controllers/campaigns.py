@@ -4,12 +4,13 @@
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 
 from api.auth import admin_scopes
 from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
 from processing.core import limits
-from processing.service.loyalty.campaigns import CampaignCommand, Campaigns
+from processing.service.messaging.campaigns import CampaignCommand, Campaigns
 from processing.service.records import Actor
 from schemas.campaigns import Campaign, CampaignCreate, CampaignPage
 
@@ -25,19 +26,13 @@ class CampaignsController(Controller):
     async def create_campaign(
         self, request: AnyRequest, program_id: UUID, data: CampaignCreate, campaigns: Campaigns
     ) -> Response[Campaign]:
-        """Schedules a bulk bonus accrual over one of the program's segments. At
-        ``starts_at`` the worker snapshots the segment's members and accrues ``points`` to
-        each once, throttled; a blocked account is skipped. Either ``expires_at`` or
-        ``expiry_days``, not both."""
-        command = CampaignCommand(
-            name=data.name,
-            segment_id=data.segment_id,
-            points=data.points,
-            reason=data.reason,
-            expires_at=data.expires_at,
-            expiry_days=data.expiry_days,
-            starts_at=data.starts_at,
-        )
+        """Schedules a bulk bonus accrual and/or a message over one of the program's segments.
+        At ``starts_at`` the worker snapshots the segment's members and accrues ``points`` to
+        each once, throttled (a blocked account is skipped), and makes the message of each
+        member accrued to (each member, without points) through the message relay, once per
+        channel. Either ``expires_at`` or ``expiry_days``, not both, and only with points;
+        each template must render with sample values (else 400 naming it)."""
+        command = msgspec.convert(data, CampaignCommand, from_attributes=True)
         stored = await campaigns.create(
             mutation_for(request, data, program_id), program_id, command, renderer(Campaign)
         )

@@ -67,6 +67,7 @@ from processing.service.records import (
     TemplateProgram,
     TierBand,
     TriggerRecord,
+    TriggerTemplate,
     WebhookPlaces,
     WebhookRecord,
 )
@@ -1239,6 +1240,11 @@ class CampaignStore(Protocol):
     async def settle_members(self, campaign_id: UUID, settled: list[SettledMember]) -> None:
         """A batch of pending members' outcomes in one statement; a member already settled
         stays as it was."""
+        ...
+
+    async def campaign_templates(self, campaign_id: UUID) -> list[TriggerTemplate] | None:
+        """A running or finished campaign's message templates, share-locked for the
+        transaction (a cancel waits for the messages being made); None once cancelled."""
         ...
 
     async def member_attempt_failed(

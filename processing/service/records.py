@@ -562,27 +562,51 @@ class SegmentRecord(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
 
 
+class TriggerTemplate(msgspec.Struct, frozen=True, kw_only=True):
+    """A trigger's wording on one channel in one locale (Jinja2, sandboxed); e-mail has a
+    subject."""
+
+    channel: str
+    locale: str = "ru"
+    subject: str | None = None
+    body: str
+
+
+class CampaignMessages(msgspec.Struct, frozen=True, kw_only=True):
+    """A campaign's messages by state; ``suppressed`` counts by the reason."""
+
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    suppressed: dict[str, int] = {}
+
+
 class CampaignRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A bulk bonus accrual over a segment's snapshot (decision 0024), with its progress:
-    ``members`` is null until the snapshot is taken; ``skipped`` counts by the reason."""
+    """A bulk bonus accrual and/or message over a segment's snapshot (decision 0024), with its
+    progress: ``members`` is null until the snapshot is taken; ``skipped`` counts by the
+    reason; ``messaged`` are the members of a campaign without points whose message event is
+    written; ``messages`` what became of the messages made."""
 
     id: UUID
     program_id: UUID
     segment_id: UUID
     key_id: UUID
     name: str
-    points: int
+    points: int | None
     expires_at: datetime | None
     expiry_days: int | None
     reason: str
     starts_at: datetime
     state: str
     created_at: datetime
+    templates: list[TriggerTemplate] = []
     members: int | None = None
     pending: int = 0
     accrued: int = 0
+    messaged: int = 0
     failed: int = 0
     skipped: dict[str, int] = {}
+    messages: CampaignMessages = CampaignMessages()
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
@@ -634,16 +658,6 @@ class MessageSettingsRecord(msgspec.Struct, frozen=True, kw_only=True):
     quiet_end_minute: int = 9 * 60
     daily_cap: int = 3
     updated_at: datetime | None = None
-
-
-class TriggerTemplate(msgspec.Struct, frozen=True, kw_only=True):
-    """A trigger's wording on one channel in one locale (Jinja2, sandboxed); e-mail has a
-    subject."""
-
-    channel: str
-    locale: str = "ru"
-    subject: str | None = None
-    body: str
 
 
 class TriggerRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -708,6 +722,7 @@ class NewMessage(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     reason: str | None
     next_attempt_at: datetime
+    campaign_id: UUID | None = None
 
 
 class LeasedMessage(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from processing.service.loyalty.campaigns import Campaigns
+from processing.service.messaging.campaigns import Campaigns
 from tests.api.test_auth_and_tenancy import assert_problem
 from tests.api.test_segments import at, saved
 from tests.conftest import Api
@@ -289,6 +289,7 @@ async def test_every_refusal_names_its_field_and_changes_nothing(api: Api) -> No
     await enrolled(api, 1)
     segment = (await saved(api, everyone))["id"]
     good = {"name": "Autumn", "segment_id": segment, "points": 50, "reason": "promo"}
+    sms = {"channel": "sms", "body": "{{ name }}, +{{ points }}"}
     cases = [
         ({"points": 0}, 400, "points"),
         ({"reason": ""}, 400, "reason"),
@@ -296,6 +297,10 @@ async def test_every_refusal_names_its_field_and_changes_nothing(api: Api) -> No
         ({"expires_at": at(days=5), "expiry_days": 5}, 400, "expiry_days"),
         ({"expiry_days": 0}, 400, "expiry_days"),
         ({"segment_id": str(UUID(int=1))}, 404, "segment_id"),
+        ({"points": None}, 400, "points"),  # neither points nor a message
+        ({"points": None, "templates": [sms], "expiry_days": 5}, 400, "expiry_days"),
+        ({"templates": [{"channel": "sms", "body": "{{ nope }}"}]}, 400, "templates[0].body"),
+        ({"templates": [sms, sms]}, 400, "templates[1].channel"),
     ]
     for change, status, field in cases:
         refused = await create(api, good | change)

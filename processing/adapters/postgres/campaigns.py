@@ -7,25 +7,55 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.segments import matching
 from processing.service.ports import Answer, Audience
-from processing.service.records import CampaignRecord, Position, SettledMember
+from processing.service.records import (
+    CampaignMessages,
+    CampaignRecord,
+    Position,
+    SettledMember,
+    TriggerTemplate,
+)
+
+
+def _counted(progress: str) -> dict[str, dict[str, int]]:
+    """``{"state:why": n}`` as ``{state: {why: n}}`` (why ``""`` when there is none)."""
+    counts: dict[str, dict[str, int]] = {}
+    for key, n in json.loads(progress).items():
+        state, _, why = key.partition(":")
+        counts.setdefault(state, {})[why] = n
+    return counts
 
 
 def _campaign(row: Any) -> CampaignRecord:
-    """The row with its members counted by ``state:why`` (``progress``)."""
-    counts: dict[str, Any] = {"pending": 0, "accrued": 0, "failed": 0}
-    skipped: dict[str, int] = {}
-    for key, n in json.loads(row["progress"]).items():
-        state, _, why = key.partition(":")
-        if state == "skipped":
-            skipped[why] = skipped.get(why, 0) + n
-        else:
-            counts[state] += n
+    """The row with its members counted by ``state:why`` (``progress``) and its messages by
+    ``state:reason`` (``message_progress``)."""
+    members, messages = _counted(row["progress"]), _counted(row["message_progress"])
+
+    def total(counts: dict[str, dict[str, int]], state: str) -> int:
+        return sum(counts.get(state, {}).values())
+
     fields: dict[str, Any] = dict(row.items())
-    del fields["progress"]
-    return CampaignRecord(**fields, **counts, skipped=skipped)
+    for computed in ("progress", "message_progress", "templates"):
+        del fields[computed]
+    return CampaignRecord(
+        **fields,
+        templates=msgspec.json.decode(row["templates"], type=list[TriggerTemplate]),
+        pending=total(members, "pending"),
+        accrued=total(members, "accrued"),
+        messaged=total(members, "messaged"),
+        failed=total(members, "failed"),
+        skipped=members.get("skipped", {}),
+        messages=CampaignMessages(
+            queued=total(messages, "queued"),
+            sent=total(messages, "sent"),
+            failed=total(messages, "failed"),
+            suppressed=messages.get("suppressed", {}),
+        ),
+    )
 
 
 class CampaignQueries(NamedQueries):
@@ -44,6 +74,7 @@ class CampaignQueries(NamedQueries):
             campaign.reason,
             campaign.starts_at,
             campaign.created_at,
+            msgspec.json.encode(campaign.templates).decode(),
         )
         return row is not None
 
@@ -99,6 +130,12 @@ class CampaignQueries(NamedQueries):
         self, campaign_id: UUID, customer_id: UUID, why: str, attempts_max: int
     ) -> None:
         await self._execute("member_attempt_failed", campaign_id, customer_id, why, attempts_max)
+
+    async def campaign_templates(self, campaign_id: UUID) -> list[TriggerTemplate] | None:
+        row = await self._fetchrow("campaign_templates", campaign_id)
+        if row is None:
+            return None
+        return msgspec.json.decode(row["templates"], type=list[TriggerTemplate])
 
     async def finish_campaign(self, campaign_id: UUID) -> bool:
         return await self._fetchrow("finish_campaign", campaign_id) is not None

@@ -132,6 +132,7 @@ class TriggerQueries(NamedQueries):
             message.state,
             message.reason,
             message.next_attempt_at,
+            message.campaign_id,
         )
         return value  # type: ignore[no-any-return]
 

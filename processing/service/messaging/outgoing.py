@@ -84,6 +84,9 @@ default_locale = "ru"
 # How often the relay looks for newly enrolled customers a welcome trigger greets, and how long
 # before the trigger was last stored (beyond the welcome's delay) an enrollment still counts.
 welcome_scan_seconds = 5.0
+# A campaign's message (decision 0024): its event type, and the trigger its messages name.
+CAMPAIGN_EVENT = "campaign.message"
+CAMPAIGN_TRIGGER = "campaign"
 welcome_grace_seconds = 300.0
 
 
@@ -261,9 +264,12 @@ class MessageRelay:
             "store": store_name or "",
             "program": facts.program_name,
         }
-        for trigger in await store.event_triggers(event.program_id, event.type):
+        campaign = payload.get("campaign_id") if event.type == CAMPAIGN_EVENT else None
+        for trigger in await self.triggers_of(store, event, campaign):
             for template in pick_templates(trigger.templates, default_locale):
                 message = self.message_of(event, facts, trigger, template, values, counted, zone)
+                if campaign is not None:
+                    message = msgspec.structs.replace(message, campaign_id=UUID(campaign))
                 written = await store.insert_message(message)
                 if written is None:
                     continue  # this event already made this message: nothing twice
@@ -273,6 +279,26 @@ class MessageRelay:
                     telemetry.messages_total.labels(
                         message.channel, "suppressed", message.reason or ""
                     ).inc()
+
+    async def triggers_of(
+        self, store: Store, event: MessageEvent, campaign: str | None
+    ) -> list[TriggerRecord]:
+        """The triggers an event answers: a campaign's event, its campaign's templates as a
+        marketing trigger of its own (none once it is cancelled)."""
+        if campaign is None:
+            return await store.event_triggers(event.program_id, event.type)
+        templates = await store.campaign_templates(UUID(campaign))
+        if templates is None:
+            return []
+        trigger = TriggerRecord(
+            trigger=CAMPAIGN_TRIGGER,
+            enabled=True,
+            kind=TriggerKind.marketing.value,
+            templates=templates,
+            version=1,
+            updated_at=None,
+        )
+        return [trigger]
 
     async def birthday_bonus(
         self, store: Store, facts: MessageFacts, event: MessageEvent, payload: dict[str, Any]

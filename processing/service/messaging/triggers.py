@@ -37,6 +37,7 @@ from processing.service.records import (
     MessagePage,
     MessageSettingsRecord,
     Outcome,
+    Refused,
     RenderedMessage,
     StoredResponse,
     TemplateProgram,
@@ -66,15 +67,21 @@ def zone_of(name: str) -> ZoneInfo | None:
         return None
 
 
-def trigger_refusal(command: TriggerCommand, program: str) -> Outcome | None:
-    if len(command.templates) > limits.trigger_templates_max:
+def trigger_refusal(command: TriggerCommand, program: str) -> Refused | None:
+    return templates_refusal(command.templates, program)
+
+
+def templates_refusal(templates: list[TriggerTemplate], program: str) -> Refused | None:
+    """A trigger's or a campaign's templates: at most one per channel and locale, each
+    rendering with sample values within its channel's bounds."""
+    if len(templates) > limits.trigger_templates_max:
         return refuse(
             Rejection.validation_error,
-            f"a trigger has at most {limits.trigger_templates_max} templates.",
+            f"at most {limits.trigger_templates_max} templates.",
             field="templates",
         )
     seen: set[tuple[str, str]] = set()
-    for index, template in enumerate(command.templates):
+    for index, template in enumerate(templates):
         place = (template.channel, template.locale)
         if place in seen:
             return refuse(

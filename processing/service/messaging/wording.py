@@ -133,7 +133,7 @@ def points_of(event_type: str, payload: dict[str, Any]) -> int:
         return points + redeemed if payload.get("type") == "purchase" else points
     if event_type == "points.redeemed":
         return redeemed or -points
-    if event_type in ("points.expiring", "customer.birthday"):
+    if event_type in ("points.expiring", "customer.birthday", "campaign.message"):
         return points
     return 0
 

@@ -196,11 +196,11 @@ select store_id from operations where id = $1;
 
 -- name: insert_message
 -- A message of one trigger event on one channel; the unique (trigger, event_key, channel)
--- makes a second one for the same event write nothing.
+-- makes a second one for the same event write nothing. $15: the campaign that made it, if any.
 insert into messages (program_id, customer_id, channel, kind, trigger, event_key,
                       template_version, locale, recipient, subject, body, state, reason,
-                      next_attempt_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                      next_attempt_at, campaign_id)
+values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 on conflict (trigger, event_key, channel) do nothing
 returning id;
 
@@ -237,9 +237,12 @@ from unnest($1::bigint[], $2::timestamptz[]) as d (id, until)
 where m.id = d.id and m.state = 'queued' and m.attempts > 0;
 
 -- name: message_sent
+-- Message $1 handed to its provider as $2. One whose campaign was cancelled while it was
+-- being sent is marked sent all the same: it was.
 update messages
 set state = 'sent', sent_at = clock_timestamp(), provider_id = $2, reason = null
-where id = $1 and state = 'queued';
+where id = $1
+  and (state = 'queued' or (state = 'suppressed' and reason = 'campaign_cancelled'));
 
 -- name: retry_facts
 -- What the retry of queued message $1 is timed with: its program's zone and quiet window now,

@@ -1,17 +1,22 @@
-"""Campaigns (decision 0024): a bulk bonus accrual over a segment's members as they were when
-the campaign started.
+"""Campaigns (decision 0024): a bulk bonus accrual and/or a message over a segment's members
+as they were when the campaign started.
 
 At its start the worker snapshots the segment's members into ``campaign_members`` (one
-statement over the segment's compiled filter), then accrues to each member a batch at a time,
-at most ``members_per_second``, each through the ledger's own accrual (``Ledger.accrue``) under
-the key that created the campaign, with an idempotency key and a document id of its own,
-``campaign:<campaign>:<customer>``. A member stays pending until the ledger's answer is
-recorded against it: a worker killed between the accrual and that record accrues the member
-again on its next pass, and the ledger answers with the stored reply of the first, so no
-member is ever accrued twice; two workers at once race the same way and end the same.
-A member the ledger refuses (a blocked account, an erased customer) is skipped with the
+statement over the segment's compiled filter), then goes through them a batch at a time, at
+most ``members_per_second``. With points, each member is accrued through the ledger's own
+accrual (``Ledger.accrue``) under the key that created the campaign, with an idempotency key and
+a document id of its own, ``campaign:<campaign>:<customer>``. A member stays pending until the
+ledger's answer is recorded against it: a worker killed between the accrual and that record
+accrues the member again on its next pass, and the ledger answers with the stored reply of the
+first, so no member is ever accrued twice; two workers at once race the same way and end the
+same. A member the ledger refuses (a blocked account, an erased customer) is skipped with the
 refusal's code; one whose accrual raised stays pending for the next pass until it has raised
-``campaign_member_attempts_max`` times, then is failed with the error's name."""
+``campaign_member_attempts_max`` times, then is failed with the error's name.
+
+With templates, the statement that records a batch's outcomes also writes one message event
+per member accrued to (or, without points, per member), keyed like the accrual; the message
+relay makes its messages as it makes a trigger's (consent, quiet hours, the daily cap), once
+per member and channel."""
 
 import asyncio
 import time
@@ -26,6 +31,7 @@ from processing.core.rejections import Rejection
 from processing.service.ledger.decisions import AccrualCommand
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.segments import audience_of
+from processing.service.messaging.triggers import templates_refusal
 from processing.service.mutations import (
     Change,
     Decision,
@@ -46,6 +52,8 @@ from processing.service.records import (
     Refused,
     SettledMember,
     StoredResponse,
+    TemplateProgram,
+    TriggerTemplate,
     refuse,
 )
 
@@ -57,8 +65,9 @@ member_scopes = frozenset({"admin"})
 class CampaignCommand(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     segment_id: UUID
-    points: int
     reason: str
+    points: int | None = None
+    templates: list[TriggerTemplate] = []
     expires_at: datetime | None = None
     expiry_days: int | None = None
     starts_at: datetime | None = None
@@ -106,6 +115,13 @@ def command_refusal(command: CampaignCommand, now: datetime) -> Refused | None:
         return _invalid(f"1 to {limits.name_length_max} characters.", "name")
     if not command.reason.strip() or len(command.reason) > limits.reason_length_max:
         return _invalid(f"1 to {limits.reason_length_max} characters.", "reason")
+    if command.points is None:
+        if not command.templates:
+            return _invalid("A campaign accrues points, sends a message, or both.", "points")
+        if command.expires_at is not None or command.expiry_days is not None:
+            field = "expires_at" if command.expires_at is not None else "expiry_days"
+            return _invalid("An expiry is for the points a campaign accrues.", field)
+        return None
     if not 0 < command.points <= limits.points_per_operation_max:
         return _invalid(f"From 1 to {limits.points_per_operation_max}.", "points")
     if command.expires_at is not None and command.expiry_days is not None:
@@ -123,7 +139,7 @@ def _invalid(detail: str, field: str) -> Refused:
 
 
 class _CreateFacts(msgspec.Struct, frozen=True, kw_only=True):
-    now: datetime
+    program: TemplateProgram | None  # None: no such program, or not the caller's
     segment_found: bool
 
 
@@ -155,13 +171,17 @@ class Campaigns:
         actor = mutation.actor
 
         async def load(store: Store) -> _CreateFacts:
-            now = await store.clock_now()
-            in_scope = actor.program_id in (None, program_id)
-            segment = await store.get_segment(command.segment_id, program_id) if in_scope else None
-            return _CreateFacts(now=now, segment_found=segment is not None)
+            program = await store.template_program(program_id, actor.program_id)
+            segment = await store.get_segment(command.segment_id, program_id) if program else None
+            return _CreateFacts(program=program, segment_found=segment is not None)
 
         def decide(facts: _CreateFacts) -> Change | Outcome:
-            refused = command_refusal(command, facts.now)
+            program = facts.program
+            if program is None:
+                return refuse(Rejection.not_found, "No such program.")
+            refused = command_refusal(command, program.now) or templates_refusal(
+                command.templates, program.program_name
+            )
             if refused is not None:
                 return refused
             if not facts.segment_found:
@@ -175,12 +195,13 @@ class Campaigns:
                 key_id=actor.key_id,
                 name=command.name,
                 points=command.points,
+                templates=command.templates,
                 expires_at=command.expires_at,
                 expiry_days=command.expiry_days,
                 reason=command.reason,
-                starts_at=command.starts_at or facts.now,
+                starts_at=command.starts_at or program.now,
                 state="scheduled",
-                created_at=facts.now,
+                created_at=program.now,
             )
 
             async def write(store: Store, answer: Answer) -> bool:
@@ -282,11 +303,18 @@ class Campaigns:
     async def _batch(self, campaign: CampaignRecord, members: list[UUID], now: datetime) -> None:
         """Accrues a batch of members at once (each is an account of its own, so their turns
         do not wait on each other) and records the outcomes of those that ended."""
+        if campaign.points is None:  # a message alone: its event is written with the record
+            async with self.database.reader() as store:
+                messaged = [
+                    SettledMember(customer_id=member, state="messaged") for member in members
+                ]
+                await store.settle_members(campaign.id, messaged)
+            return
         expires_at = campaign.expires_at
         if campaign.expiry_days is not None:
             expires_at = now + timedelta(days=campaign.expiry_days)
         done = await asyncio.gather(
-            *(self._accrue(campaign, member, expires_at) for member in members),
+            *(self._accrue(campaign, campaign.points, member, expires_at) for member in members),
             return_exceptions=True,
         )
         settled = [result for result in done if isinstance(result, SettledMember)]
@@ -298,7 +326,7 @@ class Campaigns:
                 raise result  # the batch's every accrual ended first: none left running
 
     async def _accrue(
-        self, campaign: CampaignRecord, customer_id: UUID, expires_at: datetime | None
+        self, campaign: CampaignRecord, points: int, customer_id: UUID, expires_at: datetime | None
     ) -> SettledMember:
         """The ledger's answer for one member, as the member's outcome to record."""
         actor = Actor(
@@ -314,7 +342,7 @@ class Campaigns:
             fingerprint=fingerprint("campaign_accrual", str(campaign.id), str(customer_id)),
         )
         command = AccrualCommand(
-            points=campaign.points,
+            points=points,
             document=Document(id=key, name=campaign.name, comment=campaign.reason),
             expires_at=expires_at,
         )
