@@ -47,7 +47,7 @@ from api.console.words import words
 from api.http import renderer
 from processing.core import limits
 from processing.runtime import Runtime
-from processing.service.loyalty.campaigns import CampaignCommand
+from processing.service.messaging.campaigns import CampaignCommand
 from processing.service.records import Accepted, Refused, StoredResponse
 from schemas.campaigns import Campaign, CampaignCreate
 

@@ -7,7 +7,7 @@ no cancel button; another program's campaign is not found and cannot be cancelle
 import re
 from typing import Any
 
-from processing.service.loyalty.campaigns import Campaigns
+from processing.service.messaging.campaigns import Campaigns
 from tests.api.test_console import _csrf, form_key_for, signed_in
 from tests.api.test_segments import saved
 from tests.conftest import Api, make_program
