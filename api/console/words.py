@@ -346,6 +346,7 @@ russian: Final[dict[str, str]] = {
     "trigger_points_expiring": "баллы сгорают",
     "trigger_birthday": "день рождения",
     "trigger_welcome": "приветствие",
+    "trigger_campaign": "кампания",
     "message_state_queued": "в очереди",
     "message_state_sent": "отправлено",
     "message_state_failed": "не доставлено",
@@ -354,6 +355,7 @@ russian: Final[dict[str, str]] = {
     "message_reason_frequency_cap": "дневной лимит сообщений",
     "message_reason_no_address": "нет адреса",
     "message_reason_render_failed": "шаблон не отрисовался",
+    "message_reason_campaign_cancelled": "кампания отменена",
     "unavailable": "Консоль недоступна на минуту; повторите попытку.",
     "try_again": "Повторить",
 }
@@ -698,6 +700,7 @@ english: Final[dict[str, str]] = {
     "trigger_points_expiring": "points expiring",
     "trigger_birthday": "birthday",
     "trigger_welcome": "welcome",
+    "trigger_campaign": "campaign",
     "message_state_queued": "queued",
     "message_state_sent": "sent",
     "message_state_failed": "failed",
@@ -706,6 +709,7 @@ english: Final[dict[str, str]] = {
     "message_reason_frequency_cap": "daily message cap",
     "message_reason_no_address": "no address",
     "message_reason_render_failed": "the template did not render",
+    "message_reason_campaign_cancelled": "the campaign was cancelled",
     "unavailable": "The console is unavailable for a moment; try again.",
     "try_again": "Try again",
 }

@@ -119,6 +119,16 @@ trigger_template_characters_max = 5000
 trigger_subject_characters_max = 200
 trigger_templates_max = 8
 message_events_batch_max = 100
+# Messages sent, failed or suppressed, and the events turned into them, are kept this long after
+# they were made (processed), then purged by the worker in batches of message_purge_batch_rows,
+# at most message_purge_batches_max batches a pass (the rest next pass). A queued message is
+# never purged, nor an event a scan could find again (decision 0023).
+message_retention_seconds = 90 * 24 * 3600
+message_purge_batch_rows = 1000
+message_purge_batches_max = 100
+# The daily cap counts a customer's marketing messages since local midnight, up to 38 hours back
+# (UTC+14); the welcome scan looks back one day.
+message_cap_lookback_seconds_max = 38 * 3600
 
 invariant(points_per_operation_max < points_per_account_max, "one operation fits an account")
 invariant(points_per_account_max < 2**62, "account sums fit a Postgres bigint")
@@ -233,3 +243,9 @@ campaign_batch_members_default = 100
 campaign_due_max = 10
 campaign_member_attempts_max = 3
 campaign_expiry_days_max = 3650
+invariant(
+    message_retention_seconds > message_cap_lookback_seconds_max,
+    "no message the daily cap counts (made since the customer's local midnight) is purged",
+)
+invariant(0 < message_purge_batch_rows <= 10_000, "a purge batch is one short statement")
+invariant(message_purge_batches_max >= 1, "a purge pass deletes at least one batch")

@@ -1317,6 +1317,15 @@ class TriggerStore(Protocol):
     async def message_failed(
         self, message_id: int, retry_at: datetime, reason: str, max_attempts: int
     ) -> str | None: ...
+    async def purge_messages(self, retention_seconds: int, limit: int) -> int:
+        """Deletes up to ``limit`` settled messages made before the retention; how many."""
+        ...
+
+    async def purge_message_events(self, retention_seconds: int, limit: int) -> int:
+        """Deletes up to ``limit`` processed events past the retention that no scan could make
+        again; how many."""
+        ...
+
     async def customer_messages(
         self, customer_id: UUID, before_id: int, limit: int
     ) -> list[MessageRecord]: ...

@@ -1,11 +1,13 @@
 """The expiry worker loop: one sweep every interval, forever, surviving transient failures."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 
+from processing.core import limits
 from processing.service.ledger.expiry import sweep
-from processing.service.ports import Database
+from processing.service.ports import Database, Store
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +25,31 @@ async def run_expiry_loop(database: Database, interval_seconds: float) -> None:
 
 
 async def database_maintenance(database: Database) -> None:
-    from processing.core import limits
-
     async with database.transaction() as store:
         await store.purge_keys(limits.idempotency_retention_seconds)
+    await purge_in_batches(
+        database,
+        lambda store: store.purge_messages(
+            limits.message_retention_seconds, limits.message_purge_batch_rows
+        ),
+    )
+    await purge_in_batches(
+        database,
+        lambda store: store.purge_message_events(
+            limits.message_retention_seconds, limits.message_purge_batch_rows
+        ),
+    )
+
+
+async def purge_in_batches(database: Database, purge: Callable[[Store], Awaitable[int]]) -> int:
+    """Runs one purge a batch a transaction, so no delete holds its rows for long, until a
+    batch comes back short or the pass's batches are spent (the rest waits for the next
+    pass); how many rows went."""
+    purged = 0
+    for _ in range(limits.message_purge_batches_max):
+        async with database.transaction() as store:
+            deleted = await purge(store)
+        purged += deleted
+        if deleted < limits.message_purge_batch_rows:
+            break
+    return purged

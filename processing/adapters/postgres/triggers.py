@@ -157,6 +157,14 @@ class TriggerQueries(NamedQueries):
         row = await self._fetchrow("message_failed", message_id, retry_at, reason, max_attempts)
         return None if row is None else str(row["state"])
 
+    async def purge_messages(self, retention_seconds: int, limit: int) -> int:
+        status = await self._execute("purge_messages", float(retention_seconds), limit)
+        return int(status.split()[-1])
+
+    async def purge_message_events(self, retention_seconds: int, limit: int) -> int:
+        status = await self._execute("purge_message_events", float(retention_seconds), limit)
+        return int(status.split()[-1])
+
     async def customer_messages(
         self, customer_id: UUID, before_id: int, limit: int
     ) -> list[MessageRecord]:

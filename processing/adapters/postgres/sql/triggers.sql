@@ -266,6 +266,49 @@ set state = case when attempts >= $4 then 'failed' else 'queued' end,
 where id = $1 and state = 'queued'
 returning state;
 
+-- name: purge_messages
+-- Up to $2 messages sent, failed or suppressed more than $1 seconds ago, oldest first (index
+-- messages_settled); a queued message is never purged. The daily cap counts only today's. A
+-- campaign's messages are kept: its figures (sent, suppressed, failed) are counted from them.
+with old as (
+    select id from messages
+    where state <> 'queued' and campaign_id is null
+      and created_at < clock_timestamp() - make_interval(secs => $1)
+    order by created_at
+    limit $2
+    for update skip locked
+)
+delete from messages m using old where m.id = old.id;
+
+-- name: purge_message_events
+-- Up to $2 events turned into messages more than $1 seconds ago, oldest first (index
+-- message_events_processed), each only once no scan could make its key again, since the key is
+-- what makes a scan tell a thing once: an outbox event is handed over once by the fan-out's
+-- mark, a campaign's member once by the statement that settles it; a welcome scan looks back one day; a birthday scan looks at most 3 days ahead in the
+-- program's zone, so a year's key is made again by nobody once that year is over everywhere; a
+-- lot is found only before it expires (a lot's expiry never changes). A key of another kind
+-- is kept.
+with old as (
+    select e.id from message_events e
+    where e.processed_at < clock_timestamp() - make_interval(secs => $1)
+      and (e.event_key like 'outbox:%' or e.event_key like 'campaign:%'
+           or (e.event_key like 'welcome:%'
+               and e.created_at < clock_timestamp() - interval '1 day')
+           or (e.event_key like 'birthday:%'
+               and (e.payload ->> 'birthday_year')::int
+                   < extract(year from (clock_timestamp() - interval '1 day') at time zone 'UTC'))
+           or (e.event_key like 'lot:%'
+               and not exists (
+                   select 1 from lots l
+                   where l.id = (e.payload ->> 'lot_id')::uuid
+                     and l.expires_at > clock_timestamp()
+               )))
+    order by e.processed_at
+    limit $2
+    for update skip locked
+)
+delete from message_events e using old where e.id = old.id;
+
 -- name: customer_messages
 -- A page of customer $1's messages, newest first, below id $2, at most $3; the recipient as
 -- stored is for the console (the API's reply leaves it out).
