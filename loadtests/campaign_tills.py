@@ -1,0 +1,242 @@
+"""The tills beside a running campaign (issue 19: "a 100,000-customer accrual campaign completes
+in under 2 minutes with the tills' p99 staying under 100 ms while it runs").
+
+On a fresh database: the bench's program with its seeded till customers (``Setup``) and more
+customers up to ``--members``; a real ``bonus serve`` (the tills' API) and a real ``bonus
+worker`` (which runs campaigns at its configured throttle, ``BONUS_CAMPAIGN_MEMBERS_PER_SECOND``,
+as in production) as subprocesses. The POS mix (balance reads, reserve → commit, reserve →
+cancel, refunds) is offered at ``--rate`` tasks a second in an open model, first alone for
+``--seconds`` (the baseline of the same invocation), then again for ``--seconds`` right after a
+campaign over every customer of the program is scheduled, so the tills and the campaign's
+accruals share accounts, cores and Postgres. Afterwards: the campaign's own time (its
+``started_at`` to ``finished_at``), one accrual per member, and reconcile clean.
+
+    .venv/bin/python -m loadtests.campaign_tills --members 100000 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
+        --redis-url redis://127.0.0.1:6379/11
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from loadtests import scenarios
+from loadtests.bench import Setup, api_server, create_database, with_database
+from loadtests.campaigns import everyone, points
+from loadtests.generator import Client, Stats, open_model, session_for
+from loadtests.segments import save_segment
+from processing.runtime import Runtime
+from processing.service.admin import create_key
+from processing.service.ledger.reconcile import reconcile
+from processing.settings import Settings
+
+database_name = "bonus_campaign_tills_bench"
+campaign_wait_seconds_max = 900.0
+
+more_members = [
+    """insert into customers (id, program_id, phone)
+       select md5('member' || n)::uuid, $1::uuid, '+7955' || lpad(n::text, 7, '0')
+       from generate_series(1, $2::int) as n""",
+    """insert into accounts (id, program_id, kind, customer_id, posted, reserved)
+       select md5('member' || n)::uuid, $1::uuid, 'customer', md5('member' || n)::uuid, 0, 0
+       from generate_series(1, $2::int) as n""",
+]
+
+
+@contextlib.contextmanager
+def worker_process(setup: Setup, members_per_second: int, batch: int) -> Iterator[int]:
+    """``bonus worker`` against the bench's database: the campaigns at their throttle, and the
+    other loops a worker runs (expiry, webhooks and messages, channels)."""
+    env = {
+        **os.environ,
+        "BONUS_DATABASE_URL": setup.url,
+        "BONUS_REDIS_URL": setup.redis_url,
+        "BONUS_SECRETS_KEYS": setup.secrets_keys,
+        "BONUS_CAMPAIGN_MEMBERS_PER_SECOND": str(members_per_second),
+        "BONUS_CAMPAIGN_BATCH_MEMBERS": str(batch),
+        "BONUS_WORKER_METRICS_PORT": "0",
+    }
+    bonus = str(Path(sys.executable).parent / "bonus")
+    log = tempfile.NamedTemporaryFile(prefix="bonus-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(  # noqa: S603 - our own console script
+        [bonus, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        yield process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        os.unlink(log.name)
+
+
+async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
+    """The bench's program grown to ``members`` customers, and an admin key for the campaign."""
+    await setup.prepare()
+    program = uuid.UUID(setup.program)
+    connection = await asyncpg.connect(setup.url)
+    try:
+        for statement in more_members:
+            await connection.execute(statement, program, max(0, members - setup.customers))
+        await connection.execute("vacuum analyze customers, accounts")
+    finally:
+        await connection.close()
+    settings = Settings(
+        database_url=setup.url,
+        redis_url=setup.redis_url,
+        expiry_worker=False,
+        secrets_keys=setup.secrets_keys,
+    )
+    runtime = await Runtime.open(settings)
+    try:
+        async with runtime.database.transaction() as store:
+            admin = await create_key(store, None, "operator", ["admin"], None)
+    finally:
+        await runtime.close()
+    return program, admin.id
+
+
+async def schedule(url: str, program: uuid.UUID, key: uuid.UUID) -> uuid.UUID:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+    try:
+        segment = await save_segment(pool, program, everyone)
+        campaign = uuid.uuid4()
+        await pool.execute(
+            "insert into campaigns (id, program_id, segment_id, key_id, name, points, reason,"
+            " starts_at, state, expiry_days) values ($1, $2, $3, $4, 'bench', $5, 'bench',"
+            " now(), 'scheduled', 365)",
+            campaign,
+            program,
+            segment,
+            key,
+            points,
+        )
+    finally:
+        await pool.close()
+    return campaign
+
+
+async def campaign_row(url: str, campaign: uuid.UUID) -> asyncpg.Record:
+    connection = await asyncpg.connect(url)
+    try:
+        row = await connection.fetchrow(
+            "select state, members, started_at, finished_at,"
+            " extract(epoch from finished_at - started_at) as seconds,"
+            " (select count(*) from operations where document_id like $2) as accruals,"
+            " (select count(distinct account_id) from operations where document_id like $2)"
+            "   as accounts"
+            " from campaigns where id = $1",
+            campaign,
+            f"campaign:{campaign}:%",
+        )
+    finally:
+        await connection.close()
+    assert row is not None, campaign
+    return row
+
+
+async def tills(client: Client, customers: int, rate: float, seconds: float, name: str) -> Stats:
+    return await open_model(name, scenarios.pos_mix(customers), client, rate, seconds)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    await create_database(args.database_url, database_name)
+    setup = Setup(
+        with_database(args.database_url, database_name), args.redis_url, args.till_customers
+    )
+    program, key = await prepare(setup, args.members)
+    with (
+        api_server(setup, args.workers) as server,
+        worker_process(setup, args.members_per_second, args.batch),
+    ):
+        async with session_for(server.base, connections=256) as session:
+            client = Client(session, setup.key)
+            await tills(client, setup.customers, args.rate, 3, "warm-up")
+            alone = await tills(client, setup.customers, args.rate, args.seconds, "tills alone")
+            campaign = await schedule(setup.url, program, key)
+            beside = await tills(
+                client, setup.customers, args.rate, args.seconds, "tills beside the campaign"
+            )
+        during = await campaign_row(setup.url, campaign)
+        deadline = time.monotonic() + campaign_wait_seconds_max
+        done = during
+        while done["state"] != "finished" and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            done = await campaign_row(setup.url, campaign)
+    settings = Settings(
+        database_url=setup.url,
+        redis_url=args.redis_url,
+        expiry_worker=False,
+        secrets_keys=setup.secrets_keys,
+    )
+    runtime = await Runtime.open(settings)
+    try:
+        differences = (await reconcile(runtime.database)).differences
+    finally:
+        await runtime.close()
+    assert done["state"] == "finished", dict(done)
+    assert (done["accruals"], done["accounts"]) == (done["members"], done["members"]), dict(done)
+    assert differences == [], differences[:5]
+    return {
+        "members": done["members"],
+        "campaign_seconds": float(done["seconds"]),
+        "still_running_after_tills": during["state"] == "running",
+        "alone": alone.summary(),
+        "beside": beside.summary(),
+    }
+
+
+def row(stats: dict[str, Any]) -> str:
+    return (
+        f"| {stats['scenario']} | {stats['throughput_per_second']:.0f} | {stats['p50_ms']:.1f} "
+        f"| {stats['p99_ms']:.1f} | {stats['errors']} | {stats['dropped']} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loadtests.campaign_tills", description=__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("BONUS_BENCH_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BONUS_BENCH_REDIS_URL"))
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--till-customers", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=100.0, help="POS tasks a second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes")
+    parser.add_argument("--members-per-second", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=100, help="accruals at once")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.redis_url:
+        parser.error("--database-url and --redis-url (or BONUS_BENCH_*_URL) are required")
+    result = asyncio.run(measure(args))
+    alone, beside = result["alone"], result["beside"]
+    ratio = beside["p99_ms"] / alone["p99_ms"]
+    print(
+        f"{result['members']} members at most {args.members_per_second}/s, {args.batch} at "
+        f"once; POS mix offered "
+        f"{args.rate:.0f} tasks/s for {args.seconds:.0f} s each:\n"
+        f"| | tasks/s | p50 ms | p99 ms | errors | dropped |\n|---|---|---|---|---|---|\n"
+        f"{row(alone)}\n{row(beside)}\n"
+        f"p99 beside ÷ alone: {ratio:.2f}; the campaign: {result['campaign_seconds']:.1f} s "
+        f"({result['members'] / result['campaign_seconds']:.0f} members/s); still running when "
+        f"the tills stopped: {result['still_running_after_tills']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
