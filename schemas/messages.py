@@ -10,7 +10,21 @@ from msgspec import Meta
 from schemas.base import Reply, Request
 
 TriggerName = Literal[
-    "points_accrued", "points_redeemed", "tier_changed", "points_expiring", "birthday", "welcome"
+    "points_accrued",
+    "points_redeemed",
+    "tier_changed",
+    "points_expiring",
+    "birthday",
+    "welcome",
+    "purchase_recorded",
+    "points_refunded",
+    "points_expired",
+    "points_adjusted",
+    "hold_reserved",
+    "hold_cancelled",
+    "hold_expired",
+    "balance_changed",
+    "customer_merged",
 ]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]

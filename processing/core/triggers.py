@@ -23,6 +23,17 @@ class Trigger(StrEnum):
     points_expiring = "points_expiring"  # a daily scan: a lot expires within days_before
     birthday = "birthday"  # a daily scan: the birthday is within days_before (with its bonus)
     welcome = "welcome"  # a scan of customers enrolled since the trigger was stored
+    # The other outbox events, each a trigger of its own: a message on any event a program
+    # wants to tell (a refund, an expiry done, an operator's correction, a hold, a merge).
+    purchase_recorded = "purchase_recorded"
+    points_refunded = "points_refunded"
+    points_expired = "points_expired"
+    points_adjusted = "points_adjusted"
+    hold_reserved = "hold_reserved"
+    hold_cancelled = "hold_cancelled"
+    hold_expired = "hold_expired"
+    balance_changed = "balance_changed"
+    customer_merged = "customer_merged"
 
 
 class Channel(StrEnum):
@@ -58,6 +69,15 @@ TRIGGER_EVENTS: dict[Trigger, str] = {
     Trigger.points_expiring: "points.expiring",  # made by the scans, not the outbox
     Trigger.birthday: "customer.birthday",
     Trigger.welcome: "customer.enrolled",
+    Trigger.purchase_recorded: "purchase.recorded",
+    Trigger.points_refunded: "points.refunded",
+    Trigger.points_expired: "points.expired",
+    Trigger.points_adjusted: "points.adjusted",
+    Trigger.hold_reserved: "hold.reserved",
+    Trigger.hold_cancelled: "hold.cancelled",
+    Trigger.hold_expired: "hold.expired",
+    Trigger.balance_changed: "balance.changed",
+    Trigger.customer_merged: "customer.merged",
 }
 # Triggers a daily scan fires, and how many days ahead they look unless told; the birthday
 # bonus is granted from birthday_days_around days before the birthday, so a birthday message
@@ -72,6 +92,22 @@ DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
     Trigger.points_expiring: TriggerKind.marketing,
     Trigger.birthday: TriggerKind.marketing,
     Trigger.welcome: TriggerKind.marketing,
+    # The customer's own account moving (a receipt, a refund, an expiry, a correction, a hold,
+    # a merge) is theirs to be told; a program may make any of them marketing instead.
+    **{
+        trigger: TriggerKind.transactional
+        for trigger in (
+            Trigger.purchase_recorded,
+            Trigger.points_refunded,
+            Trigger.points_expired,
+            Trigger.points_adjusted,
+            Trigger.hold_reserved,
+            Trigger.hold_cancelled,
+            Trigger.hold_expired,
+            Trigger.balance_changed,
+            Trigger.customer_merged,
+        )
+    },
 }
 # The variables every trigger's template may use.
 VARIABLES = frozenset(

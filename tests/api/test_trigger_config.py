@@ -26,6 +26,16 @@ async def test_triggers_are_off_until_set_and_each_replacement_is_a_version(api:
         "points_expiring": (False, "marketing"),
         "birthday": (False, "marketing"),
         "welcome": (False, "marketing"),
+        # Every other outbox event: the customer's own account moving, told as such.
+        "purchase_recorded": (False, "transactional"),
+        "points_refunded": (False, "transactional"),
+        "points_expired": (False, "transactional"),
+        "points_adjusted": (False, "transactional"),
+        "hold_reserved": (False, "transactional"),
+        "hold_cancelled": (False, "transactional"),
+        "hold_expired": (False, "transactional"),
+        "balance_changed": (False, "transactional"),
+        "customer_merged": (False, "transactional"),
     }
 
     first = await put(api, f"{base}/points_accrued", {"enabled": True, "templates": [sms]})

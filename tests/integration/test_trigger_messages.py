@@ -491,3 +491,37 @@ async def test_a_tier_change_is_told_once(
 
     assert [json.loads(item.body)["text"] for item in gateway.received] == ["Ваш уровень: gold"]
     assert mail.received == []
+
+
+async def test_any_outbox_event_is_a_trigger_a_refund_told_without_consent(
+    api: Api, runtime: Runtime, gateway: WebhookReceiver, mail: SmtpServer
+) -> None:
+    """Every outbox event has its trigger (decision 0023): a refund, the customer's own account
+    moving, is transactional unless the program says otherwise, so it is told without consent;
+    the events no trigger is on for make nothing."""
+    await configure(api)  # points_accrued on, marketing: the customer has not consented
+    body = {"enabled": True, "templates": [{"channel": "sms", "body": "Списано {{ points }} б."}]}
+    put = await api.put_json(f"/v1/programs/{api.program_id}/triggers/points_refunded", body)  # type: ignore[attr-defined]
+    assert put.status_code == 200, put.text
+    assert put.json()["kind"] == "transactional"
+    customer = await enrolled(api, consent=False)
+    accrual = await api.accrue(customer, 300)
+    refund = await api.post(
+        f"/v1/operations/{accrual['id']}/refunds", {"points": 120, "document": {"id": "r-1"}}
+    )
+    assert refund.status_code == 201, refund.text
+
+    await drain(runtime)
+
+    assert [json.loads(sms.body)["text"] for sms in gateway.received] == ["Списано 120 б."]
+    assert not mail.received
+    told = {
+        (item["trigger"], item["channel"]): item["state"] for item in await messages(api, customer)
+    }
+    assert told == {
+        ("points_refunded", "sms"): "sent",
+        ("points_accrued", "sms"): "suppressed",
+        ("points_accrued", "email"): "suppressed",
+    }
+    listed = await api.get(f"/v1/programs/{api.program_id}/triggers", key=api.admin_key)
+    assert {item["trigger"] for item in listed.json()} >= {"points_refunded", "hold_expired"}

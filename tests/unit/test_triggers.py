@@ -9,11 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from processing.core.events import EventType
 from processing.core.triggers import (
+    DEFAULT_KINDS,
+    TRIGGER_EVENTS,
     Audience,
     MessageState,
     QuietHours,
     Suppression,
+    Trigger,
     TriggerKind,
     birthdays_within,
     decide_fate,
@@ -222,3 +226,10 @@ def test_birthdays_ahead_cover_the_turn_of_the_year_and_29_february() -> None:
     assert birthdays_within(date(2027, 2, 27), 1) == [("02-27", 2027), ("02-28", 2027),
                                                       ("02-29", 2027)]  # fmt: skip
     assert birthdays_within(date(2028, 2, 28), 1) == [("02-28", 2028), ("02-29", 2028)]
+
+
+def test_every_outbox_event_has_a_trigger_and_every_trigger_a_default_kind() -> None:
+    """A message on any outbox event (issue 19): a new event type without its trigger fails
+    here, not silently in production."""
+    assert {event.value for event in EventType} <= set(TRIGGER_EVENTS.values())
+    assert set(DEFAULT_KINDS) == set(Trigger) == set(TRIGGER_EVENTS)

@@ -133,9 +133,7 @@ def points_of(event_type: str, payload: dict[str, Any]) -> int:
         return points + redeemed if payload.get("type") == "purchase" else points
     if event_type == "points.redeemed":
         return redeemed or -points
-    if event_type in ("points.expiring", "customer.birthday", "campaign.message"):
-        return points
-    return 0
+    return abs(points)  # any other event: the points it moved, whichever way
 
 
 def pick_templates(templates: list[TriggerTemplate], locale: str) -> list[TriggerTemplate]:
