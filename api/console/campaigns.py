@@ -284,9 +284,11 @@ class ConsoleCampaignsController(Controller):
         self, request: AnyRequest, runtime: Runtime, campaign_id: UUID
     ) -> Response[Any]:
         """Stops a scheduled or running campaign, as ``POST /v1/campaigns/{id}/cancel`` does;
-        a finished or cancelled one is refused on its page."""
+        a finished or cancelled one is refused on its page. Needs the confirmation box."""
 
         async def step(form: Form) -> StoredResponse:
+            if form.fields.get("confirm") != "yes":  # a cancel cannot be undone
+                raise Wrong("confirm_cancel_needed")
             mutation = form.mutation("console_cancel_campaign", campaign_id)
             return await runtime.campaigns.cancel(mutation, campaign_id, renderer(Campaign))
 

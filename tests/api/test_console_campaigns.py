@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from processing.service.messaging.campaigns import Campaigns
+from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from tests.api.test_console import _csrf, form_key_for, signed_in
 from tests.api.test_segments import saved
 from tests.conftest import Api, make_program
@@ -150,6 +151,12 @@ async def test_a_scheduled_campaign_is_cancelled_from_its_page(api: Api) -> None
 
     forged = await api.client.post(action, data={"form_key": form["form_key"]}, headers=origin)
     assert forged.status_code == 403
+    unconfirmed = await api.client.post(action, data=form, headers=origin)
+    assert unconfirmed.status_code == 422, unconfirmed.text
+    assert "Отметьте «Да, отменить»" in unconfirmed.text
+    found = await api.get(f"/v1/campaigns/{campaign['id']}", key=api.admin_key)
+    assert found.json()["state"] == "scheduled"  # nothing changed
+    form |= {"confirm": "yes"}
     cancelled = await api.client.post(action, data=form, headers=origin)
     assert cancelled.status_code == 303, cancelled.text
     shown = await api.client.get(cancelled.headers["location"])
@@ -173,7 +180,9 @@ async def test_a_finished_campaign_shows_its_progress_and_no_button(api: Api) ->
     created = await api.post(f"/v1/programs/{api.program_id}/campaigns", body, key=api.admin_key)
     assert created.status_code == 201, created.text
     runtime = api.runtime
-    assert await Campaigns(runtime.database, runtime.runner, runtime.ledger).run_due() == 1
+    assert (
+        await Campaigns(runtime.database, runtime.runner, runtime.campaigns.ledger).run_due() == 1
+    )
     await signed_in(api)
     page = await api.client.get(f"/console/campaigns/{created.json()['id']}")
     assert 'id="campaign-state">завершена<' in page.text
@@ -202,3 +211,35 @@ async def test_another_programs_campaign_is_not_found(api: Api) -> None:
     assert refused.status_code == 404
     [still] = await listed(api, other_program)
     assert still["state"] == "scheduled"
+
+
+async def test_a_message_campaign_shows_its_messages_by_state_and_reason(api: Api) -> None:
+    """A campaign without points: its members are messaged, and its page counts what became
+    of the messages (here no one consented: suppressed, no_consent)."""
+    for i in range(2):
+        await api.customer(f"+7912000{i:04d}")
+    segment = await saved(api, everyone)
+    body = {
+        "name": "Новости",
+        "segment_id": segment["id"],
+        "reason": "news",
+        "templates": [{"channel": "sms", "body": "{{ name }}, у нас новинки"}],
+    }
+    created = await api.post(f"/v1/programs/{api.program_id}/campaigns", body, key=api.admin_key)
+    assert created.status_code == 201, created.text
+    runtime = api.runtime
+    assert (
+        await Campaigns(runtime.database, runtime.runner, runtime.campaigns.ledger).run_due() == 1
+    )
+    relay = MessageRelay(
+        runtime.database, runtime.message_channels, runtime.triggers, MessagePolicy()
+    )
+    assert await relay.run_once() == 2
+    await signed_in(api)
+    page = await api.client.get(f"/console/campaigns/{created.json()['id']}")
+    assert 'id="campaign-points">без баллов<' in page.text
+    assert 'id="campaign-channels">sms (ru)<' in page.text
+    assert 'id="campaign-messaged">2<' in page.text
+    assert 'id="campaign-messages-sent">0<' in page.text
+    assert "нет согласия на рассылку" in page.text
+    assert '<td class="number">2</td>' in page.text.split('class="suppressed"')[1]

@@ -159,6 +159,7 @@ async def walk_campaigns(page: Page, server: Served) -> str:
     await row.locator("a.campaign-link").click()
     assert await page.locator("#campaign-points").inner_text() == "75"
     campaign_id = urlsplit(page.url).path.rsplit("/", 1)[-1]
+    await page.check("form.cancel-campaign input[name=confirm]")
     await page.click("form.cancel-campaign button")
     assert "Кампания отменена" in await page.locator("[role=status]").inner_text()
     assert await page.locator("#campaign-state").inner_text() == "отменена"
