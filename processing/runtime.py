@@ -149,6 +149,7 @@ class Runtime:
             Ledger(self.database, bulk),
             settings.campaign_members_per_second,
             settings.campaign_batch_members,
+            settings.campaign_accruals_at_once,
         )
         self.messages = Messages(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)

@@ -70,10 +70,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     message_relay: bool = True
     # Campaigns (decision 0024): started and run inside each API process too unless turned off
     # (``bonus worker`` always runs them); workers share them safely. At most this many members
-    # a second, a batch's accruals at once.
+    # a second, read and recorded this many at a time, this many accruals at once.
     campaign_worker: bool = True
     campaign_members_per_second: float = 1000.0
     campaign_batch_members: int = 100
+    campaign_accruals_at_once: int = 8
     message_max_attempts: int = 6
     message_backoff_base_seconds: float = 30.0
     message_backoff_cap_seconds: float = 3600.0

@@ -234,12 +234,14 @@ invariant(segment_predicates_max <= request_json_depth_max * 4, "a filter fits a
 invariant(segment_depth_max * 2 + 2 <= request_json_depth_max, "a filter's nesting fits a body")
 invariant(0 < segment_expiring_days_default <= segment_window_days_max, "the default is a window")
 
-# Campaigns (decision 0024): the worker accrues a running campaign's members a batch at a time,
-# the batch's accruals concurrently (each member is an account of its own), at most
-# ``campaign_members_per_second_default`` members a second (the named throttle, a setting) so
-# the tills keep their share of the database; ``campaign_due_max`` campaigns per pass.
+# Campaigns (decision 0024): the worker reads and records a running campaign's members a batch
+# at a time, accrues at most ``campaign_accruals_at_once_default`` of them at once (each member is
+# an account of its own; more at once only queues in Postgres, ahead of the tills' statements),
+# at most ``campaign_members_per_second_default`` members a second (the named throttle, a
+# setting) so the tills keep their share of the database; ``campaign_due_max`` campaigns a pass.
 campaign_members_per_second_default = 1000.0
 campaign_batch_members_default = 100
+campaign_accruals_at_once_default = 8
 campaign_due_max = 10
 campaign_member_attempts_max = 3
 campaign_expiry_days_max = 3650

@@ -120,6 +120,33 @@ async def test_tills_writing_to_members_during_a_campaign_lose_nothing(api: Api)
     await assert_ledger_clean(api.runtime)
 
 
+async def test_a_batch_accrues_no_more_members_at_once_than_its_bound(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More accruals at once would only queue in Postgres ahead of the tills' statements."""
+    members = await enrolled(api, 9)
+    campaign = await scheduled(api, (await saved(api, everyone))["id"])
+    bounded = worker(api, batch_members=9, accruals_at_once=3)
+    real = bounded.ledger.accrue
+    in_flight = most = 0
+
+    async def counted(*args: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.01)  # long enough for the others to start if they could
+            return await real(*args)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(bounded.ledger, "accrue", counted)
+    await bounded.run_due()
+
+    assert most == 3
+    assert await accruals(api, campaign["id"]) == dict.fromkeys(members, 1)
+
+
 class Killed(Exception):
     """The worker dies between an accrual the ledger wrote and its record on the member."""
 

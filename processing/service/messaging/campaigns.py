@@ -27,6 +27,7 @@ import msgspec
 import structlog
 
 from processing.core import limits
+from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
 from processing.service.ledger.decisions import AccrualCommand
 from processing.service.ledger.use_cases import Ledger
@@ -156,12 +157,18 @@ class Campaigns:
         ledger: Ledger,
         members_per_second: float = limits.campaign_members_per_second_default,
         batch_members: int = limits.campaign_batch_members_default,
+        accruals_at_once: int = limits.campaign_accruals_at_once_default,
     ) -> None:
         self.database = database
         self.runner = runner
         self.ledger = ledger
         self.members_per_second = members_per_second
         self.batch_members = batch_members
+        self.accruals_at_once = accruals_at_once
+        invariant(
+            members_per_second > 0 and batch_members >= 1 and accruals_at_once >= 1,
+            "a campaign's throttle lets members through",
+        )
 
     async def create(
         self, mutation: Mutation, program_id: UUID, command: CampaignCommand, render: Render
@@ -301,8 +308,8 @@ class Campaigns:
                 await asyncio.sleep(spare)
 
     async def _batch(self, campaign: CampaignRecord, members: list[UUID], now: datetime) -> None:
-        """Accrues a batch of members at once (each is an account of its own, so their turns
-        do not wait on each other) and records the outcomes of those that ended."""
+        """Accrues a batch of members, ``accruals_at_once`` at a time (each is an account of its
+        own), and records the outcomes of those that ended in one statement."""
         if campaign.points is None:  # a message alone: its event is written with the record
             async with self.database.reader() as store:
                 messaged = [
@@ -313,10 +320,14 @@ class Campaigns:
         expires_at = campaign.expires_at
         if campaign.expiry_days is not None:
             expires_at = now + timedelta(days=campaign.expiry_days)
-        done = await asyncio.gather(
-            *(self._accrue(campaign, campaign.points, member, expires_at) for member in members),
-            return_exceptions=True,
-        )
+        at_once = asyncio.Semaphore(self.accruals_at_once)
+        points = campaign.points
+
+        async def accrued(member: UUID) -> SettledMember:
+            async with at_once:
+                return await self._accrue(campaign, points, member, expires_at)
+
+        done = await asyncio.gather(*map(accrued, members), return_exceptions=True)
         settled = [result for result in done if isinstance(result, SettledMember)]
         if settled:
             async with self.database.reader() as store:
