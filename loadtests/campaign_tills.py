@@ -8,8 +8,10 @@ as in production) as subprocesses. The POS mix (balance reads, reserve → commi
 cancel, refunds) is offered at ``--rate`` tasks a second in an open model, first alone for
 ``--seconds`` (the baseline of the same invocation), then again for ``--seconds`` right after a
 campaign over every customer of the program is scheduled, so the tills and the campaign's
-accruals share accounts, cores and Postgres. Afterwards: the campaign's own time (its
-``started_at`` to ``finished_at``), one accrual per member, and reconcile clean.
+accruals share accounts, cores and Postgres. ``--kill-after`` seconds into the campaign the
+worker is killed with SIGKILL and started again (issue 19: "accrues once per customer across a
+kill and restart"). Afterwards: the campaign's own time (its ``started_at`` to
+``finished_at``, the kill and restart included), one accrual per member, and reconcile clean.
 
     .venv/bin/python -m loadtests.campaign_tills --members 100000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
@@ -55,34 +57,59 @@ more_members = [
 ]
 
 
-@contextlib.contextmanager
-def worker_process(setup: Setup, members_per_second: int, batch: int) -> Iterator[int]:
+class Worker:
     """``bonus worker`` against the bench's database: the campaigns at their throttle, and the
-    other loops a worker runs (expiry, webhooks and messages, channels)."""
-    env = {
-        **os.environ,
-        "BONUS_DATABASE_URL": setup.url,
-        "BONUS_REDIS_URL": setup.redis_url,
-        "BONUS_SECRETS_KEYS": setup.secrets_keys,
-        "BONUS_CAMPAIGN_MEMBERS_PER_SECOND": str(members_per_second),
-        "BONUS_CAMPAIGN_BATCH_MEMBERS": str(batch),
-        "BONUS_WORKER_METRICS_PORT": "0",
-    }
-    bonus = str(Path(sys.executable).parent / "bonus")
-    log = tempfile.NamedTemporaryFile(prefix="bonus-worker-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [bonus, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        yield process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
+    other loops a worker runs (expiry, webhooks and messages, channels). It can be killed with
+    SIGKILL mid-campaign and started again, as a crashed worker restarted by its supervisor."""
+
+    def __init__(self, setup: Setup, members_per_second: int, at_once: int) -> None:
+        self.env = {
+            **os.environ,
+            "BONUS_DATABASE_URL": setup.url,
+            "BONUS_REDIS_URL": setup.redis_url,
+            "BONUS_SECRETS_KEYS": setup.secrets_keys,
+            "BONUS_CAMPAIGN_MEMBERS_PER_SECOND": str(members_per_second),
+            "BONUS_CAMPAIGN_ACCRUALS_AT_ONCE": str(at_once),
+            "BONUS_WORKER_METRICS_PORT": "0",
+        }
+        self.log = tempfile.NamedTemporaryFile(prefix="bonus-worker-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = self.start()
+        self.kills = 0
+
+    def start(self) -> subprocess.Popen[bytes]:
+        bonus = str(Path(sys.executable).parent / "bonus")
+        return subprocess.Popen(  # noqa: S603 - our own console script
+            [bonus, "worker"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    def kill_and_restart(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+        self.kills += 1
+        self.process = self.start()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
         try:
-            process.wait(30)
+            self.process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        os.unlink(log.name)
+            self.process.kill()
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+@contextlib.contextmanager
+def worker_process(setup: Setup, members_per_second: int, at_once: int) -> Iterator[Worker]:
+    worker = Worker(setup, members_per_second, at_once)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+async def kill_later(worker: Worker, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(worker.kill_and_restart)
 
 
 async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -162,16 +189,18 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     program, key = await prepare(setup, args.members)
     with (
         api_server(setup, args.workers) as server,
-        worker_process(setup, args.members_per_second, args.batch),
+        worker_process(setup, args.members_per_second, args.at_once) as worker,
     ):
         async with session_for(server.base, connections=256) as session:
             client = Client(session, setup.key)
             await tills(client, setup.customers, args.rate, 3, "warm-up")
             alone = await tills(client, setup.customers, args.rate, args.seconds, "tills alone")
             campaign = await schedule(setup.url, program, key)
+            killing = asyncio.create_task(kill_later(worker, args.kill_after))
             beside = await tills(
                 client, setup.customers, args.rate, args.seconds, "tills beside the campaign"
             )
+            await killing
         during = await campaign_row(setup.url, campaign)
         deadline = time.monotonic() + campaign_wait_seconds_max
         done = during
@@ -196,6 +225,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "members": done["members"],
         "campaign_seconds": float(done["seconds"]),
         "still_running_after_tills": during["state"] == "running",
+        "worker_kills": worker.kills,
         "alone": alone.summary(),
         "beside": beside.summary(),
     }
@@ -218,7 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1, help="API worker processes")
     parser.add_argument("--members-per-second", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=100, help="accruals at once")
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        default=20.0,
+        help="seconds into the campaign the worker is killed (SIGKILL) and started again",
+    )
+    parser.add_argument("--at-once", type=int, default=8, help="the campaign's accruals at once")
     args = parser.parse_args(argv)
     if not args.database_url or not args.redis_url:
         parser.error("--database-url and --redis-url (or BONUS_BENCH_*_URL) are required")
@@ -226,14 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     alone, beside = result["alone"], result["beside"]
     ratio = beside["p99_ms"] / alone["p99_ms"]
     print(
-        f"{result['members']} members at most {args.members_per_second}/s, {args.batch} at "
+        f"{result['members']} members at most {args.members_per_second}/s, {args.at_once} at "
         f"once; POS mix offered "
         f"{args.rate:.0f} tasks/s for {args.seconds:.0f} s each:\n"
         f"| | tasks/s | p50 ms | p99 ms | errors | dropped |\n|---|---|---|---|---|---|\n"
         f"{row(alone)}\n{row(beside)}\n"
         f"p99 beside ÷ alone: {ratio:.2f}; the campaign: {result['campaign_seconds']:.1f} s "
         f"({result['members'] / result['campaign_seconds']:.0f} members/s); still running when "
-        f"the tills stopped: {result['still_running_after_tills']}"
+        f"the tills stopped: {result['still_running_after_tills']}; worker killed with SIGKILL "
+        f"and restarted {result['worker_kills']} time(s) mid-campaign, then one accrual per "
+        f"member and reconcile clean"
     )
     return 0
 

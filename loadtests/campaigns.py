@@ -134,6 +134,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             runtime.campaigns.ledger,  # the bulk ledger the worker runs campaigns with
             members_per_second=10.0**9,
             batch_members=args.batch,
+            accruals_at_once=args.at_once,
         )
         started = time.perf_counter()
         await worker.run(campaign)
@@ -153,7 +154,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 campaign,
             )
         differences = (await reconcile(runtime.database)).differences
-        raw_seconds = await raw_baseline(runtime.pool, program, args.customers, args.batch)
+        raw_seconds = await raw_baseline(runtime.pool, program, args.customers, args.at_once)
     finally:
         await runtime.close()
     assert done is not None, campaign
@@ -163,6 +164,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "customers": args.customers,
         "batch": args.batch,
+        "at_once": args.at_once,
         "pool": args.pool,
         "campaign_seconds": campaign_seconds,
         "members_per_second": args.customers / campaign_seconds,
@@ -179,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BONUS_BENCH_REDIS_URL"))
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--at-once", type=int, default=8, help="accruals in flight")
     parser.add_argument("--pool", type=int, default=20)
     args = parser.parse_args(argv)
     if not args.database_url or not args.redis_url:
@@ -186,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     result = asyncio.run(measure(args))
     ratio = result["campaign_seconds"] / result["raw_seconds"]
     print(
-        f"{result['customers']} members, batch {result['batch']}, pool {result['pool']}:\n"
+        f"{result['customers']} members, batch {result['batch']}, {result['at_once']} at once, "
+        f"pool {result['pool']}:\n"
         f"| | seconds | members/s | ÷ raw |\n|---|---|---|---|\n"
         f"| raw SQL, one statement per accrual (baseline) | {result['raw_seconds']:.1f} "
         f"| {result['raw_per_second']:.0f} | 1.00 |\n"
