@@ -1,6 +1,10 @@
 """The console's segments page (decision 0022): the program's segments, a form that saves a new
 one or a new version of the one shown (its filter as JSON in a textarea), and for the one shown
-its count, the first page of its members and a link to its CSV export.
+its count, its members a page at a time (``members=``, the use case's cursor), its versions a
+page at a time (``before=``, a version number, as the rules page pages) each with who stored
+it, when, its filter as JSON and what changed in it from the version before
+(``api/console/diff.py``, paths as the refusals name them: ``filter.all[0].min``), and a link to
+its CSV export.
 
 A filter text that is not JSON, or that the segment's use case refuses, is shown again as
 typed with the refusal and the JSON path it names (``filter.all[2].within_days``); nothing is
@@ -17,6 +21,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Stream, Template
 
 from api.console.actions import Form, Place, Where, Wrong, console_action
+from api.console.diff import Difference, differences, shown
 from api.console.operations import (
     cursor_in,
     in_program,
@@ -33,13 +38,21 @@ from api.console.pages import (
     session_or_sign_in,
     when,
 )
+from api.console.rules import version_in
 from api.console.sessions import Signed, new_form_key
 from api.http import renderer
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.loyalty.segments import SegmentCommand
-from processing.service.records import Accepted, Refused, StoredResponse, refuse
+from processing.service.records import (
+    Accepted,
+    Outcome,
+    Refused,
+    SegmentVersionRecord,
+    StoredResponse,
+    refuse,
+)
 from schemas.segments import Segment
 
 AnyRequest = Request[Any, Any, Any]
@@ -54,6 +67,23 @@ def segment_in(asked: str | None) -> UUID | None:
         return None
 
 
+def filter_text(value: Any) -> str:
+    """A filter as the page prints it: indented JSON, as the editor holds it."""
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def with_changes(
+    items: list[SegmentVersionRecord], before: SegmentVersionRecord | None
+) -> list[tuple[SegmentVersionRecord, list[Difference] | None]]:
+    """Each version (newest first) with what changed in its filter from the version before it
+    (``before``: the one before the page's oldest, when there is one); None for the first."""
+    older = [*items[1:], before]
+    return [
+        (item, differences(prior.filter, item.filter, "filter") if prior else None)
+        for item, prior in zip(items, older, strict=True)
+    ]
+
+
 async def segments_page(
     runtime: Runtime,
     signed: Signed,
@@ -61,6 +91,8 @@ async def segments_page(
     *,
     segment_id: UUID | None = None,
     cursor: str | None = None,
+    members_cursor: str | None = None,
+    before: int | None = None,
     notice: str | None = None,
     message: str | None = None,
     error_field: str | None = None,
@@ -72,21 +104,32 @@ async def segments_page(
     listed = await service.page(actor, program_id, size, cursor)
     if isinstance(listed, Refused):
         message, status_code = message or refusal(locale, listed), 404
-    shown = count = members = None
+    segment = count = members = history = None
+    versions: list[tuple[SegmentVersionRecord, list[Difference] | None]] = []
     if segment_id is not None:
         found = await service.get(actor, segment_id)
         if isinstance(found, Accepted) and found.value.program_id == program_id:
-            shown = found.value
+            segment = found.value
             counted = await service.count(actor, segment_id)
-            listed_members = await service.members(actor, segment_id, size, None)
+            listed_members = await service.members(actor, segment_id, size, members_cursor)
+            history_page = await service.versions(
+                actor, segment_id, size, str(before) if before else None
+            )
+            for outcome in (listed_members, history_page):
+                if isinstance(outcome, Refused):
+                    message, status_code = message or refusal(locale, outcome), 404
             count = counted.value if isinstance(counted, Accepted) else None
             members = listed_members.value if isinstance(listed_members, Accepted) else None
+            if isinstance(history_page, Accepted):
+                history = history_page.value
+                prior = await version_before(runtime, signed, segment_id, history.items)
+                versions = with_changes(history.items, prior)
         else:
             message, status_code = (
                 message or refusal(locale, refuse(Rejection.not_found, "No segment.")),
                 404,
             )
-    default_text = json.dumps(shown.filter, ensure_ascii=False, indent=2) if shown else None
+    default_text = filter_text(segment.filter) if segment else None
     return page(
         "console/segments.html",
         locale,
@@ -95,17 +138,38 @@ async def segments_page(
         program_id=program_id,
         segments=listed.value if isinstance(listed, Accepted) else None,
         first_page=cursor is not None,
-        shown=shown,
+        shown=segment,
         count=count,
         members=members,
+        members_first_page=members_cursor is not None,
+        history=history,
+        versions=versions,
+        versions_first_page=before is not None,
+        filter_text=filter_text,
+        shown_value=shown,
         text=text if text is not None else (default_text or starter_filter),
-        typed_name=name if name is not None else (shown.name if shown else ""),
+        typed_name=name if name is not None else (segment.name if segment else ""),
         error_field=error_field,
         save_key=new_form_key(),
         notice=notice,
         message=message,
         when=when,
     )
+
+
+async def version_before(
+    runtime: Runtime, signed: Signed, segment_id: UUID, items: list[SegmentVersionRecord]
+) -> SegmentVersionRecord | None:
+    """The version before the page's oldest (on the next page), to show what the oldest changed."""
+    if not items or items[-1].version <= 1:
+        return None
+    found: Outcome = await runtime.segments.versions(
+        signed.actor, segment_id, 1, str(items[-1].version)
+    )
+    if isinstance(found, Accepted) and found.value.items:
+        prior: SegmentVersionRecord = found.value.items[0]
+        return prior
+    return None
 
 
 def on_segments(runtime: Runtime, segment_id: UUID | None) -> Where:
@@ -158,6 +222,8 @@ class ConsoleSegmentsController(Controller):
         program: str | None = None,
         segment: str | None = None,
         cursor: str | None = None,
+        members: str | None = None,
+        before: str | None = None,
         done: str | None = None,
     ) -> Response[Any]:
         signed = await session_or_sign_in(request, runtime, lang)
@@ -165,6 +231,8 @@ class ConsoleSegmentsController(Controller):
             return signed
         if cursor is not None and len(cursor) > limits.page_size_max * 2:
             cursor = "-"
+        if members is not None and len(members) > limits.page_size_max * 2:
+            members = "-"
         program_id = program_in(signed, program)
         if program_id is None:
             return await programs_page(runtime, signed, "/console/segments", cursor_in(cursor))
@@ -175,6 +243,8 @@ class ConsoleSegmentsController(Controller):
             program_id,
             segment_id=segment_in(segment),
             cursor=cursor_in(cursor),
+            members_cursor=cursor_in(members),
+            before=version_in(before),
             notice=notice,
         )
 

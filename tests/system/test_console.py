@@ -2,11 +2,11 @@
 ``bonus serve``, with no network but this server's: an operator signs in with a program's admin
 key, finds a customer by phone, adjusts points with a reason and sees the balance and the
 statement change, blocks a card and sees it blocked, saves two versions of the program's rules
-(one refused beside its field) and sees their diff, saves a segment and sees its count
-(a refused version beside its JSON path), schedules a campaign over it through the form and
-cancels it from its page, sets the manual tier, issues a card, cancels
-a till's hold from the card's active holds, opens the customer's messages and sees the SMS an
-accrual made, unblocks the first, blocks the account, creates an
+(one refused beside its field) and sees their diff, saves a segment and sees its count and
+its version with its filter (a refused version beside its JSON path), schedules a campaign
+over it through the form and cancels it from its page, sets the manual tier, issues a card,
+cancels a till's hold from the card's active holds, opens the customer's messages and sees
+the SMS an accrual made, unblocks the first, blocks the account, creates an
 API key and sees its secret once, rotates it and sees the new secret once, revokes it, and
 opens the partner inbox and webhook pages; a wrong key does not sign in, a POST without the
 CSRF token changes nothing, a revoked key's session ends, and the pages render in Russian and
@@ -116,8 +116,9 @@ def rules_json(gold_threshold: int) -> str:
 
 
 async def walk_segments(page: Page, server: Served) -> str:
-    """A segment saved from the filter's JSON and counted; a refused version shown beside the
-    JSON path it names, nothing saved. Returns the segment's id."""
+    """A segment saved from the filter's JSON, counted, and its version listed with its filter;
+    a refused version shown beside the JSON path it names, nothing saved. Returns the segment's
+    id."""
     await page.click("nav.sections a[href='/console/segments']")
     assert await page.locator("h1").first.inner_text() == "Сегменты клиентов"
     await page.fill("#segment-name", "Есть баллы")
@@ -126,6 +127,11 @@ async def walk_segments(page: Page, server: Served) -> str:
     assert "Сегмент сохранён" in await page.locator("[role=status]").inner_text()
     assert "1" in await page.locator("#segment-count strong").inner_text()
     assert await page.locator("tr.member").count() == 1
+    version = page.locator("tr.segment-version")
+    assert await version.count() == 1
+    assert await version.get_attribute("data-version") == "1"
+    assert await version.locator("pre.version-filter").is_visible()
+    assert '"min": 200' in await version.locator("pre.version-filter").inner_text()
     await photograph(page, "segment")
     refused = '{"all": [{"fact": "expiring_points", "within_days": 0, "min": 1}]}'
     await page.fill("#segment-filter", refused)
