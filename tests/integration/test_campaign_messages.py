@@ -142,17 +142,18 @@ async def test_a_cancel_suppresses_the_messages_not_yet_sent_and_makes_no_more(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     await quiet(api, quiet_now())  # messages made now wait for the quiet hours to end
-    first = await enrolled(api, consent=True)
-    second = await enrolled(api, consent=True, phone="+79161234568")
+    members = {
+        await enrolled(api, consent=True),
+        await enrolled(api, consent=True, phone="+79161234568"),
+    }
     campaign = await scheduled(api, (await saved(api, everyone))["id"], templates=templates)
     running = worker(api, batch_members=1)
     real = running.ledger.accrue
-    calls = 0
+    accrued: list[str] = []  # in the order the worker takes them (by id, not by enrolment)
 
     async def cancel_before_the_second(*args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the first member's messages are made (queued), then the cancel
+        accrued.append(str(args[1]))
+        if len(accrued) == 2:  # the first member's messages are made (queued), then the cancel
             await drain(runtime)
             cancel = await api.post(f"/v1/campaigns/{campaign['id']}/cancel", {}, key=api.admin_key)
             assert cancel.status_code == 200, cancel.text
@@ -162,6 +163,8 @@ async def test_a_cancel_suppresses_the_messages_not_yet_sent_and_makes_no_more(
     await running.run_due()
     await drain(runtime)
 
+    first, second = accrued
+    assert set(accrued) == members
     made = {item["channel"]: item for item in await messages(api, first)}
     assert states(list(made.values())) == {
         "email": ("suppressed", "campaign_cancelled"),
