@@ -164,9 +164,10 @@ class Runtime:
             settings.public_url or f"http://{settings.host}:{settings.port}",
         )
         self.unsubscribes = self.triggers  # the same service, reached without a key
+        self.email = email_channel(settings)
         self.message_channels: dict[Channel, MessageChannel] = {
             Channel.sms: SmsMessages(self.sms.provider),
-            Channel.email: email_channel(settings),
+            Channel.email: self.email,
         }
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
@@ -261,6 +262,8 @@ class Runtime:
     async def close(self) -> None:
         await self.segments.stop_counting()
         await self.sms.provider.close()
+        if isinstance(self.email, SmtpEmail):
+            await self.email.close()  # its idle connections, with QUIT
         await self.partner_api.close()
         await self.redis.aclose()
         with contextlib.suppress(asyncio.TimeoutError):

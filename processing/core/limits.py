@@ -119,6 +119,14 @@ trigger_template_characters_max = 5000
 trigger_subject_characters_max = 200
 trigger_templates_max = 8
 message_events_batch_max = 100
+# SMTP (decision 0023): e-mails go over at most ``smtp_connections_max`` connections kept open
+# and reused (STARTTLS and the login once per connection, not per e-mail), each for at most
+# ``smtp_messages_per_connection_max`` messages (servers cap a session) and reused only while
+# idle for less than ``smtp_idle_seconds_max`` seconds (well under the five minutes RFC 5321
+# lets a server wait before it drops an idle client).
+smtp_connections_max = 4
+smtp_messages_per_connection_max = 100
+smtp_idle_seconds_max = 30.0
 # Messages sent, failed or suppressed, and the events turned into them, are kept this long after
 # they were made (processed), then purged by the worker in batches of message_purge_batch_rows,
 # at most message_purge_batches_max batches a pass (the rest next pass). A queued message is
