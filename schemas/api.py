@@ -18,6 +18,7 @@ from schemas.base import (
     ExpiryDays,
     KeyPointsPerCall,
     KeyPointsPerDay,
+    Locale,
     Name,
     Phone,
     Points,
@@ -118,6 +119,8 @@ class CustomerCreate(Request, frozen=True, kw_only=True):
     attributes: Attributes = msgspec.field(default_factory=dict)
     # The customer who referred this one: both earn the referral bonus after a first purchase.
     referred_by: UUID | None = None
+    # The language of their trigger messages; null: the program's default, Russian.
+    locale: Locale | None = None
 
 
 class Card(Reply, frozen=True, kw_only=True):
@@ -131,6 +134,8 @@ class Customer(Reply, frozen=True, kw_only=True):
     phone: str
     name: str | None
     email: str | None
+    # The language of their trigger messages (null: the program's default, Russian).
+    locale: str | None
     birthday: date | None
     attributes: dict[str, object]
     cards: list[Card]
@@ -167,14 +172,15 @@ class CustomerPage(Reply, frozen=True, kw_only=True):
 
 class CustomerEdit(Request, frozen=True, kw_only=True):
     """A change of personal data (JSON merge patch): a field left out stays as it is, ``null``
-    clears it (not the phone), ``attributes`` replaces them all. ``reason`` goes to the
-    history."""
+    clears it (not the phone; a cleared ``locale`` is the program's default, Russian),
+    ``attributes`` replaces them all. ``reason`` goes to the history."""
 
     phone: Phone | msgspec.UnsetType = msgspec.UNSET
     name: Name | msgspec.UnsetType | None = msgspec.UNSET
     email: Email | msgspec.UnsetType | None = msgspec.UNSET
     birthday: date | msgspec.UnsetType | None = msgspec.UNSET
     attributes: Attributes | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType | None = msgspec.UNSET
     reason: Reason | None = None
 
 

@@ -64,6 +64,14 @@ Phone = Annotated[str, Meta(min_length=3, max_length=32)]
 # customers table checks it too.
 Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
+# A language a message is written in: a template's, a customer's (ISO 639-1, lowercase). The
+# length is stated too: Python's ``$`` (the server's) also matches before a final newline.
+Locale = Annotated[
+    str,
+    Meta(
+        min_length=2, max_length=2, pattern=r"^[a-z]{2}$", description="ru (the default), en, ..."
+    ),
+]
 Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")]
 Attributes = Annotated[dict[str, Any], Meta(max_length=50)]
 # A moment a client names (an expiry, an activation, a fiscal print time): with its zone, since

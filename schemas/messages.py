@@ -7,7 +7,7 @@ from uuid import UUID
 
 from msgspec import Meta
 
-from schemas.base import Reply, Request
+from schemas.base import Locale, Reply, Request
 
 TriggerName = Literal[
     "points_accrued",
@@ -28,7 +28,6 @@ TriggerName = Literal[
 ]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]
-Locale = Annotated[str, Meta(pattern=r"^[a-z]{2}$", description="ru (the default), en, ...")]
 MinuteOfDay = Annotated[int, Meta(ge=0, le=1439, description="Minutes after local midnight.")]
 
 
@@ -96,10 +95,11 @@ class TriggerView(Reply, frozen=True, kw_only=True):
 
 class PreviewRequest(Request, frozen=True, kw_only=True):
     """Renders the trigger's template for ``channel`` in ``locale`` with a customer's values, or
-    sample ones without ``customer_id``."""
+    sample ones without ``customer_id``. Without ``locale``: the template the customer would be
+    sent (in their locale, else ``ru``, else the channel's first; no customer: ``ru``'s)."""
 
     channel: MessageChannelName
-    locale: Locale = "ru"
+    locale: Locale | None = None
     customer_id: UUID | None = None
 
 

@@ -612,6 +612,7 @@ class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     card_number: str | None
     key_id: UUID
+    locale: str | None = None
 
 
 class CustomerChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -640,6 +641,7 @@ class CustomerEdit(msgspec.Struct, frozen=True, kw_only=True):
     attributes: dict[str, Any]
     change_id: UUID
     key_id: UUID
+    locale: str | None
     reason: str | None
     changes: dict[str, dict[str, Any]]
     at: datetime

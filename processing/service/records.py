@@ -127,6 +127,7 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     email: str | None = None
     erased_at: datetime | None = None
+    locale: str | None = None  # their messages' language; None: the program's default (ru)
 
 
 class MergeRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -696,6 +697,7 @@ class MessageFacts(msgspec.Struct, frozen=True, kw_only=True):
     email: str | None
     birthday: date | None
     erased: bool
+    locale: str | None  # the customer's; None: the program's default
     program_name: str
     balance: int
     expires_at: datetime | None

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from tests.api.test_auth_and_tenancy import assert_problem, make_key
+from tests.api.test_consent_and_erasure import erase
 from tests.conftest import Api, make_program
 
 
@@ -154,3 +155,56 @@ async def test_another_program_and_a_till_cannot_edit_or_read_the_history(api: A
     till = await edit(api, customer, {"name": "X"}, key=api.pos_key)
     assert_problem(till, 403, "forbidden_scope")
     assert (await api.get(f"/v1/customers/{customer}")).json()["name"] is None
+
+
+async def test_a_locale_is_set_at_enrolment_changed_and_cleared_with_its_history(
+    api: Api,
+) -> None:
+    plain = await api.post("/v1/customers", {"phone": "+79124000011"})
+    english = await api.post("/v1/customers", {"phone": "+79124000012", "locale": "en"})
+    assert (plain.status_code, english.status_code) == (201, 201), english.text
+    assert (plain.json()["locale"], english.json()["locale"]) == (None, "en")
+    customer = english.json()["id"]
+    assert (await api.get(f"/v1/customers/{customer}")).json()["locale"] == "en"
+    found = await api.get("/v1/customers", phone="+79124000012")
+    assert found.json()["locale"] == "en"
+
+    kazakh = await edit(api, customer, {"locale": "kk", "reason": "asked at the till"})
+    assert kazakh.status_code == 200, kazakh.text
+    assert kazakh.json()["locale"] == "kk"
+    cleared = await edit(api, customer, {"locale": None})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["locale"] is None
+    left_out = await edit(api, customer, {"name": "Emma"})
+    assert (left_out.json()["locale"], left_out.json()["name"]) == (None, "Emma")
+
+    newest, middle, oldest = (await history(api, customer))["items"]
+    assert oldest["changes"] == {"locale": {"from": "en", "to": "kk"}}
+    assert middle["changes"] == {"locale": {"from": "kk", "to": None}}
+    assert newest["changes"] == {"name": {"from": None, "to": "Emma"}}
+
+
+async def test_a_bad_locale_is_refused_naming_the_field_and_nothing_is_written(api: Api) -> None:
+    for bad in ("EN", "eng", "e", "r1", "", "en\n", 7):
+        enrolled = await api.post("/v1/customers", {"phone": "+79124000013", "locale": bad})
+        assert_problem(enrolled, 400, "validation_error")
+        assert enrolled.json()["field"] == "locale", enrolled.text
+    assert_problem(await api.get("/v1/customers", phone="+79124000013"), 404, "not_found")
+
+    customer = await api.customer(phone="+79124000014")
+    for bad in ("RU", "rus", 1):
+        changed = await edit(api, customer, {"locale": bad, "name": "Ivan"})
+        assert_problem(changed, 400, "validation_error")
+        assert changed.json()["field"] == "locale", changed.text
+    shown = (await api.get(f"/v1/customers/{customer}")).json()
+    assert (shown["locale"], shown["name"]) == (None, None)
+    assert (await history(api, customer))["items"] == []
+
+
+async def test_an_erasure_clears_the_locale(api: Api) -> None:
+    created = await api.post("/v1/customers", {"phone": "+79124000015", "locale": "en"})
+    customer = created.json()["id"]
+    erased = await erase(api, customer)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["locale"] is None
+    assert (await api.get(f"/v1/customers/{customer}")).json()["locale"] is None

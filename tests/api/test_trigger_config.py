@@ -120,3 +120,43 @@ async def test_settings_refuse_a_zone_that_is_none_and_a_till_configures_nothing
     assert good.json()["daily_cap"] == 1
     assert (await api.get(base, key=api.admin_key)).json()["time_zone"] == "Asia/Yekaterinburg"
     assert till.status_code == till_trigger.status_code == 403
+
+
+async def test_a_preview_without_a_locale_is_in_the_customers_else_russian(api: Api) -> None:
+    base = f"/v1/programs/{api.program_id}/triggers/points_accrued"
+    sms_en = {"channel": "sms", "locale": "en", "body": "{{ name }}, +{{ points }} points."}
+    email_en = email | {"locale": "en", "subject": "Points for {{ name }}"}
+    stored = await put(api, base, {"enabled": True, "templates": [sms, sms_en, email_en]})
+    assert stored.status_code == 200, stored.text
+    english = await api.post("/v1/customers", {"phone": "+79160000043", "name": "Emma",
+                                               "locale": "en"})  # fmt: skip
+    german = await api.post("/v1/customers", {"phone": "+79160000044", "name": "Hans",
+                                              "locale": "de"})  # fmt: skip
+
+    async def preview(body: dict[str, Any]) -> Any:
+        return await api.post(f"{base}/preview", body, key=api.admin_key, idempotency_key=None)
+
+    theirs = await preview({"channel": "sms", "customer_id": english.json()["id"]})
+    asked = await preview({"channel": "sms", "customer_id": english.json()["id"], "locale": "ru"})
+    fallback = await preview({"channel": "sms", "customer_id": german.json()["id"]})
+    sample = await preview({"channel": "sms"})
+    only_english = await preview({"channel": "email"})
+    missing = await preview({"channel": "email", "locale": "ru"})
+
+    assert (theirs.json()["locale"], theirs.json()["body"]) == ("en", "Emma, +600 points.")
+    assert (asked.json()["locale"], asked.json()["body"]) == (
+        "ru",
+        "Emma, +600 баллов. Баланс 0.",
+    )
+    assert (fallback.json()["locale"], fallback.json()["body"]) == (
+        "ru",
+        "Hans, +600 баллов. Баланс 0.",
+    )
+    assert (sample.json()["locale"], sample.json()["body"]) == (
+        "ru",
+        "Анна, +600 баллов. Баланс 1250.",
+    )
+    # No Russian e-mail: the relay would send the channel's first, and so the preview shows it;
+    # a locale asked for by name is that one or none.
+    assert (only_english.status_code, only_english.json()["locale"]) == (200, "en")
+    assert (missing.status_code, missing.json()["field"]) == (404, "channel")

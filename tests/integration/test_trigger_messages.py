@@ -3,7 +3,8 @@ message relay and real providers (an aiosmtpd server that requires STARTTLS and 
 HTTP SMS gateway that records what it is asked to send), exactly one Russian e-mail and one SMS
 for a customer who consented; no consent, quiet hours and the daily cap are honoured; a
 duplicate event makes no second message even with two relays at once; a provider's refusals are
-retried and then fail with the reason; and the unsubscribe link withdraws e-mail consent."""
+retried and then fail with the reason; the unsubscribe link withdraws e-mail consent; and each
+channel's template is the one in the customer's locale, else the Russian one."""
 
 import asyncio
 import json
@@ -121,9 +122,9 @@ async def configure(
     assert put.status_code == 200, put.text
 
 
-async def enrolled(api: Api, consent: bool, phone: str = "+79161234567") -> str:
+async def enrolled(api: Api, consent: bool, phone: str = "+79161234567", **fields: Any) -> str:
     created = await api.post(
-        "/v1/customers", {"phone": phone, "name": "Мария", "email": "maria@example.ru"}
+        "/v1/customers", {"phone": phone, "name": "Мария", "email": "maria@example.ru"} | fields
     )
     assert created.status_code == 201, created.text
     customer: str = created.json()["id"]
@@ -525,3 +526,56 @@ async def test_any_outbox_event_is_a_trigger_a_refund_told_without_consent(
     }
     listed = await api.get(f"/v1/programs/{api.program_id}/triggers", key=api.admin_key)
     assert {item["trigger"] for item in listed.json()} >= {"points_refunded", "hold_expired"}
+
+
+async def test_each_customer_gets_the_template_in_their_locale_else_the_russian_one(
+    api: Api, runtime: Runtime, mail: SmtpServer, gateway: WebhookReceiver
+) -> None:
+    sms_en = {
+        "channel": "sms",
+        "locale": "en",
+        "body": "+{{ points }} points. Balance {{ balance }}.",
+    }
+    await configure(api, kind="transactional", templates=[*accrued_templates, sms_en])
+    english = await enrolled(api, consent=False, phone="+79161230001", locale="en")
+    russian = await enrolled(api, consent=False, phone="+79161230002")
+
+    await api.accrue(english, 600)
+    await api.accrue(russian, 500)
+    await drain(runtime)
+
+    texts = {(sms := json.loads(item.body))["to"]: sms["text"] for item in gateway.received}
+    assert texts == {
+        "+79161230001": "+600 points. Balance 600.",
+        "+79161230002": "+500 баллов. Баланс 500. Test program",
+    }
+    # No English e-mail: the English customer's is the Russian one, as the row records.
+    assert sorted(email["Subject"] for email in mail.received) == [
+        "Мария, вам начислено 500 баллов",
+        "Мария, вам начислено 600 баллов",
+    ]
+    locales = {
+        (customer, item["channel"]): item["locale"]
+        for customer in (english, russian)
+        for item in await messages(api, customer)
+    }
+    assert locales == {
+        (english, "sms"): "en",
+        (english, "email"): "ru",
+        (russian, "sms"): "ru",
+        (russian, "email"): "ru",
+    }
+
+    changed = await api.client.patch(
+        f"/v1/customers/{russian}",
+        json={"locale": "en"},
+        headers=api.headers(api.admin_key, "auto"),
+    )
+    assert changed.status_code == 200, changed.text
+    await api.accrue(russian, 100)
+    await drain(runtime)
+
+    assert json.loads(gateway.received[-1].body) == {
+        "to": "+79161230002",
+        "text": "+100 points. Balance 600.",
+    }

@@ -185,6 +185,29 @@ def test_a_good_template_passes_and_one_per_channel_is_picked_by_locale() -> Non
     assert pick_templates([sms_en], "ru") == [sms_en]
 
 
+def test_each_channel_is_picked_in_the_customers_locale_else_russian_else_its_first() -> None:
+    sms_ru = TriggerTemplate(channel="sms", body="+{{ points }} баллов")
+    sms_en = TriggerTemplate(channel="sms", locale="en", body="+{{ points }} points")
+    sms_de = TriggerTemplate(channel="sms", locale="de", body="+{{ points }} Punkte")
+    email_ru = TriggerTemplate(channel="email", subject="Баллы", body="+{{ points }}")
+    email_kk = TriggerTemplate(channel="email", locale="kk", subject="Ұпай", body="+{{ points }}")
+    email_en = TriggerTemplate(channel="email", locale="en", subject="Points", body="+{{ points }}")
+    every = [sms_de, sms_en, email_kk, sms_ru, email_ru, email_en]
+
+    # The customer's locale where the channel has it; the channels in their first order.
+    assert pick_templates(every, "en") == [sms_en, email_en]
+    assert pick_templates(every, "de") == [sms_de, email_ru]  # no German e-mail: Russian
+    assert pick_templates(every, "kk") == [sms_ru, email_kk]
+    # No locale (the program's default) and a locale no template has: Russian.
+    assert pick_templates(every, None) == pick_templates(every, "fr") == [sms_ru, email_ru]
+    assert pick_templates(every, "ru") == [sms_ru, email_ru]
+    # Neither the customer's nor Russian: the channel's first, whatever order they come in.
+    assert pick_templates([sms_de, sms_en], "fr") == [sms_de]
+    assert pick_templates([sms_en, sms_de], None) == [sms_en]
+    assert pick_templates([sms_de, sms_ru, sms_en], "en") == [sms_en]
+    assert pick_templates([], "en") == []
+
+
 def test_the_points_an_event_is_about() -> None:
     purchase = {"type": "purchase", "points": -40, "redeemed_points": 100}
     assert points_of("points.accrued", purchase) == 60

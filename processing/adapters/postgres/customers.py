@@ -87,10 +87,11 @@ class CustomerQueries(NamedQueries, TurnQueries):
             customer.card_number,
             customer.key_id,
         )
-        email = customer.email  # $18, after the flag that says whether a bonus follows
+        # $18 and $19, after the flag that says whether a bonus follows
+        added = (customer.email, customer.locale)
         if welcome is None:
             row = await self._answered(
-                "enroll_customer", answer, *arguments, False, email, races=_taken
+                "enroll_customer", answer, *arguments, False, *added, races=_taken
             )
             return row is not None
         try:
@@ -100,7 +101,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
                     *answer_row(answer),
                     *arguments,
                     True,
-                    email,
+                    *added,
                 )
                 applied = await self.apply_plan(msgspec.structs.replace(welcome, version=version))
                 if applied is not Applied.applied:
@@ -205,6 +206,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
             edit.reason,
             json.dumps(edit.changes, default=str),
             edit.at,
+            edit.locale,
             races=_taken,
         )
         return row is not None and bool(row[0])
@@ -405,6 +407,7 @@ _customer_fields = (
     "phone",
     "name",
     "email",
+    "locale",
     "birthday",
     "attributes",
     "created_at",

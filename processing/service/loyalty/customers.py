@@ -78,6 +78,7 @@ class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
     birthday: date | None = None
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
     referred_by: UUID | None = None
+    locale: str | None = None  # their messages' language; None: the program's default
 
 
 class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +90,7 @@ class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
     email: str | msgspec.UnsetType | None = msgspec.UNSET
     birthday: date | msgspec.UnsetType | None = msgspec.UNSET
     attributes: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    locale: str | msgspec.UnsetType | None = msgspec.UNSET
     reason: str | None = None
 
 
@@ -328,8 +330,8 @@ class Customers:
     async def erase(
         self, mutation: Mutation, customer_id: UUID, reason: str, render: Render
     ) -> StoredResponse:
-        """Erases the customer's personal data (152-FZ): phone, name, e-mail, birthday and
-        attributes go, the history keeps only which fields moved when, cards are deleted,
+        """Erases the customer's personal data (152-FZ): phone, name, e-mail, locale, birthday
+        and attributes go, the history keeps only which fields moved when, cards are deleted,
         consents withdrawn, the account blocked. The ledger stays as it is and reconciles."""
         actor, change_id = mutation.actor, uuid4()
 
@@ -646,6 +648,7 @@ def erased(customer: CustomerRecord, at: datetime) -> CustomerRecord:
         email=None,
         birthday=None,
         attributes={},
+        locale=None,
         cards=[
             CardRecord(number=card.number, status="deleted", reason="erased")
             if card.status != "deleted"
@@ -701,6 +704,7 @@ def edit_change(
         "email": command.email,
         "birthday": command.birthday,
         "attributes": command.attributes,
+        "locale": command.locale,
     }
     moved = {
         field: value
@@ -718,6 +722,7 @@ def edit_change(
         email=edited.email,
         birthday=edited.birthday,
         attributes=edited.attributes,
+        locale=edited.locale,
         change_id=change_id,
         key_id=actor.key_id,
         reason=command.reason,
@@ -820,6 +825,7 @@ def enrollment_change(
         created_at=locked.now,
         card_number=command.card_number,
         key_id=actor.key_id,
+        locale=command.locale,
     )
     welcome = welcome_grant(locked, enrollment.rules)
     record = CustomerRecord(
@@ -836,6 +842,7 @@ def enrollment_change(
         blocked_reason=None,
         created_at=locked.now,
         email=command.email,
+        locale=command.locale,
     )
 
     async def write(store: Store, answer: Answer) -> bool:

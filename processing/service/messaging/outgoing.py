@@ -80,7 +80,6 @@ from processing.service.records import (
 )
 
 log = structlog.get_logger(__name__)
-default_locale = "ru"
 # How often the relay looks for newly enrolled customers a welcome trigger greets, and how long
 # before the trigger was last stored (beyond the welcome's delay) an enrollment still counts.
 welcome_scan_seconds = 5.0
@@ -266,7 +265,7 @@ class MessageRelay:
         }
         campaign = payload.get("campaign_id") if event.type == CAMPAIGN_EVENT else None
         for trigger in await self.triggers_of(store, event, campaign):
-            for template in pick_templates(trigger.templates, default_locale):
+            for template in pick_templates(trigger.templates, facts.locale):
                 message = self.message_of(event, facts, trigger, template, values, counted, zone)
                 if campaign is not None:
                     message = msgspec.structs.replace(message, campaign_id=UUID(campaign))

@@ -26,6 +26,7 @@ from processing.service.messaging.wording import (
     SAMPLE,
     RenderFailed,
     date_of,
+    pick_templates,
     render_text,
     template_refusal,
 )
@@ -55,8 +56,11 @@ class TriggerCommand(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PreviewCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A preview of one channel's template: in ``locale`` exactly, or, when it names none, the
+    one the relay would pick for the customer (their locale, else ru, else the first)."""
+
     channel: Channel
-    locale: str = "ru"
+    locale: str | None = None
     customer_id: UUID | None = None
 
 
@@ -234,7 +238,10 @@ class Triggers:
         self, actor: Actor, program_id: UUID, trigger: Trigger, command: PreviewCommand
     ) -> Outcome:
         """The trigger's template for the channel rendered with the customer's values (their
-        name, balance, soonest expiry) or, without a customer, the sample ones."""
+        name, balance, soonest expiry) or, without a customer, the sample ones. The template is
+        the one in the locale asked for; none asked, the one the relay would send the customer
+        (``pick_templates`` with their locale; without a customer, ru's)."""
+        customer_locale: str | None = None
         async with self.database.reader() as store:
             program = await store.template_program(program_id, actor.program_id)
             if program is None:
@@ -248,6 +255,7 @@ class Triggers:
                     )
                 facts = await store.message_facts(command.customer_id)
                 if facts is not None:
+                    customer_locale = facts.locale
                     zone = zone_of(facts.time_zone) or ZoneInfo("Europe/Moscow")
                     values |= {
                         "name": facts.name or "",
@@ -260,11 +268,15 @@ class Triggers:
         templates = [
             t for t in (record.templates if record else []) if t.channel == command.channel
         ]
-        chosen = next((t for t in templates if t.locale == command.locale), None)
+        if command.locale is None:
+            chosen = next(iter(pick_templates(templates, customer_locale)), None)
+        else:
+            chosen = next((t for t in templates if t.locale == command.locale), None)
         if chosen is None:
+            named = "" if command.locale is None else f" in {command.locale}"
             return refuse(
                 Rejection.not_found,
-                f"The trigger has no {command.channel.value} template in {command.locale}.",
+                f"The trigger has no {command.channel.value} template{named}.",
                 field="channel",
             )
         return rendered(chosen, values)

@@ -136,12 +136,22 @@ def points_of(event_type: str, payload: dict[str, Any]) -> int:
     return abs(points)  # any other event: the points it moved, whichever way
 
 
-def pick_templates(templates: list[TriggerTemplate], locale: str) -> list[TriggerTemplate]:
-    """One template per channel: the one in ``locale``, else the channel's first."""
+# The program's language: a customer without a locale is written to in it, and so is one whose
+# locale a channel has no template in.
+default_locale = "ru"
+
+
+def pick_templates(templates: list[TriggerTemplate], locale: str | None) -> list[TriggerTemplate]:
+    """One template per channel, in the order the channels first appear: the one in ``locale``
+    (the customer's), else the one in ``default_locale``, else the channel's first."""
+    preference = [locale or default_locale, default_locale]
+
+    def rank(template: TriggerTemplate) -> int:
+        return preference.index(template.locale) if template.locale in preference else 2
+
     chosen: dict[str, TriggerTemplate] = {}
     for template in templates:
-        if template.channel not in chosen or (
-            template.locale == locale and chosen[template.channel].locale != locale
-        ):
+        held = chosen.get(template.channel)
+        if held is None or rank(template) < rank(held):
             chosen[template.channel] = template
     return list(chosen.values())

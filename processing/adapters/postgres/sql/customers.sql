@@ -23,7 +23,8 @@ where p.id = $1;
 
 -- name: enroll_customer
 -- An enrollment in one statement: customer $7 of program $8 ($9 phone, $10 name, $18 e-mail,
--- $11 birthday, $12 attributes, $13 referred by, $14 enrolled at), its account, and card $15
+-- $19 locale, $11 birthday, $12 attributes, $13 referred by, $14 enrolled at), its account, and
+-- card $15
 -- (none: null) issued by key $16 with its journal's first event. The answer ($1-$6) is stored
 -- with it
 -- unless $17: a welcome bonus follows in the same transaction, whose plan stores the answer.
@@ -35,9 +36,9 @@ with answer as (
     on conflict do nothing
     returning key_id
 ), customer as (
-    insert into customers (id, program_id, phone, name, email, birthday, attributes,
+    insert into customers (id, program_id, phone, name, email, locale, birthday, attributes,
                            referred_by, created_at)
-    select $7, $8, $9, $10, $18, $11, $12::jsonb, $13, $14
+    select $7, $8, $9, $10, $18, $19, $11, $12::jsonb, $13, $14
     where $17::boolean or exists (select from answer)
     returning id
 ), account as (
@@ -62,7 +63,7 @@ select coalesce(merged_into, id) from customers where program_id = $1 and phone 
 -- name: get_customer
 -- The customer card as the API shows it, with the account's block and every card; the id of a
 -- customer merged into another shows the survivor.
-select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+select c.id, c.program_id, c.phone, c.name, c.email, c.locale, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
@@ -77,7 +78,7 @@ where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $
 -- row versions of the account and of the customer (a write applies only at the one it
 -- changes), the program's country (a new phone's region), the database clock, and whether
 -- card $3 is already taken in the customer's program. A merged customer's id reads the survivor.
-select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+select c.id, c.program_id, c.phone, c.name, c.email, c.locale, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
@@ -245,7 +246,7 @@ limit $13;
 
 -- name: update_customer
 -- Customer $7's personal data as decided ($9 phone, $10 name, $11 e-mail, $12 birthday, $13
--- attributes), with history entry $14 (by key $15, reason $16, the fields moved $17, at $18)
+-- attributes, $19 locale), with history entry $14 (by key $15, reason $16, the fields moved $17, at $18)
 -- and the answer ($1-$6), in one statement, only if the customer's row is still at version $8
 -- (locked, then rechecked): a change decided on data that moved meanwhile writes nothing. A
 -- phone taken meanwhile in the program fails on its unique key and nothing is written.
@@ -260,7 +261,8 @@ with unchanged as (
     returning key_id
 ), updated as (
     update customers
-    set phone = $9, name = $10, email = $11, birthday = $12, attributes = $13::jsonb
+    set phone = $9, name = $10, email = $11, birthday = $12, attributes = $13::jsonb,
+        locale = $19
     from answer
     where customers.id = $7
 ), history as (
@@ -311,12 +313,12 @@ limit $4;
 -- name: erase_customer
 -- Erases customer $7's personal data by key $10 at $9 for reason $11, with the answer ($1-$6),
 -- in one statement, only if the customer's row is still at version $8 (locked, then
--- rechecked). The phone becomes the erased marker; name, e-mail, birthday and attributes go;
--- the history keeps which fields moved when, not their values, and gains the erasure itself
--- (entry $12); every card is deleted with a journal event; consents in force are withdrawn
--- (source "erasure"); the account is blocked, so nothing earns or spends on it; the partner
--- contacts linked to the customer are forgotten. The records merged into the customer are
--- erased with it: they were the same person. The ledger is left as it is.
+-- rechecked). The phone becomes the erased marker; name, e-mail, locale, birthday and
+-- attributes go; the history keeps which fields moved when, not their values, and gains the
+-- erasure itself (entry $12); every card is deleted with a journal event; consents in force
+-- are withdrawn (source "erasure"); the account is blocked, so nothing earns or spends on it;
+-- the partner contacts linked to the customer are forgotten. The records merged into the
+-- customer are erased with it: they were the same person. The ledger is left as it is.
 with unchanged as (
     select id, program_id from customers
     where id = $7 and xmin::text::bigint = $8 and erased_at is null
@@ -329,7 +331,7 @@ with unchanged as (
 ), erased as (
     update customers
     set phone = 'erased:' || customers.id::text, name = null, email = null, birthday = null,
-        attributes = '{}', erased_at = $9
+        attributes = '{}', locale = null, erased_at = $9
     from answer
     where customers.id = $7 or customers.merged_into = $7
 ), blocked as (
@@ -391,7 +393,7 @@ order by c.created_at, c.id, l.activates_at, l.id;
 -- (in the caller's program $3; null: any) as get_customer shows them, with their account, its
 -- open lots and row version, the customer their record was merged into and their manual tier;
 -- and the database clock. One row per customer found.
-select c.id, c.program_id, c.phone, c.name, c.email, c.birthday,
+select c.id, c.program_id, c.phone, c.name, c.email, c.locale, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,

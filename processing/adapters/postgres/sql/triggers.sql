@@ -67,11 +67,12 @@ for update skip locked;
 update message_events set processed_at = clock_timestamp() where id = any ($1::bigint[]);
 
 -- name: message_facts
--- What the messages of one event are rendered and decided with: the customer ($1) and their
--- addresses, the balance, the soonest expiry of their points, the consents in force, the
--- program's name and settings, the database clock.
+-- What the messages of one event are rendered and decided with: the customer ($1), their
+-- addresses and locale (the language their templates are picked in), the balance, the soonest
+-- expiry of their points, the consents in force, the program's name and settings, the
+-- database clock.
 select c.id as customer_id, c.name, c.phone, c.email, c.birthday,
-       c.erased_at is not null as erased,
+       c.erased_at is not null as erased, c.locale,
        p.name as program_name,
        coalesce(a.posted - a.reserved, 0) as balance,
        (select min(l.expires_at) from lots l
