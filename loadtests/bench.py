@@ -186,6 +186,8 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
         # drives the channels, so their polling is not on the cores being measured.
         "BONUS_EXPIRY_WORKER": "false",
         "BONUS_WEBHOOK_RELAY": "false",
+        "BONUS_MESSAGE_RELAY": "false",
+        "BONUS_CAMPAIGN_WORKER": "false",
         "BONUS_CHANNEL_WORKER": "false",
         "BONUS_SECRETS_KEYS": setup.secrets_keys,
     }

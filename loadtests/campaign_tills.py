@@ -196,11 +196,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await tills(client, setup.customers, args.rate, 3, "warm-up")
             alone = await tills(client, setup.customers, args.rate, args.seconds, "tills alone")
             campaign = await schedule(setup.url, program, key)
-            killing = asyncio.create_task(kill_later(worker, args.kill_after))
+            killing = (
+                asyncio.create_task(kill_later(worker, args.kill_after))
+                if args.kill_after
+                else None
+            )
             beside = await tills(
                 client, setup.customers, args.rate, args.seconds, "tills beside the campaign"
             )
-            await killing
+            if killing is not None:
+                await killing
         during = await campaign_row(setup.url, campaign)
         deadline = time.monotonic() + campaign_wait_seconds_max
         done = during
@@ -252,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "--kill-after",
         type=float,
         default=20.0,
-        help="seconds into the campaign the worker is killed (SIGKILL) and started again",
+        help="seconds into the campaign the worker is killed (SIGKILL) and started again (0: not)",
     )
     parser.add_argument("--at-once", type=int, default=8, help="the campaign's accruals at once")
     args = parser.parse_args(argv)
