@@ -112,6 +112,17 @@ async def kill_later(worker: Worker, seconds: float) -> None:
     await asyncio.to_thread(worker.kill_and_restart)
 
 
+async def opened(setup: Setup) -> Runtime:
+    """A runtime of this process on the bench's database: to make the key, then to reconcile."""
+    settings = Settings(
+        database_url=setup.url,
+        redis_url=setup.redis_url,
+        expiry_worker=False,
+        secrets_keys=setup.secrets_keys,
+    )
+    return await Runtime.open(settings)
+
+
 async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
     """The bench's program grown to ``members`` customers, and an admin key for the campaign."""
     await setup.prepare()
@@ -123,13 +134,7 @@ async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
         await connection.execute("vacuum analyze customers, accounts")
     finally:
         await connection.close()
-    settings = Settings(
-        database_url=setup.url,
-        redis_url=setup.redis_url,
-        expiry_worker=False,
-        secrets_keys=setup.secrets_keys,
-    )
-    runtime = await Runtime.open(settings)
+    runtime = await opened(setup)
     try:
         async with runtime.database.transaction() as store:
             admin = await create_key(store, None, "operator", ["admin"], None)
@@ -212,13 +217,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         while done["state"] != "finished" and time.monotonic() < deadline:
             await asyncio.sleep(1)
             done = await campaign_row(setup.url, campaign)
-    settings = Settings(
-        database_url=setup.url,
-        redis_url=args.redis_url,
-        expiry_worker=False,
-        secrets_keys=setup.secrets_keys,
-    )
-    runtime = await Runtime.open(settings)
+    runtime = await opened(setup)
     try:
         differences = (await reconcile(runtime.database)).differences
     finally:

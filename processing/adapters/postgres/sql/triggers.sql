@@ -285,10 +285,10 @@ delete from messages m using old where m.id = old.id;
 -- Up to $2 events turned into messages more than $1 seconds ago, oldest first (index
 -- message_events_processed), each only once no scan could make its key again, since the key is
 -- what makes a scan tell a thing once: an outbox event is handed over once by the fan-out's
--- mark, a campaign's member once by the statement that settles it; a welcome scan looks back one day; a birthday scan looks at most 3 days ahead in the
--- program's zone, so a year's key is made again by nobody once that year is over everywhere; a
--- lot is found only before it expires (a lot's expiry never changes). A key of another kind
--- is kept.
+-- mark, a campaign's member once by the statement that settles it; a welcome scan looks back
+-- one day; a birthday scan looks at most 3 days ahead in the program's zone, so a year's key is
+-- made again by nobody once that year is over everywhere; a lot is found only before it expires
+-- (a lot's expiry never changes). A key of another kind is kept.
 with old as (
     select e.id from message_events e
     where e.processed_at < clock_timestamp() - make_interval(secs => $1)
