@@ -31,6 +31,7 @@ from schemas.base import (
     Timestamp,
     TtlSeconds,
     non_space,
+    whole,
 )
 
 Scope = Literal["pos", "shop", "crm", "admin"]
@@ -208,7 +209,7 @@ class ConsentCreate(Request, frozen=True, kw_only=True):
 
     channel: ConsentChannel
     granted: bool
-    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+    source: Annotated[str, Meta(min_length=1, max_length=64, pattern=whole("[a-z0-9_.-]+"))]
     wording: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
@@ -508,7 +509,7 @@ EventType = Literal[
 class WebhookCreate(Request, frozen=True, kw_only=True):
     """A subscription to a program's events; ``event_types`` empty or omitted: every event."""
 
-    url: Annotated[str, Meta(pattern=rf"^https?://{non_space}+$", max_length=2000)]
+    url: Annotated[str, Meta(pattern=whole(rf"https?://{non_space}+"), max_length=2000)]
     event_types: Annotated[list[EventType], Meta(max_length=50)] = msgspec.field(
         default_factory=list
     )

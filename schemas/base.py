@@ -50,29 +50,44 @@ KeyPointsPerDay = Annotated[
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, Meta(min_length=1, max_length=500)]
 Comment = Annotated[str, Meta(max_length=1000)]
+
+
+def whole(body: str) -> str:
+    """A pattern the whole value must match. Python's ``$`` (the server's ``re``) also matches
+    before a final newline, where ECMAScript's (the published schema's readers) does not: the
+    lookahead makes both refuse a value that ends in one (``"2000-0001\\n"``)."""
+    return rf"^{body}$(?!\n)"
+
+
 # No white space at either end. The classes are spelled out so that Python's ``re`` (the server)
 # and ECMAScript regexes (the published schema's readers) agree on what white space is.
 non_space = r"[^\t-\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 DocumentId = Annotated[
     str,
-    Meta(min_length=1, max_length=128, pattern=rf"^{non_space}([^\n\r\u2028\u2029]*{non_space})?$"),
+    Meta(
+        min_length=1,
+        max_length=128,
+        pattern=whole(rf"{non_space}([^\n\r\u2028\u2029]*{non_space})?"),
+    ),
 ]
-CardNumber = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
-StoreId = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[0-9A-Za-z._-]+$")]
+CardNumber = Annotated[str, Meta(min_length=1, max_length=64, pattern=whole("[0-9A-Za-z-]+"))]
+StoreId = Annotated[str, Meta(min_length=1, max_length=128, pattern=whole("[0-9A-Za-z._-]+"))]
 Phone = Annotated[str, Meta(min_length=3, max_length=32)]
 # An address to write to, not proof of one: its shape only (someone@somewhere), as the
 # customers table checks it too.
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
-# A language a message is written in: a template's, a customer's (ISO 639-1, lowercase). The
-# length is stated too: Python's ``$`` (the server's) also matches before a final newline.
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=whole(r"[^@\s]+@[^@\s]+"))]
+Currency = Annotated[str, Meta(pattern=whole("[A-Z]{3}"), description="ISO 4217 code.")]
+# A language a message is written in: a template's, a customer's (ISO 639-1, lowercase).
 Locale = Annotated[
     str,
     Meta(
-        min_length=2, max_length=2, pattern=r"^[a-z]{2}$", description="ru (the default), en, ..."
+        min_length=2,
+        max_length=2,
+        pattern=whole("[a-z]{2}"),
+        description="ru (the default), en, ...",
     ),
 ]
-Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")]
+Country = Annotated[str, Meta(pattern=whole("[A-Z]{2}"), description="ISO 3166-1 alpha-2 code.")]
 Attributes = Annotated[dict[str, Any], Meta(max_length=50)]
 # A moment a client names (an expiry, an activation, a fiscal print time): with its zone, since
 # a bare local time means a different instant in every region; years 1970 to 2199 (the API

@@ -23,6 +23,7 @@ from schemas.base import (
     Reply,
     Request,
     Timestamp,
+    whole,
 )
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
@@ -64,7 +65,8 @@ class ExpiryRule(Request, frozen=True, kw_only=True):
 
 
 EventType = Annotated[
-    str, Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$", description="An event name.")
+    str,
+    Meta(min_length=1, max_length=64, pattern=whole("[a-z0-9_.-]+"), description="An event name."),
 ]
 BonusPoints = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 

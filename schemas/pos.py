@@ -19,6 +19,7 @@ from schemas.base import (
     Request,
     Timestamp,
     TtlSeconds,
+    whole,
 )
 
 
@@ -53,7 +54,7 @@ class ChequeReserve(Request, frozen=True, kw_only=True):
     card_number: CardNumber | None = None
 
 
-Digits = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[0-9]+$")]
+Digits = Annotated[str, Meta(min_length=1, max_length=32, pattern=whole("[0-9]+"))]
 
 
 class Fiscal(Request, frozen=True, kw_only=True):
@@ -100,7 +101,7 @@ class SmsSent(Reply, frozen=True, kw_only=True):
 
 # limits.sms_code_digits digits (a contract test holds the two together).
 Code = Annotated[
-    str, Meta(pattern=r"^[0-9]{6}$", description="The 6 digits the customer read out.")
+    str, Meta(pattern=whole("[0-9]{6}"), description="The 6 digits the customer read out.")
 ]
 
 
