@@ -340,7 +340,11 @@ async def test_a_value_the_database_refuses_answers_400_not_500(
     ("path", "body", "field"),
     [
         ("/v1/customers/{customer}/cards", {"number": "2000-0002\n"}, "number"),
-        ("/v1/customers/{customer}/accruals", {"points": 1, "document": {"id": "r-1\n"}}, "document.id"),
+        (
+            "/v1/customers/{customer}/accruals",
+            {"points": 1, "document": {"id": "r-1\n"}},
+            "document.id",
+        ),
         ("/v1/customers", {"phone": "+79120000003", "email": "a@b.ru\n"}, "email"),
     ],
 )
