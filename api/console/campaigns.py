@@ -24,7 +24,6 @@ from litestar.response import Redirect, Template
 from api.console.actions import Form, Place, Where, Wrong, console_action
 from api.console.operations import (
     cursor_in,
-    cursor_length_max,
     in_program,
     notice_of,
     program_in,
@@ -233,8 +232,7 @@ class ConsoleCampaignsController(Controller):
         signed = await session_or_sign_in(request, runtime, lang)
         if isinstance(signed, Redirect):
             return signed
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"  # not one of ours: the list refuses it on the page
+        cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
             return await programs_page(runtime, signed, "/console/campaigns", cursor_in(cursor))

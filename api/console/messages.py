@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get
 from litestar.response import Redirect
 
-from api.console.operations import cursor_in, cursor_length_max, refusal, size
+from api.console.operations import cursor_in, refusal, size
 from api.console.pages import (
     console_exception_handlers,
     page,
@@ -48,8 +48,7 @@ class ConsoleMessagesController(Controller):
         if not isinstance(customer, Accepted):  # not the key's to see: back to the search
             text = refused_text(locale, customer) if isinstance(customer, Refused) else None
             return page("console/search.html", locale, signed, 404, message=text)
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"  # not one of ours: the use case refuses it on the page
+        cursor = cursor_in(cursor)
         listed = await runtime.triggers.messages(actor, customer_id, size, cursor_in(cursor))
         return page(
             "console/customer_messages.html",

@@ -66,8 +66,12 @@ def status_in(asked: str | None, statuses: tuple[str, ...]) -> str | None:
     return asked if asked in statuses else None
 
 
-def cursor_in(asked: str | None) -> str | None:
-    return asked if asked else None
+def cursor_in(asked: str | None, length_max: int = cursor_length_max) -> str | None:
+    """A cursor from the query: None when blank, ``-`` when longer than any of ours (not one of
+    ours: the list or use case refuses it on the page), else as asked."""
+    if not asked:
+        return None
+    return asked if len(asked) <= length_max else "-"
 
 
 def refusal(locale: str, refused: Refused) -> str:
@@ -263,8 +267,7 @@ class ConsoleProgramController(Controller):
         signed = await session_or_sign_in(request, runtime, lang)
         if isinstance(signed, Redirect):
             return signed
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"  # not one of ours: the list refuses it on the page
+        cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
             return await programs_page(runtime, signed, "/console/keys", cursor_in(cursor))
@@ -335,8 +338,7 @@ class ConsoleProgramController(Controller):
         signed = await session_or_sign_in(request, runtime, lang)
         if isinstance(signed, Redirect):
             return signed
-        if cursor is not None and len(cursor) > cursor_length_max:
-            cursor = "-"
+        cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
             return await programs_page(runtime, signed, "/console/connections", cursor_in(cursor))
@@ -374,8 +376,7 @@ class ConsoleProgramController(Controller):
             return signed
         program_id = program_in(signed, program)
         if program_id is None:
-            if cursor is not None and len(cursor) > cursor_length_max:
-                cursor = "-"
+            cursor = cursor_in(cursor)
             return await programs_page(runtime, signed, "/console/webhooks", cursor_in(cursor))
         notice = notice_of(signed.session.locale, done, ("webhook_disabled",))
         return await webhooks_page(runtime, signed, program_id, notice=notice)

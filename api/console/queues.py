@@ -17,7 +17,6 @@ from litestar.response import Redirect, Template
 from api.console.actions import Form, Place, Where, Wrong, console_action
 from api.console.operations import (
     cursor_in,
-    cursor_length_max,
     notice_of,
     refusal,
     size,
@@ -145,8 +144,7 @@ async def queue_view(
     signed = await session_or_sign_in(request, runtime, lang)
     if isinstance(signed, Redirect):
         return signed
-    if cursor is not None and len(cursor) > cursor_length_max:
-        cursor = "-"
+    cursor = cursor_in(cursor)
     return await queue_page(
         runtime,
         signed,

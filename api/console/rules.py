@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 from api.console.actions import Form, Place, Where, Wrong, console_action
 from api.console.diff import differences, shown
 from api.console.operations import (
-    cursor_length_max,
+    cursor_in,
     in_program,
     notice_of,
     program_in,
@@ -168,9 +168,7 @@ class ConsoleRulesController(Controller):
             return signed
         program_id = program_in(signed, program)
         if program_id is None:
-            if cursor is not None and len(cursor) > cursor_length_max:
-                cursor = "-"
-            return await programs_page(runtime, signed, "/console/rules", cursor or None)
+            return await programs_page(runtime, signed, "/console/rules", cursor_in(cursor))
         notice = notice_of(signed.session.locale, done, ("rules_saved",))
         return await rules_page(
             runtime, signed, program_id, before=version_in(before), notice=notice

@@ -229,10 +229,8 @@ class ConsoleSegmentsController(Controller):
         signed = await session_or_sign_in(request, runtime, lang)
         if isinstance(signed, Redirect):
             return signed
-        if cursor is not None and len(cursor) > limits.page_size_max * 2:
-            cursor = "-"
-        if members is not None and len(members) > limits.page_size_max * 2:
-            members = "-"
+        cursor = cursor_in(cursor, limits.page_size_max * 2)
+        members = cursor_in(members, limits.page_size_max * 2)
         program_id = program_in(signed, program)
         if program_id is None:
             return await programs_page(runtime, signed, "/console/segments", cursor_in(cursor))
