@@ -235,14 +235,14 @@ class ConsoleCampaignsController(Controller):
         cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
-            return await programs_page(runtime, signed, "/console/campaigns", cursor_in(cursor))
+            return await programs_page(runtime, signed, "/console/campaigns", cursor)
         notice = notice_of(signed.session.locale, done, ("campaign_created",))
         chosen = segment_in(segment)
         return await campaigns_page(
             runtime,
             signed,
             program_id,
-            cursor=cursor_in(cursor),
+            cursor=cursor,
             notice=notice,
             form={"segment": str(chosen)} if chosen else None,
         )

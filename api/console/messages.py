@@ -49,7 +49,7 @@ class ConsoleMessagesController(Controller):
             text = refused_text(locale, customer) if isinstance(customer, Refused) else None
             return page("console/search.html", locale, signed, 404, message=text)
         cursor = cursor_in(cursor)
-        listed = await runtime.triggers.messages(actor, customer_id, size, cursor_in(cursor))
+        listed = await runtime.triggers.messages(actor, customer_id, size, cursor)
         return page(
             "console/customer_messages.html",
             locale,

@@ -270,9 +270,9 @@ class ConsoleProgramController(Controller):
         cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
-            return await programs_page(runtime, signed, "/console/keys", cursor_in(cursor))
+            return await programs_page(runtime, signed, "/console/keys", cursor)
         notice = notice_of(signed.session.locale, done, ("revoked",))
-        return await keys_page(runtime, signed, program_id, cursor=cursor_in(cursor), notice=notice)
+        return await keys_page(runtime, signed, program_id, cursor=cursor, notice=notice)
 
     @post("/keys", name="console_create_key", status_code=200)
     async def create_key(self, request: AnyRequest, runtime: Runtime) -> Response[Any]:
@@ -341,11 +341,9 @@ class ConsoleProgramController(Controller):
         cursor = cursor_in(cursor)
         program_id = program_in(signed, program)
         if program_id is None:
-            return await programs_page(runtime, signed, "/console/connections", cursor_in(cursor))
+            return await programs_page(runtime, signed, "/console/connections", cursor)
         locale = signed.session.locale
-        outcome = await runtime.channels.connections(
-            signed.actor, program_id, size, cursor_in(cursor)
-        )
+        outcome = await runtime.channels.connections(signed.actor, program_id, size, cursor)
         message = refusal(locale, outcome) if isinstance(outcome, Refused) else None
         return page(
             "console/connections.html",
@@ -354,7 +352,7 @@ class ConsoleProgramController(Controller):
             200 if message is None else 404,
             program_id=program_id,
             connections=outcome.value if isinstance(outcome, Accepted) else None,
-            first_page=cursor_in(cursor) is not None,
+            first_page=cursor is not None,
             message=message,
             when=when,
         )
@@ -376,7 +374,6 @@ class ConsoleProgramController(Controller):
             return signed
         program_id = program_in(signed, program)
         if program_id is None:
-            cursor = cursor_in(cursor)
             return await programs_page(runtime, signed, "/console/webhooks", cursor_in(cursor))
         notice = notice_of(signed.session.locale, done, ("webhook_disabled",))
         return await webhooks_page(runtime, signed, program_id, notice=notice)

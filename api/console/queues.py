@@ -151,7 +151,7 @@ async def queue_view(
         queue,
         owner_id,
         status_in(status, queue.statuses),
-        cursor=cursor_in(cursor),
+        cursor=cursor,
         notice=notice_of(signed.session.locale, done, (queue.done,)),
     )
 

@@ -233,15 +233,15 @@ class ConsoleSegmentsController(Controller):
         members = cursor_in(members, limits.page_size_max * 2)
         program_id = program_in(signed, program)
         if program_id is None:
-            return await programs_page(runtime, signed, "/console/segments", cursor_in(cursor))
+            return await programs_page(runtime, signed, "/console/segments", cursor)
         notice = notice_of(signed.session.locale, done, ("segment_saved",))
         return await segments_page(
             runtime,
             signed,
             program_id,
             segment_id=segment_in(segment),
-            cursor=cursor_in(cursor),
-            members_cursor=cursor_in(members),
+            cursor=cursor,
+            members_cursor=members,
             before=version_in(before),
             notice=notice,
         )
