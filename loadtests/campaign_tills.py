@@ -36,7 +36,7 @@ import asyncpg
 
 from loadtests import scenarios
 from loadtests.bench import Setup, api_server, create_database, with_database
-from loadtests.campaigns import everyone, points
+from loadtests.campaigns import everyone, points, seed
 from loadtests.generator import Client, Stats, open_model, session_for
 from loadtests.segments import save_segment
 from processing.runtime import Runtime
@@ -46,15 +46,6 @@ from processing.settings import Settings
 
 database_name = "bonus_campaign_tills_bench"
 campaign_wait_seconds_max = 900.0
-
-more_members = [
-    """insert into customers (id, program_id, phone)
-       select md5('member' || n)::uuid, $1::uuid, '+7955' || lpad(n::text, 7, '0')
-       from generate_series(1, $2::int) as n""",
-    """insert into accounts (id, program_id, kind, customer_id, posted, reserved)
-       select md5('member' || n)::uuid, $1::uuid, 'customer', md5('member' || n)::uuid, 0, 0
-       from generate_series(1, $2::int) as n""",
-]
 
 
 class Worker:
@@ -129,8 +120,9 @@ async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
     program = uuid.UUID(setup.program)
     connection = await asyncpg.connect(setup.url)
     try:
-        for statement in more_members:
-            await connection.execute(statement, program, max(0, members - setup.customers))
+        # Beside the bench's till customers (ids md5('customer' || n), phones +7900...).
+        more = max(0, members - setup.customers)
+        await connection.execute(seed, program, more, "member", "955")
         await connection.execute("vacuum analyze customers, accounts")
     finally:
         await connection.close()

@@ -35,16 +35,20 @@ database_name = "bonus_campaigns_bench"
 everyone = {"all": [{"fact": "available", "min": 0}]}
 points = 50
 
-seed = [
-    """insert into customers (id, program_id, phone, created_at)
-       select md5('customer' || n)::uuid, $1::uuid, '+7900' || lpad(n::text, 7, '0'),
-              now() - make_interval(secs => n)
-       from generate_series(1, $2::int) as n""",
-    """insert into accounts (id, program_id, kind, customer_id, posted, reserved)
-       select md5('customer' || n)::uuid, $1::uuid, 'customer', md5('customer' || n)::uuid,
-              0, 0
-       from generate_series(1, $2::int) as n""",
-]
+
+# $2 customers of program $1 with empty accounts: ids md5($3 || n), phones +7, $4 and the number
+# on seven digits.
+seed = """
+with customer as (
+    insert into customers (id, program_id, phone, created_at)
+    select md5($3 || n)::uuid, $1::uuid, '+7' || $4 || lpad(n::text, 7, '0'),
+           now() - make_interval(secs => n)
+    from generate_series(1, $2::int) as n
+    returning id
+)
+insert into accounts (id, program_id, kind, customer_id, posted, reserved)
+select id, $1::uuid, 'customer', id, 0, 0 from customer
+"""
 
 # The least SQL an accrual can be: its operation, its lot and the account's balance, in one
 # statement (no turn, no snapshot, no idempotency record, no outbox, no ledger entries).
@@ -71,8 +75,7 @@ async def prepare(runtime: Runtime, customers: int) -> tuple[uuid.UUID, uuid.UUI
         )
         admin = await create_key(store, None, "operator", ["admin"], None)
     async with runtime.pool.acquire() as connection:
-        for statement in seed:
-            await connection.execute(statement, program.id, customers)
+        await connection.execute(seed, program.id, customers, "customer", "900")
         await connection.execute("vacuum analyze customers, accounts")
     return program.id, admin.id
 
