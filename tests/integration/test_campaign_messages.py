@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from processing.adapters.postgres.store import PostgresStore
 from processing.runtime import Runtime
 from tests.api.test_campaigns import everyone, scheduled, shown, worker
 from tests.api.test_segments import saved
@@ -177,3 +178,26 @@ async def test_a_cancel_suppresses_the_messages_not_yet_sent_and_makes_no_more(
     assert done["state"] == "cancelled"
     assert done["messages"]["suppressed"] == {"campaign_cancelled": 2}
     await assert_ledger_clean(api.runtime)
+
+
+async def test_a_batch_of_a_campaigns_events_reads_its_templates_once(
+    api: Api, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay reads the triggers an event answers once per batch, not once per event."""
+    await quiet(api)
+    members = [await enrolled(api, consent=True, phone=f"+7916123450{n}") for n in range(3)]
+    await scheduled(api, (await saved(api, everyone))["id"], templates=templates)
+    await worker(api).run_due()
+    reads = 0
+    real = PostgresStore.campaign_templates
+
+    async def counted(self: PostgresStore, campaign_id: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real(self, campaign_id)
+
+    monkeypatch.setattr(PostgresStore, "campaign_templates", counted)
+    await drain(runtime)
+
+    assert reads == 1
+    assert [len(await messages(api, member)) for member in members] == [2, 2, 2]

@@ -174,8 +174,9 @@ class MessageRelay:
         returns how much it did (zero: nothing to do)."""
         async with self.database.transaction() as store:
             events = await store.take_message_events(self.policy.batch)
+            answering: dict[tuple[str, str], list[TriggerRecord]] = {}  # read once a batch
             for event in events:
-                await self.make_messages(store, event)
+                await self.make_messages(store, event, answering)
             await store.message_events_processed([event.id for event in events])
         async with self.database.transaction() as store:
             leased = await store.lease_messages(self.policy.batch, self.policy.lease_seconds)
@@ -238,7 +239,12 @@ class MessageRelay:
             if not done:
                 await asyncio.sleep(idle_seconds)
 
-    async def make_messages(self, store: Store, event: MessageEvent) -> None:
+    async def make_messages(
+        self,
+        store: Store,
+        event: MessageEvent,
+        answering: dict[tuple[str, str], list[TriggerRecord]] | None = None,
+    ) -> None:
         payload: dict[str, Any] = json.loads(event.payload)
         customer = payload.get("customer_id")
         if not isinstance(customer, str):
@@ -264,7 +270,7 @@ class MessageRelay:
             "program": facts.program_name,
         }
         campaign = payload.get("campaign_id") if event.type == CAMPAIGN_EVENT else None
-        for trigger in await self.triggers_of(store, event, campaign):
+        for trigger in await self.triggers_of(store, event, campaign, answering):
             for template in pick_templates(trigger.templates, facts.locale):
                 message = self.message_of(event, facts, trigger, template, values, counted, zone)
                 if campaign is not None:
@@ -280,10 +286,25 @@ class MessageRelay:
                     ).inc()
 
     async def triggers_of(
+        self,
+        store: Store,
+        event: MessageEvent,
+        campaign: str | None,
+        answering: dict[tuple[str, str], list[TriggerRecord]] | None,
+    ) -> list[TriggerRecord]:
+        """The triggers an event answers, read once per batch of events (``answering``: the
+        batch is one transaction, and its events mostly share a few; a campaign's, all one)."""
+        key = ("campaign", campaign) if campaign else (str(event.program_id), event.type)
+        known = {} if answering is None else answering
+        if key not in known:
+            known[key] = await self._triggers_of(store, event, campaign)
+        return known[key]
+
+    async def _triggers_of(
         self, store: Store, event: MessageEvent, campaign: str | None
     ) -> list[TriggerRecord]:
-        """The triggers an event answers: a campaign's event, its campaign's templates as a
-        marketing trigger of its own (none once it is cancelled)."""
+        """A campaign's event: its campaign's templates as a marketing trigger of its own (none
+        once it is cancelled; the row stays share-locked until the batch commits)."""
         if campaign is None:
             return await store.event_triggers(event.program_id, event.type)
         templates = await store.campaign_templates(UUID(campaign))
