@@ -36,9 +36,8 @@ import asyncpg
 
 from loadtests import scenarios
 from loadtests.bench import Setup, api_server, create_database, with_database
-from loadtests.campaigns import everyone, points, seed
+from loadtests.campaigns import schedule, seed
 from loadtests.generator import Client, Stats, open_model, session_for
-from loadtests.segments import save_segment
 from processing.runtime import Runtime
 from processing.service.admin import create_key
 from processing.service.ledger.reconcile import reconcile
@@ -135,24 +134,12 @@ async def prepare(setup: Setup, members: int) -> tuple[uuid.UUID, uuid.UUID]:
     return program, admin.id
 
 
-async def schedule(url: str, program: uuid.UUID, key: uuid.UUID) -> uuid.UUID:
+async def scheduled(url: str, program: uuid.UUID, key: uuid.UUID) -> uuid.UUID:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
     try:
-        segment = await save_segment(pool, program, everyone)
-        campaign = uuid.uuid4()
-        await pool.execute(
-            "insert into campaigns (id, program_id, segment_id, key_id, name, points, reason,"
-            " starts_at, state, expiry_days) values ($1, $2, $3, $4, 'bench', $5, 'bench',"
-            " now(), 'scheduled', 365)",
-            campaign,
-            program,
-            segment,
-            key,
-            points,
-        )
+        return await schedule(pool, program, key)
     finally:
         await pool.close()
-    return campaign
 
 
 async def campaign_row(url: str, campaign: uuid.UUID) -> asyncpg.Record:
@@ -192,7 +179,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             client = Client(session, setup.key)
             await tills(client, setup.customers, args.rate, 3, "warm-up")
             alone = await tills(client, setup.customers, args.rate, args.seconds, "tills alone")
-            campaign = await schedule(setup.url, program, key)
+            campaign = await scheduled(setup.url, program, key)
             killing = (
                 asyncio.create_task(kill_later(worker, args.kill_after))
                 if args.kill_after

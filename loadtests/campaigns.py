@@ -80,20 +80,21 @@ async def prepare(runtime: Runtime, customers: int) -> tuple[uuid.UUID, uuid.UUI
     return program.id, admin.id
 
 
-async def schedule(runtime: Runtime, program: uuid.UUID, key: uuid.UUID) -> uuid.UUID:
-    segment = await save_segment(runtime.pool, program, everyone)
+async def schedule(pool: asyncpg.Pool, program: uuid.UUID, key: uuid.UUID) -> uuid.UUID:
+    """A campaign of ``points`` each, expiring a year after each accrual, over a segment that
+    holds every customer of the program, due now."""
+    segment = await save_segment(pool, program, everyone)
     campaign = uuid.uuid4()
-    async with runtime.pool.acquire() as connection:
-        await connection.execute(
-            "insert into campaigns (id, program_id, segment_id, key_id, name, points, reason,"
-            " starts_at, state, expiry_days) values ($1, $2, $3, $4, 'bench', $5, 'bench',"
-            " now(), 'scheduled', 365)",
-            campaign,
-            program,
-            segment,
-            key,
-            points,
-        )
+    await pool.execute(
+        "insert into campaigns (id, program_id, segment_id, key_id, name, points, reason,"
+        " starts_at, state, expiry_days) values ($1, $2, $3, $4, 'bench', $5, 'bench',"
+        " now(), 'scheduled', 365)",
+        campaign,
+        program,
+        segment,
+        key,
+        points,
+    )
     return campaign
 
 
@@ -130,7 +131,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     runtime = await Runtime.open(settings)
     try:
         program, key = await prepare(runtime, args.customers)
-        campaign = await schedule(runtime, program, key)
+        campaign = await schedule(runtime.pool, program, key)
         worker = Campaigns(
             runtime.database,
             runtime.runner,
