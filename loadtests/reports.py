@@ -1,0 +1,411 @@
+"""The reports benchmark (issue 20: "a year's report over 10,000,000 operations answers in under
+200 ms, measured in loadtests/ on generated data; a rebuild command that recomputes rollups
+from the ledger").
+
+On a fresh database ``bonus_reports_bench`` (dropped at the end unless ``--keep``): a year of
+ledger generated straight in SQL (loadtests/reports_data.py: ``--customers`` customers,
+about ``--operations`` operations over the 365 days before now, ``--stores`` stores), then
+
+- ``bonus reports rebuild`` as a subprocess, timed: the rollups recomputed from the ledger;
+- ``bonus reconcile`` as a subprocess, timed (``--skip-reconcile`` leaves it out): the rollups
+  and the ledger must agree, and the generated ledger must be clean;
+- a real ``bonus serve`` on the database, and each report of the year asked ``--requests``
+  times one after another through HTTP (points by month and store, by month and channel, by
+  day; liability today; the members and purchases reports when they are served): p50 / p99;
+- in the same invocation, the raw-Postgres baselines: the same figures computed by hand SQL
+  straight over the ledger tables (entries, operations, lots: what a report costs without
+  rollups; ``--raw-runs`` runs each), and the service's own rollup statement alone through
+  asyncpg (what the HTTP answer costs beyond the database);
+- the year's totals through HTTP set against the hand SQL's: they must be equal.
+
+    .venv/bin/python -m loadtests.reports --operations 10000000 --customers 500000 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
+        --redis-url redis://127.0.0.1:6379/6
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import asyncpg
+
+from loadtests.bench import Setup, api_server, create_database, with_database
+from loadtests.reports_data import Generated, generate
+from processing.adapters.postgres.migrations import migrate
+from processing.service.admin import new_secret
+
+database_name = "bonus_reports_bench"
+time_zone = "Europe/Moscow"  # the program's (message_settings.time_zone's default)
+figures = (
+    "issued",
+    "clawed_back",
+    "redeemed",
+    "returned",
+    "expired",
+    "adjusted",
+    "opening",
+    "net",
+    "operations",
+)
+
+# The points report's figures by hand over the ledger: each entry on a system account is the
+# other side of a customer's change (issued: the customer gained, clawed back: gave it back,
+# ...), dated by its own time in the program's zone; the operations counted from operations.
+# $1 program, $2 first day, $3 last day, $4 time zone. {period}: day, week or month; {key}: the
+# grouping (store, channel or nothing).
+raw_points = """
+with bounds as (
+    select ($2::date)::timestamp at time zone $4 as low,
+           ($3::date + 1)::timestamp at time zone $4 as high
+), flows as (
+    select date_trunc('{period}', e.created_at at time zone $4)::date as period,
+           {key} as key,
+           coalesce(sum(-e.points) filter (where s.kind = 'issued' and e.points < 0), 0)
+               as issued,
+           coalesce(sum(e.points) filter (where s.kind = 'issued' and e.points > 0), 0)
+               as clawed_back,
+           coalesce(sum(e.points) filter (where s.kind = 'redeemed' and e.points > 0), 0)
+               as redeemed,
+           coalesce(sum(-e.points) filter (where s.kind = 'redeemed' and e.points < 0), 0)
+               as returned,
+           coalesce(sum(e.points) filter (where s.kind = 'expired'), 0) as expired,
+           coalesce(sum(-e.points) filter (where s.kind = 'adjustments'), 0) as adjusted,
+           coalesce(sum(-e.points) filter (where s.kind = 'opening'), 0) as opening,
+           sum(-e.points) as net
+    from entries e
+    join accounts s on s.id = e.account_id and s.kind <> 'customer'
+    join operations o on o.id = e.operation_id
+    cross join bounds
+    where e.program_id = $1 and e.created_at >= bounds.low and e.created_at < bounds.high
+    group by 1, 2
+), counted as (
+    select date_trunc('{period}', o.created_at at time zone $4)::date as period,
+           {key} as key, count(*) as operations
+    from operations o cross join bounds
+    where o.program_id = $1 and o.created_at >= bounds.low and o.created_at < bounds.high
+    group by 1, 2
+)
+select period, key, f.issued, f.clawed_back, f.redeemed, f.returned, f.expired, f.adjusted,
+       f.opening, f.net, c.operations
+from flows f full join counted c using (period, key)
+order by period, key
+"""
+keys = {"none": "''", "store": "coalesce(o.store_id, '')", "channel": "o.channel"}
+
+# The liability at the end of day $2 by hand: every customer entry up to then, by the store of
+# the operation that created its lot; pending, the lots' entries not active by then.
+raw_liability = """
+with bound as (select ($2::date + 1)::timestamp at time zone $3 as high)
+select coalesce(origin.store_id, '') as store, sum(e.points) as outstanding,
+       coalesce(sum(e.points) filter (where l.activates_at >= bound.high), 0) as pending
+from entries e
+join lots l on l.id = e.lot_id
+join operations origin on origin.id = l.operation_id
+cross join bound
+where e.program_id = $1 and e.created_at < bound.high
+group by 1
+"""
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def bonus_command(setup: Setup, *args: str) -> tuple[float, str, int]:
+    """``bonus <args>`` against the bench's database: seconds, output, exit status."""
+    env = {
+        **os.environ,
+        "BONUS_DATABASE_URL": setup.url,
+        "BONUS_REDIS_URL": setup.redis_url,
+        "BONUS_SECRETS_KEYS": setup.secrets_keys,
+    }
+    bonus = str(Path(sys.executable).parent / "bonus")
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - our own console script
+        [bonus, *args], env=env, capture_output=True, text=True, check=False
+    )
+    return time.perf_counter() - started, (done.stdout + done.stderr)[-2000:], done.returncode
+
+
+async def prepared(server_url: str, args: argparse.Namespace) -> tuple[Generated, str]:
+    """The fresh database with its generated year, and an admin key of the program."""
+    await create_database(server_url, database_name)
+    connection = await asyncpg.connect(with_database(server_url, database_name))
+    try:
+        await migrate(connection)
+        made = await generate(
+            connection,
+            customers=args.customers,
+            operations=args.operations,
+            stores=args.stores,
+            progress=lambda line: print("  " + line, flush=True),
+        )
+        secret = new_secret()
+        await connection.execute(
+            "insert into api_keys (id, program_id, name, scopes, secret_sha256)"
+            " values ($1, $2, 'reports bench', array['admin'], $3)",
+            uuid.uuid4(),
+            made.program_id,
+            hashlib.sha256(secret.encode()).digest(),
+        )
+    finally:
+        await connection.close()
+    return made, secret
+
+
+def year_of(today: date) -> tuple[date, date]:
+    """The year the report covers: the 365 days up to today, in the program's zone."""
+    return today - timedelta(days=365), today
+
+
+def report_paths(program: uuid.UUID, today: date) -> dict[str, str]:
+    first, last = year_of(today)
+    points = f"/v1/programs/{program}/reports/points?from={first}&to={last}"
+    base = f"/v1/programs/{program}/reports"
+    return {
+        "points, month by store": f"{points}&period=month&by=store",
+        "points, month by channel": f"{points}&period=month&by=channel",
+        "points, by day": f"{points}&period=day&by=none",
+        "liability today": f"{base}/liability?on={last}",
+        "members": f"{base}/members?from={first}&to={last}",
+        "purchases": f"{base}/purchases?from={first}&to={last}&period=month",
+    }
+
+
+async def http_latencies(
+    base: str, key: str, paths: dict[str, str], requests: int
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each path asked ``requests`` times, one request at a time (after two unmeasured):
+    seconds per answer. A path that does not answer 200 is left out (its status noted)."""
+    timings: dict[str, list[float]] = {}
+    bodies: dict[str, Any] = {}
+    headers = {"Authorization": f"Bearer {key}"}
+    async with aiohttp.ClientSession(base) as session:
+        for name, path in paths.items():
+            async with session.get(path, headers=headers) as response:
+                body = await response.read()
+                if response.status != 200:
+                    bodies[name] = {"status": response.status, "body": body[:300].decode()}
+                    continue
+            bodies[name] = json.loads(body) if body.startswith(b"{") else None
+            async with session.get(path, headers=headers) as response:
+                await response.read()
+            seconds = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                async with session.get(path, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200, (path, response.status)
+                seconds.append(time.perf_counter() - started)
+            timings[name] = seconds
+    return timings, bodies
+
+
+async def raw_baselines(
+    url: str, program: uuid.UUID, today: date, runs: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The hand SQL over the ledger for the same reports, ``runs`` times each; and the year's
+    totals it computes (by month, no grouping)."""
+    first, last = year_of(today)
+    statements: dict[str, tuple[str, tuple[Any, ...]]] = {
+        "points, month by store": (
+            raw_points.format(period="month", key=keys["store"]),
+            (program, first, last, time_zone),
+        ),
+        "points, month by channel": (
+            raw_points.format(period="month", key=keys["channel"]),
+            (program, first, last, time_zone),
+        ),
+        "points, by day": (
+            raw_points.format(period="day", key=keys["none"]),
+            (program, first, last, time_zone),
+        ),
+        "liability today": (raw_liability, (program, last, time_zone)),
+    }
+    timings: dict[str, list[float]] = {}
+    totals: dict[str, int] = {}
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("set statement_timeout = 0")
+        for name, (statement, values) in statements.items():
+            seconds = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                rows = await connection.fetch(statement, *values)
+                seconds.append(time.perf_counter() - started)
+            timings[name] = seconds
+            if name == "points, by day":
+                totals = {figure: sum(int(row[figure] or 0) for row in rows) for figure in figures}
+            if name == "liability today":
+                totals["outstanding_points"] = sum(int(row["outstanding"]) for row in rows)
+                totals["pending_points"] = sum(int(row["pending"]) for row in rows)
+    finally:
+        await connection.close()
+    return timings, totals
+
+
+def compared(raw: dict[str, int], bodies: dict[str, Any]) -> list[str]:
+    """Where the year's totals through HTTP differ from the hand SQL's."""
+    points = bodies.get("points, by day") or {}
+    liability = bodies.get("liability today") or {}
+    if "totals" not in points or "outstanding_points" not in liability:
+        return ["the year's report or the liability was not served: nothing compared"]
+    served = {**points["totals"], **liability}
+    return [
+        f"{figure}: served {served.get(figure)}, hand SQL {value}"
+        for figure, value in raw.items()
+        if served.get(figure) != value
+    ]
+
+
+def ms(seconds: list[float], share: float) -> float:
+    return percentile(seconds, share) * 1000
+
+
+def table(
+    served: dict[str, list[float]],
+    raw: dict[str, list[float]],
+    alone: dict[str, list[float]],
+) -> str:
+    lines = [
+        "| report over the year | HTTP p50 ms | HTTP p99 ms | rollup statement alone p50 ms "
+        "| raw hand SQL median ms (baseline) | raw ÷ HTTP p50 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in [*served, *(name for name in raw if name not in served)]:
+        seconds = served.get(name)
+        raw_ms = statistics.median(raw[name]) * 1000 if name in raw else None
+        alone_ms = ms(alone[name], 0.5) if name in alone else None
+        p50 = "—" if seconds is None else f"{ms(seconds, 0.5):.1f}"
+        p99 = "—" if seconds is None else f"{ms(seconds, 0.99):.1f}"
+        ratio = "—" if raw_ms is None or seconds is None else f"{raw_ms / ms(seconds, 0.5):.0f}"
+        lines.append(
+            f"| {name} | {p50} | {p99} | {'—' if alone_ms is None else f'{alone_ms:.1f}'} "
+            f"| {'—' if raw_ms is None else f'{raw_ms:.0f}'} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+async def rollup_alone(
+    url: str, program: uuid.UUID, today: date, requests: int
+) -> dict[str, list[float]]:
+    """The service's own rollup statements through asyncpg, without HTTP: filled in by
+    ``rollup_statements`` when the reports' SQL is present."""
+    statements = rollup_statements(program, today)
+    timings: dict[str, list[float]] = {}
+    if not statements:
+        return timings
+    connection = await asyncpg.connect(url)
+    try:
+        for name, (statement, values) in statements.items():
+            await connection.fetch(statement, *values)
+            seconds = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                await connection.fetch(statement, *values)
+                seconds.append(time.perf_counter() - started)
+            timings[name] = seconds
+    finally:
+        await connection.close()
+    return timings
+
+
+def rollup_statements(program: uuid.UUID, today: date) -> dict[str, tuple[str, tuple[Any, ...]]]:
+    return {}
+
+
+async def dropped(server_url: str) -> None:
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f"drop database if exists {database_name} with (force)")
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="loadtests.reports", description=__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("BONUS_BENCH_DATABASE_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("BONUS_BENCH_REDIS_URL"))
+    parser.add_argument("--customers", type=int, default=500_000)
+    parser.add_argument("--operations", type=int, default=10_000_000)
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=50, help="HTTP requests per report")
+    parser.add_argument("--raw-runs", type=int, default=3, help="runs of each hand SQL baseline")
+    parser.add_argument("--skip-reconcile", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="leave the bench database")
+    parser.add_argument("--output", type=Path, default=None, help="also write results as JSON")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.redis_url:
+        parser.error("--database-url and --redis-url (or BONUS_BENCH_*_URL) are required")
+    setup = Setup(with_database(args.database_url, database_name), args.redis_url, 0)
+    result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds")}
+    try:
+        started = time.perf_counter()
+        made, key = asyncio.run(prepared(args.database_url, args))
+        result["generated"] = asdict(made) | {"seconds_total": time.perf_counter() - started}
+        print(
+            f"generated {made.operations:,} operations ({made.entries:,} entries, {made.lots:,}"
+            f" lots) for {made.customers:,} customers in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        seconds, output, status = bonus_command(setup, "reports", "rebuild")
+        result["rebuild"] = {"seconds": seconds, "status": status, "output": output}
+        print(f"bonus reports rebuild: {seconds:.1f} s, exit {status}\n{output}", flush=True)
+        if not args.skip_reconcile:
+            seconds, output, status = bonus_command(setup, "reconcile")
+            result["reconcile"] = {"seconds": seconds, "status": status, "output": output}
+            print(f"bonus reconcile: {seconds:.1f} s, exit {status}\n{output}", flush=True)
+        today = datetime.now(ZoneInfo(time_zone)).date()
+        paths = report_paths(made.program_id, today)
+        with api_server(setup, 1) as server:
+            served, bodies = asyncio.run(http_latencies(server.base, key, paths, args.requests))
+        alone = asyncio.run(rollup_alone(setup.url, made.program_id, today, args.requests))
+        raw, raw_totals = asyncio.run(
+            raw_baselines(setup.url, made.program_id, today, args.raw_runs)
+        )
+        differences = compared(raw_totals, bodies)
+        result |= {
+            "served_seconds": served,
+            "alone_seconds": alone,
+            "raw_seconds": raw,
+            "raw_totals": raw_totals,
+            "served_totals": {
+                name: body.get("totals") if name.startswith("points") else body
+                for name, body in bodies.items()
+                if isinstance(body, dict)
+            },
+            "differences": differences,
+        }
+        print(table(served, raw, alone))
+        for name, body in bodies.items():
+            if name not in served:
+                print(f"{name}: not served ({body})")
+        print(
+            "the year's totals through HTTP equal the hand SQL's"
+            if not differences
+            else "TOTALS DIFFER: " + "; ".join(differences)
+        )
+    finally:
+        if not args.keep:
+            asyncio.run(dropped(args.database_url))
+        if args.output:
+            args.output.write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
