@@ -39,6 +39,7 @@ from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
 from api.controllers.segments import SegmentsController
+from api.controllers.settlement import SettlementController
 from api.controllers.shop import ShopController
 from api.controllers.triggers import (
     CustomerMessagesController,
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             SegmentsController,
             CampaignsController,
+            SettlementController,
             WebhooksController,
             ConnectionsController,
             PosController,

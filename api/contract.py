@@ -81,6 +81,8 @@ ROUTES: Final[dict[str, Route]] = {
         statuses=frozenset({400, 401, 403, 409, 413, 502, 503}), idempotent=False
     ),
     "bitrix24_app_event": partner_receiver,
+    # A store already the merchant's answers the assignment in force (200), creating nothing.
+    "assign_store": Route(successes=frozenset({200})),
 }
 
 

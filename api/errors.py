@@ -43,6 +43,8 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.portal_connected_elsewhere: (409, "The portal is connected to another program"),
     Rejection.card_exists: (409, "Card number already in use"),
     Rejection.campaign_not_cancellable: (409, "The campaign has ended"),
+    Rejection.store_assigned_elsewhere: (409, "The store belongs to another merchant"),
+    Rejection.settlement_period_overlaps: (409, "The period overlaps a closed statement"),
     Rejection.card_blocked: (409, "Card blocked"),
     Rejection.card_not_blocked: (409, "Card not blocked"),
     Rejection.hold_already_committed: (409, "Hold already committed"),

@@ -26,7 +26,9 @@ from processing.core.triggers import Channel
 from processing.service.admin import Admin
 from processing.service.checkout.pos import Pos
 from processing.service.checkout.shop import ShopCheckout
+from processing.service.ledger.merchants import Merchants
 from processing.service.ledger.reads import Reads
+from processing.service.ledger.settlement import Settlements
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
 from processing.service.loyalty.customers import Customers
@@ -152,6 +154,8 @@ class Runtime:
             settings.campaign_accruals_at_once,
         )
         self.messages = Messages(self.database, self.runner)
+        self.merchants = Merchants(self.database, self.runner)
+        self.settlements = Settlements(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
         self.pos = Pos(self.database, self.ledger, self.loyalty)

@@ -259,3 +259,12 @@ invariant(
 )
 invariant(0 < message_purge_batch_rows <= 10_000, "a purge batch is one short statement")
 invariant(message_purge_batches_max >= 1, "a purge pass deletes at least one batch")
+
+# Coalition settlement (decision 0026): a statement closes at most this many of the program's
+# local days (a quarter), and holds at most this many lines (one per operation and earning
+# store across merchants); a longer period or a busier one is closed in shorter periods.
+settlement_period_days_max = 92
+settlement_lines_max = 100_000
+merchant_name_length_max = 200
+merchant_legal_name_length_max = 300
+invariant(settlement_period_days_max >= 31, "a month can be closed in one statement")

@@ -61,3 +61,5 @@ class Rejection(StrEnum):
     sms_not_sent = "sms_not_sent"
     partner_unavailable = "partner_unavailable"
     campaign_not_cancellable = "campaign_not_cancellable"
+    store_assigned_elsewhere = "store_assigned_elsewhere"
+    settlement_period_overlaps = "settlement_period_overlaps"

@@ -447,6 +447,30 @@ class MutationRunner:
                 raise RetryTransaction("the change's key or unique row was taken meanwhile")
         return result
 
+    async def serialized_change(
+        self,
+        mutation: Mutation,
+        decision: Decision[Facts],
+        render: Render,
+        serialize: Callable[[Store], Awaitable[None]],
+    ) -> StoredResponse:
+        """A change whose decision rests on rows no single row lock guards (a period that no
+        closed statement overlaps): in one transaction that claims the key, then waits for
+        ``serialize`` (a lock every such change takes) before its load, so the second of two
+        racing changes loads after the first committed and decides on what it wrote."""
+
+        async def transaction() -> StoredResponse:
+            async with self.database.transaction() as store:
+                if not await store.claim_key(mutation.actor.key_id, mutation.idempotency_key):
+                    return render(_in_progress)
+                await serialize(store)
+                result = await self._decide_change(store, mutation, decision, render)
+                if result is None:
+                    raise RetryTransaction("the change's key was answered meanwhile")
+            return result
+
+        return await self._retrying(None, transaction)
+
     async def _decide_change(
         self, store: Store, mutation: Mutation, decision: Decision[Facts], render: Render
     ) -> StoredResponse | None:

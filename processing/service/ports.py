@@ -22,6 +22,7 @@ from processing.core.outbound import FailureClass
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules
 from processing.core.segments import Group
+from processing.core.settlement import SettlementLine
 from processing.service.records import (
     ActiveHold,
     ApiKeyRecord,
@@ -43,6 +44,8 @@ from processing.service.records import (
     LeasedDelivery,
     LeasedEvent,
     LeasedMessage,
+    MerchantRecord,
+    MerchantStoreRecord,
     MessageEvent,
     MessageFacts,
     MessageRecord,
@@ -59,6 +62,8 @@ from processing.service.records import (
     SegmentRecord,
     SegmentVersionRecord,
     SettledMember,
+    SettlementLineRecord,
+    SettlementRecord,
     SmsCheckRecord,
     SmsSendFacts,
     Standing,
@@ -1337,6 +1342,124 @@ class TriggerStore(Protocol):
         ...
 
 
+class MerchantFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a new merchant is decided on: its program and the database clock."""
+
+    program_id: UUID
+    now: datetime
+
+
+class StoreFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What assigning a store to a merchant, or ending that, is decided on: the merchant's
+    program, whether a key of the program names the store, the store's open assignment (its id,
+    merchant and start) if it has one, and the database clock."""
+
+    merchant_id: UUID
+    program_id: UUID
+    store_known: bool
+    assignment_id: UUID | None
+    assigned_to: UUID | None
+    assigned_at: datetime | None
+    now: datetime
+
+
+class SettlementFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What closing a period is decided on: the program's currency and time zone, the period's
+    bounds in it, the closed statement it overlaps (if any), and the database clock."""
+
+    program_id: UUID
+    currency: str
+    time_zone: str
+    starts_at: datetime
+    ends_at: datetime
+    overlapping: UUID | None
+    now: datetime
+
+
+class UnvaluedLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A settlement line as the ledger gives it, with the rules version it is valued by."""
+
+    operation_id: UUID
+    operation_type: str
+    refund_of: UUID | None
+    created_at: datetime
+    store_id: str | None
+    merchant_id: UUID | None
+    earning_store_id: str | None
+    earning_merchant_id: UUID | None
+    points: int
+    rules_version: int
+
+
+class MerchantStore(Protocol):
+    """Merchants, their stores, settlement statements and the liability by merchant."""
+
+    async def merchant_facts(
+        self, program_id: UUID, scope: UUID | None
+    ) -> MerchantFacts | None: ...
+
+    async def insert_merchant(
+        self, merchant: MerchantRecord, key_id: UUID, answer: Answer
+    ) -> bool: ...
+
+    async def get_merchant(
+        self, merchant_id: UUID, scope: UUID | None
+    ) -> MerchantRecord | None: ...
+
+    async def list_merchants(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[MerchantRecord]: ...
+    async def program_merchants(self, program_id: UUID) -> dict[UUID, str]: ...
+    async def store_facts(
+        self, merchant_id: UUID, scope: UUID | None, store_id: str
+    ) -> StoreFacts | None: ...
+    async def assign_store(
+        self, assignment: MerchantStoreRecord, key_id: UUID, answer: Answer
+    ) -> bool:
+        """False when the store's open assignment was taken meanwhile, or the key answered."""
+        ...
+
+    async def unassign_store(
+        self, assignment_id: UUID, at: datetime, key_id: UUID, answer: Answer
+    ) -> bool:
+        """False when the assignment was ended meanwhile, or the key answered."""
+        ...
+
+    async def merchant_stores(
+        self, merchant_id: UUID, after: Position, limit: int
+    ) -> list[MerchantStoreRecord]: ...
+    async def lock_settlements(self, program_id: UUID) -> None:
+        """Queues the transactions closing the program's statements, until they commit."""
+        ...
+
+    async def settlement_facts(
+        self, program_id: UUID, scope: UUID | None, start: date, end: date
+    ) -> SettlementFacts | None: ...
+    async def settlement_lines(
+        self, program_id: UUID, starts_at: datetime, ends_at: datetime, limit: int
+    ) -> list[UnvaluedLine]: ...
+    async def rules_of_versions(
+        self, program_id: UUID, versions: list[int]
+    ) -> dict[int, Rules]: ...
+
+    async def insert_settlement(
+        self,
+        statement: SettlementRecord,
+        lines: list[SettlementLine],
+        answer: Answer,
+    ) -> bool: ...
+    async def get_settlement(
+        self, statement_id: UUID, scope: UUID | None
+    ) -> SettlementRecord | None: ...
+    async def list_settlements(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[SettlementRecord]: ...
+    async def settlement_line_page(
+        self, statement_id: UUID, after: int, limit: int, merchant_id: UUID | None
+    ) -> list[SettlementLineRecord]: ...
+    async def liability_points(self, program_id: UUID) -> dict[UUID | None, int]: ...
+
+
 class Store(
     Turns,
     Idempotency,
@@ -1352,6 +1475,7 @@ class Store(
     SegmentStore,
     CampaignStore,
     TriggerStore,
+    MerchantStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

@@ -14,6 +14,7 @@ from processing.core.messages import Template
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnedLine
 from processing.core.rules import Rules, Tier, tier_for
+from processing.core.settlement import PartyTotal
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +25,8 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
     scopes: frozenset[str]
     store_id: str | None
     expires_at: datetime | None = None
+    # A merchant's key reads settlement, liability and operations of its merchant only.
+    merchant_id: UUID | None = None
 
     @property
     def channel(self) -> str:
@@ -786,3 +789,79 @@ class RenderedMessage(msgspec.Struct, frozen=True, kw_only=True):
     locale: str
     subject: str | None
     body: str
+
+
+class MerchantRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A merchant of a program: a legal entity with stores (decision 0026)."""
+
+    id: UUID
+    program_id: UUID
+    name: str
+    legal_name: str | None
+    tax_id: str | None
+    created_at: datetime
+
+
+class MerchantStoreRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A store's assignment to a merchant, from ``assigned_at`` until ``unassigned_at`` (null:
+    it still belongs to the merchant)."""
+
+    id: UUID
+    merchant_id: UUID
+    program_id: UUID
+    store_id: str
+    assigned_at: datetime
+    unassigned_at: datetime | None
+
+
+class SettlementRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A closed settlement statement: the period [``period_from``, ``period_to``) of the
+    program's local days, its bounds, and each party's totals (empty in a list of statements)."""
+
+    id: UUID
+    program_id: UUID
+    period_from: date
+    period_to: date
+    time_zone: str
+    starts_at: datetime
+    ends_at: datetime
+    currency: str
+    lines: int
+    key_id: UUID | None
+    created_at: datetime
+    totals: list[PartyTotal]
+
+
+class SettlementLineRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored line of a statement, at its position."""
+
+    position: int
+    operation_id: UUID
+    operation_type: str
+    refund_of: UUID | None
+    created_at: datetime
+    store_id: str | None
+    merchant_id: UUID | None
+    earning_store_id: str | None
+    earning_merchant_id: UUID | None
+    points: int
+    point_value_minor: int
+    money_minor: int
+
+
+class LiabilityItem(msgspec.Struct, frozen=True, kw_only=True):
+    merchant_id: UUID | None
+    merchant_name: str | None
+    points: int
+    money_minor: int
+
+
+class LiabilityRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Outstanding points by the party that earned them, valued at the current rules' point
+    value, as of the database clock."""
+
+    program_id: UUID
+    currency: str
+    rules_version: int
+    point_value_minor: int
+    items: list[LiabilityItem]

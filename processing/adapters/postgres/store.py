@@ -18,6 +18,7 @@ from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
+from processing.adapters.postgres.merchants import MerchantQueries
 from processing.adapters.postgres.named import Connection
 from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
@@ -42,6 +43,7 @@ class PostgresStore(
     SegmentQueries,
     CampaignQueries,
     TriggerQueries,
+    MerchantQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:
