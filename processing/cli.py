@@ -429,7 +429,7 @@ async def do_expire(runtime: Runtime) -> int:
 async def do_worker(runtime: Runtime) -> int:
     """The background loops until the process is stopped: the expiry sweep (lots past expiry,
     holds past their TTL), the webhook relay with the trigger messages it feeds, the partner
-    channels' sweeps and the campaigns."""
+    channels' sweeps, the campaigns and the live consistency check."""
     from processing.workers.expiry import run_expiry_loop
 
     settings = runtime.settings
@@ -446,6 +446,7 @@ async def do_worker(runtime: Runtime) -> int:
         runtime.run_messages(),
         runtime.run_channels(),
         runtime.run_campaigns(),
+        runtime.run_live_check(),
     )
     return 0
 

@@ -26,6 +26,7 @@ from processing.core.triggers import Channel
 from processing.service.admin import Admin
 from processing.service.checkout.pos import Pos
 from processing.service.checkout.shop import ShopCheckout
+from processing.service.ledger.live_check import LiveCheck
 from processing.service.ledger.merchants import Merchants
 from processing.service.ledger.reads import Reads
 from processing.service.ledger.settlement import Settlements
@@ -254,6 +255,13 @@ class Runtime:
     async def run_campaigns(self) -> None:
         """Starts due campaigns and accrues their members, until cancelled."""
         await self.campaigns.run_forever(self.settings.webhook_idle_seconds)
+
+    async def run_live_check(self) -> None:
+        """Re-verifies the books a slice of accounts at a time, until cancelled."""
+        settings = self.settings
+        await LiveCheck(
+            self.database, settings.live_check_accounts_per_pass, settings.live_check_pause_seconds
+        ).run_forever()
 
     async def run_channels(self) -> None:
         """Applies partner events from the inbox, and sweeps partners for changes whose events

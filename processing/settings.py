@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from processing.core import limits
 from processing.core.outbound import OutboundPolicy
 
 _prefix = "BONUS_"
@@ -75,6 +76,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     campaign_members_per_second: float = 1000.0
     campaign_batch_members: int = 100
     campaign_accruals_at_once: int = 8
+    # The live consistency check (decision 0028): ``bonus worker`` re-verifies what
+    # ``bonus reconcile`` checks, this many customer accounts a pass (1 to 5,000) with this
+    # pause between passes; workers share one walk over the accounts.
+    live_check_accounts_per_pass: int = limits.live_check_accounts_per_pass_default
+    live_check_pause_seconds: float = limits.live_check_pause_seconds_default
     message_max_attempts: int = 6
     message_backoff_base_seconds: float = 30.0
     message_backoff_cap_seconds: float = 3600.0

@@ -18,6 +18,8 @@ from prometheus_client import (
     start_http_server,
 )
 
+from processing.core.live_check import DifferenceKind
+
 # With several server workers each process writes its samples to files in this folder and
 # /metrics, whichever worker answers, adds them up. ``bonus serve`` sets it before it starts the
 # workers; prometheus-client reads it when it is first imported.
@@ -126,6 +128,19 @@ sms_codes_total = Counter(
     "SMS confirmation codes handed to the provider, by outcome: sent, not_sent.",
     ["outcome"],
 )
+live_check_accounts_total = Counter(
+    "bonus_live_check_accounts",
+    "Customer accounts the live consistency check has checked (decision 0028).",
+)
+live_check_differences_total = Counter(
+    "bonus_live_check_differences",
+    "Differences the live consistency check found, by kind (the checks of bonus reconcile: "
+    "posted, reserved, debt, lot_entries, lot_holds, refunds, unbalanced_operations); a "
+    "difference that stays is counted again each walk.",
+    ["kind"],
+)
+for _kind in DifferenceKind:
+    live_check_differences_total.labels(kind=_kind.value)  # a zero series before the first find
 # Gauges say how to combine the worker processes' values; a single process ignores it.
 expiry_backlog = Gauge(
     "bonus_expiry_backlog",
@@ -137,6 +152,18 @@ webhook_backlog = Gauge(
     "Outbox events not yet fanned out (unrelayed), deliveries waiting (pending) and given up "
     "(dead), as the relay last counted them.",
     ["state"],
+    multiprocess_mode="livemax",
+)
+live_check_accounts_differing = Gauge(
+    "bonus_live_check_accounts_differing",
+    "Customer accounts whose last live check found a difference, whichever worker found it: "
+    "it falls when a later walk finds them clean.",
+    multiprocess_mode="livemax",
+)
+live_check_walk_completed_seconds = Gauge(
+    "bonus_live_check_walk_completed_timestamp_seconds",
+    "When the live consistency check last finished a walk over every customer account (Unix "
+    "time; 0 until one has).",
     multiprocess_mode="livemax",
 )
 db_pool_size = Gauge(

@@ -268,3 +268,14 @@ settlement_lines_max = 100_000
 merchant_name_length_max = 200
 merchant_legal_name_length_max = 300
 invariant(settlement_period_days_max >= 31, "a month can be closed in one statement")
+
+# The live consistency check (decision 0028): the worker checks this many customer accounts a
+# pass by default and pauses this long between passes (both settings), at most this many a
+# pass, so that one pass's statement stays far inside the pool's 15 s statement_timeout.
+live_check_accounts_per_pass_default = 200
+live_check_accounts_per_pass_max = 5_000
+live_check_pause_seconds_default = 1.0
+invariant(
+    0 < live_check_accounts_per_pass_default <= live_check_accounts_per_pass_max,
+    "a pass checks at least one account and at most the maximum",
+)

@@ -223,6 +223,10 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_db_pool_connections_in_use",
         "bonus_db_pool_connections_max",
         "bonus_points",
+        "bonus_live_check_accounts",
+        "bonus_live_check_differences",
+        "bonus_live_check_accounts_differing",
+        "bonus_live_check_walk_completed_timestamp_seconds",
     } <= used
     alerts = m.alert_expressions()
     assert len(alerts) == len(m.alert_rules()), "alert names are unique"
@@ -235,6 +239,8 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_points_limit_refusals_total": "by (limit)",
         "bonus_auth_failures_total": "throttled",
         "bonus_messages_total": "by (channel)",
+        "max(bonus_live_check_accounts_differing)": "> 0",
+        "bonus_live_check_walk_completed_timestamp_seconds": "86400",
     }
     for first, second in wanted.items():
         assert any(first in e and second in e for e in alerts.values()), (first, second)
