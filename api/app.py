@@ -38,6 +38,7 @@ from api.controllers.loyalty import (
 from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
+from api.controllers.reports import ReportsController
 from api.controllers.segments import SegmentsController
 from api.controllers.settlement import SettlementController
 from api.controllers.shop import ShopController
@@ -64,6 +65,7 @@ from processing.workers.expiry import run_expiry_loop
 
 log = structlog.get_logger(__name__)
 _unknown_field = re.compile(r"unknown field `([^`]+)`")
+_missing_parameter = re.compile(r"Missing required \w+ parameter '([^']+)'")
 AnyRequest = Request[Any, Any, Any]
 database_retry_after_seconds = 1
 pool_observe_seconds = 5.0
@@ -92,13 +94,27 @@ def on_validation(request: AnyRequest, error: ValidationException) -> Response[A
     details = error.extra if isinstance(error.extra, list) else []
     first = details[0] if details and isinstance(details[0], dict) else {}
     message = str(first.get("message") or error.detail)
-    field = first.get("key") or None
+    field = wire_name(request, first.get("key") or None)
+    missing = _missing_parameter.search(message)
+    if field is None and missing is not None:
+        field = missing.group(1)
     unknown = _unknown_field.search(message)
     if unknown is not None:
         field = unknown.group(1) if field in (None, "data") else f"{field}.{unknown.group(1)}"
     detail = f"{field}: {message}" if field else str(message)
     refused = refuse(Rejection.validation_error, detail, field=field)
     return problem_response(request, render_problem(refused))
+
+
+def wire_name(request: AnyRequest, key: str | None) -> str | None:
+    """The name a client sends a parameter by: a query parameter's alias (``from`` for a
+    handler's ``first``) rather than the handler's own name for it."""
+    if key is None:
+        return None
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    kwarg = getattr(parameter, "kwarg_definition", None)
+    alias = getattr(kwarg, "query", None)
+    return alias if isinstance(alias, str) else key
 
 
 def on_http_error(request: AnyRequest, error: HTTPException) -> Response[Any]:
@@ -223,6 +239,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             SegmentsController,
             CampaignsController,
             SettlementController,
+            ReportsController,
             WebhooksController,
             ConnectionsController,
             PosController,

@@ -82,6 +82,7 @@ services = (
     "messages",
     "pos",
     "reads",
+    "reports",
     "segments",
     "settlements",
     "shop",

@@ -421,6 +421,15 @@ async def do_rotate_secrets(runtime: Runtime) -> int:
     return 0
 
 
+def do_reports(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
+    async def run(runtime: Runtime) -> int:
+        points, liability = await runtime.reports.rebuild(args.program_id)
+        emit({"report_points_rows": points, "report_liability_rows": liability})
+        return 0
+
+    return run
+
+
 async def do_expire(runtime: Runtime) -> int:
     emit(await sweep(runtime.database))
     return 0
@@ -605,6 +614,16 @@ def parser() -> argparse.ArgumentParser:
         "reconcile", help="recompute balances from entries; non-zero on any difference"
     )
     commands.add_parser("expire", help="run one expiry sweep")
+    reports = commands.add_parser("reports", help="the report rollups (decision 0025)")
+    report_commands = reports.add_subparsers(dest="report_command", required=True)
+    rebuild = report_commands.add_parser(
+        "rebuild",
+        help="recompute the report rollups from the ledger (after a change of a program's "
+        "time zone, or when reconcile finds them apart); the relay waits meanwhile",
+    )
+    rebuild.add_argument(
+        "--program-id", type=UUID, default=None, help="one program (default: every program)"
+    )
     export = commands.add_parser(
         "export",
         help="write a program's customers and balances as CSV, one row per open lot "
@@ -738,6 +757,7 @@ def command_action(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[in
         "connect": do_connect,
         "export": do_export,
         "import": do_import,
+        "reports": do_reports,
     }
     if args.command in partner_commands:
         return do_partner_command(*partner_commands[args.command], args)

@@ -49,6 +49,7 @@ from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
 from processing.service.ports import MessageChannel, SmsProvider
+from processing.service.reports.points import Reports
 from processing.settings import Settings
 
 P = TypeVar("P", bound=Partner)
@@ -139,6 +140,7 @@ class Runtime:
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
+        self.reports = Reports(self.database)
         self.segments = Segments(
             self.database, self.runner, settings.segment_exact_count_customers_max
         )

@@ -279,3 +279,7 @@ invariant(
     0 < live_check_accounts_per_pass_default <= live_check_accounts_per_pass_max,
     "a pass checks at least one account and at most the maximum",
 )
+
+# Reports (decision 0025): the longest window one report covers, in days (three years; a
+# year's report reads a few thousand rows of rollups).
+report_days_max = 1096

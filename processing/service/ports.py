@@ -44,6 +44,7 @@ from processing.service.records import (
     LeasedDelivery,
     LeasedEvent,
     LeasedMessage,
+    LiabilityRow,
     MerchantRecord,
     MerchantStoreRecord,
     MessageEvent,
@@ -56,6 +57,8 @@ from processing.service.records import (
     Position,
     ProgramRecord,
     ProgramSettings,
+    ReportClock,
+    ReportPointsRow,
     RetryFacts,
     RulesRecord,
     SegmentMemberRecord,
@@ -1213,6 +1216,27 @@ class SegmentStore(Protocol):
         """Every member, newest first, through a server-side cursor (inside a transaction)."""
 
 
+class ReportStore(Protocol):
+    """The report rollups (decision 0025): read by period and day, rebuilt from the ledger."""
+
+    async def report_points(
+        self, program_id: UUID, first: date, last: date, period: str, grouping: str
+    ) -> list[ReportPointsRow]:
+        """The rollups from ``first`` to ``last`` (inclusive) per period, group and type."""
+        ...
+
+    async def report_liability(self, program_id: UUID, on: date) -> list[LiabilityRow]:
+        """Points outstanding at the end of ``on`` by the store that earned them."""
+        ...
+
+    async def report_clock(self, program_id: UUID) -> ReportClock | None: ...
+
+    async def rebuild_reports(self, program_id: UUID | None) -> tuple[int, int]:
+        """Recomputes the rollups of one program (None: all) from the ledger, under a lock
+        the relay's roll-up waits on; the rows written to each table."""
+        ...
+
+
 class CampaignStore(Protocol):
     """Campaigns (decision 0024): their rows, the snapshot of their members and progress."""
 
@@ -1476,6 +1500,7 @@ class Store(
     CampaignStore,
     TriggerStore,
     MerchantStore,
+    ReportStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

@@ -12,6 +12,7 @@ import msgspec
 from processing.core import limits
 from processing.core.messages import Template
 from processing.core.rejections import Rejection
+from processing.core.reports import Grouping, Period, PointFigures, TypeSums
 from processing.core.returns import ReturnedLine
 from processing.core.rules import Rules, Tier, tier_for
 from processing.core.settlement import PartyTotal
@@ -865,3 +866,73 @@ class LiabilityRecord(msgspec.Struct, frozen=True, kw_only=True):
     rules_version: int
     point_value_minor: int
     items: list[LiabilityItem]
+
+
+class ReportPointsRow(TypeSums, frozen=True, kw_only=True):
+    """One operation type's rollup sums in one period (and store or channel, when grouped)."""
+
+    period: date
+    store_id: str | None
+    channel: str | None
+
+
+class LiabilityRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Points outstanding at a day's end that were earned at one store ('' for none)."""
+
+    lot_store_id: str
+    outstanding: int
+    pending: int
+
+
+class ReportClock(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's today in its time zone, and the moment before which every operation is in
+    the rollups."""
+
+    today: date
+    complete_before: datetime
+
+
+class PointsReportRow(PointFigures, frozen=True, kw_only=True):
+    """A period's figures (in one store or channel, when grouped)."""
+
+    period: date
+    store_id: str | None = None
+    channel: str | None = None
+
+
+class PointsTotals(PointFigures, frozen=True, kw_only=True):
+    """The window's figures with its rates: expired and redeemed over issued."""
+
+    breakage_bp: int | None
+    redemption_bp: int | None
+
+
+class PointsReport(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    first: date
+    last: date
+    period: Period
+    grouping: Grouping
+    complete_before: datetime
+    rows: list[PointsReportRow]
+    totals: PointsTotals
+
+
+class LiabilityFigures(msgspec.Struct, frozen=True, kw_only=True):
+    outstanding_points: int
+    pending_points: int
+    available_points: int
+    outstanding_value_minor: int
+
+
+class StoreLiability(LiabilityFigures, frozen=True, kw_only=True):
+    store_id: str | None  # where the points were earned; None for none (a bonus, an import)
+
+
+class LiabilityReport(LiabilityFigures, frozen=True, kw_only=True):
+    program_id: UUID
+    on: date
+    currency: str
+    point_value_minor: int
+    complete_before: datetime
+    stores: list[StoreLiability]

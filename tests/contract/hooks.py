@@ -38,6 +38,8 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
     if isinstance(case.query, dict) or case.operation.path == "/v1/customers":
         case.query = case.query or {}
         case.query = without_nul(one_identifier(case, real_phones(case.query)))
+        if "/reports/" in case.operation.path:
+            case.query = report_window(case.query)
 
 
 def unique_idempotency_keys(case: Any) -> None:
@@ -138,6 +140,27 @@ def real_times(body: Any) -> Any:
             if not zoned:
                 body[name] = valid
     return body
+
+
+def report_window(query: dict[str, Any]) -> dict[str, Any]:
+    """A report's days lie in the years a client may name, ``to`` is not before ``from`` and
+    the window spans at most limits.report_days_max days: rules across parameters, which no
+    schema states. A drawn window that breaks them is replaced with January 2026."""
+    days: dict[str, date] = {}
+    for name in ("from", "to", "on"):
+        value = query.get(name)
+        if isinstance(value, str):
+            try:
+                days[name] = date.fromisoformat(value)
+            except ValueError:
+                continue
+            if not year_min <= days[name].year <= year_max:
+                query[name] = "2026-01-15"
+    if "from" in days and "to" in days:
+        first, last = date.fromisoformat(query["from"]), date.fromisoformat(query["to"])
+        if not 0 <= (last - first).days < limits.report_days_max:
+            query["from"], query["to"] = "2026-01-01", "2026-01-31"
+    return query
 
 
 def one_identifier(context: Any, query: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -383,3 +384,47 @@ async def test_the_welcome_trigger_greets_no_imported_customer(
     assert await relay.welcome() == 0
     await enroll(api, "+79120000003")
     assert await relay.welcome() == 1  # an enrolment through the API is still greeted
+
+
+async def test_imported_balances_are_in_the_reports_and_a_rebuild_keeps_them(
+    cli_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """An opening balance writes no outbox event, so its import batch rolls it up itself
+    (decision 0025): the liability counts it at once, pending until its lot activates, and
+    `bonus reports rebuild` recomputes the same rollups from the ledger."""
+    program = await new_program(cli_env, "Carried over")
+    path = write_rows(
+        tmp_path / "base.csv",
+        [
+            row("+79120000001", points="100", activates_at="2026-01-01T00:00:00Z"),
+            row("+79120000002", points="40", activates_at="2199-01-01T00:00:00Z"),
+        ],
+    )
+    done = await run_bonus("import", "--program-id", program, str(path), env=cli_env)
+    assert done.code == 0, done
+
+    async def rollups() -> list[tuple[Any, ...]]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            rows = await connection.fetch(
+                "select type, operations, credited, debited from report_points "
+                "where program_id = $1",
+                UUID(program),
+            )
+            rows += await connection.fetch(
+                "select lot_store_id, lot_activates_on > day, points from report_liability "
+                "where program_id = $1 order by 2",
+                UUID(program),
+            )
+        finally:
+            await connection.close()
+        return [tuple(item) for item in rows]
+
+    rolled = await rollups()
+    # Two opening operations of 140 points: 100 active, 40 pending until 2199.
+    assert rolled == [("opening", 2, 140, 0), ("", False, 100), ("", True, 40)]
+    rebuilt = await run_bonus("reports", "rebuild", "--program-id", program, env=cli_env)
+    assert rebuilt.code == 0, rebuilt
+    assert json.loads(rebuilt.stdout) == {"report_points_rows": 1, "report_liability_rows": 2}
+    assert await rollups() == rolled
+    await reconciled(cli_env)

@@ -77,6 +77,7 @@ class ImportQueries(NamedQueries):
                     table, records=records, columns=_stages[table]
                 )
         await self._execute("apply_import_batch", batch.program_id, batch.now)
+        await self._execute("roll_up_import_batch")
         return True
 
     async def finish_import_run(self, program_id: UUID, import_id: str) -> None:

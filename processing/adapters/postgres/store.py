@@ -20,6 +20,7 @@ from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
 from processing.adapters.postgres.merchants import MerchantQueries
 from processing.adapters.postgres.named import Connection
+from processing.adapters.postgres.reports import ReportQueries
 from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
 from processing.adapters.postgres.triggers import TriggerQueries
@@ -44,6 +45,7 @@ class PostgresStore(
     CampaignQueries,
     TriggerQueries,
     MerchantQueries,
+    ReportQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:

@@ -1,5 +1,6 @@
 """Reconcile: recompute every balance from the entries and report each difference (I1, I2, I5,
-I6, I7), and check that purchases and customers' tier spend lie within the money bounds. Run by
+I6, I7), compare the report rollups with the ledger, and check that purchases and customers'
+tier spend lie within the money bounds. Run by
 ``bonus reconcile``, which exits non-zero on any difference, and by the tests after every
 concurrent scenario."""
 
@@ -22,6 +23,15 @@ _checks = {
     ),
     "reconcile_outbox": "operation {id}: no outbox event",
     "reconcile_tier_spend": "account {id}: tier spend {spend} outside 0 to 2^63-1",
+    "reconcile_report_points": (
+        "report rollup {program_id} {day} store '{store_id}' {channel} {type}: operations "
+        "{operations}, credited {credited}, debited {debited}; the ledger: "
+        "{ledger_operations}, {ledger_credited}, {ledger_debited}"
+    ),
+    "reconcile_report_liability": (
+        "report liability {program_id} {day} earned at '{lot_store_id}' activating "
+        "{lot_activates_on}: {points}; the ledger: {ledger_points}"
+    ),
 }
 
 

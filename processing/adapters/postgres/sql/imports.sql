@@ -67,6 +67,13 @@ values ($1, $2, $3, $4, $5, $6)
 on conflict do nothing
 returning batch_no;
 
+-- name: roll_up_import_batch
+-- The batch's opening operations go into the report rollups (decision 0025) in the transaction
+-- that writes them: they have no outbox event for the relay to roll them up by.
+select report_roll_up(array(
+    select operation_id from import_stage_customers where operation_id is not null
+));
+
 -- name: apply_import_batch
 -- The staged batch in program $1, set-based, in one statement. Each customer with points gets
 -- one opening operation ($2 its time) crediting each of their lots against the opening

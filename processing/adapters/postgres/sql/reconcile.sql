@@ -114,3 +114,23 @@ having sum(p.money_minor - coalesce(r.returned, 0)) not between 0 and 9223372036
 -- name: count_customer_accounts
 -- How many accounts a reconcile run covered, for its report.
 select count(*) as count from accounts where kind = 'customer';
+
+-- name: reconcile_report_points
+-- The report rollups against the ledger (decision 0025): each key's sums as the rolled-up
+-- operations make them. A difference after a change of the program's time zone is expected
+-- until `bonus reports rebuild` counts the days again.
+select program_id, day, store_id, channel, type,
+       coalesce(r.operations, 0) as operations, coalesce(e.operations, 0) as ledger_operations,
+       coalesce(r.credited, 0) as credited, coalesce(e.credited, 0) as ledger_credited,
+       coalesce(r.debited, 0) as debited, coalesce(e.debited, 0) as ledger_debited
+from report_points r
+full join report_points_expected e using (program_id, day, store_id, channel, type)
+where (coalesce(r.operations, 0), coalesce(r.credited, 0), coalesce(r.debited, 0))
+      <> (coalesce(e.operations, 0), coalesce(e.credited, 0), coalesce(e.debited, 0));
+
+-- name: reconcile_report_liability
+select program_id, day, lot_store_id, lot_activates_on,
+       coalesce(r.points, 0) as points, coalesce(e.points, 0) as ledger_points
+from report_liability r
+full join report_liability_expected e using (program_id, day, lot_store_id, lot_activates_on)
+where coalesce(r.points, 0) <> coalesce(e.points, 0);

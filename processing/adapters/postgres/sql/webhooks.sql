@@ -108,9 +108,11 @@ returning id;
 -- balance.changed of a customer a CRM contact shows also queues that contact's write-back
 -- (topic call) in the channel inbox, unless one for the contact is waiting and was never
 -- handed out: that one reads the balance when it runs, so it shows this change too. An event a
--- message trigger wants is handed to the message step (message_events).
+-- message trigger wants is handed to the message step (message_events). An operation whose
+-- first event this is goes into the report rollups (decision 0025), under the same mark, so
+-- exactly once.
 with batch as (
-    select id, program_id, type, payload from outbox
+    select id, program_id, operation_id, type, payload from outbox
     where relayed_at is null
     order by id
     limit $1
@@ -155,10 +157,16 @@ with batch as (
         where t.program_id = b.program_id and t.event_type = b.type and t.enabled
     )
     on conflict (event_key) do nothing
+), rolled as (
+    select report_roll_up(array(
+        select b.operation_id from batch b
+        where b.operation_id is not null
+          and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
+    )) as operations
 )
 update outbox set relayed_at = clock_timestamp()
 from batch where outbox.id = batch.id
-returning (select count(*) from fanned) as deliveries;
+returning (select count(*) from fanned) as deliveries, (select operations from rolled) as rolled;
 
 -- name: lease_deliveries
 -- Up to $1 due deliveries, each leased for $2 seconds: its next attempt moves past the lease,
