@@ -6,12 +6,13 @@ from processing.core.live_check import Difference
 from processing.runtime import Runtime
 from processing.service.ledger.live_check import LiveCheck
 from processing.service.ledger.reconcile import reconcile
+from processing.service.ports import Database
 
 
-async def live_check_walk(runtime: Runtime) -> list[Difference]:
+async def live_check_walk(database: Database) -> list[Difference]:
     """The differences of one whole walk of the live check, from where its walk stands: what
     reconcile finds over the whole ledger, found account by account (decision 0028)."""
-    check = LiveCheck(runtime.database, 50, 0)
+    check = LiveCheck(database, 200, 0)
     report = await check.check_pass()
     found = list(report.differences)
     while not report.ended_walk:
@@ -23,7 +24,7 @@ async def live_check_walk(runtime: Runtime) -> list[Difference]:
 async def assert_ledger_clean(runtime: Runtime) -> None:
     report = await reconcile(runtime.database)
     assert report.differences == []
-    assert await live_check_walk(runtime) == []
+    assert await live_check_walk(runtime.database) == []
     async with runtime.pool.acquire() as connection:
         negative = await connection.fetchval(
             "select count(*) from accounts where kind = 'customer' and (posted < 0 or reserved < 0)"

@@ -284,4 +284,4 @@ async def test_a_pass_size_out_of_bounds_is_refused_naming_the_setting(
 
 async def test_invariants_helper_walks_clean(api: Api) -> None:
     await api.customer(points=3)
-    assert await live_check_walk(api.runtime) == []
+    assert await live_check_walk(api.runtime.database) == []

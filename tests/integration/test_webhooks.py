@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -353,6 +354,11 @@ async def test_a_worker_killed_mid_delivery_loses_no_event(
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient() as client:  # the worker serves its own /metrics
             metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            # Its live check has checked the one customer's account (decision 0028).
+            while not re.search(r"^bonus_live_check_accounts_total [1-9]", metrics.text, re.M):
+                assert time.monotonic() < deadline, metrics.text
+                await asyncio.sleep(0.05)
+                metrics = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert "bonus_expiry_sweeps_total" in metrics.text
         os.killpg(worker.pid, signal.SIGKILL)  # mid-delivery: the POST is in flight
         await worker.wait()
