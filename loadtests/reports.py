@@ -45,9 +45,10 @@ import asyncpg
 from loadtests.bench import Setup, api_server, create_database, with_database
 from loadtests.reports_data import Generated, generate
 from processing.adapters.postgres.migrations import migrate
+from processing.adapters.postgres.queries import QUERIES
 from processing.service.admin import new_secret
 
-database_name = "bonus_reports_bench"
+database_name = "bonus_reports_bench"  # unless --database-name
 time_zone = "Europe/Moscow"  # the program's (message_settings.time_zone's default)
 figures = (
     "issued",
@@ -141,18 +142,45 @@ def bonus_command(setup: Setup, *args: str) -> tuple[float, str, int]:
     return time.perf_counter() - started, (done.stdout + done.stderr)[-2000:], done.returncode
 
 
+async def reused(connection: asyncpg.Connection) -> Generated:
+    """The year an earlier ``--generate-only`` run left, as it stands now."""
+    row = await connection.fetchrow(
+        "select p.id, (select count(*) from customers) as customers,"
+        " (select count(*) from operations) as operations,"
+        " (select count(*) from entries) as entries, (select count(*) from lots) as lots"
+        " from programs p where p.name = 'Reports bench'"
+    )
+    if row is None:
+        raise SystemExit("--reuse: no generated year in the bench database")
+    return Generated(
+        program_id=row["id"],
+        customers=row["customers"],
+        families=0,
+        operations=row["operations"],
+        entries=row["entries"],
+        lots=row["lots"],
+        seconds={},
+    )
+
+
 async def prepared(server_url: str, args: argparse.Namespace) -> tuple[Generated, str]:
-    """The fresh database with its generated year, and an admin key of the program."""
-    await create_database(server_url, database_name)
-    connection = await asyncpg.connect(with_database(server_url, database_name))
+    """The fresh database with its generated year (or, with ``--reuse``, the one an earlier
+    run left, migrated to the code's schema), and an admin key of the program."""
+    if not args.reuse:
+        await create_database(server_url, args.database_name)
+    connection = await asyncpg.connect(with_database(server_url, args.database_name))
     try:
         await migrate(connection)
-        made = await generate(
-            connection,
-            customers=args.customers,
-            operations=args.operations,
-            stores=args.stores,
-            progress=lambda line: print("  " + line, flush=True),
+        made = (
+            await reused(connection)
+            if args.reuse
+            else await generate(
+                connection,
+                customers=args.customers,
+                operations=args.operations,
+                stores=args.stores,
+                progress=lambda line: print("  " + line, flush=True),
+            )
         )
         secret = new_secret()
         await connection.execute(
@@ -325,13 +353,24 @@ async def rollup_alone(
 
 
 def rollup_statements(program: uuid.UUID, today: date) -> dict[str, tuple[str, tuple[Any, ...]]]:
-    return {}
+    """The reports' own named statements over the rollups, with the values each report's
+    request binds (none before the reports' SQL exists)."""
+    if "report_points" not in QUERIES or "report_liability" not in QUERIES:
+        return {}
+    first, last = year_of(today)
+    points, liability = QUERIES["report_points"], QUERIES["report_liability"]
+    return {
+        "points, month by store": (points, (program, first, last, "month", "store")),
+        "points, month by channel": (points, (program, first, last, "month", "channel")),
+        "points, by day": (points, (program, first, last, "day", "none")),
+        "liability today": (liability, (program, last)),
+    }
 
 
-async def dropped(server_url: str) -> None:
+async def dropped(server_url: str, name: str) -> None:
     admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f"drop database if exists {database_name} with (force)")
+        await admin.execute(f"drop database if exists {name} with (force)")
     finally:
         await admin.close()
 
@@ -346,25 +385,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50, help="HTTP requests per report")
     parser.add_argument("--raw-runs", type=int, default=3, help="runs of each hand SQL baseline")
     parser.add_argument("--skip-reconcile", action="store_true")
+    parser.add_argument(
+        "--skip-rebuild", action="store_true", help="with --reuse: the rollups are built"
+    )
+    parser.add_argument("--database-name", default=database_name)
     parser.add_argument("--keep", action="store_true", help="leave the bench database")
+    parser.add_argument(
+        "--generate-only", action="store_true", help="generate the year, keep it and stop"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the year a --generate-only run left"
+    )
     parser.add_argument("--output", type=Path, default=None, help="also write results as JSON")
     args = parser.parse_args(argv)
     if not args.database_url or not args.redis_url:
         parser.error("--database-url and --redis-url (or BONUS_BENCH_*_URL) are required")
-    setup = Setup(with_database(args.database_url, database_name), args.redis_url, 0)
+    setup = Setup(with_database(args.database_url, args.database_name), args.redis_url, 0)
     result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
         started = time.perf_counter()
         made, key = asyncio.run(prepared(args.database_url, args))
         result["generated"] = asdict(made) | {"seconds_total": time.perf_counter() - started}
         print(
-            f"generated {made.operations:,} operations ({made.entries:,} entries, {made.lots:,}"
-            f" lots) for {made.customers:,} customers in {time.perf_counter() - started:.0f} s",
+            f"{'found' if args.reuse else 'generated'} {made.operations:,} operations"
+            f" ({made.entries:,} entries, {made.lots:,} lots) for {made.customers:,} customers"
+            f" in {time.perf_counter() - started:.0f} s",
             flush=True,
         )
-        seconds, output, status = bonus_command(setup, "reports", "rebuild")
-        result["rebuild"] = {"seconds": seconds, "status": status, "output": output}
-        print(f"bonus reports rebuild: {seconds:.1f} s, exit {status}\n{output}", flush=True)
+        if args.generate_only:
+            args.keep = True
+            return 0
+        if not args.skip_rebuild:
+            seconds, output, status = bonus_command(setup, "reports", "rebuild")
+            result["rebuild"] = {"seconds": seconds, "status": status, "output": output}
+            print(f"bonus reports rebuild: {seconds:.1f} s, exit {status}\n{output}", flush=True)
         if not args.skip_reconcile:
             seconds, output, status = bonus_command(setup, "reconcile")
             result["reconcile"] = {"seconds": seconds, "status": status, "output": output}
@@ -390,7 +444,13 @@ def main(argv: list[str] | None = None) -> int:
             },
             "differences": differences,
         }
+        result["answer_rows"] = {
+            name: len(body.get("rows") or body.get("stores") or [])
+            for name, body in bodies.items()
+            if isinstance(body, dict) and name in served
+        }
         print(table(served, raw, alone))
+        print(f"rows answered: {result['answer_rows']}")
         for name, body in bodies.items():
             if name not in served:
                 print(f"{name}: not served ({body})")
@@ -401,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         if not args.keep:
-            asyncio.run(dropped(args.database_url))
+            asyncio.run(dropped(args.database_url, args.database_name))
         if args.output:
             args.output.write_text(json.dumps(result, indent=2, default=str))
     return 0

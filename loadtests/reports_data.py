@@ -25,8 +25,9 @@ Entries are the service's shape: per leg, the customer's lot deltas and one entr
 program's system account (issued, redeemed, expired, adjustments) for the opposite sum, so
 each operation sums to zero. Afterwards the accounts' cached ``posted`` and ``reserved`` are
 the sums of their lots' ``remaining`` and ``held``; every operation has one outbox event,
-already relayed. ``bonus reconcile`` over the result finds nothing (the test in
-tests/integration/test_reports_generator.py checks it).
+already relayed. The report rollups are left to ``bonus reports rebuild`` (what the bench
+times); after it ``bonus reconcile`` finds nothing (tests/integration/test_reports_generator.py
+checks it).
 
 What the generator does not do as the service would: a debit or a commit takes from the
 family's own lot, not the customer's soonest-expiring one; a sweep burns one lot per expire

@@ -1,8 +1,9 @@
 """The reports benchmark's year of ledger (loadtests/reports_data.py), generated straight in SQL:
-small here, and it must be a ledger reconcile finds nothing wrong with, hold every constraint
-the schema declares (loaded with them all in place, or with the foreign keys, plain indexes
-and the balance trigger lifted for speed and restored after), and carry the mix a report
-shows: every operation type, pending lots, an active hold."""
+small here, and it must be a ledger reconcile finds nothing wrong with once `bonus reports
+rebuild` has rolled it up, hold every constraint the schema declares (loaded with them all in
+place, or with the foreign keys, plain indexes and the balance trigger lifted for speed and
+restored after), and carry the mix a report shows: every operation type, pending lots, an
+active hold."""
 
 from datetime import UTC, datetime
 
@@ -84,6 +85,12 @@ async def test_a_generated_year_reconciles_clean(
     assert pending > 0
     assert active > 0
     assert reserved > 0
+    # The generator leaves the report rollups to `bonus reports rebuild`, as the bench runs it:
+    # until then reconcile finds the ledger clean and only the rollups missing.
+    missing = (await reconcile(runtime.database)).differences
+    assert missing
+    assert all(difference.startswith("report ") for difference in missing), missing[:3]
+    await runtime.reports.rebuild(None)
     report = await reconcile(runtime.database)
     assert report.differences == []
     assert report.accounts_checked == 1000
@@ -96,6 +103,7 @@ async def test_reconcile_sees_a_generated_lot_put_wrong(
     connection = await asyncpg.connect(database_url)
     try:
         await generate(connection, customers=50, operations=500, stores=2, now=now)
+        await runtime.reports.rebuild(None)
         await connection.execute(
             "update lots set remaining = remaining - 1"
             " where id = (select id from lots where remaining > held limit 1)"
