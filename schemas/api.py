@@ -73,6 +73,14 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
             "an expiring key ends no later than it, and by default when it does)."
         ),
     ] = None
+    merchant_id: Annotated[
+        UUID | None,
+        msgspec.Meta(
+            description="The merchant the key belongs to (decision 0026): it then reads "
+            "settlement and liability of that merchant only, and operations of its stores; it "
+            "has no admin scope, and mints keys of its merchant only."
+        ),
+    ] = None
 
 
 class ApiKeyRotate(Request, frozen=True, kw_only=True):
@@ -96,6 +104,7 @@ class ApiKey(Reply, frozen=True, kw_only=True):
     created_by: UUID | None = None
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    merchant_id: UUID | None = None
 
 
 class ApiKeyCreated(ApiKey, frozen=True, kw_only=True):

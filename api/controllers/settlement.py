@@ -10,9 +10,9 @@ from uuid import UUID
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.response import Stream
 
-from api.auth import admin_scopes
+from api.auth import admin_scopes, program_scopes
 from api.errors import ProblemError
-from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
+from api.http import Cursor, PageSize, actor_of, answer, mutation_for, renderer, respond
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.merchants import MerchantCommand, Merchants
@@ -35,6 +35,32 @@ from schemas.settlement import (
 AnyRequest = Request[Any, Any, Any]
 csv_media_type = "text/csv"
 _store_pattern = re.compile(r"[0-9A-Za-z._-]{1,128}")
+# Reads a merchant's key may make (its own side), whatever its scopes; others need admin.
+merchant_reads = {"scopes": program_scopes}
+
+
+def reading(actor: Actor) -> Actor:
+    """The caller of a settlement read: a program-wide admin key, or a merchant's key (which
+    the service confines to its merchant); any other key is refused."""
+    if "admin" in actor.scopes or actor.merchant_id is not None:
+        return actor
+    raise ProblemError(
+        refuse(
+            Rejection.forbidden_scope,
+            "Settlement is read with an admin key, or with a merchant's key for its side.",
+        )
+    )
+
+
+def program_wide(request: AnyRequest) -> None:
+    """Merchants, stores and statements are written by the program, never by a merchant."""
+    if actor_of(request).merchant_id is not None:
+        raise ProblemError(
+            refuse(
+                Rejection.forbidden_scope,
+                "A merchant's key reads its own side; the program's keys write settlement.",
+            )
+        )
 
 
 class SettlementController(Controller):
@@ -47,6 +73,7 @@ class SettlementController(Controller):
         self, request: AnyRequest, program_id: UUID, data: MerchantCreate, merchants: Merchants
     ) -> Response[Merchant]:
         """Adds a merchant (a legal entity with stores) to the program."""
+        program_wide(request)
         command = MerchantCommand(name=data.name, legal_name=data.legal_name, tax_id=data.tax_id)
         stored = await merchants.create(
             mutation_for(request, data, program_id), program_id, command, renderer(Merchant)
@@ -67,12 +94,12 @@ class SettlementController(Controller):
         outcome = await merchants.page(actor, program_id, limit, cursor)
         return answer(request, outcome, MerchantPage)
 
-    @get("/merchants/{merchant_id:uuid}", name="get_merchant")
+    @get("/merchants/{merchant_id:uuid}", name="get_merchant", opt=merchant_reads)
     async def get_merchant(
         self, request: AnyRequest, merchant_id: UUID, merchants: Merchants, actor: Actor
     ) -> Response[Merchant]:
-        """One merchant."""
-        return answer(request, await merchants.get(actor, merchant_id), Merchant)
+        """One merchant (a merchant's key: its own)."""
+        return answer(request, await merchants.get(reading(actor), merchant_id), Merchant)
 
     @post("/merchants/{merchant_id:uuid}/stores", name="assign_store", status_code=201)
     async def assign_store(
@@ -81,6 +108,7 @@ class SettlementController(Controller):
         """Assigns a store to the merchant from now (201); already its store: the assignment in
         force (200). A store of another merchant is refused (409 ``store_assigned_elsewhere``):
         end that assignment first. A store no key of the program names is 404."""
+        program_wide(request)
         stored = await merchants.assign(
             mutation_for(request, data, merchant_id),
             merchant_id,
@@ -113,6 +141,7 @@ class SettlementController(Controller):
     ) -> Response[MerchantStore]:
         """Ends the store's assignment to the merchant now; from then on the store belongs to
         the program itself. Earlier periods keep reading it as the merchant's."""
+        program_wide(request)
         if not _store_pattern.fullmatch(store_id):
             raise ProblemError(
                 refuse(
@@ -129,13 +158,18 @@ class SettlementController(Controller):
         )
         return respond(request, stored)
 
-    @get("/programs/{program_id:uuid}/merchant-liability", name="merchant_liability")
+    @get(
+        "/programs/{program_id:uuid}/merchant-liability",
+        name="merchant_liability",
+        opt=merchant_reads,
+    )
     async def merchant_liability(
         self, request: AnyRequest, program_id: UUID, settlements: Settlements, actor: Actor
     ) -> Response[Liability]:
         """Points outstanding by the merchant whose stores earned them (null: the program's own
         side), valued at the current point value; a merchant's key sees its own line."""
-        return answer(request, await settlements.liability(actor, program_id), Liability)
+        outcome = await settlements.liability(reading(actor), program_id)
+        return answer(request, outcome, Liability)
 
     @post("/programs/{program_id:uuid}/settlements", name="close_settlement", status_code=201)
     async def close_settlement(
@@ -150,13 +184,14 @@ class SettlementController(Controller):
         statement never changes; a period overlapping a closed one is refused (409
         ``settlement_period_overlaps``), as is one not ended yet or longer than 92 days (400,
         naming ``to``)."""
+        program_wide(request)
         command = SettlementCommand(start=data.period_from, end=data.period_to)
         stored = await settlements.close(
             mutation_for(request, data, program_id), program_id, command, renderer(Settlement)
         )
         return respond(request, stored)
 
-    @get("/programs/{program_id:uuid}/settlements", name="list_settlements")
+    @get("/programs/{program_id:uuid}/settlements", name="list_settlements", opt=merchant_reads)
     async def list_settlements(
         self,
         request: AnyRequest,
@@ -167,17 +202,18 @@ class SettlementController(Controller):
         cursor: Cursor = None,
     ) -> Response[SettlementPage]:
         """The program's statements, newest first, without their totals."""
-        outcome = await settlements.page(actor, program_id, limit, cursor)
+        outcome = await settlements.page(reading(actor), program_id, limit, cursor)
         return answer(request, outcome, SettlementPage)
 
-    @get("/settlements/{statement_id:uuid}", name="get_settlement")
+    @get("/settlements/{statement_id:uuid}", name="get_settlement", opt=merchant_reads)
     async def get_settlement(
         self, request: AnyRequest, statement_id: UUID, settlements: Settlements, actor: Actor
     ) -> Response[Settlement]:
         """The statement with each party's totals (a merchant's key: its own)."""
-        return answer(request, await settlements.get(actor, statement_id), Settlement)
+        outcome = await settlements.get(reading(actor), statement_id)
+        return answer(request, outcome, Settlement)
 
-    @get("/settlements/{statement_id:uuid}/lines", name="settlement_lines")
+    @get("/settlements/{statement_id:uuid}/lines", name="settlement_lines", opt=merchant_reads)
     async def settlement_lines(
         self,
         request: AnyRequest,
@@ -189,12 +225,13 @@ class SettlementController(Controller):
     ) -> Response[SettlementLinePage]:
         """The statement's lines in order, a page at a time (a merchant's key: those where its
         merchant earned or redeemed)."""
-        outcome = await settlements.lines(actor, statement_id, limit, cursor)
+        outcome = await settlements.lines(reading(actor), statement_id, limit, cursor)
         return answer(request, outcome, SettlementLinePage)
 
     @get(
         "/settlements/{statement_id:uuid}/export",
         name="export_settlement",
+        opt=merchant_reads,
         media_type=csv_media_type,
         response_description="The statement's lines as CSV: UTF-8, ',', CRLF, a header row.",
     )
@@ -204,7 +241,7 @@ class SettlementController(Controller):
         """The statement's lines as CSV: statement_id, position, operation_id, operation_type,
         refund_of, created_at, store_id, merchant_id, merchant_name, earning_store_id,
         earning_merchant_id, earning_merchant_name, points, point_value_minor, money_minor."""
-        found = await settlements.export(actor, statement_id)
+        found = await settlements.export(reading(actor), statement_id)
         if isinstance(found, Refused):
             raise ProblemError(found)
         lines: AsyncIterator[bytes] = settlements.export_lines(

@@ -2,6 +2,7 @@
 broader than the key that minted it, and never outlives it."""
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import msgspec
 
@@ -19,6 +20,7 @@ class Minter(msgspec.Struct, frozen=True, kw_only=True):
     scopes: frozenset[str]
     store_id: str | None
     expires_at: datetime | None
+    merchant_id: UUID | None = None
 
 
 class Mint(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +33,7 @@ def decide_mint(
     store_id: str | None,
     expires_at: datetime | None,
     now: datetime,
+    merchant_id: UUID | None = None,
 ) -> Mint | Rejected:
     if expires_at is not None and not now < expires_at <= now + timedelta(
         days=limits.api_key_days_max
@@ -39,6 +42,12 @@ def decide_mint(
             Rejection.validation_error,
             f"expires_at must be in the future and at most {limits.api_key_days_max} days ahead.",
             field="expires_at",
+        )
+    if merchant_id is not None and "admin" in scopes:
+        return reject(
+            Rejection.validation_error,
+            "A merchant's key reads its merchant's side only: it has no admin scope.",
+            field="scopes",
         )
     if minter.operator:
         return Mint(expires_at=expires_at)
@@ -51,6 +60,12 @@ def decide_mint(
             f"This key may mint keys with the scopes {sorted(grantable)} only; admin keys of a "
             "program are minted by the operator.",
             field="scopes",
+        )
+    if minter.merchant_id is not None and merchant_id != minter.merchant_id:
+        return reject(
+            Rejection.forbidden_scope,
+            f"A key of merchant {minter.merchant_id} mints keys of that merchant only.",
+            field="merchant_id",
         )
     if minter.store_id is not None and store_id != minter.store_id:
         return reject(

@@ -52,6 +52,7 @@ class KeyCommand(msgspec.Struct, frozen=True, kw_only=True):
     scopes: list[str]
     store_id: str | None = None
     expires_at: datetime | None = None
+    merchant_id: UUID | None = None
 
 
 def new_secret() -> str:
@@ -223,6 +224,7 @@ class Admin:
             scopes=frozenset(row["scopes"]),
             store_id=row["store_id"],
             expires_at=row["expires_at"],
+            merchant_id=row["merchant_id"],
         )
         self.keys.put(digest, actor)
         return actor
@@ -291,18 +293,30 @@ class Admin:
             scopes=actor.scopes,
             store_id=actor.store_id,
             expires_at=actor.expires_at,
+            merchant_id=actor.merchant_id,
         )
 
         async def load(store: KeyStore) -> MintFacts:
-            return await store.mint_facts(command.program_id, actor.program_id, actor.key_id)
+            return await store.mint_facts(
+                command.program_id, actor.program_id, actor.key_id, command.merchant_id
+            )
 
         def decide(facts: MintFacts) -> Change | Outcome:
             if not facts.minter_live:
                 return refuse(Rejection.unauthorized, "The API key is unknown or revoked.")
             if not facts.program_found:
                 return refuse(Rejection.not_found, "No program with this id.", field="program_id")
+            if not facts.merchant_found:
+                return refuse(
+                    Rejection.not_found, "No merchant of this program.", field="merchant_id"
+                )
             plan = decide_mint(
-                minter, frozenset(command.scopes), command.store_id, command.expires_at, facts.now
+                minter,
+                frozenset(command.scopes),
+                command.store_id,
+                command.expires_at,
+                facts.now,
+                command.merchant_id,
             )
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field=plan.field)
@@ -315,6 +329,7 @@ class Admin:
                 created_at=facts.now,
                 created_by=actor.key_id,
                 expires_at=plan.expires_at,
+                merchant_id=command.merchant_id,
             )
             return Change(
                 outcome=Accepted(value=msgspec.structs.replace(key, key=secret), created=True),

@@ -367,6 +367,7 @@ class MintFacts(msgspec.Struct, frozen=True, kw_only=True):
     the minting key is still live, and the time."""
 
     program_found: bool
+    merchant_found: bool
     minter_live: bool
     now: datetime
 
@@ -478,7 +479,11 @@ class LedgerStore(Protocol):
         ...
 
     async def operation_account(
-        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
+        self,
+        operation_id: UUID,
+        program_id: UUID | None,
+        store_id: str | None,
+        merchant_id: UUID | None = None,
     ) -> UUID | None: ...
     async def find_document(
         self, program_id: UUID, store_id: str | None, type_: str, document_id: str
@@ -560,7 +565,11 @@ class KeyStore(Protocol):
         expires_at: datetime | None = None,
     ) -> ApiKeyRecord: ...
     async def mint_facts(
-        self, program_id: UUID, scope: UUID | None, minter_id: UUID
+        self,
+        program_id: UUID,
+        scope: UUID | None,
+        minter_id: UUID,
+        merchant_id: UUID | None = None,
     ) -> MintFacts: ...
     async def mint_api_key(self, key: ApiKeyRecord, secret_sha256: bytes, answer: Answer) -> bool:
         """False also when the minter (``key.created_by``) was revoked meanwhile."""
@@ -1482,6 +1491,9 @@ class MerchantStore(Protocol):
         self, statement_id: UUID, after: int, limit: int, merchant_id: UUID | None
     ) -> list[SettlementLineRecord]: ...
     async def liability_points(self, program_id: UUID) -> dict[UUID | None, int]: ...
+    async def merchant_operations(self, operation_ids: list[UUID], merchant_id: UUID) -> set[UUID]:
+        """Those of the operations made at a store that was the merchant's then."""
+        ...
 
 
 class Store(

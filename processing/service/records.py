@@ -110,6 +110,7 @@ class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     key: str | None = None
+    merchant_id: UUID | None = None
 
 
 class CardRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -488,3 +488,92 @@ async def test_liability_follows_the_merchant_that_earned_the_points(
             api.program_id_uuid,
         )
     assert sum(item["points"] for item in body["items"]) == open_points
+
+
+async def merchant_key(api: Api, merchant_id: str, scopes: list[str]) -> Any:
+    return await api.post(
+        "/v1/api-keys",
+        {"program_id": api.program_id, "name": "back office", "scopes": scopes}
+        | {"merchant_id": merchant_id},
+        key=api.admin_key,
+    )
+
+
+async def test_a_merchant_key_sees_only_its_side(api: Api, coalition: Coalition) -> None:
+    c = coalition
+    await travel_back(api)
+    statement = (await close(api, period())).json()
+    minted = await merchant_key(api, c.beta, ["crm"])
+    assert minted.status_code == 201, minted.text
+    assert minted.json()["merchant_id"] == c.beta
+    beta_key = minted.json()["key"]
+
+    read = await api.get(f"/v1/settlements/{statement['id']}", key=beta_key)
+    assert read.status_code == 200, read.text
+    assert [total["merchant_id"] for total in read.json()["totals"]] == [c.beta]
+    own = [
+        line
+        for line in await lines_of(api, statement["id"])
+        if c.beta in (line["merchant_id"], line["earning_merchant_id"])
+    ]
+    assert len(own) == 3  # Ann's commit and its refund, Bob's commit at a-1; not Cid's bonus
+    assert await lines_of(api, statement["id"], key=beta_key) == own
+    exported = await api.get(f"/v1/settlements/{statement['id']}/export", key=beta_key)
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8"))))
+    assert [row["operation_id"] for row in rows] == [line["operation_id"] for line in own]
+    liability = await api.get(f"/v1/programs/{api.program_id}/merchant-liability", key=beta_key)
+    assert [(item["merchant_id"], item["points"]) for item in liability.json()["items"]] == [
+        (c.beta, 400)
+    ]
+    listed = await api.get(f"/v1/programs/{api.program_id}/settlements", key=beta_key)
+    assert [item["id"] for item in listed.json()["items"]] == [statement["id"]]
+    assert (await api.get(f"/v1/merchants/{c.beta}", key=beta_key)).status_code == 200
+    assert_problem(await api.get(f"/v1/merchants/{c.alpha}", key=beta_key), 404, "not_found")
+
+    # Operations by id: its merchant's stores only; another merchant's, or of no store, 404.
+    assert (await api.get(f"/v1/operations/{c.commit_at_b}", key=beta_key)).status_code == 200
+    assert (await api.get(f"/v1/operations/{c.refund_at_b}", key=beta_key)).status_code == 200
+    for other in (c.commit_at_a, c.bonus_spent_at_a):
+        assert_problem(await api.get(f"/v1/operations/{other}", key=beta_key), 404, "not_found")
+    assert (await api.get(f"/v1/operations/{c.commit_at_a}", key=api.admin_key)).status_code == 200
+
+    # Bob's statement: his accrual at b-1 whole, his commit at a-1 without its ids and document.
+    bob = (await api.get(f"/v1/operations/{c.commit_at_a}", key=api.admin_key)).json()
+    seen = await api.get(f"/v1/customers/{bob['customer_id']}/operations", key=beta_key)
+    assert seen.status_code == 200, seen.text
+    by_type = {item["type"]: item for item in seen.json()["items"]}
+    assert by_type["accrual"]["document"] is not None
+    assert by_type["accrual"]["key_id"] is not None
+    redacted = by_type["commit"]
+    assert (redacted["document"], redacted["key_id"], redacted["hold_id"]) == (None, None, None)
+    assert redacted["points"] == -100
+    whole = await api.get(f"/v1/customers/{bob['customer_id']}/operations", key=api.admin_key)
+    unredacted = {item["type"]: item for item in whole.json()["items"]}["commit"]
+    assert unredacted["key_id"] is not None
+    assert unredacted["hold_id"] is not None
+
+    # It writes no settlement, and a key of no merchant without admin reads none.
+    assert_problem(await close(api, period(), key=beta_key), 403, "forbidden_scope")
+    plain = await api.get(f"/v1/settlements/{statement['id']}", key=api.pos_key)
+    assert_problem(plain, 403, "forbidden_scope")
+
+
+async def test_merchant_keys_are_minted_with_their_merchant_and_no_admin_scope(
+    api: Api,
+) -> None:
+    beta = await merchant(api, "Beta")
+    admin = await merchant_key(api, beta, ["crm", "admin"])
+    assert_problem(admin, 400, "validation_error")
+    assert admin.json()["field"] == "scopes"
+    unknown = await merchant_key(api, "00000000-0000-0000-0000-000000000001", ["crm"])
+    assert_problem(unknown, 404, "not_found")
+    assert unknown.json()["field"] == "merchant_id"
+    other_program, _, _ = await make_program(api.runtime, "Other")
+    elsewhere = await api.post(
+        "/v1/api-keys",
+        {"program_id": other_program, "name": "x", "scopes": ["crm"], "merchant_id": beta},
+        key=api.admin_key,
+    )
+    assert_problem(elsewhere, 404, "not_found")
+    listed = await api.get(f"/v1/programs/{api.program_id}/api-keys", key=api.admin_key)
+    assert all(item["merchant_id"] is None for item in listed.json()["items"])

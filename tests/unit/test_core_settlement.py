@@ -1,5 +1,6 @@
 """The settlement core: a period is refused for each way it can be wrong, naming the field; a
-statement's party totals follow its lines and their nets sum to zero; money is exact."""
+statement's party totals follow its lines and their nets sum to zero; money is exact; a
+merchant's key is minted without admin and mints keys of its merchant only."""
 
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
@@ -8,6 +9,7 @@ import pytest
 
 from processing.core import limits
 from processing.core.invariants import InvariantViolation
+from processing.core.keys import Minter, decide_mint
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.core.settlement import (
@@ -111,3 +113,27 @@ def test_a_line_within_one_party_is_a_bug() -> None:
         party_totals([line(alpha, alpha, 10)], {alpha: "A"})
     with pytest.raises(InvariantViolation):
         exact_minor(10, 0)
+
+
+def test_a_merchant_key_mints_keys_of_its_merchant_only_and_none_with_admin() -> None:
+    merchant = UUID(int=7)
+    minter = Minter(operator=False, scopes=frozenset({"admin"}), store_id=None, expires_at=None)
+    refused = decide_mint(minter, frozenset({"admin"}), None, None, now, merchant)
+    assert isinstance(refused, Rejected)
+    assert refused.field == "scopes"
+    assert not isinstance(
+        decide_mint(minter, frozenset({"crm"}), None, None, now, merchant), Rejected
+    )
+    of_merchant = Minter(
+        operator=False,
+        scopes=frozenset({"crm"}),
+        store_id=None,
+        expires_at=None,
+        merchant_id=merchant,
+    )
+    broader = decide_mint(of_merchant, frozenset({"crm"}), None, None, now, None)
+    assert isinstance(broader, Rejected)
+    assert (broader.rejection, broader.field) == (Rejection.forbidden_scope, "merchant_id")
+    assert not isinstance(
+        decide_mint(of_merchant, frozenset({"crm"}), None, None, now, merchant), Rejected
+    )

@@ -37,9 +37,16 @@ class KeyQueries(NamedQueries):
         )
         return record_of(row, ApiKeyRecord)
 
-    async def mint_facts(self, program_id: UUID, scope: UUID | None, minter_id: UUID) -> MintFacts:
+    async def mint_facts(
+        self,
+        program_id: UUID,
+        scope: UUID | None,
+        minter_id: UUID,
+        merchant_id: UUID | None = None,
+    ) -> MintFacts:
         return record_of(
-            await self._fetchrow("mint_facts", program_id, scope, minter_id), MintFacts
+            await self._fetchrow("mint_facts", program_id, scope, minter_id, merchant_id),
+            MintFacts,
         )
 
     async def mint_api_key(self, key: ApiKeyRecord, secret_sha256: bytes, answer: Answer) -> bool:
@@ -55,6 +62,7 @@ class KeyQueries(NamedQueries):
             key.expires_at,
             key.created_at,
             key.created_by,
+            key.merchant_id,
         )
         return row is not None
 

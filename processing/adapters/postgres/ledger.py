@@ -219,10 +219,14 @@ class LedgerQueries(NamedQueries):
         return [record_of(row, DocumentHold) for row in rows]
 
     async def operation_account(
-        self, operation_id: UUID, program_id: UUID | None, store_id: str | None
+        self,
+        operation_id: UUID,
+        program_id: UUID | None,
+        store_id: str | None,
+        merchant_id: UUID | None = None,
     ) -> UUID | None:
         value = await self.connection.fetchval(
-            QUERIES["operation_account"], operation_id, program_id, store_id
+            QUERIES["operation_account"], operation_id, program_id, store_id, merchant_id
         )
         return value  # type: ignore[no-any-return]
 

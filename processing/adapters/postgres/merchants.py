@@ -179,6 +179,10 @@ class MerchantQueries(NamedQueries):
         rows = await self._fetch("settlement_line_page", statement_id, after, limit, merchant_id)
         return [SettlementLineRecord(**dict(row)) for row in rows]
 
+    async def merchant_operations(self, operation_ids: list[UUID], merchant_id: UUID) -> set[UUID]:
+        rows = await self._fetch("merchant_operations", operation_ids, merchant_id)
+        return {row["id"] for row in rows}
+
     async def liability_points(self, program_id: UUID) -> dict[UUID | None, int]:
         rows = await self._fetch("liability_points", program_id)
         return {row["merchant_id"]: int(row["points"]) for row in rows}

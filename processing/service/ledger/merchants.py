@@ -72,6 +72,8 @@ class Merchants:
         return await self.runner.change(mutation, Decision(load, decide), render)
 
     async def get(self, actor: Actor, merchant_id: UUID) -> Outcome:
+        if actor.merchant_id not in (None, merchant_id):
+            return _no_merchant  # a merchant's key finds its own merchant only
         async with self.database.reader() as store:
             merchant = await store.get_merchant(merchant_id, actor.program_id)
         return _no_merchant if merchant is None else Accepted(value=merchant)

@@ -43,13 +43,23 @@ def decode_cursor(cursor: str | None) -> int | None:
     return seq if kind == "seq" and 0 < seq < _no_cursor else None
 
 
-def as_seen_by(actor: Actor, item: OperationRecord) -> OperationRecord:
+def as_seen_by(
+    actor: Actor, item: OperationRecord, merchant_operations: set[UUID] | None = None
+) -> OperationRecord:
     """A statement line as the caller may see it. A store's till sees another store's
     operations only as far as a statement needs (what moved, when, where, and the balance
     after): not the hold, the key, the operation refunded, the document or the reason, which
-    would name another store's cheques and tills. Operations of no store (bonuses, expiry,
-    an operator's adjustment, a web shop's or a CRM's) are the program's, and shown whole."""
-    if actor.store_id is None or item.store_id in (None, actor.store_id):
+    would name another store's cheques and tills. A merchant's key sees so the operations of
+    stores that were not its merchant's when they were made (``merchant_operations`` are the
+    page's that were, decision 0026). Operations of no store (bonuses, expiry, an operator's
+    adjustment, a web shop's or a CRM's) are the program's, and shown whole."""
+    own_store = actor.store_id is None or item.store_id in (None, actor.store_id)
+    own_merchant = (
+        actor.merchant_id is None
+        or item.store_id is None
+        or item.id in (merchant_operations or set())
+    )
+    if own_store and own_merchant:
         return item
     return msgspec.structs.replace(
         item, hold_id=None, key_id=None, refund_of=None, document=None, reason=None
@@ -103,8 +113,12 @@ class Reads:
             size = min(limit, limits.page_size_max)
             # A customer others were merged into: their operations are this one's history too.
             items = await store.statement(accounts, before, size + 1)
-        page, next_cursor = page_of(items, size, lambda item: item.seq)
-        shown = [as_seen_by(actor, item) for item in page]
+            page, next_cursor = page_of(items, size, lambda item: item.seq)
+            own: set[UUID] = set()
+            if actor.merchant_id is not None:
+                made = [item.id for item in page if item.store_id is not None]
+                own = await store.merchant_operations(made, actor.merchant_id)
+        shown = [as_seen_by(actor, item, own) for item in page]
         return Accepted(value=StatementPage(items=shown, next_cursor=next_cursor))
 
     async def active_holds(self, actor: Actor, customer_id: UUID) -> Outcome:
@@ -129,7 +143,7 @@ class Reads:
     async def operation(self, actor: Actor, operation_id: UUID) -> Outcome:
         async with self.database.reader() as store:
             account_id = await store.operation_account(
-                operation_id, actor.program_id, actor.store_id
+                operation_id, actor.program_id, actor.store_id, actor.merchant_id
             )
             found = await store.get_operation(operation_id) if account_id else None
         if found is None:

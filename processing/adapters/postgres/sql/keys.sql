@@ -3,7 +3,7 @@
 -- $7 the key that minted it (null: the operator's console), $8 when it expires (null: never).
 insert into api_keys (id, program_id, name, scopes, store_id, secret_sha256, created_by, expires_at)
 values ($1, $2, $3, $4, $5, $6, $7, $8)
-returning id, program_id, name, scopes, store_id, created_by, expires_at, created_at;
+returning id, program_id, name, scopes, store_id, merchant_id, created_by, expires_at, created_at;
 
 -- name: ensure_api_key
 -- The operator key from BONUS_ADMIN_KEY: created once, kept on every later start. When the
@@ -20,7 +20,7 @@ returning id;
 -- name: authenticate
 -- Every request: the live, unexpired key with this secret hash, if any.
 -- A rotated key's old secret works too, until its grace period ends.
-select id, program_id, scopes, store_id, expires_at from api_keys
+select id, program_id, scopes, store_id, merchant_id, expires_at from api_keys
 where (secret_sha256 = $1
        or (previous_secret_sha256 = $1 and previous_valid_until > clock_timestamp()))
   and revoked_at is null
@@ -29,15 +29,18 @@ where (secret_sha256 = $1
 -- name: mint_facts
 -- What minting a key decides on: whether the caller may see program $1 ($2 scopes a program key
 -- to its own, null: the operator), whether the minting key $3 is still live (a key revoked
--- through another instance authenticates there for a few cached seconds), and the time.
+-- through another instance authenticates there for a few cached seconds), whether merchant
+-- $4 (null: none asked) is one of program $1's, and the time.
 select exists (select from programs where id = $1 and ($2::uuid is null or id = $2))
            as program_found,
+       ($4::uuid is null or exists (select from merchants where id = $4 and program_id = $1))
+           as merchant_found,
        exists (select from api_keys where id = $3 and revoked_at is null) as minter_live,
        clock_timestamp() as now;
 
 -- name: mint_api_key
 -- Key $7 of program $8 ($9 its name, $10 its scopes, $11 its store, $12 its secret's hash, $13
--- when it expires, $14 when it was created), minted by key $15, with the answer ($1-$6) stored
+-- when it expires, $14 when it was created, $16 its merchant), minted by key $15, with the answer ($1-$6) stored
 -- under its key in the same statement, only while the minter is live: its row is locked and
 -- checked at its newest version, and the answer is drawn from it, so a minter revoked meanwhile
 -- leaves nothing written, not even the answer, and the caller decides again. Nothing is written
@@ -58,16 +61,17 @@ with live as (
     returning api_keys.id
 )
 insert into api_keys
-    (id, program_id, name, scopes, store_id, secret_sha256, expires_at, created_at, created_by)
-select $7, $8, $9, $10, $11, $12, $13, $14, minter.id
+    (id, program_id, name, scopes, store_id, secret_sha256, expires_at, created_at, created_by,
+     merchant_id)
+select $7, $8, $9, $10, $11, $12, $13, $14, minter.id, $16
 from minter
 returning id;
 
 -- name: live_api_key
 -- A live, unexpired key the caller may rotate ($2 scopes a program key to its own program,
 -- null: the operator), with its row version.
-select id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at,
-       xmin::text::bigint as version
+select id, program_id, name, scopes, store_id, merchant_id, created_by, expires_at, created_at,
+       revoked_at, xmin::text::bigint as version
 from api_keys
 where id = $1 and ($2::uuid is null or program_id = $2) and revoked_at is null
   and (expires_at is null or expires_at > clock_timestamp());
@@ -105,8 +109,8 @@ with recursive tree (id) as (
     union
     select k.id from api_keys k join tree on k.created_by = tree.id
 )
-select k.id, k.program_id, k.name, k.scopes, k.store_id, k.created_by, k.expires_at,
-       k.created_at, k.revoked_at, k.xmin::text::bigint as version, c.now
+select k.id, k.program_id, k.name, k.scopes, k.store_id, k.merchant_id, k.created_by,
+       k.expires_at, k.created_at, k.revoked_at, k.xmin::text::bigint as version, c.now
 from tree
 join api_keys k on k.id = tree.id
 cross join (select clock_timestamp() as now) c
@@ -141,7 +145,8 @@ returning api_keys.id;
 -- A program's keys for its operator, newest first, one page below ($3, $4) of at most $5 rows;
 -- $2 narrows by status: live (neither revoked nor expired), revoked, or expired (not revoked,
 -- past its expiry), by the database clock as authenticate reads it. Never the secrets' hashes.
-select id, program_id, name, scopes, store_id, created_by, expires_at, created_at, revoked_at
+select id, program_id, name, scopes, store_id, merchant_id, created_by, expires_at, created_at,
+       revoked_at
 from api_keys
 where program_id = $1
   and (created_at, id) < ($3, $4)

@@ -91,3 +91,9 @@ where merchant_id = $1 and unassigned_at is null
   and (assigned_at, id) < ($2::timestamptz, $3::uuid)
 order by assigned_at desc, id desc
 limit $4;
+
+-- name: merchant_operations
+-- Those of operations $1 made at a store that was merchant $2's when they were made: a
+-- merchant's key sees them whole in a statement (decision 0026).
+select id from operations
+where id = any($1::uuid[]) and store_merchant(program_id, store_id, created_at) = $2;

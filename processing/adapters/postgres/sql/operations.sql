@@ -36,12 +36,15 @@ select $2, $1, event_type, $30::jsonb from unnest($29::text[]) as event_type;
 -- name: operation_account
 -- Which account a refund will lock, looked up before the lock is taken (and whether a read may
 -- see the operation). $2 the caller's program, $3 its store (null for a key that spans them):
--- a store's till finds only its own store's operations. An operation of a customer merged into
--- another is refunded on the survivor's account, which holds its lots now.
+-- a store's till finds only its own store's operations; $4 its merchant (null: none), a
+-- merchant's key only operations of stores that were its merchant's when they were made
+-- (decision 0026). An operation of a customer merged into another is refunded on the
+-- survivor's account, which holds its lots now.
 select coalesce(c.merged_into, o.account_id) from operations o
 left join customers c on c.id = o.account_id
 where o.id = $1 and ($2::uuid is null or o.program_id = $2)
-  and ($3::text is null or o.store_id = $3);
+  and ($3::text is null or o.store_id = $3)
+  and ($4::uuid is null or store_merchant(o.program_id, o.store_id, o.created_at) = $4);
 
 -- name: get_operation
 -- One operation as the statement shows it.
