@@ -4,6 +4,7 @@ direct computation from the ledger's entries; a closed statement never changes (
 refuses it), an overlapping period is refused, the liability follows the earning merchant, and
 every bad input is refused naming its field and changes nothing."""
 
+import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 
 from processing.service.admin import create_key
 from tests.api.test_auth_and_tenancy import assert_problem
+from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
 from tests.conftest import Api, make_program
 from tests.invariants import assert_ledger_clean
 
@@ -98,13 +100,13 @@ async def accrue(api: Api, customer: str, points: int, key: str, expires_in_days
 
 
 async def travel_back(api: Api) -> None:
-    """Moves the program's operations, rules and store assignments ``days_back`` days into the
-    past, as if they had happened then: their period has ended and can be closed."""
+    """Moves the program's operations and store assignments ``days_back`` days into the past, as
+    if they had happened then: their period has ended and can be closed. (Rules versions are
+    immutable: a statement values an operation by the version it recorded.)"""
     async with api.runtime.pool.acquire() as connection:
         for table, column in (
             ("operations", "created_at"),
             ("merchant_stores", "assigned_at"),
-            ("program_rules", "created_at"),
         ):
             await connection.execute(
                 f"update {table} set {column} = {column} - make_interval(days => $2) "  # noqa: S608
@@ -577,3 +579,85 @@ async def test_merchant_keys_are_minted_with_their_merchant_and_no_admin_scope(
     assert_problem(elsewhere, 404, "not_found")
     listed = await api.get(f"/v1/programs/{api.program_id}/api-keys", key=api.admin_key)
     assert all(item["merchant_id"] is None for item in listed.json()["items"])
+
+
+async def test_purchases_paid_with_points_settle_at_their_rules_point_value(api: Api) -> None:
+    """A purchase at Beta paid with 3000 of Alpha's points (1 point = 1 ruble, rules version 1),
+    of which a returned line gives 1800 back; then the point value doubles (version 2) and Bob
+    spends 100 of Alpha's points at Beta: each line is valued at its redemption's version, and
+    the points the return clawed back from what the purchase earned are no line at all."""
+    assert (await put_rules(api, auto_service)).status_code == 200
+    till_a, till_b = await till(api, "a-1"), await till(api, "b-1")
+    alpha, beta = await merchant(api, "Alpha"), await merchant(api, "Beta")
+    assert (await assign(api, alpha, "a-1")).status_code == 201
+    assert (await assign(api, beta, "b-1")).status_code == 201
+    ann = await api.customer("+79120000001")
+    await accrue(api, ann, 5000, till_a, 60)
+    lines = [receipt_line("oil", 4000), receipt_line("work", 6000)]
+    hold = await api.post(
+        f"/v1/customers/{ann}/holds",
+        {"points": 3000, "document": {"id": "R-1"}, "lines": lines},
+        key=till_b,
+    )
+    assert hold.status_code == 201, hold.text
+    bought = await api.post(f"/v1/holds/{hold.json()['id']}/commit", {}, key=till_b)
+    assert bought.status_code == 200, bought.text
+    assert (bought.json()["type"], bought.json()["redeemed_points"]) == ("purchase", 3000)
+    returned = await api.post(
+        f"/v1/operations/{bought.json()['id']}/refunds",
+        {"document": {"id": "RET-1"}, "lines": [{"line_id": "work", "quantity": 1}]},
+        key=till_b,
+    )
+    assert returned.status_code == 201, returned.text
+    # Version 2 doubles the point value. Rules versions are immutable, so instead of moving it
+    # with the operations it is written as made ``days_back`` days ago, now: it is in force for
+    # what follows once the operations are moved (a plain commit records no version; it is
+    # valued by the version in force when it was made).
+    async with api.runtime.pool.acquire() as connection:
+        await connection.execute(
+            "insert into program_rules (program_id, version, rules, key_id, created_at) "
+            "select program_id, 2, rules || '{\"point_value_minor\": 200}', key_id, "
+            "clock_timestamp() - make_interval(days => $2) "
+            "from program_rules where program_id = $1 and version = 1",
+            api.program_id_uuid,
+            days_back,
+        )
+    bob = await api.customer("+79120000002")
+    await accrue(api, bob, 500, till_a, 60)
+    later = await spend(api, bob, 100, till_b)
+    await travel_back(api)
+
+    closed = await close(api, period())
+
+    assert closed.status_code == 201, closed.text
+    found = {
+        line["operation_id"]: (line["points"], line["point_value_minor"], line["money_minor"])
+        for line in await lines_of(api, closed.json()["id"])
+    }
+    assert found == {
+        bought.json()["id"]: (3000, 100, 300_000),
+        returned.json()["id"]: (-1800, 100, -180_000),
+        later: (100, 200, 20_000),
+    }
+    totals = {total["merchant_id"]: total for total in closed.json()["totals"]}
+    assert (totals[beta]["receivable_points"], totals[beta]["net_minor"]) == (1300, 140_000)
+    assert (totals[alpha]["payable_points"], totals[alpha]["net_minor"]) == (1300, -140_000)
+    assert totals[None]["net_minor"] == 0
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_two_overlapping_periods_closed_at_once_make_one_statement(
+    api: Api, coalition: Coalition
+) -> None:
+    await travel_back(api)
+    day = date.fromisoformat(period()["from"])
+    wider = {"from": (day - timedelta(days=1)).isoformat(), "to": period()["to"]}
+
+    answers = await asyncio.gather(close(api, period()), close(api, wider), close(api, period()))
+
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201, 409, 409], [answer.text for answer in answers]
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_problem(answer, 409, "settlement_period_overlaps")
+    assert (await statement_rows(api))[0] == 1
