@@ -47,6 +47,7 @@ from api.controllers.triggers import (
     TriggersController,
     UnsubscribeController,
 )
+from api.controllers.wallet import AppleWalletController, PassKitController
 from api.controllers.webhooks import WebhooksController
 from api.docs import swagger_assets, swagger_plugin
 from api.edge import RequestCap
@@ -239,6 +240,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             SegmentsController,
             CampaignsController,
             SettlementController,
+            AppleWalletController,
+            PassKitController,
             ReportsController,
             WebhooksController,
             ConnectionsController,

@@ -83,6 +83,21 @@ ROUTES: Final[dict[str, Route]] = {
     "bitrix24_app_event": partner_receiver,
     # A store already the merchant's answers the assignment in force (200), creating nothing.
     "assign_store": Route(successes=frozenset({200})),
+    # Apple Wallet (decision 0029): a program whose pass is not set up yet (or has no icon)
+    # answers 409 wallet_not_configured to reads of it.
+    "get_apple_wallet": Route(statuses=frozenset({409})),
+    "apple_wallet_pass": Route(statuses=frozenset({409})),
+    # The PassKit web service: Apple's protocol, no key of ours. A wrong ApplePass token (or
+    # none, or a pass of another type) is 401; a device identifier or tag not of the protocol's
+    # shape is 400. Registering again answers 200; nothing changed since the tag is 204; a pass
+    # not modified since If-Modified-Since is 304.
+    "passkit_register": Route(
+        statuses=frozenset({400, 401}), successes=frozenset({200}), idempotent=False
+    ),
+    "passkit_unregister": Route(statuses=frozenset({400, 401}), idempotent=False),
+    "passkit_updated_serials": Route(statuses=frozenset({400}), successes=frozenset({204})),
+    "passkit_latest_pass": Route(statuses=frozenset({401}), successes=frozenset({304})),
+    "passkit_log": Route(statuses=frozenset({400}), idempotent=False),
 }
 
 

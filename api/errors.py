@@ -45,6 +45,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.campaign_not_cancellable: (409, "The campaign has ended"),
     Rejection.store_assigned_elsewhere: (409, "The store belongs to another merchant"),
     Rejection.settlement_period_overlaps: (409, "The period overlaps a closed statement"),
+    Rejection.wallet_not_configured: (409, "The program's Apple Wallet pass is not set up"),
     Rejection.card_blocked: (409, "Card blocked"),
     Rejection.card_not_blocked: (409, "Card not blocked"),
     Rejection.hold_already_committed: (409, "Hold already committed"),

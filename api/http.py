@@ -72,6 +72,7 @@ def provide_actor(request: Request[Any, Any, Any]) -> Actor:
 # attribute names; a handler names what it uses (``ledger: Ledger``) instead of the runtime.
 services = (
     "admin",
+    "apple_wallet",
     "bonuses",
     "campaigns",
     "customers",
@@ -92,7 +93,7 @@ services = (
 )
 # Partners' receivers, the Bitrix24 application's calls and the unsubscribe link: no key, so
 # no actor.
-public_services = ("channels", "bitrix24_app", "unsubscribes")
+public_services = ("channels", "bitrix24_app", "unsubscribes", "passkit")
 
 
 def provide_service(name: str, app: AppState) -> Provide:

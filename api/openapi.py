@@ -33,6 +33,7 @@ from schemas.api import Problem
 
 ref_template: Final = "#/components/schemas/{name}"
 json_media_type: Final = "application/json"
+bodiless_statuses: Final = frozenset({204, 304})
 
 idempotency_key_header: Final = {
     "name": "Idempotency-Key",
@@ -226,7 +227,9 @@ def rewrite(
     for status in sorted(successes):
         generated = operation["responses"].get(str(handler.status_code), {})
         success: dict[str, Any] = {"description": generated.get("description", "Success")}
-        if reply is not None:
+        if status in bodiless_statuses:
+            pass  # 204 No Content, 304 Not Modified: no body whatever the handler's type
+        elif reply is not None:
             success["content"] = {json_media_type: {"schema": schema_of[reply]}}
         elif "content" in generated:
             success["content"] = generated["content"]

@@ -16,6 +16,7 @@ from processing.adapters import embedded
 from processing.adapters.email import ConsoleEmail, SmtpEmail
 from processing.adapters.http_sender import HttpxSender
 from processing.adapters.partner_http import HttpxPartnerApi
+from processing.adapters.pass_signing import PassSigner
 from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import NoAccountLocks, RedisAccountLocks, create_client
@@ -50,6 +51,8 @@ from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
 from processing.service.ports import MessageChannel, SmsProvider
 from processing.service.reports.points import Reports
+from processing.service.wallet.apple import AppleWallet
+from processing.service.wallet.devices import PassKit
 from processing.settings import Settings
 
 P = TypeVar("P", bound=Partner)
@@ -171,6 +174,13 @@ class Runtime:
             settings.public_url or f"http://{settings.host}:{settings.port}",
         )
         self.unsubscribes = self.triggers  # the same service, reached without a key
+        self.apple_wallet = AppleWallet(
+            self.database,
+            self.runner,
+            PassSigner(),
+            settings.public_url or f"http://{settings.host}:{settings.port}",
+        )
+        self.passkit = PassKit(self.apple_wallet)
         self.email = email_channel(settings)
         self.message_channels: dict[Channel, MessageChannel] = {
             Channel.sms: SmsMessages(self.sms.provider),

@@ -283,3 +283,27 @@ invariant(
 # Reports (decision 0025): the longest window one report covers, in days (three years; a
 # year's report reads a few thousand rows of rollups).
 report_days_max = 1096
+
+# Apple Wallet passes (decision 0029): an uploaded logo or icon PNG is at most this many bytes
+# (base64 in a JSON body under request_body_bytes_max); a certificate, key or intermediate PEM
+# at most this many characters; the terms on a pass's back this many characters; the back shows
+# this many of the card's last operations. A pass's authentication token has this many
+# characters (Apple asks for at least 16); a device library identifier and a push token at
+# most these many. A poll for updated passes reads at most this many passes of one device.
+pass_image_bytes_max = 40 * 1024
+pass_pem_characters_max = 8 * 1024
+pass_terms_length_max = 4000
+pass_type_identifier_length_max = 128
+pass_operations_shown = 5
+pass_authentication_token_characters = 32
+pass_device_identifier_length_max = 128
+pass_push_token_length_max = 256
+pass_log_lines_max = 16
+pass_log_line_length_max = 500
+pass_device_passes_max = 100
+invariant(pass_authentication_token_characters >= 16, "Apple asks for at least 16 characters")
+invariant(
+    pass_log_lines_max * pass_log_line_length_max * 6 < request_body_bytes_max,
+    "a device's log fits one body even with every character escaped (\\u0000)",
+)
+invariant(pass_image_bytes_max * 4 // 3 + 1024 < request_body_bytes_max, "an image fits one body")

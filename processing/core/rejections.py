@@ -63,3 +63,4 @@ class Rejection(StrEnum):
     campaign_not_cancellable = "campaign_not_cancellable"
     store_assigned_elsewhere = "store_assigned_elsewhere"
     settlement_period_overlaps = "settlement_period_overlaps"
+    wallet_not_configured = "wallet_not_configured"

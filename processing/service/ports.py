@@ -1496,6 +1496,115 @@ class MerchantStore(Protocol):
         ...
 
 
+class PassCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """What signs a program's passes: its pass type certificate and private key, and Apple's
+    WWDR intermediate, as PEM. Kept sealed; never answered."""
+
+    certificate_pem: str
+    private_key_pem: str
+    wwdr_pem: str
+
+
+class CertificateInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a pass type certificate says that an operator may see."""
+
+    subject: str
+    not_after: datetime
+
+
+class Unsigned(msgspec.Struct, frozen=True, kw_only=True):
+    """Credentials that cannot sign: the field at fault and why."""
+
+    field: str
+    reason: str
+
+
+class PassSigning(Protocol):
+    """Checks a program's signing credentials and signs a pass's manifest (decision 0029)."""
+
+    def check(
+        self, credentials: PassCredentials, pass_type_identifier: str, team_identifier: str
+    ) -> CertificateInfo | Unsigned: ...
+    def sign(self, manifest: bytes, credentials: PassCredentials) -> bytes: ...
+
+
+class WalletSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's Apple Wallet settings as stored, its credentials opened."""
+
+    program_id: UUID
+    pass_type_identifier: str
+    team_identifier: str
+    organization_name: str
+    description: str
+    background_color: str
+    foreground_color: str
+    label_color: str
+    terms: str
+    certificate_subject: str
+    certificate_not_after: datetime
+    logo_png: bytes | None
+    icon_png: bytes | None
+    updated_at: datetime
+    credentials: PassCredentials
+
+
+class WalletFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a change of a program's Apple Wallet settings is decided on: the program (none: not
+    there or not the caller's), its settings now, and the database clock."""
+
+    program_id: UUID
+    settings: WalletSettings | None
+    now: datetime
+
+
+class WalletPass(msgspec.Struct, frozen=True, kw_only=True):
+    """A card's pass: its serial, its token (opened), and what it showed when its tag last
+    moved."""
+
+    serial_number: UUID
+    program_id: UUID
+    card_number: str
+    authentication_token: str
+    content_sha256: bytes
+    updated_tag: int
+    updated_at: datetime
+
+
+class WalletCard(msgspec.Struct, frozen=True, kw_only=True):
+    customer_id: UUID
+    status: str
+    customer_name: str | None
+
+
+class WalletStore(Protocol):
+    """Apple Wallet settings, passes and device registrations (decision 0029)."""
+
+    async def wallet_facts(self, program_id: UUID, scope: UUID | None) -> WalletFacts | None: ...
+    async def save_wallet_settings(
+        self, settings: WalletSettings, key_id: UUID, answer: Answer
+    ) -> bool: ...
+    async def save_wallet_image(
+        self, program_id: UUID, kind: str, png: bytes, at: datetime, answer: Answer
+    ) -> bool: ...
+    async def wallet_settings(self, program_id: UUID) -> WalletSettings | None: ...
+    async def wallet_card(self, program_id: UUID, number: str) -> WalletCard | None: ...
+    async def wallet_operations(self, customer_id: UUID, limit: int) -> list[Any]: ...
+    async def issue_wallet_pass(
+        self, program_id: UUID, number: str, token: str, content_sha256: bytes
+    ) -> WalletPass: ...
+    async def wallet_pass(self, serial_number: UUID) -> WalletPass | None: ...
+    async def move_wallet_tag(
+        self, serial_number: UUID, seen_sha256: bytes, content_sha256: bytes
+    ) -> WalletPass | None: ...
+    async def register_wallet_device(
+        self, device: str, serial_number: UUID, pass_type_identifier: str, push_token: str
+    ) -> bool: ...
+    async def unregister_wallet_device(self, device: str, serial_number: UUID) -> bool: ...
+    async def wallet_device_passes(
+        self, device: str, pass_type_identifier: str, limit: int
+    ) -> list[WalletPass]: ...
+
+
 class Store(
     Turns,
     Idempotency,
@@ -1513,6 +1622,7 @@ class Store(
     TriggerStore,
     MerchantStore,
     ReportStore,
+    WalletStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

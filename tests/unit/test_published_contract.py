@@ -124,8 +124,17 @@ def test_health_probes_partner_receivers_and_unsubscribe_need_no_key(
         "/apps/bitrix24/events",
     }
     assert "/v1/unsubscribe/{token}" in public  # the signed token is the authority
+    # Apple's PassKit web service: each pass's own token, or the device's identifier
+    # (docs/decisions/0029).
+    assert {path for path in public if path.startswith("/passkit/")} == {
+        "/passkit/v1/devices/{device}/registrations/{pass_type}/{serial}",
+        "/passkit/v1/devices/{device}/registrations/{pass_type}",
+        "/passkit/v1/passes/{pass_type}/{serial}",
+        "/passkit/v1/log",
+    }
     assert all(
-        path.startswith(("/health/", "/hooks/", "/apps/")) or path == "/v1/unsubscribe/{token}"
+        path.startswith(("/health/", "/hooks/", "/apps/", "/passkit/"))
+        or path == "/v1/unsubscribe/{token}"
         for path in public
     )
     live = client.get("/health/live")

@@ -25,6 +25,7 @@ from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
 from processing.adapters.postgres.triggers import TriggerQueries
 from processing.adapters.postgres.turns import TurnQueries
+from processing.adapters.postgres.wallet import WalletQueries
 from processing.adapters.postgres.webhooks import WebhookQueries
 from processing.adapters.sealing import Keyring
 
@@ -46,6 +47,7 @@ class PostgresStore(
     TriggerQueries,
     MerchantQueries,
     ReportQueries,
+    WalletQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:

@@ -1,0 +1,148 @@
+"""Apple Wallet settings, passes and device registrations (``sql/wallet.sql``; decision 0029).
+Mixed into ``PostgresStore``: the credentials and each pass's token are sealed here on the way
+in and opened on the way out, so the service sees them in clear and never a key."""
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from processing.adapters.postgres.named import NamedQueries
+from processing.core.invariants import InvariantViolation
+from processing.core.passes import PassOperation
+from processing.service.ports import (
+    Answer,
+    PassCredentials,
+    WalletCard,
+    WalletFacts,
+    WalletPass,
+    WalletSettings,
+)
+
+
+def _credentials_context(program_id: UUID) -> str:
+    return f"apple-wallet:{program_id}"
+
+
+def _token_context(serial_number: UUID) -> str:
+    return f"wallet-pass:{serial_number}"
+
+
+class WalletQueries(NamedQueries):
+    def _settings(self, row: Any) -> WalletSettings:
+        opened = self.keyring.open(
+            row["credentials_sealed"], _credentials_context(row["program_id"])
+        )
+        values = {
+            name: row[name] for name in WalletSettings.__struct_fields__ if name != "credentials"
+        }
+        return WalletSettings(**values, credentials=PassCredentials(**json.loads(opened)))
+
+    def _pass(self, row: Any) -> WalletPass:
+        serial = row["serial_number"]
+        token = self.keyring.open(row["authentication_token_sealed"], _token_context(serial))
+        values = {
+            name: row[name]
+            for name in WalletPass.__struct_fields__
+            if name != "authentication_token"
+        }
+        return WalletPass(**values, authentication_token=token)
+
+    async def wallet_facts(self, program_id: UUID, scope: UUID | None) -> WalletFacts | None:
+        row = await self._fetchrow("wallet_facts", program_id, scope)
+        if row is None:
+            return None
+        settings = None if row["pass_type_identifier"] is None else self._settings(row)
+        return WalletFacts(program_id=row["program_id"], settings=settings, now=row["now"])
+
+    async def save_wallet_settings(
+        self, settings: WalletSettings, key_id: UUID, answer: Answer
+    ) -> bool:
+        sealed = self.keyring.seal(
+            json.dumps(
+                {
+                    "certificate_pem": settings.credentials.certificate_pem,
+                    "private_key_pem": settings.credentials.private_key_pem,
+                    "wwdr_pem": settings.credentials.wwdr_pem,
+                }
+            ),
+            _credentials_context(settings.program_id),
+        )
+        row = await self._answered(
+            "save_wallet_settings",
+            answer,
+            settings.program_id,
+            settings.pass_type_identifier,
+            settings.team_identifier,
+            settings.organization_name,
+            settings.description,
+            settings.background_color,
+            settings.foreground_color,
+            settings.label_color,
+            settings.terms,
+            sealed,
+            settings.certificate_subject,
+            settings.certificate_not_after,
+            key_id,
+            settings.updated_at,
+        )
+        return row is not None
+
+    async def save_wallet_image(
+        self, program_id: UUID, kind: str, png: bytes, at: datetime, answer: Answer
+    ) -> bool:
+        row = await self._answered("save_wallet_image", answer, program_id, kind, png, at)
+        return row is not None
+
+    async def wallet_settings(self, program_id: UUID) -> WalletSettings | None:
+        row = await self._fetchrow("wallet_settings", program_id)
+        return None if row is None else self._settings(row)
+
+    async def wallet_card(self, program_id: UUID, number: str) -> WalletCard | None:
+        row = await self._fetchrow("wallet_card", program_id, number)
+        return None if row is None else WalletCard(**dict(row))
+
+    async def wallet_operations(self, customer_id: UUID, limit: int) -> list[PassOperation]:
+        rows = await self._fetch("wallet_operations", customer_id, limit)
+        return [PassOperation(**dict(row)) for row in rows]
+
+    async def issue_wallet_pass(
+        self, program_id: UUID, number: str, token: str, content_sha256: bytes
+    ) -> WalletPass:
+        serial = uuid4()
+        sealed = self.keyring.seal(token, _token_context(serial))
+        row = await self._fetchrow(
+            "issue_wallet_pass", serial, program_id, number, sealed, content_sha256
+        )
+        if row is None:
+            raise InvariantViolation("a card's pass is made or found")
+        return self._pass(row)
+
+    async def wallet_pass(self, serial_number: UUID) -> WalletPass | None:
+        row = await self._fetchrow("wallet_pass", serial_number)
+        return None if row is None else self._pass(row)
+
+    async def move_wallet_tag(
+        self, serial_number: UUID, seen_sha256: bytes, content_sha256: bytes
+    ) -> WalletPass | None:
+        row = await self._fetchrow("move_wallet_tag", serial_number, seen_sha256, content_sha256)
+        return None if row is None else self._pass(row)
+
+    async def register_wallet_device(
+        self, device: str, serial_number: UUID, pass_type_identifier: str, push_token: str
+    ) -> bool:
+        row = await self._fetchrow(
+            "register_wallet_device", device, serial_number, pass_type_identifier, push_token
+        )
+        if row is None:
+            raise InvariantViolation("an upsert returns its row")
+        return bool(row["created"])
+
+    async def unregister_wallet_device(self, device: str, serial_number: UUID) -> bool:
+        return await self._fetchrow("unregister_wallet_device", device, serial_number) is not None
+
+    async def wallet_device_passes(
+        self, device: str, pass_type_identifier: str, limit: int
+    ) -> list[WalletPass]:
+        rows = await self._fetch("wallet_device_passes", device, pass_type_identifier, limit)
+        return [self._pass(row) for row in rows]

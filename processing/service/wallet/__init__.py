@@ -1,0 +1,1 @@
+"""Wallet passes of customers' cards (decision 0029)."""
