@@ -135,8 +135,9 @@ live_check_accounts_total = Counter(
 live_check_differences_total = Counter(
     "bonus_live_check_differences",
     "Differences the live consistency check found, by kind (the checks of bonus reconcile: "
-    "posted, reserved, debt, lot_entries, lot_holds, refunds, unbalanced_operations); a "
-    "difference that stays is counted again each walk.",
+    "posted, reserved, debt, lot_entries, lot_holds, refunds, unbalanced_operations, and a "
+    "program day's report rollups: report_points, report_liability); a difference that stays "
+    "is counted again each walk.",
     ["kind"],
 )
 for _kind in DifferenceKind:
@@ -158,6 +159,12 @@ live_check_accounts_differing = Gauge(
     "bonus_live_check_accounts_differing",
     "Customer accounts whose last live check found a difference, whichever worker found it: "
     "it falls when a later walk finds them clean.",
+    multiprocess_mode="livemax",
+)
+live_check_report_days_differing = Gauge(
+    "bonus_live_check_report_days_differing",
+    "Program days whose report rollups the live consistency check last found apart from the "
+    "ledger (decision 0025): bonus reports rebuild mends them, after a time zone change too.",
     multiprocess_mode="livemax",
 )
 live_check_walk_completed_seconds = Gauge(

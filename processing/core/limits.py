@@ -275,6 +275,13 @@ invariant(settlement_period_days_max >= 31, "a month can be closed in one statem
 live_check_accounts_per_pass_default = 200
 live_check_accounts_per_pass_max = 5_000
 live_check_pause_seconds_default = 1.0
+# The report rollups' walk looks at most this many programs with nothing to check in one claim
+# (a program without operations costs two index probes), then goes on at the next pass.
+live_check_programs_per_claim_max = 100
+# A program day's rollups are checked in one statement over that day's operations, up to about
+# 0.1 ms an operation when its pages are not cached (loadtests/RESULTS.md); a busier day would
+# near the 15 s statement_timeout and is left to `bonus reconcile` (a log line says so).
+live_check_report_day_operations_max = 50_000
 invariant(
     0 < live_check_accounts_per_pass_default <= live_check_accounts_per_pass_max,
     "a pass checks at least one account and at most the maximum",

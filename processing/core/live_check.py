@@ -4,6 +4,7 @@ figures are read in one statement (processing/adapters/postgres/sql/live_check.s
 module only names what disagrees, so it is the same rule whichever store read them."""
 
 import enum
+from datetime import date
 from uuid import UUID
 
 import msgspec
@@ -19,6 +20,9 @@ class DifferenceKind(enum.StrEnum):
     lot_holds = "lot_holds"  # a lot's held points against the active holds drawing on it
     refunds = "refunds"  # an operation's refunded or returned points against its refunds
     unbalanced_operations = "unbalanced_operations"  # an operation's entries do not sum to 0
+    # A program day's report rollups (decision 0025) against that day's operations:
+    report_points = "report_points"  # operations, credited, debited by store, channel, type
+    report_liability = "report_liability"  # points by earning store and activation day
 
 
 class LotFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,3 +116,13 @@ def differences(account: AccountFigures) -> list[Difference]:
             total=operation.total,
         )
     return found
+
+
+class ReportDifference(msgspec.Struct, frozen=True, kw_only=True):
+    """One key of a program day's rollups that the day's operations do not add up to: the
+    rollup's figures beside the ledger's (``ledger_...``)."""
+
+    program_id: UUID
+    day: date
+    kind: DifferenceKind
+    figures: dict[str, int | str]

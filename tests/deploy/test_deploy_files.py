@@ -227,6 +227,7 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_live_check_differences",
         "bonus_live_check_accounts_differing",
         "bonus_live_check_walk_completed_timestamp_seconds",
+        "bonus_live_check_report_days_differing",
     } <= used
     alerts = m.alert_expressions()
     assert len(alerts) == len(m.alert_rules()), "alert names are unique"
@@ -240,6 +241,7 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_auth_failures_total": "throttled",
         "bonus_messages_total": "by (channel)",
         "max(bonus_live_check_accounts_differing)": "> 0",
+        "max(bonus_live_check_report_days_differing)": "> 0",
         "bonus_live_check_walk_completed_timestamp_seconds": "86400",
     }
     for first, second in wanted.items():

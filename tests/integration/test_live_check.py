@@ -2,7 +2,8 @@
 account by account, as reconcile does; a row changed behind the API's back is reported by
 kind in the log, the counters and the gauge the alert reads, and leaves the gauge once
 repaired; the walk wraps and reaches every account once a walk, alone or shared by two
-workers; and the worker runs it from its settings."""
+workers; the report rollups are compared with each program day's operations the same way;
+and the worker runs it from its settings."""
 
 import asyncio
 import time
@@ -18,11 +19,12 @@ from processing import telemetry
 from processing.core import limits
 from processing.core.live_check import DifferenceKind
 from processing.runtime import Runtime
-from processing.service.ledger.live_check import LiveCheck, PassReport
+from processing.service.ledger.live_check import LiveCheck, PassReport, ReportDayReport
 from processing.service.ledger.reconcile import reconcile
 from tests.api.test_customer_merge import enroll, merge, spend
+from tests.api.test_reports import a_year_of_operations, relay_everything
 from tests.api.test_returns_by_line import bought_and_spent, return_lines
-from tests.conftest import Api
+from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
 from tests.integration.test_expiry import age_holds, age_lots, expire
 from tests.invariants import live_check_walk
@@ -224,7 +226,12 @@ async def test_the_walk_wraps_and_checks_every_account_once_a_walk(api: Api) -> 
     assert second[-1].walk_completed_at > first[-1].walk_completed_at
     completed = sample("bonus_live_check_walk_completed_timestamp_seconds")
     assert completed == pytest.approx(second[-1].walk_completed_at.timestamp())
-    assert await api.runtime.pool.fetchval("select walks_completed from live_check_walk") == 2
+    assert (
+        await api.runtime.pool.fetchval(
+            "select walks_completed from live_check_walk where walk = 'accounts'"
+        )
+        == 2
+    )
     # A walk that ends exactly at the last account finds the end on the next, empty, claim.
     exact = await walk(api.runtime, accounts_per_pass=7)
     assert [len(one.accounts) for one in exact] == [7, 0]
@@ -247,7 +254,12 @@ async def test_two_workers_share_one_walk(api: Api) -> None:
     claimed = [a for report in rounds for a in report.accounts]
     assert sorted(claimed) == accounts  # each account once, by one worker or the other
     assert sum(report.ended_walk for report in rounds) == 1
-    assert await api.runtime.pool.fetchval("select walks_completed from live_check_walk") == 1
+    assert (
+        await api.runtime.pool.fetchval(
+            "select walks_completed from live_check_walk where walk = 'accounts'"
+        )
+        == 1
+    )
     assert (await workers[1].check_pass()).accounts == accounts[:2]  # the next walk begins
 
 
@@ -262,7 +274,12 @@ async def test_the_worker_runs_the_check_from_its_settings(api: Api) -> None:
     running = asyncio.create_task(runtime.run_live_check())
     try:
         deadline = time.monotonic() + 10
-        while await runtime.pool.fetchval("select walks_completed from live_check_walk") < 1:
+        while (
+            await runtime.pool.fetchval(
+                "select walks_completed from live_check_walk where walk = 'accounts'"
+            )
+            < 1
+        ):
             assert time.monotonic() < deadline, "no walk ended"
             await asyncio.sleep(0.02)
     finally:
@@ -285,3 +302,114 @@ async def test_a_pass_size_out_of_bounds_is_refused_naming_the_setting(
 async def test_invariants_helper_walks_clean(api: Api) -> None:
     await api.customer(points=3)
     assert await live_check_walk(api.runtime.database) == []
+
+
+async def report_walk(runtime: Runtime) -> list[ReportDayReport]:
+    """The program days of one whole walk of the report rollups, from where it stands."""
+    check = LiveCheck(runtime.database, 10, 0)
+    days = [await check.check_report_day()]
+    while days[-1].day is not None:
+        days.append(await check.check_report_day())
+    return days
+
+
+async def test_report_rollups_are_checked_program_day_by_day(api: Api) -> None:
+    await a_year_of_operations(api, 8)
+    await relay_everything(api)
+    # One more operation the relay has not rolled up yet: neither side counts it.
+    await api.accrue(await api.customer("+79129999999"), 5)
+    async with api.runtime.pool.acquire() as connection:
+        days = await connection.fetch(
+            "select distinct (created_at at time zone 'Europe/Moscow')::date as day"
+            " from operations order by 1"
+        )
+
+    walked = await report_walk(api.runtime)
+
+    assert [one.day for one in walked[:-1]] == [(api.program_id_uuid, row["day"]) for row in days]
+    assert [d for one in walked for d in one.differences] == []
+    assert sample("bonus_live_check_report_days_differing") == 0
+
+    # A rollup changed behind the ledger's back: its program day is reported until mended.
+    changed = await api.runtime.pool.fetchrow(
+        "select program_id, day, store_id, channel, type, credited from report_points"
+        " where credited > 0 order by day desc, store_id, channel, type limit 1"
+    )
+    await api.runtime.pool.execute(
+        "update report_points set credited = credited + 4"
+        " where (program_id, day, store_id, channel, type) = ($1, $2, $3, $4, $5)",
+        *list(changed.values())[:5],
+    )
+    await api.runtime.pool.execute(
+        "update report_liability set points = points - 2"
+        " where (program_id, day) = ($1, $2)"
+        " and lot_activates_on = (select min(lot_activates_on) from report_liability"
+        " where (program_id, day) = ($1, $2))",
+        changed["program_id"],
+        changed["day"],
+    )
+    with capture_logs() as logs:
+        walked = await report_walk(api.runtime)
+    found = [d for one in walked for d in one.differences]
+    assert {(d.program_id, d.day, d.kind) for d in found} == {
+        (changed["program_id"], changed["day"], DifferenceKind.report_points),
+        (changed["program_id"], changed["day"], DifferenceKind.report_liability),
+    }
+    [points] = [d for d in found if d.kind is DifferenceKind.report_points]
+    assert (points.figures["credited"], points.figures["ledger_credited"]) == (
+        changed["credited"] + 4,
+        changed["credited"],
+    )
+    assert {line["event"] for line in logs if line["log_level"] == "error"} == {
+        "report_rollup_difference"
+    }
+    assert sample("bonus_live_check_report_days_differing") == 1
+    assert m.alert_expressions()["BonusReportRollupDifference"].strip() == (
+        "max(bonus_live_check_report_days_differing) > 0"
+    )
+    # The accounts are untouched: their own walk stays clean.
+    assert await live_check_walk(api.runtime.database) == []
+
+    await api.runtime.reports.rebuild(api.program_id_uuid)
+    walked = await report_walk(api.runtime)
+    assert [d for one in walked for d in one.differences] == []
+    assert sample("bonus_live_check_report_days_differing") == 0
+
+
+async def test_a_day_too_busy_to_check_is_left_to_reconcile_and_said(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await api.customer(points=5)
+    await relay_everything(api)
+    await api.runtime.pool.execute("update report_points set credited = credited + 1")
+    monkeypatch.setattr(limits, "live_check_report_day_operations_max", 0)
+
+    with capture_logs() as logs:
+        walked = await report_walk(api.runtime)
+
+    assert [d for one in walked for d in one.differences] == []
+    [busy] = [line for line in logs if line["event"] == "report_day_too_busy_to_check"]
+    assert (busy["program_id"], busy["operations"], busy["operations_max"]) == (
+        api.program_id,
+        1,  # the customer's one accrual
+        0,
+    )
+    assert (await reconcile(api.runtime.database)).differences  # reconcile still sees it
+
+
+async def test_programs_without_operations_are_passed_over_a_few_a_claim(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        await make_program(api.runtime, f"Empty {n}")
+    monkeypatch.setattr(limits, "live_check_programs_per_claim_max", 2)
+    check = LiveCheck(api.runtime.database, 10, 0)
+
+    # Four programs, none with an operation: two looked at a claim, then the walk ends.
+    claims = [await check.claim_report_day() for _ in range(3)]
+
+    assert claims == [None, None, None]
+    walk = await api.runtime.pool.fetchrow(
+        "select program_id, walks_completed from live_check_walk where walk = 'report_points'"
+    )
+    assert (walk["program_id"], walk["walks_completed"]) == (None, 1)

@@ -11,7 +11,7 @@ the account, the kind and the figures, and a count by kind; the accounts whose l
 differed are kept in a table, so the gauge of them is the same whichever worker reports it."""
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 import msgspec
@@ -22,9 +22,11 @@ from processing.core import limits
 from processing.core.live_check import (
     AccountFigures,
     Difference,
+    DifferenceKind,
     LotFigures,
     OperationTotal,
     RefundFigures,
+    ReportDifference,
     differences,
 )
 from processing.service.ports import Database
@@ -34,6 +36,16 @@ log = structlog.get_logger(__name__)
 _lots = msgspec.json.Decoder(list[LotFigures])
 _refunds = msgspec.json.Decoder(list[RefundFigures])
 _operations = msgspec.json.Decoder(list[OperationTotal])
+_figures = msgspec.json.Decoder(dict[str, int | str])
+
+
+class ReportDayReport(msgspec.Struct, frozen=True, kw_only=True):
+    """One program day of the rollups' walk (None: the walk went back to the start), its
+    differences, and how many program days are known to differ after it."""
+
+    day: tuple[UUID, date] | None
+    differences: list[ReportDifference]
+    days_differing: int
 
 
 class PassReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +111,7 @@ class LiveCheck:
         async with self.database.transaction() as store:
             await store.fetch_named("live_check_record", accounts, differing, kinds)
             if claim["ends_walk"]:
-                await store.fetch_named("live_check_walk_completed")
+                await store.fetch_named("live_check_walk_completed", "accounts")
             [known] = await store.fetch_named("live_check_known")
         report = PassReport(
             accounts=accounts,
@@ -111,14 +123,77 @@ class LiveCheck:
         observe(report)
         return report
 
+    async def claim_report_day(self) -> tuple[UUID, date] | None:
+        """Moves the report rollups' walk to the next program day that has operations or
+        rollup rows and returns it; None when the walk went back to the start (or looked at
+        ``live_check_programs_per_claim_max`` programs with nothing to check)."""
+        async with self.database.transaction() as store:
+            [cursor] = await store.fetch_named("live_check_report_cursor")
+            program, day = cursor["program_id"], cursor["day"]
+            found: tuple[UUID, date] | None = None
+            for _ in range(limits.live_check_programs_per_claim_max):
+                if program is not None:
+                    [after] = await store.fetch_named("live_check_next_report_day", program, day)
+                    if after["day"] is not None:
+                        found = (program, after["day"])
+                        break
+                following = await store.fetch_named("live_check_next_report_program", program)
+                program, day = (following[0]["id"], None) if following else (None, None)
+                if program is None:
+                    await store.fetch_named("live_check_walk_completed", "report_points")
+                    break
+            if found is not None:
+                program, day = found
+            await store.fetch_named("live_check_move_report_cursor", program, day)
+        return found
+
+    async def check_report_day(self) -> ReportDayReport:
+        """Claims the next program day of the report rollups' walk and compares its rollups
+        with its operations in one statement (decision 0028, the rollups of decision 0025)."""
+        claimed = await self.claim_report_day()
+        found: list[ReportDifference] = []
+        if claimed is not None:
+            program, day = claimed
+            async with self.database.reader() as reader:
+                [size] = await reader.fetch_named("live_check_report_day_operations", *claimed)
+                if size["operations"] > limits.live_check_report_day_operations_max:
+                    log.warning(
+                        "report_day_too_busy_to_check",
+                        program_id=str(program),
+                        day=day.isoformat(),
+                        operations=size["operations"],
+                        operations_max=limits.live_check_report_day_operations_max,
+                    )
+                    rows = []
+                else:
+                    rows = await reader.fetch_named("live_check_report_day", program, day)
+            found = [
+                ReportDifference(
+                    program_id=program,
+                    day=day,
+                    kind=DifferenceKind(row["kind"]),
+                    figures=_figures.decode(row["figures"]),
+                )
+                for row in rows
+            ]
+        async with self.database.transaction() as store:
+            if claimed is not None:
+                kinds = ",".join(sorted({d.kind.value for d in found})) or None
+                await store.fetch_named("live_check_record_report_day", *claimed, kinds)
+            [known] = await store.fetch_named("live_check_report_days_known")
+        report = ReportDayReport(day=claimed, differences=found, days_differing=known["days"])
+        observe_report_day(report)
+        return report
+
     async def run_forever(self) -> None:
         while True:
-            try:
-                await self.check_pass()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the check outlives a database restart; it tries again
-                log.exception("live_check_failed")
+            for check in (self.check_pass, self.check_report_day):
+                try:
+                    await check()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the check outlives a database restart; it tries again
+                    log.exception("live_check_failed", check=check.__name__)
             await asyncio.sleep(self.pause_seconds)
 
 
@@ -136,3 +211,17 @@ def observe(report: PassReport) -> None:
     telemetry.live_check_accounts_differing.set(report.accounts_differing)
     if report.walk_completed_at is not None:
         telemetry.live_check_walk_completed_seconds.set(report.walk_completed_at.timestamp())
+
+
+def observe_report_day(report: ReportDayReport) -> None:
+    """A program day's metrics, and a log line for each key of its rollups that differs."""
+    for difference in report.differences:
+        telemetry.live_check_differences_total.labels(kind=difference.kind.value).inc()
+        log.error(
+            "report_rollup_difference",
+            program_id=str(difference.program_id),
+            day=difference.day.isoformat(),
+            kind=difference.kind.value,
+            **difference.figures,
+        )
+    telemetry.live_check_report_days_differing.set(report.days_differing)

@@ -27,11 +27,11 @@ select array(select id from slice order by id) as accounts,
 from moved;
 
 -- name: live_check_walk_completed
--- A worker checked the slice that ended the walk: every account was claimed once since the
--- walk started.
+-- A worker checked the slice that ended walk $1 ('accounts', 'report_points'): every slice was
+-- claimed once since the walk started.
 update live_check_walk
 set walks_completed = walks_completed + 1, walk_completed_at = clock_timestamp()
-where walk = 'accounts'
+where walk = $1
 returning walk_completed_at;
 
 -- name: live_check_accounts
@@ -129,3 +129,132 @@ set kinds = excluded.kinds, checked_at = clock_timestamp();
 select (select count(*) from live_check_differences) as accounts_differing,
        (select walk_completed_at from live_check_walk where walk = 'accounts')
            as walk_completed_at;
+
+-- name: live_check_report_cursor
+-- The report rollups' walk (decision 0028): where it stands, its row locked for the claim.
+select program_id, day from live_check_walk where walk = 'report_points' for update;
+
+-- name: live_check_next_report_day
+-- The first day after $2 (from the first, if null) on which program $1 has operations or
+-- rollup rows, in the program's time zone: through operations_program_time from the next
+-- day's first instant there, and the rollups' primary key.
+with zone as (
+    select time_zone from program_zones where program_id = $1
+), from_operations as (
+    select (o.created_at at time zone (select time_zone from zone))::date as day
+    from operations o
+    where o.program_id = $1
+      and o.created_at >= coalesce(
+          (select ($2::date + 1)::timestamp at time zone time_zone from zone), '-infinity')
+    order by o.created_at
+    limit 1
+)
+select least((select day from from_operations),
+             (select min(r.day) from report_points r
+              where r.program_id = $1 and r.day > coalesce($2::date, '-infinity'))) as day;
+
+-- name: live_check_next_report_program
+-- The program after $1 (the first, if null) in id order, for the walk to go on to.
+select id from programs where id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+order by id limit 1;
+
+-- name: live_check_move_report_cursor
+-- The report walk now stands at program $1, day $2 (both null: back at the start).
+update live_check_walk set
+    program_id = $1, day = $2,
+    walk_started_at = case when program_id is null then clock_timestamp() else walk_started_at end
+where walk = 'report_points';
+
+-- name: live_check_report_day_operations
+-- How many operations program $1 wrote on day $2 in its time zone (from the index alone): a
+-- day beyond live_check_report_day_operations_max is left to bonus reconcile.
+select count(*) as operations from operations o
+where o.program_id = $1
+  and o.created_at >= (select $2::date::timestamp at time zone time_zone
+                       from program_zones where program_id = $1)
+  and o.created_at < (select ($2::date + 1)::timestamp at time zone time_zone
+                      from program_zones where program_id = $1);
+
+-- name: live_check_report_day
+-- Program $1's rollups of day $2 against its ledger in one statement (one snapshot): the
+-- operations of that day in the program's time zone through operations_program_time, each
+-- one's customer-side entries through entries_operation, their lots and the lots' earning
+-- operations by primary key (once each), and the outbox through outbox_operation_type to
+-- leave out what the relay has not rolled up yet, as report_points_expected and
+-- report_liability_expected define it over the whole ledger (migration 0036).
+with zone as (
+    select time_zone from program_zones where program_id = $1
+), day_operations as materialized (
+    select o.id, coalesce(o.store_id, '') as store_id, o.channel, o.type
+    from operations o
+    where o.program_id = $1
+      and o.created_at >= (select $2::date::timestamp at time zone time_zone from zone)
+      and o.created_at < (select ($2::date + 1)::timestamp at time zone time_zone from zone)
+      and not exists (
+          select 1 from outbox w
+          where w.operation_id = o.id and w.relayed_at is null
+            and w.id = (select min(x.id) from outbox x where x.operation_id = o.id))
+), day_entries as materialized (
+    -- Each customer-side entry of the day's operations once, with its lot's earning store and
+    -- activation day: both comparisons below read it, so each entry, lot and earning
+    -- operation is probed once.
+    select e.operation_id, e.points, coalesce(earned.store_id, '') as lot_store_id,
+           greatest($2::date, (l.activates_at at time zone (select time_zone from zone))::date)
+               as lot_activates_on
+    from day_operations d
+    join entries e on e.operation_id = d.id and e.lot_id is not null
+    join lots l on l.id = e.lot_id
+    join operations earned on earned.id = l.operation_id
+), changes as (
+    select d.store_id, d.channel, d.type,
+           coalesce(sum(e.points) filter (where e.points > 0), 0) as credited,
+           coalesce(sum(e.points) filter (where e.points < 0), 0) as debited
+    from day_operations d
+    left join day_entries e on e.operation_id = d.id
+    group by d.id, d.store_id, d.channel, d.type
+), expected_points as (
+    select store_id, channel, type, count(*) as operations, sum(credited) as credited,
+           sum(debited) as debited
+    from changes group by store_id, channel, type
+), rolled_points as (
+    select store_id, channel, type, operations, credited, debited
+    from report_points where program_id = $1 and day = $2
+), expected_liability as (
+    select lot_store_id, lot_activates_on, sum(points) as points
+    from day_entries group by lot_store_id, lot_activates_on
+), rolled_liability as (
+    select lot_store_id, lot_activates_on, points
+    from report_liability where program_id = $1 and day = $2
+)
+select 'report_points' as kind,
+       jsonb_build_object(
+           'store_id', store_id, 'channel', channel, 'type', type,
+           'operations', coalesce(r.operations, 0), 'ledger_operations', coalesce(e.operations, 0),
+           'credited', coalesce(r.credited, 0), 'ledger_credited', coalesce(e.credited, 0),
+           'debited', coalesce(r.debited, 0), 'ledger_debited', coalesce(e.debited, 0))::text
+           as figures
+from rolled_points r full join expected_points e using (store_id, channel, type)
+where (coalesce(r.operations, 0), coalesce(r.credited, 0), coalesce(r.debited, 0))
+      <> (coalesce(e.operations, 0), coalesce(e.credited, 0), coalesce(e.debited, 0))
+union all
+select 'report_liability',
+       jsonb_build_object(
+           'lot_store_id', lot_store_id, 'lot_activates_on', lot_activates_on,
+           'points', coalesce(r.points, 0), 'ledger_points', coalesce(e.points, 0))::text
+from rolled_liability r full join expected_liability e using (lot_store_id, lot_activates_on)
+where coalesce(r.points, 0) <> coalesce(e.points, 0);
+
+-- name: live_check_record_report_day
+-- Program $1's day $2 was checked and its rollups differ by kinds $3 (null: they agree).
+with cleared as (
+    delete from live_check_report_differences
+    where program_id = $1 and day = $2 and $3::text is null
+)
+insert into live_check_report_differences as known (program_id, day, kinds)
+select $1, $2, $3 where $3::text is not null
+on conflict (program_id, day) do update
+set kinds = excluded.kinds, checked_at = clock_timestamp();
+
+-- name: live_check_report_days_known
+-- How many program days the live check knows to have rollups apart from the ledger.
+select count(*) as days from live_check_report_differences;
