@@ -25,6 +25,7 @@ from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
 from api.controllers.campaigns import CampaignsController
 from api.controllers.connections import ConnectionsController
+from api.controllers.customer_reports import CustomerReportsController
 from api.controllers.customers import CustomersController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
@@ -204,6 +205,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             )
         if chosen.webhook_relay:
             workers.append(asyncio.create_task(opened.run_relay()))
+            # The rollups the relay keeps give the program gauges (decision 0027).
+            workers.append(asyncio.create_task(opened.run_program_gauges()))
         if chosen.message_relay:
             workers.append(asyncio.create_task(opened.run_messages()))
         if chosen.campaign_worker:
@@ -243,6 +246,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             AppleWalletController,
             PassKitController,
             ReportsController,
+            CustomerReportsController,
             WebhooksController,
             ConnectionsController,
             PosController,

@@ -84,6 +84,7 @@ services = (
     "pos",
     "reads",
     "reports",
+    "customer_reports",
     "segments",
     "settlements",
     "shop",

@@ -452,6 +452,7 @@ async def do_worker(runtime: Runtime) -> int:
     await asyncio.gather(
         run_expiry_loop(runtime.database, runtime.settings.expiry_interval_seconds),
         runtime.run_relay(),
+        runtime.run_program_gauges(),
         runtime.run_messages(),
         runtime.run_channels(),
         runtime.run_campaigns(),

@@ -50,10 +50,12 @@ from processing.service.partners.bitrix24.tokens import OAuthApp
 from processing.service.partners.channels import Channels, Partner
 from processing.service.partners.registry import PartnerServices, registered, registry
 from processing.service.ports import MessageChannel, SmsProvider
+from processing.service.reports.customers import CustomerReports
 from processing.service.reports.points import Reports
 from processing.service.wallet.apple import AppleWallet
 from processing.service.wallet.devices import PassKit
 from processing.settings import Settings
+from processing.workers.reports import run_program_gauges_loop
 
 P = TypeVar("P", bound=Partner)
 
@@ -144,6 +146,7 @@ class Runtime:
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
         self.reports = Reports(self.database)
+        self.customer_reports = CustomerReports(self.database)
         self.segments = Segments(
             self.database, self.runner, settings.segment_exact_count_customers_max
         )
@@ -254,6 +257,10 @@ class Runtime:
             await Relay(self.database, sender, policy).run_forever(settings.webhook_idle_seconds)
         finally:
             await sender.close()
+
+    async def run_program_gauges(self) -> None:
+        """The program gauges (liability, active customers) from the rollups, until cancelled."""
+        await run_program_gauges_loop(self.database)
 
     async def run_messages(self) -> None:
         """The message relay (trigger messages made and sent), until cancelled."""

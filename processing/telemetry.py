@@ -184,6 +184,21 @@ db_pool_max = Gauge(
     "The pools' maximum size, summed over worker processes.",
     multiprocess_mode="livesum",
 )
+# The program's figures (decision 0027), read from the report rollups by the worker every
+# limits.program_gauges_seconds, not on each scrape.
+program_liability_points = Gauge(
+    "bonus_program_liability_points",
+    "Points customers of the program hold (pending included), from the report rollups.",
+    ["program_id"],
+    multiprocess_mode="livemax",
+)
+program_active_customers = Gauge(
+    "bonus_program_active_customers",
+    "Customers of the program with an operation of their own (not an expiry, a merge or an "
+    "import) in its last limits.active_customers_days days.",
+    ["program_id"],
+    multiprocess_mode="livemax",
+)
 redis_up = Gauge(
     "bonus_redis_up",
     "1 when the last Redis call succeeded (in every worker process), else 0.",

@@ -33,6 +33,7 @@ from processing.service.records import (
     ConnectionRecord,
     ConsentRecord,
     CustomerChangeRecord,
+    CustomerCounts,
     CustomerFilter,
     CustomerListItem,
     CustomerRecord,
@@ -45,6 +46,7 @@ from processing.service.records import (
     LeasedEvent,
     LeasedMessage,
     LiabilityRow,
+    MemberDayRow,
     MerchantRecord,
     MerchantStoreRecord,
     MessageEvent,
@@ -55,8 +57,10 @@ from processing.service.records import (
     NewSmsCheck,
     OperationRecord,
     Position,
+    ProgramGauges,
     ProgramRecord,
     ProgramSettings,
+    PurchaseSumsRow,
     ReportClock,
     ReportPointsRow,
     RetryFacts,
@@ -74,6 +78,8 @@ from processing.service.records import (
     StoredTemplate,
     TemplateProgram,
     TierBand,
+    TierMembers,
+    TierMove,
     TriggerRecord,
     TriggerTemplate,
     WebhookPlaces,
@@ -1246,6 +1252,40 @@ class ReportStore(Protocol):
         ...
 
 
+class CustomerReportStore(Protocol):
+    """The purchase rollups and customer sets (decision 0027), and what the members report reads
+    from the customers and their tier changes."""
+
+    async def report_purchase_sums(
+        self, program_id: UUID, first: date, last: date, period: str, grouping: str
+    ) -> list[PurchaseSumsRow]:
+        """Purchases and returns from ``first`` to ``last`` (inclusive) per period and group."""
+        ...
+
+    async def report_customer_counts(
+        self, program_id: UUID, spans: list[int], grains: list[str], periods: list[date]
+    ) -> list[CustomerCounts]:
+        """Distinct customers per span: the union of its pieces (a grain and its first day)."""
+        ...
+
+    async def report_member_days(
+        self, program_id: UUID, first: date, last: date
+    ) -> list[MemberDayRow]: ...
+
+    async def report_member_tiers(self, program_id: UUID, on: date) -> list[TierMembers]: ...
+
+    async def report_tier_moves(
+        self, program_id: UUID, first: date, last: date
+    ) -> list[TierMove]: ...
+
+    async def report_program_gauges(self, active_days: int) -> list[ProgramGauges]: ...
+
+    async def rebuild_customer_reports(self, program_id: UUID | None) -> int:
+        """Recomputes the purchase rollups and customer sets of one program (None: all) from
+        the ledger, under a lock the relay's roll-up waits on; the operations added."""
+        ...
+
+
 class CampaignStore(Protocol):
     """Campaigns (decision 0024): their rows, the snapshot of their members and progress."""
 
@@ -1623,6 +1663,7 @@ class Store(
     MerchantStore,
     ReportStore,
     WalletStore,
+    CustomerReportStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

@@ -937,3 +937,107 @@ class LiabilityReport(LiabilityFigures, frozen=True, kw_only=True):
     point_value_minor: int
     complete_before: datetime
     stores: list[StoreLiability]
+
+
+class PurchaseSumsRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The purchase rollups summed over a period (and store or channel, when grouped)."""
+
+    period: date
+    store_id: str | None
+    channel: str | None
+    purchases: int
+    amount_minor: int
+    money_minor: int
+    returns: int
+    returned_money_minor: int
+
+
+class CustomerCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Distinct customers in the ``n``-th window asked for: with an operation of their own,
+    with a purchase, with two or more."""
+
+    n: int
+    active: int
+    purchased: int
+    repeated: int
+
+
+class MemberDayRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Members who joined and left on a day (None: before the window)."""
+
+    day: date | None
+    joined: int
+    left: int
+
+
+class TierMembers(msgspec.Struct, frozen=True, kw_only=True):
+    tier: str | None  # None: no tier announced for them
+    members: int
+
+
+class TierMove(msgspec.Struct, frozen=True, kw_only=True):
+    tier_before: str | None
+    tier_after: str | None
+    customers: int
+
+
+class PurchaseFigures(msgspec.Struct, frozen=True, kw_only=True):
+    purchases: int
+    amount_minor: int  # the receipts' total
+    money_minor: int  # what was paid in money
+    average_check_minor: int | None  # amount / purchases, rounded half up
+    points_share_bp: int | None  # (amount - money) / amount: the part paid with points
+    returns: int
+    returned_money_minor: int
+    # Customers counted once: known per period when the report is not grouped, and always for
+    # the window's totals.
+    purchasing_customers: int | None
+    repeat_customers: int | None  # two or more purchases in the period
+    repeat_rate_bp: int | None
+
+
+class PurchasesReportRow(PurchaseFigures, frozen=True, kw_only=True):
+    period: date
+    store_id: str | None = None
+    channel: str | None = None
+
+
+class PurchasesReport(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    first: date
+    last: date
+    period: Period
+    grouping: Grouping
+    complete_before: datetime
+    rows: list[PurchasesReportRow]
+    totals: PurchaseFigures
+
+
+class MemberFigures(msgspec.Struct, frozen=True, kw_only=True):
+    new_members: int  # enrolled in the period
+    members: int  # at the period's end: enrolled, not merged into another, not erased
+    active_members: int  # with an operation of their own in the period
+
+
+class MembersReportRow(MemberFigures, frozen=True, kw_only=True):
+    period: date
+
+
+class MembersReport(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    first: date
+    last: date
+    period: Period
+    complete_before: datetime
+    rows: list[MembersReportRow]
+    totals: MemberFigures
+    tiers: list[TierMembers]  # at the window's end
+    tier_moves: list[TierMove]  # within the window
+
+
+class ProgramGauges(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's figures for Prometheus, read from the report rollups."""
+
+    program_id: UUID
+    outstanding_points: int
+    active_customers: int

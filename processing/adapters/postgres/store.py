@@ -13,6 +13,7 @@ import asyncpg
 from processing.adapters.postgres.bitrix24_app import Bitrix24AppQueries
 from processing.adapters.postgres.campaigns import CampaignQueries
 from processing.adapters.postgres.channels import ChannelQueries
+from processing.adapters.postgres.customer_reports import CustomerReportQueries
 from processing.adapters.postgres.customers import CustomerQueries
 from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
@@ -48,6 +49,7 @@ class PostgresStore(
     MerchantQueries,
     ReportQueries,
     WalletQueries,
+    CustomerReportQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:

@@ -32,6 +32,17 @@ _checks = {
         "report liability {program_id} {day} earned at '{lot_store_id}' activating "
         "{lot_activates_on}: {points}; the ledger: {ledger_points}"
     ),
+    "reconcile_report_purchases": (
+        "report purchases {program_id} {day} store '{store_id}' {channel}: purchases "
+        "{purchases}, amount {amount_minor}, money {money_minor}, returns {returns}, returned "
+        "{returned_money_minor}; the ledger: {ledger_purchases}, {ledger_amount_minor}, "
+        "{ledger_money_minor}, {ledger_returns}, {ledger_returned_money_minor}"
+    ),
+    "reconcile_report_customer_sets": (
+        "report customers {program_id} {grain} {period} chunk {chunk}: active {active}, "
+        "purchasing {purchased}, twice {repeated}; the ledger: {ledger_active}, "
+        "{ledger_purchased}, {ledger_repeated}"
+    ),
 }
 
 

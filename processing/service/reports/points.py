@@ -167,7 +167,11 @@ class Reports:
     async def rebuild(self, program_id: UUID | None) -> tuple[int, int]:
         """Recomputes the rollups of one program (None: every program) from the ledger."""
         async with self.database.transaction() as store:
-            return await store.rebuild_reports(program_id)
+            rebuilt = await store.rebuild_reports(program_id)
+            # The purchase rollups and customer sets (decision 0027), after the points rollups:
+            # the relay rolls up in this order too, so neither waits on the other's lock.
+            await store.rebuild_customer_reports(program_id)
+        return rebuilt
 
 
 _figure_columns = tuple(PointFigures.__struct_fields__)

@@ -163,10 +163,20 @@ with batch as (
         where b.operation_id is not null
           and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
     )) as operations
+), rolled_customers as (
+    -- The purchase rollups and customer sets (decision 0027), after the points rollups (read
+    -- from `rolled`), in the order a rebuild locks them.
+    select report_roll_up_customers(array(
+        select b.operation_id from batch b
+        where b.operation_id is not null
+          and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
+    )) as operations
+    from rolled
 )
 update outbox set relayed_at = clock_timestamp()
 from batch where outbox.id = batch.id
-returning (select count(*) from fanned) as deliveries, (select operations from rolled) as rolled;
+returning (select count(*) from fanned) as deliveries, (select operations from rolled) as rolled,
+          (select operations from rolled_customers) as rolled_customers;
 
 -- name: lease_deliveries
 -- Up to $1 due deliveries, each leased for $2 seconds: its next attempt moves past the lease,
