@@ -16,6 +16,7 @@ from api.console.messages import ConsoleMessagesController
 from api.console.operations import ConsoleProgramController
 from api.console.pages import ConsoleController
 from api.console.queues import ConsoleQueueController
+from api.console.reports import ConsoleReportsController
 from api.console.rules import ConsoleRulesController
 from api.console.segments import ConsoleSegmentsController
 
@@ -51,6 +52,7 @@ console_handlers: Final = (
     ConsoleMessagesController,
     ConsoleProgramController,
     ConsoleQueueController,
+    ConsoleReportsController,
     ConsoleRulesController,
     ConsoleSegmentsController,
 )
