@@ -314,6 +314,7 @@ invariant(
     "a device's log fits one body even with every character escaped (\\u0000)",
 )
 invariant(pass_image_bytes_max * 4 // 3 + 1024 < request_body_bytes_max, "an image fits one body")
+
 # The program gauges (decision 0027): how often the worker reads them from the rollups, in
 # seconds, and the days a customer counts as active after an operation of their own.
 program_gauges_seconds = 60.0

@@ -56,8 +56,12 @@ def only_container(workload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def dashboard() -> dict[str, Any]:
-    path = deploy / "grafana" / "dashboards" / "bonus.json"
+# The operations dashboard, and the program's beside it (decision 0027).
+dashboard_files = ("bonus.json", "program.json")
+
+
+def dashboard(name: str = "bonus.json") -> dict[str, Any]:
+    path = deploy / "grafana" / "dashboards" / name
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return result
 
@@ -162,8 +166,9 @@ def grouping_labels(expression: str) -> set[str]:
 
 
 def dashboard_expressions() -> dict[str, str]:
-    """Every query of the dashboard, wherever it sits (panel targets, rows, template
-    variables), named by the panel title or variable name and the target's refId."""
+    """Every query of the dashboards, wherever it sits (panel targets, rows, template
+    variables), named by the dashboard, the panel title or variable name and the target's
+    refId."""
     found: dict[str, str] = {}
 
     def visit(node: Any, where: str) -> None:
@@ -180,7 +185,8 @@ def dashboard_expressions() -> dict[str, str]:
                 found[f"dashboard {where!r} {key}"] = value
             visit(value, where)
 
-    visit(dashboard(), "dashboard")
+    for name in dashboard_files:
+        visit(dashboard(name), name)
     return found
 
 

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from processing.runtime import Runtime
 from processing.service.messaging.webhooks import observe_backlog
+from processing.service.reports.customers import observe_programs
 from processing.settings import Settings, admin_key_refusal, load_settings
 from tests.conftest import Api, make_program
 from tests.deploy import manifests as m
@@ -194,17 +195,24 @@ def test_grafana_provisions_prometheus_and_the_dashboard_folder() -> None:
     assert provider["type"] == "file"
     assert provider["options"]["path"] == mounted["grafana/dashboards"]
 
-    dashboard = m.dashboard()
-    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
-    assert variables["datasource"]["current"]["value"] == source["uid"]
-    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
-    ids = [panel["id"] for panel in dashboard["panels"]]
-    assert len(ids) == len(set(ids))
-    for panel in panels:
-        assert panel["targets"], panel["title"]
-        for target in [panel, *panel["targets"]]:
-            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-        assert all(target["expr"].strip() for target in panel["targets"])
+    uids = set()
+    for name in m.dashboard_files:
+        dashboard = m.dashboard(name)
+        uids.add(dashboard["uid"])
+        variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+        assert variables["datasource"]["current"]["value"] == source["uid"]
+        panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids))
+        for panel in panels:
+            assert panel["targets"], panel["title"]
+            for target in [panel, *panel["targets"]]:
+                assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert all(target["expr"].strip() for target in panel["targets"])
+    assert len(uids) == len(m.dashboard_files)
+    assert sorted(path.name for path in (m.deploy / "grafana" / "dashboards").iterdir()) == sorted(
+        m.dashboard_files
+    )
 
 
 def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
@@ -228,6 +236,8 @@ def test_dashboard_and_alerts_cover_what_an_operator_watches() -> None:
         "bonus_live_check_accounts_differing",
         "bonus_live_check_walk_completed_timestamp_seconds",
         "bonus_live_check_report_days_differing",
+        "bonus_program_liability_points",
+        "bonus_program_active_customers",
     } <= used
     alerts = m.alert_expressions()
     assert len(alerts) == len(m.alert_rules()), "alert names are unique"
@@ -452,13 +462,14 @@ async def serve_one_request_without_redis(settings: Settings) -> None:
 @pytest.fixture
 async def exported(api: Api, settings: Settings) -> dict[str, Metric]:
     """What /metrics exports after an accrual, a reserve, a refused reserve and a degraded
-    request, by family name."""
+    request, and once the worker has read the program gauges, by family name."""
     customer = await api.customer()
     await api.accrue(customer, 50)
     assert (await api.reserve(customer, 20)).status_code == 201
     assert (await api.reserve(customer, 1_000)).status_code == 409
     await serve_one_request_without_redis(settings)
     await observe_backlog(api.runtime.database)  # what the relay sets when it is idle
+    await observe_programs(api.runtime.database)  # what the worker sets every minute
     response = await api.client.get("/metrics")
     assert response.status_code == 200
     return {family.name: family for family in text_string_to_metric_families(response.text)}
