@@ -20,6 +20,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.bodies import before_request
 from api.console import console_handlers, console_static, console_templates
 from api.console.bitrix24_tab import Bitrix24TabController
+from api.console.enrollment import JoinController
 from api.console.unsubscribe import UnsubscribePageController
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
@@ -27,6 +28,7 @@ from api.controllers.campaigns import CampaignsController
 from api.controllers.connections import ConnectionsController
 from api.controllers.customer_reports import CustomerReportsController
 from api.controllers.customers import CustomersController
+from api.controllers.enrollment import CardLinksController, EnrollmentPageController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
 from api.controllers.loyalty import (
@@ -235,6 +237,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CustomerMessagesController,
             UnsubscribeController,
             CustomersController,
+            EnrollmentPageController,
+            CardLinksController,
             LedgerController,
             CheckoutController,
             PurchasesController,
@@ -258,6 +262,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             *console_handlers,
             Bitrix24TabController,
             UnsubscribePageController,
+            JoinController,
             console_static(),
         ],
         template_config=console_templates(),

@@ -69,6 +69,7 @@ ROUTES: Final[dict[str, Route]] = {
     "shop_calculate": read_as_post,
     # The SMS gateway refused the message: a retry with the same key may succeed.
     "pos_sms_send": Route(statuses=frozenset({502})),
+    "send_card_link": Route(statuses=frozenset({502})),
     # A template's preview renders and stores nothing: a read sent as POST.
     "preview_trigger": Route(idempotent=False),
     # The unsubscribe link: public, its signed token the authority; a forged one is not found,

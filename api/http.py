@@ -77,6 +77,7 @@ services = (
     "campaigns",
     "customers",
     "database",
+    "enrollments",
     "ledger",
     "loyalty",
     "merchants",

@@ -21,6 +21,7 @@ from processing.adapters.postgres.database import PostgresDatabase, create_pool
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.redis.locks import NoAccountLocks, RedisAccountLocks, create_client
 from processing.adapters.redis.rate import RedisRateLimiter
+from processing.adapters.redis.windows import RedisAbuseWindows
 from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.adapters.sms import ConsoleSms, HttpSms, SmsMessages
 from processing.core.triggers import Channel
@@ -37,6 +38,7 @@ from processing.service.loyalty.customers import Customers
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
 from processing.service.messaging.campaigns import Campaigns
+from processing.service.messaging.enrollment import Enrollments
 from processing.service.messaging.messages import Messages
 from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.service.messaging.sms import Sms
@@ -189,6 +191,18 @@ class Runtime:
             Channel.sms: SmsMessages(self.sms.provider),
             Channel.email: self.email,
         }
+        self.enrollments = Enrollments(
+            self.database,
+            self.runner,
+            self.customers,
+            self.reads,
+            self.sms.provider,
+            self.email,
+            self.keyring,
+            self.keyring,
+            RedisAbuseWindows(redis_client),
+            settings.public_url or f"http://{settings.host}:{settings.port}",
+        )
         self.partner_api = HttpxPartnerApi(settings.channel_timeout_seconds, settings.outbound)
         self.partner_rates = RedisRateLimiter(redis_client)
         services = PartnerServices(

@@ -128,6 +128,15 @@ sms_codes_total = Counter(
     "SMS confirmation codes handed to the provider, by outcome: sent, not_sent.",
     ["outcome"],
 )
+enrollments_total = Counter(
+    "bonus_enrollments_total",
+    "Customers who joined through a program's public enrollment page (decision 0031).",
+)
+enrollment_refusals_total = Counter(
+    "bonus_enrollment_refusals_total",
+    "Requests to the public enrollment pages refused by an abuse limit, by the limit's name.",
+    ["limit"],
+)
 live_check_accounts_total = Counter(
     "bonus_live_check_accounts",
     "Customer accounts the live consistency check has checked (decision 0028).",

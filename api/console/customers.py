@@ -46,6 +46,7 @@ from schemas.api import (
     Operation,
     StatusChange,
 )
+from schemas.enrollment import CardLinkPost, CardLinkView
 from schemas.loyalty import CustomerTier, TierSet
 
 AnyRequest = Request[Any, Any, Any]
@@ -60,6 +61,7 @@ customer_notices = frozenset(
         "tier_set",
         "tier_cleared",
         "card_issued",
+        "card_link_sent",
         "hold_cancelled",
         "merged",
     }
@@ -114,6 +116,7 @@ async def customer_page(
         tier_key=new_form_key(),
         tier_clear_key=new_form_key(),
         card_key=new_form_key(),
+        card_link_key=new_form_key(),
         merge_key=new_form_key(),
         notice=notice,
         message=message,
@@ -348,6 +351,27 @@ class ConsoleCustomerController(Controller):
 
         return await console_action(
             request, runtime, on_card(runtime, customer_id), step, "card_issued"
+        )
+
+    @post("/card-links", name="console_send_card_link", status_code=303)
+    async def send_card_link(
+        self, request: AnyRequest, runtime: Runtime, customer_id: UUID
+    ) -> Response[Any]:
+        """Sends the customer a link to their card by SMS or e-mail, as
+        ``POST /v1/customers/{id}/card-links``."""
+
+        async def step(form: Form) -> StoredResponse:
+            try:
+                data = msgspec.convert({"channel": form.text("channel")}, CardLinkPost)
+            except msgspec.ValidationError as error:
+                raise Wrong() from error
+            mutation = form.mutation("console_send_card_link", customer_id, data)
+            return await runtime.enrollments.send_card_link(
+                mutation, customer_id, data.channel, renderer(CardLinkView)
+            )
+
+        return await console_action(
+            request, runtime, on_card(runtime, customer_id), step, "card_link_sent"
         )
 
     @post("/merge", name="console_merge", status_code=303)

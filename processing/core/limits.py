@@ -182,6 +182,38 @@ invariant(redis_timeout_ms < lock_wait_ms_max, "one Redis call fits in the lock 
 invariant(sms_code_seconds_ttl <= sms_sends_window_seconds, "a code dies within its send window")
 invariant(sms_confirm_attempts_max < 10**sms_code_digits, "attempts cannot exhaust the codes")
 
+# Self-enrollment pages (decision 0031): a code sent to a phone that may not be a customer yet
+# lives a little longer than the till's (the person types it on their own phone); codes to one
+# phone are counted across every program's page, per hour and per day; codes asked and forms
+# posted from one client address, per minute and per hour; tries per code. A signed-in
+# customer's session, and how long a card link sent by SMS or e-mail opens the card.
+enrollment_code_seconds_ttl = 600
+enrollment_codes_per_phone_hour_max = 3
+enrollment_codes_per_phone_day_max = 6
+enrollment_codes_per_address_minute_max = 3
+enrollment_codes_per_address_hour_max = 20
+enrollment_posts_per_address_minute_max = 20
+enrollment_posts_per_address_hour_max = 200
+enrollment_code_attempts_max = 5
+enrollment_session_seconds = 1800
+enrollment_statement_items_max = 20
+card_link_seconds = 30 * 86400
+invariant(
+    enrollment_codes_per_phone_hour_max <= enrollment_codes_per_phone_day_max,
+    "a phone's hourly codes fit in its daily ones",
+)
+invariant(
+    enrollment_codes_per_address_minute_max <= enrollment_codes_per_address_hour_max
+    and enrollment_posts_per_address_minute_max <= enrollment_posts_per_address_hour_max,
+    "an address's minute fits in its hour",
+)
+invariant(
+    enrollment_codes_per_address_minute_max <= enrollment_posts_per_address_minute_max,
+    "asking for a code is a post too: its limit is the narrower",
+)
+invariant(enrollment_code_attempts_max < 10**sms_code_digits, "tries cannot exhaust the codes")
+invariant(enrollment_statement_items_max <= page_size_max, "a customer's statement fits a page")
+
 # A partner's rate limit is shared with the retailer's other integrations (a Bitrix24 portal's
 # 2 requests a second serve every app on it; a RetailCRM key's 10 serve every caller of it):
 # a connection takes this share of it (its ``rate_share_percent`` setting), never all of it.

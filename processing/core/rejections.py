@@ -64,3 +64,5 @@ class Rejection(StrEnum):
     store_assigned_elsewhere = "store_assigned_elsewhere"
     settlement_period_overlaps = "settlement_period_overlaps"
     wallet_not_configured = "wallet_not_configured"
+    enrollment_page_closed = "enrollment_page_closed"
+    no_address_on_channel = "no_address_on_channel"

@@ -1643,6 +1643,104 @@ class WalletStore(Protocol):
     async def wallet_device_passes(
         self, device: str, pass_type_identifier: str, limit: int
     ) -> list[WalletPass]: ...
+class EnrollmentPageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's public enrollment page (decision 0031): its address, whether it is open, the
+    words it shows, the page's own key (the actor of what it writes) and the program's country
+    (how a phone typed without +7 reads)."""
+
+    program_id: UUID
+    slug: str
+    enabled: bool
+    display_name: str
+    terms: str
+    sms_wording: str
+    email_wording: str
+    key_id: UUID
+    updated_at: datetime
+    country: str
+
+
+class EnrollmentPageFacts(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    slug_holder: UUID | None  # another program that has the slug asked for
+    now: datetime
+
+
+class PhoneSends(msgspec.Struct, frozen=True, kw_only=True):
+    """Codes sent to one phone by every program's page, in the last hour and day."""
+
+    last_hour: int
+    last_day: int
+    now: datetime
+
+
+class EnrollmentCodeTry(msgspec.Struct, frozen=True, kw_only=True):
+    """A counted try at a live code: what the code typed is compared with."""
+
+    id: UUID
+    phone: str
+    code_hmac: bytes
+    code_key_id: str
+    attempts: int
+
+
+class EnrollmentCodeState(msgspec.Struct, frozen=True, kw_only=True):
+    verified: bool
+    expired: bool
+    attempts: int
+
+
+class EnrollmentStore(Protocol):
+    """Enrollment pages and the codes they send to phones."""
+
+    async def enrollment_page_facts(
+        self, program_id: UUID, scope: UUID | None, slug: str
+    ) -> EnrollmentPageFacts | None: ...
+    async def put_enrollment_page(
+        self,
+        page: EnrollmentPageRecord,
+        key_secret_sha256: bytes,
+        answer: Answer,
+    ) -> bool: ...
+    async def enrollment_page_of_program(
+        self, program_id: UUID, scope: UUID | None
+    ) -> EnrollmentPageRecord | None: ...
+    async def enrollment_page_by_slug(self, slug: str) -> EnrollmentPageRecord | None: ...
+    async def enrollment_phone_sends(self, phone: str) -> PhoneSends:
+        """Counted under the phone's transaction-long lock, taken here."""
+        ...
+
+    async def insert_enrollment_code(
+        self,
+        code_id: UUID,
+        program_id: UUID,
+        phone: str,
+        code_hmac: bytes,
+        code_key_id: str,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+    async def enrollment_code_abandoned(self, code_id: UUID) -> None: ...
+    async def enrollment_code_try(
+        self, code_id: UUID, program_id: UUID, attempts_max: int
+    ) -> EnrollmentCodeTry | None: ...
+    async def enrollment_code_state(
+        self, code_id: UUID, program_id: UUID
+    ) -> EnrollmentCodeState | None: ...
+    async def enrollment_code_verified(self, code_id: UUID) -> bool: ...
+
+
+class AbuseWindows(Protocol):
+    """Counts a client's requests in fixed windows shared by every process (Redis): each call
+    counts one and answers how many the window holds with it. Raises
+    ``AbuseWindowsUnavailable`` when it cannot count, so a public page that sends SMS fails
+    closed."""
+
+    async def count(self, key: str, window_seconds: int) -> int: ...
+
+
+class AbuseWindowsUnavailable(Exception):
+    """The counters of the public pages' abuse limits cannot be reached."""
 
 
 class Store(
@@ -1664,6 +1762,7 @@ class Store(
     ReportStore,
     WalletStore,
     CustomerReportStore,
+    EnrollmentStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

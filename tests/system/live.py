@@ -29,7 +29,8 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served(tmp_path: Path, settings: Settings) -> AsyncIterator[Served]:
+async def served(tmp_path: Path, settings: Settings, **extra: str) -> AsyncIterator[Served]:
+    """``extra``: more settings for the server, by name (``sms_provider="http"``)."""
     opened = await Runtime.open(settings)
     try:
         program_id, admin_key, pos_key = await make_program(opened)
@@ -50,6 +51,7 @@ async def served(tmp_path: Path, settings: Settings) -> AsyncIterator[Served]:
         webhook_relay="false",
         channel_worker="false",
         log_level="WARNING",
+        **extra,
     )
     stdout_path, stderr_path = tmp_path / "serve.out", tmp_path / "serve.err"
     base_url = f"http://127.0.0.1:{port}"

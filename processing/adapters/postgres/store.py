@@ -15,6 +15,7 @@ from processing.adapters.postgres.campaigns import CampaignQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customer_reports import CustomerReportQueries
 from processing.adapters.postgres.customers import CustomerQueries
+from processing.adapters.postgres.enrollment import EnrollmentQueries
 from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
@@ -50,6 +51,7 @@ class PostgresStore(
     ReportQueries,
     WalletQueries,
     CustomerReportQueries,
+    EnrollmentQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:
