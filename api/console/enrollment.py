@@ -24,6 +24,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from api.auth import client_address
+from api.console.join_words import operation_words, words
 from api.console.pages import html, security_headers, unavailable
 from api.console.sessions import ConsoleUnavailable, form_of, same_origin
 from api.console.visits import (
@@ -35,6 +36,7 @@ from api.console.visits import (
     visit_cookie,
     visit_of,
 )
+from processing.core.passes import wallet_media_type
 from processing.core.rejections import Rejection
 from processing.runtime import RedisError, Runtime
 from processing.service.messaging.enrollment import (
@@ -43,9 +45,9 @@ from processing.service.messaging.enrollment import (
     Details,
     Enrollments,
     Joined,
-    Limit,
     Limited,
     check_details,
+    page_actor,
 )
 from processing.service.ports import AbuseWindowsUnavailable, EnrollmentPageRecord
 from processing.service.records import Accepted, Refused
@@ -53,68 +55,6 @@ from processing.service.records import Accepted, Refused
 AnyRequest = Request[Any, Any, Any]
 qr_scale: Final = 6
 consent_channels: Final = ("sms", "email")
-
-words: Final[dict[str, str]] = {
-    "join": "Стать участником",
-    "sign_in": "Я уже участник",
-    "phone": "Телефон",
-    "phone_hint": "Пришлём SMS с кодом подтверждения.",
-    "send_code": "Получить код",
-    "code": "Код из SMS",
-    "code_sent": "Код отправлен на {phone}. Он действует 10 минут.",
-    "name": "Имя",
-    "birthday": "День рождения",
-    "email": "E-mail (необязательно)",
-    "consents": "Согласия на рекламные сообщения (необязательно, на участие не влияют)",
-    "confirm_join": "Вступить",
-    "confirm_sign_in": "Войти",
-    "card": "Ваша карта",
-    "card_hint": "Покажите код на кассе или назовите номер карты.",
-    "balance": "Баланс",
-    "available": "Доступно",
-    "pending": "Ожидают начисления",
-    "expiring": "Сгорят",
-    "nothing_expiring": "Ничего не сгорает.",
-    "statement": "Последние операции",
-    "no_operations": "Операций пока нет.",
-    "welcome": "Добро пожаловать в программу!",
-    "already": "Вы уже участник программы: вот ваша карта.",
-    "not_member": "Этот номер ещё не участвует в программе. Заполните данные, чтобы вступить.",
-    "sign_out": "Выйти",
-    "see_balance": "Баланс и операции — после входа по SMS-коду.",
-    "link_invalid": "Ссылка недействительна или устарела. Войдите по номеру телефона.",
-    "no_page": "Такой страницы нет.",
-    "forbidden": "Форма устарела. Откройте страницу заново и повторите.",
-    "session_gone": "Сессия истекла. Начните заново.",
-    "bad_phone": "Номер телефона указан неверно. Пример: +7 912 345-67-89.",
-    "bad_name": "Укажите имя (до 100 символов).",
-    "bad_birthday": "Дата рождения указана неверно.",
-    "bad_email": "Укажите e-mail, чтобы получать письма.",
-    "bad_code": "Неверный код. Осталось попыток: {left}.",
-    "code_spent": "Код больше не действует: попытки исчерпаны. Запросите новый.",
-    "code_expired": "Срок действия кода истёк. Запросите новый.",
-    "code_unknown": "Сначала запросите код.",
-    "sms_not_sent": "Не удалось отправить SMS. Попробуйте позже.",
-    "refused": "Не получилось: {detail}",
-    "unavailable": "Сервис временно недоступен. Попробуйте через минуту.",
-    "apple_wallet": "Добавить в Apple Wallet",
-    "google_wallet": "Сохранить в Google Wallet",
-    Limit.codes_per_phone_hour: "На этот номер уже отправлено 3 кода за час. Попробуйте позже.",
-    Limit.codes_per_phone_day: "На этот номер уже отправлено 6 кодов за сутки. Попробуйте завтра.",
-    Limit.codes_per_address_minute: "Слишком много запросов кода. Подождите минуту.",
-    Limit.codes_per_address_hour: "Слишком много запросов кода с вашего адреса. Попробуйте позже.",
-    Limit.posts_per_address_minute: "Слишком много попыток. Подождите минуту.",
-    Limit.posts_per_address_hour: "Слишком много попыток с вашего адреса. Попробуйте позже.",
-}
-operation_words: Final = {
-    "accrual": "Начисление",
-    "commit": "Оплата баллами",
-    "refund": "Возврат",
-    "expire": "Сгорание",
-    "adjust": "Корректировка",
-    "opening": "Перенос баланса",
-    "merge": "Объединение",
-}
 
 
 def card_svg(number: str) -> str:
@@ -378,16 +318,23 @@ class JoinController(Controller):
         if not isinstance(outcome, Accepted):
             await drop(runtime, token)
             return Redirect(f"/join/{slug}", status_code=303)
-        return self.card_template(page, visit, outcome.value, note)
+        wallets = await wallet_links(runtime, page, f"/join/{slug}/apple-wallet")
+        return self.card_template(page, visit, outcome.value, note, wallets)
 
     def card_template(
-        self, page: EnrollmentPageRecord, visit: Visit | None, card: CardPage, note: str | None
+        self,
+        page: EnrollmentPageRecord,
+        visit: Visit | None,
+        card: CardPage,
+        note: str | None,
+        wallets: dict[str, str],
     ) -> Template:
         return join_page(
             "card",
             page,
             visit,
             card=card,
+            wallets=wallets if card.card_number else {},
             qr=card_svg(card.card_number) if card.card_number else None,
             note=words.get(note or "") if note in ("welcome", "already") else None,
             operation_words=operation_words,
@@ -409,7 +356,32 @@ class JoinController(Controller):
         outcome = await runtime.enrollments.card_page(page, customer_id)
         if not isinstance(outcome, Accepted):
             return refusal_page(words["link_invalid"], 404)
-        return self.card_template(page, None, outcome.value, None)
+        wallets = await wallet_links(runtime, page, f"/join/{slug}/card/{token}/apple-wallet")
+        return self.card_template(page, None, outcome.value, None, wallets)
+
+    @get("/apple-wallet", name="join_apple_wallet")
+    async def apple_wallet(self, request: AnyRequest, runtime: Runtime, slug: str) -> Response[Any]:
+        """The signed-in customer's card as an Apple Wallet pass."""
+        page = await runtime.enrollments.page(slug)
+        if page is None:
+            return refusal_page(words["no_page"], 404)
+        found = await visit_of(request, runtime)
+        if found is None or found[1].customer_id is None:
+            return Redirect(f"/join/{slug}/sign-in", status_code=303)
+        if found[1].program_id != str(page.program_id):
+            return Redirect(f"/join/{slug}/sign-in", status_code=303)
+        return await pass_of(runtime, page, UUID(found[1].customer_id))
+
+    @get("/card/{token:str}/apple-wallet", name="join_card_link_apple_wallet")
+    async def link_apple_wallet(self, runtime: Runtime, slug: str, token: str) -> Response[Any]:
+        """The card a link opens, as an Apple Wallet pass."""
+        page = await runtime.enrollments.page(slug)
+        if page is None:
+            return refusal_page(words["no_page"], 404)
+        customer_id = await runtime.enrollments.card_of_link(page, token[:200])
+        if customer_id is None:
+            return refusal_page(words["link_invalid"], 404)
+        return await pass_of(runtime, page, customer_id)
 
     @post("/sign-out", name="join_sign_out", status_code=200)
     async def sign_out(self, request: AnyRequest, runtime: Runtime, slug: str) -> Response[Any]:
@@ -446,3 +418,25 @@ class JoinController(Controller):
 
 def limited_page(limited: Limited) -> Template:
     return refusal_page(words[limited.limit], 429, retry_after=limited.retry_after_seconds)
+
+
+async def wallet_links(runtime: Runtime, page: EnrollmentPageRecord, apple: str) -> dict[str, str]:
+    """The wallet buttons the program can serve: Apple's once its pass is set up."""
+    configured = await runtime.apple_wallet.settings(page_actor(page), page.program_id)
+    return {"apple": apple} if isinstance(configured, Accepted) else {}
+
+
+async def pass_of(runtime: Runtime, page: EnrollmentPageRecord, customer_id: UUID) -> Response[Any]:
+    """The customer's live card as a signed pass, through the Apple Wallet use case."""
+    outcome = await runtime.enrollments.card_page(page, customer_id)
+    if not isinstance(outcome, Accepted) or outcome.value.card_number is None:
+        return refusal_page(words["link_invalid"], 404)
+    made = await runtime.apple_wallet.card_pass(page_actor(page), outcome.value.card_number)
+    if isinstance(made, Refused):
+        return refusal_page(words["refused"].format(detail=made.detail), 409)
+    package = made.value
+    return Response(
+        content=package.content,
+        media_type=wallet_media_type,
+        headers={"Content-Disposition": f'attachment; filename="{package.serial_number}.pkpass"'},
+    )

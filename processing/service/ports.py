@@ -1643,6 +1643,8 @@ class WalletStore(Protocol):
     async def wallet_device_passes(
         self, device: str, pass_type_identifier: str, limit: int
     ) -> list[WalletPass]: ...
+
+
 class EnrollmentPageRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A program's public enrollment page (decision 0031): its address, whether it is open, the
     words it shows, the page's own key (the actor of what it writes) and the program's country

@@ -19,9 +19,11 @@ from processing.core import limits
 from processing.core.card_numbers import is_ours
 from processing.runtime import Runtime
 from processing.settings import Settings
+from tests.api.test_apple_wallet import set_up as set_up_wallet
 from tests.api.test_console import card_page, form_key_for, signed_in
 from tests.api.test_loyalty_rules_and_checkout import put_rules
 from tests.conftest import Api, secrets_keys
+from tests.fakes.wallet import Chain, make_chain
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 
 slug = "coffee-club"
@@ -33,6 +35,11 @@ page_settings = {
     "sms_wording": "Согласен получать SMS с предложениями Кофейного клуба",
     "email_wording": "Согласен получать письма с предложениями Кофейного клуба",
 }
+
+
+@pytest.fixture(scope="module")
+def chain() -> Chain:
+    return make_chain()
 
 
 @pytest.fixture
@@ -512,3 +519,27 @@ async def test_the_consoles_button_sends_the_card_link_once(
     )
     assert no_email.status_code == 409
     assert "The customer has no e-mail" in no_email.text
+
+
+async def test_the_card_offers_apple_wallet_once_the_programs_pass_is_set_up(
+    api: Api, visitor: Visitor, gateway: WebhookReceiver, chain: Chain
+) -> None:
+    await open_page(api)
+    card = await join(visitor, gateway, "+79127000015")
+    assert "Apple Wallet" not in card.text  # no pass set up: no button
+    assert "Google Wallet" not in card.text
+    await set_up_wallet(api, chain)
+
+    again = await visitor.get(f"/join/{slug}/card")
+    assert f'href="/join/{slug}/apple-wallet"' in again.text
+    downloaded = await visitor.client.get(f"/join/{slug}/apple-wallet")
+
+    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.headers["content-type"] == "application/vnd.apple.pkpass"
+    assert downloaded.content.startswith(b"PK")
+    stranger = Visitor.__new__(Visitor)
+    stranger.client = httpx.AsyncClient(
+        transport=visitor.client._transport, base_url="http://testserver"
+    )
+    refused = await stranger.client.get(f"/join/{slug}/apple-wallet")
+    assert refused.status_code == 303  # no session: to the sign-in, no pass
