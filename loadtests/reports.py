@@ -2,21 +2,27 @@
 200 ms, measured in loadtests/ on generated data; a rebuild command that recomputes rollups
 from the ledger").
 
-On a fresh database ``bonus_reports_bench`` (dropped at the end unless ``--keep``): a year of
-ledger generated straight in SQL (loadtests/reports_data.py: ``--customers`` customers,
-about ``--operations`` operations over the 365 days before now, ``--stores`` stores), then
+On a fresh database ``bonus_reports_bench`` (``--database-name``; dropped at the end unless
+``--keep``): a year of ledger generated straight in SQL (loadtests/reports_data.py:
+``--customers`` customers, about ``--operations`` operations over the 365 days before now,
+``--stores`` stores), then
 
-- ``bonus reports rebuild`` as a subprocess, timed: the rollups recomputed from the ledger;
-- ``bonus reconcile`` as a subprocess, timed (``--skip-reconcile`` leaves it out): the rollups
-  and the ledger must agree, and the generated ledger must be clean;
-- a real ``bonus serve`` on the database, and each report of the year asked ``--requests``
-  times one after another through HTTP (points by month and store, by month and channel, by
-  day; liability today; the members and purchases reports when they are served): p50 / p99;
-- in the same invocation, the raw-Postgres baselines: the same figures computed by hand SQL
-  straight over the ledger tables (entries, operations, lots: what a report costs without
-  rollups; ``--raw-runs`` runs each), and the service's own rollup statement alone through
-  asyncpg (what the HTTP answer costs beyond the database);
+- ``bonus reports rebuild`` and ``bonus reconcile`` as subprocesses, timed (``--skip-rebuild``,
+  ``--skip-reconcile``); one that fails (the service's 15 s statement timeout stops both on a
+  large ledger) is run again in this process, the same code on a pool without the timeout, to
+  say how long it needs and what it finds;
+- the rollup tables analyzed (``--as-left``: not), then a real ``bonus serve`` on the
+  database, and each report of the year asked ``--requests`` times one after another through
+  HTTP (points by month and store, by month and channel, by day; liability today; the members
+  and purchases reports when they are served): p50 / p99;
+- in the same invocation, the raw-Postgres baselines: the service's own rollup statement alone
+  through asyncpg (what the answer costs beyond the database), and the same figures by hand
+  SQL straight over the ledger, the cheapest way (one pass over the program's operations; the
+  liability over its lots), ``--raw-runs`` runs each: what a report costs without rollups;
 - the year's totals through HTTP set against the hand SQL's: they must be equal.
+
+``--generate-only`` keeps a generated year and stops; ``--reuse`` measures it later (migrated
+to the code's schema first; the measurement comes before the rebuild, the rollups being there).
 
     .venv/bin/python -m loadtests.reports --operations 10000000 --customers 500000 \\
         --database-url postgresql://postgres@127.0.0.1:5432/postgres \\
@@ -44,9 +50,13 @@ import asyncpg
 
 from loadtests.bench import Setup, api_server, create_database, with_database
 from loadtests.reports_data import Generated, generate
+from processing.adapters.postgres.database import PostgresDatabase
 from processing.adapters.postgres.migrations import migrate
 from processing.adapters.postgres.queries import QUERIES
+from processing.adapters.sealing import Keyring, parse_keys
 from processing.service.admin import new_secret
+from processing.service.ledger.reconcile import reconcile
+from processing.service.reports.points import Reports
 
 database_name = "bonus_reports_bench"  # unless --database-name
 time_zone = "Europe/Moscow"  # the program's (message_settings.time_zone's default)
@@ -62,61 +72,54 @@ figures = (
     "operations",
 )
 
-# The points report's figures by hand over the ledger: each entry on a system account is the
-# other side of a customer's change (issued: the customer gained, clawed back: gave it back,
-# ...), dated by its own time in the program's zone; the operations counted from operations.
-# $1 program, $2 first day, $3 last day, $4 time zone. {period}: day, week or month; {key}: the
-# grouping (store, channel or nothing).
+# The points report's figures by hand over the ledger, the cheapest way one can: one pass over
+# the program's operations, each type's points read the way the service moved them (a purchase
+# issued its net plus what points paid and redeemed that; a refund that took points clawed them
+# back, one that gave points returned them; an expire that released a hold moved nothing),
+# dated in the program's zone. $1 program, $2 first day, $3 last day, $4 time zone. {period}:
+# day, week or month; {key}: the grouping (store, channel or nothing).
 raw_points = """
 with bounds as (
     select ($2::date)::timestamp at time zone $4 as low,
            ($3::date + 1)::timestamp at time zone $4 as high
-), flows as (
-    select date_trunc('{period}', e.created_at at time zone $4)::date as period,
-           {key} as key,
-           coalesce(sum(-e.points) filter (where s.kind = 'issued' and e.points < 0), 0)
-               as issued,
-           coalesce(sum(e.points) filter (where s.kind = 'issued' and e.points > 0), 0)
-               as clawed_back,
-           coalesce(sum(e.points) filter (where s.kind = 'redeemed' and e.points > 0), 0)
-               as redeemed,
-           coalesce(sum(-e.points) filter (where s.kind = 'redeemed' and e.points < 0), 0)
-               as returned,
-           coalesce(sum(e.points) filter (where s.kind = 'expired'), 0) as expired,
-           coalesce(sum(-e.points) filter (where s.kind = 'adjustments'), 0) as adjusted,
-           coalesce(sum(-e.points) filter (where s.kind = 'opening'), 0) as opening,
-           sum(-e.points) as net
-    from entries e
-    join accounts s on s.id = e.account_id and s.kind <> 'customer'
-    join operations o on o.id = e.operation_id
-    cross join bounds
-    where e.program_id = $1 and e.created_at >= bounds.low and e.created_at < bounds.high
-    group by 1, 2
-), counted as (
-    select date_trunc('{period}', o.created_at at time zone $4)::date as period,
-           {key} as key, count(*) as operations
-    from operations o cross join bounds
-    where o.program_id = $1 and o.created_at >= bounds.low and o.created_at < bounds.high
-    group by 1, 2
 )
-select period, key, f.issued, f.clawed_back, f.redeemed, f.returned, f.expired, f.adjusted,
-       f.opening, f.net, c.operations
-from flows f full join counted c using (period, key)
-order by period, key
+select date_trunc('{period}', o.created_at at time zone $4)::date as period, {key} as key,
+       coalesce(sum(o.points) filter (where o.type = 'accrual'), 0)
+           + coalesce(sum(o.points + o.redeemed_points) filter (where o.type = 'purchase'), 0)
+           as issued,
+       coalesce(sum(o.returned_points - o.points) filter (where o.type = 'refund'
+                                                          and o.points < o.returned_points), 0)
+           as clawed_back,
+       coalesce(sum(-o.points) filter (where o.type = 'commit'), 0)
+           + coalesce(sum(o.redeemed_points) filter (where o.type = 'purchase'), 0)
+           as redeemed,
+       coalesce(sum(o.returned_points) filter (where o.type = 'refund'), 0)
+           + coalesce(sum(o.points) filter (where o.type = 'refund' and o.returned_points = 0
+                                                  and o.points > 0), 0) as returned,
+       coalesce(sum(-o.points) filter (where o.type = 'expire' and o.hold_id is null), 0)
+           as expired,
+       coalesce(sum(o.points) filter (where o.type = 'adjustment'), 0) as adjusted,
+       coalesce(sum(o.points) filter (where o.type = 'opening'), 0) as opening,
+       coalesce(sum(o.points) filter (where o.type not in ('reserve', 'cancel')
+                                          and (o.type <> 'expire' or o.hold_id is null)), 0)
+           as net,
+       count(*) as operations
+from operations o cross join bounds
+where o.program_id = $1 and o.created_at >= bounds.low and o.created_at < bounds.high
+group by 1, 2
+order by 1, 2
 """
 keys = {"none": "''", "store": "coalesce(o.store_id, '')", "channel": "o.channel"}
 
-# The liability at the end of day $2 by hand: every customer entry up to then, by the store of
-# the operation that created its lot; pending, the lots' entries not active by then.
+# The liability today by hand: what the program's lots hold now, by the store of the operation
+# that made each lot, and the part of lots not active by the end of today ($2, zone $3).
 raw_liability = """
-with bound as (select ($2::date + 1)::timestamp at time zone $3 as high)
-select coalesce(origin.store_id, '') as store, sum(e.points) as outstanding,
-       coalesce(sum(e.points) filter (where l.activates_at >= bound.high), 0) as pending
-from entries e
-join lots l on l.id = e.lot_id
+select coalesce(origin.store_id, '') as store, sum(l.remaining) as outstanding,
+       coalesce(sum(l.remaining) filter (
+           where l.activates_at >= ($2::date + 1)::timestamp at time zone $3), 0) as pending
+from lots l
 join operations origin on origin.id = l.operation_id
-cross join bound
-where e.program_id = $1 and e.created_at < bound.high
+where l.program_id = $1 and l.remaining > 0
 group by 1
 """
 
@@ -367,12 +370,108 @@ def rollup_statements(program: uuid.UUID, today: date) -> dict[str, tuple[str, t
     }
 
 
+async def untimed(setup: Setup, work: str) -> tuple[float, Any]:
+    """The CLI's own code for ``work`` (``rebuild`` or ``reconcile``) in this process, on a
+    pool without the service's 15 s statement timeout: what a ledger too large for the timeout
+    needs (the bench reports the CLI's own exit first)."""
+    pool = await asyncpg.create_pool(
+        setup.url,
+        min_size=1,
+        max_size=2,
+        server_settings={"statement_timeout": "0", "timezone": "UTC"},
+    )
+    keyring = Keyring(parse_keys(setup.secrets_keys))
+    database = PostgresDatabase(pool, keyring)
+    try:
+        started = time.perf_counter()
+        if work == "rebuild":
+            done: Any = await Reports(database).rebuild(None)
+        else:
+            done = (await reconcile(database)).differences[:20]
+        return time.perf_counter() - started, done
+    finally:
+        await pool.close()
+
+
 async def dropped(server_url: str, name: str) -> None:
     admin = await asyncpg.connect(server_url)
     try:
         await admin.execute(f"drop database if exists {name} with (force)")
     finally:
         await admin.close()
+
+
+async def analyzed(url: str) -> None:
+    """The rollups analyzed, as autovacuum leaves them once it has seen a rebuild's or a
+    migration's rows (until then the planner takes them for empty)."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("analyze report_points, report_liability")
+    finally:
+        await connection.close()
+
+
+def maintain(
+    setup: Setup, jobs: list[tuple[str, tuple[str, ...], bool]], result: dict[str, Any]
+) -> None:
+    """``bonus reports rebuild`` and ``bonus reconcile`` as the operator runs them, timed; when
+    one fails, the same code again without the statement timeout (``untimed``)."""
+    for work, command, skipped in jobs:
+        if skipped:
+            continue
+        seconds, output, status = bonus_command(setup, *command)
+        result[work] = {"seconds": seconds, "status": status, "output": output}
+        print(f"bonus {' '.join(command)}: {seconds:.1f} s, exit {status}", flush=True)
+        print(output if status == 0 else output[-300:], flush=True)
+        if status != 0:
+            seconds, done = asyncio.run(untimed(setup, work))
+            result[work + "_untimed"] = {"seconds": seconds, "result": done}
+            print(f"  the same without the 15 s statement timeout: {seconds:.1f} s, {done}")
+
+
+def measure(
+    setup: Setup, program: uuid.UUID, key: str, args: argparse.Namespace, result: dict[str, Any]
+) -> None:
+    """The reports through HTTP, their statements alone, the hand SQL; printed as measured."""
+    today = datetime.now(ZoneInfo(time_zone)).date()
+    paths = report_paths(program, today)
+    if not args.as_left:
+        asyncio.run(analyzed(setup.url))
+    # The machine's load as the measurement starts: the cores are shared with other work.
+    result["load_average_1_5_15"] = os.getloadavg()
+    print(f"load average {os.getloadavg()}", flush=True)
+    with api_server(setup, 1) as server:
+        served, bodies = asyncio.run(http_latencies(server.base, key, paths, args.requests))
+    alone = asyncio.run(rollup_alone(setup.url, program, today, args.requests))
+    result |= {
+        "served_seconds": served,
+        "alone_seconds": alone,
+        "answer_rows": {
+            name: len(body.get("rows") or body.get("stores") or [])
+            for name, body in bodies.items()
+            if isinstance(body, dict) and name in served
+        },
+        "served_totals": {
+            name: body.get("totals") if name.startswith("points") else body
+            for name, body in bodies.items()
+            if isinstance(body, dict)
+        },
+    }
+    print(table(served, {}, alone), flush=True)
+    print(f"rows answered: {result['answer_rows']}")
+    for name, body in bodies.items():
+        if name not in served:
+            print(f"{name}: not served ({body})")
+    raw, raw_totals = asyncio.run(raw_baselines(setup.url, program, today, args.raw_runs))
+    differences = compared(raw_totals, bodies)
+    result |= {"raw_seconds": raw, "raw_totals": raw_totals, "differences": differences}
+    print(table(served, raw, alone))
+    print(
+        "the year's totals through HTTP equal the hand SQL's"
+        if not differences
+        else "TOTALS DIFFER: " + "; ".join(differences),
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,6 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=50, help="HTTP requests per report")
     parser.add_argument("--raw-runs", type=int, default=3, help="runs of each hand SQL baseline")
     parser.add_argument("--skip-reconcile", action="store_true")
+    parser.add_argument(
+        "--as-left",
+        action="store_true",
+        help="measure the rollups as the rebuild left them, before anything analyzed them",
+    )
     parser.add_argument(
         "--skip-rebuild", action="store_true", help="with --reuse: the rollups are built"
     )
@@ -415,50 +519,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.generate_only:
             args.keep = True
             return 0
-        if not args.skip_rebuild:
-            seconds, output, status = bonus_command(setup, "reports", "rebuild")
-            result["rebuild"] = {"seconds": seconds, "status": status, "output": output}
-            print(f"bonus reports rebuild: {seconds:.1f} s, exit {status}\n{output}", flush=True)
-        if not args.skip_reconcile:
-            seconds, output, status = bonus_command(setup, "reconcile")
-            result["reconcile"] = {"seconds": seconds, "status": status, "output": output}
-            print(f"bonus reconcile: {seconds:.1f} s, exit {status}\n{output}", flush=True)
-        today = datetime.now(ZoneInfo(time_zone)).date()
-        paths = report_paths(made.program_id, today)
-        with api_server(setup, 1) as server:
-            served, bodies = asyncio.run(http_latencies(server.base, key, paths, args.requests))
-        alone = asyncio.run(rollup_alone(setup.url, made.program_id, today, args.requests))
-        raw, raw_totals = asyncio.run(
-            raw_baselines(setup.url, made.program_id, today, args.raw_runs)
-        )
-        differences = compared(raw_totals, bodies)
-        result |= {
-            "served_seconds": served,
-            "alone_seconds": alone,
-            "raw_seconds": raw,
-            "raw_totals": raw_totals,
-            "served_totals": {
-                name: body.get("totals") if name.startswith("points") else body
-                for name, body in bodies.items()
-                if isinstance(body, dict)
-            },
-            "differences": differences,
-        }
-        result["answer_rows"] = {
-            name: len(body.get("rows") or body.get("stores") or [])
-            for name, body in bodies.items()
-            if isinstance(body, dict) and name in served
-        }
-        print(table(served, raw, alone))
-        print(f"rows answered: {result['answer_rows']}")
-        for name, body in bodies.items():
-            if name not in served:
-                print(f"{name}: not served ({body})")
-        print(
-            "the year's totals through HTTP equal the hand SQL's"
-            if not differences
-            else "TOTALS DIFFER: " + "; ".join(differences)
-        )
+        jobs = [
+            ("rebuild", ("reports", "rebuild"), args.skip_rebuild),
+            ("reconcile", ("reconcile",), args.skip_reconcile),
+        ]
+        # A fresh year has no rollups until the rebuild; a reused one has them (built by the
+        # rebuild or the migration that added them), so its measurement comes first.
+        if not args.reuse:
+            maintain(setup, jobs, result)
+        measure(setup, made.program_id, key, args, result)
+        if args.reuse:
+            maintain(setup, jobs, result)
     finally:
         if not args.keep:
             asyncio.run(dropped(args.database_url, args.database_name))
