@@ -29,6 +29,7 @@ from api.controllers.connections import ConnectionsController
 from api.controllers.customer_reports import CustomerReportsController
 from api.controllers.customers import CustomersController
 from api.controllers.enrollment import CardLinksController, EnrollmentPageController
+from api.controllers.google_wallet import GoogleWalletController
 from api.controllers.health import HealthController
 from api.controllers.ledger import LedgerController
 from api.controllers.loyalty import (
@@ -184,6 +185,30 @@ async def observe_pool_loop(runtime: Runtime) -> None:
         await asyncio.sleep(pool_observe_seconds)
 
 
+def start_workers(chosen: Settings, opened: Runtime) -> list[asyncio.Task[None]]:
+    """The background loops this API process runs beside the requests, as the settings say."""
+    workers = []
+    if chosen.expiry_worker:
+        workers.append(
+            asyncio.create_task(run_expiry_loop(opened.database, chosen.expiry_interval_seconds))
+        )
+    if chosen.webhook_relay:
+        workers.append(asyncio.create_task(opened.run_relay()))
+        # The rollups the relay keeps give the program gauges (decision 0027).
+        workers.append(asyncio.create_task(opened.run_program_gauges()))
+    if chosen.message_relay:
+        workers.append(asyncio.create_task(opened.run_messages()))
+    if chosen.campaign_worker:
+        workers.append(asyncio.create_task(opened.run_campaigns()))
+    if chosen.metrics_port:
+        workers.append(asyncio.create_task(observe_pool_loop(opened)))
+    if chosen.channel_worker:
+        workers.append(asyncio.create_task(opened.run_channels()))
+    if chosen.google_wallet_worker:
+        workers.append(asyncio.create_task(opened.run_google_wallet()))
+    return workers
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     """Builds the app. A ``runtime`` passed in is used as is and left open for its owner (the
     tests share theirs with the app); otherwise the lifespan opens one and closes it."""
@@ -198,25 +223,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         telemetry.configure_logging(chosen.log_level)
         opened = await Runtime.open(resolve_urls(chosen))
         app.state.runtime = opened
-        workers = []
-        if chosen.expiry_worker:
-            workers.append(
-                asyncio.create_task(
-                    run_expiry_loop(opened.database, chosen.expiry_interval_seconds)
-                )
-            )
-        if chosen.webhook_relay:
-            workers.append(asyncio.create_task(opened.run_relay()))
-            # The rollups the relay keeps give the program gauges (decision 0027).
-            workers.append(asyncio.create_task(opened.run_program_gauges()))
-        if chosen.message_relay:
-            workers.append(asyncio.create_task(opened.run_messages()))
-        if chosen.campaign_worker:
-            workers.append(asyncio.create_task(opened.run_campaigns()))
-        if chosen.metrics_port:
-            workers.append(asyncio.create_task(observe_pool_loop(opened)))
-        if chosen.channel_worker:
-            workers.append(asyncio.create_task(opened.run_channels()))
+        workers = start_workers(chosen, opened)
         try:
             yield
         finally:
@@ -239,6 +246,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             CustomersController,
             EnrollmentPageController,
             CardLinksController,
+            GoogleWalletController,
             LedgerController,
             CheckoutController,
             PurchasesController,

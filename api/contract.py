@@ -99,6 +99,10 @@ ROUTES: Final[dict[str, Route]] = {
     "passkit_updated_serials": Route(statuses=frozenset({400}), successes=frozenset({204})),
     "passkit_latest_pass": Route(statuses=frozenset({401}), successes=frozenset({304})),
     "passkit_log": Route(statuses=frozenset({400}), idempotent=False),
+    # Google Wallet (decision 0030): settings not stored yet (409 wallet_not_configured); the
+    # save link also when Google did not take the card's object (502 partner_unavailable).
+    "get_google_wallet": Route(statuses=frozenset({409})),
+    "google_wallet_link": Route(statuses=frozenset({409, 502})),
 }
 
 

@@ -45,7 +45,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.campaign_not_cancellable: (409, "The campaign has ended"),
     Rejection.store_assigned_elsewhere: (409, "The store belongs to another merchant"),
     Rejection.settlement_period_overlaps: (409, "The period overlaps a closed statement"),
-    Rejection.wallet_not_configured: (409, "The program's Apple Wallet pass is not set up"),
+    Rejection.wallet_not_configured: (409, "The program's wallet cards are not set up"),
     Rejection.enrollment_page_closed: (409, "The program has no open enrollment page"),
     Rejection.no_address_on_channel: (409, "The customer has no address on this channel"),
     Rejection.card_blocked: (409, "Card blocked"),

@@ -78,6 +78,7 @@ services = (
     "customers",
     "database",
     "enrollments",
+    "google_wallet",
     "ledger",
     "loyalty",
     "merchants",

@@ -438,7 +438,8 @@ async def do_expire(runtime: Runtime) -> int:
 async def do_worker(runtime: Runtime) -> int:
     """The background loops until the process is stopped: the expiry sweep (lots past expiry,
     holds past their TTL), the webhook relay with the trigger messages it feeds, the partner
-    channels' sweeps, the campaigns and the live consistency check."""
+    channels' sweeps, the campaigns, the live consistency check and the Google Wallet objects'
+    patches."""
     from processing.workers.expiry import run_expiry_loop
 
     settings = runtime.settings
@@ -457,6 +458,7 @@ async def do_worker(runtime: Runtime) -> int:
         runtime.run_channels(),
         runtime.run_campaigns(),
         runtime.run_live_check(),
+        runtime.run_google_wallet(),
     )
     return 0
 

@@ -14,6 +14,7 @@ import redis.asyncio as redis
 from processing import telemetry
 from processing.adapters import embedded
 from processing.adapters.email import ConsoleEmail, SmtpEmail
+from processing.adapters.google_wallet import HttpGoogleWallet
 from processing.adapters.http_sender import HttpxSender
 from processing.adapters.partner_http import HttpxPartnerApi
 from processing.adapters.pass_signing import PassSigner
@@ -56,6 +57,7 @@ from processing.service.reports.customers import CustomerReports
 from processing.service.reports.points import Reports
 from processing.service.wallet.apple import AppleWallet
 from processing.service.wallet.devices import PassKit
+from processing.service.wallet.google import GoogleWallet, GoogleWalletSync
 from processing.settings import Settings
 from processing.workers.reports import run_program_gauges_loop
 
@@ -225,6 +227,13 @@ class Runtime:
         self.bitrix24_app = Bitrix24App(
             self.database, self.runner, self.partner_api, settings.outbound, settings.public_url
         )
+        self.google_wallet_api = HttpGoogleWallet(
+            settings.google_wallet_api_url,
+            settings.google_wallet_token_url,
+            settings.google_wallet_timeout_seconds,
+            settings.outbound,
+        )
+        self.google_wallet = GoogleWallet(self.database, self.runner, self.google_wallet_api)
         self.bitrix24_tab = Bitrix24Tab(
             self.database, self.partner_api, self.channels, self.partner(Bitrix24Partner)
         )
@@ -296,6 +305,11 @@ class Runtime:
             self.database, settings.live_check_accounts_per_pass, settings.live_check_pause_seconds
         ).run_forever()
 
+    async def run_google_wallet(self) -> None:
+        """Patches the Google Wallet objects of cards that changed, until cancelled."""
+        sync = GoogleWalletSync(self.database, self.google_wallet_api)
+        await sync.run_forever(self.settings.webhook_idle_seconds)
+
     async def run_channels(self) -> None:
         """Applies partner events from the inbox, and sweeps partners for changes whose events
         never came, until cancelled."""
@@ -310,6 +324,7 @@ class Runtime:
         if isinstance(self.email, SmtpEmail):
             await self.email.close()  # its idle connections, with QUIT
         await self.partner_api.close()
+        await self.google_wallet_api.close()
         await self.redis.aclose()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.pool.close(), timeout=10)

@@ -133,6 +133,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bitrix24_client_id: str = ""
     bitrix24_client_secret: str = ""
     bitrix24_oauth_url: str = "https://oauth.bitrix.info"
+    # Google Wallet (docs/decisions/0030): its REST API and the OAuth token endpoint a program's
+    # service account gets its access tokens at (tests point both at a fake), and how long
+    # either has to answer. The worker patching cards' objects runs inside each API process too
+    # unless turned off here (``bonus worker`` always runs it).
+    google_wallet_api_url: str = "https://walletobjects.googleapis.com/walletobjects/v1"
+    google_wallet_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    google_wallet_timeout_seconds: float = 10.0
+    google_wallet_worker: bool = True
 
     @property
     def embedded(self) -> bool:

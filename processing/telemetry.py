@@ -157,6 +157,21 @@ expiry_backlog = Gauge(
     "Accounts with overdue lots and holds past TTL seen by the last sweep.",
     multiprocess_mode="livemax",
 )
+google_wallet_updates_total = Counter(
+    "bonus_google_wallet_updates_total",
+    "Patches of Google Wallet loyalty objects by outcome: patched (Google took the card's new "
+    "values), retried (Google failed or refused; tried again after a backoff, never dropped).",
+    ["outcome"],
+)
+for _outcome in ("patched", "retried"):
+    google_wallet_updates_total.labels(outcome=_outcome)
+google_wallet_backlog = Gauge(
+    "bonus_google_wallet_backlog",
+    "Google Wallet objects with a change not yet patched (pending), and those among them whose "
+    "last patch failed (failing), as the worker last counted them.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
 webhook_backlog = Gauge(
     "bonus_webhook_backlog",
     "Outbox events not yet fanned out (unrelayed), deliveries waiting (pending) and given up "

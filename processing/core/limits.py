@@ -351,3 +351,22 @@ invariant(pass_image_bytes_max * 4 // 3 + 1024 < request_body_bytes_max, "an ima
 # seconds, and the days a customer counts as active after an operation of their own.
 program_gauges_seconds = 60.0
 active_customers_days = 30
+
+# Google Wallet (decision 0030): a class's program name (Google shows it on the card), the
+# origins a "Save to Google Wallet" button may be rendered on, a service account's key (a
+# 4096-bit RSA key in PEM is about 3,300 characters), the object's account name (Google
+# recommends at most 20 characters), and how long an access token is used before it expires.
+google_wallet_program_name_characters_max = 100
+google_wallet_origins_max = 10
+google_wallet_private_key_characters_max = 10_000
+google_wallet_account_name_characters_max = 20
+google_wallet_token_margin_seconds = 60
+google_wallet_save_jwt_characters_max = 1800
+google_wallet_update_batch_objects = 50
+google_wallet_backoff_base_seconds = 10.0
+google_wallet_backoff_cap_seconds = 3600.0
+google_wallet_lease_seconds = 60.0
+invariant(
+    google_wallet_backoff_base_seconds <= google_wallet_backoff_cap_seconds,
+    "the first retry waits no longer than the longest",
+)

@@ -15,6 +15,7 @@ import msgspec
 
 from processing.core import limits
 from processing.core.checkout import Calculation, LineResult
+from processing.core.google_wallet import GoogleWalletSettings
 from processing.core.merges import MergeSide
 from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
@@ -1745,6 +1746,111 @@ class AbuseWindowsUnavailable(Exception):
     """The counters of the public pages' abuse limits cannot be reached."""
 
 
+class GoogleWalletFailed(Exception):
+    """Google's Wallet API (or its token endpoint) did not do what was asked: ``status`` is its
+    answer (None: no answer at all: a timeout, a refused connection) and ``kind`` the failure's
+    class, fit to store and show (never a token, a key or the socket's own words)."""
+
+    def __init__(self, what: str, status: int | None, kind: str) -> None:
+        super().__init__(f"{what}: {kind}" + ("" if status is None else f" ({status})"))
+        self.status = status
+        self.kind = kind
+
+
+class GoogleWalletCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """A program's Google Wallet settings with the service account's key, opened."""
+
+    settings: GoogleWalletSettings
+    private_key: str  # PEM
+
+
+class GoogleWalletApi(Protocol):
+    """Google's Wallet API as a program's service account reaches it (decision 0030): signing
+    with the account's key, and the class and object calls, each made with an access token the
+    adapter gets and keeps until shortly before it expires."""
+
+    def key_problem(self, private_key: str) -> str | None:
+        """Why ``private_key`` cannot sign (not PEM, not an RSA private key); None when it can."""
+        ...
+
+    def sign(self, private_key: str, claims: dict[str, Any]) -> str:
+        """``claims`` as a JWT signed RS256 with ``private_key``."""
+        ...
+
+    async def ensure_class(
+        self, credentials: GoogleWalletCredentials, body: dict[str, Any]
+    ) -> None:
+        """Inserts the class if Google has none by its id, updates it if it shows other values."""
+        ...
+
+    async def ensure_object(
+        self, credentials: GoogleWalletCredentials, body: dict[str, Any]
+    ) -> None:
+        """Inserts the object if Google has none by its id (one it has is left as it is)."""
+        ...
+
+    async def patch_object(
+        self, credentials: GoogleWalletCredentials, body: dict[str, Any], values: dict[str, Any]
+    ) -> int:
+        """Patches the object with ``values``; inserts ``body`` when Google has lost it.
+        Returns the status Google answered."""
+        ...
+
+
+class GoogleWalletFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What storing a program's Google Wallet settings is decided on."""
+
+    program_id: UUID
+    now: datetime
+
+
+class LeasedGoogleWalletObject(msgspec.Struct, frozen=True, kw_only=True):
+    """A card's object with a change to send, leased to one worker for a while."""
+
+    program_id: UUID
+    card_number: str
+    changes: int  # the count of changes this patch covers
+    attempts: int  # this one included
+
+
+class GoogleWalletStore(Protocol):
+    async def google_wallet_facts(
+        self, program_id: UUID, scope: UUID | None
+    ) -> GoogleWalletFacts | None: ...
+    async def put_google_wallet_settings(
+        self, settings: GoogleWalletSettings, private_key: str, key_id: UUID, now: datetime,
+        answer: Answer,
+    ) -> bool: ...  # fmt: skip
+    async def google_wallet_settings(
+        self, program_id: UUID, scope: UUID | None
+    ) -> GoogleWalletSettings | None: ...
+    async def google_wallet_credentials(
+        self, program_id: UUID
+    ) -> GoogleWalletCredentials | None: ...
+    async def claim_wallet_object(
+        self, program_id: UUID, card_number: str, object_id: str, class_id: str
+    ) -> bool:
+        """Records the card's object (once); True when Google already has it inserted."""
+        ...
+
+    async def wallet_object_inserted(self, program_id: UUID, card_number: str) -> None: ...
+    async def lease_wallet_objects(
+        self, limit: int, lease_seconds: float
+    ) -> list[LeasedGoogleWalletObject]: ...
+    async def wallet_object_patched(
+        self, program_id: UUID, card_number: str, changes: int, status: int
+    ) -> None: ...
+    async def wallet_object_failed(
+        self,
+        program_id: UUID,
+        card_number: str,
+        delay_seconds: float,
+        status: int | None,
+        error: str,
+    ) -> None: ...
+    async def google_wallet_backlog_counts(self) -> dict[str, int]: ...
+
+
 class Store(
     Turns,
     Idempotency,
@@ -1765,6 +1871,7 @@ class Store(
     WalletStore,
     CustomerReportStore,
     EnrollmentStore,
+    GoogleWalletStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

@@ -167,7 +167,12 @@ async def test_rotation_reseals_everything_so_the_old_key_can_go(
     )
     assert rotated.code == 0, rotated
     # One webhook and four connections re-sealed under k2.
-    assert rotated.result == {"webhook_secrets": 1, "connection_secrets": 4, "key_id": "k2"}
+    assert rotated.result == {
+        "webhook_secrets": 1,
+        "connection_secrets": 4,
+        "google_wallet_keys": 0,
+        "key_id": "k2",
+    }
     stored = await database_text(database_url)
     assert "sealed:v1:test-1:" not in stored
     assert "sealed:v1:k2:" in stored

@@ -16,6 +16,7 @@ from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customer_reports import CustomerReportQueries
 from processing.adapters.postgres.customers import CustomerQueries
 from processing.adapters.postgres.enrollment import EnrollmentQueries
+from processing.adapters.postgres.google_wallet import GoogleWalletQueries
 from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
@@ -52,6 +53,7 @@ class PostgresStore(
     WalletQueries,
     CustomerReportQueries,
     EnrollmentQueries,
+    GoogleWalletQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:
@@ -60,3 +62,9 @@ class PostgresStore(
 
     async def fetch_named(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return await self._fetch(name, *args)
+
+    async def seal_secrets(self, rotate: bool) -> dict[str, int]:
+        """Seals every secret still in clear; with ``rotate``, also re-seals every one sealed
+        under an older key (the Google Wallet keys too). Returns how many of each it wrote."""
+        written = await super().seal_secrets(rotate)
+        return written | {"google_wallet_keys": await self.reseal_wallet_keys(rotate)}

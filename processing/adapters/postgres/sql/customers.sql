@@ -160,6 +160,14 @@ with card as (
 ), journal as (
     insert into card_events (program_id, number, status, reason, key_id, created_at)
     select $7, $8, $10, $11, $12, $13 from answer
+), wallet as (
+    -- The card's Google Wallet object, if it has one, shows the new state (decision 0030).
+    update google_wallet_objects o
+    set changes = o.changes + 1,
+        next_attempt_at = case when o.changes = o.synced then clock_timestamp()
+                               else o.next_attempt_at end
+    from answer
+    where o.program_id = $7 and o.card_number = $8
 )
 select count(*) from answer;
 

@@ -108,9 +108,10 @@ returning id;
 -- balance.changed of a customer a CRM contact shows also queues that contact's write-back
 -- (topic call) in the channel inbox, unless one for the contact is waiting and was never
 -- handed out: that one reads the balance when it runs, so it shows this change too. An event a
--- message trigger wants is handed to the message step (message_events). An operation whose
--- first event this is goes into the report rollups (decision 0025), under the same mark, so
--- exactly once.
+-- message trigger wants is handed to the message step (message_events). A balance or tier
+-- change of a customer with a Google Wallet card makes its object due (decision 0030). An
+-- operation whose first event this is goes into the report rollups (decision 0025), under the
+-- same mark, so exactly once.
 with batch as (
     select id, program_id, operation_id, type, payload from outbox
     where relayed_at is null
@@ -157,6 +158,22 @@ with batch as (
         where t.program_id = b.program_id and t.event_type = b.type and t.enabled
     )
     on conflict (event_key) do nothing
+), wallets as (
+    -- A balance or tier change of a customer whose card has a Google Wallet object makes the
+    -- object due (decision 0030): counted once per batch, patched by the worker with the
+    -- values it reads then. An object already due keeps its place (and its backoff).
+    update google_wallet_objects o
+    set changes = o.changes + 1,
+        next_attempt_at = case when o.changes = o.synced then clock_timestamp()
+                               else o.next_attempt_at end
+    from (
+        select distinct k.program_id, k.number
+        from batch b
+        join cards k on k.customer_id = (b.payload->>'customer_id')::uuid
+            and k.program_id = b.program_id
+        where b.type in ('balance.changed', 'tier.changed')
+    ) as moved
+    where o.program_id = moved.program_id and o.card_number = moved.number
 ), rolled as (
     select report_roll_up(array(
         select b.operation_id from batch b
