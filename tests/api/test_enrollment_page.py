@@ -18,6 +18,7 @@ from api.app import create_app
 from processing.core import limits
 from processing.core.card_numbers import is_ours
 from processing.runtime import Runtime
+from processing.service.ports import AbuseWindowsUnavailable
 from processing.settings import Settings
 from tests.api.test_apple_wallet import set_up as set_up_wallet
 from tests.api.test_console import card_page, form_key_for, signed_in
@@ -543,3 +544,62 @@ async def test_the_card_offers_apple_wallet_once_the_programs_pass_is_set_up(
     )
     refused = await stranger.client.get(f"/join/{slug}/apple-wallet")
     assert refused.status_code == 303  # no session: to the sign-in, no pass
+
+
+async def test_codes_to_one_phone_are_limited_per_day(
+    api: Api, visitor: Visitor, gateway: WebhookReceiver
+) -> None:
+    await open_page(api)
+    # Earlier today, by another program's page: the day's count is the phone's, not a page's.
+    spent = limits.enrollment_codes_per_phone_day_max
+    async with api.runtime.pool.acquire() as connection:
+        for hours in range(2, 2 + spent):
+            await connection.execute(
+                "insert into enrollment_codes (id, program_id, phone, code_hmac, code_key_id,"
+                " created_at, expires_at) values ($1, $2, '+79127000016', $3, 'test-1',"
+                " clock_timestamp() - make_interval(hours => $4),"
+                " clock_timestamp() - make_interval(hours => $4) + interval '10 minutes')",
+                uuid4(),
+                api.program_id_uuid,
+                bytes(32),
+                hours,
+            )
+
+    refused = await visitor.send_code("+79127000016")
+
+    assert refused.status_code == 429
+    assert "6 кодов за сутки" in refused.text
+    assert gateway.received == []
+
+
+async def test_without_redis_to_count_in_the_page_sends_nothing_and_answers_503(
+    api: Api, visitor: Visitor, gateway: WebhookReceiver
+) -> None:
+    await open_page(api)
+    await visitor.get(f"/join/{slug}")
+
+    class Unreachable:
+        async def count(self, key: str, window_seconds: int) -> int:
+            raise AbuseWindowsUnavailable("connection refused")
+
+    api.runtime.enrollments.windows = Unreachable()
+    refused = await visitor.send_code("+79127000017")
+
+    assert refused.status_code == 503
+    assert gateway.received == []
+    assert await count(api, "select count(*) from enrollment_codes") == 0
+
+
+async def test_a_code_the_gateway_refused_is_abandoned_and_does_not_count(
+    api: Api, visitor: Visitor, gateway: WebhookReceiver
+) -> None:
+    await open_page(api)
+    gateway.then = 500
+
+    refused = await visitor.send_code("+79127000018")
+
+    assert refused.status_code == 502
+    assert "Не удалось отправить SMS" in refused.text
+    assert await count(api, "select count(*) from enrollment_codes where abandoned_at is null") == 0
+    gateway.then = 200
+    assert (await visitor.send_code("+79127000018")).status_code == 200
