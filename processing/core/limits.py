@@ -322,6 +322,10 @@ invariant(
 # Reports (decision 0025): the longest window one report covers, in days (three years; a
 # year's report reads a few thousand rows of rollups).
 report_days_max = 1096
+# A pass over the whole ledger (`bonus reconcile`, `bonus reports rebuild`) runs far past the
+# pool's 15 s statement timeout at ten million operations (measured: 6 and 7 minutes); each of
+# its statements may take up to this long instead.
+ledger_pass_statement_seconds_max = 3600
 
 # Apple Wallet passes (decision 0029): an uploaded logo or icon PNG is at most this many bytes
 # (base64 in a JSON body under request_body_bytes_max); a certificate, key or intermediate PEM

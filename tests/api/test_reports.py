@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from processing.adapters.postgres.store import PostgresStore
 from processing.service.admin import create_key
 from processing.service.ledger.reconcile import reconcile
 from tests.api.test_customer_merge import merge
@@ -493,3 +494,15 @@ async def test_the_reports_export_as_csv(api: Api) -> None:
     assert owed.status_code == 200, owed.text
     rows = list(csv.reader(io.StringIO(owed.content.decode("utf-8-sig")), delimiter=";"))
     assert rows[1] == ["program", today, "", "120", "0", "120", str(120 * 100)]
+
+
+async def test_a_pass_over_the_ledger_may_outlast_a_requests_timeout(api: Api) -> None:
+    """At ten million operations a rebuild and reconcile each take minutes (loadtests/
+    RESULTS.md): their transaction lifts the pool's 15 s statement timeout to
+    limits.ledger_pass_statement_seconds_max, and only theirs."""
+    async with api.runtime.database.transaction() as store:
+        await store.rebuild_reports(api.program_id_uuid)
+        assert isinstance(store, PostgresStore)
+        assert await store.connection.fetchval("show statement_timeout") == "1h"
+    async with api.runtime.pool.acquire() as connection:
+        assert await connection.fetchval("show statement_timeout") == "15s"

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from processing.adapters.postgres.named import NamedQueries
 from processing.adapters.postgres.rows import record_of
+from processing.core import limits
 from processing.service.records import LiabilityRow, ReportClock, ReportPointsRow
 
 
@@ -25,6 +26,7 @@ class ReportQueries(NamedQueries):
         return None if row is None else record_of(row, ReportClock)
 
     async def rebuild_reports(self, program_id: UUID | None) -> tuple[int, int]:
+        await self._fetch("allow_ledger_pass", f"{limits.ledger_pass_statement_seconds_max}s")
         await self._execute("lock_report_rollups")
         await self._execute("clear_report_rollups", program_id)
         points = await self._execute("rebuild_report_points", program_id)

@@ -49,6 +49,7 @@ _checks = {
 async def reconcile(database: Database) -> ReconcileReport:
     differences: list[str] = []
     async with database.snapshot() as store:
+        await store.fetch_named("allow_ledger_pass", f"{limits.ledger_pass_statement_seconds_max}s")
         for query, message in _checks.items():
             rows = await store.fetch_named(query)
             differences.extend(message.format(**dict(row)) for row in rows)

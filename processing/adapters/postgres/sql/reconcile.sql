@@ -1,3 +1,8 @@
+-- name: allow_ledger_pass
+-- A pass over the whole ledger may take minutes: the rest of this transaction's statements get
+-- $1 (limits.ledger_pass_statement_seconds_max) instead of the pool's request timeout.
+select set_config('statement_timeout', $1, true);
+
 -- name: reconcile_posted
 -- I1: each customer account's cached posted balance against the sum of its entries and lots.
 -- Set-based (one pass over each table), so it stays linear in the size of the ledger.
