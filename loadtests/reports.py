@@ -212,7 +212,7 @@ def report_paths(program: uuid.UUID, today: date) -> dict[str, str]:
         "points, month by channel": f"{points}&period=month&by=channel",
         "points, by day": f"{points}&period=day&by=none",
         "liability today": f"{base}/liability?on={last}",
-        "members": f"{base}/members?from={first}&to={last}",
+        "members": f"{base}/members?from={first}&to={last}&period=month",
         "purchases": f"{base}/purchases?from={first}&to={last}&period=month",
     }
 
