@@ -8,9 +8,9 @@ On a fresh database ``bonus_reports_bench`` (``--database-name``; dropped at the
 ``--stores`` stores), then
 
 - ``bonus reports rebuild`` and ``bonus reconcile`` as subprocesses, timed (``--skip-rebuild``,
-  ``--skip-reconcile``); one that fails (the service's 15 s statement timeout stops both on a
-  large ledger) is run again in this process, the same code on a pool without the timeout, to
-  say how long it needs and what it finds;
+  ``--skip-reconcile``); one that fails (before 2d207a5 the service's 15 s statement timeout
+  stopped both from 1,000,000 operations on) is run again in this process, the same code on a
+  pool without the timeout, to say how long it needs and what it finds;
 - the rollup tables analyzed (``--as-left``: not), then a real ``bonus serve`` on the
   database, and each report of the year asked ``--requests`` times one after another through
   HTTP (points by month and store, by month and channel, by day; liability today; the members
