@@ -21,6 +21,7 @@ from api.bodies import before_request
 from api.console import console_handlers, console_static, console_templates
 from api.console.bitrix24_tab import Bitrix24TabController
 from api.console.enrollment import JoinController
+from api.console.join_wallets import JoinWalletsController
 from api.console.unsubscribe import UnsubscribePageController
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
@@ -271,6 +272,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Bitrix24TabController,
             UnsubscribePageController,
             JoinController,
+            JoinWalletsController,
             console_static(),
         ],
         template_config=console_templates(),

@@ -36,7 +36,6 @@ from api.console.visits import (
     visit_cookie,
     visit_of,
 )
-from processing.core.passes import wallet_media_type
 from processing.core.rejections import Rejection
 from processing.runtime import RedisError, Runtime
 from processing.service.messaging.enrollment import (
@@ -318,7 +317,7 @@ class JoinController(Controller):
         if not isinstance(outcome, Accepted):
             await drop(runtime, token)
             return Redirect(f"/join/{slug}", status_code=303)
-        wallets = await wallet_links(runtime, page, f"/join/{slug}/apple-wallet")
+        wallets = await wallet_links(runtime, page, f"/join/{slug}")
         return self.card_template(page, visit, outcome.value, note, wallets)
 
     def card_template(
@@ -356,32 +355,8 @@ class JoinController(Controller):
         outcome = await runtime.enrollments.card_page(page, customer_id)
         if not isinstance(outcome, Accepted):
             return refusal_page(words["link_invalid"], 404)
-        wallets = await wallet_links(runtime, page, f"/join/{slug}/card/{token}/apple-wallet")
+        wallets = await wallet_links(runtime, page, f"/join/{slug}/card/{token}")
         return self.card_template(page, None, outcome.value, None, wallets)
-
-    @get("/apple-wallet", name="join_apple_wallet")
-    async def apple_wallet(self, request: AnyRequest, runtime: Runtime, slug: str) -> Response[Any]:
-        """The signed-in customer's card as an Apple Wallet pass."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        found = await visit_of(request, runtime)
-        if found is None or found[1].customer_id is None:
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        if found[1].program_id != str(page.program_id):
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        return await pass_of(runtime, page, UUID(found[1].customer_id))
-
-    @get("/card/{token:str}/apple-wallet", name="join_card_link_apple_wallet")
-    async def link_apple_wallet(self, runtime: Runtime, slug: str, token: str) -> Response[Any]:
-        """The card a link opens, as an Apple Wallet pass."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        customer_id = await runtime.enrollments.card_of_link(page, token[:200])
-        if customer_id is None:
-            return refusal_page(words["link_invalid"], 404)
-        return await pass_of(runtime, page, customer_id)
 
     @post("/sign-out", name="join_sign_out", status_code=200)
     async def sign_out(self, request: AnyRequest, runtime: Runtime, slug: str) -> Response[Any]:
@@ -420,23 +395,12 @@ def limited_page(limited: Limited) -> Template:
     return refusal_page(words[limited.limit], 429, retry_after=limited.retry_after_seconds)
 
 
-async def wallet_links(runtime: Runtime, page: EnrollmentPageRecord, apple: str) -> dict[str, str]:
-    """The wallet buttons the program can serve: Apple's once its pass is set up."""
-    configured = await runtime.apple_wallet.settings(page_actor(page), page.program_id)
-    return {"apple": apple} if isinstance(configured, Accepted) else {}
-
-
-async def pass_of(runtime: Runtime, page: EnrollmentPageRecord, customer_id: UUID) -> Response[Any]:
-    """The customer's live card as a signed pass, through the Apple Wallet use case."""
-    outcome = await runtime.enrollments.card_page(page, customer_id)
-    if not isinstance(outcome, Accepted) or outcome.value.card_number is None:
-        return refusal_page(words["link_invalid"], 404)
-    made = await runtime.apple_wallet.card_pass(page_actor(page), outcome.value.card_number)
-    if isinstance(made, Refused):
-        return refusal_page(words["refused"].format(detail=made.detail), 409)
-    package = made.value
-    return Response(
-        content=package.content,
-        media_type=wallet_media_type,
-        headers={"Content-Disposition": f'attachment; filename="{package.serial_number}.pkpass"'},
-    )
+async def wallet_links(runtime: Runtime, page: EnrollmentPageRecord, base: str) -> dict[str, str]:
+    """The wallet buttons the program can serve, each once its wallet is set up: under
+    ``base`` (the session's page, or a card link's)."""
+    actor, links = page_actor(page), {}
+    if isinstance(await runtime.apple_wallet.settings(actor, page.program_id), Accepted):
+        links["apple"] = f"{base}/apple-wallet"
+    if isinstance(await runtime.google_wallet.settings(actor, page.program_id), Accepted):
+        links["google"] = f"{base}/google-wallet"
+    return links
