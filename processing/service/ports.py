@@ -1252,6 +1252,10 @@ class ReportStore(Protocol):
         the relay's roll-up waits on; the rows written to each table."""
         ...
 
+    async def analyze_reports(self) -> None:
+        """Tells the planner the rollups' new size (after a rebuild)."""
+        ...
+
 
 class CustomerReportStore(Protocol):
     """The purchase rollups and customer sets (decision 0027), and what the members report reads

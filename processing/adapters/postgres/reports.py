@@ -33,6 +33,9 @@ class ReportQueries(NamedQueries):
         liability = await self._execute("rebuild_report_liability", program_id)
         return _inserted(points), _inserted(liability)
 
+    async def analyze_reports(self) -> None:
+        await self._execute("analyze_report_rollups")
+
 
 def _inserted(status: str) -> int:
     """The row count of an ``INSERT 0 n`` command status."""

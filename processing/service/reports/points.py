@@ -171,6 +171,7 @@ class Reports:
             # The purchase rollups and customer sets (decision 0027), after the points rollups:
             # the relay rolls up in this order too, so neither waits on the other's lock.
             await store.rebuild_customer_reports(program_id)
+            await store.analyze_reports()
         return rebuilt
 
 

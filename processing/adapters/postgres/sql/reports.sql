@@ -52,3 +52,8 @@ select * from report_points_expected where $1::uuid is null or program_id = $1;
 insert into report_liability
 select * from report_liability_expected
 where ($1::uuid is null or program_id = $1) and points <> 0;
+
+-- name: analyze_report_rollups
+-- After a rebuild the planner must know the rollups' size: left to autovacuum, it took a year's
+-- 45,000 rows for an empty table and chose a plan three times slower (loadtests/RESULTS.md).
+analyze report_points, report_liability, report_purchases, report_customer_sets;
