@@ -5,7 +5,7 @@ Nothing happens at import time."""
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import msgspec
@@ -187,27 +187,23 @@ async def observe_pool_loop(runtime: Runtime) -> None:
 
 
 def start_workers(chosen: Settings, opened: Runtime) -> list[asyncio.Task[None]]:
-    """The background loops this API process runs beside the requests, as the settings say."""
-    workers = []
-    if chosen.expiry_worker:
-        workers.append(
-            asyncio.create_task(run_expiry_loop(opened.database, chosen.expiry_interval_seconds))
-        )
-    if chosen.webhook_relay:
-        workers.append(asyncio.create_task(opened.run_relay()))
+    """The background loops the settings keep inside the API process."""
+    loops: list[tuple[bool, Callable[[], Coroutine[Any, Any, None]]]] = [
+        (
+            chosen.expiry_worker,
+            lambda: run_expiry_loop(opened.database, chosen.expiry_interval_seconds),
+        ),
+        (chosen.webhook_relay, opened.run_relay),
         # The rollups the relay keeps give the program gauges (decision 0027).
-        workers.append(asyncio.create_task(opened.run_program_gauges()))
-    if chosen.message_relay:
-        workers.append(asyncio.create_task(opened.run_messages()))
-    if chosen.campaign_worker:
-        workers.append(asyncio.create_task(opened.run_campaigns()))
-    if chosen.metrics_port:
-        workers.append(asyncio.create_task(observe_pool_loop(opened)))
-    if chosen.channel_worker:
-        workers.append(asyncio.create_task(opened.run_channels()))
-    if chosen.google_wallet_worker:
-        workers.append(asyncio.create_task(opened.run_google_wallet()))
-    return workers
+        (chosen.webhook_relay, opened.run_program_gauges),
+        (chosen.message_relay, opened.run_messages),
+        (chosen.campaign_worker, opened.run_campaigns),
+        (chosen.wallet_worker, opened.run_wallet),
+        (bool(chosen.metrics_port), lambda: observe_pool_loop(opened)),
+        (chosen.channel_worker, opened.run_channels),
+        (chosen.google_wallet_worker, opened.run_google_wallet),
+    ]
+    return [asyncio.create_task(loop()) for wanted, loop in loops if wanted]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:

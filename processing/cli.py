@@ -459,6 +459,7 @@ async def do_worker(runtime: Runtime) -> int:
         runtime.run_campaigns(),
         runtime.run_live_check(),
         runtime.run_google_wallet(),
+        runtime.run_wallet(),
     )
     return 0
 

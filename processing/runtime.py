@@ -13,6 +13,7 @@ import redis.asyncio as redis
 
 from processing import telemetry
 from processing.adapters import embedded
+from processing.adapters.apns import ApnsClient
 from processing.adapters.email import ConsoleEmail, SmtpEmail
 from processing.adapters.google_wallet import HttpGoogleWallet
 from processing.adapters.http_sender import HttpxSender
@@ -58,10 +59,27 @@ from processing.service.reports.points import Reports
 from processing.service.wallet.apple import AppleWallet
 from processing.service.wallet.devices import PassKit
 from processing.service.wallet.google import GoogleWallet, GoogleWalletSync
+from processing.service.wallet.pushes import WalletPushes
 from processing.settings import Settings
 from processing.workers.reports import run_program_gauges_loop
 
 P = TypeVar("P", bound=Partner)
+
+
+def apns_client(settings: Settings) -> ApnsClient | None:
+    """The APNs client when its key, key id and team are configured; None otherwise."""
+    if not (settings.apns_key_file and settings.apns_key_id and settings.apns_team_id):
+        return None
+    with open(settings.apns_key_file, "rb") as file:
+        key = file.read()
+    return ApnsClient(
+        settings.apns_url,
+        settings.apns_key_id,
+        settings.apns_team_id,
+        key,
+        settings.apns_timeout_seconds,
+        settings.apns_ca_file,
+    )
 
 
 def resolve_urls(settings: Settings, *, serving: bool = False) -> Settings:
@@ -293,6 +311,18 @@ class Runtime:
         await relay.run_forever(
             self.settings.webhook_idle_seconds, self.settings.message_scan_interval_seconds
         )
+
+    async def run_wallet(self) -> None:
+        """Builds the passes of customers whose balance or tier changed and pushes their
+        devices through APNs (decision 0029), until cancelled."""
+        push = apns_client(self.settings)
+        try:
+            await WalletPushes(self.apple_wallet, push).run_forever(
+                self.settings.webhook_idle_seconds
+            )
+        finally:
+            if push is not None:
+                await push.close()
 
     async def run_campaigns(self) -> None:
         """Starts due campaigns and accrues their members, until cancelled."""

@@ -128,6 +128,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # itself came to), and marketing e-mails' unsubscribe links start with it (unset: this
     # server's host and port, fit only for development).
     public_url: str | None = None
+    # Apple Wallet pass updates (decision 0029): the wallet worker runs inside each API process
+    # too unless turned off here (``bonus worker`` always runs it); it pushes devices through
+    # APNs with the team's token key (apns_key_file: the .p8 PEM; its 10-character id and the
+    # team id) when the three are set, else devices learn of changes when they poll.
+    # apns_ca_file trusts a private CA (tests).
+    wallet_worker: bool = True
+    apns_url: str = "https://api.push.apple.com"
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_key_file: str | None = None
+    apns_ca_file: str | None = None
+    apns_timeout_seconds: float = 10.0
     # Our Bitrix24 application at Bitrix24's OAuth server, which refreshes a portal's token pair
     # (docs/decisions/0021); the client secret is sent nowhere else.
     bitrix24_client_id: str = ""

@@ -1621,6 +1621,33 @@ class WalletCard(msgspec.Struct, frozen=True, kw_only=True):
     customer_name: str | None
 
 
+class WalletChange(msgspec.Struct, frozen=True, kw_only=True):
+    """A change a customer's wallet passes may show, queued by the outbox relay."""
+
+    id: int
+    program_id: UUID
+    customer_id: UUID
+    attempts: int
+
+
+class WalletDevice(msgspec.Struct, frozen=True, kw_only=True):
+    device_library_identifier: str
+    push_token: str
+    pass_type_identifier: str
+
+
+class PushResult(enum.Enum):
+    sent = "sent"
+    gone = "gone"  # APNs 410: the token is no longer active for the topic; drop it
+    failed = "failed"  # anything else: tried again later
+
+
+class PassPush(Protocol):
+    """Tells a device that one of its passes changed (APNs, decision 0029)."""
+
+    async def push(self, push_token: str, topic: str) -> PushResult: ...
+
+
 class WalletStore(Protocol):
     """Apple Wallet settings, passes and device registrations (decision 0029)."""
 
@@ -1648,6 +1675,16 @@ class WalletStore(Protocol):
     async def wallet_device_passes(
         self, device: str, pass_type_identifier: str, limit: int
     ) -> list[WalletPass]: ...
+    async def lease_wallet_changes(
+        self, limit: int, lease_seconds: float
+    ) -> list[WalletChange]: ...
+    async def finish_wallet_change(self, change_id: int) -> None: ...
+    async def retry_wallet_change(self, change_id: int, seconds: float) -> None: ...
+    async def customer_wallet_passes(
+        self, customer_id: UUID, program_id: UUID
+    ) -> list[WalletPass]: ...
+    async def wallet_devices_behind(self, serial_number: UUID, tag: int) -> list[WalletDevice]: ...
+    async def wallet_device_pushed(self, device: str, serial_number: UUID, tag: int) -> None: ...
 
 
 class EnrollmentPageRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,8 @@ from processing.service.ports import (
     Answer,
     PassCredentials,
     WalletCard,
+    WalletChange,
+    WalletDevice,
     WalletFacts,
     WalletPass,
     WalletSettings,
@@ -146,3 +148,24 @@ class WalletQueries(NamedQueries):
     ) -> list[WalletPass]:
         rows = await self._fetch("wallet_device_passes", device, pass_type_identifier, limit)
         return [self._pass(row) for row in rows]
+
+    async def lease_wallet_changes(self, limit: int, lease_seconds: float) -> list[WalletChange]:
+        rows = await self._fetch("lease_wallet_changes", limit, lease_seconds)
+        return [WalletChange(**dict(row)) for row in rows]
+
+    async def finish_wallet_change(self, change_id: int) -> None:
+        await self._execute("finish_wallet_change", change_id)
+
+    async def retry_wallet_change(self, change_id: int, seconds: float) -> None:
+        await self._execute("retry_wallet_change", change_id, seconds)
+
+    async def customer_wallet_passes(self, customer_id: UUID, program_id: UUID) -> list[WalletPass]:
+        rows = await self._fetch("customer_wallet_passes", customer_id, program_id)
+        return [self._pass(row) for row in rows]
+
+    async def wallet_devices_behind(self, serial_number: UUID, tag: int) -> list[WalletDevice]:
+        rows = await self._fetch("wallet_devices_behind", serial_number, tag)
+        return [WalletDevice(**dict(row)) for row in rows]
+
+    async def wallet_device_pushed(self, device: str, serial_number: UUID, tag: int) -> None:
+        await self._execute("wallet_device_pushed", device, serial_number, tag)

@@ -143,9 +143,10 @@ select customer_id, status from cards where program_id = $1 and number = $2;
 -- Card $8 of program $7 goes from status $9 to $10 with reason $11, by key $12 at $13, with a
 -- journal event and the answer ($1-$6), in one statement. The card's row is locked first and
 -- must still be in status $9 (rechecked after the lock): a change decided on a status that
--- moved meanwhile writes nothing, the answer included.
+-- moved meanwhile writes nothing, the answer included. A card with a wallet pass queues a
+-- wallet change (decision 0029): a card's status writes no outbox event, and its pass shows it.
 with card as (
-    select program_id, number from cards
+    select program_id, number, customer_id from cards
     where program_id = $7 and number = $8 and status = $9
     for update
 ), answer as (
@@ -168,6 +169,13 @@ with card as (
                                else o.next_attempt_at end
     from answer
     where o.program_id = $7 and o.card_number = $8
+), apple_passes as (
+    -- The card's Apple Wallet pass shows its status: a wallet change (decision 0029).
+    insert into wallet_changes (wallet, program_id, customer_id)
+    select 'apple', card.program_id, card.customer_id from card, answer
+    where exists (
+        select 1 from wallet_passes p where p.program_id = $7 and p.card_number = $8
+    )
 )
 select count(*) from answer;
 

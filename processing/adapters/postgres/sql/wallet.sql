@@ -116,9 +116,9 @@ returning *;
 -- Device $1 registers for pass $2 (of type $3) with push token $4; registered already: the
 -- push token is renewed. created: whether the registration is new.
 insert into wallet_device_registrations (
-    device_library_identifier, serial_number, pass_type_identifier, push_token
+    device_library_identifier, serial_number, pass_type_identifier, push_token, pushed_tag
 )
-values ($1, $2, $3, $4)
+select $1, $2, $3, $4, p.updated_tag from wallet_passes p where p.serial_number = $2
 on conflict (device_library_identifier, serial_number) do update
     set push_token = excluded.push_token, pass_type_identifier = excluded.pass_type_identifier
 returning (xmax = 0) as created;
@@ -137,3 +137,47 @@ join wallet_passes p on p.serial_number = r.serial_number
 where r.device_library_identifier = $1 and r.pass_type_identifier = $2
 order by r.created_at, p.serial_number
 limit $3;
+
+-- name: lease_wallet_changes
+-- Up to $1 due Apple Wallet changes, each leased for $2 seconds (its next attempt moves past
+-- the lease, so no other worker takes it meanwhile), oldest first.
+with due as (
+    select id from wallet_changes
+    where wallet = 'apple' and next_attempt_at <= clock_timestamp()
+    order by next_attempt_at, id
+    limit $1
+    for update skip locked
+)
+update wallet_changes w
+set attempts = w.attempts + 1, next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+from due where w.id = due.id
+returning w.id, w.program_id, w.customer_id, w.attempts;
+
+-- name: finish_wallet_change
+-- Wallet change $1 is done: every device of the customer's passes was pushed (or is gone).
+delete from wallet_changes where id = $1;
+
+-- name: retry_wallet_change
+-- Wallet change $1 is tried again in $2 seconds.
+update wallet_changes set next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+where id = $1;
+
+-- name: customer_wallet_passes
+-- The passes of customer $1's cards in program $2.
+select p.*
+from wallet_passes p
+join cards c on c.program_id = p.program_id and c.number = p.card_number
+where c.program_id = $2 and c.customer_id = $1
+order by p.serial_number;
+
+-- name: wallet_devices_behind
+-- The devices registered for pass $1 not yet pushed for its tag $2.
+select device_library_identifier, push_token, pass_type_identifier
+from wallet_device_registrations
+where serial_number = $1 and pushed_tag < $2
+order by device_library_identifier;
+
+-- name: wallet_device_pushed
+-- Device $1 was pushed for pass $2 at tag $3.
+update wallet_device_registrations set pushed_tag = greatest(pushed_tag, $3)
+where device_library_identifier = $1 and serial_number = $2;

@@ -174,6 +174,19 @@ with batch as (
         where b.type in ('balance.changed', 'tier.changed')
     ) as moved
     where o.program_id = moved.program_id and o.card_number = moved.number
+), apple_passes as (
+    -- A change a customer's Apple Wallet passes may show goes to the wallet worker (decision
+    -- 0029) as a wallet change, for customers who hold a pass, under the same mark.
+    insert into wallet_changes (wallet, program_id, customer_id, outbox_id)
+    select 'apple', b.program_id, (b.payload->>'customer_id')::uuid, b.id
+    from batch b
+    where b.type in ('balance.changed', 'tier.changed')
+      and exists (
+          select 1 from wallet_passes p
+          join cards c on c.program_id = p.program_id and c.number = p.card_number
+          where c.program_id = b.program_id and c.customer_id = (b.payload->>'customer_id')::uuid
+      )
+    on conflict (wallet, outbox_id) do nothing
 ), rolled as (
     select report_roll_up(array(
         select b.operation_id from batch b
