@@ -99,7 +99,7 @@ def refused_message(refused: Refused) -> str:
     if refused.field in by_field:
         return words[by_field[refused.field]]
     if refused.field == "email":
-        return words["bad_email"]
+        return words["bad_email_shape" if "not an address" in refused.detail else "bad_email"]
     code = refused.rejection
     if code is Rejection.sms_code_invalid:
         left = refused.detail.split(": ")[-1].split(" ")[0]

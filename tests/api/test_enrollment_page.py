@@ -252,6 +252,7 @@ async def test_signing_in_with_a_phone_not_enrolled_asks_for_the_details_without
         ({"birthday": "1990-13-01"}, "Дата рождения указана неверно"),
         ({"birthday": "2999-01-01"}, "Дата рождения указана неверно"),
         ({"consent_email": "1"}, "Укажите e-mail"),
+        ({"email": "anna at example"}, "E-mail указан неверно"),
     ],
 )
 async def test_bad_details_are_refused_before_the_code_is_tried_and_nothing_is_written(

@@ -17,6 +17,7 @@ wording and the source ``enrollment_page``.
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -72,6 +73,8 @@ consent_source = "enrollment_page"
 page_scopes = frozenset({"crm"})
 name_characters_max = 100
 birthday_earliest = date(1900, 1, 1)
+# An address's shape only, as the API's schema and the customers table check it.
+email_shape = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}")
 
 
 class PageSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,6 +216,12 @@ def check_details(details: Details, today: date) -> Refused | None:
     if details.birthday is not None and not birthday_earliest <= details.birthday <= today:
         return refuse(
             Rejection.validation_error, "birthday is a date in the past.", field="birthday"
+        )
+    if details.email is not None and not email_shape.fullmatch(details.email):
+        return refuse(
+            Rejection.validation_error,
+            "email is not an address (someone@somewhere).",
+            field="email",
         )
     if "email" in details.consents and not details.email:
         return refuse(
