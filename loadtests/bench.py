@@ -188,6 +188,8 @@ def api_server(setup: Setup, workers: int, log_path: Path | None = None) -> Iter
         "BONUS_WEBHOOK_RELAY": "false",
         "BONUS_MESSAGE_RELAY": "false",
         "BONUS_CAMPAIGN_WORKER": "false",
+        "BONUS_WALLET_WORKER": "false",
+        "BONUS_GOOGLE_WALLET_WORKER": "false",
         "BONUS_CHANNEL_WORKER": "false",
         "BONUS_SECRETS_KEYS": setup.secrets_keys,
     }
