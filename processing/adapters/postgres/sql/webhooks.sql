@@ -187,21 +187,20 @@ with batch as (
           where c.program_id = b.program_id and c.customer_id = (b.payload->>'customer_id')::uuid
       )
     on conflict (wallet, outbox_id) do nothing
+), announced as (
+    -- The operations whose first event is in this batch: the report rollups take each of them
+    -- once, here (decisions 0025, 0027).
+    select array(
+        select b.operation_id from batch b
+        where b.operation_id is not null
+          and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
+    ) as ids
 ), rolled as (
-    select report_roll_up(array(
-        select b.operation_id from batch b
-        where b.operation_id is not null
-          and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
-    )) as operations
+    select report_roll_up(ids) as operations from announced
 ), rolled_customers as (
-    -- The purchase rollups and customer sets (decision 0027), after the points rollups (read
-    -- from `rolled`), in the order a rebuild locks them.
-    select report_roll_up_customers(array(
-        select b.operation_id from batch b
-        where b.operation_id is not null
-          and b.id = (select min(x.id) from outbox x where x.operation_id = b.operation_id)
-    )) as operations
-    from rolled
+    -- The purchase rollups and customer sets, after the points rollups (read from `rolled`),
+    -- in the order a rebuild locks them.
+    select report_roll_up_customers(announced.ids) as operations from announced, rolled
 )
 update outbox set relayed_at = clock_timestamp()
 from batch where outbox.id = batch.id
