@@ -2,7 +2,7 @@
 responses. Controllers stay a few lines: map the request, call the service, answer."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
@@ -23,6 +23,8 @@ from processing.service.records import (
     StoredResponse,
     refuse,
 )
+
+T = TypeVar("T")
 
 # A cursor-paged list's query: the page's size, and a keyset cursor
 # (processing/service/paging.py, about 100 characters).
@@ -194,3 +196,18 @@ def answer(request: Request[Any, Any, Any], outcome: Outcome, reply_type: type) 
 
 def accepted_value(outcome: Outcome) -> Any:
     return outcome.value if isinstance(outcome, Accepted) else None
+
+
+def accepted(outcome: Outcome, kind: type[T]) -> T:
+    """A read's value for a route that answers something other than JSON (a CSV, a pass):
+    a refusal is raised as the problem it answers with."""
+    if not isinstance(outcome, Accepted):
+        raise ProblemError(outcome)
+    if not isinstance(outcome.value, kind):
+        raise TypeError(f"expected a {kind.__name__}, got {type(outcome.value).__name__}")
+    return outcome.value
+
+
+def attachment(filename: str) -> dict[str, str]:
+    """The header that makes a browser save an answer as ``filename``."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}

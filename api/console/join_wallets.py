@@ -14,7 +14,7 @@ from api.console.join_words import words
 from api.console.pages import security_headers, unavailable
 from api.console.sessions import ConsoleUnavailable
 from api.console.visits import visit_of
-from processing.core.passes import wallet_media_type
+from api.controllers.wallet import pass_response
 from processing.runtime import RedisError, Runtime
 from processing.service.messaging.enrollment import page_actor
 from processing.service.ports import EnrollmentPageRecord
@@ -89,12 +89,7 @@ async def pass_of(runtime: Runtime, page: EnrollmentPageRecord, customer_id: UUI
     made = await runtime.apple_wallet.card_pass(page_actor(page), outcome.value.card_number)
     if isinstance(made, Refused):
         return refusal_page(words["refused"].format(detail=made.detail), 409)
-    package = made.value
-    return Response(
-        content=package.content,
-        media_type=wallet_media_type,
-        headers={"Content-Disposition": f'attachment; filename="{package.serial_number}.pkpass"'},
-    )
+    return pass_response(made.value)
 
 
 async def google_save(

@@ -13,12 +13,11 @@ from api.controllers.reports import (
     GroupingParameter,
     Last,
     PeriodParameter,
-    _accepted,
-    _attachment,
     csv_description,
+    csv_file,
     csv_media_type,
 )
-from api.http import answer
+from api.http import accepted, answer
 from processing.core.reports import Grouping, Period
 from processing.service.records import Actor, MembersReport, PurchasesReport
 from processing.service.reports.customers import CustomerReports, members_csv, purchases_csv
@@ -69,8 +68,8 @@ class CustomerReportsController(Controller):
         """The members report as CSV: scope (period, total, tier or tier_change), then its
         columns."""
         outcome = await customer_reports.members(actor, program_id, first, last, period)
-        report = _accepted(outcome, MembersReport)
-        return _attachment(members_csv(report), f"members-{program_id}-{first}-{last}.csv")
+        report = accepted(outcome, MembersReport)
+        return csv_file(members_csv(report), f"members-{program_id}-{first}-{last}.csv")
 
     @get("/purchases", name="purchases_report")
     async def purchases_report(
@@ -111,8 +110,8 @@ class CustomerReportsController(Controller):
         """The purchases report as CSV: scope (period or total), period, store_id, channel and
         the figures."""
         outcome = await customer_reports.purchases(actor, program_id, first, last, period, grouping)
-        report = _accepted(outcome, PurchasesReport)
-        return _attachment(purchases_csv(report), f"purchases-{program_id}-{first}-{last}.csv")
+        report = accepted(outcome, PurchasesReport)
+        return csv_file(purchases_csv(report), f"purchases-{program_id}-{first}-{last}.csv")
 
 
 __all__ = ["CustomerReportsController"]

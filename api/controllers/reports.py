@@ -3,23 +3,21 @@ the liability on a day, as JSON and as CSV. Admin scope: a program's own admin k
 operator's key."""
 
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.auth import admin_scopes
-from api.errors import ProblemError
-from api.http import answer
+from api.http import accepted, answer, attachment
 from processing.core.reports import Grouping, Period
-from processing.service.records import Accepted, Actor, LiabilityReport, Outcome, PointsReport
+from processing.service.records import Actor, LiabilityReport, PointsReport
 from processing.service.reports.points import Reports, liability_csv, points_csv
 from schemas.reports import Liability
 from schemas.reports import PointsReport as PointsReply
 
 AnyRequest = Request[Any, Any, Any]
-T = TypeVar("T")
 csv_media_type = "text/csv"
 csv_description = "UTF-8 with a byte order mark, ';', CRLF; a header row first."
 
@@ -83,8 +81,8 @@ class ReportsController(Controller):
         """The points report as CSV: scope (period or total), period, store_id, channel and
         the figures."""
         outcome = await reports.points(actor, program_id, first, last, period, grouping)
-        report = _accepted(outcome, PointsReport)
-        return _attachment(points_csv(report), f"points-{program_id}-{first}-{last}.csv")
+        report = accepted(outcome, PointsReport)
+        return csv_file(points_csv(report), f"points-{program_id}-{first}-{last}.csv")
 
     @get("/liability", name="liability_report")
     async def liability_report(
@@ -105,25 +103,13 @@ class ReportsController(Controller):
         self, program_id: UUID, reports: Reports, actor: Actor, on: On = None
     ) -> Response[bytes]:
         """The liability as CSV: the program's line first, then each earning store's."""
-        report = _accepted(await reports.liability(actor, program_id, on), LiabilityReport)
-        return _attachment(liability_csv(report), f"liability-{program_id}-{report.on}.csv")
+        report = accepted(await reports.liability(actor, program_id, on), LiabilityReport)
+        return csv_file(liability_csv(report), f"liability-{program_id}-{report.on}.csv")
 
 
-def _accepted(outcome: Outcome, kind: type[T]) -> T:
-    """The outcome's value, or its refusal raised as the problem it answers with."""
-    if not isinstance(outcome, Accepted):
-        raise ProblemError(outcome)
-    if not isinstance(outcome.value, kind):
-        raise TypeError(f"expected a {kind.__name__}, got {type(outcome.value).__name__}")
-    return outcome.value
-
-
-def _attachment(body: bytes, filename: str) -> Response[bytes]:
-    return Response(
-        content=body,
-        media_type=csv_media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+def csv_file(body: bytes, filename: str) -> Response[bytes]:
+    """A report's CSV, saved by a browser as ``filename``."""
+    return Response(content=body, media_type=csv_media_type, headers=attachment(filename))
 
 
 __all__ = ["ReportsController"]

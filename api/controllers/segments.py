@@ -10,7 +10,7 @@ from litestar.response import Stream
 
 from api.auth import admin_scopes
 from api.errors import ProblemError
-from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
+from api.http import Cursor, PageSize, answer, attachment, mutation_for, renderer, respond
 from processing.core import limits
 from processing.service.loyalty.segments import SegmentCommand, Segments
 from processing.service.records import Actor, Refused
@@ -136,7 +136,7 @@ class SegmentsController(Controller):
         return Stream(
             lines,
             media_type=csv_media_type,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers=attachment(filename),
         )
 
 

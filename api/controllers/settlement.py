@@ -12,7 +12,16 @@ from litestar.response import Stream
 
 from api.auth import admin_scopes, program_scopes
 from api.errors import ProblemError
-from api.http import Cursor, PageSize, actor_of, answer, mutation_for, renderer, respond
+from api.http import (
+    Cursor,
+    PageSize,
+    actor_of,
+    answer,
+    attachment,
+    mutation_for,
+    renderer,
+    respond,
+)
 from processing.core import limits
 from processing.core.rejections import Rejection
 from processing.service.ledger.merchants import MerchantCommand, Merchants
@@ -250,7 +259,7 @@ class SettlementController(Controller):
         return Stream(
             lines,
             media_type=csv_media_type,
-            headers={"Content-Disposition": f'attachment; filename="settlement-{found.id}.csv"'},
+            headers=attachment(f"settlement-{found.id}.csv"),
         )
 
 

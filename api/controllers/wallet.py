@@ -13,7 +13,7 @@ from litestar.params import Parameter
 
 from api.auth import admin_scopes, manager_scopes
 from api.errors import ProblemError
-from api.http import answer, mutation_for, renderer, respond
+from api.http import accepted, answer, attachment, mutation_for, renderer, respond
 from processing.core.passes import wallet_media_type
 from processing.core.rejections import Rejection
 from processing.service.records import Accepted, Actor, Refused, refuse
@@ -36,14 +36,13 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
-def _pass_response(package: PassPackage) -> Response[bytes]:
+def pass_response(package: PassPackage) -> Response[bytes]:
+    """A signed pass as Wallet takes it: its media type, the time it last changed, a file."""
     return Response(
         content=package.content,
         media_type=wallet_media_type,
-        headers={
-            "Last-Modified": _http_date(package.updated_at),
-            "Content-Disposition": f'attachment; filename="{package.serial_number}.pkpass"',
-        },
+        headers={"Last-Modified": _http_date(package.updated_at)}
+        | attachment(f"{package.serial_number}.pkpass"),
     )
 
 
@@ -135,9 +134,7 @@ class AppleWalletController(Controller):
         """The card's Apple Wallet pass, signed: balance, tier, card number as QR and PDF417
         barcodes (what the till's identify takes), terms and the last operations on the back.
         Made the first time it is asked for; later ones are the same pass, as it is now."""
-        outcome = _refused(await apple_wallet.card_pass(actor, number))
-        package: PassPackage = outcome.value
-        return _pass_response(package)
+        return pass_response(accepted(await apple_wallet.card_pass(actor, number), PassPackage))
 
 
 class PassKitController(Controller):
@@ -223,7 +220,7 @@ class PassKitController(Controller):
                 status_code=304,
                 headers={"Last-Modified": _http_date(outcome.value.updated_at)},
             )
-        return _pass_response(outcome.value)
+        return pass_response(outcome.value)
 
     @post("/log", name="passkit_log", status_code=200)
     async def device_log(self, data: DeviceLog, passkit: PassKit) -> Response[None]:
