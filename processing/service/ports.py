@@ -1245,7 +1245,9 @@ class ReportStore(Protocol):
         """Points outstanding at the end of ``on`` by the store that earned them."""
         ...
 
-    async def report_clock(self, program_id: UUID) -> ReportClock | None: ...
+    async def report_clock(self, program_id: UUID, scope: UUID | None) -> ReportClock | None:
+        """None when there is no such program or it is not ``scope``'s (None: any)."""
+        ...
 
     async def rebuild_reports(self, program_id: UUID | None) -> tuple[int, int]:
         """Recomputes the rollups of one program (None: all) from the ledger, under a lock

@@ -21,8 +21,8 @@ class ReportQueries(NamedQueries):
         rows = await self._fetch("report_liability", program_id, on)
         return [record_of(row, LiabilityRow) for row in rows]
 
-    async def report_clock(self, program_id: UUID) -> ReportClock | None:
-        row = await self._fetchrow("report_clock", program_id)
+    async def report_clock(self, program_id: UUID, scope: UUID | None) -> ReportClock | None:
+        row = await self._fetchrow("report_clock", program_id, scope)
         return None if row is None else record_of(row, ReportClock)
 
     async def rebuild_reports(self, program_id: UUID | None) -> tuple[int, int]:

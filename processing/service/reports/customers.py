@@ -22,7 +22,6 @@ from processing.core.customer_reports import (
     points_share_bp,
     spans,
 )
-from processing.core.rejections import Rejection
 from processing.core.reports import Grouping, Period, rate_bp
 from processing.service.loyalty.segments import byte_order_mark, export_separator
 from processing.service.ports import Database, Store
@@ -38,10 +37,10 @@ from processing.service.records import (
     PurchasesReport,
     PurchasesReportRow,
     PurchaseSumsRow,
+    Refused,
     TierMembers,
-    refuse,
 )
-from processing.service.reports.points import check_window
+from processing.service.reports.points import check_window, program_clock
 from processing.service.rules import current_rules
 
 
@@ -116,13 +115,11 @@ class CustomerReports:
         periods = spans(first, last, period)
         windows = [(span.first, span.last) for span in periods] if grouping is Grouping.none else []
         async with self.database.snapshot() as store:
-            if await store.get_program(program_id, actor.program_id) is None:
-                return refuse(Rejection.not_found, "No program with this id.")
-            clock = await store.report_clock(program_id)
+            clock = await program_clock(store, actor, program_id)
+            if isinstance(clock, Refused):
+                return clock
             sums = await store.report_purchase_sums(program_id, first, last, period, grouping)
             counts = await customer_counts(store, program_id, [*windows, (first, last)])
-        if clock is None:
-            return refuse(Rejection.not_found, "No program with this id.")
         # Customers per period only when the rows are periods; a store's or channel's are not
         # kept (decision 0027).
         counted = [span.period for span in periods] if windows else []
@@ -159,17 +156,15 @@ class CustomerReports:
             return refused
         periods = spans(first, last, period)
         async with self.database.snapshot() as store:
-            if await store.get_program(program_id, actor.program_id) is None:
-                return refuse(Rejection.not_found, "No program with this id.")
-            clock = await store.report_clock(program_id)
+            clock = await program_clock(store, actor, program_id)
+            if isinstance(clock, Refused):
+                return clock
             days = await store.report_member_days(program_id, first, last)
             windows = [(span.first, span.last) for span in periods]
             counts = await customer_counts(store, program_id, [*windows, (first, last)])
             tiers = await store.report_member_tiers(program_id, last)
             moves = await store.report_tier_moves(program_id, first, last)
             rules = await current_rules(store, program_id)
-        if clock is None:
-            return refuse(Rejection.not_found, "No program with this id.")
         before = sum(row.joined - row.left for row in days if row.day is None)
         joined = {row.day: row.joined for row in days if row.day is not None}
         left = {row.day: row.left for row in days if row.day is not None}

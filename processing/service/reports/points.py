@@ -22,7 +22,7 @@ from processing.core.reports import (
     rate_bp,
 )
 from processing.service.loyalty.segments import byte_order_mark, export_separator
-from processing.service.ports import Database
+from processing.service.ports import Database, Store
 from processing.service.records import (
     Accepted,
     Actor,
@@ -34,6 +34,7 @@ from processing.service.records import (
     PointsReportRow,
     PointsTotals,
     Refused,
+    ReportClock,
     ReportPointsRow,
     StoreLiability,
     refuse,
@@ -76,6 +77,13 @@ def _liability(rows: list[LiabilityRow], point_value_minor: int) -> list[StoreLi
     ]
 
 
+async def program_clock(store: Store, actor: Actor, program_id: UUID) -> ReportClock | Refused:
+    """The report clock of a program the caller may read; another program's is not found, as
+    in every read."""
+    clock = await store.report_clock(program_id, actor.program_id)
+    return refuse(Rejection.not_found, "No program with this id.") if clock is None else clock
+
+
 class Reports:
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -95,12 +103,10 @@ class Reports:
         if refused is not None:
             return refused
         async with self.database.snapshot() as store:
-            if await store.get_program(program_id, actor.program_id) is None:
-                return refuse(Rejection.not_found, "No program with this id.")
-            clock = await store.report_clock(program_id)
+            clock = await program_clock(store, actor, program_id)
+            if isinstance(clock, Refused):
+                return clock
             rows = await store.report_points(program_id, first, last, period, grouping)
-        if clock is None:
-            return refuse(Rejection.not_found, "No program with this id.")
         groups: defaultdict[tuple[date, str | None, str | None], list[ReportPointsRow]]
         groups = defaultdict(list)
         for row in rows:
@@ -139,9 +145,9 @@ class Reports:
                 field="on",
             )
         async with self.database.snapshot() as store:
+            clock = await program_clock(store, actor, program_id)
             program = await store.get_program(program_id, actor.program_id)
-            clock = await store.report_clock(program_id)
-            if program is None or clock is None:
+            if isinstance(clock, Refused) or program is None:
                 return refuse(Rejection.not_found, "No program with this id.")
             day = clock.today if on is None else on
             rules = await current_rules(store, program_id)

@@ -23,13 +23,14 @@ group by r.lot_store_id
 order by r.lot_store_id;
 
 -- name: report_clock
--- The program's today in its time zone, and the moment before which every operation is in the
--- rollups (the oldest event the relay has not reached; now when there is none).
+-- Program $1's today in its time zone, and the moment before which every operation is in the
+-- rollups (the oldest event the relay has not reached; now when there is none); no row when
+-- there is no such program, or it is not $2's (a program's key; null: an operator's).
 select (clock_timestamp() at time zone z.time_zone)::date as today,
        coalesce((select o.created_at from outbox o where o.relayed_at is null
                  order by o.id limit 1), clock_timestamp()) as complete_before
 from program_zones z
-where z.program_id = $1;
+where z.program_id = $1 and ($2::uuid is null or z.program_id = $2);
 
 -- name: lock_report_rollups
 -- A rebuild's lock: the relay's roll-up (row exclusive) waits until the rebuild commits, and
