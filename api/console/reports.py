@@ -9,7 +9,8 @@ reports refuse is shown beside the field it names, and nothing is drawn. A chart
 """
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
+from itertools import accumulate
 from typing import Annotated, Any, Final, NamedTuple
 from uuid import UUID
 
@@ -29,6 +30,7 @@ from api.console.pages import (
 from api.console.rules import percent
 from api.console.sessions import Signed
 from api.console.words import words
+from api.controllers.reports import csv_file
 from processing.core.customer_reports import period_start, spans
 from processing.core.reports import Grouping, Period
 from processing.runtime import Runtime
@@ -233,17 +235,22 @@ async def reports_page(
         return _wrong(
             signed, program_id, asked, Wrong(field, f"{t['report_refused']}: {refused.detail}")
         )
-    ends = [span.last for span in spans(first, last, period)]
-    held = []
-    for end in ends:
-        owed = await runtime.reports.liability(actor, program_id, end)
-        held.append(owed.value.outstanding_points if isinstance(owed, Accepted) else 0)
     if not (
         isinstance(points, Accepted)
         and isinstance(members, Accepted)
         and isinstance(purchases, Accepted)
     ):
         raise TypeError("a report neither accepted nor refused")
+    # What customers held at each period's end: the liability before the window, plus each
+    # period's net (the points figures add up to the change of what customers hold).
+    before = await runtime.reports.liability(actor, program_id, first - timedelta(days=1))
+    held_before = before.value.outstanding_points if isinstance(before, Accepted) else 0
+    nets = {row.period: row.net for row in points.value.rows}
+    held = list(
+        accumulate(
+            (nets.get(span.period, 0) for span in spans(first, last, period)), initial=held_before
+        )
+    )[1:]
     return page(
         "console/reports.html",
         locale,
@@ -274,14 +281,6 @@ def _wrong(signed: Signed, program_id: UUID, asked: Asked, wrong: Wrong) -> Temp
         periods=tuple(Period),
         error_field=wrong.field,
         error_message=wrong.message,
-    )
-
-
-def _csv(body: bytes, filename: str) -> Response[bytes]:
-    return Response(
-        content=body,
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -369,7 +368,7 @@ async def _export(
     if not isinstance(outcome, Accepted):
         locale = signed.session.locale
         return page("console/refused.html", locale, signed, 400, message=refusal(locale, outcome))
-    return _csv(render(outcome.value), stem)
+    return csv_file(render(outcome.value), stem)
 
 
 __all__ = ["ConsoleReportsController"]

@@ -6,7 +6,7 @@ it names. Nothing is loaded from another host. Photographed to test-artifacts/co
 
 import os
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,6 +134,24 @@ async def walk_reports(page: Page, server: Served) -> None:
         (await call(server, "GET", f"{base}/liability?on={today}", server.admin_key))[
             "outstanding_points"
         ]
+    )
+
+    # Each point is the liability at its period's end, as the API answers it for that day.
+    def month_end(month: str) -> date:
+        next_month = (date.fromisoformat(month).replace(day=28) + timedelta(days=4)).replace(day=1)
+        return min(next_month - timedelta(days=1), today)
+
+    ends = [month_end(month) for month in months]
+    owed = [
+        str(
+            (await call(server, "GET", f"{base}/liability?on={end}", server.admin_key))[
+                "outstanding_points"
+            ]
+        )
+        for end in ends
+    ]
+    assert (
+        await held.evaluate_all("points => points.map(p => p.getAttribute('data-value'))") == owed
     )
     totals = page.locator("dl[data-report='purchases']")
     assert await totals.locator("[data-figure='purchasing_customers']").inner_text() == "2"
