@@ -4,8 +4,6 @@ customer sets (bitmaps by day, week and month) for the figures that count a cust
 Members joining and leaving, their tiers and tier changes are read from the customers and the
 tier.changed events themselves, through indexes."""
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
@@ -23,7 +21,6 @@ from processing.core.customer_reports import (
     spans,
 )
 from processing.core.reports import Grouping, Period, rate_bp
-from processing.service.loyalty.segments import byte_order_mark, export_separator
 from processing.service.ports import Database, Store
 from processing.service.records import (
     Accepted,
@@ -40,7 +37,7 @@ from processing.service.records import (
     Refused,
     TierMembers,
 )
-from processing.service.reports.points import check_window, program_clock
+from processing.service.reports.points import check_window, csv_bytes, program_clock
 from processing.service.rules import current_rules
 
 
@@ -221,16 +218,6 @@ member_columns = (
 )
 
 
-def _csv(header: Sequence[str], rows: list[list[object]]) -> bytes:
-    """docs/import-export.md's conventions: UTF-8 with a byte order mark, ';', CRLF."""
-    buffer = io.StringIO()
-    buffer.write(byte_order_mark)
-    writer = csv.writer(buffer, delimiter=export_separator, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(["" if value is None else value for value in row] for row in rows)
-    return buffer.getvalue().encode("utf-8")
-
-
 def purchases_csv(report: PurchasesReport) -> bytes:
     """The report's rows (scope ``period``) and its totals (scope ``total``)."""
     names = PurchaseFigures.__struct_fields__
@@ -240,7 +227,7 @@ def purchases_csv(report: PurchasesReport) -> bytes:
         for row in report.rows
     ]
     lines.append(["total", None, None, None] + [getattr(report.totals, name) for name in names])
-    return _csv(purchase_columns, lines)
+    return csv_bytes(purchase_columns, lines)
 
 
 def members_csv(report: MembersReport) -> bytes:
@@ -264,7 +251,7 @@ def members_csv(report: MembersReport) -> bytes:
         ["tier_change", None, None, move.tier_before, move.tier_after, *blank, move.customers]
         for move in report.tier_moves
     )
-    return _csv(member_columns, lines)
+    return csv_bytes(member_columns, lines)
 
 
 async def observe_programs(database: Database) -> None:

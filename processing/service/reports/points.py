@@ -6,6 +6,7 @@ complete: ``complete_before``, the time of the oldest event the relay has not re
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 from uuid import UUID
 
@@ -194,8 +195,9 @@ liability_columns = (
 )
 
 
-def _csv(header: tuple[str, ...], rows: list[list[object]]) -> bytes:
-    """docs/import-export.md's conventions: UTF-8 with a byte order mark, ';', CRLF."""
+def csv_bytes(header: Sequence[str], rows: list[list[object]]) -> bytes:
+    """A report as CSV in docs/import-export.md's conventions: UTF-8 with a byte order mark,
+    ';', CRLF, a header row, an empty cell for a missing value."""
     buffer = io.StringIO()
     buffer.write(byte_order_mark)
     writer = csv.writer(buffer, delimiter=export_separator, lineterminator="\r\n")
@@ -214,7 +216,7 @@ def points_csv(report: PointsReport) -> bytes:
     totals = ["total", None, None, None] + [
         getattr(report.totals, name) for name in _figure_columns
     ]
-    return _csv(points_columns, [*figures, totals])
+    return csv_bytes(points_columns, [*figures, totals])
 
 
 def liability_csv(report: LiabilityReport) -> bytes:
@@ -233,4 +235,4 @@ def liability_csv(report: LiabilityReport) -> bytes:
 
     lines = [line("program", None, report)]
     lines.extend(line("store", store.store_id, store) for store in report.stores)
-    return _csv(liability_columns, lines)
+    return csv_bytes(liability_columns, lines)
