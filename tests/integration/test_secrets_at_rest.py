@@ -19,7 +19,11 @@ from processing.runtime import Runtime
 from processing.service.messaging.webhooks import Relay, RelayPolicy, new_secret
 from processing.service.records import Connection
 from processing.settings import Settings
+from tests.api.test_apple_wallet import card_holder, crm_key, fetch_pass, set_up
+from tests.api.test_google_wallet import put_settings as put_google_settings
+from tests.api.test_google_wallet import wallet_settings as google_wallet_settings
 from tests.conftest import Api, secrets_keys
+from tests.fakes.wallet import make_chain
 from tests.fakes.webhook_receiver import webhook_receiver
 from tests.system.processes import environment
 from tests.system.test_cli_and_serve import run_bonus
@@ -143,11 +147,42 @@ async def test_rows_from_before_sealing_are_sealed_when_a_server_starts(
         await reopened.close()
 
 
+async def sealed_wallet_rows(database_url: str) -> list[tuple[str, str]]:
+    """Each sealed wallet secret with the context it is sealed under."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "select credentials_sealed as sealed, 'apple-wallet:' || program_id as context"
+            " from apple_wallet_settings"
+            " union all select authentication_token_sealed, 'wallet-pass:' || serial_number"
+            " from wallet_passes"
+            " union all select private_key_sealed, 'google-wallet:' || program_id"
+            " from google_wallet_settings"
+        )
+    finally:
+        await connection.close()
+    return [(row["sealed"], row["context"]) for row in rows]
+
+
+async def hold_wallet_secrets(api: Api) -> None:
+    """The program's Apple Wallet credentials, one card's pass (its token) and the Google
+    Wallet service account key: every wallet secret there is."""
+    chain = make_chain()
+    await set_up(api, chain)
+    await card_holder(api)
+    assert (await fetch_pass(api, await crm_key(api))).status_code == 200
+    assert (await put_google_settings(api, google_wallet_settings())).status_code == 200
+
+
 async def test_rotation_reseals_everything_so_the_old_key_can_go(
     api: Api, settings: Settings, database_url: str, redis_server: str
 ) -> None:
     created = await subscribe(api, "https://crm.example/hooks")
     connections = await connect_every_partner(api.runtime, api.program_id_uuid)
+    await hold_wallet_secrets(api)
+    wallet_before = await sealed_wallet_rows(database_url)
+    assert len(wallet_before) == 3
+    assert all(sealed.startswith("sealed:v1:test-1:") for sealed, _ in wallet_before)
 
     only_new = msgspec.structs.replace(settings, secrets_keys=new_key)
     too_soon = await Runtime.open(only_new)  # the control: without the old key nothing opens
@@ -166,13 +201,17 @@ async def test_rotation_reseals_everything_so_the_old_key_can_go(
         ),
     )
     assert rotated.code == 0, rotated
-    # One webhook and four connections re-sealed under k2.
+    # One webhook, four connections and the wallets' three secrets re-sealed under k2.
     assert rotated.result == {
         "webhook_secrets": 1,
         "connection_secrets": 4,
-        "google_wallet_keys": 0,
+        "google_wallet_keys": 1,
+        "apple_wallet_credentials": 1,
+        "wallet_pass_tokens": 1,
         "key_id": "k2",
     }
+    wallet_after = await sealed_wallet_rows(database_url)
+    assert all(sealed.startswith("sealed:v1:k2:") for sealed, _ in wallet_after)
     stored = await database_text(database_url)
     assert "sealed:v1:test-1:" not in stored
     assert "sealed:v1:k2:" in stored
@@ -190,6 +229,10 @@ async def test_rotation_reseals_everything_so_the_old_key_can_go(
                 "select secret from webhook_subscriptions where id = $1", UUID(created["id"])
             )
         assert after.keyring.open(sealed_secret, f"webhook:{created['id']}") == created["secret"]
+        opened = {context: after.keyring.open(sealed, context) for sealed, context in wallet_after}
+        assert opened == {
+            context: api.runtime.keyring.open(sealed, context) for sealed, context in wallet_before
+        }
     finally:
         await after.close()
 

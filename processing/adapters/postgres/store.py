@@ -65,6 +65,8 @@ class PostgresStore(
 
     async def seal_secrets(self, rotate: bool) -> dict[str, int]:
         """Seals every secret still in clear; with ``rotate``, also re-seals every one sealed
-        under an older key (the Google Wallet keys too). Returns how many of each it wrote."""
+        under an older key (the wallets' keys, credentials and pass tokens too). Returns how
+        many of each it wrote."""
         written = await super().seal_secrets(rotate)
-        return written | {"google_wallet_keys": await self.reseal_wallet_keys(rotate)}
+        google = {"google_wallet_keys": await self.reseal_wallet_keys(rotate)}
+        return written | google | await self.reseal_apple_wallet(rotate)

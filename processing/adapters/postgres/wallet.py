@@ -21,6 +21,8 @@ from processing.service.ports import (
     WalletSettings,
 )
 
+reseal_page_rows = 1000  # passes re-sealed per statement by `bonus rotate-secrets`
+
 
 def _credentials_context(program_id: UUID) -> str:
     return f"apple-wallet:{program_id}"
@@ -49,6 +51,42 @@ class WalletQueries(NamedQueries):
             if name != "authentication_token"
         }
         return WalletPass(**values, authentication_token=token)
+
+    def _resealed(self, stored: str, context: str) -> str | None:
+        """``stored`` sealed again under the current master key, or None if it already is."""
+        if self.keyring.current(stored):
+            return None
+        return self.keyring.seal(self.keyring.open(stored, context), context)
+
+    async def reseal_apple_wallet(self, rotate: bool) -> dict[str, int]:
+        """With ``rotate``, re-seals under the current master key each program's pass
+        credentials and each pass's authentication token sealed under an older one (they are
+        sealed from the first write, so a start, without ``rotate``, has nothing to do)."""
+        credentials = tokens = 0
+        if not rotate:
+            return {"apple_wallet_credentials": 0, "wallet_pass_tokens": 0}
+        for row in await self._fetch("apple_wallet_credentials_for_sealing"):
+            program_id = row["program_id"]
+            context = _credentials_context(program_id)
+            if resealed := self._resealed(row["credentials_sealed"], context):
+                await self._execute("seal_apple_wallet_credentials", program_id, resealed)
+                credentials += 1
+        after: UUID | None = None
+        while rows := await self._fetch("wallet_pass_tokens_for_sealing", after, reseal_page_rows):
+            after = rows[-1]["serial_number"]
+            stale = {
+                row["serial_number"]: resealed
+                for row in rows
+                if (
+                    resealed := self._resealed(
+                        row["authentication_token_sealed"], _token_context(row["serial_number"])
+                    )
+                )
+            }
+            if stale:
+                await self._execute("seal_wallet_pass_tokens", list(stale), list(stale.values()))
+                tokens += len(stale)
+        return {"apple_wallet_credentials": credentials, "wallet_pass_tokens": tokens}
 
     async def wallet_facts(self, program_id: UUID, scope: UUID | None) -> WalletFacts | None:
         row = await self._fetchrow("wallet_facts", program_id, scope)

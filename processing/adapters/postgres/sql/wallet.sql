@@ -181,3 +181,27 @@ order by device_library_identifier;
 -- Device $1 was pushed for pass $2 at tag $3.
 update wallet_device_registrations set pushed_tag = greatest(pushed_tag, $3)
 where device_library_identifier = $1 and serial_number = $2;
+
+-- name: apple_wallet_credentials_for_sealing
+-- Every program's sealed pass credentials, locked, for re-sealing under the current key.
+select program_id, credentials_sealed from apple_wallet_settings order by program_id for update;
+
+-- name: seal_apple_wallet_credentials
+update apple_wallet_settings set credentials_sealed = $2 where program_id = $1;
+
+-- name: wallet_pass_tokens_for_sealing
+-- The next $2 passes after serial $1 (null: from the first) with their sealed tokens, locked,
+-- for re-sealing under the current key a page at a time.
+select serial_number, authentication_token_sealed
+from wallet_passes
+where $1::uuid is null or serial_number > $1
+order by serial_number
+limit $2
+for update;
+
+-- name: seal_wallet_pass_tokens
+-- Passes $1 get the tokens $2 (the same order), re-sealed.
+update wallet_passes p
+set authentication_token_sealed = resealed.token
+from unnest($1::uuid[], $2::text[]) as resealed (serial_number, token)
+where p.serial_number = resealed.serial_number;
