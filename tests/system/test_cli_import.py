@@ -30,7 +30,7 @@ from tests.conftest import Api, secrets_keys
 from tests.integration.test_trigger_messages import fast
 from tests.invariants import live_check_walk
 from tests.system.processes import bonus, environment
-from tests.system.test_cli_and_serve import run_bonus
+from tests.system.test_cli_and_serve import command_timeout_seconds, run_bonus
 from tests.system.test_cli_export import enroll, populate
 
 
@@ -90,10 +90,12 @@ async def new_program(cli_env: dict[str, str], name: str) -> str:
     return program_id
 
 
-async def reconciled(cli_env: dict[str, str], *, live: bool = True) -> None:
+async def reconciled(
+    cli_env: dict[str, str], *, live: bool = True, timeout_seconds: float = command_timeout_seconds
+) -> None:
     """``bonus reconcile`` finds no difference, nor does a walk of the live check over every
     account (``live``: 0.4 ms an account, left out of the 100,000-customer import)."""
-    done = await run_bonus("reconcile", env=cli_env)
+    done = await run_bonus("reconcile", env=cli_env, timeout_seconds=timeout_seconds)
     assert done.code == 0, done
     assert '"differences":[]' in done.stdout, done.stdout
     if not live:
@@ -314,6 +316,9 @@ async def test_a_run_killed_mid_import_resumes_to_the_state_of_one_clean_run(
     )
 
 
+large_import_timeout_seconds = 600  # 100,000 customers take 20-60 s; a loaded machine more
+
+
 async def test_a_generated_1c_file_of_100000_customers_imports_and_reconciles(
     api: Api, cli_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
@@ -323,7 +328,14 @@ async def test_a_generated_1c_file_of_100000_customers_imports_and_reconciles(
     program = await new_program(cli_env, "1C")
     started = asyncio.get_running_loop().time()
     done = await run_bonus(
-        "import", "--program-id", program, str(path), "--encoding", "cp1251", env=cli_env
+        "import",
+        "--program-id",
+        program,
+        str(path),
+        "--encoding",
+        "cp1251",
+        env=cli_env,
+        timeout_seconds=large_import_timeout_seconds,
     )
     elapsed = asyncio.get_running_loop().time() - started
     assert done.code == 0, done
@@ -331,7 +343,7 @@ async def test_a_generated_1c_file_of_100000_customers_imports_and_reconciles(
     with path.open(encoding="cp1251", newline="") as source:
         points = sum(int(item["points"] or 0) for item in csv.DictReader(source, delimiter=";"))
     assert (counts["customers"], counts["points"]) == (100_000, points)
-    await reconciled(cli_env, live=False)
+    await reconciled(cli_env, live=False, timeout_seconds=large_import_timeout_seconds)
     print(f"imported 100,000 customers ({rows} rows) in {elapsed:.1f} s")  # noqa: T201
 
 
