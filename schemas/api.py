@@ -78,7 +78,8 @@ class ApiKeyCreate(Request, frozen=True, kw_only=True):
         msgspec.Meta(
             description="The merchant the key belongs to (decision 0026): it then reads "
             "settlement and liability of that merchant only, and operations of its stores; it "
-            "has no admin scope, and mints keys of its merchant only."
+            "has no admin scope, mints keys of its merchant only, and names a store "
+            "(`store_id`) of its merchant only."
         ),
     ] = None
 

@@ -34,7 +34,9 @@ def decide_mint(
     expires_at: datetime | None,
     now: datetime,
     merchant_id: UUID | None = None,
+    store_merchant_id: UUID | None = None,
 ) -> Mint | Rejected:
+    """``store_merchant_id``: the merchant ``store_id`` belongs to now (None: none)."""
     if expires_at is not None and not now < expires_at <= now + timedelta(
         days=limits.api_key_days_max
     ):
@@ -48,6 +50,13 @@ def decide_mint(
             Rejection.validation_error,
             "A merchant's key reads its merchant's side only: it has no admin scope.",
             field="scopes",
+        )
+    if merchant_id is not None and store_id is not None and store_merchant_id != merchant_id:
+        return reject(
+            Rejection.validation_error,
+            f"Store {store_id} is not one of merchant {merchant_id}'s stores now: a merchant's "
+            "key acts at its own stores only (assign the store to the merchant first).",
+            field="store_id",
         )
     if minter.operator:
         return Mint(expires_at=expires_at)

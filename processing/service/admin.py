@@ -298,7 +298,11 @@ class Admin:
 
         async def load(store: KeyStore) -> MintFacts:
             return await store.mint_facts(
-                command.program_id, actor.program_id, actor.key_id, command.merchant_id
+                command.program_id,
+                actor.program_id,
+                actor.key_id,
+                command.merchant_id,
+                command.store_id,
             )
 
         def decide(facts: MintFacts) -> Change | Outcome:
@@ -317,6 +321,7 @@ class Admin:
                 command.expires_at,
                 facts.now,
                 command.merchant_id,
+                facts.store_merchant_id,
             )
             if isinstance(plan, Rejected):
                 return refuse(plan.rejection, plan.detail, field=plan.field)

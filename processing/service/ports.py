@@ -377,6 +377,7 @@ class MintFacts(msgspec.Struct, frozen=True, kw_only=True):
     merchant_found: bool
     minter_live: bool
     now: datetime
+    store_merchant_id: UUID | None = None  # the merchant the key's store belongs to now
 
 
 class KeyVersion(msgspec.Struct, frozen=True, kw_only=True):
@@ -577,6 +578,7 @@ class KeyStore(Protocol):
         scope: UUID | None,
         minter_id: UUID,
         merchant_id: UUID | None = None,
+        store_id: str | None = None,
     ) -> MintFacts: ...
     async def mint_api_key(self, key: ApiKeyRecord, secret_sha256: bytes, answer: Answer) -> bool:
         """False also when the minter (``key.created_by``) was revoked meanwhile."""

@@ -581,6 +581,32 @@ async def test_merchant_keys_are_minted_with_their_merchant_and_no_admin_scope(
     assert all(item["merchant_id"] is None for item in listed.json()["items"])
 
 
+async def test_a_merchant_key_acts_at_its_own_merchants_stores_only(api: Api) -> None:
+    await till(api, "a-1")
+    await till(api, "b-1")
+    alpha, beta = await merchant(api, "Alpha"), await merchant(api, "Beta")
+    assert (await assign(api, alpha, "a-1")).status_code == 201
+    assert (await assign(api, beta, "b-1")).status_code == 201
+
+    def at_store(store_id: str) -> Any:
+        return api.post(
+            "/v1/api-keys",
+            {"program_id": api.program_id, "name": "till", "scopes": ["pos"]}
+            | {"merchant_id": beta, "store_id": store_id},
+            key=api.admin_key,
+        )
+
+    for store_id in ("a-1", "c-9"):  # Alpha's store, and a store of no merchant
+        refused = await at_store(store_id)
+        assert_problem(refused, 400, "validation_error")
+        assert refused.json()["field"] == "store_id"
+    listed = await api.get(f"/v1/programs/{api.program_id}/api-keys", key=api.admin_key)
+    assert all(item["merchant_id"] is None for item in listed.json()["items"])  # none written
+    own = await at_store("b-1")
+    assert own.status_code == 201, own.text
+    assert (own.json()["merchant_id"], own.json()["store_id"]) == (beta, "b-1")
+
+
 async def test_purchases_paid_with_points_settle_at_their_rules_point_value(api: Api) -> None:
     """A purchase at Beta paid with 3000 of Alpha's points (1 point = 1 ruble, rules version 1),
     of which a returned line gives 1800 back; then the point value doubles (version 2) and Bob

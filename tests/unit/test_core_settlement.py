@@ -9,7 +9,7 @@ import pytest
 
 from processing.core import limits
 from processing.core.invariants import InvariantViolation
-from processing.core.keys import Minter, decide_mint
+from processing.core.keys import Mint, Minter, decide_mint
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
 from processing.core.settlement import (
@@ -137,3 +137,19 @@ def test_a_merchant_key_mints_keys_of_its_merchant_only_and_none_with_admin() ->
     assert not isinstance(
         decide_mint(of_merchant, frozenset({"crm"}), None, None, now, merchant), Rejected
     )
+
+
+def test_a_merchant_key_names_a_store_of_its_merchant_only() -> None:
+    merchant, other = UUID(int=7), UUID(int=8)
+    operator = Minter(operator=True, scopes=frozenset({"admin"}), store_id=None, expires_at=None)
+
+    def mint(store_merchant: UUID | None) -> Mint | Rejected:
+        return decide_mint(operator, frozenset({"pos"}), "a-1", None, now, merchant, store_merchant)
+
+    for refused in (mint(other), mint(None)):  # another merchant's store, or no merchant's
+        assert isinstance(refused, Rejected)
+        assert (refused.rejection, refused.field) == (Rejection.validation_error, "store_id")
+    assert isinstance(mint(merchant), Mint)
+    assert isinstance(
+        decide_mint(operator, frozenset({"pos"}), "a-1", None, now, None, other), Mint
+    )  # a key of no merchant names any store

@@ -43,11 +43,12 @@ class KeyQueries(NamedQueries):
         scope: UUID | None,
         minter_id: UUID,
         merchant_id: UUID | None = None,
+        store_id: str | None = None,
     ) -> MintFacts:
-        return record_of(
-            await self._fetchrow("mint_facts", program_id, scope, minter_id, merchant_id),
-            MintFacts,
+        row = await self._fetchrow(
+            "mint_facts", program_id, scope, minter_id, merchant_id, store_id
         )
+        return record_of(row, MintFacts)
 
     async def mint_api_key(self, key: ApiKeyRecord, secret_sha256: bytes, answer: Answer) -> bool:
         row = await self._answered(

@@ -30,11 +30,14 @@ where (secret_sha256 = $1
 -- What minting a key decides on: whether the caller may see program $1 ($2 scopes a program key
 -- to its own, null: the operator), whether the minting key $3 is still live (a key revoked
 -- through another instance authenticates there for a few cached seconds), whether merchant
--- $4 (null: none asked) is one of program $1's, and the time.
+-- $4 (null: none asked) is one of program $1's, the merchant store $5 (null: none asked)
+-- belongs to now, and the time.
 select exists (select from programs where id = $1 and ($2::uuid is null or id = $2))
            as program_found,
        ($4::uuid is null or exists (select from merchants where id = $4 and program_id = $1))
            as merchant_found,
+       case when $5::text is not null then store_merchant($1, $5, clock_timestamp()) end
+           as store_merchant_id,
        exists (select from api_keys where id = $3 and revoked_at is null) as minter_live,
        clock_timestamp() as now;
 
