@@ -43,6 +43,7 @@ from api.controllers.loyalty import (
 from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
+from api.controllers.promo import PromoCampaignsController
 from api.controllers.reports import ReportsController
 from api.controllers.segments import SegmentsController
 from api.controllers.settlement import SettlementController
@@ -251,6 +252,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             TierController,
             SegmentsController,
             CampaignsController,
+            PromoCampaignsController,
             SettlementController,
             AppleWalletController,
             PassKitController,

@@ -69,6 +69,8 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.not_birthday_week: (409, "Not the customer's birthday week"),
     Rejection.bonus_already_granted: (409, "Bonus already granted in this period"),
     Rejection.insufficient_points: (409, "Insufficient points"),
+    Rejection.promo_code_refused: (409, "Promo code refused"),
+    Rejection.promo_code_exists: (409, "Promo code exists"),
     Rejection.sms_rate_limited: (429, "Too many SMS codes sent to this customer"),
     Rejection.sms_attempts_exceeded: (409, "Too many wrong codes: the check is spent"),
     Rejection.sms_code_expired: (409, "SMS code expired"),

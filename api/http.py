@@ -86,6 +86,7 @@ services = (
     "merchants",
     "messages",
     "pos",
+    "promo_campaigns",
     "reads",
     "reports",
     "customer_reports",

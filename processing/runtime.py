@@ -37,6 +37,7 @@ from processing.service.ledger.settlement import Settlements
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
 from processing.service.loyalty.customers import Customers
+from processing.service.loyalty.promo import PromoCampaigns
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
 from processing.service.messaging.campaigns import Campaigns
@@ -167,6 +168,7 @@ class Runtime:
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner)
+        self.promo_campaigns = PromoCampaigns(self.database, self.runner)
         self.reports = Reports(self.database)
         self.customer_reports = CustomerReports(self.database)
         self.segments = Segments(

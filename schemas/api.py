@@ -33,6 +33,7 @@ from schemas.base import (
     non_space,
     whole,
 )
+from schemas.promo import PromoCodeResult
 
 Scope = Literal["pos", "shop", "crm", "admin"]
 
@@ -424,8 +425,10 @@ class CheckoutLine(Reply, frozen=True, kw_only=True):
     max_redeemable_points: int
     redeemed_points: int
     money_minor: int
-    earned_points: int
+    earned_points: int  # what promo codes give on the line included
     earn_bp: int
+    promo_points: int = 0  # of earned_points, what promo codes gave
+    promo_discount_minor: int = 0  # the money discount promo codes grant: the till applies it
 
 
 class PricedReceipt(Reply, frozen=True, kw_only=True):
@@ -442,6 +445,9 @@ class PricedReceipt(Reply, frozen=True, kw_only=True):
     activates_at: datetime | None
     expires_at: datetime | None
     lines: list[CheckoutLine]
+    promo_codes: list[PromoCodeResult] = msgspec.field(
+        default_factory=list
+    )  # the promo codes it applied
 
 
 class Commit(Operation, frozen=True, kw_only=True):

@@ -25,6 +25,7 @@ from schemas.base import (
     Timestamp,
     whole,
 )
+from schemas.promo import PromoCodeResult, PromoCodes
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
 CodeSet = Annotated[frozenset[Code], Meta(max_length=1000)]
@@ -122,6 +123,9 @@ class CheckoutCalculate(Request, frozen=True, kw_only=True):
     customer_id: UUID
     lines: Receipt
     redeem_points: Annotated[int, Meta(ge=0, le=1_000_000_000)] = 0
+    promo_codes: PromoCodes = msgspec.field(
+        default_factory=list
+    )  # each applies or says why not; none fails the calculation
 
 
 class CheckoutQuote(Reply, frozen=True, kw_only=True):
@@ -135,6 +139,7 @@ class CheckoutQuote(Reply, frozen=True, kw_only=True):
     money_minor: int
     earned_points: int
     lines: list[CheckoutLine]
+    promo_codes: list[PromoCodeResult] = msgspec.field(default_factory=list)
 
 
 class PurchaseCreate(Request, frozen=True, kw_only=True):
@@ -144,6 +149,9 @@ class PurchaseCreate(Request, frozen=True, kw_only=True):
     lines: Receipt
     expires_at: Timestamp | None = None
     card_number: CardNumber | None = None
+    promo_codes: PromoCodes = msgspec.field(
+        default_factory=list
+    )  # every one must apply, else 409 promo_code_refused
 
 
 class Purchase(PricedReceipt, frozen=True, kw_only=True):

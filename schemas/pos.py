@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
+import msgspec
 from msgspec import Meta
 
 from schemas.api import Balance, ReturnLine
@@ -21,6 +22,7 @@ from schemas.base import (
     TtlSeconds,
     whole,
 )
+from schemas.promo import PromoCodes
 
 
 class Identifier(Request, frozen=True, kw_only=True):
@@ -77,6 +79,9 @@ class ChequeCommit(Request, frozen=True, kw_only=True):
     customer_id: UUID | None = None
     card_number: CardNumber | None = None
     fiscal: Fiscal | None = None
+    promo_codes: PromoCodes = msgspec.field(
+        default_factory=list
+    )  # every one must apply, else 409 promo_code_refused
 
 
 class ChequeReturn(Request, frozen=True, kw_only=True):

@@ -5,7 +5,10 @@ returned by line, always by the shop's own cart and order ids. Pricing a basket 
 
 from uuid import UUID
 
+import msgspec
+
 from schemas.base import DocumentId, Points, Receipt, Request, TtlSeconds
+from schemas.promo import PromoCodes
 
 
 class CartReserve(Request, frozen=True, kw_only=True):
@@ -26,3 +29,6 @@ class OrderPay(Request, frozen=True, kw_only=True):
     cart_id: DocumentId | None = None
     customer_id: UUID | None = None
     points: Points | None = None
+    promo_codes: PromoCodes = msgspec.field(
+        default_factory=list
+    )  # every one must apply, else 409 promo_code_refused

@@ -69,7 +69,10 @@ async def quote(
 ) -> Response[CheckoutQuote]:
     """A till's basket or a shop's cart priced: what points may pay, and what it earns."""
     command = CalculationCommand(
-        customer_id=data.customer_id, lines=lines_of(data), redeem_points=data.redeem_points
+        customer_id=data.customer_id,
+        lines=lines_of(data),
+        redeem_points=data.redeem_points,
+        promo_codes=tuple(data.promo_codes),
     )
     return answer(request, await loyalty.calculate(actor, command), CheckoutQuote)
 
@@ -167,6 +170,7 @@ class PosController(Controller):
             customer_id=data.customer_id,
             card_number=data.card_number,
             fiscal=None if data.fiscal is None else msgspec.to_builtins(data.fiscal),
+            promo_codes=tuple(data.promo_codes),
         )
         stored = await pos.commit(
             mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Commit)

@@ -82,6 +82,7 @@ class ShopController(Controller):
             cart_id=None if data.cart_id is None else cart(data.cart_id),
             customer_id=data.customer_id,
             points=data.points,
+            promo_codes=tuple(data.promo_codes),
         )
         stored = await shop.pay(
             mutation_for(request, data, order_id), order(order_id), command, renderer(Commit)

@@ -37,6 +37,7 @@ select pg_advisory_lock(hashtextextended(md5('customer' || :n), 0)) as turn,
     false                  -- $13 no tier to rank
     false                  -- $14 no return by line
     null                   -- $15 no bonus to grant
+    '{}'                   -- $16 no promo codes
 \gset reserve_load_
 \set reserved :reserve_load_reserved + :points
 \set available :reserve_load_posted - :reserved
@@ -125,6 +126,11 @@ select pg_advisory_lock(hashtextextended(md5('customer' || :n), 0)) as turn,
     '{}'
     null                   -- $69-$70 no bonus claimed
     null
+    '{}'                   -- $71-$75 no promo codes used
+    '{}'
+    '{}'
+    '{}'
+    '{}'
 \gset reserve_apply_
 -- Releases the turn; divides by zero, stopping pgbench, if the apply wrote nothing: a replay that
 -- stopped matching the API must not be timed.
@@ -148,6 +154,7 @@ select pg_advisory_lock(hashtextextended(md5('customer' || :n), 0)) as turn;
     false
     false
     null
+    '{}'
 \gset commit_load_
 \set posted :commit_load_posted - :points
 \set reserved :commit_load_reserved - :points
@@ -235,6 +242,11 @@ select pg_advisory_lock(hashtextextended(md5('customer' || :n), 0)) as turn;
     '{}'
     null
     null
+    '{}'
+    '{}'
+    '{}'
+    '{}'
+    '{}'
 \gset commit_apply_
 select pg_advisory_unlock(hashtextextended(md5('customer' || :n), 0)) as turn,
        1 / (:commit_apply_applied::int * :commit_apply_resolved::int) as applied;

@@ -28,8 +28,10 @@ class LineResult(msgspec.Struct, frozen=True, kw_only=True):
     max_redeemable_points: int
     redeemed_points: int
     money_minor: int
-    earned_points: int
+    earned_points: int  # the promo codes' points on the line included
     earn_bp: int
+    promo_points: int = 0  # of earned_points, what promo codes gave (decision 0032)
+    promo_discount_minor: int = 0  # the money discount codes grant on the line: the till's
 
 
 class Calculation(msgspec.Struct, frozen=True, kw_only=True):

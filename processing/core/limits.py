@@ -374,3 +374,26 @@ invariant(
     google_wallet_backoff_base_seconds <= google_wallet_backoff_cap_seconds,
     "the first retry waits no longer than the longest",
 )
+
+# Promo codes (decision 0032). Codes one receipt may carry (calculate, purchase, commit): more
+# is refused naming the field, not cut.
+promo_codes_per_receipt_max = 5
+# A code as typed (separators included) and as stored (upper-case letters and digits).
+promo_code_typed_length_max = 64
+promo_code_length_min = 3
+promo_code_length_max = 32
+# Unique codes made in one batch request, and the random characters of each (a check character
+# follows): 31 ** 11 is about 2.5e16, so guessing one of a million codes takes ~2.5e10 tries.
+promo_batch_codes_max = 10_000
+promo_code_random_characters = 11
+# What a campaign's effect may be: fixed points, a multiplier of the lines' earning (basis
+# points of it: 20_000 doubles it), extra basis points of the money, a discount's basis points.
+promo_bonus_points_max = 1_000_000
+promo_multiplier_bp_max = 100_000
+promo_campaign_skus_max = 1000
+promo_uses_max = 1_000_000_000
+
+invariant(
+    promo_code_random_characters + 1 <= promo_code_length_max,
+    "a generated code fits a stored one",
+)

@@ -36,6 +36,7 @@ from processing.core.model import (
     SystemAccount,
     reject,
 )
+from processing.core.promo import Offered, PromoResult, first_refused, priced_with_codes
 from processing.core.rejections import Rejection
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules, Tier, earning_window
@@ -45,6 +46,7 @@ class PurchasePlan(msgspec.Struct, frozen=True, kw_only=True):
     priced: Calculation
     postings: tuple[Posting, ...]  # the spending leg when points paid, then the earning leg
     released: tuple[Allocation, ...] = ()  # a hold's earmarks, dropped whether spent or not
+    promos: tuple[PromoResult, ...] = ()  # the promo codes it applies (every one applies)
 
     @property
     def earned(self) -> Posting | None:
@@ -60,6 +62,24 @@ class LineReturn(msgspec.Struct, frozen=True, kw_only=True):
     shortfall: int  # earned points already spent: the return policy settles them
 
 
+def with_codes_or_refused(
+    offered: Offered | None, lines: tuple[Line, ...], priced: Calculation, rules: Rules
+) -> tuple[Calculation, tuple[PromoResult, ...]] | Rejected:
+    """The receipt with its promo codes applied; a purchase is refused whole when one of
+    its codes does not apply, so the till never charges a discount or promises points the
+    purchase did not record (decision 0032)."""
+    priced, promos = priced_with_codes(offered, lines, priced, rules.point_value_minor)
+    refused = first_refused(promos)
+    if refused is not None:
+        index, result = refused
+        return reject(
+            Rejection.promo_code_refused,
+            f"Promo code {result.code!r} does not apply ({result.reason}): {result.detail}",
+            field=f"promo_codes[{index}]",
+        )
+    return priced, promos
+
+
 def decide_paid_purchase(
     account: Account,
     hold: Hold,
@@ -68,6 +88,7 @@ def decide_paid_purchase(
     lines: tuple[Line, ...],
     points: int | None,
     now: datetime,
+    offered: Offered | None = None,
 ) -> PurchasePlan | Rejected:
     """Commits ``points`` of the hold (all of it when None) against the final receipt ``lines``
     and earns on what is left to pay in money. The receipt must let points pay that much: a
@@ -88,6 +109,10 @@ def decide_paid_purchase(
             f"The final receipt lets points pay at most {priced.max_redeemable_points}; "
             f"{spend} to commit. Commit with points at most that.",
         )
+    coded = with_codes_or_refused(offered, lines, priced, rules)
+    if isinstance(coded, Rejected):
+        return coded
+    priced, promos = coded
     commit = decide_commit(account, hold, spend, now)
     if isinstance(commit, Rejected):
         return commit
@@ -99,7 +124,7 @@ def decide_paid_purchase(
         if isinstance(earning, Rejected):
             return earning
         postings += (earning,)
-    return PurchasePlan(priced=priced, postings=postings, released=commit.released)
+    return PurchasePlan(priced=priced, postings=postings, released=commit.released, promos=promos)
 
 
 def decide_purchase(
@@ -109,19 +134,23 @@ def decide_purchase(
     lines: tuple[Line, ...],
     expires_at: datetime | None,
     now: datetime,
+    offered: Offered | None = None,
 ) -> PurchasePlan | Rejected:
     """A receipt paid in money: one earning leg (none when it earns nothing; a posting that
     only repays debt when the debt takes all of it)."""
     if account.blocked:
         return reject(Rejection.account_blocked, "The customer's account is blocked.")
-    priced = calculate(rules, tier, lines, 0, 0)
+    coded = with_codes_or_refused(offered, lines, calculate(rules, tier, lines, 0, 0), rules)
+    if isinstance(coded, Rejected):
+        return coded
+    priced, promos = coded
     if priced.earned_points == 0:
-        return PurchasePlan(priced=priced, postings=())
+        return PurchasePlan(priced=priced, postings=(), promos=promos)
     activates_at, ends = earning_window(rules, now, expires_at)
     earning = decide_earn(account, priced.earned_points, activates_at, ends, now)
     if isinstance(earning, Rejected):
         return earning
-    return PurchasePlan(priced=priced, postings=(earning,))
+    return PurchasePlan(priced=priced, postings=(earning,), promos=promos)
 
 
 def decide_offline_purchase(
@@ -132,6 +161,7 @@ def decide_offline_purchase(
     points: int,
     expires_at: datetime | None,
     now: datetime,
+    offered: Offered | None = None,
 ) -> PurchasePlan | Rejected:
     """A cheque a till posts late, after it let ``points`` pay for it while it was offline:
     accepted up to the rules' offline cap, from points available now (soonest-expiring first),
@@ -157,6 +187,10 @@ def decide_offline_purchase(
             Rejection.redemption_exceeds_limit,
             f"The receipt lets points pay at most {priced.max_redeemable_points}; {points} sent.",
         )
+    coded = with_codes_or_refused(offered, lines, priced, rules)
+    if isinstance(coded, Rejected):
+        return coded
+    priced, promos = coded
     spent = take_points(spendable_lots(account, now), points)
     spending = Posting(lot_deltas=negated(spent), counter_account=SystemAccount.redeemed)
     postings: tuple[Posting, ...] = (spending,)
@@ -167,7 +201,7 @@ def decide_offline_purchase(
         if isinstance(earning, Rejected):
             return earning
         postings += (earning,)
-    return PurchasePlan(priced=priced, postings=postings, released=())
+    return PurchasePlan(priced=priced, postings=postings, released=(), promos=promos)
 
 
 def decide_line_return(

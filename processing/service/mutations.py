@@ -119,6 +119,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     ranked: bool = False  # and it ranks the customer's tier: load their standing too
     returns: bool = False  # it returns lines of the operation: load the purchase it made
     bonus: str | None = None  # it grants this bonus: load the periods it was granted in
+    promo_codes: tuple[str, ...] = ()  # the promo codes it names (normalized): load them
 
 
 class Declined(enum.Enum):
@@ -248,6 +249,7 @@ class MutationRunner:
             target.ranked,
             target.returns,
             target.bonus,
+            target.promo_codes,
         )
 
     async def _attempt(

@@ -20,6 +20,8 @@ from processing.core.merges import MergeSide
 from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
 from processing.core.outbound import FailureClass
+from processing.core.promo import Code as PromoCode
+from processing.core.promo import PromoResult
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules
 from processing.core.segments import Group
@@ -61,6 +63,8 @@ from processing.service.records import (
     ProgramGauges,
     ProgramRecord,
     ProgramSettings,
+    PromoCampaignRecord,
+    PromoCodeRecord,
     PurchaseSumsRow,
     ReportClock,
     ReportPointsRow,
@@ -294,6 +298,9 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     # When a bonus kind is named: the periods it was granted in, and the customer's birthday.
     bonus_periods: frozenset[str] = frozenset()
     birthday: date | None = None
+    # When promo codes are named (normalized): the stored ones, by code, with their campaigns,
+    # counters and this customer's uses of each campaign.
+    promo_codes: dict[str, PromoCode] = msgspec.field(default_factory=dict)
 
 
 class HoldChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -323,6 +330,7 @@ class PurchaseChange(msgspec.Struct, frozen=True, kw_only=True):
 
     priced: Calculation
     fiscal: dict[str, Any] | None = None
+    promos: tuple[PromoResult, ...] = ()  # the promo codes it applies: their uses, counted
 
 
 class BonusGrant(msgspec.Struct, frozen=True, kw_only=True):
@@ -429,6 +437,7 @@ class Turns(Protocol):
         ranked: bool = False,
         returns: bool = False,
         bonus: str | None = None,
+        promo_codes: tuple[str, ...] = (),
     ) -> Snapshot: ...
     async def apply_plan(self, plan: Plan) -> Applied: ...
     async def store_answer(
@@ -1896,7 +1905,46 @@ class GoogleWalletStore(Protocol):
     async def google_wallet_backlog_counts(self) -> dict[str, int]: ...
 
 
+class PromoStore(Protocol):
+    """Promo campaigns and their codes (decision 0032)."""
+
+    async def insert_promo_campaign(self, campaign: PromoCampaignRecord, answer: Answer) -> bool:
+        """The campaign with its answer; False when the key already has one."""
+        ...
+
+    async def get_promo_campaign(
+        self, campaign_id: UUID, program_id: UUID
+    ) -> PromoCampaignRecord | None:
+        """With its usage; None when not there or not the program's."""
+        ...
+
+    async def list_promo_campaigns(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[PromoCampaignRecord]: ...
+
+    async def insert_promo_codes(
+        self, codes: list[PromoCodeRecord], program_id: UUID, answer: Answer
+    ) -> bool:
+        """The codes with their answer; False when the key already has one, the campaign is
+        not there, or a code was taken in the program meanwhile."""
+        ...
+
+    async def promo_codes_of(self, campaign_id: UUID) -> list[PromoCodeRecord]:
+        """Every code of the campaign, oldest first."""
+        ...
+
+    async def find_promo_codes(
+        self, program_id: UUID, account_id: UUID, codes: tuple[str, ...]
+    ) -> dict[str, PromoCode]:
+        """The program's stored codes among ``codes`` (normalized), with their campaigns and the
+        customer's uses of each."""
+        ...
+
+    async def customer_in_program(self, customer_id: UUID, program_id: UUID) -> bool: ...
+
+
 class Store(
+    PromoStore,
     Turns,
     Idempotency,
     LedgerStore,

@@ -1041,3 +1041,55 @@ class ProgramGauges(msgspec.Struct, frozen=True, kw_only=True):
     program_id: UUID
     outstanding_points: int
     active_customers: int
+
+
+class PromoCampaignRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A promo campaign (decision 0032) as stored, with its usage: uses counted at purchase,
+    the points and discount its codes gave, and how many codes it has."""
+
+    id: UUID
+    program_id: UUID
+    key_id: UUID
+    name: str
+    starts_at: datetime
+    ends_at: datetime | None
+    channels: list[str]
+    stores: list[str]
+    min_amount_minor: int
+    skus: list[str]
+    categories: list[str]
+    effect: str
+    value: int
+    uses_max: int | None
+    uses_per_customer_max: int | None
+    stacking: str
+    created_at: datetime
+    used: int = 0
+    points_given: int = 0
+    discount_minor: int = 0
+    customers: int = 0
+    codes: int = 0
+
+
+class PromoCodeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    campaign_id: UUID
+    code: str
+    kind: str  # shared, batch, personal
+    customer_id: UUID | None
+    uses_max: int | None
+    used: int
+    created_at: datetime
+
+    @property
+    def state(self) -> str:
+        """unused, used (and usable again), or exhausted (its cap reached)."""
+        if self.uses_max is not None and self.used >= self.uses_max:
+            return "exhausted"
+        return "used" if self.used else "unused"
+
+
+class PromoCodesMade(msgspec.Struct, frozen=True, kw_only=True):
+    campaign_id: UUID
+    created: int
+    codes: list[PromoCodeRecord]

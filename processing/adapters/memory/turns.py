@@ -247,6 +247,7 @@ class MemoryTurns:
         ranked: bool = False,
         returns: bool = False,
         bonus: str | None = None,
+        promo_codes: tuple[str, ...] = (),  # no promo codes here: none is found
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (

@@ -23,6 +23,7 @@ from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
 from processing.adapters.postgres.merchants import MerchantQueries
 from processing.adapters.postgres.named import Connection
+from processing.adapters.postgres.promo import PromoQueries
 from processing.adapters.postgres.reports import ReportQueries
 from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
@@ -36,6 +37,7 @@ __all__ = ["Connection", "PostgresStore"]
 
 
 class PostgresStore(
+    PromoQueries,
     LedgerQueries,
     LoyaltyQueries,
     KeyQueries,

@@ -25,6 +25,8 @@ from processing.core.model import (
     Operation,
     OperationType,
 )
+from processing.core.promo import Code as PromoCode
+from processing.core.promo import PromoResult
 from processing.core.returns import ReturnPlan
 from processing.core.rules import Expiry, Rules, default_rules, expiry_in_force
 from processing.service.ports import (
@@ -44,6 +46,9 @@ from processing.service.records import RulesRecord, Standing, StoredResponse
 _taken = frozenset(
     {"idempotency_keys_pkey", "operations_document", "holds_open_document", "bonus_grants_pkey"}
 )
+# A promo code's use past its cap (decision 0032): the code's, its campaign's or the customer's
+# count. The statement wrote nothing; decided again, the use is seen capped and refused.
+_capped = frozenset({"promo_codes_cap", "promo_campaigns_cap", "promo_customer_uses_cap"})
 # The tier window of rules that do not name one (and of a program's defaults).
 _default_window_days = Rules().tier_window_days
 
@@ -164,6 +169,18 @@ def _returns_arguments(plan: ReturnPlan | None) -> tuple[list[Any], ...]:
     )
 
 
+def _promo_arguments(purchase: PurchaseChange | None) -> tuple[list[Any], ...]:
+    """apply_plan's arrays of the promo codes a purchase applies; empty for none."""
+    used: tuple[PromoResult, ...] = () if purchase is None else purchase.promos
+    return (
+        [result.code_id for result in used],
+        [result.campaign_id for result in used],
+        [result.points for result in used],
+        [result.discount_minor for result in used],
+        [result.customer_uses_max for result in used],
+    )
+
+
 def _bought(row: asyncpg.Record) -> Bought:
     return Bought(
         lines=msgspec.json.decode(row["bought_lines"], type=tuple[LineResult, ...]),
@@ -212,6 +229,7 @@ class TurnQueries:
         ranked: bool = False,
         returns: bool = False,
         bonus: str | None = None,
+        promo_codes: tuple[str, ...] = (),
     ) -> Snapshot:
         row = await self.connection.fetchrow(
             QUERIES["load_turn"],
@@ -222,6 +240,7 @@ class TurnQueries:
             priced and ranked,
             returns,
             bonus,
+            list(promo_codes),
         )
         if row is None:  # a select from one row of values always returns it
             raise RuntimeError("load_turn returned no row")
@@ -255,6 +274,10 @@ class TurnQueries:
             bought=None if row["bought_lines"] is None else _bought(row),
             bonus_periods=frozenset(row["bonus_periods"] or ()),
             birthday=row["birthday"],
+            promo_codes={
+                code.code: code
+                for code in msgspec.json.decode(row["promo_codes"] or "[]", type=list[PromoCode])
+            },
         )
 
     async def lock_turn(self, account_id: UUID) -> None:
@@ -289,9 +312,14 @@ class TurnQueries:
                 *_returns_arguments(plan.returns),
                 None if plan.grant is None else plan.grant.kind,
                 None if plan.grant is None else plan.grant.period,
+                *_promo_arguments(plan.purchase),
             )
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name in _taken:
+                return Applied.stale
+            raise
+        except asyncpg.CheckViolationError as error:
+            if error.constraint_name in _capped:
                 return Applied.stale
             raise
         if row is None:  # a select of counts always returns its row

@@ -62,6 +62,7 @@ class ChequeCommit(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: UUID | None = None
     card_number: str | None = None
     fiscal: dict[str, str] | None = None
+    promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
 
 
 def as_commit(render: Render) -> Render:
@@ -151,7 +152,12 @@ class Pos:
         if hold is not None and command.customer_id not in (None, hold.customer_id):
             return render(reserved_for_another(cheque_id))
         if hold is not None:
-            paid = CommitCommand(points=command.points, lines=command.lines, fiscal=command.fiscal)
+            paid = CommitCommand(
+                points=command.points,
+                lines=command.lines,
+                fiscal=command.fiscal,
+                promo_codes=command.promo_codes,
+            )
             return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
         if command.customer_id is None:
             return render(
@@ -167,6 +173,7 @@ class Pos:
             card_number=command.card_number,
             fiscal=command.fiscal,
             offline_points=command.points or 0,
+            promo_codes=command.promo_codes,
         )
         return await self.loyalty.purchase(mutation, command.customer_id, bought, as_commit(render))
 

@@ -33,6 +33,7 @@ class OrderPayment(msgspec.Struct, frozen=True, kw_only=True):
     cart_id: str | None = None
     customer_id: UUID | None = None
     points: int | None = None
+    promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
 
 
 class ShopCheckout:
@@ -57,7 +58,10 @@ class ShopCheckout:
         if command.customer_id not in (None, hold.customer_id):
             return render(reserved_for_another(f"Cart {command.cart_id}"))
         paid = CommitCommand(
-            points=command.points, lines=command.lines, document=Document(id=order_id)
+            points=command.points,
+            lines=command.lines,
+            document=Document(id=order_id),
+            promo_codes=command.promo_codes,
         )
         return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
 
@@ -81,7 +85,9 @@ class ShopCheckout:
                     field="customer_id",
                 )
             )
-        bought = PurchaseCommand(document=Document(id=order_id), lines=command.lines)
+        bought = PurchaseCommand(
+            document=Document(id=order_id), lines=command.lines, promo_codes=command.promo_codes
+        )
         return await self.loyalty.purchase(mutation, command.customer_id, bought, as_commit(render))
 
     async def cancel_order(

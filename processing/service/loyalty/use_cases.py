@@ -35,6 +35,7 @@ from processing.core.model import (
     Posting,
     Rejected,
 )
+from processing.core.promo import Code, Offered, PromoResult, Where, normalized, priced_with_codes
 from processing.core.purchases import (
     PurchasePlan,
     decide_line_return,
@@ -110,6 +111,7 @@ class Quote(Calculation, frozen=True, kw_only=True):
     customer_id: UUID
     available_points: int
     rules_version: int
+    promo_codes: tuple[PromoResult, ...] = ()  # each code as typed: applied or why not
 
 
 class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +122,7 @@ class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
     # Points a till that was offline let pay, posted late with no reservation (the rules cap it).
     offline_points: int = 0
     fiscal: dict[str, Any] | None = None  # a till's fiscal receipt data, kept with the purchase
+    promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
 
 
 class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +139,7 @@ class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
     activates_at: datetime | None
     expires_at: datetime | None
     lines: tuple[LineResult, ...]
+    promo_codes: tuple[PromoResult, ...] = ()  # the codes it applied, with what each gave
 
 
 class PurchaseRecord(ReceiptRecord, frozen=True, kw_only=True):
@@ -158,6 +162,7 @@ class CommitCommand(msgspec.Struct, frozen=True, kw_only=True):
     # The purchase's document when it is not the hold's (a web shop's cart becomes an order);
     # a commit with no receipt is no purchase and keeps the hold's.
     document: Document | None = None
+    promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
 
 
 class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,10 +193,29 @@ class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: UUID
     lines: tuple[Line, ...]
     redeem_points: int = 0
+    promo_codes: tuple[str, ...] = ()  # as typed; each applies or says why not
+
+
+def offered_codes(
+    typed: tuple[str, ...], found: dict[str, Code], customer_id: UUID, actor: Actor, now: datetime
+) -> Offered | None:
+    """The promo codes a receipt carries, as the core decides on them; None for none."""
+    if not typed:
+        return None
+    where = Where(customer_id=customer_id, channel=actor.channel, store_id=actor.store_id, now=now)
+    return Offered(typed=typed, found=found, where=where)
+
+
+def normalized_codes(typed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted({normalized(code) for code in typed}))
 
 
 def receipt_record(
-    priced: Calculation, version: int, tier_after: Tier | None, earning: Posting | None
+    priced: Calculation,
+    version: int,
+    tier_after: Tier | None,
+    earning: Posting | None,
+    promos: tuple[PromoResult, ...] = (),
 ) -> ReceiptRecord:
     new_lot = earning.new_lot if earning is not None else None
     return ReceiptRecord(
@@ -206,6 +230,7 @@ def receipt_record(
         activates_at=new_lot.activates_at if new_lot else None,
         expires_at=new_lot.expires_at if new_lot else None,
         lines=priced.lines,
+        promo_codes=promos,
     )
 
 
@@ -250,7 +275,7 @@ def purchase_change(
     return PurchaseDecided(
         operation=operation,
         change=change,
-        receipt=receipt_record(priced, record.version, after, plan.earned),
+        receipt=receipt_record(priced, record.version, after, plan.earned, plan.promos),
         events=() if changed is None else (changed,),
         moved=movements(*plan.postings),
     )
@@ -288,10 +313,11 @@ def purchase_in_turn(
     rules = record.rules
     tier, account, now = standing.tier(rules), locked.account, locked.now
     lines, points, expires_at = command.lines, command.offline_points, command.expires_at
+    offered = offered_codes(command.promo_codes, snapshot.promo_codes, account.id, actor, now)
     plan = (
-        decide_offline_purchase(account, rules, tier, lines, points, expires_at, now)
+        decide_offline_purchase(account, rules, tier, lines, points, expires_at, now, offered)
         if points
-        else decide_purchase(account, rules, tier, lines, expires_at, now)
+        else decide_purchase(account, rules, tier, lines, expires_at, now, offered)
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
@@ -303,7 +329,7 @@ def purchase_in_turn(
     return Decided(
         change=decided.change,
         outcome=msgspec.structs.replace(decided.moved, value=bought, created=True),
-        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal),
+        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal, promos=plan.promos),
         events=decided.events,
     )
 
@@ -324,6 +350,12 @@ def commit_with_receipt_in_turn(
     if locked is None or hold is None:
         return refuse(Rejection.hold_not_found, "No hold with this id.")
     lines = command.lines if command.lines is not None else hold.receipt
+    if lines is None and command.promo_codes:
+        return refuse(
+            Rejection.validation_error,
+            "Promo codes apply to a receipt: send the final receipt's lines with them.",
+            field="promo_codes",
+        )
     if lines is None:
         return commit_in_turn(snapshot, actor, command.points)
     if record is None or standing is None:
@@ -340,8 +372,18 @@ def commit_with_receipt_in_turn(
     if referral_due(snapshot, record) and not referral:
         return None
     rules = record.rules
+    offered = offered_codes(
+        command.promo_codes, snapshot.promo_codes, locked.account.id, actor, locked.now
+    )
     plan = decide_paid_purchase(
-        locked.account, hold, rules, standing.tier(rules), lines, command.points, locked.now
+        locked.account,
+        hold,
+        rules,
+        standing.tier(rules),
+        lines,
+        command.points,
+        locked.now,
+        offered,
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
@@ -354,7 +396,7 @@ def commit_with_receipt_in_turn(
         change=decided.change,
         outcome=msgspec.structs.replace(decided.moved, value=committed),
         hold=HoldChange(status=HoldStatus.committed, spent=plan.priced.redeemed_points),
-        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal),
+        purchase=PurchaseChange(priced=plan.priced, fiscal=command.fiscal, promos=plan.promos),
         events=decided.events,
     )
 
@@ -590,13 +632,24 @@ class Loyalty:
                 return refuse(Rejection.not_found, "No customer with this id.", field="customer_id")
             record, standing = await standing_now(store, read)
             tier = standing.tier(record.rules)
+            typed = command.promo_codes
+            found = (
+                await store.find_promo_codes(program_id, read.account.id, normalized_codes(typed))
+                if typed
+                else {}
+            )
         available = 0 if read.account.blocked else available_points(read.account, read.now)
         result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
+        offered = offered_codes(typed, found, read.account.id, actor, read.now)
+        result, promos = priced_with_codes(
+            offered, command.lines, result, record.rules.point_value_minor
+        )
         quote = Quote(
             **msgspec.structs.asdict(result),
             customer_id=command.customer_id,
             available_points=available,
             rules_version=record.version,
+            promo_codes=promos,
         )
         return Accepted(value=quote)
 
@@ -621,6 +674,7 @@ class Loyalty:
             card_number=command.card_number,
             priced=True,
             ranked=True,
+            promo_codes=normalized_codes(command.promo_codes),
         )
 
         # A referred customer's first purchase also grants on the referrer's account.
@@ -651,6 +705,7 @@ class Loyalty:
             document_type=OperationType.purchase,
             priced=True,
             ranked=True,
+            promo_codes=normalized_codes(command.promo_codes),
         )
 
         # A referred customer's first purchase also grants on the referrer's account.

@@ -15,7 +15,8 @@
 -- When $14, a return by line: the purchase operation $10 made (its receipt as priced and when),
 -- with the rules of its version (none: the defaults) and the quantities earlier returns took
 -- back. When $15 names a bonus kind: the periods it was granted in, and the customer's
--- birthday.
+-- birthday. The promo codes $16 (normalized; empty for none) of the account's program, with
+-- their campaigns, their counters and the customer's uses of each campaign (decision 0032).
 with answer as (
     select fingerprint, status_code, media_type, body from idempotency_keys
     where key_id = $1 and key = $2
@@ -113,6 +114,24 @@ with answer as (
     left join program_rules r on r.program_id = p.program_id
                              and r.version = original.rules_version
     where $14::boolean
+), promo as (
+    select json_agg(json_build_object(
+               'id', pc.id, 'code', pc.code, 'customer_id', pc.customer_id,
+               'uses_max', pc.uses_max, 'used', pc.used,
+               'customer_used', coalesce((select u.used from promo_customer_uses u
+                                          where u.campaign_id = c.id
+                                            and u.account_id = account.id), 0),
+               'campaign', json_build_object(
+                   'id', c.id, 'starts_at', c.starts_at, 'ends_at', c.ends_at,
+                   'channels', c.channels, 'stores', c.stores,
+                   'min_amount_minor', c.min_amount_minor, 'skus', c.skus,
+                   'categories', c.categories, 'effect', c.effect, 'value', c.value,
+                   'uses_max', c.uses_max, 'uses_per_customer_max', c.uses_per_customer_max,
+                   'stacking', c.stacking, 'used', c.used)))::text as codes
+    from account
+    join promo_codes pc on pc.program_id = account.program_id and pc.code = any ($16::text[])
+    join promo_campaigns c on c.id = pc.campaign_id
+    where cardinality($16::text[]) > 0
 )
 select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        account.id, account.program_id, account.posted, account.reserved, account.debt,
@@ -136,7 +155,8 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        standing.spend, standing.tier_floor, standing.referred_by,
        bought.lines as bought_lines, bought.created_at as bought_at,
        bought.rules_version as bought_version, bought.rules as bought_rules,
-       bought.rules_at as bought_rules_at, bought.returned as bought_returned
+       bought.rules_at as bought_rules_at, bought.returned as bought_returned,
+       promo.codes as promo_codes
 from (values (1)) as one (one)
 left join answer on true
 left join account on true
@@ -144,7 +164,8 @@ left join hold on true
 left join original on true
 left join rules on true
 left join standing on true
-left join bought on true;
+left join bought on true
+left join promo on true;
 
 -- name: lock_turn
 -- The locked turn: in a transaction, the account's row lock taken before load_turn, so the
@@ -172,7 +193,11 @@ for update;
 -- operation's own, in order ($62 their types, $63 their payloads),
 -- the lines a return takes back from the purchase $7 ($64-$68, empty for none), and the bonus
 -- an accrual claims for its period ($69 its kind, null for none; $70 the period), whose primary
--- key refuses a second grant in one period.
+-- key refuses a second grant in one period. The promo codes a purchase applies ($71 the codes,
+-- $72 their campaigns, $73 the points and $74 the discount each gave, $75 each campaign's
+-- per-customer cap; empty for none) each count one use on the code, the campaign and the
+-- customer's uses of the campaign: a count past its cap fails its CHECK and with it the whole
+-- statement, so no purchase is written with a use its cap refuses, and no use without it.
 with unchanged as (
     select id from accounts where id = $3 and xmin::text::bigint = $37 for update
 ), charged as (
@@ -255,6 +280,27 @@ with unchanged as (
 ), granted as (
     insert into bonus_grants (account_id, kind, period, operation_id)
     select $3, $69, $70, $1 from guard where $69::text is not null
+), promo_code_uses as (
+    update promo_codes set used = promo_codes.used + 1
+    from unnest($71::uuid[]) as applied (code_id), guard
+    where promo_codes.id = applied.code_id
+), promo_campaign_uses as (
+    update promo_campaigns set used = promo_campaigns.used + 1
+    from unnest($72::uuid[]) as applied (campaign_id), guard
+    where promo_campaigns.id = applied.campaign_id
+), promo_customer_counts as (
+    insert into promo_customer_uses as counted (campaign_id, account_id, used, uses_max)
+    select applied.campaign_id, $3, 1, applied.cap
+    from unnest($72::uuid[], $75::integer[]) as applied (campaign_id, cap), guard
+    on conflict (campaign_id, account_id)
+    do update set used = counted.used + 1, uses_max = excluded.uses_max
+), promo_used as (
+    insert into promo_uses (operation_id, code_id, campaign_id, program_id, account_id, points,
+                            discount_minor, created_at)
+    select $1, applied.code_id, applied.campaign_id, $2, $3, applied.points, applied.discount,
+           $16
+    from unnest($71::uuid[], $72::uuid[], $73::bigint[], $74::bigint[])
+        as applied (code_id, campaign_id, points, discount), guard
 ), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $46, $47, $48, $49, $50, $51 from guard
