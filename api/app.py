@@ -26,6 +26,11 @@ from api.console.unsubscribe import UnsubscribePageController
 from api.controllers.admin import AdminController
 from api.controllers.bitrix24_app import bitrix24_app_handlers
 from api.controllers.campaigns import CampaignsController
+from api.controllers.certificates import (
+    CertificatesController,
+    PosCertificatesController,
+    ShopCertificatesController,
+)
 from api.controllers.connections import ConnectionsController
 from api.controllers.customer_reports import CustomerReportsController
 from api.controllers.customers import CustomersController
@@ -262,6 +267,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ConnectionsController,
             PosController,
             ShopController,
+            CertificatesController,
+            PosCertificatesController,
+            ShopCertificatesController,
             *receivers,
             *bitrix24_app_handlers,
             HealthController,

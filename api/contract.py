@@ -67,6 +67,10 @@ ROUTES: Final[dict[str, Route]] = {
     "pos_calculate": read_as_post,
     "shop_identify": read_as_post,
     "shop_calculate": read_as_post,
+    # A certificate's lookup by number and PIN (decision 0033): a read sent as POST, but a
+    # wrong PIN is counted; it answers 422 certificate_pin_invalid, 409 blocked.
+    "pos_certificate_lookup": Route(idempotent=False, statuses=frozenset({409, 422})),
+    "shop_certificate_lookup": Route(idempotent=False, statuses=frozenset({409, 422})),
     # The SMS gateway refused the message: a retry with the same key may succeed.
     "pos_sms_send": Route(statuses=frozenset({502})),
     "send_card_link": Route(statuses=frozenset({502})),

@@ -77,6 +77,7 @@ services = (
     "apple_wallet",
     "bonuses",
     "campaigns",
+    "certificates",
     "customers",
     "database",
     "enrollments",

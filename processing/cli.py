@@ -33,6 +33,7 @@ from processing.ledger_location import (
 )
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
+from processing.service.certificates.use_cases import expire_certificates
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
 from processing.service.loyalty.export import Unencodable, export_program
@@ -431,7 +432,9 @@ def do_reports(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
 
 
 async def do_expire(runtime: Runtime) -> int:
-    emit(await sweep(runtime.database))
+    report = await sweep(runtime.database)
+    closed, burned = await expire_certificates(runtime.database, None)
+    emit(msgspec.structs.replace(report, expired_certificates=closed, burned_minor=burned))
     return 0
 
 

@@ -28,6 +28,7 @@ from processing.adapters.sealing import Keyring, SecretsKeyError
 from processing.adapters.sms import ConsoleSms, HttpSms, SmsMessages
 from processing.core.triggers import Channel
 from processing.service.admin import Admin
+from processing.service.certificates.use_cases import Certificates
 from processing.service.checkout.pos import Pos
 from processing.service.checkout.shop import ShopCheckout
 from processing.service.ledger.live_check import LiveCheck
@@ -167,7 +168,7 @@ class Runtime:
         self.customers = Customers(self.database, self.runner)
         self.admin = Admin(self.database, self.runner)
         self.reads = Reads(self.database)
-        self.loyalty = Loyalty(self.database, self.runner)
+        self.loyalty = Loyalty(self.database, self.runner, self.keyring)
         self.promo_campaigns = PromoCampaigns(self.database, self.runner)
         self.reports = Reports(self.database)
         self.customer_reports = CustomerReports(self.database)
@@ -191,6 +192,7 @@ class Runtime:
         self.settlements = Settlements(self.database, self.runner)
         self.bonuses = Bonuses(self.database, self.runner)
         self.webhooks = Webhooks(self.database, self.runner, settings.outbound)
+        self.certificates = Certificates(self.database, self.runner, self.keyring)
         self.pos = Pos(self.database, self.ledger, self.loyalty)
         self.shop = ShopCheckout(self.pos, self.loyalty)
         self.sms = Sms(self.database, self.runner, sms_provider(settings), self.keyring)

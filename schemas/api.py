@@ -33,6 +33,7 @@ from schemas.base import (
     non_space,
     whole,
 )
+from schemas.certificates import CertificatePaid, CertificatePayments, CertificateRefunded
 from schemas.promo import PromoCodeResult
 
 Scope = Literal["pos", "shop", "crm", "admin"]
@@ -341,6 +342,8 @@ class HoldCommit(Request, frozen=True, kw_only=True):
 
     points: Points | None = None
     lines: Receipt | None = None
+    # Gift certificates paying part of the money (with a receipt only).
+    certificates: CertificatePayments | None = None
 
 
 class ReturnLine(Request, frozen=True, kw_only=True):
@@ -429,6 +432,7 @@ class CheckoutLine(Reply, frozen=True, kw_only=True):
     earn_bp: int
     promo_points: int = 0  # of earned_points, what promo codes gave
     promo_discount_minor: int = 0  # the money discount promo codes grant: the till applies it
+    certificate_minor: int = 0  # of money_minor, what gift certificates paid: earns nothing
 
 
 class PricedReceipt(Reply, frozen=True, kw_only=True):
@@ -448,6 +452,9 @@ class PricedReceipt(Reply, frozen=True, kw_only=True):
     promo_codes: list[PromoCodeResult] = msgspec.field(
         default_factory=list
     )  # the promo codes it applied
+    # Of money_minor, what gift certificates paid, and what each paid and holds after.
+    certificate_minor: int = 0
+    certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
 
 
 class Commit(Operation, frozen=True, kw_only=True):
@@ -462,6 +469,7 @@ class ReturnedLine(Reply, frozen=True, kw_only=True):
     earned_points: int
     redeemed_points: int
     money_minor: int
+    certificate_minor: int = 0  # of money_minor, what goes back to gift certificates
 
 
 class Refund(Operation, frozen=True, kw_only=True):
@@ -473,6 +481,9 @@ class Refund(Operation, frozen=True, kw_only=True):
     withhold_minor: int = 0
     tier_after: str | None = None
     lines: list[ReturnedLine] = msgspec.field(default_factory=list)
+    # What went back to the gift certificates that paid for the returned lines.
+    certificate_minor: int = 0
+    certificates: list[CertificateRefunded] = msgspec.field(default_factory=list)
 
 
 class OperationPage(Reply, frozen=True, kw_only=True):
@@ -484,6 +495,9 @@ class ExpirationReport(Reply, frozen=True, kw_only=True):
     expired_lots: int
     expired_points: int
     expired_holds: int
+    # Gift certificates closed at their expiry, and the money they burned to breakage.
+    expired_certificates: int = 0
+    burned_minor: int = 0
 
 
 class Health(Reply, frozen=True, kw_only=True):
@@ -519,6 +533,10 @@ EventType = Literal[
     "tier.changed",
     "balance.changed",
     "customer.merged",
+    "certificate.sold",
+    "certificate.redeemed",
+    "certificate.refunded",
+    "certificate.expired",
 ]
 
 

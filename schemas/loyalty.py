@@ -25,6 +25,7 @@ from schemas.base import (
     Timestamp,
     whole,
 )
+from schemas.certificates import CertificatePaid, CertificatePayments
 from schemas.promo import PromoCodeResult, PromoCodes
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
@@ -126,6 +127,8 @@ class CheckoutCalculate(Request, frozen=True, kw_only=True):
     promo_codes: PromoCodes = msgspec.field(
         default_factory=list
     )  # each applies or says why not; none fails the calculation
+    # Gift certificates offered to pay part of the money; PINs are checked (and counted).
+    certificates: CertificatePayments | None = None
 
 
 class CheckoutQuote(Reply, frozen=True, kw_only=True):
@@ -140,6 +143,8 @@ class CheckoutQuote(Reply, frozen=True, kw_only=True):
     earned_points: int
     lines: list[CheckoutLine]
     promo_codes: list[PromoCodeResult] = msgspec.field(default_factory=list)
+    certificate_minor: int = 0  # of money_minor, what gift certificates would pay
+    certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
 
 
 class PurchaseCreate(Request, frozen=True, kw_only=True):
@@ -152,6 +157,8 @@ class PurchaseCreate(Request, frozen=True, kw_only=True):
     promo_codes: PromoCodes = msgspec.field(
         default_factory=list
     )  # every one must apply, else 409 promo_code_refused
+    # Gift certificates paying part of the money (decision 0033).
+    certificates: CertificatePayments | None = None
 
 
 class Purchase(PricedReceipt, frozen=True, kw_only=True):

@@ -22,6 +22,7 @@ from schemas.base import (
     TtlSeconds,
     whole,
 )
+from schemas.certificates import CertificatePayments
 from schemas.promo import PromoCodes
 
 
@@ -82,6 +83,8 @@ class ChequeCommit(Request, frozen=True, kw_only=True):
     promo_codes: PromoCodes = msgspec.field(
         default_factory=list
     )  # every one must apply, else 409 promo_code_refused
+    # Gift certificates paying part of the money (decision 0033).
+    certificates: CertificatePayments | None = None
 
 
 class ChequeReturn(Request, frozen=True, kw_only=True):

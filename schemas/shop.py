@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from schemas.base import DocumentId, Points, Receipt, Request, TtlSeconds
+from schemas.certificates import CertificatePayments
 from schemas.promo import PromoCodes
 
 
@@ -32,3 +33,5 @@ class OrderPay(Request, frozen=True, kw_only=True):
     promo_codes: PromoCodes = msgspec.field(
         default_factory=list
     )  # every one must apply, else 409 promo_code_refused
+    # Gift certificates paying part of the money (decision 0033).
+    certificates: CertificatePayments | None = None

@@ -37,4 +37,15 @@ async def assert_ledger_clean(runtime: Runtime) -> None:
             "('commit', 'purchase', 'cancel', 'expire') and hold_id is not null "
             "group by hold_id having count(*) > 1) twice"
         )
+        # Gift certificates' money ledger (decision 0033): each program's money entries sum to
+        # zero, and no certificate holds more than its nominal or anything once expired.
+        money_unbalanced = await connection.fetchval(
+            "select count(*) from (select program_id from money_entries group by program_id "
+            "having sum(amount_minor) <> 0) programs"
+        )
+        certificates_off = await connection.fetchval(
+            "select count(*) from certificates where balance_minor > nominal_minor "
+            "or (status <> 'active' and balance_minor <> 0)"
+        )
     assert (negative, over_committed, double_resolved) == (0, 0, 0)
+    assert (money_unbalanced, certificates_off) == (0, 0)

@@ -19,6 +19,7 @@ from api.http import (
 )
 from processing.core import limits
 from processing.service.admin import Admin, KeyCommand
+from processing.service.certificates.use_cases import expire_certificates
 from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.use_cases import Ledger
@@ -154,10 +155,13 @@ class AdminController(Controller):
         database: Annotated[Database, Dependency(skip_validation=True)],
         actor: Actor,
     ) -> Response[ExpirationReport]:
-        """Burns what is left of lots past their expiry and releases holds past their lifetime,
-        now. Idempotent by nature."""
+        """Burns what is left of lots past their expiry, releases holds past their lifetime, and
+        burns the balance of gift certificates past their expiry to breakage, now. Idempotent
+        by nature."""
         # The sweep is idempotent by nature: a repeat burns nothing twice. The key is still
         # required, as on every mutating call, but the answer is the sweep's own count.
         mutation_for(request, None)
         report = await sweep(database, actor.program_id)
+        closed, burned = await expire_certificates(database, actor.program_id)
+        report = msgspec.structs.replace(report, expired_certificates=closed, burned_minor=burned)
         return answer(request, Accepted(value=report), ExpirationReport)

@@ -14,6 +14,7 @@ from api.errors import ProblemError
 from api.http import answer, mutation_for, renderer, respond
 from processing.core.model import Line
 from processing.core.rejections import Rejection
+from processing.service.certificates.payments import CertificateRequest
 from processing.service.checkout.pos import ChequeCommit as ChequeCommitCommand
 from processing.service.checkout.pos import Pos
 from processing.service.ledger.decisions import ReserveCommand
@@ -64,6 +65,16 @@ def lines_of(data: Any) -> tuple[Line, ...]:
     return tuple(msgspec.convert(line, Line, from_attributes=True) for line in data.lines)
 
 
+def certificates_of(data: Any) -> tuple[CertificateRequest, ...] | None:
+    """The gift certificates a checkout call pays with (decision 0033), if any."""
+    offered = getattr(data, "certificates", None)
+    if offered is None:
+        return None
+    return tuple(
+        msgspec.convert(item, CertificateRequest, from_attributes=True) for item in offered
+    )
+
+
 async def quote(
     request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
 ) -> Response[CheckoutQuote]:
@@ -73,6 +84,7 @@ async def quote(
         lines=lines_of(data),
         redeem_points=data.redeem_points,
         promo_codes=tuple(data.promo_codes),
+        certificates=certificates_of(data),
     )
     return answer(request, await loyalty.calculate(actor, command), CheckoutQuote)
 
@@ -171,6 +183,7 @@ class PosController(Controller):
             card_number=data.card_number,
             fiscal=None if data.fiscal is None else msgspec.to_builtins(data.fiscal),
             promo_codes=tuple(data.promo_codes),
+            certificates=certificates_of(data),
         )
         stored = await pos.commit(
             mutation_for(request, data, cheque_id), cheque(cheque_id), command, renderer(Commit)

@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, post
 
 from api.controllers.pos import (
     PartnerId,
+    certificates_of,
     lines_of,
     partner_id,
     quote,
@@ -83,6 +84,7 @@ class ShopController(Controller):
             customer_id=data.customer_id,
             points=data.points,
             promo_codes=tuple(data.promo_codes),
+            certificates=certificates_of(data),
         )
         stored = await shop.pay(
             mutation_for(request, data, order_id), order(order_id), command, renderer(Commit)

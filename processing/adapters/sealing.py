@@ -31,6 +31,7 @@ nonce_bytes = 12
 key_file_name = "secrets.keys"
 sms_key_info = b"bonus-processing sms code hmac v1"
 link_key_info = b"bonus-processing unsubscribe link hmac v1"
+certificate_pin_key_info = b"bonus-processing gift certificate pin hmac v1"
 
 
 class SecretsKeyError(ValueError):
@@ -151,6 +152,16 @@ class Keyring:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=sms_key_info).derive(
             master
         )
+
+    def certificate_pin_key(self, key_id: str) -> bytes | None:
+        """The HMAC key for gift certificates' PINs derived from master key ``key_id``; None if
+        that key is no longer in the ring."""
+        master = self.keys.get(key_id)
+        if master is None:
+            return None
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=certificate_pin_key_info
+        ).derive(master)
 
     def link_key(self, key_id: str) -> bytes | None:
         """The HMAC key for links sent to customers (unsubscribe) derived from master key

@@ -32,6 +32,8 @@ class LineResult(msgspec.Struct, frozen=True, kw_only=True):
     earn_bp: int
     promo_points: int = 0  # of earned_points, what promo codes gave (decision 0032)
     promo_discount_minor: int = 0  # the money discount codes grant on the line: the till's
+    # Of money_minor, what gift certificates paid (decision 0033): it earns no points.
+    certificate_minor: int = 0
 
 
 class Calculation(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +44,7 @@ class Calculation(msgspec.Struct, frozen=True, kw_only=True):
     money_minor: int
     earned_points: int
     tier: str | None
+    certificate_minor: int = 0  # of money_minor, what gift certificates paid
 
 
 def line_cap(rules: Rules, line: Line) -> int:

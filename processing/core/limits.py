@@ -397,3 +397,14 @@ invariant(
     promo_code_random_characters + 1 <= promo_code_length_max,
     "a generated code fits a stored one",
 )
+# Gift certificates (decision 0033): money in the program's currency, minor units. One
+# certificate's nominal value; certificates one issue call makes; how far ahead one may expire;
+# wrong PINs in a row that block it until an operator unblocks it; certificates one receipt may
+# be paid with.
+certificate_nominal_minor_max = 100_000_000_000
+certificate_batch_max = 1000
+certificate_validity_days_max = 5 * 366
+certificate_wrong_pins_max = 5
+certificates_per_receipt_max = 5
+# Digits of a certificate's PIN (its number is 15 random digits and a Luhn check digit).
+certificate_pin_digits = 8

@@ -20,6 +20,7 @@ from processing.core.balances import (
     spendable_lots,
     take_points,
 )
+from processing.core.certificates import pay_with_certificates
 from processing.core.checkout import Calculation, calculate
 from processing.core.holds import check_resolvable, decide_commit
 from processing.core.invariants import invariant
@@ -89,6 +90,7 @@ def decide_paid_purchase(
     points: int | None,
     now: datetime,
     offered: Offered | None = None,
+    certificate_minor: int = 0,
 ) -> PurchasePlan | Rejected:
     """Commits ``points`` of the hold (all of it when None) against the final receipt ``lines``
     and earns on what is left to pay in money. The receipt must let points pay that much: a
@@ -109,7 +111,10 @@ def decide_paid_purchase(
             f"The final receipt lets points pay at most {priced.max_redeemable_points}; "
             f"{spend} to commit. Commit with points at most that.",
         )
-    coded = with_codes_or_refused(offered, lines, priced, rules)
+    with_certificates = pay_with_certificates(priced, certificate_minor, rules.point_value_minor)
+    if isinstance(with_certificates, Rejected):
+        return with_certificates
+    coded = with_codes_or_refused(offered, lines, with_certificates, rules)
     if isinstance(coded, Rejected):
         return coded
     priced, promos = coded
@@ -135,12 +140,18 @@ def decide_purchase(
     expires_at: datetime | None,
     now: datetime,
     offered: Offered | None = None,
+    certificate_minor: int = 0,
 ) -> PurchasePlan | Rejected:
     """A receipt paid in money: one earning leg (none when it earns nothing; a posting that
-    only repays debt when the debt takes all of it)."""
+    only repays debt when the debt takes all of it). Money ``certificate_minor`` of it paid by
+    gift certificates earns nothing."""
     if account.blocked:
         return reject(Rejection.account_blocked, "The customer's account is blocked.")
-    coded = with_codes_or_refused(offered, lines, calculate(rules, tier, lines, 0, 0), rules)
+    priced = calculate(rules, tier, lines, 0, 0)
+    with_certificates = pay_with_certificates(priced, certificate_minor, rules.point_value_minor)
+    if isinstance(with_certificates, Rejected):
+        return with_certificates
+    coded = with_codes_or_refused(offered, lines, with_certificates, rules)
     if isinstance(coded, Rejected):
         return coded
     priced, promos = coded
@@ -162,6 +173,7 @@ def decide_offline_purchase(
     expires_at: datetime | None,
     now: datetime,
     offered: Offered | None = None,
+    certificate_minor: int = 0,
 ) -> PurchasePlan | Rejected:
     """A cheque a till posts late, after it let ``points`` pay for it while it was offline:
     accepted up to the rules' offline cap, from points available now (soonest-expiring first),
@@ -187,7 +199,10 @@ def decide_offline_purchase(
             Rejection.redemption_exceeds_limit,
             f"The receipt lets points pay at most {priced.max_redeemable_points}; {points} sent.",
         )
-    coded = with_codes_or_refused(offered, lines, priced, rules)
+    with_certificates = pay_with_certificates(priced, certificate_minor, rules.point_value_minor)
+    if isinstance(with_certificates, Rejected):
+        return with_certificates
+    coded = with_codes_or_refused(offered, lines, with_certificates, rules)
     if isinstance(coded, Rejected):
         return coded
     priced, promos = coded

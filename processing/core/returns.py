@@ -21,6 +21,7 @@ class ReturnedLine(msgspec.Struct, frozen=True, kw_only=True):
     earned_points: int  # what this part of the line earned: to claw back
     redeemed_points: int  # what points paid for this part: to give back
     money_minor: int  # what money paid for this part: leaves the tier's spend
+    certificate_minor: int = 0  # of that money, what gift certificates paid: goes back to them
 
 
 class ReturnPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +38,10 @@ class ReturnPlan(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def money_minor(self) -> int:
         return sum(line.money_minor for line in self.lines)
+
+    @property
+    def certificate_minor(self) -> int:
+        return sum(line.certificate_minor for line in self.lines)
 
 
 class Settlement(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +96,7 @@ def plan_return(
                 earned_points=share(line.earned_points, before, after, line.quantity),
                 redeemed_points=share(line.redeemed_points, before, after, line.quantity),
                 money_minor=share(line.money_minor, before, after, line.quantity),
+                certificate_minor=share(line.certificate_minor, before, after, line.quantity),
             )
         )
     return ReturnPlan(lines=tuple(planned))

@@ -137,6 +137,9 @@ Decide = Callable[[Snapshot], Decided | Outcome | None]
 # outcome to count (the answer is the plan's, stored with it).
 Then = Callable[[Store, Snapshot, Decided], Awaitable[Accepted]]
 LockedPath = Callable[[], Awaitable[StoredResponse]]
+# What a plan on the locked turn loads beyond its snapshot before it is decided, under locks of
+# its own (the gift certificates a purchase pays with, decision 0033).
+Prepare = Callable[[Store], Awaitable[None]]
 
 
 # Writes a decided change with its answer in one statement; False when it wrote nothing because
@@ -348,6 +351,7 @@ class MutationRunner:
         decide: Decide,
         render: Render,
         then: Then | None = None,
+        prepare: Prepare | None = None,
     ) -> StoredResponse | Declined:
         """The same load, decision and apply in one transaction that holds the account's row
         lock from before the load to the commit: no race left to lose. A plan that still
@@ -366,6 +370,8 @@ class MutationRunner:
                 snapshot = await self.load_on(store, mutation, target)
             if snapshot.answer is not None:
                 return self._replay(mutation, *snapshot.answer, render)
+            if prepare is not None:
+                await prepare(store)
             decided = decide(snapshot)
             if decided is None:
                 return Declined.unsupported
@@ -380,7 +386,13 @@ class MutationRunner:
         return response
 
     async def locked(
-        self, mutation: Mutation, target: Target, decide: Decide, render: Render, then: Then
+        self,
+        mutation: Mutation,
+        target: Target,
+        decide: Decide,
+        render: Render,
+        then: Then,
+        prepare: Prepare | None = None,
     ) -> StoredResponse:
         """The locked turn for a plan that needs writes one account's plan cannot carry (a
         referred customer's first purchase also grants on the referrer's account): ``decide``
@@ -389,7 +401,7 @@ class MutationRunner:
         account_id = target.account_id or (None if named is None else self.owners.get(named))
         result = await self._retrying(
             account_id,
-            lambda: self._locked_turn(mutation, target, account_id, decide, render, then),
+            lambda: self._locked_turn(mutation, target, account_id, decide, render, then, prepare),
         )
         if isinstance(result, Declined):
             raise AssertionError("a locked decision decides on any snapshot")

@@ -14,6 +14,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core import limits
+from processing.core.certificates import Certificate, Redemption
 from processing.core.checkout import Calculation, LineResult
 from processing.core.google_wallet import GoogleWalletSettings
 from processing.core.merges import MergeSide
@@ -161,6 +162,16 @@ class CodeKeys(Protocol):
 
     def sms_key(self, key_id: str) -> bytes | None:
         """The key with this id; None once it has left the key ring."""
+        ...
+
+
+class PinKeys(Protocol):
+    """The server-side keys gift certificates' PINs are kept under as HMACs (decision 0033)."""
+
+    current_id: str
+
+    def certificate_pin_key(self, key_id: str) -> bytes | None:
+        """None when ``key_id`` is no longer in the key ring."""
         ...
 
 
@@ -1943,6 +1954,108 @@ class PromoStore(Protocol):
     async def customer_in_program(self, customer_id: UUID, program_id: UUID) -> bool: ...
 
 
+class StoredCertificate(msgspec.Struct, frozen=True, kw_only=True):
+    """A certificate as stored: the core's view and its PIN's HMAC with the key it was made
+    under."""
+
+    certificate: Certificate
+    pin_hmac: bytes
+    pin_key_id: str
+
+
+class NewCertificates(msgspec.Struct, frozen=True, kw_only=True):
+    program_id: UUID
+    currency: str
+    batch_id: UUID
+    ids: list[UUID]
+    numbers: list[str]
+    pin_hmacs: list[bytes]
+    pin_key_id: str
+    nominal_minor: int
+    expires_at: datetime
+    store_id: str | None
+    issued_at: datetime
+
+
+class CertificateWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """One money operation on a certificate: its entries by account kind (``certificate`` is
+    the certificate's own account), the balance and status it leaves, and its outbox event."""
+
+    id: UUID
+    program_id: UUID
+    certificate_id: UUID
+    type: str
+    amount_minor: int
+    balance_after: int
+    status: str
+    entries: tuple[tuple[str, int], ...]
+    created_at: datetime
+    channel: str
+    key_id: UUID | None = None
+    store_id: str | None = None
+    document_id: str | None = None
+    ledger_operation_id: UUID | None = None
+    refund_of: UUID | None = None
+    event_type: str
+    event_payload: dict[str, Any]
+
+
+class CertificateOperationRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    seq: int
+    type: str
+    amount_minor: int
+    balance_after: int
+    ledger_operation_id: UUID | None
+    refund_of: UUID | None
+    refunded_minor: int
+    document_id: str | None
+    store_id: str | None
+    key_id: UUID | None
+    channel: str
+    created_at: datetime
+
+
+class CertificateStore(Protocol):
+    """Gift certificates (decision 0033): the money accounts, certificates and their money
+    operations."""
+
+    async def certificate_program(
+        self, program_id: UUID, scope: UUID | None
+    ) -> tuple[UUID, str] | None: ...
+    async def ensure_money_accounts(self, program_id: UUID, currency: str) -> None: ...
+    async def insert_certificates(self, batch: NewCertificates) -> None: ...
+    async def lock_certificate(
+        self, certificate_id: UUID, scope: UUID | None
+    ) -> StoredCertificate | None: ...
+    async def lock_certificates_by_number(
+        self, program_id: UUID, numbers: list[str]
+    ) -> list[StoredCertificate]: ...
+    async def lock_certificates(self, ids: list[UUID]) -> list[StoredCertificate]: ...
+    async def get_certificate(
+        self, certificate_id: UUID, scope: UUID | None
+    ) -> StoredCertificate | None: ...
+    async def list_certificates(
+        self,
+        program_id: UUID,
+        state: str | None,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> list[Certificate]: ...
+    async def certificate_statement(
+        self, certificate_id: UUID, before: int | None, limit: int
+    ) -> list[CertificateOperationRow]: ...
+    async def set_certificate_wrong_pins(
+        self, certificate_id: UUID, wrong_pins: int, blocks: bool, now: datetime
+    ) -> None: ...
+    async def unblock_certificate(self, certificate_id: UUID) -> None: ...
+    async def close_certificate(self, certificate_id: UUID) -> None: ...
+    async def write_certificate_operation(self, write: CertificateWrite) -> None: ...
+    async def certificate_redemptions(self, ledger_operation_id: UUID) -> list[Redemption]: ...
+    async def due_certificates(self, limit: int, program_id: UUID | None) -> list[UUID]: ...
+    async def certificates_liability(self, program_id: UUID) -> dict[str, int]: ...
+
+
 class Store(
     PromoStore,
     Turns,
@@ -1965,6 +2078,7 @@ class Store(
     CustomerReportStore,
     EnrollmentStore,
     GoogleWalletStore,
+    CertificateStore,
     Protocol,
 ):
     """Everything one connection can do: the plan writer and every area's reads and writes.

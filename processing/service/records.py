@@ -322,6 +322,15 @@ class OperationRecord(msgspec.Struct, frozen=True, kw_only=True):
     returned_points: int = 0
 
 
+class CertificateRefund(msgspec.Struct, frozen=True, kw_only=True):
+    """What a return gave back to one gift certificate, and what it holds after (decision
+    0033)."""
+
+    number: str
+    amount_minor: int
+    balance_after: int
+
+
 class RefundRecord(OperationRecord, frozen=True, kw_only=True):
     """A refund operation with how it settled: points given back (a redemption refunded),
     points clawed back (an accrual or purchase refunded), and for a return by line the shortfall
@@ -333,6 +342,9 @@ class RefundRecord(OperationRecord, frozen=True, kw_only=True):
     withhold_minor: int = 0
     tier_after: str | None = None
     lines: tuple[ReturnedLine, ...] = ()
+    # Of the returned lines' money, what goes back to the gift certificates that paid it.
+    certificate_minor: int = 0
+    certificates: tuple[CertificateRefund, ...] = ()
 
 
 class StatementPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -344,6 +356,9 @@ class SweepReport(msgspec.Struct, frozen=True, kw_only=True):
     expired_lots: int = 0
     expired_points: int = 0
     expired_holds: int = 0
+    # Gift certificates closed at their expiry, and the money they burned to breakage.
+    expired_certificates: int = 0
+    burned_minor: int = 0
 
 
 class ReconcileReport(msgspec.Struct, frozen=True, kw_only=True):

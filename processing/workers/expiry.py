@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from processing.core import limits
+from processing.service.certificates.use_cases import expire_certificates
 from processing.service.ledger.expiry import sweep
 from processing.service.ports import Database, Store
 
@@ -16,6 +17,7 @@ async def run_expiry_loop(database: Database, interval_seconds: float) -> None:
     while True:
         try:
             await sweep(database)
+            await expire_certificates(database, None)
             await database_maintenance(database)
         except asyncio.CancelledError:
             raise

@@ -70,7 +70,8 @@ bounds: dict[str, tuple[int, int]] = {
     "create_api_key": (3, 1),
     "rotate_api_key": (3, 1),
     "revoke_api_key": (3, 1),
-    "expire": (3, 3),
+    # The sweep's holds and lots, its backlog, and the gift certificates due (decision 0033).
+    "expire": (4, 4),
     "subscribe_webhook": (3, 1),
     "disable_webhook": (3, 1),
     "redeliver_webhook": (3, 1),

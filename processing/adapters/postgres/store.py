@@ -12,6 +12,7 @@ import asyncpg
 
 from processing.adapters.postgres.bitrix24_app import Bitrix24AppQueries
 from processing.adapters.postgres.campaigns import CampaignQueries
+from processing.adapters.postgres.certificates import CertificateQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customer_reports import CustomerReportQueries
 from processing.adapters.postgres.customers import CustomerQueries
@@ -56,6 +57,7 @@ class PostgresStore(
     CustomerReportQueries,
     EnrollmentQueries,
     GoogleWalletQueries,
+    CertificateQueries,
     TurnQueries,
 ):
     def __init__(self, connection: Connection, keyring: Keyring) -> None:

@@ -13,6 +13,7 @@ import msgspec
 from processing.core.balances import Balance, balance_of
 from processing.core.model import Line, OperationType
 from processing.core.rejections import Rejection
+from processing.service.certificates.payments import CertificateRequest
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.customers import look_up
 from processing.service.loyalty.use_cases import (
@@ -63,6 +64,7 @@ class ChequeCommit(msgspec.Struct, frozen=True, kw_only=True):
     card_number: str | None = None
     fiscal: dict[str, str] | None = None
     promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
+    certificates: tuple[CertificateRequest, ...] | None = None  # paying part of the money
 
 
 def as_commit(render: Render) -> Render:
@@ -157,6 +159,7 @@ class Pos:
                 lines=command.lines,
                 fiscal=command.fiscal,
                 promo_codes=command.promo_codes,
+                certificates=command.certificates,
             )
             return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
         if command.customer_id is None:
@@ -174,6 +177,7 @@ class Pos:
             fiscal=command.fiscal,
             offline_points=command.points or 0,
             promo_codes=command.promo_codes,
+            certificates=command.certificates,
         )
         return await self.loyalty.purchase(mutation, command.customer_id, bought, as_commit(render))
 

@@ -14,6 +14,7 @@ import msgspec
 
 from processing.core.model import Line
 from processing.core.rejections import Rejection
+from processing.service.certificates.payments import CertificateRequest
 from processing.service.checkout.pos import Pos, as_commit, reserved_for_another
 from processing.service.loyalty.use_cases import (
     CommitCommand,
@@ -34,6 +35,7 @@ class OrderPayment(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: UUID | None = None
     points: int | None = None
     promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
+    certificates: tuple[CertificateRequest, ...] | None = None  # paying part of the money
 
 
 class ShopCheckout:
@@ -62,6 +64,7 @@ class ShopCheckout:
             lines=command.lines,
             document=Document(id=order_id),
             promo_codes=command.promo_codes,
+            certificates=command.certificates,
         )
         return await self.loyalty.commit(mutation, hold.hold_id, paid, render)
 
@@ -86,7 +89,10 @@ class ShopCheckout:
                 )
             )
         bought = PurchaseCommand(
-            document=Document(id=order_id), lines=command.lines, promo_codes=command.promo_codes
+            document=Document(id=order_id),
+            lines=command.lines,
+            promo_codes=command.promo_codes,
+            certificates=command.certificates,
         )
         return await self.loyalty.purchase(mutation, command.customer_id, bought, as_commit(render))
 

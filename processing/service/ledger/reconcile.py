@@ -38,6 +38,21 @@ _checks = {
         "{returned_money_minor}; the ledger: {ledger_purchases}, {ledger_amount_minor}, "
         "{ledger_money_minor}, {ledger_returns}, {ledger_returned_money_minor}"
     ),
+    # Gift certificates' money ledger (decision 0033): each certificate's balance is its
+    # entries and its last operation's balance after; every money operation sums to zero;
+    # each redemption's refunded_minor is its refunds.
+    "reconcile_certificate_balances": (
+        "certificate {id}: balance {balance_minor}, entries {entries}"
+    ),
+    "reconcile_certificate_history": (
+        "certificate {id}: balance {balance_minor}, its last operation left {balance_after}"
+    ),
+    "reconcile_money_operations": (
+        "certificate operation {id}: entries sum to {total} ({entries} entries)"
+    ),
+    "reconcile_certificate_refunds": (
+        "certificate operation {id}: refunded_minor {refunded_minor}, refunds {refunds}"
+    ),
     "reconcile_report_customer_sets": (
         "report customers {program_id} {grain} {period} chunk {chunk}: active {active}, "
         "purchasing {purchased}, twice {repeated}; the ledger: {ledger_active}, "

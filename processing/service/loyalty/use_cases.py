@@ -15,7 +15,7 @@ account's plan cannot carry: the same decision runs on the locked turn, and ``wi
 grants after it in the same transaction.
 """
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -25,6 +25,7 @@ import structlog
 
 from processing.core import limits
 from processing.core.balances import available_points
+from processing.core.certificates import Payment, pay_with_certificates
 from processing.core.checkout import Calculation, LineResult, calculate
 from processing.core.events import EventType
 from processing.core.holds import check_resolvable
@@ -46,6 +47,17 @@ from processing.core.purchases import (
 from processing.core.rejections import Rejection
 from processing.core.returns import everything_left, plan_return, settle
 from processing.core.rules import Rules, Tier, check_rules
+from processing.service.certificates.payments import (
+    CertificateRequest,
+    Prepared,
+    decide_prepared,
+    decide_refunds,
+    lock_for_payment,
+    lock_for_refund,
+    redemption_writes,
+    refund_writes,
+    write_all,
+)
 from processing.service.ledger.decisions import (
     card_refusal,
     commit_in_turn,
@@ -75,6 +87,7 @@ from processing.service.ports import (
     LockedAccount,
     LoyaltyStore,
     NewOperation,
+    PinKeys,
     PurchaseChange,
     RulesFacts,
     Snapshot,
@@ -112,6 +125,7 @@ class Quote(Calculation, frozen=True, kw_only=True):
     available_points: int
     rules_version: int
     promo_codes: tuple[PromoResult, ...] = ()  # each code as typed: applied or why not
+    certificates: tuple[Payment, ...] = ()  # what each certificate would pay, and leave
 
 
 class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +137,8 @@ class PurchaseCommand(msgspec.Struct, frozen=True, kw_only=True):
     offline_points: int = 0
     fiscal: dict[str, Any] | None = None  # a till's fiscal receipt data, kept with the purchase
     promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
+    # Gift certificates paying part of the money (decision 0033).
+    certificates: tuple[CertificateRequest, ...] | None = None
 
 
 class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +156,9 @@ class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None
     lines: tuple[LineResult, ...]
     promo_codes: tuple[PromoResult, ...] = ()  # the codes it applied, with what each gave
+    # Of money_minor, what gift certificates paid, and what each paid (decision 0033).
+    certificate_minor: int = 0
+    certificates: tuple[Payment, ...] = ()
 
 
 class PurchaseRecord(ReceiptRecord, frozen=True, kw_only=True):
@@ -163,6 +182,8 @@ class CommitCommand(msgspec.Struct, frozen=True, kw_only=True):
     # a commit with no receipt is no purchase and keeps the hold's.
     document: Document | None = None
     promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
+    # Gift certificates paying part of the money (decision 0033): a commit with a receipt only.
+    certificates: tuple[CertificateRequest, ...] | None = None
 
 
 class LineReturnCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,6 +215,7 @@ class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[Line, ...]
     redeem_points: int = 0
     promo_codes: tuple[str, ...] = ()  # as typed; each applies or says why not
+    certificates: tuple[CertificateRequest, ...] | None = None
 
 
 def offered_codes(
@@ -216,6 +238,7 @@ def receipt_record(
     tier_after: Tier | None,
     earning: Posting | None,
     promos: tuple[PromoResult, ...] = (),
+    payments: tuple[Payment, ...] = (),
 ) -> ReceiptRecord:
     new_lot = earning.new_lot if earning is not None else None
     return ReceiptRecord(
@@ -231,6 +254,8 @@ def receipt_record(
         expires_at=new_lot.expires_at if new_lot else None,
         lines=priced.lines,
         promo_codes=promos,
+        certificate_minor=priced.certificate_minor,
+        certificates=payments,
     )
 
 
@@ -252,6 +277,7 @@ def purchase_change(
     record: RulesRecord,
     standing: Standing,
     document: Document,
+    payments: tuple[Payment, ...] = (),
     **fields: Any,
 ) -> PurchaseDecided:
     """A purchase operation from its plan with what goes with it, in memory: the points it moves,
@@ -275,7 +301,7 @@ def purchase_change(
     return PurchaseDecided(
         operation=operation,
         change=change,
-        receipt=receipt_record(priced, record.version, after, plan.earned, plan.promos),
+        receipt=receipt_record(priced, record.version, after, plan.earned, plan.promos, payments),
         events=() if changed is None else (changed,),
         moved=movements(*plan.postings),
     )
@@ -290,7 +316,11 @@ def referral_due(snapshot: Snapshot, record: RulesRecord) -> bool:
 
 
 def purchase_in_turn(
-    snapshot: Snapshot, actor: Actor, command: PurchaseCommand, referral: bool = False
+    snapshot: Snapshot,
+    actor: Actor,
+    command: PurchaseCommand,
+    referral: bool = False,
+    payments: tuple[Payment, ...] = (),
 ) -> Decided | Outcome | None:
     """A purchase with no reservation on its snapshot (loaded priced and ranked); None for a
     referred customer's first purchase unless ``referral`` (the locked turn that grants it)."""
@@ -314,14 +344,19 @@ def purchase_in_turn(
     tier, account, now = standing.tier(rules), locked.account, locked.now
     lines, points, expires_at = command.lines, command.offline_points, command.expires_at
     offered = offered_codes(command.promo_codes, snapshot.promo_codes, account.id, actor, now)
+    paid = sum(payment.amount_minor for payment in payments)
     plan = (
-        decide_offline_purchase(account, rules, tier, lines, points, expires_at, now, offered)
+        decide_offline_purchase(
+            account, rules, tier, lines, points, expires_at, now, offered, certificate_minor=paid
+        )
         if points
-        else decide_purchase(account, rules, tier, lines, expires_at, now, offered)
+        else decide_purchase(
+            account, rules, tier, lines, expires_at, now, offered, certificate_minor=paid
+        )
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
-    decided = purchase_change(locked, actor, plan, record, standing, command.document)
+    decided = purchase_change(locked, actor, plan, record, standing, command.document, payments)
     bought = PurchaseRecord(
         **msgspec.structs.asdict(decided.receipt),
         operation=operation_record(decided.operation, "completed"),
@@ -335,7 +370,11 @@ def purchase_in_turn(
 
 
 def commit_with_receipt_in_turn(
-    snapshot: Snapshot, actor: Actor, command: CommitCommand, referral: bool = False
+    snapshot: Snapshot,
+    actor: Actor,
+    command: CommitCommand,
+    referral: bool = False,
+    payments: tuple[Payment, ...] = (),
 ) -> Decided | Outcome | None:
     """A commit on its snapshot. A hold without a receipt, committed with none, spends points
     (``commit_in_turn``); otherwise the commit is one purchase priced under the rules in force
@@ -356,6 +395,12 @@ def commit_with_receipt_in_turn(
             "Promo codes apply to a receipt: send the final receipt's lines with them.",
             field="promo_codes",
         )
+    if lines is None and command.certificates:
+        return refuse(
+            Rejection.validation_error,
+            "Certificates pay a receipt: commit with its lines.",
+            field="certificates",
+        )
     if lines is None:
         return commit_in_turn(snapshot, actor, command.points)
     if record is None or standing is None:
@@ -375,6 +420,7 @@ def commit_with_receipt_in_turn(
     offered = offered_codes(
         command.promo_codes, snapshot.promo_codes, locked.account.id, actor, locked.now
     )
+    paid = sum(payment.amount_minor for payment in payments)
     plan = decide_paid_purchase(
         locked.account,
         hold,
@@ -384,10 +430,13 @@ def commit_with_receipt_in_turn(
         command.points,
         locked.now,
         offered,
+        certificate_minor=paid,
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
-    decided = purchase_change(locked, actor, plan, record, standing, document, hold_id=hold.id)
+    decided = purchase_change(
+        locked, actor, plan, record, standing, document, payments, hold_id=hold.id
+    )
     committed = CommitRecord(
         **msgspec.structs.asdict(operation_record(decided.operation, "completed")),
         receipt=decided.receipt,
@@ -402,7 +451,10 @@ def commit_with_receipt_in_turn(
 
 
 def return_in_turn(
-    snapshot: Snapshot, actor: Actor, command: LineReturnCommand
+    snapshot: Snapshot,
+    actor: Actor,
+    command: LineReturnCommand,
+    refunds: Prepared | None = None,
 ) -> Decided | Outcome:
     """A return of a purchase's lines on its snapshot (loaded priced, ranked and with the
     purchase). What the lines earned is clawed back and what paid for them given back; a
@@ -478,6 +530,10 @@ def return_in_turn(
         withhold_minor=settlement.withhold_minor,
         tier_after=after.name if after else None,
         lines=plan.lines,
+        certificate_minor=plan.certificate_minor if refunds is not None else 0,
+        certificates=(
+            decide_refunds(refunds, plan.certificate_minor) if refunds is not None else ()
+        ),
     )
     moved = decision.points_clawed_back or decision.points_returned
     return Decided(
@@ -548,10 +604,63 @@ def tier_record(customer_id: UUID, record: RulesRecord, standing: Standing) -> T
     )
 
 
+# A decision on a snapshot with the gift certificates' payments decided for it.
+PaidDecide = Callable[[Snapshot, tuple[Payment, ...]], Decided | Outcome | None]
+
+
 class Loyalty:
-    def __init__(self, database: Database, runner: MutationRunner) -> None:
+    def __init__(
+        self, database: Database, runner: MutationRunner, pin_keys: PinKeys | None = None
+    ) -> None:
         self.database = database
         self.runner = runner
+        self.pin_keys = pin_keys
+
+    def keys(self) -> PinKeys:
+        if self.pin_keys is None:
+            raise AssertionError("gift certificates need the PIN keys")
+        return self.pin_keys
+
+    async def paid_with_certificates(
+        self,
+        mutation: Mutation,
+        target: Target,
+        requests: tuple[CertificateRequest, ...],
+        decide_with: PaidDecide,
+        render: Render,
+    ) -> StoredResponse:
+        """A purchase or a commit that gift certificates pay part of (decision 0033), on the
+        locked turn: the certificates are locked and their PINs checked before the decision,
+        which prices the receipt with them, and their redemptions are written after the
+        purchase in the same transaction, naming it."""
+        actor = mutation.actor
+        prepared = Prepared()
+
+        async def prepare(store: Store) -> None:
+            nonlocal prepared
+            prepared = await lock_for_payment(store, self.keys(), actor.program_id, requests)
+
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            if snapshot.locked is None:
+                return decide_with(snapshot, ())
+            payments = decide_prepared(prepared, snapshot.locked.now)
+            if isinstance(payments, Refused):
+                return payments
+            prepared.payments = payments
+            return decide_with(snapshot, payments)
+
+        async def then(store: Store, snapshot: Snapshot, decided: Decided) -> Accepted:
+            operation = decided.change.operation
+            document_id = operation.document.id if operation.document else None
+            writes = redemption_writes(
+                prepared, actor, operation.id, document_id, operation.created_at
+            )
+            await write_all(store, writes)
+            if snapshot.rules is not None and referral_due(snapshot, snapshot.rules):
+                return await with_referral(store, snapshot, decided)
+            return decided.outcome
+
+        return await self.runner.locked(mutation, target, decide, render, then, prepare)
 
     async def replace_rules(
         self, mutation: Mutation, program_id: UUID, rules: Rules, render: Render
@@ -640,6 +749,12 @@ class Loyalty:
             )
         available = 0 if read.account.blocked else available_points(read.account, read.now)
         result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
+        payments: tuple[Payment, ...] = ()
+        if command.certificates:
+            paid = await self.price_certificates(program_id, command.certificates, result, record)
+            if isinstance(paid, Refused):
+                return paid
+            result, payments = paid
         offered = offered_codes(typed, found, read.account.id, actor, read.now)
         result, promos = priced_with_codes(
             offered, command.lines, result, record.rules.point_value_minor
@@ -650,8 +765,31 @@ class Loyalty:
             available_points=available,
             rules_version=record.version,
             promo_codes=promos,
+            certificates=payments,
         )
         return Accepted(value=quote)
+
+    async def price_certificates(
+        self,
+        program_id: UUID,
+        requests: tuple[CertificateRequest, ...],
+        priced: Calculation,
+        record: RulesRecord,
+    ) -> tuple[Calculation, tuple[Payment, ...]] | Refused:
+        """The receipt with gift certificates paying part of its money, as a purchase would
+        take them: each PIN checked (a wrong one counted, as a lookup counts it), nothing
+        redeemed."""
+        async with self.database.transaction() as store:
+            prepared = await lock_for_payment(store, self.keys(), program_id, requests)
+            now = await store.clock_now()
+        payments = decide_prepared(prepared, now)
+        if isinstance(payments, Refused):
+            return payments
+        paid = sum(payment.amount_minor for payment in payments)
+        with_certificates = pay_with_certificates(priced, paid, record.rules.point_value_minor)
+        if isinstance(with_certificates, Rejected):
+            return refused_by(with_certificates)
+        return with_certificates, payments
 
     async def purchase(
         self, mutation: Mutation, customer_id: UUID, command: PurchaseCommand, render: Render
@@ -676,6 +814,15 @@ class Loyalty:
             ranked=True,
             promo_codes=normalized_codes(command.promo_codes),
         )
+
+        if command.certificates:
+
+            def paid(snapshot: Snapshot, payments: tuple[Payment, ...]) -> Decided | Outcome | None:
+                return purchase_in_turn(snapshot, actor, command, True, payments)
+
+            return await self.paid_with_certificates(
+                mutation, target, command.certificates, paid, render
+            )
 
         # A referred customer's first purchase also grants on the referrer's account.
         def locked_path() -> Awaitable[StoredResponse]:
@@ -708,6 +855,15 @@ class Loyalty:
             promo_codes=normalized_codes(command.promo_codes),
         )
 
+        if command.certificates:
+
+            def paid(snapshot: Snapshot, payments: tuple[Payment, ...]) -> Decided | Outcome | None:
+                return commit_with_receipt_in_turn(snapshot, actor, command, True, payments)
+
+            return await self.paid_with_certificates(
+                mutation, priced, command.certificates, paid, render
+            )
+
         # A referred customer's first purchase also grants on the referrer's account.
         def locked_path() -> Awaitable[StoredResponse]:
             return self.runner.locked(mutation, priced, referred, render, with_referral)
@@ -731,7 +887,10 @@ class Loyalty:
         the tier before and after is ranked by the rules in force (as ``GET .../tier`` ranks
         it), so ``tier_after`` and ``tier.changed`` agree with what the customer's tier is."""
 
-        def decide(snapshot: Snapshot) -> Decided | Outcome:
+        def decide(snapshot: Snapshot) -> Decided | Outcome | None:
+            bought = snapshot.bought
+            if bought is not None and any(line.certificate_minor for line in bought.lines):
+                return None  # gift certificates paid for it: the locked turn gives back to them
             return return_in_turn(snapshot, mutation.actor, command)
 
         target = Target(
@@ -742,7 +901,44 @@ class Loyalty:
             ranked=True,
             returns=True,
         )
-        return await self.runner.in_turn(mutation, target, decide, render)
+
+        def to_certificates() -> Awaitable[StoredResponse]:
+            return self.return_to_certificates(mutation, operation_id, command, target, render)
+
+        return await self.runner.in_turn(mutation, target, decide, render, to_certificates)
+
+    async def return_to_certificates(
+        self,
+        mutation: Mutation,
+        operation_id: UUID,
+        command: LineReturnCommand,
+        target: Target,
+        render: Render,
+    ) -> StoredResponse:
+        """A return of lines of a purchase gift certificates paid part of: on the locked turn,
+        the certificates are locked, and the certificates' share of the returned lines goes
+        back to them (last-named first) after the refund operation, naming it."""
+        actor = mutation.actor
+        prepared = Prepared()
+
+        async def prepare(store: Store) -> None:
+            nonlocal prepared
+            prepared = await lock_for_refund(store, operation_id)
+
+        def decide(snapshot: Snapshot) -> Decided | Outcome:
+            return return_in_turn(snapshot, actor, command, prepared)
+
+        async def then(store: Store, snapshot: Snapshot, decided: Decided) -> Accepted:
+            operation = decided.change.operation
+            amount = decided.returns.certificate_minor if decided.returns else 0
+            document_id = operation.document.id if operation.document else None
+            writes = refund_writes(
+                prepared, amount, actor, operation.id, document_id, operation.created_at
+            )
+            await write_all(store, writes)
+            return decided.outcome
+
+        return await self.runner.locked(mutation, target, decide, render, then, prepare)
 
     async def tier(self, actor: Actor, customer_id: UUID) -> Outcome:
         async with self.database.reader() as store:
