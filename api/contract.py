@@ -54,6 +54,9 @@ class Route:
 # A read sent as POST (its query is a body): no key, nothing changes; a blocked card or account
 # is refused (409).
 read_as_post: Final = Route(idempotent=False, statuses=frozenset({409}))
+# Pricing a receipt is a read sent as POST; a gift certificate it names with a wrong PIN is
+# refused 422 (and counted), a blocked, expired or short one 409 (decision 0033).
+checkout_calculate: Final = Route(idempotent=False, statuses=frozenset({409, 422}))
 # A partner's webhook receiver: authenticated by the partner's signature or token, not ours.
 partner_receiver: Final = Route(statuses=frozenset({400, 401, 404, 413, 503}), idempotent=False)
 
@@ -62,11 +65,11 @@ ROUTES: Final[dict[str, Route]] = {
     "ready": Route(statuses=frozenset({503})),
     # A lookup by card finds a blocked or deleted card and says so (409 card_blocked).
     "find_customer": Route(statuses=frozenset({409})),
-    "calculate": read_as_post,
+    "calculate": checkout_calculate,
     "pos_identify": read_as_post,
-    "pos_calculate": read_as_post,
+    "pos_calculate": checkout_calculate,
     "shop_identify": read_as_post,
-    "shop_calculate": read_as_post,
+    "shop_calculate": checkout_calculate,
     # A certificate's lookup by number and PIN (decision 0033): a read sent as POST, but a
     # wrong PIN is counted; it answers 422 certificate_pin_invalid, 409 blocked.
     "pos_certificate_lookup": Route(idempotent=False, statuses=frozenset({409, 422})),

@@ -395,8 +395,9 @@ class MutationRunner:
         prepare: Prepare | None = None,
     ) -> StoredResponse:
         """The locked turn for a plan that needs writes one account's plan cannot carry (a
-        referred customer's first purchase also grants on the referrer's account): ``decide``
-        as in turn, then ``then`` in the same transaction."""
+        referred customer's first purchase also grants on the referrer's account; gift
+        certificates a purchase pays with): ``prepare`` locks and loads what the decision needs
+        beyond the snapshot, ``decide`` as in turn, then ``then`` in the same transaction."""
         named = target.hold_id or target.operation_id
         account_id = target.account_id or (None if named is None else self.owners.get(named))
         result = await self._retrying(

@@ -410,3 +410,128 @@ async def test_certificate_events_reach_a_webhook_that_wants_them(
         20_000,
         80_000,
     )
+
+
+async def test_a_receipt_with_a_code_a_certificate_and_points_commits_and_returns_right(
+    api: Api, shop_key: str
+) -> None:
+    """Issue 22's receipt, at the till and in the web shop: 10,000 rubles, 3,000 paid in points,
+    2,000 by certificate, and a code worth 100 points. The money left (5,000) earns 5 %: 250,
+    and the code's 100 spread by the lines' money: 40 and 60. Returning the 6,000-ruble line
+    gives back its 1,800 points and its 1,200 of the certificate, and takes back its 210."""
+    from tests.api.test_promo_codes import shared
+
+    customer = await customer_at_till(api)
+    campaign_id = await shared(api, "AUTUMN25")
+    certificate = await sold(api, 1_000_000)
+    body = {
+        "lines": basket,
+        "promo_codes": ["autumn-25"],
+        "certificates": [paying(certificate, 200_000)],
+    }
+    quote = await till(
+        api,
+        "/calculate",
+        {"customer_id": customer, "redeem_points": 3000, **body},
+        idempotency_key=None,
+    )
+    assert quote.status_code == 200, quote.text
+    assert [line["earned_points"] for line in quote.json()["lines"]] == [140, 210]
+
+    orders = [("till", "/pos/v1/cheques/P-1", None), ("shop", "/shop/v1/orders/P-2", shop_key)]
+    for name, path, key in orders:
+        held = await api.post(
+            "/pos/v1/cheques/P-1/reserve" if name == "till" else "/shop/v1/carts/cart-P/reserve",
+            {"customer_id": customer, "points": 3000, "lines": basket},
+            key=key,
+        )
+        assert held.status_code == 201, held.text
+        paying_body = body if name == "till" else body | {"cart_id": "cart-P"}
+        paid = await api.post(
+            f"{path}/commit" if name == "till" else f"{path}/pay", paying_body, key=key
+        )
+        assert paid.status_code == 200, paid.text
+        receipt = paid.json()["receipt"]
+        assert (receipt["redeemed_points"], receipt["certificate_minor"]) == (3000, 200_000)
+        assert [line["earned_points"] for line in receipt["lines"]] == [140, 210]
+        assert [line["promo_points"] for line in receipt["lines"]] == [40, 60]
+        assert [line["certificate_minor"] for line in receipt["lines"]] == [80_000, 120_000]
+        returned = await api.post(
+            f"{path}/returns",
+            {"return_id": f"R-{name}", "lines": [{"line_id": "work", "quantity": 1}]},
+            key=key,
+        )
+        assert returned.status_code == 201, returned.text
+        refund = returned.json()
+        assert (refund["points_returned"], refund["points_clawed_back"]) == (1800, 210)
+        assert refund["certificate_minor"] == 120_000
+        await assert_ledger_clean(api.runtime)
+    assert (await usage_of(api, campaign_id)) == 2
+    assert await balance_of(api, certificate) == 1_000_000 - 2 * 200_000 + 2 * 120_000
+
+
+async def usage_of(api: Api, campaign_id: str) -> int:
+    from tests.api.test_promo_codes import usage
+
+    used: int = (await usage(api, campaign_id))["used"]
+    return used
+
+
+async def test_a_return_after_the_certificate_expired_sends_its_share_to_breakage(
+    api: Api,
+) -> None:
+    """A certificate closed by the sweep holds nothing again: the returned lines' share of it
+    goes to breakage, and the ledger still reconciles."""
+    customer = await customer_at_till(api)
+    certificate = await sold(api, 300_000)
+    paid = await till(
+        api,
+        "/cheques/X-1/commit",
+        {"customer_id": customer, "lines": basket, "certificates": [paying(certificate, 250_000)]},
+    )
+    assert paid.status_code == 200, paid.text
+    async with api.runtime.pool.acquire() as connection:
+        await connection.execute(
+            "update certificates set expires_at = clock_timestamp() - interval '1 second' "
+            "where id = $1",
+            certificate["id"],
+        )
+    swept = await api.post("/v1/expirations", None, key=api.admin_key)
+    assert swept.json()["burned_minor"] == 50_000
+    returned = await till(
+        api,
+        "/cheques/X-1/returns",
+        {"return_id": "XR-1", "lines": [{"line_id": "oil", "quantity": 1}]},
+    )
+    assert returned.status_code == 201, returned.text
+    assert returned.json()["certificates"] == [
+        {"number": certificate["number"], "amount_minor": 100_000, "balance_after": 0}
+    ]
+    assert await balance_of(api, certificate) == 0
+    liability = await api.get(
+        f"/v1/programs/{api.program_id}/certificates/liability", key=api.admin_key
+    )
+    assert (liability.json()["breakage_minor"], liability.json()["redeemed_minor"]) == (
+        150_000,
+        150_000,
+    )
+    assert liability.json()["outstanding_minor"] == 0
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_calculate_refuses_a_wrong_pin_and_counts_it(api: Api) -> None:
+    customer = await customer_at_till(api)
+    certificate = await sold(api, 100_000)
+    for path in ("/v1/checkout/calculate", "/pos/v1/calculate"):
+        quote = await api.post(
+            path,
+            {
+                "customer_id": customer,
+                "lines": basket,
+                "certificates": [paying(certificate, 1000, pin=wrong(certificate["pin"]))],
+            },
+            idempotency_key=None,
+        )
+        assert (quote.status_code, quote.json()["field"]) == (422, "certificates[0].pin")
+    read = await api.get(f"/v1/certificates/{certificate['id']}", key=api.admin_key)
+    assert read.json()["wrong_pins"] == 2
