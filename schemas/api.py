@@ -34,7 +34,7 @@ from schemas.base import (
     whole,
 )
 from schemas.certificates import CertificatePaid, CertificatePayments, CertificateRefunded
-from schemas.promo import PromoCodeResult
+from schemas.promo import PromoCodeResult, PromoCodes
 
 Scope = Literal["pos", "shop", "crm", "admin"]
 
@@ -338,12 +338,14 @@ class HoldCreate(Request, frozen=True, kw_only=True):
 class HoldCommit(Request, frozen=True, kw_only=True):
     """``points``: at most the hold's (all of it when omitted; the rest is released).
     ``lines``: the final receipt; with it, or with the hold's own receipt, the commit is one
-    purchase operation that also earns on the money paid."""
+    purchase operation that also earns on the money paid. ``promo_codes``: each must apply to
+    the receipt (else 409 ``promo_code_refused``); a commit without a receipt takes none."""
 
     points: Points | None = None
     lines: Receipt | None = None
     # Gift certificates paying part of the money (with a receipt only).
     certificates: CertificatePayments | None = None
+    promo_codes: PromoCodes = msgspec.field(default_factory=list)
 
 
 class ReturnLine(Request, frozen=True, kw_only=True):

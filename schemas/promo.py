@@ -58,8 +58,7 @@ class PromoCampaignCreate(Request, frozen=True, kw_only=True):
 class PromoCampaign(Reply, frozen=True, kw_only=True):
     """A promo campaign and its usage: ``used`` uses counted at purchase (a return does not
     give a use back), the ``points_given`` and ``discount_minor`` of those uses, the
-    ``customers`` who used it and the ``codes`` it has (usage is on the campaign's own read;
-    a list shows ``used`` only)."""
+    ``customers`` who used it and the ``codes`` it has."""
 
     id: UUID
     program_id: UUID
@@ -128,6 +127,22 @@ class PromoLine(Reply, frozen=True, kw_only=True):
     discount_minor: int
 
 
+RefusalReason = Literal[
+    "mistyped",
+    "unknown",
+    "repeated",
+    "other_customer",
+    "not_yet_valid",
+    "expired",
+    "wrong_channel",
+    "wrong_store",
+    "cap_reached",
+    "customer_cap_reached",
+    "conditions_not_met",
+    "not_stackable",
+]
+
+
 class PromoCodeResult(Reply, frozen=True, kw_only=True):
     """One code of the receipt, as typed: ``applied`` with the ``points`` it adds and the
     ``discount_minor`` the till applies, per line; or refused with its ``reason``
@@ -137,7 +152,7 @@ class PromoCodeResult(Reply, frozen=True, kw_only=True):
 
     code: str
     applied: bool
-    reason: str | None = None
+    reason: RefusalReason | None = None
     detail: str | None = None
     campaign_id: UUID | None = None
     points: int = 0

@@ -62,8 +62,7 @@ class PromoCampaignsController(Controller):
         limit: PageSize = limits.page_size_default,
         cursor: Cursor = None,
     ) -> Response[PromoCampaignPage]:
-        """The program's promo campaigns, newest first, a page at a time, with their uses
-        (the points given are on each campaign's own read)."""
+        """The program's promo campaigns, newest first, a page at a time, with their usage."""
         outcome = await promo_campaigns.page(actor, program_id, limit, cursor)
         return answer(request, outcome, PromoCampaignPage)
 

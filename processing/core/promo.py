@@ -13,8 +13,11 @@ What an applied code gives goes on its qualifying lines, each rounding down:
   remainder, ties to the earlier line), so the lines add up to the points exactly;
 - ``earn_multiplier_bp``: ``floor(line earned × (value − 10 000) / 10 000)`` more;
 - ``extra_bp``: ``floor(line money × value / (10 000 × point value))`` more;
-- ``discount_bp``: no points; ``floor(line amount × value / 10 000)`` off, which the till
-  applies (and sends as the line's ``discount_minor`` with the purchase).
+- ``discount_bp``: no points; ``floor(line before discounts × value / 10 000)`` off, which
+  the till applies (and sends as the line's ``discount_minor`` with the purchase). The
+  campaign's minimum receipt is reckoned before discounts too, so a code that applied at
+  calculate applies to the discounted purchase; points are earned on the money the purchase's
+  lines say was paid.
 
 The points are added to the lines' earned points, so the purchase's earning carries them and a
 return by line takes back what the code gave on the returned lines.
@@ -154,6 +157,13 @@ def check_matches(code: str) -> bool:
     return check_character(code[:-1]) == code[-1]
 
 
+def gross(line: Line) -> int:
+    """A line before any discount: a discount a code grants is the till's, and the till sends
+    the purchase's lines with it taken off, so the code's minimum and its own discount are
+    reckoned on the lines before it and say the same at calculate and at purchase."""
+    return line.quantity * line.unit_price_minor
+
+
 def qualifying(campaign: Campaign, line: Line) -> bool:
     if not campaign.skus and not campaign.categories:
         return True
@@ -198,7 +208,7 @@ def effect_on(
         elif campaign.effect is Effect.extra_bp:
             points = priced.money_minor * campaign.value // (basis_points_whole * point_value_minor)
         else:
-            discount = line.amount_minor * campaign.value // basis_points_whole
+            discount = gross(line) * campaign.value // basis_points_whole
         found.append(PromoLine(line_id=line.line_id, points=points, discount_minor=discount))
     return tuple(found)
 
@@ -277,7 +287,8 @@ def apply_codes(
             for result in priced.lines
             if qualifying(campaign, line := by_line[result.line_id])
         ]
-        if refusal is None and (priced.amount_minor < campaign.min_amount_minor or not eligible):
+        before_discounts = sum(gross(line) for line in lines)
+        if refusal is None and (before_discounts < campaign.min_amount_minor or not eligible):
             refusal = (
                 PromoRefusal.conditions_not_met,
                 f"The code needs a receipt of {campaign.min_amount_minor} minor units or more "
@@ -305,10 +316,14 @@ def apply_codes(
         )
         applied.append(result)
         results.append(result)
-    return with_codes(priced, applied), tuple(results)
+    return with_codes(priced, applied, {line.line_id: gross(line) for line in lines}), tuple(
+        results
+    )
 
 
-def with_codes(priced: Calculation, applied: list[PromoResult]) -> Calculation:
+def with_codes(
+    priced: Calculation, applied: list[PromoResult], grosses: dict[str, int]
+) -> Calculation:
     """The calculation with the applied codes' points and discounts on its lines."""
     if not applied:
         return priced
@@ -324,7 +339,7 @@ def with_codes(priced: Calculation, applied: list[PromoResult]) -> Calculation:
             earned_points=line.earned_points + points.get(line.line_id, 0),
             promo_points=line.promo_points + points.get(line.line_id, 0),
             promo_discount_minor=min(
-                line.amount_minor,
+                grosses[line.line_id],
                 line.promo_discount_minor + discounts.get(line.line_id, 0),
             ),
         )

@@ -1951,6 +1951,10 @@ class PromoStore(Protocol):
         customer's uses of each."""
         ...
 
+    async def promo_code_taken(self, program_id: UUID, code: str) -> bool:
+        """Whether the program has the code (normalized) already, in any campaign."""
+        ...
+
     async def customer_in_program(self, customer_id: UUID, program_id: UUID) -> bool: ...
 
 

@@ -410,3 +410,88 @@ async def test_a_web_shop_prices_and_pays_an_order_with_a_code(api: Api) -> None
     assert cancelled.status_code == 201, cancelled.text
     assert (await api.balance(customer))["available"] == 0
     await assert_ledger_clean(api.runtime)
+
+
+async def test_the_points_report_counts_what_codes_gave_as_issued_and_adds_up(api: Api) -> None:
+    from tests.api.test_reports import liability, moscow_today, points_report, relay_everything
+
+    assert (await put_rules(api, rules)).status_code == 200
+    campaign_id = await shared(api, "BONUS", value=70)
+    customer = await api.customer()
+    bought = await purchase(
+        api,
+        customer,
+        [receipt_line("oil", 1000), receipt_line("brakes", 1000)],
+        "R-1",
+        promo_codes=["bonus"],
+    )
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["earned_points"] == 100 + 70
+    returned = await return_lines(api, bought.json()["operation"]["id"], [("oil", 1)], "RET-1")
+    assert returned.json()["points_clawed_back"] == 50 + 35
+    await relay_everything(api)
+
+    today = moscow_today()
+    report = await points_report(
+        api,
+        **{"from": (today - timedelta(days=1)).isoformat()},
+        to=(today + timedelta(days=1)).isoformat(),
+    )
+
+    totals = report["totals"]
+    assert (totals["issued"], totals["clawed_back"], totals["net"]) == (170, 85, 85)
+    assert (await liability(api, today))["outstanding_points"] == 85
+    assert (await api.balance(customer))["available"] == 85
+    listed = await api.get(f"/v1/programs/{api.program_id}/promo-campaigns", key=api.admin_key)
+    [item] = listed.json()["items"]
+    assert item == await usage(api, campaign_id)
+    assert (item["used"], item["points_given"], item["customers"]) == (1, 70, 1)
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_hold_commits_with_its_receipt_and_a_code_but_not_without_a_receipt(
+    api: Api,
+) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    await shared(api, "HOLDME")
+    customer = await api.customer(points=1000)
+    bare = await api.reserve(customer, 100)
+    refused = await api.post(f"/v1/holds/{bare.json()['id']}/commit", {"promo_codes": ["holdme"]})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["field"] == "promo_codes"
+    assert (await api.balance(customer))["reserved"] == 100
+
+    held = await api.reserve(customer, 100, lines=[receipt_line("oil", 1000)])
+    committed = await api.post(f"/v1/holds/{held.json()['id']}/commit", {"promo_codes": ["HOLDME"]})
+
+    assert committed.status_code == 200, committed.text
+    receipt = committed.json()["receipt"]
+    # 900 roubles paid in money earn 45, and the code 100.
+    assert (receipt["redeemed_points"], receipt["earned_points"]) == (100, 45 + 100)
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_discount_the_till_applies_still_meets_the_codes_minimum_at_purchase(
+    api: Api,
+) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    campaign_id = await shared(
+        api, "TENOFF", effect="discount_bp", value=1000, min_amount_minor=4000 * rub
+    )
+    customer = await api.customer()
+    lines = [receipt_line("oil", 1000), receipt_line("brakes", 3000)]  # exactly the minimum
+    quote = await calculate(api, customer, lines, "tenoff")
+    discounts = [line["promo_discount_minor"] for line in quote["lines"]]
+    assert discounts == [100 * rub, 300 * rub]
+    discounted = [
+        line | {"discount_minor": discount} for line, discount in zip(lines, discounts, strict=True)
+    ]
+
+    bought = await purchase(api, customer, discounted, "R-1", promo_codes=["TENOFF"])
+
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["money_minor"] == 3600 * rub
+    assert bought.json()["earned_points"] == 180  # 5 % of the money paid
+    assert [line["promo_discount_minor"] for line in bought.json()["lines"]] == discounts
+    used = await usage(api, campaign_id)
+    assert (used["used"], used["discount_minor"], used["points_given"]) == (1, 400 * rub, 0)

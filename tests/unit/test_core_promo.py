@@ -192,3 +192,9 @@ def test_one_code_of_a_campaign_per_receipt() -> None:
 def test_a_receipt_takes_as_many_codes_as_the_limit_says() -> None:
     metas = typing.get_args(PromoCodes)[1:]
     assert [m.max_length for m in metas if m.max_length] == [limits.promo_codes_per_receipt_max]
+
+
+def test_the_published_reasons_are_the_cores() -> None:
+    from schemas.promo import RefusalReason
+
+    assert list(typing.get_args(RefusalReason)) == [reason.value for reason in PromoRefusal]

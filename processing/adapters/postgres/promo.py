@@ -87,6 +87,10 @@ class PromoQueries(NamedQueries):
         found = msgspec.json.decode(row["codes"] if row else "[]", type=list[Code])
         return {code.code: code for code in found}
 
+    async def promo_code_taken(self, program_id: UUID, code: str) -> bool:
+        row = await self._fetchrow("promo_code_taken", program_id, code)
+        return bool(row and row["taken"])
+
     async def customer_in_program(self, customer_id: UUID, program_id: UUID) -> bool:
         row = await self._fetchrow("customer_in_program", customer_id, program_id)
         return bool(row and row["found"])

@@ -247,7 +247,7 @@ class PromoCampaigns:
         """Codes of the campaign: one shared code, a batch of generated ones, or one personal
         code. A code the program already has is refused (409 ``promo_code_exists``)."""
         actor = mutation.actor
-        wanted = () if command.code is None else (normalized(command.code),)
+        wanted = None if command.code is None else normalized(command.code)
 
         async def load(store: Store) -> _CampaignFacts | None:
             if await self._program_refusal(store, actor, program_id):
@@ -259,8 +259,7 @@ class PromoCampaigns:
                 campaign=campaign,
                 customer_found=customer is not None
                 and await store.customer_in_program(customer, program_id),
-                taken=bool(wanted)
-                and bool(await store.find_promo_codes(program_id, campaign_id, wanted)),
+                taken=wanted is not None and await store.promo_code_taken(program_id, wanted),
             )
 
         def decide(facts: _CampaignFacts | None) -> Change | Outcome:

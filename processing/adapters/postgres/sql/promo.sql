@@ -30,12 +30,17 @@ left join lateral (select sum(points)::bigint as points, sum(discount_minor)::bi
 where c.id = $1 and c.program_id = $2;
 
 -- name: list_promo_campaigns
--- Program $1's campaigns older than ($2, $3), newest first, at most $4 (usage on each one's own
--- read).
+-- Program $1's campaigns older than ($2, $3), newest first, at most $4, each with its usage as
+-- get_promo_campaign reads it (index ranges of promo_uses, promo_customer_uses, promo_codes).
 select c.id, c.program_id, c.key_id, c.name, c.starts_at, c.ends_at, c.channels, c.stores,
        c.min_amount_minor, c.skus, c.categories, c.effect, c.value, c.uses_max,
-       c.uses_per_customer_max, c.stacking, c.created_at, c.used
+       c.uses_per_customer_max, c.stacking, c.created_at, c.used,
+       coalesce(u.points, 0) as points_given, coalesce(u.discount, 0) as discount_minor,
+       (select count(*) from promo_customer_uses pc where pc.campaign_id = c.id) as customers,
+       (select count(*) from promo_codes pc where pc.campaign_id = c.id) as codes
 from promo_campaigns c
+left join lateral (select sum(points)::bigint as points, sum(discount_minor)::bigint as discount
+                   from promo_uses where campaign_id = c.id) u on true
 where c.program_id = $1 and (c.created_at, c.id) < ($2, $3)
 order by c.created_at desc, c.id desc
 limit $4;
@@ -84,6 +89,10 @@ select coalesce(json_agg(json_build_object(
                'stacking', c.stacking, 'used', c.used))), '[]')::text as codes
 from promo_codes pc join promo_campaigns c on c.id = pc.campaign_id
 where pc.program_id = $1 and pc.code = any ($3::text[]);
+
+-- name: promo_code_taken
+-- Whether program $1 has code $2 (normalized) already.
+select exists (select from promo_codes where program_id = $1 and code = $2) as taken;
 
 -- name: customer_in_program
 select exists (select from customers where id = $1 and program_id = $2) as found;
