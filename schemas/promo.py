@@ -96,6 +96,7 @@ class PromoCodesCreate(Request, frozen=True, kw_only=True):
 
     kind: Literal["shared", "batch", "personal"]
     code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    # limits.promo_batch_codes_max (a unit test holds the two together).
     count: Annotated[int, Meta(ge=1, le=1000)] | None = None
     customer_id: UUID | None = None
     uses_max: Uses | None = None

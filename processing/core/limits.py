@@ -384,7 +384,9 @@ promo_code_length_min = 3
 promo_code_length_max = 32
 # Unique codes made in one batch request, and the random characters of each (a check character
 # follows): 31 ** 11 is about 2.5e16, so guessing one of a million codes takes ~2.5e10 tries.
-promo_batch_codes_max = 10_000
+promo_batch_codes_max = 1000
+# Codes one campaign may have, so that its CSV export is one bounded read.
+promo_codes_per_campaign_max = 100_000
 promo_code_random_characters = 11
 # What a campaign's effect may be: fixed points, a multiplier of the lines' earning (basis
 # points of it: 20_000 doubles it), extra basis points of the money, a discount's basis points.

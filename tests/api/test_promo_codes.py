@@ -495,3 +495,18 @@ async def test_a_discount_the_till_applies_still_meets_the_codes_minimum_at_purc
     assert [line["promo_discount_minor"] for line in bought.json()["lines"]] == discounts
     used = await usage(api, campaign_id)
     assert (used["used"], used["discount_minor"], used["points_given"]) == (1, 400 * rub, 0)
+
+
+async def test_a_campaign_holds_at_most_its_bound_of_codes(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processing.core import limits
+
+    monkeypatch.setattr(limits, "promo_codes_per_campaign_max", 3)
+    made = await campaign(api)
+    assert (await codes(api, made["id"], kind="batch", count=2)).status_code == 201
+    refused = await codes(api, made["id"], kind="batch", count=2)
+    assert (refused.status_code, refused.json()["field"]) == (400, "count"), refused.text
+    assert "room for 1" in refused.json()["detail"]
+    assert (await codes(api, made["id"], kind="shared", code="LAST")).status_code == 201
+    assert (await usage(api, made["id"]))["codes"] == 3

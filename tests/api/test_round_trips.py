@@ -62,6 +62,8 @@ bounds: dict[str, tuple[int, int]] = {
     "cancel": (2, 1),
     "refund": (2, 1),
     "purchase": (2, 1),
+    # A promo code's use is written by the purchase's own apply (decision 0032).
+    "purchase_with_promo_code": (2, 1),
     "bonus_event": (2, 1),
     "set_tier": (3, 1),
     "replace_rules": (3, 1),
@@ -403,6 +405,26 @@ async def refund(world: World) -> Call:
 async def purchase(world: World) -> Call:
     customer = await world.customer(0)
     body = {"document": {"id": world.unique("receipt")}, "lines": basket}
+    return Call("POST", f"/v1/customers/{customer}/purchases", body)
+
+
+@use_case
+async def purchase_with_promo_code(world: World) -> Call:
+    customer = await world.customer(0)
+    api, code = world.api, world.unique("promo").replace("-", "")
+    made = await api.post(
+        f"/v1/programs/{api.program_id}/promo-campaigns",
+        {"name": "round trips", "effect": "bonus_points", "value": 10, "uses_max": 100},
+        key=api.admin_key,
+    )
+    assert made.status_code == 201, made.text
+    codes = await api.post(
+        f"/v1/programs/{api.program_id}/promo-campaigns/{made.json()['id']}/codes",
+        {"kind": "shared", "code": code},
+        key=api.admin_key,
+    )
+    assert codes.status_code == 201, codes.text
+    body = {"document": {"id": world.unique("receipt")}, "lines": basket, "promo_codes": [code]}
     return Call("POST", f"/v1/customers/{customer}/purchases", body)
 
 

@@ -194,6 +194,15 @@ def test_a_receipt_takes_as_many_codes_as_the_limit_says() -> None:
     assert [m.max_length for m in metas if m.max_length] == [limits.promo_codes_per_receipt_max]
 
 
+def test_a_batch_is_as_large_as_the_limit_says() -> None:
+    from schemas.promo import PromoCodesCreate
+
+    count = typing.get_type_hints(PromoCodesCreate, include_extras=True)["count"]
+    [annotated, _] = typing.get_args(count)
+    [meta] = typing.get_args(annotated)[1:]
+    assert meta.le == limits.promo_batch_codes_max
+
+
 def test_the_published_reasons_are_the_cores() -> None:
     from schemas.promo import RefusalReason
 

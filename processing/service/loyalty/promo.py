@@ -151,6 +151,40 @@ def codes_refusal(command: PromoCodesCommand) -> Refused | None:
     return typed_code_refusal(command)
 
 
+def made_refusal(facts: "_CampaignFacts", command: PromoCodesCommand) -> Refused | None:
+    """Codes are made for a campaign that is there, from a request whose fields fit its kind,
+    for a customer of the program, within the campaign's bound, with a text not taken."""
+    if facts.campaign is None:
+        return refuse(Rejection.not_found, "No promo campaign with this id.")
+    refused = codes_refusal(command)
+    if refused is not None:
+        return refused
+    if command.customer_id is not None and not facts.customer_found:
+        return refuse(Rejection.not_found, "No such customer in the program.", field="customer_id")
+    refused = room_refusal(facts.campaign.codes, command)
+    if refused is not None:
+        return refused
+    if facts.taken:
+        return refuse(
+            Rejection.promo_code_exists, "The program has this code already.", field="code"
+        )
+    return None
+
+
+def room_refusal(made_before: int, command: PromoCodesCommand) -> Refused | None:
+    """A campaign's codes stay within ``promo_codes_per_campaign_max``, so its export is one
+    bounded read (checked on the count read before; two requests at once may pass it by one
+    batch)."""
+    bound = limits.promo_codes_per_campaign_max
+    if made_before + (command.count or 1) <= bound:
+        return None
+    room = max(0, bound - made_before)
+    field = "count" if command.count is not None else "kind"
+    return _invalid(
+        f"A campaign has at most {bound} codes; {made_before} made, room for {room}.", field
+    )
+
+
 def codes_made(
     command: PromoCodesCommand, campaign_id: UUID, now: datetime
 ) -> list[PromoCodeRecord]:
@@ -265,19 +299,9 @@ class PromoCampaigns:
         def decide(facts: _CampaignFacts | None) -> Change | Outcome:
             if facts is None:
                 return refuse(Rejection.not_found, "No such program.")
-            if facts.campaign is None:
-                return refuse(Rejection.not_found, "No promo campaign with this id.")
-            refused = codes_refusal(command)
+            refused = made_refusal(facts, command)
             if refused is not None:
                 return refused
-            if command.customer_id is not None and not facts.customer_found:
-                return refuse(
-                    Rejection.not_found, "No such customer in the program.", field="customer_id"
-                )
-            if facts.taken:
-                return refuse(
-                    Rejection.promo_code_exists, "The program has this code already.", field="code"
-                )
             codes = codes_made(command, campaign_id, facts.now)
             made = PromoCodesMade(campaign_id=campaign_id, created=len(codes), codes=codes)
 

@@ -47,11 +47,12 @@ limit $4;
 
 -- name: insert_promo_codes
 -- Codes of campaign $7 in program $8 ($9 ids, $10 codes, $11 kinds, $12 customers, $13 caps,
--- $14 made at) with the answer ($1-$6) in one statement, guarded by the campaign's row lock (so
--- a code of a campaign is only written while it is there); a code taken in the program fails
--- the statement whole on promo_codes_code.
+-- $14 made at) with the answer ($1-$6) in one statement, guarded by the campaign's key-share
+-- lock (so a code of a campaign is only written while it is there, without waiting for the
+-- purchases that count its uses); a code taken in the program fails the statement whole on
+-- promo_codes_code.
 with campaign as (
-    select id from promo_campaigns where id = $7 and program_id = $8 for share
+    select id from promo_campaigns where id = $7 and program_id = $8 for key share
 ), answer as (
     insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
     select $1, $2, $3, $4, $5, $6 from campaign on conflict do nothing
