@@ -254,3 +254,30 @@ async def test_reconcile_catches_a_certificate_changed_behind_the_ledger(api: Ap
     found = (await reconcile(api.runtime.database)).differences
     assert f"certificate {certificate['id']}: balance 9999, entries 10000" in found
     assert any("its last operation left 10000" in line for line in found)
+
+
+async def test_reconcile_catches_a_refund_total_changed_behind_the_ledger(api: Api) -> None:
+    from tests.api.test_pos import basket, customer_at_till, till
+
+    customer = await customer_at_till(api)
+    certificate = await sold(api, 100_000)
+    paid = await till(
+        api,
+        "/cheques/Z-1/commit",
+        {
+            "customer_id": customer,
+            "lines": basket,
+            "certificates": [
+                {"number": certificate["number"], "pin": certificate["pin"], "amount_minor": 50_000}
+            ],
+        },
+    )
+    assert paid.status_code == 200, paid.text
+    assert (await reconcile(api.runtime.database)).differences == []
+    async with api.runtime.pool.acquire() as connection:
+        redemption = await connection.fetchval(
+            "update certificate_operations set refunded_minor = 7 where type = 'redemption' "
+            "returning id"
+        )
+    found = (await reconcile(api.runtime.database)).differences
+    assert found == [f"certificate operation {redemption}: refunded_minor 7, refunds 0"]
