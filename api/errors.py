@@ -71,6 +71,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.insufficient_points: (409, "Insufficient points"),
     Rejection.promo_code_refused: (409, "Promo code refused"),
     Rejection.promo_code_exists: (409, "Promo code exists"),
+    Rejection.promo_campaign_ended: (409, "The promo campaign has ended"),
     Rejection.certificate_not_found: (404, "No such gift certificate"),
     Rejection.certificate_pin_invalid: (422, "Wrong gift certificate PIN"),
     Rejection.certificate_blocked: (409, "The gift certificate is blocked after wrong PINs"),

@@ -76,6 +76,7 @@ class PromoCampaign(Reply, frozen=True, kw_only=True):
     uses_per_customer_max: int | None
     stacking: str
     created_at: datetime
+    ended_at: datetime | None  # ended early (``…/end``): its codes work until then
     used: int
     points_given: int
     discount_minor: int

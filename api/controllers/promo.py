@@ -80,6 +80,25 @@ class PromoCampaignsController(Controller):
         outcome = await promo_campaigns.get(actor, program_id, campaign_id)
         return answer(request, outcome, PromoCampaign)
 
+    @post("/{campaign_id:uuid}/end", name="end_promo_campaign", status_code=200)
+    async def end_promo_campaign(
+        self,
+        request: AnyRequest,
+        program_id: UUID,
+        campaign_id: UUID,
+        promo_campaigns: PromoCampaigns,
+    ) -> Response[PromoCampaign]:
+        """Ends a running campaign now (a leaked code, a budget spent): its codes are refused
+        as ``expired`` from then on; uses already made stay. A campaign that has ended is
+        refused (409 ``promo_campaign_ended``)."""
+        stored = await promo_campaigns.end(
+            mutation_for(request, None, program_id, campaign_id),
+            program_id,
+            campaign_id,
+            renderer(PromoCampaign),
+        )
+        return respond(request, stored)
+
     @post("/{campaign_id:uuid}/codes", name="create_promo_codes", status_code=201)
     async def create_promo_codes(
         self,

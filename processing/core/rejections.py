@@ -34,6 +34,7 @@ class Rejection(StrEnum):
     portal_connected_elsewhere = "portal_connected_elsewhere"
     card_exists = "card_exists"
     promo_code_exists = "promo_code_exists"
+    promo_campaign_ended = "promo_campaign_ended"
     card_blocked = "card_blocked"
     card_not_blocked = "card_not_blocked"
     hold_already_committed = "hold_already_committed"

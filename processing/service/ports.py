@@ -1933,6 +1933,13 @@ class PromoStore(Protocol):
         self, program_id: UUID, after: Position, limit: int
     ) -> list[PromoCampaignRecord]: ...
 
+    async def end_promo_campaign(
+        self, campaign_id: UUID, program_id: UUID, now: datetime, answer: Answer
+    ) -> bool:
+        """Ends a running campaign at ``now`` with its answer; False when the key already has
+        one or the campaign ended meanwhile."""
+        ...
+
     async def insert_promo_codes(
         self, codes: list[PromoCodeRecord], program_id: UUID, answer: Answer
     ) -> bool:

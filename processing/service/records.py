@@ -1079,6 +1079,7 @@ class PromoCampaignRecord(msgspec.Struct, frozen=True, kw_only=True):
     uses_per_customer_max: int | None
     stacking: str
     created_at: datetime
+    ended_at: datetime | None = None  # ended early: its codes work until then
     used: int = 0
     points_given: int = 0
     discount_minor: int = 0

@@ -12,7 +12,7 @@ from processing.core.promo import check_character
 from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
 from tests.api.test_purchases import purchase
 from tests.api.test_returns_by_line import return_lines
-from tests.conftest import Api
+from tests.conftest import Api, make_program
 from tests.invariants import assert_ledger_clean
 
 rub = 100
@@ -248,7 +248,6 @@ async def test_codes_are_refused_clearly_and_a_taken_code_is_a_conflict(api: Api
 
 
 async def test_another_programs_campaign_is_not_found(api: Api) -> None:
-    from tests.conftest import make_program
 
     made = await campaign(api)
     other, other_admin, _ = await make_program(api.runtime, "Other")
@@ -510,3 +509,32 @@ async def test_a_campaign_holds_at_most_its_bound_of_codes(
     assert "room for 1" in refused.json()["detail"]
     assert (await codes(api, made["id"], kind="shared", code="LAST")).status_code == 201
     assert (await usage(api, made["id"]))["codes"] == 3
+
+
+async def test_an_ended_campaigns_codes_are_expired_and_it_ends_once(api: Api) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    campaign_id = await shared(api, "LEAKED")
+    customer = await api.customer()
+    lines = [receipt_line("oil", 1000)]
+    bought = await purchase(api, customer, lines, "R-1", promo_codes=["leaked"])
+    assert bought.status_code == 201, bought.text
+    path = f"/v1/programs/{api.program_id}/promo-campaigns/{campaign_id}/end"
+
+    ended = await api.post(path, None, key=api.admin_key, idempotency_key="end-1")
+    again = await api.post(path, None, key=api.admin_key, idempotency_key="end-1")
+    twice = await api.post(path, None, key=api.admin_key)
+
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["ended_at"] is not None
+    assert again.content == ended.content
+    assert (twice.status_code, twice.json()["code"]) == (409, "promo_campaign_ended")
+    [result] = (await calculate(api, customer, lines, "LEAKED"))["promo_codes"]
+    assert (result["applied"], result["reason"]) == (False, "expired")
+    refused = await purchase(api, customer, lines, "R-2", promo_codes=["leaked"])
+    assert refused.status_code == 409, refused.text
+    assert (await usage(api, campaign_id))["used"] == 1
+    other, other_admin, _ = await make_program(api.runtime, "Other")
+    stray = await api.post(
+        f"/v1/programs/{other}/promo-campaigns/{campaign_id}/end", None, key=other_admin
+    )
+    assert stray.status_code == 404, stray.text

@@ -2,6 +2,7 @@
 by the purchase's own apply (``sql/turns.sql``); this is the admin's side and the read a
 calculation makes. Mixed into ``PostgresStore``."""
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,12 @@ class PromoQueries(NamedQueries):
     ) -> list[PromoCampaignRecord]:
         rows = await self._fetch("list_promo_campaigns", program_id, after.at, after.id, limit)
         return [_campaign(row) for row in rows]
+
+    async def end_promo_campaign(
+        self, campaign_id: UUID, program_id: UUID, now: datetime, answer: Answer
+    ) -> bool:
+        row = await self._answered("end_promo_campaign", answer, campaign_id, program_id, now)
+        return row is not None
 
     async def insert_promo_codes(
         self, codes: list[PromoCodeRecord], program_id: UUID, answer: Answer

@@ -250,6 +250,42 @@ class PromoCampaigns:
 
         return await self.runner.change(mutation, Decision(load, decide), render)
 
+    async def end(
+        self, mutation: Mutation, program_id: UUID, campaign_id: UUID, render: Render
+    ) -> StoredResponse:
+        """Ends a running campaign now: its codes are refused as ``expired`` from then on. One
+        that has ended already (early or at its ``ends_at``) is refused (409
+        ``promo_campaign_ended``)."""
+        actor = mutation.actor
+
+        async def load(store: Store) -> _CampaignFacts | None:
+            if await self._program_refusal(store, actor, program_id):
+                return None
+            campaign = await store.get_promo_campaign(campaign_id, program_id)
+            return _CampaignFacts(now=await store.clock_now(), campaign=campaign)
+
+        def decide(facts: _CampaignFacts | None) -> Change | Outcome:
+            if facts is None:
+                return refuse(Rejection.not_found, "No such program.")
+            found, now = facts.campaign, facts.now
+            if found is None:
+                return refuse(Rejection.not_found, "No promo campaign with this id.")
+            over = found.ended_at or (
+                found.ends_at if found.ends_at and found.ends_at <= now else None
+            )
+            if over is not None:
+                return refuse(
+                    Rejection.promo_campaign_ended, f"The campaign ended at {over.isoformat()}."
+                )
+            ended = msgspec.structs.replace(found, ended_at=now)
+
+            async def write(store: Store, answer: Answer) -> bool:
+                return await store.end_promo_campaign(campaign_id, program_id, now, answer)
+
+            return Change(outcome=Accepted(value=ended), write=write)
+
+        return await self.runner.change(mutation, Decision(load, decide), render)
+
     async def get(self, actor: Actor, program_id: UUID, campaign_id: UUID) -> Outcome:
         """The campaign with its usage: uses, the points and discount given, customers, codes."""
         async with self.database.reader() as store:

@@ -20,7 +20,7 @@ returning id;
 -- the customers who used it, and its codes.
 select c.id, c.program_id, c.key_id, c.name, c.starts_at, c.ends_at, c.channels, c.stores,
        c.min_amount_minor, c.skus, c.categories, c.effect, c.value, c.uses_max,
-       c.uses_per_customer_max, c.stacking, c.created_at, c.used,
+       c.uses_per_customer_max, c.stacking, c.created_at, c.used, c.ended_at,
        coalesce(u.points, 0) as points_given, coalesce(u.discount, 0) as discount_minor,
        (select count(*) from promo_customer_uses pc where pc.campaign_id = c.id) as customers,
        (select count(*) from promo_codes pc where pc.campaign_id = c.id) as codes
@@ -34,7 +34,7 @@ where c.id = $1 and c.program_id = $2;
 -- get_promo_campaign reads it (index ranges of promo_uses, promo_customer_uses, promo_codes).
 select c.id, c.program_id, c.key_id, c.name, c.starts_at, c.ends_at, c.channels, c.stores,
        c.min_amount_minor, c.skus, c.categories, c.effect, c.value, c.uses_max,
-       c.uses_per_customer_max, c.stacking, c.created_at, c.used,
+       c.uses_per_customer_max, c.stacking, c.created_at, c.used, c.ended_at,
        coalesce(u.points, 0) as points_given, coalesce(u.discount, 0) as discount_minor,
        (select count(*) from promo_customer_uses pc where pc.campaign_id = c.id) as customers,
        (select count(*) from promo_codes pc where pc.campaign_id = c.id) as codes
@@ -44,6 +44,24 @@ left join lateral (select sum(points)::bigint as points, sum(discount_minor)::bi
 where c.program_id = $1 and (c.created_at, c.id) < ($2, $3)
 order by c.created_at desc, c.id desc
 limit $4;
+
+-- name: end_promo_campaign
+-- Ends campaign $7 of program $8 at $9 with the answer ($1-$6) in one statement, under the
+-- campaign's row lock and only while it is still running (not ended, its end not passed):
+-- nothing when the key already has an answer or it ended meanwhile.
+with campaign as (
+    select id from promo_campaigns
+    where id = $7 and program_id = $8 and ended_at is null and (ends_at is null or ends_at > $9)
+    for update
+), answer as (
+    insert into idempotency_keys (key_id, key, fingerprint, status_code, media_type, body)
+    select $1, $2, $3, $4, $5, $6 from campaign on conflict do nothing
+    returning key_id
+)
+update promo_campaigns set ended_at = $9
+from answer
+where promo_campaigns.id = $7
+returning promo_campaigns.id;
 
 -- name: insert_promo_codes
 -- Codes of campaign $7 in program $8 ($9 ids, $10 codes, $11 kinds, $12 customers, $13 caps,
@@ -82,7 +100,7 @@ select coalesce(json_agg(json_build_object(
            'customer_used', coalesce((select u.used from promo_customer_uses u
                                       where u.campaign_id = c.id and u.account_id = $2), 0),
            'campaign', json_build_object(
-               'id', c.id, 'starts_at', c.starts_at, 'ends_at', c.ends_at,
+               'id', c.id, 'starts_at', c.starts_at, 'ends_at', least(c.ends_at, c.ended_at),
                'channels', c.channels, 'stores', c.stores,
                'min_amount_minor', c.min_amount_minor, 'skus', c.skus,
                'categories', c.categories, 'effect', c.effect, 'value', c.value,

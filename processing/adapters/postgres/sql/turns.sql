@@ -122,7 +122,7 @@ with answer as (
                                           where u.campaign_id = c.id
                                             and u.account_id = account.id), 0),
                'campaign', json_build_object(
-                   'id', c.id, 'starts_at', c.starts_at, 'ends_at', c.ends_at,
+                   'id', c.id, 'starts_at', c.starts_at, 'ends_at', least(c.ends_at, c.ended_at),
                    'channels', c.channels, 'stores', c.stores,
                    'min_amount_minor', c.min_amount_minor, 'skus', c.skus,
                    'categories', c.categories, 'effect', c.effect, 'value', c.value,
