@@ -33,7 +33,7 @@ from processing.ledger_location import (
 )
 from processing.runtime import Runtime, resolve_urls, stop_embedded_servers
 from processing.service.admin import create_key
-from processing.service.certificates.use_cases import expire_certificates
+from processing.service.certificates.expiry import expire_certificates
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.reconcile import reconcile
 from processing.service.loyalty.export import Unencodable, export_program

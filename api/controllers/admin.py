@@ -19,7 +19,7 @@ from api.http import (
 )
 from processing.core import limits
 from processing.service.admin import Admin, KeyCommand
-from processing.service.certificates.use_cases import expire_certificates
+from processing.service.certificates.expiry import expire_certificates
 from processing.service.ledger.decisions import AdjustmentCommand
 from processing.service.ledger.expiry import sweep
 from processing.service.ledger.use_cases import Ledger

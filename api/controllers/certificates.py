@@ -12,7 +12,8 @@ from litestar.params import Parameter
 from api.auth import admin_scopes
 from api.http import Cursor, PageSize, answer, mutation_for, renderer, respond
 from processing.core import limits
-from processing.service.certificates.use_cases import Certificates, IssueCommand
+from processing.service.certificates.records import IssueCommand
+from processing.service.certificates.use_cases import Certificates
 from processing.service.records import Actor
 from schemas.certificates import (
     Certificate,

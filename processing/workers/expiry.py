@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from processing.core import limits
-from processing.service.certificates.use_cases import expire_certificates
+from processing.service.certificates.expiry import expire_certificates
 from processing.service.ledger.expiry import sweep
 from processing.service.ports import Database, Store
 

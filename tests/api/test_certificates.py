@@ -35,6 +35,7 @@ async def issue(api: Api, nominal: int = 500_000, count: int = 1, **fields: Any)
 async def sold(api: Api, nominal: int = 500_000) -> dict[str, Any]:
     """One certificate, sold: its id, number and PIN."""
     (made,) = await issue(api, nominal, sell=True)
+    assert (made["state"], made["balance_minor"]) == ("active", nominal)
     return {"id": made["id"], "number": made["number"], "pin": made["pin"]}
 
 

@@ -27,7 +27,7 @@ from processing.core.certificates import (
 )
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
-from processing.service.certificates.use_cases import count_pin, event_payload, pin_matches
+from processing.service.certificates.money import count_pin, event_payload, pin_matches
 from processing.service.ports import CertificateWrite, PinKeys, Store
 from processing.service.records import Actor, CertificateRefund, Refused, refuse
 

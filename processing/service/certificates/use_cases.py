@@ -1,5 +1,5 @@
-"""Gift certificates' own use cases (decision 0033): issue, sell, unblock, read, look up by
-number and PIN, and burn the expired.
+"""Gift certificates' own use cases (decision 0033): issue, sell, unblock, read, and look up
+by number and PIN (their expiry is ``expiry.py``, paying with them ``payments.py``).
 
 Every write loads under the certificate's row lock, decides in the pure core
 (``processing/core/certificates.py``) and applies in the same transaction, with its answer
@@ -8,8 +8,6 @@ shop sends as POST, but a wrong PIN is counted (and blocks at the limit) in Post
 same row lock, so concurrent wrong tries never count less than they are.
 """
 
-import hashlib
-import hmac
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -19,12 +17,7 @@ import structlog
 from processing.core import limits
 from processing.core.certificates import (
     Certificate,
-    CertificateEvent,
-    CertificateOperationType,
-    CertificateState,
     CertificateStatus,
-    check_pin,
-    decide_expiry,
     decide_issue,
     decide_sale,
     is_certificate_number,
@@ -33,12 +26,21 @@ from processing.core.certificates import (
 )
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
+from processing.service.certificates.money import count_pin, pin_digest, pin_matches, sale_write
+from processing.service.certificates.records import (
+    IssueCommand,
+    IssuedBatch,
+    IssuedCertificate,
+    LiabilityRecord,
+    LookupRecord,
+    StatementPage,
+    hide_pins,
+    record_of,
+)
 from processing.service.mutations import Change, Decision, Mutation, MutationRunner, Render
 from processing.service.paging import decode_position, encode_position, first, invalid_cursor
 from processing.service.ports import (
     Answer,
-    CertificateOperationRow,
-    CertificateWrite,
     Database,
     NewCertificates,
     PinKeys,
@@ -51,7 +53,6 @@ from processing.service.records import (
     Outcome,
     Page,
     Position,
-    Refused,
     StoredResponse,
     refuse,
 )
@@ -61,136 +62,43 @@ log = structlog.get_logger(__name__)
 not_found = refuse(Rejection.certificate_not_found, "No such certificate.", field="number")
 
 
-class CertificateRecord(msgspec.Struct, frozen=True, kw_only=True):
-    id: UUID
-    number: str
-    currency: str
-    nominal_minor: int
-    balance_minor: int
-    state: CertificateState
-    wrong_pins: int
-    expires_at: datetime
-    store_id: str | None
-    issued_at: datetime
-    activated_at: datetime | None
-
-
-class IssuedCertificate(CertificateRecord, frozen=True, kw_only=True):
-    pin: str | None  # shown in the issue's answer only; a replay answers it null
-
-
-class IssuedBatch(msgspec.Struct, frozen=True, kw_only=True):
-    batch_id: UUID
-    certificates: list[IssuedCertificate]
-
-
-class LookupRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """What a till or a shop is told of a certificate once its PIN was right."""
-
-    number: str
-    currency: str
-    balance_minor: int
-    nominal_minor: int
-    expires_at: datetime
-    state: CertificateState
-
-
-class StatementPage(msgspec.Struct, frozen=True, kw_only=True):
-    items: list[CertificateOperationRow]
-    next_cursor: str | None
-
-
-class IssueCommand(msgspec.Struct, frozen=True, kw_only=True):
-    nominal_minor: int
-    expires_at: datetime
-    count: int = 1
-    store_id: str | None = None
-    sell: bool = False  # sold (activated) at once, as a gift from the program
-
-
-def record_of(certificate: Certificate, now: datetime) -> CertificateRecord:
-    return CertificateRecord(
-        id=certificate.id,
-        number=certificate.number,
-        currency=certificate.currency,
-        nominal_minor=certificate.nominal_minor,
-        balance_minor=certificate.balance_minor,
-        state=certificate.state(now),
-        wrong_pins=certificate.wrong_pins,
-        expires_at=certificate.expires_at,
-        store_id=certificate.store_id,
-        issued_at=certificate.issued_at,
-        activated_at=certificate.activated_at,
-    )
-
-
-def pin_digest(key: bytes, certificate_id: UUID, pin: str) -> bytes:
-    """HMAC-SHA256 under a server-side key: a leaked row does not give its PIN up to a search
-    of every PIN, as a bare hash would."""
-    return hmac.new(key, certificate_id.bytes + pin.encode(), hashlib.sha256).digest()
-
-
-def pin_matches(keys: PinKeys, stored: StoredCertificate, pin: str) -> bool:
-    key = keys.certificate_pin_key(stored.pin_key_id)
-    return key is not None and hmac.compare_digest(
-        stored.pin_hmac, pin_digest(key, stored.certificate.id, pin)
-    )
-
-
-def sale_write(
-    certificate: Certificate, actor: Actor | None, now: datetime, store_id: str | None
-) -> CertificateWrite:
-    """The sale: the certificate's account gets its nominal from ``certificates_sold``."""
-    amount = certificate.nominal_minor
-    return CertificateWrite(
-        id=uuid4(),
-        program_id=certificate.program_id,
-        certificate_id=certificate.id,
-        type=CertificateOperationType.sale,
-        amount_minor=amount,
-        balance_after=amount,
-        status=CertificateStatus.active,
-        entries=(("certificate", amount), ("certificates_sold", -amount)),
-        created_at=now,
-        channel=actor.channel if actor else "system",
-        key_id=actor.key_id if actor else None,
-        store_id=store_id,
-        event_type=CertificateEvent.sold,
-        event_payload=event_payload(certificate, "sale", amount, amount, now),
-    )
-
-
-def event_payload(
-    certificate: Certificate, kind: str, amount: int, balance_after: int, now: datetime, **more: str
-) -> dict[str, object]:
-    return {
-        "certificate_id": str(certificate.id),
-        "number": certificate.number,
-        "operation": kind,
-        "amount_minor": amount,
-        "balance_after": balance_after,
-        "currency": certificate.currency,
-        "created_at": now.isoformat(),
-        **more,
-    }
-
-
-def hide_pins(render: Render) -> Render:
-    """The PINs are in the issue's answer once; the idempotency record keeps them null."""
-
-    def hidden(outcome: Outcome) -> StoredResponse:
-        shown = render(outcome)
-        if isinstance(outcome, Refused):
-            return shown
-        batch: IssuedBatch = outcome.value
-        without = msgspec.structs.replace(
-            batch,
-            certificates=[msgspec.structs.replace(c, pin=None) for c in batch.certificates],
+def drawn_certificates(
+    drawn: list[tuple[UUID, str, str]],
+    program_id: UUID,
+    currency: str,
+    command: IssueCommand,
+    now: datetime,
+) -> list[Certificate]:
+    """The certificates an issue makes from the ids, numbers and PINs drawn for it, before any
+    sale: holding nothing."""
+    return [
+        Certificate(
+            id=certificate_id,
+            program_id=program_id,
+            number=number,
+            currency=currency,
+            nominal_minor=command.nominal_minor,
+            balance_minor=0,
+            status=CertificateStatus.issued,
+            wrong_pins=0,
+            blocked=False,
+            expires_at=command.expires_at,
+            store_id=command.store_id,
+            issued_at=now,
+            activated_at=None,
         )
-        kept = render(msgspec.structs.replace(outcome, value=without))
-        return msgspec.structs.replace(shown, kept_body=kept.body)
+        for certificate_id, number, _ in drawn
+    ]
 
-    return hidden
+
+def sold_at(certificate: Certificate, now: datetime) -> Certificate:
+    """A certificate as its sale leaves it: active, holding its nominal."""
+    return msgspec.structs.replace(
+        certificate,
+        status=CertificateStatus.active,
+        balance_minor=certificate.nominal_minor,
+        activated_at=now,
+    )
 
 
 class Certificates:
@@ -227,29 +135,13 @@ class Certificates:
             if refused is not None:
                 return refuse(refused.rejection, refused.detail, field=refused.field)
             currency = program[1]
-            made = [
-                Certificate(
-                    id=certificate_id,
-                    program_id=program_id,
-                    number=number,
-                    currency=currency,
-                    nominal_minor=command.nominal_minor,
-                    balance_minor=command.nominal_minor if command.sell else 0,
-                    status=CertificateStatus.active if command.sell else CertificateStatus.issued,
-                    wrong_pins=0,
-                    blocked=False,
-                    expires_at=command.expires_at,
-                    store_id=command.store_id,
-                    issued_at=now,
-                    activated_at=now if command.sell else None,
-                )
-                for certificate_id, number, _ in drawn
-            ]
+            made = drawn_certificates(drawn, program_id, currency, command, now)
+            shown = [sold_at(c, now) for c in made] if command.sell else made
             batch = IssuedBatch(
                 batch_id=batch_id,
                 certificates=[
                     IssuedCertificate(**msgspec.structs.asdict(record_of(c, now)), pin=pin)
-                    for c, (_, _, pin) in zip(made, drawn, strict=True)
+                    for c, (_, _, pin) in zip(shown, drawn, strict=True)
                 ],
             )
             new = NewCertificates(
@@ -271,14 +163,10 @@ class Certificates:
             async def write(store: Store, answer: Answer) -> bool:
                 await store.ensure_money_accounts(program_id, currency)
                 await store.insert_certificates(new)
-                if command.sell:
-                    for certificate in made:
-                        issued = msgspec.structs.replace(
-                            certificate, status=CertificateStatus.issued, balance_minor=0
-                        )
-                        await store.write_certificate_operation(
-                            sale_write(issued, actor, now, command.store_id)
-                        )
+                for certificate in made if command.sell else ():
+                    await store.write_certificate_operation(
+                        sale_write(certificate, actor, now, command.store_id)
+                    )
                 return await store_answer(store, answer)
 
             return Change(outcome=Accepted(value=batch, created=True), write=write)
@@ -305,12 +193,7 @@ class Certificates:
             refused = decide_sale(certificate, now)
             if refused is not None:
                 return refuse(refused.rejection, refused.detail, field=refused.field)
-            sold = msgspec.structs.replace(
-                certificate,
-                status=CertificateStatus.active,
-                balance_minor=certificate.nominal_minor,
-                activated_at=now,
-            )
+            sold = sold_at(certificate, now)
             operation = sale_write(certificate, actor, now, store_id or actor.store_id)
 
             async def write(store: Store, answer: Answer) -> bool:
@@ -470,80 +353,9 @@ class Certificates:
         )
 
 
-class LiabilityRecord(msgspec.Struct, frozen=True, kw_only=True):
-    program_id: UUID
-    currency: str
-    sold_minor: int  # nominal of every certificate sold
-    redeemed_minor: int  # paid for receipts, less what returns gave back
-    breakage_minor: int  # burned at expiry
-    outstanding_minor: int  # what sold certificates still hold: the liability
-
-
-async def count_pin(
-    store: Store, found: StoredCertificate, matches: bool, field: str, now: datetime
-) -> Refused | None:
-    """Checks a PIN under the certificate's row lock and stores what it counts; the refusal,
-    if any. The caller's transaction keeps the count even when it refuses."""
-    checked = check_pin(found.certificate, matches, field)
-    if checked.wrong_pins is not None:
-        await store.set_certificate_wrong_pins(
-            found.certificate.id, checked.wrong_pins, checked.blocks, now
-        )
-    if checked.refused is None:
-        return None
-    refused = checked.refused
-    return refuse(refused.rejection, refused.detail, field=refused.field)
-
-
 async def no_serialization(store: Store) -> None:
     """The certificate's row lock, taken by the load, is all the serialization it needs."""
 
 
 async def store_answer(store: Store, answer: Answer) -> bool:
     return await store.store_answer(answer.key_id, answer.key, answer.fingerprint, answer.response)
-
-
-async def expire_certificates(database: Database, program_id: UUID | None) -> tuple[int, int]:
-    """Burns the balance of sold certificates past their expiry to the program's breakage
-    account; returns (certificates closed, money burned). Each is locked and decided again
-    under its row lock, so two sweeps at once burn each once."""
-    async with database.reader() as reader:
-        due = await reader.due_certificates(limits.expiry_batch_size, program_id)
-    closed = burned = 0
-    for certificate_id in due:
-        async with database.transaction() as store:
-            found = await store.lock_certificate(certificate_id, None)
-            now = await store.clock_now()
-            amount = None if found is None else decide_expiry(found.certificate, now)
-            if found is None or amount is None:
-                continue
-            if amount == 0:  # nothing left to burn: only closed
-                await store.close_certificate(certificate_id)
-            else:
-                await store.write_certificate_operation(
-                    expiry_write(found.certificate, amount, now)
-                )
-        closed += 1
-        burned += amount
-    if closed:
-        log.info("certificates_expired", certificates=closed, burned_minor=burned)
-    return closed, burned
-
-
-def expiry_write(certificate: Certificate, amount: int, now: datetime) -> CertificateWrite:
-    """Closes an expired certificate: its balance burns to breakage. (One with nothing left is
-    only closed: an entry is never zero.)"""
-    return CertificateWrite(
-        id=uuid4(),
-        program_id=certificate.program_id,
-        certificate_id=certificate.id,
-        type=CertificateOperationType.expiry,
-        amount_minor=amount,
-        balance_after=0,
-        status=CertificateStatus.expired,
-        entries=(("certificate", -amount), ("certificates_breakage", amount)),
-        created_at=now,
-        channel="system",
-        event_type=CertificateEvent.expired,
-        event_payload=event_payload(certificate, "expiry", amount, 0, now),
-    )
