@@ -69,7 +69,10 @@ class CheckoutController(Controller):
     ) -> Response[CheckoutQuote]:
         """Prices a receipt for a customer without side effects: per line the amount, the most
         points it may take, the points allocated to it and the points it earns; the totals are
-        the line sums. A requested ``redeem_points`` above what may be spent is cut to it."""
+        the line sums. A requested ``redeem_points`` above what may be spent is cut to it. Each
+        of ``promo_codes`` is applied (its points in the lines' earned points, its discount as
+        ``promo_discount_minor``) or refused with its ``reason``; a refused code never fails
+        the calculation."""
         command = msgspec.convert(msgspec.to_builtins(data), CalculationCommand)
         return answer(request, await loyalty.calculate(actor, command), CheckoutQuote)
 
@@ -85,7 +88,9 @@ class PurchasesController(Controller):
     ) -> Response[Purchase]:
         """Records a purchase paid in money: it earns points under the current rules (pending
         for the activation delay) and counts toward the customer's tier. The receipt's
-        ``document.id`` applies once per store."""
+        ``document.id`` applies once per store. Every one of ``promo_codes`` must apply (else 409
+        ``promo_code_refused`` naming it, and nothing is written); their uses are counted with
+        the purchase."""
         command = msgspec.convert(msgspec.to_builtins(data), PurchaseCommand)
         stored = await loyalty.purchase(
             mutation_for(request, data, customer_id), customer_id, command, renderer(Purchase)

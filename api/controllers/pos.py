@@ -160,7 +160,8 @@ class PosController(Controller):
     async def calculate(
         self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
-        """Prices the basket: what points may pay, per line, and what it earns. Reads only."""
+        """Prices the basket: what points may pay, per line, and what it earns, with what each
+        promo code gives or why it does not apply. Reads only."""
         return await quote(request, data, loyalty, actor)
 
     @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)
@@ -175,7 +176,8 @@ class PosController(Controller):
         self, request: AnyRequest, cheque_id: PartnerId, data: ChequeCommit, pos: Pos
     ) -> Response[Commit]:
         """The fiscal cheque: one purchase operation that spends what the soft cheque held and
-        earns on the money; with no soft cheque, a purchase that earns only."""
+        earns on the money; with no soft cheque, a purchase that earns only. Its
+        ``promo_codes`` must all apply (else 409 ``promo_code_refused``)."""
         command = ChequeCommitCommand(
             lines=lines_of(data),
             points=data.points,

@@ -55,7 +55,8 @@ class ShopController(Controller):
     async def calculate(
         self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
-        """Prices the cart: what points may pay, per line, and what it earns. Reads only."""
+        """Prices the cart: what points may pay, per line, and what it earns, with what each
+        promo code gives or why it does not apply. Reads only."""
         return await quote(request, data, loyalty, actor)
 
     @post("/carts/{cart_id:str}/reserve", name="shop_reserve", status_code=201)
@@ -77,7 +78,8 @@ class ShopController(Controller):
         self, request: AnyRequest, order_id: PartnerId, data: OrderPay, shop: ShopCheckout
     ) -> Response[Commit]:
         """The order is paid: one purchase under the order id that spends what its cart held
-        and earns on the money; with no cart, a purchase that earns only."""
+        and earns on the money; with no cart, a purchase that earns only. Its ``promo_codes``
+        must all apply (else 409 ``promo_code_refused``)."""
         command = OrderPayment(
             lines=lines_of(data),
             cart_id=None if data.cart_id is None else cart(data.cart_id),

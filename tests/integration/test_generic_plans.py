@@ -43,10 +43,11 @@ async def test_a_write_in_turn_finds_its_document_by_index(api: Api) -> None:
         api,
         "load_turn",
         *(uuid.uuid4(), "key", uuid.uuid4(), None, api.program_id, "store-1"),
-        *("receipt-1", "accrual", None, None, False, 365, False, False, None),
+        *("receipt-1", "accrual", None, None, False, 365, False, False, None, "{AUTUMN}"),
     )
     assert "operations_document" in plan
     assert "Seq Scan on operations" not in plan, plan
+    assert "Seq Scan on promo_codes" not in plan, plan  # a receipt's codes: by promo_codes_code
 
 
 async def test_a_duplicate_document_is_named_by_index(api: Api) -> None:
