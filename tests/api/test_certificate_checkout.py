@@ -535,3 +535,31 @@ async def test_calculate_refuses_a_wrong_pin_and_counts_it(api: Api) -> None:
         assert (quote.status_code, quote.json()["field"]) == (422, "certificates[0].pin")
     read = await api.get(f"/v1/certificates/{certificate['id']}", key=api.admin_key)
     assert read.json()["wrong_pins"] == 2
+
+
+@pytest.mark.parametrize("protocol", ["till", "shop", "v1"])
+async def test_every_protocol_refuses_a_short_certificate_writing_nothing(
+    api: Api, shop_key: str, protocol: str
+) -> None:
+    customer = await customer_at_till(api)
+    certificate = await sold(api, 10_000)
+    offered = [paying(certificate, 10_001)]
+    lines = [receipt_line("gift", 500)]
+    if protocol == "till":
+        body = {"customer_id": customer, "lines": lines, "certificates": offered}
+        answer = await till(api, "/cheques/S-1/commit", body)
+    elif protocol == "shop":
+        body = {"customer_id": customer, "lines": lines, "certificates": offered}
+        answer = await api.post("/shop/v1/orders/S-1/pay", body, key=shop_key)
+    else:
+        body = {"document": {"id": "S-1"}, "lines": lines, "certificates": offered}
+        answer = await api.post(f"/v1/customers/{customer}/purchases", body)
+    assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
+        409,
+        "certificate_insufficient_balance",
+        "certificates[0].amount_minor",
+    )
+    assert await purchases(api) == 0
+    assert await certificate_operations(api) == ["sale"]
+    assert await balance_of(api, certificate) == 10_000
+    await assert_ledger_clean(api.runtime)
