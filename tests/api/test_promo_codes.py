@@ -538,3 +538,27 @@ async def test_an_ended_campaigns_codes_are_expired_and_it_ends_once(api: Api) -
         f"/v1/programs/{other}/promo-campaigns/{campaign_id}/end", None, key=other_admin
     )
     assert stray.status_code == 404, stray.text
+
+
+async def test_a_personal_code_works_for_its_customer_at_its_store(api: Api) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    made = await campaign(api, stores=["store-1"], value=40)
+    customer = await api.customer()
+    mine = await codes(api, made["id"], kind="personal", customer_id=customer)
+    assert mine.status_code == 201, mine.text
+    [code] = mine.json()["codes"]
+    assert (code["kind"], code["customer_id"], code["state"]) == ("personal", customer, "unused")
+    assert len(code["code"]) == 12  # generated, with its check character
+
+    bought = await purchase(
+        api, customer, [receipt_line("oil", 1000)], "R-1", promo_codes=[code["code"].lower()]
+    )
+
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["earned_points"] == 50 + 40
+    export = await api.get(
+        f"/v1/programs/{api.program_id}/promo-campaigns/{made['id']}/codes/export",
+        key=api.admin_key,
+    )
+    [_, row] = export.text.lstrip("\ufeff").splitlines()
+    assert row.split(";")[:6] == [code["code"], "personal", customer, "", "1", "used"]

@@ -63,3 +63,28 @@ async def test_200_concurrent_purchases_with_a_code_capped_at_150(api: Api, capp
         earned = 50 + 100 if answer.status_code == 201 else 0
         assert (await api.balance(customer))["available"] == earned
     await assert_ledger_clean(api.runtime)
+
+
+async def test_one_customers_concurrent_purchases_use_a_code_as_often_as_their_cap(
+    api: Api,
+) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    made = await campaign(api, uses_per_customer_max=2)
+    assert (await codes(api, made["id"], kind="shared", code="TWICE")).status_code == 201
+    customer = await api.customer()
+    lines = [receipt_line("oil", 1000)]
+
+    answers = await asyncio.gather(
+        *(purchase(api, customer, lines, f"R-{n}", promo_codes=["twice"]) for n in range(20))
+    )
+
+    outcomes = Counter(
+        "ok" if answer.status_code == 201 else answer.json()["code"] for answer in answers
+    )
+    assert outcomes == {"ok": 2, "promo_code_refused": 18}
+    assert all(
+        "customer_cap_reached" in a.json()["detail"] for a in answers if a.status_code != 201
+    )
+    assert (await usage(api, made["id"]))["used"] == 2
+    assert (await api.balance(customer))["available"] == 2 * (50 + 100)
+    await assert_ledger_clean(api.runtime)
