@@ -229,6 +229,7 @@ async def reports_page(
     purchases = await runtime.customer_reports.purchases(
         actor, program_id, first, last, period, Grouping.none
     )
+    certificates = await runtime.certificates.liability(actor, program_id)
     refused = refused_of(points, members, purchases)
     if refused is not None:
         field = refused.field or "from"
@@ -263,6 +264,8 @@ async def reports_page(
         members=members.value,
         purchases=purchases.value,
         liability=today.value if last >= today.value.on else None,
+        # Gift certificates' money as it stands now (decision 0033), whatever the window.
+        certificates=certificates.value if isinstance(certificates, Accepted) else None,
         held_at_end=held[-1] if held else 0,
         report_names=report_names,
         percent=shown_percent,

@@ -282,3 +282,17 @@ async def test_reconcile_catches_a_refund_total_changed_behind_the_ledger(api: A
         )
     found = (await reconcile(api.runtime.database)).differences
     assert found == [f"certificate operation {redemption}: refunded_minor 7, refunds 0"]
+
+
+async def test_the_console_reports_page_shows_the_certificates_money(api: Api) -> None:
+    from tests.api.test_console import signed_in
+
+    await sold(api, 70_000)
+    await sold(api, 30_000)
+    await signed_in(api)
+    page = await api.client.get("/console/reports", params={"program": api.program_id})
+    assert page.status_code == 200, page.text
+    panel = page.text[page.text.index('data-report="certificates"') :]
+    assert '<dd data-figure="sold_minor">100000</dd>' in panel
+    assert '<dd data-figure="outstanding_minor">100000</dd>' in panel
+    assert '<dd data-figure="breakage_minor">0</dd>' in panel
