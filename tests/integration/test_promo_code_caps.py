@@ -88,3 +88,42 @@ async def test_one_customers_concurrent_purchases_use_a_code_as_often_as_their_c
     assert (await usage(api, made["id"]))["used"] == 2
     assert (await api.balance(customer))["available"] == 2 * (50 + 100)
     await assert_ledger_clean(api.runtime)
+
+
+async def test_first_purchases_that_grant_referrals_race_for_a_code_on_the_locked_turn(
+    api: Api,
+) -> None:
+    """A referred customer's first purchase takes the locked turn (one transaction with the
+    referral grant): a use past the cap fails the apply inside it, the transaction is rolled
+    back and run again, and the code is then refused with nothing written, referral included."""
+    referral = {"referral": {"referrer": 300, "referred": 150}}
+    assert (await put_rules(api, rules | {"bonuses": referral})).status_code == 200
+    made = await campaign(api, uses_max=5)
+    assert (await codes(api, made["id"], kind="shared", code="FIRST5")).status_code == 201
+    friend = await api.customer("+79121000000")
+    newcomers = []
+    for n in range(10):
+        enrolled = await api.post(
+            "/v1/customers", {"phone": f"+7912200{n:04d}", "referred_by": friend}
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        newcomers.append(enrolled.json()["id"])
+    lines = [receipt_line("oil", 1000)]
+
+    answers = await asyncio.gather(
+        *(
+            purchase(api, newcomer, lines, f"R-{n}", promo_codes=["first5"])
+            for n, newcomer in enumerate(newcomers)
+        )
+    )
+
+    outcomes = Counter(
+        "ok" if answer.status_code == 201 else answer.json()["code"] for answer in answers
+    )
+    assert outcomes == {"ok": 5, "promo_code_refused": 5}
+    assert (await usage(api, made["id"]))["used"] == 5
+    for answer, newcomer in zip(answers, newcomers, strict=True):
+        bought = answer.status_code == 201
+        assert (await api.balance(newcomer))["available"] == (50 + 100 + 150 if bought else 0)
+    assert (await api.balance(friend))["available"] == 5 * 300
+    await assert_ledger_clean(api.runtime)
