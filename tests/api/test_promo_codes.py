@@ -562,3 +562,26 @@ async def test_a_personal_code_works_for_its_customer_at_its_store(api: Api) -> 
     )
     [_, row] = export.text.lstrip("\ufeff").splitlines()
     assert row.split(";")[:6] == [code["code"], "personal", customer, "", "1", "used"]
+
+
+async def test_a_merged_customers_personal_code_is_the_survivors(api: Api) -> None:
+    from tests.api.test_customer_merge import merge
+
+    assert (await put_rules(api, rules)).status_code == 200
+    made = await campaign(api, value=40)
+    survivor, duplicate = await api.customer("+79120000001"), await api.customer("+79120000002")
+    mine = await codes(api, made["id"], kind="personal", customer_id=duplicate, code="DUP40")
+    assert mine.status_code == 201, mine.text
+    stranger = await api.customer("+79120000003")
+    lines = [receipt_line("oil", 1000)]
+    [before] = (await calculate(api, survivor, lines, "dup40"))["promo_codes"]
+    assert before["reason"] == "other_customer"
+    assert (await merge(api, survivor, duplicate)).status_code == 200
+
+    bought = await purchase(api, survivor, lines, "R-1", promo_codes=["dup40"])
+
+    assert bought.status_code == 201, bought.text
+    assert bought.json()["earned_points"] == 50 + 40
+    [after] = (await calculate(api, stranger, lines, "dup40"))["promo_codes"]
+    assert after["reason"] == "other_customer"
+    await assert_ledger_clean(api.runtime)

@@ -116,7 +116,10 @@ with answer as (
     where $14::boolean
 ), promo as (
     select json_agg(json_build_object(
-               'id', pc.id, 'code', pc.code, 'customer_id', pc.customer_id,
+               'id', pc.id, 'code', pc.code,
+               -- a personal code of a customer merged since is the survivor's
+               'customer_id', coalesce((select m.merged_into from customers m
+                                        where m.id = pc.customer_id), pc.customer_id),
                'uses_max', pc.uses_max, 'used', pc.used,
                'customer_used', coalesce((select u.used from promo_customer_uses u
                                           where u.campaign_id = c.id
