@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from processing.adapters.memory.turns import MemoryTurns
+from processing.core.promo import Campaign, Code, Effect
 from processing.runtime import Runtime
 from processing.service.ports import Store, Turns
 from processing.service.records import Accepted, Actor, Outcome, StoredResponse
@@ -39,6 +40,7 @@ class Backend(Protocol):
     async def fund(self, account_id: UUID, points: int) -> None: ...
     async def balance(self, account_id: UUID) -> tuple[int, int]: ...
     async def counts(self) -> dict[str, int]: ...
+    async def promo_code(self, code: str, uses_max: int) -> None: ...
 
 
 class MemoryBackend:
@@ -66,6 +68,19 @@ class MemoryBackend:
     async def balance(self, account_id: UUID) -> tuple[int, int]:
         row = self.memory.accounts[account_id]
         return row.posted, row.reserved
+
+    async def promo_code(self, code: str, uses_max: int) -> None:
+        """A shared code worth 100 points, usable ``uses_max`` times in all."""
+        program_id = self.actor.program_id
+        assert program_id is not None
+        campaign = Campaign(
+            id=uuid4(),
+            starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+            effect=Effect.bonus_points,
+            value=100,
+            uses_max=uses_max,
+        )
+        self.memory.add_promo_code(program_id, Code(id=uuid4(), code=code, campaign=campaign))
 
     async def counts(self) -> dict[str, int]:
         memory = self.memory
@@ -128,6 +143,22 @@ class PostgresBackend:
 
     async def fund(self, account_id: UUID, points: int) -> None:
         await self.api.accrue(str(account_id), points)
+
+    async def promo_code(self, code: str, uses_max: int) -> None:
+        """A shared code worth 100 points, usable ``uses_max`` times in all."""
+        api = self.api
+        made = await api.post(
+            f"/v1/programs/{api.program_id}/promo-campaigns",
+            {"name": code, "effect": "bonus_points", "value": 100, "uses_max": uses_max},
+            key=api.admin_key,
+        )
+        assert made.status_code == 201, made.text
+        shared = await api.post(
+            f"/v1/programs/{api.program_id}/promo-campaigns/{made.json()['id']}/codes",
+            {"kind": "shared", "code": code},
+            key=api.admin_key,
+        )
+        assert shared.status_code == 201, shared.text
 
     async def balance(self, account_id: UUID) -> tuple[int, int]:
         row = await self.api.runtime.pool.fetchrow(

@@ -367,3 +367,57 @@ async def test_a_bonus_is_claimed_once_in_its_period(backend: Backend) -> None:
     assert await backend.turns.apply_plan(racing) is Applied.stale
     assert await backend.counts() == counts
     assert await backend.balance(account_id) == (60, 0)
+
+
+async def test_a_promo_code_use_past_its_cap_writes_nothing(backend: Backend) -> None:
+    """Two purchases decided on loads that both saw the code's last use free: the first applies
+    and counts it, the second writes nothing (decided again, it is refused); decision 0032."""
+    from processing.core.model import Line
+    from processing.core.rejections import Rejection
+    from processing.service.loyalty.use_cases import PurchaseCommand, purchase_in_turn
+    from processing.service.records import Refused
+
+    await backend.promo_code("LASTONE", uses_max=1)
+    first, second = await backend.account(), await backend.account()
+    actor = backend.actor
+    line = Line(line_id="1", sku="oil", category=None, quantity=1, unit_price_minor=100_000)
+
+    async def decided_on(account_id: UUID, key: str) -> tuple[Snapshot, object]:
+        snapshot = await backend.turns.load_turn(
+            actor.key_id,
+            key,
+            account_id,
+            None,
+            actor.program_id,
+            actor.store_id,
+            key,
+            OperationType.purchase,
+            None,
+            priced=True,
+            ranked=True,
+            promo_codes=("LASTONE",),
+        )
+        command = PurchaseCommand(
+            document=Document(id=key), lines=(line,), promo_codes=("lastone",)
+        )
+        return snapshot, purchase_in_turn(snapshot, actor, command)
+
+    def plan(snapshot: Snapshot, decided: object, key: str) -> Plan:
+        assert isinstance(decided, Decided), decided
+        return msgspec.structs.replace(
+            plan_of(snapshot, decided, key, actor), purchase=decided.purchase
+        )
+
+    one, two = await decided_on(first, "R-1"), await decided_on(second, "R-2")
+    before = await backend.counts()
+
+    assert await backend.turns.apply_plan(plan(*one, "R-1")) is Applied.applied
+    assert await backend.turns.apply_plan(plan(*two, "R-2")) is Applied.stale
+    after = await backend.counts()
+    assert after["operations"] == before["operations"] + 1
+    assert await backend.balance(second) == (0, 0)
+    assert await backend.balance(first) == (100, 0)
+    again = await decided_on(second, "R-2")
+    assert isinstance(again[1], Refused)
+    assert again[1].rejection is Rejection.promo_code_refused
+    assert "cap_reached" in again[1].detail

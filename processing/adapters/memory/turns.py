@@ -37,6 +37,7 @@ from processing.core.model import (
     Rejected,
     SystemAccount,
 )
+from processing.core.promo import Code as PromoCode
 from processing.core.rules import Expiry, default_rules, expiry_in_force
 from processing.service.ledger.decisions import posting_change
 from processing.service.ports import (
@@ -183,6 +184,12 @@ class MemoryTurns:
         self.cards: dict[tuple[UUID, str], tuple[UUID, str]] = {}  # → customer, status
         self.key_points: dict[tuple[UUID, date], int] = {}  # a key's points per UTC day
         self.refunded: dict[UUID, int] = {}  # an operation's refunded_points
+        # Promo codes by program and code, and their counters: the code's, the campaign's, and
+        # a customer's uses of a campaign (decision 0032).
+        self.promo_codes: dict[tuple[UUID, str], PromoCode] = {}
+        self.promo_code_used: dict[UUID, int] = {}
+        self.promo_campaign_used: dict[UUID, int] = {}
+        self.promo_customer_used: dict[tuple[UUID, UUID], int] = {}
         self._versions = itertools.count(2)
 
     # Setting up: what the admin API and enrolment would have written.
@@ -195,6 +202,10 @@ class MemoryTurns:
             program.system_accounts[kind] = system.id
         self.programs[program.id] = program
         return program.id
+
+    def add_promo_code(self, program_id: UUID, code: PromoCode) -> None:
+        """A code of a campaign, as the admin API would have made it (its counters at 0)."""
+        self.promo_codes[program_id, code.code] = code
 
     def add_account(self, program_id: UUID, blocked: bool = False) -> UUID:
         account = AccountRow(id=uuid4(), program_id=program_id, kind="customer", blocked=blocked)
@@ -247,7 +258,7 @@ class MemoryTurns:
         ranked: bool = False,
         returns: bool = False,
         bonus: str | None = None,
-        promo_codes: tuple[str, ...] = (),  # no promo codes here: none is found
+        promo_codes: tuple[str, ...] = (),
     ) -> Snapshot:
         hold = self.holds.get(hold_id) if hold_id is not None else None
         if hold is not None and (
@@ -295,7 +306,45 @@ class MemoryTurns:
             bonus_periods=frozenset(
                 () if account is None or bonus is None else self.grants.get((account.id, bonus), ())
             ),
+            promo_codes={} if account is None else self._promo_codes(account, promo_codes),
         )
+
+    def _promo_codes(self, account: AccountRow, codes: tuple[str, ...]) -> dict[str, PromoCode]:
+        """The program's stored codes among ``codes``, with their counters as they are now."""
+        found: dict[str, PromoCode] = {}
+        for text in codes:
+            code = self.promo_codes.get((account.program_id, text))
+            if code is None:
+                continue
+            campaign = msgspec.structs.replace(
+                code.campaign, used=self.promo_campaign_used.get(code.campaign.id, 0)
+            )
+            found[text] = msgspec.structs.replace(
+                code,
+                campaign=campaign,
+                used=self.promo_code_used.get(code.id, 0),
+                customer_used=self.promo_customer_used.get((campaign.id, account.id), 0),
+            )
+        return found
+
+    def _past_a_cap(self, plan: Plan) -> bool:
+        """Whether counting the plan's promo code uses would pass a cap (Postgres's CHECKs)."""
+        account_id = plan.change.operation.account_id
+        for result in () if plan.purchase is None else plan.purchase.promos:
+            if result.code_id is None or result.campaign_id is None:
+                continue
+            code = next(c for c in self.promo_codes.values() if c.id == result.code_id)
+            caps = (
+                (self.promo_code_used.get(code.id, 0), code.uses_max),
+                (self.promo_campaign_used.get(code.campaign.id, 0), code.campaign.uses_max),
+                (
+                    self.promo_customer_used.get((code.campaign.id, account_id), 0),
+                    result.customer_uses_max,
+                ),
+            )
+            if any(cap is not None and used + 1 > cap for used, cap in caps):
+                return True
+        return False
 
     async def apply_plan(self, plan: Plan) -> Applied:
         change = plan.change
@@ -306,7 +355,7 @@ class MemoryTurns:
         counted = self._counted(plan)
         if counted is not None and plan.charge is not None and counted[1] > plan.charge.per_day_max:
             return Applied.over_day_limit
-        if (plan.key_id, plan.key) in self.answers or self._taken(plan):
+        if (plan.key_id, plan.key) in self.answers or self._taken(plan) or self._past_a_cap(plan):
             return Applied.stale
         entries = self._check(change)
         opened = plan.hold.opened
@@ -334,6 +383,16 @@ class MemoryTurns:
             self.outbox.append(OutboxEvent(operation_id, event.type, event.payload))
         if plan.purchase is not None:
             self.purchases[operation_id] = plan.purchase
+            account_id = plan.change.operation.account_id
+            for result in plan.purchase.promos:
+                if result.code_id is None or result.campaign_id is None:
+                    continue
+                code_used, campaign_used = self.promo_code_used, self.promo_campaign_used
+                customer_used = self.promo_customer_used
+                code_used[result.code_id] = code_used.get(result.code_id, 0) + 1
+                campaign_used[result.campaign_id] = campaign_used.get(result.campaign_id, 0) + 1
+                mine = (result.campaign_id, account_id)
+                customer_used[mine] = customer_used.get(mine, 0) + 1
         if plan.grant is not None:
             account_id = plan.change.operation.account_id
             self.grants.setdefault((account_id, plan.grant.kind), set()).add(plan.grant.period)
