@@ -74,6 +74,10 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.promo_campaign_ended: (409, "The promo campaign has ended"),
     Rejection.certificate_not_found: (404, "No such gift certificate"),
     Rejection.certificate_pin_invalid: (422, "Wrong gift certificate PIN"),
+    Rejection.certificate_pin_key_missing: (
+        503,
+        "The secrets key the gift certificate's PIN is kept under is not configured",
+    ),
     Rejection.certificate_blocked: (409, "The gift certificate is blocked after wrong PINs"),
     Rejection.certificate_not_active: (409, "The gift certificate was not sold"),
     Rejection.certificate_expired: (409, "The gift certificate has expired"),

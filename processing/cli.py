@@ -416,9 +416,13 @@ async def do_reconcile(runtime: Runtime) -> int:
 async def do_rotate_secrets(runtime: Runtime) -> int:
     """Re-seals every stored secret under the current key (the first of BONUS_SECRETS_KEYS),
     after which the older keys may be removed."""
+    current = runtime.keyring.current_id
     async with runtime.database.transaction() as store:
         report = await store.seal_secrets(rotate=True)
-    emit(report | {"key_id": runtime.keyring.current_id})
+        # PINs are HMACs, not sealed: each moves to the new key at its next right entry, and
+        # the old key must stay until none is left under it.
+        waiting = await store.certificate_pins_under_older_keys(current)
+    emit(report | {"certificate_pins_under_older_keys": waiting, "key_id": current})
     return 0
 
 

@@ -59,6 +59,7 @@ class Rejection(StrEnum):
     promo_code_refused = "promo_code_refused"
     certificate_not_found = "certificate_not_found"
     certificate_pin_invalid = "certificate_pin_invalid"
+    certificate_pin_key_missing = "certificate_pin_key_missing"
     certificate_blocked = "certificate_blocked"
     certificate_not_active = "certificate_not_active"
     certificate_expired = "certificate_expired"

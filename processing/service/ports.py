@@ -2056,6 +2056,15 @@ class CertificateStore(Protocol):
     async def certificate_statement(
         self, certificate_id: UUID, before: int | None, limit: int
     ) -> list[CertificateOperationRow]: ...
+    async def rekey_certificate_pin(
+        self, certificate_id: UUID, pin_hmac: bytes, key_id: str
+    ) -> None: ...
+
+    async def certificate_pins_under_older_keys(self, current_key_id: str) -> int:
+        """Certificates that can still be paid with whose PIN is kept under another master
+        key (a PIN is an HMAC: only its next right entry can move it to the current key)."""
+        ...
+
     async def set_certificate_wrong_pins(
         self, certificate_id: UUID, wrong_pins: int, blocks: bool, now: datetime
     ) -> None: ...

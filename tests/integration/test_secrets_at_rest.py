@@ -15,11 +15,13 @@ from standardwebhooks.webhooks import Webhook
 
 from processing.adapters.http_sender import HttpxSender
 from processing.adapters.sealing import SecretsKeyError
+from processing.core.rejections import Rejection
 from processing.runtime import Runtime
 from processing.service.messaging.webhooks import Relay, RelayPolicy, new_secret
-from processing.service.records import Connection
+from processing.service.records import Accepted, Actor, Connection, Refused
 from processing.settings import Settings
 from tests.api.test_apple_wallet import card_holder, crm_key, fetch_pass, set_up
+from tests.api.test_certificates import sold, wrong
 from tests.api.test_google_wallet import put_settings as put_google_settings
 from tests.api.test_google_wallet import wallet_settings as google_wallet_settings
 from tests.conftest import Api, secrets_keys
@@ -208,6 +210,7 @@ async def test_rotation_reseals_everything_so_the_old_key_can_go(
         "google_wallet_keys": 1,
         "apple_wallet_credentials": 1,
         "wallet_pass_tokens": 1,
+        "certificate_pins_under_older_keys": 0,
         "key_id": "k2",
     }
     wallet_after = await sealed_wallet_rows(database_url)
@@ -247,3 +250,90 @@ async def test_no_command_runs_outside_development_without_a_key(
     assert finished.code == 2, finished
     assert "BONUS_SECRETS_KEYS is required outside development" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+async def pin_state(database_url: str, certificate_id: str) -> tuple[str, int, bool]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        row = await connection.fetchrow(
+            "select pin_key_id, wrong_pins, blocked_at is not null as blocked"
+            " from certificates where id = $1",
+            UUID(certificate_id),
+        )
+    finally:
+        await connection.close()
+    assert row is not None
+    return row["pin_key_id"], row["wrong_pins"], row["blocked"]
+
+
+def till(api: Api) -> Actor:
+    return Actor(
+        key_id=uuid4(), program_id=api.program_id_uuid, scopes=frozenset({"pos"}), store_id=None
+    )
+
+
+async def test_a_certificates_pin_moves_to_the_new_key_at_its_next_right_entry(
+    api: Api, settings: Settings, database_url: str, redis_server: str
+) -> None:
+    """A PIN is an HMAC: rotation cannot re-key it, so `bonus rotate-secrets` counts the
+    certificates still under the old key, and each moves to the new key the next time its
+    right PIN is entered; then the old key can go."""
+    certificate = await sold(api)
+    env = environment(
+        database_url=database_url, redis_url=redis_server, secrets_keys=f"{new_key},{secrets_keys}"
+    )
+    rotated = await run_bonus("rotate-secrets", env=env)
+    assert rotated.code == 0, rotated
+    assert rotated.result["certificate_pins_under_older_keys"] == 1
+
+    both = await Runtime.open(
+        msgspec.structs.replace(settings, secrets_keys=f"{new_key},{secrets_keys}")
+    )
+    try:
+        found = await both.certificates.lookup(till(api), certificate["number"], certificate["pin"])
+    finally:
+        await both.close()
+    assert isinstance(found, Accepted), found
+    assert await pin_state(database_url, certificate["id"]) == ("k2", 0, False)
+    again = await run_bonus("rotate-secrets", env=env)
+    assert again.result["certificate_pins_under_older_keys"] == 0
+
+    only_new = await Runtime.open(msgspec.structs.replace(settings, secrets_keys=new_key))
+    try:
+        right = await only_new.certificates.lookup(
+            till(api), certificate["number"], certificate["pin"]
+        )
+        refused = await only_new.certificates.lookup(
+            till(api), certificate["number"], wrong(certificate["pin"])
+        )
+    finally:
+        await only_new.close()
+    assert isinstance(right, Accepted), right
+    assert isinstance(refused, Refused)
+    assert refused.rejection is Rejection.certificate_pin_invalid
+
+
+async def test_a_pin_under_a_dropped_key_is_the_servers_fault_and_counts_nothing(
+    api: Api, settings: Settings, database_url: str
+) -> None:
+    """Dropping the old key too soon must not block every older certificate on its right
+    PIN: the till is told the server cannot check it (503) and nothing is counted."""
+    certificate = await sold(api)
+    only_new = await Runtime.open(msgspec.structs.replace(settings, secrets_keys=new_key))
+    try:
+        answers = [
+            await only_new.certificates.lookup(till(api), certificate["number"], pin)
+            for pin in [certificate["pin"], *[wrong(certificate["pin"])] * 6]
+        ]
+    finally:
+        await only_new.close()
+    for answer in answers:
+        assert isinstance(answer, Refused)
+        assert (answer.rejection, answer.field) == (Rejection.certificate_pin_key_missing, "pin")
+    assert await pin_state(database_url, certificate["id"]) == ("test-1", 0, False)
+    found = await api.post(
+        "/pos/v1/certificates/lookup",
+        {"number": certificate["number"], "pin": certificate["pin"]},
+        idempotency_key=None,
+    )
+    assert found.status_code == 200, found.text  # with the key back, the right PIN works

@@ -22,12 +22,14 @@ promised_codes = {
 }  # fmt: skip
 
 
-# Refusals that are no fault of the caller: a partner we depend on failed, or the server is at
-# its concurrency cap (api/edge.py), so retrying is right.
+# Refusals that are no fault of the caller: a partner we depend on failed, the server is at
+# its concurrency cap (api/edge.py), so retrying is right, or its secrets key ring lacks the
+# key a gift certificate's PIN is kept under (decision 0033), which its operator must restore.
 upstream_failures = {
     Rejection.sms_not_sent: 502,
     Rejection.partner_unavailable: 502,
     Rejection.server_busy: 503,
+    Rejection.certificate_pin_key_missing: 503,
 }
 
 

@@ -113,6 +113,17 @@ class CertificateQueries(NamedQueries):
     ) -> None:
         await self._execute("set_certificate_wrong_pins", certificate_id, wrong_pins, blocks, now)
 
+    async def rekey_certificate_pin(
+        self, certificate_id: UUID, pin_hmac: bytes, key_id: str
+    ) -> None:
+        await self._execute("rekey_certificate_pin", certificate_id, pin_hmac, key_id)
+
+    async def certificate_pins_under_older_keys(self, current_key_id: str) -> int:
+        count = await self.connection.fetchval(
+            QUERIES["certificate_pins_under_older_keys"], current_key_id
+        )
+        return int(count)
+
     async def unblock_certificate(self, certificate_id: UUID) -> None:
         await self._execute("unblock_certificate", certificate_id)
 

@@ -14,6 +14,8 @@ from processing.core.certificates import (
     CertificateStatus,
     check_pin,
 )
+from processing.core.invariants import InvariantViolation
+from processing.core.rejections import Rejection
 from processing.service.ports import CertificateWrite, PinKeys, Store, StoredCertificate
 from processing.service.records import Actor, Refused, refuse
 
@@ -24,27 +26,42 @@ def pin_digest(key: bytes, certificate_id: UUID, pin: str) -> bytes:
     return hmac.new(key, certificate_id.bytes + pin.encode(), hashlib.sha256).digest()
 
 
-def pin_matches(keys: PinKeys, stored: StoredCertificate, pin: str) -> bool:
-    key = keys.certificate_pin_key(stored.pin_key_id)
-    return key is not None and hmac.compare_digest(
-        stored.pin_hmac, pin_digest(key, stored.certificate.id, pin)
-    )
-
-
-async def count_pin(
-    store: Store, found: StoredCertificate, matches: bool, field: str, now: datetime
+async def try_pin(
+    store: Store, keys: PinKeys, found: StoredCertificate, pin: str, field: str, now: datetime
 ) -> Refused | None:
     """Checks a PIN under the certificate's row lock and stores what it counts; the refusal,
-    if any. The caller's transaction keeps the count even when it refuses."""
-    checked = check_pin(found.certificate, matches, field)
+    if any. The caller's transaction keeps the count even when it refuses.
+
+    A PIN kept under a master key no longer in the ring cannot be checked: that is the
+    server's fault, so it counts nothing and answers 503 (else every certificate issued before
+    a rotation would block itself on its right PIN). A right PIN kept under an older key is
+    kept again under the current one, so certificates in use leave the old key behind."""
+    certificate = found.certificate
+    key = keys.certificate_pin_key(found.pin_key_id)
+    if key is None:
+        return refuse(
+            Rejection.certificate_pin_key_missing,
+            f"Certificate {certificate.number}'s PIN is kept under secrets key "
+            f"{found.pin_key_id}, which is no longer configured; nothing was counted.",
+            field=field,
+        )
+    matches = hmac.compare_digest(found.pin_hmac, pin_digest(key, certificate.id, pin))
+    checked = check_pin(certificate, matches, field)
     if checked.wrong_pins is not None:
         await store.set_certificate_wrong_pins(
-            found.certificate.id, checked.wrong_pins, checked.blocks, now
+            certificate.id, checked.wrong_pins, checked.blocks, now
         )
-    if checked.refused is None:
-        return None
-    refused = checked.refused
-    return refuse(refused.rejection, refused.detail, field=refused.field)
+    if checked.refused is not None:
+        refused = checked.refused
+        return refuse(refused.rejection, refused.detail, field=refused.field)
+    if found.pin_key_id != keys.current_id:
+        current = keys.certificate_pin_key(keys.current_id)
+        if current is None:
+            raise InvariantViolation("the current master key is in the ring")
+        await store.rekey_certificate_pin(
+            certificate.id, pin_digest(current, certificate.id, pin), keys.current_id
+        )
+    return None
 
 
 def event_payload(

@@ -27,7 +27,7 @@ from processing.core.certificates import (
 )
 from processing.core.model import Rejected
 from processing.core.rejections import Rejection
-from processing.service.certificates.money import count_pin, event_payload, pin_matches
+from processing.service.certificates.money import event_payload, try_pin
 from processing.service.ports import CertificateWrite, PinKeys, Store
 from processing.service.records import Actor, CertificateRefund, Refused, refuse
 
@@ -72,8 +72,7 @@ async def lock_for_payment(
         found = by_number.get(request.number)
         if found is None:
             return Prepared(refused=unknown(index, request.number))
-        matches = pin_matches(keys, found, request.pin)
-        refused = await count_pin(store, found, matches, f"certificates[{index}].pin", now)
+        refused = await try_pin(store, keys, found, request.pin, f"certificates[{index}].pin", now)
         if refused is not None:
             return Prepared(refused=refused)
         pairs.append((found.certificate, request.amount_minor))

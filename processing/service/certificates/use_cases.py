@@ -26,7 +26,7 @@ from processing.core.certificates import (
 )
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.service.certificates.money import count_pin, pin_digest, pin_matches, sale_write
+from processing.service.certificates.money import pin_digest, sale_write, try_pin
 from processing.service.certificates.records import (
     IssueCommand,
     IssuedBatch,
@@ -315,7 +315,7 @@ class Certificates:
             if not locked:
                 return not_found
             found = locked[0]
-            checked = await count_pin(store, found, pin_matches(self.keys, found, pin), "pin", now)
+            checked = await try_pin(store, self.keys, found, pin, "pin", now)
         if checked is not None:
             return checked
         certificate = found.certificate

@@ -83,6 +83,16 @@ set wrong_pins = $2,
     blocked_at = case when $3 then coalesce(blocked_at, $4) else blocked_at end
 where id = $1;
 
+-- name: rekey_certificate_pin
+-- Certificate $1's PIN, just confirmed, kept again under the current master key ($3: $2).
+update certificates set pin_hmac = $2, pin_key_id = $3 where id = $1;
+
+-- name: certificate_pins_under_older_keys
+-- How many certificates that can still be paid with keep their PIN under a master key other
+-- than $1: the key must stay in the ring until none does.
+select count(*) from certificates
+where pin_key_id <> $1 and (status = 'issued' or (status = 'active' and balance_minor > 0));
+
 -- name: unblock_certificate
 update certificates set wrong_pins = 0, blocked_at = null where id = $1;
 
