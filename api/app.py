@@ -34,6 +34,7 @@ from api.controllers.certificates import (
 from api.controllers.connections import ConnectionsController
 from api.controllers.customer_reports import CustomerReportsController
 from api.controllers.customers import CustomersController
+from api.controllers.donations import CharitiesController, DonationsController
 from api.controllers.enrollment import CardLinksController, EnrollmentPageController
 from api.controllers.google_wallet import GoogleWalletController
 from api.controllers.health import HealthController
@@ -258,6 +259,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             SegmentsController,
             CampaignsController,
             PromoCampaignsController,
+            CharitiesController,
+            DonationsController,
             SettlementController,
             AppleWalletController,
             PassKitController,

@@ -73,6 +73,7 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.promo_code_exists: (409, "Promo code exists"),
     Rejection.promo_campaign_ended: (409, "The promo campaign has ended"),
     Rejection.certificate_not_found: (404, "No such gift certificate"),
+    Rejection.charity_not_found: (404, "No such charity"),
     Rejection.certificate_pin_invalid: (422, "Wrong gift certificate PIN"),
     Rejection.certificate_pin_key_missing: (
         503,

@@ -80,6 +80,7 @@ services = (
     "certificates",
     "customers",
     "database",
+    "donations",
     "enrollments",
     "google_wallet",
     "ledger",

@@ -31,6 +31,7 @@ from processing.service.admin import Admin
 from processing.service.certificates.use_cases import Certificates
 from processing.service.checkout.pos import Pos
 from processing.service.checkout.shop import ShopCheckout
+from processing.service.ledger.donations import Donations
 from processing.service.ledger.live_check import LiveCheck
 from processing.service.ledger.merchants import Merchants
 from processing.service.ledger.reads import Reads
@@ -170,6 +171,7 @@ class Runtime:
         self.reads = Reads(self.database)
         self.loyalty = Loyalty(self.database, self.runner, self.keyring)
         self.promo_campaigns = PromoCampaigns(self.database, self.runner)
+        self.donations = Donations(self.database, self.runner)
         self.reports = Reports(self.database)
         self.customer_reports = CustomerReports(self.database)
         self.segments = Segments(

@@ -404,6 +404,7 @@ class Operation(Reply, frozen=True, kw_only=True):
         "adjustment",
         "merge",
         "opening",
+        "donation",
     ]
     points: int = msgspec.field()
     status: str

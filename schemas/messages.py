@@ -25,6 +25,7 @@ TriggerName = Literal[
     "hold_expired",
     "balance_changed",
     "customer_merged",
+    "donation_made",
 ]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]

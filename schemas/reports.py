@@ -30,6 +30,7 @@ class PointFigures(Reply, frozen=True, kw_only=True):
     adjusted: int = 0
     opening: int = 0
     transferred: int = 0
+    donated: int = 0
     other: int = 0
     net: int = 0
     operations: int = 0

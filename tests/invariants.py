@@ -47,5 +47,18 @@ async def assert_ledger_clean(runtime: Runtime) -> None:
             "select count(*) from certificates where balance_minor > nominal_minor "
             "or (status <> 'active' and balance_minor <> 0)"
         )
+        # Charities (decision 0034): a charity's account is credited by donations only, and
+        # every donation credits exactly one charity what the customer gave.
+        charity_off = await connection.fetchval(
+            "select count(*) from entries e join accounts a on a.id = e.account_id "
+            "join operations o on o.id = e.operation_id where a.kind = 'charity' "
+            "and (o.type <> 'donation' or e.points <= 0)"
+        )
+        donation_off = await connection.fetchval(
+            "select count(*) from operations o where o.type = 'donation' and (o.points >= 0 "
+            "or (select coalesce(sum(e.points), 0) from entries e join charities c "
+            "on c.id = e.account_id where e.operation_id = o.id) <> -o.points)"
+        )
     assert (negative, over_committed, double_resolved) == (0, 0, 0)
+    assert (charity_off, donation_off) == (0, 0)
     assert (money_unbalanced, certificates_off) == (0, 0)

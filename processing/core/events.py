@@ -22,6 +22,7 @@ class EventType(StrEnum):
     tier_changed = "tier.changed"  # also written for a manual tier, with no operation
     balance_changed = "balance.changed"  # available, reserved or debt moved
     customer_merged = "customer.merged"  # another customer's points and cards moved to this one
+    donation_made = "donation.made"  # points given to a charity (decision 0034)
 
 
 # The operations that tell one event whatever their points.
@@ -33,6 +34,7 @@ _told_by_type: dict[OperationType, tuple[EventType, ...]] = {
     OperationType.reserve: (EventType.hold_reserved,),
     OperationType.cancel: (EventType.hold_cancelled,),
     OperationType.merge: (EventType.customer_merged,),
+    OperationType.donation: (EventType.donation_made,),
 }
 
 

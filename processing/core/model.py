@@ -25,6 +25,7 @@ class OperationType(StrEnum):
     adjustment = "adjustment"
     merge = "merge"  # another customer's open lots moved onto this account
     opening = "opening"  # an opening balance carried over by bonus import
+    donation = "donation"  # points given to one of the program's charities (decision 0034)
 
 
 class HoldStatus(StrEnum):
@@ -41,6 +42,9 @@ class SystemAccount(StrEnum):
     redeemed = "redeemed"
     expired = "expired"
     adjustments = "adjustments"
+    # A charity's account (decision 0034): one per charity, named by the posting's
+    # ``counter_account_id``; not one of the program's own.
+    charity = "charity"
 
 
 class Lot(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,6 +156,8 @@ class Posting(msgspec.Struct, frozen=True, kw_only=True):
     lot_deltas: tuple[Allocation, ...] = ()
     new_lot: NewLot | None = None
     counter_account: SystemAccount
+    # The counter account itself when it is not the program's one of its kind (a charity's).
+    counter_account_id: UUID | None = None
     # Debt recorded (+) or repaid (-); it moves no points, so it writes no entries.
     debt_delta: int = 0
 

@@ -58,6 +58,7 @@ class Rejection(StrEnum):
     insufficient_points = "insufficient_points"
     promo_code_refused = "promo_code_refused"
     certificate_not_found = "certificate_not_found"
+    charity_not_found = "charity_not_found"  # decision 0034
     certificate_pin_invalid = "certificate_pin_invalid"
     certificate_pin_key_missing = "certificate_pin_key_missing"
     certificate_blocked = "certificate_blocked"

@@ -6,9 +6,10 @@ customers' accounts (the customer side of their entries). Each type's credit and
 figure, so the figures always add up to the net change of what customers hold:
 
     net = issued - redeemed - clawed_back + returned - expired + adjusted + opening
-          + transferred + other
+          + transferred - donated + other
 
 ``transferred`` is a merge (one customer's lots moved to another: zero over the program),
+``donated`` the points customers gave to the program's charities (decision 0034),
 ``other`` a type this module does not know yet (zero today; a later operation type that
 moves points is reported there until it gets a figure of its own)."""
 
@@ -53,6 +54,7 @@ class PointFigures(msgspec.Struct, frozen=True, kw_only=True):
     adjusted: int = 0  # operators' corrections, signed
     opening: int = 0  # balances carried over by an import
     transferred: int = 0  # merges, signed per store; zero over the program
+    donated: int = 0  # given to the program's charities (decision 0034)
     other: int = 0
     net: int = 0
     operations: int = 0
@@ -76,6 +78,7 @@ _net_figure: dict[str, tuple[str, int]] = {
     OperationType.adjustment: ("adjusted", 1),
     OperationType.opening: ("opening", 1),
     OperationType.merge: ("transferred", 1),
+    OperationType.donation: ("donated", -1),
     # A hold moves no points: its operations are counted, its figures stay zero.
     OperationType.reserve: ("other", 1),
     OperationType.cancel: ("other", 1),

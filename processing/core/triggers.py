@@ -34,6 +34,7 @@ class Trigger(StrEnum):
     hold_expired = "hold_expired"
     balance_changed = "balance_changed"
     customer_merged = "customer_merged"
+    donation_made = "donation_made"  # decision 0034
 
 
 class Channel(StrEnum):
@@ -78,6 +79,7 @@ TRIGGER_EVENTS: dict[Trigger, str] = {
     Trigger.hold_expired: "hold.expired",
     Trigger.balance_changed: "balance.changed",
     Trigger.customer_merged: "customer.merged",
+    Trigger.donation_made: "donation.made",
 }
 # Triggers a daily scan fires, and how many days ahead they look unless told; the birthday
 # bonus is granted from birthday_days_around days before the birthday, so a birthday message
@@ -106,6 +108,7 @@ DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
             Trigger.hold_expired,
             Trigger.balance_changed,
             Trigger.customer_merged,
+            Trigger.donation_made,
         )
     },
 }

@@ -33,6 +33,8 @@ from processing.service.records import (
     BirthdayTrigger,
     CampaignRecord,
     CardEventRecord,
+    CharityRecord,
+    CharityTotals,
     Connection,
     ConnectionRecord,
     ConsentRecord,
@@ -2076,7 +2078,25 @@ class CertificateStore(Protocol):
     async def certificates_liability(self, program_id: UUID) -> dict[str, int]: ...
 
 
+class DonationStore(Protocol):
+    """Charities and what they received (decision 0034)."""
+
+    async def insert_charity(
+        self, charity: CharityRecord, key_id: UUID, answer: Answer
+    ) -> bool: ...
+    async def get_charity(
+        self, charity_id: UUID, program_id: UUID | None
+    ) -> CharityRecord | None: ...
+    async def list_charities(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[CharityRecord]: ...
+    async def charity_totals(
+        self, charity_id: UUID, starts: datetime, ends: datetime
+    ) -> CharityTotals: ...
+
+
 class Store(
+    DonationStore,
     PromoStore,
     Turns,
     Idempotency,

@@ -1109,3 +1109,45 @@ class PromoCodesMade(msgspec.Struct, frozen=True, kw_only=True):
     campaign_id: UUID
     created: int
     codes: list[PromoCodeRecord]
+
+
+class CharityRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A charity the program names (decision 0034): its account shares its id; what it
+    received in all is the sum of that account's entries."""
+
+    id: UUID
+    program_id: UUID
+    name: str
+    details: str | None
+    created_at: datetime
+    received_points: int = 0
+
+
+class CharityTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """What a charity received over a period: points, distinct customers, donations."""
+
+    points: int
+    donors: int
+    donations: int
+
+
+class CharityReport(msgspec.Struct, frozen=True, kw_only=True):
+    charity_id: UUID
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    points: int
+    donors: int
+    donations: int
+
+
+class DonationRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A donation made: the ledger operation, the charity it gave to, and what the customer has
+    left to spend."""
+
+    operation_id: UUID
+    customer_id: UUID
+    charity_id: UUID
+    points: int
+    available_after: int
+    created_at: datetime

@@ -44,6 +44,7 @@ figures = (
     "adjusted",
     "opening",
     "transferred",
+    "donated",
     "other",
     "net",
     "operations",
@@ -140,6 +141,7 @@ async def test_each_figure_names_what_happened_to_the_points(api: Api) -> None:
         "adjusted": -7,
         "opening": 0,
         "transferred": 0,  # a merge moves points between two records of one person
+        "donated": 0,
         "other": 0,
         "net": issued - 150 - 95 + 50 - 7,
         # accrual, purchase, reserve, commit, reserve, purchase, refund, adjustment, merge
@@ -203,6 +205,8 @@ def expected_figures(rows: list[asyncpg.Record]) -> dict[str, int]:
             totals["adjusted"] += credited + debited
         elif kind == "merge":
             totals["transferred"] += credited + debited
+        elif kind == "donation":
+            totals["donated"] -= credited + debited
         totals["net"] += credited + debited
         totals["operations"] += 1
     return totals

@@ -36,6 +36,7 @@ async def test_triggers_are_off_until_set_and_each_replacement_is_a_version(api:
         "hold_expired": (False, "transactional"),
         "balance_changed": (False, "transactional"),
         "customer_merged": (False, "transactional"),
+        "donation_made": (False, "transactional"),
     }
 
     first = await put(api, f"{base}/points_accrued", {"enabled": True, "templates": [sms]})

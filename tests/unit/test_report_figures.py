@@ -31,13 +31,19 @@ def test_a_merge_and_a_hold_move_nothing_over_the_program() -> None:
 
 
 def test_an_unknown_type_is_counted_as_other_so_the_net_still_adds_up() -> None:
-    assert fold([sums("donation", debited=-10)]) == PointFigures(other=-10, net=-10, operations=1)
+    assert fold([sums("bartered", debited=-10)]) == PointFigures(other=-10, net=-10, operations=1)
+
+
+def test_a_donation_is_its_own_figure_taken_off_the_net() -> None:
+    assert fold([sums("donation", debited=-10, operations=2)]) == PointFigures(
+        donated=10, net=-10, operations=2
+    )
 
 
 @pytest.mark.parametrize("seed", range(50))
 def test_the_figures_always_add_up_to_the_net(seed: int) -> None:
     draw = random.Random(seed)
-    kinds = [*OperationType, "donation"]
+    kinds = [*OperationType, "bartered"]
     rows = [
         (draw.choice(kinds), draw.randrange(10**12), draw.randrange(10**12), draw.randrange(1, 9))
         for _ in range(draw.randrange(30))
@@ -53,6 +59,7 @@ def test_the_figures_always_add_up_to_the_net(seed: int) -> None:
         + folded.adjusted
         + folded.opening
         + folded.transferred
+        - folded.donated
         + folded.other
     )
     assert folded.operations == sum(count for *_, count in rows)

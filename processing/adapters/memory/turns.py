@@ -197,6 +197,8 @@ class MemoryTurns:
     def add_program(self, **settings: Any) -> UUID:
         program = Program(id=uuid4(), **settings)
         for kind in SystemAccount:
+            if kind is SystemAccount.charity:  # one per charity, not one per program
+                continue
             system = AccountRow(id=uuid4(), program_id=program.id, kind=kind)
             self.accounts[system.id] = system
             program.system_accounts[kind] = system.id
@@ -639,7 +641,7 @@ class MemoryTurns:
                         posting.new_lot.points,
                     )
                 )
-            counter = system[posting.counter_account]
+            counter = posting.counter_account_id or system[posting.counter_account]
             entries.append(Entry(operation.id, counter, None, -posting.customer_delta))
         return entries
 

@@ -157,7 +157,8 @@ class LedgerQueries(NamedQueries):
                 lots.append(change.new_lot_id)
                 points.append(posting.new_lot.points)
             accounts.append(
-                await self._system_account(operation.program_id, posting.counter_account)
+                posting.counter_account_id
+                or await self._system_account(operation.program_id, posting.counter_account)
             )
             lots.append(None)
             points.append(-posting.customer_delta)

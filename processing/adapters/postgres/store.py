@@ -16,6 +16,7 @@ from processing.adapters.postgres.certificates import CertificateQueries
 from processing.adapters.postgres.channels import ChannelQueries
 from processing.adapters.postgres.customer_reports import CustomerReportQueries
 from processing.adapters.postgres.customers import CustomerQueries
+from processing.adapters.postgres.donations import DonationQueries
 from processing.adapters.postgres.enrollment import EnrollmentQueries
 from processing.adapters.postgres.google_wallet import GoogleWalletQueries
 from processing.adapters.postgres.imports import ImportQueries
@@ -38,6 +39,7 @@ __all__ = ["Connection", "PostgresStore"]
 
 
 class PostgresStore(
+    DonationQueries,
     PromoQueries,
     LedgerQueries,
     LoyaltyQueries,

@@ -70,6 +70,7 @@ _movement = {
     (SystemAccount.expired, False): "expired",
     (SystemAccount.adjustments, True): "adjusted_in",
     (SystemAccount.adjustments, False): "adjusted_out",
+    (SystemAccount.charity, False): "donated",
 }
 
 
