@@ -189,8 +189,7 @@ def effect_on(
     campaign: Campaign, lines: list[tuple[Line, LineResult]], point_value_minor: int
 ) -> tuple[PromoLine, ...]:
     """What the campaign gives on each qualifying line (all of them: some may get nothing)."""
-    value = campaign.effect, campaign.value
-    if value[0] is Effect.bonus_points:
+    if campaign.effect is Effect.bonus_points:
         weights = [priced.money_minor for _, priced in lines]
         if sum(weights) == 0:
             weights = [1] * len(lines)
