@@ -436,6 +436,10 @@ class CheckoutLine(Reply, frozen=True, kw_only=True):
     promo_points: int = 0  # of earned_points, what promo codes gave
     promo_discount_minor: int = 0  # the money discount promo codes grant: the till applies it
     certificate_minor: int = 0  # of money_minor, what gift certificates paid: earns nothing
+    # The program's discount (decision 0036): the rate applied to the line and what the till
+    # takes off it; money_minor is the line after it (and after points).
+    program_discount_bp: int = 0
+    program_discount_minor: int = 0
 
 
 class PricedReceipt(Reply, frozen=True, kw_only=True):
@@ -458,6 +462,8 @@ class PricedReceipt(Reply, frozen=True, kw_only=True):
     # Of money_minor, what gift certificates paid, and what each paid and holds after.
     certificate_minor: int = 0
     certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
+    # Of amount_minor, what the program's discount took off (decision 0036).
+    program_discount_minor: int = 0
 
 
 class Commit(Operation, frozen=True, kw_only=True):
@@ -471,8 +477,9 @@ class ReturnedLine(Reply, frozen=True, kw_only=True):
     quantity: int
     earned_points: int
     redeemed_points: int
-    money_minor: int
+    money_minor: int  # what was paid for this part: its price after the program's discount
     certificate_minor: int = 0  # of money_minor, what goes back to gift certificates
+    program_discount_minor: int = 0  # what the program's discount had taken off this part
 
 
 class Refund(Operation, frozen=True, kw_only=True):
@@ -487,6 +494,11 @@ class Refund(Operation, frozen=True, kw_only=True):
     # What went back to the gift certificates that paid for the returned lines.
     certificate_minor: int = 0
     certificates: list[CertificateRefunded] = msgspec.field(default_factory=list)
+    # A return by line: the money paid for the returned lines (the price after the program's
+    # discount, less points) — what the till gives back, less certificate_minor and any
+    # withhold_minor — and what the discount had taken off them (decision 0036).
+    money_minor: int = 0
+    program_discount_minor: int = 0
 
 
 class OperationPage(Reply, frozen=True, kw_only=True):

@@ -55,9 +55,27 @@ class RedemptionRules(Request, frozen=True, kw_only=True):
 
 
 class TierRule(Request, frozen=True, kw_only=True):
+    """``discount_bp``: the tier's discount off the price, replacing the program's
+    ``discount.base_bp`` for its customers (none: the program's)."""
+
     name: Name
     threshold_minor: MoneyMinor
-    earn_bp: BasisPoints
+    earn_bp: BasisPoints = 0
+    discount_bp: BasisPoints | None = None
+
+
+class DiscountRules(Request, frozen=True, kw_only=True):
+    """The program's own discount off each line's price (decision 0036), which the till takes
+    off: ``base_bp`` for everyone (a tier's ``discount_bp`` replaces it), never on the excluded
+    SKUs and categories, each line's figure rounded down to the minor unit (``minor``) or to a
+    whole multiple of ``whole_unit_minor`` (``whole``; 100: whole rubles). Points are redeemed
+    and earned on the price after it."""
+
+    base_bp: BasisPoints = 0
+    excluded_categories: CodeSet = frozenset()
+    excluded_skus: CodeSet = frozenset()
+    rounding: Literal["minor", "whole"] = "minor"
+    whole_unit_minor: Annotated[int, Meta(ge=1, le=1_000_000)] = 100
 
 
 class ExpiryRule(Request, frozen=True, kw_only=True):
@@ -111,6 +129,7 @@ class ProgramRules(Request, frozen=True, kw_only=True):
     expiry: ExpiryRule = msgspec.field(default_factory=ExpiryRule)
     return_policy: Literal["floor", "debt", "withhold"] = "floor"
     bonuses: BonusRules = msgspec.field(default_factory=BonusRules)
+    discount: DiscountRules = msgspec.field(default_factory=DiscountRules)
 
 
 class ProgramRulesView(Reply, frozen=True, kw_only=True):
@@ -145,6 +164,8 @@ class CheckoutQuote(Reply, frozen=True, kw_only=True):
     promo_codes: list[PromoCodeResult] = msgspec.field(default_factory=list)
     certificate_minor: int = 0  # of money_minor, what gift certificates would pay
     certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
+    # Of amount_minor, what the program's discount takes off: the till charges money_minor.
+    program_discount_minor: int = 0
 
 
 class PurchaseCreate(Request, frozen=True, kw_only=True):

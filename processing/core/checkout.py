@@ -9,6 +9,9 @@ Pure and deterministic; every rounding is named and goes down:
 - the points spent are spread over the lines in proportion to their caps by the largest
   remainder method (ties to the earlier line), so line sums equal the total exactly and no line
   exceeds its cap;
+- first the program's discount (``processing/core/discounts.py``, decision 0036) comes off
+  each line; the points' cap (max share, the money left) and the earning read the line after
+  it, so ``money_minor = amount_minor − program_discount_minor − points × point value``;
 - each line earns ``floor(money paid on it × rate / point_value)`` — points are earned on money
   only, never on the part paid with points, and a later return by line claws back exactly what
   that line earned. The total earned is the sum of the lines.
@@ -16,6 +19,7 @@ Pure and deterministic; every rounding is named and goes down:
 
 import msgspec
 
+from processing.core.discounts import line_discounts
 from processing.core.invariants import invariant
 from processing.core.model import Line
 from processing.core.rules import Rules, Tier, basis_points_whole
@@ -34,6 +38,10 @@ class LineResult(msgspec.Struct, frozen=True, kw_only=True):
     promo_discount_minor: int = 0  # the money discount codes grant on the line: the till's
     # Of money_minor, what gift certificates paid (decision 0033): it earns no points.
     certificate_minor: int = 0
+    # The program's discount (decision 0036): the rate applied and what the till takes off;
+    # amount_minor is the line as sent, money_minor is after it.
+    program_discount_bp: int = 0
+    program_discount_minor: int = 0
 
 
 class Calculation(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,14 +53,16 @@ class Calculation(msgspec.Struct, frozen=True, kw_only=True):
     earned_points: int
     tier: str | None
     certificate_minor: int = 0  # of money_minor, what gift certificates paid
+    program_discount_minor: int = 0  # of amount_minor, what the program's discount took off
 
 
-def line_cap(rules: Rules, line: Line) -> int:
+def line_cap(rules: Rules, line: Line, discount_minor: int = 0) -> int:
+    """The most points the line may take: of its price after the program's discount."""
     redemption = rules.redemption
     if line.sku in redemption.excluded_skus or line.category in redemption.excluded_categories:
         return 0
     return (
-        line.amount_minor
+        (line.amount_minor - discount_minor)
         * redemption.max_share_bp
         // (basis_points_whole * rules.point_value_minor)
     )
@@ -91,15 +101,23 @@ def calculate(
     """The receipt as the till should charge it, for ``requested`` points (0 to only see the
     caps); a request above the cap is cut to the cap, never refused."""
     invariant(all(line.amount_minor >= 0 for line in lines), "line amounts are not negative")
-    caps = [line_cap(rules, line) for line in lines]
+    tier_bp = tier.discount_bp if tier is not None else None
+    discounts = line_discounts(rules.discount, tier_bp, lines)
+    caps = [
+        line_cap(rules, line, given.discount_minor)
+        for line, given in zip(lines, discounts, strict=True)
+    ]
     amount = sum(line.amount_minor for line in lines)
-    money_floor = max(0, amount - rules.redemption.min_money_minor) // rules.point_value_minor
+    discounted = sum(given.discount_minor for given in discounts)
+    money_floor = (
+        max(0, amount - discounted - rules.redemption.min_money_minor) // rules.point_value_minor
+    )
     max_redeemable = min(sum(caps), money_floor, max(0, available))
     redeemed = min(requested, max_redeemable)
     shares = spread(redeemed, caps)
     results = []
-    for line, cap, share in zip(lines, caps, shares, strict=True):
-        money = line.amount_minor - share * rules.point_value_minor
+    for line, given, cap, share in zip(lines, discounts, caps, shares, strict=True):
+        money = line.amount_minor - given.discount_minor - share * rules.point_value_minor
         rate = earn_rate(rules, tier, line)
         earned = money * rate // (basis_points_whole * rules.point_value_minor)
         results.append(
@@ -112,6 +130,8 @@ def calculate(
                 money_minor=money,
                 earned_points=earned,
                 earn_bp=rate,
+                program_discount_bp=given.discount_bp,
+                program_discount_minor=given.discount_minor,
             )
         )
     return Calculation(
@@ -119,7 +139,8 @@ def calculate(
         amount_minor=amount,
         max_redeemable_points=max_redeemable,
         redeemed_points=redeemed,
-        money_minor=amount - redeemed * rules.point_value_minor,
+        money_minor=amount - discounted - redeemed * rules.point_value_minor,
         earned_points=sum(result.earned_points for result in results),
         tier=tier.name if tier is not None else None,
+        program_discount_minor=discounted,
     )

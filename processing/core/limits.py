@@ -18,6 +18,10 @@ hold_ttl_seconds_max_ceiling = 7 * 24 * 3600
 
 expiry_days_max = 3650
 
+# The largest step a program's discount may round each line down to (decision 0036): 100 is a
+# whole ruble; 1 000 000 minor units is far past any currency's whole unit.
+discount_whole_unit_minor_max = 1_000_000
+
 # Points a till's or a web shop's key may create (manual accruals, refunds that give points
 # back), by default: a program sets its own, up to the ceilings.
 key_points_per_call_max_default = 100_000

@@ -22,6 +22,9 @@ class ReturnedLine(msgspec.Struct, frozen=True, kw_only=True):
     redeemed_points: int  # what points paid for this part: to give back
     money_minor: int  # what money paid for this part: leaves the tier's spend
     certificate_minor: int = 0  # of that money, what gift certificates paid: goes back to them
+    # What the program's discount took off this part (decision 0036): money_minor is the price
+    # after it, so a return gives back what was paid, never the price before the discount.
+    program_discount_minor: int = 0
 
 
 class ReturnPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +45,10 @@ class ReturnPlan(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def certificate_minor(self) -> int:
         return sum(line.certificate_minor for line in self.lines)
+
+    @property
+    def program_discount_minor(self) -> int:
+        return sum(line.program_discount_minor for line in self.lines)
 
 
 class Settlement(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +104,9 @@ def plan_return(
                 redeemed_points=share(line.redeemed_points, before, after, line.quantity),
                 money_minor=share(line.money_minor, before, after, line.quantity),
                 certificate_minor=share(line.certificate_minor, before, after, line.quantity),
+                program_discount_minor=share(
+                    line.program_discount_minor, before, after, line.quantity
+                ),
             )
         )
     return ReturnPlan(lines=tuple(planned))

@@ -12,6 +12,7 @@ from enum import StrEnum
 import msgspec
 
 from processing.core import limits
+from processing.core.discounts import Discount
 from processing.core.invariants import invariant
 from processing.core.model import Rejected, reject
 from processing.core.rejections import Rejection
@@ -60,7 +61,9 @@ class Tier(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     threshold_minor: int
-    earn_bp: int
+    earn_bp: int = 0
+    # The tier's discount (decision 0036): replaces the program's discount.base_bp when set.
+    discount_bp: int | None = None
 
 
 class Expiry(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,13 +116,30 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     expiry: Expiry = Expiry()
     return_policy: ReturnPolicy = ReturnPolicy.floor
     bonuses: Bonuses = Bonuses()
+    discount: Discount = Discount()  # the program's own discount off the price (decision 0036)
 
 
 def check_rules(rules: Rules) -> Rejected | None:
     """What the wire bounds cannot say: rates within 0..100 %, tiers in ascending order with
     unique names, and an expiry mode with exactly the number it needs. Each refusal names the
     field to blame as a JSON path into the rules (``tiers[2].threshold_minor``)."""
-    return _check_rates(rules) or _check_tiers(rules.tiers) or _check_expiry(rules.expiry)
+    return (
+        _check_rates(rules)
+        or _check_tiers(rules.tiers)
+        or _check_expiry(rules.expiry)
+        or _check_discount(rules.discount)
+    )
+
+
+def _check_discount(discount: Discount) -> Rejected | None:
+    if not 1 <= discount.whole_unit_minor <= limits.discount_whole_unit_minor_max:
+        field = "discount.whole_unit_minor"
+        return reject(
+            Rejection.validation_error,
+            f"{field}: a whole unit is 1..{limits.discount_whole_unit_minor_max} minor units.",
+            field,
+        )
+    return None
 
 
 def _rates(rules: Rules) -> list[tuple[str, int]]:
@@ -132,6 +152,12 @@ def _rates(rules: Rules) -> list[tuple[str, int]]:
         ),
         *((f"earning.sku_bp[{_quoted(code)}]", bp) for code, bp in rules.earning.sku_bp.items()),
         *((f"tiers[{index}].earn_bp", tier.earn_bp) for index, tier in enumerate(rules.tiers)),
+        ("discount.base_bp", rules.discount.base_bp),
+        *(
+            (f"tiers[{index}].discount_bp", tier.discount_bp)
+            for index, tier in enumerate(rules.tiers)
+            if tier.discount_bp is not None
+        ),
     ]
 
 

@@ -344,6 +344,10 @@ class RefundRecord(OperationRecord, frozen=True, kw_only=True):
     lines: tuple[ReturnedLine, ...] = ()
     # Of the returned lines' money, what goes back to the gift certificates that paid it.
     certificate_minor: int = 0
+    # The returned lines' money (the price after the program's discount, less points) and
+    # what the program's discount had taken off them (decision 0036).
+    money_minor: int = 0
+    program_discount_minor: int = 0
     certificates: tuple[CertificateRefund, ...] = ()
 
 

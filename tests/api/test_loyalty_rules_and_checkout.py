@@ -79,6 +79,14 @@ async def test_each_replacement_is_a_new_version_and_old_ones_stay(api: Api) -> 
             "referral": {"referrer": 0, "referred": 0},
             "events": {},
         },
+        "tiers": [tier | {"discount_bp": None} for tier in auto_service["tiers"]],
+        "discount": {
+            "base_bp": 0,
+            "excluded_categories": [],
+            "excluded_skus": [],
+            "rounding": "minor",
+            "whole_unit_minor": 100,
+        },
     }
     second = await put_rules(api, auto_service | {"activation_delay_days": 0})
     assert second.json()["version"] == 2

@@ -64,6 +64,7 @@ async def test_a_return_after_the_points_were_spent_follows_the_policy(
             "redeemed_points": 0,
             "money_minor": 2000 * rub,
             "certificate_minor": 0,
+            "program_discount_minor": 0,
         }
     ]
     assert (await api.balance(customer))["available"] == 0

@@ -159,6 +159,7 @@ class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
     # Of money_minor, what gift certificates paid, and what each paid (decision 0033).
     certificate_minor: int = 0
     certificates: tuple[Payment, ...] = ()
+    program_discount_minor: int = 0  # of amount_minor, the program's discount (decision 0036)
 
 
 class PurchaseRecord(ReceiptRecord, frozen=True, kw_only=True):
@@ -256,6 +257,7 @@ def receipt_record(
         promo_codes=promos,
         certificate_minor=priced.certificate_minor,
         certificates=payments,
+        program_discount_minor=priced.program_discount_minor,
     )
 
 
@@ -534,6 +536,8 @@ def return_in_turn(
         certificates=(
             decide_refunds(refunds, plan.certificate_minor) if refunds is not None else ()
         ),
+        money_minor=plan.money_minor,
+        program_discount_minor=plan.program_discount_minor,
     )
     moved = decision.points_clawed_back or decision.points_returned
     return Decided(
