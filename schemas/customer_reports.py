@@ -21,6 +21,9 @@ class PurchaseFigures(Reply, frozen=True, kw_only=True):
     purchasing_customers: int | None
     repeat_customers: int | None
     repeat_rate_bp: int | None
+    # What the program's discount took off the purchases' prices (decision 0036); amount_minor
+    # is before it, money_minor after it and points, points_share_bp of the price after it.
+    program_discount_minor: int = 0
 
 
 class PurchasesRow(PurchaseFigures, frozen=True, kw_only=True):

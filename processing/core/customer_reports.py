@@ -54,7 +54,8 @@ def average_half_up(total: int, count: int) -> int | None:
 
 def points_share_bp(amount_minor: int, money_minor: int) -> int | None:
     """The part of the receipts' total not paid in money (paid with points), in basis points,
-    rounded half up; None when nothing was bought."""
+    rounded half up; None when nothing was bought. The total is after the program's discount
+    (decision 0036): what the customer was asked to pay, in points or money."""
     return rate_bp(amount_minor - money_minor, amount_minor)
 
 

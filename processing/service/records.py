@@ -969,6 +969,7 @@ class PurchaseSumsRow(msgspec.Struct, frozen=True, kw_only=True):
     money_minor: int
     returns: int
     returned_money_minor: int
+    program_discount_minor: int = 0  # the program's discount the purchases gave (0036)
 
 
 class CustomerCounts(msgspec.Struct, frozen=True, kw_only=True):
@@ -1005,9 +1006,12 @@ class PurchaseFigures(msgspec.Struct, frozen=True, kw_only=True):
     amount_minor: int  # the receipts' total
     money_minor: int  # what was paid in money
     average_check_minor: int | None  # amount / purchases, rounded half up
-    points_share_bp: int | None  # (amount - money) / amount: the part paid with points
+    # (amount - discount - money) / (amount - discount): the part of the price after the
+    # program's discount that points paid
+    points_share_bp: int | None
     returns: int
     returned_money_minor: int
+    program_discount_minor: int = 0  # what the program's discount took off (decision 0036)
     # Customers counted once: known per period when the report is not grouped, and always for
     # the window's totals.
     purchasing_customers: int | None

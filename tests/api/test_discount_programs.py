@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from processing.service.admin import create_key
+from processing.service.ledger.reconcile import reconcile
+from tests.api.test_customer_reports import report
 from tests.api.test_loyalty_rules_and_checkout import get_rules, put_rules
 from tests.api.test_pos import till
+from tests.api.test_reports import moscow_today, relay_everything
 from tests.api.test_shop import shop
 from tests.conftest import Api
 from tests.invariants import assert_ledger_clean
@@ -246,3 +249,43 @@ async def test_the_discount_rules_read_back_as_written(api: Api) -> None:
     }
     assert stored["tiers"][1]["discount_bp"] == 500
     assert stored["tiers"][0]["discount_bp"] is None
+
+
+async def test_the_purchases_report_counts_the_discount_given_and_reconciles(api: Api) -> None:
+    assert (await put_rules(api, discount_card)).status_code == 200
+    customer = await api.customer(points=5_000)
+    first = await till(
+        api, "/cheques/CHK-R1/commit", {"customer_id": customer, "lines": [cheese, cigarettes]}
+    )
+    assert first.status_code == 200, first.text
+    # The second cheque at silver: 5 % off 1 000 ₽, and 475 points pay half of the rest.
+    basket = [line("tv", 1_000 * rub)]
+    reserve = {"customer_id": customer, "points": 475, "lines": basket}
+    assert (await till(api, "/cheques/CHK-R2/reserve", reserve)).status_code == 201
+    second = await till(api, "/cheques/CHK-R2/commit", {"lines": basket})
+    assert second.json()["receipt"]["program_discount_minor"] == 50 * rub
+    await relay_everything(api)
+
+    today = moscow_today().isoformat()
+    found = await report(api, "purchases", **{"from": today, "to": today}, period="day")
+    totals = found["totals"]
+    assert totals["program_discount_minor"] == 7_407 + 50 * rub
+    assert totals["amount_minor"] == 276_912 + 100_000
+    assert totals["money_minor"] == 276_912 - 7_407 + 47_500
+    # Points paid 475 ₽ of the 3 644.05 ₽ asked after the discount: 13.03 %, half up.
+    after_discount = 276_912 + 100_000 - totals["program_discount_minor"]
+    assert totals["points_share_bp"] == (2 * 47_500 * 10_000 + after_discount) // (
+        2 * after_discount
+    )
+    assert found["rows"][0]["program_discount_minor"] == totals["program_discount_minor"]
+
+    async with api.runtime.pool.acquire() as connection:
+        await connection.execute(
+            "update report_purchases set program_discount_minor = program_discount_minor + 1"
+        )
+    differences = (await reconcile(api.runtime.database)).differences
+    assert any("report purchases" in difference for difference in differences)
+    await api.runtime.reports.rebuild(None)
+    rebuilt = await report(api, "purchases", **{"from": today, "to": today}, period="day")
+    assert rebuilt["totals"] == totals
+    await assert_ledger_clean(api.runtime)

@@ -18,7 +18,7 @@ from processing.service.records import (
     TierMove,
 )
 
-money_columns = ("amount_minor", "money_minor", "returned_money_minor")
+money_columns = ("amount_minor", "money_minor", "returned_money_minor", "program_discount_minor")
 
 
 def exact(value: Decimal) -> int:

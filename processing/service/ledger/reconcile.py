@@ -35,8 +35,9 @@ _checks = {
     "reconcile_report_purchases": (
         "report purchases {program_id} {day} store '{store_id}' {channel}: purchases "
         "{purchases}, amount {amount_minor}, money {money_minor}, returns {returns}, returned "
-        "{returned_money_minor}; the ledger: {ledger_purchases}, {ledger_amount_minor}, "
-        "{ledger_money_minor}, {ledger_returns}, {ledger_returned_money_minor}"
+        "{returned_money_minor}, discount {program_discount_minor}; the ledger: "
+        "{ledger_purchases}, {ledger_amount_minor}, {ledger_money_minor}, {ledger_returns}, "
+        "{ledger_returned_money_minor}, {ledger_program_discount_minor}"
     ),
     # Gift certificates' money ledger (decision 0033): each certificate's balance is its
     # entries and its last operation's balance after; every money operation sums to zero;

@@ -48,14 +48,16 @@ def purchase_figures(
     purchases = sum(row.purchases for row in sums)
     amount = sum(row.amount_minor for row in sums)
     money = sum(row.money_minor for row in sums)
+    discount = sum(row.program_discount_minor for row in sums)
     return PurchaseFigures(
         purchases=purchases,
         amount_minor=amount,
         money_minor=money,
         average_check_minor=average_half_up(amount, purchases),
-        points_share_bp=points_share_bp(amount, money),
+        points_share_bp=points_share_bp(amount - discount, money),
         returns=sum(row.returns for row in sums),
         returned_money_minor=sum(row.returned_money_minor for row in sums),
+        program_discount_minor=discount,
         purchasing_customers=None if counts is None else counts.purchased,
         repeat_customers=None if counts is None else counts.repeated,
         repeat_rate_bp=None if counts is None else rate_bp(counts.repeated, counts.purchased),

@@ -7,7 +7,8 @@ select date_trunc($4, r.day::timestamp)::date as period,
        case when $5 = 'channel' then r.channel end as channel,
        sum(r.purchases)::bigint as purchases, sum(r.amount_minor) as amount_minor,
        sum(r.money_minor) as money_minor, sum(r.returns)::bigint as returns,
-       sum(r.returned_money_minor) as returned_money_minor
+       sum(r.returned_money_minor) as returned_money_minor,
+       sum(r.program_discount_minor) as program_discount_minor
 from report_purchases r
 where r.program_id = $1 and r.day between $2 and $3
 group by 1, 2, 3
@@ -153,13 +154,17 @@ select program_id, day, store_id, channel,
        coalesce(e.amount_minor, 0) as ledger_amount_minor,
        coalesce(r.returns, 0) as returns, coalesce(e.returns, 0) as ledger_returns,
        coalesce(r.returned_money_minor, 0) as returned_money_minor,
-       coalesce(e.returned_money_minor, 0) as ledger_returned_money_minor
+       coalesce(e.returned_money_minor, 0) as ledger_returned_money_minor,
+       coalesce(r.program_discount_minor, 0) as program_discount_minor,
+       coalesce(e.program_discount_minor, 0) as ledger_program_discount_minor
 from report_purchases r
 full join report_purchases_expected e using (program_id, day, store_id, channel)
 where (coalesce(r.purchases, 0), coalesce(r.amount_minor, 0), coalesce(r.money_minor, 0),
-       coalesce(r.returns, 0), coalesce(r.returned_money_minor, 0))
+       coalesce(r.returns, 0), coalesce(r.returned_money_minor, 0),
+       coalesce(r.program_discount_minor, 0))
    <> (coalesce(e.purchases, 0), coalesce(e.amount_minor, 0), coalesce(e.money_minor, 0),
-       coalesce(e.returns, 0), coalesce(e.returned_money_minor, 0));
+       coalesce(e.returns, 0), coalesce(e.returned_money_minor, 0),
+       coalesce(e.program_discount_minor, 0));
 
 -- name: reconcile_report_customer_sets
 -- The customer sets against the ledger: per day or month and chunk, the customers each set
