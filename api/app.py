@@ -46,6 +46,7 @@ from api.controllers.loyalty import (
     RulesController,
     TierController,
 )
+from api.controllers.membership import MembershipController, MembershipLevelsController
 from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
@@ -261,6 +262,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             PromoCampaignsController,
             CharitiesController,
             DonationsController,
+            MembershipLevelsController,
+            MembershipController,
             SettlementController,
             AppleWalletController,
             PassKitController,

@@ -85,6 +85,7 @@ services = (
     "google_wallet",
     "ledger",
     "loyalty",
+    "memberships",
     "merchants",
     "messages",
     "pos",

@@ -45,6 +45,7 @@ from processing.service.loyalty.imports import (
     import_file,
     write_report,
 )
+from processing.service.loyalty.membership import sweep_memberships
 from processing.service.partners.channels import PartnerRejected
 from processing.service.partners.commands import PartnerCommand
 from processing.service.partners.registry import Registration, registered, registry
@@ -438,6 +439,7 @@ def do_reports(args: argparse.Namespace) -> Callable[[Runtime], Awaitable[int]]:
 async def do_expire(runtime: Runtime) -> int:
     report = await sweep(runtime.database)
     closed, burned = await expire_certificates(runtime.database, None)
+    await sweep_memberships(runtime.database)
     emit(msgspec.structs.replace(report, expired_certificates=closed, burned_minor=burned))
     return 0
 

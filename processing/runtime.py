@@ -39,6 +39,7 @@ from processing.service.ledger.settlement import Settlements
 from processing.service.ledger.use_cases import Ledger
 from processing.service.loyalty.bonuses import Bonuses
 from processing.service.loyalty.customers import Customers
+from processing.service.loyalty.membership import Memberships
 from processing.service.loyalty.promo import PromoCampaigns
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
@@ -172,6 +173,7 @@ class Runtime:
         self.loyalty = Loyalty(self.database, self.runner, self.keyring)
         self.promo_campaigns = PromoCampaigns(self.database, self.runner)
         self.donations = Donations(self.database, self.runner)
+        self.memberships = Memberships(self.database, self.runner)
         self.reports = Reports(self.database)
         self.customer_reports = CustomerReports(self.database)
         self.segments = Segments(

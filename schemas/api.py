@@ -34,6 +34,7 @@ from schemas.base import (
     whole,
 )
 from schemas.certificates import CertificatePaid, CertificatePayments, CertificateRefunded
+from schemas.membership import MembershipInForce
 from schemas.promo import PromoCodeResult, PromoCodes
 
 Scope = Literal["pos", "shop", "crm", "admin"]
@@ -440,6 +441,8 @@ class CheckoutLine(Reply, frozen=True, kw_only=True):
     # takes off it; money_minor is the line after it (and after points).
     program_discount_bp: int = 0
     program_discount_minor: int = 0
+    # A member's discount on the line (decision 0035): the till or the shop applies it.
+    membership_discount_minor: int = 0
 
 
 class PricedReceipt(Reply, frozen=True, kw_only=True):
@@ -464,6 +467,8 @@ class PricedReceipt(Reply, frozen=True, kw_only=True):
     certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
     # Of amount_minor, what the program's discount took off (decision 0036).
     program_discount_minor: int = 0
+    # The paid membership it was priced with, while active or in grace (decision 0035).
+    membership: MembershipInForce | None = None
 
 
 class Commit(Operation, frozen=True, kw_only=True):
@@ -552,6 +557,11 @@ EventType = Literal[
     "certificate.redeemed",
     "certificate.refunded",
     "certificate.expired",
+    "membership.started",
+    "membership.renewed",
+    "membership.lapsing",
+    "membership.lapsed",
+    "membership.cancelled",
 ]
 
 

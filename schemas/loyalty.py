@@ -26,6 +26,7 @@ from schemas.base import (
     whole,
 )
 from schemas.certificates import CertificatePaid, CertificatePayments
+from schemas.membership import MembershipInForce
 from schemas.promo import PromoCodeResult, PromoCodes
 
 BasisPoints = Annotated[int, Meta(ge=0, le=10_000, description="Basis points: 500 is 5 %.")]
@@ -166,6 +167,9 @@ class CheckoutQuote(Reply, frozen=True, kw_only=True):
     certificates: list[CertificatePaid] = msgspec.field(default_factory=list)
     # Of amount_minor, what the program's discount takes off: the till charges money_minor.
     program_discount_minor: int = 0
+    # The paid membership it is priced with, while active or in grace (decision 0035): its
+    # earning rate is in the points; its discount per line and free delivery are the till's.
+    membership: MembershipInForce | None = None
 
 
 class PurchaseCreate(Request, frozen=True, kw_only=True):

@@ -26,6 +26,11 @@ TriggerName = Literal[
     "balance_changed",
     "customer_merged",
     "donation_made",
+    "membership_started",
+    "membership_renewed",
+    "membership_lapsing",
+    "membership_lapsed",
+    "membership_cancelled",
 ]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]

@@ -23,6 +23,7 @@ from schemas.base import (
     whole,
 )
 from schemas.certificates import CertificatePayments
+from schemas.membership import MembershipInForce
 from schemas.promo import PromoCodes
 
 
@@ -45,6 +46,8 @@ class TillCustomer(Reply, frozen=True, kw_only=True):
     blocked: bool
     tier: str | None
     balance: Balance
+    # The paid membership in force (active or in grace) and its privileges (decision 0035).
+    membership: MembershipInForce | None = None
 
 
 class ChequeReserve(Request, frozen=True, kw_only=True):

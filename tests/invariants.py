@@ -59,6 +59,22 @@ async def assert_ledger_clean(runtime: Runtime) -> None:
             "or (select coalesce(sum(e.points), 0) from entries e join charities c "
             "on c.id = e.account_id where e.operation_id = o.id) <> -o.points)"
         )
+        # Paid membership (decision 0035): a membership was paid once per period of its chain
+        # (its purchase and renewals), a cancelled one has its one refund, never more than
+        # the money paid, and no customer has two in force.
+        memberships_off = await connection.fetchval(
+            "select count(*) from memberships m where m.periods <> (select count(*) from "
+            "membership_payments y where y.membership_id = m.id and y.type <> 'refund') "
+            "or (m.status = 'cancelled') <> exists (select from membership_payments y "
+            "where y.membership_id = m.id and y.type = 'refund') "
+            "or coalesce(m.refund_minor, 0) > (select coalesce(sum(y.amount_minor), 0) "
+            "from membership_payments y where y.membership_id = m.id and y.type <> 'refund')"
+        )
+        two_in_force = await connection.fetchval(
+            "select count(*) from (select customer_id from memberships "
+            "where status in ('active', 'grace') group by customer_id having count(*) > 1) c"
+        )
     assert (negative, over_committed, double_resolved) == (0, 0, 0)
     assert (charity_off, donation_off) == (0, 0)
     assert (money_unbalanced, certificates_off) == (0, 0)
+    assert (memberships_off, two_in_force) == (0, 0)

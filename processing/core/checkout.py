@@ -21,6 +21,7 @@ import msgspec
 
 from processing.core.discounts import line_discounts
 from processing.core.invariants import invariant
+from processing.core.membership import InForce, line_discount_minor
 from processing.core.model import Line
 from processing.core.rules import Rules, Tier, basis_points_whole
 
@@ -42,6 +43,8 @@ class LineResult(msgspec.Struct, frozen=True, kw_only=True):
     # amount_minor is the line as sent, money_minor is after it.
     program_discount_bp: int = 0
     program_discount_minor: int = 0
+    # A member's discount on the line (decision 0035): the till or the shop applies it.
+    membership_discount_minor: int = 0
 
 
 class Calculation(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +57,7 @@ class Calculation(msgspec.Struct, frozen=True, kw_only=True):
     tier: str | None
     certificate_minor: int = 0  # of money_minor, what gift certificates paid
     program_discount_minor: int = 0  # of amount_minor, what the program's discount took off
+    membership: InForce | None = None  # the paid membership it was priced with (decision 0035)
 
 
 def line_cap(rules: Rules, line: Line, discount_minor: int = 0) -> int:
@@ -144,3 +148,22 @@ def calculate(
         tier=tier.name if tier is not None else None,
         program_discount_minor=discounted,
     )
+
+
+def with_membership(
+    priced: Calculation, lines: tuple[Line, ...], membership: InForce | None, rules: Rules
+) -> Calculation:
+    """The receipt with the member's figures (decision 0035): the membership it was priced with
+    (its earning rate is already in the rules it was priced by) and, on each qualifying line,
+    ``floor(quantity × unit price × discount_bp / 10 000)`` off for the till to apply. A line
+    qualifies unless the rules exclude it from earning; the discount is reckoned before any
+    discount, as a promo code's is, so calculate and the purchase that follows agree."""
+    if membership is None:
+        return priced
+    bp, earning = membership.privileges.discount_bp, rules.earning
+    results = []
+    for line, result in zip(lines, priced.lines, strict=True):
+        excluded = line.sku in earning.excluded_skus or line.category in earning.excluded_categories
+        off = 0 if excluded else line_discount_minor(line.quantity * line.unit_price_minor, bp)
+        results.append(msgspec.structs.replace(result, membership_discount_minor=off))
+    return msgspec.structs.replace(priced, lines=tuple(results), membership=membership)

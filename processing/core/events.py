@@ -23,6 +23,12 @@ class EventType(StrEnum):
     balance_changed = "balance.changed"  # available, reserved or debt moved
     customer_merged = "customer.merged"  # another customer's points and cards moved to this one
     donation_made = "donation.made"  # points given to a charity (decision 0034)
+    # Paid membership (decision 0035): no points operation; the payload names the customer.
+    membership_started = "membership.started"
+    membership_renewed = "membership.renewed"
+    membership_lapsing = "membership.lapsing"  # the period ended: the grace period began
+    membership_lapsed = "membership.lapsed"  # the grace period ended
+    membership_cancelled = "membership.cancelled"
 
 
 # The operations that tell one event whatever their points.

@@ -414,3 +414,11 @@ certificate_wrong_pins_max = 5
 certificates_per_receipt_max = 5
 # Digits of a certificate's PIN (its number is 15 random digits and a Luhn check digit).
 certificate_pin_digits = 8
+
+# Paid membership (decision 0035): a level's price in the program's currency, minor units; its
+# grace period after a period ends, in days; levels one program may define; memberships one
+# sweep closes in one statement.
+membership_price_minor_max = 100_000_000_000
+membership_grace_days_max = 90
+membership_levels_per_program_max = 50
+membership_sweep_batch_max = 1000

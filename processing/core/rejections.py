@@ -57,6 +57,9 @@ class Rejection(StrEnum):
     bonus_already_granted = "bonus_already_granted"
     insufficient_points = "insufficient_points"
     promo_code_refused = "promo_code_refused"
+    membership_level_exists = "membership_level_exists"
+    membership_exists = "membership_exists"
+    membership_not_active = "membership_not_active"
     certificate_not_found = "certificate_not_found"
     charity_not_found = "charity_not_found"  # decision 0034
     certificate_pin_invalid = "certificate_pin_invalid"

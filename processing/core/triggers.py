@@ -35,6 +35,12 @@ class Trigger(StrEnum):
     balance_changed = "balance_changed"
     customer_merged = "customer_merged"
     donation_made = "donation_made"  # decision 0034
+    # Paid membership (decision 0035).
+    membership_started = "membership_started"
+    membership_renewed = "membership_renewed"
+    membership_lapsing = "membership_lapsing"
+    membership_lapsed = "membership_lapsed"
+    membership_cancelled = "membership_cancelled"
 
 
 class Channel(StrEnum):
@@ -80,6 +86,11 @@ TRIGGER_EVENTS: dict[Trigger, str] = {
     Trigger.balance_changed: "balance.changed",
     Trigger.customer_merged: "customer.merged",
     Trigger.donation_made: "donation.made",
+    Trigger.membership_started: "membership.started",
+    Trigger.membership_renewed: "membership.renewed",
+    Trigger.membership_lapsing: "membership.lapsing",
+    Trigger.membership_lapsed: "membership.lapsed",
+    Trigger.membership_cancelled: "membership.cancelled",
 }
 # Triggers a daily scan fires, and how many days ahead they look unless told; the birthday
 # bonus is granted from birthday_days_around days before the birthday, so a birthday message
@@ -109,6 +120,11 @@ DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
             Trigger.balance_changed,
             Trigger.customer_merged,
             Trigger.donation_made,
+            Trigger.membership_started,
+            Trigger.membership_renewed,
+            Trigger.membership_lapsing,
+            Trigger.membership_lapsed,
+            Trigger.membership_cancelled,
         )
     },
 }

@@ -17,6 +17,7 @@ from processing.core import limits
 from processing.core.certificates import Certificate, Redemption
 from processing.core.checkout import Calculation, LineResult
 from processing.core.google_wallet import GoogleWalletSettings
+from processing.core.membership import Level, Membership
 from processing.core.merges import MergeSide
 from processing.core.messages import MessageKind, Template
 from processing.core.model import Account, Hold, HoldStatus, Lot, Operation, Posting
@@ -557,8 +558,11 @@ class LoyaltyStore(Protocol):
     async def insert_bonus_grant(
         self, account_id: UUID, kind: str, period: str, operation_id: UUID
     ) -> bool: ...
-    async def tier_inputs(self, account_id: UUID, since: datetime) -> tuple[int, str | None]:
-        """Money paid on purchases since ``since`` (less returns), and the manual tier."""
+    async def tier_inputs(
+        self, account_id: UUID, since: datetime
+    ) -> tuple[int, str | None, Membership | None]:
+        """Money paid on purchases since ``since`` (less returns), the manual tier, and the
+        paid membership in force as last written (decision 0035)."""
         ...
 
     async def set_tier_floor(
@@ -2095,8 +2099,92 @@ class DonationStore(Protocol):
     ) -> CharityTotals: ...
 
 
+class StoredMembership(msgspec.Struct, frozen=True, kw_only=True):
+    """A membership as stored (decision 0035): the core's view, its row version (a change is
+    written only at the version it was decided on), its status as last written, the money its
+    current period was paid with and a cancellation's refund."""
+
+    membership: Membership
+    version: int
+    status: str
+    paid_minor: int = 0
+    refund_minor: int | None = None
+
+
+class LevelRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A membership level with its program and when it was made."""
+
+    level: Level
+    program_id: UUID
+    key_id: UUID | None
+    created_at: datetime
+
+
+class MembershipFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a purchase, renewal or cancellation is decided on (``membership_facts``)."""
+
+    now: datetime
+    customer_found: bool
+    currency: str | None  # the program's; None: no such program
+    levels: int
+    level: Level | None
+    membership: StoredMembership | None  # the one in force as last written
+    document_taken: bool
+
+
+class MembershipPaymentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: UUID
+    type: str
+    amount_minor: int
+    currency: str
+    period_starts_at: datetime
+    period_ends_at: datetime
+    channel: str
+    store_id: str | None
+    document_id: str
+    key_id: UUID | None
+    created_at: datetime
+
+
+class MembershipWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """A membership started, renewed or cancelled, with its payment and its outbox event."""
+
+    membership: Membership
+    program_id: UUID
+    version: int  # the version decided on (0 for a purchase)
+    status: str
+    refund_minor: int | None
+    payment: MembershipPaymentRecord
+    event_type: str
+    event_payload: str  # JSON
+
+
+class MembershipStore(Protocol):
+    """Paid membership (decision 0035): levels, memberships and their money."""
+
+    async def insert_membership_level(self, record: LevelRecord, answer: Answer) -> bool: ...
+    async def membership_levels(self, program_id: UUID) -> list[LevelRecord]: ...
+    async def membership_facts(
+        self,
+        customer_id: UUID,
+        program_id: UUID,
+        level_id: UUID | None,
+        document_id: str,
+        payment_type: str,
+    ) -> MembershipFacts: ...
+    async def start_membership(self, write: MembershipWrite, answer: Answer) -> bool: ...
+    async def change_membership(self, write: MembershipWrite, answer: Answer) -> bool: ...
+    async def customer_membership(
+        self, customer_id: UUID, program_id: UUID
+    ) -> StoredMembership | None: ...
+    async def sweep_memberships(
+        self, now: datetime, limit: int, customer_id: UUID | None = None
+    ) -> dict[str, int]: ...
+
+
 class Store(
     DonationStore,
+    MembershipStore,
     PromoStore,
     Turns,
     Idempotency,

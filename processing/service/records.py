@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core import limits
+from processing.core.membership import InForce, Membership, in_force, with_privileges
 from processing.core.messages import Template
 from processing.core.rejections import Rejection
 from processing.core.reports import Grouping, Period, PointFigures, TypeSums
@@ -380,9 +381,19 @@ class Standing(msgspec.Struct, frozen=True, kw_only=True):
 
     spend_minor: int
     tier_floor: str | None
+    # The paid membership in force as last written (decision 0035): its privileges follow its
+    # dates (``privileges``), whatever the sweep last wrote.
+    membership: Membership | None = None
 
     def tier(self, rules: Rules, extra_spend_minor: int = 0) -> Tier | None:
         return tier_for(rules, self.spend_minor + extra_spend_minor, self.tier_floor)
+
+    def privileges(self, now: datetime) -> InForce | None:
+        return in_force(self.membership, now)
+
+    def priced_rules(self, rules: Rules, now: datetime) -> Rules:
+        """The rules a receipt of this customer is priced with: a member's earning rate in."""
+        return with_privileges(rules, self.privileges(now))
 
 
 class RulesRecord(msgspec.Struct, frozen=True, kw_only=True):

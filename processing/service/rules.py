@@ -77,10 +77,11 @@ def check_line(index: int, line: Line) -> Refused | None:
 
 
 async def standing_of(store: LoyaltyStore, locked: LockedAccount, rules: Rules) -> Standing:
-    """Money the customer paid over the rules' tier window up to now, and the manual tier."""
+    """Money the customer paid over the rules' tier window up to now, the manual tier and the
+    paid membership."""
     since = locked.now - timedelta(days=rules.tier_window_days)
-    spend, floor = await store.tier_inputs(locked.account.id, since)
-    return Standing(spend_minor=spend, tier_floor=floor)
+    spend, floor, membership = await store.tier_inputs(locked.account.id, since)
+    return Standing(spend_minor=spend, tier_floor=floor, membership=membership)
 
 
 async def standing_now(store: Store, locked: LockedAccount) -> tuple[RulesRecord, Standing]:

@@ -8,6 +8,7 @@ import structlog
 from processing.core import limits
 from processing.service.certificates.expiry import expire_certificates
 from processing.service.ledger.expiry import sweep
+from processing.service.loyalty.membership import sweep_memberships
 from processing.service.ports import Database, Store
 
 log = structlog.get_logger(__name__)
@@ -18,6 +19,7 @@ async def run_expiry_loop(database: Database, interval_seconds: float) -> None:
         try:
             await sweep(database)
             await expire_certificates(database, None)
+            await sweep_memberships(database)
             await database_maintenance(database)
         except asyncio.CancelledError:
             raise

@@ -37,6 +37,11 @@ async def test_triggers_are_off_until_set_and_each_replacement_is_a_version(api:
         "balance_changed": (False, "transactional"),
         "customer_merged": (False, "transactional"),
         "donation_made": (False, "transactional"),
+        "membership_started": (False, "transactional"),
+        "membership_renewed": (False, "transactional"),
+        "membership_lapsing": (False, "transactional"),
+        "membership_lapsed": (False, "transactional"),
+        "membership_cancelled": (False, "transactional"),
     }
 
     first = await put(api, f"{base}/points_accrued", {"enabled": True, "templates": [sms]})

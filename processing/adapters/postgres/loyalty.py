@@ -7,9 +7,11 @@ from uuid import UUID
 
 import msgspec
 
+from processing.adapters.postgres.membership import stored_membership
 from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of, rules_row
+from processing.core.membership import Membership
 from processing.core.rules import Rules
 from processing.service.ports import Answer, Event, RulesFacts
 from processing.service.records import Position, ProgramRecord, ProgramSettings, RulesRecord
@@ -99,11 +101,15 @@ class LoyaltyQueries(NamedQueries):
         row = await self._fetchrow("insert_bonus_grant", account_id, kind, period, operation_id)
         return row is not None
 
-    async def tier_inputs(self, account_id: UUID, since: datetime) -> tuple[int, str | None]:
+    async def tier_inputs(
+        self, account_id: UUID, since: datetime
+    ) -> tuple[int, str | None, Membership | None]:
         row = await self._fetchrow("tier_inputs", account_id, since)
-        if row is None:  # a select of two scalar subqueries always returns its row
+        if row is None:  # a select of scalar subqueries always returns its row
             raise RuntimeError("tier_inputs returned no row")
-        return int(row["spend"]), row["tier_floor"]
+        stored = stored_membership(row["membership"])
+        membership = None if stored is None else stored.membership
+        return int(row["spend"]), row["tier_floor"], membership
 
     async def set_tier_floor(
         self, customer_id: UUID, version: int, tier: str | None, told: Event | None, answer: Answer

@@ -23,6 +23,7 @@ from processing.adapters.postgres.imports import ImportQueries
 from processing.adapters.postgres.keys import KeyQueries
 from processing.adapters.postgres.ledger import LedgerQueries
 from processing.adapters.postgres.loyalty import LoyaltyQueries
+from processing.adapters.postgres.membership import MembershipQueries
 from processing.adapters.postgres.merchants import MerchantQueries
 from processing.adapters.postgres.named import Connection
 from processing.adapters.postgres.promo import PromoQueries
@@ -40,6 +41,7 @@ __all__ = ["Connection", "PostgresStore"]
 
 class PostgresStore(
     DonationQueries,
+    MembershipQueries,
     PromoQueries,
     LedgerQueries,
     LoyaltyQueries,

@@ -12,6 +12,7 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
+from processing.adapters.postgres.membership import member_of
 from processing.adapters.postgres.named import answer_arguments
 from processing.adapters.postgres.queries import QUERIES
 from processing.core.checkout import LineResult
@@ -267,7 +268,11 @@ class TurnQueries:
             )
             if priced and found
             else None,
-            standing=Standing(spend_minor=int(row["spend"]), tier_floor=row["tier_floor"])
+            standing=Standing(
+                spend_minor=int(row["spend"]),
+                tier_floor=row["tier_floor"],
+                membership=member_of(row["membership"]),
+            )
             if priced and ranked and found
             else None,
             referred_by=row["referred_by"],

@@ -11,6 +11,7 @@ from uuid import UUID
 import msgspec
 
 from processing.core.balances import Balance, balance_of
+from processing.core.membership import InForce
 from processing.core.model import Line, OperationType
 from processing.core.rejections import Rejection
 from processing.service.certificates.payments import CertificateRequest
@@ -48,6 +49,7 @@ class TillCustomer(msgspec.Struct, frozen=True, kw_only=True):
     blocked: bool
     tier: str | None
     balance: Balance
+    membership: InForce | None = None  # the paid membership in force (decision 0035)
 
 
 class ChequeHold(msgspec.Struct, frozen=True, kw_only=True):
@@ -119,6 +121,7 @@ class Pos:
                 blocked=customer.blocked,
                 tier=tier.name if tier else None,
                 balance=balance_of(read.account, read.now),
+                membership=standing.privileges(read.now),
             )
         )
 

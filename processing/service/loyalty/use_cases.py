@@ -26,9 +26,10 @@ import structlog
 from processing.core import limits
 from processing.core.balances import available_points
 from processing.core.certificates import Payment, pay_with_certificates
-from processing.core.checkout import Calculation, LineResult, calculate
+from processing.core.checkout import Calculation, LineResult, calculate, with_membership
 from processing.core.events import EventType
 from processing.core.holds import check_resolvable
+from processing.core.membership import InForce, with_privileges
 from processing.core.model import (
     HoldStatus,
     Line,
@@ -160,6 +161,7 @@ class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
     certificate_minor: int = 0
     certificates: tuple[Payment, ...] = ()
     program_discount_minor: int = 0  # of amount_minor, the program's discount (decision 0036)
+    membership: InForce | None = None  # the paid membership it was priced with (decision 0035)
 
 
 class PurchaseRecord(ReceiptRecord, frozen=True, kw_only=True):
@@ -219,6 +221,15 @@ class CalculationCommand(msgspec.Struct, frozen=True, kw_only=True):
     certificates: tuple[CertificateRequest, ...] | None = None
 
 
+def for_member(
+    plan: PurchasePlan, lines: tuple[Line, ...], perks: InForce | None, rules: Rules
+) -> PurchasePlan:
+    """The purchase's receipt with the member's figures (decision 0035)."""
+    if perks is None:
+        return plan
+    return msgspec.structs.replace(plan, priced=with_membership(plan.priced, lines, perks, rules))
+
+
 def offered_codes(
     typed: tuple[str, ...], found: dict[str, Code], customer_id: UUID, actor: Actor, now: datetime
 ) -> Offered | None:
@@ -258,6 +269,7 @@ def receipt_record(
         certificate_minor=priced.certificate_minor,
         certificates=payments,
         program_discount_minor=priced.program_discount_minor,
+        membership=priced.membership,
     )
 
 
@@ -342,8 +354,10 @@ def purchase_in_turn(
         raise AssertionError("a purchase is loaded priced and ranked")
     if referral_due(snapshot, record) and not referral:
         return None
-    rules = record.rules
-    tier, account, now = standing.tier(rules), locked.account, locked.now
+    account, now = locked.account, locked.now
+    perks = standing.privileges(now)
+    rules = with_privileges(record.rules, perks)
+    tier = standing.tier(rules)
     lines, points, expires_at = command.lines, command.offline_points, command.expires_at
     offered = offered_codes(command.promo_codes, snapshot.promo_codes, account.id, actor, now)
     paid = sum(payment.amount_minor for payment in payments)
@@ -358,6 +372,7 @@ def purchase_in_turn(
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
+    plan = for_member(plan, lines, perks, rules)
     decided = purchase_change(locked, actor, plan, record, standing, command.document, payments)
     bought = PurchaseRecord(
         **msgspec.structs.asdict(decided.receipt),
@@ -418,7 +433,8 @@ def commit_with_receipt_in_turn(
         return refused
     if referral_due(snapshot, record) and not referral:
         return None
-    rules = record.rules
+    perks = standing.privileges(locked.now)
+    rules = with_privileges(record.rules, perks)
     offered = offered_codes(
         command.promo_codes, snapshot.promo_codes, locked.account.id, actor, locked.now
     )
@@ -436,6 +452,7 @@ def commit_with_receipt_in_turn(
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
+    plan = for_member(plan, lines, perks, rules)
     decided = purchase_change(
         locked, actor, plan, record, standing, document, payments, hold_id=hold.id
     )
@@ -744,7 +761,9 @@ class Loyalty:
             if read is None:
                 return refuse(Rejection.not_found, "No customer with this id.", field="customer_id")
             record, standing = await standing_now(store, read)
-            tier = standing.tier(record.rules)
+            perks = standing.privileges(read.now)
+            rules = with_privileges(record.rules, perks)
+            tier = standing.tier(rules)
             typed = command.promo_codes
             found = (
                 await store.find_promo_codes(program_id, read.account.id, normalized_codes(typed))
@@ -752,7 +771,7 @@ class Loyalty:
                 else {}
             )
         available = 0 if read.account.blocked else available_points(read.account, read.now)
-        result = calculate(record.rules, tier, command.lines, available, command.redeem_points)
+        result = calculate(rules, tier, command.lines, available, command.redeem_points)
         payments: tuple[Payment, ...] = ()
         if command.certificates:
             paid = await self.price_certificates(program_id, command.certificates, result, record)
@@ -763,6 +782,7 @@ class Loyalty:
         result, promos = priced_with_codes(
             offered, command.lines, result, record.rules.point_value_minor
         )
+        result = with_membership(result, command.lines, perks, rules)
         quote = Quote(
             **msgspec.structs.asdict(result),
             customer_id=command.customer_id,

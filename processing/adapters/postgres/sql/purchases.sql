@@ -1,14 +1,22 @@
 -- name: tier_inputs
 -- What a tier is computed from: money the customer paid on purchases since $2, less what
 -- returns gave back, and the manually set tier that acts as a floor. The sum stays numeric: a
--- bigint overflowed once and broke every priced call for the customer.
+-- bigint overflowed once and broke every priced call for the customer. With them the paid
+-- membership in force as last written (decision 0035), whose privileges follow its dates.
 select coalesce((
            select sum(p.money_minor - coalesce(
                (select sum(r.money_minor) from purchase_returns r
                 where r.purchase_id = p.operation_id), 0))
            from purchases p where p.account_id = $1 and p.created_at > $2
        ), 0)::numeric as spend,
-       (select tier_floor from customers where id = $1) as tier_floor;
+       (select tier_floor from customers where id = $1) as tier_floor,
+       (select json_build_object(
+                   'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
+                   'periods', m.periods, 'version', m.version, 'status', m.status,
+                   'level', (select row_to_json(l) from membership_levels l
+                             where l.id = m.level_id))::text
+        from memberships m
+        where m.customer_id = $1 and m.status in ('active', 'grace')) as membership;
 
 -- name: set_tier_floor
 -- Sets (or, $9 null, clears) the manual tier of customer $7 with the answer ($1-$6) and the

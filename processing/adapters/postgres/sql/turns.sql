@@ -11,7 +11,8 @@
 -- receipt: the newest rules of the account's program (none: its defaults); when $13 too, one
 -- that ranks the customer's tier: their standing under those rules as tier_inputs reads it, over
 -- the rules' tier window ($12 the window of the defaults, for rules that do not name one), and
--- the referrer of a customer who has made no purchase yet (whose first one grants a referral).
+-- the referrer of a customer who has made no purchase yet (whose first one grants a referral)
+-- and their paid membership in force as last written (decision 0035).
 -- When $14, a return by line: the purchase operation $10 made (its receipt as priced and when),
 -- with the rules of its version (none: the defaults) and the quantities earlier returns took
 -- back. When $15 names a bonus kind: the periods it was granted in, and the customer's
@@ -98,6 +99,15 @@ with answer as (
                      $12::integer))
            ), 0)::numeric as spend,
            (select c.tier_floor from customers c where c.id = account.id) as tier_floor,
+           -- the paid membership in force as last written (decision 0035)
+           (select json_build_object(
+                       'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
+                       'periods', m.periods, 'version', m.version, 'status', m.status,
+                       'level', (select row_to_json(l) from membership_levels l
+                                 where l.id = m.level_id))::text
+            from memberships m
+            where m.customer_id = account.id and m.status in ('active', 'grace'))
+               as membership,
            (select c.referred_by from customers c
             where c.id = account.id
               and not exists (select from purchases p where p.account_id = c.id)) as referred_by
@@ -156,6 +166,7 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        original.movements as original_movements, original.moved_lots as original_lots,
        rules.version as rules_version, rules.rules::text as rules, rules.created_at as rules_at,
        standing.spend, standing.tier_floor, standing.referred_by,
+       standing.membership as membership,
        bought.lines as bought_lines, bought.created_at as bought_at,
        bought.rules_version as bought_version, bought.rules as bought_rules,
        bought.rules_at as bought_rules_at, bought.returned as bought_returned,
