@@ -67,10 +67,12 @@ class CheckoutController(Controller):
     async def calculate(
         self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
-        """Prices a receipt for a customer without side effects: per line the amount, the most
-        points it may take, the points allocated to it and the points it earns; the totals are
-        the line sums. A requested ``redeem_points`` above what may be spent is cut to it. Each
-        of ``promo_codes`` is applied (its points in the lines' earned points, its discount as
+        """Prices a receipt for a customer without side effects: per line the amount, the
+        program's discount (``program_discount_bp``, ``program_discount_minor``: what the till
+        takes off; decision 0036), the most points it may take of the price after it, the
+        points allocated to it and the points it earns; the totals are the line sums. A
+        requested ``redeem_points`` above what may be spent is cut to it. Each of
+        ``promo_codes`` is applied (its points in the lines' earned points, its discount as
         ``promo_discount_minor``) or refused with its ``reason``; a refused code never fails
         the calculation."""
         command = msgspec.convert(msgspec.to_builtins(data), CalculationCommand)

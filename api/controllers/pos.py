@@ -160,8 +160,9 @@ class PosController(Controller):
     async def calculate(
         self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
-        """Prices the basket: what points may pay, per line, and what it earns, with what each
-        promo code gives or why it does not apply. Reads only."""
+        """Prices the basket: the program's discount per line (``program_discount_minor``,
+        what the till takes off), what points may pay, per line, and what it earns, with what
+        each promo code gives or why it does not apply. Reads only."""
         return await quote(request, data, loyalty, actor)
 
     @post("/cheques/{cheque_id:str}/reserve", name="pos_reserve", status_code=201)

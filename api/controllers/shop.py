@@ -55,7 +55,8 @@ class ShopController(Controller):
     async def calculate(
         self, request: AnyRequest, data: CheckoutCalculate, loyalty: Loyalty, actor: Actor
     ) -> Response[CheckoutQuote]:
-        """Prices the cart: what points may pay, per line, and what it earns, with what each
+        """Prices the cart: the program's discount per line (``program_discount_minor``, what
+        the shop takes off), what points may pay, per line, and what it earns, with what each
         promo code gives or why it does not apply. Reads only."""
         return await quote(request, data, loyalty, actor)
 

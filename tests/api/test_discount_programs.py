@@ -10,6 +10,7 @@ import pytest
 
 from processing.service.admin import create_key
 from processing.service.ledger.reconcile import reconcile
+from tests.api.test_console import signed_in
 from tests.api.test_customer_reports import report
 from tests.api.test_loyalty_rules_and_checkout import get_rules, put_rules
 from tests.api.test_pos import till
@@ -187,7 +188,9 @@ async def test_a_discount_only_program_works_end_to_end(api: Api) -> None:
     await assert_ledger_clean(api.runtime)
 
 
-async def test_a_web_shop_cart_is_priced_with_the_discount(api: Api) -> None:
+async def test_a_web_shop_order_is_priced_paid_and_cancelled_with_the_discount(
+    api: Api,
+) -> None:
     assert (await put_rules(api, discount_card)).status_code == 200
     customer = await api.customer()
     async with api.runtime.database.transaction() as store:
@@ -199,6 +202,16 @@ async def test_a_web_shop_cart_is_priced_with_the_discount(api: Api) -> None:
     assert quote.status_code == 200, quote.text
     assert by_line(quote.json())["cheese"]["program_discount_minor"] == 7_407
     assert quote.json()["program_discount_minor"] == 7_407
+    body = {"customer_id": customer, "lines": [cheese, cigarettes]}
+    paid = await shop(api, created.key, "/orders/7001/pay", body)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["receipt"]["program_discount_minor"] == 7_407
+    assert paid.json()["receipt"]["money_minor"] == quote.json()["money_minor"]
+    cancelled = await shop(api, created.key, "/orders/7001/cancel")
+    assert cancelled.status_code == 201, cancelled.text
+    assert cancelled.json()["money_minor"] == quote.json()["money_minor"]
+    assert cancelled.json()["program_discount_minor"] == 7_407
+    await assert_ledger_clean(api.runtime)
 
 
 def tier(**fields: Any) -> dict[str, Any]:
@@ -288,4 +301,9 @@ async def test_the_purchases_report_counts_the_discount_given_and_reconciles(api
     await api.runtime.reports.rebuild(None)
     rebuilt = await report(api, "purchases", **{"from": today, "to": today}, period="day")
     assert rebuilt["totals"] == totals
+    await signed_in(api)
+    page = await api.client.get("/console/reports", params={"program": api.program_id})
+    assert page.status_code == 200, page.text
+    panel = page.text[page.text.index('data-report="purchases"') :]
+    assert f'<dd data-figure="program_discount_minor">{7_407 + 50 * rub}</dd>' in panel
     await assert_ledger_clean(api.runtime)
