@@ -159,6 +159,8 @@ class Customer(Reply, frozen=True, kw_only=True):
     # When the customer's personal data was erased (null: never): the id, the account and the
     # ledger stay; the phone reads "erased:<id>".
     erased_at: datetime | None
+    # The paid membership in force (active or in grace) and its privileges (decision 0035).
+    membership: MembershipInForce | None = None
 
 
 class CustomerSummary(Reply, frozen=True, kw_only=True):

@@ -134,6 +134,7 @@ class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
     email: str | None = None
     erased_at: datetime | None = None
     locale: str | None = None  # their messages' language; None: the program's default (ru)
+    membership: InForce | None = None  # the paid membership in force (decision 0035)
 
 
 class MergeRecord(msgspec.Struct, frozen=True, kw_only=True):

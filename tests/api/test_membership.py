@@ -252,6 +252,8 @@ async def test_a_membership_starts_renews_lapses_and_its_privileges_follow(api: 
         idempotency_key=None,
     )
     assert found.json()["membership"]["state"] == "grace"
+    card = await api.get(f"/v1/customers/{customer}")
+    assert card.json()["membership"]["state"] == "grace"
 
     await backdate(api, customer, 6)  # past the 5 days of grace
     await sweep_memberships(api.runtime.database)
@@ -263,6 +265,7 @@ async def test_a_membership_starts_renews_lapses_and_its_privileges_follow(api: 
     assert after.json()["receipt"]["earned_points"] == 50
     read = await api.get(f"/v1/customers/{customer}/membership")
     assert read.json()["state"] == "lapsed"
+    assert (await api.get(f"/v1/customers/{customer}")).json()["membership"] is None
     late = await renew(api, customer, "R-2")
     assert (late.status_code, late.json()["code"]) == (409, "membership_not_active")
 
@@ -293,6 +296,48 @@ async def test_the_web_shop_is_told_the_discount_and_free_delivery(api: Api) -> 
     assert priced.status_code == 200, priced.text
     assert priced.json()["membership"]["privileges"]["free_delivery"] is True
     assert priced.json()["lines"][0]["membership_discount_minor"] == 50 * rub
+
+    # The order as the shop sends it, the member's discount taken off the oil: it earns 10 %
+    # of the 950 rubles paid, and a return of the oil takes back exactly that.
+    oil = receipt_line("oil", 1000) | {"discount_minor": 50 * rub}
+    paid = await api.post(
+        "/shop/v1/orders/7001/pay",
+        {"customer_id": customer, "lines": [oil, basket[1]]},
+        key=created.key,
+    )
+    assert paid.status_code == 200, paid.text
+    receipt = paid.json()["receipt"]
+    assert (receipt["earned_points"], receipt["membership"]["state"]) == (95, "active")
+    returned = await api.post(
+        "/shop/v1/orders/7001/returns",
+        {"return_id": "rma-1", "lines": [{"line_id": "oil", "quantity": 1}]},
+        key=created.key,
+    )
+    assert returned.status_code == 201, returned.text
+    assert returned.json()["points_clawed_back"] == 95
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_reserved_cheque_commits_at_the_members_rate(api: Api) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    customer = await api.customer(points=1000)
+    assert (await buy(api, customer, await level_id(api))).status_code == 201
+    soft = await api.post(
+        "/pos/v1/cheques/CHK-9/reserve", {"customer_id": customer, "points": 100, "lines": basket}
+    )
+    assert soft.status_code == 201, soft.text
+    fiscal = await api.post("/pos/v1/cheques/CHK-9/commit", {"lines": basket})
+    assert fiscal.status_code == 200, fiscal.text
+    receipt = fiscal.json()["receipt"]
+    # The 100 points are spread over both lines; the money left on the oil earns the member's
+    # 10 % and the cigars nothing (the rules exclude tobacco from earning).
+    earned = sum(line["earned_points"] for line in receipt["lines"])
+    assert receipt["earned_points"] == earned
+    assert receipt["lines"][1]["earned_points"] == 0  # tobacco earns nothing, member or not
+    assert receipt["membership"]["privileges"]["earn_bp"] == 1000
+    money_on_oil = receipt["lines"][0]["money_minor"]
+    assert receipt["lines"][0]["earned_points"] == money_on_oil * 1000 // (10_000 * rub)
+    await assert_ledger_clean(api.runtime)
 
 
 async def test_cancellation_refunds_the_unused_whole_days_pro_rata(api: Api) -> None:

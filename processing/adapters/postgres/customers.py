@@ -9,10 +9,12 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from processing.adapters.postgres.membership import member_of
 from processing.adapters.postgres.named import NamedQueries, answer_row
 from processing.adapters.postgres.queries import QUERIES
 from processing.adapters.postgres.rows import record_of
 from processing.adapters.postgres.turns import TurnQueries, locked_account, lot_of, rules_record
+from processing.core.membership import in_force
 from processing.core.merges import MergeSide
 from processing.core.model import Account
 from processing.service.ports import (
@@ -120,7 +122,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
 
     async def get_customer(self, customer_id: UUID, scope: UUID | None) -> CustomerRecord | None:
         row = await self._fetchrow("get_customer", customer_id, scope)
-        return None if row is None else _customer(row)
+        return None if row is None else _shown(row)
 
     async def customer_change(
         self, customer_id: UUID, scope: UUID | None, card_number: str | None
@@ -399,6 +401,12 @@ def _customer(row: asyncpg.Record) -> CustomerRecord:
     fields["cards"] = json.loads(fields["cards"])
     fields["blocked"] = fields["blocked_reason"] is not None
     return msgspec.convert(fields, CustomerRecord)
+
+
+def _shown(row: asyncpg.Record) -> CustomerRecord:
+    """The customer as ``get_customer`` reads it: with the paid membership in force."""
+    membership = in_force(member_of(row["membership"]), row["now"])
+    return msgspec.structs.replace(_customer(row), membership=membership)
 
 
 _customer_fields = (

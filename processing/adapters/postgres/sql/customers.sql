@@ -61,14 +61,23 @@ select version from account;
 select coalesce(merged_into, id) from customers where program_id = $1 and phone = $2;
 
 -- name: get_customer
--- The customer card as the API shows it, with the account's block and every card; the id of a
--- customer merged into another shows the survivor.
+-- The customer card as the API shows it, with the account's block and every card, and the
+-- paid membership in force as last written with the database clock (decision 0035: its
+-- state is decided by its dates); the id of a customer merged into another shows the survivor.
 select c.id, c.program_id, c.phone, c.name, c.email, c.locale, c.birthday,
        c.attributes::text as attributes, c.created_at, a.blocked_reason, c.erased_at,
        coalesce(
            (select json_agg(json_build_object('number', k.number, 'status', k.status,
                                               'reason', k.reason) order by k.created_at)
-            from cards k where k.customer_id = c.id), '[]')::text as cards
+            from cards k where k.customer_id = c.id), '[]')::text as cards,
+       (select json_build_object(
+                   'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
+                   'periods', m.periods, 'version', m.version, 'status', m.status,
+                   'level', (select row_to_json(l) from membership_levels l
+                             where l.id = m.level_id))::text
+        from memberships m
+        where m.customer_id = c.id and m.status in ('active', 'grace')) as membership,
+       clock_timestamp() as now
 from customers c join accounts a on a.id = c.id
 where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $1)
   and ($2::uuid is null or c.program_id = $2);
