@@ -13,10 +13,11 @@ States at a moment ``now``: ``active`` before the period's end, ``grace`` from t
 until ``grace_days`` after it, ``lapsed`` after that; ``cancelled`` once cancelled. Privileges
 hold while active or in grace.
 
-Cancellation under ``pro_rata`` refunds the unused whole days of the current period:
+Cancellation under ``pro_rata`` refunds the unused whole days of the period ``now`` falls in:
 ``floor(price paid for the period × unused days / days in the period)``, where the unused days
-are the whole days left until the period's end (a day begun counts as used). Both roundings go
-down, in the program's favour; nothing is refunded in grace. Under ``no_refund`` nothing is.
+are the whole days left until the period's end (a day begun counts as used), and every period
+renewed ahead and not begun in full. Both roundings go down, in the program's favour; nothing
+is refunded in grace. Under ``no_refund`` nothing is.
 """
 
 import calendar
@@ -159,19 +160,33 @@ def whole_days(seconds: float) -> int:
     return max(0, int(seconds // seconds_per_day))
 
 
+def current_period(membership: Membership, now: datetime) -> int:
+    """Which period of the chain ``now`` falls in: the first that has not ended, or the last
+    (``now`` past it, in grace)."""
+    level, index = membership.level, 1
+    while (
+        index < membership.periods and period_end(membership.anchor_at, level.period, index) <= now
+    ):
+        index += 1
+    return index
+
+
 def refund_minor(membership: Membership, paid_minor: int, now: datetime) -> int:
-    """What cancelling at ``now`` gives back of ``paid_minor``, the price paid for the current
-    period, under the level's rule (module docstring: whole unused days, rounded down)."""
+    """What cancelling at ``now`` gives back under the level's rule, ``paid_minor`` being what
+    one period was paid (module docstring): the unused whole days of the period ``now`` falls
+    in, rounded down, and every period paid ahead (renewed early, not begun) whole."""
     level = membership.level
     if level.cancellation is Cancellation.no_refund or state_at(membership, now) != State.active:
         return 0
-    starts = period_start(membership.anchor_at, level.period, membership.periods)
-    ends = ends_at(membership)
+    index = current_period(membership, now)
+    starts = period_start(membership.anchor_at, level.period, index)
+    ends = period_end(membership.anchor_at, level.period, index)
     days = whole_days((ends - starts).total_seconds())
     unused = whole_days((ends - now).total_seconds())
     invariant(0 <= unused <= days and days > 0, "a period's unused days are within it")
-    refund = paid_minor * unused // days
-    invariant(0 <= refund <= paid_minor, "a refund never exceeds what the period cost")
+    ahead = membership.periods - index
+    refund = paid_minor * ahead + paid_minor * unused // days
+    invariant(0 <= refund <= paid_minor * (ahead + 1), "a refund never exceeds what was paid")
     return refund
 
 

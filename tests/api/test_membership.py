@@ -362,6 +362,27 @@ async def test_cancellation_refunds_the_unused_whole_days_pro_rata(api: Api) -> 
     await assert_ledger_clean(api.runtime)
 
 
+async def test_cancelling_after_an_early_renewal_refunds_the_period_ahead_whole(
+    api: Api,
+) -> None:
+    level = await level_id(api)
+    customer = await api.customer()
+    assert (await buy(api, customer, level)).status_code == 201
+    assert (await renew(api, customer, "R-1")).status_code == 200  # a month ahead
+
+    cancelled = await cancel(api, customer, "C-1")
+
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    anchor = datetime.fromisoformat(body["anchor_at"])
+    first_end = add_months(anchor, 1)
+    days = (first_end - anchor).days
+    unused = (first_end - datetime.now(UTC)).days
+    assert body["payment"]["period_starts_at"] == body["anchor_at"]  # the period it is in
+    assert body["refund_minor"] == 299 * rub + 299 * rub * unused // days
+    await assert_ledger_clean(api.runtime)
+
+
 async def test_no_refund_cancels_with_nothing_back(api: Api) -> None:
     level = await level_id(api, name="Kept", cancellation="no_refund")
     customer = await api.customer()

@@ -151,8 +151,14 @@ def test_nothing_is_refunded_under_no_refund_or_in_grace() -> None:
 
 
 def test_pro_rata_refunds_the_current_period_of_a_renewed_chain() -> None:
-    twice = member(at("2026-01-01T00:00"), level(price=31_000), periods=2)  # Feb: 28 days
+    twice = member(at("2026-01-01T00:00"), level(price=28_000), periods=2)  # Feb: 28 days
     assert refund_minor(twice, 28_000, at("2026-02-15T00:00")) == 28_000 * 14 // 28
+
+
+def test_periods_renewed_ahead_are_refunded_whole() -> None:
+    # Renewed twice in January: February and March are paid and not begun.
+    ahead = member(at("2026-01-01T00:00"), level(price=31_000), periods=3)
+    assert refund_minor(ahead, 31_000, at("2026-01-11T00:00")) == 2 * 31_000 + 31_000 * 21 // 31
 
 
 rules = Rules(

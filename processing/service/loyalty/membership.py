@@ -18,6 +18,7 @@ from processing.core.membership import (
     Period,
     Privileges,
     State,
+    current_period,
     ends_at,
     grace_ends_at,
     period_end,
@@ -360,7 +361,8 @@ def decide_cancellation(
     refund = refund_minor(before, stored.paid_minor, now)
     after = msgspec.structs.replace(before, cancelled_at=now)
     level = before.level
-    period = (period_start(before.anchor_at, level.period, before.periods), ends_at(before))
+    current = current_period(before, now)
+    period = (period_start(before.anchor_at, level.period, current), ends_at(before))
     payment = payment_record(actor, command, "refund", refund, level.currency, period, now)
     return _changed(stored, after, program_id, payment, "membership.cancelled", refund, now)
 
