@@ -307,3 +307,26 @@ async def test_the_purchases_report_counts_the_discount_given_and_reconciles(api
     panel = page.text[page.text.index('data-report="purchases"') :]
     assert f'<dd data-figure="program_discount_minor">{7_407 + 50 * rub}</dd>' in panel
     await assert_ledger_clean(api.runtime)
+
+
+async def test_a_hold_reserved_before_a_tier_rise_commits_at_the_higher_discount(
+    api: Api,
+) -> None:
+    assert (await put_rules(api, discount_card)).status_code == 200
+    customer = await api.customer(points=5_000)
+    basket = [line("tv", 1_000 * rub)]
+    reserve = {"customer_id": customer, "points": 485, "lines": basket}  # half of 970 ₽
+    assert (await till(api, "/cheques/CHK-H1/reserve", reserve)).status_code == 201
+    # Another cheque takes the customer past 2 000 ₽: silver, 5 % off from now on.
+    crossing = {"customer_id": customer, "lines": [line("sofa", 2_500 * rub)]}
+    assert (await till(api, "/cheques/CHK-H2/commit", crossing)).json()["receipt"][
+        "tier_after"
+    ] == "silver"
+    refused = await till(api, "/cheques/CHK-H1/commit", {"lines": basket})
+    assert (refused.status_code, refused.json()["code"]) == (409, "redemption_exceeds_limit")
+    committed = await till(api, "/cheques/CHK-H1/commit", {"lines": basket, "points": 475})
+    assert committed.status_code == 200, committed.text
+    receipt = committed.json()["receipt"]
+    assert (receipt["program_discount_minor"], receipt["money_minor"]) == (50 * rub, 475 * rub)
+    assert (await api.balance(customer))["reserved"] == 0
+    await assert_ledger_clean(api.runtime)
