@@ -3,6 +3,7 @@ the rate by tier, the exclusions, the named roundings, then points on the price 
 certificates of the money left, promo codes on top, and a return by line giving back what was
 paid for the returned part."""
 
+import random
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -217,3 +218,50 @@ def test_a_discount_code_and_the_program_discount_add_up_the_same_at_calculate_a
     assert bought.lines[0].promo_discount_minor == 100 * rub
     assert bought.money_minor == 850 * rub  # 1 000 ₽ less 100 ₽ (code) less 50 ₽ (program)
     assert bought.earned_points == 8  # 1 % of 850 ₽
+
+
+def test_over_many_receipts_the_discount_never_passes_the_rate_or_the_line() -> None:
+    """Seeded receipts of every shape: each line's discount is at most the exact percentage,
+    within one rounding step of it, never past the line; points and money stay within the
+    price after it; and returning a line one unit at a time gives back exactly its money."""
+    draw = random.Random(36)
+    for _ in range(400):
+        step = draw.choice([1, 100, 1_000])
+        rounding = DiscountRounding.minor if step == 1 else DiscountRounding.whole
+        discount = Discount(
+            base_bp=draw.randrange(0, 10_001), rounding=rounding, whole_unit_minor=step
+        )
+        rules = Rules(
+            earning=Earning(base_bp=draw.randrange(0, 2_000)),
+            redemption=Redemption(max_share_bp=draw.randrange(0, 10_001)),
+            discount=discount,
+        )
+        lines = tuple(
+            line(
+                str(n),
+                draw.randrange(0, 500_000),
+                quantity=draw.randrange(1, 7),
+                discount_minor=0,
+            )
+            for n in range(draw.randrange(1, 5))
+        )
+        priced = calculate(rules, None, lines, 10**9, draw.randrange(0, 10**6))
+        for sent, result in zip(lines, priced.lines, strict=True):
+            exact = sent.quantity * sent.unit_price_minor * discount.base_bp // 10_000
+            assert 0 <= result.program_discount_minor <= min(exact, sent.amount_minor)
+            assert exact - result.program_discount_minor < step
+            assert result.program_discount_minor % step == 0
+            assert 0 <= result.money_minor <= sent.amount_minor - result.program_discount_minor
+            before: dict[str, int] = {}
+            given_back = 0
+            for _unit in range(sent.quantity):
+                plan = plan_return(priced.lines, before, ((sent.line_id, 1),))
+                assert isinstance(plan, ReturnPlan)
+                given_back += plan.money_minor
+                before[sent.line_id] = before.get(sent.line_id, 0) + 1
+            assert given_back == result.money_minor
+        assert priced.money_minor == (
+            priced.amount_minor
+            - priced.program_discount_minor
+            - priced.redeemed_points * rules.point_value_minor
+        )
