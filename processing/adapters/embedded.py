@@ -37,6 +37,7 @@ redis_pid_file_name = "redis.pid"
 socket_path_bytes_max = 100
 server_start_seconds_max = 30
 server_stop_seconds_max = 30
+pg_ctl_not_running = 3  # pg_ctl status's exit code when no server runs in the directory
 
 
 class Owner(msgspec.Struct, frozen=True, kw_only=True):
@@ -227,21 +228,40 @@ def _await(condition: Any, what: str) -> None:
 
 
 def _pg_ctl(server: Any, action: str) -> None:
+    """Runs ``pg_ctl action`` and waits for it; a stop of a server already stopped (a racing
+    owner's) is done. A failure says what pg_ctl said."""
     from pgserver._commands import POSTGRES_BIN_PATH
 
+    pg_ctl = str(POSTGRES_BIN_PATH / "pg_ctl")
+    if action == "stop":
+        status = subprocess.run(  # noqa: S603 - a fixed command line of our own
+            [pg_ctl, "-D", str(server.pgdata), "status"],
+            user=server.system_user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+            timeout=server_stop_seconds_max,
+        )
+        if status.returncode == pg_ctl_not_running:
+            return
     command = [
-        str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-l", str(server.log),
-        "-w", "-m", "fast", action,
+        pg_ctl, "-D", str(server.pgdata), "-l", str(server.log),
+        "-w", "-t", str(server_stop_seconds_max * 2), "-m", "fast", action,
     ]  # fmt: skip
-    # Output to /dev/null, not a pipe: a restarted postmaster would hold a pipe open forever.
-    subprocess.run(  # noqa: S603 - a fixed command line of our own
-        command,
-        user=server.system_user,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=True,
-        timeout=server_stop_seconds_max * 2,
-    )
+    # Output to a file, not a pipe: a restarted postmaster would hold a pipe open forever.
+    with tempfile.TemporaryFile() as said:
+        finished = subprocess.run(  # noqa: S603 - a fixed command line of our own
+            command,
+            user=server.system_user,
+            stdout=said,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=server_stop_seconds_max * 3,
+        )
+        if finished.returncode != 0:
+            said.seek(0)
+            text = said.read().decode(errors="replace").strip()
+            raise RuntimeError(f"pg_ctl {action} exited {finished.returncode}: {text}")
 
 
 def restart_postgres() -> None:
