@@ -51,6 +51,7 @@ from api.controllers.messages import MessagesController
 from api.controllers.partners import receivers
 from api.controllers.pos import PosController
 from api.controllers.promo import PromoCampaignsController
+from api.controllers.promoters import PromotersController
 from api.controllers.reports import ReportsController
 from api.controllers.segments import SegmentsController
 from api.controllers.settlement import SettlementController
@@ -264,6 +265,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             DonationsController,
             MembershipLevelsController,
             MembershipController,
+            PromotersController,
             SettlementController,
             AppleWalletController,
             PassKitController,

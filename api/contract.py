@@ -108,6 +108,8 @@ ROUTES: Final[dict[str, Route]] = {
     "passkit_log": Route(statuses=frozenset({400}), idempotent=False),
     # Google Wallet (decision 0030): settings not stored yet (409 wallet_not_configured); the
     # save link also when Google did not take the card's object (502 partner_unavailable).
+    # A promoter's QR code (decision 0034) while the program has no enrollment page to link to.
+    "promoter_qr": Route(statuses=frozenset({409})),
     "get_google_wallet": Route(statuses=frozenset({409})),
     "google_wallet_link": Route(statuses=frozenset({409, 502})),
 }

@@ -77,6 +77,9 @@ PROBLEMS: Final[dict[Rejection, tuple[int, str]]] = {
     Rejection.membership_not_active: (409, "No membership in force to renew or cancel"),
     Rejection.certificate_not_found: (404, "No such gift certificate"),
     Rejection.charity_not_found: (404, "No such charity"),
+    Rejection.promoter_code_taken: (409, "Promoter code taken"),
+    Rejection.promoter_not_found: (404, "No promoter with this code"),
+    Rejection.enrollment_page_missing: (409, "The program has no enrollment page"),
     Rejection.certificate_pin_invalid: (422, "Wrong gift certificate PIN"),
     Rejection.certificate_pin_key_missing: (
         503,

@@ -90,6 +90,7 @@ services = (
     "messages",
     "pos",
     "promo_campaigns",
+    "promoters",
     "reads",
     "reports",
     "customer_reports",

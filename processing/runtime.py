@@ -41,6 +41,7 @@ from processing.service.loyalty.bonuses import Bonuses
 from processing.service.loyalty.customers import Customers
 from processing.service.loyalty.membership import Memberships
 from processing.service.loyalty.promo import PromoCampaigns
+from processing.service.loyalty.promoters import Promoters
 from processing.service.loyalty.segments import Segments
 from processing.service.loyalty.use_cases import Loyalty
 from processing.service.messaging.campaigns import Campaigns
@@ -174,6 +175,11 @@ class Runtime:
         self.promo_campaigns = PromoCampaigns(self.database, self.runner)
         self.donations = Donations(self.database, self.runner)
         self.memberships = Memberships(self.database, self.runner)
+        self.promoters = Promoters(
+            self.database,
+            self.runner,
+            settings.public_url or f"http://{settings.host}:{settings.port}",
+        )
         self.reports = Reports(self.database)
         self.customer_reports = CustomerReports(self.database)
         self.segments = Segments(

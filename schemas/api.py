@@ -135,6 +135,9 @@ class CustomerCreate(Request, frozen=True, kw_only=True):
     referred_by: UUID | None = None
     # The language of their trigger messages; null: the program's default, Russian.
     locale: Locale | None = None
+    # The code of the promoter who brought them (decision 0034): their first purchase rewards
+    # the promoter. An unknown code is refused (404 promoter_not_found).
+    promoter_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 
 class Card(Reply, frozen=True, kw_only=True):

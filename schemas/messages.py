@@ -31,6 +31,7 @@ TriggerName = Literal[
     "membership_lapsing",
     "membership_lapsed",
     "membership_cancelled",
+    "promoter_rewarded",
 ]
 MessageChannelName = Literal["sms", "email"]
 TriggerKindName = Literal["transactional", "marketing"]

@@ -74,7 +74,21 @@ async def assert_ledger_clean(runtime: Runtime) -> None:
             "select count(*) from (select customer_id from memberships "
             "where status in ('active', 'grace') group by customer_id having count(*) > 1) c"
         )
+        # Promoters (decision 0034): each reward is an accrual of its points on the promoter's
+        # customer account for a purchase of the customer it brought, and a claw-back is a
+        # refund of that reward.
+        rewards_off = await connection.fetchval(
+            "select count(*) from promoter_rewards r join promoters p on p.id = r.promoter_id "
+            "join operations o on o.id = r.reward_operation_id "
+            "join operations b on b.id = r.purchase_operation_id "
+            "join customers c on c.id = r.customer_id "
+            "left join operations x on x.id = r.clawback_operation_id "
+            "where o.account_id <> p.customer_id or o.type <> 'accrual' or o.points <> r.points "
+            "or b.account_id <> r.customer_id or c.promoter_id <> r.promoter_id "
+            "or (x.id is not null and (x.type <> 'refund' or x.refund_of <> o.id))"
+        )
     assert (negative, over_committed, double_resolved) == (0, 0, 0)
+    assert rewards_off == 0
     assert (charity_off, donation_off) == (0, 0)
     assert (money_unbalanced, certificates_off) == (0, 0)
     assert (memberships_off, two_in_force) == (0, 0)

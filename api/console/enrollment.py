@@ -171,6 +171,14 @@ class JoinController(Controller):
         ):
             return Redirect(f"/join/{slug}/card", status_code=303)
         token, visit = found if found is not None else await new_visit(runtime)
+        # A promoter's link or QR code (decision 0034): a code the program knows is kept with
+        # the visit and enrolls the customer as the promoter's; an unknown one is ignored.
+        typed = request.query_params.get("promoter")
+        if typed and purpose == "join":
+            known = await runtime.promoters.known_code(page.program_id, typed[:64])
+            if known is not None and known != visit.promoter:
+                visit = msgspec.structs.replace(visit, promoter=known)
+                await keep(runtime, token, visit)
         response = join_page("phone", page, visit, purpose=purpose)
         response.cookies.append(visit_cookie(request, token))
         return response
@@ -198,6 +206,7 @@ class JoinController(Controller):
             purpose=purpose,
             code_id=str(sent.code_id),
             phone=sent.phone,
+            promoter=visit.promoter,
         )
         await keep(runtime, token, visit)
         return Redirect(f"/join/{slug}/confirm", status_code=303)
@@ -260,6 +269,7 @@ class JoinController(Controller):
         details = details_of(form)
         if isinstance(details, Refused):
             return details
+        details = msgspec.structs.replace(details, promoter_code=visit.promoter)
         async with runtime.database.reader() as store:
             today = (await store.clock_now()).date()
         return check_details(details, today) or details

@@ -36,6 +36,7 @@ class Visit(msgspec.Struct, frozen=True, kw_only=True):
     phone: str | None = None  # E.164, where the code went
     confirmed: bool = False
     customer_id: str | None = None  # signed in: the customer's page opens
+    promoter: str | None = None  # the known promoter code the page was opened with (0034)
 
 
 def storage_key(token: str) -> str:

@@ -29,6 +29,7 @@ class EventType(StrEnum):
     membership_lapsing = "membership.lapsing"  # the period ended: the grace period began
     membership_lapsed = "membership.lapsed"  # the grace period ended
     membership_cancelled = "membership.cancelled"
+    promoter_rewarded = "promoter.rewarded"  # a promoter's reward landed on its account
 
 
 # The operations that tell one event whatever their points.

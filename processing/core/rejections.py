@@ -62,6 +62,9 @@ class Rejection(StrEnum):
     membership_not_active = "membership_not_active"
     certificate_not_found = "certificate_not_found"
     charity_not_found = "charity_not_found"  # decision 0034
+    promoter_code_taken = "promoter_code_taken"
+    enrollment_page_missing = "enrollment_page_missing"  # a promoter's link needs the page
+    promoter_not_found = "promoter_not_found"  # an enrollment names an unknown promoter code
     certificate_pin_invalid = "certificate_pin_invalid"
     certificate_pin_key_missing = "certificate_pin_key_missing"
     certificate_blocked = "certificate_blocked"

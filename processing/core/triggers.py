@@ -41,6 +41,7 @@ class Trigger(StrEnum):
     membership_lapsing = "membership_lapsing"
     membership_lapsed = "membership_lapsed"
     membership_cancelled = "membership_cancelled"
+    promoter_rewarded = "promoter_rewarded"  # told to the promoter (decision 0034)
 
 
 class Channel(StrEnum):
@@ -91,6 +92,7 @@ TRIGGER_EVENTS: dict[Trigger, str] = {
     Trigger.membership_lapsing: "membership.lapsing",
     Trigger.membership_lapsed: "membership.lapsed",
     Trigger.membership_cancelled: "membership.cancelled",
+    Trigger.promoter_rewarded: "promoter.rewarded",
 }
 # Triggers a daily scan fires, and how many days ahead they look unless told; the birthday
 # bonus is granted from birthday_days_around days before the birthday, so a birthday message
@@ -125,6 +127,7 @@ DEFAULT_KINDS: dict[Trigger, TriggerKind] = {
             Trigger.membership_lapsing,
             Trigger.membership_lapsed,
             Trigger.membership_cancelled,
+            Trigger.promoter_rewarded,
         )
     },
 }

@@ -69,10 +69,15 @@ from processing.service.records import (
     ProgramSettings,
     PromoCampaignRecord,
     PromoCodeRecord,
+    PromoterDue,
+    PromoterFacts,
+    PromoterRecord,
+    PromoterReward,
     PurchaseSumsRow,
     ReportClock,
     ReportPointsRow,
     RetryFacts,
+    RewardDue,
     RulesRecord,
     SegmentMemberRecord,
     SegmentRecord,
@@ -282,6 +287,8 @@ class Bought(msgspec.Struct, frozen=True, kw_only=True):
     rules: RulesRecord
     created_at: datetime
     returned: dict[str, int]
+    # The promoter's reward this purchase paid, not clawed back yet (decision 0034).
+    promoter_reward: UUID | None = None
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -308,6 +315,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     rules: RulesRecord | None = None
     standing: Standing | None = None
     referred_by: UUID | None = None  # when ranked: the referrer of a customer yet to purchase
+    promoted_by: UUID | None = None  # when ranked: the promoter of a customer yet to purchase
     bought: Bought | None = None  # when ``returns``: the purchase the named operation made
     # When a bonus kind is named: the periods it was granted in, and the customer's birthday.
     bonus_periods: frozenset[str] = frozenset()
@@ -647,6 +655,7 @@ class Enrollment(msgspec.Struct, frozen=True, kw_only=True):
     card_taken: bool
     referrer_found: bool  # the referrer named is a customer of the program (or none is named)
     holder: UUID | None = None  # the customer who has the phone asked about, if any
+    promoter_id: UUID | None = None  # the promoter whose code the enrollment carries
 
 
 class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -665,6 +674,7 @@ class NewCustomer(msgspec.Struct, frozen=True, kw_only=True):
     card_number: str | None
     key_id: UUID
     locale: str | None = None
+    promoter_id: UUID | None = None  # the promoter who brought them (decision 0034)
 
 
 class CustomerChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -867,6 +877,7 @@ class CustomerStore(Protocol):
         card_number: str | None,
         referred_by: UUID | None,
         phone: str | None,
+        promoter_code: str | None = None,
     ) -> Enrollment | None: ...
     async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:
         """The customer, account and card; with ``welcome``, in one transaction with that
@@ -2182,7 +2193,29 @@ class MembershipStore(Protocol):
     ) -> dict[str, int]: ...
 
 
+class PromoterStore(Protocol):
+    """Promoters, their customers and rewards (decision 0034)."""
+
+    async def promoter_facts(
+        self, program_id: UUID, customer_id: UUID, code: str
+    ) -> PromoterFacts: ...
+    async def insert_promoter(
+        self, promoter: PromoterRecord, key_id: UUID, answer: Answer
+    ) -> bool: ...
+    async def get_promoter(self, promoter_id: UUID, program_id: UUID) -> PromoterRecord | None: ...
+    async def list_promoters(
+        self, program_id: UUID, after: Position, limit: int
+    ) -> list[PromoterRecord]: ...
+    async def promoter_due(self, customer_id: UUID) -> PromoterDue | None: ...
+    async def insert_promoter_reward(self, reward: PromoterReward) -> bool: ...
+    async def promoter_clawback_due(self, purchase_id: UUID) -> RewardDue | None: ...
+    async def settle_promoter_clawback(
+        self, customer_id: UUID, clawback_id: UUID, points: int, reward_operation_id: UUID
+    ) -> bool: ...
+
+
 class Store(
+    PromoterStore,
     DonationStore,
     MembershipStore,
     PromoStore,

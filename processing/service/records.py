@@ -1171,3 +1171,59 @@ class DonationRecord(msgspec.Struct, frozen=True, kw_only=True):
     points: int
     available_after: int
     created_at: datetime
+
+
+class PromoterRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A promoter (decision 0034): its customer record (where its rewards land and its SMS
+    go), its code and terms, the program's enrollment page slug (its link), and what it
+    brought: customers attributed, rewards standing and their points."""
+
+    id: UUID
+    program_id: UUID
+    customer_id: UUID
+    name: str
+    code: str
+    reward_points: int
+    reward_share_bp: int
+    created_at: datetime
+    slug: str | None = None
+    customers: int = 0
+    rewards: int = 0
+    rewarded_points: int = 0
+
+
+class PromoterFacts(msgspec.Struct, frozen=True, kw_only=True):
+    customer_found: bool
+    code_taken: bool
+    now: datetime
+    slug: str | None = None
+
+
+class PromoterDue(msgspec.Struct, frozen=True, kw_only=True):
+    """The promoter a first purchase rewards: its id, customer record and terms."""
+
+    id: UUID
+    customer_id: UUID
+    reward_points: int
+    reward_share_bp: int
+
+
+class PromoterReward(msgspec.Struct, frozen=True, kw_only=True):
+    customer_id: UUID
+    program_id: UUID
+    promoter_id: UUID
+    purchase_operation_id: UUID
+    reward_operation_id: UUID
+    reward_lot_id: UUID
+    points: int
+
+
+class RewardDue(msgspec.Struct, frozen=True, kw_only=True):
+    """A reward whose purchase was returned in full, to claw back."""
+
+    customer_id: UUID
+    promoter_id: UUID
+    promoter_customer_id: UUID
+    reward_operation_id: UUID
+    reward_lot_id: UUID
+    points: int

@@ -42,6 +42,7 @@ async def test_triggers_are_off_until_set_and_each_replacement_is_a_version(api:
         "membership_lapsing": (False, "transactional"),
         "membership_lapsed": (False, "transactional"),
         "membership_cancelled": (False, "transactional"),
+        "promoter_rewarded": (False, "transactional"),
     }
 
     first = await put(api, f"{base}/points_accrued", {"enabled": True, "templates": [sms]})

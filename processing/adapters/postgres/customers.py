@@ -59,9 +59,10 @@ class CustomerQueries(NamedQueries, TurnQueries):
         card_number: str | None,
         referred_by: UUID | None,
         phone: str | None,
+        promoter_code: str | None = None,
     ) -> Enrollment | None:
         row = await self._fetchrow(
-            "enrollment", program_id, customer_id, card_number, referred_by, phone
+            "enrollment", program_id, customer_id, card_number, referred_by, phone, promoter_code
         )
         if row is None:
             return None
@@ -74,6 +75,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
             card_taken=row["card_taken"],
             referrer_found=row["referrer_found"],
             holder=row["holder"],
+            promoter_id=row["promoter_id"],
         )
 
     async def enroll(self, customer: NewCustomer, welcome: Plan | None, answer: Answer) -> bool:
@@ -90,7 +92,7 @@ class CustomerQueries(NamedQueries, TurnQueries):
             customer.key_id,
         )
         # $18 and $19, after the flag that says whether a bonus follows
-        added = (customer.email, customer.locale)
+        added = (customer.email, customer.locale, customer.promoter_id)
         if welcome is None:
             row = await self._answered(
                 "enroll_customer", answer, *arguments, False, *added, races=_taken

@@ -27,6 +27,7 @@ from processing.adapters.postgres.membership import MembershipQueries
 from processing.adapters.postgres.merchants import MerchantQueries
 from processing.adapters.postgres.named import Connection
 from processing.adapters.postgres.promo import PromoQueries
+from processing.adapters.postgres.promoters import PromoterQueries
 from processing.adapters.postgres.reports import ReportQueries
 from processing.adapters.postgres.segments import SegmentQueries
 from processing.adapters.postgres.sms import SmsQueries
@@ -40,6 +41,7 @@ __all__ = ["Connection", "PostgresStore"]
 
 
 class PostgresStore(
+    PromoterQueries,
     DonationQueries,
     MembershipQueries,
     PromoQueries,

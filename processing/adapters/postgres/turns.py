@@ -194,6 +194,7 @@ def _bought(row: asyncpg.Record) -> Bought:
         ),
         created_at=row["bought_at"],
         returned=msgspec.json.decode(row["bought_returned"], type=dict[str, int]),
+        promoter_reward=row["bought_promoter_reward"],
     )
 
 
@@ -276,6 +277,7 @@ class TurnQueries:
             if priced and ranked and found
             else None,
             referred_by=row["referred_by"],
+            promoted_by=row["promoted_by"],
             bought=None if row["bought_lines"] is None else _bought(row),
             bonus_periods=frozenset(row["bonus_periods"] or ()),
             birthday=row["birthday"],

@@ -11,6 +11,7 @@ import structlog
 from processing.core.events import operation_events
 from processing.core.merges import decide_merge
 from processing.core.model import OperationType, Rejected
+from processing.core.promoters import normalized_code
 from processing.core.rejections import Rejection
 from processing.service.loyalty.bonuses import welcome_grant
 from processing.service.loyalty.phones import normalize_phone
@@ -79,6 +80,7 @@ class EnrollCommand(msgspec.Struct, frozen=True, kw_only=True):
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
     referred_by: UUID | None = None
     locale: str | None = None  # their messages' language; None: the program's default
+    promoter_code: str | None = None  # the promoter who brought them (decision 0034)
 
 
 class EditCommand(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,7 +192,12 @@ class Customers:
             # looked up by the same statement; a local one needs the country read first.
             international = normalize_phone(command.phone, any_region)
             enrollment = await store.enrollment(
-                program_id, customer_id, command.card_number, command.referred_by, international
+                program_id,
+                customer_id,
+                command.card_number,
+                command.referred_by,
+                international,
+                None if command.promoter_code is None else normalized_code(command.promoter_code),
             )
             if enrollment is None:
                 return refuse(Rejection.not_found, "The key's program is gone.")
@@ -806,6 +813,12 @@ def enrollment_change(
             "referred_by is not a customer of this program.",
             field="referred_by",
         )
+    if command.promoter_code is not None and enrollment.promoter_id is None:
+        return refuse(
+            Rejection.promoter_not_found,
+            "promoter_code is not the code of a promoter of this program.",
+            field="promoter_code",
+        )
     if holder is not None:
         return refuse(
             Rejection.customer_exists,
@@ -826,6 +839,7 @@ def enrollment_change(
         card_number=command.card_number,
         key_id=actor.key_id,
         locale=command.locale,
+        promoter_id=enrollment.promoter_id,
     )
     welcome = welcome_grant(locked, enrollment.rules)
     record = CustomerRecord(

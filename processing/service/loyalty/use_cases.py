@@ -71,6 +71,7 @@ from processing.service.ledger.decisions import (
 )
 from processing.service.loyalty.bonuses import grant_referral
 from processing.service.loyalty.customers import program_of
+from processing.service.loyalty.promoters import claw_back_promoter, reward_promoter
 from processing.service.mutations import (
     Change,
     Decided,
@@ -326,7 +327,9 @@ def referral_due(snapshot: Snapshot, record: RulesRecord) -> bool:
     two accounts: more than one account's plan, so it takes the locked turn with
     ``with_referral``."""
     referral = record.rules.bonuses.referral
-    return snapshot.referred_by is not None and (referral.referrer > 0 or referral.referred > 0)
+    referred = snapshot.referred_by is not None and (referral.referrer > 0 or referral.referred > 0)
+    # A customer a promoter brought: the first purchase rewards the promoter (decision 0034).
+    return referred or snapshot.promoted_by is not None
 
 
 def purchase_in_turn(
@@ -575,6 +578,15 @@ async def with_referral(store: Store, snapshot: Snapshot, decided: Decided) -> A
     if locked is None or record is None:
         raise AssertionError("a purchase is decided on a customer, priced")
     granted = await grant_referral(store, locked.account.id, locked.program_id, record)
+    if decided.purchase is not None and snapshot.promoted_by is not None:
+        granted += await reward_promoter(
+            store,
+            locked.account.id,
+            locked.program_id,
+            record,
+            decided.change.operation,
+            decided.purchase.priced.money_minor,
+        )
     moved = decided.outcome
     if not granted:
         return moved
@@ -915,6 +927,8 @@ class Loyalty:
             bought = snapshot.bought
             if bought is not None and any(line.certificate_minor for line in bought.lines):
                 return None  # gift certificates paid for it: the locked turn gives back to them
+            if bought is not None and bought.promoter_reward is not None:
+                return None  # it rewarded a promoter: the locked turn may claw that back
             return return_in_turn(snapshot, mutation.actor, command)
 
         target = Target(
@@ -960,7 +974,15 @@ class Loyalty:
                 prepared, amount, actor, operation.id, document_id, operation.created_at
             )
             await write_all(store, writes)
-            return decided.outcome
+            taken = await claw_back_promoter(
+                store, operation_id, operation.program_id, operation.created_at
+            )
+            if not taken:
+                return decided.outcome
+            moved = decided.outcome
+            return msgspec.structs.replace(
+                moved, more_movements=(*moved.more_movements, ("clawed_back", taken))
+            )
 
         return await self.runner.locked(mutation, target, decide, render, then, prepare)
 

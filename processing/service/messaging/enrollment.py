@@ -131,6 +131,7 @@ class Details(msgspec.Struct, frozen=True, kw_only=True):
     birthday: date | None
     email: str | None
     consents: tuple[str, ...]  # the channels ticked: sms, email
+    promoter_code: str | None = None  # the promoter's link the page was opened by (0034)
 
 
 class Joined(msgspec.Struct, frozen=True, kw_only=True):
@@ -413,6 +414,7 @@ class Enrollments:
             name=details.name.strip(),
             email=details.email or None,
             birthday=details.birthday,
+            promoter_code=details.promoter_code,
         )
         key = f"enrollment-page-{code_id}"
         mutation = Mutation(

@@ -4,7 +4,7 @@
 -- (none: the defaults), whether card $3 is already taken in it, whether $4 is one of its
 -- customers (the referrer; true when none is named), and which of its customers has phone $5
 -- (a number given in international form, read without the program's country; null: not
--- asked).
+-- asked), and the promoter whose code is $6 (decision 0034; null: none or unknown).
 select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bigint as reserved,
        0::bigint as debt, false as blocked, p.hold_ttl_seconds_default, p.hold_ttl_seconds_max,
        p.expiry_days, (r.rules -> 'expiry')::text as rules_expiry, p.key_points_per_call_max,
@@ -15,7 +15,9 @@ select $2::uuid as id, p.id as program_id, p.country, 0::bigint as posted, 0::bi
        ($4::uuid is null or exists (select from customers c
                                     where c.id = $4 and c.program_id = p.id)) as referrer_found,
        (select coalesce(c.merged_into, c.id) from customers c
-        where c.program_id = p.id and c.phone = $5::text) as holder
+        where c.program_id = p.id and c.phone = $5::text) as holder,
+       (select m.id from promoters m where m.program_id = p.id and m.code = $6::text)
+           as promoter_id
 from programs p
 left join lateral (select version, rules, created_at from program_rules
                    where program_id = p.id order by version desc limit 1) r on true
@@ -23,7 +25,8 @@ where p.id = $1;
 
 -- name: enroll_customer
 -- An enrollment in one statement: customer $7 of program $8 ($9 phone, $10 name, $18 e-mail,
--- $19 locale, $11 birthday, $12 attributes, $13 referred by, $14 enrolled at), its account, and
+-- $19 locale, $11 birthday, $12 attributes, $13 referred by, $14 enrolled at, $20 the promoter
+-- who brought them), its account, and
 -- card $15
 -- (none: null) issued by key $16 with its journal's first event. The answer ($1-$6) is stored
 -- with it
@@ -37,8 +40,8 @@ with answer as (
     returning key_id
 ), customer as (
     insert into customers (id, program_id, phone, name, email, locale, birthday, attributes,
-                           referred_by, created_at)
-    select $7, $8, $9, $10, $18, $19, $11, $12::jsonb, $13, $14
+                           referred_by, created_at, promoter_id)
+    select $7, $8, $9, $10, $18, $19, $11, $12::jsonb, $13, $14, $20
     where $17::boolean or exists (select from answer)
     returning id
 ), account as (

@@ -110,7 +110,11 @@ with answer as (
                as membership,
            (select c.referred_by from customers c
             where c.id = account.id
-              and not exists (select from purchases p where p.account_id = c.id)) as referred_by
+              and not exists (select from purchases p where p.account_id = c.id)) as referred_by,
+           -- decision 0034: the promoter of a customer yet to purchase
+           (select c.promoter_id from customers c
+            where c.id = account.id
+              and not exists (select from purchases p where p.account_id = c.id)) as promoted_by
     from account where $11::boolean and $13::boolean
 ), bought as (
     select p.program_id, p.lines::text as lines, p.created_at, original.rules_version,
@@ -118,7 +122,10 @@ with answer as (
            (select coalesce(json_object_agg(done.line_id, done.quantity), '{}')::text
             from (select pr.line_id, sum(pr.quantity)::integer as quantity
                   from purchase_returns pr where pr.purchase_id = p.operation_id
-                  group by pr.line_id) as done) as returned
+                  group by pr.line_id) as done) as returned,
+           (select r.reward_operation_id from promoter_rewards r
+            where r.purchase_operation_id = p.operation_id
+              and r.clawback_operation_id is null) as promoter_reward
     from purchases p
     join original on original.id = p.operation_id
     left join program_rules r on r.program_id = p.program_id
@@ -165,11 +172,12 @@ select answer.fingerprint, answer.status_code, answer.media_type, answer.body,
        original.returned_points as original_returned_points,
        original.movements as original_movements, original.moved_lots as original_lots,
        rules.version as rules_version, rules.rules::text as rules, rules.created_at as rules_at,
-       standing.spend, standing.tier_floor, standing.referred_by,
+       standing.spend, standing.tier_floor, standing.referred_by, standing.promoted_by,
        standing.membership as membership,
        bought.lines as bought_lines, bought.created_at as bought_at,
        bought.rules_version as bought_version, bought.rules as bought_rules,
        bought.rules_at as bought_rules_at, bought.returned as bought_returned,
+       bought.promoter_reward as bought_promoter_reward,
        promo.codes as promo_codes
 from (values (1)) as one (one)
 left join answer on true
