@@ -480,7 +480,9 @@ class Memberships:
         def decide(facts: MembershipFacts) -> Change | Outcome:
             return decide_purchase(facts, actor, program_id, customer_id, command)
 
-        return await self.runner.change(mutation, Decision(load, decide), render)
+        # The customer's turn: their membership's writes one at a time, and after two lost
+        # races decided under the account's row lock.
+        return await self.runner.change(mutation, Decision(load, decide), render, customer_id)
 
     async def renew(
         self, mutation: Mutation, customer_id: UUID, command: PaymentCommand, render: Render
@@ -497,7 +499,9 @@ class Memberships:
         def decide(facts: MembershipFacts) -> Change | Outcome:
             return decide_renewal(facts, actor, program_id, command)
 
-        return await self.runner.change(mutation, Decision(load, decide), render)
+        # The customer's turn: their membership's writes one at a time, and after two lost
+        # races decided under the account's row lock.
+        return await self.runner.change(mutation, Decision(load, decide), render, customer_id)
 
     async def cancel(
         self, mutation: Mutation, customer_id: UUID, command: PaymentCommand, render: Render
@@ -514,7 +518,9 @@ class Memberships:
         def decide(facts: MembershipFacts) -> Change | Outcome:
             return decide_cancellation(facts, actor, program_id, command)
 
-        return await self.runner.change(mutation, Decision(load, decide), render)
+        # The customer's turn: their membership's writes one at a time, and after two lost
+        # races decided under the account's row lock.
+        return await self.runner.change(mutation, Decision(load, decide), render, customer_id)
 
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
         """The customer's newest membership with its state now."""
