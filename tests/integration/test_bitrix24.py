@@ -458,3 +458,32 @@ async def test_a_contact_shows_the_balance_after_a_till_purchase_and_an_expiry(
     assert len(calls(crm, "crm.contact.update")) == updates + 2
     await relay_and_drain(api, crm)
     assert len(calls(crm, "crm.contact.update")) == updates + 2
+
+
+async def test_a_won_deal_from_a_promoters_form_rewards_the_promoter_once(
+    api: Api, crm: FakeBitrix24
+) -> None:
+    """Decision 0034: the CRM form's hidden promo parameter fills the deal's promoter field;
+    the won deal is the customer's first purchase, so the promoter is rewarded, once."""
+    promoter = await api.customer("+79120000900")
+    made = await api.post(
+        f"/v1/programs/{api.program_id}/promoters",
+        {"customer_id": promoter, "name": "Partner", "code": "PARTNER7", "reward_share_bp": 500},
+        key=api.admin_key,
+    )
+    assert made.status_code == 201, made.text
+    customer = await api.customer(phone)
+    contact = crm.contact(phone)
+    deal = crm.deal(contact, "10000.00")
+    await crm.change(deal, UF_CRM_LOYALTY_PROMOTER="partner7")
+    await crm.change(deal, STAGE_ID="WON")
+    await drain(api.runtime, crm)
+    assert (await api.balance(customer))["available"] == 1000
+    assert (await api.balance(promoter))["available"] == 500  # 5 % of 10,000.00 RUB
+
+    second = crm.deal(contact, "5000.00")
+    await crm.change(second, UF_CRM_LOYALTY_PROMOTER="PARTNER7", STAGE_ID="WON")
+    await drain(api.runtime, crm)
+    assert (await api.balance(customer))["available"] == 1500
+    assert (await api.balance(promoter))["available"] == 500  # not the first purchase
+    await assert_ledger_clean(api.runtime)

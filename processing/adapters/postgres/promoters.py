@@ -54,6 +54,10 @@ class PromoterQueries(NamedQueries):
         rows = await self._fetch("list_promoters", program_id, after.at, after.id, limit)
         return [_promoter(row) for row in rows]
 
+    async def attribute_to_promoter(self, customer_id: UUID, program_id: UUID, code: str) -> bool:
+        row = await self._fetchrow("attribute_to_promoter", customer_id, program_id, code)
+        return row is not None
+
     async def promoter_due(self, customer_id: UUID) -> PromoterDue | None:
         row = await self._fetchrow("promoter_due", customer_id)
         return None if row is None else PromoterDue(**dict(row.items()))

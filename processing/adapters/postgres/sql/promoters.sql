@@ -54,6 +54,17 @@ where p.program_id = $1 and (p.created_at, p.id) < ($2, $3)
 order by p.created_at desc, p.id desc
 limit $4;
 
+-- name: attribute_to_promoter
+-- Customer $1 of program $2, not attributed yet and yet to purchase, made the customer of the
+-- promoter with code $3 (a CRM lead's or a shop order's code); the promoter's own customer
+-- record is never its own.
+update customers c set promoter_id = p.id
+from promoters p
+where c.id = $1 and c.program_id = $2 and c.promoter_id is null
+  and p.program_id = $2 and p.code = $3 and p.customer_id <> c.id
+  and not exists (select from purchases x where x.account_id = c.id)
+returning c.id;
+
 -- name: promoter_due
 -- The promoter of customer $1 when the purchase just written is the customer's first and no
 -- reward was paid for them yet: the promoter, its customer record and its terms.

@@ -34,6 +34,7 @@ from uuid import UUID, uuid4
 import structlog
 
 from processing.core.model import Line
+from processing.core.promoters import normalized_code
 from processing.service.checkout.pos import Pos
 from processing.service.ledger.decisions import ReserveCommand
 from processing.service.ledger.use_cases import Ledger
@@ -117,6 +118,13 @@ class Bitrix24Partner:
             # From now on every balance.changed of the customer refreshes this contact.
             await store.link_contact(connection.id, customer_id, connection.program_id, contact.id)
         fields = field_codes(connection)
+        promoter = bitrix24.text_in(read.fields, fields["promoter_field"])
+        code = None if promoter is None else normalized_code(promoter)
+        if code is not None:
+            # A lead from a promoter's form (decision 0034): its customer, yet to purchase, is
+            # the promoter's, so the won deal's purchase rewards the promoter.
+            async with self.database.transaction() as store:
+                await store.attribute_to_promoter(customer_id, connection.program_id, code)
         applied: list[Applied] = []
         writeoff = bitrix24.points_in(read.fields, fields["writeoff_field"])
         if writeoff > 0 and bitrix24.is_open(deal):

@@ -27,6 +27,8 @@ default_fields = {
     "balance_field": "UF_CRM_LOYALTY_BALANCE",  # contact
     "tier_field": "UF_CRM_LOYALTY_TIER",  # contact
     "card_field": "UF_CRM_LOYALTY_CARD",  # contact
+    # deal: the promoter's code, filled by the CRM form's hidden promo parameter (decision 0034)
+    "promoter_field": "UF_CRM_LOYALTY_PROMOTER",
 }
 # What the installer creates, by entity: name (without UF_CRM_) → (type, label).
 installed_fields = {
@@ -130,6 +132,12 @@ def deal_read_of(answer: Any) -> DealRead:
     except (msgspec.ValidationError, TypeError, ValueError) as error:
         raise Unusable(f"not a Bitrix24 deal: {error}") from error
     return DealRead(deal=deal, fields=fields, contact=contact)
+
+
+def text_in(fields: dict[str, Any], code: str) -> str | None:
+    """A deal's string field (a promoter's code), None when empty or not a string."""
+    value = fields.get(code)
+    return value.strip()[:64] or None if isinstance(value, str) else None
 
 
 def is_won(deal: Deal) -> bool:
