@@ -3,9 +3,11 @@ order paid (committing the cart's hold as one purchase under the order id), canc
 returned by line, always by the shop's own cart and order ids. Pricing a basket is the tills'
 ``CheckoutCalculate``; returns are the tills' ``ChequeReturn``."""
 
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from msgspec import Meta
 
 from schemas.base import DocumentId, Points, Receipt, Request, TtlSeconds
 from schemas.certificates import CertificatePayments
@@ -35,3 +37,7 @@ class OrderPay(Request, frozen=True, kw_only=True):
     )  # every one must apply, else 409 promo_code_refused
     # Gift certificates paying part of the money (decision 0033).
     certificates: CertificatePayments | None = None
+    # The promoter's code the visitor arrived with (the shop keeps the link's ``promoter``
+    # parameter, decision 0034): a customer yet to buy becomes the promoter's, and this first
+    # purchase rewards the promoter. An unknown code is ignored.
+    promoter_code: Annotated[str, Meta(min_length=1, max_length=64)] | None = None

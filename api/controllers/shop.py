@@ -88,6 +88,7 @@ class ShopController(Controller):
             points=data.points,
             promo_codes=tuple(data.promo_codes),
             certificates=certificates_of(data),
+            promoter_code=data.promoter_code,
         )
         stored = await shop.pay(
             mutation_for(request, data, order_id), order(order_id), command, renderer(Commit)

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from api.controllers.promoters import qr_svg
+from processing.service.admin import create_key
 from tests.api.test_enrollment_page import open_page, slug
 from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
 from tests.api.test_purchases import purchase
@@ -177,4 +178,40 @@ async def test_two_first_purchases_at_once_reward_once(api: Api) -> None:
     assert [answer.status_code for answer in answers] == [201] * 4
     assert (await api.balance(anna))["available"] == 70
     assert (await counts(api))["rewards"] == 1
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_a_web_shop_order_carrying_the_code_rewards_the_promoter_once(api: Api) -> None:
+    assert (await put_rules(api, now_rules)).status_code == 200
+    anna = await api.customer("+79120000100")
+    await promoter(api, anna, code="SHOP5", reward_points=40)
+    async with api.runtime.database.transaction() as store:
+        created = await create_key(store, api.program_id_uuid, "web shop", ["shop"], None)
+    shop_key = created.key
+    buyer = await api.customer("+79120000200")  # enrolled by the shop, no code
+    basket = [receipt_line("oil", 1000)]
+
+    async def pay(order: str, code: str) -> Any:
+        return await api.post(
+            f"/shop/v1/orders/{order}/pay",
+            {"customer_id": buyer, "lines": basket, "promoter_code": code},
+            key=shop_key,
+        )
+
+    unknown = await pay("1", "NOSUCH")  # an unknown code is ignored: the order stands
+    assert unknown.status_code == 200, unknown.text
+    assert (await api.balance(anna))["available"] == 0
+    assert (await counts(api))["attributed"] == 0
+    other = await api.customer("+79120000300")
+    first = await api.post(
+        "/shop/v1/orders/2/pay",
+        {"customer_id": other, "lines": basket, "promoter_code": "shop-5"},
+        key=shop_key,
+    )
+    assert first.status_code == 200, first.text
+    assert (await api.balance(anna))["available"] == 40
+    late = await pay("3", "SHOP5")  # the buyer has bought already: not the promoter's
+    assert late.status_code == 200, late.text
+    assert (await api.balance(anna))["available"] == 40
+    assert (await counts(api))["attributed"] == 1
     await assert_ledger_clean(api.runtime)

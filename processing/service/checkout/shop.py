@@ -16,6 +16,7 @@ from processing.core.model import Line
 from processing.core.rejections import Rejection
 from processing.service.certificates.payments import CertificateRequest
 from processing.service.checkout.pos import Pos, as_commit, reserved_for_another
+from processing.service.loyalty.promoters import attribute_customer
 from processing.service.loyalty.use_cases import (
     CommitCommand,
     LineReturnCommand,
@@ -36,12 +37,21 @@ class OrderPayment(msgspec.Struct, frozen=True, kw_only=True):
     points: int | None = None
     promo_codes: tuple[str, ...] = ()  # as typed; each must apply (decision 0032)
     certificates: tuple[CertificateRequest, ...] | None = None  # paying part of the money
+    promoter_code: str | None = None  # the code the visitor arrived with (decision 0034)
 
 
 class ShopCheckout:
     def __init__(self, pos: Pos, loyalty: Loyalty) -> None:
         self.pos = pos
         self.loyalty = loyalty
+
+    async def attribute(self, mutation: Mutation, customer_id: UUID, code: str | None) -> None:
+        """An order carrying a promoter's code (decision 0034): its customer, not attributed
+        and yet to buy, becomes the promoter's before the order applies, so that this first
+        purchase rewards the promoter. Who brought a customer stands whatever the order's fate."""
+        program_id = mutation.actor.program_id
+        if code is not None and program_id is not None:
+            await attribute_customer(self.loyalty.database, customer_id, program_id, code)
 
     async def pay(
         self, mutation: Mutation, order_id: str, command: OrderPayment, render: Render
@@ -59,6 +69,7 @@ class ShopCheckout:
             )
         if command.customer_id not in (None, hold.customer_id):
             return render(reserved_for_another(f"Cart {command.cart_id}"))
+        await self.attribute(mutation, hold.customer_id, command.promoter_code)
         paid = CommitCommand(
             points=command.points,
             lines=command.lines,
@@ -88,6 +99,7 @@ class ShopCheckout:
                     field="customer_id",
                 )
             )
+        await self.attribute(mutation, command.customer_id, command.promoter_code)
         bought = PurchaseCommand(
             document=Document(id=order_id),
             lines=command.lines,

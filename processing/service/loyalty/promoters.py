@@ -270,3 +270,16 @@ async def claw_back_promoter(
     if not settled:
         raise RetryTransaction
     return taken
+
+
+async def attribute_customer(
+    database: Database, customer_id: UUID, program_id: UUID, typed: str
+) -> bool:
+    """A customer, not attributed and yet to buy, made the customer of the promoter whose code
+    an order or a lead carries (one statement); False when nothing changed (an unknown code, a
+    customer already attributed or who has bought)."""
+    code = normalized_code(typed)
+    if code is None:
+        return False
+    async with database.transaction() as store:
+        return await store.attribute_to_promoter(customer_id, program_id, code)
