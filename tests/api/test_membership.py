@@ -449,3 +449,24 @@ async def test_sweeps_at_once_tell_grace_and_lapse_once(api: Api) -> None:
 def test_the_helpers_backdate_with_the_cores_months(period: Period) -> None:
     anchor = datetime(2026, 1, 31, tzinfo=UTC)
     assert add_months(anchor, 1) == datetime(2026, 2, 28, tzinfo=UTC)
+
+
+async def test_a_merged_customers_membership_is_the_survivors(api: Api) -> None:
+    assert (await put_rules(api, rules)).status_code == 200
+    level = await level_id(api)
+    survivor, duplicate = await api.customer(), await api.customer("+79120000002")
+    assert (await buy(api, duplicate, level, "M-1")).status_code == 201
+    merged = await api.post(
+        f"/v1/customers/{survivor}/merge",
+        {"from_customer_id": duplicate, "reason": "one person, two records"},
+        key=api.admin_key,
+    )
+    assert merged.status_code == 200, merged.text
+
+    assert (await quote(api, survivor))["membership"]["state"] == "active"
+    assert (await api.get(f"/v1/customers/{survivor}")).json()["membership"] is not None
+    second = await buy(api, survivor, level, "M-2")
+    assert (second.status_code, second.json()["code"]) == (409, "membership_exists")
+    renewed = await renew(api, survivor, "R-1")
+    assert (renewed.status_code, renewed.json()["periods"]) == (200, 2)
+    await assert_ledger_clean(api.runtime)

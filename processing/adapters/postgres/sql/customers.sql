@@ -79,7 +79,10 @@ select c.id, c.program_id, c.phone, c.name, c.email, c.locale, c.birthday,
                    'level', (select row_to_json(l) from membership_levels l
                              where l.id = m.level_id))::text
         from memberships m
-        where m.customer_id = c.id and m.status in ('active', 'grace')) as membership,
+        where m.status in ('active', 'grace')
+          and (m.customer_id = c.id or m.customer_id in (select d.id from customers d
+                                           where d.merged_into = c.id))
+        order by m.grace_ends_at desc, m.id limit 1) as membership,
        clock_timestamp() as now
 from customers c join accounts a on a.id = c.id
 where c.id = coalesce((select m.merged_into from customers m where m.id = $1), $1)

@@ -26,8 +26,9 @@ order by created_at, id;
 -- What a membership operation of customer $1 in program $2 is decided on: the database clock,
 -- whether the customer is the program's, the program's currency and its number of levels,
 -- level $3 (a purchase's), the customer's membership in force (active or in grace as last
--- written) with its level and the money its current period was paid with, and whether
--- document $4 already paid for an operation of type $5.
+-- written; a customer merged into them counts as theirs) with its level and the money its
+-- current period was paid with, and whether document $4 already paid for an operation of
+-- type $5.
 select clock_timestamp() as now,
        exists (select from customers c where c.id = $1 and c.program_id = $2) as customer_found,
        (select p.currency from programs p where p.id = $2) as currency,
@@ -43,8 +44,10 @@ select clock_timestamp() as now,
                                   where y.membership_id = m.id and y.type <> 'refund'
                                   order by y.period_ends_at desc limit 1))::text
         from memberships m
-        where m.customer_id = $1 and m.program_id = $2 and m.status in ('active', 'grace'))
-           as membership,
+        where m.program_id = $2 and m.status in ('active', 'grace')
+          and (m.customer_id = $1 or m.customer_id in (select d.id from customers d
+                                                       where d.merged_into = $1))
+        order by m.grace_ends_at desc, m.id limit 1) as membership,
        exists (select from membership_payments y
                where y.program_id = $2 and y.type = $5 and y.document_id = $4) as document_taken;
 
@@ -110,8 +113,8 @@ with membership as (
 select id from changed;
 
 -- name: customer_membership
--- Customer $1's newest membership in program $2 (in force, lapsed or cancelled), with its
--- level, as JSON for the core's Membership.
+-- Customer $1's newest membership in program $2 (in force, lapsed or cancelled), theirs or of
+-- a customer merged into them, with its level, as JSON for the core's Membership.
 select json_build_object(
            'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
            'periods', m.periods, 'version', m.version, 'status', m.status,
@@ -119,7 +122,9 @@ select json_build_object(
            'level', (select row_to_json(l) from membership_levels l where l.id = m.level_id)
        )::text as membership
 from memberships m
-where m.customer_id = $1 and m.program_id = $2
+where m.program_id = $2
+  and (m.customer_id = $1 or m.customer_id in (select d.id from customers d
+                                               where d.merged_into = $1))
 order by m.created_at desc, m.id desc
 limit 1;
 

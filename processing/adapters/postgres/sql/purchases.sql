@@ -16,7 +16,10 @@ select coalesce((
                    'level', (select row_to_json(l) from membership_levels l
                              where l.id = m.level_id))::text
         from memberships m
-        where m.customer_id = $1 and m.status in ('active', 'grace')) as membership;
+        where m.status in ('active', 'grace')
+          and (m.customer_id = $1 or m.customer_id in (select d.id from customers d
+                                           where d.merged_into = $1))
+        order by m.grace_ends_at desc, m.id limit 1) as membership;
 
 -- name: set_tier_floor
 -- Sets (or, $9 null, clears) the manual tier of customer $7 with the answer ($1-$6) and the

@@ -99,14 +99,17 @@ with answer as (
                      $12::integer))
            ), 0)::numeric as spend,
            (select c.tier_floor from customers c where c.id = account.id) as tier_floor,
-           -- the paid membership in force as last written (decision 0035)
+           -- the paid membership in force as last written, theirs or a merged customer's (0035)
            (select json_build_object(
                        'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
                        'periods', m.periods, 'version', m.version, 'status', m.status,
                        'level', (select row_to_json(l) from membership_levels l
                                  where l.id = m.level_id))::text
             from memberships m
-            where m.customer_id = account.id and m.status in ('active', 'grace'))
+            where m.status in ('active', 'grace')
+              and (m.customer_id = account.id or m.customer_id in (select d.id from customers d
+                                               where d.merged_into = account.id))
+            order by m.grace_ends_at desc, m.id limit 1)
                as membership,
            (select c.referred_by from customers c
             where c.id = account.id
