@@ -7,9 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.api.test_loyalty_rules_and_checkout import auto_service, put_rules, receipt_line
+from tests.api.test_purchases import purchase
 from tests.api.test_reports import points_report, relay_everything
 from tests.conftest import Api, make_program
 from tests.invariants import assert_ledger_clean
+
+now_rules = auto_service | {"activation_delay_days": 0}
 
 
 async def charity(api: Api, name: str = "Food bank", program_id: str | None = None) -> Any:
@@ -207,4 +211,31 @@ async def test_donations_racing_holds_on_one_account_never_overspend(api: Api) -
         f"/v1/programs/{api.program_id}/charities/{food['id']}", key=api.admin_key
     )
     assert received.json()["received_points"] == given
+    await assert_ledger_clean(api.runtime)
+
+
+async def test_donations_racing_purchases_on_one_account_lose_no_update(api: Api) -> None:
+    """Purchases earning on the account while donations take from it: each donation is decided
+    again on a fresh load when a purchase moved the account first, so every point is counted
+    once and none is given twice."""
+    assert (await put_rules(api, now_rules)).status_code == 200
+    food = await charity(api)
+    customer = await api.customer(points=100)
+
+    async def give() -> Any:
+        return await donate(api, customer, food["id"], 20)
+
+    async def buy(n: int) -> Any:
+        return await purchase(api, customer, [receipt_line("oil", 1000)], f"R-{n}")
+
+    answers = await asyncio.gather(*(give() if n % 2 else buy(n) for n in range(12)))
+    assert [answer.status_code for answer in answers] == [201] * 12, [a.text for a in answers]
+    earned = sum(a.json()["earned_points"] for n, a in enumerate(answers) if not n % 2)
+    assert earned > 0
+    balance = await api.balance(customer)
+    assert balance["available"] + balance["pending"] == 100 + earned - 6 * 20
+    received = await api.get(
+        f"/v1/programs/{api.program_id}/charities/{food['id']}", key=api.admin_key
+    )
+    assert received.json()["received_points"] == 120
     await assert_ledger_clean(api.runtime)
