@@ -13,6 +13,7 @@ import pytest
 
 from processing.core.membership import Period, add_months
 from processing.service.admin import create_key
+from processing.service.ledger.reconcile import reconcile
 from processing.service.loyalty.membership import sweep_memberships
 from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
 from tests.conftest import Api
@@ -470,3 +471,18 @@ async def test_a_merged_customers_membership_is_the_survivors(api: Api) -> None:
     renewed = await renew(api, survivor, "R-1")
     assert (renewed.status_code, renewed.json()["periods"]) == (200, 2)
     await assert_ledger_clean(api.runtime)
+
+
+async def test_reconcile_reports_a_membership_whose_money_does_not_add_up(api: Api) -> None:
+    customer = await api.customer()
+    bought = await buy(api, customer, await level_id(api))
+    assert bought.status_code == 201
+    assert (await reconcile(api.runtime.database)).differences == []
+    async with api.runtime.pool.acquire() as connection:
+        await connection.execute("update memberships set periods = 2")  # a period unpaid
+
+    found = (await reconcile(api.runtime.database)).differences
+
+    assert found == [
+        f"membership {bought.json()['id']}: 2 periods, 1 paid, 0 refunds, refund 0 of {299 * rub}"
+    ]

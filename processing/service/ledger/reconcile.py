@@ -54,6 +54,12 @@ _checks = {
     "reconcile_certificate_refunds": (
         "certificate operation {id}: refunded_minor {refunded_minor}, refunds {refunds}"
     ),
+    # Paid membership (decision 0035): paid once per period, one refund when cancelled, never
+    # more back than paid.
+    "reconcile_membership_payments": (
+        "membership {id}: {periods} periods, {paid} paid, {refunds} refunds, refund "
+        "{refund_minor} of {paid_minor}"
+    ),
     "reconcile_report_customer_sets": (
         "report customers {program_id} {grain} {period} chunk {chunk}: active {active}, "
         "purchasing {purchased}, twice {repeated}; the ledger: {ledger_active}, "

@@ -169,3 +169,19 @@ with lapsed as (
     from moved
 )
 select type, count(*) as count from moved group by type;
+
+-- name: reconcile_membership_payments
+-- Memberships whose money does not add up (decision 0035): each is paid once per period of its
+-- chain (its purchase and renewals), has one refund exactly when cancelled, and never gives
+-- back more than it was paid.
+select m.id, m.periods, p.paid, p.refunds, coalesce(m.refund_minor, 0) as refund_minor,
+       p.paid_minor
+from memberships m
+cross join lateral (
+    select count(*) filter (where y.type <> 'refund') as paid,
+           count(*) filter (where y.type = 'refund') as refunds,
+           coalesce(sum(y.amount_minor) filter (where y.type <> 'refund'), 0) as paid_minor
+    from membership_payments y where y.membership_id = m.id
+) p
+where m.periods <> p.paid or (m.status = 'cancelled') <> (p.refunds = 1) or p.refunds > 1
+   or coalesce(m.refund_minor, 0) > p.paid_minor;
