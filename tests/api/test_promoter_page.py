@@ -1,47 +1,18 @@
 """A promoter's QR code opens the enrollment page with its code (decision 0034): the person who
 joins through it is the promoter's, and their first purchase rewards the promoter once."""
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from processing.runtime import Runtime
-from processing.settings import Settings
+from tests.api import test_enrollment_page as page
 from tests.api.test_enrollment_page import Visitor, open_page, sent_code, slug
 from tests.api.test_loyalty_rules_and_checkout import put_rules, receipt_line
 from tests.api.test_promoters import now_rules, promoter
 from tests.api.test_purchases import purchase
-from tests.conftest import Api, secrets_keys
-from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
+from tests.conftest import Api
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.invariants import assert_ledger_clean
 
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[WebhookReceiver]:
-    async with webhook_receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def settings(database_url: str, redis_server: str, gateway: WebhookReceiver) -> Settings:
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_server,
-        expiry_worker=False,
-        db_pool_min=1,
-        db_pool_max=10,
-        sms_provider="http",
-        sms_url=gateway.url,
-        secrets_keys=secrets_keys,
-        public_url="https://bonus.example",
-    )
-
-
-@pytest.fixture
-async def visitor(settings: Settings, runtime: Runtime) -> AsyncIterator[Visitor]:
-    opened = Visitor(settings, runtime)
-    yield opened
-    await opened.client.aclose()
+# The enrollment page's fixtures: an SMS gateway that records what is sent, the settings that
+# send to it, and a visitor's browser.
+gateway, settings, visitor = page.gateway, page.settings, page.visitor
 
 
 async def test_joining_through_the_promoters_link_rewards_the_promoter_once(

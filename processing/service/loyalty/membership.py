@@ -5,6 +5,7 @@ record, its outbox event and the answer, only at the membership's version it was
 The sweep (``sweep``) moves memberships into grace and to lapse, telling each once."""
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID, uuid4
 
 import msgspec
@@ -488,38 +489,38 @@ class Memberships:
         self, mutation: Mutation, customer_id: UUID, command: PaymentCommand, render: Render
     ) -> StoredResponse:
         """Pays one more period of the membership in force: it continues the same chain."""
-        actor = mutation.actor
-        program_id = program_of(actor)
-        if isinstance(program_id, Refused):
-            return render(program_id)
-
-        async def load(store: Store) -> MembershipFacts:
-            return await self._facts(store, program_id, customer_id, command, "renewal")
-
-        def decide(facts: MembershipFacts) -> Change | Outcome:
-            return decide_renewal(facts, actor, program_id, command)
-
-        # The customer's turn: their membership's writes one at a time, and after two lost
-        # races decided under the account's row lock.
-        return await self.runner.change(mutation, Decision(load, decide), render, customer_id)
+        return await self._pay(mutation, customer_id, command, "renewal", render)
 
     async def cancel(
         self, mutation: Mutation, customer_id: UUID, command: PaymentCommand, render: Render
     ) -> StoredResponse:
         """Cancels the membership in force at once, refunding by the level's rule."""
+        return await self._pay(mutation, customer_id, command, "refund", render)
+
+    async def _pay(
+        self,
+        mutation: Mutation,
+        customer_id: UUID,
+        command: PaymentCommand,
+        kind: Literal["renewal", "refund"],
+        render: Render,
+    ) -> StoredResponse:
+        """A renewal or a cancellation's refund of the membership in force, decided on its
+        facts in the customer's turn: their membership's writes one at a time, and after two
+        lost races decided under the account's row lock."""
         actor = mutation.actor
         program_id = program_of(actor)
         if isinstance(program_id, Refused):
             return render(program_id)
 
         async def load(store: Store) -> MembershipFacts:
-            return await self._facts(store, program_id, customer_id, command, "refund")
+            return await self._facts(store, program_id, customer_id, command, kind)
 
         def decide(facts: MembershipFacts) -> Change | Outcome:
+            if kind == "renewal":
+                return decide_renewal(facts, actor, program_id, command)
             return decide_cancellation(facts, actor, program_id, command)
 
-        # The customer's turn: their membership's writes one at a time, and after two lost
-        # races decided under the account's row lock.
         return await self.runner.change(mutation, Decision(load, decide), render, customer_id)
 
     async def get(self, actor: Actor, customer_id: UUID) -> Outcome:
