@@ -18,7 +18,7 @@ where r.program_id = $1 and r.import_id = $2;
 with opening as (
     insert into accounts (id, program_id, kind)
     values (gen_random_uuid(), $1, 'opening')
-    on conflict (program_id, kind) where kind <> 'customer' do nothing
+    on conflict (program_id, kind) where kind not in ('customer', 'charity') do nothing
 )
 insert into import_runs (program_id, import_id, file_sha256, batch_customers, started_at)
 values ($1, $2, $3, $4, clock_timestamp())
