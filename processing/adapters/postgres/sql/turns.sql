@@ -98,7 +98,7 @@ with answer as (
                      (select (rules.rules ->> 'tier_window_days')::integer from rules),
                      $12::integer))
            ), 0)::numeric as spend,
-           (select c.tier_floor from customers c where c.id = account.id) as tier_floor,
+           customer.tier_floor,
            -- the paid membership in force as last written, theirs or a merged customer's (0035)
            (select json_build_object(
                        'id', m.id, 'customer_id', m.customer_id, 'anchor_at', m.anchor_at,
@@ -111,14 +111,15 @@ with answer as (
                                                where d.merged_into = account.id))
             order by m.grace_ends_at desc, m.id limit 1)
                as membership,
-           (select c.referred_by from customers c
-            where c.id = account.id
-              and not exists (select from purchases p where p.account_id = c.id)) as referred_by,
-           -- decision 0034: the promoter of a customer yet to purchase
-           (select c.promoter_id from customers c
-            where c.id = account.id
-              and not exists (select from purchases p where p.account_id = c.id)) as promoted_by
-    from account where $11::boolean and $13::boolean
+           -- a customer yet to purchase: their first purchase grants the referral of whoever
+           -- referred them, and rewards the promoter who brought them (decision 0034)
+           case when fresh.none_yet then customer.referred_by end as referred_by,
+           case when fresh.none_yet then customer.promoter_id end as promoted_by
+    from account
+    left join customers customer on customer.id = account.id
+    cross join lateral (select not exists (select from purchases p
+                                           where p.account_id = account.id) as none_yet) fresh
+    where $11::boolean and $13::boolean
 ), bought as (
     select p.program_id, p.lines::text as lines, p.created_at, original.rules_version,
            r.rules::text as rules, r.created_at as rules_at,
