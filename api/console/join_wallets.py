@@ -3,7 +3,7 @@ pass or saved to Google Wallet, through those wallets' own use cases acting as t
 for the signed-in customer (``/join/{slug}/…``) or the holder of a live card link
 (``/join/{slug}/card/{token}/…``); without either, nothing."""
 
-from typing import Any
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get
@@ -23,6 +23,16 @@ from processing.service.records import Accepted, Refused
 AnyRequest = Request[Any, Any, Any]
 
 
+Wallet = Literal["apple", "google"]
+
+
+class Holder(NamedTuple):
+    """Whose card a wallet button is for: the page's customer, signed in or sent a link."""
+
+    page: EnrollmentPageRecord
+    customer_id: UUID
+
+
 class JoinWalletsController(Controller):
     path = "/join/{slug:str}"
     opt = {"public": True}  # noqa: RUF012  (Litestar reads it as configuration)
@@ -33,74 +43,67 @@ class JoinWalletsController(Controller):
     @get("/apple-wallet", name="join_apple_wallet")
     async def apple_wallet(self, request: AnyRequest, runtime: Runtime, slug: str) -> Response[Any]:
         """The signed-in customer's card as an Apple Wallet pass."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        found = await visit_of(request, runtime)
-        if found is None or found[1].customer_id is None:
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        if found[1].program_id != str(page.program_id):
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        return await pass_of(runtime, page, UUID(found[1].customer_id))
+        return await in_wallet(runtime, await signed_in(request, runtime, slug), "apple")
 
     @get("/google-wallet", name="join_google_wallet")
     async def google_wallet(
         self, request: AnyRequest, runtime: Runtime, slug: str
     ) -> Response[Any]:
         """The signed-in customer's card saved to Google Wallet: to Google's save page."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        found = await visit_of(request, runtime)
-        if found is None or found[1].customer_id is None:
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        if found[1].program_id != str(page.program_id):
-            return Redirect(f"/join/{slug}/sign-in", status_code=303)
-        return await google_save(runtime, page, UUID(found[1].customer_id))
+        return await in_wallet(runtime, await signed_in(request, runtime, slug), "google")
 
     @get("/card/{token:str}/google-wallet", name="join_card_link_google_wallet")
     async def link_google_wallet(self, runtime: Runtime, slug: str, token: str) -> Response[Any]:
         """The card a link opens, saved to Google Wallet."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        customer_id = await runtime.enrollments.card_of_link(page, token[:200])
-        if customer_id is None:
-            return refusal_page(words["link_invalid"], 404)
-        return await google_save(runtime, page, customer_id)
+        return await in_wallet(runtime, await linked(runtime, slug, token), "google")
 
     @get("/card/{token:str}/apple-wallet", name="join_card_link_apple_wallet")
     async def link_apple_wallet(self, runtime: Runtime, slug: str, token: str) -> Response[Any]:
         """The card a link opens, as an Apple Wallet pass."""
-        page = await runtime.enrollments.page(slug)
-        if page is None:
-            return refusal_page(words["no_page"], 404)
-        customer_id = await runtime.enrollments.card_of_link(page, token[:200])
-        if customer_id is None:
-            return refusal_page(words["link_invalid"], 404)
-        return await pass_of(runtime, page, customer_id)
+        return await in_wallet(runtime, await linked(runtime, slug, token), "apple")
 
 
-async def pass_of(runtime: Runtime, page: EnrollmentPageRecord, customer_id: UUID) -> Response[Any]:
-    """The customer's live card as a signed pass, through the Apple Wallet use case."""
-    outcome = await runtime.enrollments.card_page(page, customer_id)
-    if not isinstance(outcome, Accepted) or outcome.value.card_number is None:
+async def signed_in(request: AnyRequest, runtime: Runtime, slug: str) -> Holder | Response[Any]:
+    """The customer signed in on this page; otherwise the answer: no page, or to the sign-in."""
+    page = await runtime.enrollments.page(slug)
+    if page is None:
+        return refusal_page(words["no_page"], 404)
+    found = await visit_of(request, runtime)
+    visit = None if found is None else found[1]
+    if visit is None or visit.customer_id is None or visit.program_id != str(page.program_id):
+        return Redirect(f"/join/{slug}/sign-in", status_code=303)
+    return Holder(page, UUID(visit.customer_id))
+
+
+async def linked(runtime: Runtime, slug: str, token: str) -> Holder | Response[Any]:
+    """The customer a live card link names; otherwise the answer: no page, or no such link."""
+    page = await runtime.enrollments.page(slug)
+    if page is None:
+        return refusal_page(words["no_page"], 404)
+    customer_id = await runtime.enrollments.card_of_link(page, token[:200])
+    if customer_id is None:
         return refusal_page(words["link_invalid"], 404)
-    made = await runtime.apple_wallet.card_pass(page_actor(page), outcome.value.card_number)
-    if isinstance(made, Refused):
-        return refusal_page(words["refused"].format(detail=made.detail), 409)
-    return pass_response(made.value)
+    return Holder(page, customer_id)
 
 
-async def google_save(
-    runtime: Runtime, page: EnrollmentPageRecord, customer_id: UUID
+async def in_wallet(
+    runtime: Runtime, holder: Holder | Response[Any], wallet: Wallet
 ) -> Response[Any]:
-    """The customer's live card's "Save to Google Wallet" link, through the Google Wallet use
-    case (its object made sure of at Google first): a redirect to Google's save page."""
-    outcome = await runtime.enrollments.card_page(page, customer_id)
+    """The holder's live card in a wallet, through that wallet's use case acting as the page's
+    key: a signed Apple pass, or a redirect to Google's save page (its object made sure of at
+    Google first)."""
+    if not isinstance(holder, Holder):
+        return holder
+    outcome = await runtime.enrollments.card_page(holder.page, holder.customer_id)
     if not isinstance(outcome, Accepted) or outcome.value.card_number is None:
         return refusal_page(words["link_invalid"], 404)
-    made = await runtime.google_wallet.save_link(page_actor(page), outcome.value.card_number)
+    actor, number = page_actor(holder.page), outcome.value.card_number
+    if wallet == "apple":
+        made = await runtime.apple_wallet.card_pass(actor, number)
+    else:
+        made = await runtime.google_wallet.save_link(actor, number)
     if isinstance(made, Refused):
         return refusal_page(words["refused"].format(detail=made.detail), 409)
+    if wallet == "apple":
+        return pass_response(made.value)
     return Redirect(made.value.url, status_code=303)

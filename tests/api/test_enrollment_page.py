@@ -5,8 +5,10 @@ to its page and not enrolled twice, bad input and wrong or expired codes are ref
 with nothing written, forms without the visit's CSRF token change nothing, the abuse limits
 refuse with 429 and send nothing, and a card link sent by the API opens that card only."""
 
+import io
 import json
 import re
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
@@ -545,6 +547,35 @@ async def test_the_card_offers_apple_wallet_once_the_programs_pass_is_set_up(
     )
     refused = await stranger.client.get(f"/join/{slug}/apple-wallet")
     assert refused.status_code == 303  # no session: to the sign-in, no pass
+
+
+async def test_a_card_link_opens_that_cards_apple_pass_and_a_tampered_one_nothing(
+    api: Api, visitor: Visitor, gateway: WebhookReceiver, chain: Chain
+) -> None:
+    await open_page(api)
+    await set_up_wallet(api, chain)
+    customer = await api.customer("+79127000017", points=30)
+    await api.post(f"/v1/customers/{customer}/cards", {"number": "CARD-17"}, key=api.admin_key)
+    sent = await api.client.post(
+        f"/v1/customers/{customer}/card-links",
+        json={"channel": "sms"},
+        headers=api.headers(api.admin_key, "card-link-17"),
+    )
+    assert sent.status_code == 201, sent.text
+    link = re.search(
+        r"https://bonus\.example(/join/\S+)", json.loads(gateway.received[0].body)["text"]
+    )
+    assert link
+
+    downloaded = await visitor.client.get(f"{link.group(1)}/apple-wallet")
+    tampered = await visitor.client.get(f"{link.group(1)[:-2]}xx/apple-wallet")
+
+    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.headers["content-type"] == "application/vnd.apple.pkpass"
+    with zipfile.ZipFile(io.BytesIO(downloaded.content)) as package:
+        assert json.loads(package.read("pass.json"))["barcodes"][0]["message"] == "CARD-17"
+    assert tampered.status_code == 404
+    assert "Ссылка недействительна" in tampered.text
 
 
 async def test_codes_to_one_phone_are_limited_per_day(
