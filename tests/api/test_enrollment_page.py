@@ -14,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import msgspec
 import pytest
 
 from api.app import create_app
@@ -25,7 +26,7 @@ from processing.settings import Settings
 from tests.api.test_apple_wallet import set_up as set_up_wallet
 from tests.api.test_console import card_page, form_key_for, signed_in
 from tests.api.test_loyalty_rules_and_checkout import put_rules
-from tests.conftest import Api, secrets_keys
+from tests.conftest import Api
 from tests.fakes.wallet import Chain, make_chain
 from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
 
@@ -51,19 +52,16 @@ async def gateway() -> AsyncIterator[WebhookReceiver]:
         yield receiver
 
 
-@pytest.fixture
-def settings(database_url: str, redis_server: str, gateway: WebhookReceiver) -> Settings:
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_server,
-        expiry_worker=False,
-        db_pool_min=1,
-        db_pool_max=10,
-        sms_provider="http",
-        sms_url=gateway.url,
-        secrets_keys=secrets_keys,
-        public_url="https://bonus.example",
+def with_sms_gateway(settings: Settings, gateway: WebhookReceiver) -> Settings:
+    """The shared test settings with SMS sent to the fake gateway, and the page's address."""
+    return msgspec.structs.replace(
+        settings, sms_provider="http", sms_url=gateway.url, public_url="https://bonus.example"
     )
+
+
+@pytest.fixture
+def settings(settings: Settings, gateway: WebhookReceiver) -> Settings:
+    return with_sms_gateway(settings, gateway)
 
 
 class Visitor:

@@ -6,28 +6,20 @@ link."""
 from collections.abc import AsyncIterator
 
 import httpx
+import msgspec
 import pytest
 
-from processing.runtime import Runtime
 from processing.settings import Settings
-from tests.api.test_enrollment_page import (
-    Visitor,
-    join,
-    open_page,
-    slug,
-)
+from tests.api import test_enrollment_page as page
+from tests.api.test_enrollment_page import Visitor, join, open_page, slug, with_sms_gateway
 from tests.api.test_google_wallet import account, put_settings, wallet_settings
-from tests.conftest import Api, secrets_keys
+from tests.conftest import Api
 from tests.fakes.google_wallet import FakeGoogleWallet, new_key
-from tests.fakes.webhook_receiver import WebhookReceiver, webhook_receiver
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 private_key, public_key = new_key()
-
-
-@pytest.fixture
-async def gateway() -> AsyncIterator[WebhookReceiver]:
-    async with webhook_receiver() as receiver:
-        yield receiver
+# The enrollment page's fixtures: the SMS gateway and a visitor's browser.
+gateway, visitor = page.gateway, page.visitor
 
 
 @pytest.fixture
@@ -40,31 +32,12 @@ async def google() -> AsyncIterator[FakeGoogleWallet]:
 
 
 @pytest.fixture
-def settings(
-    database_url: str, redis_server: str, gateway: WebhookReceiver, google: FakeGoogleWallet
-) -> Settings:
-    return Settings(
-        database_url=database_url,
-        redis_url=redis_server,
-        expiry_worker=False,
-        db_pool_min=1,
-        db_pool_max=10,
-        sms_provider="http",
-        sms_url=gateway.url,
-        secrets_keys=secrets_keys,
+def settings(settings: Settings, gateway: WebhookReceiver, google: FakeGoogleWallet) -> Settings:
+    return msgspec.structs.replace(
+        with_sms_gateway(settings, gateway),
         google_wallet_api_url=google.api_url,
         google_wallet_token_url=google.token_url,
-        # The fake Google listens on 127.0.0.1 over http: allowed here on purpose.
-        outbound_allow_http=True,
-        outbound_allow_private=True,
     )
-
-
-@pytest.fixture
-async def visitor(settings: Settings, runtime: Runtime) -> AsyncIterator[Visitor]:
-    opened = Visitor(settings, runtime)
-    yield opened
-    await opened.client.aclose()
 
 
 async def test_the_card_offers_google_wallet_once_it_is_set_up(
