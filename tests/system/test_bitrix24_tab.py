@@ -19,16 +19,13 @@ from playwright.async_api import FrameLocator, Page, Route, async_playwright
 from processing.settings import Settings
 from tests.fakes.bitrix24 import FakeBitrix24
 from tests.system.live import Served, served
-from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts, needs_chromium
 
 artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
 phone = "+79120000088"
 card = "8801"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(chromium) is None and not os.environ.get("CI"),
-    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture

@@ -21,14 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from playwright.async_api import Page, Route, async_playwright
 
 from processing.runtime import Runtime
 from processing.service.messaging.outgoing import MessagePolicy, MessageRelay
 from processing.settings import Settings
 from tests.system.live import Served, served
-from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts, needs_chromium
 
 artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
 phone = "+79120000077"
@@ -38,10 +37,7 @@ new_card = "5078"
 # take up to limits.api_key_cache_seconds (2 s), so the test allows a little more.
 revocation_wait_seconds = 4.0
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(chromium) is None and not os.environ.get("CI"),
-    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
-)
+pytestmark = needs_chromium
 
 
 async def call(server: Served, method: str, path: str, key: str, body: Any = None) -> Any:

@@ -4,14 +4,12 @@ the points, liability, members and purchases charts as inline SVG with the figur
 routes answer, offers each report's CSV, and refuses a window it cannot read beside the field
 it names. Nothing is loaded from another host. Photographed to test-artifacts/console-*.png."""
 
-import os
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import Page, Route, async_playwright
 
 from processing.runtime import Runtime
@@ -19,12 +17,9 @@ from processing.settings import Settings
 from tests.api.test_reports import moscow_today
 from tests.system.live import Served, served
 from tests.system.test_console import call, photograph, sign_in
-from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts, needs_chromium
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(chromium) is None and not os.environ.get("CI"),
-    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
-)
+pytestmark = needs_chromium
 rules = {
     "point_value_minor": 100,
     "earning": {"base_bp": 1000},

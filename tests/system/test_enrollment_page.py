@@ -6,28 +6,23 @@ welcome bonus and their card's QR code, and the card's number identifies them at
 screen; each step is photographed to test-artifacts/enrollment-*.png."""
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from playwright.async_api import Page, Route, async_playwright
 
 from processing.settings import Settings
 from tests.fakes.webhook_receiver import webhook_receiver
 from tests.system.live import served
-from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts, needs_chromium
 
 artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
 phone_width = 375
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(chromium) is None and not os.environ.get("CI"),
-    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
-)
+pytestmark = needs_chromium
 
 
 async def photograph(page: Page, name: str) -> None:

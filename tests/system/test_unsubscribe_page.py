@@ -10,21 +10,17 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
-import pytest
 from playwright.async_api import Page, Route, async_playwright
 
 from processing.core.triggers import Channel
 from processing.runtime import Runtime
 from processing.settings import Settings
 from tests.system.live import Served, served
-from tests.system.test_docs_page import chromium, chromium_args, local_hosts
+from tests.system.test_docs_page import chromium, chromium_args, local_hosts, needs_chromium
 
 artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(chromium) is None and not os.environ.get("CI"),
-    reason="chromium is not installed (`make test` installs it from Debian's packages as root)",
-)
+pytestmark = needs_chromium
 
 
 async def consented_customer(server: Served) -> tuple[str, httpx.AsyncClient]:
