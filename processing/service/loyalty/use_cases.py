@@ -17,7 +17,7 @@ grants after it in the same transaction.
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 import msgspec
@@ -245,6 +245,39 @@ def normalized_codes(typed: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({normalized(code) for code in typed}))
 
 
+class PurchaseTerms(NamedTuple):
+    """What a purchase is priced with besides its lines: the member's privileges in force
+    (decision 0035), the rules with them, the tier those rules rank, the promo codes offered
+    (decision 0032) and the money gift certificates pay (decision 0033)."""
+
+    perks: InForce | None
+    rules: Rules
+    tier: Tier | None
+    offered: Offered | None
+    certificate_minor: int
+
+
+def purchase_terms(
+    snapshot: Snapshot,
+    locked: LockedAccount,
+    standing: Standing,
+    record: RulesRecord,
+    actor: Actor,
+    codes: tuple[str, ...],
+    payments: tuple[Payment, ...],
+) -> PurchaseTerms:
+    now = locked.now
+    perks = standing.privileges(now)
+    rules = with_privileges(record.rules, perks)
+    return PurchaseTerms(
+        perks=perks,
+        rules=rules,
+        tier=standing.tier(rules),
+        offered=offered_codes(codes, snapshot.promo_codes, locked.account.id, actor, now),
+        certificate_minor=sum(payment.amount_minor for payment in payments),
+    )
+
+
 def receipt_record(
     priced: Calculation,
     version: int,
@@ -358,12 +391,9 @@ def purchase_in_turn(
     if referral_due(snapshot, record) and not referral:
         return None
     account, now = locked.account, locked.now
-    perks = standing.privileges(now)
-    rules = with_privileges(record.rules, perks)
-    tier = standing.tier(rules)
+    terms = purchase_terms(snapshot, locked, standing, record, actor, command.promo_codes, payments)
+    rules, tier, offered, paid = terms.rules, terms.tier, terms.offered, terms.certificate_minor
     lines, points, expires_at = command.lines, command.offline_points, command.expires_at
-    offered = offered_codes(command.promo_codes, snapshot.promo_codes, account.id, actor, now)
-    paid = sum(payment.amount_minor for payment in payments)
     plan = (
         decide_offline_purchase(
             account, rules, tier, lines, points, expires_at, now, offered, certificate_minor=paid
@@ -375,7 +405,7 @@ def purchase_in_turn(
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
-    plan = for_member(plan, lines, perks, rules)
+    plan = for_member(plan, lines, terms.perks, rules)
     decided = purchase_change(locked, actor, plan, record, standing, command.document, payments)
     bought = PurchaseRecord(
         **msgspec.structs.asdict(decided.receipt),
@@ -436,26 +466,21 @@ def commit_with_receipt_in_turn(
         return refused
     if referral_due(snapshot, record) and not referral:
         return None
-    perks = standing.privileges(locked.now)
-    rules = with_privileges(record.rules, perks)
-    offered = offered_codes(
-        command.promo_codes, snapshot.promo_codes, locked.account.id, actor, locked.now
-    )
-    paid = sum(payment.amount_minor for payment in payments)
+    terms = purchase_terms(snapshot, locked, standing, record, actor, command.promo_codes, payments)
     plan = decide_paid_purchase(
         locked.account,
         hold,
-        rules,
-        standing.tier(rules),
+        terms.rules,
+        terms.tier,
         lines,
         command.points,
         locked.now,
-        offered,
-        certificate_minor=paid,
+        terms.offered,
+        certificate_minor=terms.certificate_minor,
     )
     if isinstance(plan, Rejected):
         return refused_by(plan)
-    plan = for_member(plan, lines, perks, rules)
+    plan = for_member(plan, lines, terms.perks, terms.rules)
     decided = purchase_change(
         locked, actor, plan, record, standing, document, payments, hold_id=hold.id
     )
