@@ -26,6 +26,15 @@ def pin_digest(key: bytes, certificate_id: UUID, pin: str) -> bytes:
     return hmac.new(key, certificate_id.bytes + pin.encode(), hashlib.sha256).digest()
 
 
+def current_pin_key(keys: PinKeys) -> bytes:
+    """The key new PINs are kept under: derived from the current master key, always in the
+    ring."""
+    key = keys.certificate_pin_key(keys.current_id)
+    if key is None:
+        raise InvariantViolation("the current master key is in the ring")
+    return key
+
+
 async def try_pin(
     store: Store, keys: PinKeys, found: StoredCertificate, pin: str, field: str, now: datetime
 ) -> Refused | None:
@@ -55,11 +64,8 @@ async def try_pin(
         refused = checked.refused
         return refuse(refused.rejection, refused.detail, field=refused.field)
     if found.pin_key_id != keys.current_id:
-        current = keys.certificate_pin_key(keys.current_id)
-        if current is None:
-            raise InvariantViolation("the current master key is in the ring")
         await store.rekey_certificate_pin(
-            certificate.id, pin_digest(current, certificate.id, pin), keys.current_id
+            certificate.id, pin_digest(current_pin_key(keys), certificate.id, pin), keys.current_id
         )
     return None
 

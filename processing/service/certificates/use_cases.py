@@ -26,7 +26,7 @@ from processing.core.certificates import (
 )
 from processing.core.invariants import invariant
 from processing.core.rejections import Rejection
-from processing.service.certificates.money import pin_digest, sale_write, try_pin
+from processing.service.certificates.money import current_pin_key, pin_digest, sale_write, try_pin
 from processing.service.certificates.records import (
     IssueCommand,
     IssuedBatch,
@@ -115,10 +115,7 @@ class Certificates:
         the same ones; the PINs are in this answer only."""
         invariant(1 <= command.count <= limits.certificate_batch_max, "a bounded batch")
         actor = mutation.actor
-        key_id = self.keys.current_id
-        key = self.keys.certificate_pin_key(key_id)
-        invariant(key is not None, "the current key is in the key ring")
-        assert key is not None  # noqa: S101 - for the type checker; invariant() said it
+        key_id, key = self.keys.current_id, current_pin_key(self.keys)
         drawn = [(uuid4(), new_number(), new_pin()) for _ in range(command.count)]
         batch_id = uuid4()
 
