@@ -205,7 +205,9 @@ def effect_on(
             extra = max(0, campaign.value - basis_points_whole)
             points = priced.earned_points * extra // basis_points_whole
         elif campaign.effect is Effect.extra_bp:
-            points = priced.money_minor * campaign.value // (basis_points_whole * point_value_minor)
+            # On the money that earns: what gift certificates paid earns nothing (decision 0033).
+            earning = priced.money_minor - priced.certificate_minor
+            points = earning * campaign.value // (basis_points_whole * point_value_minor)
         else:
             discount = gross(line) * campaign.value // basis_points_whole
         found.append(PromoLine(line_id=line.line_id, points=points, discount_minor=discount))

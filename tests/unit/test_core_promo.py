@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from processing.core import limits
-from processing.core.checkout import calculate
+from processing.core.certificates import pay_with_certificates
+from processing.core.checkout import Calculation, calculate
 from processing.core.model import Line
 from processing.core.promo import (
     Campaign,
@@ -120,6 +121,21 @@ def test_each_effect_per_line(
     assert [line.promo_points for line in after.lines] == points
     assert [line.promo_discount_minor for line in after.lines] == discounts
     assert after.earned_points == 200 + sum(points)
+
+
+def test_extra_points_are_earned_on_money_not_on_what_a_certificate_paid() -> None:
+    """2,000 of the receipt's 4,000 rubles paid by certificate (spread by money: 500 on the oil,
+    1,500 on the tyres): the extra 2.5 % is on the other 2,000, line by line."""
+    found = code("X", effect=Effect.extra_bp, value=250)
+    paid = pay_with_certificates(priced, 2000 * rub, rules.point_value_minor)
+    assert isinstance(paid, Calculation)
+    after, _ = apply_codes(("X",), {"X": found}, at_till, lines, paid, rules.point_value_minor)
+    by_line = {line.line_id: line for line in after.lines}
+    for line in paid.lines:
+        earning = line.money_minor - line.certificate_minor
+        assert by_line[line.line_id].promo_points == earning * 250 // (10_000 * rub)
+    assert sum(line.certificate_minor for line in paid.lines) == 2000 * rub
+    assert [line.promo_points for line in after.lines] == [12, 37]  # not 25 and 75
 
 
 @pytest.mark.parametrize(
