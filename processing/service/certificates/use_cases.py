@@ -8,6 +8,7 @@ shop sends as POST, but a wrong PIN is counted (and blocks at the limit) in Post
 same row lock, so concurrent wrong tries never count less than they are.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -177,10 +178,7 @@ class Certificates:
     ) -> StoredResponse:
         """Sells (activates) an issued certificate: its nominal lands on its account."""
         actor = mutation.actor
-
-        async def load(store: Store) -> tuple[StoredCertificate | None, datetime]:
-            found = await store.lock_certificate(certificate_id, actor.program_id)
-            return found, await store.clock_now()
+        load = locked_certificate(certificate_id, actor)
 
         def decide(facts: tuple[StoredCertificate | None, datetime]) -> Change | Outcome:
             found, now = facts
@@ -194,7 +192,7 @@ class Certificates:
             operation = sale_write(certificate, actor, now, store_id or actor.store_id)
 
             async def write(store: Store, answer: Answer) -> bool:
-                await store.ensure_money_accounts(certificate.program_id, certificate.currency)
+                # The program's money accounts were made with the certificate (``issue``).
                 await store.write_certificate_operation(operation)
                 return await store_answer(store, answer)
 
@@ -209,10 +207,7 @@ class Certificates:
     ) -> StoredResponse:
         """An operator unblocks a certificate blocked by wrong PINs: the count starts again."""
         actor = mutation.actor
-
-        async def load(store: Store) -> tuple[StoredCertificate | None, datetime]:
-            found = await store.lock_certificate(certificate_id, actor.program_id)
-            return found, await store.clock_now()
+        load = locked_certificate(certificate_id, actor)
 
         def decide(facts: tuple[StoredCertificate | None, datetime]) -> Change | Outcome:
             found, now = facts
@@ -356,3 +351,16 @@ async def no_serialization(store: Store) -> None:
 
 async def store_answer(store: Store, answer: Answer) -> bool:
     return await store.store_answer(answer.key_id, answer.key, answer.fingerprint, answer.response)
+
+
+def locked_certificate(
+    certificate_id: UUID, actor: Actor
+) -> Callable[[Store], Awaitable[tuple[StoredCertificate | None, datetime]]]:
+    """The load of a change to one certificate: it under its row lock (None: not the caller's
+    program's), and the database's time."""
+
+    async def load(store: Store) -> tuple[StoredCertificate | None, datetime]:
+        found = await store.lock_certificate(certificate_id, actor.program_id)
+        return found, await store.clock_now()
+
+    return load
