@@ -95,7 +95,7 @@ class Certificate(msgspec.Struct, frozen=True, kw_only=True):
 
 def luhn_check_digit(digits: str) -> str:
     """The digit that makes ``digits`` + it pass the Luhn check: one wrong digit, or two
-    neighbours swapped, is caught before any lookup."""
+    neighbours swapped (but 0 and 9), is caught before any lookup."""
     total = 0
     for index, digit in enumerate(reversed(digits)):
         value = int(digit) * (2 if index % 2 == 0 else 1)

@@ -67,6 +67,22 @@ def test_numbers_carry_a_luhn_check_digit() -> None:
     assert all(len(new_pin()) == limits.certificate_pin_digits for _ in range(20))
 
 
+def test_the_check_digit_catches_every_typo_and_every_swap_but_09_and_90() -> None:
+    """What the number's check digit is claimed to catch, exhaustively on one number: any one
+    digit mistyped, and any two neighbours swapped except 0 and 9 (Luhn's known blind spot)."""
+    number = "0917283645509912"[:-1]
+    number += luhn_check_digit(number)
+    assert is_certificate_number(number)
+    for index, digit in enumerate(number):
+        for other in "0123456789".replace(digit, ""):
+            assert not is_certificate_number(number[:index] + other + number[index + 1 :])
+    for index in range(len(number) - 1):
+        pair = number[index : index + 2]
+        swapped = number[:index] + pair[::-1] + number[index + 2 :]
+        if pair[0] != pair[1]:
+            assert is_certificate_number(swapped) == (pair in ("09", "90")), pair
+
+
 def test_wrong_pins_count_and_block_at_the_limit() -> None:
     wrong = check_pin(certificate(), False, "pin")
     assert (wrong.wrong_pins, wrong.blocks) == (1, False)
